@@ -1,0 +1,258 @@
+//! The recorder: turns hook calls into trace records and keeps the live
+//! heap model. Its memory is bounded by live blocks and distinct stacks.
+
+use heapscope_trace::abi::{Site, SiteTable};
+use heapscope_trace::format::{FrameRecord, Record, StackId};
+use heapscope_trace::model::{FreeOutcome, HeapModel};
+use heapscope_trace::TraceWriter;
+use rustc_hash::FxHashMap;
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+/// How often the recorder looks at the clock, in events.
+const CLOCK_EVERY: u32 = 256;
+/// How often buffered records are pushed to the file.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// A bad free or reallocation the host noticed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidFree {
+    /// The pointer.
+    pub ptr: u64,
+    /// Stack of the bad call.
+    pub stack: StackId,
+}
+
+/// Records one run.
+pub struct Recorder {
+    writer: Option<TraceWriter<Box<dyn Write + Send>>>,
+    io_error: Option<io::Error>,
+    /// The live heap.
+    pub model: HeapModel,
+    sites: Vec<Site>,
+    /// Frame ids per site (innermost first), written on first use.
+    site_frames: Vec<Option<Box<[u32]>>>,
+    strings: FxHashMap<String, u32>,
+    /// Raw shadow-stack bytes -> stack id.
+    stacks: FxHashMap<Box<[u8]>, StackId>,
+    /// (parent, frame) -> stack id: the trie of written stack nodes.
+    nodes: FxHashMap<(StackId, u32), StackId>,
+    next_string: u32,
+    next_frame: u32,
+    next_stack: StackId,
+    start: Instant,
+    until_clock: u32,
+    last_flush: Instant,
+    /// Frees of pointers that were not live, in order (first 1,000 kept).
+    pub invalid_frees: Vec<InvalidFree>,
+    /// Stacks that could not be read (a corrupt shadow stack pointer).
+    pub bad_stacks: u64,
+}
+
+impl Recorder {
+    /// A recorder for a module with `sites`, writing to `out` if given.
+    pub fn new(sites: SiteTable, out: Option<Box<dyn Write + Send>>) -> io::Result<Recorder> {
+        let writer = out.map(TraceWriter::new).transpose()?;
+        let n = sites.sites.len();
+        Ok(Recorder {
+            writer,
+            io_error: None,
+            model: HeapModel::new(),
+            sites: sites.sites,
+            site_frames: vec![None; n],
+            strings: FxHashMap::default(),
+            stacks: FxHashMap::default(),
+            nodes: FxHashMap::default(),
+            next_string: 0,
+            next_frame: 0,
+            next_stack: 0,
+            start: Instant::now(),
+            until_clock: CLOCK_EVERY,
+            last_flush: Instant::now(),
+            invalid_frees: Vec::new(),
+            bad_stacks: 0,
+        })
+    }
+
+    /// Time since the recorder started.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// The first error writing the trace, if any: recording goes on in
+    /// memory, the trace stops there.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        self.io_error.as_ref()
+    }
+
+    fn write(&mut self, f: impl FnOnce(&mut TraceWriter<Box<dyn Write + Send>>) -> io::Result<()>) {
+        if let Some(w) = &mut self.writer {
+            if let Err(e) = f(w) {
+                self.io_error = Some(e);
+                self.writer = None;
+            }
+        }
+    }
+
+    /// Write a marker or other record.
+    pub fn record(&mut self, r: &Record) {
+        self.write(|w| w.write(r));
+    }
+
+    fn string(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.strings.get(s) {
+            return id;
+        }
+        let id = self.next_string;
+        self.next_string += 1;
+        self.strings.insert(s.to_string(), id);
+        self.write(|w| w.string(s).map(drop));
+        id
+    }
+
+    /// Frame ids of a site, innermost first.
+    fn site_frames(&mut self, site: u32) -> Box<[u32]> {
+        if let Some(Some(f)) = self.site_frames.get(site as usize) {
+            return f.clone();
+        }
+        let site_info = self
+            .sites
+            .get(site as usize)
+            .cloned()
+            .unwrap_or_else(|| Site {
+                func_index: u32::MAX,
+                code_offset: 0,
+                frames: vec![heapscope_trace::abi::SiteFrame {
+                    function: format!("<unknown site {site}>"),
+                    ..Default::default()
+                }],
+            });
+        let mut ids = Vec::with_capacity(site_info.frames.len());
+        for f in &site_info.frames {
+            let function = self.string(&f.function);
+            let file = f.file.as_deref().map(|s| self.string(s));
+            let rec = FrameRecord {
+                function,
+                file,
+                line: f.line,
+                column: f.column,
+                func_index: site_info.func_index,
+                code_offset: site_info.code_offset,
+            };
+            let id = self.next_frame;
+            self.next_frame += 1;
+            self.write(|w| w.frame(&rec).map(drop));
+            ids.push(id);
+        }
+        let ids: Box<[u32]> = ids.into();
+        if let Some(slot) = self.site_frames.get_mut(site as usize) {
+            *slot = Some(ids.clone());
+        }
+        ids
+    }
+
+    /// The stack id of the shadow stack `raw` (little-endian u32 site ids,
+    /// outermost first).
+    #[inline]
+    pub fn stack(&mut self, raw: &[u8]) -> StackId {
+        if let Some(&id) = self.stacks.get(raw) {
+            return id;
+        }
+        self.intern_stack(raw)
+    }
+
+    #[cold]
+    fn intern_stack(&mut self, raw: &[u8]) -> StackId {
+        let mut parent: StackId = 0;
+        for chunk in raw.chunks_exact(4) {
+            let site = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            let frames = self.site_frames(site);
+            // Site frames are innermost first; the stack grows outward-in.
+            for &frame in frames.iter().rev() {
+                parent = match self.nodes.get(&(parent, frame)) {
+                    Some(&id) => id,
+                    None => {
+                        self.next_stack += 1;
+                        let id = self.next_stack;
+                        self.nodes.insert((parent, frame), id);
+                        let p = parent;
+                        self.write(|w| w.stack(p, frame).map(drop));
+                        id
+                    }
+                };
+            }
+        }
+        self.stacks.insert(raw.into(), parent);
+        parent
+    }
+
+    #[inline]
+    fn tick(&mut self) {
+        self.until_clock -= 1;
+        if self.until_clock == 0 {
+            self.until_clock = CLOCK_EVERY;
+            self.clock();
+        }
+    }
+
+    /// Write a time record, and flush if it is time to.
+    pub fn clock(&mut self) {
+        let now = Instant::now();
+        let micros = now.duration_since(self.start).as_micros() as u64;
+        let flush = now.duration_since(self.last_flush) >= FLUSH_EVERY;
+        if flush {
+            self.last_flush = now;
+        }
+        self.write(|w| {
+            w.time(micros)?;
+            if flush {
+                w.flush()?;
+            }
+            Ok(())
+        });
+    }
+
+    fn note_free(&mut self, outcome: FreeOutcome, ptr: u64, stack: StackId) {
+        if outcome == FreeOutcome::Invalid && self.invalid_frees.len() < 1000 {
+            self.invalid_frees.push(InvalidFree { ptr, stack });
+        }
+    }
+
+    /// An allocation hook fired.
+    #[inline]
+    pub fn alloc(&mut self, kind: i32, ptr: u64, size: u64, align: u64, stack: StackId) {
+        self.model.alloc(kind, ptr, size, stack);
+        self.write(|w| w.alloc(kind, ptr, size, align, stack));
+        self.tick();
+    }
+
+    /// A free hook fired.
+    #[inline]
+    pub fn free(&mut self, kind: i32, ptr: u64, stack: StackId) {
+        let outcome = self.model.free(ptr);
+        self.note_free(outcome, ptr, stack);
+        self.write(|w| w.free(kind, ptr, stack));
+        self.tick();
+    }
+
+    /// A reallocation hook fired.
+    #[inline]
+    pub fn realloc(&mut self, kind: i32, old: u64, new: u64, size: u64, stack: StackId) {
+        let outcome = self.model.realloc(kind, old, new, size, stack);
+        self.note_free(outcome, old, stack);
+        self.write(|w| w.realloc(kind, old, new, size, stack));
+        self.tick();
+    }
+
+    /// A growth hook fired (or a growth failed under the limit).
+    pub fn grow(&mut self, memory: u32, delta: u64, old_pages: Option<u64>, stack: StackId) {
+        self.model.grow(memory, delta, old_pages);
+        self.write(|w| w.grow(memory, delta, old_pages, stack));
+        self.tick();
+    }
+
+    /// Flush everything to the file.
+    pub fn flush(&mut self) {
+        self.write(|w| w.flush());
+    }
+}

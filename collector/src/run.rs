@@ -1,0 +1,462 @@
+//! Running a WASI command under wasmtime with the hooks defined.
+
+use crate::recorder::Recorder;
+use heapscope_instrument::{AllocOverride, Report};
+use heapscope_trace::abi::{self, SiteTable};
+use heapscope_trace::format::{MemoryInfo, Record, RunStatus};
+use heapscope_trace::Summary;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime};
+use wasmtime::{Caller, Config, Engine, Linker, Memory, Module, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+/// How to run a module.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The module to run (instrumented or not).
+    pub module: PathBuf,
+    /// Arguments after argv[0].
+    pub args: Vec<String>,
+    /// argv[0]; the module's file name when `None`, as the wasmtime CLI does.
+    pub argv0: Option<String>,
+    /// Environment variables.
+    pub env: Vec<(String, String)>,
+    /// Preopened directories: (host path, guest path).
+    pub dirs: Vec<(PathBuf, String)>,
+    /// Where to write the trace; none is written when `None`.
+    pub trace: Option<PathBuf>,
+    /// Largest size any one linear memory may grow to, in bytes.
+    pub memory_limit: Option<u64>,
+    /// Wall-clock limit.
+    pub timeout: Option<Duration>,
+    /// Fuel limit (roughly, wasm instructions).
+    pub fuel: Option<u64>,
+    /// Allocator functions named by the user.
+    pub alloc_fns: Vec<AllocOverride>,
+    /// Run the module as it is, without hooks (the baseline).
+    pub plain: bool,
+}
+
+impl RunConfig {
+    /// Run `module` with no arguments and no limits, without writing a trace.
+    pub fn new(module: impl Into<PathBuf>) -> RunConfig {
+        RunConfig {
+            module: module.into(),
+            args: Vec::new(),
+            argv0: None,
+            env: Vec::new(),
+            dirs: Vec::new(),
+            trace: None,
+            memory_limit: None,
+            timeout: None,
+            fuel: None,
+            alloc_fns: Vec::new(),
+            plain: false,
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The run's numbers; for `--plain` runs only `status` and `exit_code`
+    /// mean anything.
+    pub summary: Summary,
+    /// What was hooked, when the module was instrumented in memory.
+    pub instrumented: Option<Report>,
+    /// Why the trace is incomplete, if writing it failed part way.
+    pub trace_error: Option<String>,
+    /// Frees and reallocations of pointers that were not live.
+    pub invalid_frees: Vec<crate::recorder::InvalidFree>,
+}
+
+/// Why a module could not be run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The module file could not be read.
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Instrumenting it in memory failed.
+    #[error("failed to instrument `{path}`")]
+    Instrument {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: heapscope_instrument::InstrumentError,
+    },
+    /// The trace file could not be created.
+    #[error("cannot create trace `{path}`: {source}")]
+    Trace {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The site table of a pre-instrumented module is unreadable.
+    #[error("bad site table in `{path}`: {source}")]
+    Sites {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: abi::SiteTableError,
+    },
+    /// wasmtime refused the module or the run could not be set up.
+    #[error("cannot run `{path}`: {message}")]
+    Setup {
+        /// The path.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The host side of a run.
+struct Host {
+    wasi: WasiP1Ctx,
+    rec: Recorder,
+    shadow: Option<Memory>,
+    limiter: Limiter,
+}
+
+struct Limiter {
+    limit: Option<u64>,
+    hit: Option<(usize, usize)>,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        match self.limit {
+            Some(l) if desired as u64 > l => {
+                self.hit = Some((current, desired));
+                Err(wasmtime::Error::msg(format!(
+                    "memory limit exceeded: growing a memory from {current} to {desired} bytes, limit {l}"
+                )))
+            }
+            _ => Ok(true),
+        }
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
+/// The memories `wasm` declares or imports, in index order.
+pub fn memory_infos(wasm: &[u8]) -> Vec<MemoryInfo> {
+    let mut out = Vec::new();
+    let conv = |m: wasmparser::MemoryType| MemoryInfo {
+        initial_pages: m.initial,
+        maximum_pages: m.maximum,
+        memory64: m.memory64,
+        page_size_log2: m.page_size_log2.unwrap_or(16) as u8,
+    };
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(wasmparser::Payload::ImportSection(s)) => {
+                for imp in s.into_imports().flatten() {
+                    if let wasmparser::TypeRef::Memory(m) = imp.ty {
+                        out.push(conv(m));
+                    }
+                }
+            }
+            Ok(wasmparser::Payload::MemorySection(s)) => {
+                out.extend(s.into_iter().flatten().map(conv))
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+fn shadow_stack<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (&'a [u8], &'a mut Host) {
+    if caller.data().shadow.is_none() {
+        let m = caller
+            .get_export(abi::SHADOW_MEMORY_EXPORT)
+            .and_then(|e| e.into_memory());
+        caller.data_mut().shadow = m;
+    }
+    match caller.data().shadow {
+        Some(mem) => {
+            let (bytes, host) = mem.data_and_store_mut(caller);
+            let raw = usize::try_from(sp)
+                .ok()
+                .filter(|&sp| sp % 4 == 0)
+                .and_then(|sp| bytes.get(..sp));
+            match raw {
+                Some(raw) => (raw, host),
+                None => {
+                    host.rec.bad_stacks += 1;
+                    (&[], host)
+                }
+            }
+        }
+        None => (&[], caller.data_mut()),
+    }
+}
+
+/// Define every hook of [`abi::ALL_HOOKS`] in `linker`.
+fn define_hooks_for(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        abi::IMPORT_MODULE,
+        abi::HOOK_ALLOC,
+        |mut caller: Caller<'_, Host>, kind: i32, ptr: i64, size: i64, align: i64, sp: i32| {
+            let (raw, host) = shadow_stack(&mut caller, sp);
+            let stack = host.rec.stack(raw);
+            host.rec
+                .alloc(kind, ptr as u64, size as u64, align as u64, stack);
+        },
+    )?;
+    linker.func_wrap(
+        abi::IMPORT_MODULE,
+        abi::HOOK_FREE,
+        |mut caller: Caller<'_, Host>, kind: i32, ptr: i64, sp: i32| {
+            if ptr == 0 {
+                return;
+            }
+            let (raw, host) = shadow_stack(&mut caller, sp);
+            let stack = host.rec.stack(raw);
+            host.rec.free(kind, ptr as u64, stack);
+        },
+    )?;
+    linker.func_wrap(
+        abi::IMPORT_MODULE,
+        abi::HOOK_REALLOC,
+        |mut caller: Caller<'_, Host>, kind: i32, old: i64, new: i64, size: i64, sp: i32| {
+            let (raw, host) = shadow_stack(&mut caller, sp);
+            let stack = host.rec.stack(raw);
+            host.rec
+                .realloc(kind, old as u64, new as u64, size as u64, stack);
+        },
+    )?;
+    linker.func_wrap(
+        abi::IMPORT_MODULE,
+        abi::HOOK_GROW,
+        |mut caller: Caller<'_, Host>, memory: i32, delta: i64, result: i64, sp: i32| {
+            let (raw, host) = shadow_stack(&mut caller, sp);
+            let stack = host.rec.stack(raw);
+            let old = (result >= 0).then_some(result as u64);
+            host.rec.grow(memory as u32, delta as u64, old, stack);
+        },
+    )?;
+    Ok(())
+}
+
+/// Check that this collector's linker defines every `heapscope` import of
+/// the instrumented module `wasm`; returns the names it does not.
+pub fn define_hooks(wasm: &[u8]) -> Result<Vec<String>, String> {
+    let mut config = Config::new();
+    config.wasm_multi_memory(true).wasm_memory64(true);
+    let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
+    let module = Module::new(&engine, wasm).map_err(|e| format!("{e:#}"))?;
+    let mut linker: Linker<Host> = Linker::new(&engine);
+    define_hooks_for(&mut linker).map_err(|e| format!("{e:#}"))?;
+    let mut store = Store::new(&engine, dummy_host());
+    Ok(module
+        .imports()
+        .filter(|i| i.module() == abi::IMPORT_MODULE)
+        .filter(|i| linker.get_by_import(&mut store, i).is_none())
+        .map(|i| i.name().to_string())
+        .collect())
+}
+
+fn dummy_host() -> Host {
+    Host {
+        wasi: WasiCtxBuilder::new().build_p1(),
+        rec: Recorder::new(SiteTable::default(), None).expect("no trace to open"),
+        shadow: None,
+        limiter: Limiter {
+            limit: None,
+            hit: None,
+        },
+    }
+}
+
+/// Run a WASI command and record its heap.
+pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
+    let path = &cfg.module;
+    let original = std::fs::read(path).map_err(|source| RunError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let setup = |e: wasmtime::Error| RunError::Setup {
+        path: path.clone(),
+        message: format!("{e:#}"),
+    };
+
+    let (wasm, instrumented) = if cfg.plain || heapscope_instrument::is_instrumented(&original) {
+        (original.clone(), None)
+    } else {
+        let opts = heapscope_instrument::Options {
+            alloc_fns: cfg.alloc_fns.clone(),
+        };
+        let out = heapscope_instrument::instrument(&original, &opts).map_err(|source| {
+            RunError::Instrument {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        (out.wasm, Some(out.report))
+    };
+    let sites = match heapscope_instrument::site_table_bytes(&wasm) {
+        Some(b) => SiteTable::decode(b).map_err(|source| RunError::Sites {
+            path: path.clone(),
+            source,
+        })?,
+        None => SiteTable::default(),
+    };
+    let memories = memory_infos(&original);
+
+    let mut config = Config::new();
+    config.wasm_multi_memory(true).wasm_memory64(true);
+    if cfg.timeout.is_some() {
+        config.epoch_interruption(true);
+    }
+    if cfg.fuel.is_some() {
+        config.consume_fuel(true);
+    }
+    let engine = Engine::new(&config).map_err(setup)?;
+    let module = Module::new(&engine, &wasm).map_err(setup)?;
+
+    let out: Option<Box<dyn Write + Send>> = match (&cfg.trace, cfg.plain) {
+        (Some(t), false) => {
+            let f = File::create(t).map_err(|source| RunError::Trace {
+                path: t.clone(),
+                source,
+            })?;
+            Some(Box::new(BufWriter::with_capacity(1 << 16, f)))
+        }
+        _ => None,
+    };
+    let rec = Recorder::new(sites, out).map_err(|source| RunError::Trace {
+        path: cfg.trace.clone().unwrap_or_default(),
+        source,
+    })?;
+
+    let argv0 = cfg.argv0.clone().unwrap_or_else(|| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "module.wasm".into())
+    });
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.inherit_stdio()
+        .arg(&argv0)
+        .args(&cfg.args)
+        .envs(&cfg.env);
+    for (host, guest) in &cfg.dirs {
+        wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
+            .map_err(setup)?;
+    }
+    let host = Host {
+        wasi: wasi.build_p1(),
+        rec,
+        shadow: None,
+        limiter: Limiter {
+            limit: cfg.memory_limit,
+            hit: None,
+        },
+    };
+    let mut store = Store::new(&engine, host);
+    store.limiter(|h| &mut h.limiter);
+    if let Some(fuel) = cfg.fuel {
+        store.set_fuel(fuel).map_err(setup)?;
+    }
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    if let Some(t) = cfg.timeout {
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_trap();
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(t) {
+                engine.increment_epoch();
+            }
+        });
+    }
+
+    let mut linker: Linker<Host> = Linker::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h: &mut Host| &mut h.wasi)
+        .map_err(setup)?;
+    define_hooks_for(&mut linker).map_err(setup)?;
+
+    let start_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let module_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    store.data_mut().rec.record(&Record::RunStart {
+        module: module_name,
+        start_unix_ms: start_ms,
+        memories: memories.clone(),
+    });
+    store.data_mut().rec.model.start(&memories);
+
+    let result = linker
+        .instantiate(&mut store, &module)
+        .and_then(|instance| {
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+            start.call(&mut store, ())
+        });
+    drop(stop_tx);
+
+    let (status, exit_code, message) = match result {
+        Ok(()) => (RunStatus::Exited, Some(0), String::new()),
+        Err(e) => {
+            if let Some(exit) = e.downcast_ref::<I32Exit>() {
+                (RunStatus::Exited, Some(exit.0), String::new())
+            } else if store.data().limiter.hit.is_some() {
+                (RunStatus::MemoryLimit, None, first_line(&e))
+            } else if matches!(
+                e.downcast_ref::<Trap>(),
+                Some(Trap::Interrupt | Trap::OutOfFuel)
+            ) {
+                (RunStatus::Timeout, None, first_line(&e))
+            } else {
+                (RunStatus::Trapped, None, format!("{e:#}"))
+            }
+        }
+    };
+    let host = store.data_mut();
+    host.rec.clock();
+    host.rec.record(&Record::RunEnd {
+        status,
+        exit_code,
+        message: message.clone(),
+    });
+    host.rec.flush();
+    let summary = host.rec.model.summary(status, exit_code, &message);
+    Ok(RunOutcome {
+        summary,
+        instrumented,
+        trace_error: host.rec.io_error().map(|e| e.to_string()),
+        invalid_frees: std::mem::take(&mut host.rec.invalid_frees),
+    })
+}
+
+fn first_line(e: &wasmtime::Error) -> String {
+    format!("{e:#}")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}

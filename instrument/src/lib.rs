@@ -1,0 +1,154 @@
+//! # heapscope-instrument: the rewriting stage
+//!
+//! Consumes a WebAssembly module; produces the same module instrumented per
+//! [`heapscope_trace::abi`]: its allocator functions wrapped so that they
+//! report every allocation, free and reallocation, every `memory.grow`
+//! reporting growth, a shadow call stack of call-site ids kept by the
+//! functions that can reach either, and a site table that maps those ids to
+//! source frames. The module computes exactly what it computed before; only
+//! the hooks are new.
+//!
+//! ```no_run
+//! let wasm = std::fs::read("app.wasm").unwrap();
+//! let out = heapscope_instrument::instrument(&wasm, &Default::default()).unwrap();
+//! std::fs::write("app.instrumented.wasm", &out.wasm).unwrap();
+//! ```
+#![deny(missing_docs)]
+
+pub mod discover;
+mod rewrite;
+pub mod symbols;
+
+pub use discover::{AllocOverride, Allocator, FoundBy, FuncRef};
+use heapscope_trace::abi::{self, AllocFn};
+
+/// What to instrument and how.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Allocator functions named by the user (`--alloc-fn ROLE=NAME|INDEX`);
+    /// they take precedence over discovery.
+    pub alloc_fns: Vec<AllocOverride>,
+}
+
+/// An instrumented module and what was done to it.
+#[derive(Debug, Clone)]
+pub struct Instrumented {
+    /// The instrumented module's bytes.
+    pub wasm: Vec<u8>,
+    /// What was hooked.
+    pub report: Report,
+}
+
+/// One hooked allocator function.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HookedAllocator {
+    /// Its role.
+    pub role: AllocFn,
+    /// Its name (demangled), or `func[N]`.
+    pub function: String,
+    /// Its index in the original module.
+    pub index: u32,
+    /// How it was found.
+    pub found_by: FoundBy,
+}
+
+/// What `instrument` did, for people (`heapscope instrument` prints it as a
+/// table) and tools (`--report-json`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Report {
+    /// The hooked allocator functions.
+    pub allocators: Vec<HookedAllocator>,
+    /// `memory.grow` instructions hooked.
+    pub grow_sites: usize,
+    /// Call sites that push onto the shadow stack.
+    pub call_sites: usize,
+    /// Functions that can reach an allocator or `memory.grow` and were
+    /// changed to keep the shadow stack.
+    pub instrumented_functions: usize,
+    /// Functions in the module.
+    pub total_functions: usize,
+    /// Whether the module has a name section (function names).
+    pub has_names: bool,
+    /// Whether the module has DWARF (file:line in stacks).
+    pub has_dwarf: bool,
+    /// Candidates passed over, and why.
+    pub warnings: Vec<String>,
+}
+
+/// Why a module could not be instrumented.
+#[derive(Debug, thiserror::Error)]
+pub enum InstrumentError {
+    /// The input is not a valid module (or uses a feature walrus cannot read).
+    #[error("invalid WebAssembly: {0}")]
+    Invalid(String),
+    /// The module already carries heapscope's site table.
+    #[error("the module is already instrumented by heapscope (it has a `{}` section); run it as it is instead of instrumenting it again", abi::SITE_TABLE_SECTION)]
+    AlreadyInstrumented,
+    /// No allocator function was found.
+    #[error("no allocator found: looked for {looked_for} by name-section name, demangled name and export name\n{hint}")]
+    NoAllocator {
+        /// The names looked for.
+        looked_for: String,
+        /// What the user can do.
+        hint: String,
+    },
+    /// `--alloc-fn` could not be honoured.
+    #[error("{0}")]
+    AllocFn(String),
+    /// The module has no linear memory.
+    #[error("the module has no linear memory, so it has no heap to profile")]
+    NoMemory,
+    /// A bug: the rewritten module does not validate.
+    #[error("internal error: the instrumented module does not validate ({0}); please report this with the input module")]
+    Internal(String),
+}
+
+/// Whether `wasm` carries heapscope's site table (is already instrumented).
+pub fn is_instrumented(wasm: &[u8]) -> bool {
+    site_table_bytes(wasm).is_some()
+}
+
+/// The raw site table of an instrumented module, if it has one.
+pub fn site_table_bytes(wasm: &[u8]) -> Option<&[u8]> {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(wasmparser::Payload::CustomSection(c)) if c.name() == abi::SITE_TABLE_SECTION => {
+                return Some(c.data())
+            }
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// Instrument `wasm`.
+pub fn instrument(wasm: &[u8], opts: &Options) -> Result<Instrumented, InstrumentError> {
+    if is_instrumented(wasm) {
+        return Err(InstrumentError::AlreadyInstrumented);
+    }
+    // walrus asserts on some malformed input; turn any panic into an error
+    // instead of taking the caller down with it.
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(|| rewrite::run(wasm, opts));
+    std::panic::set_hook(prev);
+    let out = match r {
+        Ok(r) => r?,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            return Err(InstrumentError::Invalid(format!(
+                "the module could not be processed: {msg}"
+            )));
+        }
+    };
+    let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    validator
+        .validate_all(&out.wasm)
+        .map_err(|e| InstrumentError::Internal(e.to_string()))?;
+    Ok(out)
+}

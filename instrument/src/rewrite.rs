@@ -1,0 +1,590 @@
+//! The rewrite itself: reachability, shadow stack pushes, allocator
+//! wrappers, `memory.grow` hooks, site table.
+
+use crate::discover::{self, Allocator};
+use crate::symbols::Symbolizer;
+use crate::{HookedAllocator, InstrumentError, Instrumented, Options, Report};
+use heapscope_trace::abi::{self, AllocFn, Site, SiteTable};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use walrus::ir::{
+    self, BinaryOp, Instr, InstrLocId, InstrSeqId, InstrSeqType, LoadKind, MemArg, StoreKind,
+    UnaryOp, Value,
+};
+use walrus::{
+    ConstExpr, ElementItems, FunctionBuilder, FunctionId, FunctionKind, GlobalId, InstrSeqBuilder,
+    LocalId, MemoryId, Module, ModuleConfig, RawCustomSection, TypeId, ValType,
+};
+
+/// What one function does that matters for reachability.
+#[derive(Default)]
+struct Calls {
+    direct: FxHashSet<FunctionId>,
+    indirect: FxHashSet<TypeId>,
+    grows: bool,
+    refs: Vec<FunctionId>,
+}
+
+struct ScanCalls<'a>(&'a mut Calls);
+
+impl<'i> ir::Visitor<'i> for ScanCalls<'_> {
+    fn visit_instr(&mut self, instr: &'i Instr, _: &'i InstrLocId) {
+        match instr {
+            Instr::Call(c) => {
+                self.0.direct.insert(c.func);
+            }
+            Instr::ReturnCall(c) => {
+                self.0.direct.insert(c.func);
+            }
+            Instr::CallIndirect(c) => {
+                self.0.indirect.insert(c.ty);
+            }
+            Instr::ReturnCallIndirect(c) => {
+                self.0.indirect.insert(c.ty);
+            }
+            Instr::CallRef(c) => {
+                self.0.indirect.insert(c.ty);
+            }
+            Instr::ReturnCallRef(c) => {
+                self.0.indirect.insert(c.ty);
+            }
+            Instr::MemoryGrow(_) => self.0.grows = true,
+            Instr::RefFunc(r) => self.0.refs.push(r.func),
+            _ => {}
+        }
+    }
+}
+
+struct SeqIds(Vec<InstrSeqId>);
+
+impl<'i> ir::Visitor<'i> for SeqIds {
+    fn start_instr_seq(&mut self, seq: &'i ir::InstrSeq) {
+        self.0.push(seq.id());
+    }
+}
+
+/// Everything the inserted code refers to.
+struct Infra {
+    sp: GlobalId,
+    nest: GlobalId,
+    shadow: MemoryId,
+    hook_alloc: FunctionId,
+    hook_free: FunctionId,
+    hook_realloc: FunctionId,
+    hook_grow: FunctionId,
+}
+
+pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, InstrumentError> {
+    // Map walrus ids back to the original function indices.
+    let index_of: Arc<Mutex<FxHashMap<FunctionId, u32>>> = Default::default();
+    let mut config = ModuleConfig::new();
+    {
+        let index_of = index_of.clone();
+        config.on_parse(move |_, indices| {
+            let mut m = index_of.lock().unwrap_or_else(|e| e.into_inner());
+            let mut i = 0u32;
+            while let Ok(id) = indices.get_func(i) {
+                m.insert(id, i);
+                i += 1;
+            }
+            Ok(())
+        });
+    }
+    let mut module = Module::from_buffer_with_config(wasm, &config)
+        .map_err(|e| InstrumentError::Invalid(format!("{e:#}")))?;
+    let index_of = std::mem::take(&mut *index_of.lock().unwrap_or_else(|e| e.into_inner()));
+
+    let memories: Vec<MemoryId> = module.memories.iter().map(|m| m.id()).collect();
+    let Some(&mem0) = memories.first() else {
+        return Err(InstrumentError::NoMemory);
+    };
+    let ptr_ty = if module.memories.get(mem0).memory64 {
+        ValType::I64
+    } else {
+        ValType::I32
+    };
+
+    let has_names = module.funcs.iter().any(|f| f.name.is_some());
+    let mut warnings = Vec::new();
+    let allocators = discover::discover(&module, &opts.alloc_fns, &index_of, ptr_ty, &mut warnings)
+        .map_err(InstrumentError::AllocFn)?;
+    if !allocators.iter().any(|a| a.role.hook() != abi::HOOK_FREE) {
+        let hint = if has_names {
+            "if the module uses a custom allocator, name its functions with `--alloc-fn ROLE=NAME|INDEX` (roles: malloc, free, calloc, realloc, aligned)"
+        } else {
+            "the module has no name section; pass `--alloc-fn ROLE=NAME|INDEX` (roles: malloc, free, calloc, realloc, aligned) or build with names kept (clang: link without `-O` and `-s`; Rust: `strip = false`)"
+        };
+        return Err(InstrumentError::NoAllocator {
+            looked_for: discover::looked_for(),
+            hint: hint.into(),
+        });
+    }
+    if !allocators.iter().any(|a| a.role.hook() == abi::HOOK_FREE) {
+        warnings.push("no freeing function found: every block will look leaked".into());
+    }
+
+    // Call graph and reachability.
+    let mut calls: FxHashMap<FunctionId, Calls> = FxHashMap::default();
+    for (id, f) in module.funcs.iter_local() {
+        let mut c = Calls::default();
+        ir::dfs_in_order(&mut ScanCalls(&mut c), f, f.entry_block());
+        calls.insert(id, c);
+    }
+    let mut address_taken: FxHashSet<FunctionId> = calls
+        .values()
+        .flat_map(|c| c.refs.iter().copied())
+        .collect();
+    for e in module.elements.iter() {
+        match &e.items {
+            ElementItems::Functions(fs) => address_taken.extend(fs.iter().copied()),
+            ElementItems::Expressions(_, es) => {
+                address_taken.extend(es.iter().filter_map(|e| match e {
+                    ConstExpr::RefFunc(f) => Some(*f),
+                    _ => None,
+                }))
+            }
+        }
+    }
+    for g in module.globals.iter() {
+        if let walrus::GlobalKind::Local(ConstExpr::RefFunc(f)) = g.kind {
+            address_taken.insert(f);
+        }
+    }
+    let alloc_ids: FxHashSet<FunctionId> = allocators.iter().map(|a| a.id).collect();
+    let reaching = reachable(&module, &calls, &address_taken, &alloc_ids);
+
+    // Infrastructure: shadow memory, globals, hook imports.
+    let shadow = module.memories.add_local(
+        false,
+        false,
+        abi::SHADOW_PAGES,
+        Some(abi::SHADOW_PAGES),
+        None,
+    );
+    module.exports.add(abi::SHADOW_MEMORY_EXPORT, shadow);
+    let zero = ConstExpr::Value(Value::I32(0));
+    let sp = module
+        .globals
+        .add_local(ValType::I32, true, false, zero.clone());
+    let nest = module.globals.add_local(ValType::I32, true, false, zero);
+    module.globals.get_mut(sp).name = Some("heapscope:sp".into());
+    module.exports.add(abi::SHADOW_SP_EXPORT, sp);
+    module.globals.get_mut(nest).name = Some("heapscope:nest".into());
+    let (i32t, i64t) = (ValType::I32, ValType::I64);
+    let import = |module: &mut Module, name: &str, params: &[ValType]| {
+        let ty = module.types.add(params, &[]);
+        let (f, _) = module.add_import_func(abi::IMPORT_MODULE, name, ty);
+        module.funcs.get_mut(f).name = Some(format!("{}:{name}", abi::IMPORT_MODULE));
+        f
+    };
+    let infra = Infra {
+        sp,
+        nest,
+        shadow,
+        hook_alloc: import(
+            &mut module,
+            abi::HOOK_ALLOC,
+            &[i32t, i64t, i64t, i64t, i32t],
+        ),
+        hook_free: import(&mut module, abi::HOOK_FREE, &[i32t, i64t, i32t]),
+        hook_realloc: import(
+            &mut module,
+            abi::HOOK_REALLOC,
+            &[i32t, i64t, i64t, i64t, i32t],
+        ),
+        hook_grow: import(&mut module, abi::HOOK_GROW, &[i32t, i64t, i64t, i32t]),
+    };
+
+    // One growth helper per memory that is grown.
+    let mut grow_helpers: FxHashMap<MemoryId, FunctionId> = FxHashMap::default();
+    for (i, &m) in memories.iter().enumerate() {
+        let helper = grow_helper(&mut module, &infra, m, i as u32);
+        grow_helpers.insert(m, helper);
+    }
+
+    // Shadow stack pushes around every call that can reach a hook.
+    let symbolizer = Symbolizer::new(wasm);
+    let mut sites = SiteTable::default();
+    let mut grow_sites = 0;
+    let reaching_ids: Vec<FunctionId> = {
+        let mut v: Vec<_> = reaching
+            .funcs
+            .iter()
+            .copied()
+            .filter(|f| calls.contains_key(f))
+            .collect();
+        v.sort_by_key(|f| index_of.get(f).copied().unwrap_or(u32::MAX));
+        v
+    };
+    for &fid in &reaching_ids {
+        let func_index = index_of.get(&fid).copied().unwrap_or(0);
+        let fallback = module
+            .funcs
+            .get(fid)
+            .name
+            .as_deref()
+            .map(discover::demangle)
+            .unwrap_or_else(|| format!("func[{func_index}]"));
+        let FunctionKind::Local(local) = &mut module.funcs.get_mut(fid).kind else {
+            continue;
+        };
+        let mut seqs = SeqIds(Vec::new());
+        ir::dfs_in_order(&mut seqs, local, local.entry_block());
+        for seq in seqs.0 {
+            let old = std::mem::take(&mut local.block_mut(seq).instrs);
+            let mut new = Vec::with_capacity(old.len() + 8);
+            for (instr, loc) in old {
+                let (target, is_grow) = match &instr {
+                    Instr::Call(c) if reaching.funcs.contains(&c.func) => {
+                        (Some(instr.clone()), false)
+                    }
+                    Instr::CallIndirect(c) if reaching.types.contains(&c.ty) => {
+                        (Some(instr.clone()), false)
+                    }
+                    Instr::CallRef(c) if reaching.types.contains(&c.ty) => {
+                        (Some(instr.clone()), false)
+                    }
+                    Instr::MemoryGrow(g) => (
+                        Some(Instr::Call(ir::Call {
+                            func: grow_helpers[&g.memory],
+                        })),
+                        true,
+                    ),
+                    _ => (None, false),
+                };
+                let Some(call) = target else {
+                    new.push((instr, loc));
+                    continue;
+                };
+                grow_sites += usize::from(is_grow);
+                let site = sites.sites.len() as u32;
+                let code_offset = if loc.is_default() {
+                    0
+                } else {
+                    (loc.data() as usize).saturating_sub(symbolizer.code_start) as u32
+                };
+                sites.sites.push(Site {
+                    func_index,
+                    code_offset,
+                    frames: symbolizer.frames(code_offset.into(), &fallback),
+                });
+                push_site(&mut new, &infra, site);
+                new.push((call, loc));
+                pop_site(&mut new, &infra);
+            }
+            local.block_mut(seq).instrs = new;
+        }
+    }
+
+    // Wrap the allocators; each keeps its function id (and so its index,
+    // exports, table slots and callers) and its original body moves out.
+    let mut hooked = Vec::new();
+    for a in &allocators {
+        wrap(&mut module, &infra, a, mem0, ptr_ty);
+        hooked.push(HookedAllocator {
+            role: a.role,
+            function: a.name.clone(),
+            index: index_of.get(&a.id).copied().unwrap_or(0),
+            found_by: a.found_by,
+        });
+    }
+
+    module.customs.add(RawCustomSection {
+        name: abi::SITE_TABLE_SECTION.into(),
+        data: sites.encode(),
+    });
+    let report = Report {
+        allocators: hooked,
+        grow_sites,
+        call_sites: sites.sites.len() - grow_sites,
+        instrumented_functions: reaching_ids.len(),
+        total_functions: index_of.len(),
+        has_names,
+        has_dwarf: symbolizer.has_dwarf(),
+        warnings,
+    };
+    Ok(Instrumented {
+        wasm: module.emit_wasm(),
+        report,
+    })
+}
+
+struct Reach {
+    funcs: FxHashSet<FunctionId>,
+    types: FxHashSet<TypeId>,
+}
+
+/// Functions that can reach an allocator or a `memory.grow`, found by a
+/// breadth-first walk of the reversed call graph. An indirect call of type
+/// T reaches if any address-taken function of type T does.
+fn reachable(
+    module: &Module,
+    calls: &FxHashMap<FunctionId, Calls>,
+    address_taken: &FxHashSet<FunctionId>,
+    allocs: &FxHashSet<FunctionId>,
+) -> Reach {
+    let mut callers: FxHashMap<FunctionId, Vec<FunctionId>> = FxHashMap::default();
+    let mut indirect_callers: FxHashMap<TypeId, Vec<FunctionId>> = FxHashMap::default();
+    for (&f, c) in calls {
+        for &callee in &c.direct {
+            callers.entry(callee).or_default().push(f);
+        }
+        for &ty in &c.indirect {
+            indirect_callers.entry(ty).or_default().push(f);
+        }
+    }
+    let mut reach = Reach {
+        funcs: FxHashSet::default(),
+        types: FxHashSet::default(),
+    };
+    let mut queue: VecDeque<FunctionId> = VecDeque::new();
+    for (&f, c) in calls {
+        if c.grows {
+            queue.push_back(f);
+        }
+    }
+    queue.extend(allocs.iter().copied());
+    while let Some(f) = queue.pop_front() {
+        if !reach.funcs.insert(f) {
+            continue;
+        }
+        if let Some(cs) = callers.get(&f) {
+            queue.extend(cs.iter().copied().filter(|c| !reach.funcs.contains(c)));
+        }
+        if address_taken.contains(&f) {
+            let ty = module.funcs.get(f).ty();
+            if reach.types.insert(ty) {
+                if let Some(cs) = indirect_callers.get(&ty) {
+                    queue.extend(cs.iter().copied().filter(|c| !reach.funcs.contains(c)));
+                }
+            }
+        }
+    }
+    reach
+}
+
+fn push_site(out: &mut Vec<(Instr, InstrLocId)>, infra: &Infra, site: u32) {
+    let d = InstrLocId::default;
+    out.extend([
+        (Instr::GlobalGet(ir::GlobalGet { global: infra.sp }), d()),
+        (
+            Instr::Const(ir::Const {
+                value: Value::I32(site as i32),
+            }),
+            d(),
+        ),
+        (
+            Instr::Store(ir::Store {
+                memory: infra.shadow,
+                kind: StoreKind::I32 { atomic: false },
+                arg: MemArg {
+                    align: 4,
+                    offset: 0,
+                },
+            }),
+            d(),
+        ),
+        (Instr::GlobalGet(ir::GlobalGet { global: infra.sp }), d()),
+        (
+            Instr::Const(ir::Const {
+                value: Value::I32(4),
+            }),
+            d(),
+        ),
+        (
+            Instr::Binop(ir::Binop {
+                op: BinaryOp::I32Add,
+            }),
+            d(),
+        ),
+        (Instr::GlobalSet(ir::GlobalSet { global: infra.sp }), d()),
+    ]);
+}
+
+fn pop_site(out: &mut Vec<(Instr, InstrLocId)>, infra: &Infra) {
+    let d = InstrLocId::default;
+    out.extend([
+        (Instr::GlobalGet(ir::GlobalGet { global: infra.sp }), d()),
+        (
+            Instr::Const(ir::Const {
+                value: Value::I32(4),
+            }),
+            d(),
+        ),
+        (
+            Instr::Binop(ir::Binop {
+                op: BinaryOp::I32Sub,
+            }),
+            d(),
+        ),
+        (Instr::GlobalSet(ir::GlobalSet { global: infra.sp }), d()),
+    ]);
+}
+
+/// Push `local` as an i64, zero-extending an i32.
+fn get_u64(b: &mut InstrSeqBuilder, local: LocalId, ty: ValType) {
+    b.local_get(local);
+    if ty == ValType::I32 {
+        b.unop(UnaryOp::I64ExtendUI32);
+    }
+}
+
+/// `fn heapscope:grow:N(delta) -> old`: `memory.grow` plus its hook.
+fn grow_helper(module: &mut Module, infra: &Infra, memory: MemoryId, index: u32) -> FunctionId {
+    let ty = if module.memories.get(memory).memory64 {
+        ValType::I64
+    } else {
+        ValType::I32
+    };
+    let mut b = FunctionBuilder::new(&mut module.types, &[ty], &[ty]);
+    b.name(format!("heapscope:grow:{index}"));
+    let delta = module.locals.add(ty);
+    let result = module.locals.add(ty);
+    let mut body = b.func_body();
+    body.local_get(delta).memory_grow(memory).local_set(result);
+    body.i32_const(index as i32);
+    get_u64(&mut body, delta, ty);
+    body.local_get(result);
+    if ty == ValType::I32 {
+        // -1 stays -1.
+        body.unop(UnaryOp::I64ExtendSI32);
+    }
+    body.global_get(infra.sp)
+        .call(infra.hook_grow)
+        .local_get(result);
+    b.finish(vec![delta], &mut module.funcs)
+}
+
+/// Make `a.id` a wrapper that calls the original body (moved to a new
+/// function) and reports to its hook when it is the outermost allocator
+/// call.
+fn wrap(module: &mut Module, infra: &Infra, a: &Allocator, mem0: MemoryId, p: ValType) {
+    let ty = module.funcs.get(a.id).ty();
+    let params = module.types.get(ty).params().to_vec();
+    let results = module.types.get(ty).results().to_vec();
+
+    // Move the original body into a new function.
+    let mut stub = FunctionBuilder::new(&mut module.types, &params, &results);
+    stub.func_body().unreachable();
+    let stub_args = params.iter().map(|t| module.locals.add(*t)).collect();
+    let original = stub.finish(stub_args, &mut module.funcs);
+    swap_bodies(module, a.id, original);
+    module.funcs.get_mut(original).name = Some(format!("{}.heapscope_original", a.name));
+
+    let kind = abi::pack_kind(a.role, 0);
+    let mut b = FunctionBuilder::new(&mut module.types, &params, &results);
+    let args: Vec<LocalId> = params.iter().map(|t| module.locals.add(*t)).collect();
+    let ret = results.first().map(|t| module.locals.add(*t));
+    let mut body = b.func_body();
+    body.global_get(infra.nest)
+        .i32_const(1)
+        .binop(BinaryOp::I32Add)
+        .global_set(infra.nest);
+    for &l in &args {
+        body.local_get(l);
+    }
+    body.call(original);
+    if let Some(r) = ret {
+        body.local_set(r);
+    }
+    body.global_get(infra.nest)
+        .i32_const(1)
+        .binop(BinaryOp::I32Sub)
+        .global_set(infra.nest);
+    body.global_get(infra.nest).unop(UnaryOp::I32Eqz);
+    let ptr_load = if p == ValType::I64 {
+        LoadKind::I64 { atomic: false }
+    } else {
+        LoadKind::I32 { atomic: false }
+    };
+    let ptr_align = if p == ValType::I64 { 8 } else { 4 };
+    body.if_else(
+        None,
+        |then| {
+            use AllocFn::*;
+            then.i32_const(kind);
+            let hook = match a.role {
+                Malloc | Calloc | AlignedAlloc | Memalign | RustAlloc | RustAllocZeroed => {
+                    let ret = ret.expect("allocating roles return a pointer");
+                    get_u64(then, ret, p);
+                    match a.role {
+                        Malloc => {
+                            get_u64(then, args[0], p);
+                            then.i64_const(0);
+                        }
+                        Calloc => {
+                            get_u64(then, args[0], p);
+                            get_u64(then, args[1], p);
+                            then.binop(BinaryOp::I64Mul).i64_const(0);
+                        }
+                        AlignedAlloc | Memalign => {
+                            get_u64(then, args[1], p);
+                            get_u64(then, args[0], p);
+                        }
+                        _ => {
+                            get_u64(then, args[0], p);
+                            get_u64(then, args[1], p);
+                        }
+                    }
+                    infra.hook_alloc
+                }
+                PosixMemalign => {
+                    let ret = ret.expect("posix_memalign returns an int");
+                    then.local_get(ret).unop(UnaryOp::I32Eqz);
+                    then.if_else(
+                        InstrSeqType::Simple(Some(ValType::I64)),
+                        |ok| {
+                            ok.local_get(args[0]).load(
+                                mem0,
+                                ptr_load,
+                                MemArg {
+                                    align: ptr_align,
+                                    offset: 0,
+                                },
+                            );
+                            if p == ValType::I32 {
+                                ok.unop(UnaryOp::I64ExtendUI32);
+                            }
+                        },
+                        |failed| {
+                            failed.i64_const(0);
+                        },
+                    );
+                    get_u64(then, args[2], p);
+                    get_u64(then, args[1], p);
+                    infra.hook_alloc
+                }
+                Realloc | RustRealloc => {
+                    let ret = ret.expect("reallocating roles return a pointer");
+                    get_u64(then, args[0], p);
+                    get_u64(then, ret, p);
+                    get_u64(then, if a.role == Realloc { args[1] } else { args[3] }, p);
+                    infra.hook_realloc
+                }
+                Free | RustDealloc | Unknown => {
+                    get_u64(then, args[0], p);
+                    infra.hook_free
+                }
+            };
+            then.global_get(infra.sp).call(hook);
+        },
+        |_| {},
+    );
+    if let Some(r) = ret {
+        body.local_get(r);
+    }
+    let wrapper = b.finish(args, &mut module.funcs);
+    swap_bodies(module, a.id, wrapper);
+    module.funcs.delete(wrapper);
+}
+
+fn swap_bodies(module: &mut Module, a: FunctionId, b: FunctionId) {
+    let ty = module.funcs.get(a).ty();
+    let ka = std::mem::replace(
+        &mut module.funcs.get_mut(a).kind,
+        FunctionKind::Uninitialized(ty),
+    );
+    let kb = std::mem::replace(&mut module.funcs.get_mut(b).kind, ka);
+    module.funcs.get_mut(a).kind = kb;
+}

@@ -1,0 +1,109 @@
+//! `heapscope instrument`
+
+use anyhow::Context;
+use heapscope_instrument::{AllocOverride, Options};
+use std::path::PathBuf;
+
+/// Instrument a module: wrap its allocator and memory.grow with heapscope's
+/// hooks and add the shadow call stack.
+///
+/// The output runs under `heapscope run` (which can also instrument in
+/// memory, so this step is optional). A table of what was hooked goes to
+/// stderr.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  heapscope instrument app.wasm -o app.hs.wasm
+  heapscope instrument app.wasm -o app.hs.wasm --alloc-fn malloc=my_alloc --alloc-fn free=my_free
+  heapscope instrument stripped.wasm -o out.wasm --alloc-fn malloc=12 --alloc-fn free=15
+
+Exit status:
+  0    instrumented
+  2    the module is invalid, already instrumented, or has no allocator heapscope can find")]
+pub struct Opts {
+    /// The module to instrument.
+    input: PathBuf,
+    /// Where to write the instrumented module.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Name an allocator function by ROLE=NAME or ROLE=INDEX (roles: malloc,
+    /// free, calloc, realloc, aligned, memalign, posix_memalign, rust_alloc,
+    /// rust_dealloc, rust_realloc, rust_alloc_zeroed). Repeatable.
+    #[arg(long = "alloc-fn", value_name = "ROLE=NAME|INDEX")]
+    alloc_fns: Vec<AllocOverride>,
+    /// Also write what was hooked as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    report_json: Option<PathBuf>,
+    /// Print nothing on success.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+impl Opts {
+    /// Run the command.
+    pub fn run(self) -> anyhow::Result<u8> {
+        let wasm = std::fs::read(&self.input)
+            .with_context(|| format!("cannot read `{}`", self.input.display()))?;
+        let out = heapscope_instrument::instrument(
+            &wasm,
+            &Options {
+                alloc_fns: self.alloc_fns,
+            },
+        )
+        .with_context(|| format!("failed to instrument `{}`", self.input.display()))?;
+        std::fs::write(&self.output, &out.wasm)
+            .with_context(|| format!("cannot write `{}`", self.output.display()))?;
+        if let Some(p) = &self.report_json {
+            let json = serde_json::to_string_pretty(&out.report)?;
+            std::fs::write(p, json + "\n")
+                .with_context(|| format!("cannot write `{}`", p.display()))?;
+        }
+        if !self.quiet {
+            eprint!("{}", report_table(&out.report));
+            eprintln!(
+                "wrote `{}` ({} bytes)",
+                self.output.display(),
+                out.wasm.len()
+            );
+        }
+        Ok(0)
+    }
+}
+
+/// The human-readable table of what was hooked.
+pub fn report_table(r: &heapscope_instrument::Report) -> String {
+    let mut s = String::new();
+    let w = r
+        .allocators
+        .iter()
+        .map(|a| a.function.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    s.push_str(&format!(
+        "{:<20} {:<w$} {:>6}  how found\n",
+        "role", "function", "index"
+    ));
+    for a in &r.allocators {
+        s.push_str(&format!(
+            "{:<20} {:<w$} {:>6}  {}\n",
+            a.role.name(),
+            a.function,
+            a.index,
+            a.found_by
+        ));
+    }
+    s.push_str(&format!(
+        "{} memory.grow site(s), {} call site(s) in {} of {} functions keep the shadow stack; names: {}, DWARF: {}\n",
+        r.grow_sites,
+        r.call_sites,
+        r.instrumented_functions,
+        r.total_functions,
+        if r.has_names { "yes" } else { "no" },
+        if r.has_dwarf { "yes" } else { "no" },
+    ));
+    for warn in &r.warnings {
+        s.push_str(&format!("warning: {warn}\n"));
+    }
+    s
+}

@@ -1,0 +1,226 @@
+//! `heapscope run`
+
+use anyhow::Context;
+use heapscope_collector::{RunConfig, RunOutcome};
+use heapscope_instrument::AllocOverride;
+use heapscope_trace::format::RunStatus;
+use heapscope_trace::HeapModel;
+use heapscope_viewer::text::{bytes_human, thousands};
+use std::path::PathBuf;
+
+/// Run a WASI command under wasmtime and record every heap event.
+///
+/// Instruments the module in memory when it is not instrumented yet. The
+/// guest's stdin, stdout and stderr are the terminal's; heapscope's own
+/// lines go to stderr, prefixed `heapscope:`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  heapscope run app.wasm -- input.txt --verbose
+  heapscope run app.wasm --trace app.trace --summary-json summary.json
+  heapscope run app.wasm --dir ./data::/data --env LANG=C --memory-limit 64MiB --timeout 30s
+
+Exit status:
+  N    the guest's own exit code when it exits
+  2    bad input, or the guest trapped, hit a limit or timed out (see the summary's `status`)")]
+pub struct Opts {
+    /// The module to run (instrumented or not).
+    module: PathBuf,
+    /// Arguments passed to the guest (after `--`).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    args: Vec<String>,
+    /// Where to write the trace.
+    #[arg(long, value_name = "FILE", default_value = "heapscope.trace")]
+    trace: PathBuf,
+    /// Record no trace, only the summary.
+    #[arg(long, conflicts_with = "trace")]
+    no_trace: bool,
+    /// Write the run summary as JSON to FILE (also when the run fails).
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
+    /// argv[0] for the guest (default: the module's file name, as wasmtime passes it).
+    #[arg(long)]
+    argv0: Option<String>,
+    /// Set an environment variable for the guest. Repeatable.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// Preopen a host directory, as GUEST in the guest (default: the same path). Repeatable.
+    #[arg(long, value_name = "HOST[::GUEST]", value_parser = parse_dir)]
+    dir: Vec<(PathBuf, String)>,
+    /// Largest size a linear memory may grow to (e.g. 16MiB); the run ends
+    /// with status `memory_limit` when the guest needs more.
+    #[arg(long, value_name = "SIZE", value_parser = super::parse_size)]
+    memory_limit: Option<u64>,
+    /// Stop the guest after this long (e.g. 30s); status `timeout`.
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    timeout: Option<std::time::Duration>,
+    /// Stop the guest after about N wasm instructions; status `timeout`.
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+    /// Name an allocator function (see `heapscope instrument --help`). Repeatable.
+    #[arg(long = "alloc-fn", value_name = "ROLE=NAME|INDEX")]
+    alloc_fns: Vec<AllocOverride>,
+    /// Run the module as it is, with no hooks: the baseline for comparisons.
+    #[arg(long)]
+    plain: bool,
+    /// Print nothing of heapscope's own on success.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got `{s}`"))
+}
+
+fn parse_dir(s: &str) -> Result<(PathBuf, String), String> {
+    match s.split_once("::") {
+        Some((h, g)) if !h.is_empty() && !g.is_empty() => Ok((h.into(), g.into())),
+        Some(_) => Err(format!("expected HOST[::GUEST], got `{s}`")),
+        None => Ok((s.into(), s.into())),
+    }
+}
+
+impl Opts {
+    /// The collector configuration these options describe.
+    pub fn config(&self) -> RunConfig {
+        RunConfig {
+            module: self.module.clone(),
+            args: self.args.clone(),
+            argv0: self.argv0.clone(),
+            env: self.env.clone(),
+            dirs: self.dir.clone(),
+            trace: (!self.no_trace && !self.plain).then(|| self.trace.clone()),
+            memory_limit: self.memory_limit,
+            timeout: self.timeout,
+            fuel: self.fuel,
+            alloc_fns: self.alloc_fns.clone(),
+            plain: self.plain,
+        }
+    }
+
+    /// Run the command.
+    pub fn run(self) -> anyhow::Result<u8> {
+        let cfg = self.config();
+        let outcome = heapscope_collector::run(&cfg);
+        if let Some(p) = &self.summary_json {
+            let summary = match &outcome {
+                Ok(o) => o.summary.clone(),
+                Err(e) => HeapModel::new().summary(RunStatus::Error, None, &format!("{e:#}")),
+            };
+            let json = serde_json::to_string_pretty(&summary)?;
+            std::fs::write(p, json + "\n")
+                .with_context(|| format!("cannot write `{}`", p.display()))?;
+        }
+        let outcome =
+            outcome.with_context(|| format!("failed to run `{}`", self.module.display()))?;
+        if !self.quiet && !self.plain {
+            eprint!("{}", self.report(&cfg, &outcome));
+        }
+        Ok(exit_code(&outcome))
+    }
+
+    fn report(&self, cfg: &RunConfig, o: &RunOutcome) -> String {
+        let s = &o.summary;
+        let name = self.module.display();
+        let mut out = String::new();
+        let ended = match s.status {
+            RunStatus::Exited => format!("exited with code {}", s.exit_code.unwrap_or(0)),
+            RunStatus::Trapped => {
+                format!("trapped: {}", s.message.lines().next().unwrap_or_default())
+            }
+            RunStatus::MemoryLimit => format!("stopped at the memory limit: {}", s.message),
+            RunStatus::Timeout => format!("stopped by the time or fuel limit: {}", s.message),
+            RunStatus::Error => format!("failed: {}", s.message),
+        };
+        out.push_str(&format!("heapscope: `{name}` {ended}\n"));
+        out.push_str(&format!(
+            "heapscope: {} allocations ({}), {} frees; peak {} in {} blocks; {} in {} blocks live at exit\n",
+            thousands(s.total_blocks),
+            bytes_human(s.total_bytes),
+            thousands(s.total_blocks - s.curr_blocks),
+            bytes_human(s.max_bytes),
+            thousands(s.max_blocks),
+            bytes_human(s.curr_bytes),
+            thousands(s.curr_blocks),
+        ));
+        if s.invalid_frees > 0 {
+            out.push_str(&format!(
+                "heapscope: {} invalid free(s)\n",
+                thousands(s.invalid_frees)
+            ));
+        }
+        if let Some(e) = &o.trace_error {
+            out.push_str(&format!("heapscope: warning: writing the trace failed part way ({e}); it holds the events before\n"));
+        }
+        if let Some(t) = &cfg.trace {
+            if o.trace_error.is_none() {
+                out.push_str(&format!(
+                    "heapscope: trace written to `{}`; see `heapscope leaks {}`\n",
+                    t.display(),
+                    t.display()
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// The process exit code for a run: the guest's own when it exited, 2 when
+/// it trapped, hit a limit or the host failed.
+fn exit_code(o: &RunOutcome) -> u8 {
+    match (o.summary.status, o.summary.exit_code) {
+        (RunStatus::Exited, Some(c)) => c as u8,
+        _ => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        o: Opts,
+    }
+
+    #[test]
+    fn options_build_the_collector_config() {
+        let t = T::try_parse_from([
+            "t",
+            "app.wasm",
+            "--trace",
+            "x.trace",
+            "--env",
+            "A=1",
+            "--dir",
+            "data::/d",
+            "--memory-limit",
+            "16MiB",
+            "--",
+            "-v",
+            "in.txt",
+        ])
+        .unwrap();
+        let c = t.o.config();
+        assert_eq!(c.module, PathBuf::from("app.wasm"));
+        assert_eq!(c.args, ["-v", "in.txt"]);
+        assert_eq!(c.env, [("A".to_string(), "1".to_string())]);
+        assert_eq!(c.dirs, [(PathBuf::from("data"), "/d".to_string())]);
+        assert_eq!(c.trace, Some(PathBuf::from("x.trace")));
+        assert_eq!(c.memory_limit, Some(16 << 20));
+        let plain = T::try_parse_from(["t", "app.wasm", "--plain"])
+            .unwrap()
+            .o
+            .config();
+        assert_eq!(plain.trace, None);
+        assert!(plain.plain);
+    }
+}

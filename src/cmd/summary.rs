@@ -1,0 +1,35 @@
+//! `heapscope summary`
+
+use anyhow::Context;
+use std::path::PathBuf;
+
+/// Summarise a trace: totals, peak, live at exit, linear memory.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  heapscope summary heapscope.trace
+  heapscope summary app.trace --json
+
+Exit status:
+  0    summary printed
+  2    the trace cannot be read")]
+pub struct Opts {
+    /// The trace written by `heapscope run`.
+    trace: PathBuf,
+    /// Print the summary JSON (the same fields as `run --summary-json`).
+    #[arg(long)]
+    json: bool,
+}
+
+impl Opts {
+    /// Run the command.
+    pub fn run(self) -> anyhow::Result<u8> {
+        let a = heapscope_viewer::analyze(&self.trace).context("cannot summarise")?;
+        if self.json {
+            super::print(&(serde_json::to_string_pretty(&a.summary)? + "\n"))?;
+        } else {
+            super::print(&heapscope_viewer::text::summary(&a))?;
+        }
+        Ok(0)
+    }
+}

@@ -1,0 +1,108 @@
+//! The `heapscope` command line: a thin layer over the stage crates.
+//!
+//! Each subcommand lives in `src/cmd/` as an `Opts` struct whose doc comment
+//! is its `--help` and whose `run` reads input, calls one library function
+//! and writes output.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+const EXIT_STATUS: &str = "\
+Exit status:
+  0    success (for `run`: the guest's own exit code is passed through)
+  1    a check you asked for failed (for example `leaks --fail-on-leak`)
+  2    bad input or an error (the message says which)";
+
+/// Memory profiler and leak detector for WebAssembly.
+///
+/// Instrument a module, run it under wasmtime recording every heap event
+/// with its call stack, then read the trace: leaks, summary.
+#[derive(Parser, Debug)]
+#[command(name = "heapscope", version, after_help = EXIT_STATUS)]
+struct Cli {
+    /// More logging on stderr (-v: info, -vv: debug, -vvv: trace); RUST_LOG
+    /// overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Instrument(cmd::instrument::Opts),
+    Run(cmd::run::Opts),
+    Leaks(cmd::leaks::Opts),
+    Summary(cmd::summary::Opts),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let default = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .init();
+
+    let result = match cli.command {
+        Command::Instrument(o) => o.run(),
+        Command::Run(o) => o.run(),
+        Command::Leaks(o) => o.run(),
+        Command::Summary(o) => o.run(),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut err = io::stderr().lock();
+            let _ = writeln!(err, "error: {e}");
+            let causes: Vec<_> = e.chain().skip(1).collect();
+            if !causes.is_empty() {
+                let _ = writeln!(err, "Caused by:");
+                for (i, c) in causes.iter().enumerate() {
+                    let text = c.to_string();
+                    let mut lines = text.lines();
+                    let _ = writeln!(err, "    {i}: {}", lines.next().unwrap_or_default());
+                    for l in lines {
+                        let _ = writeln!(err, "       {l}");
+                    }
+                }
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

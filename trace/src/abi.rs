@@ -1,0 +1,386 @@
+//! The hook ABI between an instrumented module and the heapscope host.
+//!
+//! `heapscope instrument` rewrites a module so that it reports its heap to the
+//! host through a handful of imported functions, and keeps a *shadow call
+//! stack* the host reads when a hook fires. Everything both sides must agree
+//! on is a `pub const` here; the instrumenter adds exactly these imports and
+//! the collector defines exactly these (a test in the collector checks it).
+//!
+//! # Imports
+//!
+//! All hooks are imported from the module [`IMPORT_MODULE`] (`"heapscope"`).
+//! Pointers and sizes are always passed as `i64`, zero-extended from `i32` on
+//! wasm32 memories, so one signature serves memory32 and memory64 alike.
+//! `kind` packs the allocator role ([`AllocFn`], low 8 bits) and the index of
+//! the memory the pointer refers to (bits 8..16). `sp` is the shadow stack
+//! pointer at the moment of the event (see below).
+//!
+//! | name | params | fires |
+//! | --- | --- | --- |
+//! | [`HOOK_ALLOC`] `alloc` | `kind: i32, ptr: i64, size: i64, align: i64, sp: i32` | after an allocating function returns (`ptr == 0`: the allocation failed). `size` is the requested size (`n * size` for calloc); `align` is 0 when the function takes none |
+//! | [`HOOK_FREE`] `free` | `kind: i32, ptr: i64, sp: i32` | after a freeing function returns; also fires for `free(NULL)`, which the host ignores |
+//! | [`HOOK_REALLOC`] `realloc` | `kind: i32, old: i64, new: i64, size: i64, sp: i32` | after a reallocating function returns. `new == 0` with `size != 0` is a failed reallocation (the old block stays live); `new == 0` with `size == 0` frees `old` |
+//! | [`HOOK_GROW`] `grow` | `memory: i32, delta: i64, result: i64, sp: i32` | after every `memory.grow` the module executes; `result` is the old size in pages, or `-1` when the growth failed |
+//!
+//! Hooks fire once per call of the *outermost* allocator function: the wrapper
+//! of every hooked function increments a private nesting counter around the
+//! original body and only calls its hook when the counter is back to zero, so
+//! `calloc` calling `malloc` or `__rust_alloc` calling `malloc` reports one
+//! event, not two.
+//!
+//! # The shadow call stack
+//!
+//! Walking the wasm stack from the host costs about 230 ns per frame. Instead,
+//! the instrumented code keeps its own stack of *call-site ids*:
+//!
+//! * The instrumenter adds a memory of its own, [`SHADOW_PAGES`] pages of
+//!   64 KiB, exported as [`SHADOW_MEMORY_EXPORT`]. The module's own code never
+//!   addresses it, so it cannot corrupt it.
+//! * Only functions that can reach an allocator or a `memory.grow` (through
+//!   direct calls, and conservatively through `call_indirect` of a matching
+//!   type) are changed. Before each call instruction in such a function whose
+//!   callee can reach an allocator, the caller stores the call site's id as a
+//!   little-endian `u32` at byte offset `sp` of the shadow memory and adds 4 to
+//!   `sp`; after the call returns it subtracts 4 again. `sp` is a private
+//!   mutable `i32` global starting at 0, exported as [`SHADOW_SP_EXPORT`].
+//! * Every hook receives `sp`, so the current stack is the `sp / 4` ids in
+//!   `shadow[0..sp]`, outermost call first and the call into the allocator
+//!   last. Reading it costs the host one slice access.
+//!
+//! A trap leaves `sp` where it was; the run is over then anyway.
+//!
+//! # The site table
+//!
+//! Call-site ids index the custom section [`SITE_TABLE_SECTION`], which maps
+//! each id to the *original* module's function index and code offset (offset
+//! of the call instruction from the start of the code section's payload, the
+//! address DWARF uses for wasm), and to the source frames symbolised at
+//! instrumentation time from the original's name section and DWARF: innermost
+//! first, so inlined functions appear as their own frames. Its encoding is
+//! described on [`SiteTable`]. The section's presence also marks a module as
+//! already instrumented.
+
+use crate::varint::{self, Cursor};
+
+/// Module name of every hook import.
+pub const IMPORT_MODULE: &str = "heapscope";
+/// Import name of the allocation hook.
+pub const HOOK_ALLOC: &str = "alloc";
+/// Import name of the free hook.
+pub const HOOK_FREE: &str = "free";
+/// Import name of the reallocation hook.
+pub const HOOK_REALLOC: &str = "realloc";
+/// Import name of the memory growth hook.
+pub const HOOK_GROW: &str = "grow";
+/// Every hook import name, for checks that the host defines them all.
+pub const ALL_HOOKS: [&str; 4] = [HOOK_ALLOC, HOOK_FREE, HOOK_REALLOC, HOOK_GROW];
+
+/// Export name of the shadow stack memory.
+pub const SHADOW_MEMORY_EXPORT: &str = "heapscope:shadow";
+/// Export name of the shadow stack pointer global (`i32`), so the host can
+/// read the stack when a call traps (a failed growth under a memory limit,
+/// for one) and no hook fired.
+pub const SHADOW_SP_EXPORT: &str = "heapscope:sp";
+/// Size of the shadow stack memory in 64 KiB pages: 262,144 frames, far more
+/// than wasmtime's default wasm stack can hold.
+pub const SHADOW_PAGES: u64 = 16;
+/// Name of the site table custom section.
+pub const SITE_TABLE_SECTION: &str = "heapscope.sites";
+/// Version byte at the start of the site table.
+pub const SITE_TABLE_VERSION: u8 = 1;
+
+/// Bits of a hook's `kind` argument that hold the [`AllocFn`].
+pub const KIND_ROLE_MASK: i32 = 0xff;
+/// Shift of the memory index inside a hook's `kind` argument.
+pub const KIND_MEMORY_SHIFT: u32 = 8;
+
+/// Which allocator function fired a hook.
+///
+/// The numbering is part of the ABI and of the trace format; new roles get new
+/// numbers, old ones never change.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum AllocFn {
+    /// Not known (an unrecognised role number in a newer trace).
+    Unknown = 0,
+    /// `malloc(size) -> ptr`
+    Malloc = 1,
+    /// `calloc(n, size) -> ptr`
+    Calloc = 2,
+    /// `realloc(ptr, size) -> ptr`
+    Realloc = 3,
+    /// `free(ptr)`
+    Free = 4,
+    /// `aligned_alloc(align, size) -> ptr`
+    AlignedAlloc = 5,
+    /// `posix_memalign(out, align, size) -> errno`
+    PosixMemalign = 6,
+    /// `memalign(align, size) -> ptr`
+    Memalign = 7,
+    /// Rust's `__rust_alloc(size, align) -> ptr`
+    RustAlloc = 8,
+    /// Rust's `__rust_alloc_zeroed(size, align) -> ptr`
+    RustAllocZeroed = 9,
+    /// Rust's `__rust_realloc(ptr, old_size, align, new_size) -> ptr`
+    RustRealloc = 10,
+    /// Rust's `__rust_dealloc(ptr, size, align)`
+    RustDealloc = 11,
+}
+
+impl AllocFn {
+    /// Every role with a number, in numbering order.
+    pub const ALL: [AllocFn; 11] = [
+        AllocFn::Malloc,
+        AllocFn::Calloc,
+        AllocFn::Realloc,
+        AllocFn::Free,
+        AllocFn::AlignedAlloc,
+        AllocFn::PosixMemalign,
+        AllocFn::Memalign,
+        AllocFn::RustAlloc,
+        AllocFn::RustAllocZeroed,
+        AllocFn::RustRealloc,
+        AllocFn::RustDealloc,
+    ];
+
+    /// The role with this number, or [`AllocFn::Unknown`].
+    pub fn from_u8(v: u8) -> AllocFn {
+        AllocFn::ALL
+            .into_iter()
+            .find(|r| *r as u8 == v)
+            .unwrap_or(AllocFn::Unknown)
+    }
+
+    /// The C or Rust name of the function this role stands for.
+    pub fn name(self) -> &'static str {
+        match self {
+            AllocFn::Unknown => "?",
+            AllocFn::Malloc => "malloc",
+            AllocFn::Calloc => "calloc",
+            AllocFn::Realloc => "realloc",
+            AllocFn::Free => "free",
+            AllocFn::AlignedAlloc => "aligned_alloc",
+            AllocFn::PosixMemalign => "posix_memalign",
+            AllocFn::Memalign => "memalign",
+            AllocFn::RustAlloc => "__rust_alloc",
+            AllocFn::RustAllocZeroed => "__rust_alloc_zeroed",
+            AllocFn::RustRealloc => "__rust_realloc",
+            AllocFn::RustDealloc => "__rust_dealloc",
+        }
+    }
+
+    /// The hook this role reports through.
+    pub fn hook(self) -> &'static str {
+        match self {
+            AllocFn::Free | AllocFn::RustDealloc => HOOK_FREE,
+            AllocFn::Realloc | AllocFn::RustRealloc => HOOK_REALLOC,
+            _ => HOOK_ALLOC,
+        }
+    }
+}
+
+/// Pack a role and a memory index into a hook's `kind` argument.
+pub fn pack_kind(role: AllocFn, memory: u32) -> i32 {
+    (role as i32) | ((memory as i32 & 0xff) << KIND_MEMORY_SHIFT)
+}
+
+/// Split a hook's `kind` argument into role and memory index.
+pub fn unpack_kind(kind: i32) -> (AllocFn, u32) {
+    (
+        AllocFn::from_u8((kind & KIND_ROLE_MASK) as u8),
+        ((kind >> KIND_MEMORY_SHIFT) & 0xff) as u32,
+    )
+}
+
+/// One source-level frame of a call site.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct SiteFrame {
+    /// Demangled function name (`func[N]` when the module has no name for it).
+    pub function: String,
+    /// Source file, when DWARF gives one.
+    pub file: Option<String>,
+    /// 1-based source line, 0 when unknown.
+    pub line: u32,
+    /// 1-based source column, 0 when unknown.
+    pub column: u32,
+}
+
+/// One call site: a call instruction of the original module.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Site {
+    /// Index of the calling function in the original module's function space.
+    pub func_index: u32,
+    /// Offset of the call instruction from the start of the original code
+    /// section's payload.
+    pub code_offset: u32,
+    /// Source frames at this site, innermost (the call itself) first; more
+    /// than one where functions were inlined. Never empty.
+    pub frames: Vec<SiteFrame>,
+}
+
+/// The site table: call-site id `i` is `sites[i]`.
+///
+/// # Encoding
+///
+/// All integers are unsigned LEB128 varints; strings are a varint byte length
+/// followed by UTF-8.
+///
+/// ```text
+/// version: u8 (= 1)
+/// string_count, string*            -- the string pool, referenced by index
+/// site_count, site*
+/// site  = func_index, code_offset, frame_count, frame*   (innermost first)
+/// frame = function (string index), file (string index + 1, 0 = none), line, column
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SiteTable {
+    /// The sites, indexed by call-site id.
+    pub sites: Vec<Site>,
+}
+
+/// Why a site table could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum SiteTableError {
+    /// The version byte is not one this build understands.
+    #[error("site table version {0} is not supported (expected {SITE_TABLE_VERSION}); re-instrument the module with this heapscope")]
+    Version(u8),
+    /// The section ends early or refers to strings it does not have.
+    #[error("site table is malformed at byte {0:#x}")]
+    Malformed(usize),
+}
+
+impl SiteTable {
+    /// Encode the table as the payload of [`SITE_TABLE_SECTION`].
+    pub fn encode(&self) -> Vec<u8> {
+        let mut pool: Vec<&str> = Vec::new();
+        let mut index: std::collections::HashMap<&str, u64> = Default::default();
+        for site in &self.sites {
+            for f in &site.frames {
+                for s in std::iter::once(f.function.as_str()).chain(f.file.as_deref()) {
+                    if !index.contains_key(s) {
+                        index.insert(s, pool.len() as u64);
+                        pool.push(s);
+                    }
+                }
+            }
+        }
+        let mut out = vec![SITE_TABLE_VERSION];
+        varint::put_u64(&mut out, pool.len() as u64);
+        for s in &pool {
+            varint::put_str(&mut out, s);
+        }
+        varint::put_u64(&mut out, self.sites.len() as u64);
+        for site in &self.sites {
+            varint::put_u64(&mut out, site.func_index.into());
+            varint::put_u64(&mut out, site.code_offset.into());
+            varint::put_u64(&mut out, site.frames.len() as u64);
+            for f in &site.frames {
+                varint::put_u64(&mut out, index[f.function.as_str()]);
+                varint::put_u64(&mut out, f.file.as_deref().map_or(0, |s| index[s] + 1));
+                varint::put_u64(&mut out, f.line.into());
+                varint::put_u64(&mut out, f.column.into());
+            }
+        }
+        out
+    }
+
+    /// Decode the payload of [`SITE_TABLE_SECTION`].
+    pub fn decode(data: &[u8]) -> Result<SiteTable, SiteTableError> {
+        let Some((&version, rest)) = data.split_first() else {
+            return Err(SiteTableError::Malformed(0));
+        };
+        if version != SITE_TABLE_VERSION {
+            return Err(SiteTableError::Version(version));
+        }
+        let mut c = Cursor::new(rest);
+        let bad = |c: &Cursor| SiteTableError::Malformed(c.position() + 1);
+        let n = c.u64().ok_or_else(|| bad(&c))? as usize;
+        let mut pool = Vec::with_capacity(n.min(rest.len()));
+        for _ in 0..n {
+            pool.push(c.str().ok_or_else(|| bad(&c))?);
+        }
+        let n = c.u64().ok_or_else(|| bad(&c))? as usize;
+        let mut sites = Vec::with_capacity(n.min(rest.len()));
+        for _ in 0..n {
+            let func_index = c.u32().ok_or_else(|| bad(&c))?;
+            let code_offset = c.u32().ok_or_else(|| bad(&c))?;
+            let nf = c.u64().ok_or_else(|| bad(&c))? as usize;
+            let mut frames = Vec::with_capacity(nf.min(64));
+            for _ in 0..nf {
+                let function = pool
+                    .get(c.u64().ok_or_else(|| bad(&c))? as usize)
+                    .ok_or_else(|| bad(&c))?
+                    .clone();
+                let file = match c.u64().ok_or_else(|| bad(&c))? {
+                    0 => None,
+                    i => Some(pool.get(i as usize - 1).ok_or_else(|| bad(&c))?.clone()),
+                };
+                let line = c.u32().ok_or_else(|| bad(&c))?;
+                let column = c.u32().ok_or_else(|| bad(&c))?;
+                frames.push(SiteFrame {
+                    function,
+                    file,
+                    line,
+                    column,
+                });
+            }
+            if frames.is_empty() {
+                return Err(bad(&c));
+            }
+            sites.push(Site {
+                func_index,
+                code_offset,
+                frames,
+            });
+        }
+        Ok(SiteTable { sites })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_packs_role_and_memory() {
+        let k = pack_kind(AllocFn::Calloc, 3);
+        assert_eq!(k, 0x302);
+        assert_eq!(unpack_kind(k), (AllocFn::Calloc, 3));
+        assert_eq!(unpack_kind(0xff), (AllocFn::Unknown, 0));
+    }
+
+    #[test]
+    fn site_table_round_trips_and_shares_strings() {
+        let f = |name: &str, file: Option<&str>, line| SiteFrame {
+            function: name.into(),
+            file: file.map(Into::into),
+            line,
+            column: 3,
+        };
+        let t = SiteTable {
+            sites: vec![
+                Site {
+                    func_index: 7,
+                    code_offset: 0x1234,
+                    frames: vec![f("main", Some("a.c"), 10)],
+                },
+                Site {
+                    func_index: 9,
+                    code_offset: 5,
+                    frames: vec![f("inner", Some("a.c"), 3), f("main", None, 0)],
+                },
+            ],
+        };
+        let bytes = t.encode();
+        // version, 3 strings ("main", "a.c", "inner"), 2 sites.
+        assert_eq!(bytes[0], 1);
+        assert_eq!(bytes[1], 3);
+        assert_eq!(SiteTable::decode(&bytes).unwrap(), t);
+        for cut in 0..bytes.len() {
+            assert!(SiteTable::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}

@@ -1,0 +1,1158 @@
+//! The heapscope trace file format.
+//!
+//! A trace is what `heapscope run` writes and every viewer command reads. It
+//! is a stream: the collector appends records as the guest runs and flushes
+//! them regularly, so a run that traps, hits a limit or is killed still
+//! leaves every record before the end readable; a reader stops cleanly at the
+//! last whole record of a file cut short ([`TraceError::Truncated`]).
+//!
+//! # Header
+//!
+//! 12 bytes: the magic [`MAGIC`] (`"HSTRACE\0"`), the format version as a
+//! little-endian `u16` ([`VERSION`]), and a little-endian `u16` of flags
+//! (0; readers ignore bits they do not know).
+//!
+//! # Records
+//!
+//! After the header, records follow until the end of the file. Each is
+//!
+//! ```text
+//! kind: u8, len: varint, payload: [u8; len]
+//! ```
+//!
+//! A reader skips a record whose kind it does not know, using `len`. The
+//! format grows by adding kinds, never by changing the payload of an existing
+//! one; a new kind must not change the state an old one is decoded against.
+//! Inside payloads, integers are unsigned LEB128 varints, `s`-marked ones are
+//! zigzag-encoded signed varints, strings are a varint length and UTF-8.
+//!
+//! ## Interned data: strings, frames, stacks
+//!
+//! Function names, files, frames and stacks are written once, the first time
+//! an event needs them, and referenced by id afterwards. Ids are implicit:
+//! the n-th record of a kind has id n (stacks start at 1; stack 0 is the
+//! empty stack).
+//!
+//! | kind | name | payload |
+//! | --- | --- | --- |
+//! | `0x01` | string | the UTF-8 bytes (the whole payload) |
+//! | `0x02` | frame | function (string id), file (string id + 1, 0 = none), line, column, func_index, code_offset |
+//! | `0x03` | stack | parent (stack id, 0 = none), frame (frame id) |
+//!
+//! Stacks form a trie: a stack is its parent stack plus one frame *called
+//! from* the parent, so a stack's frames read root (outermost) first by
+//! following parents from the leaf. A frame records the original module's
+//! function index and code offset (see [`crate::abi`]) as well as the
+//! symbolised source location.
+//!
+//! ## Heap events
+//!
+//! `kind` is the hook's `kind` argument ([`crate::abi::pack_kind`]). Pointers
+//! are delta-encoded: `ptr` fields hold the zigzag difference from the
+//! previous pointer field of any heap event (0 before the first), which keeps
+//! frees of recent allocations to a byte or two. `stack` is a stack id.
+//!
+//! | kind | name | payload |
+//! | --- | --- | --- |
+//! | `0x10` | alloc | kind, ptr (s, delta), size, align, stack |
+//! | `0x11` | free | kind, ptr (s, delta), stack |
+//! | `0x12` | realloc | kind, old (s, delta), new (s, delta from old), size, stack |
+//! | `0x13` | grow | memory, delta pages, result (s: old size in pages, -1 = failed), stack |
+//!
+//! `alloc` with ptr 0 is a failed allocation. `realloc` follows C: `old` 0 is
+//! an allocation; `new` 0 with `size` 0 frees `old`; `new` 0 with a non-zero
+//! `size` failed and leaves `old` live. [`crate::model::HeapModel`] is the
+//! reference implementation of what each event counts as.
+//!
+//! ## Markers
+//!
+//! | kind | name | payload |
+//! | --- | --- | --- |
+//! | `0x20` | run start | module (string), start time (ms since the Unix epoch), memory count, per memory: initial pages, maximum pages + 1 (0 = none), flags (bit 0: memory64), log2 of the page size |
+//! | `0x21` | run end | status ([`RunStatus`] as a number), has exit code (0/1), exit code (s), message (string) |
+//! | `0x22` | invocation start | index, name (string) |
+//! | `0x23` | invocation end | index, ok (0/1), message (string) |
+//! | `0x24` | time | microseconds since the run started |
+//!
+//! Time records are written at most once per millisecond, not per event;
+//! an event happened at the time of the last time record before it. The
+//! sequence number of an event is its position among the heap events.
+
+use crate::varint::{self, Cursor};
+use std::io::{self, Read, Write};
+
+/// The first 8 bytes of every trace.
+pub const MAGIC: [u8; 8] = *b"HSTRACE\0";
+/// The format version this crate writes and reads.
+pub const VERSION: u16 = 1;
+
+/// Record kind numbers. See the module documentation for the payloads.
+pub mod kind {
+    /// Interned string.
+    pub const STRING: u8 = 0x01;
+    /// Interned frame.
+    pub const FRAME: u8 = 0x02;
+    /// Interned stack node.
+    pub const STACK: u8 = 0x03;
+    /// Allocation.
+    pub const ALLOC: u8 = 0x10;
+    /// Free.
+    pub const FREE: u8 = 0x11;
+    /// Reallocation.
+    pub const REALLOC: u8 = 0x12;
+    /// Linear memory growth.
+    pub const GROW: u8 = 0x13;
+    /// Start of the run.
+    pub const RUN_START: u8 = 0x20;
+    /// End of the run.
+    pub const RUN_END: u8 = 0x21;
+    /// Start of one invocation of an export.
+    pub const INVOCATION_START: u8 = 0x22;
+    /// End of one invocation.
+    pub const INVOCATION_END: u8 = 0x23;
+    /// Clock tick.
+    pub const TIME: u8 = 0x24;
+}
+
+/// Id of an interned stack; 0 is the empty stack.
+pub type StackId = u32;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// The guest returned or called `proc_exit`.
+    Exited,
+    /// The guest trapped.
+    Trapped,
+    /// The guest needed more memory than the limit allows.
+    MemoryLimit,
+    /// The run took longer than the timeout or ran out of fuel.
+    Timeout,
+    /// The host failed (a bug or I/O error); the trace holds what came before.
+    Error,
+}
+
+impl RunStatus {
+    fn to_u8(self) -> u8 {
+        match self {
+            RunStatus::Exited => 0,
+            RunStatus::Trapped => 1,
+            RunStatus::MemoryLimit => 2,
+            RunStatus::Timeout => 3,
+            RunStatus::Error => 4,
+        }
+    }
+    fn from_u8(v: u8) -> RunStatus {
+        match v {
+            0 => RunStatus::Exited,
+            1 => RunStatus::Trapped,
+            2 => RunStatus::MemoryLimit,
+            3 => RunStatus::Timeout,
+            _ => RunStatus::Error,
+        }
+    }
+}
+
+/// A linear memory as declared by the module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryInfo {
+    /// Initial size in pages.
+    pub initial_pages: u64,
+    /// Declared maximum in pages.
+    pub maximum_pages: Option<u64>,
+    /// Whether the memory is indexed by i64.
+    pub memory64: bool,
+    /// log2 of the page size (16 for the usual 64 KiB pages).
+    pub page_size_log2: u8,
+}
+
+/// An interned frame as stored in the trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameRecord {
+    /// Function name (string id).
+    pub function: u32,
+    /// Source file (string id), if known.
+    pub file: Option<u32>,
+    /// Source line, 0 when unknown.
+    pub line: u32,
+    /// Source column, 0 when unknown.
+    pub column: u32,
+    /// Function index in the original module.
+    pub func_index: u32,
+    /// Code offset of the call in the original module.
+    pub code_offset: u32,
+}
+
+/// One decoded record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// An interned string.
+    String(String),
+    /// An interned frame.
+    Frame(FrameRecord),
+    /// An interned stack node.
+    Stack {
+        /// Parent stack id (0 = this frame is outermost).
+        parent: StackId,
+        /// Frame id.
+        frame: u32,
+    },
+    /// An allocation.
+    Alloc {
+        /// Hook kind (role and memory).
+        kind: i32,
+        /// Returned pointer, 0 when the allocation failed.
+        ptr: u64,
+        /// Requested size in bytes.
+        size: u64,
+        /// Requested alignment, 0 when none was given.
+        align: u64,
+        /// Stack of the call.
+        stack: StackId,
+    },
+    /// A free.
+    Free {
+        /// Hook kind.
+        kind: i32,
+        /// Freed pointer.
+        ptr: u64,
+        /// Stack of the call.
+        stack: StackId,
+    },
+    /// A reallocation.
+    Realloc {
+        /// Hook kind.
+        kind: i32,
+        /// Old pointer (0: this is an allocation).
+        old: u64,
+        /// New pointer (0: failed, or freed when `size` is 0).
+        new: u64,
+        /// New size in bytes.
+        size: u64,
+        /// Stack of the call.
+        stack: StackId,
+    },
+    /// A `memory.grow`.
+    Grow {
+        /// Memory index.
+        memory: u32,
+        /// Requested growth in pages.
+        delta: u64,
+        /// Old size in pages, `None` when the growth failed.
+        old_pages: Option<u64>,
+        /// Stack of the instruction.
+        stack: StackId,
+    },
+    /// Start of the run.
+    RunStart {
+        /// Module file name.
+        module: String,
+        /// Wall-clock start, ms since the Unix epoch.
+        start_unix_ms: u64,
+        /// The module's memories as declared.
+        memories: Vec<MemoryInfo>,
+    },
+    /// End of the run.
+    RunEnd {
+        /// How it ended.
+        status: RunStatus,
+        /// The guest's exit code, when it exited.
+        exit_code: Option<i32>,
+        /// Trap or error message, empty when none.
+        message: String,
+    },
+    /// Start of an invocation.
+    InvocationStart {
+        /// Invocation number, from 0.
+        index: u64,
+        /// Export name.
+        name: String,
+    },
+    /// End of an invocation.
+    InvocationEnd {
+        /// Invocation number.
+        index: u64,
+        /// Whether it returned normally.
+        ok: bool,
+        /// Error message, empty when ok.
+        message: String,
+    },
+    /// Microseconds since the run started.
+    Time(u64),
+}
+
+/// Errors reading a trace.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// Reading the underlying file failed.
+    #[error("cannot read trace: {0}")]
+    Io(#[from] io::Error),
+    /// The file does not start with the trace magic.
+    #[error(
+        "not a heapscope trace (bad magic); expected a file written by `heapscope run --trace`"
+    )]
+    BadMagic,
+    /// The file was written by a newer, incompatible format version.
+    #[error("trace format version {0} is newer than this heapscope reads ({VERSION}); upgrade heapscope")]
+    Version(u16),
+    /// The file ends in the middle of a record; every record before is valid.
+    #[error("trace ends mid-record at offset {offset:#x} after {records} whole records")]
+    Truncated {
+        /// Byte offset where the partial record starts.
+        offset: u64,
+        /// Records read before it.
+        records: u64,
+    },
+    /// A record's payload does not decode.
+    #[error("malformed {kind:#04x} record at offset {offset:#x}")]
+    Malformed {
+        /// Record kind.
+        kind: u8,
+        /// Byte offset of the record.
+        offset: u64,
+    },
+}
+
+/// Writes a trace. Buffered: call [`TraceWriter::flush`] to push records to
+/// the file (the collector does so on every time record and at the end).
+pub struct TraceWriter<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    last_ptr: u64,
+    strings: u32,
+    frames: u32,
+    stacks: u32,
+    bytes_written: u64,
+}
+
+const FLUSH_AT: usize = 256 * 1024;
+
+impl<W: Write> TraceWriter<W> {
+    /// Start a trace: writes the header.
+    pub fn new(out: W) -> io::Result<Self> {
+        let mut w = TraceWriter {
+            out,
+            buf: Vec::with_capacity(FLUSH_AT + 1024),
+            last_ptr: 0,
+            strings: 0,
+            frames: 0,
+            stacks: 0,
+            bytes_written: 0,
+        };
+        w.buf.extend_from_slice(&MAGIC);
+        w.buf.extend_from_slice(&VERSION.to_le_bytes());
+        w.buf.extend_from_slice(&0u16.to_le_bytes());
+        Ok(w)
+    }
+
+    /// Bytes handed to the underlying writer plus those still buffered.
+    pub fn len(&self) -> u64 {
+        self.bytes_written + self.buf.len() as u64
+    }
+
+    /// True before anything but the header was written.
+    pub fn is_empty(&self) -> bool {
+        self.len() <= 12
+    }
+
+    /// Begin a record: kind byte and a one-byte length placeholder.
+    #[inline]
+    fn begin(&mut self, kind: u8) -> usize {
+        self.buf.push(kind);
+        self.buf.push(0);
+        self.buf.len()
+    }
+
+    /// Finish a record begun at `start`, fixing up its length.
+    #[inline]
+    fn end(&mut self, start: usize) -> io::Result<()> {
+        let len = self.buf.len() - start;
+        if len < 0x80 {
+            self.buf[start - 1] = len as u8;
+        } else {
+            let mut l = Vec::with_capacity(5);
+            varint::put_u64(&mut l, len as u64);
+            self.buf.splice(start - 1..start, l);
+        }
+        if self.buf.len() >= FLUSH_AT {
+            self.flush_buffer()?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn ptr(&mut self, p: u64) {
+        varint::put_i64(&mut self.buf, p.wrapping_sub(self.last_ptr) as i64);
+        self.last_ptr = p;
+    }
+
+    fn flush_buffer(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.bytes_written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Write buffered records and flush the underlying writer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.flush_buffer()?;
+        self.out.flush()
+    }
+
+    /// Flush and return the underlying writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.flush()?;
+        Ok(self.out)
+    }
+
+    /// Intern a string; returns its id.
+    pub fn string(&mut self, s: &str) -> io::Result<u32> {
+        let start = self.begin(kind::STRING);
+        self.buf.extend_from_slice(s.as_bytes());
+        self.end(start)?;
+        self.strings += 1;
+        Ok(self.strings - 1)
+    }
+
+    /// Intern a frame; returns its id.
+    pub fn frame(&mut self, f: &FrameRecord) -> io::Result<u32> {
+        let start = self.begin(kind::FRAME);
+        let b = &mut self.buf;
+        varint::put_u64(b, f.function.into());
+        varint::put_u64(b, f.file.map_or(0, |x| u64::from(x) + 1));
+        varint::put_u64(b, f.line.into());
+        varint::put_u64(b, f.column.into());
+        varint::put_u64(b, f.func_index.into());
+        varint::put_u64(b, f.code_offset.into());
+        self.end(start)?;
+        self.frames += 1;
+        Ok(self.frames - 1)
+    }
+
+    /// Intern a stack node (parent stack + frame called from it); returns its
+    /// id, from 1.
+    pub fn stack(&mut self, parent: StackId, frame: u32) -> io::Result<StackId> {
+        let start = self.begin(kind::STACK);
+        varint::put_u64(&mut self.buf, parent.into());
+        varint::put_u64(&mut self.buf, frame.into());
+        self.end(start)?;
+        self.stacks += 1;
+        Ok(self.stacks)
+    }
+
+    /// Record an allocation.
+    #[inline]
+    pub fn alloc(
+        &mut self,
+        kind: i32,
+        ptr: u64,
+        size: u64,
+        align: u64,
+        stack: StackId,
+    ) -> io::Result<()> {
+        let start = self.begin(kind::ALLOC);
+        varint::put_u64(&mut self.buf, kind as u32 as u64);
+        self.ptr(ptr);
+        varint::put_u64(&mut self.buf, size);
+        varint::put_u64(&mut self.buf, align);
+        varint::put_u64(&mut self.buf, stack.into());
+        self.end(start)
+    }
+
+    /// Record a free.
+    #[inline]
+    pub fn free(&mut self, kind: i32, ptr: u64, stack: StackId) -> io::Result<()> {
+        let start = self.begin(kind::FREE);
+        varint::put_u64(&mut self.buf, kind as u32 as u64);
+        self.ptr(ptr);
+        varint::put_u64(&mut self.buf, stack.into());
+        self.end(start)
+    }
+
+    /// Record a reallocation.
+    #[inline]
+    pub fn realloc(
+        &mut self,
+        kind: i32,
+        old: u64,
+        new: u64,
+        size: u64,
+        stack: StackId,
+    ) -> io::Result<()> {
+        let start = self.begin(kind::REALLOC);
+        varint::put_u64(&mut self.buf, kind as u32 as u64);
+        self.ptr(old);
+        self.ptr(new);
+        varint::put_u64(&mut self.buf, size);
+        varint::put_u64(&mut self.buf, stack.into());
+        self.end(start)
+    }
+
+    /// Record a `memory.grow`.
+    pub fn grow(
+        &mut self,
+        memory: u32,
+        delta: u64,
+        old_pages: Option<u64>,
+        stack: StackId,
+    ) -> io::Result<()> {
+        let start = self.begin(kind::GROW);
+        varint::put_u64(&mut self.buf, memory.into());
+        varint::put_u64(&mut self.buf, delta);
+        varint::put_i64(&mut self.buf, old_pages.map_or(-1, |p| p as i64));
+        varint::put_u64(&mut self.buf, stack.into());
+        self.end(start)
+    }
+
+    /// Record a clock tick.
+    pub fn time(&mut self, micros: u64) -> io::Result<()> {
+        let start = self.begin(kind::TIME);
+        varint::put_u64(&mut self.buf, micros);
+        self.end(start)
+    }
+
+    /// Write any record. Interning records get the next id of their kind, as
+    /// with the dedicated methods.
+    pub fn write(&mut self, r: &Record) -> io::Result<()> {
+        match r {
+            Record::String(s) => self.string(s).map(drop),
+            Record::Frame(f) => self.frame(f).map(drop),
+            Record::Stack { parent, frame } => self.stack(*parent, *frame).map(drop),
+            Record::Alloc {
+                kind,
+                ptr,
+                size,
+                align,
+                stack,
+            } => self.alloc(*kind, *ptr, *size, *align, *stack),
+            Record::Free { kind, ptr, stack } => self.free(*kind, *ptr, *stack),
+            Record::Realloc {
+                kind,
+                old,
+                new,
+                size,
+                stack,
+            } => self.realloc(*kind, *old, *new, *size, *stack),
+            Record::Grow {
+                memory,
+                delta,
+                old_pages,
+                stack,
+            } => self.grow(*memory, *delta, *old_pages, *stack),
+            Record::Time(t) => self.time(*t),
+            Record::RunStart {
+                module,
+                start_unix_ms,
+                memories,
+            } => {
+                let start = self.begin(kind::RUN_START);
+                let b = &mut self.buf;
+                varint::put_str(b, module);
+                varint::put_u64(b, *start_unix_ms);
+                varint::put_u64(b, memories.len() as u64);
+                for m in memories {
+                    varint::put_u64(b, m.initial_pages);
+                    varint::put_u64(b, m.maximum_pages.map_or(0, |x| x + 1));
+                    varint::put_u64(b, u64::from(m.memory64));
+                    varint::put_u64(b, m.page_size_log2.into());
+                }
+                self.end(start)
+            }
+            Record::RunEnd {
+                status,
+                exit_code,
+                message,
+            } => {
+                let start = self.begin(kind::RUN_END);
+                let b = &mut self.buf;
+                varint::put_u64(b, status.to_u8().into());
+                varint::put_u64(b, u64::from(exit_code.is_some()));
+                varint::put_i64(b, exit_code.unwrap_or(0).into());
+                varint::put_str(b, message);
+                self.end(start)
+            }
+            Record::InvocationStart { index, name } => {
+                let start = self.begin(kind::INVOCATION_START);
+                varint::put_u64(&mut self.buf, *index);
+                varint::put_str(&mut self.buf, name);
+                self.end(start)
+            }
+            Record::InvocationEnd { index, ok, message } => {
+                let start = self.begin(kind::INVOCATION_END);
+                varint::put_u64(&mut self.buf, *index);
+                varint::put_u64(&mut self.buf, u64::from(*ok));
+                varint::put_str(&mut self.buf, message);
+                self.end(start)
+            }
+        }
+    }
+}
+
+/// A frame resolved against the trace's string table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Function name.
+    pub function: String,
+    /// Source file, if known.
+    pub file: Option<String>,
+    /// Source line (0 = unknown).
+    pub line: u32,
+    /// Source column (0 = unknown).
+    pub column: u32,
+    /// Function index in the original module.
+    pub func_index: u32,
+    /// Code offset of the call in the original module.
+    pub code_offset: u32,
+}
+
+impl Frame {
+    /// `function (file:line)`, or just the function when there is no file.
+    pub fn display(&self) -> String {
+        match (&self.file, self.line) {
+            (Some(f), 0) => format!("{} ({f})", self.function),
+            (Some(f), l) => format!("{} ({f}:{l})", self.function),
+            (None, _) => self.function.clone(),
+        }
+    }
+}
+
+/// Streams records out of a trace and keeps its interned tables, so stacks
+/// can be resolved as records arrive. Memory grows with distinct strings,
+/// frames and stacks, never with the number of events.
+pub struct TraceReader<R: Read> {
+    input: R,
+    offset: u64,
+    records: u64,
+    last_ptr: u64,
+    payload: Vec<u8>,
+    strings: Vec<String>,
+    frames: Vec<Frame>,
+    /// (parent, frame) per stack id - 1.
+    stacks: Vec<(StackId, u32)>,
+    skipped: u64,
+}
+
+enum Fill {
+    Full,
+    Eof,
+}
+
+impl<R: Read> TraceReader<R> {
+    /// Read and check the header.
+    pub fn new(mut input: R) -> Result<Self, TraceError> {
+        let mut h = [0u8; 12];
+        let mut got = 0;
+        while got < h.len() {
+            match input.read(&mut h[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if got < 8 || h[..8] != MAGIC {
+            return Err(TraceError::BadMagic);
+        }
+        if got < 12 {
+            return Err(TraceError::Truncated {
+                offset: got as u64,
+                records: 0,
+            });
+        }
+        let version = u16::from_le_bytes([h[8], h[9]]);
+        if version > VERSION {
+            return Err(TraceError::Version(version));
+        }
+        Ok(TraceReader {
+            input,
+            offset: 12,
+            records: 0,
+            last_ptr: 0,
+            payload: Vec::new(),
+            strings: Vec::new(),
+            frames: Vec::new(),
+            stacks: Vec::new(),
+            skipped: 0,
+        })
+    }
+
+    fn fill(&mut self, buf_len: usize) -> Result<Fill, TraceError> {
+        let mut got = 0;
+        while got < buf_len {
+            match self.input.read(&mut self.payload[got..buf_len]) {
+                Ok(0) => return Ok(Fill::Eof),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Fill::Full)
+    }
+
+    fn byte(&mut self) -> Result<Option<u8>, TraceError> {
+        let mut b = [0u8; 1];
+        loop {
+            match self.input.read(&mut b) {
+                Ok(0) => return Ok(None),
+                Ok(_) => return Ok(Some(b[0])),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The next record, `Ok(None)` at a clean end of file, or
+    /// [`TraceError::Truncated`] when the file ends inside a record (every
+    /// record returned before is whole and valid). Records of unknown kinds
+    /// are skipped.
+    pub fn next_record(&mut self) -> Result<Option<Record>, TraceError> {
+        loop {
+            let start = self.offset;
+            let truncated = |records| TraceError::Truncated {
+                offset: start,
+                records,
+            };
+            let Some(kind) = self.byte()? else {
+                return Ok(None);
+            };
+            let mut len: u64 = 0;
+            let mut shift = 0;
+            let mut hdr = 1u64;
+            loop {
+                let b = self.byte()?.ok_or_else(|| truncated(self.records))?;
+                hdr += 1;
+                if shift > 35 {
+                    return Err(TraceError::Malformed {
+                        kind,
+                        offset: start,
+                    });
+                }
+                len |= u64::from(b & 0x7f) << shift;
+                shift += 7;
+                if b & 0x80 == 0 {
+                    break;
+                }
+            }
+            let len = len as usize;
+            if self.payload.len() < len {
+                self.payload.resize(len, 0);
+            }
+            if let Fill::Eof = self.fill(len)? {
+                return Err(truncated(self.records));
+            }
+            self.offset += hdr + len as u64;
+            self.records += 1;
+            match self.decode(kind, len) {
+                Some(Some(r)) => return Ok(Some(r)),
+                Some(None) => {
+                    self.skipped += 1;
+                    continue;
+                }
+                None => {
+                    return Err(TraceError::Malformed {
+                        kind,
+                        offset: start,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Decode one payload; `Some(None)` for an unknown kind.
+    fn decode(&mut self, kind: u8, len: usize) -> Option<Option<Record>> {
+        let mut c = Cursor::new(&self.payload[..len]);
+        let mut last = self.last_ptr;
+        let mut ptr = |c: &mut Cursor| -> Option<u64> {
+            last = last.wrapping_add(c.i64()? as u64);
+            Some(last)
+        };
+        let r = match kind {
+            kind::STRING => {
+                let s = String::from_utf8_lossy(&self.payload[..len]).into_owned();
+                self.strings.push(s.clone());
+                Record::String(s)
+            }
+            kind::FRAME => {
+                let f = FrameRecord {
+                    function: c.u32()?,
+                    file: match c.u32()? {
+                        0 => None,
+                        x => Some(x - 1),
+                    },
+                    line: c.u32()?,
+                    column: c.u32()?,
+                    func_index: c.u32()?,
+                    code_offset: c.u32()?,
+                };
+                let resolved = Frame {
+                    function: self.strings.get(f.function as usize)?.clone(),
+                    file: match f.file {
+                        Some(i) => Some(self.strings.get(i as usize)?.clone()),
+                        None => None,
+                    },
+                    line: f.line,
+                    column: f.column,
+                    func_index: f.func_index,
+                    code_offset: f.code_offset,
+                };
+                self.frames.push(resolved);
+                Record::Frame(f)
+            }
+            kind::STACK => {
+                let parent = c.u32()?;
+                let frame = c.u32()?;
+                if parent as usize > self.stacks.len() || frame as usize >= self.frames.len() {
+                    return None;
+                }
+                self.stacks.push((parent, frame));
+                Record::Stack { parent, frame }
+            }
+            kind::ALLOC => {
+                let r = Record::Alloc {
+                    kind: c.u32()? as i32,
+                    ptr: ptr(&mut c)?,
+                    size: c.u64()?,
+                    align: c.u64()?,
+                    stack: c.u32()?,
+                };
+                self.last_ptr = last;
+                r
+            }
+            kind::FREE => {
+                let r = Record::Free {
+                    kind: c.u32()? as i32,
+                    ptr: ptr(&mut c)?,
+                    stack: c.u32()?,
+                };
+                self.last_ptr = last;
+                r
+            }
+            kind::REALLOC => {
+                let r = Record::Realloc {
+                    kind: c.u32()? as i32,
+                    old: ptr(&mut c)?,
+                    new: ptr(&mut c)?,
+                    size: c.u64()?,
+                    stack: c.u32()?,
+                };
+                self.last_ptr = last;
+                r
+            }
+            kind::GROW => Record::Grow {
+                memory: c.u32()?,
+                delta: c.u64()?,
+                old_pages: match c.i64()? {
+                    -1 => None,
+                    p => Some(p as u64),
+                },
+                stack: c.u32()?,
+            },
+            kind::RUN_START => {
+                let module = c.str()?;
+                let start_unix_ms = c.u64()?;
+                let n = c.u64()? as usize;
+                let mut memories = Vec::with_capacity(n.min(16));
+                for _ in 0..n {
+                    memories.push(MemoryInfo {
+                        initial_pages: c.u64()?,
+                        maximum_pages: c.u64()?.checked_sub(1),
+                        memory64: c.u64()? & 1 == 1,
+                        page_size_log2: c.u64()? as u8,
+                    });
+                }
+                Record::RunStart {
+                    module,
+                    start_unix_ms,
+                    memories,
+                }
+            }
+            kind::RUN_END => {
+                let status = RunStatus::from_u8(c.u64()? as u8);
+                let has = c.u64()? == 1;
+                let code = c.i64()? as i32;
+                Record::RunEnd {
+                    status,
+                    exit_code: has.then_some(code),
+                    message: c.str()?,
+                }
+            }
+            kind::INVOCATION_START => Record::InvocationStart {
+                index: c.u64()?,
+                name: c.str()?,
+            },
+            kind::INVOCATION_END => Record::InvocationEnd {
+                index: c.u64()?,
+                ok: c.u64()? == 1,
+                message: c.str()?,
+            },
+            kind::TIME => Record::Time(c.u64()?),
+            _ => return Some(None),
+        };
+        Some(Some(r))
+    }
+
+    /// Records read so far (including skipped unknown ones).
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Records of unknown kinds skipped so far.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Byte offset just past the last whole record read.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// A frame by id.
+    pub fn frame(&self, id: u32) -> Option<&Frame> {
+        self.frames.get(id as usize)
+    }
+
+    /// The frame ids of a stack, outermost first.
+    pub fn stack_frames(&self, mut id: StackId) -> Vec<u32> {
+        let mut out = Vec::new();
+        while id != 0 {
+            let Some(&(parent, frame)) = self.stacks.get(id as usize - 1) else {
+                break;
+            };
+            out.push(frame);
+            id = parent;
+        }
+        out.reverse();
+        out
+    }
+
+    /// The frames of a stack, outermost first.
+    pub fn stack(&self, id: StackId) -> Vec<&Frame> {
+        self.stack_frames(id)
+            .into_iter()
+            .filter_map(|f| self.frame(f))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Record> {
+        vec![
+            Record::RunStart {
+                module: "leaky.wasm".into(),
+                start_unix_ms: 1_700_000_000_000,
+                memories: vec![MemoryInfo {
+                    initial_pages: 2,
+                    maximum_pages: None,
+                    memory64: false,
+                    page_size_log2: 16,
+                }],
+            },
+            Record::String("main".into()),
+            Record::String("leaky.c".into()),
+            Record::Frame(FrameRecord {
+                function: 0,
+                file: Some(1),
+                line: 12,
+                column: 5,
+                func_index: 4,
+                code_offset: 0x99,
+            }),
+            Record::Stack {
+                parent: 0,
+                frame: 0,
+            },
+            Record::Alloc {
+                kind: 1,
+                ptr: 70_000,
+                size: 24,
+                align: 0,
+                stack: 1,
+            },
+            Record::Alloc {
+                kind: 2,
+                ptr: 70_040,
+                size: 300,
+                align: 0,
+                stack: 1,
+            },
+            Record::Time(1500),
+            Record::Free {
+                kind: 4,
+                ptr: 70_000,
+                stack: 1,
+            },
+            Record::Realloc {
+                kind: 3,
+                old: 70_040,
+                new: 90_000,
+                size: 1000,
+                stack: 1,
+            },
+            Record::Grow {
+                memory: 0,
+                delta: 1,
+                old_pages: Some(2),
+                stack: 1,
+            },
+            Record::Grow {
+                memory: 0,
+                delta: 100_000,
+                old_pages: None,
+                stack: 0,
+            },
+            Record::InvocationStart {
+                index: 0,
+                name: "process".into(),
+            },
+            Record::InvocationEnd {
+                index: 0,
+                ok: false,
+                message: "boom".into(),
+            },
+            Record::String("x".repeat(300)),
+            Record::RunEnd {
+                status: RunStatus::Exited,
+                exit_code: Some(3),
+                message: String::new(),
+            },
+        ]
+    }
+
+    fn encode(records: &[Record]) -> Vec<u8> {
+        let mut w = TraceWriter::new(Vec::new()).unwrap();
+        for r in records {
+            w.write(r).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    fn read_all(bytes: &[u8]) -> (Vec<Record>, Option<TraceError>) {
+        let mut r = match TraceReader::new(bytes) {
+            Ok(r) => r,
+            Err(e) => return (vec![], Some(e)),
+        };
+        let mut out = vec![];
+        loop {
+            match r.next_record() {
+                Ok(Some(rec)) => out.push(rec),
+                Ok(None) => return (out, None),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let recs = sample();
+        let bytes = encode(&recs);
+        let (back, err) = read_all(&bytes);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(back, recs);
+    }
+
+    #[test]
+    fn events_are_compact() {
+        // An alloc followed by its free, with a one-byte stack id: 7 + 5 bytes.
+        let mut w = TraceWriter::new(Vec::new()).unwrap();
+        w.alloc(1, 70_000, 24, 0, 5).unwrap();
+        let after_alloc = w.len();
+        w.free(4, 70_000, 5).unwrap();
+        assert_eq!(after_alloc - 12, 2 + 1 + 3 + 1 + 1 + 1);
+        assert_eq!(w.len() - after_alloc, 2 + 1 + 1 + 1);
+    }
+
+    #[test]
+    fn truncated_mid_record_yields_every_whole_record() {
+        let recs = sample();
+        let bytes = encode(&recs);
+        // Offsets where each record ends.
+        let mut ends = vec![12];
+        let mut r = TraceReader::new(&bytes[..]).unwrap();
+        while r.next_record().unwrap().is_some() {
+            ends.push(r.offset() as usize);
+        }
+        for cut in 12..bytes.len() {
+            let (got, err) = read_all(&bytes[..cut]);
+            let whole = ends.iter().filter(|&&e| e <= cut).count() - 1;
+            assert_eq!(got, recs[..whole], "cut at {cut}");
+            if ends.contains(&cut) {
+                assert!(
+                    err.is_none(),
+                    "cut at a record boundary {cut} is a clean end"
+                );
+            } else {
+                match err {
+                    Some(TraceError::Truncated { records, offset }) => {
+                        assert_eq!(records as usize, whole);
+                        assert_eq!(offset as usize, ends[whole]);
+                    }
+                    other => panic!("cut at {cut}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_kinds_are_skipped() {
+        let mut bytes = encode(&sample()[..1]);
+        bytes.extend_from_slice(&[0x7f, 3, 1, 2, 3]);
+        bytes.extend_from_slice(&encode(&[Record::Time(9)])[12..]);
+        let (got, err) = read_all(&bytes);
+        assert!(err.is_none());
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1], Record::Time(9));
+    }
+
+    #[test]
+    fn bad_magic_and_future_version_are_refused() {
+        assert!(matches!(
+            TraceReader::new(&b"not a trace at all"[..]),
+            Err(TraceError::BadMagic)
+        ));
+        let mut bytes = encode(&[]);
+        bytes[8] = 99;
+        assert!(matches!(
+            TraceReader::new(&bytes[..]),
+            Err(TraceError::Version(99))
+        ));
+    }
+
+    #[test]
+    fn stacks_resolve_outermost_first() {
+        let mut w = TraceWriter::new(Vec::new()).unwrap();
+        let main = w.string("main").unwrap();
+        let leaf = w.string("leaf").unwrap();
+        let f0 = w
+            .frame(&FrameRecord {
+                function: main,
+                file: None,
+                line: 0,
+                column: 0,
+                func_index: 1,
+                code_offset: 2,
+            })
+            .unwrap();
+        let f1 = w
+            .frame(&FrameRecord {
+                function: leaf,
+                file: None,
+                line: 0,
+                column: 0,
+                func_index: 3,
+                code_offset: 4,
+            })
+            .unwrap();
+        let s1 = w.stack(0, f0).unwrap();
+        let s2 = w.stack(s1, f1).unwrap();
+        assert_eq!((s1, s2), (1, 2));
+        let bytes = w.finish().unwrap();
+        let mut r = TraceReader::new(&bytes[..]).unwrap();
+        while r.next_record().unwrap().is_some() {}
+        let names: Vec<_> = r.stack(2).iter().map(|f| f.function.as_str()).collect();
+        assert_eq!(names, ["main", "leaf"]);
+    }
+}

@@ -1,0 +1,24 @@
+//! # heapscope-trace: the contract between heapscope's stages
+//!
+//! Every other crate depends on this one and on nothing upstream of it:
+//!
+//! * [`abi`] — the hook ABI: what the instrumenter (`heapscope-instrument`)
+//!   adds to a module and what the collector (`heapscope-collector`) must
+//!   provide: import names and signatures, the shadow call stack, the site
+//!   table custom section.
+//! * [`format`] — the trace file: a versioned header followed by
+//!   length-prefixed records. [`format::TraceWriter`] writes one,
+//!   [`format::TraceReader`] streams it back, tolerating a file cut short.
+//! * [`model`] — the heap model both the collector (live, while recording)
+//!   and the viewer (replaying a trace) use to turn events into statistics,
+//!   so the two always agree on what an event counts as.
+//! * [`varint`] — the LEB128 and zigzag encodings used by both binary formats.
+#![deny(missing_docs)]
+
+pub mod abi;
+pub mod format;
+pub mod model;
+pub mod varint;
+
+pub use format::{Record, StackId, TraceError, TraceReader, TraceWriter};
+pub use model::{HeapModel, Summary};

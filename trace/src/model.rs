@@ -1,0 +1,374 @@
+//! The heap model: what each heap event counts as.
+//!
+//! The collector feeds events into a [`HeapModel`] while the guest runs; the
+//! viewer replays a trace into one. Both therefore agree on every number.
+//! Counting follows Valgrind's memcheck, so `total_blocks`/`total_bytes`
+//! compare with its "total heap usage" line: every successful allocation is
+//! a block, and a reallocation of a live block counts as freeing it and
+//! allocating a new one of the new size (memcheck always moves). Failed
+//! allocations and `free(NULL)` count nothing. Names follow dhat: `total_`
+//! (ever allocated), `curr_` (live now), `max_` (live at the peak of live
+//! bytes).
+
+use crate::format::{MemoryInfo, Record, RunStatus, StackId};
+use rustc_hash::FxHashMap;
+
+/// A live heap block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// Size in bytes as requested.
+    pub size: u64,
+    /// Stack that allocated it.
+    pub stack: StackId,
+    /// Sequence number (position among heap events) of its allocation.
+    pub seq: u64,
+    /// Hook kind of the call that allocated it (role and memory).
+    pub kind: i32,
+}
+
+/// What a free (or the free half of a reallocation) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FreeOutcome {
+    /// The block was live and is now freed.
+    Freed(Block),
+    /// `free(NULL)`: nothing to do.
+    Null,
+    /// The pointer is not the start of a live block: a double free, or a free
+    /// of memory never allocated.
+    Invalid,
+}
+
+/// Per-memory size bookkeeping.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemoryStats {
+    /// Size in pages when the run started.
+    pub initial_pages: u64,
+    /// Largest size in pages.
+    pub peak_pages: u64,
+    /// Size in pages at the end.
+    pub final_pages: u64,
+    /// Declared maximum in pages, if any.
+    pub maximum_pages: Option<u64>,
+    /// Successful `memory.grow` calls with a non-zero delta.
+    pub grows: u64,
+    /// `memory.grow` calls that returned -1.
+    pub failed_grows: u64,
+    /// Bytes per page.
+    pub page_size: u64,
+}
+
+/// Live heap accounting.
+#[derive(Debug, Default, Clone)]
+pub struct HeapModel {
+    live: FxHashMap<u64, Block>,
+    seq: u64,
+    /// Blocks ever allocated.
+    pub total_blocks: u64,
+    /// Bytes ever allocated.
+    pub total_bytes: u64,
+    /// Blocks live now.
+    pub curr_blocks: u64,
+    /// Bytes live now.
+    pub curr_bytes: u64,
+    /// Blocks live when live bytes peaked.
+    pub max_blocks: u64,
+    /// Peak of live bytes.
+    pub max_bytes: u64,
+    /// Sequence number of the event that set `max_bytes`.
+    pub max_seq: u64,
+    /// Frees and reallocations of pointers that were not live.
+    pub invalid_frees: u64,
+    /// Allocations and reallocations that returned null.
+    pub failed_allocs: u64,
+    /// Memories, by index.
+    pub memories: Vec<MemoryStats>,
+}
+
+impl HeapModel {
+    /// An empty heap.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Record the module's memories at the start of the run.
+    pub fn start(&mut self, memories: &[MemoryInfo]) {
+        self.memories = memories
+            .iter()
+            .map(|m| MemoryStats {
+                initial_pages: m.initial_pages,
+                peak_pages: m.initial_pages,
+                final_pages: m.initial_pages,
+                maximum_pages: m.maximum_pages,
+                page_size: 1u64 << m.page_size_log2,
+                ..Default::default()
+            })
+            .collect();
+    }
+
+    /// Heap events seen so far (allocations, frees, reallocations, grows).
+    pub fn events(&self) -> u64 {
+        self.seq
+    }
+
+    fn add(&mut self, kind: i32, ptr: u64, size: u64, stack: StackId) {
+        self.total_blocks += 1;
+        self.total_bytes += size;
+        self.curr_blocks += 1;
+        self.curr_bytes += size;
+        if let Some(old) = self.live.insert(
+            ptr,
+            Block {
+                size,
+                stack,
+                seq: self.seq,
+                kind,
+            },
+        ) {
+            // The allocator handed out a live pointer again: a free was not
+            // seen. Drop the old block so live numbers stay true.
+            self.curr_blocks -= 1;
+            self.curr_bytes -= old.size;
+        }
+        if self.curr_bytes > self.max_bytes {
+            self.max_bytes = self.curr_bytes;
+            self.max_blocks = self.curr_blocks;
+            self.max_seq = self.seq;
+        }
+    }
+
+    fn remove(&mut self, ptr: u64) -> FreeOutcome {
+        if ptr == 0 {
+            return FreeOutcome::Null;
+        }
+        match self.live.remove(&ptr) {
+            Some(b) => {
+                self.curr_blocks -= 1;
+                self.curr_bytes -= b.size;
+                FreeOutcome::Freed(b)
+            }
+            None => {
+                self.invalid_frees += 1;
+                FreeOutcome::Invalid
+            }
+        }
+    }
+
+    /// An allocation of `kind` returned `ptr` (0: it failed).
+    pub fn alloc(&mut self, kind: i32, ptr: u64, size: u64, stack: StackId) {
+        self.seq += 1;
+        if ptr == 0 {
+            self.failed_allocs += 1;
+        } else {
+            self.add(kind, ptr, size, stack);
+        }
+    }
+
+    /// `ptr` was freed.
+    pub fn free(&mut self, ptr: u64) -> FreeOutcome {
+        self.seq += 1;
+        self.remove(ptr)
+    }
+
+    /// `old` was reallocated to `new` with `size` bytes. Returns what
+    /// happened to `old` ([`FreeOutcome::Null`] when it was 0 or stays live).
+    pub fn realloc(
+        &mut self,
+        kind: i32,
+        old: u64,
+        new: u64,
+        size: u64,
+        stack: StackId,
+    ) -> FreeOutcome {
+        self.seq += 1;
+        if new == 0 {
+            if size == 0 {
+                return self.remove(old);
+            }
+            self.failed_allocs += 1;
+            return FreeOutcome::Null;
+        }
+        let out = self.remove(old);
+        self.add(kind, new, size, stack);
+        out
+    }
+
+    /// `memory.grow` of `memory` by `delta` pages returned `old_pages`
+    /// (`None`: it failed).
+    pub fn grow(&mut self, memory: u32, delta: u64, old_pages: Option<u64>) {
+        self.seq += 1;
+        let i = memory as usize;
+        if self.memories.len() <= i {
+            self.memories.resize(
+                i + 1,
+                MemoryStats {
+                    page_size: 65536,
+                    ..Default::default()
+                },
+            );
+        }
+        let m = &mut self.memories[i];
+        match old_pages {
+            None => m.failed_grows += 1,
+            Some(old) => {
+                if delta > 0 {
+                    m.grows += 1;
+                }
+                m.final_pages = old + delta;
+                m.peak_pages = m.peak_pages.max(m.final_pages);
+            }
+        }
+    }
+
+    /// Apply a trace record; records that are not heap events are ignored
+    /// except the run start, which sets up the memories.
+    pub fn apply(&mut self, r: &Record) -> Option<FreeOutcome> {
+        match *r {
+            Record::Alloc {
+                kind,
+                ptr,
+                size,
+                stack,
+                ..
+            } => self.alloc(kind, ptr, size, stack),
+            Record::Free { ptr, .. } => return Some(self.free(ptr)),
+            Record::Realloc {
+                kind,
+                old,
+                new,
+                size,
+                stack,
+            } => return Some(self.realloc(kind, old, new, size, stack)),
+            Record::Grow {
+                memory,
+                delta,
+                old_pages,
+                ..
+            } => self.grow(memory, delta, old_pages),
+            Record::RunStart { ref memories, .. } => self.start(memories),
+            _ => {}
+        }
+        None
+    }
+
+    /// The live block starting at `ptr`.
+    pub fn block(&self, ptr: u64) -> Option<&Block> {
+        self.live.get(&ptr)
+    }
+
+    /// Every live block as `(ptr, block)`, in no particular order.
+    pub fn live(&self) -> impl Iterator<Item = (u64, &Block)> {
+        self.live.iter().map(|(p, b)| (*p, b))
+    }
+
+    /// The summary of the run so far.
+    pub fn summary(&self, status: RunStatus, exit_code: Option<i32>, message: &str) -> Summary {
+        let memory = self.memories.first().copied().unwrap_or_default();
+        Summary {
+            status,
+            exit_code,
+            message: message.to_string(),
+            total_blocks: self.total_blocks,
+            total_bytes: self.total_bytes,
+            max_blocks: self.max_blocks,
+            max_bytes: self.max_bytes,
+            curr_blocks: self.curr_blocks,
+            curr_bytes: self.curr_bytes,
+            invalid_frees: self.invalid_frees,
+            failed_allocs: self.failed_allocs,
+            events: self.seq,
+            memory,
+        }
+    }
+}
+
+/// The run summary: the `--summary-json` contract for CI.
+///
+/// Field names and meanings are stable; new fields may be added. Sizes are
+/// bytes unless the name says pages.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    /// How the run ended: `exited`, `trapped`, `memory_limit`, `timeout` or
+    /// `error`.
+    pub status: RunStatus,
+    /// The guest's exit code when it exited (0 when `_start` returned).
+    pub exit_code: Option<i32>,
+    /// Trap or error message, empty when none.
+    pub message: String,
+    /// Blocks ever allocated (Valgrind's "allocs"; a reallocation counts one).
+    pub total_blocks: u64,
+    /// Bytes ever allocated (Valgrind's "bytes allocated").
+    pub total_bytes: u64,
+    /// Blocks live at the peak of live bytes.
+    pub max_blocks: u64,
+    /// Peak of live bytes.
+    pub max_bytes: u64,
+    /// Blocks live at the end.
+    pub curr_blocks: u64,
+    /// Bytes live at the end.
+    pub curr_bytes: u64,
+    /// Frees or reallocations of pointers that were not live blocks.
+    pub invalid_frees: u64,
+    /// Allocations that returned null.
+    pub failed_allocs: u64,
+    /// Heap events recorded (allocations, frees, reallocations, grows).
+    pub events: u64,
+    /// Linear memory 0: initial, peak and final pages, grows.
+    pub memory: MemoryStats,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_like_memcheck() {
+        let mut m = HeapModel::new();
+        m.alloc(1, 100, 10, 1); // malloc(10)
+        m.alloc(1, 200, 20, 1); // malloc(20)
+        m.alloc(1, 0, 30, 1); // failed malloc(30)
+        assert_eq!(
+            m.realloc(3, 100, 300, 15, 2),
+            FreeOutcome::Freed(Block {
+                size: 10,
+                stack: 1,
+                seq: 1,
+                kind: 1
+            })
+        );
+        assert_eq!(m.realloc(3, 0, 400, 5, 2), FreeOutcome::Null); // realloc(NULL, 5)
+        assert_eq!(m.realloc(3, 400, 0, 50, 2), FreeOutcome::Null); // failed: 400 stays
+        assert_eq!(m.free(0), FreeOutcome::Null);
+        assert!(matches!(m.free(200), FreeOutcome::Freed(_)));
+        assert_eq!(m.free(200), FreeOutcome::Invalid); // double free
+        assert!(matches!(m.realloc(3, 400, 0, 0, 2), FreeOutcome::Freed(_))); // realloc(p, 0)
+        assert_eq!(m.total_blocks, 4);
+        assert_eq!(m.total_bytes, 10 + 20 + 15 + 5);
+        assert_eq!((m.curr_blocks, m.curr_bytes), (1, 15));
+        // Peak: 300(15) + 200(20) + 400(5) = 40 bytes in 3 blocks.
+        assert_eq!((m.max_blocks, m.max_bytes), (3, 40));
+        assert_eq!(m.invalid_frees, 1);
+        assert_eq!(m.failed_allocs, 2);
+        assert_eq!(m.events(), 10);
+    }
+
+    #[test]
+    fn memory_growth() {
+        let mut m = HeapModel::new();
+        m.start(&[MemoryInfo {
+            initial_pages: 2,
+            maximum_pages: Some(10),
+            memory64: false,
+            page_size_log2: 16,
+        }]);
+        m.grow(0, 3, Some(2));
+        m.grow(0, 0, Some(5));
+        m.grow(0, 100, None);
+        let s = m.summary(RunStatus::Exited, Some(0), "");
+        assert_eq!(s.memory.initial_pages, 2);
+        assert_eq!(s.memory.peak_pages, 5);
+        assert_eq!(s.memory.final_pages, 5);
+        assert_eq!(s.memory.grows, 1);
+        assert_eq!(s.memory.failed_grows, 1);
+        assert_eq!(s.memory.page_size, 65536);
+    }
+}

@@ -1,0 +1,185 @@
+//! Replaying a trace into a summary and leak groups.
+
+use heapscope_trace::abi::{unpack_kind, AllocFn};
+use heapscope_trace::format::{Frame, Record, RunStatus, TraceError, TraceReader};
+use heapscope_trace::{HeapModel, StackId, Summary};
+use rustc_hash::FxHashMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Why a trace could not be analysed.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewerError {
+    /// The file could not be opened.
+    #[error("cannot open trace `{path}`: {source}")]
+    Open {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The file is not a readable trace.
+    #[error("cannot read trace `{path}`: {source}")]
+    Trace {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: TraceError,
+    },
+}
+
+/// Blocks live at exit that share one allocation stack.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeakGroup {
+    /// Stack id in the trace.
+    pub stack: StackId,
+    /// The allocating function (`malloc`, `calloc`, ...) of the group's first
+    /// block.
+    pub allocator: AllocFn,
+    /// Live blocks.
+    pub blocks: u64,
+    /// Live bytes.
+    pub bytes: u64,
+    /// Distinct block sizes, ascending.
+    pub sizes: Vec<u64>,
+    /// The stack, innermost (the call into the allocator) first.
+    pub frames: Vec<FrameView>,
+}
+
+/// A frame as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FrameView {
+    /// Function name.
+    pub function: String,
+    /// Source file, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Source line, 0 when unknown.
+    pub line: u32,
+}
+
+impl From<&Frame> for FrameView {
+    fn from(f: &Frame) -> Self {
+        FrameView {
+            function: f.function.clone(),
+            file: f.file.clone(),
+            line: f.line,
+        }
+    }
+}
+
+/// The analysis of one trace.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Analysis {
+    /// The module the trace was recorded from.
+    pub module: String,
+    /// The run's numbers, replayed from the trace.
+    pub summary: Summary,
+    /// Live-at-exit blocks grouped by stack, most bytes first.
+    pub leaks: Vec<LeakGroup>,
+    /// Problems reading the trace (it was cut short, say); the analysis
+    /// covers everything before them.
+    pub warnings: Vec<String>,
+}
+
+/// Analyse the trace at `path`.
+pub fn analyze(path: &Path) -> Result<Analysis, ViewerError> {
+    let f = File::open(path).map_err(|source| ViewerError::Open {
+        path: path.into(),
+        source,
+    })?;
+    analyze_reader(BufReader::with_capacity(1 << 16, f)).map_err(|source| ViewerError::Trace {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Analyse a trace from any reader. A trace cut short is analysed up to its
+/// last whole record, with a warning.
+pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
+    let mut reader = TraceReader::new(input)?;
+    let mut model = HeapModel::new();
+    let mut module = String::new();
+    let mut end: Option<(RunStatus, Option<i32>, String)> = None;
+    let mut warnings = Vec::new();
+    loop {
+        match reader.next_record() {
+            Ok(Some(r)) => {
+                match &r {
+                    Record::RunStart { module: m, .. } => module = m.clone(),
+                    Record::RunEnd {
+                        status,
+                        exit_code,
+                        message,
+                    } => end = Some((*status, *exit_code, message.clone())),
+                    _ => {}
+                }
+                model.apply(&r);
+            }
+            Ok(None) => break,
+            Err(TraceError::Truncated { offset, records }) => {
+                warnings.push(format!(
+                    "the trace ends mid-record at offset {offset:#x} after {records} records ({} heap events); the report covers those",
+                    model.events()
+                ));
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let (status, code, message) = match end {
+        Some(e) => e,
+        None => {
+            if warnings.is_empty() {
+                warnings.push(format!(
+                    "the trace has no end-of-run record (the run was killed?); the report covers its {} heap events",
+                    model.events()
+                ));
+            }
+            (
+                RunStatus::Error,
+                None,
+                "the run did not finish recording".to_string(),
+            )
+        }
+    };
+    let summary = model.summary(status, code, &message);
+
+    let mut groups: FxHashMap<StackId, LeakGroup> = FxHashMap::default();
+    for (_, b) in model.live() {
+        let g = groups.entry(b.stack).or_insert_with(|| LeakGroup {
+            stack: b.stack,
+            allocator: unpack_kind(b.kind).0,
+            blocks: 0,
+            bytes: 0,
+            sizes: Vec::new(),
+            frames: reader
+                .stack(b.stack)
+                .into_iter()
+                .rev()
+                .map(FrameView::from)
+                .collect(),
+        });
+        g.blocks += 1;
+        g.bytes += b.size;
+        g.sizes.push(b.size);
+    }
+    let mut leaks: Vec<LeakGroup> = groups.into_values().collect();
+    for g in &mut leaks {
+        g.sizes.sort_unstable();
+        g.sizes.dedup();
+    }
+    leaks.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then(b.blocks.cmp(&a.blocks))
+            .then(a.stack.cmp(&b.stack))
+    });
+    Ok(Analysis {
+        module,
+        summary,
+        leaks,
+        warnings,
+    })
+}

@@ -1,0 +1,13 @@
+//! # heapscope-viewer: the reporting stage
+//!
+//! Consumes heap traces ([`heapscope_trace::format`]); produces analyses —
+//! the run summary and the blocks live at exit grouped by stack — and
+//! renders them as text for terminals and CI logs, or JSON for tools.
+//! Analyses stream the trace: memory grows with live blocks and distinct
+//! stacks, not with the trace's length.
+#![deny(missing_docs)]
+
+pub mod analysis;
+pub mod text;
+
+pub use analysis::{analyze, Analysis, LeakGroup, ViewerError};

@@ -1,0 +1,198 @@
+//! Plain-text renderers for terminals and CI logs.
+
+use crate::analysis::{Analysis, LeakGroup};
+use std::fmt::Write;
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// The leak report: live-at-exit blocks grouped by stack, largest first,
+/// Valgrind style (`at` the allocating call, `by` its callers). `top`
+/// limits the groups shown (0 = all).
+pub fn leaks(a: &Analysis, top: usize) -> String {
+    let mut out = String::new();
+    for w in &a.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let s = &a.summary;
+    let _ = writeln!(
+        out,
+        "{}: {} in {} live at exit, from {} allocation {}",
+        if a.module.is_empty() {
+            "trace"
+        } else {
+            &a.module
+        },
+        plural(s.curr_bytes, "byte", "bytes"),
+        plural(s.curr_blocks, "block", "blocks"),
+        plural(a.leaks.len() as u64, "site", "sites"),
+        if a.leaks.len() == 1 {
+            "stack"
+        } else {
+            "stacks"
+        },
+    );
+    let shown = if top == 0 {
+        a.leaks.len()
+    } else {
+        top.min(a.leaks.len())
+    };
+    for (i, g) in a.leaks.iter().take(shown).enumerate() {
+        out.push('\n');
+        group(&mut out, i + 1, g);
+    }
+    if shown < a.leaks.len() {
+        let rest = &a.leaks[shown..];
+        let _ = writeln!(
+            out,
+            "\n... and {} more in {} ({}): pass --top 0 to see all",
+            plural(rest.iter().map(|g| g.bytes).sum(), "byte", "bytes"),
+            plural(rest.iter().map(|g| g.blocks).sum(), "block", "blocks"),
+            plural(rest.len() as u64, "stack", "stacks"),
+        );
+    }
+    out
+}
+
+fn group(out: &mut String, n: usize, g: &LeakGroup) {
+    let sizes = match g.sizes.as_slice() {
+        [one] if g.blocks > 1 => format!(", {} each", plural(*one, "byte", "bytes")),
+        [_] | [] => String::new(),
+        [lo, .., hi] => format!(", sizes {}..{}", thousands(*lo), thousands(*hi)),
+    };
+    let _ = writeln!(
+        out,
+        "#{n} {} in {}{sizes}, allocated by {}",
+        plural(g.bytes, "byte", "bytes"),
+        plural(g.blocks, "block", "blocks"),
+        g.allocator.name()
+    );
+    for (i, f) in g.frames.iter().enumerate() {
+        let at = if i == 0 { "at" } else { "by" };
+        match (&f.file, f.line) {
+            (Some(file), 0) => {
+                let _ = writeln!(out, "    {at} {} ({file})", f.function);
+            }
+            (Some(file), line) => {
+                let _ = writeln!(out, "    {at} {} ({file}:{line})", f.function);
+            }
+            (None, _) => {
+                let _ = writeln!(out, "    {at} {}", f.function);
+            }
+        }
+    }
+    if g.frames.is_empty() {
+        let _ = writeln!(out, "    (no stack: allocated outside instrumented code)");
+    }
+}
+
+/// The run summary as text.
+pub fn summary(a: &Analysis) -> String {
+    let s = &a.summary;
+    let mut out = String::new();
+    for w in &a.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let status = serde_json::to_value(s.status)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let code = s
+        .exit_code
+        .map(|c| format!(" with code {c}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{}: {status}{code}",
+        if a.module.is_empty() {
+            "trace"
+        } else {
+            &a.module
+        }
+    );
+    if !s.message.is_empty() {
+        let _ = writeln!(out, "  {}", s.message.lines().next().unwrap_or_default());
+    }
+    let _ = writeln!(
+        out,
+        "  total: {} in {} ({} frees)",
+        plural(s.total_bytes, "byte", "bytes"),
+        plural(s.total_blocks, "block", "blocks"),
+        thousands(s.total_blocks - s.curr_blocks)
+    );
+    let _ = writeln!(
+        out,
+        "  peak:  {} in {}",
+        plural(s.max_bytes, "byte", "bytes"),
+        plural(s.max_blocks, "block", "blocks")
+    );
+    let _ = writeln!(
+        out,
+        "  exit:  {} in {} still live",
+        plural(s.curr_bytes, "byte", "bytes"),
+        plural(s.curr_blocks, "block", "blocks")
+    );
+    let m = &s.memory;
+    let _ = writeln!(
+        out,
+        "  linear memory: {} pages initially, {} at peak ({}), {} grows{}",
+        thousands(m.initial_pages),
+        thousands(m.peak_pages),
+        bytes_human(m.peak_pages * m.page_size.max(1)),
+        thousands(m.grows),
+        if m.failed_grows > 0 {
+            format!(", {} failed", thousands(m.failed_grows))
+        } else {
+            String::new()
+        }
+    );
+    if s.invalid_frees > 0 {
+        let _ = writeln!(out, "  invalid frees: {}", thousands(s.invalid_frees));
+    }
+    out
+}
+
+/// A byte count with a binary unit.
+pub fn bytes_human(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(7_200_000), "7,200,000");
+        assert_eq!(bytes_human(1023), "1023 B");
+        assert_eq!(bytes_human(6 * 1024 * 1024 + 512 * 1024), "6.5 MiB");
+    }
+}

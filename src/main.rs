@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 const EXIT_STATUS: &str = "\
 Exit status:
-  0    success (for `run`: the guest's own exit code is passed through)
+  0    success (`run` passes the guest's own exit code through, and exits 134 when
+       the guest traps, as wasmtime does)
   1    a check you asked for failed (for example `leaks --fail-on-leak`)
   2    bad input or an error (the message says which)";
 

@@ -78,7 +78,7 @@ pub struct RunOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The module file could not be read.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Read {
         /// The path.
         path: PathBuf,
@@ -94,7 +94,7 @@ pub enum RunError {
         source: heapscope_instrument::InstrumentError,
     },
     /// The trace file could not be created.
-    #[error("cannot create trace `{path}`: {source}")]
+    #[error("cannot create trace `{path}`")]
     Trace {
         /// The path.
         path: PathBuf,
@@ -102,7 +102,7 @@ pub enum RunError {
         source: io::Error,
     },
     /// The site table of a pre-instrumented module is unreadable.
-    #[error("bad site table in `{path}`: {source}")]
+    #[error("bad site table in `{path}`")]
     Sites {
         /// The path.
         path: PathBuf,
@@ -432,7 +432,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             ) {
                 (RunStatus::Timeout, None, first_line(&e))
             } else {
-                (RunStatus::Trapped, None, format!("{e:#}"))
+                (RunStatus::Trapped, None, trap_message(&e))
             }
         }
     };
@@ -451,6 +451,15 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         trace_error: host.rec.io_error().map(|e| e.to_string()),
         invalid_frees: std::mem::take(&mut host.rec.invalid_frees),
     })
+}
+
+/// The trap itself, then wasmtime's wasm backtrace when it has one.
+fn trap_message(e: &wasmtime::Error) -> String {
+    let mut msg = e.root_cause().to_string();
+    if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        msg.push_str(&format!("\n{bt}"));
+    }
+    msg
 }
 
 fn first_line(e: &wasmtime::Error) -> String {

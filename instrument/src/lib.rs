@@ -124,6 +124,17 @@ pub fn site_table_bytes(wasm: &[u8]) -> Option<&[u8]> {
 
 /// Instrument `wasm`.
 pub fn instrument(wasm: &[u8], opts: &Options) -> Result<Instrumented, InstrumentError> {
+    if !wasm.starts_with(b"\0asm") {
+        return Err(InstrumentError::Invalid(
+            "not a WebAssembly module: it does not start with the `\\0asm` magic".into(),
+        ));
+    }
+    if wasm.get(4..8) != Some(&[1, 0, 0, 0]) {
+        return Err(InstrumentError::Invalid(
+            "not a core WebAssembly module (version is not 1); components are not supported yet"
+                .into(),
+        ));
+    }
     if is_instrumented(wasm) {
         return Err(InstrumentError::AlreadyInstrumented);
     }

@@ -92,10 +92,11 @@ impl<'a> Symbolizer<'a> {
                 column: 0,
             });
         } else if let Some(last) = out.last_mut() {
-            // The outermost frame is the function that holds the call; its
-            // name-section name is the most reliable (DWARF may only have a
-            // linkage name for it, or a short name without the path).
-            if !fallback.starts_with("func[") {
+            // The outermost frame is the function that holds the call. When
+            // DWARF only has its short name (`insert` for
+            // `leaky::Cache::insert`, with line-tables-only debug info), the
+            // name section's full path is better.
+            if fallback.ends_with(&format!("::{}", last.function)) {
                 last.function = fallback.to_string();
             }
         }

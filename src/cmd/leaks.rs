@@ -22,7 +22,11 @@ pub struct Opts {
     /// Show only the N largest stacks (0: all).
     #[arg(long, default_value_t = 0, value_name = "N")]
     top: usize,
-    /// Print JSON (summary, leak groups with frames) instead of text.
+    /// Show whole stacks: library frames above your code and runtime frames
+    /// below `main` included.
+    #[arg(long)]
+    full_stacks: bool,
+    /// Print JSON (summary, leak groups with every frame) instead of text.
     #[arg(long)]
     json: bool,
     /// Exit with status 1 when any block is live at exit.
@@ -37,7 +41,11 @@ impl Opts {
         if self.json {
             super::print(&(serde_json::to_string_pretty(&a)? + "\n"))?;
         } else {
-            super::print(&heapscope_viewer::text::leaks(&a, self.top))?;
+            super::print(&heapscope_viewer::text::leaks(
+                &a,
+                self.top,
+                self.full_stacks,
+            ))?;
         }
         Ok(if self.fail_on_leak && a.summary.curr_blocks > 0 {
             1

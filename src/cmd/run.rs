@@ -21,8 +21,10 @@ Examples:
   heapscope run app.wasm --dir ./data::/data --env LANG=C --memory-limit 64MiB --timeout 30s
 
 Exit status:
-  N    the guest's own exit code when it exits
-  2    bad input, or the guest trapped, hit a limit or timed out (see the summary's `status`)")]
+  N    the guest's own exit code when it exits (as with the wasmtime CLI)
+  134  the guest trapped, hit --memory-limit or ran out of time or fuel (as wasmtime exits
+       on a trap); the summary's `status` says which
+  2    heapscope could not run the module (bad input, unreadable file)")]
 pub struct Opts {
     /// The module to run (instrumented or not).
     module: PathBuf,
@@ -171,12 +173,14 @@ impl Opts {
     }
 }
 
-/// The process exit code for a run: the guest's own when it exited, 2 when
-/// it trapped, hit a limit or the host failed.
+/// The process exit code for a run: the guest's own when it exited, 134
+/// (what the wasmtime CLI exits with on a trap) when it trapped or hit a
+/// limit, 2 when the host failed.
 fn exit_code(o: &RunOutcome) -> u8 {
     match (o.summary.status, o.summary.exit_code) {
         (RunStatus::Exited, Some(c)) => c as u8,
-        _ => 2,
+        (RunStatus::Error, _) => 2,
+        _ => 134,
     }
 }
 

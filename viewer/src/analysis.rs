@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ViewerError {
     /// The file could not be opened.
-    #[error("cannot open trace `{path}`: {source}")]
+    #[error("cannot open trace `{path}`")]
     Open {
         /// The path.
         path: PathBuf,
@@ -20,7 +20,7 @@ pub enum ViewerError {
         source: io::Error,
     },
     /// The file is not a readable trace.
-    #[error("cannot read trace `{path}`: {source}")]
+    #[error("cannot read trace `{path}`")]
     Trace {
         /// The path.
         path: PathBuf,
@@ -182,4 +182,84 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         leaks,
         warnings,
     })
+}
+
+/// Whether a frame belongs to a language runtime or standard library (Rust's
+/// std and its vendored crates, wasi-libc, emscripten's libc) rather than to
+/// the user's code, judged by its source path.
+pub fn is_library(f: &FrameView) -> bool {
+    let Some(p) = &f.file else { return false };
+    p.starts_with("/rustc/")
+        || p.starts_with("/rust/deps/")
+        || p.starts_with("wasisdk://")
+        || p.contains("wasi-libc")
+        || p.contains("libc-bottom-half")
+        || p.contains("libc-top-half")
+        || p.contains("/emscripten/system/")
+}
+
+/// Whether a function is a program's entry point (`main` in C or Rust).
+pub fn is_entry(function: &str) -> bool {
+    matches!(function, "main" | "__original_main" | "__main_argc_argv")
+        || function.ends_with("::main")
+}
+
+/// The part of a stack (innermost first) worth showing by default: library
+/// frames above the user's code are dropped except the last one (the API the
+/// user called: `Vec::from_elem`, `Rc::new`, `HashMap::insert`), and runtime
+/// frames below the program's entry point are dropped. Returns the range of
+/// `frames` to show.
+pub fn compact_range(frames: &[FrameView]) -> std::ops::Range<usize> {
+    if frames.is_empty() {
+        return 0..0;
+    }
+    let end = frames
+        .iter()
+        .rposition(|f| is_entry(&f.function))
+        .map_or(frames.len(), |i| i + 1);
+    let lead = frames[..end].iter().take_while(|f| is_library(f)).count();
+    let start = if lead >= end {
+        0
+    } else {
+        lead.saturating_sub(1)
+    };
+    start..end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(function: &str, file: Option<&str>) -> FrameView {
+        FrameView {
+            function: function.into(),
+            file: file.map(Into::into),
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn compaction_keeps_the_called_api_and_stops_at_main() {
+        let std = Some("/rustc/abc/library/alloc/src/alloc.rs");
+        let user = Some("/src/main.rs");
+        let frames = vec![
+            f("alloc::alloc::alloc", std),
+            f("alloc::vec::from_elem", std),
+            f("leaky::Cache::insert", user),
+            f("leaky::main", user),
+            f("std::rt::lang_start", std),
+            f("_start", None),
+        ];
+        assert_eq!(compact_range(&frames), 1..4);
+        // All library: show everything up to the entry point.
+        assert_eq!(compact_range(&frames[..2]), 0..2);
+        // C: no library frames, `__original_main` is the entry.
+        let c = vec![
+            f("make_name", Some("leaky.c")),
+            f("__original_main", Some("leaky.c")),
+            f("_start", None),
+        ];
+        assert_eq!(compact_range(&c), 0..2);
+        assert_eq!(compact_range(&[]), 0..0);
+    }
 }

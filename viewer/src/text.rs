@@ -1,6 +1,6 @@
 //! Plain-text renderers for terminals and CI logs.
 
-use crate::analysis::{Analysis, LeakGroup};
+use crate::analysis::{compact_range, Analysis, LeakGroup};
 use std::fmt::Write;
 
 /// `1234567` as `1,234,567`.
@@ -22,8 +22,10 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 /// The leak report: live-at-exit blocks grouped by stack, largest first,
 /// Valgrind style (`at` the allocating call, `by` its callers). `top`
-/// limits the groups shown (0 = all).
-pub fn leaks(a: &Analysis, top: usize) -> String {
+/// limits the groups shown (0 = all); `full` shows whole stacks instead of
+/// hiding library frames above the user's code and runtime frames below
+/// `main`.
+pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
     let mut out = String::new();
     for w in &a.warnings {
         let _ = writeln!(out, "warning: {w}");
@@ -31,7 +33,7 @@ pub fn leaks(a: &Analysis, top: usize) -> String {
     let s = &a.summary;
     let _ = writeln!(
         out,
-        "{}: {} in {} live at exit, from {} allocation {}",
+        "{}: {} in {} live at exit, from {}",
         if a.module.is_empty() {
             "trace"
         } else {
@@ -39,12 +41,11 @@ pub fn leaks(a: &Analysis, top: usize) -> String {
         },
         plural(s.curr_bytes, "byte", "bytes"),
         plural(s.curr_blocks, "block", "blocks"),
-        plural(a.leaks.len() as u64, "site", "sites"),
-        if a.leaks.len() == 1 {
-            "stack"
-        } else {
-            "stacks"
-        },
+        plural(
+            a.leaks.len() as u64,
+            "allocation stack",
+            "allocation stacks"
+        ),
     );
     let shown = if top == 0 {
         a.leaks.len()
@@ -53,7 +54,7 @@ pub fn leaks(a: &Analysis, top: usize) -> String {
     };
     for (i, g) in a.leaks.iter().take(shown).enumerate() {
         out.push('\n');
-        group(&mut out, i + 1, g);
+        group(&mut out, i + 1, g, full);
     }
     if shown < a.leaks.len() {
         let rest = &a.leaks[shown..];
@@ -68,7 +69,7 @@ pub fn leaks(a: &Analysis, top: usize) -> String {
     out
 }
 
-fn group(out: &mut String, n: usize, g: &LeakGroup) {
+fn group(out: &mut String, n: usize, g: &LeakGroup, full: bool) {
     let sizes = match g.sizes.as_slice() {
         [one] if g.blocks > 1 => format!(", {} each", plural(*one, "byte", "bytes")),
         [_] | [] => String::new(),
@@ -81,7 +82,15 @@ fn group(out: &mut String, n: usize, g: &LeakGroup) {
         plural(g.blocks, "block", "blocks"),
         g.allocator.name()
     );
-    for (i, f) in g.frames.iter().enumerate() {
+    let range = if full {
+        0..g.frames.len()
+    } else {
+        compact_range(&g.frames)
+    };
+    if range.start > 0 {
+        let _ = writeln!(out, "    ({} library frames above)", range.start);
+    }
+    for (i, f) in g.frames[range.clone()].iter().enumerate() {
         let at = if i == 0 { "at" } else { "by" };
         match (&f.file, f.line) {
             (Some(file), 0) => {
@@ -94,6 +103,13 @@ fn group(out: &mut String, n: usize, g: &LeakGroup) {
                 let _ = writeln!(out, "    {at} {}", f.function);
             }
         }
+    }
+    if range.end < g.frames.len() {
+        let _ = writeln!(
+            out,
+            "    ({} runtime frames below; --full-stacks shows them)",
+            g.frames.len() - range.end
+        );
     }
     if g.frames.is_empty() {
         let _ = writeln!(out, "    (no stack: allocated outside instrumented code)");

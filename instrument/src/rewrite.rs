@@ -226,6 +226,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
             .as_deref()
             .map(discover::demangle)
             .unwrap_or_else(|| format!("func[{func_index}]"));
+        let entry_sp = module.locals.add(ValType::I32);
         let FunctionKind::Local(local) = &mut module.funcs.get_mut(fid).kind else {
             continue;
         };
@@ -269,12 +270,22 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
                     code_offset,
                     frames: symbolizer.frames(code_offset.into(), &fallback),
                 });
-                push_site(&mut new, &infra, site);
+                push_site(&mut new, &infra, entry_sp, site);
                 new.push((call, loc));
-                pop_site(&mut new, &infra);
+                pop_site(&mut new, &infra, entry_sp);
             }
             local.block_mut(seq).instrs = new;
         }
+        // Prologue: remember this frame's depth.
+        let entry = local.entry_block();
+        let d = InstrLocId::default;
+        local.block_mut(entry).instrs.splice(
+            0..0,
+            [
+                (Instr::GlobalGet(ir::GlobalGet { global: infra.sp }), d()),
+                (Instr::LocalSet(ir::LocalSet { local: entry_sp }), d()),
+            ],
+        );
     }
 
     // Wrap the allocators; each keeps its function id (and so its index,
@@ -364,10 +375,14 @@ fn reachable(
     reach
 }
 
-fn push_site(out: &mut Vec<(Instr, InstrLocId)>, infra: &Infra, site: u32) {
+/// Before a call: `shadow[entry] = site; sp = entry + 4`. Writing at the
+/// frame's entry depth rather than at `sp` makes the stack self-healing:
+/// after an exception is caught in this function, or a tail call, the next
+/// push lands in the right slot whatever `sp` was left at.
+fn push_site(out: &mut Vec<(Instr, InstrLocId)>, infra: &Infra, entry: LocalId, site: u32) {
     let d = InstrLocId::default;
     out.extend([
-        (Instr::GlobalGet(ir::GlobalGet { global: infra.sp }), d()),
+        (Instr::LocalGet(ir::LocalGet { local: entry }), d()),
         (
             Instr::Const(ir::Const {
                 value: Value::I32(site as i32),
@@ -385,7 +400,7 @@ fn push_site(out: &mut Vec<(Instr, InstrLocId)>, infra: &Infra, site: u32) {
             }),
             d(),
         ),
-        (Instr::GlobalGet(ir::GlobalGet { global: infra.sp }), d()),
+        (Instr::LocalGet(ir::LocalGet { local: entry }), d()),
         (
             Instr::Const(ir::Const {
                 value: Value::I32(4),
@@ -402,22 +417,11 @@ fn push_site(out: &mut Vec<(Instr, InstrLocId)>, infra: &Infra, site: u32) {
     ]);
 }
 
-fn pop_site(out: &mut Vec<(Instr, InstrLocId)>, infra: &Infra) {
+/// After a call: `sp = entry`.
+fn pop_site(out: &mut Vec<(Instr, InstrLocId)>, infra: &Infra, entry: LocalId) {
     let d = InstrLocId::default;
     out.extend([
-        (Instr::GlobalGet(ir::GlobalGet { global: infra.sp }), d()),
-        (
-            Instr::Const(ir::Const {
-                value: Value::I32(4),
-            }),
-            d(),
-        ),
-        (
-            Instr::Binop(ir::Binop {
-                op: BinaryOp::I32Sub,
-            }),
-            d(),
-        ),
+        (Instr::LocalGet(ir::LocalGet { local: entry }), d()),
         (Instr::GlobalSet(ir::GlobalSet { global: infra.sp }), d()),
     ]);
 }

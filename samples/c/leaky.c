@@ -2,8 +2,8 @@
  * or more, frees everything except three blocks leaked from three different
  * call paths, each of a size no other allocation has.
  *
- * Expected numbers (the test suite checks them; `samples/valgrind.sh` checks
- * the same source built natively with gcc under Valgrind):
+ * Expected numbers (tests/samples.rs checks them, and checks that Valgrind
+ * counts the same for this source built natively with gcc):
  *
  *   total_blocks 15, total_bytes 11,022 (15 allocs, 12 frees)
  *   curr_blocks 3, curr_bytes 6,666, leaked at exit:

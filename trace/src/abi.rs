@@ -36,18 +36,26 @@
 //! * The instrumenter adds a memory of its own, [`SHADOW_PAGES`] pages of
 //!   64 KiB, exported as [`SHADOW_MEMORY_EXPORT`]. The module's own code never
 //!   addresses it, so it cannot corrupt it.
+//! * `sp` is a private mutable `i32` global starting at 0, exported as
+//!   [`SHADOW_SP_EXPORT`].
 //! * Only functions that can reach an allocator or a `memory.grow` (through
-//!   direct calls, and conservatively through `call_indirect` of a matching
-//!   type) are changed. Before each call instruction in such a function whose
-//!   callee can reach an allocator, the caller stores the call site's id as a
-//!   little-endian `u32` at byte offset `sp` of the shadow memory and adds 4 to
-//!   `sp`; after the call returns it subtracts 4 again. `sp` is a private
-//!   mutable `i32` global starting at 0, exported as [`SHADOW_SP_EXPORT`].
+//!   direct calls, and conservatively through `call_indirect`/`call_ref` of a
+//!   matching type) are changed. Such a function copies `sp` into a local
+//!   `entry` when it starts. Before each call instruction whose callee can
+//!   reach an allocator, it stores the call site's id as a little-endian
+//!   `u32` at byte offset `entry` of the shadow memory and sets `sp` to
+//!   `entry + 4`; after the call returns it sets `sp` back to `entry`.
+//!   Because pushes are relative to the frame's own entry depth, the stack
+//!   heals itself after an exception is caught (the catching function's next
+//!   push overwrites the stale frames) and across tail calls (`return_call`
+//!   pushes nothing; the callee takes over the caller's slot).
 //! * Every hook receives `sp`, so the current stack is the `sp / 4` ids in
 //!   `shadow[0..sp]`, outermost call first and the call into the allocator
 //!   last. Reading it costs the host one slice access.
 //!
-//! A trap leaves `sp` where it was; the run is over then anyway.
+//! A trap leaves `sp` where it was, so the host can still read the stack of
+//! the instruction that trapped (a refused `memory.grow`, for one). A host
+//! that calls exports again after a trap resets `sp` to 0 first.
 //!
 //! # The site table
 //!

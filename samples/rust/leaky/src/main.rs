@@ -12,6 +12,11 @@
 //!   `RcBox` block plus a 555-byte payload, none freed.
 //! * Everything else (the `Vec`, `String` and `HashMap` work in `churn`) is
 //!   freed.
+//!
+//! With Rust 1.95's std (its HashMap growth and `Rc` layout), that is 274
+//! allocations, 206 blocks and 29,047 bytes live at exit: 200 x 96 cache
+//! values, the cache's 4,360-byte table, the 4,321-byte leaked config, and
+//! two 28-byte `RcBox<Node>` blocks with their two 555-byte payloads.
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -38,6 +38,7 @@ enum Command {
     Run(cmd::run::Opts),
     Leaks(cmd::leaks::Opts),
     Summary(cmd::summary::Opts),
+    Dump(cmd::dump::Opts),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
         Command::Run(o) => o.run(),
         Command::Leaks(o) => o.run(),
         Command::Summary(o) => o.run(),
+        Command::Dump(o) => o.run(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

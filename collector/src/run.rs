@@ -163,6 +163,7 @@ impl ResourceLimiter for Limiter {
 /// The memories `wasm` declares or imports, in index order.
 pub fn memory_infos(wasm: &[u8]) -> Vec<MemoryInfo> {
     let mut out = Vec::new();
+    let mut shadow = None;
     let conv = |m: wasmparser::MemoryType| MemoryInfo {
         initial_pages: m.initial,
         maximum_pages: m.maximum,
@@ -181,9 +182,22 @@ pub fn memory_infos(wasm: &[u8]) -> Vec<MemoryInfo> {
             Ok(wasmparser::Payload::MemorySection(s)) => {
                 out.extend(s.into_iter().flatten().map(conv))
             }
+            Ok(wasmparser::Payload::ExportSection(s)) => {
+                shadow = s
+                    .into_iter()
+                    .flatten()
+                    .find(|e| {
+                        e.kind == wasmparser::ExternalKind::Memory
+                            && e.name == abi::SHADOW_MEMORY_EXPORT
+                    })
+                    .map(|e| e.index as usize);
+            }
             Ok(_) => {}
             Err(_) => break,
         }
+    }
+    if let Some(i) = shadow.filter(|&i| i < out.len()) {
+        out.remove(i);
     }
     out
 }
@@ -265,7 +279,11 @@ fn define_hooks_for(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
 /// the instrumented module `wasm`; returns the names it does not.
 pub fn define_hooks(wasm: &[u8]) -> Result<Vec<String>, String> {
     let mut config = Config::new();
-    config.wasm_multi_memory(true).wasm_memory64(true);
+    config
+        .wasm_multi_memory(true)
+        .wasm_memory64(true)
+        .wasm_exceptions(true)
+        .wasm_tail_call(true);
     let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
     let module = Module::new(&engine, wasm).map_err(|e| format!("{e:#}"))?;
     let mut linker: Linker<Host> = Linker::new(&engine);
@@ -327,7 +345,11 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let memories = memory_infos(&original);
 
     let mut config = Config::new();
-    config.wasm_multi_memory(true).wasm_memory64(true);
+    config
+        .wasm_multi_memory(true)
+        .wasm_memory64(true)
+        .wasm_exceptions(true)
+        .wasm_tail_call(true);
     if cfg.timeout.is_some() {
         config.epoch_interruption(true);
     }

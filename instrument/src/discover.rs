@@ -91,6 +91,8 @@ pub struct Allocator {
     pub name: String,
     /// How it was found.
     pub found_by: FoundBy,
+    /// Where its values are.
+    pub shape: Shape,
 }
 
 /// The names heapscope looks for, for error messages.
@@ -116,7 +118,11 @@ pub fn looked_for() -> String {
     .iter()
     .map(|r| r.name())
     .collect();
-    format!("{}, {}", c.join("/"), rust.join("/"))
+    format!(
+        "{}, {}, C++ operator new/delete, AssemblyScript __new/__renew/__alloc/__free, wasm-bindgen __wbindgen_malloc/__wbindgen_free/__wbindgen_realloc",
+        c.join("/"),
+        rust.join("/")
+    )
 }
 
 /// Demangle a Rust (legacy or v0) or C++ symbol; other names come back as
@@ -136,25 +142,49 @@ pub fn demangle(name: &str) -> String {
 }
 
 fn role_for_name(name: &str) -> Option<AllocFn> {
+    use AllocFn::*;
     Some(match name {
-        "malloc" => AllocFn::Malloc,
-        "free" => AllocFn::Free,
-        "calloc" => AllocFn::Calloc,
-        "realloc" => AllocFn::Realloc,
-        "aligned_alloc" => AllocFn::AlignedAlloc,
-        "posix_memalign" => AllocFn::PosixMemalign,
-        "memalign" => AllocFn::Memalign,
-        "__rust_alloc" => AllocFn::RustAlloc,
-        "__rust_alloc_zeroed" => AllocFn::RustAllocZeroed,
-        "__rust_realloc" => AllocFn::RustRealloc,
-        "__rust_dealloc" => AllocFn::RustDealloc,
+        "malloc" | "emscripten_builtin_malloc" => Malloc,
+        "free" | "emscripten_builtin_free" => Free,
+        "calloc" | "emscripten_builtin_calloc" => Calloc,
+        "realloc" | "emscripten_builtin_realloc" => Realloc,
+        "aligned_alloc" => AlignedAlloc,
+        "posix_memalign" => PosixMemalign,
+        "memalign" | "emscripten_builtin_memalign" => Memalign,
+        "__rust_alloc" => RustAlloc,
+        "__rust_alloc_zeroed" => RustAllocZeroed,
+        "__rust_realloc" => RustRealloc,
+        "__rust_dealloc" => RustDealloc,
+        "__new" => AsNew,
+        "__renew" => AsRenew,
+        "__alloc" => AsAlloc,
+        "__free" => AsFree,
+        "__wbindgen_malloc" => WbgMalloc,
+        "__wbindgen_free" => WbgFree,
+        "__wbindgen_realloc" => WbgRealloc,
         _ => return None,
     })
 }
 
-/// The role a demangled Rust path names: its last segment must be one of
-/// the `__rust_*` shims (`__rustc::__rust_alloc` under the v0 scheme).
+/// The role a demangled name plays: the Rust shims under any path
+/// (`__rustc::__rust_alloc` under the v0 scheme), and C++'s global
+/// `operator new`/`operator delete` in all their forms.
 fn role_for_demangled(name: &str) -> Option<AllocFn> {
+    if let Some(rest) = name.strip_prefix("operator new") {
+        let rest = rest.strip_prefix("[]").unwrap_or(rest);
+        if rest.starts_with('(') {
+            return Some(if rest.contains("align_val_t") {
+                AllocFn::CxxNewAligned
+            } else {
+                AllocFn::CxxNew
+            });
+        }
+        return None;
+    }
+    if let Some(rest) = name.strip_prefix("operator delete") {
+        let rest = rest.strip_prefix("[]").unwrap_or(rest);
+        return rest.starts_with('(').then_some(AllocFn::CxxDelete);
+    }
     let last = name.rsplit("::").next()?;
     match role_for_name(last)? {
         r @ (AllocFn::RustAlloc
@@ -165,35 +195,104 @@ fn role_for_demangled(name: &str) -> Option<AllocFn> {
     }
 }
 
-/// The parameter and result types a role's function must have, for a
-/// memory whose pointers are `p` (i32 or i64). `int` is C's int (i32).
-pub fn expected_signature(role: AllocFn, p: ValType) -> (Vec<ValType>, Vec<ValType>) {
-    use AllocFn::*;
-    let i = ValType::I32;
-    match role {
-        Malloc => (vec![p], vec![p]),
-        Calloc => (vec![p, p], vec![p]),
-        Realloc => (vec![p, p], vec![p]),
-        Free => (vec![p], vec![]),
-        AlignedAlloc | Memalign => (vec![p, p], vec![p]),
-        PosixMemalign => (vec![p, p, p], vec![i]),
-        RustAlloc | RustAllocZeroed => (vec![p, p], vec![p]),
-        RustRealloc => (vec![p, p, p, p], vec![p]),
-        RustDealloc => (vec![p, p, p], vec![]),
-        Unknown => (vec![], vec![]),
-    }
+/// Where a hooked function's values are: parameter indices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Returns the new block's pointer; the size is `size` (times `count`).
+    Alloc {
+        /// Size parameter.
+        size: usize,
+        /// Element count parameter (calloc).
+        count: Option<usize>,
+        /// Alignment parameter.
+        align: Option<usize>,
+    },
+    /// Stores the new block's pointer at `out` and returns 0 on success
+    /// (posix_memalign).
+    OutParam {
+        /// Output pointer parameter.
+        out: usize,
+        /// Size parameter.
+        size: usize,
+        /// Alignment parameter.
+        align: usize,
+    },
+    /// Frees the block at `ptr`.
+    Free {
+        /// Pointer parameter.
+        ptr: usize,
+    },
+    /// Resizes the block at `ptr` to `size`, returning the new pointer.
+    Realloc {
+        /// Old pointer parameter.
+        ptr: usize,
+        /// New size parameter.
+        size: usize,
+    },
 }
 
-fn signature_ok(module: &Module, id: FunctionId, role: AllocFn, ptr: ValType) -> bool {
-    let ty = module.types.get(module.funcs.get(id).ty());
-    let (params, results) = expected_signature(role, ptr);
-    ty.params() == params.as_slice() && ty.results() == results.as_slice()
+/// The shape of a function playing `role` with this signature, or `None`
+/// when the signature does not fit the role. `p` is the pointer type of the
+/// memory (i32, or i64 for memory64).
+pub fn shape(role: AllocFn, params: &[ValType], results: &[ValType], p: ValType) -> Option<Shape> {
+    use AllocFn::*;
+    let all_p = |n: usize| params.len() >= n && params[..n].iter().all(|t| *t == p);
+    let returns_p = results == [p];
+    let alloc = |size, count, align| Some(Shape::Alloc { size, count, align });
+    match role {
+        Malloc | AsAlloc if params == [p] && returns_p => alloc(0, None, None),
+        // operator new(size) and operator new(size, const nothrow_t&)
+        CxxNew if all_p(params.len()) && (1..=2).contains(&params.len()) && returns_p => {
+            alloc(0, None, None)
+        }
+        Calloc if params == [p, p] && returns_p => alloc(1, Some(0), None),
+        AlignedAlloc | Memalign if params == [p, p] && returns_p => alloc(1, None, Some(0)),
+        RustAlloc | RustAllocZeroed if params == [p, p] && returns_p => alloc(0, None, Some(1)),
+        CxxNewAligned if all_p(params.len()) && (2..=3).contains(&params.len()) && returns_p => {
+            alloc(0, None, Some(1))
+        }
+        WbgMalloc if params == [p] && returns_p => alloc(0, None, None),
+        WbgMalloc if params == [p, p] && returns_p => alloc(0, None, Some(1)),
+        AsNew if params.len() == 2 && params[0] == p && params[1] == ValType::I32 && returns_p => {
+            alloc(0, None, None)
+        }
+        PosixMemalign if params == [p, p, p] && results == [ValType::I32] => {
+            Some(Shape::OutParam {
+                out: 0,
+                align: 1,
+                size: 2,
+            })
+        }
+        Realloc | AsRenew if params == [p, p] && returns_p => {
+            Some(Shape::Realloc { ptr: 0, size: 1 })
+        }
+        RustRealloc if params == [p, p, p, p] && returns_p => {
+            Some(Shape::Realloc { ptr: 0, size: 3 })
+        }
+        WbgRealloc if params == [p, p, p, p] && returns_p => {
+            Some(Shape::Realloc { ptr: 0, size: 2 })
+        }
+        Free | AsFree if params == [p] && results.is_empty() => Some(Shape::Free { ptr: 0 }),
+        RustDealloc if params == [p, p, p] && results.is_empty() => Some(Shape::Free { ptr: 0 }),
+        WbgFree | CxxDelete
+            if all_p(params.len()) && (1..=3).contains(&params.len()) && results.is_empty() =>
+        {
+            Some(Shape::Free { ptr: 0 })
+        }
+        _ => None,
+    }
 }
 
 /// Find the allocator functions of `module`. Imported functions are never
 /// hooked (their allocations belong to the host). A function whose
 /// signature does not fit its role is passed over with a warning in
 /// `skipped`.
+///
+/// Order of precedence: `--alloc-fn`, then name-section names (exact, then
+/// demangled; a role may have several functions, like C++'s `new` and
+/// `new[]`), then export names for roles nothing else found (so the
+/// `malloc.command_export` wrapper of a C command is not hooked beside
+/// `malloc` itself).
 pub fn discover(
     module: &Module,
     overrides: &[AllocOverride],
@@ -202,27 +301,44 @@ pub fn discover(
     skipped: &mut Vec<String>,
 ) -> Result<Vec<Allocator>, String> {
     let mut found: Vec<Allocator> = Vec::new();
-    let push = |found: &mut Vec<Allocator>, a: Allocator, skipped: &mut Vec<String>| {
-        if found.iter().any(|f| f.role == a.role || f.id == a.id) {
-            return;
+    let try_push = |found: &mut Vec<Allocator>,
+                    role: AllocFn,
+                    id: FunctionId,
+                    name: String,
+                    found_by: FoundBy,
+                    skipped: &mut Vec<String>|
+     -> bool {
+        if found.iter().any(|f| f.id == id) {
+            return false;
         }
-        if !matches!(module.funcs.get(a.id).kind, FunctionKind::Local(_)) {
+        if !matches!(module.funcs.get(id).kind, FunctionKind::Local(_)) {
             skipped.push(format!(
-                "`{}` is imported; its allocations are the host's",
-                a.name
+                "`{name}` is imported; its allocations are the host's"
             ));
-            return;
+            return false;
         }
-        if !signature_ok(module, a.id, a.role, ptr) {
-            skipped.push(format!(
-                "`{}` does not have the signature of {} ({:?}); not hooked",
-                a.name,
-                a.role.name(),
-                expected_signature(a.role, ptr)
-            ));
-            return;
+        let ty = module.types.get(module.funcs.get(id).ty());
+        match shape(role, ty.params(), ty.results(), ptr) {
+            Some(shape) => {
+                found.push(Allocator {
+                    role,
+                    id,
+                    name,
+                    found_by,
+                    shape,
+                });
+                true
+            }
+            None => {
+                skipped.push(format!(
+                    "`{name}` looks like {} but its signature {:?} -> {:?} does not fit; not hooked",
+                    role.name(),
+                    ty.params(),
+                    ty.results()
+                ));
+                false
+            }
         }
-        found.push(a);
     };
 
     for o in overrides {
@@ -249,18 +365,7 @@ pub fn discover(
             .name
             .clone()
             .unwrap_or_else(|| format!("func[{}]", orig_index[&id]));
-        let before = found.len();
-        push(
-            &mut found,
-            Allocator {
-                role: o.role,
-                id,
-                name: name.clone(),
-                found_by: FoundBy::User,
-            },
-            skipped,
-        );
-        if found.len() == before {
+        if !try_push(&mut found, o.role, id, name.clone(), FoundBy::User, skipped) {
             return Err(format!(
                 "`--alloc-fn {}` cannot hook `{name}`: {}",
                 o.role.name(),
@@ -272,54 +377,45 @@ pub fn discover(
         }
     }
 
-    // Name section: exact C names, then demangled Rust shims.
-    let mut by_demangled = Vec::new();
+    let mut demangled = Vec::new();
     for f in module.funcs.iter() {
         let Some(name) = &f.name else { continue };
         if let Some(role) = role_for_name(name) {
-            push(
+            try_push(
                 &mut found,
-                Allocator {
-                    role,
-                    id: f.id(),
-                    name: name.clone(),
-                    found_by: FoundBy::NameSection,
-                },
+                role,
+                f.id(),
+                name.clone(),
+                FoundBy::NameSection,
                 skipped,
             );
-        } else if name.starts_with("_R") || name.starts_with("_ZN") {
+        } else if name.starts_with("_R") || name.starts_with("_Z") {
             let d = demangle(name);
             if let Some(role) = role_for_demangled(&d) {
-                by_demangled.push(Allocator {
-                    role,
-                    id: f.id(),
-                    name: d,
-                    found_by: FoundBy::DemangledName,
-                });
+                demangled.push((role, f.id(), d));
             }
         }
     }
-    for a in by_demangled {
-        push(&mut found, a, skipped);
+    for (role, id, name) in demangled {
+        try_push(&mut found, role, id, name, FoundBy::DemangledName, skipped);
     }
-    // Exports, for roles the name section did not give.
     for e in module.exports.iter() {
         if let ExportItem::Function(id) = e.item {
             if let Some(role) = role_for_name(&e.name) {
-                push(
-                    &mut found,
-                    Allocator {
+                if !found.iter().any(|f| f.role == role) {
+                    try_push(
+                        &mut found,
                         role,
                         id,
-                        name: e.name.clone(),
-                        found_by: FoundBy::Export,
-                    },
-                    skipped,
-                );
+                        e.name.clone(),
+                        FoundBy::Export,
+                        skipped,
+                    );
+                }
             }
         }
     }
-    found.sort_by_key(|a| a.role);
+    found.sort_by_key(|a| (a.role, orig_index.get(&a.id).copied()));
     Ok(found)
 }
 
@@ -360,5 +456,95 @@ mod tests {
             None
         );
         assert_eq!(role_for_demangled("mycrate::malloc"), None);
+    }
+
+    #[test]
+    fn matches_cxx_operators_by_demangled_name() {
+        assert_eq!(demangle("_Znwm"), "operator new(unsigned long)");
+        assert_eq!(
+            role_for_demangled(&demangle("_Znwm")),
+            Some(AllocFn::CxxNew)
+        );
+        assert_eq!(
+            role_for_demangled(&demangle("_Znam")),
+            Some(AllocFn::CxxNew)
+        );
+        assert_eq!(
+            role_for_demangled(&demangle("_ZnwmSt11align_val_t")),
+            Some(AllocFn::CxxNewAligned)
+        );
+        assert_eq!(
+            role_for_demangled(&demangle("_ZdlPv")),
+            Some(AllocFn::CxxDelete)
+        );
+        assert_eq!(
+            role_for_demangled(&demangle("_ZdaPvm")),
+            Some(AllocFn::CxxDelete)
+        );
+        assert_eq!(role_for_demangled("operator new_handler()"), None);
+        assert_eq!(role_for_demangled("operator delete_thing"), None);
+    }
+
+    #[test]
+    fn shapes_check_signatures() {
+        use ValType::{I32, I64};
+        assert_eq!(
+            shape(AllocFn::Malloc, &[I32], &[I32], I32),
+            Some(Shape::Alloc {
+                size: 0,
+                count: None,
+                align: None
+            })
+        );
+        assert_eq!(
+            shape(AllocFn::Malloc, &[I64], &[I64], I64),
+            Some(Shape::Alloc {
+                size: 0,
+                count: None,
+                align: None
+            })
+        );
+        assert_eq!(
+            shape(AllocFn::Malloc, &[I32], &[I32], I64),
+            None,
+            "memory64 malloc takes i64"
+        );
+        assert_eq!(
+            shape(AllocFn::Free, &[I32], &[I32], I32),
+            None,
+            "free returns nothing"
+        );
+        assert_eq!(
+            shape(AllocFn::Calloc, &[I32, I32], &[I32], I32),
+            Some(Shape::Alloc {
+                size: 1,
+                count: Some(0),
+                align: None
+            })
+        );
+        assert_eq!(
+            shape(AllocFn::PosixMemalign, &[I32, I32, I32], &[I32], I32),
+            Some(Shape::OutParam {
+                out: 0,
+                align: 1,
+                size: 2
+            })
+        );
+        assert_eq!(
+            shape(AllocFn::WbgRealloc, &[I32, I32, I32, I32], &[I32], I32),
+            Some(Shape::Realloc { ptr: 0, size: 2 })
+        );
+        assert_eq!(
+            shape(AllocFn::CxxDelete, &[I32, I32], &[], I32),
+            Some(Shape::Free { ptr: 0 })
+        );
+        assert_eq!(
+            shape(AllocFn::AsNew, &[I32, I32], &[I32], I32),
+            Some(Shape::Alloc {
+                size: 0,
+                count: None,
+                align: None
+            })
+        );
     }
 }

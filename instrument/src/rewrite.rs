@@ -1,10 +1,10 @@
 //! The rewrite itself: reachability, shadow stack pushes, allocator
 //! wrappers, `memory.grow` hooks, site table.
 
-use crate::discover::{self, Allocator};
+use crate::discover::{self, Allocator, Shape};
 use crate::symbols::Symbolizer;
 use crate::{HookedAllocator, InstrumentError, Instrumented, Options, Report};
-use heapscope_trace::abi::{self, AllocFn, Site, SiteTable};
+use heapscope_trace::abi::{self, Site, SiteTable};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -151,8 +151,14 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
             address_taken.insert(f);
         }
     }
-    let alloc_ids: FxHashSet<FunctionId> = allocators.iter().map(|a| a.id).collect();
-    let reaching = reachable(&module, &calls, &address_taken, &alloc_ids);
+    // Emscripten grows memory through an import, never `memory.grow`.
+    let resize_heap = module.imports.iter().find_map(|i| match i.kind {
+        walrus::ImportKind::Function(f) if i.name == EMSCRIPTEN_RESIZE_HEAP => Some(f),
+        _ => None,
+    });
+    let mut targets: FxHashSet<FunctionId> = allocators.iter().map(|a| a.id).collect();
+    targets.extend(resize_heap);
+    let reaching = reachable(&module, &calls, &address_taken, &targets);
 
     // Infrastructure: shadow memory, globals, hook imports.
     let shadow = module.memories.add_local(
@@ -203,6 +209,13 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         grow_helpers.insert(m, helper);
     }
 
+    let resize_helper = resize_heap.map(|f| resize_heap_helper(&mut module, &infra, f, mem0));
+    if resize_heap.is_some() {
+        warnings.push(format!(
+            "memory growth through the imported `{EMSCRIPTEN_RESIZE_HEAP}` is reported as `memory.grow` of memory 0"
+        ));
+    }
+
     // Shadow stack pushes around every call that can reach a hook.
     let symbolizer = Symbolizer::new(wasm);
     let mut sites = SiteTable::default();
@@ -237,6 +250,12 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
             let mut new = Vec::with_capacity(old.len() + 8);
             for (instr, loc) in old {
                 let (target, is_grow) = match &instr {
+                    Instr::Call(c) if Some(c.func) == resize_heap => (
+                        Some(Instr::Call(ir::Call {
+                            func: resize_helper.expect("made when the import exists"),
+                        })),
+                        true,
+                    ),
                     Instr::Call(c) if reaching.funcs.contains(&c.func) => {
                         (Some(instr.clone()), false)
                     }
@@ -460,6 +479,84 @@ fn grow_helper(module: &mut Module, infra: &Infra, memory: MemoryId, index: u32)
     b.finish(vec![delta], &mut module.funcs)
 }
 
+/// The import emscripten's libc grows the heap through.
+const EMSCRIPTEN_RESIZE_HEAP: &str = "emscripten_resize_heap";
+
+/// `fn heapscope:resize_heap(size) -> ok`: calls emscripten's
+/// `emscripten_resize_heap` import and reports the growth it made (or the
+/// failure) as a `memory.grow` of memory 0, comparing `memory.size` before
+/// and after.
+fn resize_heap_helper(
+    module: &mut Module,
+    infra: &Infra,
+    import: FunctionId,
+    mem0: MemoryId,
+) -> FunctionId {
+    let ty = module.types.get(module.funcs.get(import).ty()).clone();
+    let (params, results) = (ty.params().to_vec(), ty.results().to_vec());
+    let page_ty = if module.memories.get(mem0).memory64 {
+        ValType::I64
+    } else {
+        ValType::I32
+    };
+    let mut b = FunctionBuilder::new(&mut module.types, &params, &results);
+    b.name("heapscope:resize_heap".into());
+    let args: Vec<LocalId> = params.iter().map(|t| module.locals.add(*t)).collect();
+    let ret = results.first().map(|t| module.locals.add(*t));
+    let before = module.locals.add(page_ty);
+    let after = module.locals.add(page_ty);
+    let mut body = b.func_body();
+    body.memory_size(mem0).local_set(before);
+    for &a in &args {
+        body.local_get(a);
+    }
+    body.call(import);
+    if let Some(r) = ret {
+        body.local_set(r);
+    }
+    body.memory_size(mem0).local_set(after);
+    let (ne, sub) = if page_ty == ValType::I32 {
+        (BinaryOp::I32Ne, BinaryOp::I32Sub)
+    } else {
+        (BinaryOp::I64Ne, BinaryOp::I64Sub)
+    };
+    body.local_get(after).local_get(before).binop(ne);
+    body.if_else(
+        None,
+        |grew| {
+            grew.i32_const(0);
+            grew.local_get(after).local_get(before).binop(sub);
+            if page_ty == ValType::I32 {
+                grew.unop(UnaryOp::I64ExtendUI32);
+            }
+            get_u64(grew, before, page_ty);
+            grew.global_get(infra.sp).call(infra.hook_grow);
+        },
+        |same| {
+            // Unchanged size and a false result: the growth failed.
+            if let Some(r) = ret {
+                same.local_get(r).unop(UnaryOp::I32Eqz);
+                same.if_else(
+                    None,
+                    |failed| {
+                        failed
+                            .i32_const(0)
+                            .i64_const(0)
+                            .i64_const(-1)
+                            .global_get(infra.sp)
+                            .call(infra.hook_grow);
+                    },
+                    |_| {},
+                );
+            }
+        },
+    );
+    if let Some(r) = ret {
+        body.local_get(r);
+    }
+    b.finish(args, &mut module.funcs)
+}
+
 /// Make `a.id` a wrapper that calls the original body (moved to a new
 /// function) and reports to its hook when it is the outermost allocator
 /// call.
@@ -506,40 +603,30 @@ fn wrap(module: &mut Module, infra: &Infra, a: &Allocator, mem0: MemoryId, p: Va
     body.if_else(
         None,
         |then| {
-            use AllocFn::*;
             then.i32_const(kind);
-            let hook = match a.role {
-                Malloc | Calloc | AlignedAlloc | Memalign | RustAlloc | RustAllocZeroed => {
-                    let ret = ret.expect("allocating roles return a pointer");
-                    get_u64(then, ret, p);
-                    match a.role {
-                        Malloc => {
-                            get_u64(then, args[0], p);
+            let hook = match a.shape {
+                Shape::Alloc { size, count, align } => {
+                    get_u64(then, ret.expect("allocating shapes return a pointer"), p);
+                    get_u64(then, args[size], p);
+                    if let Some(count) = count {
+                        get_u64(then, args[count], p);
+                        then.binop(BinaryOp::I64Mul);
+                    }
+                    match align {
+                        Some(align) => get_u64(then, args[align], p),
+                        None => {
                             then.i64_const(0);
-                        }
-                        Calloc => {
-                            get_u64(then, args[0], p);
-                            get_u64(then, args[1], p);
-                            then.binop(BinaryOp::I64Mul).i64_const(0);
-                        }
-                        AlignedAlloc | Memalign => {
-                            get_u64(then, args[1], p);
-                            get_u64(then, args[0], p);
-                        }
-                        _ => {
-                            get_u64(then, args[0], p);
-                            get_u64(then, args[1], p);
                         }
                     }
                     infra.hook_alloc
                 }
-                PosixMemalign => {
-                    let ret = ret.expect("posix_memalign returns an int");
-                    then.local_get(ret).unop(UnaryOp::I32Eqz);
+                Shape::OutParam { out, size, align } => {
+                    then.local_get(ret.expect("posix_memalign returns an int"))
+                        .unop(UnaryOp::I32Eqz);
                     then.if_else(
                         InstrSeqType::Simple(Some(ValType::I64)),
                         |ok| {
-                            ok.local_get(args[0]).load(
+                            ok.local_get(args[out]).load(
                                 mem0,
                                 ptr_load,
                                 MemArg {
@@ -555,19 +642,18 @@ fn wrap(module: &mut Module, infra: &Infra, a: &Allocator, mem0: MemoryId, p: Va
                             failed.i64_const(0);
                         },
                     );
-                    get_u64(then, args[2], p);
-                    get_u64(then, args[1], p);
+                    get_u64(then, args[size], p);
+                    get_u64(then, args[align], p);
                     infra.hook_alloc
                 }
-                Realloc | RustRealloc => {
-                    let ret = ret.expect("reallocating roles return a pointer");
-                    get_u64(then, args[0], p);
-                    get_u64(then, ret, p);
-                    get_u64(then, if a.role == Realloc { args[1] } else { args[3] }, p);
+                Shape::Realloc { ptr, size } => {
+                    get_u64(then, args[ptr], p);
+                    get_u64(then, ret.expect("reallocating shapes return a pointer"), p);
+                    get_u64(then, args[size], p);
                     infra.hook_realloc
                 }
-                Free | RustDealloc | Unknown => {
-                    get_u64(then, args[0], p);
+                Shape::Free { ptr } => {
+                    get_u64(then, args[ptr], p);
                     infra.hook_free
                 }
             };

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod dump;
 pub mod instrument;
 pub mod leaks;
 pub mod run;

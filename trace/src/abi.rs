@@ -136,11 +136,32 @@ pub enum AllocFn {
     RustRealloc = 10,
     /// Rust's `__rust_dealloc(ptr, size, align)`
     RustDealloc = 11,
+    /// C++ `operator new(size)` and `operator new[](size)` (and their
+    /// `nothrow` forms)
+    CxxNew = 12,
+    /// C++ `operator new(size, align_val_t)` and its array form
+    CxxNewAligned = 13,
+    /// C++ `operator delete` in all its forms (`(ptr)`, sized, aligned, array)
+    CxxDelete = 14,
+    /// AssemblyScript's `__new(size, class_id) -> ptr`
+    AsNew = 15,
+    /// AssemblyScript's `__renew(ptr, size) -> ptr`
+    AsRenew = 16,
+    /// AssemblyScript's `__alloc(size) -> ptr`
+    AsAlloc = 17,
+    /// AssemblyScript's `__free(ptr)`
+    AsFree = 18,
+    /// wasm-bindgen's exported `__wbindgen_malloc(size[, align]) -> ptr`
+    WbgMalloc = 19,
+    /// wasm-bindgen's exported `__wbindgen_free(ptr, size[, align])`
+    WbgFree = 20,
+    /// wasm-bindgen's exported `__wbindgen_realloc(ptr, old, new, align) -> ptr`
+    WbgRealloc = 21,
 }
 
 impl AllocFn {
     /// Every role with a number, in numbering order.
-    pub const ALL: [AllocFn; 11] = [
+    pub const ALL: [AllocFn; 21] = [
         AllocFn::Malloc,
         AllocFn::Calloc,
         AllocFn::Realloc,
@@ -152,6 +173,16 @@ impl AllocFn {
         AllocFn::RustAllocZeroed,
         AllocFn::RustRealloc,
         AllocFn::RustDealloc,
+        AllocFn::CxxNew,
+        AllocFn::CxxNewAligned,
+        AllocFn::CxxDelete,
+        AllocFn::AsNew,
+        AllocFn::AsRenew,
+        AllocFn::AsAlloc,
+        AllocFn::AsFree,
+        AllocFn::WbgMalloc,
+        AllocFn::WbgFree,
+        AllocFn::WbgRealloc,
     ];
 
     /// The role with this number, or [`AllocFn::Unknown`].
@@ -177,14 +208,25 @@ impl AllocFn {
             AllocFn::RustAllocZeroed => "__rust_alloc_zeroed",
             AllocFn::RustRealloc => "__rust_realloc",
             AllocFn::RustDealloc => "__rust_dealloc",
+            AllocFn::CxxNew => "operator new",
+            AllocFn::CxxNewAligned => "operator new (aligned)",
+            AllocFn::CxxDelete => "operator delete",
+            AllocFn::AsNew => "__new",
+            AllocFn::AsRenew => "__renew",
+            AllocFn::AsAlloc => "__alloc",
+            AllocFn::AsFree => "__free",
+            AllocFn::WbgMalloc => "__wbindgen_malloc",
+            AllocFn::WbgFree => "__wbindgen_free",
+            AllocFn::WbgRealloc => "__wbindgen_realloc",
         }
     }
 
     /// The hook this role reports through.
     pub fn hook(self) -> &'static str {
+        use AllocFn::*;
         match self {
-            AllocFn::Free | AllocFn::RustDealloc => HOOK_FREE,
-            AllocFn::Realloc | AllocFn::RustRealloc => HOOK_REALLOC,
+            Free | RustDealloc | CxxDelete | AsFree | WbgFree => HOOK_FREE,
+            Realloc | RustRealloc | AsRenew | WbgRealloc => HOOK_REALLOC,
             _ => HOOK_ALLOC,
         }
     }

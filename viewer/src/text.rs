@@ -198,6 +198,126 @@ pub fn bytes_human(b: u64) -> String {
     }
 }
 
+/// Every record of a trace, one per line, with stacks resolved to function
+/// names (outermost first, `>`-separated): `heapscope dump`.
+pub fn dump<R: std::io::Read>(
+    input: R,
+    out: &mut dyn std::io::Write,
+) -> Result<Vec<String>, heapscope_trace::TraceError> {
+    use heapscope_trace::abi::unpack_kind;
+    use heapscope_trace::format::Record;
+    let mut r = heapscope_trace::TraceReader::new(input)?;
+    let mut warnings = Vec::new();
+    let io = |e: std::io::Error| heapscope_trace::TraceError::Io(e);
+    loop {
+        let rec = match r.next_record() {
+            Ok(Some(rec)) => rec,
+            Ok(None) => break,
+            Err(e @ heapscope_trace::TraceError::Truncated { .. }) => {
+                warnings.push(e.to_string());
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        let stack = |id| {
+            let names: Vec<String> = r.stack(id).iter().map(|f| f.function.clone()).collect();
+            if names.is_empty() {
+                "-".to_string()
+            } else {
+                names.join(" > ")
+            }
+        };
+        let role = |kind: i32| {
+            let (role, mem) = unpack_kind(kind);
+            if mem == 0 {
+                role.name().to_string()
+            } else {
+                format!("{}@mem{mem}", role.name())
+            }
+        };
+        let line = match &rec {
+            Record::String(_) | Record::Frame(_) | Record::Stack { .. } | Record::Time(_) => {
+                continue
+            }
+            Record::Alloc {
+                kind,
+                ptr,
+                size,
+                align,
+                stack: s,
+            } => {
+                format!(
+                    "alloc {} ptr={ptr:#x} size={size} align={align} stack={}",
+                    role(*kind),
+                    stack(*s)
+                )
+            }
+            Record::Free {
+                kind,
+                ptr,
+                stack: s,
+            } => format!("free {} ptr={ptr:#x} stack={}", role(*kind), stack(*s)),
+            Record::Realloc {
+                kind,
+                old,
+                new,
+                size,
+                stack: s,
+            } => {
+                format!(
+                    "realloc {} old={old:#x} new={new:#x} size={size} stack={}",
+                    role(*kind),
+                    stack(*s)
+                )
+            }
+            Record::Grow {
+                memory,
+                delta,
+                old_pages,
+                stack: s,
+            } => format!(
+                "grow memory={memory} delta={delta} old={} stack={}",
+                old_pages.map_or("failed".to_string(), |p| p.to_string()),
+                stack(*s)
+            ),
+            Record::RunStart {
+                module, memories, ..
+            } => format!(
+                "run-start module={module} memories={}",
+                memories
+                    .iter()
+                    .map(|m| format!(
+                        "{}{}{}",
+                        m.initial_pages,
+                        m.maximum_pages.map_or(String::new(), |x| format!("..{x}")),
+                        if m.memory64 { " (64)" } else { "" }
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            Record::RunEnd {
+                status,
+                exit_code,
+                message,
+            } => format!(
+                "run-end status={} exit_code={} {}",
+                serde_json::to_value(status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                exit_code.map_or("-".to_string(), |c| c.to_string()),
+                message.lines().next().unwrap_or_default()
+            ),
+            Record::InvocationStart { index, name } => format!("invocation-start {index} {name}"),
+            Record::InvocationEnd { index, ok, message } => {
+                format!("invocation-end {index} ok={ok} {message}")
+            }
+        };
+        writeln!(out, "{}", line.trim_end()).map_err(io)?;
+    }
+    Ok(warnings)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,165 @@
+(module
+  (type (;0;) (func))
+  (type (;1;) (func (param i32)))
+  (type (;2;) (func (param i32) (result i32)))
+  (type (;3;) (func (param i32 i64 i32)))
+  (type (;4;) (func (param i32 i64 i64 i32)))
+  (type (;5;) (func (param i32 i64 i64 i64 i32)))
+  (import "env" "emscripten_resize_heap" (func $emscripten_resize_heap (;0;) (type 2)))
+  (import "heapscope" "alloc" (func $heapscope:alloc (;1;) (type 5)))
+  (import "heapscope" "free" (func $heapscope:free (;2;) (type 3)))
+  (import "heapscope" "realloc" (func $heapscope:realloc (;3;) (type 5)))
+  (import "heapscope" "grow" (func $heapscope:grow (;4;) (type 4)))
+  (memory (;0;) 1)
+  (memory (;1;) 16 16)
+  (global $heapscope:sp (;0;) (mut i32) i32.const 0)
+  (global $heapscope:nest (;1;) (mut i32) i32.const 0)
+  (export "memory" (memory 0))
+  (export "_start" (func $main))
+  (export "heapscope:shadow" (memory 1))
+  (export "heapscope:sp" (global $heapscope:sp))
+  (func $heapscope:resize_heap (;5;) (type 2) (param i32) (result i32)
+    (local i32 i32 i32)
+    memory.size
+    local.set 2
+    local.get 0
+    call $emscripten_resize_heap
+    local.set 1
+    memory.size
+    local.set 3
+    local.get 3
+    local.get 2
+    i32.ne
+    if ;; label = @1
+      i32.const 0
+      local.get 3
+      local.get 2
+      i32.sub
+      i64.extend_i32_u
+      local.get 2
+      i64.extend_i32_u
+      global.get $heapscope:sp
+      call $heapscope:grow
+    else
+      local.get 1
+      i32.eqz
+      if ;; label = @2
+        i32.const 0
+        i64.const 0
+        i64.const -1
+        global.get $heapscope:sp
+        call $heapscope:grow
+      else
+      end
+    end
+    local.get 1
+  )
+  (func $malloc (;6;) (type 2) (param i32) (result i32)
+    (local i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $malloc.heapscope_original
+    local.set 1
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 1
+      local.get 1
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      global.get $heapscope:sp
+      call $heapscope:alloc
+    else
+    end
+    local.get 1
+  )
+  (func $free (;7;) (type 1) (param i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 4
+      local.get 0
+      i64.extend_i32_u
+      global.get $heapscope:sp
+      call $heapscope:free
+    else
+    end
+  )
+  (func $malloc.heapscope_original (;8;) (type 2) (param i32) (result i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
+    i32.const 131072
+    local.get 1
+    i32.const 0
+    i32.store 1
+    local.get 1
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $heapscope:resize_heap
+    local.get 1
+    global.set $heapscope:sp
+    drop
+    i32.const 1024
+  )
+  (func $main (;9;) (type 0)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 0
+    i32.const 5
+    local.get 0
+    i32.const 1
+    i32.store 1
+    local.get 0
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $malloc
+    local.get 0
+    global.set $heapscope:sp
+    drop
+  )
+  (func $heapscope:grow:0 (;10;) (type 2) (param i32) (result i32)
+    (local i32)
+    local.get 0
+    memory.grow
+    local.set 1
+    i32.const 0
+    local.get 0
+    i64.extend_i32_u
+    local.get 1
+    i64.extend_i32_s
+    global.get $heapscope:sp
+    call $heapscope:grow
+    local.get 1
+  )
+  (func $free.heapscope_original (;11;) (type 1) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
+  )
+  (@producers
+    (processed-by "walrus" "0.28.0")
+  )
+  (@custom "heapscope.sites" (after code) "\01\02\06malloc\04main\02\01\07\01\00\00\00\00\03\15\01\01\00\00\00")
+)

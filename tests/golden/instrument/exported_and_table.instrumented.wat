@@ -1,0 +1,172 @@
+(module
+  (type (;0;) (func))
+  (type $free_t (;1;) (func (param i32)))
+  (type $alloc_t (;2;) (func (param i32) (result i32)))
+  (type (;3;) (func (param i32 i64 i32)))
+  (type (;4;) (func (param i32 i64 i64 i32)))
+  (type (;5;) (func (param i32 i64 i64 i64 i32)))
+  (import "heapscope" "alloc" (func $heapscope:alloc (;0;) (type 5)))
+  (import "heapscope" "free" (func $heapscope:free (;1;) (type 3)))
+  (import "heapscope" "realloc" (func $heapscope:realloc (;2;) (type 5)))
+  (import "heapscope" "grow" (func $heapscope:grow (;3;) (type 4)))
+  (table (;0;) 2 funcref)
+  (memory (;0;) 1)
+  (memory (;1;) 16 16)
+  (global $top (;0;) (mut i32) i32.const 1024)
+  (global $heapscope:sp (;1;) (mut i32) i32.const 0)
+  (global $heapscope:nest (;2;) (mut i32) i32.const 0)
+  (export "memory" (memory 0))
+  (export "malloc" (func $malloc))
+  (export "free" (func $free))
+  (export "_start" (func $main))
+  (export "heapscope:shadow" (memory 1))
+  (export "heapscope:sp" (global $heapscope:sp))
+  (elem (;0;) (i32.const 0) func $malloc $free)
+  (func $main (;4;) (type 0)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 1
+    i32.const 0
+    local.get 1
+    i32.const 1
+    i32.store 1
+    local.get 1
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $via_table
+    local.get 1
+    global.set $heapscope:sp
+    local.set 0
+    local.get 0
+    i32.const 1
+    local.get 1
+    i32.const 2
+    i32.store 1
+    local.get 1
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call_indirect (type $free_t)
+    local.get 1
+    global.set $heapscope:sp
+    i32.const 444
+    local.get 1
+    i32.const 3
+    i32.store 1
+    local.get 1
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $malloc
+    local.get 1
+    global.set $heapscope:sp
+    drop
+  )
+  (func $malloc (;5;) (type $alloc_t) (param i32) (result i32)
+    (local i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $malloc.heapscope_original
+    local.set 1
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 1
+      local.get 1
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      global.get $heapscope:sp
+      call $heapscope:alloc
+    else
+    end
+    local.get 1
+  )
+  (func $free (;6;) (type $free_t) (param i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 4
+      local.get 0
+      i64.extend_i32_u
+      global.get $heapscope:sp
+      call $heapscope:free
+    else
+    end
+  )
+  (func $via_table (;7;) (type $alloc_t) (param i32) (result i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
+    i32.const 333
+    local.get 0
+    local.get 1
+    i32.const 0
+    i32.store 1
+    local.get 1
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call_indirect (type $alloc_t)
+    local.get 1
+    global.set $heapscope:sp
+  )
+  (func $malloc.heapscope_original (;8;) (type $alloc_t) (param i32) (result i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 2
+    global.get $top
+    local.set 1
+    global.get $top
+    local.get 0
+    i32.const 15
+    i32.add
+    i32.const -16
+    i32.and
+    i32.add
+    global.set $top
+    local.get 1
+  )
+  (func $heapscope:grow:0 (;9;) (type $alloc_t) (param i32) (result i32)
+    (local i32)
+    local.get 0
+    memory.grow
+    local.set 1
+    i32.const 0
+    local.get 0
+    i64.extend_i32_u
+    local.get 1
+    i64.extend_i32_s
+    global.get $heapscope:sp
+    call $heapscope:grow
+    local.get 1
+  )
+  (func $free.heapscope_original (;10;) (type $free_t) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
+  )
+  (@producers
+    (processed-by "walrus" "0.28.0")
+  )
+  (@custom "heapscope.sites" (after code) "\01\02\09via_table\04main\04\02#\01\00\00\00\00\03-\01\01\00\00\00\035\01\01\00\00\00\03;\01\01\00\00\00")
+)

@@ -1,0 +1,339 @@
+(module
+  (type (;0;) (func))
+  (type (;1;) (func (param i32)))
+  (type (;2;) (func (param i32) (result i32)))
+  (type (;3;) (func (param i32 i32) (result i32)))
+  (type (;4;) (func (param i32 i32 i32)))
+  (type (;5;) (func (param i32 i64 i32)))
+  (type (;6;) (func (param i32 i64 i64 i32)))
+  (type (;7;) (func (param i32 i64 i64 i64 i32)))
+  (import "heapscope" "alloc" (func $heapscope:alloc (;0;) (type 7)))
+  (import "heapscope" "free" (func $heapscope:free (;1;) (type 5)))
+  (import "heapscope" "realloc" (func $heapscope:realloc (;2;) (type 7)))
+  (import "heapscope" "grow" (func $heapscope:grow (;3;) (type 6)))
+  (memory (;0;) 1)
+  (memory (;1;) 16 16)
+  (global $top (;0;) (mut i32) i32.const 1024)
+  (global $heapscope:sp (;1;) (mut i32) i32.const 0)
+  (global $heapscope:nest (;2;) (mut i32) i32.const 0)
+  (export "memory" (memory 0))
+  (export "__wbindgen_malloc" (func 5))
+  (export "__wbindgen_free" (func 9))
+  (export "_start" (func $main))
+  (export "heapscope:shadow" (memory 1))
+  (export "heapscope:sp" (global $heapscope:sp))
+  (func $main (;4;) (type 0)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 0
+    i32.const 12
+    local.get 0
+    i32.const 0
+    i32.store 1
+    local.get 0
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $_Znwm
+    local.get 0
+    global.set $heapscope:sp
+    local.get 0
+    i32.const 1
+    i32.store 1
+    local.get 0
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $_ZdlPv
+    local.get 0
+    global.set $heapscope:sp
+    i32.const 13
+    local.get 0
+    i32.const 2
+    i32.store 1
+    local.get 0
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $_Znam
+    local.get 0
+    global.set $heapscope:sp
+    drop
+    i32.const 14
+    i32.const 3
+    local.get 0
+    i32.const 3
+    i32.store 1
+    local.get 0
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $__new
+    local.get 0
+    global.set $heapscope:sp
+    local.get 0
+    i32.const 4
+    i32.store 1
+    local.get 0
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $__free
+    local.get 0
+    global.set $heapscope:sp
+  )
+  (func (;5;) (type 3) (param i32 i32) (result i32)
+    (local i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    local.get 1
+    call $__wbindgen_malloc.heapscope_original
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 19
+      local.get 2
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      local.get 1
+      i64.extend_i32_u
+      global.get $heapscope:sp
+      call $heapscope:alloc
+    else
+    end
+    local.get 2
+  )
+  (func $__new (;6;) (type 3) (param i32 i32) (result i32)
+    (local i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    local.get 1
+    call $__new.heapscope_original
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 15
+      local.get 2
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      global.get $heapscope:sp
+      call $heapscope:alloc
+    else
+    end
+    local.get 2
+  )
+  (func $_Znwm (;7;) (type 2) (param i32) (result i32)
+    (local i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $"operator new(unsigned long).heapscope_original"
+    local.set 1
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 12
+      local.get 1
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      global.get $heapscope:sp
+      call $heapscope:alloc
+    else
+    end
+    local.get 1
+  )
+  (func $_Znam (;8;) (type 2) (param i32) (result i32)
+    (local i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $"operator new[](unsigned long).heapscope_original"
+    local.set 1
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 12
+      local.get 1
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      global.get $heapscope:sp
+      call $heapscope:alloc
+    else
+    end
+    local.get 1
+  )
+  (func (;9;) (type 4) (param i32 i32 i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    local.get 1
+    local.get 2
+    call $__wbindgen_free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 20
+      local.get 0
+      i64.extend_i32_u
+      global.get $heapscope:sp
+      call $heapscope:free
+    else
+    end
+  )
+  (func $_ZdlPv (;10;) (type 1) (param i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $"operator delete(void*).heapscope_original"
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 14
+      local.get 0
+      i64.extend_i32_u
+      global.get $heapscope:sp
+      call $heapscope:free
+    else
+    end
+  )
+  (func $__free (;11;) (type 1) (param i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $__free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 18
+      local.get 0
+      i64.extend_i32_u
+      global.get $heapscope:sp
+      call $heapscope:free
+    else
+    end
+  )
+  (func $heapscope:grow:0 (;12;) (type 2) (param i32) (result i32)
+    (local i32)
+    local.get 0
+    memory.grow
+    local.set 1
+    i32.const 0
+    local.get 0
+    i64.extend_i32_u
+    local.get 1
+    i64.extend_i32_s
+    global.get $heapscope:sp
+    call $heapscope:grow
+    local.get 1
+  )
+  (func $bump (;13;) (type 2) (param i32) (result i32)
+    (local i32)
+    global.get $top
+    local.set 1
+    global.get $top
+    local.get 0
+    i32.add
+    global.set $top
+    local.get 1
+  )
+  (func $"operator new(unsigned long).heapscope_original" (;14;) (type 2) (param i32) (result i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
+    local.get 0
+    call $bump
+  )
+  (func $"operator new[](unsigned long).heapscope_original" (;15;) (type 2) (param i32) (result i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
+    local.get 0
+    call $bump
+  )
+  (func $__new.heapscope_original (;16;) (type 3) (param i32 i32) (result i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 2
+    local.get 0
+    call $bump
+  )
+  (func $__wbindgen_malloc.heapscope_original (;17;) (type 3) (param i32 i32) (result i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 2
+    local.get 0
+    call $bump
+  )
+  (func $"operator delete(void*).heapscope_original" (;18;) (type 1) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
+  )
+  (func $__free.heapscope_original (;19;) (type 1) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
+  )
+  (func $__wbindgen_free.heapscope_original (;20;) (type 4) (param i32 i32 i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 3
+  )
+  (@producers
+    (processed-by "walrus" "0.28.0")
+  )
+  (@custom "heapscope.sites" (after code) "\01\01\04main\05\08<\01\00\00\00\00\08>\01\00\00\00\00\08B\01\00\00\00\00\08I\01\00\00\00\00\08K\01\00\00\00\00")
+)

@@ -1,0 +1,339 @@
+(module
+  (type (;0;) (func))
+  (type (;1;) (func (param i32)))
+  (type (;2;) (func (param i32) (result i32)))
+  (type (;3;) (func (param i32 i32) (result i32)))
+  (type (;4;) (func (param i32 i64 i32)))
+  (type (;5;) (func (param i32 i64 i64 i32)))
+  (type (;6;) (func (param i32 i64 i64 i64 i32)))
+  (import "heapscope" "alloc" (func $heapscope:alloc (;0;) (type 6)))
+  (import "heapscope" "free" (func $heapscope:free (;1;) (type 4)))
+  (import "heapscope" "realloc" (func $heapscope:realloc (;2;) (type 6)))
+  (import "heapscope" "grow" (func $heapscope:grow (;3;) (type 5)))
+  (memory (;0;) 1)
+  (memory (;1;) 16 16)
+  (global $top (;0;) (mut i32) i32.const 1024)
+  (global $heapscope:sp (;1;) (mut i32) i32.const 0)
+  (global $heapscope:nest (;2;) (mut i32) i32.const 0)
+  (export "memory" (memory 0))
+  (export "_start" (func $main))
+  (export "heapscope:shadow" (memory 1))
+  (export "heapscope:sp" (global $heapscope:sp))
+  (func $main (;4;) (type 0)
+    (local i32 i32 i32)
+    global.get $heapscope:sp
+    local.set 2
+    i32.const 3
+    i32.const 37
+    local.get 2
+    i32.const 4
+    i32.store 1
+    local.get 2
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $calloc
+    local.get 2
+    global.set $heapscope:sp
+    local.set 0
+    i32.const 0
+    i32.const 50
+    local.get 2
+    i32.const 5
+    i32.store 1
+    local.get 2
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $realloc
+    local.get 2
+    global.set $heapscope:sp
+    local.set 1
+    local.get 1
+    i32.const 90
+    local.get 2
+    i32.const 6
+    i32.store 1
+    local.get 2
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $realloc
+    local.get 2
+    global.set $heapscope:sp
+    local.set 1
+    local.get 1
+    i32.const 60
+    local.get 2
+    i32.const 7
+    i32.store 1
+    local.get 2
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $realloc
+    local.get 2
+    global.set $heapscope:sp
+    local.set 1
+    local.get 1
+    local.get 2
+    i32.const 8
+    i32.store 1
+    local.get 2
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $free
+    local.get 2
+    global.set $heapscope:sp
+    local.get 0
+    local.get 2
+    i32.const 9
+    i32.store 1
+    local.get 2
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $free
+    local.get 2
+    global.set $heapscope:sp
+  )
+  (func $realloc.heapscope_original (;5;) (type 3) (param i32 i32) (result i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 3
+    local.get 0
+    i32.eqz
+    if ;; label = @1
+      local.get 1
+      local.get 3
+      i32.const 3
+      i32.store 1
+      local.get 3
+      i32.const 4
+      i32.add
+      global.set $heapscope:sp
+      call $malloc
+      local.get 3
+      global.set $heapscope:sp
+      return
+    else
+    end
+    local.get 1
+    local.get 0
+    i32.const 8
+    i32.sub
+    i32.load
+    i32.le_u
+    if ;; label = @1
+      local.get 0
+      return
+    else
+    end
+    local.get 1
+    local.get 3
+    i32.const 1
+    i32.store 1
+    local.get 3
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $malloc
+    local.get 3
+    global.set $heapscope:sp
+    local.set 2
+    local.get 2
+    local.get 0
+    local.get 0
+    i32.const 8
+    i32.sub
+    i32.load
+    memory.copy
+    local.get 0
+    local.get 3
+    i32.const 2
+    i32.store 1
+    local.get 3
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $free
+    local.get 3
+    global.set $heapscope:sp
+    local.get 2
+  )
+  (func $calloc (;6;) (type 3) (param i32 i32) (result i32)
+    (local i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    local.get 1
+    call $calloc.heapscope_original
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 2
+      local.get 2
+      i64.extend_i32_u
+      local.get 1
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.mul
+      i64.const 0
+      global.get $heapscope:sp
+      call $heapscope:alloc
+    else
+    end
+    local.get 2
+  )
+  (func $realloc (;7;) (type 3) (param i32 i32) (result i32)
+    (local i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    local.get 1
+    call $realloc.heapscope_original
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 3
+      local.get 0
+      i64.extend_i32_u
+      local.get 2
+      i64.extend_i32_u
+      local.get 1
+      i64.extend_i32_u
+      global.get $heapscope:sp
+      call $heapscope:realloc
+    else
+    end
+    local.get 2
+  )
+  (func $malloc (;8;) (type 2) (param i32) (result i32)
+    (local i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $malloc.heapscope_original
+    local.set 1
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 1
+      local.get 1
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      global.get $heapscope:sp
+      call $heapscope:alloc
+    else
+    end
+    local.get 1
+  )
+  (func $free (;9;) (type 1) (param i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 4
+      local.get 0
+      i64.extend_i32_u
+      global.get $heapscope:sp
+      call $heapscope:free
+    else
+    end
+  )
+  (func $malloc.heapscope_original (;10;) (type 2) (param i32) (result i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 2
+    global.get $top
+    i32.const 8
+    i32.add
+    local.set 1
+    global.get $top
+    local.get 0
+    i32.store
+    local.get 1
+    local.get 0
+    i32.const 7
+    i32.add
+    i32.const -8
+    i32.and
+    i32.add
+    global.set $top
+    local.get 1
+  )
+  (func $calloc.heapscope_original (;11;) (type 3) (param i32 i32) (result i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 2
+    local.get 0
+    local.get 1
+    i32.mul
+    local.get 2
+    i32.const 0
+    i32.store 1
+    local.get 2
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $malloc
+    local.get 2
+    global.set $heapscope:sp
+  )
+  (func $heapscope:grow:0 (;12;) (type 2) (param i32) (result i32)
+    (local i32)
+    local.get 0
+    memory.grow
+    local.set 1
+    i32.const 0
+    local.get 0
+    i64.extend_i32_u
+    local.get 1
+    i64.extend_i32_s
+    global.get $heapscope:sp
+    call $heapscope:grow
+    local.get 1
+  )
+  (func $free.heapscope_original (;13;) (type 1) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
+  )
+  (@producers
+    (processed-by "walrus" "0.28.0")
+  )
+  (@custom "heapscope.sites" (after code) "\01\03\06calloc\07realloc\04main\0a\02-\01\00\00\00\00\03R\01\01\00\00\00\03h\01\01\00\00\00\03;\01\01\00\00\00\04u\01\02\00\00\00\04}\01\02\00\00\00\04\86\01\01\02\00\00\00\04\8e\01\01\02\00\00\00\04\94\01\01\02\00\00\00\04\98\01\01\02\00\00\00")
+)

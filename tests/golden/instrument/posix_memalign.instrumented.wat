@@ -1,0 +1,182 @@
+(module
+  (type (;0;) (func))
+  (type (;1;) (func (param i32)))
+  (type (;2;) (func (param i32) (result i32)))
+  (type (;3;) (func (param i32 i32 i32) (result i32)))
+  (type (;4;) (func (param i32 i64 i32)))
+  (type (;5;) (func (param i32 i64 i64 i32)))
+  (type (;6;) (func (param i32 i64 i64 i64 i32)))
+  (import "heapscope" "alloc" (func $heapscope:alloc (;0;) (type 6)))
+  (import "heapscope" "free" (func $heapscope:free (;1;) (type 4)))
+  (import "heapscope" "realloc" (func $heapscope:realloc (;2;) (type 6)))
+  (import "heapscope" "grow" (func $heapscope:grow (;3;) (type 5)))
+  (memory (;0;) 1)
+  (memory (;1;) 16 16)
+  (global $top (;0;) (mut i32) i32.const 1024)
+  (global $heapscope:sp (;1;) (mut i32) i32.const 0)
+  (global $heapscope:nest (;2;) (mut i32) i32.const 0)
+  (export "memory" (memory 0))
+  (export "_start" (func $main))
+  (export "heapscope:shadow" (memory 1))
+  (export "heapscope:sp" (global $heapscope:sp))
+  (func $main (;4;) (type 0)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 0
+    i32.const 16
+    i32.const 64
+    i32.const 123
+    local.get 0
+    i32.const 0
+    i32.store 1
+    local.get 0
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $posix_memalign
+    local.get 0
+    global.set $heapscope:sp
+    drop
+    i32.const 16
+    i32.load
+    local.get 0
+    i32.const 1
+    i32.store 1
+    local.get 0
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $free
+    local.get 0
+    global.set $heapscope:sp
+    i32.const 16
+    i32.const 3
+    i32.const 124
+    local.get 0
+    i32.const 2
+    i32.store 1
+    local.get 0
+    i32.const 4
+    i32.add
+    global.set $heapscope:sp
+    call $posix_memalign
+    local.get 0
+    global.set $heapscope:sp
+    drop
+  )
+  (func $posix_memalign (;5;) (type 3) (param i32 i32 i32) (result i32)
+    (local i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    local.get 1
+    local.get 2
+    call $posix_memalign.heapscope_original
+    local.set 3
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 6
+      local.get 3
+      i32.eqz
+      if (result i64) ;; label = @2
+        local.get 0
+        i32.load
+        i64.extend_i32_u
+      else
+        i64.const 0
+      end
+      local.get 2
+      i64.extend_i32_u
+      local.get 1
+      i64.extend_i32_u
+      global.get $heapscope:sp
+      call $heapscope:alloc
+    else
+    end
+    local.get 3
+  )
+  (func $posix_memalign.heapscope_original (;6;) (type 3) (param i32 i32 i32) (result i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 3
+    local.get 1
+    i32.popcnt
+    i32.const 1
+    i32.ne
+    if ;; label = @1
+      i32.const 22
+      return
+    else
+    end
+    global.get $top
+    local.get 1
+    i32.const 1
+    i32.sub
+    i32.add
+    i32.const 0
+    local.get 1
+    i32.sub
+    i32.and
+    global.set $top
+    local.get 0
+    global.get $top
+    i32.store
+    global.get $top
+    local.get 2
+    i32.add
+    global.set $top
+    i32.const 0
+  )
+  (func $free (;7;) (type 1) (param i32)
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 4
+      local.get 0
+      i64.extend_i32_u
+      global.get $heapscope:sp
+      call $heapscope:free
+    else
+    end
+  )
+  (func $heapscope:grow:0 (;8;) (type 2) (param i32) (result i32)
+    (local i32)
+    local.get 0
+    memory.grow
+    local.set 1
+    i32.const 0
+    local.get 0
+    i64.extend_i32_u
+    local.get 1
+    i64.extend_i32_s
+    global.get $heapscope:sp
+    call $heapscope:grow
+    local.get 1
+  )
+  (func $free.heapscope_original (;9;) (type 1) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
+  )
+  (@producers
+    (processed-by "walrus" "0.28.0")
+  )
+  (@custom "heapscope.sites" (after code) "\01\01\04main\03\02=\01\00\00\00\00\02E\01\00\00\00\00\02N\01\00\00\00\00")
+)

@@ -218,7 +218,14 @@ fn rust_leaky_report_names_box_leak_cache_and_rc_sites() {
 #[test]
 fn instrumented_samples_validate_and_behave_like_the_original() {
     let wasmtime = reference_wasmtime();
-    for name in ["c/leaky.wasm", "c/fragment.wasm", "rust/leaky.wasm"] {
+    // (sample, export to invoke with its arguments; none: a WASI command)
+    let cases: [(&str, &[&str]); 4] = [
+        ("c/leaky.wasm", &[]),
+        ("c/fragment.wasm", &[]),
+        ("rust/leaky.wasm", &[]),
+        ("rust/unknown.wasm", &["work", "100"]),
+    ];
+    for (name, invoke) in cases {
         let original = sample(name);
         let dir = tempfile::tempdir().unwrap();
         let instrumented = dir.path().join("i.wasm");
@@ -234,21 +241,31 @@ fn instrumented_samples_validate_and_behave_like_the_original() {
             .validate_all(&bytes)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
 
-        let reference = Command::new(&wasmtime).arg(&original).output().unwrap();
-        let profiled = heapscope([
-            "run".as_ref(),
-            instrumented.as_os_str(),
-            "--no-trace".as_ref(),
-            "-q".as_ref(),
-        ]);
-        let plain = heapscope(["run".as_ref(), original.as_os_str(), "--plain".as_ref()]);
+        let mut reference = Command::new(&wasmtime);
+        let mut invoke_args: Vec<&str> = Vec::new();
+        if let [export, args @ ..] = invoke {
+            reference.args(["--invoke", export]);
+            invoke_args = vec!["--invoke", export, "--"];
+            invoke_args.extend(args);
+        }
+        reference.arg(&original).args(invoke.iter().skip(1));
+        let reference = reference.output().unwrap();
+        let run = |module: &std::path::Path, extra: &[&str]| {
+            let mut args: Vec<std::ffi::OsString> = vec!["run".into(), module.into()];
+            args.extend(extra.iter().map(Into::into));
+            args.extend(invoke_args.iter().map(Into::into));
+            heapscope(args)
+        };
+        let profiled = run(&instrumented, &["--no-trace", "-q"]);
+        let plain = run(&original, &["--plain"]);
         assert!(
             !reference.stdout.is_empty(),
             "{name}: the sample prints something"
         );
         for (what, o) in [("instrumented", &profiled), ("--plain", &plain)] {
             assert_eq!(
-                o.stdout, reference.stdout,
+                stdout(o),
+                String::from_utf8_lossy(&reference.stdout),
                 "{name} {what}: stdout differs from wasmtime's"
             );
             assert_eq!(
@@ -258,6 +275,22 @@ fn instrumented_samples_validate_and_behave_like_the_original() {
             );
         }
     }
+}
+
+#[test]
+fn rust_unknown_unknown_library_leaks_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, s) = record(
+        dir.path(),
+        &sample("rust/unknown.wasm"),
+        &["--invoke", "work", "--", "100"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "300\n");
+    assert_eq!(
+        (s["curr_blocks"].as_u64(), s["curr_bytes"].as_u64()),
+        (Some(11), Some(221))
+    );
 }
 
 #[test]

@@ -10,7 +10,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
-use wasmtime::{Caller, Config, Engine, Linker, Memory, Module, ResourceLimiter, Store, Trap};
+use wasmtime::{
+    Caller, Config, Engine, Linker, Memory, Module, ResourceLimiter, Store, Trap, Val, ValType,
+};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
@@ -39,6 +41,11 @@ pub struct RunConfig {
     pub alloc_fns: Vec<AllocOverride>,
     /// Run the module as it is, without hooks (the baseline).
     pub plain: bool,
+    /// Call this export instead of `_start`, with `args` parsed as its
+    /// parameters (a reactor's `_initialize` runs first).
+    pub invoke: Option<String>,
+    /// How many times to call the export in one instance (at least 1).
+    pub repeat: u64,
 }
 
 impl RunConfig {
@@ -56,6 +63,8 @@ impl RunConfig {
             fuel: None,
             alloc_fns: Vec::new(),
             plain: false,
+            invoke: None,
+            repeat: 1,
         }
     }
 }
@@ -72,6 +81,9 @@ pub struct RunOutcome {
     pub trace_error: Option<String>,
     /// Frees and reallocations of pointers that were not live.
     pub invalid_frees: Vec<crate::recorder::InvalidFree>,
+    /// The results of the last call of `--invoke`, formatted as the wasmtime
+    /// CLI prints them (one value per entry).
+    pub results: Vec<String>,
 }
 
 /// Why a module could not be run at all.
@@ -316,6 +328,23 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         path: path.clone(),
         source,
     })?;
+    // Accept the text format too; binaries pass through untouched.
+    let original = match wat::parse_bytes(&original) {
+        Ok(b) => b.into_owned(),
+        Err(_) if !original.starts_with(b"\0asm") && std::str::from_utf8(&original).is_ok() => {
+            return Err(RunError::Setup {
+                path: path.clone(),
+                message: format!(
+                    "{:#}",
+                    wat::parse_bytes(&original)
+                        .err()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default()
+                ),
+            })
+        }
+        Err(_) => original,
+    };
     let setup = |e: wasmtime::Error| RunError::Setup {
         path: path.clone(),
         message: format!("{e:#}"),
@@ -433,11 +462,60 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     });
     store.data_mut().rec.model.start(&memories);
 
+    let entry = cfg.invoke.as_deref().unwrap_or("_start");
+    let entry_ty = module
+        .get_export(entry)
+        .and_then(|e| e.func().cloned())
+        .ok_or_else(|| RunError::Setup {
+            path: path.clone(),
+            message: format!(
+                "the module exports no function `{entry}`; its exported functions: {}",
+                exported_functions(&module)
+            ),
+        })?;
+    let params = if cfg.invoke.is_some() {
+        parse_args(&entry_ty, &cfg.args).map_err(|message| RunError::Setup {
+            path: path.clone(),
+            message,
+        })?
+    } else {
+        Vec::new()
+    };
     let mut instance = None;
+    let mut results = vec![Val::I32(0); entry_ty.results().len()];
     let result = linker.instantiate(&mut store, &module).and_then(|i| {
         instance = Some(i);
-        let start = i.get_typed_func::<(), ()>(&mut store, "_start")?;
-        start.call(&mut store, ())
+        let Some(name) = &cfg.invoke else {
+            let start = i.get_typed_func::<(), ()>(&mut store, "_start")?;
+            return start.call(&mut store, ());
+        };
+        if let Some(init) = i.get_typed_func::<(), ()>(&mut store, "_initialize").ok() {
+            init.call(&mut store, ())?;
+        }
+        let func = i.get_func(&mut store, name).expect("checked above");
+        let sp = i.get_global(&mut store, abi::SHADOW_SP_EXPORT);
+        for index in 0..cfg.repeat.max(1) {
+            if let Some(sp) = sp {
+                sp.set(&mut store, Val::I32(0))?;
+            }
+            store.data_mut().rec.record(&Record::InvocationStart {
+                index,
+                name: name.clone(),
+            });
+            let r = func.call(&mut store, &params, &mut results);
+            let message = r
+                .as_ref()
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default();
+            store.data_mut().rec.record(&Record::InvocationEnd {
+                index,
+                ok: r.is_ok(),
+                message,
+            });
+            r?;
+        }
+        Ok(())
     });
     drop(stop_tx);
     if let (Some((current, desired)), Some(instance)) = (store.data().limiter.hit, instance) {
@@ -475,7 +553,75 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         instrumented,
         trace_error: host.rec.io_error().map(|e| e.to_string()),
         invalid_frees: std::mem::take(&mut host.rec.invalid_frees),
+        results: if status == RunStatus::Exited && cfg.invoke.is_some() {
+            results.iter().map(format_val).collect()
+        } else {
+            Vec::new()
+        },
     })
+}
+
+fn exported_functions(module: &Module) -> String {
+    let names: Vec<String> = module
+        .exports()
+        .filter(|e| e.ty().func().is_some())
+        .map(|e| format!("`{}`", e.name()))
+        .collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Parse command-line arguments as the parameters of `ty`, as the wasmtime
+/// CLI does for `--invoke`.
+fn parse_args(ty: &wasmtime::FuncType, args: &[String]) -> Result<Vec<Val>, String> {
+    let params: Vec<ValType> = ty.params().collect();
+    if params.len() != args.len() {
+        return Err(format!(
+            "the export takes {} argument(s), {} given",
+            params.len(),
+            args.len()
+        ));
+    }
+    params
+        .iter()
+        .zip(args)
+        .map(|(t, a)| {
+            let bad = || format!("`{a}` is not a valid {t}");
+            Ok(match t {
+                ValType::I32 => Val::I32(
+                    a.parse::<i32>()
+                        .or_else(|_| a.parse::<u32>().map(|v| v as i32))
+                        .map_err(|_| bad())?,
+                ),
+                ValType::I64 => Val::I64(
+                    a.parse::<i64>()
+                        .or_else(|_| a.parse::<u64>().map(|v| v as i64))
+                        .map_err(|_| bad())?,
+                ),
+                ValType::F32 => Val::F32(a.parse::<f32>().map_err(|_| bad())?.to_bits()),
+                ValType::F64 => Val::F64(a.parse::<f64>().map_err(|_| bad())?.to_bits()),
+                other => {
+                    return Err(format!(
+                        "cannot pass `{a}` as a {other} from the command line"
+                    ))
+                }
+            })
+        })
+        .collect()
+}
+
+/// A value as the wasmtime CLI prints an `--invoke` result.
+fn format_val(v: &Val) -> String {
+    match v {
+        Val::I32(i) => i.to_string(),
+        Val::I64(i) => i.to_string(),
+        Val::F32(f) => f32::from_bits(*f).to_string(),
+        Val::F64(f) => f64::from_bits(*f).to_string(),
+        other => format!("{other:?}"),
+    }
 }
 
 /// The limiter refused a growth by trapping inside `memory.grow`, so the

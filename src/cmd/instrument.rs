@@ -44,6 +44,11 @@ impl Opts {
     pub fn run(self) -> anyhow::Result<u8> {
         let wasm = std::fs::read(&self.input)
             .with_context(|| format!("cannot read `{}`", self.input.display()))?;
+        // Accept the text format too; binaries pass through untouched.
+        let wasm = match wat::parse_bytes(&wasm) {
+            Ok(b) => b.into_owned(),
+            Err(_) => wasm,
+        };
         let out = heapscope_instrument::instrument(
             &wasm,
             &Options {

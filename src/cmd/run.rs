@@ -19,6 +19,7 @@ Examples:
   heapscope run app.wasm -- input.txt --verbose
   heapscope run app.wasm --trace app.trace --summary-json summary.json
   heapscope run app.wasm --dir ./data::/data --env LANG=C --memory-limit 64MiB --timeout 30s
+  heapscope run lib.wasm --invoke process --repeat 1000 -- 42
 
 Exit status:
   N    the guest's own exit code when it exits (as with the wasmtime CLI)
@@ -69,6 +70,14 @@ pub struct Opts {
     /// Run the module as it is, with no hooks: the baseline for comparisons.
     #[arg(long)]
     plain: bool,
+    /// Call this exported function instead of `_start`; ARGS are its
+    /// arguments, and its results are printed one per line, as `wasmtime
+    /// run --invoke` does.
+    #[arg(long, value_name = "NAME")]
+    invoke: Option<String>,
+    /// Call the `--invoke` export N times in one instance.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "invoke")]
+    repeat: u64,
     /// Print nothing of heapscope's own on success.
     #[arg(short, long)]
     quiet: bool,
@@ -103,6 +112,8 @@ impl Opts {
             fuel: self.fuel,
             alloc_fns: self.alloc_fns.clone(),
             plain: self.plain,
+            invoke: self.invoke.clone(),
+            repeat: self.repeat,
         }
     }
 
@@ -121,6 +132,15 @@ impl Opts {
         }
         let outcome =
             outcome.with_context(|| format!("failed to run `{}`", self.module.display()))?;
+        if !outcome.results.is_empty() {
+            super::print(
+                &outcome
+                    .results
+                    .iter()
+                    .map(|r| format!("{r}\n"))
+                    .collect::<String>(),
+            )?;
+        }
         if !self.quiet && !self.plain {
             eprint!("{}", self.report(&cfg, &outcome));
         }

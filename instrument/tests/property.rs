@@ -44,17 +44,19 @@ fn bytes(seed: u64, n: usize) -> Vec<u8> {
 }
 
 fn generate(seed: u64) -> Option<Vec<u8>> {
-    let mut c = wasm_smith::Config::default();
-    c.memory64_enabled = false;
-    c.max_funcs = 30;
-    c.max_imports = 0;
-    c.module_shape = Some(shape());
-    c.canonicalize_nans = true;
-    c.threads_enabled = false;
-    c.gc_enabled = false;
-    c.relaxed_simd_enabled = false;
-    c.max_instructions = 100;
-    c.max_data_segments = 10;
+    let c = wasm_smith::Config {
+        module_shape: Some(shape()),
+        memory64_enabled: false,
+        max_funcs: 30,
+        max_imports: 0,
+        canonicalize_nans: true,
+        threads_enabled: false,
+        gc_enabled: false,
+        relaxed_simd_enabled: false,
+        max_instructions: 100,
+        max_data_segments: 10,
+        ..Default::default()
+    };
     let data = bytes(seed, 8192);
     let mut u = Unstructured::new(&data);
     let mut m = wasm_smith::Module::new(c, &mut u).ok()?;

@@ -6,6 +6,7 @@
 #   c/leaky.native c/fragment.native  gcc -g -O0, for Valgrind's reference counts
 #   rust/leaky.wasm                wasm32-wasip1, release with line tables and names
 #   rust/unknown.wasm              wasm32-unknown-unknown cdylib, Rust's default allocator
+#   rust/unknown-lto.wasm          the same with LTO: the __rust_alloc shims are inlined away
 #   sqlite/sqlite.wasm             SQLite's amalgamation (from better-sqlite3 on npm) + driver.c,
 #                                  wasm32-wasi, compiled -O2 -g, linked without -O
 #   npm/sql-wasm-debug.wasm        emscripten build of SQLite (sql.js on npm), debug: export names kept
@@ -35,6 +36,9 @@ target_dir=$(cd .. && pwd)/target/samples
 cp "$target_dir/wasm32-wasip1/release/leaky.wasm" "$out/rust/leaky.wasm"
 (cd rust/unknown && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown)
 cp "$target_dir/wasm32-unknown-unknown/release/unknown.wasm" "$out/rust/unknown.wasm"
+(cd rust/unknown && CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_TARGET_DIR="$target_dir-lto" \
+  cargo build --quiet --release --target wasm32-unknown-unknown)
+cp "$target_dir-lto/wasm32-unknown-unknown/release/unknown.wasm" "$out/rust/unknown-lto.wasm"
 # Real programs nobody here wrote, from the npm registry.
 npm_dir=$(cd .. && pwd)/target/npm
 mkdir -p "$npm_dir" "$out/sqlite" "$out/npm"

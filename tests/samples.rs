@@ -291,6 +291,48 @@ fn rust_unknown_unknown_library_leaks_its_history() {
         (s["curr_blocks"].as_u64(), s["curr_bytes"].as_u64()),
         (Some(11), Some(221))
     );
+    assert_eq!(
+        (s["total_blocks"].as_u64(), s["total_bytes"].as_u64()),
+        (Some(211), Some(5_810))
+    );
+}
+
+#[test]
+fn with_lto_the_allocator_underneath_the_inlined_shims_is_hooked_and_counts_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    let module = sample("rust/unknown-lto.wasm");
+    let o = heapscope([
+        "instrument".as_ref(),
+        module.as_os_str(),
+        "-o".as_ref(),
+        dir.path().join("o.wasm").as_os_str(),
+        "--report-json".as_ref(),
+        report.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let roles: Vec<&str> = r["allocators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["rust_realloc", "dl_malloc", "dl_free"]);
+    let (out, _, s) = record(dir.path(), &module, &["--invoke", "work", "--", "100"]);
+    assert_eq!(stdout(&out), "300\n");
+    // The same numbers as the build whose shims survive.
+    assert_eq!(
+        [
+            s["total_blocks"].as_u64(),
+            s["total_bytes"].as_u64(),
+            s["curr_blocks"].as_u64(),
+            s["curr_bytes"].as_u64()
+        ],
+        [Some(211), Some(5_810), Some(11), Some(221)]
+    );
+    assert_eq!(s["invalid_frees"], 0);
 }
 
 #[test]

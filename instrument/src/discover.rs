@@ -185,6 +185,30 @@ fn role_for_demangled(name: &str) -> Option<AllocFn> {
         let rest = rest.strip_prefix("[]").unwrap_or(rest);
         return rest.starts_with('(').then_some(AllocFn::CxxDelete);
     }
+    if let Some((path, method)) = name.rsplit_once("::") {
+        // Allocators underneath Rust's shims, for when LTO inlined the shims.
+        if path.ends_with(" as core::alloc::global::GlobalAlloc>") {
+            return match method {
+                "alloc" => Some(AllocFn::GlobalAlloc),
+                "alloc_zeroed" => Some(AllocFn::GlobalAllocZeroed),
+                "dealloc" => Some(AllocFn::GlobalDealloc),
+                "realloc" => Some(AllocFn::GlobalRealloc),
+                _ => None,
+            };
+        }
+        // dlmalloc's inner layer, which does the work; its public `Dlmalloc`
+        // wrapper calls it (and is often inlined away).
+        if path.starts_with("<dlmalloc::dlmalloc::Dlmalloc") {
+            return match method {
+                "malloc" => Some(AllocFn::DlMalloc),
+                "calloc" => Some(AllocFn::DlCalloc),
+                "free" => Some(AllocFn::DlFree),
+                "realloc" => Some(AllocFn::DlRealloc),
+                "memalign" => Some(AllocFn::DlMemalign),
+                _ => None,
+            };
+        }
+    }
     let last = name.rsplit("::").next()?;
     match role_for_name(last)? {
         r @ (AllocFn::RustAlloc
@@ -236,6 +260,7 @@ pub enum Shape {
 /// memory (i32, or i64 for memory64).
 pub fn shape(role: AllocFn, params: &[ValType], results: &[ValType], p: ValType) -> Option<Shape> {
     use AllocFn::*;
+    let n = params.len();
     let all_p = |n: usize| params.len() >= n && params[..n].iter().all(|t| *t == p);
     let returns_p = results == [p];
     let alloc = |size, count, align| Some(Shape::Alloc { size, count, align });
@@ -279,6 +304,31 @@ pub fn shape(role: AllocFn, params: &[ValType], results: &[ValType], p: ValType)
         {
             Some(Shape::Free { ptr: 0 })
         }
+        // Methods, whose `self` LTO may have constant-propagated away: the
+        // values are the last parameters.
+        GlobalAlloc | GlobalAllocZeroed if (2..=3).contains(&n) && all_p(n) && returns_p => {
+            alloc(n - 2, None, Some(n - 1))
+        }
+        GlobalDealloc if (3..=4).contains(&n) && all_p(n) && results.is_empty() => {
+            Some(Shape::Free { ptr: n - 3 })
+        }
+        GlobalRealloc if (4..=5).contains(&n) && all_p(n) && returns_p => Some(Shape::Realloc {
+            ptr: n - 4,
+            size: n - 1,
+        }),
+        DlMalloc | DlCalloc if (1..=2).contains(&n) && all_p(n) && returns_p => {
+            alloc(n - 1, None, None)
+        }
+        DlMemalign if (2..=3).contains(&n) && all_p(n) && returns_p => {
+            alloc(n - 1, None, Some(n - 2))
+        }
+        DlFree if (1..=2).contains(&n) && all_p(n) && results.is_empty() => {
+            Some(Shape::Free { ptr: n - 1 })
+        }
+        DlRealloc if (2..=3).contains(&n) && all_p(n) && returns_p => Some(Shape::Realloc {
+            ptr: n - 2,
+            size: n - 1,
+        }),
         _ => None,
     }
 }
@@ -456,6 +506,62 @@ mod tests {
             None
         );
         assert_eq!(role_for_demangled("mycrate::malloc"), None);
+    }
+
+    #[test]
+    fn matches_allocators_underneath_the_shims() {
+        // Seen in an LTO build for wasm32-unknown-unknown.
+        let public =
+            demangle("_RNvMs0_Csjqx8TIyZbP9_8dlmallocNtB5_8Dlmalloc6mallocCsebHcaeoSrxy_3std");
+        let inner = demangle(
+            "_RNvMs0_NtCsjqx8TIyZbP9_8dlmalloc8dlmallocINtB5_8DlmallocNtNtB7_3sys6SystemE4freeCsebHcaeoSrxy_3std",
+        );
+        assert_eq!(
+            role_for_demangled(&public),
+            None,
+            "{public}: the wrapper of the inner layer"
+        );
+        assert_eq!(role_for_demangled(&inner), Some(AllocFn::DlFree), "{inner}");
+        assert_eq!(
+            role_for_demangled(
+                "<talc::talck::Talck<R, O> as core::alloc::global::GlobalAlloc>::dealloc"
+            ),
+            Some(AllocFn::GlobalDealloc)
+        );
+        assert_eq!(
+            role_for_demangled("<dlmalloc::dlmalloc::Dlmalloc<A>>::init_top"),
+            None
+        );
+        // `self` constant-propagated away (LTO) or not.
+        use ValType::I32;
+        assert_eq!(
+            shape(AllocFn::DlMalloc, &[I32], &[I32], I32),
+            Some(Shape::Alloc {
+                size: 0,
+                count: None,
+                align: None
+            })
+        );
+        assert_eq!(
+            shape(AllocFn::DlMalloc, &[I32, I32], &[I32], I32),
+            Some(Shape::Alloc {
+                size: 1,
+                count: None,
+                align: None
+            })
+        );
+        assert_eq!(
+            shape(AllocFn::DlRealloc, &[I32, I32, I32], &[I32], I32),
+            Some(Shape::Realloc { ptr: 1, size: 2 })
+        );
+        assert_eq!(
+            shape(AllocFn::GlobalAlloc, &[I32, I32], &[I32], I32),
+            Some(Shape::Alloc {
+                size: 0,
+                count: None,
+                align: Some(1)
+            })
+        );
     }
 
     #[test]

@@ -157,11 +157,32 @@ pub enum AllocFn {
     WbgFree = 20,
     /// wasm-bindgen's exported `__wbindgen_realloc(ptr, old, new, align) -> ptr`
     WbgRealloc = 21,
+    /// A Rust `<T as GlobalAlloc>::alloc(&self, layout)` (wee_alloc, talc,
+    /// lol_alloc, dlmalloc's `GlobalDlmalloc`, ...)
+    GlobalAlloc = 22,
+    /// `<T as GlobalAlloc>::alloc_zeroed(&self, layout)`
+    GlobalAllocZeroed = 23,
+    /// `<T as GlobalAlloc>::dealloc(&self, ptr, layout)`
+    GlobalDealloc = 24,
+    /// `<T as GlobalAlloc>::realloc(&self, ptr, layout, new_size)`
+    GlobalRealloc = 25,
+    /// The dlmalloc crate's `Dlmalloc::malloc` (Rust's default allocator on
+    /// wasm32-unknown-unknown), public `(self, size, align)` or inner
+    /// `(self, size)` form
+    DlMalloc = 26,
+    /// dlmalloc's `calloc`
+    DlCalloc = 27,
+    /// dlmalloc's `free`
+    DlFree = 28,
+    /// dlmalloc's `realloc`
+    DlRealloc = 29,
+    /// dlmalloc's `memalign(self, align, size)`
+    DlMemalign = 30,
 }
 
 impl AllocFn {
     /// Every role with a number, in numbering order.
-    pub const ALL: [AllocFn; 21] = [
+    pub const ALL: [AllocFn; 30] = [
         AllocFn::Malloc,
         AllocFn::Calloc,
         AllocFn::Realloc,
@@ -183,6 +204,15 @@ impl AllocFn {
         AllocFn::WbgMalloc,
         AllocFn::WbgFree,
         AllocFn::WbgRealloc,
+        AllocFn::GlobalAlloc,
+        AllocFn::GlobalAllocZeroed,
+        AllocFn::GlobalDealloc,
+        AllocFn::GlobalRealloc,
+        AllocFn::DlMalloc,
+        AllocFn::DlCalloc,
+        AllocFn::DlFree,
+        AllocFn::DlRealloc,
+        AllocFn::DlMemalign,
     ];
 
     /// The role with this number, or [`AllocFn::Unknown`].
@@ -218,6 +248,15 @@ impl AllocFn {
             AllocFn::WbgMalloc => "__wbindgen_malloc",
             AllocFn::WbgFree => "__wbindgen_free",
             AllocFn::WbgRealloc => "__wbindgen_realloc",
+            AllocFn::GlobalAlloc => "GlobalAlloc::alloc",
+            AllocFn::GlobalAllocZeroed => "GlobalAlloc::alloc_zeroed",
+            AllocFn::GlobalDealloc => "GlobalAlloc::dealloc",
+            AllocFn::GlobalRealloc => "GlobalAlloc::realloc",
+            AllocFn::DlMalloc => "dlmalloc::malloc",
+            AllocFn::DlCalloc => "dlmalloc::calloc",
+            AllocFn::DlFree => "dlmalloc::free",
+            AllocFn::DlRealloc => "dlmalloc::realloc",
+            AllocFn::DlMemalign => "dlmalloc::memalign",
         }
     }
 
@@ -225,8 +264,10 @@ impl AllocFn {
     pub fn hook(self) -> &'static str {
         use AllocFn::*;
         match self {
-            Free | RustDealloc | CxxDelete | AsFree | WbgFree => HOOK_FREE,
-            Realloc | RustRealloc | AsRenew | WbgRealloc => HOOK_REALLOC,
+            Free | RustDealloc | CxxDelete | AsFree | WbgFree | GlobalDealloc | DlFree => HOOK_FREE,
+            Realloc | RustRealloc | AsRenew | WbgRealloc | GlobalRealloc | DlRealloc => {
+                HOOK_REALLOC
+            }
             _ => HOOK_ALLOC,
         }
     }

@@ -35,7 +35,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     Instrument(cmd::instrument::Opts),
-    Run(cmd::run::Opts),
+    Run(Box<cmd::run::Opts>),
     Leaks(cmd::leaks::Opts),
     Summary(cmd::summary::Opts),
     Dump(cmd::dump::Opts),

@@ -90,42 +90,47 @@ fn c_fragment_summary_matches_the_documented_counts() {
     assert_eq!(s["memory"]["grows"], 123);
 }
 
-/// "total heap usage: 15 allocs, 12 frees, 11,022 bytes allocated" and the
-/// bytes and blocks still in use at exit, from Valgrind's summary.
-fn valgrind_counts(native: &std::path::Path) -> (u64, u64, u64, u64, u64) {
+/// Valgrind's numbers for a native build: (allocs, frees, bytes allocated,
+/// bytes and blocks in use at exit, bytes and blocks definitely lost, bytes
+/// and blocks still reachable).
+fn valgrind_counts(native: &std::path::Path) -> [u64; 9] {
     let out = Command::new("valgrind")
         .args(["--leak-check=full", "--show-leak-kinds=all"])
         .arg(native)
         .output()
         .expect("valgrind is installed by scripts/setup.sh");
     let err = String::from_utf8_lossy(&out.stderr).replace(',', "");
-    let line = err
-        .lines()
-        .find(|l| l.contains("total heap usage:"))
-        .expect("valgrind summary");
-    let nums: Vec<u64> = line
-        .split_once("total heap usage:")
-        .unwrap()
-        .1
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    let in_use = err
-        .lines()
-        .find(|l| l.contains("in use at exit:"))
-        .expect("in use line");
-    let iu: Vec<u64> = in_use
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    (nums[0], nums[1], nums[2], iu[0], iu[1])
+    let nums = |label: &str| -> Vec<u64> {
+        err.lines()
+            .find(|l| l.contains(label))
+            .unwrap_or_else(|| panic!("valgrind printed no `{label}` line:\n{err}"))
+            .split_once(label)
+            .unwrap()
+            .1
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    };
+    let heap = nums("total heap usage:");
+    let in_use = nums("in use at exit:");
+    // "definitely lost" and "still reachable" lines are absent when zero.
+    let opt = |label: &str| {
+        if err.contains(label) {
+            nums(label)
+        } else {
+            vec![0, 0]
+        }
+    };
+    let (lost, reach) = (opt("definitely lost:"), opt("still reachable:"));
+    [
+        heap[0], heap[1], heap[2], in_use[0], in_use[1], lost[0], lost[1], reach[0], reach[1],
+    ]
 }
 
 #[test]
-fn c_samples_count_what_valgrind_counts() {
+fn c_samples_count_and_classify_what_valgrind_does() {
     for name in ["leaky", "fragment"] {
-        let (allocs, frees, bytes, live_bytes, live_blocks) =
-            valgrind_counts(&sample(&format!("c/{name}.native")));
+        let expected = valgrind_counts(&sample(&format!("c/{name}.native")));
         let dir = tempfile::tempdir().unwrap();
         let (_, _, s) = record(
             dir.path(),
@@ -133,18 +138,122 @@ fn c_samples_count_what_valgrind_counts() {
             &["--no-trace"],
         );
         let [total_blocks, total_bytes, _, _, curr_blocks, curr_bytes] = counts(&s);
-        assert_eq!(
-            (
-                total_blocks,
-                total_blocks - curr_blocks,
-                total_bytes,
-                curr_bytes,
-                curr_blocks
-            ),
-            (allocs, frees, bytes, live_bytes, live_blocks),
-            "{name}: heapscope vs valgrind"
-        );
+        let k = &s["leak_kinds"];
+        let n = |v: &serde_json::Value| v.as_u64().unwrap();
+        let got = [
+            total_blocks,
+            total_blocks - curr_blocks,
+            total_bytes,
+            curr_bytes,
+            curr_blocks,
+            n(&k["definite"]["bytes"]),
+            n(&k["definite"]["blocks"]),
+            n(&k["reachable"]["bytes"]),
+            n(&k["reachable"]["blocks"]),
+        ];
+        assert_eq!(got, expected, "{name}: heapscope vs valgrind");
+        assert_eq!(k["possible"]["blocks"], 0);
     }
+}
+
+#[test]
+fn fail_on_leak_exits_1_on_the_leaky_samples_and_0_on_clean_ones() {
+    let run = |module: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run".to_string(),
+            sample(module).display().to_string(),
+            "--no-trace".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        heapscope(args)
+    };
+    let o = run("c/leaky.wasm", &["--fail-on-leak"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("heapscope: gate failed: --fail-on-leak=definite: 3 > 0\n"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(code(&run("rust/leaky.wasm", &["--fail-on-leak"])), 1);
+    // SQLite frees everything; wasi-libc's argv tables are suppressed.
+    assert_eq!(
+        code(&run(
+            "sqlite/sqlite.wasm",
+            &["--fail-on-leak=reachable", "--", "100"]
+        )),
+        0
+    );
+    // fragment keeps 100 blocks reachable from a global: not a leak unless
+    // reachable blocks count.
+    assert_eq!(code(&run("c/fragment.wasm", &["--fail-on-leak"])), 0);
+    assert_eq!(
+        code(&run("c/fragment.wasm", &["--fail-on-leak=reachable"])),
+        1
+    );
+    // Peak 7,200,000 <= 7 MiB and nothing leaked pass; 100,001 blocks > 100,000 fails.
+    let o = run(
+        "c/fragment.wasm",
+        &[
+            "--max-peak",
+            "7MiB",
+            "--max-allocs",
+            "100000",
+            "--max-leaked",
+            "0",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("gate failed")).collect();
+    assert_eq!(
+        lines,
+        ["heapscope: gate failed: --max-allocs: 100,001 > 100,000"]
+    );
+}
+
+#[test]
+fn a_suppression_file_moves_matching_blocks_out_of_the_leaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let supp = dir.path().join("app.supp");
+    std::fs::write(&supp, "# the config name is ours to keep\n{\n   config name\n   Memcheck:Leak\n   fun:malloc\n   fun:make_*\n}\n").unwrap();
+    let (out, _, s) = record(
+        dir.path(),
+        &sample("c/leaky.wasm"),
+        &["--suppressions", supp.to_str().unwrap(), "--fail-on-leak"],
+    );
+    assert_eq!(code(&out), 1, "two leaks remain");
+    let k = &s["leak_kinds"];
+    assert_eq!(
+        (
+            k["definite"]["blocks"].as_u64(),
+            k["definite"]["bytes"].as_u64()
+        ),
+        (Some(2), Some(5_555))
+    );
+    assert_eq!(
+        (
+            k["suppressed"]["blocks"].as_u64(),
+            k["suppressed"]["bytes"].as_u64()
+        ),
+        (Some(1), Some(1_111))
+    );
+    assert_eq!(k["suppressed_by_rule"][0][0], "config name");
+    // curr_* still count every block live at exit.
+    assert_eq!(s["curr_blocks"], 3);
+    let bad = dir.path().join("bad.supp");
+    std::fs::write(&bad, "{\n  name\n  nonsense\n}\n").unwrap();
+    let o = heapscope([
+        "run".as_ref(),
+        sample("c/leaky.wasm").as_os_str(),
+        "--suppressions".as_ref(),
+        bad.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("line 3: expected `fun:`"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -12,7 +12,11 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod gates;
+pub mod leakscan;
 pub mod recorder;
 mod run;
+pub mod suppress;
 
+pub use gates::Gates;
 pub use run::{define_hooks, memory_infos, run, RunConfig, RunError, RunOutcome};

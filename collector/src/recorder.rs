@@ -47,6 +47,12 @@ pub struct Recorder {
     pub invalid_frees: Vec<InvalidFree>,
     /// Stacks that could not be read (a corrupt shadow stack pointer).
     pub bad_stacks: u64,
+    /// The lowest address any block was allocated at: where the heap starts.
+    pub heap_lo: Option<u64>,
+    /// (parent, frame) of each stack node, by stack id - 1.
+    stack_nodes: Vec<(StackId, u32)>,
+    /// Function name of each frame, by frame id.
+    frame_names: Vec<String>,
 }
 
 impl Recorder {
@@ -71,6 +77,9 @@ impl Recorder {
             last_flush: Instant::now(),
             invalid_frees: Vec::new(),
             bad_stacks: 0,
+            heap_lo: None,
+            stack_nodes: Vec::new(),
+            frame_names: Vec::new(),
         })
     }
 
@@ -141,6 +150,7 @@ impl Recorder {
             };
             let id = self.next_frame;
             self.next_frame += 1;
+            self.frame_names.push(f.function.clone());
             self.write(|w| w.frame(&rec).map(drop));
             ids.push(id);
         }
@@ -175,6 +185,7 @@ impl Recorder {
                         self.next_stack += 1;
                         let id = self.next_stack;
                         self.nodes.insert((parent, frame), id);
+                        self.stack_nodes.push((parent, frame));
                         let p = parent;
                         self.write(|w| w.stack(p, frame).map(drop));
                         id
@@ -218,9 +229,39 @@ impl Recorder {
         }
     }
 
+    /// Function names of a stack, innermost first.
+    pub fn stack_functions(&self, mut id: StackId) -> Vec<&str> {
+        let mut out = Vec::new();
+        while id != 0 {
+            let Some(&(parent, frame)) = self.stack_nodes.get(id as usize - 1) else {
+                break;
+            };
+            out.push(
+                self.frame_names
+                    .get(frame as usize)
+                    .map_or("?", String::as_str),
+            );
+            id = parent;
+        }
+        out
+    }
+
+    /// Intern a string for a record that refers to it.
+    pub fn intern(&mut self, s: &str) -> u32 {
+        self.string(s)
+    }
+
+    #[inline]
+    fn note_block(&mut self, ptr: u64) {
+        if ptr != 0 && self.heap_lo.is_none_or(|lo| ptr < lo) {
+            self.heap_lo = Some(ptr);
+        }
+    }
+
     /// An allocation hook fired.
     #[inline]
     pub fn alloc(&mut self, kind: i32, ptr: u64, size: u64, align: u64, stack: StackId) {
+        self.note_block(ptr);
         self.model.alloc(kind, ptr, size, stack);
         self.write(|w| w.alloc(kind, ptr, size, align, stack));
         self.tick();
@@ -238,6 +279,7 @@ impl Recorder {
     /// A reallocation hook fired.
     #[inline]
     pub fn realloc(&mut self, kind: i32, old: u64, new: u64, size: u64, stack: StackId) {
+        self.note_block(new);
         let outcome = self.model.realloc(kind, old, new, size, stack);
         self.note_free(outcome, old, stack);
         self.write(|w| w.realloc(kind, old, new, size, stack));

@@ -1,6 +1,7 @@
 //! Running a WASI command under wasmtime with the hooks defined.
 
 use crate::recorder::Recorder;
+use crate::{leakscan, suppress};
 use heapscope_instrument::{AllocOverride, Report};
 use heapscope_trace::abi::{self, SiteTable};
 use heapscope_trace::format::{MemoryInfo, Record, RunStatus};
@@ -46,6 +47,13 @@ pub struct RunConfig {
     pub invoke: Option<String>,
     /// How many times to call the export in one instance (at least 1).
     pub repeat: u64,
+    /// Suppression files (Valgrind's format) for the leak classification.
+    pub suppressions: Vec<PathBuf>,
+    /// Apply heapscope's built-in suppressions (what wasi-libc allocates
+    /// once and never frees).
+    pub default_suppressions: bool,
+    /// CI gates to check; their outcome is in the summary.
+    pub gates: crate::gates::Gates,
 }
 
 impl RunConfig {
@@ -65,6 +73,9 @@ impl RunConfig {
             plain: false,
             invoke: None,
             repeat: 1,
+            suppressions: Vec::new(),
+            default_suppressions: true,
+            gates: Default::default(),
         }
     }
 }
@@ -372,6 +383,21 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         None => SiteTable::default(),
     };
     let memories = memory_infos(&original);
+    let mut rules = if cfg.default_suppressions {
+        suppress::parse(suppress::DEFAULTS).expect("the built-in suppressions parse")
+    } else {
+        Vec::new()
+    };
+    for f in &cfg.suppressions {
+        let text = std::fs::read_to_string(f).map_err(|source| RunError::Read {
+            path: f.clone(),
+            source,
+        })?;
+        rules.extend(suppress::parse(&text).map_err(|e| RunError::Setup {
+            path: path.clone(),
+            message: format!("bad suppression file `{}`: {e}", f.display()),
+        })?);
+    }
 
     let mut config = Config::new();
     config
@@ -482,9 +508,17 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         Vec::new()
     };
     let mut instance = None;
+    let mut sp_init = None;
     let mut results = vec![Val::I32(0); entry_ty.results().len()];
     let result = linker.instantiate(&mut store, &module).and_then(|i| {
         instance = Some(i);
+        sp_init = i
+            .get_global(&mut store, abi::STACK_POINTER_EXPORT)
+            .and_then(|g| {
+                g.get(&mut store)
+                    .i64()
+                    .or_else(|| g.get(&mut store).i32().map(|v| v as u32 as i64))
+            });
         let Some(name) = &cfg.invoke else {
             let start = i.get_typed_func::<(), ()>(&mut store, "_start")?;
             return start.call(&mut store, ());
@@ -539,6 +573,16 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             }
         }
     };
+    if let (Some(instance), false) = (instance, cfg.plain) {
+        classify_leaks(
+            &mut store,
+            instance,
+            sp_init.map(|v| v as u64),
+            data_end(&original),
+            &memories,
+            &rules,
+        );
+    }
     let host = store.data_mut();
     host.rec.clock();
     host.rec.record(&Record::RunEnd {
@@ -547,7 +591,10 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         message: message.clone(),
     });
     host.rec.flush();
-    let summary = host.rec.model.summary(status, exit_code, &message);
+    let mut summary = host.rec.model.summary(status, exit_code, &message);
+    if !cfg.plain {
+        summary.gates = cfg.gates.check(&summary);
+    }
     Ok(RunOutcome {
         summary,
         instrumented,
@@ -655,6 +702,135 @@ fn record_refused_growth(
     let rec = &mut store.data_mut().rec;
     let stack = rec.stack(&raw);
     rec.grow(0, delta, None, stack);
+}
+
+/// Where the module's active data segments end in memory 0: a lower bound
+/// of the end of its static data (zero-initialised `.bss` may follow).
+fn data_end(wasm: &[u8]) -> u64 {
+    let mut end = 0u64;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let Ok(wasmparser::Payload::DataSection(s)) = payload {
+            for d in s.into_iter().flatten() {
+                if let wasmparser::DataKind::Active {
+                    memory_index: 0,
+                    offset_expr,
+                } = d.kind
+                {
+                    let mut ops = offset_expr.get_operators_reader();
+                    let offset = match ops.read() {
+                        Ok(wasmparser::Operator::I32Const { value }) => value as u32 as u64,
+                        Ok(wasmparser::Operator::I64Const { value }) => value as u64,
+                        _ => continue,
+                    };
+                    end = end.max(offset + d.data.len() as u64);
+                }
+            }
+        }
+    }
+    end
+}
+
+/// The stack size wasm-ld gives a C program unless told otherwise.
+const DEFAULT_C_STACK: u64 = 64 * 1024;
+
+/// Scan memory 0 and the globals for pointers to the blocks still live,
+/// match the suppressions, and record each block's leak kind.
+///
+/// Roots: the globals, and memory below the lowest block ever allocated
+/// (data, `.bss` and the stack), except the dead part of the C stack below
+/// its current pointer. wasm-ld puts the stack first (Rust) or after the
+/// data (clang's default): in the second case the dead part starts at the
+/// end of the data, estimated as the stack's top minus wasm-ld's default
+/// 64 KiB stack, and never below the data segments.
+fn classify_leaks(
+    store: &mut Store<Host>,
+    instance: wasmtime::Instance,
+    sp_init: Option<u64>,
+    data_end: u64,
+    memories: &[MemoryInfo],
+    rules: &[suppress::Rule],
+) {
+    let mem_name = format!("{}0", abi::MEMORY_EXPORT_PREFIX);
+    let Some(memory) = instance.get_memory(&mut *store, &mem_name) else {
+        return;
+    };
+    let mut globals = Vec::new();
+    let mut sp_now = None;
+    let exports: Vec<(String, wasmtime::Global)> = instance
+        .exports(&mut *store)
+        .filter_map(|e| {
+            let name = e.name().to_string();
+            e.into_global().map(|g| (name, g))
+        })
+        .collect();
+    for (name, g) in exports {
+        let v = match g.get(&mut *store) {
+            Val::I32(v) => v as u32 as u64,
+            Val::I64(v) => v as u64,
+            _ => continue,
+        };
+        if name == abi::STACK_POINTER_EXPORT {
+            sp_now = Some(v);
+        } else if name.starts_with(abi::GLOBAL_EXPORT_PREFIX) {
+            globals.push(v);
+        }
+    }
+    let rec = &store.data().rec;
+    let Some(heap_lo) = rec.heap_lo else { return };
+    #[allow(clippy::single_range_in_vec_init)] // a list of ranges, one so far
+    let mut roots = vec![0..heap_lo];
+    if let (Some(init), Some(now)) = (sp_init, sp_now) {
+        // Stack first: the data segments lie above the stack's top.
+        let stack_first = init <= data_end;
+        let floor = if stack_first {
+            0
+        } else {
+            init.saturating_sub(DEFAULT_C_STACK).max(data_end)
+        };
+        if floor < now {
+            roots = vec![0..floor, now..heap_lo];
+        }
+    }
+    let blocks: Vec<(u64, u64, heapscope_trace::StackId, i32)> = rec
+        .model
+        .live()
+        .map(|(p, b)| (p, b.size, b.stack, b.kind))
+        .collect();
+    let extents: Vec<(u64, u64)> = blocks.iter().map(|b| (b.0, b.1)).collect();
+    let word = if memories.first().is_some_and(|m| m.memory64) {
+        8
+    } else {
+        4
+    };
+    let bytes = memory.data(&*store);
+    let roots = leakscan::subtract(&roots, &leakscan::allocator_state(bytes, word, &roots));
+    let kinds = leakscan::classify(&leakscan::ScanInput {
+        memory: bytes,
+        word,
+        roots,
+        globals,
+        blocks: &extents,
+    });
+    let mut order: Vec<usize> = (0..blocks.len()).collect();
+    order.sort_by_key(|&i| blocks[i].0);
+    let rec = &mut store.data_mut().rec;
+    for i in order {
+        let (ptr, _, stack, kind) = blocks[i];
+        let role = abi::unpack_kind(kind).0.name();
+        let mut frames = vec![role];
+        frames.extend(rec.stack_functions(stack));
+        let rule = rules
+            .iter()
+            .find(|r| r.matches(kinds[i], &frames))
+            .map(|r| r.name.clone());
+        let rule_id = rule.as_deref().map(|n| rec.intern(n));
+        rec.record(&Record::ExitBlock {
+            ptr,
+            kind: kinds[i],
+            rule: rule_id,
+        });
+        rec.model.exit_block(ptr, kinds[i], rule.as_deref());
+    }
 }
 
 /// The trap itself, then wasmtime's wasm backtrace when it has one.

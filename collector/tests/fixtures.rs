@@ -3,7 +3,7 @@
 //! library API the way a Rust project testing its own wasm would.
 
 use heapscope_collector::{run, RunConfig};
-use heapscope_trace::format::{Record, RunStatus, TraceError, TraceReader};
+use heapscope_trace::format::{LeakKind, Record, RunStatus, TraceError, TraceReader};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -202,4 +202,52 @@ fn a_guest_that_loops_forever_stops_at_the_timeout() {
     let mut c = config(dir.path(), "l");
     c.fuel = Some(100_000);
     assert_eq!(run(&c).unwrap().summary.status, RunStatus::Timeout);
+}
+
+#[test]
+fn leak_kinds_reachable_from_a_global_possible_through_an_interior_pointer_definite_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = wat::parse_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/kinds.wat"
+    ))
+    .unwrap();
+    let module = dir.path().join("kinds.wasm");
+    std::fs::write(&module, wasm).unwrap();
+    let mut c = RunConfig::new(&module);
+    c.trace = Some(dir.path().join("t.trace"));
+    c.gates.fail_on_leak = Some(LeakKind::Possible);
+    let o = run(&c).unwrap();
+    let k = o.summary.leak_kinds.clone().expect("classified");
+    assert_eq!((k.reachable.blocks, k.reachable.bytes), (1, 100));
+    assert_eq!((k.possible.blocks, k.possible.bytes), (1, 200));
+    assert_eq!((k.definite.blocks, k.definite.bytes), (1, 300));
+    assert_eq!(k.suppressed.blocks, 0);
+    // The gate counts definite and possible blocks.
+    assert_eq!(o.summary.gates.len(), 1);
+    assert_eq!(
+        (o.summary.gates[0].actual, o.summary.gates[0].passed),
+        (2, false)
+    );
+    // The trace says the same, block by block.
+    let (recs, _) = records(&dir.path().join("t.trace"));
+    let kinds: Vec<(u64, LeakKind)> = recs
+        .iter()
+        .filter_map(|r| match r {
+            Record::ExitBlock {
+                ptr,
+                kind,
+                rule: None,
+            } => Some((*ptr, *kind)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (8192, LeakKind::Reachable),
+            (8192 + 112, LeakKind::Possible),
+            (8192 + 112 + 208, LeakKind::Definite)
+        ]
+    );
 }

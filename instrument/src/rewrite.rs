@@ -173,6 +173,46 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     targets.extend(resize_heap);
     let reaching = reachable(&module, &calls, &address_taken, &targets);
 
+    // The module's own globals, for the host's leak scan.
+    let globals: Vec<(walrus::GlobalId, ValType, bool, Option<String>)> = module
+        .globals
+        .iter()
+        .map(|g| (g.id(), g.ty, g.mutable, g.name.clone()))
+        .collect();
+    // By name; without global names, wasm-ld's convention: the first
+    // mutable global, if it starts at a plausible stack top.
+    let stack_pointer = globals
+        .iter()
+        .find(|g| g.3.as_deref() == Some("__stack_pointer"))
+        .or_else(|| {
+            if globals.iter().any(|g| g.3.is_some()) {
+                return None;
+            }
+            let first = globals.iter().find(|g| g.2)?;
+            let init = match module.globals.get(first.0).kind {
+                walrus::GlobalKind::Local(ConstExpr::Value(Value::I32(v))) => v as i64,
+                walrus::GlobalKind::Local(ConstExpr::Value(Value::I64(v))) => v,
+                _ => return None,
+            };
+            (init > 0 && init % 16 == 0).then_some(first)
+        })
+        .map(|g| g.0);
+    for (i, (id, ty, _, _)) in globals.iter().enumerate() {
+        if matches!(ty, ValType::I32 | ValType::I64) && Some(*id) != stack_pointer {
+            module
+                .exports
+                .add(&format!("{}{i}", abi::GLOBAL_EXPORT_PREFIX), *id);
+        }
+    }
+    if let Some(sp) = stack_pointer {
+        module.exports.add(abi::STACK_POINTER_EXPORT, sp);
+    }
+    for (i, &m) in memories.iter().enumerate() {
+        module
+            .exports
+            .add(&format!("{}{i}", abi::MEMORY_EXPORT_PREFIX), m);
+    }
+
     // Infrastructure: shadow memory, globals, hook imports.
     let shadow = module.memories.add_local(
         false,

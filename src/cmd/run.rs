@@ -1,8 +1,9 @@
 //! `heapscope run`
 
 use anyhow::Context;
-use heapscope_collector::{RunConfig, RunOutcome};
+use heapscope_collector::{Gates, RunConfig, RunOutcome};
 use heapscope_instrument::AllocOverride;
+use heapscope_trace::format::LeakKind;
 use heapscope_trace::format::RunStatus;
 use heapscope_trace::HeapModel;
 use heapscope_viewer::text::{bytes_human, thousands};
@@ -22,7 +23,9 @@ Examples:
   heapscope run lib.wasm --invoke process --repeat 1000 -- 42
 
 Exit status:
-  N    the guest's own exit code when it exits (as with the wasmtime CLI)
+  1    a gate failed (--fail-on-leak, --max-peak, --max-leaked, --max-allocs); one line
+       per failed gate on stderr
+  N    otherwise the guest's own exit code when it exits (as with the wasmtime CLI)
   134  the guest trapped, hit --memory-limit or ran out of time or fuel (as wasmtime exits
        on a trap); the summary's `status` says which
   2    heapscope could not run the module (bad input, unreadable file)")]
@@ -78,9 +81,42 @@ pub struct Opts {
     /// Call the `--invoke` export N times in one instance.
     #[arg(long, value_name = "N", default_value_t = 1, requires = "invoke")]
     repeat: u64,
+    /// Suppression file (Valgrind's format: `{ name, Memcheck:Leak, fun:...,
+    /// ... }`) for blocks live at exit that are not leaks. Repeatable.
+    #[arg(long = "suppressions", value_name = "FILE")]
+    suppressions: Vec<PathBuf>,
+    /// Do not apply the built-in suppressions (wasi-libc's argv, environment
+    /// and preopen tables, which it allocates once and never frees).
+    #[arg(long)]
+    no_default_suppressions: bool,
+    /// Exit 1 when blocks live at exit are definitely lost (or, with
+    /// =possible, also possibly lost; with =reachable, any), suppressed
+    /// blocks left out.
+    #[arg(long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "definite", value_parser = parse_kind)]
+    fail_on_leak: Option<LeakKind>,
+    /// Exit 1 when live heap bytes peak above SIZE.
+    #[arg(long, value_name = "SIZE", value_parser = super::parse_size)]
+    max_peak: Option<u64>,
+    /// Exit 1 when more than SIZE bytes are definitely or possibly lost.
+    #[arg(long, value_name = "SIZE", value_parser = super::parse_size)]
+    max_leaked: Option<u64>,
+    /// Exit 1 when more than N blocks are allocated in all.
+    #[arg(long, value_name = "N")]
+    max_allocs: Option<u64>,
     /// Print nothing of heapscope's own on success.
     #[arg(short, long)]
     quiet: bool,
+}
+
+fn parse_kind(s: &str) -> Result<LeakKind, String> {
+    match s {
+        "definite" => Ok(LeakKind::Definite),
+        "possible" => Ok(LeakKind::Possible),
+        "reachable" => Ok(LeakKind::Reachable),
+        _ => Err(format!(
+            "`{s}` is not a leak kind: use definite, possible or reachable"
+        )),
+    }
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -114,6 +150,14 @@ impl Opts {
             plain: self.plain,
             invoke: self.invoke.clone(),
             repeat: self.repeat,
+            suppressions: self.suppressions.clone(),
+            default_suppressions: !self.no_default_suppressions,
+            gates: Gates {
+                fail_on_leak: self.fail_on_leak,
+                max_peak: self.max_peak,
+                max_leaked: self.max_leaked,
+                max_allocs: self.max_allocs,
+            },
         }
     }
 
@@ -144,6 +188,18 @@ impl Opts {
         if !self.quiet && !self.plain {
             eprint!("{}", self.report(&cfg, &outcome));
         }
+        let failed: Vec<_> = outcome.summary.gates.iter().filter(|g| !g.passed).collect();
+        for g in &failed {
+            eprintln!(
+                "heapscope: gate failed: --{}: {} > {}",
+                g.gate,
+                thousands(g.actual),
+                thousands(g.limit)
+            );
+        }
+        if !failed.is_empty() {
+            return Ok(1);
+        }
         Ok(exit_code(&outcome))
     }
 
@@ -171,6 +227,15 @@ impl Opts {
             bytes_human(s.curr_bytes),
             thousands(s.curr_blocks),
         ));
+        if let Some(k) = &s.leak_kinds {
+            out.push_str(&format!(
+                "heapscope: live at exit: {} definitely lost, {} possibly lost, {} still reachable, {} suppressed\n",
+                amount(&k.definite),
+                amount(&k.possible),
+                amount(&k.reachable),
+                amount(&k.suppressed),
+            ));
+        }
         if s.invalid_frees > 0 {
             out.push_str(&format!(
                 "heapscope: {} invalid free(s)\n",
@@ -191,6 +256,10 @@ impl Opts {
         }
         out
     }
+}
+
+fn amount(a: &heapscope_trace::model::Amount) -> String {
+    format!("{} in {} blocks", bytes_human(a.bytes), thousands(a.blocks))
 }
 
 /// The process exit code for a run: the guest's own when it exited, 134

@@ -57,6 +57,14 @@
 //! the instruction that trapped (a refused `memory.grow`, for one). A host
 //! that calls exports again after a trap resets `sp` to 0 first.
 //!
+//! # Globals
+//!
+//! Every `i32`/`i64` global of the module is also exported as
+//! `heapscope:global:N` ([`GLOBAL_EXPORT_PREFIX`]), the C stack pointer as
+//! [`STACK_POINTER_EXPORT`] and each memory as `heapscope:memory:N`
+//! ([`MEMORY_EXPORT_PREFIX`]), so the host can scan them for pointers into
+//! live blocks when the run ends.
+//!
 //! # The site table
 //!
 //! Call-site ids index the custom section [`SITE_TABLE_SECTION`], which maps
@@ -89,6 +97,20 @@ pub const SHADOW_MEMORY_EXPORT: &str = "heapscope:shadow";
 /// read the stack when a call traps (a failed growth under a memory limit,
 /// for one) and no hook fired.
 pub const SHADOW_SP_EXPORT: &str = "heapscope:sp";
+/// Prefix of the exports through which the host reads the module's own
+/// globals (`heapscope:global:N`, N the global's index in the original
+/// module), for the leak scan: globals are roots, like data and the stack.
+/// Globals the module already exports are exported again under this name
+/// too; the stack pointer is exported only as [`STACK_POINTER_EXPORT`].
+pub const GLOBAL_EXPORT_PREFIX: &str = "heapscope:global:";
+/// Prefix of the exports of the module's memories (`heapscope:memory:N`),
+/// so the host can scan memory N whatever the module exports it as.
+pub const MEMORY_EXPORT_PREFIX: &str = "heapscope:memory:";
+/// Export name of the module's C stack pointer (the global the name section
+/// calls `__stack_pointer`, else wasm-ld's convention: the first mutable
+/// `i32`/`i64` global), so the leak scan can leave out the dead part of the
+/// stack.
+pub const STACK_POINTER_EXPORT: &str = "heapscope:stack_pointer";
 /// Size of the shadow stack memory in 64 KiB pages: 262,144 frames, far more
 /// than wasmtime's default wasm stack can hold.
 pub const SHADOW_PAGES: u64 = 16;

@@ -73,6 +73,10 @@
 //! | `0x22` | invocation start | index, name (string) |
 //! | `0x23` | invocation end | index, ok (0/1), message (string) |
 //! | `0x24` | time | microseconds since the run started |
+//! | `0x25` | exit block | ptr (absolute), leak kind (0 definite, 1 possible, 2 reachable), suppression rule (string id + 1, 0 = none) |
+//!
+//! Exit-block records come at the end of a run, one per block live then,
+//! after the collector scanned memory for pointers to it ([`LeakKind`]).
 //!
 //! Time records are written at most once per millisecond, not per event;
 //! an event happened at the time of the last time record before it. The
@@ -112,6 +116,35 @@ pub mod kind {
     pub const INVOCATION_END: u8 = 0x23;
     /// Clock tick.
     pub const TIME: u8 = 0x24;
+    /// Leak classification of a block live at the end.
+    pub const EXIT_BLOCK: u8 = 0x25;
+}
+
+/// How a block live at the end of a run is referenced, as Valgrind's
+/// memcheck classifies it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakKind {
+    /// Nothing points to it: definitely lost.
+    Definite = 0,
+    /// Only pointers into its middle: possibly lost.
+    Possible = 1,
+    /// A chain of pointers from the data, the stack or a global reaches its
+    /// start: still reachable.
+    Reachable = 2,
+}
+
+impl LeakKind {
+    fn from_u8(v: u8) -> Option<LeakKind> {
+        match v {
+            0 => Some(LeakKind::Definite),
+            1 => Some(LeakKind::Possible),
+            2 => Some(LeakKind::Reachable),
+            _ => None,
+        }
+    }
 }
 
 /// Id of an interned stack; 0 is the empty stack.
@@ -280,6 +313,15 @@ pub enum Record {
     },
     /// Microseconds since the run started.
     Time(u64),
+    /// How a block live at the end is referenced.
+    ExitBlock {
+        /// The block.
+        ptr: u64,
+        /// Its classification.
+        kind: LeakKind,
+        /// The suppression rule that matched it (a string id), if any.
+        rule: Option<u32>,
+    },
 }
 
 /// Errors reading a trace.
@@ -576,6 +618,13 @@ impl<W: Write> TraceWriter<W> {
                 let start = self.begin(kind::INVOCATION_START);
                 varint::put_u64(&mut self.buf, *index);
                 varint::put_str(&mut self.buf, name);
+                self.end(start)
+            }
+            Record::ExitBlock { ptr, kind, rule } => {
+                let start = self.begin(kind::EXIT_BLOCK);
+                varint::put_u64(&mut self.buf, *ptr);
+                varint::put_u64(&mut self.buf, *kind as u64);
+                varint::put_u64(&mut self.buf, rule.map_or(0, |r| u64::from(r) + 1));
                 self.end(start)
             }
             Record::InvocationEnd { index, ok, message } => {
@@ -887,6 +936,11 @@ impl<R: Read> TraceReader<R> {
                 message: c.str()?,
             },
             kind::TIME => Record::Time(c.u64()?),
+            kind::EXIT_BLOCK => Record::ExitBlock {
+                ptr: c.u64()?,
+                kind: LeakKind::from_u8(c.u64()? as u8)?,
+                rule: c.u32()?.checked_sub(1),
+            },
             _ => return Some(None),
         };
         Some(Some(r))
@@ -905,6 +959,11 @@ impl<R: Read> TraceReader<R> {
     /// Byte offset just past the last whole record read.
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// A string by id.
+    pub fn string(&self, id: u32) -> Option<&str> {
+        self.strings.get(id as usize).map(String::as_str)
     }
 
     /// A frame by id.
@@ -1014,6 +1073,16 @@ mod tests {
                 message: "boom".into(),
             },
             Record::String("x".repeat(300)),
+            Record::ExitBlock {
+                ptr: 70_040,
+                kind: LeakKind::Possible,
+                rule: None,
+            },
+            Record::ExitBlock {
+                ptr: 90_000,
+                kind: LeakKind::Definite,
+                rule: Some(1),
+            },
             Record::RunEnd {
                 status: RunStatus::Exited,
                 exit_code: Some(3),

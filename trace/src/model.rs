@@ -10,7 +10,7 @@
 //! (ever allocated), `curr_` (live now), `max_` (live at the peak of live
 //! bytes).
 
-use crate::format::{MemoryInfo, Record, RunStatus, StackId};
+use crate::format::{LeakKind, MemoryInfo, Record, RunStatus, StackId};
 use rustc_hash::FxHashMap;
 
 /// A live heap block.
@@ -82,6 +82,40 @@ pub struct HeapModel {
     pub failed_allocs: u64,
     /// Memories, by index.
     pub memories: Vec<MemoryStats>,
+    /// Leak kinds of the blocks live at the end, once classified.
+    pub leak_kinds: Option<LeakTotals>,
+}
+
+/// Blocks and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Amount {
+    /// Blocks.
+    pub blocks: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+impl Amount {
+    fn add(&mut self, bytes: u64) {
+        self.blocks += 1;
+        self.bytes += bytes;
+    }
+}
+
+/// The blocks live at the end of a run by how they are referenced
+/// (suppressed blocks are counted only under `suppressed`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LeakTotals {
+    /// Nothing points to them.
+    pub definite: Amount,
+    /// Only interior pointers reach them.
+    pub possible: Amount,
+    /// Reachable from data, the stack or globals.
+    pub reachable: Amount,
+    /// Matched a suppression rule, whatever their kind.
+    pub suppressed: Amount,
+    /// Suppressed blocks per rule, by rule name.
+    pub suppressed_by_rule: Vec<(String, Amount)>,
 }
 
 impl HeapModel {
@@ -250,6 +284,33 @@ impl HeapModel {
         None
     }
 
+    /// Record how a block live at the end is referenced; `rule` names the
+    /// suppression that matched it. Blocks that are not live are ignored.
+    pub fn exit_block(&mut self, ptr: u64, kind: LeakKind, rule: Option<&str>) {
+        let Some(size) = self.live.get(&ptr).map(|b| b.size) else {
+            return;
+        };
+        let t = self.leak_kinds.get_or_insert_with(Default::default);
+        match rule {
+            Some(name) => {
+                t.suppressed.add(size);
+                match t.suppressed_by_rule.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, a)) => a.add(size),
+                    None => {
+                        let mut a = Amount::default();
+                        a.add(size);
+                        t.suppressed_by_rule.push((name.to_string(), a));
+                    }
+                }
+            }
+            None => match kind {
+                LeakKind::Definite => t.definite.add(size),
+                LeakKind::Possible => t.possible.add(size),
+                LeakKind::Reachable => t.reachable.add(size),
+            },
+        }
+    }
+
     /// The live block starting at `ptr`.
     pub fn block(&self, ptr: u64) -> Option<&Block> {
         self.live.get(&ptr)
@@ -277,6 +338,8 @@ impl HeapModel {
             failed_allocs: self.failed_allocs,
             events: self.seq,
             memory,
+            leak_kinds: self.leak_kinds.clone(),
+            gates: Vec::new(),
         }
     }
 }
@@ -314,6 +377,26 @@ pub struct Summary {
     pub events: u64,
     /// Linear memory 0: initial, peak and final pages, grows.
     pub memory: MemoryStats,
+    /// The blocks live at the end by leak kind, when the collector could scan
+    /// memory for pointers to them (absent for a trace without that scan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leak_kinds: Option<LeakTotals>,
+    /// The CI gates the run was asked to check, and how each came out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<Gate>,
+}
+
+/// One CI gate (`--fail-on-leak`, `--max-peak`, ...) and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Gate {
+    /// The option, as given.
+    pub gate: String,
+    /// The limit.
+    pub limit: u64,
+    /// The measured value.
+    pub actual: u64,
+    /// Whether the run passed it.
+    pub passed: bool,
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Replaying a trace into a summary and leak groups.
 
 use heapscope_trace::abi::{unpack_kind, AllocFn};
-use heapscope_trace::format::{Frame, Record, RunStatus, TraceError, TraceReader};
+use heapscope_trace::format::{Frame, LeakKind, Record, RunStatus, TraceError, TraceReader};
 use heapscope_trace::{HeapModel, StackId, Summary};
 use rustc_hash::FxHashMap;
 use std::fs::File;
@@ -37,6 +37,12 @@ pub struct LeakGroup {
     /// The allocating function (`malloc`, `calloc`, ...) of the group's first
     /// block.
     pub allocator: AllocFn,
+    /// How the blocks are referenced, when the run classified them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<LeakKind>,
+    /// The suppression rule that matched the blocks, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed_by: Option<String>,
     /// Live blocks.
     pub blocks: u64,
     /// Live bytes.
@@ -103,6 +109,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     let mut module = String::new();
     let mut end: Option<(RunStatus, Option<i32>, String)> = None;
     let mut warnings = Vec::new();
+    let mut exit: FxHashMap<u64, (LeakKind, Option<String>)> = FxHashMap::default();
     loop {
         match reader.next_record() {
             Ok(Some(r)) => {
@@ -113,6 +120,11 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                         exit_code,
                         message,
                     } => end = Some((*status, *exit_code, message.clone())),
+                    Record::ExitBlock { ptr, kind, rule } => {
+                        let rule = rule.and_then(|id| reader.string(id));
+                        model.exit_block(*ptr, *kind, rule);
+                        exit.insert(*ptr, (*kind, rule.map(String::from)));
+                    }
                     _ => {}
                 }
                 model.apply(&r);
@@ -146,21 +158,30 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     };
     let summary = model.summary(status, code, &message);
 
-    let mut groups: FxHashMap<StackId, LeakGroup> = FxHashMap::default();
-    for (_, b) in model.live() {
-        let g = groups.entry(b.stack).or_insert_with(|| LeakGroup {
-            stack: b.stack,
-            allocator: unpack_kind(b.kind).0,
-            blocks: 0,
-            bytes: 0,
-            sizes: Vec::new(),
-            frames: reader
-                .stack(b.stack)
-                .into_iter()
-                .rev()
-                .map(FrameView::from)
-                .collect(),
-        });
+    let mut groups: FxHashMap<(StackId, Option<LeakKind>, Option<String>), LeakGroup> =
+        FxHashMap::default();
+    for (ptr, b) in model.live() {
+        let (kind, rule) = match exit.get(&ptr) {
+            Some((k, r)) => (Some(*k), r.clone()),
+            None => (None, None),
+        };
+        let g = groups
+            .entry((b.stack, kind, rule.clone()))
+            .or_insert_with(|| LeakGroup {
+                stack: b.stack,
+                allocator: unpack_kind(b.kind).0,
+                kind,
+                suppressed_by: rule,
+                blocks: 0,
+                bytes: 0,
+                sizes: Vec::new(),
+                frames: reader
+                    .stack(b.stack)
+                    .into_iter()
+                    .rev()
+                    .map(FrameView::from)
+                    .collect(),
+            });
         g.blocks += 1;
         g.bytes += b.size;
         g.sizes.push(b.size);
@@ -170,9 +191,11 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         g.sizes.sort_unstable();
         g.sizes.dedup();
     }
+    // Suppressed last, then definite, possible, reachable; largest first.
     leaks.sort_by(|a, b| {
-        b.bytes
-            .cmp(&a.bytes)
+        (a.suppressed_by.is_some(), a.kind)
+            .cmp(&(b.suppressed_by.is_some(), b.kind))
+            .then(b.bytes.cmp(&a.bytes))
             .then(b.blocks.cmp(&a.blocks))
             .then(a.stack.cmp(&b.stack))
     });

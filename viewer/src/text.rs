@@ -1,6 +1,7 @@
 //! Plain-text renderers for terminals and CI logs.
 
 use crate::analysis::{compact_range, Analysis, LeakGroup};
+use heapscope_trace::format::LeakKind;
 use std::fmt::Write;
 
 /// `1234567` as `1,234,567`.
@@ -75,9 +76,16 @@ fn group(out: &mut String, n: usize, g: &LeakGroup, full: bool) {
         [_] | [] => String::new(),
         [lo, .., hi] => format!(", sizes {}..{}", thousands(*lo), thousands(*hi)),
     };
+    let kind = match (&g.suppressed_by, g.kind) {
+        (Some(rule), _) => format!(", suppressed by \"{rule}\""),
+        (None, Some(LeakKind::Definite)) => ", definitely lost".into(),
+        (None, Some(LeakKind::Possible)) => ", possibly lost".into(),
+        (None, Some(LeakKind::Reachable)) => ", still reachable".into(),
+        (None, None) => String::new(),
+    };
     let _ = writeln!(
         out,
-        "#{n} {} in {}{sizes}, allocated by {}",
+        "#{n} {} in {}{sizes}{kind}, allocated by {}",
         plural(g.bytes, "byte", "bytes"),
         plural(g.blocks, "block", "blocks"),
         g.allocator.name()
@@ -176,6 +184,16 @@ pub fn summary(a: &Analysis) -> String {
             String::new()
         }
     );
+    if let Some(k) = &s.leak_kinds {
+        let _ = writeln!(
+            out,
+            "  leaks: {} definitely lost, {} possibly lost, {} still reachable, {} suppressed",
+            plural(k.definite.bytes, "byte", "bytes"),
+            plural(k.possible.bytes, "byte", "bytes"),
+            plural(k.reachable.bytes, "byte", "bytes"),
+            plural(k.suppressed.bytes, "byte", "bytes"),
+        );
+    }
     if s.invalid_frees > 0 {
         let _ = writeln!(out, "  invalid frees: {}", thousands(s.invalid_frees));
     }
@@ -307,6 +325,16 @@ pub fn dump<R: std::io::Read>(
                     .unwrap_or_default(),
                 exit_code.map_or("-".to_string(), |c| c.to_string()),
                 message.lines().next().unwrap_or_default()
+            ),
+            Record::ExitBlock { ptr, kind, rule } => format!(
+                "exit-block ptr={ptr:#x} kind={}{}",
+                serde_json::to_value(kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                rule.and_then(|id| r.string(id).map(String::from))
+                    .map(|n| format!(" suppressed-by={n}"))
+                    .unwrap_or_default()
             ),
             Record::InvocationStart { index, name } => format!("invocation-start {index} {name}"),
             Record::InvocationEnd { index, ok, message } => {

@@ -16,6 +16,7 @@
   (global $heapscope:nest (;1;) (mut i32) i32.const 0)
   (export "memory" (memory 0))
   (export "_start" (func $main))
+  (export "heapscope:memory:0" (memory 0))
   (export "heapscope:shadow" (memory 1))
   (export "heapscope:sp" (global $heapscope:sp))
   (func $heapscope:resize_heap (;5;) (type 2) (param i32) (result i32)

@@ -19,6 +19,8 @@
   (export "malloc" (func $malloc))
   (export "free" (func $free))
   (export "_start" (func $main))
+  (export "heapscope:global:0" (global $top))
+  (export "heapscope:memory:0" (memory 0))
   (export "heapscope:shadow" (memory 1))
   (export "heapscope:sp" (global $heapscope:sp))
   (elem (;0;) (i32.const 0) func $malloc $free)

@@ -20,6 +20,8 @@
   (export "__wbindgen_malloc" (func 5))
   (export "__wbindgen_free" (func 9))
   (export "_start" (func $main))
+  (export "heapscope:global:0" (global $top))
+  (export "heapscope:memory:0" (memory 0))
   (export "heapscope:shadow" (memory 1))
   (export "heapscope:sp" (global $heapscope:sp))
   (func $main (;4;) (type 0)

@@ -16,6 +16,8 @@
   (global $heapscope:nest (;2;) (mut i32) i32.const 0)
   (export "memory" (memory 0))
   (export "_start" (func $main))
+  (export "heapscope:global:0" (global $top))
+  (export "heapscope:memory:0" (memory 0))
   (export "heapscope:shadow" (memory 1))
   (export "heapscope:sp" (global $heapscope:sp))
   (func $main (;4;) (type 0)

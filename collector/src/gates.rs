@@ -1,0 +1,133 @@
+//! CI gates: limits a run must stay within.
+
+use heapscope_trace::format::LeakKind;
+use heapscope_trace::model::{Gate, Summary};
+
+/// The gates to check. A `None` gate is not checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gates {
+    /// Fail when blocks of this kind, or a worse one, are live at the end
+    /// (definite < possible < reachable), suppressed blocks left out.
+    pub fail_on_leak: Option<LeakKind>,
+    /// Fail when live bytes peak above this.
+    pub max_peak: Option<u64>,
+    /// Fail when more bytes than this are definitely or possibly lost.
+    pub max_leaked: Option<u64>,
+    /// Fail when more blocks than this are allocated in all.
+    pub max_allocs: Option<u64>,
+}
+
+impl Gates {
+    /// Check the gates against a summary.
+    pub fn check(&self, s: &Summary) -> Vec<Gate> {
+        let kinds = s.leak_kinds.clone().unwrap_or_default();
+        let mut out = Vec::new();
+        let mut gate = |name: String, limit: u64, actual: u64| {
+            out.push(Gate {
+                gate: name,
+                limit,
+                actual,
+                passed: actual <= limit,
+            });
+        };
+        if let Some(k) = self.fail_on_leak {
+            let mut blocks = kinds.definite.blocks;
+            if k >= LeakKind::Possible {
+                blocks += kinds.possible.blocks;
+            }
+            if k >= LeakKind::Reachable {
+                blocks += kinds.reachable.blocks;
+            }
+            let name = match k {
+                LeakKind::Definite => "definite",
+                LeakKind::Possible => "possible",
+                LeakKind::Reachable => "reachable",
+            };
+            gate(format!("fail-on-leak={name}"), 0, blocks);
+        }
+        if let Some(l) = self.max_peak {
+            gate("max-peak".into(), l, s.max_bytes);
+        }
+        if let Some(l) = self.max_leaked {
+            gate(
+                "max-leaked".into(),
+                l,
+                kinds.definite.bytes + kinds.possible.bytes,
+            );
+        }
+        if let Some(l) = self.max_allocs {
+            gate("max-allocs".into(), l, s.total_blocks);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heapscope_trace::format::RunStatus;
+    use heapscope_trace::model::{Amount, HeapModel, LeakTotals};
+
+    #[test]
+    fn kinds_widen_and_limits_compare() {
+        let mut s = HeapModel::new().summary(RunStatus::Exited, Some(0), "");
+        s.max_bytes = 1000;
+        s.total_blocks = 7;
+        s.leak_kinds = Some(LeakTotals {
+            definite: Amount {
+                blocks: 0,
+                bytes: 0,
+            },
+            possible: Amount {
+                blocks: 1,
+                bytes: 30,
+            },
+            reachable: Amount {
+                blocks: 2,
+                bytes: 50,
+            },
+            ..Default::default()
+        });
+        let g = |gates: Gates| {
+            gates
+                .check(&s)
+                .into_iter()
+                .map(|g| (g.gate, g.actual, g.passed))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            g(Gates {
+                fail_on_leak: Some(LeakKind::Definite),
+                ..Default::default()
+            }),
+            [("fail-on-leak=definite".into(), 0, true)]
+        );
+        assert_eq!(
+            g(Gates {
+                fail_on_leak: Some(LeakKind::Possible),
+                ..Default::default()
+            }),
+            [("fail-on-leak=possible".into(), 1, false)]
+        );
+        assert_eq!(
+            g(Gates {
+                fail_on_leak: Some(LeakKind::Reachable),
+                ..Default::default()
+            }),
+            [("fail-on-leak=reachable".into(), 3, false)]
+        );
+        assert_eq!(
+            g(Gates {
+                max_peak: Some(1000),
+                max_leaked: Some(29),
+                max_allocs: Some(6),
+                ..Default::default()
+            }),
+            [
+                ("max-peak".into(), 1000, true),
+                ("max-leaked".into(), 30, false),
+                ("max-allocs".into(), 7, false)
+            ]
+        );
+    }
+}

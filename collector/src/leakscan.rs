@@ -1,0 +1,262 @@
+//! Classifying the blocks live at the end of a run, as Valgrind's memcheck
+//! does: scan the roots (data, the live part of the stack, globals) for
+//! values that point at live blocks, follow pointers stored in the blocks
+//! reached, and call each block reachable (a chain of pointers reaches its
+//! start), possibly lost (only pointers into its middle) or definitely lost
+//! (nothing points to it).
+//!
+//! The allocator lives inside the module, so its own state is in the roots
+//! too, and dlmalloc (wasi-libc's, emscripten's and Rust's allocator) keeps
+//! stale links to reused memory in its bins: it marks a bin empty in a
+//! bitmap without resetting the bin. [`allocator_state`] finds dlmalloc's
+//! `malloc_state` by the signature of its bin array and leaves it out of the
+//! roots, which Valgrind gets for free by replacing the allocator.
+
+use heapscope_trace::format::LeakKind;
+use std::ops::Range;
+
+/// What the scan needs to know about the heap and its roots.
+pub struct ScanInput<'a> {
+    /// The memory's bytes.
+    pub memory: &'a [u8],
+    /// Pointer width in bytes: 4 (wasm32) or 8 (memory64).
+    pub word: usize,
+    /// Byte ranges of `memory` that are roots.
+    pub roots: Vec<Range<u64>>,
+    /// Global values that are roots.
+    pub globals: Vec<u64>,
+    /// Live blocks as (start, size), in any order.
+    pub blocks: &'a [(u64, u64)],
+}
+
+/// Byte ranges inside `roots` that hold dlmalloc's `malloc_state`: found
+/// by its array of bins, pairs of words `(fd, bk)`, which for an empty bin
+/// both point two words before the pair itself. A run of at least 16 equal
+/// pairs, half of them such self-references, is taken to be the bins; the
+/// struct's 10 words before them (top, dv, ...) and its 48 words after
+/// (tree bins, footprint, segment) are left out with them.
+pub fn allocator_state(memory: &[u8], word: usize, roots: &[Range<u64>]) -> Vec<Range<u64>> {
+    let read = |a: usize| -> Option<u64> {
+        let c = memory.get(a..a + word)?;
+        let mut b = [0u8; 8];
+        b[..word].copy_from_slice(c);
+        Some(u64::from_le_bytes(b))
+    };
+    let pair = 2 * word;
+    let mut out = Vec::new();
+    for r in roots {
+        let end = (r.end as usize).min(memory.len());
+        // Try both pair alignments.
+        for phase in [0, word] {
+            let mut a = (r.start as usize).next_multiple_of(pair) + phase;
+            let (mut run_start, mut run, mut selfref) = (a, 0usize, 0usize);
+            while a + pair <= end {
+                let (fd, bk) = (read(a), read(a + word));
+                let equal = fd.is_some() && fd == bk && fd != Some(0);
+                if equal {
+                    if run == 0 {
+                        run_start = a;
+                    }
+                    run += 1;
+                    selfref += usize::from(fd == Some(a as u64 - pair as u64));
+                }
+                if !equal || a + 2 * pair > end {
+                    if run >= 16 && selfref * 2 >= run {
+                        let run_end = if equal { a + pair } else { a };
+                        out.push(
+                            (run_start.saturating_sub(10 * word)) as u64
+                                ..(run_end + 48 * word) as u64,
+                        );
+                    }
+                    run = 0;
+                    selfref = 0;
+                }
+                a += pair;
+            }
+        }
+    }
+    out
+}
+
+/// `roots` with `holes` taken out.
+pub fn subtract(roots: &[Range<u64>], holes: &[Range<u64>]) -> Vec<Range<u64>> {
+    let mut out = roots.to_vec();
+    for h in holes {
+        out = out
+            .into_iter()
+            .flat_map(|r| {
+                if h.end <= r.start || h.start >= r.end {
+                    vec![r]
+                } else {
+                    [r.start..h.start.max(r.start), h.end.min(r.end)..r.end]
+                        .into_iter()
+                        .filter(|x| x.start < x.end)
+                        .collect()
+                }
+            })
+            .collect();
+    }
+    out
+}
+
+/// The kind of each block of `input.blocks`, in the same order.
+pub fn classify(input: &ScanInput) -> Vec<LeakKind> {
+    let n = input.blocks.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| input.blocks[i].0);
+    let starts: Vec<u64> = order.iter().map(|&i| input.blocks[i].0).collect();
+    // state: 0 unreferenced, 1 interior pointer only, 2 start pointer.
+    let mut state = vec![0u8; n];
+    let mut work: Vec<usize> = Vec::new();
+
+    let find = |v: u64| -> Option<(usize, bool)> {
+        let pos = starts.partition_point(|&s| s <= v);
+        let k = pos.checked_sub(1)?;
+        let i = order[k];
+        let (start, size) = input.blocks[i];
+        (v < start + size.max(1)).then_some((i, v == start))
+    };
+    let mark = |v: u64, from_reachable: bool, state: &mut Vec<u8>, work: &mut Vec<usize>| {
+        if let Some((i, at_start)) = find(v) {
+            let s = if at_start && from_reachable { 2 } else { 1 };
+            if state[i] < s {
+                state[i] = s;
+                work.push(i);
+            }
+        }
+    };
+    let words = |range: Range<u64>| {
+        let end = (range.end as usize).min(input.memory.len());
+        let start = (range.start as usize).min(end).next_multiple_of(input.word);
+        input.memory[start.min(end)..end]
+            .chunks_exact(input.word)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b[..c.len()].copy_from_slice(c);
+                u64::from_le_bytes(b)
+            })
+    };
+
+    for &g in &input.globals {
+        mark(g, true, &mut state, &mut work);
+    }
+    for r in &input.roots {
+        for v in words(r.clone()) {
+            if v != 0 {
+                mark(v, true, &mut state, &mut work);
+            }
+        }
+    }
+    while let Some(i) = work.pop() {
+        let (start, size) = input.blocks[i];
+        let reachable = state[i] == 2;
+        for v in words(start..start + size) {
+            if v != 0 {
+                mark(v, reachable, &mut state, &mut work);
+            }
+        }
+    }
+    state
+        .into_iter()
+        .map(|s| match s {
+            2 => LeakKind::Reachable,
+            1 => LeakKind::Possible,
+            _ => LeakKind::Definite,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)] // lists of root ranges
+mod tests {
+    use super::*;
+
+    fn put(mem: &mut [u8], at: usize, v: u32) {
+        mem[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+
+    #[test]
+    fn reachable_possible_and_definite() {
+        let mut mem = vec![0u8; 4096];
+        // Blocks: A at 1000 (reachable from the data), B at 2000 (only an
+        // interior pointer in the data), C at 3000 (nothing), D at 3500
+        // (pointed to from A: reachable through it), E at 3700 (pointed to
+        // only from C, a lost block: lost too).
+        let blocks = [(1000, 64), (2000, 64), (3000, 64), (3500, 32), (3700, 16)];
+        put(&mut mem, 16, 1000);
+        put(&mut mem, 20, 2000 + 8);
+        put(&mut mem, 1000 + 4, 3500);
+        put(&mut mem, 3000, 3700);
+        let kinds = classify(&ScanInput {
+            memory: &mem,
+            word: 4,
+            roots: vec![0..512],
+            globals: vec![],
+            blocks: &blocks,
+        });
+        use LeakKind::*;
+        assert_eq!(kinds, [Reachable, Possible, Definite, Reachable, Definite]);
+    }
+
+    #[test]
+    fn globals_are_roots_and_outside_roots_is_not() {
+        let mut mem = vec![0u8; 4096];
+        let blocks = [(1000, 8), (2000, 8)];
+        // A pointer to 2000 lies outside the roots (in free heap memory).
+        put(&mut mem, 1500, 2000);
+        let kinds = classify(&ScanInput {
+            memory: &mem,
+            word: 4,
+            roots: vec![0..512],
+            globals: vec![1000],
+            blocks: &blocks,
+        });
+        assert_eq!(kinds, [LeakKind::Reachable, LeakKind::Definite]);
+    }
+
+    #[test]
+    fn dlmalloc_bins_are_not_roots() {
+        let mut mem = vec![0u8; 8192];
+        // Bins at 0x400: 20 pairs, empty ones pointing two words back at
+        // themselves, one holding a stale link into the live block at 4000.
+        for k in 0..20u32 {
+            let a = 0x400 + 8 * k;
+            let v = if k == 3 { 4000 + 16 } else { a - 8 };
+            put(&mut mem, a as usize, v);
+            put(&mut mem, a as usize + 4, v);
+        }
+        put(&mut mem, 0x100, 5000); // a real root, outside the state
+        let roots = vec![0..4000u64];
+        let holes = allocator_state(&mem, 4, &roots);
+        assert_eq!(holes, [0x400 - 40..0x400 + 160 + 192]);
+        let roots = subtract(&roots, &holes);
+        assert_eq!(roots, [0..0x3d8, 0x560..4000]);
+        let blocks = [(4000, 64), (5000, 8)];
+        let kinds = classify(&ScanInput {
+            memory: &mem,
+            word: 4,
+            roots,
+            globals: vec![],
+            blocks: &blocks,
+        });
+        assert_eq!(kinds, [LeakKind::Definite, LeakKind::Reachable]);
+    }
+
+    #[test]
+    fn interior_pointers_chain_to_possible() {
+        let mut mem = vec![0u8; 4096];
+        // B is pointed to (start) only from A, which only has an interior
+        // pointer: B is possibly lost, not reachable.
+        let blocks = [(1000, 64), (2000, 64)];
+        put(&mut mem, 0, 1010);
+        put(&mut mem, 1020, 2000);
+        let kinds = classify(&ScanInput {
+            memory: &mem,
+            word: 4,
+            roots: vec![0..16],
+            globals: vec![],
+            blocks: &blocks,
+        });
+        assert_eq!(kinds, [LeakKind::Possible, LeakKind::Possible]);
+    }
+}

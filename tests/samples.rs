@@ -497,3 +497,16 @@ fn a_trace_cut_mid_record_still_reports_every_event_before_the_cut() {
         stdout(&text)
     );
 }
+
+#[test]
+fn churn_microbenchmark_counts_its_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, s) = record(dir.path(), &sample("c/churn.wasm"), &["--", "1000", "12"]);
+    assert_eq!(
+        stdout(&out),
+        "churn: 1000 pairs at depth 12, checksum 377242\n"
+    );
+    // 1,000 pairs plus wasi-libc's two argv blocks (35 bytes, suppressed).
+    assert_eq!(counts(&s), [1_002, 252_483, 18, 7_011, 2, 35]);
+    assert_eq!(s["leak_kinds"]["suppressed"]["blocks"], 2);
+}

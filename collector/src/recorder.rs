@@ -9,6 +9,15 @@ use rustc_hash::FxHashMap;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
+/// Counters a progress display reads while the guest runs.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Heap events so far.
+    pub events: std::sync::atomic::AtomicU64,
+    /// Live heap bytes.
+    pub live_bytes: std::sync::atomic::AtomicU64,
+}
+
 /// How often the recorder looks at the clock, in events.
 const CLOCK_EVERY: u32 = 256;
 /// How often buffered records are pushed to the file.
@@ -21,7 +30,16 @@ pub struct InvalidFree {
     pub ptr: u64,
     /// Stack of the bad call.
     pub stack: StackId,
+    /// Stack that allocated the block, when the pointer was freed before
+    /// (a double free) and the free is among the last [`FREED_REMEMBERED`].
+    pub alloc_stack: Option<StackId>,
+    /// Stack that freed it before.
+    pub free_stack: Option<StackId>,
 }
+
+/// How many recent frees the recorder remembers, to give a double free the
+/// stacks that allocated and freed the block.
+pub const FREED_REMEMBERED: usize = 1 << 16;
 
 /// Records one run.
 pub struct Recorder {
@@ -53,6 +71,11 @@ pub struct Recorder {
     stack_nodes: Vec<(StackId, u32)>,
     /// Function name of each frame, by frame id.
     frame_names: Vec<String>,
+    /// Published for a progress display, when one is shown.
+    pub progress: Option<std::sync::Arc<Progress>>,
+    /// Ring buffer of the last frees: (ptr, alloc stack, free stack).
+    freed: Vec<(u64, StackId, StackId)>,
+    freed_next: usize,
 }
 
 impl Recorder {
@@ -80,6 +103,9 @@ impl Recorder {
             heap_lo: None,
             stack_nodes: Vec::new(),
             frame_names: Vec::new(),
+            freed: Vec::new(),
+            freed_next: 0,
+            progress: None,
         })
     }
 
@@ -208,6 +234,11 @@ impl Recorder {
 
     /// Write a time record, and flush if it is time to.
     pub fn clock(&mut self) {
+        if let Some(p) = &self.progress {
+            use std::sync::atomic::Ordering::Relaxed;
+            p.events.store(self.model.events(), Relaxed);
+            p.live_bytes.store(self.model.curr_bytes, Relaxed);
+        }
         let now = Instant::now();
         let micros = now.duration_since(self.start).as_micros() as u64;
         let flush = now.duration_since(self.last_flush) >= FLUSH_EVERY;
@@ -223,9 +254,44 @@ impl Recorder {
         });
     }
 
+    #[inline]
     fn note_free(&mut self, outcome: FreeOutcome, ptr: u64, stack: StackId) {
-        if outcome == FreeOutcome::Invalid && self.invalid_frees.len() < 1000 {
-            self.invalid_frees.push(InvalidFree { ptr, stack });
+        match outcome {
+            FreeOutcome::Freed(b) => {
+                if self.freed.len() < FREED_REMEMBERED {
+                    self.freed.push((ptr, b.stack, stack));
+                } else {
+                    self.freed[self.freed_next] = (ptr, b.stack, stack);
+                }
+                self.freed_next = (self.freed_next + 1) % FREED_REMEMBERED;
+            }
+            FreeOutcome::Invalid => self.invalid_free(ptr, stack),
+            FreeOutcome::Null => {}
+        }
+    }
+
+    #[cold]
+    fn invalid_free(&mut self, ptr: u64, stack: StackId) {
+        // The newest earlier free of this pointer, if remembered.
+        let n = self.freed.len();
+        let earlier = (1..=n)
+            .map(|k| self.freed[(self.freed_next + n - k) % n])
+            .find(|f| f.0 == ptr);
+        let (alloc_stack, free_stack) = earlier.map_or((None, None), |f| (Some(f.1), Some(f.2)));
+        let rec = Record::InvalidFree {
+            ptr,
+            stack,
+            alloc_stack: alloc_stack.unwrap_or(0),
+            free_stack: free_stack.unwrap_or(0),
+        };
+        self.write(|w| w.write(&rec));
+        if self.invalid_frees.len() < 1000 {
+            self.invalid_frees.push(InvalidFree {
+                ptr,
+                stack,
+                alloc_stack,
+                free_stack,
+            });
         }
     }
 
@@ -271,8 +337,8 @@ impl Recorder {
     #[inline]
     pub fn free(&mut self, kind: i32, ptr: u64, stack: StackId) {
         let outcome = self.model.free(ptr);
-        self.note_free(outcome, ptr, stack);
         self.write(|w| w.free(kind, ptr, stack));
+        self.note_free(outcome, ptr, stack);
         self.tick();
     }
 
@@ -281,8 +347,8 @@ impl Recorder {
     pub fn realloc(&mut self, kind: i32, old: u64, new: u64, size: u64, stack: StackId) {
         self.note_block(new);
         let outcome = self.model.realloc(kind, old, new, size, stack);
-        self.note_free(outcome, old, stack);
         self.write(|w| w.realloc(kind, old, new, size, stack));
+        self.note_free(outcome, old, stack);
         self.tick();
     }
 

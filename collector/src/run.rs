@@ -4,7 +4,7 @@ use crate::recorder::Recorder;
 use crate::{leakscan, suppress};
 use heapscope_instrument::{AllocOverride, Report};
 use heapscope_trace::abi::{self, SiteTable};
-use heapscope_trace::format::{MemoryInfo, Record, RunStatus};
+use heapscope_trace::format::{LeakKind, MemoryInfo, Record, RunStatus};
 use heapscope_trace::Summary;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -54,6 +54,9 @@ pub struct RunConfig {
     pub default_suppressions: bool,
     /// CI gates to check; their outcome is in the summary.
     pub gates: crate::gates::Gates,
+    /// Show a progress line on stderr (events, live bytes, elapsed) while
+    /// the guest runs longer than a second.
+    pub progress: bool,
 }
 
 impl RunConfig {
@@ -76,6 +79,7 @@ impl RunConfig {
             suppressions: Vec::new(),
             default_suppressions: true,
             gates: Default::default(),
+            progress: false,
         }
     }
 }
@@ -95,6 +99,42 @@ pub struct RunOutcome {
     /// The results of the last call of `--invoke`, formatted as the wasmtime
     /// CLI prints them (one value per entry).
     pub results: Vec<String>,
+    /// The blocks live at the end, grouped by allocation stack, kind and
+    /// suppression; most bytes first (empty for `--plain` runs).
+    pub leaks: Vec<Leak>,
+}
+
+/// Blocks live at the end of a run that share an allocation stack, a leak
+/// kind and a suppression: what a test asserts on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Leak {
+    /// How the blocks are referenced.
+    pub kind: LeakKind,
+    /// The suppression rule that matched them, if any.
+    pub suppressed_by: Option<String>,
+    /// Blocks.
+    pub blocks: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// The allocating function (`malloc`, `__rust_alloc`, ...), then the
+    /// stack's functions from the call into it outwards.
+    pub functions: Vec<String>,
+}
+
+impl RunOutcome {
+    /// The unsuppressed leaks of `kind`.
+    pub fn leaks_of(&self, kind: LeakKind) -> impl Iterator<Item = &Leak> {
+        self.leaks
+            .iter()
+            .filter(move |l| l.kind == kind && l.suppressed_by.is_none())
+    }
+
+    /// The unsuppressed leaks whose stack passes through `function`.
+    pub fn leaks_through<'a>(&'a self, function: &'a str) -> impl Iterator<Item = &'a Leak> {
+        self.leaks
+            .iter()
+            .filter(move |l| l.suppressed_by.is_none() && l.functions.iter().any(|f| f == function))
+    }
 }
 
 /// Why a module could not be run at all.
@@ -458,6 +498,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         store.set_fuel(fuel).map_err(setup)?;
     }
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let (stop_progress, stop_progress_rx) = mpsc::channel::<()>();
     if let Some(t) = cfg.timeout {
         store.set_epoch_deadline(1);
         store.epoch_deadline_trap();
@@ -469,6 +510,11 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         });
     }
 
+    let progress = (cfg.progress && !cfg.plain).then(|| {
+        let p = std::sync::Arc::new(crate::recorder::Progress::default());
+        store.data_mut().rec.progress = Some(p.clone());
+        show_progress(p, stop_progress_rx)
+    });
     let mut linker: Linker<Host> = Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h: &mut Host| &mut h.wasi)
         .map_err(setup)?;
@@ -573,8 +619,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             }
         }
     };
+    let mut leaks = Vec::new();
     if let (Some(instance), false) = (instance, cfg.plain) {
-        classify_leaks(
+        leaks = classify_leaks(
             &mut store,
             instance,
             sp_init.map(|v| v as u64),
@@ -582,6 +629,10 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             &memories,
             &rules,
         );
+    }
+    drop(stop_progress);
+    if let Some(p) = progress {
+        let _ = p.join();
     }
     let host = store.data_mut();
     host.rec.clock();
@@ -600,6 +651,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         instrumented,
         trace_error: host.rec.io_error().map(|e| e.to_string()),
         invalid_frees: std::mem::take(&mut host.rec.invalid_frees),
+        leaks,
         results: if status == RunStatus::Exited && cfg.invoke.is_some() {
             results.iter().map(format_val).collect()
         } else {
@@ -704,6 +756,40 @@ fn record_refused_growth(
     rec.grow(0, delta, None, stack);
 }
 
+/// Redraw `heapscope: N events, X live, T s` on stderr every half second
+/// once the run has taken a second, until `stop` closes; then clear it.
+fn show_progress(
+    p: std::sync::Arc<crate::recorder::Progress>,
+    stop: mpsc::Receiver<()>,
+) -> std::thread::JoinHandle<()> {
+    use std::io::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        let mut shown = false;
+        while let Err(mpsc::RecvTimeoutError::Timeout) =
+            stop.recv_timeout(Duration::from_millis(500))
+        {
+            if start.elapsed() < Duration::from_secs(1) {
+                continue;
+            }
+            let mut err = io::stderr().lock();
+            let _ = write!(
+                err,
+                "\rheapscope: {} events, {} live, {:.1} s\x1b[K",
+                p.events.load(Relaxed),
+                p.live_bytes.load(Relaxed),
+                start.elapsed().as_secs_f64()
+            );
+            let _ = err.flush();
+            shown = true;
+        }
+        if shown {
+            let _ = write!(io::stderr(), "\r\x1b[K");
+        }
+    })
+}
+
 /// Where the module's active data segments end in memory 0: a lower bound
 /// of the end of its static data (zero-initialised `.bss` may follow).
 fn data_end(wasm: &[u8]) -> u64 {
@@ -749,10 +835,10 @@ fn classify_leaks(
     data_end: u64,
     memories: &[MemoryInfo],
     rules: &[suppress::Rule],
-) {
+) -> Vec<Leak> {
     let mem_name = format!("{}0", abi::MEMORY_EXPORT_PREFIX);
     let Some(memory) = instance.get_memory(&mut *store, &mem_name) else {
-        return;
+        return Vec::new();
     };
     let mut globals = Vec::new();
     let mut sp_now = None;
@@ -776,7 +862,9 @@ fn classify_leaks(
         }
     }
     let rec = &store.data().rec;
-    let Some(heap_lo) = rec.heap_lo else { return };
+    let Some(heap_lo) = rec.heap_lo else {
+        return Vec::new();
+    };
     #[allow(clippy::single_range_in_vec_init)] // a list of ranges, one so far
     let mut roots = vec![0..heap_lo];
     if let (Some(init), Some(now)) = (sp_init, sp_now) {
@@ -814,14 +902,20 @@ fn classify_leaks(
     let mut order: Vec<usize> = (0..blocks.len()).collect();
     order.sort_by_key(|&i| blocks[i].0);
     let rec = &mut store.data_mut().rec;
+    let mut groups: Vec<Leak> = Vec::new();
+    let mut index: std::collections::HashMap<
+        (heapscope_trace::StackId, LeakKind, Option<String>),
+        usize,
+    > = Default::default();
     for i in order {
         let (ptr, _, stack, kind) = blocks[i];
         let role = abi::unpack_kind(kind).0.name();
-        let mut frames = vec![role];
-        frames.extend(rec.stack_functions(stack));
+        let mut frames: Vec<String> = vec![role.to_string()];
+        frames.extend(rec.stack_functions(stack).into_iter().map(String::from));
+        let names: Vec<&str> = frames.iter().map(String::as_str).collect();
         let rule = rules
             .iter()
-            .find(|r| r.matches(kinds[i], &frames))
+            .find(|r| r.matches(kinds[i], &names))
             .map(|r| r.name.clone());
         let rule_id = rule.as_deref().map(|n| rec.intern(n));
         rec.record(&Record::ExitBlock {
@@ -830,7 +924,28 @@ fn classify_leaks(
             rule: rule_id,
         });
         rec.model.exit_block(ptr, kinds[i], rule.as_deref());
+        let size = blocks[i].1;
+        let key = (stack, kinds[i], rule.clone());
+        let g = *index.entry(key).or_insert_with(|| {
+            groups.push(Leak {
+                kind: kinds[i],
+                suppressed_by: rule,
+                blocks: 0,
+                bytes: 0,
+                functions: frames.clone(),
+            });
+            groups.len() - 1
+        });
+        groups[g].blocks += 1;
+        groups[g].bytes += size;
     }
+    groups.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then(b.blocks.cmp(&a.blocks))
+            .then(a.functions.cmp(&b.functions))
+    });
+    groups
 }
 
 /// The trap itself, then wasmtime's wasm backtrace when it has one.

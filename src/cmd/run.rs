@@ -152,6 +152,7 @@ impl Opts {
             repeat: self.repeat,
             suppressions: self.suppressions.clone(),
             default_suppressions: !self.no_default_suppressions,
+            progress: !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             gates: Gates {
                 fail_on_leak: self.fail_on_leak,
                 max_peak: self.max_peak,
@@ -259,7 +260,8 @@ impl Opts {
 }
 
 fn amount(a: &heapscope_trace::model::Amount) -> String {
-    format!("{} in {} blocks", bytes_human(a.bytes), thousands(a.blocks))
+    let unit = if a.blocks == 1 { "block" } else { "blocks" };
+    format!("{} in {} {unit}", bytes_human(a.bytes), thousands(a.blocks))
 }
 
 /// The process exit code for a run: the guest's own when it exited, 134

@@ -74,6 +74,11 @@
 //! | `0x23` | invocation end | index, ok (0/1), message (string) |
 //! | `0x24` | time | microseconds since the run started |
 //! | `0x25` | exit block | ptr (absolute), leak kind (0 definite, 1 possible, 2 reachable), suppression rule (string id + 1, 0 = none) |
+//! | `0x26` | invalid free | ptr (absolute), stack of the bad call, stack that allocated the block (0 = unknown), stack that freed it before (0 = never freed: not a heap block) |
+//!
+//! An invalid-free record follows the free or realloc record of a pointer
+//! that was not a live block: a double free when the earlier free is known.
+
 //!
 //! Exit-block records come at the end of a run, one per block live then,
 //! after the collector scanned memory for pointers to it ([`LeakKind`]).
@@ -118,6 +123,8 @@ pub mod kind {
     pub const TIME: u8 = 0x24;
     /// Leak classification of a block live at the end.
     pub const EXIT_BLOCK: u8 = 0x25;
+    /// A free of a pointer that was not a live block.
+    pub const INVALID_FREE: u8 = 0x26;
 }
 
 /// How a block live at the end of a run is referenced, as Valgrind's
@@ -313,6 +320,17 @@ pub enum Record {
     },
     /// Microseconds since the run started.
     Time(u64),
+    /// A free or reallocation of a pointer that was not a live block.
+    InvalidFree {
+        /// The pointer.
+        ptr: u64,
+        /// Stack of the bad call.
+        stack: StackId,
+        /// Stack that allocated the block, when known (0: unknown).
+        alloc_stack: StackId,
+        /// Stack that freed it before (0: it was never freed: not a block).
+        free_stack: StackId,
+    },
     /// How a block live at the end is referenced.
     ExitBlock {
         /// The block.
@@ -618,6 +636,23 @@ impl<W: Write> TraceWriter<W> {
                 let start = self.begin(kind::INVOCATION_START);
                 varint::put_u64(&mut self.buf, *index);
                 varint::put_str(&mut self.buf, name);
+                self.end(start)
+            }
+            Record::InvalidFree {
+                ptr,
+                stack,
+                alloc_stack,
+                free_stack,
+            } => {
+                let start = self.begin(kind::INVALID_FREE);
+                for v in [
+                    *ptr,
+                    u64::from(*stack),
+                    u64::from(*alloc_stack),
+                    u64::from(*free_stack),
+                ] {
+                    varint::put_u64(&mut self.buf, v);
+                }
                 self.end(start)
             }
             Record::ExitBlock { ptr, kind, rule } => {
@@ -936,6 +971,12 @@ impl<R: Read> TraceReader<R> {
                 message: c.str()?,
             },
             kind::TIME => Record::Time(c.u64()?),
+            kind::INVALID_FREE => Record::InvalidFree {
+                ptr: c.u64()?,
+                stack: c.u32()?,
+                alloc_stack: c.u32()?,
+                free_stack: c.u32()?,
+            },
             kind::EXIT_BLOCK => Record::ExitBlock {
                 ptr: c.u64()?,
                 kind: LeakKind::from_u8(c.u64()? as u8)?,
@@ -1077,6 +1118,12 @@ mod tests {
                 ptr: 70_040,
                 kind: LeakKind::Possible,
                 rule: None,
+            },
+            Record::InvalidFree {
+                ptr: 70_000,
+                stack: 1,
+                alloc_stack: 1,
+                free_stack: 1,
             },
             Record::ExitBlock {
                 ptr: 90_000,

@@ -75,6 +75,21 @@ impl From<&Frame> for FrameView {
     }
 }
 
+/// A free or reallocation of a pointer that was not a live block.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InvalidFreeView {
+    /// The pointer.
+    pub ptr: u64,
+    /// The bad call's stack, innermost first.
+    pub stack: Vec<FrameView>,
+    /// For a double free: where the block was allocated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocated_at: Option<Vec<FrameView>>,
+    /// For a double free: where it was freed the first time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub freed_at: Option<Vec<FrameView>>,
+}
+
 /// The analysis of one trace.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Analysis {
@@ -84,6 +99,8 @@ pub struct Analysis {
     pub summary: Summary,
     /// Live-at-exit blocks grouped by stack, most bytes first.
     pub leaks: Vec<LeakGroup>,
+    /// Frees of pointers that were not live blocks (the first 1,000).
+    pub invalid_frees: Vec<InvalidFreeView>,
     /// Problems reading the trace (it was cut short, say); the analysis
     /// covers everything before them.
     pub warnings: Vec<String>,
@@ -110,6 +127,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     let mut end: Option<(RunStatus, Option<i32>, String)> = None;
     let mut warnings = Vec::new();
     let mut exit: FxHashMap<u64, (LeakKind, Option<String>)> = FxHashMap::default();
+    let mut invalid: Vec<InvalidFreeView> = Vec::new();
     loop {
         match reader.next_record() {
             Ok(Some(r)) => {
@@ -120,6 +138,27 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                         exit_code,
                         message,
                     } => end = Some((*status, *exit_code, message.clone())),
+                    Record::InvalidFree {
+                        ptr,
+                        stack,
+                        alloc_stack,
+                        free_stack,
+                    } if invalid.len() < 1000 => {
+                        let frames = |id| {
+                            reader
+                                .stack(id)
+                                .into_iter()
+                                .rev()
+                                .map(FrameView::from)
+                                .collect::<Vec<_>>()
+                        };
+                        invalid.push(InvalidFreeView {
+                            ptr: *ptr,
+                            stack: frames(*stack),
+                            allocated_at: (*free_stack != 0).then(|| frames(*alloc_stack)),
+                            freed_at: (*free_stack != 0).then(|| frames(*free_stack)),
+                        });
+                    }
                     Record::ExitBlock { ptr, kind, rule } => {
                         let rule = rule.and_then(|id| reader.string(id));
                         model.exit_block(*ptr, *kind, rule);
@@ -203,6 +242,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         module,
         summary,
         leaks,
+        invalid_frees: invalid,
         warnings,
     })
 }

@@ -48,6 +48,21 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
             "allocation stacks"
         ),
     );
+    for (i, f) in a.invalid_frees.iter().enumerate() {
+        let what = if f.freed_at.is_some() {
+            "double free"
+        } else {
+            "free of a pointer that is not a live block"
+        };
+        let _ = writeln!(out, "\ninvalid free #{} of {:#x}: {what}", i + 1, f.ptr);
+        frames(&mut out, &f.stack, full);
+        if let (Some(alloc), Some(freed)) = (&f.allocated_at, &f.freed_at) {
+            let _ = writeln!(out, "  freed before at:");
+            frames(&mut out, freed, full);
+            let _ = writeln!(out, "  allocated at:");
+            frames(&mut out, alloc, full);
+        }
+    }
     let shown = if top == 0 {
         a.leaks.len()
     } else {
@@ -90,15 +105,23 @@ fn group(out: &mut String, n: usize, g: &LeakGroup, full: bool) {
         plural(g.blocks, "block", "blocks"),
         g.allocator.name()
     );
+    frames(out, &g.frames, full);
+    if g.frames.is_empty() {
+        let _ = writeln!(out, "    (no stack: allocated outside instrumented code)");
+    }
+}
+
+/// A stack, innermost first, `at` then `by`, compacted unless `full`.
+fn frames(out: &mut String, stack: &[crate::analysis::FrameView], full: bool) {
     let range = if full {
-        0..g.frames.len()
+        0..stack.len()
     } else {
-        compact_range(&g.frames)
+        compact_range(&stack)
     };
     if range.start > 0 {
         let _ = writeln!(out, "    ({} library frames above)", range.start);
     }
-    for (i, f) in g.frames[range.clone()].iter().enumerate() {
+    for (i, f) in stack[range.clone()].iter().enumerate() {
         let at = if i == 0 { "at" } else { "by" };
         match (&f.file, f.line) {
             (Some(file), 0) => {
@@ -112,15 +135,12 @@ fn group(out: &mut String, n: usize, g: &LeakGroup, full: bool) {
             }
         }
     }
-    if range.end < g.frames.len() {
+    if range.end < stack.len() {
         let _ = writeln!(
             out,
             "    ({} runtime frames below; --full-stacks shows them)",
-            g.frames.len() - range.end
+            stack.len() - range.end
         );
-    }
-    if g.frames.is_empty() {
-        let _ = writeln!(out, "    (no stack: allocated outside instrumented code)");
     }
 }
 
@@ -325,6 +345,24 @@ pub fn dump<R: std::io::Read>(
                     .unwrap_or_default(),
                 exit_code.map_or("-".to_string(), |c| c.to_string()),
                 message.lines().next().unwrap_or_default()
+            ),
+            Record::InvalidFree {
+                ptr,
+                stack: s,
+                alloc_stack,
+                free_stack,
+            } => format!(
+                "invalid-free ptr={ptr:#x} stack={}{}",
+                stack(*s),
+                if *free_stack == 0 {
+                    " (not a live block)".to_string()
+                } else {
+                    format!(
+                        " (double free) allocated-at={} freed-at={}",
+                        stack(*alloc_stack),
+                        stack(*free_stack)
+                    )
+                }
             ),
             Record::ExitBlock { ptr, kind, rule } => format!(
                 "exit-block ptr={ptr:#x} kind={}{}",

@@ -116,7 +116,7 @@ fn frames(out: &mut String, stack: &[crate::analysis::FrameView], full: bool) {
     let range = if full {
         0..stack.len()
     } else {
-        compact_range(&stack)
+        compact_range(stack)
     };
     if range.start > 0 {
         let _ = writeln!(out, "    ({} library frames above)", range.start);

@@ -10,6 +10,8 @@
 #   rust/unknown-lto.wasm          the same with LTO: the __rust_alloc shims are inlined away
 #   sqlite/sqlite.wasm             SQLite's amalgamation (from better-sqlite3 on npm) + driver.c,
 #                                  wasm32-wasi, compiled -O2 -g, linked without -O
+#   sqlite/sqlite-full.wasm        the same with SQLite's extensions (FTS5, R-Tree, Geopoly,
+#                                  sessions, math): a module over 5 MB, for benchmarks
 #   npm/sql-wasm-debug.wasm        emscripten build of SQLite (sql.js on npm), debug: export names kept
 #   npm/sql-wasm.wasm              the same, release: minified exports, no names
 #   npm/resvg_bg.wasm              wasm-bindgen build of resvg (@resvg/resvg-wasm on npm), no names
@@ -61,6 +63,13 @@ if ! fresh "$out/sqlite/sqlite.wasm" sqlite/driver.c "$sqlite_src/sqlite3.c"; th
     -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_WAL
   clang --target=wasm32-wasi -O2 -g -c sqlite/driver.c -I "$sqlite_src" -o "$out/sqlite/driver.o"
   clang --target=wasm32-wasi -g "$out/sqlite/driver.o" "$out/sqlite/sqlite3.o" -o "$out/sqlite/sqlite.wasm"
+fi
+if ! fresh "$out/sqlite/sqlite-full.wasm" sqlite/driver.c "$sqlite_src/sqlite3.c"; then
+  clang --target=wasm32-wasi -O2 -g -c "$sqlite_src/sqlite3.c" -o "$out/sqlite/sqlite3-full.o" \
+    -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_WAL -DSQLITE_ENABLE_FTS5 \
+    -DSQLITE_ENABLE_RTREE -DSQLITE_ENABLE_GEOPOLY -DSQLITE_ENABLE_SESSION -DSQLITE_ENABLE_PREUPDATE_HOOK \
+    -DSQLITE_ENABLE_MATH_FUNCTIONS -DSQLITE_ENABLE_DBSTAT_VTAB -DSQLITE_ENABLE_STMTVTAB
+  clang --target=wasm32-wasi -g "$out/sqlite/driver.o" "$out/sqlite/sqlite3-full.o" -o "$out/sqlite/sqlite-full.wasm"
 fi
 sqljs=$(fetch sql.js@1.16.0)/dist
 cp "$sqljs/sql-wasm-debug.wasm" "$sqljs/sql-wasm.wasm" "$out/npm/"

@@ -109,6 +109,11 @@ impl Recorder {
         })
     }
 
+        /// Bytes written to the trace so far (0 without one).
+    pub fn trace_bytes(&self) -> u64 {
+        self.writer.as_ref().map_or(0, |w| w.len())
+    }
+
     /// Time since the recorder started.
     pub fn elapsed(&self) -> Duration {
         self.start.elapsed()

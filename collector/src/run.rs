@@ -54,9 +54,23 @@ pub struct RunConfig {
     pub default_suppressions: bool,
     /// CI gates to check; their outcome is in the summary.
     pub gates: crate::gates::Gates,
-    /// Show a progress line on stderr (events, live bytes, elapsed) while
+        /// Show a progress line on stderr (events, live bytes, elapsed) while
     /// the guest runs longer than a second.
     pub progress: bool,
+    /// How hooks learn the call stack.
+    pub stack_mode: StackMode,
+}
+
+/// How hooks learn the call stack of an event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StackMode {
+    /// Read the module's shadow stack (the design; see `heapscope_trace::abi`).
+    #[default]
+    Shadow,
+    /// Walk the wasm stack from the host with `WasmBacktrace::capture` on
+    /// every event: the reference the benchmarks compare with. Stacks are
+    /// interned but not symbolised; the trace's events carry their ids.
+    Backtrace,
 }
 
 impl RunConfig {
@@ -79,7 +93,8 @@ impl RunConfig {
             suppressions: Vec::new(),
             default_suppressions: true,
             gates: Default::default(),
-            progress: false,
+                        progress: false,
+            stack_mode: StackMode::Shadow,
         }
     }
 }
@@ -188,6 +203,9 @@ struct Host {
     rec: Recorder,
     shadow: Option<Memory>,
     limiter: Limiter,
+    /// Stacks by host-side stack walk (the benchmark reference) instead of
+    /// the shadow stack: interned by their (function, offset) frames.
+    backtraces: Option<rustc_hash::FxHashMap<Vec<u64>, heapscope_trace::StackId>>,
 }
 
 struct Limiter {
@@ -265,6 +283,27 @@ pub fn memory_infos(wasm: &[u8]) -> Vec<MemoryInfo> {
     out
 }
 
+/// The stack of the event a hook reports: from the shadow stack, or, in
+/// `StackMode::Backtrace`, from wasmtime's stack walk.
+#[inline]
+fn stack_of<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (heapscope_trace::StackId, &'a mut Host) {
+    if caller.data().backtraces.is_some() {
+        let bt = wasmtime::WasmBacktrace::capture(&*caller);
+        let key: Vec<u64> = bt
+            .frames()
+            .iter()
+            .map(|f| (u64::from(f.func_index()) << 32) | f.func_offset().unwrap_or(0) as u64)
+            .collect();
+        let host = caller.data_mut();
+        let map = host.backtraces.as_mut().expect("checked");
+        let next = map.len() as heapscope_trace::StackId + 1;
+        let id = *map.entry(key).or_insert(next);
+        return (id, host);
+    }
+    let (raw, host) = shadow_stack(caller, sp);
+    (host.rec.stack(raw), host)
+}
+
 fn shadow_stack<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (&'a [u8], &'a mut Host) {
     if caller.data().shadow.is_none() {
         let m = caller
@@ -297,8 +336,7 @@ fn define_hooks_for(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         abi::IMPORT_MODULE,
         abi::HOOK_ALLOC,
         |mut caller: Caller<'_, Host>, kind: i32, ptr: i64, size: i64, align: i64, sp: i32| {
-            let (raw, host) = shadow_stack(&mut caller, sp);
-            let stack = host.rec.stack(raw);
+            let (stack, host) = stack_of(&mut caller, sp);
             host.rec
                 .alloc(kind, ptr as u64, size as u64, align as u64, stack);
         },
@@ -310,8 +348,7 @@ fn define_hooks_for(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
             if ptr == 0 {
                 return;
             }
-            let (raw, host) = shadow_stack(&mut caller, sp);
-            let stack = host.rec.stack(raw);
+            let (stack, host) = stack_of(&mut caller, sp);
             host.rec.free(kind, ptr as u64, stack);
         },
     )?;
@@ -319,8 +356,7 @@ fn define_hooks_for(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         abi::IMPORT_MODULE,
         abi::HOOK_REALLOC,
         |mut caller: Caller<'_, Host>, kind: i32, old: i64, new: i64, size: i64, sp: i32| {
-            let (raw, host) = shadow_stack(&mut caller, sp);
-            let stack = host.rec.stack(raw);
+            let (stack, host) = stack_of(&mut caller, sp);
             host.rec
                 .realloc(kind, old as u64, new as u64, size as u64, stack);
         },
@@ -329,8 +365,7 @@ fn define_hooks_for(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         abi::IMPORT_MODULE,
         abi::HOOK_GROW,
         |mut caller: Caller<'_, Host>, memory: i32, delta: i64, result: i64, sp: i32| {
-            let (raw, host) = shadow_stack(&mut caller, sp);
-            let stack = host.rec.stack(raw);
+            let (stack, host) = stack_of(&mut caller, sp);
             let old = (result >= 0).then_some(result as u64);
             host.rec.grow(memory as u32, delta as u64, old, stack);
         },
@@ -369,6 +404,7 @@ fn dummy_host() -> Host {
             limit: None,
             hit: None,
         },
+        backtraces: None,
     }
 }
 
@@ -491,6 +527,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             limit: cfg.memory_limit,
             hit: None,
         },
+        backtraces: (cfg.stack_mode == StackMode::Backtrace).then(Default::default),
     };
     let mut store = Store::new(&engine, host);
     store.limiter(|h| &mut h.limiter);
@@ -642,7 +679,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         message: message.clone(),
     });
     host.rec.flush();
-    let mut summary = host.rec.model.summary(status, exit_code, &message);
+        let mut summary = host.rec.model.summary(status, exit_code, &message);
+    summary.host = Some(heapscope_trace::model::HostStats {
+        elapsed_ms: host.rec.elapsed().as_millis() as u64,
+        peak_rss_kib: peak_rss_kib(),
+        trace_bytes: host.rec.trace_bytes(),
+    });
     if !cfg.plain {
         summary.gates = cfg.gates.check(&summary);
     }
@@ -788,6 +830,13 @@ fn show_progress(
             let _ = write!(io::stderr(), "\r\x1b[K");
         }
     })
+}
+
+/// This process's peak resident set in KiB (Linux's VmHWM), if known.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Where the module's active data segments end in memory 0: a lower bound

@@ -1,7 +1,7 @@
 //! `heapscope run`
 
 use anyhow::Context;
-use heapscope_collector::{Gates, RunConfig, RunOutcome};
+use heapscope_collector::{Gates, RunConfig, RunOutcome, StackMode};
 use heapscope_instrument::AllocOverride;
 use heapscope_trace::format::LeakKind;
 use heapscope_trace::format::RunStatus;
@@ -103,6 +103,11 @@ pub struct Opts {
     /// Exit 1 when more than N blocks are allocated in all.
     #[arg(long, value_name = "N")]
     max_allocs: Option<u64>,
+        /// How hooks learn call stacks: `shadow` (the instrumented module's
+    /// shadow stack, the default) or `backtrace` (a host-side stack walk per
+    /// event, far slower: the benchmarks' reference).
+    #[arg(long, value_name = "MODE", default_value = "shadow", value_parser = ["shadow", "backtrace"], hide = true)]
+    stack_mode: String,
     /// Print nothing of heapscope's own on success.
     #[arg(short, long)]
     quiet: bool,
@@ -152,6 +157,7 @@ impl Opts {
             repeat: self.repeat,
             suppressions: self.suppressions.clone(),
             default_suppressions: !self.no_default_suppressions,
+                        stack_mode: if self.stack_mode == "backtrace" { StackMode::Backtrace } else { StackMode::Shadow },
             progress: !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             gates: Gates {
                 fail_on_leak: self.fail_on_leak,

@@ -338,7 +338,8 @@ impl HeapModel {
             failed_allocs: self.failed_allocs,
             events: self.seq,
             memory,
-            leak_kinds: self.leak_kinds.clone(),
+                        leak_kinds: self.leak_kinds.clone(),
+            host: None,
             gates: Vec::new(),
         }
     }
@@ -381,9 +382,26 @@ pub struct Summary {
     /// memory for pointers to them (absent for a trace without that scan).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leak_kinds: Option<LeakTotals>,
+        /// What recording cost the host, when the collector measured it (not
+    /// in a summary replayed from a trace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostStats>,
     /// The CI gates the run was asked to check, and how each came out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<Gate>,
+}
+
+/// What a run cost the collector's process.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HostStats {
+    /// Wall-clock time from instantiation to the end of the run, in
+    /// milliseconds.
+    pub elapsed_ms: u64,
+    /// Peak resident memory of the collector's process (Linux's VmHWM),
+    /// including the guest's linear memory, in KiB.
+    pub peak_rss_kib: Option<u64>,
+    /// Bytes written to the trace.
+    pub trace_bytes: u64,
 }
 
 /// One CI gate (`--fail-on-leak`, `--max-peak`, ...) and its outcome.

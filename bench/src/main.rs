@@ -29,7 +29,10 @@ fn repo() -> PathBuf {
 fn heapscope() -> Result<PathBuf> {
     let p = repo().join("target/release/heapscope");
     if !p.exists() {
-        bail!("`{}` is missing: run `cargo build --release` first", p.display());
+        bail!(
+            "`{}` is missing: run `cargo build --release` first",
+            p.display()
+        );
     }
     Ok(p)
 }
@@ -59,15 +62,29 @@ fn run_once(module: &Path, flags: &[&str], args: &[&str]) -> Result<(f64, serde_
     let status = cmd.status().context("running heapscope")?;
     let secs = start.elapsed().as_secs_f64();
     if !status.success() {
-        bail!("`heapscope run {} {flags:?}` failed: {status}", module.display());
+        bail!(
+            "`heapscope run {} {flags:?}` failed: {status}",
+            module.display()
+        );
     }
     let json = serde_json::from_str(&std::fs::read_to_string(&summary)?)?;
     Ok((secs, json))
 }
 
 /// Run each configuration `runs` times, interleaved.
-fn side_by_side(module: &Path, args: &[&str], configs: &[(&str, Vec<&str>)], runs: usize) -> Result<Vec<Measured>> {
-    let mut out: Vec<Measured> = configs.iter().map(|_| Measured { seconds: Vec::new(), summary: serde_json::Value::Null }).collect();
+fn side_by_side(
+    module: &Path,
+    args: &[&str],
+    configs: &[(&str, Vec<&str>)],
+    runs: usize,
+) -> Result<Vec<Measured>> {
+    let mut out: Vec<Measured> = configs
+        .iter()
+        .map(|_| Measured {
+            seconds: Vec::new(),
+            summary: serde_json::Value::Null,
+        })
+        .collect();
     for _ in 0..runs {
         for (i, (_, flags)) in configs.iter().enumerate() {
             let (s, json) = run_once(module, flags, args)?;
@@ -110,7 +127,12 @@ fn recorder_ns_per_event(runs: usize) -> Result<(f64, f64, f64)> {
             .map(|i| Site {
                 func_index: i,
                 code_offset: i * 10,
-                frames: vec![SiteFrame { function: format!("f{i}"), file: Some("a.c".into()), line: i, column: 1 }],
+                frames: vec![SiteFrame {
+                    function: format!("f{i}"),
+                    file: Some("a.c".into()),
+                    line: i,
+                    column: 1,
+                }],
             })
             .collect(),
     };
@@ -188,7 +210,9 @@ fn main() -> Result<()> {
         spread(&m[0].seconds)
     ));
     let (r2, _, _) = ratio(&m[2].seconds, &m[0].seconds);
-    rows.push(format!("| the same without writing a trace | — | {r2:.2} |"));
+    rows.push(format!(
+        "| the same without writing a trace | — | {r2:.2} |"
+    ));
     let trace_bytes = m[1].summary["host"]["trace_bytes"].as_u64().unwrap_or(0);
     rows.push(format!(
         "| trace size, microbenchmark | ≤ 4 bytes/event | **{:.2}** bytes/event ({} bytes, {} events) |",
@@ -199,7 +223,10 @@ fn main() -> Result<()> {
 
     // 2. A real program: SQLite.
     let sqlite = sample("sqlite/sqlite.wasm")?;
-    let configs = vec![("plain", vec!["--plain"]), ("full", vec!["--trace", trace.as_str()])];
+    let configs = vec![
+        ("plain", vec!["--plain"]),
+        ("full", vec!["--trace", trace.as_str()]),
+    ];
     let m = side_by_side(&sqlite, &["20000"], &configs, runs)?;
     let (r, lo, hi) = ratio(&m[1].seconds, &m[0].seconds);
     let ev = events(&m[1].summary);
@@ -211,13 +238,19 @@ fn main() -> Result<()> {
         spread(&m[0].seconds)
     ));
     let tb = m[1].summary["host"]["trace_bytes"].as_u64().unwrap_or(0);
-    rows.push(format!("| trace size, SQLite | ≤ 4 bytes/event | **{:.2}** bytes/event |", tb as f64 / ev as f64));
+    rows.push(format!(
+        "| trace size, SQLite | ≤ 4 bytes/event | **{:.2}** bytes/event |",
+        tb as f64 / ev as f64
+    ));
 
     // 3. The stack design against a host-side stack walk, same workload.
     let configs = vec![
         ("plain", vec!["--plain"]),
         ("shadow stack", vec!["--no-trace"]),
-        ("WasmBacktrace::capture", vec!["--no-trace", "--stack-mode", "backtrace"]),
+        (
+            "WasmBacktrace::capture",
+            vec!["--no-trace", "--stack-mode", "backtrace"],
+        ),
     ];
     let m = side_by_side(&churn, &["50000", "12"], &configs, runs.min(3))?;
     let ev = events(&m[1].summary) as f64;
@@ -239,7 +272,11 @@ fn main() -> Result<()> {
     let mut rss = Vec::new();
     for n in ["1000000", "10000000"] {
         let (_, s) = run_once(&churn, &["--trace", trace.as_str()], &[n, "12"])?;
-        rss.push((n, s["host"]["peak_rss_kib"].as_u64().unwrap_or(0), events(&s)));
+        rss.push((
+            n,
+            s["host"]["peak_rss_kib"].as_u64().unwrap_or(0),
+            events(&s),
+        ));
     }
     rows.push(format!(
         "| collector peak RSS, churn with trace: 1,000,000 pairs ({} events) → 10,000,000 pairs ({} events) | flat | **{} KiB → {} KiB** |",
@@ -247,7 +284,10 @@ fn main() -> Result<()> {
     ));
 
     // 6. Instrumenting a large module against walrus' round trip.
-    let big = ["sqlite/sqlite-full.wasm"].iter().find_map(|m| sample(m).ok()).context("no large module")?;
+    let big = ["sqlite/sqlite-full.wasm"]
+        .iter()
+        .find_map(|m| sample(m).ok())
+        .context("no large module")?;
     let size = std::fs::metadata(&big)?.len();
     let (r, lo, hi, secs) = instrument_vs_walrus(&big, runs)?;
     rows.push(format!(

@@ -109,7 +109,7 @@ impl Recorder {
         })
     }
 
-        /// Bytes written to the trace so far (0 without one).
+    /// Bytes written to the trace so far (0 without one).
     pub fn trace_bytes(&self) -> u64 {
         self.writer.as_ref().map_or(0, |w| w.len())
     }

@@ -54,7 +54,7 @@ pub struct RunConfig {
     pub default_suppressions: bool,
     /// CI gates to check; their outcome is in the summary.
     pub gates: crate::gates::Gates,
-        /// Show a progress line on stderr (events, live bytes, elapsed) while
+    /// Show a progress line on stderr (events, live bytes, elapsed) while
     /// the guest runs longer than a second.
     pub progress: bool,
     /// How hooks learn the call stack.
@@ -93,7 +93,7 @@ impl RunConfig {
             suppressions: Vec::new(),
             default_suppressions: true,
             gates: Default::default(),
-                        progress: false,
+            progress: false,
             stack_mode: StackMode::Shadow,
         }
     }
@@ -286,7 +286,10 @@ pub fn memory_infos(wasm: &[u8]) -> Vec<MemoryInfo> {
 /// The stack of the event a hook reports: from the shadow stack, or, in
 /// `StackMode::Backtrace`, from wasmtime's stack walk.
 #[inline]
-fn stack_of<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (heapscope_trace::StackId, &'a mut Host) {
+fn stack_of<'a>(
+    caller: &'a mut Caller<'_, Host>,
+    sp: i32,
+) -> (heapscope_trace::StackId, &'a mut Host) {
     if caller.data().backtraces.is_some() {
         let bt = wasmtime::WasmBacktrace::capture(&*caller);
         let key: Vec<u64> = bt
@@ -679,7 +682,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         message: message.clone(),
     });
     host.rec.flush();
-        let mut summary = host.rec.model.summary(status, exit_code, &message);
+    let mut summary = host.rec.model.summary(status, exit_code, &message);
     summary.host = Some(heapscope_trace::model::HostStats {
         elapsed_ms: host.rec.elapsed().as_millis() as u64,
         peak_rss_kib: peak_rss_kib(),

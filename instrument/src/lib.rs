@@ -92,6 +92,9 @@ pub enum InstrumentError {
         /// What the user can do.
         hint: String,
     },
+    /// The module is valid but uses a feature the rewriter cannot handle.
+    #[error("the module uses a WebAssembly feature heapscope cannot rewrite yet: {0}")]
+    Unsupported(String),
     /// `--alloc-fn` could not be honoured.
     #[error("{0}")]
     AllocFn(String),

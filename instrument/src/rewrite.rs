@@ -91,8 +91,23 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
             Ok(())
         });
     }
-    let mut module = Module::from_buffer_with_config(wasm, &config)
-        .map_err(|e| InstrumentError::Invalid(format!("{e:#}")))?;
+    let mut module = Module::from_buffer_with_config(wasm, &config).map_err(|e| {
+        let msg = format!("{e:#}");
+        // walrus validates with the features it supports: a valid module
+        // using another one is refused with "... is disabled" or "not
+        // supported yet"; say so rather than calling it invalid.
+        let full = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(wasm);
+        if full.is_ok()
+            && (msg.contains("disabled")
+                || msg.contains("not supported")
+                || msg.contains("not enabled"))
+        {
+            InstrumentError::Unsupported(msg)
+        } else {
+            InstrumentError::Invalid(msg)
+        }
+    })?;
     let index_of = std::mem::take(&mut *index_of.lock().unwrap_or_else(|e| e.into_inner()));
 
     let memories: Vec<MemoryId> = module.memories.iter().map(|m| m.id()).collect();

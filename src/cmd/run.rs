@@ -103,7 +103,7 @@ pub struct Opts {
     /// Exit 1 when more than N blocks are allocated in all.
     #[arg(long, value_name = "N")]
     max_allocs: Option<u64>,
-        /// How hooks learn call stacks: `shadow` (the instrumented module's
+    /// How hooks learn call stacks: `shadow` (the instrumented module's
     /// shadow stack, the default) or `backtrace` (a host-side stack walk per
     /// event, far slower: the benchmarks' reference).
     #[arg(long, value_name = "MODE", default_value = "shadow", value_parser = ["shadow", "backtrace"], hide = true)]
@@ -157,7 +157,11 @@ impl Opts {
             repeat: self.repeat,
             suppressions: self.suppressions.clone(),
             default_suppressions: !self.no_default_suppressions,
-                        stack_mode: if self.stack_mode == "backtrace" { StackMode::Backtrace } else { StackMode::Shadow },
+            stack_mode: if self.stack_mode == "backtrace" {
+                StackMode::Backtrace
+            } else {
+                StackMode::Shadow
+            },
             progress: !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             gates: Gates {
                 fail_on_leak: self.fail_on_leak,

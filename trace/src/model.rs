@@ -338,7 +338,7 @@ impl HeapModel {
             failed_allocs: self.failed_allocs,
             events: self.seq,
             memory,
-                        leak_kinds: self.leak_kinds.clone(),
+            leak_kinds: self.leak_kinds.clone(),
             host: None,
             gates: Vec::new(),
         }
@@ -382,7 +382,7 @@ pub struct Summary {
     /// memory for pointers to them (absent for a trace without that scan).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leak_kinds: Option<LeakTotals>,
-        /// What recording cost the host, when the collector measured it (not
+    /// What recording cost the host, when the collector measured it (not
     /// in a summary replayed from a trace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<HostStats>,

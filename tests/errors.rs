@@ -1,0 +1,126 @@
+//! Bad input gets a clear error and exit status 2, never a panic: the first
+//! lines of each message are checked.
+
+mod common;
+use common::*;
+
+fn instrument_err(input: &std::path::Path) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.wasm");
+    let o = heapscope([
+        "instrument".as_ref(),
+        input.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(!out.exists(), "no output on failure");
+    stderr(&o)
+}
+
+#[test]
+fn bad_modules_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let leaky = std::fs::read(sample("c/leaky.wasm")).unwrap();
+
+    let e = instrument_err(&write("text.bin", b"hello"));
+    assert!(
+        e.contains("0: invalid WebAssembly: not a WebAssembly module"),
+        "{e}"
+    );
+
+    let e = instrument_err(&write("cut.wasm", &leaky[..leaky.len() / 3]));
+    assert!(
+        e.contains("0: invalid WebAssembly: unexpected end-of-file"),
+        "{e}"
+    );
+
+    let e = instrument_err(&write(
+        "nomem.wasm",
+        &wat::parse_str("(module (func $malloc (param i32) (result i32) i32.const 0))").unwrap(),
+    ));
+    assert!(e.contains("0: the module has no linear memory"), "{e}");
+
+    let e = instrument_err(&write(
+        "noalloc.wasm",
+        &wat::parse_str("(module (memory 1) (func $f))").unwrap(),
+    ));
+    assert!(
+        e.contains("0: no allocator found: looked for malloc/free"),
+        "{e}"
+    );
+    assert!(
+        e.contains("name its functions with `--alloc-fn ROLE=NAME|INDEX`"),
+        "{e}"
+    );
+
+    let e = instrument_err(&repo().join("tests/fixtures/stack_switching.wat"));
+    assert!(
+        e.contains("0: the module uses a WebAssembly feature heapscope cannot rewrite yet"),
+        "{e}"
+    );
+    assert!(e.contains("stack switching"), "{e}");
+
+    // Instrumenting twice is refused; running an instrumented module works.
+    let once = dir.path().join("once.wasm");
+    let o = heapscope([
+        "instrument".as_ref(),
+        sample("c/leaky.wasm").as_os_str(),
+        "-o".as_ref(),
+        once.as_os_str(),
+        "-q".as_ref(),
+    ]);
+    assert_eq!(code(&o), 0);
+    let e = instrument_err(&once);
+    assert!(
+        e.contains("0: the module is already instrumented by heapscope"),
+        "{e}"
+    );
+    let o = heapscope([
+        "run".as_ref(),
+        once.as_os_str(),
+        "--no-trace".as_ref(),
+        "-q".as_ref(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let e = instrument_err(&dir.path().join("missing.wasm"));
+    assert!(e.starts_with("error: cannot read `"), "{e}");
+}
+
+#[test]
+fn bad_traces_and_options_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.trace");
+    std::fs::write(&junk, b"not a trace").unwrap();
+    for cmd in ["leaks", "summary", "dump"] {
+        let o = heapscope([cmd.as_ref(), junk.as_os_str()]);
+        assert_eq!(code(&o), 2, "{cmd}");
+        assert!(
+            stderr(&o).contains("not a heapscope trace (bad magic)"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    let o = heapscope(["run", "x.wasm", "--memory-limit", "12 parsecs"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("unknown size unit"), "{}", stderr(&o));
+    let o = heapscope([
+        "run".as_ref(),
+        sample("c/leaky.wasm").as_os_str(),
+        "--invoke".as_ref(),
+        "nosuch".as_ref(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o)
+            .contains("the module exports no function `nosuch`; its exported functions: `_start`"),
+        "{}",
+        stderr(&o)
+    );
+}

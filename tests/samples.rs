@@ -510,3 +510,90 @@ fn churn_microbenchmark_counts_its_pairs() {
     assert_eq!(counts(&s), [1_002, 252_483, 18, 7_011, 2, 35]);
     assert_eq!(s["leak_kinds"]["suppressed"]["blocks"], 2);
 }
+
+#[test]
+fn wasi_commands_see_argv_env_stdin_and_preopens_as_under_wasmtime() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.txt"), "hello from a file\n").unwrap();
+    let module = sample("c/wasi.wasm");
+    let mount = format!("{}::/data", dir.path().display());
+    let feed = |mut cmd: Command| {
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"a line\n").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    // With the directory preopened, and without (the open fails, exit 3).
+    for with_dir in [true, false] {
+        let mut reference = Command::new(reference_wasmtime());
+        reference.arg("run");
+        let mut ours = Command::new(env!("CARGO_BIN_EXE_heapscope"));
+        ours.args(["run", "-q", "--no-trace"]);
+        if with_dir {
+            reference.args(["--dir", &mount]);
+            ours.args(["--dir", &mount]);
+        }
+        reference
+            .args(["--env", "HEAPSCOPE_SAMPLE=hi"])
+            .arg(&module)
+            .arg("/data/x.txt");
+        ours.args(["--env", "HEAPSCOPE_SAMPLE=hi"])
+            .arg(&module)
+            .args(["--", "/data/x.txt"]);
+        let (r, o) = (feed(reference), feed(ours));
+        assert_eq!(
+            stdout(&o),
+            String::from_utf8_lossy(&r.stdout),
+            "with_dir={with_dir}"
+        );
+        assert_eq!(
+            stderr(&o),
+            String::from_utf8_lossy(&r.stderr),
+            "with_dir={with_dir}"
+        );
+        assert_eq!(o.status.code(), r.status.code(), "with_dir={with_dir}");
+        assert_eq!(o.status.code(), Some(if with_dir { 7 } else { 3 }));
+    }
+    assert!(stdout(&feed({
+        let mut c = Command::new(env!("CARGO_BIN_EXE_heapscope"));
+        c.args(["run", "-q", "--no-trace", "--argv0", "renamed"])
+            .arg(&module);
+        c
+    }))
+    .contains("argv[0]=renamed\n"));
+    // Everything wasi-libc keeps is suppressed; nothing else is left.
+    let (_, _, s) = record(
+        dir.path(),
+        &module,
+        &[
+            "--dir",
+            &mount,
+            "--env",
+            "HEAPSCOPE_SAMPLE=hi",
+            "--",
+            "/data/x.txt",
+        ],
+    );
+    let k = &s["leak_kinds"];
+    assert_eq!(
+        [
+            &k["definite"]["blocks"],
+            &k["possible"]["blocks"],
+            &k["reachable"]["blocks"]
+        ],
+        [0, 0, 0]
+    );
+    assert_eq!(k["suppressed"]["blocks"], s["curr_blocks"]);
+    let rules: Vec<&str> = k["suppressed_by_rule"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap())
+        .collect();
+    assert_eq!(rules.len(), 3, "argv, environment and preopens: {rules:?}");
+}

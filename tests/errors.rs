@@ -124,3 +124,56 @@ fn bad_traces_and_options_are_refused_with_the_reason() {
         stderr(&o)
     );
 }
+
+#[test]
+fn sigint_stops_the_guest_and_keeps_the_trace_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.trace");
+    let summary = dir.path().join("s.json");
+    // The collector's fixture loops forever after two allocations with "l".
+    let module = repo().join("collector/tests/fixtures/bump.wat");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_heapscope"))
+        .arg("run")
+        .arg(&module)
+        .arg("--trace")
+        .arg(&trace)
+        .arg("--summary-json")
+        .arg(&summary)
+        .args(["--", "l"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Give it time to start and reach its endless loop (the events stay in
+    // the writer's buffer until the end: the interrupt must flush them).
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["status"], "interrupted");
+    assert_eq!(s["total_blocks"], 2);
+    let dump = heapscope(["dump".as_ref(), trace.as_os_str()]);
+    let text = stdout(&dump);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("alloc ")).count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("run-end status=interrupted"),
+        "{text}"
+    );
+}

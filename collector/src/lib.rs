@@ -28,4 +28,6 @@ pub mod suppress;
 
 pub use gates::Gates;
 pub use heapscope_trace::format::{LeakKind, RunStatus};
-pub use run::{define_hooks, memory_infos, run, Leak, RunConfig, RunError, RunOutcome, StackMode};
+pub use run::{
+    define_hooks, memory_infos, run, Interrupt, Leak, RunConfig, RunError, RunOutcome, StackMode,
+};

@@ -59,6 +59,50 @@ pub struct RunConfig {
     pub progress: bool,
     /// How hooks learn the call stack.
     pub stack_mode: StackMode,
+    /// Lets another thread (a signal handler) stop the run cleanly.
+    pub interrupt: Option<Interrupt>,
+}
+
+/// Stops a run from another thread: the guest is interrupted at its next
+/// function entry or loop iteration, and the run ends with status
+/// `interrupted`, its trace and summary complete.
+#[derive(Clone, Default)]
+pub struct Interrupt(
+    std::sync::Arc<(
+        std::sync::atomic::AtomicBool,
+        std::sync::Mutex<Option<Engine>>,
+    )>,
+);
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Interrupt").field(&self.requested()).finish()
+    }
+}
+
+impl Interrupt {
+    /// A handle that has not fired.
+    pub fn new() -> Interrupt {
+        Interrupt::default()
+    }
+
+    /// Stop the run (safe to call from a signal-handling thread, and more
+    /// than once).
+    pub fn trigger(&self) {
+        self.0 .0.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(engine) = self.0 .1.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            engine.increment_epoch();
+        }
+    }
+
+    /// Whether the run was asked to stop.
+    pub fn requested(&self) -> bool {
+        self.0 .0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn attach(&self, engine: &Engine) {
+        *self.0 .1.lock().unwrap_or_else(|e| e.into_inner()) = Some(engine.clone());
+    }
 }
 
 /// How hooks learn the call stack of an event.
@@ -95,6 +139,7 @@ impl RunConfig {
             gates: Default::default(),
             progress: false,
             stack_mode: StackMode::Shadow,
+            interrupt: None,
         }
     }
 }
@@ -484,7 +529,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         .wasm_memory64(true)
         .wasm_exceptions(true)
         .wasm_tail_call(true);
-    if cfg.timeout.is_some() {
+    if cfg.timeout.is_some() || cfg.interrupt.is_some() {
         config.epoch_interruption(true);
     }
     if cfg.fuel.is_some() {
@@ -536,6 +581,16 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     store.limiter(|h| &mut h.limiter);
     if let Some(fuel) = cfg.fuel {
         store.set_fuel(fuel).map_err(setup)?;
+    }
+    if cfg.interrupt.is_some() && cfg.timeout.is_none() {
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_trap();
+    }
+    if let Some(i) = &cfg.interrupt {
+        i.attach(&engine);
+        if i.requested() {
+            engine.increment_epoch();
+        }
     }
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let (stop_progress, stop_progress_rx) = mpsc::channel::<()>();
@@ -649,6 +704,10 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
                 (RunStatus::Exited, Some(exit.0), String::new())
             } else if store.data().limiter.hit.is_some() {
                 (RunStatus::MemoryLimit, None, first_line(&e))
+            } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt))
+                && cfg.interrupt.as_ref().is_some_and(Interrupt::requested)
+            {
+                (RunStatus::Interrupted, None, "interrupted".to_string())
             } else if matches!(
                 e.downcast_ref::<Trap>(),
                 Some(Trap::Interrupt | Trap::OutOfFuel)

@@ -28,6 +28,7 @@ Exit status:
   N    otherwise the guest's own exit code when it exits (as with the wasmtime CLI)
   134  the guest trapped, hit --memory-limit or ran out of time or fuel (as wasmtime exits
        on a trap); the summary's `status` says which
+    130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then
   2    heapscope could not run the module (bad input, unreadable file)")]
 pub struct Opts {
     /// The module to run (instrumented or not).
@@ -157,6 +158,7 @@ impl Opts {
             repeat: self.repeat,
             suppressions: self.suppressions.clone(),
             default_suppressions: !self.no_default_suppressions,
+            interrupt: None,
             stack_mode: if self.stack_mode == "backtrace" {
                 StackMode::Backtrace
             } else {
@@ -174,7 +176,14 @@ impl Opts {
 
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
-        let cfg = self.config();
+        let mut cfg = self.config();
+        // Ctrl-C or SIGTERM stops the guest; the trace and summary are
+        // finished as for any other end of the run.
+        let interrupt = heapscope_collector::Interrupt::new();
+        let handle = interrupt.clone();
+        if ctrlc::set_handler(move || handle.trigger()).is_ok() {
+            cfg.interrupt = Some(interrupt);
+        }
         let outcome = heapscope_collector::run(&cfg);
         if let Some(p) = &self.summary_json {
             let summary = match &outcome {
@@ -226,6 +235,9 @@ impl Opts {
             RunStatus::MemoryLimit => format!("stopped at the memory limit: {}", s.message),
             RunStatus::Timeout => format!("stopped by the time or fuel limit: {}", s.message),
             RunStatus::Error => format!("failed: {}", s.message),
+            RunStatus::Interrupted => {
+                "was interrupted; the trace and summary cover the run until then".to_string()
+            }
         };
         out.push_str(&format!("heapscope: `{name}` {ended}\n"));
         out.push_str(&format!(
@@ -281,6 +293,7 @@ fn exit_code(o: &RunOutcome) -> u8 {
     match (o.summary.status, o.summary.exit_code) {
         (RunStatus::Exited, Some(c)) => c as u8,
         (RunStatus::Error, _) => 2,
+        (RunStatus::Interrupted, _) => 130,
         _ => 134,
     }
 }

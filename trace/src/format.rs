@@ -171,6 +171,8 @@ pub enum RunStatus {
     Timeout,
     /// The host failed (a bug or I/O error); the trace holds what came before.
     Error,
+    /// The user or the system stopped the run (SIGINT, SIGTERM).
+    Interrupted,
 }
 
 impl RunStatus {
@@ -181,6 +183,7 @@ impl RunStatus {
             RunStatus::MemoryLimit => 2,
             RunStatus::Timeout => 3,
             RunStatus::Error => 4,
+            RunStatus::Interrupted => 5,
         }
     }
     fn from_u8(v: u8) -> RunStatus {
@@ -189,6 +192,7 @@ impl RunStatus {
             1 => RunStatus::Trapped,
             2 => RunStatus::MemoryLimit,
             3 => RunStatus::Timeout,
+            5 => RunStatus::Interrupted,
             _ => RunStatus::Error,
         }
     }

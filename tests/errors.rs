@@ -132,7 +132,7 @@ fn sigint_stops_the_guest_and_keeps_the_trace_and_summary() {
     let summary = dir.path().join("s.json");
     // The collector's fixture loops forever after two allocations with "l".
     let module = repo().join("collector/tests/fixtures/bump.wat");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_heapscope"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_heapscope"))
         .arg("run")
         .arg(&module)
         .arg("--trace")

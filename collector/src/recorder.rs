@@ -71,6 +71,9 @@ pub struct Recorder {
     stack_nodes: Vec<(StackId, u32)>,
     /// Function name of each frame, by frame id.
     frame_names: Vec<String>,
+    /// Bytes that reached the trace file, when a compressing writer counts
+    /// them.
+    pub trace_written: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     /// Published for a progress display, when one is shown.
     pub progress: Option<std::sync::Arc<Progress>>,
     /// Ring buffer of the last frees: (ptr, alloc stack, free stack).
@@ -106,12 +109,16 @@ impl Recorder {
             freed: Vec::new(),
             freed_next: 0,
             progress: None,
+            trace_written: None,
         })
     }
 
     /// Bytes written to the trace so far (0 without one).
     pub fn trace_bytes(&self) -> u64 {
-        self.writer.as_ref().map_or(0, |w| w.len())
+        match &self.trace_written {
+            Some(n) => n.load(std::sync::atomic::Ordering::Relaxed),
+            None => self.writer.as_ref().map_or(0, |w| w.len()),
+        }
     }
 
     /// Time since the recorder started.
@@ -367,5 +374,16 @@ impl Recorder {
     /// Flush everything to the file.
     pub fn flush(&mut self) {
         self.write(|w| w.flush());
+    }
+
+    /// Finish the trace: flush it and wait until it is all in the file (the
+    /// writer thread, if any, is joined). Nothing more is written after.
+    pub fn close(&mut self) {
+        if let Some(w) = self.writer.take() {
+            match w.finish() {
+                Ok(out) => drop(out),
+                Err(e) => self.io_error = Some(e),
+            }
+        }
     }
 }

@@ -538,13 +538,17 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let engine = Engine::new(&config).map_err(setup)?;
     let module = Module::new(&engine, &wasm).map_err(setup)?;
 
+    let mut trace_written = None;
     let out: Option<Box<dyn Write + Send>> = match (&cfg.trace, cfg.plain) {
         (Some(t), false) => {
             let f = File::create(t).map_err(|source| RunError::Trace {
                 path: t.clone(),
                 source,
             })?;
-            Some(Box::new(BufWriter::with_capacity(1 << 16, f)))
+            let sink =
+                heapscope_trace::format::BlockSink::new(BufWriter::with_capacity(1 << 16, f));
+            trace_written = Some(sink.written());
+            Some(Box::new(sink))
         }
         _ => None,
     };
@@ -552,6 +556,8 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         path: cfg.trace.clone().unwrap_or_default(),
         source,
     })?;
+    let mut rec = rec;
+    rec.trace_written = trace_written;
 
     let argv0 = cfg.argv0.clone().unwrap_or_else(|| {
         path.file_name()
@@ -740,7 +746,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         exit_code,
         message: message.clone(),
     });
-    host.rec.flush();
+    host.rec.close();
     let mut summary = host.rec.model.summary(status, exit_code, &message);
     summary.host = Some(heapscope_trace::model::HostStats {
         elapsed_ms: host.rec.elapsed().as_millis() as u64,

@@ -488,8 +488,10 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let (wasm, instrumented) = if cfg.plain || heapscope_instrument::is_instrumented(&original) {
         (original.clone(), None)
     } else {
+        // wasmtime validates the module when it compiles it.
         let opts = heapscope_instrument::Options {
             alloc_fns: cfg.alloc_fns.clone(),
+            skip_validation: true,
         };
         let out = heapscope_instrument::instrument(&original, &opts).map_err(|source| {
             RunError::Instrument {

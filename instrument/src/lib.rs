@@ -28,6 +28,10 @@ pub struct Options {
     /// Allocator functions named by the user (`--alloc-fn ROLE=NAME|INDEX`);
     /// they take precedence over discovery.
     pub alloc_fns: Vec<AllocOverride>,
+    /// Do not validate the output (a safety net against heapscope bugs, a
+    /// tenth of the time on large modules). For callers that validate it
+    /// anyway, as wasmtime does when it compiles a module.
+    pub skip_validation: bool,
 }
 
 /// An instrumented module and what was done to it.
@@ -160,9 +164,12 @@ pub fn instrument(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
             )));
         }
     };
-    let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
-    validator
-        .validate_all(&out.wasm)
-        .map_err(|e| InstrumentError::Internal(e.to_string()))?;
+    if !opts.skip_validation {
+        let mut validator =
+            wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+        validator
+            .validate_all(&out.wasm)
+            .map_err(|e| InstrumentError::Internal(e.to_string()))?;
+    }
     Ok(out)
 }

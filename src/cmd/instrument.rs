@@ -53,6 +53,7 @@ impl Opts {
             &wasm,
             &Options {
                 alloc_fns: self.alloc_fns,
+                skip_validation: false,
             },
         )
         .with_context(|| format!("failed to instrument `{}`", self.input.display()))?;

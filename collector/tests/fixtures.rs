@@ -209,6 +209,17 @@ fn a_guest_that_loops_forever_stops_at_the_timeout() {
     let o = run(&c).unwrap();
     assert_eq!(o.summary.status, RunStatus::Timeout);
     assert_eq!(o.summary.total_blocks, 2);
+    // The trace holds both allocations and ends with the timeout.
+    let (recs, err) = records(&dir.path().join("t.trace"));
+    assert!(err.is_none());
+    assert_eq!(heap_events(&recs).len(), 2);
+    assert!(matches!(
+        recs.last(),
+        Some(Record::RunEnd {
+            status: RunStatus::Timeout,
+            ..
+        })
+    ));
     let mut c = config(dir.path(), "l");
     c.fuel = Some(100_000);
     assert_eq!(run(&c).unwrap().summary.status, RunStatus::Timeout);

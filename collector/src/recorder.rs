@@ -76,6 +76,9 @@ pub struct Recorder {
     pub trace_written: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     /// Published for a progress display, when one is shown.
     pub progress: Option<std::sync::Arc<Progress>>,
+    /// The last two stacks seen: raw shadow-stack bytes and id.
+    recent: [(Vec<u8>, StackId); 2],
+    recent_next: usize,
     /// Ring buffer of the last frees: (ptr, alloc stack, free stack).
     freed: Vec<(u64, StackId, StackId)>,
     freed_next: usize,
@@ -108,6 +111,8 @@ impl Recorder {
             frame_names: Vec::new(),
             freed: Vec::new(),
             freed_next: 0,
+            recent: [(vec![0xff; 3], 0), (vec![0xff; 3], 0)],
+            recent_next: 0,
             progress: None,
             trace_written: None,
         })
@@ -203,10 +208,23 @@ impl Recorder {
     /// outermost first).
     #[inline]
     pub fn stack(&mut self, raw: &[u8]) -> StackId {
-        if let Some(&id) = self.stacks.get(raw) {
-            return id;
+        // Consecutive events mostly share a stack, or alternate between two
+        // (a loop's allocation and free): compare before hashing.
+        for k in 0..2 {
+            if self.recent[k].0.as_slice() == raw {
+                return self.recent[k].1;
+            }
         }
-        self.intern_stack(raw)
+        let id = match self.stacks.get(raw) {
+            Some(&id) => id,
+            None => self.intern_stack(raw),
+        };
+        let slot = self.recent_next;
+        self.recent_next ^= 1;
+        self.recent[slot].0.clear();
+        self.recent[slot].0.extend_from_slice(raw);
+        self.recent[slot].1 = id;
+        id
     }
 
     #[cold]

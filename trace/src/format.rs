@@ -948,18 +948,10 @@ impl<R: Read> TraceReader<R> {
     pub fn next_record(&mut self) -> Result<Option<Record>, TraceError> {
         loop {
             if self.block_pos < self.block.len() {
-                match self.next_in_block() {
-                    Some(Some(r)) => return Ok(Some(r)),
-                    Some(None) => {
-                        self.skipped += 1;
-                        continue;
-                    }
-                    None => {
-                        return Err(TraceError::Malformed {
-                            kind: kind::BLOCK,
-                            offset: self.block_offset,
-                        });
-                    }
+                let decoded = self.next_in_block();
+                match self.settle(decoded, kind::BLOCK, self.block_offset) {
+                    Some(out) => return out,
+                    None => continue,
                 }
             }
             let start = self.offset;
@@ -1010,19 +1002,28 @@ impl<R: Read> TraceReader<R> {
                 })?;
                 continue;
             }
-            match self.decode(kind, len) {
-                Some(Some(r)) => return Ok(Some(r)),
-                Some(None) => {
-                    self.skipped += 1;
-                    continue;
-                }
-                None => {
-                    return Err(TraceError::Malformed {
-                        kind,
-                        offset: start,
-                    })
-                }
+            let decoded = self.decode(kind, len);
+            if let Some(out) = self.settle(decoded, kind, start) {
+                return out;
             }
+        }
+    }
+
+    /// What `next_record` does with a decoded payload: return the record,
+    /// skip an unknown kind (`None`: read on), or fail on a malformed one.
+    fn settle(
+        &mut self,
+        decoded: Option<Option<Record>>,
+        kind: u8,
+        offset: u64,
+    ) -> Option<Result<Option<Record>, TraceError>> {
+        match decoded {
+            Some(Some(r)) => Some(Ok(Some(r))),
+            Some(None) => {
+                self.skipped += 1;
+                None
+            }
+            None => Some(Err(TraceError::Malformed { kind, offset })),
         }
     }
 

@@ -12,9 +12,10 @@ use std::process::ExitCode;
 
 const EXIT_STATUS: &str = "\
 Exit status:
-  0    success (`run` passes the guest's own exit code through, and exits 134 when
-       the guest traps, as wasmtime does)
-  1    a check you asked for failed (for example `leaks --fail-on-leak`)
+  0    success (`run` passes the guest's own exit code through, exits 134 when the
+       guest traps, as wasmtime does, and 130 when interrupted)
+  1    a gate you asked for failed (`run --fail-on-leak`, `--max-peak`, ...;
+       `leaks --fail-on-leak`)
   2    bad input or an error (the message says which)";
 
 /// Memory profiler and leak detector for WebAssembly.

@@ -28,7 +28,7 @@ Exit status:
   N    otherwise the guest's own exit code when it exits (as with the wasmtime CLI)
   134  the guest trapped, hit --memory-limit or ran out of time or fuel (as wasmtime exits
        on a trap); the summary's `status` says which
-    130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then
+  130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then
   2    heapscope could not run the module (bad input, unreadable file)")]
 pub struct Opts {
     /// The module to run (instrumented or not).

@@ -7,12 +7,7 @@ use common::*;
 fn instrument_err(input: &std::path::Path) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.wasm");
-    let o = heapscope([
-        "instrument".as_ref(),
-        input.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-    ]);
+    let o = instrument_cmd(input, &out, &[]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(!out.exists(), "no output on failure");
     stderr(&o)
@@ -68,13 +63,7 @@ fn bad_modules_are_refused_with_the_reason() {
 
     // Instrumenting twice is refused; running an instrumented module works.
     let once = dir.path().join("once.wasm");
-    let o = heapscope([
-        "instrument".as_ref(),
-        sample("c/leaky.wasm").as_os_str(),
-        "-o".as_ref(),
-        once.as_os_str(),
-        "-q".as_ref(),
-    ]);
+    let o = instrument_cmd(&sample("c/leaky.wasm"), &once, &["-q"]);
     assert_eq!(code(&o), 0);
     let e = instrument_err(&once);
     assert!(

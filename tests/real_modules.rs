@@ -13,15 +13,9 @@ fn instrument(module: &std::path::Path, extra: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.wasm");
     let report = dir.path().join("r.json");
-    let mut args: Vec<std::ffi::OsString> = vec![
-        "instrument".into(),
-        module.into(),
-        "-o".into(),
-        out.clone().into(),
-    ];
-    args.extend(["--report-json".into(), report.clone().into()]);
-    args.extend(extra.iter().map(Into::into));
-    let o = heapscope(args);
+    let mut flags = vec!["--report-json", report.to_str().unwrap()];
+    flags.extend(extra);
+    let o = instrument_cmd(module, &out, &flags);
     assert_eq!(code(&o), 0, "{}: {}", module.display(), stderr(&o));
     let bytes = std::fs::read(&out).unwrap();
     wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
@@ -68,12 +62,7 @@ fn emscripten_debug_build_from_npm_instruments_with_its_exported_allocator_and_r
 fn emscripten_release_build_needs_the_allocator_named_from_its_js_glue() {
     let module = sample("npm/sql-wasm.wasm");
     let dir = tempfile::tempdir().unwrap();
-    let o = heapscope([
-        "instrument".as_ref(),
-        module.as_os_str(),
-        "-o".as_ref(),
-        dir.path().join("o.wasm").as_os_str(),
-    ]);
+    let o = instrument_cmd(&module, &dir.path().join("o.wasm"), &[]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("no allocator found"), "{}", stderr(&o));
     // sql-wasm.js: `k._malloc=c.Ia; ... k._free=c.Ja`

@@ -256,6 +256,15 @@ fn a_suppression_file_moves_matching_blocks_out_of_the_leaks() {
     );
 }
 
+/// Whether a leak group's stack (from `leaks --json`) passes through `function`.
+fn passes_through(group: &serde_json::Value, function: &str) -> bool {
+    group["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["function"] == function)
+}
+
 #[test]
 fn rust_leaky_report_names_box_leak_cache_and_rc_sites() {
     let dir = tempfile::tempdir().unwrap();
@@ -268,13 +277,7 @@ fn rust_leaky_report_names_box_leak_cache_and_rc_sites() {
     let through = |function: &str| -> Vec<(u64, u64)> {
         groups
             .iter()
-            .filter(|g| {
-                g["frames"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|f| f["function"] == function)
-            })
+            .filter(|g| passes_through(g, function))
             .map(|g| (g["bytes"].as_u64().unwrap(), g["blocks"].as_u64().unwrap()))
             .collect()
     };
@@ -292,13 +295,7 @@ fn rust_leaky_report_names_box_leak_cache_and_rc_sites() {
     );
     let rc_news = groups
         .iter()
-        .filter(|g| {
-            g["frames"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f["function"] == "alloc::rc::Rc<T>::new")
-        })
+        .filter(|g| passes_through(g, "alloc::rc::Rc<T>::new"))
         .count();
     assert_eq!(rc_news, 2);
     // Nothing else is live: every block is one of those sites.
@@ -338,12 +335,7 @@ fn instrumented_samples_validate_and_behave_like_the_original() {
         let original = sample(name);
         let dir = tempfile::tempdir().unwrap();
         let instrumented = dir.path().join("i.wasm");
-        let out = heapscope([
-            "instrument".as_ref(),
-            original.as_os_str(),
-            "-o".as_ref(),
-            instrumented.as_os_str(),
-        ]);
+        let out = instrument_cmd(&original, &instrumented, &[]);
         assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
         let bytes = std::fs::read(&instrumented).unwrap();
         wasmparser::Validator::new()
@@ -411,14 +403,11 @@ fn with_lto_the_allocator_underneath_the_inlined_shims_is_hooked_and_counts_the_
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("r.json");
     let module = sample("rust/unknown-lto.wasm");
-    let o = heapscope([
-        "instrument".as_ref(),
-        module.as_os_str(),
-        "-o".as_ref(),
-        dir.path().join("o.wasm").as_os_str(),
-        "--report-json".as_ref(),
-        report.as_os_str(),
-    ]);
+    let o = instrument_cmd(
+        &module,
+        &dir.path().join("o.wasm"),
+        &["--report-json", report.to_str().unwrap()],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
@@ -447,12 +436,11 @@ fn with_lto_the_allocator_underneath_the_inlined_shims_is_hooked_and_counts_the_
 #[test]
 fn stripped_sample_fails_with_what_was_looked_for_and_how_to_name_the_allocator() {
     let dir = tempfile::tempdir().unwrap();
-    let out = heapscope([
-        "instrument".as_ref(),
-        sample("c/leaky.stripped.wasm").as_os_str(),
-        "-o".as_ref(),
-        dir.path().join("o.wasm").as_os_str(),
-    ]);
+    let out = instrument_cmd(
+        &sample("c/leaky.stripped.wasm"),
+        &dir.path().join("o.wasm"),
+        &[],
+    );
     assert_eq!(code(&out), 2);
     let err = stderr(&out);
     assert!(err.starts_with("error: failed to instrument `"), "{err}");

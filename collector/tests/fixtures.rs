@@ -40,6 +40,20 @@ fn records(path: &Path) -> (Vec<Record>, Option<TraceError>) {
     }
 }
 
+/// The run's trace reads to its end without error, holds `events` heap
+/// events and ends with the run-end record of `status`; its records.
+fn assert_complete_trace(dir: &Path, events: usize, status: RunStatus) -> Vec<Record> {
+    let (recs, err) = records(&dir.join("t.trace"));
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(heap_events(&recs).len(), events);
+    assert!(
+        matches!(recs.last(), Some(Record::RunEnd { status: s, .. }) if *s == status),
+        "{:?}",
+        recs.last()
+    );
+    recs
+}
+
 fn heap_events(recs: &[Record]) -> Vec<&Record> {
     recs.iter()
         .filter(|r| {
@@ -142,16 +156,7 @@ fn a_trap_ends_the_run_as_trapped_with_every_event_recorded() {
         o.summary.message
     );
     assert_eq!(o.summary.total_blocks, 2);
-    let (recs, err) = records(&dir.path().join("t.trace"));
-    assert!(err.is_none());
-    assert_eq!(heap_events(&recs).len(), 2);
-    assert!(matches!(
-        recs.last(),
-        Some(Record::RunEnd {
-            status: RunStatus::Trapped,
-            ..
-        })
-    ));
+    assert_complete_trace(dir.path(), 2, RunStatus::Trapped);
 }
 
 #[test]
@@ -166,14 +171,8 @@ fn growth_past_the_memory_limit_ends_the_run_as_memory_limit() {
     assert_eq!(o.summary.memory.grows, 3);
     assert_eq!(o.summary.memory.peak_pages, 3002);
     assert_eq!(o.summary.memory.failed_grows, 1);
-    let (recs, _) = records(&dir.path().join("t.trace"));
-    assert!(matches!(
-        recs.last(),
-        Some(Record::RunEnd {
-            status: RunStatus::MemoryLimit,
-            ..
-        })
-    ));
+    // Two allocations, three growths and the refused one.
+    let recs = assert_complete_trace(dir.path(), 6, RunStatus::MemoryLimit);
     // The refused growth is in the trace, with the stack of the `memory.grow`.
     let grows: Vec<_> = heap_events(&recs)
         .into_iter()
@@ -210,16 +209,7 @@ fn a_guest_that_loops_forever_stops_at_the_timeout() {
     assert_eq!(o.summary.status, RunStatus::Timeout);
     assert_eq!(o.summary.total_blocks, 2);
     // The trace holds both allocations and ends with the timeout.
-    let (recs, err) = records(&dir.path().join("t.trace"));
-    assert!(err.is_none());
-    assert_eq!(heap_events(&recs).len(), 2);
-    assert!(matches!(
-        recs.last(),
-        Some(Record::RunEnd {
-            status: RunStatus::Timeout,
-            ..
-        })
-    ));
+    assert_complete_trace(dir.path(), 2, RunStatus::Timeout);
     let mut c = config(dir.path(), "l");
     c.fuel = Some(100_000);
     assert_eq!(run(&c).unwrap().summary.status, RunStatus::Timeout);

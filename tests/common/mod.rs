@@ -42,6 +42,18 @@ where
         .expect("heapscope runs")
 }
 
+/// `heapscope instrument INPUT -o OUTPUT EXTRA...`.
+pub fn instrument_cmd(input: &Path, output: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "instrument".into(),
+        input.into(),
+        "-o".into(),
+        output.into(),
+    ];
+    args.extend(extra.iter().map(Into::into));
+    heapscope(args)
+}
+
 /// stdout as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

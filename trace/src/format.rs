@@ -75,6 +75,8 @@
 //! | `0x24` | time | microseconds since the run started |
 //! | `0x25` | exit block | ptr (absolute), leak kind (0 definite, 1 possible, 2 reachable), suppression rule (string id + 1, 0 = none) |
 //! | `0x26` | invalid free | ptr (absolute), stack of the bad call, stack that allocated the block (0 = unknown), stack that freed it before (0 = never freed: not a heap block) |
+//! | `0x27` | invocation stats | index, outcome (0 ok, 1 the plugin reported an error, 2 trapped), allocations, frees, bytes allocated, live bytes after, live blocks after, pages of memory 0 after, duration (µs), output bytes + 1 (0 = no output) |
+//! | `0x28` | warm-up | invocations the growth fit leaves out (written before the first invocation) |
 //!
 //! An invalid-free record follows the free or realloc record of a pointer
 //! that was not a live block: a double free when the earlier free is known.
@@ -146,6 +148,10 @@ pub mod kind {
     pub const EXIT_BLOCK: u8 = 0x25;
     /// A free of a pointer that was not a live block.
     pub const INVALID_FREE: u8 = 0x26;
+    /// [`super::Record::InvocationStats`]
+    pub const INVOCATION_STATS: u8 = 0x27;
+    /// [`super::Record::Warmup`]
+    pub const WARMUP: u8 = 0x28;
 }
 
 /// How a block live at the end of a run is referenced, as Valgrind's
@@ -177,6 +183,54 @@ impl LeakKind {
 
 /// Id of an interned stack; 0 is the empty stack.
 pub type StackId = u32;
+
+/// What one invocation of an export (one actor message) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InvocationStats {
+    /// Invocation number, from 0.
+    pub index: u64,
+    /// How it ended.
+    pub outcome: InvocationOutcome,
+    /// Blocks allocated during it (a reallocation counts one).
+    pub allocs: u64,
+    /// Blocks freed during it (a reallocation counts one).
+    pub frees: u64,
+    /// Bytes allocated during it.
+    pub bytes: u64,
+    /// Live heap bytes after it.
+    pub live_bytes: u64,
+    /// Live heap blocks after it.
+    pub live_blocks: u64,
+    /// Size of linear memory 0 after it, in pages.
+    pub pages: u64,
+    /// Wall-clock time of the call, hooks included, in microseconds.
+    pub duration_us: u64,
+    /// Bytes of output the plugin set, if it set any.
+    pub output_bytes: Option<u64>,
+}
+
+/// How an invocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvocationOutcome {
+    /// Returned normally.
+    Ok = 0,
+    /// Returned an error of its own (an Extism plugin's error or non-zero
+    /// return code); the instance is intact.
+    PluginError = 1,
+    /// Trapped or hit a limit.
+    Trapped = 2,
+}
+
+impl InvocationOutcome {
+    fn from_u64(v: u64) -> InvocationOutcome {
+        match v {
+            0 => InvocationOutcome::Ok,
+            1 => InvocationOutcome::PluginError,
+            _ => InvocationOutcome::Trapped,
+        }
+    }
+}
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -343,6 +397,10 @@ pub enum Record {
         /// Error message, empty when ok.
         message: String,
     },
+    /// What one invocation did (follows its [`Record::InvocationEnd`]).
+    InvocationStats(InvocationStats),
+    /// How many invocations the growth fit leaves out as warm-up.
+    Warmup(u64),
     /// Microseconds since the run started.
     Time(u64),
     /// A free or reallocation of a pointer that was not a live block.
@@ -685,6 +743,29 @@ impl<W: Write> TraceWriter<W> {
                 varint::put_u64(&mut self.buf, *ptr);
                 varint::put_u64(&mut self.buf, *kind as u64);
                 varint::put_u64(&mut self.buf, rule.map_or(0, |r| u64::from(r) + 1));
+                self.end(start)
+            }
+            Record::InvocationStats(st) => {
+                let start = self.begin(kind::INVOCATION_STATS);
+                for v in [
+                    st.index,
+                    st.outcome as u64,
+                    st.allocs,
+                    st.frees,
+                    st.bytes,
+                    st.live_bytes,
+                    st.live_blocks,
+                    st.pages,
+                    st.duration_us,
+                    st.output_bytes.map_or(0, |b| b + 1),
+                ] {
+                    varint::put_u64(&mut self.buf, v);
+                }
+                self.end(start)
+            }
+            Record::Warmup(n) => {
+                let start = self.begin(kind::WARMUP);
+                varint::put_u64(&mut self.buf, *n);
                 self.end(start)
             }
             Record::InvocationEnd { index, ok, message } => {
@@ -1189,6 +1270,19 @@ impl<R: Read> TraceReader<R> {
                 ok: c.u64()? == 1,
                 message: c.str()?,
             },
+            kind::INVOCATION_STATS => Record::InvocationStats(InvocationStats {
+                index: c.u64()?,
+                outcome: InvocationOutcome::from_u64(c.u64()?),
+                allocs: c.u64()?,
+                frees: c.u64()?,
+                bytes: c.u64()?,
+                live_bytes: c.u64()?,
+                live_blocks: c.u64()?,
+                pages: c.u64()?,
+                duration_us: c.u64()?,
+                output_bytes: c.u64()?.checked_sub(1),
+            }),
+            kind::WARMUP => Record::Warmup(c.u64()?),
             kind::TIME => Record::Time(c.u64()?),
             kind::INVALID_FREE => Record::InvalidFree {
                 ptr: c.u64()?,
@@ -1332,6 +1426,19 @@ mod tests {
                 ok: false,
                 message: "boom".into(),
             },
+            Record::Warmup(500),
+            Record::InvocationStats(InvocationStats {
+                index: 0,
+                outcome: InvocationOutcome::PluginError,
+                allocs: 12,
+                frees: 10,
+                bytes: 4_100,
+                live_bytes: 2_056,
+                live_blocks: 2,
+                pages: 17,
+                duration_us: 31,
+                output_bytes: Some(0),
+            }),
             Record::String("x".repeat(300)),
             Record::ExitBlock {
                 ptr: 70_040,

@@ -12,11 +12,14 @@
 //! * [`model`] — the heap model both the collector (live, while recording)
 //!   and the viewer (replaying a trace) use to turn events into statistics,
 //!   so the two always agree on what an event counts as.
+//! * [`growth`] — live heap growth per invocation for actors: a streaming
+//!   least-squares fit and the stacks the growth comes from.
 //! * [`varint`] — the LEB128 and zigzag encodings used by both binary formats.
 #![deny(missing_docs)]
 
 pub mod abi;
 pub mod format;
+pub mod growth;
 pub mod model;
 pub mod varint;
 

@@ -341,6 +341,9 @@ impl HeapModel {
             leak_kinds: self.leak_kinds.clone(),
             host: None,
             gates: Vec::new(),
+            invocations: None,
+            invocations_failed: None,
+            growth: None,
         }
     }
 }
@@ -349,7 +352,7 @@ impl HeapModel {
 ///
 /// Field names and meanings are stable; new fields may be added. Sizes are
 /// bytes unless the name says pages.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// How the run ended: `exited`, `trapped`, `memory_limit`, `timeout` or
     /// `error`.
@@ -389,6 +392,17 @@ pub struct Summary {
     /// The CI gates the run was asked to check, and how each came out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<Gate>,
+    /// Invocations of an export (`--invoke`, one per Extism message), when
+    /// the run made any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocations: Option<u64>,
+    /// Of those, the ones that returned an error or trapped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocations_failed: Option<u64>,
+    /// Live heap and memory growth per invocation after the warm-up, when at
+    /// least two invocations were fitted (see [`crate::growth`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth: Option<crate::growth::Growth>,
 }
 
 /// What a run cost the collector's process.
@@ -415,6 +429,10 @@ pub struct Gate {
     pub actual: u64,
     /// Whether the run passed it.
     pub passed: bool,
+    /// Why the gate could not measure anything, when it could not (it then
+    /// fails).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[cfg(test)]

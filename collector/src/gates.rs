@@ -15,6 +15,10 @@ pub struct Gates {
     pub max_leaked: Option<u64>,
     /// Fail when more blocks than this are allocated in all.
     pub max_allocs: Option<u64>,
+    /// Fail when live heap grows by more than this many bytes per
+    /// invocation after the warm-up (rounded to whole bytes), or when too few
+    /// invocations ran to fit any growth.
+    pub max_growth: Option<u64>,
 }
 
 impl Gates {
@@ -28,6 +32,7 @@ impl Gates {
                 limit,
                 actual,
                 passed: actual <= limit,
+                note: None,
             });
         };
         if let Some(k) = self.fail_on_leak {
@@ -57,6 +62,25 @@ impl Gates {
         }
         if let Some(l) = self.max_allocs {
             gate("max-allocs".into(), l, s.total_blocks);
+        }
+        if let Some(l) = self.max_growth {
+            match &s.growth {
+                Some(g) => gate(
+                    "max-growth".into(),
+                    l,
+                    g.bytes_per_invocation.round().max(0.0) as u64,
+                ),
+                None => out.push(Gate {
+                    gate: "max-growth".into(),
+                    limit: l,
+                    actual: 0,
+                    passed: false,
+                    note: Some(
+                        "no growth to check: fewer than two invocations ran after the warm-up"
+                            .into(),
+                    ),
+                }),
+            }
         }
         out
     }

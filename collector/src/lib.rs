@@ -20,14 +20,18 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod actor;
+pub mod extism;
 pub mod gates;
 pub mod leakscan;
 pub mod recorder;
 mod run;
 pub mod suppress;
 
+pub use actor::ActorConfig;
 pub use gates::Gates;
 pub use heapscope_trace::format::{LeakKind, RunStatus};
 pub use run::{
-    define_hooks, memory_infos, run, Interrupt, Leak, RunConfig, RunError, RunOutcome, StackMode,
+    define_hooks, memory_infos, run, ExtismRun, Interrupt, Leak, RunConfig, RunError, RunOutcome,
+    StackMode,
 };

@@ -4,7 +4,9 @@ use crate::recorder::Recorder;
 use crate::{leakscan, suppress};
 use heapscope_instrument::{AllocOverride, Report};
 use heapscope_trace::abi::{self, SiteTable};
-use heapscope_trace::format::{LeakKind, MemoryInfo, Record, RunStatus};
+use heapscope_trace::format::{
+    InvocationOutcome, InvocationStats, LeakKind, MemoryInfo, Record, RunStatus,
+};
 use heapscope_trace::Summary;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -61,6 +63,30 @@ pub struct RunConfig {
     pub stack_mode: StackMode,
     /// Lets another thread (a signal handler) stop the run cleanly.
     pub interrupt: Option<Interrupt>,
+    /// Run an Extism plugin: call one of its functions once per message
+    /// instead of `_start` or `invoke`.
+    pub extism: Option<ExtismRun>,
+    /// Invocations the growth fit leaves out at the start; `None`: a tenth
+    /// of the planned invocations.
+    pub warmup: Option<u64>,
+}
+
+/// An Extism plugin's run: one call of `function` per message, in one
+/// instance, as an Extism host (Reflow, for one) runs an actor.
+#[derive(Debug, Clone, Default)]
+pub struct ExtismRun {
+    /// The exported function to call (`process`).
+    pub function: String,
+    /// The inputs, one call each.
+    pub messages: Vec<Vec<u8>>,
+    /// The plugin's config (what `config::get` reads).
+    pub config: std::collections::BTreeMap<String, String>,
+    /// Write each call's output or error here, one JSON object per line:
+    /// `{"index":N,"output":TEXT}`, `{"index":N,"output_hex":HEX}` (output
+    /// that is not UTF-8) or `{"index":N,"error":MESSAGE}`.
+    pub outputs: Option<PathBuf>,
+    /// Show the plugin's log lines of this level and above on stderr.
+    pub log_level: Option<crate::extism::LogLevel>,
 }
 
 /// Stops a run from another thread: the guest is interrupted at its next
@@ -140,6 +166,8 @@ impl RunConfig {
             progress: false,
             stack_mode: StackMode::Shadow,
             interrupt: None,
+            extism: None,
+            warmup: None,
         }
     }
 }
@@ -162,6 +190,9 @@ pub struct RunOutcome {
     /// The blocks live at the end, grouped by allocation stack, kind and
     /// suppression; most bytes first (empty for `--plain` runs).
     pub leaks: Vec<Leak>,
+    /// When the memory limit refused a growth: the functions of its stack,
+    /// innermost first.
+    pub refused_growth: Option<Vec<String>>,
 }
 
 /// Blocks live at the end of a run that share an allocation stack, a leak
@@ -251,6 +282,14 @@ struct Host {
     /// Stacks by host-side stack walk (the benchmark reference) instead of
     /// the shadow stack: interned by their (function, offset) frames.
     backtraces: Option<rustc_hash::FxHashMap<Vec<u64>, heapscope_trace::StackId>>,
+    /// Extism's memory and state, for plugins.
+    kernel: Option<crate::extism::Kernel>,
+}
+
+impl crate::extism::HasKernel for Host {
+    fn kernel(&mut self) -> Option<&mut crate::extism::Kernel> {
+        self.kernel.as_mut()
+    }
 }
 
 struct Limiter {
@@ -453,6 +492,7 @@ fn dummy_host() -> Host {
             hit: None,
         },
         backtraces: None,
+        kernel: None,
     }
 }
 
@@ -584,6 +624,10 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             hit: None,
         },
         backtraces: (cfg.stack_mode == StackMode::Backtrace).then(Default::default),
+        kernel: cfg
+            .extism
+            .as_ref()
+            .map(|x| crate::extism::Kernel::new(x.config.clone(), x.log_level)),
     };
     let mut store = Store::new(&engine, host);
     store.limiter(|h| &mut h.limiter);
@@ -622,6 +666,18 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h: &mut Host| &mut h.wasi)
         .map_err(setup)?;
     define_hooks_for(&mut linker).map_err(setup)?;
+    crate::extism::define(&mut linker).map_err(setup)?;
+    let user = crate::extism::user_imports(&module);
+    if !user.is_empty() {
+        return Err(RunError::Setup {
+            path: path.clone(),
+            message: format!(
+                "the plugin imports host functions of its embedding application ({}: {}); heapscope provides Extism's own host functions only",
+                crate::extism::USER_MODULE,
+                user.join(", ")
+            ),
+        });
+    }
 
     let start_ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -637,7 +693,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     });
     store.data_mut().rec.model.start(&memories);
 
-    let entry = cfg.invoke.as_deref().unwrap_or("_start");
+    let entry = cfg
+        .extism
+        .as_ref()
+        .map(|x| x.function.as_str())
+        .or(cfg.invoke.as_deref())
+        .unwrap_or("_start");
     let entry_ty = module
         .get_export(entry)
         .and_then(|e| e.func().cloned())
@@ -648,7 +709,49 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
                 exported_functions(&module)
             ),
         })?;
-    let params = if cfg.invoke.is_some() {
+    if cfg.extism.is_some()
+        && (entry_ty.params().len() != 0
+            || !matches!(
+                entry_ty.results().collect::<Vec<_>>()[..],
+                [] | [ValType::I32]
+            ))
+    {
+        return Err(RunError::Setup {
+            path: path.clone(),
+            message: format!(
+                "`{entry}` is not an Extism plugin function: it must take no parameters and return nothing or an i32, not {entry_ty}"
+            ),
+        });
+    }
+    let planned = match &cfg.extism {
+        Some(x) => x.messages.len() as u64,
+        None if cfg.invoke.is_some() => cfg.repeat.max(1),
+        None => 0,
+    };
+    let mut outputs = match cfg.extism.as_ref().and_then(|x| x.outputs.as_ref()) {
+        Some(p) => Some(BufWriter::new(File::create(p).map_err(|source| {
+            RunError::Trace {
+                path: p.clone(),
+                source,
+            }
+        })?)),
+        None => None,
+    };
+    let mut inv = Invocations {
+        tracker: heapscope_trace::growth::GrowthTracker::new(
+            cfg.warmup
+                .unwrap_or_else(|| heapscope_trace::growth::GrowthTracker::default_warmup(planned)),
+        ),
+        count: 0,
+        failed: 0,
+    };
+    if planned > 0 {
+        store
+            .data_mut()
+            .rec
+            .record(&Record::Warmup(inv.tracker.warmup()));
+    }
+    let params = if cfg.invoke.is_some() && cfg.extism.is_none() {
         parse_args(&entry_ty, &cfg.args).map_err(|message| RunError::Setup {
             path: path.clone(),
             message,
@@ -668,6 +771,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
                     .i64()
                     .or_else(|| g.get(&mut store).i32().map(|v| v as u32 as i64))
             });
+        if let Some(x) = &cfg.extism {
+            return run_messages(&mut store, i, x, &mut inv, outputs.as_mut());
+        }
         let Some(name) = &cfg.invoke else {
             let start = i.get_typed_func::<(), ()>(&mut store, "_start")?;
             return start.call(&mut store, ());
@@ -681,28 +787,23 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             if let Some(sp) = sp {
                 sp.set(&mut store, Val::I32(0))?;
             }
-            store.data_mut().rec.record(&Record::InvocationStart {
-                index,
-                name: name.clone(),
-            });
+            let before = begin_invocation(&mut store, index, name);
             let r = func.call(&mut store, &params, &mut results);
-            let message = r
-                .as_ref()
-                .err()
-                .map(|e| format!("{e:#}"))
-                .unwrap_or_default();
-            store.data_mut().rec.record(&Record::InvocationEnd {
-                index,
-                ok: r.is_ok(),
-                message,
-            });
+            let (outcome, message) = match &r {
+                Ok(()) => (InvocationOutcome::Ok, String::new()),
+                Err(e) => (InvocationOutcome::Trapped, format!("{e:#}")),
+            };
+            end_invocation(&mut store, &mut inv, before, outcome, message, None);
             r?;
         }
         Ok(())
     });
     drop(stop_tx);
+    let mut refused_growth = None;
     if let (Some((current, desired)), Some(instance)) = (store.data().limiter.hit, instance) {
-        record_refused_growth(&mut store, instance, current, desired, &memories);
+        refused_growth = Some(record_refused_growth(
+            &mut store, instance, current, desired, &memories,
+        ));
     }
 
     let (status, exit_code, message) = match result {
@@ -711,7 +812,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             if let Some(exit) = e.downcast_ref::<I32Exit>() {
                 (RunStatus::Exited, Some(exit.0), String::new())
             } else if store.data().limiter.hit.is_some() {
-                (RunStatus::MemoryLimit, None, first_line(&e))
+                (RunStatus::MemoryLimit, None, e.root_cause().to_string())
             } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt))
                 && cfg.interrupt.as_ref().is_some_and(Interrupt::requested)
             {
@@ -750,6 +851,26 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     });
     host.rec.close();
     let mut summary = host.rec.model.summary(status, exit_code, &message);
+    if planned > 0 {
+        summary.invocations = Some(inv.count);
+        summary.invocations_failed = Some(inv.failed);
+        summary.growth = inv.tracker.finish(&host.rec.model).map(|mut g| {
+            for site in &mut g.sites {
+                site.functions = host
+                    .rec
+                    .stack_functions(site.stack)
+                    .into_iter()
+                    .map(String::from)
+                    .collect();
+            }
+            g
+        });
+    }
+    if let Some(o) = &mut outputs {
+        if let Err(e) = o.flush() {
+            tracing::warn!("writing the outputs failed: {e}");
+        }
+    }
     summary.host = Some(heapscope_trace::model::HostStats {
         elapsed_ms: host.rec.elapsed().as_millis() as u64,
         peak_rss_kib: peak_rss_kib(),
@@ -764,12 +885,178 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         trace_error: host.rec.io_error().map(|e| e.to_string()),
         invalid_frees: std::mem::take(&mut host.rec.invalid_frees),
         leaks,
+        refused_growth,
         results: if status == RunStatus::Exited && cfg.invoke.is_some() {
             results.iter().map(format_val).collect()
         } else {
             Vec::new()
         },
     })
+}
+
+/// Invocation bookkeeping across a run.
+struct Invocations {
+    tracker: heapscope_trace::growth::GrowthTracker,
+    count: u64,
+    failed: u64,
+}
+
+/// The heap counters and clock when an invocation started.
+struct Before {
+    index: u64,
+    total_blocks: u64,
+    total_bytes: u64,
+    freed: u64,
+    started: std::time::Instant,
+}
+
+fn begin_invocation(store: &mut Store<Host>, index: u64, name: &str) -> Before {
+    let rec = &mut store.data_mut().rec;
+    rec.record(&Record::InvocationStart {
+        index,
+        name: name.to_string(),
+    });
+    let m = &rec.model;
+    Before {
+        index,
+        total_blocks: m.total_blocks,
+        total_bytes: m.total_bytes,
+        freed: m.total_blocks - m.curr_blocks,
+        started: std::time::Instant::now(),
+    }
+}
+
+fn end_invocation(
+    store: &mut Store<Host>,
+    inv: &mut Invocations,
+    before: Before,
+    outcome: InvocationOutcome,
+    message: String,
+    output_bytes: Option<u64>,
+) {
+    let duration_us = before.started.elapsed().as_micros() as u64;
+    let rec = &mut store.data_mut().rec;
+    rec.record(&Record::InvocationEnd {
+        index: before.index,
+        ok: outcome == InvocationOutcome::Ok,
+        message,
+    });
+    let m = &rec.model;
+    let st = InvocationStats {
+        index: before.index,
+        outcome,
+        allocs: m.total_blocks - before.total_blocks,
+        frees: (m.total_blocks - m.curr_blocks) - before.freed,
+        bytes: m.total_bytes - before.total_bytes,
+        live_bytes: m.curr_bytes,
+        live_blocks: m.curr_blocks,
+        pages: m.memories.first().map_or(0, |mem| mem.final_pages),
+        duration_us,
+        output_bytes,
+    };
+    rec.record(&Record::InvocationStats(st));
+    inv.tracker.record(&st, &rec.model);
+    inv.count += 1;
+    if outcome != InvocationOutcome::Ok {
+        inv.failed += 1;
+    }
+}
+
+/// Call the Extism function once per message, as an Extism host does: the
+/// guest runtime's initialiser first, then every message in one instance.
+/// A plugin error or a trap fails that message only; a limit, a timeout or
+/// an interrupt ends the run after recording the invocation it stopped.
+fn run_messages(
+    store: &mut Store<Host>,
+    instance: wasmtime::Instance,
+    x: &ExtismRun,
+    inv: &mut Invocations,
+    mut outputs: Option<&mut BufWriter<File>>,
+) -> wasmtime::Result<()> {
+    for init in ["__wasm_call_ctors", "_initialize"] {
+        if let Ok(f) = instance.get_typed_func::<(), ()>(&mut *store, init) {
+            f.call(&mut *store, ())?;
+            break;
+        }
+    }
+    let func = instance
+        .get_func(&mut *store, &x.function)
+        .expect("checked before instantiation");
+    let returns = func.ty(&*store).results().len();
+    let sp = instance.get_global(&mut *store, abi::SHADOW_SP_EXPORT);
+    let mut results = vec![Val::I32(0); returns];
+    for (index, message) in x.messages.iter().enumerate() {
+        let index = index as u64;
+        if let Some(sp) = sp {
+            sp.set(&mut *store, Val::I32(0))?;
+        }
+        if let Some(k) = store.data_mut().kernel.as_mut() {
+            k.begin(message.clone());
+        }
+        let before = begin_invocation(store, index, &x.function);
+        let r = func.call(&mut *store, &[], &mut results);
+        let kernel = store
+            .data()
+            .kernel
+            .as_ref()
+            .expect("an Extism run has a kernel");
+        let (outcome, text, line) = match &r {
+            Ok(()) => match kernel.result(results.first().and_then(Val::i32)) {
+                crate::extism::CallResult::Output(o) => {
+                    (InvocationOutcome::Ok, String::new(), output_line(index, o))
+                }
+                crate::extism::CallResult::Error(e) => (
+                    InvocationOutcome::PluginError,
+                    e.clone(),
+                    error_line(index, &e),
+                ),
+            },
+            Err(e) => {
+                let m = e.root_cause().to_string();
+                (InvocationOutcome::Trapped, m.clone(), error_line(index, &m))
+            }
+        };
+        let output_bytes = kernel.output_len();
+        end_invocation(store, inv, before, outcome, text, output_bytes);
+        if let Some(o) = outputs.as_deref_mut() {
+            writeln!(o, "{line}")?;
+        }
+        if let Err(e) = r {
+            let fatal = store.data().limiter.hit.is_some()
+                || matches!(
+                    e.downcast_ref::<Trap>(),
+                    Some(Trap::Interrupt | Trap::OutOfFuel)
+                );
+            if fatal {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A line of `--outputs`: `{"index":N,"output":TEXT}`, or `output_hex` for
+/// output that is not UTF-8 (keys in this order, whatever serde_json's
+/// features).
+fn output_line(index: u64, output: Vec<u8>) -> String {
+    match String::from_utf8(output) {
+        Ok(s) => format!(
+            "{{\"index\":{index},\"output\":{}}}",
+            serde_json::Value::String(s)
+        ),
+        Err(e) => {
+            let hex: String = e.as_bytes().iter().map(|x| format!("{x:02x}")).collect();
+            format!("{{\"index\":{index},\"output_hex\":\"{hex}\"}}")
+        }
+    }
+}
+
+/// A line of `--outputs` for a call that failed.
+fn error_line(index: u64, message: &str) -> String {
+    format!(
+        "{{\"index\":{index},\"error\":{}}}",
+        serde_json::Value::String(message.to_string())
+    )
 }
 
 fn exported_functions(module: &Module) -> String {
@@ -844,7 +1131,7 @@ fn record_refused_growth(
     current: usize,
     desired: usize,
     memories: &[MemoryInfo],
-) {
+) -> Vec<String> {
     let sp = instance
         .get_global(&mut *store, abi::SHADOW_SP_EXPORT)
         .and_then(|g| g.get(&mut *store).i32())
@@ -866,6 +1153,10 @@ fn record_refused_growth(
     let rec = &mut store.data_mut().rec;
     let stack = rec.stack(&raw);
     rec.grow(0, delta, None, stack);
+    rec.stack_functions(stack)
+        .into_iter()
+        .map(String::from)
+        .collect()
 }
 
 /// Redraw `heapscope: N events, X live, T s` on stderr every half second

@@ -1,7 +1,10 @@
 //! Replaying a trace into a summary and leak groups.
 
 use heapscope_trace::abi::{unpack_kind, AllocFn};
-use heapscope_trace::format::{Frame, LeakKind, Record, RunStatus, TraceError, TraceReader};
+use heapscope_trace::format::{
+    Frame, InvocationOutcome, InvocationStats, LeakKind, Record, RunStatus, TraceError, TraceReader,
+};
+use heapscope_trace::growth::GrowthTracker;
 use heapscope_trace::{HeapModel, StackId, Summary};
 use rustc_hash::FxHashMap;
 use std::fs::File;
@@ -104,6 +107,24 @@ pub struct Analysis {
     /// Problems reading the trace (it was cut short, say); the analysis
     /// covers everything before them.
     pub warnings: Vec<String>,
+    /// Every invocation of an actor run, in order (empty for a command).
+    pub invocations: Vec<InvocationStats>,
+    /// The stacks of `summary.growth.sites`, innermost first, in its order.
+    pub growth_frames: Vec<Vec<FrameView>>,
+    /// `memory.grow` calls that failed or that the memory limit refused (the
+    /// first 100).
+    pub failed_grows: Vec<FailedGrow>,
+}
+
+/// A `memory.grow` that failed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FailedGrow {
+    /// The memory.
+    pub memory: u32,
+    /// Pages asked for.
+    pub delta: u64,
+    /// The growth's stack, innermost first.
+    pub frames: Vec<FrameView>,
 }
 
 /// Analyse the trace at `path`.
@@ -128,6 +149,17 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     let mut warnings = Vec::new();
     let mut exit: FxHashMap<u64, (LeakKind, Option<String>)> = FxHashMap::default();
     let mut invalid: Vec<InvalidFreeView> = Vec::new();
+    let mut tracker: Option<GrowthTracker> = None;
+    let mut invocations: Vec<InvocationStats> = Vec::new();
+    let mut failed_grows: Vec<FailedGrow> = Vec::new();
+    let frames_of = |reader: &TraceReader<R>, id| -> Vec<FrameView> {
+        reader
+            .stack(id)
+            .into_iter()
+            .rev()
+            .map(FrameView::from)
+            .collect()
+    };
     loop {
         match reader.next_record() {
             Ok(Some(r)) => {
@@ -159,6 +191,23 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                             freed_at: (*free_stack != 0).then(|| frames(*free_stack)),
                         });
                     }
+                    Record::Warmup(n) => tracker = Some(GrowthTracker::new(*n)),
+                    Record::InvocationStats(st) => {
+                        tracker
+                            .get_or_insert_with(|| GrowthTracker::new(1))
+                            .record(st, &model);
+                        invocations.push(*st);
+                    }
+                    Record::Grow {
+                        memory,
+                        delta,
+                        old_pages: None,
+                        stack,
+                    } if failed_grows.len() < 100 => failed_grows.push(FailedGrow {
+                        memory: *memory,
+                        delta: *delta,
+                        frames: frames_of(&reader, *stack),
+                    }),
                     Record::ExitBlock { ptr, kind, rule } => {
                         let rule = rule.and_then(|id| reader.string(id));
                         model.exit_block(*ptr, *kind, rule);
@@ -195,7 +244,25 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
             )
         }
     };
-    let summary = model.summary(status, code, &message);
+    let mut summary = model.summary(status, code, &message);
+    let mut growth_frames = Vec::new();
+    if !invocations.is_empty() {
+        summary.invocations = Some(invocations.len() as u64);
+        summary.invocations_failed = Some(
+            invocations
+                .iter()
+                .filter(|i| i.outcome != InvocationOutcome::Ok)
+                .count() as u64,
+        );
+        summary.growth = tracker.and_then(|t| t.finish(&model)).map(|mut g| {
+            for site in &mut g.sites {
+                let frames = frames_of(&reader, site.stack);
+                site.functions = frames.iter().map(|f| f.function.clone()).collect();
+                growth_frames.push(frames);
+            }
+            g
+        });
+    }
 
     let mut groups: FxHashMap<(StackId, Option<LeakKind>, Option<String>), LeakGroup> =
         FxHashMap::default();
@@ -244,6 +311,9 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         leaks,
         invalid_frees: invalid,
         warnings,
+        invocations,
+        growth_frames,
+        failed_grows,
     })
 }
 
@@ -251,7 +321,9 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
 /// std and its vendored crates, wasi-libc, emscripten's libc) rather than to
 /// the user's code, judged by its source path.
 pub fn is_library(f: &FrameView) -> bool {
-    let Some(p) = &f.file else { return false };
+    let Some(p) = &f.file else {
+        return is_library_function(&f.function);
+    };
     p.starts_with("/rustc/")
         || p.starts_with("/rust/deps/")
         || p.starts_with("wasisdk://")
@@ -259,6 +331,31 @@ pub fn is_library(f: &FrameView) -> bool {
         || p.contains("libc-bottom-half")
         || p.contains("libc-top-half")
         || p.contains("/emscripten/system/")
+}
+
+/// Whether a function, by its name alone, is part of a language runtime's
+/// allocator or standard library (Rust's allocator shims, `alloc::`,
+/// `core::`, `std::`, dlmalloc): for frames with no source file.
+pub fn is_library_function(name: &str) -> bool {
+    let lib = |n: &str| {
+        [
+            "__rust",
+            "__rdl_",
+            "__rg_",
+            "alloc::",
+            "core::",
+            "std::",
+            "dlmalloc::",
+            "hashbrown::",
+        ]
+        .iter()
+        .any(|p| n.starts_with(p))
+    };
+    match name.strip_prefix('<').and_then(|n| n.split_once(" as ")) {
+        // `<Type as Trait>::f`: a library trait on a primitive or library type.
+        Some((ty, tr)) => lib(tr) && (lib(ty) || !ty.contains("::")),
+        None => lib(name.trim_start_matches('<')),
+    }
 }
 
 /// Whether a function is a program's entry point (`main` in C or Rust).
@@ -298,6 +395,25 @@ mod tests {
             function: function.into(),
             file: file.map(Into::into),
             line: 1,
+        }
+    }
+
+    #[test]
+    fn library_functions_by_name() {
+        for f in [
+            "__rustc::__rust_alloc",
+            "alloc::vec::from_elem",
+            "<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem",
+            "<alloc::string::String as core::clone::Clone>::clone",
+        ] {
+            assert!(is_library_function(f), "{f}");
+        }
+        for f in [
+            "actor::cache_insert",
+            "<actor::Cache as core::default::Default>::default",
+            "process",
+        ] {
+            assert!(!is_library_function(f), "{f}");
         }
     }
 

@@ -48,6 +48,8 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
             "allocation stacks"
         ),
     );
+    growth(&mut out, a, if top == 0 { usize::MAX } else { top }, full);
+    failed_grows(&mut out, a, full);
     for (i, f) in a.invalid_frees.iter().enumerate() {
         let what = if f.freed_at.is_some() {
             "double free"
@@ -217,7 +219,102 @@ pub fn summary(a: &Analysis) -> String {
     if s.invalid_frees > 0 {
         let _ = writeln!(out, "  invalid frees: {}", thousands(s.invalid_frees));
     }
+    growth(&mut out, a, 3, false);
+    failed_grows(&mut out, a, false);
     out
+}
+
+/// `2056.0` as `2,056.0`; one decimal, three for values under 1.
+pub fn decimal(v: f64) -> String {
+    if v.abs() < 1.0 {
+        return format!("{v:.3}");
+    }
+    let sign = if v < 0.0 { "-" } else { "" };
+    let tenths = (v.abs() * 10.0).round() as u64;
+    format!("{sign}{}.{}", thousands(tenths / 10), tenths % 10)
+}
+
+/// An actor run's invocations and growth per invocation, with the `top`
+/// stacks the growth comes from.
+pub fn growth(out: &mut String, a: &Analysis, top: usize, full: bool) {
+    let s = &a.summary;
+    let Some(n) = s.invocations else { return };
+    let _ = writeln!(
+        out,
+        "\ninvocations: {} ({} failed)",
+        thousands(n),
+        thousands(s.invocations_failed.unwrap_or(0))
+    );
+    let Some(g) = &s.growth else {
+        let _ = writeln!(
+            out,
+            "  too few invocations after the warm-up to fit any growth"
+        );
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "growth after a warm-up of {} ({} fitted): {} bytes per invocation (r\u{b2} {:.3}), {} pages per invocation (r\u{b2} {:.3})",
+        plural(g.warmup, "invocation", "invocations"),
+        thousands(g.fitted),
+        decimal(g.bytes_per_invocation),
+        g.r2,
+        decimal(g.pages_per_invocation),
+        g.pages_r2,
+    );
+    if !g.leaking {
+        let _ = writeln!(
+            out,
+            "  no steady growth: live heap does not grow with the invocations"
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  LEAK: live heap grows steadily, {} bytes with every invocation; it comes from:",
+        decimal(g.bytes_per_invocation)
+    );
+    for (i, site) in g.sites.iter().take(top).enumerate() {
+        let _ = writeln!(
+            out,
+            "  #{} {} bytes per invocation ({:.2} blocks), {} since the warm-up",
+            i + 1,
+            decimal(site.bytes_per_invocation),
+            site.blocks_per_invocation,
+            plural(site.bytes, "byte", "bytes"),
+        );
+        match a.growth_frames.get(i) {
+            Some(f) if !f.is_empty() => frames(out, f, full),
+            _ => {
+                let _ = writeln!(out, "    (no stack: allocated outside instrumented code)");
+            }
+        }
+    }
+    if g.sites.len() > top {
+        let _ = writeln!(out, "  ... and {} more stacks", g.sites.len() - top);
+    }
+}
+
+/// `memory.grow` calls that failed, with their stacks.
+pub fn failed_grows(out: &mut String, a: &Analysis, full: bool) {
+    for f in &a.failed_grows {
+        let why = if a.summary.status == heapscope_trace::format::RunStatus::MemoryLimit {
+            "refused: the run's memory limit"
+        } else {
+            "memory.grow returned -1"
+        };
+        let _ = writeln!(
+            out,
+            "\nfailed memory growth: +{} of memory {} ({why})",
+            plural(f.delta, "page", "pages"),
+            f.memory
+        );
+        if f.frames.is_empty() {
+            let _ = writeln!(out, "    (no stack)");
+        } else {
+            frames(out, &f.frames, full);
+        }
+    }
 }
 
 /// A byte count with a binary unit.
@@ -375,6 +472,22 @@ pub fn dump<R: std::io::Read>(
                     .unwrap_or_default()
             ),
             Record::InvocationStart { index, name } => format!("invocation-start {index} {name}"),
+            Record::Warmup(n) => format!("warmup {n}"),
+            Record::InvocationStats(st) => format!(
+                "invocation-stats {} {} allocs={} frees={} bytes={} live={} blocks={} pages={} output={}",
+                st.index,
+                serde_json::to_value(st.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                st.allocs,
+                st.frees,
+                st.bytes,
+                st.live_bytes,
+                st.live_blocks,
+                st.pages,
+                st.output_bytes.map_or("-".to_string(), |b| b.to_string()),
+            ),
             Record::InvocationEnd { index, ok, message } => {
                 format!("invocation-end {index} ok={ok} {message}")
             }

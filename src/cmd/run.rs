@@ -1,12 +1,12 @@
 //! `heapscope run`
 
 use anyhow::Context;
-use heapscope_collector::{Gates, RunConfig, RunOutcome, StackMode};
+use heapscope_collector::{ActorConfig, ExtismRun, Gates, RunConfig, RunOutcome, StackMode};
 use heapscope_instrument::AllocOverride;
 use heapscope_trace::format::LeakKind;
 use heapscope_trace::format::RunStatus;
 use heapscope_trace::HeapModel;
-use heapscope_viewer::text::{bytes_human, thousands};
+use heapscope_viewer::text::{bytes_human, decimal, thousands};
 use std::path::PathBuf;
 
 /// Run a WASI command under wasmtime and record every heap event.
@@ -21,9 +21,18 @@ Examples:
   heapscope run app.wasm --trace app.trace --summary-json summary.json
   heapscope run app.wasm --dir ./data::/data --env LANG=C --memory-limit 64MiB --timeout 30s
   heapscope run lib.wasm --invoke process --repeat 1000 -- 42
+  heapscope run plugin.wasm --extism process --messages msgs.jsonl --outputs out.jsonl
+  heapscope run --actor actor.json --messages msgs.jsonl --max-growth 0
+
+Actors (Extism plugins): --extism FUNCTION calls FUNCTION once per line of --messages (or
+once with the whole --input file) in one instance, as an Extism host does; --actor reads
+the function, config and memory limit (default 16 MiB, at most 100 MiB) from a component
+config file. After a warm-up (--warmup, default a tenth of the messages) live heap is fitted
+against the invocation number: the summary's `growth` gives bytes and pages per invocation,
+the fit's r2, and the stacks the growth comes from.
 
 Exit status:
-  1    a gate failed (--fail-on-leak, --max-peak, --max-leaked, --max-allocs); one line
+  1    a gate failed (--fail-on-leak, --max-peak, --max-leaked, --max-allocs, --max-growth); one line
        per failed gate on stderr
   N    otherwise the guest's own exit code when it exits (as with the wasmtime CLI)
   134  the guest trapped, hit --memory-limit or ran out of time or fuel (as wasmtime exits
@@ -31,8 +40,9 @@ Exit status:
   130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then
   2    heapscope could not run the module (bad input, unreadable file)")]
 pub struct Opts {
-    /// The module to run (instrumented or not).
-    module: PathBuf,
+    /// The module to run (instrumented or not); with --actor, the config's.
+    #[arg(required_unless_present = "actor")]
+    module: Option<PathBuf>,
     /// Arguments passed to the guest (after `--`).
     #[arg(
         trailing_var_arg = true,
@@ -82,6 +92,36 @@ pub struct Opts {
     /// Call the `--invoke` export N times in one instance.
     #[arg(long, value_name = "N", default_value_t = 1, requires = "invoke")]
     repeat: u64,
+    /// Run an Extism plugin: call its FUNCTION once per message (see --input,
+    /// --messages), with Extism's host functions defined.
+    #[arg(long, value_name = "FUNCTION", conflicts_with = "invoke")]
+    extism: Option<String>,
+    /// Run an actor as its host would: module, function, config and memory
+    /// limit from a component config file (JSON: component, module,
+    /// function, config, metadata.memory_limit_mb).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["invoke", "module"])]
+    actor: Option<PathBuf>,
+    /// One Extism call with this file's bytes as input.
+    #[arg(long, value_name = "FILE", conflicts_with = "messages")]
+    input: Option<PathBuf>,
+    /// One Extism call per non-empty line of this file (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    messages: Option<PathBuf>,
+    /// A plugin config value (what the PDK's `config::get` reads). Repeatable.
+    #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_env)]
+    config: Vec<(String, String)>,
+    /// Write each call's output or error to FILE, one JSON object per line:
+    /// {"index":N,"output":TEXT}, {"index":N,"output_hex":HEX} or {"index":N,"error":MESSAGE}.
+    #[arg(long, value_name = "FILE")]
+    outputs: Option<PathBuf>,
+    /// Show the plugin's log lines of LEVEL and above (trace, debug, info,
+    /// warn, error) on stderr; off by default, as in Extism.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<heapscope_collector::extism::LogLevel>,
+    /// Invocations the growth fit leaves out at the start (default: a tenth
+    /// of them).
+    #[arg(long, value_name = "N")]
+    warmup: Option<u64>,
     /// Suppression file (Valgrind's format: `{ name, Memcheck:Leak, fun:...,
     /// ... }`) for blocks live at exit that are not leaks. Repeatable.
     #[arg(long = "suppressions", value_name = "FILE")]
@@ -104,6 +144,10 @@ pub struct Opts {
     /// Exit 1 when more than N blocks are allocated in all.
     #[arg(long, value_name = "N")]
     max_allocs: Option<u64>,
+    /// Exit 1 when live heap grows by more than BYTES per invocation after
+    /// the warm-up (or when too few invocations ran to tell).
+    #[arg(long, value_name = "BYTES")]
+    max_growth: Option<u64>,
     /// How hooks learn call stacks: `shadow` (the instrumented module's
     /// shadow stack, the default) or `backtrace` (a host-side stack walk per
     /// event, far slower: the benchmarks' reference).
@@ -140,16 +184,76 @@ fn parse_dir(s: &str) -> Result<(PathBuf, String), String> {
 }
 
 impl Opts {
-    /// The collector configuration these options describe.
-    pub fn config(&self) -> RunConfig {
-        RunConfig {
-            module: self.module.clone(),
+    /// The collector configuration these options describe (reading the
+    /// actor config and message files they name).
+    pub fn config(&self) -> anyhow::Result<RunConfig> {
+        let actor = match &self.actor {
+            Some(p) => Some(ActorConfig::load(p).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
+        if let Some(a) = &actor {
+            for w in &a.warnings {
+                eprintln!("heapscope: warning: {w}");
+            }
+        }
+        let function = self
+            .extism
+            .clone()
+            .or_else(|| actor.as_ref().map(|a| a.function.clone()));
+        let extism = match &function {
+            None => {
+                if let Some(o) = [
+                    ("--input", self.input.is_some()),
+                    ("--messages", self.messages.is_some()),
+                    ("--outputs", self.outputs.is_some()),
+                    ("--config", !self.config.is_empty()),
+                ]
+                .iter()
+                .find(|o| o.1)
+                {
+                    anyhow::bail!(
+                        "{} is for Extism plugins: add --extism FUNCTION or --actor FILE",
+                        o.0
+                    );
+                }
+                None
+            }
+            Some(function) => {
+                let messages = match (&self.input, &self.messages) {
+                    (Some(p), _) => vec![std::fs::read(p)
+                        .with_context(|| format!("cannot read input `{}`", p.display()))?],
+                    (None, Some(p)) => heapscope_collector::extism::read_messages(p)
+                        .with_context(|| format!("cannot read messages `{}`", p.display()))?,
+                    (None, None) => anyhow::bail!(
+                        "an Extism run needs its inputs: --input FILE (one call) or --messages FILE.jsonl (one call per line)"
+                    ),
+                };
+                let mut config = actor.as_ref().map(|a| a.config.clone()).unwrap_or_default();
+                config.extend(self.config.iter().cloned());
+                Some(ExtismRun {
+                    function: function.clone(),
+                    messages,
+                    config,
+                    outputs: self.outputs.clone(),
+                    log_level: self.log_level,
+                })
+            }
+        };
+        let module = match (&self.module, &actor) {
+            (Some(m), _) => m.clone(),
+            (None, Some(a)) => a.module.clone(),
+            (None, None) => anyhow::bail!("no module to run"),
+        };
+        Ok(RunConfig {
+            extism,
+            warmup: self.warmup,
+            module,
             args: self.args.clone(),
             argv0: self.argv0.clone(),
             env: self.env.clone(),
             dirs: self.dir.clone(),
             trace: (!self.no_trace && !self.plain).then(|| self.trace.clone()),
-            memory_limit: self.memory_limit,
+            memory_limit: self.memory_limit.or(actor.as_ref().map(|a| a.memory_limit)),
             timeout: self.timeout,
             fuel: self.fuel,
             alloc_fns: self.alloc_fns.clone(),
@@ -170,13 +274,14 @@ impl Opts {
                 max_peak: self.max_peak,
                 max_leaked: self.max_leaked,
                 max_allocs: self.max_allocs,
+                max_growth: self.max_growth,
             },
-        }
+        })
     }
 
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
-        let mut cfg = self.config();
+        let mut cfg = self.config()?;
         // Ctrl-C or SIGTERM stops the guest; the trace and summary are
         // finished as for any other end of the run.
         let interrupt = heapscope_collector::Interrupt::new();
@@ -195,7 +300,7 @@ impl Opts {
                 .with_context(|| format!("cannot write `{}`", p.display()))?;
         }
         let outcome =
-            outcome.with_context(|| format!("failed to run `{}`", self.module.display()))?;
+            outcome.with_context(|| format!("failed to run `{}`", cfg.module.display()))?;
         if !outcome.results.is_empty() {
             super::print(
                 &outcome
@@ -210,6 +315,10 @@ impl Opts {
         }
         let failed: Vec<_> = outcome.summary.gates.iter().filter(|g| !g.passed).collect();
         for g in &failed {
+            if let Some(note) = &g.note {
+                eprintln!("heapscope: gate failed: --{}: {note}", g.gate);
+                continue;
+            }
             eprintln!(
                 "heapscope: gate failed: --{}: {} > {}",
                 g.gate,
@@ -225,7 +334,7 @@ impl Opts {
 
     fn report(&self, cfg: &RunConfig, o: &RunOutcome) -> String {
         let s = &o.summary;
-        let name = self.module.display();
+        let name = cfg.module.display();
         let mut out = String::new();
         let ended = match s.status {
             RunStatus::Exited => format!("exited with code {}", s.exit_code.unwrap_or(0)),
@@ -265,6 +374,35 @@ impl Opts {
                 thousands(s.invalid_frees)
             ));
         }
+        if let Some(n) = s.invocations {
+            out.push_str(&format!(
+                "heapscope: {} invocations, {} failed\n",
+                thousands(n),
+                thousands(s.invocations_failed.unwrap_or(0))
+            ));
+        }
+        if let Some(g) = &s.growth {
+            out.push_str(&format!(
+                "heapscope: growth after a warm-up of {}: {} bytes and {} pages per invocation (r\u{b2} {:.3}){}\n",
+                thousands(g.warmup),
+                decimal(g.bytes_per_invocation),
+                decimal(g.pages_per_invocation),
+                g.r2,
+                match g.sites.first() {
+                    Some(site) if g.leaking => format!(
+                        "; LEAK, mostly from {}",
+                        user_functions(&site.functions)
+                    ),
+                    _ => "; no steady growth".to_string(),
+                }
+            ));
+        }
+        if let Some(f) = &o.refused_growth {
+            out.push_str(&format!(
+                "heapscope: the memory limit refused a growth from {}\n",
+                user_functions(f)
+            ));
+        }
         if let Some(e) = &o.trace_error {
             out.push_str(&format!("heapscope: warning: writing the trace failed part way ({e}); it holds the events before\n"));
         }
@@ -278,6 +416,25 @@ impl Opts {
             }
         }
         out
+    }
+}
+
+/// A stack's functions without the runtime's allocator and library frames,
+/// innermost first: `actor::cache_insert < actor::process < process`.
+fn user_functions(functions: &[String]) -> String {
+    let user: Vec<&str> = functions
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !heapscope_viewer::analysis::is_library_function(f))
+        .take(4)
+        .collect();
+    if user.is_empty() {
+        functions
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "an unknown stack".into())
+    } else {
+        user.join(" < ")
     }
 }
 
@@ -327,8 +484,9 @@ mod tests {
             "in.txt",
         ])
         .unwrap();
-        let c = t.o.config();
+        let c = t.o.config().unwrap();
         assert_eq!(c.module, PathBuf::from("app.wasm"));
+        assert!(c.extism.is_none());
         assert_eq!(c.args, ["-v", "in.txt"]);
         assert_eq!(c.env, [("A".to_string(), "1".to_string())]);
         assert_eq!(c.dirs, [(PathBuf::from("data"), "/d".to_string())]);
@@ -337,7 +495,8 @@ mod tests {
         let plain = T::try_parse_from(["t", "app.wasm", "--plain"])
             .unwrap()
             .o
-            .config();
+            .config()
+            .unwrap();
         assert_eq!(plain.trace, None);
         assert!(plain.plain);
     }

@@ -9,6 +9,9 @@
 #   rust/leaky.wasm                wasm32-wasip1, release with line tables and names
 #   rust/unknown.wasm              wasm32-unknown-unknown cdylib, Rust's default allocator
 #   rust/unknown-lto.wasm          the same with LTO: the __rust_alloc shims are inlined away
+#   actor/actor-leaky.wasm         Extism plugin (extism-pdk) whose cache keeps 2,056 bytes per message
+#   actor/actor-fixed.wasm         its twin with the cache bounded at 256 entries
+#   actor/messages-5000.jsonl      5,000 messages from actor/gen-messages.sh (and -10000 for the limit)
 #   sqlite/sqlite.wasm             SQLite's amalgamation (from better-sqlite3 on npm) + driver.c,
 #                                  wasm32-wasi, compiled -O2 -g, linked without -O
 #   sqlite/sqlite-full.wasm        the same with SQLite's extensions (FTS5, R-Tree, Geopoly,
@@ -43,6 +46,14 @@ cp "$target_dir/wasm32-unknown-unknown/release/unknown.wasm" "$out/rust/unknown.
 (cd rust/unknown && CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_TARGET_DIR="$target_dir-lto" \
   cargo build --quiet --release --target wasm32-unknown-unknown)
 cp "$target_dir-lto/wasm32-unknown-unknown/release/unknown.wasm" "$out/rust/unknown-lto.wasm"
+mkdir -p "$out/actor"
+(cd actor && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown)
+cp "$target_dir/wasm32-unknown-unknown/release/actor.wasm" "$out/actor/actor-leaky.wasm"
+(cd actor && CARGO_TARGET_DIR="$target_dir-bounded" cargo build --quiet --release --target wasm32-unknown-unknown --features bounded)
+cp "$target_dir-bounded/wasm32-unknown-unknown/release/actor.wasm" "$out/actor/actor-fixed.wasm"
+for n in 5000 10000; do
+  fresh "$out/actor/messages-$n.jsonl" actor/gen-messages.sh || actor/gen-messages.sh "$n" > "$out/actor/messages-$n.jsonl"
+done
 # Real programs nobody here wrote, from the npm registry.
 npm_dir=$(cd .. && pwd)/target/npm
 mkdir -p "$npm_dir" "$out/sqlite" "$out/npm"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Quick start, step 1: profile the bundled leaky C sample and print its leaks.
+# Quick start, step 1: profile the bundled leaky C sample and print its leaks,
+# then run the leaky actor sample (an Extism plugin) over 5,000 messages and
+# show how much its heap grows per message, and from where.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,4 +13,11 @@ $hs run samples/build/c/leaky.wasm --trace target/demo/leaky.trace --summary-jso
 echo
 $hs leaks target/demo/leaky.trace
 echo
-echo "summary JSON: target/demo/leaky.summary.json; trace: target/demo/leaky.trace"
+echo "== an actor: samples/actor (Extism plugin) over 5,000 messages"
+$hs run samples/build/actor/actor-leaky.wasm --extism process \
+  --messages samples/build/actor/messages-5000.jsonl --outputs target/demo/actor.outputs.jsonl \
+  --trace target/demo/actor.trace --summary-json target/demo/actor.summary.json
+echo
+$hs summary target/demo/actor.trace
+echo
+echo "summary JSON: target/demo/leaky.summary.json, target/demo/actor.summary.json; traces: target/demo/*.trace"

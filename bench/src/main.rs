@@ -176,6 +176,69 @@ fn instrument_vs_walrus(module: &Path, runs: usize) -> Result<(f64, f64, f64, f6
     Ok((r, lo, hi, median(&ours)))
 }
 
+/// The real Extism host built by scripts/reference-extism.sh.
+fn extism_reference() -> Result<PathBuf> {
+    let p = repo().join("target/reference/release/extism-reference");
+    if !p.exists() {
+        bail!(
+            "`{}` is missing: run `scripts/reference-extism.sh` first (it builds the Extism 1.30 reference host)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// Per-invocation times of one actor run: (median ns, mean ns).
+struct Calls {
+    median: f64,
+    mean: f64,
+}
+
+/// The actor sample over `messages` under the real Extism host.
+fn extism_calls(plugin: &Path, messages: &Path) -> Result<Calls> {
+    let out = Command::new(extism_reference()?)
+        .arg(plugin)
+        .args(["--function", "process", "--messages"])
+        .arg(messages)
+        .arg("--bench")
+        .output()
+        .context("running extism-reference")?;
+    if !out.status.success() {
+        bail!(
+            "extism-reference failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let calls = j["calls"].as_f64().context("calls")?;
+    Ok(Calls {
+        median: j["median_ns"].as_f64().context("median_ns")?,
+        mean: j["total_ns"].as_f64().context("total_ns")? / calls,
+    })
+}
+
+/// The actor sample over `messages` under heapscope's Extism host, in this
+/// process: plain (no hooks) or instrumented with a trace.
+fn heapscope_calls(plugin: &Path, messages: &Path, trace: Option<&str>) -> Result<Calls> {
+    let mut cfg = heapscope_collector::RunConfig::new(plugin);
+    cfg.plain = trace.is_none();
+    cfg.trace = trace.map(PathBuf::from);
+    cfg.extism = Some(heapscope_collector::ExtismRun {
+        function: "process".into(),
+        messages: heapscope_collector::extism::read_messages(messages)?,
+        ..Default::default()
+    });
+    let o = heapscope_collector::run(&cfg)?;
+    if o.summary.invocations_failed.unwrap_or(0) > 0 || o.invocation_ns.is_empty() {
+        bail!("the actor run failed: {:?}", o.summary.message);
+    }
+    let ns: Vec<f64> = o.invocation_ns.iter().map(|&n| n as f64).collect();
+    Ok(Calls {
+        median: median(&ns),
+        mean: ns.iter().sum::<f64>() / ns.len() as f64,
+    })
+}
+
 fn main() -> Result<()> {
     let mut runs = 5;
     let mut args = std::env::args().skip(1);
@@ -294,6 +357,51 @@ fn main() -> Result<()> {
         "| `instrument` ÷ walrus parse + emit, unchanged ({}, {:.1} MB) | ≤ 1.5 | **{r:.2}** (range {lo:.2}–{hi:.2}); instrument {secs:.3} s |",
         big.strip_prefix(repo().join("samples/build")).unwrap_or(&big).display(),
         size as f64 / 1e6
+    ));
+    // 7. Actor invocations: heapscope's Extism host against the real one.
+    let plugin = sample("actor/actor-leaky.wasm")?;
+    let messages = sample("actor/messages-5000.jsonl")?;
+    let (mut ext, mut plain, mut full) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        ext.push(extism_calls(&plugin, &messages)?);
+        plain.push(heapscope_calls(&plugin, &messages, None)?);
+        full.push(heapscope_calls(&plugin, &messages, Some(&trace))?);
+    }
+    let med = |v: &[Calls], f: fn(&Calls) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
+    let (e, p, f) = (
+        med(&ext, |c| c.median),
+        med(&plain, |c| c.median),
+        med(&full, |c| c.median),
+    );
+    let rp: Vec<f64> = plain
+        .iter()
+        .zip(&ext)
+        .map(|(a, b)| a.median / b.median)
+        .collect();
+    let rf: Vec<f64> = full
+        .iter()
+        .zip(&ext)
+        .map(|(a, b)| a.median / b.median)
+        .collect();
+    rows.push(format!(
+        "| actor invocation (samples/actor leaky plugin, 5,000 messages): the real Extism host (`extism` 1.30, wasmtime 43) | — | **{:.1} µs** median per invocation (mean {:.1} µs) |",
+        e / 1e3,
+        med(&ext, |c| c.mean) / 1e3
+    ));
+    rows.push(format!(
+        "| the same under heapscope's Extism host, `--plain` (no hooks) ÷ Extism | — | **{:.2}** (range {:.2}–{:.2}); {:.1} µs median per invocation |",
+        median(&rp),
+        rp.iter().copied().fold(f64::INFINITY, f64::min),
+        rp.iter().copied().fold(0.0, f64::max),
+        p / 1e3
+    ));
+    rows.push(format!(
+        "| the same profiled (hooks, stacks, per-invocation records, trace) ÷ Extism | — | **{:.2}** (range {:.2}–{:.2}); {:.1} µs median per invocation, {:+.1} µs against Extism |",
+        median(&rf),
+        rf.iter().copied().fold(f64::INFINITY, f64::min),
+        rf.iter().copied().fold(0.0, f64::max),
+        f / 1e3,
+        (f - e) / 1e3
     ));
     rows.push("| `heapscope report` on a 10-million-event trace | ≤ 10 s, ≤ 300 MB | not measured: the HTML report is not built yet |".into());
 

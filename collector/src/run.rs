@@ -193,6 +193,10 @@ pub struct RunOutcome {
     /// When the memory limit refused a growth: the functions of its stack,
     /// innermost first.
     pub refused_growth: Option<Vec<String>>,
+    /// Wall-clock time of each invocation (`--invoke`, Extism messages), in
+    /// nanoseconds: from handing over the input to having recorded the
+    /// output, hooks included.
+    pub invocation_ns: Vec<u64>,
 }
 
 /// Blocks live at the end of a run that share an allocation stack, a leak
@@ -744,6 +748,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         ),
         count: 0,
         failed: 0,
+        ns: Vec::new(),
     };
     if planned > 0 {
         store
@@ -787,6 +792,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             if let Some(sp) = sp {
                 sp.set(&mut store, Val::I32(0))?;
             }
+            let started = std::time::Instant::now();
             let before = begin_invocation(&mut store, index, name);
             let r = func.call(&mut store, &params, &mut results);
             let (outcome, message) = match &r {
@@ -794,6 +800,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
                 Err(e) => (InvocationOutcome::Trapped, format!("{e:#}")),
             };
             end_invocation(&mut store, &mut inv, before, outcome, message, None);
+            inv.ns.push(started.elapsed().as_nanos() as u64);
             r?;
         }
         Ok(())
@@ -886,6 +893,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         invalid_frees: std::mem::take(&mut host.rec.invalid_frees),
         leaks,
         refused_growth,
+        invocation_ns: std::mem::take(&mut inv.ns),
         results: if status == RunStatus::Exited && cfg.invoke.is_some() {
             results.iter().map(format_val).collect()
         } else {
@@ -899,6 +907,7 @@ struct Invocations {
     tracker: heapscope_trace::growth::GrowthTracker,
     count: u64,
     failed: u64,
+    ns: Vec<u64>,
 }
 
 /// The heap counters and clock when an invocation started.
@@ -990,6 +999,7 @@ fn run_messages(
         if let Some(sp) = sp {
             sp.set(&mut *store, Val::I32(0))?;
         }
+        let started = std::time::Instant::now();
         if let Some(k) = store.data_mut().kernel.as_mut() {
             k.begin(message.clone());
         }
@@ -1021,6 +1031,7 @@ fn run_messages(
         if let Some(o) = outputs.as_deref_mut() {
             writeln!(o, "{line}")?;
         }
+        inv.ns.push(started.elapsed().as_nanos() as u64);
         if let Err(e) = r {
             let fatal = store.data().limiter.hit.is_some()
                 || matches!(

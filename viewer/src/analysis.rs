@@ -114,6 +114,99 @@ pub struct Analysis {
     /// `memory.grow` calls that failed or that the memory limit refused (the
     /// first 100).
     pub failed_grows: Vec<FailedGrow>,
+    /// Per-stack statistics, the heap timeline, sizes, realloc chains.
+    pub profile: crate::profile::Profile,
+    /// The frames of every stack that allocated or grew memory, innermost
+    /// first.
+    #[serde(skip)]
+    pub stacks: FxHashMap<StackId, Vec<FrameView>>,
+    /// The heap event at which live bytes peaked.
+    pub peak_seq: u64,
+    /// The live heap at its peak, when [`peak_snapshot`] has been taken.
+    pub peak: Option<PeakSnapshot>,
+}
+
+/// The heap at the peak of live bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PeakSnapshot {
+    /// Heap events up to the peak.
+    pub seq: u64,
+    /// Live bytes.
+    pub live_bytes: u64,
+    /// Live blocks.
+    pub live_blocks: u64,
+    /// Pages of linear memory 0 at the peak.
+    pub pages: u64,
+    /// Lowest live block address and the end of the highest live block.
+    pub span: (u64, u64),
+    /// Bytes between live blocks within that span (free chunks and the
+    /// allocator's own headers).
+    pub free_in_span: u64,
+    /// The largest gap between two live blocks: start and length.
+    pub largest_gap: Option<(u64, u64)>,
+}
+
+/// Replay the trace at `path` up to the peak of live bytes and fill in
+/// `a.peak` and each stack's `peak_bytes`/`peak_blocks`: a second pass, so
+/// memory stays bounded by the live blocks at the peak.
+pub fn peak_snapshot(path: &Path, a: &mut Analysis) -> Result<(), ViewerError> {
+    let trace_err = |source| ViewerError::Trace {
+        path: path.into(),
+        source,
+    };
+    let f = File::open(path).map_err(|source| ViewerError::Open {
+        path: path.into(),
+        source,
+    })?;
+    let mut reader = TraceReader::new(BufReader::with_capacity(1 << 16, f)).map_err(trace_err)?;
+    let mut model = HeapModel::new();
+    let target = a.peak_seq;
+    while model.events() < target {
+        match reader.next_record() {
+            Ok(Some(r)) => {
+                model.apply(&r);
+            }
+            Ok(None) | Err(TraceError::Truncated { .. }) => break,
+            Err(e) => return Err(trace_err(e)),
+        }
+    }
+    for s in &mut a.profile.stacks {
+        s.peak_bytes = 0;
+        s.peak_blocks = 0;
+    }
+    let mut blocks: Vec<(u64, u64)> = Vec::with_capacity(model.curr_blocks as usize);
+    for (ptr, b) in model.live() {
+        blocks.push((ptr, b.size));
+        if let Some(s) = a.profile.stacks.get_mut(b.stack as usize) {
+            s.peak_bytes += b.size;
+            s.peak_blocks += 1;
+        }
+    }
+    blocks.sort_unstable();
+    let span = match (blocks.first(), blocks.last()) {
+        (Some(lo), Some(hi)) => (lo.0, hi.0 + hi.1),
+        _ => (0, 0),
+    };
+    let mut largest: Option<(u64, u64)> = None;
+    for w in blocks.windows(2) {
+        let end = w[0].0 + w[0].1;
+        if w[1].0 > end {
+            let gap = w[1].0 - end;
+            if largest.is_none_or(|(_, l)| gap > l) {
+                largest = Some((end, gap));
+            }
+        }
+    }
+    a.peak = Some(PeakSnapshot {
+        seq: model.events(),
+        live_bytes: model.curr_bytes,
+        live_blocks: model.curr_blocks,
+        pages: model.memories.first().map_or(0, |m| m.final_pages),
+        span,
+        free_in_span: (span.1 - span.0).saturating_sub(model.curr_bytes),
+        largest_gap: largest,
+    });
+    Ok(())
 }
 
 /// A `memory.grow` that failed.
@@ -152,6 +245,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     let mut tracker: Option<GrowthTracker> = None;
     let mut invocations: Vec<InvocationStats> = Vec::new();
     let mut failed_grows: Vec<FailedGrow> = Vec::new();
+    let mut profile = crate::profile::Profile::default();
     let frames_of = |reader: &TraceReader<R>, id| -> Vec<FrameView> {
         reader
             .stack(id)
@@ -215,7 +309,8 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                     }
                     _ => {}
                 }
-                model.apply(&r);
+                let out = model.apply(&r);
+                profile.record(&r, out, &model);
             }
             Ok(None) => break,
             Err(TraceError::Truncated { offset, records }) => {
@@ -244,6 +339,11 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
             )
         }
     };
+    profile.finish(&model);
+    let stacks: FxHashMap<StackId, Vec<FrameView>> = profile
+        .active()
+        .map(|(id, _)| (id, frames_of(&reader, id)))
+        .collect();
     let mut summary = model.summary(status, code, &message);
     let mut growth_frames = Vec::new();
     if !invocations.is_empty() {
@@ -314,6 +414,10 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         invocations,
         growth_frames,
         failed_grows,
+        profile,
+        stacks,
+        peak_seq: model.max_seq,
+        peak: None,
     })
 }
 

@@ -7,7 +7,14 @@
 //! stacks, not with the trace's length.
 #![deny(missing_docs)]
 
+pub mod advice;
 pub mod analysis;
+pub mod diff;
+pub mod export;
+pub mod flame;
+pub mod html;
+pub mod profile;
 pub mod text;
+pub mod timeline;
 
 pub use analysis::{analyze, Analysis, LeakGroup, ViewerError};

@@ -221,7 +221,19 @@ pub fn summary(a: &Analysis) -> String {
     }
     growth(&mut out, a, 3, false);
     failed_grows(&mut out, a, false);
+    advice(&mut out, a);
     out
+}
+
+/// The advice for the run ([`crate::advice`]), each with its stack.
+pub fn advice(out: &mut String, a: &Analysis) {
+    for adv in crate::advice::advise(a) {
+        let _ = writeln!(out, "\nadvice ({}): {}", adv.id, adv.title);
+        let _ = writeln!(out, "  {}", adv.detail);
+        if !adv.frames.is_empty() {
+            frames(out, &adv.frames, false);
+        }
+    }
 }
 
 /// `2056.0` as `2,056.0`; one decimal, three for values under 1.
@@ -510,4 +522,104 @@ mod tests {
         assert_eq!(bytes_human(1023), "1023 B");
         assert_eq!(bytes_human(6 * 1024 * 1024 + 512 * 1024), "6.5 MiB");
     }
+}
+
+/// What `heapscope top` sorts sites by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopBy {
+    /// Bytes allocated.
+    Bytes,
+    /// Allocations.
+    Count,
+    /// Bytes live at the peak.
+    Peak,
+    /// Bytes live at exit.
+    Leaked,
+}
+
+impl std::str::FromStr for TopBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<TopBy, String> {
+        match s {
+            "bytes" => Ok(TopBy::Bytes),
+            "count" => Ok(TopBy::Count),
+            "peak" => Ok(TopBy::Peak),
+            "leaked" => Ok(TopBy::Leaked),
+            _ => Err(format!(
+                "`{s}` is not a sort order: use bytes, count, peak or leaked"
+            )),
+        }
+    }
+}
+
+/// The allocation sites (stacks) with the most bytes, allocations, bytes at
+/// the peak or bytes live at exit: `heapscope top`. `a` needs its peak
+/// snapshot for the peak column.
+pub fn top(a: &Analysis, by: TopBy, n: usize) -> String {
+    let mut rows: Vec<_> = a
+        .profile
+        .active()
+        .filter(|(_, s)| s.alloc_blocks > 0)
+        .collect();
+    let key = |s: &crate::profile::StackStats| match by {
+        TopBy::Bytes => s.alloc_bytes,
+        TopBy::Count => s.alloc_blocks,
+        TopBy::Peak => s.peak_bytes,
+        TopBy::Leaked => s.live_bytes,
+    };
+    rows.sort_by(|x, y| key(y.1).cmp(&key(x.1)).then(x.0.cmp(&y.0)));
+    let mut out = String::new();
+    let s = &a.summary;
+    let _ = writeln!(
+        out,
+        "{}: {} allocation sites; {} allocated in {} blocks, peak {}, {} live at exit",
+        if a.module.is_empty() {
+            "trace"
+        } else {
+            &a.module
+        },
+        thousands(rows.len() as u64),
+        bytes_human(s.total_bytes),
+        thousands(s.total_blocks),
+        bytes_human(s.max_bytes),
+        bytes_human(s.curr_bytes),
+    );
+    let _ = writeln!(
+        out,
+        "\n{:>4}  {:>14}  {:>11}  {:>12}  {:>12}  site",
+        "#", "allocated", "allocations", "at peak", "at exit"
+    );
+    let shown = if n == 0 {
+        rows.len()
+    } else {
+        n.min(rows.len())
+    };
+    for (i, (id, st)) in rows.iter().take(shown).enumerate() {
+        let frames = a.stacks.get(id).map_or(&[][..], Vec::as_slice);
+        let range = compact_range(frames);
+        let site = frames[range]
+            .first()
+            .map(|f| match (&f.file, f.line) {
+                (Some(file), l) if l > 0 => format!("{} ({file}:{l})", f.function),
+                _ => f.function.clone(),
+            })
+            .unwrap_or_else(|| "(no stack)".into());
+        let _ = writeln!(
+            out,
+            "{:>4}  {:>14}  {:>11}  {:>12}  {:>12}  {site}",
+            i + 1,
+            thousands(st.alloc_bytes),
+            thousands(st.alloc_blocks),
+            thousands(st.peak_bytes),
+            thousands(st.live_bytes),
+        );
+    }
+    if shown < rows.len() {
+        let _ = writeln!(
+            out,
+            "\n... and {} more sites: pass -n 0 to see all",
+            rows.len() - shown
+        );
+    }
+    out
 }

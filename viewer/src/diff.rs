@@ -1,0 +1,197 @@
+//! `heapscope diff`: what changed per allocation site between two traces.
+//!
+//! Sites are matched by their stacks' function names (stack ids differ
+//! between traces), so the same code path in two builds is one site.
+
+use crate::analysis::{compact_range, Analysis, FrameView};
+use crate::flame::{folded_key, Weight};
+use crate::text::{bytes_human, thousands};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// One site's weight in both traces.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SiteDiff {
+    /// The stack, outermost first, `;`-separated (the folded key).
+    pub key: String,
+    /// The stack's frames, innermost first.
+    pub frames: Vec<FrameView>,
+    /// Weight in the base trace.
+    pub base: u64,
+    /// Weight in the new trace.
+    pub new: u64,
+}
+
+impl SiteDiff {
+    /// `new - base`.
+    pub fn change(&self) -> i128 {
+        self.new as i128 - self.base as i128
+    }
+}
+
+/// Two traces compared by one weight.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Diff {
+    /// The weight compared.
+    pub weight: Weight,
+    /// Its total in the base trace.
+    pub base_total: u64,
+    /// Its total in the new trace.
+    pub new_total: u64,
+    /// Sites whose weight differs, largest change first.
+    pub sites: Vec<SiteDiff>,
+}
+
+impl Diff {
+    /// The change of the total, in percent of the base (infinite when the
+    /// base is 0 and the new total is not).
+    pub fn change_percent(&self) -> f64 {
+        if self.base_total == 0 {
+            return if self.new_total == 0 {
+                0.0
+            } else {
+                f64::INFINITY
+            };
+        }
+        (self.new_total as f64 - self.base_total as f64) * 100.0 / self.base_total as f64
+    }
+}
+
+fn by_site(a: &Analysis, weight: Weight) -> BTreeMap<String, (u64, Vec<FrameView>)> {
+    let mut m: BTreeMap<String, (u64, Vec<FrameView>)> = BTreeMap::new();
+    for (id, s) in a.profile.active() {
+        let frames = a.stacks.get(&id).cloned().unwrap_or_default();
+        let e = m.entry(folded_key(&frames)).or_insert_with(|| (0, frames));
+        e.0 += weight.of(s);
+    }
+    m
+}
+
+/// Compare `base` and `new` by `weight` (peak-bytes needs both analyses'
+/// peak snapshots).
+pub fn diff(base: &Analysis, new: &Analysis, weight: Weight) -> Diff {
+    let b = by_site(base, weight);
+    let mut n = by_site(new, weight);
+    let mut sites = Vec::new();
+    for (key, (bw, frames)) in b {
+        let (nw, nframes) = n.remove(&key).unwrap_or((0, Vec::new()));
+        if bw != nw {
+            sites.push(SiteDiff {
+                key,
+                frames: if nframes.is_empty() { frames } else { nframes },
+                base: bw,
+                new: nw,
+            });
+        }
+    }
+    for (key, (nw, frames)) in n {
+        if nw != 0 {
+            sites.push(SiteDiff {
+                key,
+                frames,
+                base: 0,
+                new: nw,
+            });
+        }
+    }
+    sites.sort_by(|x, y| {
+        y.change()
+            .unsigned_abs()
+            .cmp(&x.change().unsigned_abs())
+            .then(x.key.cmp(&y.key))
+    });
+    Diff {
+        weight,
+        base_total: crate::flame::total(base, weight),
+        new_total: crate::flame::total(new, weight),
+        sites,
+    }
+}
+
+fn amount(w: Weight, v: u64) -> String {
+    match w {
+        Weight::Allocations => format!("{} allocations", thousands(v)),
+        _ => format!("{} bytes", thousands(v)),
+    }
+}
+
+/// The diff as text: totals, then the `top` sites that grew, shrank,
+/// appeared or vanished (0: all), each with its stack.
+pub fn text(d: &Diff, top: usize) -> String {
+    let mut out = String::new();
+    let pct = d.change_percent();
+    let _ = writeln!(
+        out,
+        "{}: {} → {} ({}{})",
+        d.weight.title(),
+        amount(d.weight, d.base_total),
+        amount(d.weight, d.new_total),
+        if pct.is_infinite() {
+            "new".to_string()
+        } else {
+            format!("{pct:+.1}%")
+        },
+        if d.weight != Weight::Allocations {
+            format!(
+                ", {}{}",
+                if d.new_total >= d.base_total {
+                    "+"
+                } else {
+                    "-"
+                },
+                bytes_human(d.new_total.abs_diff(d.base_total))
+            )
+        } else {
+            String::new()
+        }
+    );
+    if d.sites.is_empty() {
+        let _ = writeln!(out, "no site changed");
+        return out;
+    }
+    let shown = if top == 0 {
+        d.sites.len()
+    } else {
+        top.min(d.sites.len())
+    };
+    for (i, s) in d.sites.iter().take(shown).enumerate() {
+        let what = match (s.base, s.new) {
+            (0, _) => "appeared",
+            (_, 0) => "vanished",
+            (b, n) if n > b => "grew",
+            _ => "shrank",
+        };
+        let _ = writeln!(
+            out,
+            "\n#{} {what}: {} → {} ({}{})",
+            i + 1,
+            thousands(s.base),
+            thousands(s.new),
+            if s.change() >= 0 { "+" } else { "-" },
+            thousands(s.change().unsigned_abs() as u64),
+        );
+        let range = compact_range(&s.frames);
+        for (j, f) in s.frames[range].iter().enumerate() {
+            let at = if j == 0 { "at" } else { "by" };
+            match (&f.file, f.line) {
+                (Some(file), l) if l > 0 => {
+                    let _ = writeln!(out, "    {at} {} ({file}:{l})", f.function);
+                }
+                _ => {
+                    let _ = writeln!(out, "    {at} {}", f.function);
+                }
+            }
+        }
+        if s.frames.is_empty() {
+            let _ = writeln!(out, "    (no stack)");
+        }
+    }
+    if shown < d.sites.len() {
+        let _ = writeln!(
+            out,
+            "\n... and {} more sites changed: pass --top 0 to see all",
+            d.sites.len() - shown
+        );
+    }
+    out
+}

@@ -1,0 +1,257 @@
+//! Flamegraphs and folded stacks: one line per allocation stack, frames
+//! outermost first, weighted by bytes or blocks.
+//!
+//! Folded stacks (`main;parse;malloc_wrapper 1234`) are what flamegraph.pl,
+//! inferno and speedscope read; [`flamegraph`] renders them with inferno.
+//! Function names come from the module and are untrusted: `;` (the frame
+//! separator) and line breaks are replaced so every line stays one stack,
+//! and inferno escapes everything it writes into the SVG.
+
+use crate::analysis::{Analysis, FrameView};
+use crate::profile::StackStats;
+use std::io::Write;
+
+/// What a flamegraph's widths measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Weight {
+    /// Bytes ever allocated (sums to the summary's `total_bytes`).
+    AllocatedBytes,
+    /// Blocks ever allocated (sums to `total_blocks`).
+    Allocations,
+    /// Bytes live at the end of the run (sums to `curr_bytes`).
+    LeakedBytes,
+    /// Bytes live at the peak of live bytes (sums to `max_bytes`).
+    PeakBytes,
+}
+
+impl Weight {
+    /// Every weight, in the order reports show them.
+    pub const ALL: [Weight; 4] = [
+        Weight::AllocatedBytes,
+        Weight::Allocations,
+        Weight::LeakedBytes,
+        Weight::PeakBytes,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Weight::AllocatedBytes => "allocated-bytes",
+            Weight::Allocations => "allocations",
+            Weight::LeakedBytes => "leaked-bytes",
+            Weight::PeakBytes => "peak-bytes",
+        }
+    }
+
+    /// A human title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Weight::AllocatedBytes => "bytes allocated",
+            Weight::Allocations => "allocations",
+            Weight::LeakedBytes => "bytes live at exit",
+            Weight::PeakBytes => "bytes live at the peak",
+        }
+    }
+
+    /// The unit of a sample.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Weight::Allocations => "allocations",
+            _ => "bytes",
+        }
+    }
+
+    /// Whether this weight needs the peak snapshot.
+    pub fn needs_peak(self) -> bool {
+        self == Weight::PeakBytes
+    }
+
+    /// This weight of one stack.
+    pub fn of(self, s: &StackStats) -> u64 {
+        match self {
+            Weight::AllocatedBytes => s.alloc_bytes,
+            Weight::Allocations => s.alloc_blocks,
+            Weight::LeakedBytes => s.live_bytes,
+            Weight::PeakBytes => s.peak_bytes,
+        }
+    }
+}
+
+impl std::str::FromStr for Weight {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Weight, String> {
+        Weight::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "`{s}` is not a weight: use allocated-bytes, allocations, leaked-bytes or peak-bytes"
+                )
+            })
+    }
+}
+
+/// A function name made safe as one frame of a folded line.
+pub fn frame_name(f: &FrameView) -> String {
+    let name: String = f
+        .function
+        .chars()
+        .map(|c| match c {
+            ';' => ':',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect();
+    if name.trim().is_empty() {
+        "[unnamed]".into()
+    } else {
+        name
+    }
+}
+
+/// The stack of `frames` (innermost first) as a folded key, outermost first.
+pub fn folded_key(frames: &[FrameView]) -> String {
+    if frames.is_empty() {
+        return "[no stack]".into();
+    }
+    let names: Vec<String> = frames.iter().rev().map(frame_name).collect();
+    names.join(";")
+}
+
+/// Folded lines (`frames count`) for `weight`, sorted, stacks with a zero
+/// weight left out. Stacks with the same frames are merged.
+pub fn folded(a: &Analysis, weight: Weight) -> Vec<String> {
+    let mut by_key: std::collections::BTreeMap<String, u64> = Default::default();
+    for (id, s) in a.profile.active() {
+        let w = weight.of(s);
+        if w == 0 {
+            continue;
+        }
+        let key = folded_key(a.stacks.get(&id).map_or(&[][..], Vec::as_slice));
+        *by_key.entry(key).or_default() += w;
+    }
+    by_key
+        .into_iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect()
+}
+
+/// The total of `weight` over all stacks.
+pub fn total(a: &Analysis, weight: Weight) -> u64 {
+    a.profile.active().map(|(_, s)| weight.of(s)).sum()
+}
+
+fn options<'a>(
+    title: String,
+    subtitle: Option<String>,
+    unit: &str,
+) -> inferno::flamegraph::Options<'a> {
+    let mut opt = inferno::flamegraph::Options::default();
+    opt.colors = inferno::flamegraph::Palette::Basic(inferno::flamegraph::color::BasicPalette::Mem);
+    opt.title = title;
+    opt.subtitle = subtitle;
+    opt.count_name = unit.into();
+    opt.name_type = "Function:".into();
+    opt.deterministic = true;
+    opt.hash = true;
+    opt
+}
+
+/// Render `weight` as an inferno flamegraph SVG into `out`. An empty
+/// profile renders a small SVG saying so.
+pub fn flamegraph(a: &Analysis, weight: Weight, out: &mut dyn Write) -> std::io::Result<()> {
+    flamegraph_sized(a, weight, None, out)
+}
+
+/// [`flamegraph`] with a fixed width in pixels (`None`: as wide as its
+/// window).
+pub fn flamegraph_sized(
+    a: &Analysis,
+    weight: Weight,
+    width: Option<usize>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let lines = folded(a, weight);
+    let module = if a.module.is_empty() {
+        "trace".to_string()
+    } else {
+        a.module.clone()
+    };
+    if lines.is_empty() {
+        return empty_svg(out, &format!("{module}: no {}", weight.title()));
+    }
+    let mut opt = options(
+        format!("heapscope: {}", weight.title()),
+        Some(format!(
+            "{module}: {} {} in all",
+            crate::text::thousands(total(a, weight)),
+            weight.unit()
+        )),
+        weight.unit(),
+    );
+    opt.image_width = width;
+    inferno::flamegraph::from_lines(&mut opt, lines.iter().map(String::as_str), out)
+}
+
+/// A differential flamegraph: the shape of `new`, coloured by how each
+/// stack changed from `base` (red grew, blue shrank).
+pub fn differential(
+    base: &Analysis,
+    new: &Analysis,
+    weight: Weight,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let (before, after) = (
+        folded(base, weight).join("\n"),
+        folded(new, weight).join("\n"),
+    );
+    let mut diff = Vec::new();
+    inferno::differential::from_readers(
+        inferno::differential::Options::default(),
+        before.as_bytes(),
+        after.as_bytes(),
+        &mut diff,
+    )?;
+    let diff = String::from_utf8_lossy(&diff).into_owned();
+    if diff.trim().is_empty() {
+        return empty_svg(out, "no difference");
+    }
+    let mut opt = options(
+        format!("heapscope diff: {}", weight.title()),
+        Some("red: grew in the new trace, blue: shrank".into()),
+        weight.unit(),
+    );
+    inferno::flamegraph::from_lines(&mut opt, diff.lines(), out)
+}
+
+fn empty_svg(out: &mut dyn Write, message: &str) -> std::io::Result<()> {
+    write!(
+        out,
+        r#"<?xml version="1.0" standalone="no"?><svg xmlns="http://www.w3.org/2000/svg" width="600" height="60"><text x="10" y="35" font-family="Verdana" font-size="14">{}</text></svg>"#,
+        crate::html::escape(message)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_break_a_folded_line() {
+        let f = |n: &str| FrameView {
+            function: n.into(),
+            file: None,
+            line: 0,
+        };
+        assert_eq!(
+            folded_key(&[f("a;b\nc"), f("main")]),
+            "main;a:b c",
+            "innermost last"
+        );
+        assert_eq!(folded_key(&[f("  ")]), "[unnamed]");
+        assert_eq!(folded_key(&[]), "[no stack]");
+        assert_eq!("peak-bytes".parse::<Weight>(), Ok(Weight::PeakBytes));
+        assert!("bytes".parse::<Weight>().is_err());
+    }
+}

@@ -1,0 +1,445 @@
+//! `heapscope report`: one self-contained HTML file (no network, no external
+//! assets) with the summary, an interactive heap timeline, the leak table,
+//! flamegraphs switchable by weight, the peak snapshot, advice and, for
+//! actor traces, the growth per invocation.
+//!
+//! Every name from the module reaches the page through askama's HTML
+//! escaping or as JSON inside a `<script type="application/json">` block
+//! with `<`, `>` and `&` escaped; the page's script only ever sets
+//! `textContent`. Flamegraphs are inferno SVGs in sandboxed iframes.
+
+use crate::advice::Advice;
+use crate::analysis::{compact_range, Analysis, FrameView};
+use crate::flame::Weight;
+use crate::text::{bytes_human, decimal, thousands};
+use askama::Template;
+use base64::Engine as _;
+
+/// Escape text for HTML or XML content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JSON that is safe inside a `<script>` element: no `<`, `>` or `&` (nor
+/// the line separators JavaScript once rejected) appear literally.
+pub fn script_json(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A stack as the report shows it.
+pub struct StackRow {
+    /// The innermost user frame, or the innermost frame.
+    pub top: String,
+    /// Frames shown, innermost first: (function, location).
+    pub frames: Vec<(String, String)>,
+    /// Frames hidden above and below.
+    pub hidden: usize,
+}
+
+fn stack_row(frames: &[FrameView]) -> StackRow {
+    let range = compact_range(frames);
+    let shown: Vec<(String, String)> = frames[range.clone()]
+        .iter()
+        .map(|f| {
+            let loc = match (&f.file, f.line) {
+                (Some(file), 0) => file.clone(),
+                (Some(file), line) => format!("{file}:{line}"),
+                (None, _) => String::new(),
+            };
+            (f.function.clone(), loc)
+        })
+        .collect();
+    StackRow {
+        top: shown
+            .first()
+            .map(|f| f.0.clone())
+            .unwrap_or_else(|| "(no stack)".into()),
+        hidden: frames.len() - shown.len(),
+        frames: shown,
+    }
+}
+
+/// A row of the leak table.
+pub struct LeakRow {
+    /// Bytes, as text.
+    pub bytes: String,
+    /// Blocks.
+    pub blocks: String,
+    /// Leak kind or suppression.
+    pub kind: String,
+    /// Allocating function.
+    pub allocator: String,
+    /// The stack.
+    pub stack: StackRow,
+}
+
+/// A row of the peak table.
+pub struct SiteRow {
+    /// Bytes at the peak.
+    pub bytes: String,
+    /// Share of the peak, percent.
+    pub share: String,
+    /// Blocks at the peak.
+    pub blocks: String,
+    /// The stack.
+    pub stack: StackRow,
+}
+
+/// A flamegraph tab.
+pub struct Flame {
+    /// Weight name (`allocated-bytes`, ...).
+    pub id: &'static str,
+    /// Title.
+    pub title: &'static str,
+    /// The total, as text.
+    pub total: String,
+    /// The SVG as a data: URI.
+    pub uri: String,
+    /// Height for its frame, in pixels.
+    pub height: usize,
+}
+
+/// A piece of advice with its stack.
+pub struct AdviceRow {
+    /// The advice.
+    pub advice: Advice,
+    /// Its stack.
+    pub stack: StackRow,
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct Report<'a> {
+    module: &'a str,
+    status: String,
+    warnings: &'a [String],
+    facts: Vec<(&'static str, String)>,
+    leaks: Vec<LeakRow>,
+    more_leaks: usize,
+    peak: Vec<SiteRow>,
+    peak_facts: Vec<(&'static str, String)>,
+    flames: Vec<Flame>,
+    advice: Vec<AdviceRow>,
+    growth: Option<String>,
+    data: String,
+}
+
+/// Width of the report's flamegraphs, in pixels.
+pub const FLAME_WIDTH: usize = 1300;
+/// How many leak groups and peak sites the report lists.
+pub const TABLE_ROWS: usize = 200;
+/// Invocation points the growth chart keeps at most.
+pub const INVOCATION_POINTS: usize = 2000;
+
+/// Render the report. `a` should have its peak snapshot taken.
+pub fn report(a: &Analysis) -> Result<String, String> {
+    let s = &a.summary;
+    let status = serde_json::to_value(s.status)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let status = match (s.exit_code, s.message.lines().next()) {
+        (Some(c), _) => format!("{status} with code {c}"),
+        (None, Some(m)) if !m.is_empty() => format!("{status}: {m}"),
+        _ => status,
+    };
+    let m = &s.memory;
+    let page = m.page_size.max(1);
+    let mut facts = vec![
+        (
+            "allocated",
+            format!(
+                "{} in {} blocks",
+                bytes_human(s.total_bytes),
+                thousands(s.total_blocks)
+            ),
+        ),
+        (
+            "freed",
+            format!("{} blocks", thousands(s.total_blocks - s.curr_blocks)),
+        ),
+        (
+            "peak live",
+            format!(
+                "{} in {} blocks",
+                bytes_human(s.max_bytes),
+                thousands(s.max_blocks)
+            ),
+        ),
+        (
+            "live at exit",
+            format!(
+                "{} in {} blocks",
+                bytes_human(s.curr_bytes),
+                thousands(s.curr_blocks)
+            ),
+        ),
+        (
+            "linear memory",
+            format!(
+                "{} → {} pages ({}), {} grows{}",
+                thousands(m.initial_pages),
+                thousands(m.peak_pages),
+                bytes_human(m.peak_pages * page),
+                thousands(m.grows),
+                m.maximum_pages
+                    .map_or(", no maximum".to_string(), |x| format!(
+                        ", maximum {x} pages"
+                    ))
+            ),
+        ),
+        (
+            "grown, not holding live heap at exit",
+            bytes_human((m.final_pages * page).saturating_sub(s.curr_bytes)),
+        ),
+        ("heap events", thousands(s.events)),
+        (
+            "short-lived blocks",
+            format!(
+                "{} freed within {} events",
+                thousands(a.profile.short_lived),
+                crate::profile::SHORT_LIVED_EVENTS
+            ),
+        ),
+        (
+            "longest realloc chain",
+            thousands(a.profile.longest_chain.0),
+        ),
+    ];
+    if let Some(k) = &s.leak_kinds {
+        facts.push((
+            "leak kinds at exit",
+            format!(
+                "{} definitely lost, {} possibly lost, {} reachable, {} suppressed",
+                bytes_human(k.definite.bytes),
+                bytes_human(k.possible.bytes),
+                bytes_human(k.reachable.bytes),
+                bytes_human(k.suppressed.bytes)
+            ),
+        ));
+    }
+    if s.invalid_frees > 0 {
+        facts.push(("invalid frees", thousands(s.invalid_frees)));
+    }
+    if let Some(n) = s.invocations {
+        facts.push((
+            "invocations",
+            format!(
+                "{} ({} failed)",
+                thousands(n),
+                thousands(s.invocations_failed.unwrap_or(0))
+            ),
+        ));
+    }
+
+    let leaks: Vec<LeakRow> = a
+        .leaks
+        .iter()
+        .take(TABLE_ROWS)
+        .map(|g| LeakRow {
+            bytes: thousands(g.bytes),
+            blocks: thousands(g.blocks),
+            kind: match (&g.suppressed_by, g.kind) {
+                (Some(r), _) => format!("suppressed ({r})"),
+                (None, Some(k)) => serde_json::to_value(k)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                (None, None) => "live".into(),
+            },
+            allocator: g.allocator.name().to_string(),
+            stack: stack_row(&g.frames),
+        })
+        .collect();
+
+    let mut at_peak: Vec<_> = a
+        .profile
+        .active()
+        .filter(|(_, st)| st.peak_bytes > 0)
+        .collect();
+    at_peak.sort_by(|x, y| y.1.peak_bytes.cmp(&x.1.peak_bytes).then(x.0.cmp(&y.0)));
+    let peak: Vec<SiteRow> = at_peak
+        .iter()
+        .take(TABLE_ROWS)
+        .map(|(id, st)| SiteRow {
+            bytes: thousands(st.peak_bytes),
+            share: format!(
+                "{:.1}",
+                st.peak_bytes as f64 * 100.0 / s.max_bytes.max(1) as f64
+            ),
+            blocks: thousands(st.peak_blocks),
+            stack: stack_row(a.stacks.get(id).map_or(&[][..], Vec::as_slice)),
+        })
+        .collect();
+    let mut peak_facts = Vec::new();
+    if let Some(p) = &a.peak {
+        peak_facts.push((
+            "at heap event",
+            format!("{} of {}", thousands(p.seq), thousands(s.events)),
+        ));
+        peak_facts.push((
+            "live",
+            format!(
+                "{} in {} blocks",
+                bytes_human(p.live_bytes),
+                thousands(p.live_blocks)
+            ),
+        ));
+        peak_facts.push((
+            "linear memory",
+            format!(
+                "{} pages ({})",
+                thousands(p.pages),
+                bytes_human(p.pages * page)
+            ),
+        ));
+        peak_facts.push((
+            "heap span",
+            format!(
+                "{:#x}–{:#x}: {}, of which {} between live blocks",
+                p.span.0,
+                p.span.1,
+                bytes_human(p.span.1 - p.span.0),
+                bytes_human(p.free_in_span)
+            ),
+        ));
+        if let Some((at, len)) = p.largest_gap {
+            peak_facts.push((
+                "largest free gap",
+                format!("{} at {at:#x}", bytes_human(len)),
+            ));
+        }
+    }
+
+    let mut flames = Vec::new();
+    for w in Weight::ALL {
+        let total = crate::flame::total(a, w);
+        if total == 0 && w != Weight::AllocatedBytes {
+            continue;
+        }
+        let mut svg = Vec::new();
+        crate::flame::flamegraph_sized(a, w, Some(FLAME_WIDTH), &mut svg)
+            .map_err(|e| e.to_string())?;
+        let depth = a
+            .profile
+            .active()
+            .filter(|(_, st)| w.of(st) > 0)
+            .map(|(id, _)| a.stacks.get(&id).map_or(0, Vec::len))
+            .max()
+            .unwrap_or(0);
+        flames.push(Flame {
+            height: ((depth + 4) * 16 + 90).clamp(200, 1200),
+            id: w.name(),
+            title: w.title(),
+            total: format!("{} {}", thousands(total), w.unit()),
+            uri: format!(
+                "data:image/svg+xml;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(&svg)
+            ),
+        });
+    }
+
+    let advice = crate::advice::advise(a)
+        .into_iter()
+        .map(|advice| AdviceRow {
+            stack: stack_row(&advice.frames),
+            advice,
+        })
+        .collect();
+
+    let growth = s.growth.as_ref().map(|g| {
+        format!(
+            "{} bytes and {} pages per invocation after a warm-up of {} (r² {:.3}, {} invocations fitted){}",
+            decimal(g.bytes_per_invocation),
+            decimal(g.pages_per_invocation),
+            thousands(g.warmup),
+            g.r2,
+            thousands(g.fitted),
+            if g.leaking { ": a leak" } else { ": no steady growth" }
+        )
+    });
+    let stride = a.invocations.len().div_ceil(INVOCATION_POINTS).max(1);
+    let invocations: Vec<serde_json::Value> = a
+        .invocations
+        .iter()
+        .step_by(stride)
+        .map(|i| serde_json::json!([i.index, i.live_bytes, i.pages * page]))
+        .collect();
+    let data = serde_json::json!({
+        "timeline": a.profile.timeline.points.iter()
+            .map(|p| serde_json::json!([p.seq, p.live_bytes, p.max_live_bytes, p.pages * page, p.live_blocks]))
+            .collect::<Vec<_>>(),
+        "peakSeq": a.peak_seq,
+        "invocations": invocations,
+        "growth": s.growth.as_ref().map(|g| serde_json::json!({
+            "slope": g.bytes_per_invocation, "warmup": g.warmup, "r2": g.r2
+        })),
+        "sizes": a.profile.sizes.blocks.iter().enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| serde_json::json!([crate::profile::SizeHistogram::lower(i), n, a.profile.sizes.bytes[i]]))
+            .collect::<Vec<_>>(),
+    });
+    Report {
+        module: if a.module.is_empty() {
+            "trace"
+        } else {
+            &a.module
+        },
+        status,
+        warnings: &a.warnings,
+        facts,
+        more_leaks: a.leaks.len().saturating_sub(TABLE_ROWS),
+        leaks,
+        peak,
+        peak_facts,
+        flames,
+        advice,
+        growth,
+        data: script_json(&data),
+    }
+    .render()
+    .map_err(|e| format!("cannot render the report: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_leaves_no_markup() {
+        assert_eq!(
+            escape(r#"<script>alert("x")</script> & 'y'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
+        let j = script_json(&serde_json::json!({"f": "</script><b>&"}));
+        assert!(
+            !j.contains('<') && !j.contains('>') && !j.contains('&'),
+            "{j}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(back["f"], "</script><b>&");
+    }
+}

@@ -1,0 +1,98 @@
+//! The heap timeline as an SVG chart (plotters): live heap bytes, the most
+//! live within each point's span, and the size of linear memory, against
+//! heap events.
+
+use crate::analysis::Analysis;
+use plotters::prelude::*;
+
+/// Render the timeline as SVG text, `width` × `height` pixels.
+pub fn svg(a: &Analysis, width: u32, height: u32) -> Result<String, String> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
+        draw(a, &root).map_err(|e| format!("cannot draw the timeline: {e}"))?;
+        root.present()
+            .map_err(|e| format!("cannot draw the timeline: {e}"))?;
+    }
+    Ok(out)
+}
+
+fn draw<DB: DrawingBackend>(
+    a: &Analysis,
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    let points = &a.profile.timeline.points;
+    let page = a.summary.memory.page_size.max(1);
+    let x_max = points.last().map_or(1, |p| p.seq).max(1);
+    let y_max = points
+        .iter()
+        .map(|p| p.max_live_bytes.max(p.pages * page))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let (unit, div) = unit_for(y_max);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!(
+                "heapscope: live heap and linear memory ({} heap events)",
+                crate::text::thousands(a.summary.events)
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0u64..x_max, 0f64..(y_max as f64 / div) * 1.05)?;
+    chart
+        .configure_mesh()
+        .x_desc("heap events")
+        .y_desc(unit)
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    let memory = RGBColor(120, 120, 120);
+    let peak = RGBColor(240, 160, 60);
+    let live = RGBColor(200, 40, 40);
+    chart
+        .draw_series(LineSeries::new(
+            points
+                .iter()
+                .map(|p| (p.seq, (p.pages * page) as f64 / div)),
+            memory.stroke_width(2),
+        ))?
+        .label("linear memory")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], memory.stroke_width(2)));
+    chart
+        .draw_series(LineSeries::new(
+            points
+                .iter()
+                .map(|p| (p.seq, p.max_live_bytes as f64 / div)),
+            peak.stroke_width(1),
+        ))?
+        .label("most live in span")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], peak.stroke_width(1)));
+    chart
+        .draw_series(LineSeries::new(
+            points.iter().map(|p| (p.seq, p.live_bytes as f64 / div)),
+            live.stroke_width(2),
+        ))?
+        .label("live heap")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], live.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
+    Ok(())
+}
+
+/// The unit to label `max` bytes with, and its divisor.
+fn unit_for(max: u64) -> (&'static str, f64) {
+    match max {
+        m if m >= 1 << 30 => ("GiB", (1u64 << 30) as f64),
+        m if m >= 1 << 20 => ("MiB", (1u64 << 20) as f64),
+        m if m >= 1 << 10 => ("KiB", 1024.0),
+        _ => ("bytes", 1.0),
+    }
+}

@@ -21,7 +21,8 @@ Exit status:
 /// Memory profiler and leak detector for WebAssembly.
 ///
 /// Instrument a module, run it under wasmtime recording every heap event
-/// with its call stack, then read the trace: leaks, summary.
+/// with its call stack, then read the trace: leaks, summary, top sites,
+/// flamegraphs, a timeline, an HTML report, diffs and exports.
 #[derive(Parser, Debug)]
 #[command(name = "heapscope", version, after_help = EXIT_STATUS)]
 struct Cli {
@@ -39,6 +40,12 @@ enum Command {
     Run(Box<cmd::run::Opts>),
     Leaks(cmd::leaks::Opts),
     Summary(cmd::summary::Opts),
+    Top(cmd::top::Opts),
+    Flamegraph(cmd::flamegraph::Opts),
+    Timeline(cmd::timeline::Opts),
+    Report(cmd::report::Opts),
+    Diff(cmd::diff::Opts),
+    Export(cmd::export::Opts),
     Dump(cmd::dump::Opts),
 }
 
@@ -70,6 +77,12 @@ fn main() -> ExitCode {
         Command::Run(o) => o.run(),
         Command::Leaks(o) => o.run(),
         Command::Summary(o) => o.run(),
+        Command::Top(o) => o.run(),
+        Command::Flamegraph(o) => o.run(),
+        Command::Timeline(o) => o.run(),
+        Command::Report(o) => o.run(),
+        Command::Diff(o) => o.run(),
+        Command::Export(o) => o.run(),
         Command::Dump(o) => o.run(),
     };
     match result {

@@ -32,6 +32,6 @@ pub use actor::ActorConfig;
 pub use gates::Gates;
 pub use heapscope_trace::format::{LeakKind, RunStatus};
 pub use run::{
-    define_hooks, memory_infos, run, ExtismRun, Interrupt, Leak, RunConfig, RunError, RunOutcome,
-    StackMode,
+    define_hooks, memory_infos, peak_rss_kib, run, ExtismRun, Interrupt, Leak, RunConfig, RunError,
+    RunOutcome, StackMode,
 };

@@ -1205,7 +1205,8 @@ fn show_progress(
 }
 
 /// This process's peak resident set in KiB (Linux's VmHWM), if known.
-fn peak_rss_kib() -> Option<u64> {
+/// Peak resident memory of this process (Linux's VmHWM), in KiB.
+pub fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()

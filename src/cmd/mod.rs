@@ -1,12 +1,96 @@
 //! One module per subcommand.
 
+pub mod diff;
 pub mod dump;
+pub mod export;
+pub mod flamegraph;
 pub mod instrument;
 pub mod leaks;
+pub mod report;
 pub mod run;
 pub mod summary;
+pub mod timeline;
+pub mod top;
 
-use std::io::Write;
+use anyhow::Context;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+/// Analyse a trace (one pass).
+pub fn analyze(trace: &Path) -> anyhow::Result<heapscope_viewer::Analysis> {
+    heapscope_viewer::analyze(trace)
+        .with_context(|| format!("cannot analyse `{}`", trace.display()))
+}
+
+/// Analyse a trace and replay it to its peak of live bytes (two passes).
+pub fn analyze_with_peak(trace: &Path) -> anyhow::Result<heapscope_viewer::Analysis> {
+    let mut a = analyze(trace)?;
+    heapscope_viewer::analysis::peak_snapshot(trace, &mut a)
+        .with_context(|| format!("cannot analyse `{}`", trace.display()))?;
+    Ok(a)
+}
+
+/// Write to `path` (`-`: stdout) through `f`; the file is written whole or
+/// an error names it.
+pub fn write_output(
+    path: &Path,
+    f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    if path.as_os_str() == "-" {
+        let mut out = std::io::stdout().lock();
+        f(&mut out)?;
+        out.flush()?;
+        return Ok(());
+    }
+    let mut buf = Vec::new();
+    f(&mut buf).with_context(|| format!("cannot render `{}`", path.display()))?;
+    std::fs::write(path, buf).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+/// Whether stdout takes colour: a terminal, `NO_COLOR` unset, `TERM` not
+/// `dumb`.
+pub fn colour() -> bool {
+    std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var("TERM").map_or(true, |t| t != "dumb")
+}
+
+/// Print a text report, coloured when stdout is a terminal: headings bold,
+/// leaks and growth red, hidden-frame notes dim.
+pub fn print_styled(text: &str) -> anyhow::Result<()> {
+    if !colour() {
+        return print(text);
+    }
+    use anstyle::{AnsiColor, Style};
+    let bold = Style::new().bold();
+    let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
+    let dim = Style::new().dimmed();
+    let yellow = Style::new().fg_color(Some(AnsiColor::Yellow.into()));
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for line in text.lines() {
+        let t = line.trim_start();
+        let style = if t.starts_with("LEAK") || t.contains("definitely lost,") && t.starts_with('#')
+        {
+            Some(red)
+        } else if t.starts_with("warning:") {
+            Some(yellow)
+        } else if t.starts_with('#') || t.starts_with("invocations:") || t.starts_with("growth ") {
+            Some(bold)
+        } else if t.starts_with('(') || t.starts_with("...") {
+            Some(dim)
+        } else {
+            None
+        };
+        match style {
+            Some(s) => out.push_str(&format!("{}{line}{}\n", s.render(), s.render_reset())),
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    print(&out)
+}
 
 /// Write `text` to stdout; a closed pipe surfaces as an error `main` ignores.
 pub fn print(text: &str) -> anyhow::Result<()> {

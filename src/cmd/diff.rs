@@ -1,0 +1,82 @@
+//! `heapscope diff`
+
+use heapscope_viewer::flame::Weight;
+use std::path::PathBuf;
+
+/// Compare two traces site by site: what grew, shrank, appeared or vanished,
+/// as text and optionally as a differential flamegraph.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  heapscope diff before.trace after.trace
+  heapscope diff before.trace after.trace --weight allocated-bytes --svg diff.svg
+  heapscope diff main.trace pr.trace --fail-on-increase 5     # CI: at most 5% more
+
+Exit status:
+  0    diff printed
+  1    --fail-on-increase was given and the total grew by more than that
+  2    a trace cannot be read or the SVG cannot be written")]
+pub struct Opts {
+    /// The baseline trace.
+    base: PathBuf,
+    /// The trace to compare with it.
+    new: PathBuf,
+    /// What to compare: leaked-bytes (live at exit), allocated-bytes,
+    /// allocations or peak-bytes.
+    #[arg(long, default_value = "leaked-bytes", value_name = "WEIGHT")]
+    weight: Weight,
+    /// Show the N largest changes (0: all).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    top: usize,
+    /// Also write a differential flamegraph (the new trace's shape, red
+    /// where it grew, blue where it shrank).
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Exit 1 when the total grew by more than PERCENT.
+    #[arg(long, value_name = "PERCENT")]
+    fail_on_increase: Option<f64>,
+}
+
+impl Opts {
+    /// Run the command.
+    pub fn run(self) -> anyhow::Result<u8> {
+        let load = |p: &PathBuf| {
+            if self.weight.needs_peak() {
+                super::analyze_with_peak(p)
+            } else {
+                super::analyze(p)
+            }
+        };
+        let (base, new) = (load(&self.base)?, load(&self.new)?);
+        let d = heapscope_viewer::diff::diff(&base, &new, self.weight);
+        if self.json {
+            super::print(&(serde_json::to_string_pretty(&d)? + "\n"))?;
+        } else {
+            super::print_styled(&heapscope_viewer::diff::text(&d, self.top))?;
+        }
+        if let Some(p) = &self.svg {
+            super::write_output(p, |w| {
+                heapscope_viewer::flame::differential(&base, &new, self.weight, w)
+            })?;
+        }
+        if let Some(limit) = self.fail_on_increase {
+            let pct = d.change_percent();
+            if pct > limit {
+                eprintln!(
+                    "heapscope: gate failed: --fail-on-increase: {} grew by {} (limit {limit}%)",
+                    self.weight.title(),
+                    if pct.is_infinite() {
+                        "from nothing".to_string()
+                    } else {
+                        format!("{pct:.1}%")
+                    }
+                );
+                return Ok(1);
+            }
+        }
+        Ok(0)
+    }
+}

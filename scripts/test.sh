@@ -3,7 +3,7 @@
 # whole test suite, and check formatting and lints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --for-tests
 samples/build.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -107,7 +107,9 @@ pub struct Analysis {
     /// Problems reading the trace (it was cut short, say); the analysis
     /// covers everything before them.
     pub warnings: Vec<String>,
-    /// Every invocation of an actor run, in order (empty for a command).
+    /// Invocations of an actor run, in order (empty for a command): every
+    /// one up to [`MAX_INVOCATION_POINTS`], then every 2nd, 4th, ... so the
+    /// series stays bounded (counts are in the summary).
     pub invocations: Vec<InvocationStats>,
     /// The stacks of `summary.growth.sites`, innermost first, in its order.
     pub growth_frames: Vec<Vec<FrameView>>,
@@ -125,6 +127,9 @@ pub struct Analysis {
     /// The live heap at its peak, when [`peak_snapshot`] has been taken.
     pub peak: Option<PeakSnapshot>,
 }
+
+/// Invocations an analysis keeps at most (see [`Analysis::invocations`]).
+pub const MAX_INVOCATION_POINTS: usize = 4096;
 
 /// The heap at the peak of live bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -244,6 +249,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     let mut invalid: Vec<InvalidFreeView> = Vec::new();
     let mut tracker: Option<GrowthTracker> = None;
     let mut invocations: Vec<InvocationStats> = Vec::new();
+    let (mut inv_count, mut inv_failed, mut inv_stride) = (0u64, 0u64, 1u64);
     let mut failed_grows: Vec<FailedGrow> = Vec::new();
     let mut profile = crate::profile::Profile::default();
     let frames_of = |reader: &TraceReader<R>, id| -> Vec<FrameView> {
@@ -290,7 +296,19 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                         tracker
                             .get_or_insert_with(|| GrowthTracker::new(1))
                             .record(st, &model);
-                        invocations.push(*st);
+                        inv_count += 1;
+                        if st.outcome != InvocationOutcome::Ok {
+                            inv_failed += 1;
+                        }
+                        if st.index % inv_stride == 0 {
+                            if invocations.len() == MAX_INVOCATION_POINTS {
+                                inv_stride *= 2;
+                                invocations.retain(|i| i.index % inv_stride == 0);
+                            }
+                            if st.index % inv_stride == 0 {
+                                invocations.push(*st);
+                            }
+                        }
                     }
                     Record::Grow {
                         memory,
@@ -346,14 +364,9 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         .collect();
     let mut summary = model.summary(status, code, &message);
     let mut growth_frames = Vec::new();
-    if !invocations.is_empty() {
-        summary.invocations = Some(invocations.len() as u64);
-        summary.invocations_failed = Some(
-            invocations
-                .iter()
-                .filter(|i| i.outcome != InvocationOutcome::Ok)
-                .count() as u64,
-        );
+    if inv_count > 0 {
+        summary.invocations = Some(inv_count);
+        summary.invocations_failed = Some(inv_failed);
         summary.growth = tracker.and_then(|t| t.finish(&model)).map(|mut g| {
             for site in &mut g.sites {
                 let frames = frames_of(&reader, site.stack);

@@ -51,6 +51,7 @@ fn chromium(url: &str, png: Option<&Path>) -> (String, Vec<String>) {
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
+        "--disable-dev-shm-usage",
         "--no-first-run",
         "--enable-logging=stderr",
         "--v=0",

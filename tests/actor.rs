@@ -17,20 +17,27 @@ fn functions(site: &serde_json::Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
+/// Record the `twin` actor sample (`leaky`, `fixed`) over 5,000 messages.
+fn record_actor(
+    dir: &std::path::Path,
+    twin: &str,
+    extra: &[&str],
+) -> (std::process::Output, std::path::PathBuf, serde_json::Value) {
+    let messages = sample("actor/messages-5000.jsonl");
+    let mut args = vec![
+        "--extism",
+        "process",
+        "--messages",
+        messages.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    record(dir, &sample(&format!("actor/actor-{twin}.wasm")), &args)
+}
+
 #[test]
 fn leaky_actor_grows_by_its_documented_leak_per_message_from_the_cache_insert() {
     let dir = tempfile::tempdir().unwrap();
-    let messages = sample("actor/messages-5000.jsonl");
-    let (out, trace, s) = record(
-        dir.path(),
-        &sample("actor/actor-leaky.wasm"),
-        &[
-            "--extism",
-            "process",
-            "--messages",
-            messages.to_str().unwrap(),
-        ],
-    );
+    let (out, trace, s) = record_actor(dir.path(), "leaky", &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(s["status"], "exited");
     assert_eq!(s["invocations"], 5000);
@@ -73,18 +80,7 @@ fn leaky_actor_grows_by_its_documented_leak_per_message_from_the_cache_insert() 
     );
 
     // A growth budget below the leak fails the run.
-    let (out, _, s) = record(
-        dir.path(),
-        &sample("actor/actor-leaky.wasm"),
-        &[
-            "--extism",
-            "process",
-            "--messages",
-            messages.to_str().unwrap(),
-            "--max-growth",
-            "1000",
-        ],
-    );
+    let (out, _, s) = record_actor(dir.path(), "leaky", &["--max-growth", "1000"]);
     assert_eq!(code(&out), 1);
     assert!(
         stderr(&out).contains("gate failed: --max-growth: 2,056 > 1,000"),
@@ -97,19 +93,7 @@ fn leaky_actor_grows_by_its_documented_leak_per_message_from_the_cache_insert() 
 #[test]
 fn fixed_actor_does_not_grow_and_passes_max_growth_0() {
     let dir = tempfile::tempdir().unwrap();
-    let messages = sample("actor/messages-5000.jsonl");
-    let (out, _, s) = record(
-        dir.path(),
-        &sample("actor/actor-fixed.wasm"),
-        &[
-            "--extism",
-            "process",
-            "--messages",
-            messages.to_str().unwrap(),
-            "--max-growth",
-            "0",
-        ],
-    );
+    let (out, _, s) = record_actor(dir.path(), "fixed", &["--max-growth", "0"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let g = &s["growth"];
     assert_eq!(g["bytes_per_invocation"], 0.0, "{g}");

@@ -36,6 +36,19 @@ fn trace_of(dir: &Path, module: &Path, extra: &[&str]) -> (PathBuf, serde_json::
     (trace, s)
 }
 
+/// `heapscope flamegraph TRACE --weight W -o SVG`; returns the SVG.
+fn flamegraph(trace: &Path, weight: &str, svg: &Path) -> String {
+    hs(&[
+        "flamegraph".as_ref(),
+        trace.as_os_str(),
+        "--weight".as_ref(),
+        weight.as_ref(),
+        "-o".as_ref(),
+        svg.as_os_str(),
+    ]);
+    std::fs::read_to_string(svg).unwrap()
+}
+
 fn hs(args: &[&std::ffi::OsStr]) -> std::process::Output {
     let o = heapscope(args);
     code(&o);
@@ -211,14 +224,7 @@ fn hostile_function_names_render_as_text_in_every_svg_and_html_output() {
         "peak-bytes",
     ] {
         let svg = d.join(format!("{w}.svg"));
-        hs(&[
-            "flamegraph".as_ref(),
-            trace.as_os_str(),
-            "--weight".as_ref(),
-            w.as_ref(),
-            "-o".as_ref(),
-            svg.as_os_str(),
-        ]);
+        flamegraph(&trace, w, &svg);
         outputs.push(svg);
     }
     let timeline = d.join("timeline.svg");
@@ -379,16 +385,7 @@ fn leak_report_flamegraph_and_folded_totals_equal_the_collectors_summary() {
             ("leaked-bytes", n("curr_bytes")),
             ("peak-bytes", n("max_bytes")),
         ] {
-            let svg = dir.path().join("f.svg");
-            hs(&[
-                "flamegraph".as_ref(),
-                trace.as_os_str(),
-                "--weight".as_ref(),
-                w.as_ref(),
-                "-o".as_ref(),
-                svg.as_os_str(),
-            ]);
-            let svg = std::fs::read_to_string(&svg).unwrap();
+            let svg = flamegraph(&trace, w, &dir.path().join("f.svg"));
             assert_eq!(svg_total(&svg), expected, "{}: {w}", module.display());
             let folded = stdout(&hs(&[
                 "export".as_ref(),

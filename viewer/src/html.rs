@@ -157,10 +157,7 @@ pub const INVOCATION_POINTS: usize = 2000;
 /// Render the report. `a` should have its peak snapshot taken.
 pub fn report(a: &Analysis) -> Result<String, String> {
     let s = &a.summary;
-    let status = serde_json::to_value(s.status)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
+    let status = crate::text::wire_name(&s.status);
     let status = match (s.exit_code, s.message.lines().next()) {
         (Some(c), _) => format!("{status} with code {c}"),
         (None, Some(m)) if !m.is_empty() => format!("{status}: {m}"),
@@ -264,10 +261,7 @@ pub fn report(a: &Analysis) -> Result<String, String> {
             blocks: thousands(g.blocks),
             kind: match (&g.suppressed_by, g.kind) {
                 (Some(r), _) => format!("suppressed ({r})"),
-                (None, Some(k)) => serde_json::to_value(k)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
+                (None, Some(k)) => crate::text::wire_name(&k),
                 (None, None) => "live".into(),
             },
             allocator: g.allocator.name().to_string(),

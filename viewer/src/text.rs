@@ -153,10 +153,7 @@ pub fn summary(a: &Analysis) -> String {
     for w in &a.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
-    let status = serde_json::to_value(s.status)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
+    let status = wire_name(&s.status);
     let code = s
         .exit_code
         .map(|c| format!(" with code {c}"))
@@ -329,6 +326,15 @@ pub fn failed_grows(out: &mut String, a: &Analysis, full: bool) {
     }
 }
 
+/// How a status, leak kind or outcome is spelt in JSON (`memory_limit`,
+/// `definite`, `plugin_error`): the one spelling every output uses.
+pub fn wire_name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
 /// A byte count with a binary unit.
 pub fn bytes_human(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -448,10 +454,7 @@ pub fn dump<R: std::io::Read>(
                 message,
             } => format!(
                 "run-end status={} exit_code={} {}",
-                serde_json::to_value(status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
+                wire_name(&status),
                 exit_code.map_or("-".to_string(), |c| c.to_string()),
                 message.lines().next().unwrap_or_default()
             ),
@@ -475,10 +478,7 @@ pub fn dump<R: std::io::Read>(
             ),
             Record::ExitBlock { ptr, kind, rule } => format!(
                 "exit-block ptr={ptr:#x} kind={}{}",
-                serde_json::to_value(kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
+                wire_name(&kind),
                 rule.and_then(|id| r.string(id).map(String::from))
                     .map(|n| format!(" suppressed-by={n}"))
                     .unwrap_or_default()
@@ -488,10 +488,7 @@ pub fn dump<R: std::io::Read>(
             Record::InvocationStats(st) => format!(
                 "invocation-stats {} {} allocs={} frees={} bytes={} live={} blocks={} pages={} output={}",
                 st.index,
-                serde_json::to_value(st.outcome)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
+                wire_name(&st.outcome),
                 st.allocs,
                 st.frees,
                 st.bytes,

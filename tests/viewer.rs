@@ -173,6 +173,14 @@ fn reports_render_in_chromium_for_every_sample() {
             sample("actor/actor-fixed.wasm"),
             vec!["--extism", "process", "--messages", m],
         ),
+        ("c-churn", sample("c/churn.wasm"), vec!["--", "20000", "12"]),
+        ("c-wasi", sample("c/wasi.wasm"), vec![]),
+        (
+            "rust-unknown",
+            sample("rust/unknown.wasm"),
+            vec!["--invoke", "work", "--", "100"],
+        ),
+        ("sqlite", sample("sqlite/sqlite.wasm"), vec!["--", "2000"]),
     ];
     for (name, module, extra) in cases {
         let (trace, s) = trace_of(dir.path(), &module, &extra);

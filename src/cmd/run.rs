@@ -9,7 +9,8 @@ use heapscope_trace::HeapModel;
 use heapscope_viewer::text::{bytes_human, decimal, thousands};
 use std::path::PathBuf;
 
-/// Run a WASI command under wasmtime and record every heap event.
+/// Run a WASI command, an exported function or an Extism plugin (an actor,
+/// once per message) under wasmtime and record every heap event.
 ///
 /// Instruments the module in memory when it is not instrumented yet. The
 /// guest's stdin, stdout and stderr are the terminal's; heapscope's own

@@ -3,7 +3,8 @@
 use anyhow::Context;
 use std::path::PathBuf;
 
-/// Summarise a trace: totals, peak, live at exit, linear memory.
+/// Summarise a trace: totals, peak, live at exit, linear memory, growth per
+/// invocation for actors, and advice.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Examples:

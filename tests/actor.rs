@@ -244,7 +244,8 @@ fn outputs_equal_the_real_extism_hosts() {
 }
 
 /// A hand-written plugin: `ok` echoes its input; `boom` traps; `fetch` makes
-/// an HTTP request; `fail` sets an error and returns 1.
+/// an HTTP request; `fail` sets an error and returns 1; `slow` echoes inputs
+/// of up to 3 bytes and loops forever on longer ones.
 const PLUGIN: &str = r#"(module
   (import "extism:host/env" "input_length" (func $input_length (result i64)))
   (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
@@ -267,7 +268,7 @@ const PLUGIN: &str = r#"(module
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $l)))
     (local.get $o))
-  (func (export "ok") (result i32)
+    (func $ok (export "ok") (result i32)
     (local $n i64) (local $o i64) (local $i i64)
     (local.set $n (call $input_length))
     (local.set $o (call $alloc (local.get $n)))
@@ -279,7 +280,10 @@ const PLUGIN: &str = r#"(module
     (call $output_set (local.get $o) (local.get $n))
     (drop (call $malloc (i32.const 16)))
     (i32.const 0))
-  (func (export "boom") (result i32) unreachable)
+    (func (export "boom") (result i32) unreachable)
+  (func (export "slow") (result i32)
+    (if (i64.gt_u (call $input_length) (i64.const 3)) (then (loop $l (br $l))))
+    (call $ok))
   (func (export "fetch") (result i32)
     (drop (call $http_request (call $copy (i32.const 0) (i32.const 31)) (i64.const 0)))
     (i32.const 0))
@@ -399,4 +403,48 @@ fn bad_actor_setups_are_refused_with_the_reason() {
     ]);
     assert_eq!(c, 2);
     assert!(e.contains("needs its inputs"), "{e}");
+}
+
+#[test]
+fn a_plugin_that_loops_forever_is_stopped_by_the_timeout_with_the_messages_before_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("plugin.wat");
+    std::fs::write(&module, PLUGIN).unwrap();
+    let messages = dir.path().join("m.jsonl");
+    std::fs::write(&messages, "one\ntwo\nforever\nnever\n").unwrap();
+    let outputs = dir.path().join("out.jsonl");
+    let (out, trace, s) = record(
+        dir.path(),
+        &module,
+        &[
+            "--extism",
+            "slow",
+            "--messages",
+            messages.to_str().unwrap(),
+            "--outputs",
+            outputs.to_str().unwrap(),
+            "--timeout",
+            "1s",
+        ],
+    );
+    assert_eq!(code(&out), 134, "{}", stderr(&out));
+    assert_eq!(s["status"], "timeout");
+    assert_eq!(s["message"], "time limit of 1 s reached");
+    assert_eq!(
+        s["invocations"], 3,
+        "the run stops at the message that hung"
+    );
+    assert_eq!(s["invocations_failed"], 1);
+    assert_eq!(
+        std::fs::read_to_string(&outputs).unwrap(),
+        "{\"index\":0,\"output\":\"one\"}\n{\"index\":1,\"output\":\"two\"}\n{\"index\":2,\"error\":\"wasm trap: interrupt\"}\n"
+    );
+    let mut r = TraceReader::new(std::fs::File::open(&trace).unwrap()).unwrap();
+    let mut end = None;
+    while let Some(rec) = r.next_record().expect("the trace reads to its end") {
+        if let Record::RunEnd { status, .. } = rec {
+            end = Some(status);
+        }
+    }
+    assert_eq!(end, Some(RunStatus::Timeout));
 }

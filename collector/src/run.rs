@@ -828,7 +828,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
                 e.downcast_ref::<Trap>(),
                 Some(Trap::Interrupt | Trap::OutOfFuel)
             ) {
-                (RunStatus::Timeout, None, first_line(&e))
+                let why = match (e.downcast_ref::<Trap>(), cfg.timeout, cfg.fuel) {
+                    (Some(Trap::OutOfFuel), _, Some(f)) => format!("ran out of fuel ({f})"),
+                    (_, Some(t), _) => format!("time limit of {} s reached", t.as_secs_f64()),
+                    _ => e.root_cause().to_string(),
+                };
+                (RunStatus::Timeout, None, why)
             } else {
                 (RunStatus::Trapped, None, trap_message(&e))
             }
@@ -1377,12 +1382,4 @@ fn trap_message(e: &wasmtime::Error) -> String {
         msg.push_str(&format!("\n{bt}"));
     }
     msg
-}
-
-fn first_line(e: &wasmtime::Error) -> String {
-    format!("{e:#}")
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string()
 }

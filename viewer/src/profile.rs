@@ -376,7 +376,7 @@ mod tests {
         let mut m = HeapModel::new();
         m.start(&[]);
         let mut p = Profile::default();
-        let mut feed = |r: Record, m: &mut HeapModel, p: &mut Profile| {
+        let feed = |r: Record, m: &mut HeapModel, p: &mut Profile| {
             let out = m.apply(&r);
             p.record(&r, out, m);
         };

@@ -80,7 +80,7 @@ chmod +x "$ref"
 mkdir -p target
 ln -sf "$ref" target/reference-wasmtime
 
-if [ $for_tests = yes ] && ! command -v inferno-flamegraph >/dev/null && [ ! -x "$HOME/.cargo/bin/inferno-flamegraph" ]; then
+if [ $for_tests = yes ] && ! command -v inferno-flamegraph >/dev/null && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/inferno-flamegraph" ]; then
   echo "setup: installing inferno-flamegraph (cargo install inferno 0.12.8, about a minute)" >&2
   cargo install --quiet --locked inferno --version 0.12.8 >/tmp/heapscope-inferno.log 2>&1 || {
     echo "setup: error: cargo install inferno failed; log: /tmp/heapscope-inferno.log" >&2

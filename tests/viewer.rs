@@ -11,14 +11,15 @@ use std::process::Command;
 /// A tool the test command installs (scripts/setup.sh); fails, never skips.
 fn tool(name: &str) -> PathBuf {
     let home = std::env::var("HOME").unwrap_or_default();
-    let candidates = [
-        PathBuf::from(format!("{home}/.cargo/bin/{name}")),
-        PathBuf::from(format!("/usr/bin/{name}")),
-        PathBuf::from(format!("/usr/local/bin/{name}")),
-    ];
-    candidates
-        .into_iter()
-        .find(|p| p.exists())
+    let cargo_home = std::env::var("CARGO_HOME").unwrap_or(format!("{home}/.cargo"));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([
+            PathBuf::from(format!("{cargo_home}/bin")),
+            "/usr/bin".into(),
+        ])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
         .unwrap_or_else(|| panic!("`{name}` is missing: run scripts/setup.sh, which installs it"))
 }
 

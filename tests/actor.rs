@@ -245,7 +245,8 @@ fn outputs_equal_the_real_extism_hosts() {
 
 /// A hand-written plugin: `ok` echoes its input; `boom` traps; `fetch` makes
 /// an HTTP request; `fail` sets an error and returns 1; `slow` echoes inputs
-/// of up to 3 bytes and loops forever on longer ones.
+/// of up to 3 bytes and loops forever on longer ones; `hoard` sets a var of
+/// 2 MB.
 const PLUGIN: &str = r#"(module
   (import "extism:host/env" "input_length" (func $input_length (result i64)))
   (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
@@ -253,7 +254,8 @@ const PLUGIN: &str = r#"(module
   (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
   (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
   (import "extism:host/env" "error_set" (func $error_set (param i64)))
-  (import "extism:host/env" "http_request" (func $http_request (param i64 i64) (result i64)))
+    (import "extism:host/env" "http_request" (func $http_request (param i64 i64) (result i64)))
+  (import "extism:host/env" "var_set" (func $var_set (param i64 i64)))
   (memory (export "memory") 1)
   (data (i32.const 0) "{\"url\":\"https://example.com/x\"}nope")
   (func $malloc (export "malloc") (param i32) (result i32) (i32.const 1024))
@@ -286,6 +288,9 @@ const PLUGIN: &str = r#"(module
     (call $ok))
   (func (export "fetch") (result i32)
     (drop (call $http_request (call $copy (i32.const 0) (i32.const 31)) (i64.const 0)))
+    (i32.const 0))
+    (func (export "hoard") (result i32)
+    (call $var_set (call $copy (i32.const 31) (i32.const 4)) (call $alloc (i64.const 2000000)))
     (i32.const 0))
   (func (export "fail") (result i32)
     (call $error_set (call $copy (i32.const 31) (i32.const 4)))
@@ -336,6 +341,12 @@ fn plugin_errors_traps_and_http_requests_fail_their_message_only() {
     assert_eq!(out.lines().count(), 2, "a trap fails one message: {out}");
     assert!(
         out.contains("wasm trap: wasm `unreachable` instruction executed"),
+        "{out}"
+    );
+    let (c, out, err) = run_plugin(dir.path(), "hoard");
+    assert_eq!(c, 0, "{err}");
+    assert!(
+        out.contains("extism: setting var `nope` (2000000 bytes) would take vars over their 1048576-byte limit"),
         "{out}"
     );
     let (c, out, err) = run_plugin(dir.path(), "fetch");

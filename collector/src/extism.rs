@@ -25,6 +25,13 @@ pub const USER_MODULE: &str = "extism:host/user";
 
 /// Where the arena's first block starts: offset 0 means "none".
 const BASE: u64 = 8;
+/// Most bytes of Extism memory one call may hold (blocks are freed between
+/// calls): a plugin asking for more fails that call instead of exhausting
+/// the host.
+pub const MAX_KERNEL_BYTES: u64 = 1 << 30;
+/// Most bytes all vars may hold together, Extism's default
+/// (`memory.max_var_bytes`).
+pub const MAX_VAR_BYTES: usize = 1 << 20;
 
 /// Extism's memory and per-plugin state, on the host.
 #[derive(Debug, Default)]
@@ -135,8 +142,13 @@ impl Kernel {
         let start = (self.mem.len() as u64).next_multiple_of(8);
         let end = start
             .checked_add(len)
-            .filter(|&e| e <= 1 << 32)
-            .ok_or_else(|| format!("extism: cannot allocate {len} bytes of Extism memory"))?;
+            .filter(|&e| e <= MAX_KERNEL_BYTES)
+            .ok_or_else(|| {
+                format!(
+                    "extism: cannot allocate {len} bytes of Extism memory: a call may hold at most {MAX_KERNEL_BYTES} bytes ({} in use)",
+                    self.mem.len()
+                )
+            })?;
         self.mem.resize(end as usize, 0);
         self.blocks.insert(start, len);
         Ok(start)
@@ -303,10 +315,22 @@ pub fn define<T: HasKernel + 'static>(linker: &mut Linker<T>) -> wasmtime::Resul
         if v == 0 {
             k.vars.remove(&key);
         } else {
-            let value = k
+                        let value = k
                 .block(v as u64)
                 .ok_or_else(|| trap(format!("extism: var `{key}`'s value is not a block")))?
                 .to_vec();
+            let others: usize = k
+                .vars
+                .iter()
+                .filter(|(name, _)| **name != key)
+                .map(|(name, v)| name.len() + v.len())
+                .sum();
+            if others + key.len() + value.len() > MAX_VAR_BYTES {
+                return Err(trap(format!(
+                    "extism: setting var `{key}` ({} bytes) would take vars over their {MAX_VAR_BYTES}-byte limit",
+                    value.len()
+                )));
+            }
             k.vars.insert(key, value);
         }
         Ok(())
@@ -410,5 +434,7 @@ mod tests {
         assert!(k.bytes::<8>(u64::MAX, "load").is_err());
         assert!(k.store(1 << 40, [0u8; 8]).is_err());
         assert!(k.block_str(12345, "log message").is_err());
+        let e = k.alloc(MAX_KERNEL_BYTES).unwrap_err();
+        assert!(e.contains("at most 1073741824 bytes"), "{e}");
     }
 }

@@ -37,6 +37,15 @@ fn trace_of(dir: &Path, module: &Path, extra: &[&str]) -> (PathBuf, serde_json::
     (trace, s)
 }
 
+/// `heapscope export TRACE FLAGS -o OUT`; returns stdout (the export when
+/// OUT is `-`).
+fn export(trace: &Path, flags: &[&str], out: &Path) -> String {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["export".as_ref(), trace.as_os_str()];
+    args.extend(flags.iter().map(std::ffi::OsStr::new));
+    args.extend(["-o".as_ref(), out.as_os_str()]);
+    stdout(&hs(&args))
+}
+
 /// `heapscope flamegraph TRACE --weight W -o SVG`; returns the SVG.
 fn flamegraph(trace: &Path, weight: &str, svg: &Path) -> String {
     hs(&[
@@ -396,16 +405,7 @@ fn leak_report_flamegraph_and_folded_totals_equal_the_collectors_summary() {
         ] {
             let svg = flamegraph(&trace, w, &dir.path().join("f.svg"));
             assert_eq!(svg_total(&svg), expected, "{}: {w}", module.display());
-            let folded = stdout(&hs(&[
-                "export".as_ref(),
-                trace.as_os_str(),
-                "--format".as_ref(),
-                "folded".as_ref(),
-                "--weight".as_ref(),
-                w.as_ref(),
-                "-o".as_ref(),
-                "-".as_ref(),
-            ]));
+            let folded = export(&trace, &["--format", "folded", "--weight", w], "-".as_ref());
             let sum: u64 = folded
                 .lines()
                 .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
@@ -436,14 +436,7 @@ fn exports_are_read_by_inferno_pprof_and_dh_view_with_matching_totals() {
 
     // Folded stacks through the inferno-flamegraph binary.
     let folded = d.join("a.folded");
-    hs(&[
-        "export".as_ref(),
-        trace.as_os_str(),
-        "--format".as_ref(),
-        "folded".as_ref(),
-        "-o".as_ref(),
-        folded.as_os_str(),
-    ]);
+    export(&trace, &["--format", "folded"], &folded);
     let out = Command::new(tool("inferno-flamegraph"))
         .args(["--countname", "bytes"])
         .arg(&folded)
@@ -461,14 +454,7 @@ fn exports_are_read_by_inferno_pprof_and_dh_view_with_matching_totals() {
 
     // pprof, read by Go's pprof.
     let pb = d.join("a.pb.gz");
-    hs(&[
-        "export".as_ref(),
-        trace.as_os_str(),
-        "--format".as_ref(),
-        "pprof".as_ref(),
-        "-o".as_ref(),
-        pb.as_os_str(),
-    ]);
+    export(&trace, &["--format", "pprof"], &pb);
     let out = Command::new(tool("go"))
         .args(["tool", "pprof", "-raw"])
         .arg(&pb)
@@ -515,14 +501,7 @@ fn exports_are_read_by_inferno_pprof_and_dh_view_with_matching_totals() {
     );
 
     // DHAT JSON, loaded by Valgrind's own dh_view.js.
-    let json = stdout(&hs(&[
-        "export".as_ref(),
-        trace.as_os_str(),
-        "--format".as_ref(),
-        "dhat".as_ref(),
-        "-o".as_ref(),
-        "-".as_ref(),
-    ]));
+    let json = export(&trace, &["--format", "dhat"], "-".as_ref());
     let dh: serde_json::Value = serde_json::from_str(&json).unwrap();
     let tb: u64 = dh["pps"]
         .as_array()

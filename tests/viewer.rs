@@ -23,6 +23,17 @@ fn tool(name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("`{name}` is missing: run scripts/setup.sh, which installs it"))
 }
 
+/// Run another tool; its stdout, after checking it succeeded.
+fn run_tool(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("the tool runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Record `module` (a sample path or a fixture) with `extra` run flags.
 fn trace_of(dir: &Path, module: &Path, extra: &[&str]) -> (PathBuf, serde_json::Value) {
     let sub = dir.join(format!("t{}", std::fs::read_dir(dir).unwrap().count()));
@@ -437,36 +448,22 @@ fn exports_are_read_by_inferno_pprof_and_dh_view_with_matching_totals() {
     // Folded stacks through the inferno-flamegraph binary.
     let folded = d.join("a.folded");
     export(&trace, &["--format", "folded"], &folded);
-    let out = Command::new(tool("inferno-flamegraph"))
-        .args(["--countname", "bytes"])
-        .arg(&folded)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let svg = run_tool(
+        Command::new(tool("inferno-flamegraph"))
+            .args(["--countname", "bytes"])
+            .arg(&folded),
     );
-    assert_eq!(
-        svg_total(&String::from_utf8_lossy(&out.stdout)),
-        n("total_bytes")
-    );
+    assert_eq!(svg_total(&svg), n("total_bytes"));
 
     // pprof, read by Go's pprof.
     let pb = d.join("a.pb.gz");
     export(&trace, &["--format", "pprof"], &pb);
-    let out = Command::new(tool("go"))
-        .args(["tool", "pprof", "-raw"])
-        .arg(&pb)
-        .env("HOME", d)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let raw = run_tool(
+        Command::new(tool("go"))
+            .args(["tool", "pprof", "-raw"])
+            .arg(&pb)
+            .env("HOME", d),
     );
-    let raw = String::from_utf8_lossy(&out.stdout);
     let mut lines = raw
         .lines()
         .skip_while(|l| !l.starts_with("Samples:"))

@@ -26,15 +26,17 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn heapscope() -> Result<PathBuf> {
-    let p = repo().join("target/release/heapscope");
+/// A binary under `target/`, or an error saying which command builds it.
+fn built(rel: &str, how: &str) -> Result<PathBuf> {
+    let p = repo().join("target").join(rel);
     if !p.exists() {
-        bail!(
-            "`{}` is missing: run `cargo build --release` first",
-            p.display()
-        );
+        bail!("`{}` is missing: run `{how}` first", p.display());
     }
     Ok(p)
+}
+
+fn heapscope() -> Result<PathBuf> {
+    built("release/heapscope", "cargo build --release")
 }
 
 fn sample(rel: &str) -> Result<PathBuf> {
@@ -178,14 +180,10 @@ fn instrument_vs_walrus(module: &Path, runs: usize) -> Result<(f64, f64, f64, f6
 
 /// The real Extism host built by scripts/reference-extism.sh.
 fn extism_reference() -> Result<PathBuf> {
-    let p = repo().join("target/reference/release/extism-reference");
-    if !p.exists() {
-        bail!(
-            "`{}` is missing: run `scripts/reference-extism.sh` first (it builds the Extism 1.30 reference host)",
-            p.display()
-        );
-    }
-    Ok(p)
+    built(
+        "reference/release/extism-reference",
+        "scripts/reference-extism.sh",
+    )
 }
 
 /// Per-invocation times of one actor run: (median ns, mean ns).
@@ -373,16 +371,9 @@ fn main() -> Result<()> {
         med(&plain, |c| c.median),
         med(&full, |c| c.median),
     );
-    let rp: Vec<f64> = plain
-        .iter()
-        .zip(&ext)
-        .map(|(a, b)| a.median / b.median)
-        .collect();
-    let rf: Vec<f64> = full
-        .iter()
-        .zip(&ext)
-        .map(|(a, b)| a.median / b.median)
-        .collect();
+    let medians = |v: &[Calls]| v.iter().map(|c| c.median).collect::<Vec<_>>();
+    let (rp, rp_lo, rp_hi) = ratio(&medians(&plain), &medians(&ext));
+    let (rf, rf_lo, rf_hi) = ratio(&medians(&full), &medians(&ext));
     rows.push(format!(
         "| actor invocation (samples/actor leaky plugin, 5,000 messages): the real Extism host (`extism` 1.30, wasmtime 43) | — | **{:.1} µs** median per invocation (mean {:.1} µs) |",
         e / 1e3,
@@ -390,16 +381,16 @@ fn main() -> Result<()> {
     ));
     rows.push(format!(
         "| the same under heapscope's Extism host, `--plain` (no hooks) ÷ Extism | — | **{:.2}** (range {:.2}–{:.2}); {:.1} µs median per invocation |",
-        median(&rp),
-        rp.iter().copied().fold(f64::INFINITY, f64::min),
-        rp.iter().copied().fold(0.0, f64::max),
+                rp,
+        rp_lo,
+        rp_hi,
         p / 1e3
     ));
     rows.push(format!(
         "| the same profiled (hooks, stacks, per-invocation records, trace) ÷ Extism | — | **{:.2}** (range {:.2}–{:.2}); {:.1} µs median per invocation, {:+.1} µs against Extism |",
-        median(&rf),
-        rf.iter().copied().fold(f64::INFINITY, f64::min),
-        rf.iter().copied().fold(0.0, f64::max),
+                rf,
+        rf_lo,
+        rf_hi,
         f / 1e3,
         (f - e) / 1e3
     ));

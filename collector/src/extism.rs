@@ -184,16 +184,12 @@ impl Kernel {
     }
 
     fn bytes<const N: usize>(&self, offs: u64, what: &str) -> Result<[u8; N], String> {
-        usize::try_from(offs)
-            .ok()
-            .and_then(|o| self.mem.get(o..o.checked_add(N)?))
-            .map(|b| b.try_into().expect("N bytes"))
-            .ok_or_else(|| {
-                format!(
-                    "extism: {what} at offset {offs} is outside Extism memory ({} bytes)",
-                    self.mem.len()
-                )
-            })
+        read_at(&self.mem, offs).ok_or_else(|| {
+            format!(
+                "extism: {what} at offset {offs} is outside Extism memory ({} bytes)",
+                self.mem.len()
+            )
+        })
     }
 
     fn store<const N: usize>(&mut self, offs: u64, v: [u8; N]) -> Result<(), String> {
@@ -208,16 +204,12 @@ impl Kernel {
     }
 
     fn input_bytes<const N: usize>(&self, offs: u64) -> Result<[u8; N], String> {
-        usize::try_from(offs)
-            .ok()
-            .and_then(|o| self.input.get(o..o.checked_add(N)?))
-            .map(|b| b.try_into().expect("N bytes"))
-            .ok_or_else(|| {
-                format!(
-                    "extism: input read at offset {offs} is past its end ({} bytes)",
-                    self.input.len()
-                )
-            })
+        read_at(&self.input, offs).ok_or_else(|| {
+            format!(
+                "extism: input read at offset {offs} is past its end ({} bytes)",
+                self.input.len()
+            )
+        })
     }
 
     fn log(&self, level: LogLevel, offs: u64) -> Result<(), String> {
@@ -227,6 +219,12 @@ impl Kernel {
         }
         Ok(())
     }
+}
+
+/// `N` bytes of `bytes` at `offs`, if they are all there.
+fn read_at<const N: usize>(bytes: &[u8], offs: u64) -> Option<[u8; N]> {
+    let o = usize::try_from(offs).ok()?;
+    bytes.get(o..o.checked_add(N)?)?.try_into().ok()
 }
 
 /// A host whose store holds a [`Kernel`].

@@ -276,14 +276,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                         alloc_stack,
                         free_stack,
                     } if invalid.len() < 1000 => {
-                        let frames = |id| {
-                            reader
-                                .stack(id)
-                                .into_iter()
-                                .rev()
-                                .map(FrameView::from)
-                                .collect::<Vec<_>>()
-                        };
+                        let frames = |id| frames_of(&reader, id);
                         invalid.push(InvalidFreeView {
                             ptr: *ptr,
                             stack: frames(*stack),

@@ -321,6 +321,64 @@ fn rust_leaky_report_names_box_leak_cache_and_rc_sites() {
     assert_eq!(cache[1], (4_360, 1));
 }
 
+/// Custom section names of a module, in order.
+fn custom_sections(wasm: &[u8]) -> Vec<String> {
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .filter_map(|p| match p.unwrap() {
+            wasmparser::Payload::CustomSection(c) => Some(c.name().to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn ahead_of_time_instrumented_module_symbolises_the_same_stacks_from_its_dwarf_copy() {
+    let original = sample("c/leaky.wasm");
+    let dir = tempfile::tempdir().unwrap();
+    let instrumented = dir.path().join("leaky.wasm");
+    let out = instrument_cmd(&original, &instrumented, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // The DWARF symbolising needs travels renamed; nothing else of it does.
+    let customs = custom_sections(&std::fs::read(&instrumented).unwrap());
+    for name in [
+        "heapscope.debug_info",
+        "heapscope.debug_line",
+        "heapscope.debug_abbrev",
+    ] {
+        assert!(customs.iter().any(|c| c == name), "{name} in {customs:?}");
+    }
+    assert!(
+        !customs.iter().any(|c| c.starts_with(".debug_")),
+        "{customs:?}"
+    );
+    assert!(
+        !customs.iter().any(|c| c == "heapscope.debug_loc"),
+        "{customs:?}"
+    );
+
+    let leaks = |module: &std::path::Path, sub: &str| {
+        let d = dir.path().join(sub);
+        std::fs::create_dir(&d).unwrap();
+        let (_, trace, _) = record(&d, module, &[]);
+        let json = heapscope(["leaks".as_ref(), trace.as_os_str(), "--json".as_ref()]);
+        let a: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        a["leaks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["frames"].clone())
+            .collect::<Vec<_>>()
+    };
+    let ahead = leaks(&instrumented, "ahead");
+    let in_memory = leaks(&original, "in-memory");
+    assert_eq!(ahead.len(), 3);
+    assert_eq!(ahead, in_memory);
+    // make_name at leaky.c:28, from the copy.
+    assert_eq!(ahead[2][0]["function"], "make_name");
+    assert_eq!(ahead[2][0]["line"], 28);
+}
+
 #[test]
 fn instrumented_samples_validate_and_behave_like_the_original() {
     let wasmtime = reference_wasmtime();

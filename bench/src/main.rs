@@ -237,32 +237,51 @@ fn heapscope_calls(plugin: &Path, messages: &Path, trace: Option<&str>) -> Resul
     })
 }
 
+/// The benchmark's rows, for `--only`.
+const ROWS: [&str; 8] = [
+    "micro",
+    "sqlite",
+    "backtrace",
+    "recorder",
+    "rss",
+    "instrument",
+    "actor",
+    "report",
+];
+
 fn main() -> Result<()> {
     let mut runs = 5;
+    let mut only: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--runs" => runs = args.next().context("--runs N")?.parse()?,
-            other => bail!("unknown argument `{other}`; usage: heapscope-bench [--runs N]"),
+            "--only" => only.push(args.next().context("--only ROW")?),
+            other => bail!("unknown argument `{other}`; usage: heapscope-bench [--runs N] [--only ROW]... (rows: {})", ROWS.join(", ")),
         }
     }
+    if let Some(bad) = only.iter().find(|r| !ROWS.contains(&r.as_str())) {
+        bail!("--only {bad}: rows are {}", ROWS.join(", "));
+    }
+    let want = |row: &str| only.is_empty() || only.iter().any(|o| o == row);
     let trace = std::env::temp_dir().join(format!("heapscope-bench-{}.trace", std::process::id()));
     let trace = trace.to_str().context("temp path")?.to_string();
     let mut rows: Vec<String> = Vec::new();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("heapscope-bench: {runs} runs of each configuration, interleaved; {cpus} cores\n");
 
-    // 1. The allocation microbenchmark.
     let churn = sample("c/churn.wasm")?;
-    let configs = vec![
-        ("plain", vec!["--plain"]),
-        ("full", vec!["--trace", trace.as_str()]),
-        ("no trace", vec!["--no-trace"]),
-    ];
-    let m = side_by_side(&churn, &["2000000", "12"], &configs, runs)?;
-    let (r, lo, hi) = ratio(&m[1].seconds, &m[0].seconds);
-    let ev = events(&m[1].summary);
-    rows.push(format!(
+    if want("micro") {
+        // 1. The allocation microbenchmark.
+        let configs = vec![
+            ("plain", vec!["--plain"]),
+            ("full", vec!["--trace", trace.as_str()]),
+            ("no trace", vec!["--no-trace"]),
+        ];
+        let m = side_by_side(&churn, &["2000000", "12"], &configs, runs)?;
+        let (r, lo, hi) = ratio(&m[1].seconds, &m[0].seconds);
+        let ev = events(&m[1].summary);
+        rows.push(format!(
         "| `run` ÷ `run --plain`, microbenchmark (churn: 2,000,000 malloc/free pairs at depth 12, {} events) | ≤ 3 | **{r:.2}** (range {lo:.2}–{hi:.2}); full {:.3} s median ({}), plain {:.3} s ({}) |",
         ev,
         median(&m[1].seconds),
@@ -270,123 +289,130 @@ fn main() -> Result<()> {
         median(&m[0].seconds),
         spread(&m[0].seconds)
     ));
-    let (r2, _, _) = ratio(&m[2].seconds, &m[0].seconds);
-    rows.push(format!(
-        "| the same without writing a trace | — | {r2:.2} |"
-    ));
-    let trace_bytes = m[1].summary["host"]["trace_bytes"].as_u64().unwrap_or(0);
-    rows.push(format!(
+        let (r2, _, _) = ratio(&m[2].seconds, &m[0].seconds);
+        rows.push(format!(
+            "| the same without writing a trace | — | {r2:.2} |"
+        ));
+        let trace_bytes = m[1].summary["host"]["trace_bytes"].as_u64().unwrap_or(0);
+        rows.push(format!(
         "| trace size, microbenchmark | ≤ 4 bytes/event | **{:.2}** bytes/event ({} bytes, {} events) |",
         trace_bytes as f64 / ev as f64,
         trace_bytes,
         ev
     ));
-
-    // 2. A real program: SQLite.
-    let sqlite = sample("sqlite/sqlite.wasm")?;
-    let configs = vec![
-        ("plain", vec!["--plain"]),
-        ("full", vec!["--trace", trace.as_str()]),
-    ];
-    let m = side_by_side(&sqlite, &["20000"], &configs, runs)?;
-    let (r, lo, hi) = ratio(&m[1].seconds, &m[0].seconds);
-    let ev = events(&m[1].summary);
-    rows.push(format!(
+    }
+    if want("sqlite") {
+        // 2. A real program: SQLite.
+        let sqlite = sample("sqlite/sqlite.wasm")?;
+        let configs = vec![
+            ("plain", vec!["--plain"]),
+            ("full", vec!["--trace", trace.as_str()]),
+        ];
+        let m = side_by_side(&sqlite, &["20000"], &configs, runs)?;
+        let (r, lo, hi) = ratio(&m[1].seconds, &m[0].seconds);
+        let ev = events(&m[1].summary);
+        rows.push(format!(
         "| `run` ÷ `run --plain`, SQLite (20,000 rows, {ev} events) | ≤ 1.25 | **{r:.2}** (range {lo:.2}–{hi:.2}); full {:.3} s ({}), plain {:.3} s ({}) |",
         median(&m[1].seconds),
         spread(&m[1].seconds),
         median(&m[0].seconds),
         spread(&m[0].seconds)
     ));
-    let tb = m[1].summary["host"]["trace_bytes"].as_u64().unwrap_or(0);
-    rows.push(format!(
-        "| trace size, SQLite | ≤ 4 bytes/event | **{:.2}** bytes/event |",
-        tb as f64 / ev as f64
-    ));
-
-    // 3. The stack design against a host-side stack walk, same workload.
-    let configs = vec![
-        ("plain", vec!["--plain"]),
-        ("shadow stack", vec!["--no-trace"]),
-        (
-            "WasmBacktrace::capture",
-            vec!["--no-trace", "--stack-mode", "backtrace"],
-        ),
-    ];
-    let m = side_by_side(&churn, &["50000", "12"], &configs, runs.min(3))?;
-    let ev = events(&m[1].summary) as f64;
-    let per = |i: usize| (median(&m[i].seconds) - median(&m[0].seconds)) / ev * 1e9;
-    rows.push(format!(
+        let tb = m[1].summary["host"]["trace_bytes"].as_u64().unwrap_or(0);
+        rows.push(format!(
+            "| trace size, SQLite | ≤ 4 bytes/event | **{:.2}** bytes/event |",
+            tb as f64 / ev as f64
+        ));
+    }
+    if want("backtrace") {
+        // 3. The stack design against a host-side stack walk, same workload.
+        let configs = vec![
+            ("plain", vec!["--plain"]),
+            ("shadow stack", vec!["--no-trace"]),
+            (
+                "WasmBacktrace::capture",
+                vec!["--no-trace", "--stack-mode", "backtrace"],
+            ),
+        ];
+        let m = side_by_side(&churn, &["50000", "12"], &configs, runs.min(3))?;
+        let ev = events(&m[1].summary) as f64;
+        let per = |i: usize| (median(&m[i].seconds) - median(&m[0].seconds)) / ev * 1e9;
+        rows.push(format!(
         "| reference: stacks by `WasmBacktrace::capture` per event ÷ shadow stack (churn, 50,000 pairs, depth 12) | — | **{:.1}×** slower; added cost per event: shadow stack {:.0} ns, backtrace {:.0} ns |",
         median(&m[2].seconds) / median(&m[1].seconds),
         per(1),
         per(2)
     ));
-
-    // 4. The host's own cost per event.
-    let (ns, lo, hi) = recorder_ns_per_event(runs)?;
-    rows.push(format!(
+    }
+    if want("recorder") {
+        // 4. The host's own cost per event.
+        let (ns, lo, hi) = recorder_ns_per_event(runs)?;
+        rows.push(format!(
         "| host cost per recorded event (recorder: stack read and intern, live table, encode; 12-frame stack) | ≤ 50 ns median | **{ns:.1} ns** (range {lo:.1}–{hi:.1}) |"
     ));
-
-    // 5. Collector memory against run length.
-    let mut rss = Vec::new();
-    for n in ["1000000", "10000000"] {
-        let (_, s) = run_once(&churn, &["--trace", trace.as_str()], &[n, "12"])?;
-        rss.push((
-            n,
-            s["host"]["peak_rss_kib"].as_u64().unwrap_or(0),
-            events(&s),
-        ));
     }
-    rows.push(format!(
+    if want("rss") {
+        // 5. Collector memory against run length.
+        let mut rss = Vec::new();
+        for n in ["1000000", "10000000"] {
+            let (_, s) = run_once(&churn, &["--trace", trace.as_str()], &[n, "12"])?;
+            rss.push((
+                n,
+                s["host"]["peak_rss_kib"].as_u64().unwrap_or(0),
+                events(&s),
+            ));
+        }
+        rows.push(format!(
         "| collector peak RSS, churn with trace: 1,000,000 pairs ({} events) → 10,000,000 pairs ({} events) | flat | **{} KiB → {} KiB** |",
         rss[0].2, rss[1].2, rss[0].1, rss[1].1
     ));
-
-    // 6. Instrumenting a large module against walrus' round trip.
-    let big = ["sqlite/sqlite-full.wasm"]
-        .iter()
-        .find_map(|m| sample(m).ok())
-        .context("no large module")?;
-    let size = std::fs::metadata(&big)?.len();
-    let (r, lo, hi, secs) = instrument_vs_walrus(&big, runs)?;
-    rows.push(format!(
+    }
+    if want("instrument") {
+        // 6. Instrumenting a large module against walrus' round trip.
+        let big = ["sqlite/sqlite-full.wasm"]
+            .iter()
+            .find_map(|m| sample(m).ok())
+            .context("no large module")?;
+        let size = std::fs::metadata(&big)?.len();
+        let (r, lo, hi, secs) = instrument_vs_walrus(&big, runs)?;
+        rows.push(format!(
         "| `instrument` ÷ walrus parse + emit, unchanged ({}, {:.1} MB) | ≤ 1.5 | **{r:.2}** (range {lo:.2}–{hi:.2}); instrument {secs:.3} s |",
         big.strip_prefix(repo().join("samples/build")).unwrap_or(&big).display(),
         size as f64 / 1e6
     ));
-    // 7. Actor invocations: heapscope's Extism host against the real one.
-    let plugin = sample("actor/actor-leaky.wasm")?;
-    let messages = sample("actor/messages-5000.jsonl")?;
-    let (mut ext, mut plain, mut full) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..runs {
-        ext.push(extism_calls(&plugin, &messages)?);
-        plain.push(heapscope_calls(&plugin, &messages, None)?);
-        full.push(heapscope_calls(&plugin, &messages, Some(&trace))?);
     }
-    let med = |v: &[Calls], f: fn(&Calls) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
-    let (e, p, f) = (
-        med(&ext, |c| c.median),
-        med(&plain, |c| c.median),
-        med(&full, |c| c.median),
-    );
-    let medians = |v: &[Calls]| v.iter().map(|c| c.median).collect::<Vec<_>>();
-    let (rp, rp_lo, rp_hi) = ratio(&medians(&plain), &medians(&ext));
-    let (rf, rf_lo, rf_hi) = ratio(&medians(&full), &medians(&ext));
-    rows.push(format!(
+    if want("actor") {
+        // 7. Actor invocations: heapscope's Extism host against the real one.
+        let plugin = sample("actor/actor-leaky.wasm")?;
+        let messages = sample("actor/messages-5000.jsonl")?;
+        let (mut ext, mut plain, mut full) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            ext.push(extism_calls(&plugin, &messages)?);
+            plain.push(heapscope_calls(&plugin, &messages, None)?);
+            full.push(heapscope_calls(&plugin, &messages, Some(&trace))?);
+        }
+        let med = |v: &[Calls], f: fn(&Calls) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
+        let (e, p, f) = (
+            med(&ext, |c| c.median),
+            med(&plain, |c| c.median),
+            med(&full, |c| c.median),
+        );
+        let medians = |v: &[Calls]| v.iter().map(|c| c.median).collect::<Vec<_>>();
+        let (rp, rp_lo, rp_hi) = ratio(&medians(&plain), &medians(&ext));
+        let (rf, rf_lo, rf_hi) = ratio(&medians(&full), &medians(&ext));
+        rows.push(format!(
         "| actor invocation (samples/actor leaky plugin, 5,000 messages): the real Extism host (`extism` 1.30, wasmtime 43) | — | **{:.1} µs** median per invocation (mean {:.1} µs) |",
         e / 1e3,
         med(&ext, |c| c.mean) / 1e3
     ));
-    rows.push(format!(
+        rows.push(format!(
         "| the same under heapscope's Extism host, `--plain` (no hooks) ÷ Extism | — | **{:.2}** (range {:.2}–{:.2}); {:.1} µs median per invocation |",
                 rp,
         rp_lo,
         rp_hi,
         p / 1e3
     ));
-    rows.push(format!(
+        rows.push(format!(
         "| the same profiled (hooks, stacks, per-invocation records, trace) ÷ Extism | — | **{:.2}** (range {:.2}–{:.2}); {:.1} µs median per invocation, {:+.1} µs against Extism |",
                 rf,
         rf_lo,
@@ -394,44 +420,46 @@ fn main() -> Result<()> {
         f / 1e3,
         (f - e) / 1e3
     ));
-    // 8. The HTML report of a 10-million-event trace.
-    let big =
-        std::env::temp_dir().join(format!("heapscope-bench-{}-big.trace", std::process::id()));
-    let (_, s) = run_once(
-        &churn,
-        &["--trace", big.to_str().context("temp path")?],
-        &["5000000", "12"],
-    )?;
-    let (mut secs, mut rss, mut size) = (Vec::new(), Vec::new(), 0u64);
-    let html = big.with_extension("html");
-    for _ in 0..runs {
-        let out = Command::new(heapscope()?)
-            .arg("report")
-            .arg(&big)
-            .arg("-o")
-            .arg(&html)
-            .arg("--stats")
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "heapscope report failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let err = String::from_utf8_lossy(&out.stderr);
-        let line = err
-            .lines()
-            .find_map(|l| l.strip_prefix("heapscope: report stats: "))
-            .context("no report stats")?;
-        let nums: Vec<u64> = line
-            .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|t| t.parse().ok())
-            .collect();
-        secs.push(nums[0] as f64 / 1000.0);
-        rss.push(nums[1] as f64);
-        size = nums[2];
     }
-    rows.push(format!(
+    if want("report") {
+        // 8. The HTML report of a 10-million-event trace.
+        let big =
+            std::env::temp_dir().join(format!("heapscope-bench-{}-big.trace", std::process::id()));
+        let (_, s) = run_once(
+            &churn,
+            &["--trace", big.to_str().context("temp path")?],
+            &["5000000", "12"],
+        )?;
+        let (mut secs, mut rss, mut size) = (Vec::new(), Vec::new(), 0u64);
+        let html = big.with_extension("html");
+        for _ in 0..runs {
+            let out = Command::new(heapscope()?)
+                .arg("report")
+                .arg(&big)
+                .arg("-o")
+                .arg(&html)
+                .arg("--stats")
+                .output()?;
+            if !out.status.success() {
+                bail!(
+                    "heapscope report failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            let err = String::from_utf8_lossy(&out.stderr);
+            let line = err
+                .lines()
+                .find_map(|l| l.strip_prefix("heapscope: report stats: "))
+                .context("no report stats")?;
+            let nums: Vec<u64> = line
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|t| t.parse().ok())
+                .collect();
+            secs.push(nums[0] as f64 / 1000.0);
+            rss.push(nums[1] as f64);
+            size = nums[2];
+        }
+        rows.push(format!(
         "| `heapscope report` on a 10-million-event trace (churn, {} events, {:.1} MB trace) | ≤ 10 s, ≤ 300 MB | **{:.2} s** ({}), peak RSS **{:.1} MB**, HTML {:.0} KiB |",
         events(&s),
         std::fs::metadata(&big)?.len() as f64 / 1e6,
@@ -440,9 +468,9 @@ fn main() -> Result<()> {
         median(&rss) / 1024.0,
         size as f64 / 1024.0
     ));
-    let _ = std::fs::remove_file(&big);
-    let _ = std::fs::remove_file(&html);
-
+        let _ = std::fs::remove_file(&big);
+        let _ = std::fs::remove_file(&html);
+    }
     let _ = std::fs::remove_file(&trace);
     println!("| what | target | measured |\n| --- | --- | --- |");
     for r in rows {

@@ -76,6 +76,9 @@ pub struct Recorder {
     pub trace_written: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     /// Published for a progress display, when one is shown.
     pub progress: Option<std::sync::Arc<Progress>>,
+    /// Symbolises a site's frames the first time it is reached, when the
+    /// module carries a copy of the original's DWARF.
+    pub symbolizer: Option<heapscope_instrument::symbols::Symbolizer>,
     /// The last two stacks seen: raw shadow-stack bytes and id.
     recent: [(Vec<u8>, StackId); 2],
     recent_next: usize,
@@ -115,6 +118,7 @@ impl Recorder {
             recent_next: 0,
             progress: None,
             trace_written: None,
+            symbolizer: None,
         })
     }
 
@@ -167,7 +171,7 @@ impl Recorder {
         if let Some(Some(f)) = self.site_frames.get(site as usize) {
             return f.clone();
         }
-        let site_info = self
+        let mut site_info = self
             .sites
             .get(site as usize)
             .cloned()
@@ -179,6 +183,11 @@ impl Recorder {
                     ..Default::default()
                 }],
             });
+        if let (Some(sym), [only]) = (&self.symbolizer, site_info.frames.as_slice()) {
+            if only.file.is_none() && site_info.func_index != u32::MAX {
+                site_info.frames = sym.frames(site_info.code_offset.into(), &only.function);
+            }
+        }
         let mut ids = Vec::with_capacity(site_info.frames.len());
         for f in &site_info.frames {
             let function = self.string(&f.function);

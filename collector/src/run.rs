@@ -530,12 +530,14 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     };
 
     let (wasm, instrumented) = if cfg.plain || heapscope_instrument::is_instrumented(&original) {
-        (original.clone(), None)
+        (std::borrow::Cow::Borrowed(&original[..]), None)
     } else {
-        // wasmtime validates the module when it compiles it.
+        // wasmtime validates the module when it compiles it, and sites are
+        // symbolised from the original's DWARF.
         let opts = heapscope_instrument::Options {
             alloc_fns: cfg.alloc_fns.clone(),
             skip_validation: true,
+            skip_dwarf_copy: true,
         };
         let out = heapscope_instrument::instrument(&original, &opts).map_err(|source| {
             RunError::Instrument {
@@ -543,15 +545,29 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
                 source,
             }
         })?;
-        (out.wasm, Some(out.report))
+        (std::borrow::Cow::Owned(out.wasm), Some(out.report))
     };
-    let sites = match heapscope_instrument::site_table_bytes(&wasm) {
+    let layout = heapscope_instrument::symbols::Layout::of(&wasm);
+    let sites = match layout.custom(abi::SITE_TABLE_SECTION) {
         Some(b) => SiteTable::decode(b).map_err(|source| RunError::Sites {
             path: path.clone(),
             source,
         })?,
         None => SiteTable::default(),
     };
+    // Sites are symbolised the first time the run reaches them, from the
+    // DWARF the instrumenter copied.
+    let symbolizer = if cfg.plain {
+        None
+    } else if instrumented.is_some() {
+        heapscope_instrument::symbols::Symbolizer::new(
+            &heapscope_instrument::symbols::Layout::of(&original),
+            "",
+        )
+    } else {
+        heapscope_instrument::symbols::Symbolizer::new(&layout, abi::DWARF_SECTION_PREFIX)
+    };
+    drop(layout);
     let memories = memory_infos(&original);
     let mut rules = if cfg.default_suppressions {
         suppress::parse(suppress::DEFAULTS).expect("the built-in suppressions parse")
@@ -604,6 +620,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     })?;
     let mut rec = rec;
     rec.trace_written = trace_written;
+    rec.symbolizer = symbolizer;
 
     let argv0 = cfg.argv0.clone().unwrap_or_else(|| {
         path.file_name()

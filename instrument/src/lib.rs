@@ -32,6 +32,10 @@ pub struct Options {
     /// tenth of the time on large modules). For callers that validate it
     /// anyway, as wasmtime does when it compiles a module.
     pub skip_validation: bool,
+    /// Do not copy the original's DWARF into the output, for callers that
+    /// symbolise sites from the original module themselves (`heapscope run`
+    /// instrumenting in memory).
+    pub skip_dwarf_copy: bool,
 }
 
 /// An instrumented module and what was done to it.
@@ -117,16 +121,7 @@ pub fn is_instrumented(wasm: &[u8]) -> bool {
 
 /// The raw site table of an instrumented module, if it has one.
 pub fn site_table_bytes(wasm: &[u8]) -> Option<&[u8]> {
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        match payload {
-            Ok(wasmparser::Payload::CustomSection(c)) if c.name() == abi::SITE_TABLE_SECTION => {
-                return Some(c.data())
-            }
-            Ok(_) => {}
-            Err(_) => return None,
-        }
-    }
-    None
+    symbols::Layout::of(wasm).custom(abi::SITE_TABLE_SECTION)
 }
 
 /// Instrument `wasm`.
@@ -165,11 +160,53 @@ pub fn instrument(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         }
     };
     if !opts.skip_validation {
-        let mut validator =
-            wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
-        validator
-            .validate_all(&out.wasm)
-            .map_err(|e| InstrumentError::Internal(e.to_string()))?;
+        validate(&out.wasm).map_err(|e| InstrumentError::Internal(e.to_string()))?;
     }
     Ok(out)
+}
+
+/// Validate `wasm` with every feature wasmparser knows, the function bodies
+/// split across the machine's cores (what `Validator::validate_all` does on
+/// one).
+fn validate(wasm: &[u8]) -> Result<(), wasmparser::BinaryReaderError> {
+    use wasmparser::{FuncValidatorAllocations, ValidPayload};
+    let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    let mut funcs = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let ValidPayload::Func(f, body) = validator.payload(&payload?)? {
+            funcs.push((f, body));
+        }
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let chunk = funcs.len().div_ceil(threads).max(1);
+    let check = |part: Vec<_>| -> Result<(), wasmparser::BinaryReaderError> {
+        let mut allocs = FuncValidatorAllocations::default();
+        for (f, body) in part {
+            let mut v = wasmparser::FuncToValidate::into_validator(f, allocs);
+            v.validate(&body)?;
+            allocs = v.into_allocations();
+        }
+        Ok(())
+    };
+    let mut parts: Vec<Vec<_>> = Vec::new();
+    let mut funcs = funcs.into_iter().peekable();
+    while funcs.peek().is_some() {
+        parts.push(funcs.by_ref().take(chunk).collect());
+    }
+    let first = if parts.is_empty() {
+        Vec::new()
+    } else {
+        parts.remove(0)
+    };
+    std::thread::scope(|s| {
+        let others: Vec<_> = parts.into_iter().map(|p| s.spawn(|| check(p))).collect();
+        let mut result = check(first);
+        for h in others {
+            let r = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            result = result.and(r);
+        }
+        result
+    })
 }

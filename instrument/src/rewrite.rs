@@ -2,7 +2,7 @@
 //! wrappers, `memory.grow` hooks, site table.
 
 use crate::discover::{self, Allocator, Shape};
-use crate::symbols::Symbolizer;
+use crate::symbols::{self, Layout};
 use crate::{HookedAllocator, InstrumentError, Instrumented, Options, Report};
 use heapscope_trace::abi::{self, AllocFn, Site, SiteTable};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -24,59 +24,72 @@ struct Calls {
     indirect: FxHashSet<TypeId>,
     grows: bool,
     refs: Vec<FunctionId>,
+    /// The instruction sequences that hold a call or a `memory.grow`, in
+    /// the order [`Calls::scan`] visits them: the only ones the rewrite
+    /// looks at again.
+    call_seqs: Vec<InstrSeqId>,
 }
 
 impl Calls {
-    fn scan(&mut self, instr: &Instr) {
-        match instr {
-            Instr::Call(ir::Call { func }) | Instr::ReturnCall(ir::ReturnCall { func }) => {
-                self.direct.insert(*func);
-            }
-            Instr::CallIndirect(ir::CallIndirect { ty, .. })
-            | Instr::ReturnCallIndirect(ir::ReturnCallIndirect { ty, .. })
-            | Instr::CallRef(ir::CallRef { ty })
-            | Instr::ReturnCallRef(ir::ReturnCallRef { ty }) => {
-                self.indirect.insert(*ty);
-            }
-            Instr::MemoryGrow(_) => self.grows = true,
-            Instr::RefFunc(r) => self.refs.push(r.func),
-            _ => {}
-        }
-    }
-}
-
-/// The ids of every instruction sequence of a function (its body, blocks,
-/// loops, branches, try bodies and handlers). A plain walk over the
-/// instructions: walrus' visitor traversal also visits every operand, which
-/// made it a quarter of the instrumenter's time on large modules.
-fn seq_ids(f: &walrus::LocalFunction) -> Vec<InstrSeqId> {
-    let mut out = Vec::new();
-    let mut stack = vec![f.entry_block()];
-    while let Some(id) = stack.pop() {
-        out.push(id);
-        for (instr, _) in &f.block(id).instrs {
-            match instr {
-                Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => stack.push(*seq),
-                Instr::IfElse(ir::IfElse {
-                    consequent,
-                    alternative,
-                }) => stack.extend([*consequent, *alternative]),
-                Instr::TryTable(t) => stack.push(t.seq),
-                Instr::Try(t) => {
-                    stack.push(t.seq);
-                    for c in &t.catches {
-                        if let ir::LegacyCatch::Catch { handler, .. }
-                        | ir::LegacyCatch::CatchAll { handler } = c
-                        {
-                            stack.push(*handler);
+    /// Walk every instruction sequence of `f` (its body, blocks, loops,
+    /// branches, try bodies and handlers) once. A plain walk over the
+    /// instructions: walrus' visitor traversal also visits every operand,
+    /// which made it a quarter of the instrumenter's time on large modules.
+    fn scan(f: &walrus::LocalFunction) -> Calls {
+        let mut c = Calls::default();
+        let mut stack = vec![f.entry_block()];
+        while let Some(id) = stack.pop() {
+            let mut calls = false;
+            for (instr, _) in &f.block(id).instrs {
+                match instr {
+                    Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => {
+                        stack.push(*seq)
+                    }
+                    Instr::IfElse(ir::IfElse {
+                        consequent,
+                        alternative,
+                    }) => stack.extend([*consequent, *alternative]),
+                    Instr::TryTable(t) => stack.push(t.seq),
+                    Instr::Try(t) => {
+                        stack.push(t.seq);
+                        for c in &t.catches {
+                            if let ir::LegacyCatch::Catch { handler, .. }
+                            | ir::LegacyCatch::CatchAll { handler } = c
+                            {
+                                stack.push(*handler);
+                            }
                         }
                     }
+                    Instr::Call(ir::Call { func }) => {
+                        c.direct.insert(*func);
+                        calls = true;
+                    }
+                    Instr::ReturnCall(ir::ReturnCall { func }) => {
+                        c.direct.insert(*func);
+                    }
+                    Instr::CallIndirect(ir::CallIndirect { ty, .. })
+                    | Instr::CallRef(ir::CallRef { ty }) => {
+                        c.indirect.insert(*ty);
+                        calls = true;
+                    }
+                    Instr::ReturnCallIndirect(ir::ReturnCallIndirect { ty, .. })
+                    | Instr::ReturnCallRef(ir::ReturnCallRef { ty }) => {
+                        c.indirect.insert(*ty);
+                    }
+                    Instr::MemoryGrow(_) => {
+                        c.grows = true;
+                        calls = true;
+                    }
+                    Instr::RefFunc(r) => c.refs.push(r.func),
+                    _ => {}
                 }
-                _ => {}
+            }
+            if calls {
+                c.call_seqs.push(id);
             }
         }
+        c
     }
-    out
 }
 
 /// Everything the inserted code refers to.
@@ -170,13 +183,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     // Call graph and reachability.
     let mut calls: FxHashMap<FunctionId, Calls> = FxHashMap::default();
     for (id, f) in module.funcs.iter_local() {
-        let mut c = Calls::default();
-        for seq in seq_ids(f) {
-            for (instr, _) in &f.block(seq).instrs {
-                c.scan(instr);
-            }
-        }
-        calls.insert(id, c);
+        calls.insert(id, Calls::scan(f));
     }
     let mut address_taken: FxHashSet<FunctionId> = calls
         .values()
@@ -304,13 +311,9 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     }
 
     // Shadow stack pushes around every call that can reach a hook.
-    let symbolizer = Symbolizer::new(wasm);
+    let layout = Layout::of(wasm);
     let mut sites = SiteTable::default();
     let mut grow_sites = 0;
-    // Per site, its function's name (an index into `fallback_names`), for
-    // sites DWARF says nothing about.
-    let mut fallbacks: Vec<usize> = Vec::new();
-    let mut fallback_names: Vec<String> = Vec::new();
     let reaching_ids: Vec<FunctionId> = {
         let mut v: Vec<_> = reaching
             .funcs
@@ -330,39 +333,60 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
             .as_deref()
             .map(discover::demangle)
             .unwrap_or_else(|| format!("func[{func_index}]"));
-        let fallback_id = fallback_names.len();
-        fallback_names.push(fallback);
+        // The site's one frame until the collector symbolises it.
+        let frame = abi::SiteFrame {
+            function: fallback,
+            ..Default::default()
+        };
         let entry_sp = module.locals.add(ValType::I32);
         let FunctionKind::Local(local) = &mut module.funcs.get_mut(fid).kind else {
             continue;
         };
-        for seq in seq_ids(local) {
-            let old = std::mem::take(&mut local.block_mut(seq).instrs);
-            let mut new = Vec::with_capacity(old.len() + 8);
-            for (instr, loc) in old {
-                let (target, is_grow) = match &instr {
-                    Instr::Call(c) if Some(c.func) == resize_heap => (
-                        Some(Instr::Call(ir::Call {
+        let call_seqs = calls
+            .get_mut(&fid)
+            .map(|c| std::mem::take(&mut c.call_seqs))
+            .unwrap_or_default();
+        for seq in call_seqs {
+            // What a site becomes: the call to make between the push and
+            // the pop, and whether it is a growth. Most sequences have no
+            // site and are left as they are.
+            let target = |instr: &Instr| -> Option<(Instr, bool)> {
+                match instr {
+                    Instr::Call(c) if Some(c.func) == resize_heap => Some((
+                        Instr::Call(ir::Call {
                             func: resize_helper.expect("made when the import exists"),
-                        })),
+                        }),
                         true,
-                    ),
+                    )),
                     Instr::Call(c) if reaching.funcs.contains(&c.func) => {
-                        (Some(instr.clone()), false)
+                        Some((instr.clone(), false))
                     }
                     Instr::CallIndirect(c) if reaching.types.contains(&c.ty) => {
-                        (Some(instr.clone()), false)
+                        Some((instr.clone(), false))
                     }
                     Instr::CallRef(c) if reaching.types.contains(&c.ty) => {
-                        (Some(instr.clone()), false)
+                        Some((instr.clone(), false))
                     }
-                    Instr::MemoryGrow(g) => (
-                        Some(Instr::Call(ir::Call {
+                    Instr::MemoryGrow(g) => Some((
+                        Instr::Call(ir::Call {
                             func: grow_helpers[&g.memory],
-                        })),
+                        }),
                         true,
-                    ),
-                    _ => (None, false),
+                    )),
+                    _ => None,
+                }
+            };
+            let instrs = &local.block(seq).instrs;
+            let hits = instrs.iter().filter(|(i, _)| target(i).is_some()).count();
+            if hits == 0 {
+                continue;
+            }
+            let old = std::mem::take(&mut local.block_mut(seq).instrs);
+            let mut new = Vec::with_capacity(old.len() + hits * (PUSH_LEN + POP_LEN));
+            for (instr, loc) in old {
+                let (target, is_grow) = match target(&instr) {
+                    Some((call, g)) => (Some(call), g),
+                    None => (None, false),
                 };
                 let Some(call) = target else {
                     new.push((instr, loc));
@@ -373,14 +397,13 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
                 let code_offset = if loc.is_default() {
                     0
                 } else {
-                    (loc.data() as usize).saturating_sub(symbolizer.code_start) as u32
+                    (loc.data() as usize).saturating_sub(layout.code_start) as u32
                 };
                 sites.sites.push(Site {
                     func_index,
                     code_offset,
-                    frames: Vec::new(),
+                    frames: vec![frame.clone()],
                 });
-                fallbacks.push(fallback_id);
                 push_site(&mut new, &infra, entry_sp, site);
                 new.push((call, loc));
                 pop_site(&mut new, &infra, entry_sp);
@@ -399,8 +422,6 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         );
     }
 
-    symbolize(wasm, &mut sites.sites, &fallbacks, &fallback_names);
-
     // Wrap the allocators; each keeps its function id (and so its index,
     // exports, table slots and callers) and its original body moves out.
     let mut hooked = Vec::new();
@@ -418,6 +439,15 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         name: abi::SITE_TABLE_SECTION.into(),
         data: sites.encode(),
     });
+    let has_dwarf = layout.custom(".debug_info").is_some();
+    let dwarf = if opts.skip_dwarf_copy {
+        Vec::new()
+    } else {
+        symbols::dwarf_copy(&layout)
+    };
+    for (name, data) in dwarf {
+        module.customs.add(RawCustomSection { name, data });
+    }
     let report = Report {
         allocators: hooked,
         grow_sites,
@@ -425,34 +455,14 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         instrumented_functions: reaching_ids.len(),
         total_functions: index_of.len(),
         has_names,
-        has_dwarf: symbolizer.has_dwarf(),
+        has_dwarf,
         warnings,
     };
-    Ok(Instrumented {
-        wasm: module.emit_wasm(),
-        report,
-    })
-}
-
-/// Fill in the source frames of every site, on every core: each thread
-/// reads the DWARF into its own addr2line context (under a millisecond for
-/// a 6 MB module) and symbolises a share of the sites.
-fn symbolize(wasm: &[u8], sites: &mut [Site], fallbacks: &[usize], names: &[String]) {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
-    let chunk = sites.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        for (k, part) in sites.chunks_mut(chunk).enumerate() {
-            s.spawn(move || {
-                let symbolizer = Symbolizer::new(wasm);
-                for (i, site) in part.iter_mut().enumerate() {
-                    let name = &names[fallbacks[k * chunk + i]];
-                    site.frames = symbolizer.frames(site.code_offset.into(), name);
-                }
-            });
-        }
-    });
+    let wasm = module.emit_wasm();
+    // Freeing the module's millions of instructions takes a while; leave it
+    // to another thread while the caller validates or runs the output.
+    std::thread::spawn(move || drop(module));
+    Ok(Instrumented { wasm, report })
 }
 
 struct Reach {
@@ -550,6 +560,11 @@ fn push_site(out: &mut Vec<(Instr, InstrLocId)>, infra: &Infra, entry: LocalId, 
         (Instr::GlobalSet(ir::GlobalSet { global: infra.sp }), d()),
     ]);
 }
+
+/// Instructions [`push_site`] adds.
+const PUSH_LEN: usize = 7;
+/// Instructions [`pop_site`] adds.
+const POP_LEN: usize = 2;
 
 /// After a call: `sp = entry`.
 fn pop_site(out: &mut Vec<(Instr, InstrLocId)>, infra: &Infra, entry: LocalId) {

@@ -45,15 +45,19 @@ impl Opts {
         let wasm = std::fs::read(&self.input)
             .with_context(|| format!("cannot read `{}`", self.input.display()))?;
         // Accept the text format too; binaries pass through untouched.
+        let text;
         let wasm = match wat::parse_bytes(&wasm) {
-            Ok(b) => b.into_owned(),
-            Err(_) => wasm,
+            Ok(std::borrow::Cow::Owned(b)) => {
+                text = b;
+                &text
+            }
+            _ => &wasm,
         };
         let out = heapscope_instrument::instrument(
-            &wasm,
+            wasm,
             &Options {
                 alloc_fns: self.alloc_fns,
-                skip_validation: false,
+                ..Default::default()
             },
         )
         .with_context(|| format!("failed to instrument `{}`", self.input.display()))?;

@@ -70,11 +70,14 @@
 //! Call-site ids index the custom section [`SITE_TABLE_SECTION`], which maps
 //! each id to the *original* module's function index and code offset (offset
 //! of the call instruction from the start of the code section's payload, the
-//! address DWARF uses for wasm), and to the source frames symbolised at
-//! instrumentation time from the original's name section and DWARF: innermost
-//! first, so inlined functions appear as their own frames. Its encoding is
-//! described on [`SiteTable`]. The section's presence also marks a module as
-//! already instrumented.
+//! address DWARF uses for wasm), and to its source frames, innermost first
+//! (inlined functions appear as their own frames). The instrumenter writes
+//! one frame per site, the calling function's name from the name section; when
+//! the original has DWARF it also copies the DWARF sections symbolising needs
+//! under [`DWARF_SECTION_PREFIX`] (`heapscope.debug_info`, ...), and the
+//! collector replaces a site's frames with file, line and inlined frames the
+//! first time a run reaches it. Its encoding is described on [`SiteTable`].
+//! The section's presence also marks a module as already instrumented.
 
 use crate::varint::{self, Cursor};
 
@@ -116,6 +119,10 @@ pub const STACK_POINTER_EXPORT: &str = "heapscope:stack_pointer";
 pub const SHADOW_PAGES: u64 = 16;
 /// Name of the site table custom section.
 pub const SITE_TABLE_SECTION: &str = "heapscope.sites";
+/// Prefix of the copies of the original module's DWARF sections in an
+/// instrumented module (`heapscope.debug_info`, ...): the collector
+/// symbolises a call site from them the first time a run reaches it.
+pub const DWARF_SECTION_PREFIX: &str = "heapscope";
 /// Version byte at the start of the site table.
 pub const SITE_TABLE_VERSION: u8 = 1;
 

@@ -218,9 +218,11 @@ impl Recorder {
     #[inline]
     pub fn stack(&mut self, raw: &[u8]) -> StackId {
         // Consecutive events mostly share a stack, or alternate between two
-        // (a loop's allocation and free): compare before hashing.
+        // (a loop's allocation and free): compare before hashing, the
+        // innermost call site first, where two stacks of a loop differ.
         for k in 0..2 {
-            if self.recent[k].0.as_slice() == raw {
+            let seen = self.recent[k].0.as_slice();
+            if same_stack(seen, raw) {
                 return self.recent[k].1;
             }
         }
@@ -413,4 +415,11 @@ impl Recorder {
             }
         }
     }
+}
+
+/// Whether two raw shadow stacks are equal: the innermost site first, where
+/// a loop's two stacks differ, so a mismatch costs one comparison.
+#[inline]
+fn same_stack(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.last_chunk::<4>() == b.last_chunk::<4>() && a == b
 }

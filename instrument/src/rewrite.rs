@@ -5,6 +5,7 @@ use crate::discover::{self, Allocator, Shape};
 use crate::symbols::{self, Layout};
 use crate::{HookedAllocator, InstrumentError, Instrumented, Options, Report};
 use heapscope_trace::abi::{self, AllocFn, Site, SiteTable};
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -181,10 +182,13 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     }
 
     // Call graph and reachability.
-    let mut calls: FxHashMap<FunctionId, Calls> = FxHashMap::default();
-    for (id, f) in module.funcs.iter_local() {
-        calls.insert(id, Calls::scan(f));
-    }
+    let mut calls: FxHashMap<FunctionId, Calls> = module
+        .funcs
+        .par_iter_local()
+        .map(|(id, f)| (id, Calls::scan(f)))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect();
     let mut address_taken: FxHashSet<FunctionId> = calls
         .values()
         .flat_map(|c| c.refs.iter().copied())
@@ -324,102 +328,155 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         v.sort_by_key(|f| index_of.get(f).copied().unwrap_or(u32::MAX));
         v
     };
+    // Per function, in parallel: its name (the sites' frame until the
+    // collector symbolises them) and its site count; then site ids in
+    // function order; then, in parallel again, the rewrite.
+    struct Plan {
+        func_index: u32,
+        entry_sp: LocalId,
+        call_seqs: Vec<InstrSeqId>,
+        frame: abi::SiteFrame,
+        first_site: u32,
+    }
+    let mut plans: FxHashMap<FunctionId, Plan> = FxHashMap::default();
     for &fid in &reaching_ids {
-        let func_index = index_of.get(&fid).copied().unwrap_or(0);
-        let fallback = module
-            .funcs
-            .get(fid)
-            .name
-            .as_deref()
-            .map(discover::demangle)
-            .unwrap_or_else(|| format!("func[{func_index}]"));
-        // The site's one frame until the collector symbolises it.
-        let frame = abi::SiteFrame {
-            function: fallback,
-            ..Default::default()
-        };
-        let entry_sp = module.locals.add(ValType::I32);
-        let FunctionKind::Local(local) = &mut module.funcs.get_mut(fid).kind else {
-            continue;
-        };
         let call_seqs = calls
             .get_mut(&fid)
             .map(|c| std::mem::take(&mut c.call_seqs))
             .unwrap_or_default();
-        for seq in call_seqs {
-            // What a site becomes: the call to make between the push and
-            // the pop, and whether it is a growth. Most sequences have no
-            // site and are left as they are.
-            let target = |instr: &Instr| -> Option<(Instr, bool)> {
-                match instr {
-                    Instr::Call(c) if Some(c.func) == resize_heap => Some((
-                        Instr::Call(ir::Call {
-                            func: resize_helper.expect("made when the import exists"),
-                        }),
-                        true,
-                    )),
-                    Instr::Call(c) if reaching.funcs.contains(&c.func) => {
-                        Some((instr.clone(), false))
-                    }
-                    Instr::CallIndirect(c) if reaching.types.contains(&c.ty) => {
-                        Some((instr.clone(), false))
-                    }
-                    Instr::CallRef(c) if reaching.types.contains(&c.ty) => {
-                        Some((instr.clone(), false))
-                    }
-                    Instr::MemoryGrow(g) => Some((
-                        Instr::Call(ir::Call {
-                            func: grow_helpers[&g.memory],
-                        }),
-                        true,
-                    )),
-                    _ => None,
-                }
-            };
-            let instrs = &local.block(seq).instrs;
-            let hits = instrs.iter().filter(|(i, _)| target(i).is_some()).count();
-            if hits == 0 {
-                continue;
-            }
-            let old = std::mem::take(&mut local.block_mut(seq).instrs);
-            let mut new = Vec::with_capacity(old.len() + hits * (PUSH_LEN + POP_LEN));
-            for (instr, loc) in old {
-                let (target, is_grow) = match target(&instr) {
-                    Some((call, g)) => (Some(call), g),
-                    None => (None, false),
-                };
-                let Some(call) = target else {
-                    new.push((instr, loc));
-                    continue;
-                };
-                grow_sites += usize::from(is_grow);
-                let site = sites.sites.len() as u32;
-                let code_offset = if loc.is_default() {
-                    0
-                } else {
-                    (loc.data() as usize).saturating_sub(layout.code_start) as u32
-                };
-                sites.sites.push(Site {
-                    func_index,
-                    code_offset,
-                    frames: vec![frame.clone()],
-                });
-                push_site(&mut new, &infra, entry_sp, site);
-                new.push((call, loc));
-                pop_site(&mut new, &infra, entry_sp);
-            }
-            local.block_mut(seq).instrs = new;
-        }
-        // Prologue: remember this frame's depth.
-        let entry = local.entry_block();
-        let d = InstrLocId::default;
-        local.block_mut(entry).instrs.splice(
-            0..0,
-            [
-                (Instr::GlobalGet(ir::GlobalGet { global: infra.sp }), d()),
-                (Instr::LocalSet(ir::LocalSet { local: entry_sp }), d()),
-            ],
+        plans.insert(
+            fid,
+            Plan {
+                func_index: index_of.get(&fid).copied().unwrap_or(0),
+                entry_sp: module.locals.add(ValType::I32),
+                call_seqs,
+                frame: abi::SiteFrame::default(),
+                first_site: 0,
+            },
         );
+    }
+    // What a site becomes: the call to make between the push and the pop,
+    // and whether it is a growth.
+    let target = |instr: &Instr| -> Option<(Instr, bool)> {
+        match instr {
+            Instr::Call(c) if Some(c.func) == resize_heap => Some((
+                Instr::Call(ir::Call {
+                    func: resize_helper.expect("made when the import exists"),
+                }),
+                true,
+            )),
+            Instr::Call(c) if reaching.funcs.contains(&c.func) => Some((instr.clone(), false)),
+            Instr::CallIndirect(c) if reaching.types.contains(&c.ty) => {
+                Some((instr.clone(), false))
+            }
+            Instr::CallRef(c) if reaching.types.contains(&c.ty) => Some((instr.clone(), false)),
+            Instr::MemoryGrow(g) => Some((
+                Instr::Call(ir::Call {
+                    func: grow_helpers[&g.memory],
+                }),
+                true,
+            )),
+            _ => None,
+        }
+    };
+    let counted: Vec<(FunctionId, String, usize)> = module
+        .funcs
+        .par_iter()
+        .filter_map(|f| {
+            let plan = plans.get(&f.id())?;
+            let FunctionKind::Local(local) = &f.kind else {
+                return None;
+            };
+            let name = f
+                .name
+                .as_deref()
+                .map(discover::demangle)
+                .unwrap_or_else(|| format!("func[{}]", plan.func_index));
+            let hits = plan
+                .call_seqs
+                .iter()
+                .flat_map(|&seq| &local.block(seq).instrs)
+                .filter(|(i, _)| target(i).is_some())
+                .count();
+            Some((f.id(), name, hits))
+        })
+        .collect();
+    let mut counts: FxHashMap<FunctionId, usize> = FxHashMap::default();
+    for (fid, name, hits) in counted {
+        if let Some(plan) = plans.get_mut(&fid) {
+            plan.frame.function = name;
+        }
+        counts.insert(fid, hits);
+    }
+    let mut next_site = 0u32;
+    for fid in &reaching_ids {
+        if let (Some(plan), Some(&n)) = (plans.get_mut(fid), counts.get(fid)) {
+            plan.first_site = next_site;
+            next_site += n as u32;
+        }
+    }
+    let code_start = layout.code_start;
+    let mut rewritten: Vec<(u32, Vec<Site>, usize)> = module
+        .funcs
+        .par_iter_local_mut()
+        .filter_map(|(fid, local)| {
+            let plan = plans.get(&fid)?;
+            let mut out = Vec::new();
+            let mut grows = 0;
+            for &seq in &plan.call_seqs {
+                let instrs = &local.block(seq).instrs;
+                let hits = instrs.iter().filter(|(i, _)| target(i).is_some()).count();
+                if hits == 0 {
+                    continue;
+                }
+                let old = std::mem::take(&mut local.block_mut(seq).instrs);
+                let mut new = Vec::with_capacity(old.len() + hits * (PUSH_LEN + POP_LEN));
+                for (instr, loc) in old {
+                    let Some((call, is_grow)) = target(&instr) else {
+                        new.push((instr, loc));
+                        continue;
+                    };
+                    grows += usize::from(is_grow);
+                    let site = plan.first_site + out.len() as u32;
+                    let code_offset = if loc.is_default() {
+                        0
+                    } else {
+                        (loc.data() as usize).saturating_sub(code_start) as u32
+                    };
+                    out.push(Site {
+                        func_index: plan.func_index,
+                        code_offset,
+                        frames: vec![plan.frame.clone()],
+                    });
+                    push_site(&mut new, &infra, plan.entry_sp, site);
+                    new.push((call, loc));
+                    pop_site(&mut new, &infra, plan.entry_sp);
+                }
+                local.block_mut(seq).instrs = new;
+            }
+            // Prologue: remember this frame's depth.
+            let entry = local.entry_block();
+            let d = InstrLocId::default;
+            local.block_mut(entry).instrs.splice(
+                0..0,
+                [
+                    (Instr::GlobalGet(ir::GlobalGet { global: infra.sp }), d()),
+                    (
+                        Instr::LocalSet(ir::LocalSet {
+                            local: plan.entry_sp,
+                        }),
+                        d(),
+                    ),
+                ],
+            );
+            Some((plan.first_site, out, grows))
+        })
+        .collect();
+    rewritten.sort_by_key(|r| r.0);
+    for (first, out, grows) in rewritten {
+        debug_assert!(out.is_empty() || first as usize == sites.sites.len());
+        sites.sites.extend(out);
+        grow_sites += grows;
     }
 
     // Wrap the allocators; each keeps its function id (and so its index,

@@ -109,7 +109,19 @@ pub fn classify(input: &ScanInput) -> Vec<LeakKind> {
     let mut state = vec![0u8; n];
     let mut work: Vec<usize> = Vec::new();
 
+    // Most words of a heap are not pointers into it: one range check
+    // before the binary search.
+    let lo = starts.first().copied().unwrap_or(u64::MAX);
+    let hi = input
+        .blocks
+        .iter()
+        .map(|&(start, size)| start + size.max(1))
+        .max()
+        .unwrap_or(0);
     let find = |v: u64| -> Option<(usize, bool)> {
+        if v < lo || v >= hi {
+            return None;
+        }
         let pos = starts.partition_point(|&s| s <= v);
         let k = pos.checked_sub(1)?;
         let i = order[k];

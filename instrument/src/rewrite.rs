@@ -25,7 +25,8 @@ struct Calls {
     indirect: FxHashSet<TypeId>,
     grows: bool,
     refs: Vec<FunctionId>,
-    /// The instruction sequences that hold a call or a `memory.grow`, in
+    /// The instruction sequences that hold a call, a tail call or a
+    /// `memory.grow`, in
     /// the order [`Calls::scan`] visits them: the only ones the rewrite
     /// looks at again.
     call_seqs: Vec<InstrSeqId>,
@@ -67,6 +68,7 @@ impl Calls {
                     }
                     Instr::ReturnCall(ir::ReturnCall { func }) => {
                         c.direct.insert(*func);
+                        calls = true;
                     }
                     Instr::CallIndirect(ir::CallIndirect { ty, .. })
                     | Instr::CallRef(ir::CallRef { ty }) => {
@@ -76,6 +78,7 @@ impl Calls {
                     Instr::ReturnCallIndirect(ir::ReturnCallIndirect { ty, .. })
                     | Instr::ReturnCallRef(ir::ReturnCallRef { ty }) => {
                         c.indirect.insert(*ty);
+                        calls = true;
                     }
                     Instr::MemoryGrow(_) => {
                         c.grows = true;
@@ -91,6 +94,22 @@ impl Calls {
         }
         c
     }
+}
+
+/// How one function that can reach a hook is changed.
+struct Plan {
+    /// Its index in the original module.
+    func_index: u32,
+    /// Local holding `sp` at entry: this frame's slot.
+    entry_sp: LocalId,
+    /// Local holding `entry + 4`: where its callees' frames start.
+    entry4: LocalId,
+    /// Its sequences that hold a call, a tail call or a `memory.grow`.
+    call_seqs: Vec<InstrSeqId>,
+    /// The one frame of its sites until the collector symbolises them.
+    frame: abi::SiteFrame,
+    /// Id of its first site.
+    first_site: u32,
 }
 
 /// Everything the inserted code refers to.
@@ -331,13 +350,6 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     // Per function, in parallel: its name (the sites' frame until the
     // collector symbolises them) and its site count; then site ids in
     // function order; then, in parallel again, the rewrite.
-    struct Plan {
-        func_index: u32,
-        entry_sp: LocalId,
-        call_seqs: Vec<InstrSeqId>,
-        frame: abi::SiteFrame,
-        first_site: u32,
-    }
     let mut plans: FxHashMap<FunctionId, Plan> = FxHashMap::default();
     for &fid in &reaching_ids {
         let call_seqs = calls
@@ -349,6 +361,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
             Plan {
                 func_index: index_of.get(&fid).copied().unwrap_or(0),
                 entry_sp: module.locals.add(ValType::I32),
+                entry4: module.locals.add(ValType::I32),
                 call_seqs,
                 frame: abi::SiteFrame::default(),
                 first_site: 0,
@@ -426,12 +439,26 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
             for &seq in &plan.call_seqs {
                 let instrs = &local.block(seq).instrs;
                 let hits = instrs.iter().filter(|(i, _)| target(i).is_some()).count();
-                if hits == 0 {
+                let tails = instrs.iter().filter(|(i, _)| is_tail_call(i)).count();
+                if hits == 0 && tails == 0 {
                     continue;
                 }
                 let old = std::mem::take(&mut local.block_mut(seq).instrs);
-                let mut new = Vec::with_capacity(old.len() + hits * (PUSH_LEN + POP_LEN));
+                let mut new = Vec::with_capacity(old.len() + hits * PUSH_LEN + tails * 2);
                 for (instr, loc) in old {
+                    if is_tail_call(&instr) {
+                        // The callee takes over this frame's slot.
+                        let d = InstrLocId::default;
+                        new.extend([
+                            (
+                                Instr::LocalGet(ir::LocalGet {
+                                    local: plan.entry_sp,
+                                }),
+                                d(),
+                            ),
+                            (Instr::GlobalSet(ir::GlobalSet { global: infra.sp }), d()),
+                        ]);
+                    }
                     let Some((call, is_grow)) = target(&instr) else {
                         new.push((instr, loc));
                         continue;
@@ -448,13 +475,12 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
                         code_offset,
                         frames: vec![plan.frame.clone()],
                     });
-                    push_site(&mut new, &infra, plan.entry_sp, site);
+                    push_site(&mut new, &infra, plan, site);
                     new.push((call, loc));
-                    pop_site(&mut new, &infra, plan.entry_sp);
                 }
                 local.block_mut(seq).instrs = new;
             }
-            // Prologue: remember this frame's depth.
+            // Prologue: this frame's depth, and the depth its callees start at.
             let entry = local.entry_block();
             let d = InstrLocId::default;
             local.block_mut(entry).instrs.splice(
@@ -462,11 +488,24 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
                 [
                     (Instr::GlobalGet(ir::GlobalGet { global: infra.sp }), d()),
                     (
-                        Instr::LocalSet(ir::LocalSet {
+                        Instr::LocalTee(ir::LocalTee {
                             local: plan.entry_sp,
                         }),
                         d(),
                     ),
+                    (
+                        Instr::Const(ir::Const {
+                            value: Value::I32(4),
+                        }),
+                        d(),
+                    ),
+                    (
+                        Instr::Binop(ir::Binop {
+                            op: BinaryOp::I32Add,
+                        }),
+                        d(),
+                    ),
+                    (Instr::LocalSet(ir::LocalSet { local: plan.entry4 }), d()),
                 ],
             );
             Some((plan.first_site, out, grows))
@@ -576,14 +615,20 @@ fn reachable(
     reach
 }
 
-/// Before a call: `shadow[entry] = site; sp = entry + 4`. Writing at the
-/// frame's entry depth rather than at `sp` makes the stack self-healing:
-/// after an exception is caught in this function, or a tail call, the next
-/// push lands in the right slot whatever `sp` was left at.
-fn push_site(out: &mut Vec<(Instr, InstrLocId)>, infra: &Infra, entry: LocalId, site: u32) {
+/// Before a call: `shadow[entry] = site; sp = entry + 4` (`entry + 4` kept
+/// in a local since the prologue). Nothing after the call: the next push
+/// sets `sp` again, so writing at the frame's entry depth rather than at
+/// `sp` keeps the stack right whatever a callee, a caught exception or a
+/// trap left `sp` at.
+fn push_site(out: &mut Vec<(Instr, InstrLocId)>, infra: &Infra, plan: &Plan, site: u32) {
     let d = InstrLocId::default;
     out.extend([
-        (Instr::LocalGet(ir::LocalGet { local: entry }), d()),
+        (
+            Instr::LocalGet(ir::LocalGet {
+                local: plan.entry_sp,
+            }),
+            d(),
+        ),
         (
             Instr::Const(ir::Const {
                 value: Value::I32(site as i32),
@@ -601,35 +646,21 @@ fn push_site(out: &mut Vec<(Instr, InstrLocId)>, infra: &Infra, entry: LocalId, 
             }),
             d(),
         ),
-        (Instr::LocalGet(ir::LocalGet { local: entry }), d()),
-        (
-            Instr::Const(ir::Const {
-                value: Value::I32(4),
-            }),
-            d(),
-        ),
-        (
-            Instr::Binop(ir::Binop {
-                op: BinaryOp::I32Add,
-            }),
-            d(),
-        ),
+        (Instr::LocalGet(ir::LocalGet { local: plan.entry4 }), d()),
         (Instr::GlobalSet(ir::GlobalSet { global: infra.sp }), d()),
     ]);
 }
 
 /// Instructions [`push_site`] adds.
-const PUSH_LEN: usize = 7;
-/// Instructions [`pop_site`] adds.
-const POP_LEN: usize = 2;
+const PUSH_LEN: usize = 5;
 
-/// After a call: `sp = entry`.
-fn pop_site(out: &mut Vec<(Instr, InstrLocId)>, infra: &Infra, entry: LocalId) {
-    let d = InstrLocId::default;
-    out.extend([
-        (Instr::LocalGet(ir::LocalGet { local: entry }), d()),
-        (Instr::GlobalSet(ir::GlobalSet { global: infra.sp }), d()),
-    ]);
+/// Whether `instr` is a tail call, before which a changed function hands
+/// its slot to the callee.
+fn is_tail_call(instr: &Instr) -> bool {
+    matches!(
+        instr,
+        Instr::ReturnCall(_) | Instr::ReturnCallIndirect(_) | Instr::ReturnCallRef(_)
+    )
 }
 
 /// Push `local` as an i64, zero-extending an i32.
@@ -764,7 +795,11 @@ fn wrap(module: &mut Module, infra: &Infra, a: &Allocator, mem0: MemoryId, p: Va
     let mut b = FunctionBuilder::new(&mut module.types, &params, &results);
     let args: Vec<LocalId> = params.iter().map(|t| module.locals.add(*t)).collect();
     let ret = results.first().map(|t| module.locals.add(*t));
+    // The stack of the call into the allocator: `sp` as the caller set it,
+    // before the original body's own calls move it.
+    let sp0 = module.locals.add(ValType::I32);
     let mut body = b.func_body();
+    body.global_get(infra.sp).local_set(sp0);
     body.global_get(infra.nest)
         .i32_const(1)
         .binop(BinaryOp::I32Add)
@@ -844,7 +879,7 @@ fn wrap(module: &mut Module, infra: &Infra, a: &Allocator, mem0: MemoryId, p: Va
                     infra.hook_free
                 }
             };
-            then.global_get(infra.sp).call(hook);
+            then.local_get(sp0).call(hook);
         },
         |_| {},
     );

@@ -41,17 +41,21 @@
 //! * Only functions that can reach an allocator or a `memory.grow` (through
 //!   direct calls, and conservatively through `call_indirect`/`call_ref` of a
 //!   matching type) are changed. Such a function copies `sp` into a local
-//!   `entry` when it starts. Before each call instruction whose callee can
-//!   reach an allocator, it stores the call site's id as a little-endian
-//!   `u32` at byte offset `entry` of the shadow memory and sets `sp` to
-//!   `entry + 4`; after the call returns it sets `sp` back to `entry`.
-//!   Because pushes are relative to the frame's own entry depth, the stack
-//!   heals itself after an exception is caught (the catching function's next
-//!   push overwrites the stale frames) and across tail calls (`return_call`
-//!   pushes nothing; the callee takes over the caller's slot).
-//! * Every hook receives `sp`, so the current stack is the `sp / 4` ids in
-//!   `shadow[0..sp]`, outermost call first and the call into the allocator
-//!   last. Reading it costs the host one slice access.
+//!   `entry` when it starts (its slot) and `entry + 4` into another (where
+//!   its callees' frames start). Before each call instruction whose callee
+//!   can reach an allocator, it stores the call site's id as a
+//!   little-endian `u32` at byte offset `entry` of the shadow memory and sets
+//!   `sp` to `entry + 4`; nothing is done after the call returns (the next
+//!   call sets `sp` again). Before a tail call (`return_call*`) it sets `sp`
+//!   back to `entry`, so the callee takes over its slot. Because each frame
+//!   writes at its own entry depth, the stack heals itself whatever a
+//!   callee, a caught exception or a trap left `sp` at; it costs one store
+//!   and one global write per call.
+//! * Every hook receives `sp` as it was when the allocator was called (the
+//!   wrapper reads it before the original body runs), so the current stack
+//!   is the `sp / 4` ids in `shadow[0..sp]`, outermost call first and the
+//!   call into the allocator last. Reading it costs the host one slice
+//!   access.
 //!
 //! A trap leaves `sp` where it was, so the host can still read the stack of
 //! the instruction that trapped (a refused `memory.grow`, for one). A host

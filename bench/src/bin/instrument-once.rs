@@ -3,13 +3,18 @@
 //! instruction counts under `valgrind --tool=callgrind`.
 //!
 //! ```text
-//! instrument-once heapscope|walrus MODULE.wasm
+//! instrument-once heapscope|walrus MODULE.wasm [OUT.wasm]
 //! ```
+//!
+//! With `OUT.wasm` the result is written there, as `heapscope instrument`
+//! writes its output: the walrus side of the benchmark's command row.
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [what, path] = args.as_slice() else {
-        anyhow::bail!("usage: instrument-once heapscope|walrus MODULE.wasm");
+    let (what, path, out) = match args.as_slice() {
+        [what, path] => (what, path, None),
+        [what, path, out] => (what, path, Some(out)),
+        _ => anyhow::bail!("usage: instrument-once heapscope|walrus MODULE.wasm [OUT.wasm]"),
     };
     let wasm = std::fs::read(path)?;
     let bytes = match what.as_str() {
@@ -17,6 +22,9 @@ fn main() -> anyhow::Result<()> {
         "walrus" => walrus::Module::from_buffer(&wasm)?.emit_wasm(),
         other => anyhow::bail!("`{other}`: say heapscope or walrus"),
     };
+    if let Some(out) = out {
+        std::fs::write(out, &bytes)?;
+    }
     println!("{} bytes", bytes.len());
     Ok(())
 }

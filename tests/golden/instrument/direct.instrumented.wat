@@ -22,64 +22,10 @@
   (export "heapscope:memory:0" (memory 0))
   (export "heapscope:shadow" (memory 1))
   (export "heapscope:sp" (global $heapscope:sp))
-  (func $helper (;4;) (type 0)
+  (func $malloc (;4;) (type 3) (param i32) (result i32)
     (local i32 i32)
     global.get $heapscope:sp
-    local.set 1
-    i32.const 222
-    local.get 1
-    i32.const 1
-    i32.store 1
-    local.get 1
-    i32.const 4
-    i32.add
-    global.set $heapscope:sp
-    call $malloc
-    local.get 1
-    global.set $heapscope:sp
-    local.set 0
-    local.get 0
-    local.get 1
-    i32.const 2
-    i32.store 1
-    local.get 1
-    i32.const 4
-    i32.add
-    global.set $heapscope:sp
-    call $free
-    local.get 1
-    global.set $heapscope:sp
-  )
-  (func $main (;5;) (type 0)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 0
-    i32.const 1
-    local.get 0
-    i32.const 5
-    i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
-    global.set $heapscope:sp
-    call $load
-    local.get 0
-    global.set $heapscope:sp
-    call $add
-    drop
-    local.get 0
-    i32.const 6
-    i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
-    global.set $heapscope:sp
-    call $work
-    local.get 0
-    global.set $heapscope:sp
-  )
-  (func $malloc (;6;) (type 3) (param i32) (result i32)
-    (local i32)
+    local.set 2
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -100,63 +46,19 @@
       local.get 0
       i64.extend_i32_u
       i64.const 0
-      global.get $heapscope:sp
+      local.get 2
       call $heapscope:alloc
     else
     end
     local.get 1
   )
-  (func $work (;7;) (type 0)
-    (local i32)
+  (func $malloc.heapscope_original (;5;) (type 3) (param i32) (result i32)
+    (local i32 i32 i32)
     global.get $heapscope:sp
-    local.set 0
-    local.get 0
-    i32.const 3
-    i32.store 1
-    local.get 0
+    local.tee 2
     i32.const 4
     i32.add
-    global.set $heapscope:sp
-    call $helper
-    local.get 0
-    global.set $heapscope:sp
-    local.get 0
-    i32.const 4
-    i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
-    global.set $heapscope:sp
-    call $helper
-    local.get 0
-    global.set $heapscope:sp
-  )
-  (func $free (;8;) (type 2) (param i32)
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $free.heapscope_original
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 4
-      local.get 0
-      i64.extend_i32_u
-      global.get $heapscope:sp
-      call $heapscope:free
-    else
-    end
-  )
-  (func $malloc.heapscope_original (;9;) (type 3) (param i32) (result i32)
-    (local i32 i32)
-    global.get $heapscope:sp
-    local.set 2
+    local.set 3
     global.get $top
     i32.const 4
     i32.add
@@ -174,21 +76,111 @@
     global.set $top
     local.get 1
   )
-  (func $load (;10;) (type 1) (result i32)
+  (func $free (;6;) (type 2) (param i32)
     (local i32)
     global.get $heapscope:sp
+    local.set 1
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 4
+      local.get 0
+      i64.extend_i32_u
+      local.get 1
+      call $heapscope:free
+    else
+    end
+  )
+  (func $helper (;7;) (type 0)
+    (local i32 i32 i32)
+    global.get $heapscope:sp
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
+    i32.const 222
+    local.get 1
+    i32.const 1
+    i32.store 1
+    local.get 2
+    global.set $heapscope:sp
+    call $malloc
     local.set 0
+    local.get 0
+    local.get 1
+    i32.const 2
+    i32.store 1
+    local.get 2
+    global.set $heapscope:sp
+    call $free
+  )
+  (func $main (;8;) (type 0)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.tee 0
+    i32.const 4
+    i32.add
+    local.set 1
+    i32.const 1
+    local.get 0
+    i32.const 5
+    i32.store 1
+    local.get 1
+    global.set $heapscope:sp
+    call $load
+    call $add
+    drop
+    local.get 0
+    i32.const 6
+    i32.store 1
+    local.get 1
+    global.set $heapscope:sp
+    call $work
+  )
+  (func $work (;9;) (type 0)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.tee 0
+    i32.const 4
+    i32.add
+    local.set 1
+    local.get 0
+    i32.const 3
+    i32.store 1
+    local.get 1
+    global.set $heapscope:sp
+    call $helper
+    local.get 0
+    i32.const 4
+    i32.store 1
+    local.get 1
+    global.set $heapscope:sp
+    call $helper
+  )
+  (func $load (;10;) (type 1) (result i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.tee 0
+    i32.const 4
+    i32.add
+    local.set 1
     i32.const 111
     local.get 0
     i32.const 0
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $malloc
-    local.get 0
-    global.set $heapscope:sp
   )
   (func $heapscope:grow:0 (;11;) (type 3) (param i32) (result i32)
     (local i32)
@@ -204,15 +196,18 @@
     call $heapscope:grow
     local.get 1
   )
-  (func $add (;12;) (type 4) (param i32 i32) (result i32)
+  (func $free.heapscope_original (;12;) (type 2) (param i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
+  )
+  (func $add (;13;) (type 4) (param i32 i32) (result i32)
     local.get 0
     local.get 1
     i32.add
-  )
-  (func $free.heapscope_original (;13;) (type 2) (param i32)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 1
   )
   (@producers
     (processed-by "walrus" "0.28.0")

@@ -56,7 +56,9 @@
     local.get 1
   )
   (func $malloc (;6;) (type 2) (param i32) (result i32)
-    (local i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 2
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -77,13 +79,16 @@
       local.get 0
       i64.extend_i32_u
       i64.const 0
-      global.get $heapscope:sp
+      local.get 2
       call $heapscope:alloc
     else
     end
     local.get 1
   )
   (func $free (;7;) (type 1) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -100,44 +105,42 @@
       i32.const 4
       local.get 0
       i64.extend_i32_u
-      global.get $heapscope:sp
+      local.get 1
       call $heapscope:free
     else
     end
   )
   (func $malloc.heapscope_original (;8;) (type 2) (param i32) (result i32)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 1
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
     i32.const 131072
     local.get 1
     i32.const 0
     i32.store 1
-    local.get 1
-    i32.const 4
-    i32.add
+    local.get 2
     global.set $heapscope:sp
     call $heapscope:resize_heap
-    local.get 1
-    global.set $heapscope:sp
     drop
     i32.const 1024
   )
   (func $main (;9;) (type 0)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 0
+    local.tee 0
+    i32.const 4
+    i32.add
+    local.set 1
     i32.const 5
     local.get 0
     i32.const 1
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $malloc
-    local.get 0
-    global.set $heapscope:sp
     drop
   )
   (func $heapscope:grow:0 (;10;) (type 2) (param i32) (result i32)
@@ -155,9 +158,12 @@
     local.get 1
   )
   (func $free.heapscope_original (;11;) (type 1) (param i32)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 1
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
   )
   (@producers
     (processed-by "walrus" "0.28.0")

@@ -21,93 +21,10 @@
   (export "heapscope:memory:0" (memory 0))
   (export "heapscope:shadow" (memory 1))
   (export "heapscope:sp" (global $heapscope:sp))
-  (func $catcher (;4;) (type 0)
-    (local i32)
+  (func $malloc (;4;) (type 2) (param i32) (result i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 0
-    block ;; label = @1
-      try_table (catch $oops 0 (;@1;)) ;; label = @2
-        local.get 0
-        i32.const 4
-        i32.store 1
-        local.get 0
-        i32.const 4
-        i32.add
-        global.set $heapscope:sp
-        call $middle
-        local.get 0
-        global.set $heapscope:sp
-      end
-    end
-    i32.const 32
-    local.get 0
-    i32.const 3
-    i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
-    global.set $heapscope:sp
-    call $malloc
-    local.get 0
-    global.set $heapscope:sp
-    drop
-  )
-  (func $middle (;5;) (type 0)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 0
-    local.get 0
-    i32.const 1
-    i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
-    global.set $heapscope:sp
-    call $deep
-    local.get 0
-    global.set $heapscope:sp
-    i32.const 999
-    local.get 0
-    i32.const 2
-    i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
-    global.set $heapscope:sp
-    call $malloc
-    local.get 0
-    global.set $heapscope:sp
-    drop
-  )
-  (func $main (;6;) (type 0)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 0
-    local.get 0
-    i32.const 5
-    i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
-    global.set $heapscope:sp
-    call $catcher
-    local.get 0
-    global.set $heapscope:sp
-    i32.const 33
-    local.get 0
-    i32.const 6
-    i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
-    global.set $heapscope:sp
-    call $malloc
-    local.get 0
-    global.set $heapscope:sp
-    drop
-  )
-  (func $malloc (;7;) (type 2) (param i32) (result i32)
-    (local i32)
+    local.set 2
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -128,13 +45,42 @@
       local.get 0
       i64.extend_i32_u
       i64.const 0
-      global.get $heapscope:sp
+      local.get 2
       call $heapscope:alloc
     else
     end
     local.get 1
   )
-  (func $free (;8;) (type 1) (param i32)
+  (func $catcher (;5;) (type 0)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.tee 0
+    i32.const 4
+    i32.add
+    local.set 1
+    block ;; label = @1
+      try_table (catch $oops 0 (;@1;)) ;; label = @2
+        local.get 0
+        i32.const 4
+        i32.store 1
+        local.get 1
+        global.set $heapscope:sp
+        call $middle
+      end
+    end
+    i32.const 32
+    local.get 0
+    i32.const 3
+    i32.store 1
+    local.get 1
+    global.set $heapscope:sp
+    call $malloc
+    drop
+  )
+  (func $free (;6;) (type 1) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -151,30 +97,88 @@
       i32.const 4
       local.get 0
       i64.extend_i32_u
-      global.get $heapscope:sp
+      local.get 1
       call $heapscope:free
     else
     end
   )
-  (func $deep (;9;) (type 0)
-    (local i32)
+  (func $middle (;7;) (type 0)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 0
+    local.tee 0
+    i32.const 4
+    i32.add
+    local.set 1
+    local.get 0
+    i32.const 1
+    i32.store 1
+    local.get 1
+    global.set $heapscope:sp
+    call $deep
+    i32.const 999
+    local.get 0
+    i32.const 2
+    i32.store 1
+    local.get 1
+    global.set $heapscope:sp
+    call $malloc
+    drop
+  )
+  (func $main (;8;) (type 0)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.tee 0
+    i32.const 4
+    i32.add
+    local.set 1
+    local.get 0
+    i32.const 5
+    i32.store 1
+    local.get 1
+    global.set $heapscope:sp
+    call $catcher
+    i32.const 33
+    local.get 0
+    i32.const 6
+    i32.store 1
+    local.get 1
+    global.set $heapscope:sp
+    call $malloc
+    drop
+  )
+  (func $deep (;9;) (type 0)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.tee 0
+    i32.const 4
+    i32.add
+    local.set 1
     i32.const 31
     local.get 0
     i32.const 0
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $malloc
-    local.get 0
-    global.set $heapscope:sp
     drop
     throw $oops
   )
-  (func $heapscope:grow:0 (;10;) (type 2) (param i32) (result i32)
+  (func $malloc.heapscope_original (;10;) (type 2) (param i32) (result i32)
+    (local i32 i32 i32)
+    global.get $heapscope:sp
+    local.tee 2
+    i32.const 4
+    i32.add
+    local.set 3
+    global.get $top
+    local.set 1
+    global.get $top
+    local.get 0
+    i32.add
+    global.set $top
+    local.get 1
+  )
+  (func $heapscope:grow:0 (;11;) (type 2) (param i32) (result i32)
     (local i32)
     local.get 0
     memory.grow
@@ -188,22 +192,13 @@
     call $heapscope:grow
     local.get 1
   )
-  (func $malloc.heapscope_original (;11;) (type 2) (param i32) (result i32)
+  (func $free.heapscope_original (;12;) (type 1) (param i32)
     (local i32 i32)
     global.get $heapscope:sp
-    local.set 2
-    global.get $top
-    local.set 1
-    global.get $top
-    local.get 0
+    local.tee 1
+    i32.const 4
     i32.add
-    global.set $top
-    local.get 1
-  )
-  (func $free.heapscope_original (;12;) (type 1) (param i32)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 1
+    local.set 2
   )
   (@producers
     (processed-by "walrus" "0.28.0")

@@ -25,48 +25,41 @@
   (export "heapscope:sp" (global $heapscope:sp))
   (elem (;0;) (i32.const 0) func $malloc $free)
   (func $main (;4;) (type 0)
-    (local i32 i32)
+    (local i32 i32 i32)
     global.get $heapscope:sp
-    local.set 1
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
     i32.const 0
     local.get 1
     i32.const 1
     i32.store 1
-    local.get 1
-    i32.const 4
-    i32.add
+    local.get 2
     global.set $heapscope:sp
     call $via_table
-    local.get 1
-    global.set $heapscope:sp
     local.set 0
     local.get 0
     i32.const 1
     local.get 1
     i32.const 2
     i32.store 1
-    local.get 1
-    i32.const 4
-    i32.add
+    local.get 2
     global.set $heapscope:sp
     call_indirect (type $free_t)
-    local.get 1
-    global.set $heapscope:sp
     i32.const 444
     local.get 1
     i32.const 3
     i32.store 1
-    local.get 1
-    i32.const 4
-    i32.add
+    local.get 2
     global.set $heapscope:sp
     call $malloc
-    local.get 1
-    global.set $heapscope:sp
     drop
   )
   (func $malloc (;5;) (type $alloc_t) (param i32) (result i32)
-    (local i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 2
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -87,13 +80,16 @@
       local.get 0
       i64.extend_i32_u
       i64.const 0
-      global.get $heapscope:sp
+      local.get 2
       call $heapscope:alloc
     else
     end
     local.get 1
   )
   (func $free (;6;) (type $free_t) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -110,32 +106,18 @@
       i32.const 4
       local.get 0
       i64.extend_i32_u
-      global.get $heapscope:sp
+      local.get 1
       call $heapscope:free
     else
     end
   )
-  (func $via_table (;7;) (type $alloc_t) (param i32) (result i32)
-    (local i32)
+  (func $malloc.heapscope_original (;7;) (type $alloc_t) (param i32) (result i32)
+    (local i32 i32 i32)
     global.get $heapscope:sp
-    local.set 1
-    i32.const 333
-    local.get 0
-    local.get 1
-    i32.const 0
-    i32.store 1
-    local.get 1
+    local.tee 2
     i32.const 4
     i32.add
-    global.set $heapscope:sp
-    call_indirect (type $alloc_t)
-    local.get 1
-    global.set $heapscope:sp
-  )
-  (func $malloc.heapscope_original (;8;) (type $alloc_t) (param i32) (result i32)
-    (local i32 i32)
-    global.get $heapscope:sp
-    local.set 2
+    local.set 3
     global.get $top
     local.set 1
     global.get $top
@@ -147,6 +129,22 @@
     i32.add
     global.set $top
     local.get 1
+  )
+  (func $via_table (;8;) (type $alloc_t) (param i32) (result i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
+    i32.const 333
+    local.get 0
+    local.get 1
+    i32.const 0
+    i32.store 1
+    local.get 2
+    global.set $heapscope:sp
+    call_indirect (type $alloc_t)
   )
   (func $heapscope:grow:0 (;9;) (type $alloc_t) (param i32) (result i32)
     (local i32)
@@ -163,9 +161,12 @@
     local.get 1
   )
   (func $free.heapscope_original (;10;) (type $free_t) (param i32)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 1
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
   )
   (@producers
     (processed-by "walrus" "0.28.0")

@@ -21,60 +21,49 @@
   (export "heapscope:shadow" (memory 1))
   (export "heapscope:sp" (global $heapscope:sp))
   (func $main (;4;) (type 0)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 0
+    local.tee 0
+    i32.const 4
+    i32.add
+    local.set 1
     i32.const 555
     local.get 0
     i32.const 1
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $malloc
-    local.get 0
-    global.set $heapscope:sp
     drop
     i32.const 100000
     local.get 0
     i32.const 2
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $malloc
-    local.get 0
-    global.set $heapscope:sp
     drop
     i32.const 1
     local.get 0
     i32.const 3
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $grow
-    local.get 0
-    global.set $heapscope:sp
     drop
     i32.const 5
     local.get 0
     i32.const 4
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $grow
-    local.get 0
-    global.set $heapscope:sp
     drop
   )
   (func $malloc (;5;) (type 2) (param i32) (result i32)
-    (local i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 2
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -95,13 +84,16 @@
       local.get 0
       i64.extend_i32_u
       i64.const 0
-      global.get $heapscope:sp
+      local.get 2
       call $heapscope:alloc
     else
     end
     local.get 1
   )
   (func $free (;6;) (type 1) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -118,15 +110,18 @@
       i32.const 4
       local.get 0
       i64.extend_i32_u
-      global.get $heapscope:sp
+      local.get 1
       call $heapscope:free
     else
     end
   )
   (func $malloc.heapscope_original (;7;) (type 2) (param i32) (result i32)
-    (local i32 i32)
+    (local i32 i32 i32)
     global.get $heapscope:sp
-    local.set 2
+    local.tee 2
+    i32.const 4
+    i32.add
+    local.set 3
     global.get $top
     local.get 0
     i32.add
@@ -146,20 +141,19 @@
     local.get 1
   )
   (func $grow (;8;) (type 2) (param i32) (result i32)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 1
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
     local.get 0
     local.get 1
     i32.const 0
     i32.store 1
-    local.get 1
-    i32.const 4
-    i32.add
+    local.get 2
     global.set $heapscope:sp
     call $heapscope:grow:0
-    local.get 1
-    global.set $heapscope:sp
   )
   (func $heapscope:grow:0 (;9;) (type 2) (param i32) (result i32)
     (local i32)
@@ -176,9 +170,12 @@
     local.get 1
   )
   (func $free.heapscope_original (;10;) (type 1) (param i32)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 1
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
   )
   (@producers
     (processed-by "walrus" "0.28.0")

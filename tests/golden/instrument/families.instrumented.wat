@@ -25,67 +25,52 @@
   (export "heapscope:shadow" (memory 1))
   (export "heapscope:sp" (global $heapscope:sp))
   (func $main (;4;) (type 0)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 0
+    local.tee 0
+    i32.const 4
+    i32.add
+    local.set 1
     i32.const 12
     local.get 0
     i32.const 0
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $_Znwm
     local.get 0
-    global.set $heapscope:sp
-    local.get 0
     i32.const 1
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $_ZdlPv
-    local.get 0
-    global.set $heapscope:sp
     i32.const 13
     local.get 0
     i32.const 2
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $_Znam
-    local.get 0
-    global.set $heapscope:sp
     drop
     i32.const 14
     i32.const 3
     local.get 0
     i32.const 3
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $__new
     local.get 0
-    global.set $heapscope:sp
-    local.get 0
     i32.const 4
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $__free
-    local.get 0
-    global.set $heapscope:sp
   )
   (func (;5;) (type 3) (param i32 i32) (result i32)
-    (local i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 3
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -108,14 +93,16 @@
       i64.extend_i32_u
       local.get 1
       i64.extend_i32_u
-      global.get $heapscope:sp
+      local.get 3
       call $heapscope:alloc
     else
     end
     local.get 2
   )
   (func $__new (;6;) (type 3) (param i32 i32) (result i32)
-    (local i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 3
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -137,14 +124,16 @@
       local.get 0
       i64.extend_i32_u
       i64.const 0
-      global.get $heapscope:sp
+      local.get 3
       call $heapscope:alloc
     else
     end
     local.get 2
   )
   (func $_Znwm (;7;) (type 2) (param i32) (result i32)
-    (local i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 2
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -165,14 +154,16 @@
       local.get 0
       i64.extend_i32_u
       i64.const 0
-      global.get $heapscope:sp
+      local.get 2
       call $heapscope:alloc
     else
     end
     local.get 1
   )
   (func $_Znam (;8;) (type 2) (param i32) (result i32)
-    (local i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 2
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -193,13 +184,16 @@
       local.get 0
       i64.extend_i32_u
       i64.const 0
-      global.get $heapscope:sp
+      local.get 2
       call $heapscope:alloc
     else
     end
     local.get 1
   )
   (func (;9;) (type 4) (param i32 i32 i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 3
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -218,12 +212,15 @@
       i32.const 20
       local.get 0
       i64.extend_i32_u
-      global.get $heapscope:sp
+      local.get 3
       call $heapscope:free
     else
     end
   )
   (func $_ZdlPv (;10;) (type 1) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -240,12 +237,15 @@
       i32.const 14
       local.get 0
       i64.extend_i32_u
-      global.get $heapscope:sp
+      local.get 1
       call $heapscope:free
     else
     end
   )
   (func $__free (;11;) (type 1) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -262,7 +262,7 @@
       i32.const 18
       local.get 0
       i64.extend_i32_u
-      global.get $heapscope:sp
+      local.get 1
       call $heapscope:free
     else
     end
@@ -292,47 +292,68 @@
     local.get 1
   )
   (func $"operator new(unsigned long).heapscope_original" (;14;) (type 2) (param i32) (result i32)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 1
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
     local.get 0
     call $bump
   )
   (func $"operator new[](unsigned long).heapscope_original" (;15;) (type 2) (param i32) (result i32)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 1
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
     local.get 0
     call $bump
   )
   (func $__new.heapscope_original (;16;) (type 3) (param i32 i32) (result i32)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 2
+    local.tee 2
+    i32.const 4
+    i32.add
+    local.set 3
     local.get 0
     call $bump
   )
   (func $__wbindgen_malloc.heapscope_original (;17;) (type 3) (param i32 i32) (result i32)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 2
+    local.tee 2
+    i32.const 4
+    i32.add
+    local.set 3
     local.get 0
     call $bump
   )
   (func $"operator delete(void*).heapscope_original" (;18;) (type 1) (param i32)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 1
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
   )
   (func $__free.heapscope_original (;19;) (type 1) (param i32)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 1
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
   )
   (func $__wbindgen_free.heapscope_original (;20;) (type 4) (param i32 i32 i32)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 3
+    local.tee 3
+    i32.const 4
+    i32.add
+    local.set 4
   )
   (@producers
     (processed-by "walrus" "0.28.0")

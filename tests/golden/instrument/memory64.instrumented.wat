@@ -21,66 +21,55 @@
   (export "heapscope:shadow" (memory 1))
   (export "heapscope:sp" (global $heapscope:sp))
   (func $main (;4;) (type 0)
-    (local i32 i64)
+    (local i32 i32 i64)
     global.get $heapscope:sp
-    local.set 0
+    local.tee 0
+    i32.const 4
+    i32.add
+    local.set 1
     i64.const 777
     local.get 0
     i32.const 0
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $malloc
-    local.get 0
-    global.set $heapscope:sp
-    local.set 1
+    local.set 2
     i64.const 888
     local.get 0
     i32.const 1
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $malloc
-    local.get 0
-    global.set $heapscope:sp
     drop
-    local.get 1
+    local.get 2
     local.get 0
     i32.const 2
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $free
-    local.get 0
-    global.set $heapscope:sp
     i64.const 2
     local.get 0
     i32.const 3
     i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $heapscope:grow:0
-    local.get 0
-    global.set $heapscope:sp
     drop
   )
   (func $malloc (;5;) (type 5) (param i64) (result i64)
-    (local i64)
+    (local i32 i64)
+    global.get $heapscope:sp
+    local.set 1
     global.get $heapscope:nest
     i32.const 1
     i32.add
     global.set $heapscope:nest
     local.get 0
     call $malloc.heapscope_original
-    local.set 1
+    local.set 2
     global.get $heapscope:nest
     i32.const 1
     i32.sub
@@ -89,16 +78,19 @@
     i32.eqz
     if ;; label = @1
       i32.const 1
-      local.get 1
+      local.get 2
       local.get 0
       i64.const 0
-      global.get $heapscope:sp
+      local.get 1
       call $heapscope:alloc
     else
     end
-    local.get 1
+    local.get 2
   )
   (func $free (;6;) (type 4) (param i64)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -114,12 +106,27 @@
     if ;; label = @1
       i32.const 4
       local.get 0
-      global.get $heapscope:sp
+      local.get 1
       call $heapscope:free
     else
     end
   )
-  (func $heapscope:grow:0 (;7;) (type 5) (param i64) (result i64)
+  (func $malloc.heapscope_original (;7;) (type 5) (param i64) (result i64)
+    (local i32 i32 i64)
+    global.get $heapscope:sp
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
+    global.get $top
+    local.set 3
+    global.get $top
+    local.get 0
+    i64.add
+    global.set $top
+    local.get 3
+  )
+  (func $heapscope:grow:0 (;8;) (type 5) (param i64) (result i64)
     (local i64)
     local.get 0
     memory.grow
@@ -131,22 +138,13 @@
     call $heapscope:grow
     local.get 1
   )
-  (func $malloc.heapscope_original (;8;) (type 5) (param i64) (result i64)
-    (local i32 i64)
-    global.get $heapscope:sp
-    local.set 1
-    global.get $top
-    local.set 2
-    global.get $top
-    local.get 0
-    i64.add
-    global.set $top
-    local.get 2
-  )
   (func $free.heapscope_original (;9;) (type 4) (param i64)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 1
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
   )
   (@producers
     (processed-by "walrus" "0.28.0")

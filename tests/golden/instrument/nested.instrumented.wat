@@ -22,88 +22,70 @@
   (export "heapscope:shadow" (memory 1))
   (export "heapscope:sp" (global $heapscope:sp))
   (func $main (;4;) (type 0)
-    (local i32 i32 i32)
+    (local i32 i32 i32 i32)
     global.get $heapscope:sp
-    local.set 2
+    local.tee 2
+    i32.const 4
+    i32.add
+    local.set 3
     i32.const 3
     i32.const 37
     local.get 2
     i32.const 4
     i32.store 1
-    local.get 2
-    i32.const 4
-    i32.add
+    local.get 3
     global.set $heapscope:sp
     call $calloc
-    local.get 2
-    global.set $heapscope:sp
     local.set 0
     i32.const 0
     i32.const 50
     local.get 2
     i32.const 5
     i32.store 1
-    local.get 2
-    i32.const 4
-    i32.add
+    local.get 3
     global.set $heapscope:sp
     call $realloc
-    local.get 2
-    global.set $heapscope:sp
     local.set 1
     local.get 1
     i32.const 90
     local.get 2
     i32.const 6
     i32.store 1
-    local.get 2
-    i32.const 4
-    i32.add
+    local.get 3
     global.set $heapscope:sp
     call $realloc
-    local.get 2
-    global.set $heapscope:sp
     local.set 1
     local.get 1
     i32.const 60
     local.get 2
     i32.const 7
     i32.store 1
-    local.get 2
-    i32.const 4
-    i32.add
+    local.get 3
     global.set $heapscope:sp
     call $realloc
-    local.get 2
-    global.set $heapscope:sp
     local.set 1
     local.get 1
     local.get 2
     i32.const 8
     i32.store 1
-    local.get 2
-    i32.const 4
-    i32.add
+    local.get 3
     global.set $heapscope:sp
     call $free
-    local.get 2
-    global.set $heapscope:sp
     local.get 0
     local.get 2
     i32.const 9
     i32.store 1
-    local.get 2
-    i32.const 4
-    i32.add
+    local.get 3
     global.set $heapscope:sp
     call $free
-    local.get 2
-    global.set $heapscope:sp
   )
   (func $realloc.heapscope_original (;5;) (type 3) (param i32 i32) (result i32)
-    (local i32 i32)
+    (local i32 i32 i32)
     global.get $heapscope:sp
-    local.set 3
+    local.tee 3
+    i32.const 4
+    i32.add
+    local.set 4
     local.get 0
     i32.eqz
     if ;; label = @1
@@ -111,13 +93,9 @@
       local.get 3
       i32.const 3
       i32.store 1
-      local.get 3
-      i32.const 4
-      i32.add
+      local.get 4
       global.set $heapscope:sp
       call $malloc
-      local.get 3
-      global.set $heapscope:sp
       return
     else
     end
@@ -136,13 +114,9 @@
     local.get 3
     i32.const 1
     i32.store 1
-    local.get 3
-    i32.const 4
-    i32.add
+    local.get 4
     global.set $heapscope:sp
     call $malloc
-    local.get 3
-    global.set $heapscope:sp
     local.set 2
     local.get 2
     local.get 0
@@ -155,17 +129,15 @@
     local.get 3
     i32.const 2
     i32.store 1
-    local.get 3
-    i32.const 4
-    i32.add
+    local.get 4
     global.set $heapscope:sp
     call $free
-    local.get 3
-    global.set $heapscope:sp
     local.get 2
   )
   (func $calloc (;6;) (type 3) (param i32 i32) (result i32)
-    (local i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 3
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -190,14 +162,16 @@
       i64.extend_i32_u
       i64.mul
       i64.const 0
-      global.get $heapscope:sp
+      local.get 3
       call $heapscope:alloc
     else
     end
     local.get 2
   )
   (func $realloc (;7;) (type 3) (param i32 i32) (result i32)
-    (local i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 3
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -220,14 +194,16 @@
       i64.extend_i32_u
       local.get 1
       i64.extend_i32_u
-      global.get $heapscope:sp
+      local.get 3
       call $heapscope:realloc
     else
     end
     local.get 2
   )
   (func $malloc (;8;) (type 2) (param i32) (result i32)
-    (local i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 2
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -248,38 +224,19 @@
       local.get 0
       i64.extend_i32_u
       i64.const 0
-      global.get $heapscope:sp
+      local.get 2
       call $heapscope:alloc
     else
     end
     local.get 1
   )
-  (func $free (;9;) (type 1) (param i32)
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $free.heapscope_original
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 4
-      local.get 0
-      i64.extend_i32_u
-      global.get $heapscope:sp
-      call $heapscope:free
-    else
-    end
-  )
-  (func $malloc.heapscope_original (;10;) (type 2) (param i32) (result i32)
-    (local i32 i32)
+  (func $malloc.heapscope_original (;9;) (type 2) (param i32) (result i32)
+    (local i32 i32 i32)
     global.get $heapscope:sp
-    local.set 2
+    local.tee 2
+    i32.const 4
+    i32.add
+    local.set 3
     global.get $top
     i32.const 8
     i32.add
@@ -297,23 +254,47 @@
     global.set $top
     local.get 1
   )
-  (func $calloc.heapscope_original (;11;) (type 3) (param i32 i32) (result i32)
+  (func $free (;10;) (type 1) (param i32)
     (local i32)
     global.get $heapscope:sp
-    local.set 2
+    local.set 1
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 4
+      local.get 0
+      i64.extend_i32_u
+      local.get 1
+      call $heapscope:free
+    else
+    end
+  )
+  (func $calloc.heapscope_original (;11;) (type 3) (param i32 i32) (result i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.tee 2
+    i32.const 4
+    i32.add
+    local.set 3
     local.get 0
     local.get 1
     i32.mul
     local.get 2
     i32.const 0
     i32.store 1
-    local.get 2
-    i32.const 4
-    i32.add
+    local.get 3
     global.set $heapscope:sp
     call $malloc
-    local.get 2
-    global.set $heapscope:sp
   )
   (func $heapscope:grow:0 (;12;) (type 2) (param i32) (result i32)
     (local i32)
@@ -330,9 +311,12 @@
     local.get 1
   )
   (func $free.heapscope_original (;13;) (type 1) (param i32)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 1
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
   )
   (@producers
     (processed-by "walrus" "0.28.0")

@@ -21,53 +21,10 @@
   (export "heapscope:memory:0" (memory 0))
   (export "heapscope:shadow" (memory 1))
   (export "heapscope:sp" (global $heapscope:sp))
-  (func $main (;4;) (type 0)
-    (local i32)
+  (func $posix_memalign (;4;) (type 3) (param i32 i32 i32) (result i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 0
-    i32.const 16
-    i32.const 64
-    i32.const 123
-    local.get 0
-    i32.const 0
-    i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
-    global.set $heapscope:sp
-    call $posix_memalign
-    local.get 0
-    global.set $heapscope:sp
-    drop
-    i32.const 16
-    i32.load
-    local.get 0
-    i32.const 1
-    i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
-    global.set $heapscope:sp
-    call $free
-    local.get 0
-    global.set $heapscope:sp
-    i32.const 16
-    i32.const 3
-    i32.const 124
-    local.get 0
-    i32.const 2
-    i32.store 1
-    local.get 0
-    i32.const 4
-    i32.add
-    global.set $heapscope:sp
-    call $posix_memalign
-    local.get 0
-    global.set $heapscope:sp
-    drop
-  )
-  (func $posix_memalign (;5;) (type 3) (param i32 i32 i32) (result i32)
-    (local i32)
+    local.set 4
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -98,16 +55,55 @@
       i64.extend_i32_u
       local.get 1
       i64.extend_i32_u
-      global.get $heapscope:sp
+      local.get 4
       call $heapscope:alloc
     else
     end
     local.get 3
   )
-  (func $posix_memalign.heapscope_original (;6;) (type 3) (param i32 i32 i32) (result i32)
-    (local i32)
+  (func $main (;5;) (type 0)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 3
+    local.tee 0
+    i32.const 4
+    i32.add
+    local.set 1
+    i32.const 16
+    i32.const 64
+    i32.const 123
+    local.get 0
+    i32.const 0
+    i32.store 1
+    local.get 1
+    global.set $heapscope:sp
+    call $posix_memalign
+    drop
+    i32.const 16
+    i32.load
+    local.get 0
+    i32.const 1
+    i32.store 1
+    local.get 1
+    global.set $heapscope:sp
+    call $free
+    i32.const 16
+    i32.const 3
+    i32.const 124
+    local.get 0
+    i32.const 2
+    i32.store 1
+    local.get 1
+    global.set $heapscope:sp
+    call $posix_memalign
+    drop
+  )
+  (func $posix_memalign.heapscope_original (;6;) (type 3) (param i32 i32 i32) (result i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.tee 3
+    i32.const 4
+    i32.add
+    local.set 4
     local.get 1
     i32.popcnt
     i32.const 1
@@ -137,6 +133,9 @@
     i32.const 0
   )
   (func $free (;7;) (type 1) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -153,7 +152,7 @@
       i32.const 4
       local.get 0
       i64.extend_i32_u
-      global.get $heapscope:sp
+      local.get 1
       call $heapscope:free
     else
     end
@@ -173,9 +172,12 @@
     local.get 1
   )
   (func $free.heapscope_original (;9;) (type 1) (param i32)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 1
+    local.tee 1
+    i32.const 4
+    i32.add
+    local.set 2
   )
   (@producers
     (processed-by "walrus" "0.28.0")

@@ -23,55 +23,44 @@
   (export "heapscope:shadow" (memory 2))
   (export "heapscope:sp" (global $heapscope:sp))
   (func $main (;4;) (type 0)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 0
+    local.tee 0
+    i32.const 4
+    i32.add
+    local.set 1
     i32.const 999
     local.get 0
     i32.const 1
     i32.store 2
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $malloc
     local.get 0
-    global.set $heapscope:sp
-    local.get 0
     i32.const 2
     i32.store 2
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $free
-    local.get 0
-    global.set $heapscope:sp
     i32.const 1
     local.get 0
     i32.const 3
     i32.store 2
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $heapscope:grow:0
-    local.get 0
-    global.set $heapscope:sp
     drop
     local.get 0
     i32.const 4
     i32.store 2
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $grow_side
-    local.get 0
-    global.set $heapscope:sp
   )
   (func $malloc (;5;) (type 2) (param i32) (result i32)
-    (local i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 2
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -92,13 +81,16 @@
       local.get 0
       i64.extend_i32_u
       i64.const 0
-      global.get $heapscope:sp
+      local.get 2
       call $heapscope:alloc
     else
     end
     local.get 1
   )
   (func $free (;6;) (type 1) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
     global.get $heapscope:nest
     i32.const 1
     i32.add
@@ -115,29 +107,43 @@
       i32.const 4
       local.get 0
       i64.extend_i32_u
-      global.get $heapscope:sp
+      local.get 1
       call $heapscope:free
     else
     end
   )
   (func $grow_side (;7;) (type 0)
-    (local i32)
+    (local i32 i32)
     global.get $heapscope:sp
-    local.set 0
+    local.tee 0
+    i32.const 4
+    i32.add
+    local.set 1
     i32.const 4
     local.get 0
     i32.const 0
     i32.store 2
-    local.get 0
-    i32.const 4
-    i32.add
+    local.get 1
     global.set $heapscope:sp
     call $heapscope:grow:1
-    local.get 0
-    global.set $heapscope:sp
     drop
   )
-  (func $heapscope:grow:0 (;8;) (type 2) (param i32) (result i32)
+  (func $malloc.heapscope_original (;8;) (type 2) (param i32) (result i32)
+    (local i32 i32 i32)
+    global.get $heapscope:sp
+    local.tee 2
+    i32.const 4
+    i32.add
+    local.set 3
+    global.get $top
+    local.set 1
+    global.get $top
+    local.get 0
+    i32.add
+    global.set $top
+    local.get 1
+  )
+  (func $heapscope:grow:0 (;9;) (type 2) (param i32) (result i32)
     (local i32)
     local.get 0
     memory.grow
@@ -151,7 +157,7 @@
     call $heapscope:grow
     local.get 1
   )
-  (func $heapscope:grow:1 (;9;) (type 2) (param i32) (result i32)
+  (func $heapscope:grow:1 (;10;) (type 2) (param i32) (result i32)
     (local i32)
     local.get 0
     memory.grow $side
@@ -165,22 +171,13 @@
     call $heapscope:grow
     local.get 1
   )
-  (func $malloc.heapscope_original (;10;) (type 2) (param i32) (result i32)
+  (func $free.heapscope_original (;11;) (type 1) (param i32)
     (local i32 i32)
     global.get $heapscope:sp
-    local.set 2
-    global.get $top
-    local.set 1
-    global.get $top
-    local.get 0
+    local.tee 1
+    i32.const 4
     i32.add
-    global.set $top
-    local.get 1
-  )
-  (func $free.heapscope_original (;11;) (type 1) (param i32)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 1
+    local.set 2
   )
   (@producers
     (processed-by "walrus" "0.28.0")

@@ -24,8 +24,12 @@ fn check(path: &std::path::Path) {
     let name = path.file_stem().unwrap().to_str().unwrap();
     let text = std::fs::read_to_string(path).unwrap();
     let wasm = wat::parse_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let out = heapscope_instrument::instrument(&wasm, &Default::default())
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let opts = heapscope_instrument::Options {
+        validate: true,
+        ..Default::default()
+    };
+    let out =
+        heapscope_instrument::instrument(&wasm, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
     let printed = wasmprinter::print_bytes(&out.wasm).unwrap();
     golden(&format!("instrument/{name}.instrumented.wat"), &printed);
     wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())

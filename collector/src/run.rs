@@ -536,8 +536,8 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         // symbolised from the original's DWARF.
         let opts = heapscope_instrument::Options {
             alloc_fns: cfg.alloc_fns.clone(),
-            skip_validation: true,
             skip_dwarf_copy: true,
+            ..Default::default()
         };
         let out = heapscope_instrument::instrument(&original, &opts).map_err(|source| {
             RunError::Instrument {
@@ -598,7 +598,22 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         config.consume_fuel(true);
     }
     let engine = Engine::new(&config).map_err(setup)?;
-    let module = Module::new(&engine, &wasm).map_err(setup)?;
+    let module = Module::new(&engine, &wasm).map_err(|e| {
+        // An instrumented module that does not compile while its original
+        // does is heapscope's fault: say how to tell and what to do.
+        let mut message = format!("{e:#}");
+        if !cfg.plain && heapscope_instrument::is_instrumented(&wasm) {
+            message.push_str(
+                "\nif the original module runs under `heapscope run --plain`, this is a heapscope bug: \
+                 `heapscope instrument --validate` on the original checks the instrumented output; \
+                 please report it with the original module",
+            );
+        }
+        RunError::Setup {
+            path: path.clone(),
+            message,
+        }
+    })?;
 
     let mut trace_written = None;
     let out: Option<Box<dyn Write + Send>> = match (&cfg.trace, cfg.plain) {

@@ -28,10 +28,12 @@ pub struct Options {
     /// Allocator functions named by the user (`--alloc-fn ROLE=NAME|INDEX`);
     /// they take precedence over discovery.
     pub alloc_fns: Vec<AllocOverride>,
-    /// Do not validate the output (a safety net against heapscope bugs, a
-    /// tenth of the time on large modules). For callers that validate it
-    /// anyway, as wasmtime does when it compiles a module.
-    pub skip_validation: bool,
+    /// Validate the output with wasmparser before returning it: a check
+    /// against heapscope bugs, about a tenth of the time on large modules.
+    /// Off by default because the output is validated anyway when it is
+    /// compiled (`heapscope run`, any wasmtime); `heapscope instrument
+    /// --validate` turns it on.
+    pub validate: bool,
     /// Do not copy the original's DWARF into the output, for callers that
     /// symbolise sites from the original module themselves (`heapscope run`
     /// instrumenting in memory).
@@ -159,7 +161,7 @@ pub fn instrument(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
             )));
         }
     };
-    if !opts.skip_validation {
+    if opts.validate {
         validate(&out.wasm).map_err(|e| InstrumentError::Internal(e.to_string()))?;
     }
     Ok(out)

@@ -184,7 +184,11 @@ fn instrumented_modules_compute_what_the_originals_compute() {
     let (mut compared, mut with_malloc, mut observations) = (0, 0, 0);
     for seed in 0..CASES {
         let Some(wasm) = generate(seed) else { continue };
-        let out = instrument(&wasm, &Options::default())
+        let opts = Options {
+            validate: true,
+            ..Default::default()
+        };
+        let out = instrument(&wasm, &opts)
             .unwrap_or_else(|e| panic!("seed {seed}: a valid module was not instrumented: {e}"));
         let roles: Vec<AllocFn> = out.report.allocators.iter().map(|a| a.role).collect();
         assert_eq!(

@@ -34,6 +34,10 @@ pub struct Opts {
     /// Also write what was hooked as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     report_json: Option<PathBuf>,
+    /// Validate the instrumented module before writing it (a check against
+    /// heapscope bugs; wasmtime validates it anyway when it compiles it).
+    #[arg(long)]
+    validate: bool,
     /// Print nothing on success.
     #[arg(short, long)]
     quiet: bool,
@@ -57,6 +61,7 @@ impl Opts {
             wasm,
             &Options {
                 alloc_fns: self.alloc_fns,
+                validate: self.validate,
                 ..Default::default()
             },
         )

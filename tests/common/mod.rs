@@ -49,6 +49,7 @@ pub fn instrument_cmd(input: &Path, output: &Path, extra: &[&str]) -> Output {
         input.into(),
         "-o".into(),
         output.into(),
+        "--validate".into(),
     ];
     args.extend(extra.iter().map(Into::into));
     heapscope(args)

@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod actor;
+mod deferred;
 pub mod extism;
 pub mod gates;
 pub mod leakscan;

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 use wasmtime::{
-    Caller, Config, Engine, Linker, Memory, Module, ResourceLimiter, Store, Trap, Val, ValType,
+    AsContextMut, Caller, Config, Engine, Global, Linker, Memory, Module, ResourceLimiter, Store,
+    Trap, Val, ValType,
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -280,8 +281,12 @@ pub enum RunError {
 /// The host side of a run.
 struct Host {
     wasi: WasiP1Ctx,
-    rec: Recorder,
+    /// The recorder, fed off this thread (see [`crate::deferred`]).
+    rec: crate::deferred::Deferred,
     shadow: Option<Memory>,
+    /// The event buffer's write position (see `trace::abi`, "The event
+    /// buffer").
+    events: Option<Global>,
     limiter: Limiter,
     /// Stacks by host-side stack walk (the benchmark reference) instead of
     /// the shadow stack: interned by their (function, offset) frames.
@@ -392,7 +397,21 @@ fn stack_of<'a>(
         return (id, host);
     }
     let (raw, host) = shadow_stack(caller, sp);
-    (host.rec.stack(raw), host)
+    let id = host.rec.get().stack(raw);
+    (id, host)
+}
+
+/// An allocator hook's event: buffered with its raw shadow stack, or, with
+/// host-side stack walks (the benchmark reference), recorded here.
+#[inline]
+fn hook_event(caller: &mut Caller<'_, Host>, tag: u32, kind: i32, a: u64, b: u64, c: u64, sp: i32) {
+    if caller.data().backtraces.is_some() {
+        let (stack, host) = stack_of(caller, sp);
+        crate::deferred::record(&mut host.rec.get(), tag, kind, a, b, c, stack);
+        return;
+    }
+    let (raw, host) = shadow_stack(caller, sp);
+    host.rec.event(tag, kind, a, b, c, raw);
 }
 
 fn shadow_stack<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (&'a [u8], &'a mut Host) {
@@ -412,7 +431,7 @@ fn shadow_stack<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (&'a [u8], &'a
             match raw {
                 Some(raw) => (raw, host),
                 None => {
-                    host.rec.bad_stacks += 1;
+                    host.rec.get().bad_stacks += 1;
                     (&[], host)
                 }
             }
@@ -427,41 +446,105 @@ fn define_hooks_for(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         abi::IMPORT_MODULE,
         abi::HOOK_ALLOC,
         |mut caller: Caller<'_, Host>, kind: i32, ptr: i64, size: i64, align: i64, sp: i32| {
-            let (stack, host) = stack_of(&mut caller, sp);
-            host.rec
-                .alloc(kind, ptr as u64, size as u64, align as u64, stack);
+            use abi::EVENT_ALLOC as ALLOC;
+            drain_caller(&mut caller);
+            hook_event(
+                &mut caller,
+                ALLOC,
+                kind,
+                ptr as u64,
+                size as u64,
+                align as u64,
+                sp,
+            );
         },
     )?;
     linker.func_wrap(
         abi::IMPORT_MODULE,
         abi::HOOK_FREE,
         |mut caller: Caller<'_, Host>, kind: i32, ptr: i64, sp: i32| {
+            drain_caller(&mut caller);
+            drain_caller(&mut caller);
             if ptr == 0 {
                 return;
             }
-            let (stack, host) = stack_of(&mut caller, sp);
-            host.rec.free(kind, ptr as u64, stack);
+            hook_event(&mut caller, abi::EVENT_FREE, kind, ptr as u64, 0, 0, sp);
         },
     )?;
     linker.func_wrap(
         abi::IMPORT_MODULE,
         abi::HOOK_REALLOC,
         |mut caller: Caller<'_, Host>, kind: i32, old: i64, new: i64, size: i64, sp: i32| {
-            let (stack, host) = stack_of(&mut caller, sp);
-            host.rec
-                .realloc(kind, old as u64, new as u64, size as u64, stack);
+            use abi::EVENT_REALLOC as REALLOC;
+            drain_caller(&mut caller);
+            hook_event(
+                &mut caller,
+                REALLOC,
+                kind,
+                old as u64,
+                new as u64,
+                size as u64,
+                sp,
+            );
         },
     )?;
     linker.func_wrap(
         abi::IMPORT_MODULE,
         abi::HOOK_GROW,
         |mut caller: Caller<'_, Host>, memory: i32, delta: i64, result: i64, sp: i32| {
+            drain_caller(&mut caller);
             let (stack, host) = stack_of(&mut caller, sp);
             let old = (result >= 0).then_some(result as u64);
-            host.rec.grow(memory as u32, delta as u64, old, stack);
+            host.rec.get().grow(memory as u32, delta as u64, old, stack);
         },
     )?;
+    linker.func_wrap(
+        abi::IMPORT_MODULE,
+        abi::HOOK_FLUSH,
+        |mut caller: Caller<'_, Host>| drain_caller(&mut caller),
+    )?;
     Ok(())
+}
+
+/// Empty the event buffer from inside a hook, finding the buffer through
+/// the caller's exports the first time (hooks can fire while the module is
+/// being instantiated, before [`Host::events`] is set).
+fn drain_caller(caller: &mut Caller<'_, Host>) {
+    if caller.data().events.is_none() {
+        let events = caller
+            .get_export(abi::EVENTS_EXPORT)
+            .and_then(|e| e.into_global());
+        caller.data_mut().events = events;
+    }
+    if caller.data().shadow.is_none() {
+        let m = caller
+            .get_export(abi::SHADOW_MEMORY_EXPORT)
+            .and_then(|e| e.into_memory());
+        caller.data_mut().shadow = m;
+    }
+    drain(caller);
+}
+
+/// Move the module's buffered events (see `trace::abi`, "The event
+/// buffer") to the recorder, in order, and empty the buffer. Records are
+/// read up to the write position only, which the module moves after a
+/// record is complete.
+fn drain(mut cx: impl AsContextMut<Data = Host>) {
+    let mut cx = cx.as_context_mut();
+    let (Some(memory), Some(events)) = (cx.data().shadow, cx.data().events) else {
+        return;
+    };
+    let Some(end) = events.get(&mut cx).i32() else {
+        return;
+    };
+    let base = abi::EVENT_BASE as usize;
+    let end = end as u32 as usize;
+    if end <= base {
+        return;
+    }
+    let (bytes, host) = memory.data_and_store_mut(&mut cx);
+    host.rec.records(bytes.get(base..end).unwrap_or_default());
+    let _ = events.set(&mut cx, Val::I32(abi::EVENT_BASE as i32));
 }
 
 /// Check that this collector's linker defines every `heapscope` import of
@@ -489,8 +572,11 @@ pub fn define_hooks(wasm: &[u8]) -> Result<Vec<String>, String> {
 fn dummy_host() -> Host {
     Host {
         wasi: WasiCtxBuilder::new().build_p1(),
-        rec: Recorder::new(SiteTable::default(), None).expect("no trace to open"),
+        rec: crate::deferred::Deferred::new(
+            Recorder::new(SiteTable::default(), None).expect("no trace to open"),
+        ),
         shadow: None,
+        events: None,
         limiter: Limiter {
             limit: None,
             hit: None,
@@ -653,8 +739,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     }
     let host = Host {
         wasi: wasi.build_p1(),
-        rec,
+        rec: crate::deferred::Deferred::new(rec),
         shadow: None,
+        events: None,
         limiter: Limiter {
             limit: cfg.memory_limit,
             hit: None,
@@ -695,7 +782,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
 
     let progress = (cfg.progress && !cfg.plain).then(|| {
         let p = std::sync::Arc::new(crate::recorder::Progress::default());
-        store.data_mut().rec.progress = Some(p.clone());
+        store.data_mut().rec.get().progress = Some(p.clone());
         show_progress(p, stop_progress_rx)
     });
     let mut linker: Linker<Host> = Linker::new(&engine);
@@ -722,12 +809,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    store.data_mut().rec.record(&Record::RunStart {
+    store.data_mut().rec.get().record(&Record::RunStart {
         module: module_name,
         start_unix_ms: start_ms,
         memories: memories.clone(),
     });
-    store.data_mut().rec.model.start(&memories);
+    store.data_mut().rec.get().model.start(&memories);
 
     let entry = cfg
         .extism
@@ -786,6 +873,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         store
             .data_mut()
             .rec
+            .get()
             .record(&Record::Warmup(inv.tracker.warmup()));
     }
     let params = if cfg.invoke.is_some() && cfg.extism.is_none() {
@@ -801,6 +889,18 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let mut results = vec![Val::I32(0); entry_ty.results().len()];
     let result = linker.instantiate(&mut store, &module).and_then(|i| {
         instance = Some(i);
+        // The event buffer, drained after every call into the module.
+        let shadow = i.get_memory(&mut store, abi::SHADOW_MEMORY_EXPORT);
+        let events = i.get_global(&mut store, abi::EVENTS_EXPORT);
+        store.data_mut().shadow = shadow;
+        store.data_mut().events = events;
+        drain(&mut store);
+        if store.data().backtraces.is_some() {
+            // The reference stack walk needs every event as it happens.
+            if let Some(cap) = i.get_global(&mut store, abi::EVENTS_CAP_EXPORT) {
+                cap.set(&mut store, Val::I32(0))?;
+            }
+        }
         sp_init = i
             .get_global(&mut store, abi::STACK_POINTER_EXPORT)
             .and_then(|g| {
@@ -838,6 +938,8 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         Ok(())
     });
     drop(stop_tx);
+    // Whatever ended the run, the events it buffered are recorded.
+    drain(&mut store);
     let mut refused_growth = None;
     if let (Some((current, desired)), Some(instance)) = (store.data().limiter.hit, instance) {
         refused_growth = Some(record_refused_growth(
@@ -887,21 +989,21 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         let _ = p.join();
     }
     let host = store.data_mut();
-    host.rec.clock();
-    host.rec.record(&Record::RunEnd {
+    let mut rec = host.rec.get();
+    rec.clock();
+    rec.record(&Record::RunEnd {
         status,
         exit_code,
         message: message.clone(),
     });
-    host.rec.close();
-    let mut summary = host.rec.model.summary(status, exit_code, &message);
+    rec.close();
+    let mut summary = rec.model.summary(status, exit_code, &message);
     if planned > 0 {
         summary.invocations = Some(inv.count);
         summary.invocations_failed = Some(inv.failed);
-        summary.growth = inv.tracker.finish(&host.rec.model).map(|mut g| {
+        summary.growth = inv.tracker.finish(&rec.model).map(|mut g| {
             for site in &mut g.sites {
-                site.functions = host
-                    .rec
+                site.functions = rec
                     .stack_functions(site.stack)
                     .into_iter()
                     .map(String::from)
@@ -916,9 +1018,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         }
     }
     summary.host = Some(heapscope_trace::model::HostStats {
-        elapsed_ms: host.rec.elapsed().as_millis() as u64,
+        elapsed_ms: rec.elapsed().as_millis() as u64,
         peak_rss_kib: peak_rss_kib(),
-        trace_bytes: host.rec.trace_bytes(),
+        trace_bytes: rec.trace_bytes(),
     });
     if !cfg.plain {
         summary.gates = cfg.gates.check(&summary);
@@ -926,8 +1028,8 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     Ok(RunOutcome {
         summary,
         instrumented,
-        trace_error: host.rec.io_error().map(|e| e.to_string()),
-        invalid_frees: std::mem::take(&mut host.rec.invalid_frees),
+        trace_error: rec.io_error().map(|e| e.to_string()),
+        invalid_frees: std::mem::take(&mut rec.invalid_frees),
         leaks,
         refused_growth,
         invocation_ns: std::mem::take(&mut inv.ns),
@@ -957,7 +1059,7 @@ struct Before {
 }
 
 fn begin_invocation(store: &mut Store<Host>, index: u64, name: &str) -> Before {
-    let rec = &mut store.data_mut().rec;
+    let mut rec = store.data_mut().rec.get();
     rec.record(&Record::InvocationStart {
         index,
         name: name.to_string(),
@@ -981,7 +1083,8 @@ fn end_invocation(
     output_bytes: Option<u64>,
 ) {
     let duration_us = before.started.elapsed().as_micros() as u64;
-    let rec = &mut store.data_mut().rec;
+    drain(&mut *store);
+    let mut rec = store.data_mut().rec.get();
     rec.record(&Record::InvocationEnd {
         index: before.index,
         ok: outcome == InvocationOutcome::Ok,
@@ -1198,7 +1301,7 @@ fn record_refused_growth(
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    let rec = &mut store.data_mut().rec;
+    let mut rec = store.data_mut().rec.get();
     let stack = rec.stack(&raw);
     rec.grow(0, delta, None, stack);
     rec.stack_functions(stack)
@@ -1320,8 +1423,16 @@ fn classify_leaks(
             globals.push(v);
         }
     }
-    let rec = &store.data().rec;
-    let Some(heap_lo) = rec.heap_lo else {
+    let (heap_lo, blocks) = {
+        let rec = store.data_mut().rec.get();
+        let blocks: Vec<(u64, u64, heapscope_trace::StackId, i32)> = rec
+            .model
+            .live()
+            .map(|(p, b)| (p, b.size, b.stack, b.kind))
+            .collect();
+        (rec.heap_lo, blocks)
+    };
+    let Some(heap_lo) = heap_lo else {
         return Vec::new();
     };
     #[allow(clippy::single_range_in_vec_init)] // a list of ranges, one so far
@@ -1338,11 +1449,6 @@ fn classify_leaks(
             roots = vec![0..floor, now..heap_lo];
         }
     }
-    let blocks: Vec<(u64, u64, heapscope_trace::StackId, i32)> = rec
-        .model
-        .live()
-        .map(|(p, b)| (p, b.size, b.stack, b.kind))
-        .collect();
     let extents: Vec<(u64, u64)> = blocks.iter().map(|b| (b.0, b.1)).collect();
     let word = if memories.first().is_some_and(|m| m.memory64) {
         8
@@ -1360,7 +1466,7 @@ fn classify_leaks(
     });
     let mut order: Vec<usize> = (0..blocks.len()).collect();
     order.sort_by_key(|&i| blocks[i].0);
-    let rec = &mut store.data_mut().rec;
+    let mut rec = store.data_mut().rec.get();
     let mut groups: Vec<Leak> = Vec::new();
     let mut index: std::collections::HashMap<
         (heapscope_trace::StackId, LeakKind, Option<String>),

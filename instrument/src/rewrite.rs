@@ -117,10 +117,10 @@ struct Infra {
     sp: GlobalId,
     nest: GlobalId,
     shadow: MemoryId,
-    hook_alloc: FunctionId,
-    hook_free: FunctionId,
-    hook_realloc: FunctionId,
     hook_grow: FunctionId,
+    /// `heapscope:record(tag|kind, a, b, c, sp)`: appends an event to the
+    /// buffer, or calls the synchronous hook of its tag.
+    record: FunctionId,
 }
 
 pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, InstrumentError> {
@@ -281,8 +281,8 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     let shadow = module.memories.add_local(
         false,
         false,
-        abi::SHADOW_PAGES,
-        Some(abi::SHADOW_PAGES),
+        abi::SHADOW_PAGES + abi::EVENT_PAGES,
+        Some(abi::SHADOW_PAGES + abi::EVENT_PAGES),
         None,
     );
     module.exports.add(abi::SHADOW_MEMORY_EXPORT, shadow);
@@ -301,22 +301,31 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         module.funcs.get_mut(f).name = Some(format!("{}:{name}", abi::IMPORT_MODULE));
         f
     };
+    let hook_alloc = import(
+        &mut module,
+        abi::HOOK_ALLOC,
+        &[i32t, i64t, i64t, i64t, i32t],
+    );
+    let hook_free = import(&mut module, abi::HOOK_FREE, &[i32t, i64t, i32t]);
+    let hook_realloc = import(
+        &mut module,
+        abi::HOOK_REALLOC,
+        &[i32t, i64t, i64t, i64t, i32t],
+    );
+    let hook_grow = import(&mut module, abi::HOOK_GROW, &[i32t, i64t, i64t, i32t]);
+    let hook_flush = import(&mut module, abi::HOOK_FLUSH, &[]);
+    let record = record_helper(
+        &mut module,
+        shadow,
+        [hook_alloc, hook_free, hook_realloc],
+        hook_flush,
+    );
     let infra = Infra {
         sp,
         nest,
         shadow,
-        hook_alloc: import(
-            &mut module,
-            abi::HOOK_ALLOC,
-            &[i32t, i64t, i64t, i64t, i32t],
-        ),
-        hook_free: import(&mut module, abi::HOOK_FREE, &[i32t, i64t, i32t]),
-        hook_realloc: import(
-            &mut module,
-            abi::HOOK_REALLOC,
-            &[i32t, i64t, i64t, i64t, i32t],
-        ),
-        hook_grow: import(&mut module, abi::HOOK_GROW, &[i32t, i64t, i64t, i32t]),
+        hook_grow,
+        record,
     };
 
     // One growth helper per memory that is grown.
@@ -671,6 +680,176 @@ fn get_u64(b: &mut InstrSeqBuilder, local: LocalId, ty: ValType) {
     }
 }
 
+/// `fn heapscope:record(tag_kind: i32, a: i64, b: i64, c: i64, sp: i32)`:
+/// appends an event record (see `trace::abi`, "The event buffer") and its
+/// stack to the buffer, calling `flush` first when it would not fit; a
+/// record that could never fit, or any when the host set the capacity to 0,
+/// goes to the synchronous hook of its tag instead.
+fn record_helper(
+    module: &mut Module,
+    shadow: MemoryId,
+    [hook_alloc, hook_free, hook_realloc]: [FunctionId; 3],
+    hook_flush: FunctionId,
+) -> FunctionId {
+    let (i32t, i64t) = (ValType::I32, ValType::I64);
+    let events = module.globals.add_local(
+        i32t,
+        true,
+        false,
+        ConstExpr::Value(Value::I32(abi::EVENT_BASE as i32)),
+    );
+    module.globals.get_mut(events).name = Some("heapscope:events".into());
+    module.exports.add(abi::EVENTS_EXPORT, events);
+    let cap = module.globals.add_local(
+        i32t,
+        true,
+        false,
+        ConstExpr::Value(Value::I32(abi::EVENT_BYTES as i32)),
+    );
+    module.globals.get_mut(cap).name = Some("heapscope:events_cap".into());
+    module.exports.add(abi::EVENTS_CAP_EXPORT, cap);
+
+    let params = [i32t, i64t, i64t, i64t, i32t];
+    let args: Vec<LocalId> = params.iter().map(|t| module.locals.add(*t)).collect();
+    let [tag, a, b, c, sp] = [args[0], args[1], args[2], args[3], args[4]];
+    let p = module.locals.add(i32t);
+    let i = module.locals.add(i32t);
+    let mut f = FunctionBuilder::new(&mut module.types, &params, &[]);
+    f.name("heapscope:record".into());
+    let header = abi::EVENT_HEADER as i32;
+    // Room for the header, the stack and the last word the copy rounds up.
+    let need = |body: &mut InstrSeqBuilder| {
+        body.local_get(sp)
+            .i32_const(header + 8)
+            .binop(BinaryOp::I32Add);
+    };
+    // Whether the record does not fit what is left of the buffer.
+    let full = |b: &mut InstrSeqBuilder| {
+        b.global_get(events);
+        need(b);
+        b.binop(BinaryOp::I32Add)
+            .i32_const(abi::EVENT_BASE as i32)
+            .global_get(cap)
+            .binop(BinaryOp::I32Add)
+            .binop(BinaryOp::I32GtU);
+    };
+    let word = |align: u32, offset: u64| MemArg { align, offset };
+    let mut body = f.func_body();
+    body.block(None, |out| {
+        let out_id = out.id();
+        out.block(None, |to_sync| {
+            let sync_id = to_sync.id();
+            // A stack the buffer could never hold, or buffering turned off.
+            need(to_sync);
+            to_sync
+                .global_get(cap)
+                .binop(BinaryOp::I32GtU)
+                .br_if(sync_id);
+            // Full: let the host empty it; if it did not, go synchronous.
+            full(to_sync);
+            to_sync.if_else(
+                None,
+                |f| {
+                    f.call(hook_flush);
+                },
+                |_| {},
+            );
+            full(to_sync);
+            to_sync.br_if(sync_id);
+            let w = to_sync;
+            w.global_get(events).local_set(p);
+            w.local_get(p).local_get(tag).store(
+                shadow,
+                StoreKind::I32 { atomic: false },
+                word(4, 0),
+            );
+            for (k, v) in [a, b, c].into_iter().enumerate() {
+                w.local_get(p).local_get(v).store(
+                    shadow,
+                    StoreKind::I64 { atomic: false },
+                    word(4, 4 + 8 * k as u64),
+                );
+            }
+            w.local_get(p).local_get(sp).store(
+                shadow,
+                StoreKind::I32 { atomic: false },
+                word(4, 28),
+            );
+            // Copy the stack eight bytes at a time.
+            w.i32_const(0).local_set(i);
+            w.block(None, |done| {
+                let done_id = done.id();
+                done.loop_(None, |lp| {
+                    let again = lp.id();
+                    lp.local_get(i)
+                        .local_get(sp)
+                        .binop(BinaryOp::I32GeU)
+                        .br_if(done_id);
+                    lp.local_get(p).local_get(i).binop(BinaryOp::I32Add);
+                    lp.local_get(i)
+                        .load(shadow, LoadKind::I64 { atomic: false }, word(4, 0));
+                    lp.store(
+                        shadow,
+                        StoreKind::I64 { atomic: false },
+                        word(4, abi::EVENT_HEADER.into()),
+                    );
+                    lp.local_get(i)
+                        .i32_const(8)
+                        .binop(BinaryOp::I32Add)
+                        .local_set(i)
+                        .br(again);
+                });
+            });
+            // Published last: a trap before this leaves no half record.
+            w.local_get(p)
+                .i32_const(header)
+                .binop(BinaryOp::I32Add)
+                .local_get(sp)
+                .binop(BinaryOp::I32Add)
+                .global_set(events);
+            w.br(out_id);
+        });
+        // The synchronous hook of the record's tag.
+        let kind = |s: &mut InstrSeqBuilder| {
+            s.local_get(tag)
+                .i32_const(0xff_ffff)
+                .binop(BinaryOp::I32And);
+        };
+        let is = |s: &mut InstrSeqBuilder, t: u32| {
+            s.local_get(tag)
+                .i32_const(24)
+                .binop(BinaryOp::I32ShrU)
+                .i32_const(t as i32)
+                .binop(BinaryOp::I32Eq);
+        };
+        is(out, abi::EVENT_FREE);
+        out.if_else(
+            None,
+            |free| {
+                kind(free);
+                free.local_get(a).local_get(sp).call(hook_free);
+            },
+            |other| {
+                is(other, abi::EVENT_REALLOC);
+                other.if_else(
+                    None,
+                    |re| {
+                        kind(re);
+                        re.local_get(a).local_get(b).local_get(c).local_get(sp);
+                        re.call(hook_realloc);
+                    },
+                    |al| {
+                        kind(al);
+                        al.local_get(a).local_get(b).local_get(c).local_get(sp);
+                        al.call(hook_alloc);
+                    },
+                );
+            },
+        );
+    });
+    f.finish(args, &mut module.funcs)
+}
+
 /// `fn heapscope:grow:N(delta) -> old`: `memory.grow` plus its hook.
 fn grow_helper(module: &mut Module, infra: &Infra, memory: MemoryId, index: u32) -> FunctionId {
     let ty = if module.memories.get(memory).memory64 {
@@ -825,8 +1004,13 @@ fn wrap(module: &mut Module, infra: &Infra, a: &Allocator, mem0: MemoryId, p: Va
     body.if_else(
         None,
         |then| {
-            then.i32_const(kind);
-            let hook = match a.shape {
+            let tag = match a.shape {
+                Shape::Alloc { .. } | Shape::OutParam { .. } => abi::EVENT_ALLOC,
+                Shape::Realloc { .. } => abi::EVENT_REALLOC,
+                Shape::Free { .. } => abi::EVENT_FREE,
+            };
+            then.i32_const(kind | (tag << 24) as i32);
+            match a.shape {
                 Shape::Alloc { size, count, align } => {
                     get_u64(then, ret.expect("allocating shapes return a pointer"), p);
                     get_u64(then, args[size], p);
@@ -840,7 +1024,6 @@ fn wrap(module: &mut Module, infra: &Infra, a: &Allocator, mem0: MemoryId, p: Va
                             then.i64_const(0);
                         }
                     }
-                    infra.hook_alloc
                 }
                 Shape::OutParam { out, size, align } => {
                     then.local_get(ret.expect("posix_memalign returns an int"))
@@ -866,20 +1049,18 @@ fn wrap(module: &mut Module, infra: &Infra, a: &Allocator, mem0: MemoryId, p: Va
                     );
                     get_u64(then, args[size], p);
                     get_u64(then, args[align], p);
-                    infra.hook_alloc
                 }
                 Shape::Realloc { ptr, size } => {
                     get_u64(then, args[ptr], p);
                     get_u64(then, ret.expect("reallocating shapes return a pointer"), p);
                     get_u64(then, args[size], p);
-                    infra.hook_realloc
                 }
                 Shape::Free { ptr } => {
                     get_u64(then, args[ptr], p);
-                    infra.hook_free
+                    then.i64_const(0).i64_const(0);
                 }
-            };
-            then.local_get(sp0).call(hook);
+            }
+            then.local_get(sp0).call(infra.record);
         },
         |_| {},
     );

@@ -21,6 +21,7 @@
 //! | [`HOOK_FREE`] `free` | `kind: i32, ptr: i64, sp: i32` | after a freeing function returns; also fires for `free(NULL)`, which the host ignores |
 //! | [`HOOK_REALLOC`] `realloc` | `kind: i32, old: i64, new: i64, size: i64, sp: i32` | after a reallocating function returns. `new == 0` with `size != 0` is a failed reallocation (the old block stays live); `new == 0` with `size == 0` frees `old` |
 //! | [`HOOK_GROW`] `grow` | `memory: i32, delta: i64, result: i64, sp: i32` | after every `memory.grow` the module executes; `result` is the old size in pages, or `-1` when the growth failed |
+//! | [`HOOK_FLUSH`] `flush` | none | when the event buffer is full: the first three hooks' events are usually buffered (see "The event buffer") |
 //!
 //! Hooks fire once per call of the *outermost* allocator function: the wrapper
 //! of every hooked function increments a private nesting counter around the
@@ -34,7 +35,8 @@
 //! the instrumented code keeps its own stack of *call-site ids*:
 //!
 //! * The instrumenter adds a memory of its own, [`SHADOW_PAGES`] pages of
-//!   64 KiB, exported as [`SHADOW_MEMORY_EXPORT`]. The module's own code never
+//!   64 KiB for the stack and [`EVENT_PAGES`] for the event buffer after it,
+//!   exported as [`SHADOW_MEMORY_EXPORT`]. The module's own code never
 //!   addresses it, so it cannot corrupt it.
 //! * `sp` is a private mutable `i32` global starting at 0, exported as
 //!   [`SHADOW_SP_EXPORT`].
@@ -56,6 +58,36 @@
 //!   is the `sp / 4` ids in `shadow[0..sp]`, outermost call first and the
 //!   call into the allocator last. Reading it costs the host one slice
 //!   access.
+//!
+//! # The event buffer
+//!
+//! A host call per event, and the host reading the shadow stack through
+//! its runtime's memory lookups, cost more than copying the stack inside
+//! the module; and events handed over in bulk can be recorded on another
+//! thread while the module runs on. So allocator wrappers do not call
+//! `alloc`, `free` or `realloc` directly: they append a record to a buffer
+//! in the shadow memory, at [`EVENT_BASE`], [`EVENT_BYTES`] long, and call
+//! [`HOOK_FLUSH`] only when the next record would not fit. A record is
+//!
+//! ```text
+//! u32 tag << 24 | kind     tag: EVENT_ALLOC, EVENT_FREE or EVENT_REALLOC
+//! u64 a, b, c              alloc: ptr, size, align; free: ptr, 0, 0;
+//!                          realloc: old, new, size
+//! u32 sp                   the stack's length in bytes
+//! sp bytes                 shadow[0..sp], copied (EVENT_HEADER + sp in all)
+//! ```
+//!
+//! little-endian, one after another from [`EVENT_BASE`] up to the global
+//! exported as [`EVENTS_EXPORT`], which is written last, so a record cut
+//! short by a trap is never seen. The host reads and empties the buffer
+//! (sets that global back to [`EVENT_BASE`]) in `flush`, before it handles
+//! any synchronous hook (`grow` always is one, so events stay in order),
+//! after every call into the module returns or traps, and before it reads
+//! the heap. A record whose stack would not fit the buffer, every record
+//! when the host has set [`EVENTS_CAP_EXPORT`] to 0, and any record that
+//! still does not fit after `flush` (a host that never empties the buffer)
+//! goes through the synchronous hook of its tag instead, with the arguments
+//! in the table above.
 //!
 //! A trap leaves `sp` where it was, so the host can still read the stack of
 //! the instruction that trapped (a refused `memory.grow`, for one). A host
@@ -95,8 +127,11 @@ pub const HOOK_FREE: &str = "free";
 pub const HOOK_REALLOC: &str = "realloc";
 /// Import name of the memory growth hook.
 pub const HOOK_GROW: &str = "grow";
+/// Import name of the event-buffer hook: the host reads and empties the
+/// buffer (see "The event buffer").
+pub const HOOK_FLUSH: &str = "flush";
 /// Every hook import name, for checks that the host defines them all.
-pub const ALL_HOOKS: [&str; 4] = [HOOK_ALLOC, HOOK_FREE, HOOK_REALLOC, HOOK_GROW];
+pub const ALL_HOOKS: [&str; 5] = [HOOK_ALLOC, HOOK_FREE, HOOK_REALLOC, HOOK_GROW, HOOK_FLUSH];
 
 /// Export name of the shadow stack memory.
 pub const SHADOW_MEMORY_EXPORT: &str = "heapscope:shadow";
@@ -121,6 +156,27 @@ pub const STACK_POINTER_EXPORT: &str = "heapscope:stack_pointer";
 /// Size of the shadow stack memory in 64 KiB pages: 262,144 frames, far more
 /// than wasmtime's default wasm stack can hold.
 pub const SHADOW_PAGES: u64 = 16;
+/// Pages of the shadow memory after the stack's that hold the event buffer.
+pub const EVENT_PAGES: u64 = 1;
+/// Byte offset of the event buffer in the shadow memory.
+pub const EVENT_BASE: u32 = (SHADOW_PAGES * 65536) as u32;
+/// Size of the event buffer in bytes.
+pub const EVENT_BYTES: u32 = (EVENT_PAGES * 65536) as u32;
+/// Bytes of an event record before its stack.
+pub const EVENT_HEADER: u32 = 32;
+/// Export name of the event buffer's write position (`i32` global, a byte
+/// offset in the shadow memory, [`EVENT_BASE`] when empty).
+pub const EVENTS_EXPORT: &str = "heapscope:events";
+/// Export name of the event buffer's capacity (`i32` global, bytes; starts
+/// at [`EVENT_BYTES`]). A host that sets it to 0 gets every event through
+/// the synchronous hooks.
+pub const EVENTS_CAP_EXPORT: &str = "heapscope:events_cap";
+/// Event record tag (bits 24..32 of its first word): an allocation.
+pub const EVENT_ALLOC: u32 = 0;
+/// Event record tag: a free.
+pub const EVENT_FREE: u32 = 1;
+/// Event record tag: a reallocation.
+pub const EVENT_REALLOC: u32 = 2;
 /// Name of the site table custom section.
 pub const SITE_TABLE_SECTION: &str = "heapscope.sites";
 /// Prefix of the copies of the original module's DWARF sections in an

@@ -11,20 +11,144 @@
   (import "heapscope" "free" (func $heapscope:free (;1;) (type 5)))
   (import "heapscope" "realloc" (func $heapscope:realloc (;2;) (type 7)))
   (import "heapscope" "grow" (func $heapscope:grow (;3;) (type 6)))
+  (import "heapscope" "flush" (func $heapscope:flush (;4;) (type 0)))
   (memory (;0;) 1)
-  (memory (;1;) 16 16)
+  (memory (;1;) 17 17)
   (global $top (;0;) (mut i32) i32.const 1024)
   (global $heapscope:sp (;1;) (mut i32) i32.const 0)
   (global $heapscope:nest (;2;) (mut i32) i32.const 0)
+  (global $heapscope:events (;3;) (mut i32) i32.const 1048576)
+  (global $heapscope:events_cap (;4;) (mut i32) i32.const 65536)
   (export "memory" (memory 0))
-  (export "__wbindgen_malloc" (func 5))
-  (export "__wbindgen_free" (func 9))
+  (export "__wbindgen_malloc" (func 7))
+  (export "__wbindgen_free" (func 11))
   (export "_start" (func $main))
   (export "heapscope:global:0" (global $top))
   (export "heapscope:memory:0" (memory 0))
   (export "heapscope:shadow" (memory 1))
   (export "heapscope:sp" (global $heapscope:sp))
-  (func $main (;4;) (type 0)
+  (export "heapscope:events" (global $heapscope:events))
+  (export "heapscope:events_cap" (global $heapscope:events_cap))
+  (func $heapscope:record (;5;) (type 7) (param i32 i64 i64 i64 i32)
+    (local i32 i32)
+    block ;; label = @1
+      block ;; label = @2
+        local.get 4
+        i32.const 40
+        i32.add
+        global.get $heapscope:events_cap
+        i32.gt_u
+        br_if 0 (;@2;)
+        global.get $heapscope:events
+        local.get 4
+        i32.const 40
+        i32.add
+        i32.add
+        i32.const 1048576
+        global.get $heapscope:events_cap
+        i32.add
+        i32.gt_u
+        if ;; label = @3
+          call $heapscope:flush
+        else
+        end
+        global.get $heapscope:events
+        local.get 4
+        i32.const 40
+        i32.add
+        i32.add
+        i32.const 1048576
+        global.get $heapscope:events_cap
+        i32.add
+        i32.gt_u
+        br_if 0 (;@2;)
+        global.get $heapscope:events
+        local.set 5
+        local.get 5
+        local.get 0
+        i32.store 1
+        local.get 5
+        local.get 1
+        i64.store 1 offset=4 align=4
+        local.get 5
+        local.get 2
+        i64.store 1 offset=12 align=4
+        local.get 5
+        local.get 3
+        i64.store 1 offset=20 align=4
+        local.get 5
+        local.get 4
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 6
+        block ;; label = @3
+          loop ;; label = @4
+            local.get 6
+            local.get 4
+            i32.ge_u
+            br_if 1 (;@3;)
+            local.get 5
+            local.get 6
+            i32.add
+            local.get 6
+            i64.load 1 align=4
+            i64.store 1 offset=32 align=4
+            local.get 6
+            i32.const 8
+            i32.add
+            local.set 6
+            br 0 (;@4;)
+          end
+        end
+        local.get 5
+        i32.const 32
+        i32.add
+        local.get 4
+        i32.add
+        global.set $heapscope:events
+        br 1 (;@1;)
+      end
+      local.get 0
+      i32.const 24
+      i32.shr_u
+      i32.const 1
+      i32.eq
+      if ;; label = @2
+        local.get 0
+        i32.const 16777215
+        i32.and
+        local.get 1
+        local.get 4
+        call $heapscope:free
+      else
+        local.get 0
+        i32.const 24
+        i32.shr_u
+        i32.const 2
+        i32.eq
+        if ;; label = @3
+          local.get 0
+          i32.const 16777215
+          i32.and
+          local.get 1
+          local.get 2
+          local.get 3
+          local.get 4
+          call $heapscope:realloc
+        else
+          local.get 0
+          i32.const 16777215
+          i32.and
+          local.get 1
+          local.get 2
+          local.get 3
+          local.get 4
+          call $heapscope:alloc
+        end
+      end
+    end
+  )
+  (func $main (;6;) (type 0)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 0
@@ -67,7 +191,7 @@
     global.set $heapscope:sp
     call $__free
   )
-  (func (;5;) (type 3) (param i32 i32) (result i32)
+  (func (;7;) (type 3) (param i32 i32) (result i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.set 3
@@ -94,12 +218,12 @@
       local.get 1
       i64.extend_i32_u
       local.get 3
-      call $heapscope:alloc
+      call $heapscope:record
     else
     end
     local.get 2
   )
-  (func $__new (;6;) (type 3) (param i32 i32) (result i32)
+  (func $__new (;8;) (type 3) (param i32 i32) (result i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.set 3
@@ -125,12 +249,12 @@
       i64.extend_i32_u
       i64.const 0
       local.get 3
-      call $heapscope:alloc
+      call $heapscope:record
     else
     end
     local.get 2
   )
-  (func $_Znwm (;7;) (type 2) (param i32) (result i32)
+  (func $_Znwm (;9;) (type 2) (param i32) (result i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.set 2
@@ -155,12 +279,12 @@
       i64.extend_i32_u
       i64.const 0
       local.get 2
-      call $heapscope:alloc
+      call $heapscope:record
     else
     end
     local.get 1
   )
-  (func $_Znam (;8;) (type 2) (param i32) (result i32)
+  (func $_Znam (;10;) (type 2) (param i32) (result i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.set 2
@@ -185,12 +309,12 @@
       i64.extend_i32_u
       i64.const 0
       local.get 2
-      call $heapscope:alloc
+      call $heapscope:record
     else
     end
     local.get 1
   )
-  (func (;9;) (type 4) (param i32 i32 i32)
+  (func (;11;) (type 4) (param i32 i32 i32)
     (local i32)
     global.get $heapscope:sp
     local.set 3
@@ -209,15 +333,17 @@
     global.get $heapscope:nest
     i32.eqz
     if ;; label = @1
-      i32.const 20
+      i32.const 16777236
       local.get 0
       i64.extend_i32_u
+      i64.const 0
+      i64.const 0
       local.get 3
-      call $heapscope:free
+      call $heapscope:record
     else
     end
   )
-  (func $_ZdlPv (;10;) (type 1) (param i32)
+  (func $_ZdlPv (;12;) (type 1) (param i32)
     (local i32)
     global.get $heapscope:sp
     local.set 1
@@ -234,15 +360,17 @@
     global.get $heapscope:nest
     i32.eqz
     if ;; label = @1
-      i32.const 14
+      i32.const 16777230
       local.get 0
       i64.extend_i32_u
+      i64.const 0
+      i64.const 0
       local.get 1
-      call $heapscope:free
+      call $heapscope:record
     else
     end
   )
-  (func $__free (;11;) (type 1) (param i32)
+  (func $__free (;13;) (type 1) (param i32)
     (local i32)
     global.get $heapscope:sp
     local.set 1
@@ -259,15 +387,17 @@
     global.get $heapscope:nest
     i32.eqz
     if ;; label = @1
-      i32.const 18
+      i32.const 16777234
       local.get 0
       i64.extend_i32_u
+      i64.const 0
+      i64.const 0
       local.get 1
-      call $heapscope:free
+      call $heapscope:record
     else
     end
   )
-  (func $heapscope:grow:0 (;12;) (type 2) (param i32) (result i32)
+  (func $heapscope:grow:0 (;14;) (type 2) (param i32) (result i32)
     (local i32)
     local.get 0
     memory.grow
@@ -281,7 +411,7 @@
     call $heapscope:grow
     local.get 1
   )
-  (func $bump (;13;) (type 2) (param i32) (result i32)
+  (func $bump (;15;) (type 2) (param i32) (result i32)
     (local i32)
     global.get $top
     local.set 1
@@ -291,7 +421,7 @@
     global.set $top
     local.get 1
   )
-  (func $"operator new(unsigned long).heapscope_original" (;14;) (type 2) (param i32) (result i32)
+  (func $"operator new(unsigned long).heapscope_original" (;16;) (type 2) (param i32) (result i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 1
@@ -301,7 +431,7 @@
     local.get 0
     call $bump
   )
-  (func $"operator new[](unsigned long).heapscope_original" (;15;) (type 2) (param i32) (result i32)
+  (func $"operator new[](unsigned long).heapscope_original" (;17;) (type 2) (param i32) (result i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 1
@@ -311,7 +441,7 @@
     local.get 0
     call $bump
   )
-  (func $__new.heapscope_original (;16;) (type 3) (param i32 i32) (result i32)
+  (func $__new.heapscope_original (;18;) (type 3) (param i32 i32) (result i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 2
@@ -321,7 +451,7 @@
     local.get 0
     call $bump
   )
-  (func $__wbindgen_malloc.heapscope_original (;17;) (type 3) (param i32 i32) (result i32)
+  (func $__wbindgen_malloc.heapscope_original (;19;) (type 3) (param i32 i32) (result i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 2
@@ -331,7 +461,7 @@
     local.get 0
     call $bump
   )
-  (func $"operator delete(void*).heapscope_original" (;18;) (type 1) (param i32)
+  (func $"operator delete(void*).heapscope_original" (;20;) (type 1) (param i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 1
@@ -339,7 +469,7 @@
     i32.add
     local.set 2
   )
-  (func $__free.heapscope_original (;19;) (type 1) (param i32)
+  (func $__free.heapscope_original (;21;) (type 1) (param i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 1
@@ -347,7 +477,7 @@
     i32.add
     local.set 2
   )
-  (func $__wbindgen_free.heapscope_original (;20;) (type 4) (param i32 i32 i32)
+  (func $__wbindgen_free.heapscope_original (;22;) (type 4) (param i32 i32 i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 3

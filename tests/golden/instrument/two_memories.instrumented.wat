@@ -9,12 +9,15 @@
   (import "heapscope" "free" (func $heapscope:free (;1;) (type 3)))
   (import "heapscope" "realloc" (func $heapscope:realloc (;2;) (type 5)))
   (import "heapscope" "grow" (func $heapscope:grow (;3;) (type 4)))
+  (import "heapscope" "flush" (func $heapscope:flush (;4;) (type 0)))
   (memory $heap (;0;) 1)
   (memory $side (;1;) 1 10)
-  (memory (;2;) 16 16)
+  (memory (;2;) 17 17)
   (global $top (;0;) (mut i32) i32.const 1024)
   (global $heapscope:sp (;1;) (mut i32) i32.const 0)
   (global $heapscope:nest (;2;) (mut i32) i32.const 0)
+  (global $heapscope:events (;3;) (mut i32) i32.const 1048576)
+  (global $heapscope:events_cap (;4;) (mut i32) i32.const 65536)
   (export "memory" (memory $heap))
   (export "_start" (func $main))
   (export "heapscope:global:0" (global $top))
@@ -22,7 +25,128 @@
   (export "heapscope:memory:1" (memory $side))
   (export "heapscope:shadow" (memory 2))
   (export "heapscope:sp" (global $heapscope:sp))
-  (func $main (;4;) (type 0)
+  (export "heapscope:events" (global $heapscope:events))
+  (export "heapscope:events_cap" (global $heapscope:events_cap))
+  (func $heapscope:record (;5;) (type 5) (param i32 i64 i64 i64 i32)
+    (local i32 i32)
+    block ;; label = @1
+      block ;; label = @2
+        local.get 4
+        i32.const 40
+        i32.add
+        global.get $heapscope:events_cap
+        i32.gt_u
+        br_if 0 (;@2;)
+        global.get $heapscope:events
+        local.get 4
+        i32.const 40
+        i32.add
+        i32.add
+        i32.const 1048576
+        global.get $heapscope:events_cap
+        i32.add
+        i32.gt_u
+        if ;; label = @3
+          call $heapscope:flush
+        else
+        end
+        global.get $heapscope:events
+        local.get 4
+        i32.const 40
+        i32.add
+        i32.add
+        i32.const 1048576
+        global.get $heapscope:events_cap
+        i32.add
+        i32.gt_u
+        br_if 0 (;@2;)
+        global.get $heapscope:events
+        local.set 5
+        local.get 5
+        local.get 0
+        i32.store 2
+        local.get 5
+        local.get 1
+        i64.store 2 offset=4 align=4
+        local.get 5
+        local.get 2
+        i64.store 2 offset=12 align=4
+        local.get 5
+        local.get 3
+        i64.store 2 offset=20 align=4
+        local.get 5
+        local.get 4
+        i32.store 2 offset=28
+        i32.const 0
+        local.set 6
+        block ;; label = @3
+          loop ;; label = @4
+            local.get 6
+            local.get 4
+            i32.ge_u
+            br_if 1 (;@3;)
+            local.get 5
+            local.get 6
+            i32.add
+            local.get 6
+            i64.load 2 align=4
+            i64.store 2 offset=32 align=4
+            local.get 6
+            i32.const 8
+            i32.add
+            local.set 6
+            br 0 (;@4;)
+          end
+        end
+        local.get 5
+        i32.const 32
+        i32.add
+        local.get 4
+        i32.add
+        global.set $heapscope:events
+        br 1 (;@1;)
+      end
+      local.get 0
+      i32.const 24
+      i32.shr_u
+      i32.const 1
+      i32.eq
+      if ;; label = @2
+        local.get 0
+        i32.const 16777215
+        i32.and
+        local.get 1
+        local.get 4
+        call $heapscope:free
+      else
+        local.get 0
+        i32.const 24
+        i32.shr_u
+        i32.const 2
+        i32.eq
+        if ;; label = @3
+          local.get 0
+          i32.const 16777215
+          i32.and
+          local.get 1
+          local.get 2
+          local.get 3
+          local.get 4
+          call $heapscope:realloc
+        else
+          local.get 0
+          i32.const 16777215
+          i32.and
+          local.get 1
+          local.get 2
+          local.get 3
+          local.get 4
+          call $heapscope:alloc
+        end
+      end
+    end
+  )
+  (func $main (;6;) (type 0)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 0
@@ -57,7 +181,7 @@
     global.set $heapscope:sp
     call $grow_side
   )
-  (func $malloc (;5;) (type 2) (param i32) (result i32)
+  (func $malloc (;7;) (type 2) (param i32) (result i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.set 2
@@ -82,12 +206,12 @@
       i64.extend_i32_u
       i64.const 0
       local.get 2
-      call $heapscope:alloc
+      call $heapscope:record
     else
     end
     local.get 1
   )
-  (func $free (;6;) (type 1) (param i32)
+  (func $free (;8;) (type 1) (param i32)
     (local i32)
     global.get $heapscope:sp
     local.set 1
@@ -104,15 +228,17 @@
     global.get $heapscope:nest
     i32.eqz
     if ;; label = @1
-      i32.const 4
+      i32.const 16777220
       local.get 0
       i64.extend_i32_u
+      i64.const 0
+      i64.const 0
       local.get 1
-      call $heapscope:free
+      call $heapscope:record
     else
     end
   )
-  (func $grow_side (;7;) (type 0)
+  (func $grow_side (;9;) (type 0)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 0
@@ -128,7 +254,7 @@
     call $heapscope:grow:1
     drop
   )
-  (func $malloc.heapscope_original (;8;) (type 2) (param i32) (result i32)
+  (func $malloc.heapscope_original (;10;) (type 2) (param i32) (result i32)
     (local i32 i32 i32)
     global.get $heapscope:sp
     local.tee 2
@@ -143,7 +269,7 @@
     global.set $top
     local.get 1
   )
-  (func $heapscope:grow:0 (;9;) (type 2) (param i32) (result i32)
+  (func $heapscope:grow:0 (;11;) (type 2) (param i32) (result i32)
     (local i32)
     local.get 0
     memory.grow
@@ -157,7 +283,7 @@
     call $heapscope:grow
     local.get 1
   )
-  (func $heapscope:grow:1 (;10;) (type 2) (param i32) (result i32)
+  (func $heapscope:grow:1 (;12;) (type 2) (param i32) (result i32)
     (local i32)
     local.get 0
     memory.grow $side
@@ -171,7 +297,7 @@
     call $heapscope:grow
     local.get 1
   )
-  (func $free.heapscope_original (;11;) (type 1) (param i32)
+  (func $free.heapscope_original (;13;) (type 1) (param i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 1

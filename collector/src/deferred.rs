@@ -1,0 +1,227 @@
+//! Recording off the guest's thread.
+//!
+//! Events arrive in the layout of the module's event buffer (`trace::abi`,
+//! "The event buffer"): drained from it in bulk, or one at a time from a
+//! synchronous hook, which copies kind, pointers, sizes and the raw shadow
+//! stack. They are buffered here and handed, 64 KiB at a time, to a
+//! recorder thread that interns the stacks, updates the heap model and
+//! encodes the trace, in parallel with the guest. Whenever the run needs the [`Recorder`] itself (an invocation
+//! ends, memory grows, the run ends), [`Deferred::get`] waits until the
+//! thread has recorded every buffer it was handed and records what is still
+//! buffered here, in order, so what the caller sees is exactly what
+//! recording every event as it happened would show. Runs with few events
+//! between such points (an actor's invocations) never wake the thread.
+
+use crate::recorder::Recorder;
+use heapscope_trace::abi::{EVENT_ALLOC, EVENT_FREE, EVENT_HEADER};
+use heapscope_trace::StackId;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Bytes buffered before they are handed to the recorder thread.
+const CHUNK: usize = 64 << 10;
+/// Buffers in flight to the thread at most: the guest waits beyond that.
+const IN_FLIGHT: usize = 8;
+/// Bytes of an event before its stack: tag and kind, a, b, c, stack length
+/// (the layout of `trace::abi`'s event records).
+const HEADER: usize = EVENT_HEADER as usize;
+
+struct Shared {
+    rec: Mutex<Recorder>,
+    /// Buffers the thread has recorded, updated while it holds `rec`.
+    recorded: AtomicU64,
+    /// Signalled after each recorded buffer.
+    progress: Condvar,
+    /// The thread has ended (normally or not).
+    ended: AtomicBool,
+}
+
+/// A [`Recorder`] fed from hooks through a buffer and a recorder thread.
+pub struct Deferred {
+    shared: Arc<Shared>,
+    pending: Vec<u8>,
+    handed: u64,
+    to_thread: Option<SyncSender<Vec<u8>>>,
+    spare: Option<Receiver<Vec<u8>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn lock(m: &Mutex<Recorder>) -> MutexGuard<'_, Recorder> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Deferred {
+    /// Record into `rec`. The thread starts with the first full buffer.
+    pub fn new(rec: Recorder) -> Deferred {
+        Deferred {
+            shared: Arc::new(Shared {
+                rec: Mutex::new(rec),
+                recorded: AtomicU64::new(0),
+                progress: Condvar::new(),
+                ended: AtomicBool::new(false),
+            }),
+            pending: Vec::with_capacity(CHUNK + 4096),
+            handed: 0,
+            to_thread: None,
+            spare: None,
+            thread: None,
+        }
+    }
+
+    /// Buffer an event of `tag` (`abi::EVENT_ALLOC`, `EVENT_FREE`,
+    /// `EVENT_REALLOC`) with its raw shadow stack, laid out as the module's
+    /// event records are.
+    #[inline]
+    pub fn event(&mut self, tag: u32, kind: i32, a: u64, b: u64, c: u64, stack: &[u8]) {
+        let mut header = [0u8; HEADER];
+        header[0..4].copy_from_slice(&((tag << 24) | (kind as u32 & 0xff_ffff)).to_le_bytes());
+        header[4..12].copy_from_slice(&a.to_le_bytes());
+        header[12..20].copy_from_slice(&b.to_le_bytes());
+        header[20..28].copy_from_slice(&c.to_le_bytes());
+        header[28..32].copy_from_slice(&(stack.len() as u32).to_le_bytes());
+        self.pending.extend_from_slice(&header);
+        self.pending.extend_from_slice(stack);
+        if self.pending.len() >= CHUNK {
+            self.hand_over();
+        }
+    }
+
+    /// Buffer events already laid out as [`Deferred::event`] lays them out:
+    /// the module's own event buffer (`trace::abi`, "The event buffer").
+    pub fn records(&mut self, records: &[u8]) {
+        self.pending.extend_from_slice(records);
+        if self.pending.len() >= CHUNK {
+            self.hand_over();
+        }
+    }
+
+    fn start(&mut self) {
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
+        let (spare_tx, spare_rx) = mpsc::channel();
+        let shared = self.shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("heapscope-recorder".into())
+            .spawn(move || run_thread(&shared, rx, spare_tx));
+        match thread {
+            Ok(t) => {
+                self.thread = Some(t);
+                self.to_thread = Some(tx);
+                self.spare = Some(spare_rx);
+            }
+            // No thread: everything is recorded on this one, in `get`.
+            Err(e) => tracing::debug!("no recorder thread ({e}); recording inline"),
+        }
+    }
+
+    fn hand_over(&mut self) {
+        if self.thread.is_none() {
+            self.start();
+        }
+        let Some(tx) = &self.to_thread else {
+            let chunk = std::mem::take(&mut self.pending);
+            apply(&mut lock(&self.shared.rec), &chunk);
+            self.pending = chunk;
+            self.pending.clear();
+            return;
+        };
+        let next = self
+            .spare
+            .as_ref()
+            .and_then(|r| r.try_recv().ok())
+            .unwrap_or_else(|| Vec::with_capacity(CHUNK + 4096));
+        let chunk = std::mem::replace(&mut self.pending, next);
+        match tx.send(chunk) {
+            Ok(()) => self.handed += 1,
+            // The thread is gone: record here.
+            Err(mpsc::SendError(chunk)) => {
+                self.to_thread = None;
+                apply(&mut lock(&self.shared.rec), &chunk);
+            }
+        }
+    }
+
+    /// The recorder, with every event so far recorded.
+    pub fn get(&mut self) -> MutexGuard<'_, Recorder> {
+        let shared = &*self.shared;
+        let mut rec = lock(&shared.rec);
+        while shared.recorded.load(Ordering::Acquire) < self.handed
+            && !shared.ended.load(Ordering::Acquire)
+        {
+            rec = shared
+                .progress
+                .wait_timeout(rec, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        if !self.pending.is_empty() {
+            apply(&mut rec, &self.pending);
+            self.pending.clear();
+        }
+        rec
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        self.to_thread = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run_thread(shared: &Shared, rx: Receiver<Vec<u8>>, spare: Sender<Vec<u8>>) {
+    struct Ended<'a>(&'a Shared);
+    impl Drop for Ended<'_> {
+        fn drop(&mut self) {
+            self.0.ended.store(true, Ordering::Release);
+            self.0.progress.notify_all();
+        }
+    }
+    let _ended = Ended(shared);
+    for mut chunk in rx {
+        {
+            let mut rec = lock(&shared.rec);
+            apply(&mut rec, &chunk);
+            shared.recorded.fetch_add(1, Ordering::Release);
+        }
+        shared.progress.notify_all();
+        chunk.clear();
+        let _ = spare.send(chunk);
+    }
+}
+
+/// Record the buffered events of `buf` in order.
+fn apply(rec: &mut Recorder, buf: &[u8]) {
+    let u64_at =
+        |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("eight bytes"));
+    let mut at = 0;
+    while at + HEADER <= buf.len() {
+        let r = &buf[at..];
+        let word = u32::from_le_bytes(r[0..4].try_into().expect("four bytes"));
+        let len = u32::from_le_bytes(r[28..32].try_into().expect("four bytes")) as usize;
+        let Some(raw) = r.get(HEADER..HEADER + len) else {
+            break;
+        };
+        let (tag, a) = (word >> 24, u64_at(r, 4));
+        // free(NULL) is no event.
+        if tag != EVENT_FREE || a != 0 {
+            let stack = rec.stack(raw);
+            let kind = word as i32 & 0xff_ffff;
+            record(rec, tag, kind, a, u64_at(r, 12), u64_at(r, 20), stack);
+        }
+        at += HEADER + len;
+    }
+}
+
+/// Record one event whose stack is interned already.
+pub fn record(rec: &mut Recorder, tag: u32, kind: i32, a: u64, b: u64, c: u64, stack: StackId) {
+    match tag {
+        EVENT_ALLOC => rec.alloc(kind, a, b, c, stack),
+        EVENT_FREE => rec.free(kind, a, stack),
+        _ => rec.realloc(kind, a, b, c, stack),
+    }
+}

@@ -558,6 +558,29 @@ fn churn_microbenchmark_counts_its_pairs() {
 }
 
 #[test]
+fn a_million_events_through_the_event_buffer_and_recorder_thread_are_all_counted_in_order() {
+    // 500,000 pairs: about 45 MB of event records, hundreds of buffers
+    // drained and chunks handed to the recorder thread, more than it holds
+    // in flight. Every count must come out exact, the peak too (it depends
+    // on the order of the events), and the trace must say the same.
+    let n: u64 = 500_000;
+    let dir = tempfile::tempdir().unwrap();
+    let arg = n.to_string();
+    let (out, trace, s) = record(dir.path(), &sample("c/churn.wasm"), &["--", &arg, "12"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let bytes: u64 = (0..n).map(|i| 16 + (i % 61) * 8).sum();
+    // The peak: the argv blocks (35 bytes: `churn.wasm 500000 12` is 21 + 16)
+    // and the largest 16 consecutive sizes live at once.
+    let argv = 16 + "churn.wasm 500000 12".len() as u64 + 1;
+    let ring = |end: u64| ((end - 16)..end).map(|i| 16 + (i % 61) * 8).sum::<u64>();
+    let peak = (16..=n).map(ring).max().unwrap() + argv;
+    assert_eq!(counts(&s), [n + 2, bytes + argv, 18, peak, 2, argv]);
+    let again = heapscope(["summary".as_ref(), trace.as_os_str(), "--json".as_ref()]);
+    let t: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(counts(&t), counts(&s));
+}
+
+#[test]
 fn wasi_commands_see_argv_env_stdin_and_preopens_as_under_wasmtime() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();

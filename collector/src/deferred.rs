@@ -22,9 +22,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Bytes buffered before they are handed to the recorder thread.
-const CHUNK: usize = 64 << 10;
+const CHUNK: usize = 256 << 10;
 /// Buffers in flight to the thread at most: the guest waits beyond that.
-const IN_FLIGHT: usize = 8;
+const IN_FLIGHT: usize = 4;
 /// Bytes of an event before its stack: tag and kind, a, b, c, stack length
 /// (the layout of `trace::abi`'s event records).
 const HEADER: usize = EVENT_HEADER as usize;

@@ -692,22 +692,22 @@ fn record_helper(
     hook_flush: FunctionId,
 ) -> FunctionId {
     let (i32t, i64t) = (ValType::I32, ValType::I64);
-    let events = module.globals.add_local(
-        i32t,
-        true,
-        false,
-        ConstExpr::Value(Value::I32(abi::EVENT_BASE as i32)),
+    // A mutable i32 global, named and exported for the host.
+    let mut exported = |name: &str, export: &str, init: u32| {
+        let g =
+            module
+                .globals
+                .add_local(i32t, true, false, ConstExpr::Value(Value::I32(init as i32)));
+        module.globals.get_mut(g).name = Some(name.into());
+        module.exports.add(export, g);
+        g
+    };
+    let events = exported("heapscope:events", abi::EVENTS_EXPORT, abi::EVENT_BASE);
+    let cap = exported(
+        "heapscope:events_cap",
+        abi::EVENTS_CAP_EXPORT,
+        abi::EVENT_BYTES,
     );
-    module.globals.get_mut(events).name = Some("heapscope:events".into());
-    module.exports.add(abi::EVENTS_EXPORT, events);
-    let cap = module.globals.add_local(
-        i32t,
-        true,
-        false,
-        ConstExpr::Value(Value::I32(abi::EVENT_BYTES as i32)),
-    );
-    module.globals.get_mut(cap).name = Some("heapscope:events_cap".into());
-    module.exports.add(abi::EVENTS_CAP_EXPORT, cap);
 
     let params = [i32t, i64t, i64t, i64t, i32t];
     let args: Vec<LocalId> = params.iter().map(|t| module.locals.add(*t)).collect();

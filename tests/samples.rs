@@ -558,6 +558,20 @@ fn churn_microbenchmark_counts_its_pairs() {
 }
 
 #[test]
+fn events_through_the_synchronous_hooks_count_the_same_as_through_the_buffer() {
+    // The host-side stack walk (the benchmark's reference) turns the event
+    // buffer off, so every event goes through the synchronous hooks.
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, s) = record(
+        dir.path(),
+        &sample("c/churn.wasm"),
+        &["--stack-mode", "backtrace", "--", "1000", "12"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(counts(&s), [1_002, 252_483, 18, 7_011, 2, 35]);
+}
+
+#[test]
 fn a_million_events_through_the_event_buffer_and_recorder_thread_are_all_counted_in_order() {
     // 500,000 pairs: about 45 MB of event records, hundreds of buffers
     // drained and chunks handed to the recorder thread, more than it holds

@@ -414,13 +414,26 @@ fn hook_event(caller: &mut Caller<'_, Host>, tag: u32, kind: i32, a: u64, b: u64
     host.rec.event(tag, kind, a, b, c, raw);
 }
 
-fn shadow_stack<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (&'a [u8], &'a mut Host) {
+/// Find the shadow memory and the event buffer's position through the
+/// caller's exports, the first time (hooks can fire while the module is
+/// being instantiated, before the run sets them).
+fn find_exports(caller: &mut Caller<'_, Host>) {
     if caller.data().shadow.is_none() {
         let m = caller
             .get_export(abi::SHADOW_MEMORY_EXPORT)
             .and_then(|e| e.into_memory());
         caller.data_mut().shadow = m;
     }
+    if caller.data().events.is_none() {
+        let events = caller
+            .get_export(abi::EVENTS_EXPORT)
+            .and_then(|e| e.into_global());
+        caller.data_mut().events = events;
+    }
+}
+
+fn shadow_stack<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (&'a [u8], &'a mut Host) {
+    find_exports(caller);
     match caller.data().shadow {
         Some(mem) => {
             let (bytes, host) = mem.data_and_store_mut(caller);
@@ -506,22 +519,9 @@ fn define_hooks_for(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// Empty the event buffer from inside a hook, finding the buffer through
-/// the caller's exports the first time (hooks can fire while the module is
-/// being instantiated, before [`Host::events`] is set).
+/// Empty the event buffer from inside a hook.
 fn drain_caller(caller: &mut Caller<'_, Host>) {
-    if caller.data().events.is_none() {
-        let events = caller
-            .get_export(abi::EVENTS_EXPORT)
-            .and_then(|e| e.into_global());
-        caller.data_mut().events = events;
-    }
-    if caller.data().shadow.is_none() {
-        let m = caller
-            .get_export(abi::SHADOW_MEMORY_EXPORT)
-            .and_then(|e| e.into_memory());
-        caller.data_mut().shadow = m;
-    }
+    find_exports(caller);
     drain(caller);
 }
 

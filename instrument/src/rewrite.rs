@@ -106,6 +106,8 @@ struct Plan {
     entry4: LocalId,
     /// Its sequences that hold a call, a tail call or a `memory.grow`.
     call_seqs: Vec<InstrSeqId>,
+    /// Per sequence of `call_seqs`: its sites and its tail calls.
+    seq_counts: Vec<(usize, usize)>,
     /// The one frame of its sites until the collector symbolises them.
     frame: abi::SiteFrame,
     /// Id of its first site.
@@ -372,6 +374,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
                 entry_sp: module.locals.add(ValType::I32),
                 entry4: module.locals.add(ValType::I32),
                 call_seqs,
+                seq_counts: Vec::new(),
                 frame: abi::SiteFrame::default(),
                 first_site: 0,
             },
@@ -401,7 +404,8 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
             _ => None,
         }
     };
-    let counted: Vec<(FunctionId, String, usize)> = module
+    type Counted = (FunctionId, String, Vec<(usize, usize)>);
+    let counted: Vec<Counted> = module
         .funcs
         .par_iter()
         .filter_map(|f| {
@@ -414,21 +418,26 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
                 .as_deref()
                 .map(discover::demangle)
                 .unwrap_or_else(|| format!("func[{}]", plan.func_index));
-            let hits = plan
+            let per_seq = plan
                 .call_seqs
                 .iter()
-                .flat_map(|&seq| &local.block(seq).instrs)
-                .filter(|(i, _)| target(i).is_some())
-                .count();
-            Some((f.id(), name, hits))
+                .map(|&seq| {
+                    let instrs = &local.block(seq).instrs;
+                    let sites = instrs.iter().filter(|(i, _)| target(i).is_some()).count();
+                    let tails = instrs.iter().filter(|(i, _)| is_tail_call(i)).count();
+                    (sites, tails)
+                })
+                .collect();
+            Some((f.id(), name, per_seq))
         })
         .collect();
     let mut counts: FxHashMap<FunctionId, usize> = FxHashMap::default();
-    for (fid, name, hits) in counted {
+    for (fid, name, per_seq) in counted {
+        counts.insert(fid, per_seq.iter().map(|c| c.0).sum());
         if let Some(plan) = plans.get_mut(&fid) {
             plan.frame.function = name;
+            plan.seq_counts = per_seq;
         }
-        counts.insert(fid, hits);
     }
     let mut next_site = 0u32;
     for fid in &reaching_ids {
@@ -445,10 +454,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
             let plan = plans.get(&fid)?;
             let mut out = Vec::new();
             let mut grows = 0;
-            for &seq in &plan.call_seqs {
-                let instrs = &local.block(seq).instrs;
-                let hits = instrs.iter().filter(|(i, _)| target(i).is_some()).count();
-                let tails = instrs.iter().filter(|(i, _)| is_tail_call(i)).count();
+            for (&seq, &(hits, tails)) in plan.call_seqs.iter().zip(&plan.seq_counts) {
                 if hits == 0 && tails == 0 {
                     continue;
                 }

@@ -104,21 +104,22 @@ fn run(empty_on_flush: bool) -> Seen {
     let engine = Engine::new(&config).unwrap();
     let module = Module::new(&engine, module()).unwrap();
     let mut linker: Linker<Seen> = Linker::new(&engine);
-    let stack = |caller: &mut Caller<'_, Seen>, sp: i32| -> Vec<u8> {
-        let shadow = caller
+    // A synchronous hook's event: the stack read where `sp` says.
+    let synchronous = |c: &mut Caller<'_, Seen>, tag: u32, ptr: i64, sp: i32| {
+        let shadow = c
             .get_export(abi::SHADOW_MEMORY_EXPORT)
             .and_then(|e| e.into_memory())
             .unwrap();
-        shadow.data(&*caller)[..sp as usize].to_vec()
+        let stack = shadow.data(&*c)[..sp as usize].to_vec();
+        c.data_mut().events.push((tag, ptr as u64, stack));
+        c.data_mut().synchronous += 1;
     };
     linker
         .func_wrap(
             abi::IMPORT_MODULE,
             abi::HOOK_ALLOC,
             move |mut c: Caller<'_, Seen>, _: i32, ptr: i64, _: i64, _: i64, sp: i32| {
-                let s = stack(&mut c, sp);
-                c.data_mut().events.push((abi::EVENT_ALLOC, ptr as u64, s));
-                c.data_mut().synchronous += 1;
+                synchronous(&mut c, abi::EVENT_ALLOC, ptr, sp)
             },
         )
         .unwrap();
@@ -127,9 +128,7 @@ fn run(empty_on_flush: bool) -> Seen {
             abi::IMPORT_MODULE,
             abi::HOOK_FREE,
             move |mut c: Caller<'_, Seen>, _: i32, ptr: i64, sp: i32| {
-                let s = stack(&mut c, sp);
-                c.data_mut().events.push((abi::EVENT_FREE, ptr as u64, s));
-                c.data_mut().synchronous += 1;
+                synchronous(&mut c, abi::EVENT_FREE, ptr, sp)
             },
         )
         .unwrap();

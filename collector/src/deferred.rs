@@ -5,15 +5,16 @@
 //! synchronous hook, which copies kind, pointers, sizes and the raw shadow
 //! stack. They are buffered here and handed, 64 KiB at a time, to a
 //! recorder thread that interns the stacks, updates the heap model and
-//! encodes the trace, in parallel with the guest. Whenever the run needs the [`Recorder`] itself (an invocation
-//! ends, memory grows, the run ends), [`Deferred::get`] waits until the
+//! encodes the trace, in parallel with the guest. Whenever the run needs
+//! the [`Recorder`] itself (an invocation ends, memory grows, the run
+//! ends), [`Deferred::sync`] waits until the
 //! thread has recorded every buffer it was handed and records what is still
 //! buffered here, in order, so what the caller sees is exactly what
 //! recording every event as it happened would show. Runs with few events
 //! between such points (an actor's invocations) never wake the thread.
 
 use crate::recorder::Recorder;
-use heapscope_trace::abi::{EVENT_ALLOC, EVENT_FREE, EVENT_HEADER};
+use heapscope_trace::abi::{EventRecord, EventRecords, EVENT_ALLOC, EVENT_FREE};
 use heapscope_trace::StackId;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -25,9 +26,6 @@ use std::time::Duration;
 const CHUNK: usize = 256 << 10;
 /// Buffers in flight to the thread at most: the guest waits beyond that.
 const IN_FLIGHT: usize = 4;
-/// Bytes of an event before its stack: tag and kind, a, b, c, stack length
-/// (the layout of `trace::abi`'s event records).
-const HEADER: usize = EVENT_HEADER as usize;
 
 struct Shared {
     rec: Mutex<Recorder>,
@@ -71,26 +69,18 @@ impl Deferred {
         }
     }
 
-    /// Buffer an event of `tag` (`abi::EVENT_ALLOC`, `EVENT_FREE`,
-    /// `EVENT_REALLOC`) with its raw shadow stack, laid out as the module's
+    /// Buffer an event with its raw shadow stack, encoded as the module's
     /// event records are.
     #[inline]
-    pub fn event(&mut self, tag: u32, kind: i32, a: u64, b: u64, c: u64, stack: &[u8]) {
-        let mut header = [0u8; HEADER];
-        header[0..4].copy_from_slice(&((tag << 24) | (kind as u32 & 0xff_ffff)).to_le_bytes());
-        header[4..12].copy_from_slice(&a.to_le_bytes());
-        header[12..20].copy_from_slice(&b.to_le_bytes());
-        header[20..28].copy_from_slice(&c.to_le_bytes());
-        header[28..32].copy_from_slice(&(stack.len() as u32).to_le_bytes());
-        self.pending.extend_from_slice(&header);
-        self.pending.extend_from_slice(stack);
+    pub fn event(&mut self, ev: EventRecord, stack: &[u8]) {
+        ev.encode(stack, &mut self.pending);
         if self.pending.len() >= CHUNK {
             self.hand_over();
         }
     }
 
-    /// Buffer events already laid out as [`Deferred::event`] lays them out:
-    /// the module's own event buffer (`trace::abi`, "The event buffer").
+    /// Buffer events already encoded as [`EventRecord`]s: the module's own
+    /// event buffer (`trace::abi`, "The event buffer").
     pub fn records(&mut self, records: &[u8]) {
         self.pending.extend_from_slice(records);
         if self.pending.len() >= CHUNK {
@@ -111,7 +101,7 @@ impl Deferred {
                 self.to_thread = Some(tx);
                 self.spare = Some(spare_rx);
             }
-            // No thread: everything is recorded on this one, in `get`.
+            // No thread: everything is recorded on this one, in `sync`.
             Err(e) => tracing::debug!("no recorder thread ({e}); recording inline"),
         }
     }
@@ -143,8 +133,10 @@ impl Deferred {
         }
     }
 
-    /// The recorder, with every event so far recorded.
-    pub fn get(&mut self) -> MutexGuard<'_, Recorder> {
+    /// Wait until every event handed over so far is recorded, record what
+    /// is still buffered here, and return the recorder: blocks while the
+    /// recorder thread catches up.
+    pub fn sync(&mut self) -> MutexGuard<'_, Recorder> {
         let shared = &*self.shared;
         let mut rec = lock(&shared.rec);
         while shared.recorded.load(Ordering::Acquire) < self.handed
@@ -196,32 +188,20 @@ fn run_thread(shared: &Shared, rx: Receiver<Vec<u8>>, spare: Sender<Vec<u8>>) {
 
 /// Record the buffered events of `buf` in order.
 fn apply(rec: &mut Recorder, buf: &[u8]) {
-    let u64_at =
-        |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("eight bytes"));
-    let mut at = 0;
-    while at + HEADER <= buf.len() {
-        let r = &buf[at..];
-        let word = u32::from_le_bytes(r[0..4].try_into().expect("four bytes"));
-        let len = u32::from_le_bytes(r[28..32].try_into().expect("four bytes")) as usize;
-        let Some(raw) = r.get(HEADER..HEADER + len) else {
-            break;
-        };
-        let (tag, a) = (word >> 24, u64_at(r, 4));
+    for (ev, raw) in EventRecords::new(buf) {
         // free(NULL) is no event.
-        if tag != EVENT_FREE || a != 0 {
+        if ev.tag != EVENT_FREE || ev.a != 0 {
             let stack = rec.stack(raw);
-            let kind = word as i32 & 0xff_ffff;
-            record(rec, tag, kind, a, u64_at(r, 12), u64_at(r, 20), stack);
+            record(rec, ev, stack);
         }
-        at += HEADER + len;
     }
 }
 
 /// Record one event whose stack is interned already.
-pub fn record(rec: &mut Recorder, tag: u32, kind: i32, a: u64, b: u64, c: u64, stack: StackId) {
-    match tag {
-        EVENT_ALLOC => rec.alloc(kind, a, b, c, stack),
-        EVENT_FREE => rec.free(kind, a, stack),
-        _ => rec.realloc(kind, a, b, c, stack),
+pub fn record(rec: &mut Recorder, ev: EventRecord, stack: StackId) {
+    match ev.tag {
+        EVENT_ALLOC => rec.alloc(ev.kind, ev.a, ev.b, ev.c, stack),
+        EVENT_FREE => rec.free(ev.kind, ev.a, stack),
+        _ => rec.realloc(ev.kind, ev.a, ev.b, ev.c, stack),
     }
 }

@@ -245,6 +245,13 @@ fn k<'a, T: HasKernel>(c: &'a mut Caller<'_, T>) -> wasmtime::Result<&'a mut Ker
 
 /// Define `extism:host/env` in `linker`.
 pub fn define<T: HasKernel + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    define_memory(linker)?;
+    define_config_and_vars(linker)?;
+    define_http_and_log(linker)
+}
+
+/// Input, memory blocks, output and errors.
+fn define_memory<T: HasKernel + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     let m = ENV_MODULE;
     linker.func_wrap(m, "input_length", |mut c: Caller<'_, T>| {
         Ok(k(&mut c)?.input.len() as i64)
@@ -291,6 +298,12 @@ pub fn define<T: HasKernel + 'static>(linker: &mut Linker<T>) -> wasmtime::Resul
     linker.func_wrap(m, "store_u64", |mut c: Caller<'_, T>, o: i64, v: i64| {
         k(&mut c)?.store(o as u64, v.to_le_bytes()).map_err(trap)
     })?;
+    Ok(())
+}
+
+/// `config_get`, and vars (at most [`MAX_VAR_BYTES`] in all).
+fn define_config_and_vars<T: HasKernel + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    let m = ENV_MODULE;
     linker.func_wrap(m, "config_get", |mut c: Caller<'_, T>, o: i64| {
         let k = k(&mut c)?;
         let key = k.block_str(o as u64, "config key").map_err(trap)?;
@@ -333,6 +346,12 @@ pub fn define<T: HasKernel + 'static>(linker: &mut Linker<T>) -> wasmtime::Resul
         }
         Ok(())
     })?;
+    Ok(())
+}
+
+/// HTTP (refused) and logging.
+fn define_http_and_log<T: HasKernel + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    let m = ENV_MODULE;
     linker.func_wrap(
         m,
         "http_request",

@@ -21,18 +21,25 @@
 #![deny(missing_docs)]
 
 pub mod actor;
+mod calls;
+mod config;
 mod deferred;
+mod exit;
 pub mod extism;
-pub mod gates;
+mod host;
 pub mod leakscan;
+mod module;
+mod progress;
 pub mod recorder;
 mod run;
 pub mod suppress;
+pub mod symbolize;
 
 pub use actor::ActorConfig;
-pub use gates::Gates;
+pub use config::{ExtismRun, Interrupt, Leak, RunConfig, RunError, RunOutcome, StackMode};
+pub use exit::peak_rss_kib;
 pub use heapscope_trace::format::{LeakKind, RunStatus};
-pub use run::{
-    define_hooks, memory_infos, peak_rss_kib, run, ExtismRun, Interrupt, Leak, RunConfig, RunError,
-    RunOutcome, StackMode,
-};
+pub use heapscope_trace::gates::{self, Gates};
+pub use host::missing_hooks;
+pub use module::memory_infos;
+pub use run::run;

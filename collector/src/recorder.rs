@@ -2,7 +2,7 @@
 //! heap model. Its memory is bounded by live blocks and distinct stacks.
 
 use heapscope_trace::abi::{Site, SiteTable};
-use heapscope_trace::format::{FrameRecord, Record, StackId};
+use heapscope_trace::format::{Frame, FrameRecord, Record, StackId, Tables};
 use heapscope_trace::model::{FreeOutcome, HeapModel};
 use heapscope_trace::TraceWriter;
 use rustc_hash::FxHashMap;
@@ -50,14 +50,15 @@ pub struct Recorder {
     sites: Vec<Site>,
     /// Frame ids per site (innermost first), written on first use.
     site_frames: Vec<Option<Box<[u32]>>>,
+    /// The strings, frames and stack nodes written so far: their ids are
+    /// the trace's ([`Tables`]), with or without a trace file.
+    tables: Tables,
+    /// String -> id, for interning.
     strings: FxHashMap<String, u32>,
     /// Raw shadow-stack bytes -> stack id.
     stacks: FxHashMap<Box<[u8]>, StackId>,
     /// (parent, frame) -> stack id: the trie of written stack nodes.
     nodes: FxHashMap<(StackId, u32), StackId>,
-    next_string: u32,
-    next_frame: u32,
-    next_stack: StackId,
     start: Instant,
     until_clock: u32,
     last_flush: Instant,
@@ -67,10 +68,6 @@ pub struct Recorder {
     pub bad_stacks: u64,
     /// The lowest address any block was allocated at: where the heap starts.
     pub heap_lo: Option<u64>,
-    /// (parent, frame) of each stack node, by stack id - 1.
-    stack_nodes: Vec<(StackId, u32)>,
-    /// Function name of each frame, by frame id.
-    frame_names: Vec<String>,
     /// Bytes that reached the trace file, when a compressing writer counts
     /// them.
     pub trace_written: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
@@ -78,7 +75,7 @@ pub struct Recorder {
     pub progress: Option<std::sync::Arc<Progress>>,
     /// Symbolises a site's frames the first time it is reached, when the
     /// module carries a copy of the original's DWARF.
-    pub symbolizer: Option<heapscope_instrument::symbols::Symbolizer>,
+    pub symbolizer: Option<crate::symbolize::Symbolizer>,
     /// The last two stacks seen: raw shadow-stack bytes and id.
     recent: [(Vec<u8>, StackId); 2],
     recent_next: usize,
@@ -98,20 +95,16 @@ impl Recorder {
             model: HeapModel::new(),
             sites: sites.sites,
             site_frames: vec![None; n],
+            tables: Tables::default(),
             strings: FxHashMap::default(),
             stacks: FxHashMap::default(),
             nodes: FxHashMap::default(),
-            next_string: 0,
-            next_frame: 0,
-            next_stack: 0,
             start: Instant::now(),
             until_clock: CLOCK_EVERY,
             last_flush: Instant::now(),
             invalid_frees: Vec::new(),
             bad_stacks: 0,
             heap_lo: None,
-            stack_nodes: Vec::new(),
-            frame_names: Vec::new(),
             freed: Vec::new(),
             freed_next: 0,
             recent: [(vec![0xff; 3], 0), (vec![0xff; 3], 0)],
@@ -159,10 +152,9 @@ impl Recorder {
         if let Some(&id) = self.strings.get(s) {
             return id;
         }
-        let id = self.next_string;
-        self.next_string += 1;
+        let id = self.tables.add_string(s.to_string());
         self.strings.insert(s.to_string(), id);
-        self.write(|w| w.string(s).map(drop));
+        self.write(|w| w.string(s).map(|written| debug_assert_eq!(written, id)));
         id
     }
 
@@ -200,10 +192,15 @@ impl Recorder {
                 func_index: site_info.func_index,
                 code_offset: site_info.code_offset,
             };
-            let id = self.next_frame;
-            self.next_frame += 1;
-            self.frame_names.push(f.function.clone());
-            self.write(|w| w.frame(&rec).map(drop));
+            let id = self.tables.add_frame(Frame {
+                function: f.function.clone(),
+                file: f.file.clone(),
+                line: f.line,
+                column: f.column,
+                func_index: site_info.func_index,
+                code_offset: site_info.code_offset,
+            });
+            self.write(|w| w.frame(&rec).map(|written| debug_assert_eq!(written, id)));
             ids.push(id);
         }
         let ids: Box<[u32]> = ids.into();
@@ -249,12 +246,16 @@ impl Recorder {
                 parent = match self.nodes.get(&(parent, frame)) {
                     Some(&id) => id,
                     None => {
-                        self.next_stack += 1;
-                        let id = self.next_stack;
+                        let id = self
+                            .tables
+                            .add_stack(parent, frame)
+                            .expect("the parent and the frame were added before");
                         self.nodes.insert((parent, frame), id);
-                        self.stack_nodes.push((parent, frame));
                         let p = parent;
-                        self.write(|w| w.stack(p, frame).map(drop));
+                        self.write(|w| {
+                            w.stack(p, frame)
+                                .map(|written| debug_assert_eq!(written, id))
+                        });
                         id
                     }
                 };
@@ -337,20 +338,13 @@ impl Recorder {
     }
 
     /// Function names of a stack, innermost first.
-    pub fn stack_functions(&self, mut id: StackId) -> Vec<&str> {
-        let mut out = Vec::new();
-        while id != 0 {
-            let Some(&(parent, frame)) = self.stack_nodes.get(id as usize - 1) else {
-                break;
-            };
-            out.push(
-                self.frame_names
-                    .get(frame as usize)
-                    .map_or("?", String::as_str),
-            );
-            id = parent;
-        }
-        out
+    pub fn stack_functions(&self, id: StackId) -> Vec<String> {
+        self.tables
+            .stack(id)
+            .into_iter()
+            .rev()
+            .map(|f| f.function.clone())
+            .collect()
     }
 
     /// Intern a string for a record that refers to it.

@@ -63,6 +63,33 @@ pub const DEFAULTS: &str = "\
 }
 ";
 
+/// Why [`load`] could not load a suppression file.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file could not be read.
+    Read(std::io::Error),
+    /// The file is not in the format.
+    Parse(String),
+}
+
+/// The built-in rules (when `defaults`), then those of each file in
+/// order; an error names the file.
+pub fn load(
+    defaults: bool,
+    files: &[std::path::PathBuf],
+) -> Result<Vec<Rule>, (std::path::PathBuf, LoadError)> {
+    let mut rules = if defaults {
+        parse(DEFAULTS).expect("the built-in suppressions parse")
+    } else {
+        Vec::new()
+    };
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| (f.clone(), LoadError::Read(e)))?;
+        rules.extend(parse(&text).map_err(|e| (f.clone(), LoadError::Parse(e)))?);
+    }
+    Ok(rules)
+}
+
 /// Parse suppression rules; errors name the line.
 pub fn parse(text: &str) -> Result<Vec<Rule>, String> {
     let mut rules = Vec::new();

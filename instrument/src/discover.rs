@@ -350,47 +350,109 @@ pub fn discover(
     ptr: ValType,
     skipped: &mut Vec<String>,
 ) -> Result<Vec<Allocator>, String> {
-    let mut found: Vec<Allocator> = Vec::new();
-    let try_push = |found: &mut Vec<Allocator>,
-                    role: AllocFn,
-                    id: FunctionId,
-                    name: String,
-                    found_by: FoundBy,
-                    skipped: &mut Vec<String>|
-     -> bool {
-        if found.iter().any(|f| f.id == id) {
-            return false;
-        }
-        if !matches!(module.funcs.get(id).kind, FunctionKind::Local(_)) {
-            skipped.push(format!(
-                "`{name}` is imported; its allocations are the host's"
-            ));
-            return false;
-        }
-        let ty = module.types.get(module.funcs.get(id).ty());
-        match shape(role, ty.params(), ty.results(), ptr) {
-            Some(shape) => {
-                found.push(Allocator {
-                    role,
-                    id,
-                    name,
-                    found_by,
-                    shape,
-                });
-                true
-            }
-            None => {
-                skipped.push(format!(
-                    "`{name}` looks like {} but its signature {:?} -> {:?} does not fit; not hooked",
-                    role.name(),
-                    ty.params(),
-                    ty.results()
-                ));
-                false
-            }
-        }
+    let push = |found: &mut Vec<Allocator>,
+                role: AllocFn,
+                id: FunctionId,
+                name: String,
+                found_by: FoundBy,
+                skipped: &mut Vec<String>| {
+        try_push(module, ptr, found, (role, id, name, found_by), skipped)
     };
+    let mut found = overridden(module, overrides, orig_index, ptr, skipped)?;
+    let mut demangled = Vec::new();
+    for f in module.funcs.iter() {
+        let Some(name) = &f.name else { continue };
+        if let Some(role) = role_for_name(name) {
+            push(
+                &mut found,
+                role,
+                f.id(),
+                name.clone(),
+                FoundBy::NameSection,
+                skipped,
+            );
+        } else if name.starts_with("_R") || name.starts_with("_Z") {
+            let d = demangle(name);
+            if let Some(role) = role_for_demangled(&d) {
+                demangled.push((role, f.id(), d));
+            }
+        }
+    }
+    for (role, id, name) in demangled {
+        push(&mut found, role, id, name, FoundBy::DemangledName, skipped);
+    }
+    for e in module.exports.iter() {
+        if let ExportItem::Function(id) = e.item {
+            if let Some(role) = role_for_name(&e.name) {
+                if !found.iter().any(|f| f.role == role) {
+                    push(
+                        &mut found,
+                        role,
+                        id,
+                        e.name.clone(),
+                        FoundBy::Export,
+                        skipped,
+                    );
+                }
+            }
+        }
+    }
+    found.sort_by_key(|a| (a.role, orig_index.get(&a.id).copied()));
+    Ok(found)
+}
 
+/// Add `role` at function `id` to `found` unless it is there already, is
+/// imported, or has a signature the role cannot have (said in `skipped`);
+/// whether it was added.
+fn try_push(
+    module: &Module,
+    ptr: ValType,
+    found: &mut Vec<Allocator>,
+    (role, id, name, found_by): (AllocFn, FunctionId, String, FoundBy),
+    skipped: &mut Vec<String>,
+) -> bool {
+    if found.iter().any(|f| f.id == id) {
+        return false;
+    }
+    if !matches!(module.funcs.get(id).kind, FunctionKind::Local(_)) {
+        skipped.push(format!(
+            "`{name}` is imported; its allocations are the host's"
+        ));
+        return false;
+    }
+    let ty = module.types.get(module.funcs.get(id).ty());
+    match shape(role, ty.params(), ty.results(), ptr) {
+        Some(shape) => {
+            found.push(Allocator {
+                role,
+                id,
+                name,
+                found_by,
+                shape,
+            });
+            true
+        }
+        None => {
+            skipped.push(format!(
+                "`{name}` looks like {} but its signature {:?} -> {:?} does not fit; not hooked",
+                role.name(),
+                ty.params(),
+                ty.results()
+            ));
+            false
+        }
+    }
+}
+
+/// The functions `--alloc-fn` names, each checked against its role.
+fn overridden(
+    module: &Module,
+    overrides: &[AllocOverride],
+    orig_index: &rustc_hash::FxHashMap<FunctionId, u32>,
+    ptr: ValType,
+    skipped: &mut Vec<String>,
+) -> Result<Vec<Allocator>, String> {
+    let mut found: Vec<Allocator> = Vec::new();
     for o in overrides {
         let id = match &o.func {
             FuncRef::Index(i) => orig_index.iter().find(|(_, v)| *v == i).map(|(k, _)| *k),
@@ -415,7 +477,13 @@ pub fn discover(
             .name
             .clone()
             .unwrap_or_else(|| format!("func[{}]", orig_index[&id]));
-        if !try_push(&mut found, o.role, id, name.clone(), FoundBy::User, skipped) {
+        if !try_push(
+            module,
+            ptr,
+            &mut found,
+            (o.role, id, name.clone(), FoundBy::User),
+            skipped,
+        ) {
             return Err(format!(
                 "`--alloc-fn {}` cannot hook `{name}`: {}",
                 o.role.name(),
@@ -427,45 +495,6 @@ pub fn discover(
         }
     }
 
-    let mut demangled = Vec::new();
-    for f in module.funcs.iter() {
-        let Some(name) = &f.name else { continue };
-        if let Some(role) = role_for_name(name) {
-            try_push(
-                &mut found,
-                role,
-                f.id(),
-                name.clone(),
-                FoundBy::NameSection,
-                skipped,
-            );
-        } else if name.starts_with("_R") || name.starts_with("_Z") {
-            let d = demangle(name);
-            if let Some(role) = role_for_demangled(&d) {
-                demangled.push((role, f.id(), d));
-            }
-        }
-    }
-    for (role, id, name) in demangled {
-        try_push(&mut found, role, id, name, FoundBy::DemangledName, skipped);
-    }
-    for e in module.exports.iter() {
-        if let ExportItem::Function(id) = e.item {
-            if let Some(role) = role_for_name(&e.name) {
-                if !found.iter().any(|f| f.role == role) {
-                    try_push(
-                        &mut found,
-                        role,
-                        id,
-                        e.name.clone(),
-                        FoundBy::Export,
-                        skipped,
-                    );
-                }
-            }
-        }
-    }
-    found.sort_by_key(|a| (a.role, orig_index.get(&a.id).copied()));
     Ok(found)
 }
 

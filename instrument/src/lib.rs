@@ -16,8 +16,11 @@
 #![deny(missing_docs)]
 
 pub mod discover;
+mod infra;
+mod plan;
 mod rewrite;
 pub mod symbols;
+mod wrap;
 
 pub use discover::{AllocOverride, Allocator, FoundBy, FuncRef};
 use heapscope_trace::abi::{self, AllocFn};

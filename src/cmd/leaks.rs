@@ -10,11 +10,13 @@ Examples:
   heapscope leaks heapscope.trace
   heapscope leaks app.trace --top 5
   heapscope leaks app.trace --json > leaks.json
-  heapscope leaks app.trace --fail-on-leak    # exit 1 when anything is live at exit
+  heapscope leaks app.trace --fail-on-leak    # exit 1 when blocks are definitely lost
+  heapscope leaks app.trace --fail-on-leak=possible
 
 Exit status:
   0    report printed
-  1    --fail-on-leak was given and blocks are live at exit
+  1    --fail-on-leak was given and blocks of that kind (or a worse one) are live at
+       exit; the same rule as `heapscope run --fail-on-leak`
   2    the trace cannot be read")]
 pub struct Opts {
     /// The trace written by `heapscope run`.
@@ -29,9 +31,11 @@ pub struct Opts {
     /// Print JSON (summary, leak groups with every frame) instead of text.
     #[arg(long)]
     json: bool,
-    /// Exit with status 1 when any block is live at exit.
-    #[arg(long)]
-    fail_on_leak: bool,
+    /// Exit 1 when blocks live at exit are definitely lost (the default;
+    /// with =possible, also possibly lost; with =reachable, any); suppressed
+    /// blocks never count. The same rule as `heapscope run --fail-on-leak`.
+    #[arg(long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "definite", value_parser = super::run::parse_kind)]
+    fail_on_leak: Option<heapscope_trace::format::LeakKind>,
 }
 
 impl Opts {
@@ -47,10 +51,14 @@ impl Opts {
                 self.full_stacks,
             ))?;
         }
-        Ok(if self.fail_on_leak && a.summary.curr_blocks > 0 {
-            1
-        } else {
-            0
-        })
+        let gates = heapscope_trace::gates::Gates {
+            fail_on_leak: self.fail_on_leak,
+            ..Default::default()
+        };
+        let failed = heapscope_viewer::text::gate_failures(&gates.check(&a.summary));
+        for line in &failed {
+            eprintln!("heapscope: {line}");
+        }
+        Ok(if failed.is_empty() { 0 } else { 1 })
     }
 }

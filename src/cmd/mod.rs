@@ -74,7 +74,10 @@ pub fn print_styled(text: &str) -> anyhow::Result<()> {
             Some(red)
         } else if t.starts_with("warning:") {
             Some(yellow)
-        } else if t.starts_with('#') || t.starts_with("invocations:") || t.starts_with("growth ") {
+        } else if t.starts_with('#')
+            || (t.contains("invocation") && t.ends_with(" failed"))
+            || t.starts_with("growth ")
+        {
             Some(bold)
         } else if t.starts_with('(') || t.starts_with("...") {
             Some(dim)

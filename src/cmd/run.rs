@@ -6,7 +6,7 @@ use heapscope_instrument::AllocOverride;
 use heapscope_trace::format::LeakKind;
 use heapscope_trace::format::RunStatus;
 use heapscope_trace::HeapModel;
-use heapscope_viewer::text::{bytes_human, decimal, thousands};
+use heapscope_viewer::text;
 use std::path::PathBuf;
 
 /// Run a WASI command, an exported function or an Extism plugin (an actor,
@@ -131,9 +131,9 @@ pub struct Opts {
     /// and preopen tables, which it allocates once and never frees).
     #[arg(long)]
     no_default_suppressions: bool,
-    /// Exit 1 when blocks live at exit are definitely lost (or, with
-    /// =possible, also possibly lost; with =reachable, any), suppressed
-    /// blocks left out.
+    /// Exit 1 when blocks live at exit are definitely lost (the default;
+    /// with =possible, also possibly lost; with =reachable, any); suppressed
+    /// blocks never count. The same rule as `heapscope leaks --fail-on-leak`.
     #[arg(long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "definite", value_parser = parse_kind)]
     fail_on_leak: Option<LeakKind>,
     /// Exit 1 when live heap bytes peak above SIZE.
@@ -159,7 +159,8 @@ pub struct Opts {
     quiet: bool,
 }
 
-fn parse_kind(s: &str) -> Result<LeakKind, String> {
+/// Parse a `--fail-on-leak` kind (`run` and `leaks` share it).
+pub fn parse_kind(s: &str) -> Result<LeakKind, String> {
     match s {
         "definite" => Ok(LeakKind::Definite),
         "possible" => Ok(LeakKind::Possible),
@@ -314,18 +315,9 @@ impl Opts {
         if !self.quiet && !self.plain {
             eprint!("{}", self.report(&cfg, &outcome));
         }
-        let failed: Vec<_> = outcome.summary.gates.iter().filter(|g| !g.passed).collect();
-        for g in &failed {
-            if let Some(note) = &g.note {
-                eprintln!("heapscope: gate failed: --{}: {note}", g.gate);
-                continue;
-            }
-            eprintln!(
-                "heapscope: gate failed: --{}: {} > {}",
-                g.gate,
-                thousands(g.actual),
-                thousands(g.limit)
-            );
+        let failed = text::gate_failures(&outcome.summary.gates);
+        for line in &failed {
+            eprintln!("heapscope: {line}");
         }
         if !failed.is_empty() {
             return Ok(1);
@@ -335,113 +327,46 @@ impl Opts {
 
     fn report(&self, cfg: &RunConfig, o: &RunOutcome) -> String {
         let s = &o.summary;
-        let name = cfg.module.display();
-        let mut out = String::new();
-        let ended = match s.status {
-            RunStatus::Exited => format!("exited with code {}", s.exit_code.unwrap_or(0)),
-            RunStatus::Trapped => {
-                format!("trapped: {}", s.message.lines().next().unwrap_or_default())
-            }
-            RunStatus::MemoryLimit => format!("stopped at the memory limit: {}", s.message),
-            RunStatus::Timeout => format!("stopped by the time or fuel limit: {}", s.message),
-            RunStatus::Error => format!("failed: {}", s.message),
-            RunStatus::Interrupted => {
-                "was interrupted; the trace and summary cover the run until then".to_string()
-            }
-        };
-        out.push_str(&format!("heapscope: `{name}` {ended}\n"));
-        out.push_str(&format!(
-            "heapscope: {} allocations ({}), {} frees; peak {} in {} blocks; {} in {} blocks live at exit\n",
-            thousands(s.total_blocks),
-            bytes_human(s.total_bytes),
-            thousands(s.total_blocks - s.curr_blocks),
-            bytes_human(s.max_bytes),
-            thousands(s.max_blocks),
-            bytes_human(s.curr_bytes),
-            thousands(s.curr_blocks),
-        ));
-        if let Some(k) = &s.leak_kinds {
-            out.push_str(&format!(
-                "heapscope: live at exit: {} definitely lost, {} possibly lost, {} still reachable, {} suppressed\n",
-                amount(&k.definite),
-                amount(&k.possible),
-                amount(&k.reachable),
-                amount(&k.suppressed),
-            ));
-        }
-        if s.invalid_frees > 0 {
-            out.push_str(&format!(
-                "heapscope: {} invalid free(s)\n",
-                thousands(s.invalid_frees)
-            ));
-        }
+        let mut lines = text::summary_lines(&format!("`{}`", cfg.module.display()), s);
         if let Some(n) = s.invocations {
-            out.push_str(&format!(
-                "heapscope: {} invocations, {} failed\n",
-                thousands(n),
-                thousands(s.invocations_failed.unwrap_or(0))
-            ));
+            lines.push(text::invocations(n, s.invocations_failed.unwrap_or(0)));
         }
         if let Some(g) = &s.growth {
-            out.push_str(&format!(
-                "heapscope: growth after a warm-up of {}: {} bytes and {} pages per invocation (r\u{b2} {:.3}){}\n",
-                thousands(g.warmup),
-                decimal(g.bytes_per_invocation),
-                decimal(g.pages_per_invocation),
+            lines.push(format!(
+                "growth after a warm-up of {}: {} bytes and {} pages per invocation (r\u{b2} {:.3}){}",
+                text::thousands(g.warmup),
+                text::decimal(g.bytes_per_invocation),
+                text::decimal(g.pages_per_invocation),
                 g.r2,
                 match g.sites.first() {
                     Some(site) if g.leaking => format!(
                         "; LEAK, mostly from {}",
-                        user_functions(&site.functions)
+                        text::user_functions(&site.functions)
                     ),
                     _ => "; no steady growth".to_string(),
                 }
             ));
         }
         if let Some(f) = &o.refused_growth {
-            out.push_str(&format!(
-                "heapscope: the memory limit refused a growth from {}\n",
-                user_functions(f)
+            lines.push(format!(
+                "the memory limit refused a growth from {}",
+                text::user_functions(f)
             ));
         }
         if let Some(e) = &o.trace_error {
-            out.push_str(&format!("heapscope: warning: writing the trace failed part way ({e}); it holds the events before\n"));
+            lines.push(format!(
+                "warning: writing the trace failed part way ({e}); it holds the events before"
+            ));
         }
-        if let Some(t) = &cfg.trace {
-            if o.trace_error.is_none() {
-                out.push_str(&format!(
-                    "heapscope: trace written to `{}`; see `heapscope leaks {}`\n",
-                    t.display(),
-                    t.display()
-                ));
-            }
+        if let (Some(t), None) = (&cfg.trace, &o.trace_error) {
+            lines.push(format!(
+                "trace written to `{}`; see `heapscope leaks {}`",
+                t.display(),
+                t.display()
+            ));
         }
-        out
+        lines.iter().map(|l| format!("heapscope: {l}\n")).collect()
     }
-}
-
-/// A stack's functions without the runtime's allocator and library frames,
-/// innermost first: `actor::cache_insert < actor::process < process`.
-fn user_functions(functions: &[String]) -> String {
-    let user: Vec<&str> = functions
-        .iter()
-        .map(String::as_str)
-        .filter(|f| !heapscope_viewer::analysis::is_library_function(f))
-        .take(4)
-        .collect();
-    if user.is_empty() {
-        functions
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "an unknown stack".into())
-    } else {
-        user.join(" < ")
-    }
-}
-
-fn amount(a: &heapscope_trace::model::Amount) -> String {
-    let unit = if a.blocks == 1 { "block" } else { "blocks" };
-    format!("{} in {} {unit}", bytes_human(a.bytes), thousands(a.blocks))
 }
 
 /// The process exit code for a run: the guest's own when it exited, 134

@@ -69,15 +69,18 @@
 //! in the shadow memory, at [`EVENT_BASE`], [`EVENT_BYTES`] long, and call
 //! [`HOOK_FLUSH`] only when the next record would not fit. A record is
 //!
-//! ```text
-//! u32 tag << 24 | kind     tag: EVENT_ALLOC, EVENT_FREE or EVENT_REALLOC
-//! u64 a, b, c              alloc: ptr, size, align; free: ptr, 0, 0;
-//!                          realloc: old, new, size
-//! u32 sp                   the stack's length in bytes
-//! sp bytes                 shadow[0..sp], copied (EVENT_HEADER + sp in all)
-//! ```
+//! | offset | type | field |
+//! | --- | --- | --- |
+//! | 0 | `u32` | `tag << EVENT_TAG_SHIFT \| kind & EVENT_KIND_MASK`; tag: [`EVENT_ALLOC`], [`EVENT_FREE`] or [`EVENT_REALLOC`] |
+//! | [`EVENT_A_OFFSET`] (4) | `u64` | alloc: ptr; free: ptr; realloc: old |
+//! | [`EVENT_B_OFFSET`] (12) | `u64` | alloc: size; free: 0; realloc: new |
+//! | [`EVENT_C_OFFSET`] (20) | `u64` | alloc: align; free: 0; realloc: size |
+//! | [`EVENT_STACK_LEN_OFFSET`] (28) | `u32` | `sp`, the stack's length in bytes |
+//! | [`EVENT_HEADER`] (32) | `sp` bytes | `shadow[0..sp]`, copied |
 //!
-//! little-endian, one after another from [`EVENT_BASE`] up to the global
+//! [`EventRecord`] encodes and decodes it; the instrumenter emits its
+//! stores at these offsets, the collector and the tests decode with
+//! [`EventRecords`]. Records are little-endian, one after another from [`EVENT_BASE`] up to the global
 //! exported as [`EVENTS_EXPORT`], which is written last, so a record cut
 //! short by a trap is never seen. The host reads and empties the buffer
 //! (sets that global back to [`EVENT_BASE`]) in `flush`, before it handles
@@ -133,6 +136,31 @@ pub const HOOK_FLUSH: &str = "flush";
 /// Every hook import name, for checks that the host defines them all.
 pub const ALL_HOOKS: [&str; 5] = [HOOK_ALLOC, HOOK_FREE, HOOK_REALLOC, HOOK_GROW, HOOK_FLUSH];
 
+/// A hook parameter's wasm type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookParam {
+    /// `i32`
+    I32,
+    /// `i64`
+    I64,
+}
+
+/// The parameters of hook `name` (every hook returns nothing), as the table
+/// under "Imports" gives them: the one definition the instrumenter imports
+/// and the collector defines (a collector test compares its linker's types
+/// with these).
+pub fn hook_params(name: &str) -> Option<&'static [HookParam]> {
+    use HookParam::{I32, I64};
+    Some(match name {
+        HOOK_ALLOC => &[I32, I64, I64, I64, I32],
+        HOOK_FREE => &[I32, I64, I32],
+        HOOK_REALLOC => &[I32, I64, I64, I64, I32],
+        HOOK_GROW => &[I32, I64, I64, I32],
+        HOOK_FLUSH => &[],
+        _ => return None,
+    })
+}
+
 /// Export name of the shadow stack memory.
 pub const SHADOW_MEMORY_EXPORT: &str = "heapscope:shadow";
 /// Export name of the shadow stack pointer global (`i32`), so the host can
@@ -164,6 +192,18 @@ pub const EVENT_BASE: u32 = (SHADOW_PAGES * 65536) as u32;
 pub const EVENT_BYTES: u32 = (EVENT_PAGES * 65536) as u32;
 /// Bytes of an event record before its stack.
 pub const EVENT_HEADER: u32 = 32;
+/// Shift of the tag in an event record's first word.
+pub const EVENT_TAG_SHIFT: u32 = 24;
+/// Bits of an event record's first word that hold the hook's `kind`.
+pub const EVENT_KIND_MASK: u32 = 0x00ff_ffff;
+/// Byte offset of an event record's `a` (`u64`).
+pub const EVENT_A_OFFSET: u32 = 4;
+/// Byte offset of an event record's `b` (`u64`).
+pub const EVENT_B_OFFSET: u32 = 12;
+/// Byte offset of an event record's `c` (`u64`).
+pub const EVENT_C_OFFSET: u32 = 20;
+/// Byte offset of an event record's stack length (`u32`, bytes).
+pub const EVENT_STACK_LEN_OFFSET: u32 = 28;
 /// Export name of the event buffer's write position (`i32` global, a byte
 /// offset in the shadow memory, [`EVENT_BASE`] when empty).
 pub const EVENTS_EXPORT: &str = "heapscope:events";
@@ -183,8 +223,14 @@ pub const SITE_TABLE_SECTION: &str = "heapscope.sites";
 /// instrumented module (`heapscope.debug_info`, ...): the collector
 /// symbolises a call site from them the first time a run reaches it.
 pub const DWARF_SECTION_PREFIX: &str = "heapscope";
-/// Version byte at the start of the site table.
-pub const SITE_TABLE_VERSION: u8 = 1;
+/// The version of this ABI: the hooks, the shadow stack, the event record,
+/// the exports and the site table's encoding. An instrumented module
+/// carries the version it was made for as the first byte of its site table
+/// ([`SITE_TABLE_SECTION`]); the collector refuses a module of another
+/// version, naming both. Any change to this file's contract bumps it.
+pub const ABI_VERSION: u8 = 1;
+/// Version byte at the start of the site table: the [`ABI_VERSION`].
+pub const SITE_TABLE_VERSION: u8 = ABI_VERSION;
 
 /// Bits of a hook's `kind` argument that hold the [`AllocFn`].
 pub const KIND_ROLE_MASK: i32 = 0xff;
@@ -375,6 +421,99 @@ pub fn unpack_kind(kind: i32) -> (AllocFn, u32) {
     )
 }
 
+/// One event record of the event buffer (see "The event buffer"), without
+/// its stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRecord {
+    /// [`EVENT_ALLOC`], [`EVENT_FREE`] or [`EVENT_REALLOC`] (or a tag this
+    /// build does not know, from a forged record).
+    pub tag: u32,
+    /// The hook's `kind` ([`pack_kind`]), 24 bits.
+    pub kind: i32,
+    /// alloc: ptr; free: ptr; realloc: old.
+    pub a: u64,
+    /// alloc: size; free: 0; realloc: new.
+    pub b: u64,
+    /// alloc: align; free: 0; realloc: size.
+    pub c: u64,
+}
+
+impl EventRecord {
+    /// The record's first word: tag and kind.
+    #[inline]
+    pub fn word(tag: u32, kind: i32) -> u32 {
+        (tag << EVENT_TAG_SHIFT) | (kind as u32 & EVENT_KIND_MASK)
+    }
+
+    /// Append the record and its raw shadow stack to `out`.
+    #[inline]
+    pub fn encode(&self, stack: &[u8], out: &mut Vec<u8>) {
+        let mut h = [0u8; EVENT_HEADER as usize];
+        let at = |o: u32| o as usize;
+        h[..4].copy_from_slice(&Self::word(self.tag, self.kind).to_le_bytes());
+        h[at(EVENT_A_OFFSET)..at(EVENT_B_OFFSET)].copy_from_slice(&self.a.to_le_bytes());
+        h[at(EVENT_B_OFFSET)..at(EVENT_C_OFFSET)].copy_from_slice(&self.b.to_le_bytes());
+        h[at(EVENT_C_OFFSET)..at(EVENT_STACK_LEN_OFFSET)].copy_from_slice(&self.c.to_le_bytes());
+        h[at(EVENT_STACK_LEN_OFFSET)..].copy_from_slice(&(stack.len() as u32).to_le_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(stack);
+    }
+
+    /// Decode the record at the start of `buf`: the record, its stack and
+    /// the bytes it takes; `None` when `buf` does not hold a whole one.
+    #[inline]
+    pub fn decode(buf: &[u8]) -> Option<(EventRecord, &[u8], usize)> {
+        let header: &[u8; EVENT_HEADER as usize] = buf.first_chunk()?;
+        let u32_at =
+            |o: u32| u32::from_le_bytes(*header[o as usize..].first_chunk().expect("in header"));
+        let u64_at =
+            |o: u32| u64::from_le_bytes(*header[o as usize..].first_chunk().expect("in header"));
+        let word = u32_at(0);
+        let len = u32_at(EVENT_STACK_LEN_OFFSET) as usize;
+        let end = (EVENT_HEADER as usize).checked_add(len)?;
+        let stack = buf.get(EVENT_HEADER as usize..end)?;
+        let rec = EventRecord {
+            tag: word >> EVENT_TAG_SHIFT,
+            kind: (word & EVENT_KIND_MASK) as i32,
+            a: u64_at(EVENT_A_OFFSET),
+            b: u64_at(EVENT_B_OFFSET),
+            c: u64_at(EVENT_C_OFFSET),
+        };
+        Some((rec, stack, end))
+    }
+}
+
+/// The records of an event buffer's bytes, in order, each with its raw
+/// stack. Stops at the first record that is not whole;
+/// [`EventRecords::rest`] tells how many bytes were left over.
+#[derive(Debug, Clone)]
+pub struct EventRecords<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> EventRecords<'a> {
+    /// The records of `buf`.
+    pub fn new(buf: &'a [u8]) -> EventRecords<'a> {
+        EventRecords { buf }
+    }
+
+    /// Bytes not decoded yet (after the iterator ends: a partial record).
+    pub fn rest(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+impl<'a> Iterator for EventRecords<'a> {
+    type Item = (EventRecord, &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let (rec, stack, used) = EventRecord::decode(self.buf)?;
+        self.buf = &self.buf[used..];
+        Some((rec, stack))
+    }
+}
+
 /// One source-level frame of a call site.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct SiteFrame {
@@ -424,8 +563,8 @@ pub struct SiteTable {
 /// Why a site table could not be decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum SiteTableError {
-    /// The version byte is not one this build understands.
-    #[error("site table version {0} is not supported (expected {SITE_TABLE_VERSION}); re-instrument the module with this heapscope")]
+    /// The module was instrumented for another [`ABI_VERSION`].
+    #[error("the module was instrumented for heapscope hook ABI version {0}, but this heapscope uses version {ABI_VERSION}: instrument the original module again with this heapscope")]
     Version(u8),
     /// The section ends early or refers to strings it does not have.
     #[error("site table is malformed at byte {0:#x}")]
@@ -530,6 +669,71 @@ mod tests {
         assert_eq!(k, 0x302);
         assert_eq!(unpack_kind(k), (AllocFn::Calloc, 3));
         assert_eq!(unpack_kind(0xff), (AllocFn::Unknown, 0));
+    }
+
+    #[test]
+    fn event_records_round_trip_at_the_documented_offsets() {
+        let r = EventRecord {
+            tag: EVENT_REALLOC,
+            kind: pack_kind(AllocFn::Realloc, 1),
+            a: 0x1111_2222_3333_4444,
+            b: 0x10,
+            c: 0x55,
+        };
+        let mut buf = Vec::new();
+        r.encode(&[7, 0, 0, 0, 9, 0, 0, 0], &mut buf);
+        EventRecord {
+            tag: EVENT_FREE,
+            kind: 4,
+            a: 8,
+            b: 0,
+            c: 0,
+        }
+        .encode(&[], &mut buf);
+        assert_eq!(buf.len(), 32 + 8 + 32);
+        // The layout the table documents: tag in the top byte of word 0.
+        assert_eq!(buf[3], EVENT_REALLOC as u8);
+        assert_eq!(buf[0..3], [3, 1, 0]);
+        assert_eq!(buf[4..12], 0x1111_2222_3333_4444u64.to_le_bytes());
+        assert_eq!(buf[28..32], 8u32.to_le_bytes());
+        let mut it = EventRecords::new(&buf);
+        assert_eq!(it.next(), Some((r, &[7, 0, 0, 0, 9, 0, 0, 0][..])));
+        assert_eq!(it.next().map(|x| (x.0.tag, x.0.a)), Some((EVENT_FREE, 8)));
+        assert_eq!(it.next(), None);
+        assert_eq!(it.rest(), 0);
+        // Cut anywhere inside the second record: the first still decodes,
+        // the cut one is left over.
+        for cut in 41..buf.len() {
+            let mut it = EventRecords::new(&buf[..cut]);
+            assert!(it.next().is_some());
+            assert!(it.next().is_none());
+            assert_eq!(it.rest(), cut - 40);
+        }
+        // A stack length past the end is not followed.
+        let mut bad = buf[..32].to_vec();
+        bad[28..32].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(EventRecords::new(&bad).next(), None);
+    }
+
+    #[test]
+    fn every_hook_has_one_signature() {
+        for h in ALL_HOOKS {
+            assert!(hook_params(h).is_some(), "{h}");
+        }
+        assert_eq!(hook_params("nope"), None);
+    }
+
+    #[test]
+    fn another_abi_version_is_refused_naming_both() {
+        let mut bytes = SiteTable::default().encode();
+        assert_eq!(bytes[0], ABI_VERSION);
+        bytes[0] = ABI_VERSION + 1;
+        let e = SiteTable::decode(&bytes).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("ABI version {}", ABI_VERSION + 1))
+                && e.contains(&format!("uses version {ABI_VERSION}")),
+            "{e}"
+        );
     }
 
     #[test]

@@ -943,10 +943,7 @@ pub struct TraceReader<R: Read> {
     block: Vec<u8>,
     block_pos: usize,
     block_offset: u64,
-    strings: Vec<String>,
-    frames: Vec<Frame>,
-    /// (parent, frame) per stack id - 1.
-    stacks: Vec<(StackId, u32)>,
+    tables: Tables,
     skipped: u64,
 }
 
@@ -990,9 +987,7 @@ impl<R: Read> TraceReader<R> {
             block: Vec::new(),
             block_pos: 0,
             block_offset: 0,
-            strings: Vec::new(),
-            frames: Vec::new(),
-            stacks: Vec::new(),
+            tables: Tables::default(),
             skipped: 0,
         })
     }
@@ -1154,7 +1149,7 @@ impl<R: Read> TraceReader<R> {
         let r = match kind {
             kind::STRING => {
                 let s = String::from_utf8_lossy(&self.payload[..len]).into_owned();
-                self.strings.push(s.clone());
+                self.tables.add_string(s.clone());
                 Record::String(s)
             }
             kind::FRAME => {
@@ -1170,9 +1165,9 @@ impl<R: Read> TraceReader<R> {
                     code_offset: c.u32()?,
                 };
                 let resolved = Frame {
-                    function: self.strings.get(f.function as usize)?.clone(),
+                    function: self.tables.string(f.function)?.to_string(),
                     file: match f.file {
-                        Some(i) => Some(self.strings.get(i as usize)?.clone()),
+                        Some(i) => Some(self.tables.string(i)?.to_string()),
                         None => None,
                     },
                     line: f.line,
@@ -1180,16 +1175,13 @@ impl<R: Read> TraceReader<R> {
                     func_index: f.func_index,
                     code_offset: f.code_offset,
                 };
-                self.frames.push(resolved);
+                self.tables.add_frame(resolved);
                 Record::Frame(f)
             }
             kind::STACK => {
                 let parent = c.u32()?;
                 let frame = c.u32()?;
-                if parent as usize > self.stacks.len() || frame as usize >= self.frames.len() {
-                    return None;
-                }
-                self.stacks.push((parent, frame));
+                self.tables.add_stack(parent, frame)?;
                 Record::Stack { parent, frame }
             }
             kind::ALLOC => {
@@ -1313,6 +1305,80 @@ impl<R: Read> TraceReader<R> {
     /// Byte offset just past the last whole record read.
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// A string by id.
+    pub fn string(&self, id: u32) -> Option<&str> {
+        self.tables.string(id)
+    }
+
+    /// A frame by id.
+    pub fn frame(&self, id: u32) -> Option<&Frame> {
+        self.tables.frame(id)
+    }
+
+    /// The frame ids of a stack, outermost first.
+    pub fn stack_frames(&self, id: StackId) -> Vec<u32> {
+        self.tables.stack_frames(id)
+    }
+
+    /// The frames of a stack, outermost first.
+    pub fn stack(&self, id: StackId) -> Vec<&Frame> {
+        self.tables.stack(id)
+    }
+}
+
+/// The interned strings, frames and stack nodes of a trace, and the one
+/// rule for their ids: a string's or a frame's id is its position among the
+/// trace's string or frame records (from 0), a stack's its position among
+/// its stack records (from 1; 0 is the empty stack). The reader fills them
+/// as it reads; the collector's recorder fills them as it writes, so both
+/// sides resolve an id the same way. Memory grows with distinct strings,
+/// frames and stacks, never with events.
+#[derive(Debug, Clone, Default)]
+pub struct Tables {
+    strings: Vec<String>,
+    frames: Vec<Frame>,
+    /// (parent, frame) per stack id - 1.
+    stacks: Vec<(StackId, u32)>,
+}
+
+impl Tables {
+    /// Add a string; returns its id.
+    pub fn add_string(&mut self, s: String) -> u32 {
+        self.strings.push(s);
+        self.strings.len() as u32 - 1
+    }
+
+    /// Add a frame; returns its id.
+    pub fn add_frame(&mut self, f: Frame) -> u32 {
+        self.frames.push(f);
+        self.frames.len() as u32 - 1
+    }
+
+    /// Add a stack node: `frame` called from stack `parent`; returns its id,
+    /// or `None` when the parent or the frame does not exist yet.
+    pub fn add_stack(&mut self, parent: StackId, frame: u32) -> Option<StackId> {
+        if parent as usize > self.stacks.len() || frame as usize >= self.frames.len() {
+            return None;
+        }
+        self.stacks.push((parent, frame));
+        Some(self.stacks.len() as StackId)
+    }
+
+    /// Strings so far: the next string's id.
+    pub fn strings(&self) -> u32 {
+        self.strings.len() as u32
+    }
+
+    /// Frames so far: the next frame's id.
+    pub fn frames(&self) -> u32 {
+        self.frames.len() as u32
+    }
+
+    /// Stacks so far: the last stack's id.
+    pub fn stacks(&self) -> StackId {
+        self.stacks.len() as StackId
     }
 
     /// A string by id.

@@ -111,8 +111,8 @@ pub struct Growth {
 pub struct GrowthSite {
     /// The stack's id in the trace.
     pub stack: StackId,
-    /// The allocating function, then the stack's functions outwards (filled
-    /// in by whoever can name the stack).
+    /// The stack's functions, innermost first (named by the caller of
+    /// [`GrowthTracker::finish`], which can resolve the stack).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub functions: Vec<String>,
     /// Its live bytes' growth per invocation.
@@ -171,9 +171,15 @@ impl GrowthTracker {
         }
     }
 
-    /// The growth so far; `model` is the heap now. `None` until at least two
-    /// invocations after the warm-up have been fitted.
-    pub fn finish(&self, model: &HeapModel) -> Option<Growth> {
+    /// The growth so far; `model` is the heap now, and `name` gives a
+    /// stack's functions, innermost first (each site is named once, in the
+    /// sites' order). `None` until at least two invocations after the
+    /// warm-up have been fitted.
+    pub fn finish(
+        &self,
+        model: &HeapModel,
+        mut name: impl FnMut(StackId) -> Vec<String>,
+    ) -> Option<Growth> {
         let bytes = self.bytes.fit()?;
         let pages = self.pages.fit();
         let span = self.last?.saturating_sub(self.warmup - 1).max(1) as f64;
@@ -192,6 +198,9 @@ impl GrowthTracker {
             })
             .collect();
         sites.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.stack.cmp(&b.stack)));
+        for site in &mut sites {
+            site.functions = name(site.stack);
+        }
         Some(Growth {
             warmup: self.warmup,
             fitted: bytes.n,
@@ -276,7 +285,7 @@ mod tests {
             model.free(90_000);
             t.record(&stats(i, model.curr_bytes), &model);
         }
-        let g = t.finish(&model).unwrap();
+        let g = t.finish(&model, |_| Vec::new()).unwrap();
         assert_eq!(g.fitted, 90);
         assert!((g.bytes_per_invocation - 100.0).abs() < 1e-9);
         assert!(g.leaking);

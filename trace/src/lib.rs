@@ -12,6 +12,10 @@
 //! * [`model`] — the heap model both the collector (live, while recording)
 //!   and the viewer (replaying a trace) use to turn events into statistics,
 //!   so the two always agree on what an event counts as.
+//! * [`leaks`] — blocks live at exit grouped by stack, kind and
+//!   suppression, in the one order every report shows.
+//! * [`gates`] — the CI gates (`--fail-on-leak`, `--max-peak`, ...), one
+//!   definition for `run` and `leaks`.
 //! * [`growth`] — live heap growth per invocation for actors: a streaming
 //!   least-squares fit and the stacks the growth comes from.
 //! * [`varint`] — the LEB128 and zigzag encodings used by both binary formats.
@@ -19,7 +23,9 @@
 
 pub mod abi;
 pub mod format;
+pub mod gates;
 pub mod growth;
+pub mod leaks;
 pub mod model;
 pub mod varint;
 

@@ -1,10 +1,11 @@
 //! Replaying a trace into a summary and leak groups.
 
-use heapscope_trace::abi::{unpack_kind, AllocFn};
+use heapscope_trace::abi::AllocFn;
 use heapscope_trace::format::{
     Frame, InvocationOutcome, InvocationStats, LeakKind, Record, RunStatus, TraceError, TraceReader,
 };
 use heapscope_trace::growth::GrowthTracker;
+use heapscope_trace::leaks::{group_blocks, LiveBlock};
 use heapscope_trace::{HeapModel, StackId, Summary};
 use rustc_hash::FxHashMap;
 use std::fs::File;
@@ -360,57 +361,42 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     if inv_count > 0 {
         summary.invocations = Some(inv_count);
         summary.invocations_failed = Some(inv_failed);
-        summary.growth = tracker.and_then(|t| t.finish(&model)).map(|mut g| {
-            for site in &mut g.sites {
-                let frames = frames_of(&reader, site.stack);
-                site.functions = frames.iter().map(|f| f.function.clone()).collect();
+        summary.growth = tracker.and_then(|t| {
+            t.finish(&model, |stack| {
+                let frames = frames_of(&reader, stack);
+                let functions = frames.iter().map(|f| f.function.clone()).collect();
                 growth_frames.push(frames);
-            }
-            g
+                functions
+            })
         });
     }
 
-    let mut groups: FxHashMap<(StackId, Option<LeakKind>, Option<String>), LeakGroup> =
-        FxHashMap::default();
-    for (ptr, b) in model.live() {
-        let (kind, rule) = match exit.get(&ptr) {
-            Some((k, r)) => (Some(*k), r.clone()),
-            None => (None, None),
-        };
-        let g = groups
-            .entry((b.stack, kind, rule.clone()))
-            .or_insert_with(|| LeakGroup {
-                stack: b.stack,
-                allocator: unpack_kind(b.kind).0,
-                kind,
-                suppressed_by: rule,
-                blocks: 0,
-                bytes: 0,
-                sizes: Vec::new(),
-                frames: reader
-                    .stack(b.stack)
-                    .into_iter()
-                    .rev()
-                    .map(FrameView::from)
-                    .collect(),
-            });
-        g.blocks += 1;
-        g.bytes += b.size;
-        g.sizes.push(b.size);
-    }
-    let mut leaks: Vec<LeakGroup> = groups.into_values().collect();
-    for g in &mut leaks {
-        g.sizes.sort_unstable();
-        g.sizes.dedup();
-    }
-    // Suppressed last, then definite, possible, reachable; largest first.
-    leaks.sort_by(|a, b| {
-        (a.suppressed_by.is_some(), a.kind)
-            .cmp(&(b.suppressed_by.is_some(), b.kind))
-            .then(b.bytes.cmp(&a.bytes))
-            .then(b.blocks.cmp(&a.blocks))
-            .then(a.stack.cmp(&b.stack))
+    let blocks = model.live().map(|(ptr, b)| {
+        let mut block = LiveBlock::from((ptr, *b));
+        if let Some((kind, rule)) = exit.get(&ptr) {
+            block.leak_kind = Some(*kind);
+            block.suppressed_by = rule.clone();
+        }
+        block
     });
+    let leaks: Vec<LeakGroup> = group_blocks(blocks.collect())
+        .into_iter()
+        .map(|g| LeakGroup {
+            frames: reader
+                .stack(g.stack)
+                .into_iter()
+                .rev()
+                .map(FrameView::from)
+                .collect(),
+            stack: g.stack,
+            allocator: g.allocator,
+            kind: g.kind,
+            suppressed_by: g.suppressed_by,
+            blocks: g.blocks,
+            bytes: g.bytes,
+            sizes: g.sizes,
+        })
+        .collect();
     Ok(Analysis {
         module,
         summary,

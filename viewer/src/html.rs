@@ -227,16 +227,7 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         ),
     ];
     if let Some(k) = &s.leak_kinds {
-        facts.push((
-            "leak kinds at exit",
-            format!(
-                "{} definitely lost, {} possibly lost, {} reachable, {} suppressed",
-                bytes_human(k.definite.bytes),
-                bytes_human(k.possible.bytes),
-                bytes_human(k.reachable.bytes),
-                bytes_human(k.suppressed.bytes)
-            ),
-        ));
+        facts.push(("leak kinds at exit", crate::text::leak_kinds(k)));
     }
     if s.invalid_frees > 0 {
         facts.push(("invalid frees", thousands(s.invalid_frees)));
@@ -244,11 +235,7 @@ pub fn report(a: &Analysis) -> Result<String, String> {
     if let Some(n) = s.invocations {
         facts.push((
             "invocations",
-            format!(
-                "{} ({} failed)",
-                thousands(n),
-                thousands(s.invocations_failed.unwrap_or(0))
-            ),
+            crate::text::invocations(n, s.invocations_failed.unwrap_or(0)),
         ));
     }
 

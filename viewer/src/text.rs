@@ -1,7 +1,9 @@
 //! Plain-text renderers for terminals and CI logs.
 
 use crate::analysis::{compact_range, Analysis, LeakGroup};
-use heapscope_trace::format::LeakKind;
+use heapscope_trace::format::{LeakKind, RunStatus};
+use heapscope_trace::model::{Amount, Gate, LeakTotals};
+use heapscope_trace::Summary;
 use std::fmt::Write;
 
 /// `1234567` as `1,234,567`.
@@ -146,75 +148,150 @@ fn frames(out: &mut String, stack: &[crate::analysis::FrameView], full: bool) {
     }
 }
 
-/// The run summary as text.
-pub fn summary(a: &Analysis) -> String {
-    let s = &a.summary;
-    let mut out = String::new();
-    for w in &a.warnings {
-        let _ = writeln!(out, "warning: {w}");
-    }
-    let status = wire_name(&s.status);
-    let code = s
-        .exit_code
-        .map(|c| format!(" with code {c}"))
-        .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "{}: {status}{code}",
-        if a.module.is_empty() {
-            "trace"
-        } else {
-            &a.module
+/// How a run ended, in words: `exited with code 0`, `trapped: ...`.
+pub fn ended(s: &Summary) -> String {
+    let first = s.message.lines().next().unwrap_or_default();
+    match s.status {
+        RunStatus::Exited => format!("exited with code {}", s.exit_code.unwrap_or(0)),
+        RunStatus::Trapped => format!("trapped: {first}"),
+        RunStatus::MemoryLimit => format!("stopped at the memory limit: {first}"),
+        RunStatus::Timeout => format!("stopped by the time or fuel limit: {first}"),
+        RunStatus::Error => format!("failed: {first}"),
+        RunStatus::Interrupted => {
+            "was interrupted; the trace and summary cover the run until then".to_string()
         }
-    );
-    if !s.message.is_empty() {
-        let _ = writeln!(out, "  {}", s.message.lines().next().unwrap_or_default());
     }
-    let _ = writeln!(
-        out,
-        "  total: {} in {} ({} frees)",
-        plural(s.total_bytes, "byte", "bytes"),
-        plural(s.total_blocks, "block", "blocks"),
-        thousands(s.total_blocks - s.curr_blocks)
-    );
-    let _ = writeln!(
-        out,
-        "  peak:  {} in {}",
-        plural(s.max_bytes, "byte", "bytes"),
-        plural(s.max_blocks, "block", "blocks")
-    );
-    let _ = writeln!(
-        out,
-        "  exit:  {} in {} still live",
-        plural(s.curr_bytes, "byte", "bytes"),
-        plural(s.curr_blocks, "block", "blocks")
-    );
+}
+
+/// Bytes and blocks, exact: `6,666 bytes in 3 blocks`.
+pub fn amount(a: &Amount) -> String {
+    format!(
+        "{} in {}",
+        plural(a.bytes, "byte", "bytes"),
+        plural(a.blocks, "block", "blocks")
+    )
+}
+
+/// The blocks live at exit by leak kind: `6,666 bytes in 3 blocks
+/// definitely lost, 0 bytes in 0 blocks possibly lost, ...`.
+pub fn leak_kinds(k: &LeakTotals) -> String {
+    format!(
+        "{} definitely lost, {} possibly lost, {} still reachable, {} suppressed",
+        amount(&k.definite),
+        amount(&k.possible),
+        amount(&k.reachable),
+        amount(&k.suppressed),
+    )
+}
+
+/// `5,000 invocations, 0 failed`.
+pub fn invocations(n: u64, failed: u64) -> String {
+    format!(
+        "{}, {} failed",
+        plural(n, "invocation", "invocations"),
+        thousands(failed)
+    )
+}
+
+/// The run's numbers, one line each, in the one wording `heapscope run`
+/// (each line after `heapscope: `) and `heapscope summary` (the first line,
+/// then the others indented) share: how it ended, totals, peak and live at
+/// exit, linear memory, leak kinds, invalid frees.
+pub fn summary_lines(module: &str, s: &Summary) -> Vec<String> {
+    let mut out = vec![
+        format!("{module} {}", ended(s)),
+        format!(
+            "{} ({}), {}; peak {}; {} live at exit",
+            plural(s.total_blocks, "allocation", "allocations"),
+            plural(s.total_bytes, "byte", "bytes"),
+            plural(s.total_blocks - s.curr_blocks, "free", "frees"),
+            amount(&Amount {
+                blocks: s.max_blocks,
+                bytes: s.max_bytes
+            }),
+            amount(&Amount {
+                blocks: s.curr_blocks,
+                bytes: s.curr_bytes
+            }),
+        ),
+    ];
     let m = &s.memory;
-    let _ = writeln!(
-        out,
-        "  linear memory: {} pages initially, {} at peak ({}), {} grows{}",
-        thousands(m.initial_pages),
+    out.push(format!(
+        "linear memory: {} initially, {} at peak ({}), {}{}",
+        plural(m.initial_pages, "page", "pages"),
         thousands(m.peak_pages),
         bytes_human(m.peak_pages * m.page_size.max(1)),
-        thousands(m.grows),
+        plural(m.grows, "growth", "growths"),
         if m.failed_grows > 0 {
             format!(", {} failed", thousands(m.failed_grows))
         } else {
             String::new()
         }
-    );
+    ));
     if let Some(k) = &s.leak_kinds {
-        let _ = writeln!(
-            out,
-            "  leaks: {} definitely lost, {} possibly lost, {} still reachable, {} suppressed",
-            plural(k.definite.bytes, "byte", "bytes"),
-            plural(k.possible.bytes, "byte", "bytes"),
-            plural(k.reachable.bytes, "byte", "bytes"),
-            plural(k.suppressed.bytes, "byte", "bytes"),
-        );
+        out.push(format!("live at exit: {}", leak_kinds(k)));
     }
     if s.invalid_frees > 0 {
-        let _ = writeln!(out, "  invalid frees: {}", thousands(s.invalid_frees));
+        out.push(plural(s.invalid_frees, "invalid free", "invalid frees"));
+    }
+    out
+}
+
+/// The lines a gate failure prints, one per failed gate:
+/// `gate failed: --max-peak: 6,666 > 1,000`.
+pub fn gate_failures(gates: &[Gate]) -> Vec<String> {
+    gates
+        .iter()
+        .filter(|g| !g.passed)
+        .map(|g| match &g.note {
+            Some(note) => format!("gate failed: --{}: {note}", g.gate),
+            None => format!(
+                "gate failed: --{}: {} > {}",
+                g.gate,
+                thousands(g.actual),
+                thousands(g.limit)
+            ),
+        })
+        .collect()
+}
+
+/// A stack's functions without the runtime's allocator and library frames,
+/// innermost first: `actor::cache_insert < actor::process < process`.
+pub fn user_functions(functions: &[String]) -> String {
+    let user: Vec<&str> = functions
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !crate::analysis::is_library_function(f))
+        .take(4)
+        .collect();
+    if user.is_empty() {
+        functions
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "an unknown stack".into())
+    } else {
+        user.join(" < ")
+    }
+}
+
+/// The run summary as text: [`summary_lines`], then growth, failed
+/// growths and advice.
+pub fn summary(a: &Analysis) -> String {
+    let mut out = String::new();
+    for w in &a.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let module = if a.module.is_empty() {
+        "trace"
+    } else {
+        &a.module
+    };
+    for (i, line) in summary_lines(&format!("{module}:"), &a.summary)
+        .iter()
+        .enumerate()
+    {
+        let indent = if i == 0 { "" } else { "  " };
+        let _ = writeln!(out, "{indent}{line}");
     }
     growth(&mut out, a, 3, false);
     failed_grows(&mut out, a, false);
@@ -250,9 +327,8 @@ pub fn growth(out: &mut String, a: &Analysis, top: usize, full: bool) {
     let Some(n) = s.invocations else { return };
     let _ = writeln!(
         out,
-        "\ninvocations: {} ({} failed)",
-        thousands(n),
-        thousands(s.invocations_failed.unwrap_or(0))
+        "\n{}",
+        invocations(n, s.invocations_failed.unwrap_or(0))
     );
     let Some(g) = &s.growth else {
         let _ = writeln!(

@@ -1,7 +1,15 @@
-//! CI gates: limits a run must stay within.
+//! CI gates: limits a run must stay within, checked against a
+//! [`Summary`]. One definition for every command that gates: `run` checks
+//! them as the run ends, `leaks` against a trace's replayed summary.
+//!
+//! `--fail-on-leak[=KIND]` fails when blocks of KIND or a worse one are
+//! live at exit (definite < possible < reachable; `definite` by default).
+//! Suppressed blocks never count. Blocks the run could not classify (its
+//! leak scan did not run) count as definitely lost: a gate does not pass on
+//! what it could not check.
 
-use heapscope_trace::format::LeakKind;
-use heapscope_trace::model::{Gate, Summary};
+use crate::format::LeakKind;
+use crate::model::{Gate, Summary};
 
 /// The gates to check. A `None` gate is not checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,7 +44,11 @@ impl Gates {
             });
         };
         if let Some(k) = self.fail_on_leak {
-            let mut blocks = kinds.definite.blocks;
+            let classified = kinds.definite.blocks
+                + kinds.possible.blocks
+                + kinds.reachable.blocks
+                + kinds.suppressed.blocks;
+            let mut blocks = kinds.definite.blocks + s.curr_blocks.saturating_sub(classified);
             if k >= LeakKind::Possible {
                 blocks += kinds.possible.blocks;
             }
@@ -89,8 +101,8 @@ impl Gates {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use heapscope_trace::format::RunStatus;
-    use heapscope_trace::model::{Amount, HeapModel, LeakTotals};
+    use crate::format::RunStatus;
+    use crate::model::{Amount, HeapModel, LeakTotals};
 
     #[test]
     fn kinds_widen_and_limits_compare() {

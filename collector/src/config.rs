@@ -1,0 +1,270 @@
+//! What a run is asked to do and what it produced: [`RunConfig`] and its
+//! parts, [`RunOutcome`], [`Leak`] and [`RunError`].
+
+use heapscope_instrument::{AllocOverride, Report};
+use heapscope_trace::abi;
+use heapscope_trace::format::LeakKind;
+use heapscope_trace::Summary;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+use wasmtime::Engine;
+
+/// How to run a module.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The module to run (instrumented or not).
+    pub module: PathBuf,
+    /// Arguments after argv[0].
+    pub args: Vec<String>,
+    /// argv[0]; the module's file name when `None`, as the wasmtime CLI does.
+    pub argv0: Option<String>,
+    /// Environment variables.
+    pub env: Vec<(String, String)>,
+    /// Preopened directories: (host path, guest path).
+    pub dirs: Vec<(PathBuf, String)>,
+    /// Where to write the trace; none is written when `None`.
+    pub trace: Option<PathBuf>,
+    /// Largest size any one linear memory may grow to, in bytes.
+    pub memory_limit: Option<u64>,
+    /// Wall-clock limit.
+    pub timeout: Option<Duration>,
+    /// Fuel limit (roughly, wasm instructions).
+    pub fuel: Option<u64>,
+    /// Allocator functions named by the user.
+    pub alloc_fns: Vec<AllocOverride>,
+    /// Run the module as it is, without hooks (the baseline).
+    pub plain: bool,
+    /// Call this export instead of `_start`, with `args` parsed as its
+    /// parameters (a reactor's `_initialize` runs first).
+    pub invoke: Option<String>,
+    /// How many times to call the export in one instance (at least 1).
+    pub repeat: u64,
+    /// Suppression files (Valgrind's format) for the leak classification.
+    pub suppressions: Vec<PathBuf>,
+    /// Apply heapscope's built-in suppressions (what wasi-libc allocates
+    /// once and never frees).
+    pub default_suppressions: bool,
+    /// CI gates to check; their outcome is in the summary.
+    pub gates: crate::gates::Gates,
+    /// Show a progress line on stderr (events, live bytes, elapsed) while
+    /// the guest runs longer than a second.
+    pub progress: bool,
+    /// How hooks learn the call stack.
+    pub stack_mode: StackMode,
+    /// Lets another thread (a signal handler) stop the run cleanly.
+    pub interrupt: Option<Interrupt>,
+    /// Run an Extism plugin: call one of its functions once per message
+    /// instead of `_start` or `invoke`.
+    pub extism: Option<ExtismRun>,
+    /// Invocations the growth fit leaves out at the start; `None`: a tenth
+    /// of the planned invocations.
+    pub warmup: Option<u64>,
+}
+
+/// An Extism plugin's run: one call of `function` per message, in one
+/// instance, as an Extism host (Reflow, for one) runs an actor.
+#[derive(Debug, Clone, Default)]
+pub struct ExtismRun {
+    /// The exported function to call (`process`).
+    pub function: String,
+    /// The inputs, one call each.
+    pub messages: Vec<Vec<u8>>,
+    /// The plugin's config (what `config::get` reads).
+    pub config: std::collections::BTreeMap<String, String>,
+    /// Write each call's output or error here, one JSON object per line:
+    /// `{"index":N,"output":TEXT}`, `{"index":N,"output_hex":HEX}` (output
+    /// that is not UTF-8) or `{"index":N,"error":MESSAGE}`.
+    pub outputs: Option<PathBuf>,
+    /// Show the plugin's log lines of this level and above on stderr.
+    pub log_level: Option<crate::extism::LogLevel>,
+}
+
+/// Stops a run from another thread: the guest is interrupted at its next
+/// function entry or loop iteration, and the run ends with status
+/// `interrupted`, its trace and summary complete.
+#[derive(Clone, Default)]
+pub struct Interrupt(
+    std::sync::Arc<(
+        std::sync::atomic::AtomicBool,
+        std::sync::Mutex<Option<Engine>>,
+    )>,
+);
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Interrupt").field(&self.requested()).finish()
+    }
+}
+
+impl Interrupt {
+    /// A handle that has not fired.
+    pub fn new() -> Interrupt {
+        Interrupt::default()
+    }
+
+    /// Stop the run (safe to call from a signal-handling thread, and more
+    /// than once).
+    pub fn trigger(&self) {
+        self.0 .0.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(engine) = self.0 .1.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            engine.increment_epoch();
+        }
+    }
+
+    /// Whether the run was asked to stop.
+    pub fn requested(&self) -> bool {
+        self.0 .0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub(crate) fn attach(&self, engine: &Engine) {
+        *self.0 .1.lock().unwrap_or_else(|e| e.into_inner()) = Some(engine.clone());
+    }
+}
+
+/// How hooks learn the call stack of an event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StackMode {
+    /// Read the module's shadow stack (the design; see `heapscope_trace::abi`).
+    #[default]
+    Shadow,
+    /// Walk the wasm stack from the host with `WasmBacktrace::capture` on
+    /// every event: the reference the benchmarks compare with. Stacks are
+    /// interned but not symbolised; the trace's events carry their ids.
+    Backtrace,
+}
+
+impl RunConfig {
+    /// Run `module` with no arguments and no limits, without writing a trace.
+    pub fn new(module: impl Into<PathBuf>) -> RunConfig {
+        RunConfig {
+            module: module.into(),
+            args: Vec::new(),
+            argv0: None,
+            env: Vec::new(),
+            dirs: Vec::new(),
+            trace: None,
+            memory_limit: None,
+            timeout: None,
+            fuel: None,
+            alloc_fns: Vec::new(),
+            plain: false,
+            invoke: None,
+            repeat: 1,
+            suppressions: Vec::new(),
+            default_suppressions: true,
+            gates: Default::default(),
+            progress: false,
+            stack_mode: StackMode::Shadow,
+            interrupt: None,
+            extism: None,
+            warmup: None,
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The run's numbers; for `--plain` runs only `status` and `exit_code`
+    /// mean anything.
+    pub summary: Summary,
+    /// What was hooked, when the module was instrumented in memory.
+    pub instrumented: Option<Report>,
+    /// Why the trace is incomplete, if writing it failed part way.
+    pub trace_error: Option<String>,
+    /// Frees and reallocations of pointers that were not live.
+    pub invalid_frees: Vec<crate::recorder::InvalidFree>,
+    /// The results of the last call of `--invoke`, formatted as the wasmtime
+    /// CLI prints them (one value per entry).
+    pub results: Vec<String>,
+    /// The blocks live at the end, grouped by allocation stack, kind and
+    /// suppression; most bytes first (empty for `--plain` runs).
+    pub leaks: Vec<Leak>,
+    /// When the memory limit refused a growth: the functions of its stack,
+    /// innermost first.
+    pub refused_growth: Option<Vec<String>>,
+    /// Wall-clock time of each invocation (`--invoke`, Extism messages), in
+    /// nanoseconds: from handing over the input to having recorded the
+    /// output, hooks included.
+    pub invocation_ns: Vec<u64>,
+}
+
+/// Blocks live at the end of a run that share an allocation stack, a leak
+/// kind and a suppression: what a test asserts on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Leak {
+    /// How the blocks are referenced.
+    pub kind: LeakKind,
+    /// The suppression rule that matched them, if any.
+    pub suppressed_by: Option<String>,
+    /// Blocks.
+    pub blocks: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// The allocating function (`malloc`, `__rust_alloc`, ...), then the
+    /// stack's functions from the call into it outwards.
+    pub functions: Vec<String>,
+}
+
+impl RunOutcome {
+    /// The unsuppressed leaks of `kind`.
+    pub fn leaks_of(&self, kind: LeakKind) -> impl Iterator<Item = &Leak> {
+        self.leaks
+            .iter()
+            .filter(move |l| l.kind == kind && l.suppressed_by.is_none())
+    }
+
+    /// The unsuppressed leaks whose stack passes through `function`.
+    pub fn leaks_through<'a>(&'a self, function: &'a str) -> impl Iterator<Item = &'a Leak> {
+        self.leaks
+            .iter()
+            .filter(move |l| l.suppressed_by.is_none() && l.functions.iter().any(|f| f == function))
+    }
+}
+
+/// Why a module could not be run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The module file could not be read.
+    #[error("cannot read `{path}`")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Instrumenting it in memory failed.
+    #[error("failed to instrument `{path}`")]
+    Instrument {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: heapscope_instrument::InstrumentError,
+    },
+    /// The trace file could not be created.
+    #[error("cannot create trace `{path}`")]
+    Trace {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The site table of a pre-instrumented module is unreadable, or was
+    /// written for another version of the hook ABI.
+    #[error("cannot use the heapscope site table of `{path}`")]
+    Sites {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: abi::SiteTableError,
+    },
+    /// wasmtime refused the module or the run could not be set up.
+    #[error("cannot run `{path}`: {message}")]
+    Setup {
+        /// The path.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}

@@ -1,0 +1,239 @@
+//! The end of a run: how it ended ([`RunStatus`]), the growth the memory
+//! limit refused, and the leak scan that classifies every block still live.
+
+use crate::config::{Interrupt, Leak, RunConfig};
+use crate::host::Host;
+use crate::{leakscan, suppress};
+use heapscope_trace::abi;
+use heapscope_trace::format::{MemoryInfo, Record, RunStatus};
+use heapscope_trace::leaks::{group_blocks, LiveBlock};
+use wasmtime::{Instance, Store, Trap, Val};
+use wasmtime_wasi::I32Exit;
+
+/// How the run ended, from the result of its calls: status, the guest's
+/// exit code, and the message (a trap with its backtrace, the limit that
+/// ran out).
+pub(crate) fn status(
+    result: &wasmtime::Result<()>,
+    store: &Store<Host>,
+    cfg: &RunConfig,
+) -> (RunStatus, Option<i32>, String) {
+    let Err(e) = result else {
+        return (RunStatus::Exited, Some(0), String::new());
+    };
+    let trap = e.downcast_ref::<Trap>();
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        (RunStatus::Exited, Some(exit.0), String::new())
+    } else if store.data().limiter.hit.is_some() {
+        (RunStatus::MemoryLimit, None, e.root_cause().to_string())
+    } else if matches!(trap, Some(Trap::Interrupt))
+        && cfg.interrupt.as_ref().is_some_and(Interrupt::requested)
+    {
+        (RunStatus::Interrupted, None, "interrupted".to_string())
+    } else if matches!(trap, Some(Trap::Interrupt | Trap::OutOfFuel)) {
+        let why = match (trap, cfg.timeout, cfg.fuel) {
+            (Some(Trap::OutOfFuel), _, Some(f)) => format!("ran out of fuel ({f})"),
+            (_, Some(t), _) => format!("time limit of {} s reached", t.as_secs_f64()),
+            _ => e.root_cause().to_string(),
+        };
+        (RunStatus::Timeout, None, why)
+    } else {
+        (RunStatus::Trapped, None, trap_message(e))
+    }
+}
+
+/// The trap itself, then wasmtime's wasm backtrace when it has one.
+fn trap_message(e: &wasmtime::Error) -> String {
+    let mut msg = e.root_cause().to_string();
+    if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        msg.push_str(&format!("\n{bt}"));
+    }
+    msg
+}
+
+/// The limiter refused a growth by trapping inside `memory.grow`, so the
+/// grow hook never ran; the shadow stack still holds the growth's call
+/// stack. Record the refused growth with it; returns its functions,
+/// innermost first.
+pub(crate) fn record_refused_growth(
+    store: &mut Store<Host>,
+    instance: Instance,
+    memories: &[MemoryInfo],
+) -> Option<Vec<String>> {
+    let (current, desired) = store.data().limiter.hit?;
+    let sp = instance
+        .get_global(&mut *store, abi::SHADOW_SP_EXPORT)
+        .and_then(|g| g.get(&mut *store).i32())
+        .unwrap_or(0);
+    let page = 1usize << memories.first().map_or(16, |m| m.page_size_log2);
+    let delta = (desired.saturating_sub(current) / page) as u64;
+    let raw = match store
+        .data()
+        .shadow
+        .or_else(|| instance.get_memory(&mut *store, abi::SHADOW_MEMORY_EXPORT))
+    {
+        Some(mem) => mem
+            .data(&*store)
+            .get(..sp.max(0) as usize)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let mut rec = store.data_mut().rec.sync();
+    let stack = rec.stack(&raw);
+    rec.grow(0, delta, None, stack);
+    Some(rec.stack_functions(stack))
+}
+
+/// The stack size wasm-ld gives a C program unless told otherwise.
+const DEFAULT_C_STACK: u64 = 64 * 1024;
+
+/// What the leak scan needs to know of the module beyond its instance.
+pub(crate) struct ScanLayout<'a> {
+    /// The C stack pointer's initial value, when the module has one.
+    pub sp_init: Option<u64>,
+    /// Where the active data segments of memory 0 end.
+    pub data_end: u64,
+    /// The module's memories.
+    pub memories: &'a [MemoryInfo],
+}
+
+/// Scan memory 0 and the globals for pointers to the blocks still live,
+/// match the suppressions, and record each block's leak kind; returns the
+/// blocks grouped ([`group_blocks`]).
+///
+/// Roots: the globals, and memory below the lowest block ever allocated
+/// (data, `.bss` and the stack), except the dead part of the C stack below
+/// its current pointer. wasm-ld puts the stack first (Rust) or after the
+/// data (clang's default): in the second case the dead part starts at the
+/// end of the data, estimated as the stack's top minus wasm-ld's default
+/// 64 KiB stack, and never below the data segments.
+pub(crate) fn classify_leaks(
+    store: &mut Store<Host>,
+    instance: Instance,
+    layout: &ScanLayout<'_>,
+    rules: &[suppress::Rule],
+) -> Vec<Leak> {
+    let mem_name = format!("{}0", abi::MEMORY_EXPORT_PREFIX);
+    let Some(memory) = instance.get_memory(&mut *store, &mem_name) else {
+        return Vec::new();
+    };
+    let (globals, sp_now) = scan_globals(store, instance);
+    let (heap_lo, blocks) = {
+        let rec = store.data_mut().rec.sync();
+        let mut blocks: Vec<LiveBlock> = rec.model.live().map(|(p, b)| (p, *b).into()).collect();
+        // Classified and recorded in address order.
+        blocks.sort_by_key(|b| b.ptr);
+        (rec.heap_lo, blocks)
+    };
+    let Some(heap_lo) = heap_lo else {
+        return Vec::new();
+    };
+    let roots = stack_roots(layout, sp_now, heap_lo);
+    let extents: Vec<(u64, u64)> = blocks.iter().map(|b| (b.ptr, b.size)).collect();
+    let word = if layout.memories.first().is_some_and(|m| m.memory64) {
+        8
+    } else {
+        4
+    };
+    let bytes = memory.data(&*store);
+    let roots = leakscan::subtract(&roots, &leakscan::allocator_state(bytes, word, &roots));
+    let kinds = leakscan::classify(&leakscan::ScanInput {
+        memory: bytes,
+        word,
+        roots,
+        globals,
+        blocks: &extents,
+    });
+    let mut rec = store.data_mut().rec.sync();
+    let mut classified = Vec::with_capacity(blocks.len());
+    for (mut b, kind) in blocks.into_iter().zip(kinds) {
+        let mut frames = vec![abi::unpack_kind(b.alloc_kind).0.name().to_string()];
+        frames.extend(rec.stack_functions(b.stack));
+        let names: Vec<&str> = frames.iter().map(String::as_str).collect();
+        let rule = rules
+            .iter()
+            .find(|r| r.matches(kind, &names))
+            .map(|r| r.name.clone());
+        let rule_id = rule.as_deref().map(|n| rec.intern(n));
+        rec.record(&Record::ExitBlock {
+            ptr: b.ptr,
+            kind,
+            rule: rule_id,
+        });
+        rec.model.exit_block(b.ptr, kind, rule.as_deref());
+        b.leak_kind = Some(kind);
+        b.suppressed_by = rule;
+        classified.push(b);
+    }
+    group_blocks(classified)
+        .into_iter()
+        .map(|g| {
+            let mut functions = vec![g.allocator.name().to_string()];
+            functions.extend(rec.stack_functions(g.stack));
+            Leak {
+                kind: g.kind.expect("every block was classified"),
+                suppressed_by: g.suppressed_by,
+                blocks: g.blocks,
+                bytes: g.bytes,
+                functions,
+            }
+        })
+        .collect()
+}
+
+/// The module's globals as the scan's roots, and the C stack pointer's
+/// value now.
+fn scan_globals(store: &mut Store<Host>, instance: Instance) -> (Vec<u64>, Option<u64>) {
+    let mut globals = Vec::new();
+    let mut sp_now = None;
+    let exports: Vec<(String, wasmtime::Global)> = instance
+        .exports(&mut *store)
+        .filter_map(|e| {
+            let name = e.name().to_string();
+            e.into_global().map(|g| (name, g))
+        })
+        .collect();
+    for (name, g) in exports {
+        let v = match g.get(&mut *store) {
+            Val::I32(v) => v as u32 as u64,
+            Val::I64(v) => v as u64,
+            _ => continue,
+        };
+        if name == abi::STACK_POINTER_EXPORT {
+            sp_now = Some(v);
+        } else if name.starts_with(abi::GLOBAL_EXPORT_PREFIX) {
+            globals.push(v);
+        }
+    }
+    (globals, sp_now)
+}
+
+/// The memory ranges below the heap that are roots: everything but the
+/// dead part of the C stack.
+fn stack_roots(
+    layout: &ScanLayout<'_>,
+    sp_now: Option<u64>,
+    heap_lo: u64,
+) -> Vec<std::ops::Range<u64>> {
+    if let (Some(init), Some(now)) = (layout.sp_init, sp_now) {
+        // Stack first: the data segments lie above the stack's top.
+        let stack_first = init <= layout.data_end;
+        let floor = if stack_first {
+            0
+        } else {
+            init.saturating_sub(DEFAULT_C_STACK).max(layout.data_end)
+        };
+        if floor < now {
+            return vec![0..floor, now..heap_lo];
+        }
+    }
+    std::iter::once(0..heap_lo).collect()
+}
+
+/// This process's peak resident set (Linux's VmHWM), in KiB, if known.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

@@ -1,0 +1,328 @@
+//! The host side of the hooks: the wasmtime engine a run uses, the state a
+//! store carries ([`Host`]), the `heapscope.*` host functions, and draining
+//! the module's event buffer to the recorder.
+
+use crate::deferred::{self, Deferred};
+use crate::recorder::Recorder;
+use heapscope_trace::abi::{self, EventRecord, SiteTable};
+use heapscope_trace::StackId;
+use wasmtime::{
+    AsContextMut, Caller, Config, Engine, Global, Linker, Memory, Module, ResourceLimiter, Store,
+    Val,
+};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::WasiCtxBuilder;
+
+/// The state of a run's store.
+pub(crate) struct Host {
+    pub wasi: WasiP1Ctx,
+    /// The recorder, fed off this thread (see [`crate::deferred`]).
+    pub rec: Deferred,
+    pub shadow: Option<Memory>,
+    /// The event buffer's write position (see `trace::abi`, "The event
+    /// buffer").
+    pub events: Option<Global>,
+    pub limiter: Limiter,
+    /// Stacks by host-side stack walk (the benchmark reference) instead of
+    /// the shadow stack: interned by their (function, offset) frames.
+    pub backtraces: Option<rustc_hash::FxHashMap<Vec<u64>, StackId>>,
+    /// Extism's memory and state, for plugins.
+    pub kernel: Option<crate::extism::Kernel>,
+}
+
+impl crate::extism::HasKernel for Host {
+    fn kernel(&mut self) -> Option<&mut crate::extism::Kernel> {
+        self.kernel.as_mut()
+    }
+}
+
+/// Refuses growth beyond the run's memory limit and remembers the refusal.
+pub(crate) struct Limiter {
+    pub limit: Option<u64>,
+    /// (current, desired) bytes of the growth that was refused.
+    pub hit: Option<(usize, usize)>,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        match self.limit {
+            Some(l) if desired as u64 > l => {
+                self.hit = Some((current, desired));
+                Err(wasmtime::Error::msg(format!(
+                    "memory limit exceeded: growing a memory from {current} to {desired} bytes, limit {l}"
+                )))
+            }
+            _ => Ok(true),
+        }
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
+/// The engine settings of every run, and of the check that the hooks are
+/// all defined: one builder, so the check cannot drift from the run.
+/// `interruptible` turns on epoch interruption (a timeout, Ctrl-C), `fuel`
+/// fuel metering.
+pub(crate) fn engine(interruptible: bool, fuel: bool) -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config
+        .wasm_multi_memory(true)
+        .wasm_memory64(true)
+        .wasm_exceptions(true)
+        .wasm_tail_call(true);
+    config.epoch_interruption(interruptible);
+    config.consume_fuel(fuel);
+    Engine::new(&config)
+}
+
+/// A host with no guest, no limits and no trace.
+fn idle_host() -> Host {
+    Host {
+        wasi: WasiCtxBuilder::new().build_p1(),
+        rec: Deferred::new(Recorder::new(SiteTable::default(), None).expect("no trace to open")),
+        shadow: None,
+        events: None,
+        limiter: Limiter {
+            limit: None,
+            hit: None,
+        },
+        backtraces: None,
+        kernel: None,
+    }
+}
+
+/// The `heapscope` imports of the instrumented module `wasm` that this
+/// collector's linker does not define (empty when it defines them all).
+pub fn missing_hooks(wasm: &[u8]) -> Result<Vec<String>, String> {
+    let engine = engine(false, false).map_err(|e| format!("{e:#}"))?;
+    let module = Module::new(&engine, wasm).map_err(|e| format!("{e:#}"))?;
+    let mut linker: Linker<Host> = Linker::new(&engine);
+    define_hooks(&mut linker).map_err(|e| format!("{e:#}"))?;
+    let mut store = Store::new(&engine, idle_host());
+    Ok(module
+        .imports()
+        .filter(|i| i.module() == abi::IMPORT_MODULE)
+        .filter(|i| linker.get_by_import(&mut store, i).is_none())
+        .map(|i| i.name().to_string())
+        .collect())
+}
+
+/// Define every hook of [`abi::ALL_HOOKS`] in `linker`, with the parameters
+/// [`abi::hook_params`] gives (a test compares them).
+pub(crate) fn define_hooks(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        abi::IMPORT_MODULE,
+        abi::HOOK_ALLOC,
+        |mut caller: Caller<'_, Host>, kind: i32, ptr: i64, size: i64, align: i64, sp: i32| {
+            drain_caller(&mut caller);
+            let ev = EventRecord {
+                tag: abi::EVENT_ALLOC,
+                kind,
+                a: ptr as u64,
+                b: size as u64,
+                c: align as u64,
+            };
+            hook_event(&mut caller, ev, sp);
+        },
+    )?;
+    linker.func_wrap(
+        abi::IMPORT_MODULE,
+        abi::HOOK_FREE,
+        |mut caller: Caller<'_, Host>, kind: i32, ptr: i64, sp: i32| {
+            drain_caller(&mut caller);
+            if ptr == 0 {
+                return;
+            }
+            let ev = EventRecord {
+                tag: abi::EVENT_FREE,
+                kind,
+                a: ptr as u64,
+                b: 0,
+                c: 0,
+            };
+            hook_event(&mut caller, ev, sp);
+        },
+    )?;
+    linker.func_wrap(
+        abi::IMPORT_MODULE,
+        abi::HOOK_REALLOC,
+        |mut caller: Caller<'_, Host>, kind: i32, old: i64, new: i64, size: i64, sp: i32| {
+            drain_caller(&mut caller);
+            let ev = EventRecord {
+                tag: abi::EVENT_REALLOC,
+                kind,
+                a: old as u64,
+                b: new as u64,
+                c: size as u64,
+            };
+            hook_event(&mut caller, ev, sp);
+        },
+    )?;
+    linker.func_wrap(
+        abi::IMPORT_MODULE,
+        abi::HOOK_GROW,
+        |mut caller: Caller<'_, Host>, memory: i32, delta: i64, result: i64, sp: i32| {
+            drain_caller(&mut caller);
+            let (stack, host) = stack_of(&mut caller, sp);
+            let old = (result >= 0).then_some(result as u64);
+            host.rec
+                .sync()
+                .grow(memory as u32, delta as u64, old, stack);
+        },
+    )?;
+    linker.func_wrap(
+        abi::IMPORT_MODULE,
+        abi::HOOK_FLUSH,
+        |mut caller: Caller<'_, Host>| drain_caller(&mut caller),
+    )?;
+    Ok(())
+}
+
+/// The stack of the event a hook reports: from the shadow stack, or, in
+/// `StackMode::Backtrace`, from wasmtime's stack walk.
+#[inline]
+fn stack_of<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (StackId, &'a mut Host) {
+    if caller.data().backtraces.is_some() {
+        let bt = wasmtime::WasmBacktrace::capture(&*caller);
+        let key: Vec<u64> = bt
+            .frames()
+            .iter()
+            .map(|f| (u64::from(f.func_index()) << 32) | f.func_offset().unwrap_or(0) as u64)
+            .collect();
+        let host = caller.data_mut();
+        let map = host.backtraces.as_mut().expect("checked");
+        let next = map.len() as StackId + 1;
+        let id = *map.entry(key).or_insert(next);
+        return (id, host);
+    }
+    let (raw, host) = shadow_stack(caller, sp);
+    let id = host.rec.sync().stack(raw);
+    (id, host)
+}
+
+/// An allocator hook's event: buffered with its raw shadow stack, or, with
+/// host-side stack walks (the benchmark reference), recorded here.
+#[inline]
+fn hook_event(caller: &mut Caller<'_, Host>, ev: EventRecord, sp: i32) {
+    if caller.data().backtraces.is_some() {
+        let (stack, host) = stack_of(caller, sp);
+        deferred::record(&mut host.rec.sync(), ev, stack);
+        return;
+    }
+    let (raw, host) = shadow_stack(caller, sp);
+    host.rec.event(ev, raw);
+}
+
+/// Find the shadow memory and the event buffer's position through the
+/// caller's exports, the first time (hooks can fire while the module is
+/// being instantiated, before the run sets them).
+fn find_exports(caller: &mut Caller<'_, Host>) {
+    if caller.data().shadow.is_none() {
+        let m = caller
+            .get_export(abi::SHADOW_MEMORY_EXPORT)
+            .and_then(|e| e.into_memory());
+        caller.data_mut().shadow = m;
+    }
+    if caller.data().events.is_none() {
+        let events = caller
+            .get_export(abi::EVENTS_EXPORT)
+            .and_then(|e| e.into_global());
+        caller.data_mut().events = events;
+    }
+}
+
+/// The shadow stack `shadow[0..sp]` (empty, and counted as bad, when `sp`
+/// is not a word offset inside the shadow memory).
+fn shadow_stack<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (&'a [u8], &'a mut Host) {
+    find_exports(caller);
+    match caller.data().shadow {
+        Some(mem) => {
+            let (bytes, host) = mem.data_and_store_mut(caller);
+            let raw = usize::try_from(sp)
+                .ok()
+                .filter(|&sp| sp % 4 == 0)
+                .and_then(|sp| bytes.get(..sp));
+            match raw {
+                Some(raw) => (raw, host),
+                None => {
+                    host.rec.sync().bad_stacks += 1;
+                    (&[], host)
+                }
+            }
+        }
+        None => (&[], caller.data_mut()),
+    }
+}
+
+/// Empty the event buffer from inside a hook.
+fn drain_caller(caller: &mut Caller<'_, Host>) {
+    find_exports(caller);
+    drain(caller);
+}
+
+/// Move the module's buffered events (see `trace::abi`, "The event
+/// buffer") to the recorder, in order, and empty the buffer. Records are
+/// read up to the write position only, which the module moves after a
+/// record is complete.
+pub(crate) fn drain(mut cx: impl AsContextMut<Data = Host>) {
+    let mut cx = cx.as_context_mut();
+    let (Some(memory), Some(events)) = (cx.data().shadow, cx.data().events) else {
+        return;
+    };
+    let Some(end) = events.get(&mut cx).i32() else {
+        return;
+    };
+    let base = abi::EVENT_BASE as usize;
+    let end = end as u32 as usize;
+    if end <= base {
+        return;
+    }
+    let (bytes, host) = memory.data_and_store_mut(&mut cx);
+    host.rec.records(bytes.get(base..end).unwrap_or_default());
+    let _ = events.set(&mut cx, Val::I32(abi::EVENT_BASE as i32));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi::HookParam;
+
+    /// The linker's hook types are the ABI's, for every hook.
+    #[test]
+    fn hooks_are_defined_with_the_abi_signatures() {
+        let engine = engine(false, false).unwrap();
+        let mut linker: Linker<Host> = Linker::new(&engine);
+        define_hooks(&mut linker).unwrap();
+        let mut store = Store::new(&engine, idle_host());
+        for name in abi::ALL_HOOKS {
+            let f = linker
+                .get(&mut store, abi::IMPORT_MODULE, name)
+                .ok()
+                .and_then(|e| e.into_func())
+                .unwrap_or_else(|| panic!("`{name}` is not defined"));
+            let ty = f.ty(&store);
+            let params: Vec<HookParam> = ty
+                .params()
+                .map(|p| match p {
+                    wasmtime::ValType::I32 => HookParam::I32,
+                    wasmtime::ValType::I64 => HookParam::I64,
+                    other => panic!("`{name}` takes a {other}"),
+                })
+                .collect();
+            assert_eq!(params, abi::hook_params(name).unwrap(), "{name}");
+            assert_eq!(ty.results().len(), 0, "{name}");
+        }
+    }
+}

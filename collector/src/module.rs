@@ -1,0 +1,216 @@
+//! The module a run executes: read (binary or text), instrumented in
+//! memory unless it already is (or the run is `--plain`), its ABI version
+//! checked, its site table and symboliser chosen, its memories and static
+//! data laid out, and compiled.
+
+use crate::config::{RunConfig, RunError};
+use crate::symbolize::Symbolizer;
+use heapscope_instrument::symbols::Layout;
+use heapscope_instrument::Report;
+use heapscope_trace::abi::{self, SiteTable};
+use heapscope_trace::format::MemoryInfo;
+use std::path::Path;
+use wasmtime::{Engine, Module};
+
+/// A module ready to compile, with what the run needs to know of it.
+pub(crate) struct Loaded {
+    /// The module as the user gave it (text parsed to binary).
+    pub original: Vec<u8>,
+    /// The module instrumented in memory, if it was (see [`Loaded::wasm`]).
+    instrumented_wasm: Option<Vec<u8>>,
+    /// What was hooked, when the module was instrumented in memory.
+    pub instrumented: Option<Report>,
+    /// Call-site ids to frames.
+    pub sites: SiteTable,
+    /// Symbolises sites the first time the run reaches them.
+    pub symbolizer: Option<Symbolizer>,
+    /// The original's memories, in index order.
+    pub memories: Vec<MemoryInfo>,
+    /// Where the original's active data segments end in memory 0.
+    pub data_end: u64,
+}
+
+impl Loaded {
+    /// What runs: the module instrumented in memory, or the original when
+    /// it is instrumented already or the run is plain.
+    pub fn wasm(&self) -> &[u8] {
+        self.instrumented_wasm.as_deref().unwrap_or(&self.original)
+    }
+}
+
+/// Read `cfg.module` and prepare it for the run.
+pub(crate) fn load(cfg: &RunConfig) -> Result<Loaded, RunError> {
+    let path = &cfg.module;
+    let original = read(path)?;
+    let (wasm, instrumented) = if cfg.plain || heapscope_instrument::is_instrumented(&original) {
+        (None, None)
+    } else {
+        // wasmtime validates the module when it compiles it, and sites are
+        // symbolised from the original's DWARF.
+        let opts = heapscope_instrument::Options {
+            alloc_fns: cfg.alloc_fns.clone(),
+            skip_dwarf_copy: true,
+            ..Default::default()
+        };
+        let out = heapscope_instrument::instrument(&original, &opts).map_err(|source| {
+            RunError::Instrument {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        (Some(out.wasm), Some(out.report))
+    };
+    let layout = Layout::of(wasm.as_deref().unwrap_or(&original));
+    let sites = match layout.custom(abi::SITE_TABLE_SECTION) {
+        Some(b) => SiteTable::decode(b).map_err(|source| RunError::Sites {
+            path: path.clone(),
+            source,
+        })?,
+        None => SiteTable::default(),
+    };
+    // Sites are symbolised the first time the run reaches them: from the
+    // original's DWARF when instrumenting here, else from the copy the
+    // instrumenter made.
+    let symbolizer = if cfg.plain {
+        None
+    } else if instrumented.is_some() {
+        Symbolizer::new(&Layout::of(&original), "")
+    } else {
+        Symbolizer::new(&layout, abi::DWARF_SECTION_PREFIX)
+    };
+    drop(layout);
+    Ok(Loaded {
+        memories: memory_infos(&original),
+        data_end: data_end(&original),
+        original,
+        instrumented_wasm: wasm,
+        instrumented,
+        sites,
+        symbolizer,
+    })
+}
+
+/// The file's bytes; the text format is parsed, binaries pass through.
+fn read(path: &Path) -> Result<Vec<u8>, RunError> {
+    let bytes = std::fs::read(path).map_err(|source| RunError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match wat::parse_bytes(&bytes) {
+        Ok(b) => Ok(b.into_owned()),
+        Err(e) if !bytes.starts_with(b"\0asm") && std::str::from_utf8(&bytes).is_ok() => {
+            Err(RunError::Setup {
+                path: path.to_path_buf(),
+                message: format!("{e:#}"),
+            })
+        }
+        Err(_) => Ok(bytes),
+    }
+}
+
+/// Compile `loaded.wasm` for `engine`. An instrumented module that does
+/// not compile while its original does is heapscope's fault: the error says
+/// how to tell and what to do.
+pub(crate) fn compile(
+    engine: &Engine,
+    loaded: &Loaded,
+    cfg: &RunConfig,
+) -> Result<Module, RunError> {
+    Module::new(engine, loaded.wasm()).map_err(|e| {
+        let mut message = format!("{e:#}");
+        if !cfg.plain && heapscope_instrument::is_instrumented(loaded.wasm()) {
+            message.push_str(
+                "\nif the original module runs under `heapscope run --plain`, this is a heapscope bug: \
+                 `heapscope instrument --validate` on the original checks the instrumented output; \
+                 please report it with the original module",
+            );
+        }
+        RunError::Setup {
+            path: cfg.module.clone(),
+            message,
+        }
+    })
+}
+
+/// The memories `wasm` declares or imports, in index order (heapscope's
+/// own shadow memory left out).
+pub fn memory_infos(wasm: &[u8]) -> Vec<MemoryInfo> {
+    let mut out = Vec::new();
+    let mut shadow = None;
+    let conv = |m: wasmparser::MemoryType| MemoryInfo {
+        initial_pages: m.initial,
+        maximum_pages: m.maximum,
+        memory64: m.memory64,
+        page_size_log2: m.page_size_log2.unwrap_or(16) as u8,
+    };
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(wasmparser::Payload::ImportSection(s)) => {
+                for imp in s.into_imports().flatten() {
+                    if let wasmparser::TypeRef::Memory(m) = imp.ty {
+                        out.push(conv(m));
+                    }
+                }
+            }
+            Ok(wasmparser::Payload::MemorySection(s)) => {
+                out.extend(s.into_iter().flatten().map(conv))
+            }
+            Ok(wasmparser::Payload::ExportSection(s)) => {
+                shadow = s
+                    .into_iter()
+                    .flatten()
+                    .find(|e| {
+                        e.kind == wasmparser::ExternalKind::Memory
+                            && e.name == abi::SHADOW_MEMORY_EXPORT
+                    })
+                    .map(|e| e.index as usize);
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    if let Some(i) = shadow.filter(|&i| i < out.len()) {
+        out.remove(i);
+    }
+    out
+}
+
+/// Where the module's active data segments end in memory 0: a lower bound
+/// of the end of its static data (zero-initialised `.bss` may follow).
+fn data_end(wasm: &[u8]) -> u64 {
+    let mut end = 0u64;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let Ok(wasmparser::Payload::DataSection(s)) = payload {
+            for d in s.into_iter().flatten() {
+                if let wasmparser::DataKind::Active {
+                    memory_index: 0,
+                    offset_expr,
+                } = d.kind
+                {
+                    let mut ops = offset_expr.get_operators_reader();
+                    let offset = match ops.read() {
+                        Ok(wasmparser::Operator::I32Const { value }) => value as u32 as u64,
+                        Ok(wasmparser::Operator::I64Const { value }) => value as u64,
+                        _ => continue,
+                    };
+                    end = end.max(offset + d.data.len() as u64);
+                }
+            }
+        }
+    }
+    end
+}
+
+/// The module's exported functions, for an error naming what it has.
+pub(crate) fn exported_functions(module: &Module) -> String {
+    let names: Vec<String> = module
+        .exports()
+        .filter(|e| e.ty().func().is_some())
+        .map(|e| format!("`{}`", e.name()))
+        .collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}

@@ -1,0 +1,444 @@
+//! What an instrumented module gets besides its changed functions: the
+//! shadow memory and its globals, the hook imports, the exports the leak
+//! scan reads, and the helper functions the rewritten code calls
+//! (`heapscope:record`, which appends an event record at the offsets of
+//! [`abi::EventRecord`]; `heapscope:grow:N`; `heapscope:resize_heap`).
+
+use heapscope_trace::abi;
+use walrus::ir::{BinaryOp, LoadKind, MemArg, StoreKind, UnaryOp, Value};
+use walrus::{
+    ConstExpr, FunctionBuilder, FunctionId, GlobalId, InstrSeqBuilder, LocalId, MemoryId, Module,
+    ValType,
+};
+
+/// Everything the inserted code refers to.
+pub(crate) struct Infra {
+    /// The shadow stack pointer.
+    pub sp: GlobalId,
+    /// The allocator nesting counter.
+    pub nest: GlobalId,
+    /// The shadow memory: the stack, then the event buffer.
+    pub shadow: MemoryId,
+    /// The `grow` hook.
+    pub hook_grow: FunctionId,
+    /// `heapscope:record(tag|kind, a, b, c, sp)`: appends an event to the
+    /// buffer, or calls the synchronous hook of its tag.
+    pub record: FunctionId,
+}
+
+impl Infra {
+    /// Add the shadow memory, its globals, the hook imports and the record
+    /// helper to `module`.
+    pub fn add(module: &mut Module) -> Infra {
+        let shadow = module.memories.add_local(
+            false,
+            false,
+            abi::SHADOW_PAGES + abi::EVENT_PAGES,
+            Some(abi::SHADOW_PAGES + abi::EVENT_PAGES),
+            None,
+        );
+        module.exports.add(abi::SHADOW_MEMORY_EXPORT, shadow);
+        let zero = ConstExpr::Value(Value::I32(0));
+        let sp = module
+            .globals
+            .add_local(ValType::I32, true, false, zero.clone());
+        let nest = module.globals.add_local(ValType::I32, true, false, zero);
+        module.globals.get_mut(sp).name = Some("heapscope:sp".into());
+        module.exports.add(abi::SHADOW_SP_EXPORT, sp);
+        module.globals.get_mut(nest).name = Some("heapscope:nest".into());
+        let hook_alloc = import_hook(module, abi::HOOK_ALLOC);
+        let hook_free = import_hook(module, abi::HOOK_FREE);
+        let hook_realloc = import_hook(module, abi::HOOK_REALLOC);
+        let hook_grow = import_hook(module, abi::HOOK_GROW);
+        let hook_flush = import_hook(module, abi::HOOK_FLUSH);
+        let record = record_helper(
+            module,
+            shadow,
+            [hook_alloc, hook_free, hook_realloc],
+            hook_flush,
+        );
+        Infra {
+            sp,
+            nest,
+            shadow,
+            hook_grow,
+            record,
+        }
+    }
+}
+
+/// Export what the host's leak scan reads: every `i32`/`i64` global
+/// (`heapscope:global:N`), the C stack pointer, every memory.
+pub(crate) fn export_for_leak_scan(
+    module: &mut Module,
+    memories: &[MemoryId],
+    stack_pointer: Option<GlobalId>,
+) {
+    let globals: Vec<(GlobalId, ValType)> = module.globals.iter().map(|g| (g.id(), g.ty)).collect();
+    for (i, (id, ty)) in globals.iter().enumerate() {
+        if matches!(ty, ValType::I32 | ValType::I64) && Some(*id) != stack_pointer {
+            module
+                .exports
+                .add(&format!("{}{i}", abi::GLOBAL_EXPORT_PREFIX), *id);
+        }
+    }
+    if let Some(sp) = stack_pointer {
+        module.exports.add(abi::STACK_POINTER_EXPORT, sp);
+    }
+    for (i, &m) in memories.iter().enumerate() {
+        module
+            .exports
+            .add(&format!("{}{i}", abi::MEMORY_EXPORT_PREFIX), m);
+    }
+}
+
+/// Import hook `name` with the parameters [`abi::hook_params`] gives.
+fn import_hook(module: &mut Module, name: &str) -> FunctionId {
+    let params: Vec<ValType> = abi::hook_params(name)
+        .expect("a hook of the ABI")
+        .iter()
+        .map(|p| match p {
+            abi::HookParam::I32 => ValType::I32,
+            abi::HookParam::I64 => ValType::I64,
+        })
+        .collect();
+    let ty = module.types.add(&params, &[]);
+    let (f, _) = module.add_import_func(abi::IMPORT_MODULE, name, ty);
+    module.funcs.get_mut(f).name = Some(format!("{}:{name}", abi::IMPORT_MODULE));
+    f
+}
+
+/// Push `local` as an i64, zero-extending an i32.
+pub(crate) fn get_u64(b: &mut InstrSeqBuilder, local: LocalId, ty: ValType) {
+    b.local_get(local);
+    if ty == ValType::I32 {
+        b.unop(UnaryOp::I64ExtendUI32);
+    }
+}
+
+/// The locals and globals of `heapscope:record`.
+#[derive(Clone, Copy)]
+struct Record {
+    shadow: MemoryId,
+    /// The buffer's write position and capacity.
+    events: GlobalId,
+    cap: GlobalId,
+    /// The parameters: tag and kind, a, b, c, the stack's length.
+    tag: LocalId,
+    a: LocalId,
+    b: LocalId,
+    c: LocalId,
+    sp: LocalId,
+    /// Where the record goes, and the copy's index.
+    p: LocalId,
+    i: LocalId,
+}
+
+impl Record {
+    /// Push the bytes the record needs: header, stack and the last word
+    /// the copy rounds up.
+    fn need(&self, body: &mut InstrSeqBuilder) {
+        body.local_get(self.sp)
+            .i32_const(abi::EVENT_HEADER as i32 + 8)
+            .binop(BinaryOp::I32Add);
+    }
+
+    /// Push whether the record does not fit what is left of the buffer.
+    fn full(&self, b: &mut InstrSeqBuilder) {
+        b.global_get(self.events);
+        self.need(b);
+        b.binop(BinaryOp::I32Add)
+            .i32_const(abi::EVENT_BASE as i32)
+            .global_get(self.cap)
+            .binop(BinaryOp::I32Add)
+            .binop(BinaryOp::I32GtU);
+    }
+}
+
+/// `fn heapscope:record(tag_kind: i32, a: i64, b: i64, c: i64, sp: i32)`:
+/// appends an event record (see `trace::abi`, "The event buffer") and its
+/// stack to the buffer, calling `flush` first when it would not fit; a
+/// record that could never fit, or any when the host set the capacity to 0,
+/// goes to the synchronous hook of its tag instead.
+fn record_helper(
+    module: &mut Module,
+    shadow: MemoryId,
+    hooks: [FunctionId; 3],
+    hook_flush: FunctionId,
+) -> FunctionId {
+    let (i32t, i64t) = (ValType::I32, ValType::I64);
+    // A mutable i32 global, named and exported for the host.
+    let mut exported = |name: &str, export: &str, init: u32| {
+        let g =
+            module
+                .globals
+                .add_local(i32t, true, false, ConstExpr::Value(Value::I32(init as i32)));
+        module.globals.get_mut(g).name = Some(name.into());
+        module.exports.add(export, g);
+        g
+    };
+    let events = exported("heapscope:events", abi::EVENTS_EXPORT, abi::EVENT_BASE);
+    let cap = exported(
+        "heapscope:events_cap",
+        abi::EVENTS_CAP_EXPORT,
+        abi::EVENT_BYTES,
+    );
+    let params = [i32t, i64t, i64t, i64t, i32t];
+    let args: Vec<LocalId> = params.iter().map(|t| module.locals.add(*t)).collect();
+    let r = Record {
+        shadow,
+        events,
+        cap,
+        tag: args[0],
+        a: args[1],
+        b: args[2],
+        c: args[3],
+        sp: args[4],
+        p: module.locals.add(i32t),
+        i: module.locals.add(i32t),
+    };
+    let mut f = FunctionBuilder::new(&mut module.types, &params, &[]);
+    f.name("heapscope:record".into());
+    let mut body = f.func_body();
+    body.block(None, |out| {
+        let out_id = out.id();
+        out.block(None, |to_sync| {
+            let sync_id = to_sync.id();
+            // A stack the buffer could never hold, or buffering turned off.
+            r.need(to_sync);
+            to_sync
+                .global_get(cap)
+                .binop(BinaryOp::I32GtU)
+                .br_if(sync_id);
+            // Full: let the host empty it; if it did not, go synchronous.
+            r.full(to_sync);
+            to_sync.if_else(
+                None,
+                |f| {
+                    f.call(hook_flush);
+                },
+                |_| {},
+            );
+            r.full(to_sync);
+            to_sync.br_if(sync_id);
+            append_record(to_sync, &r);
+            to_sync.br(out_id);
+        });
+        synchronous_hook(out, &r, hooks);
+    });
+    f.finish(args, &mut module.funcs)
+}
+
+/// Write the record at the buffer's write position (the header at the
+/// offsets of [`abi::EventRecord`], then the stack), and publish it.
+fn append_record(w: &mut InstrSeqBuilder, r: &Record) {
+    let word = |align: u32, offset: u64| MemArg { align, offset };
+    let (shadow, p, i, sp) = (r.shadow, r.p, r.i, r.sp);
+    w.global_get(r.events).local_set(p);
+    w.local_get(p)
+        .local_get(r.tag)
+        .store(shadow, StoreKind::I32 { atomic: false }, word(4, 0));
+    for (v, offset) in [
+        (r.a, abi::EVENT_A_OFFSET),
+        (r.b, abi::EVENT_B_OFFSET),
+        (r.c, abi::EVENT_C_OFFSET),
+    ] {
+        w.local_get(p).local_get(v).store(
+            shadow,
+            StoreKind::I64 { atomic: false },
+            word(4, offset.into()),
+        );
+    }
+    w.local_get(p).local_get(sp).store(
+        shadow,
+        StoreKind::I32 { atomic: false },
+        word(4, abi::EVENT_STACK_LEN_OFFSET.into()),
+    );
+    // Copy the stack eight bytes at a time.
+    w.i32_const(0).local_set(i);
+    w.block(None, |done| {
+        let done_id = done.id();
+        done.loop_(None, |lp| {
+            let again = lp.id();
+            lp.local_get(i)
+                .local_get(sp)
+                .binop(BinaryOp::I32GeU)
+                .br_if(done_id);
+            lp.local_get(p).local_get(i).binop(BinaryOp::I32Add);
+            lp.local_get(i)
+                .load(shadow, LoadKind::I64 { atomic: false }, word(4, 0));
+            lp.store(
+                shadow,
+                StoreKind::I64 { atomic: false },
+                word(4, abi::EVENT_HEADER.into()),
+            );
+            lp.local_get(i)
+                .i32_const(8)
+                .binop(BinaryOp::I32Add)
+                .local_set(i)
+                .br(again);
+        });
+    });
+    // Published last: a trap before this leaves no half record.
+    w.local_get(p)
+        .i32_const(abi::EVENT_HEADER as i32)
+        .binop(BinaryOp::I32Add)
+        .local_get(sp)
+        .binop(BinaryOp::I32Add)
+        .global_set(r.events);
+}
+
+/// Call the synchronous hook of the record's tag with its arguments.
+fn synchronous_hook(
+    out: &mut InstrSeqBuilder,
+    r: &Record,
+    [hook_alloc, hook_free, hook_realloc]: [FunctionId; 3],
+) {
+    let tag = r.tag;
+    let kind = |s: &mut InstrSeqBuilder| {
+        s.local_get(tag)
+            .i32_const(abi::EVENT_KIND_MASK as i32)
+            .binop(BinaryOp::I32And);
+    };
+    let is = |s: &mut InstrSeqBuilder, t: u32| {
+        s.local_get(tag)
+            .i32_const(abi::EVENT_TAG_SHIFT as i32)
+            .binop(BinaryOp::I32ShrU)
+            .i32_const(t as i32)
+            .binop(BinaryOp::I32Eq);
+    };
+    let (a, b, c, sp) = (r.a, r.b, r.c, r.sp);
+    is(out, abi::EVENT_FREE);
+    out.if_else(
+        None,
+        |free| {
+            kind(free);
+            free.local_get(a).local_get(sp).call(hook_free);
+        },
+        |other| {
+            is(other, abi::EVENT_REALLOC);
+            other.if_else(
+                None,
+                |re| {
+                    kind(re);
+                    re.local_get(a).local_get(b).local_get(c).local_get(sp);
+                    re.call(hook_realloc);
+                },
+                |al| {
+                    kind(al);
+                    al.local_get(a).local_get(b).local_get(c).local_get(sp);
+                    al.call(hook_alloc);
+                },
+            );
+        },
+    );
+}
+
+/// `fn heapscope:grow:N(delta) -> old`: `memory.grow` plus its hook.
+pub(crate) fn grow_helper(
+    module: &mut Module,
+    infra: &Infra,
+    memory: MemoryId,
+    index: u32,
+) -> FunctionId {
+    let ty = if module.memories.get(memory).memory64 {
+        ValType::I64
+    } else {
+        ValType::I32
+    };
+    let mut b = FunctionBuilder::new(&mut module.types, &[ty], &[ty]);
+    b.name(format!("heapscope:grow:{index}"));
+    let delta = module.locals.add(ty);
+    let result = module.locals.add(ty);
+    let mut body = b.func_body();
+    body.local_get(delta).memory_grow(memory).local_set(result);
+    body.i32_const(index as i32);
+    get_u64(&mut body, delta, ty);
+    body.local_get(result);
+    if ty == ValType::I32 {
+        // -1 stays -1.
+        body.unop(UnaryOp::I64ExtendSI32);
+    }
+    body.global_get(infra.sp)
+        .call(infra.hook_grow)
+        .local_get(result);
+    b.finish(vec![delta], &mut module.funcs)
+}
+
+/// The import emscripten's libc grows the heap through.
+pub(crate) const EMSCRIPTEN_RESIZE_HEAP: &str = "emscripten_resize_heap";
+
+/// `fn heapscope:resize_heap(size) -> ok`: calls emscripten's
+/// `emscripten_resize_heap` import and reports the growth it made (or the
+/// failure) as a `memory.grow` of memory 0, comparing `memory.size` before
+/// and after.
+pub(crate) fn resize_heap_helper(
+    module: &mut Module,
+    infra: &Infra,
+    import: FunctionId,
+    mem0: MemoryId,
+) -> FunctionId {
+    let ty = module.types.get(module.funcs.get(import).ty()).clone();
+    let (params, results) = (ty.params().to_vec(), ty.results().to_vec());
+    let page_ty = if module.memories.get(mem0).memory64 {
+        ValType::I64
+    } else {
+        ValType::I32
+    };
+    let mut b = FunctionBuilder::new(&mut module.types, &params, &results);
+    b.name("heapscope:resize_heap".into());
+    let args: Vec<LocalId> = params.iter().map(|t| module.locals.add(*t)).collect();
+    let ret = results.first().map(|t| module.locals.add(*t));
+    let before = module.locals.add(page_ty);
+    let after = module.locals.add(page_ty);
+    let mut body = b.func_body();
+    body.memory_size(mem0).local_set(before);
+    for &a in &args {
+        body.local_get(a);
+    }
+    body.call(import);
+    if let Some(r) = ret {
+        body.local_set(r);
+    }
+    body.memory_size(mem0).local_set(after);
+    let (ne, sub) = if page_ty == ValType::I32 {
+        (BinaryOp::I32Ne, BinaryOp::I32Sub)
+    } else {
+        (BinaryOp::I64Ne, BinaryOp::I64Sub)
+    };
+    body.local_get(after).local_get(before).binop(ne);
+    body.if_else(
+        None,
+        |grew| {
+            grew.i32_const(0);
+            grew.local_get(after).local_get(before).binop(sub);
+            if page_ty == ValType::I32 {
+                grew.unop(UnaryOp::I64ExtendUI32);
+            }
+            get_u64(grew, before, page_ty);
+            grew.global_get(infra.sp).call(infra.hook_grow);
+        },
+        |same| {
+            // Unchanged size and a false result: the growth failed.
+            if let Some(r) = ret {
+                same.local_get(r).unop(UnaryOp::I32Eqz);
+                same.if_else(
+                    None,
+                    |failed| {
+                        failed
+                            .i32_const(0)
+                            .i64_const(0)
+                            .i64_const(-1)
+                            .global_get(infra.sp)
+                            .call(infra.hook_grow);
+                    },
+                    |_| {},
+                );
+            }
+        },
+    );
+    if let Some(r) = ret {
+        body.local_get(r);
+    }
+    b.finish(args, &mut module.funcs)
+}

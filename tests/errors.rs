@@ -166,3 +166,38 @@ fn sigint_stops_the_guest_and_keeps_the_trace_and_summary() {
         "{text}"
     );
 }
+
+/// A module instrumented for another version of the hook ABI (its site
+/// table's first byte) is refused, naming both versions, with exit 2.
+#[test]
+fn a_module_instrumented_for_another_abi_version_is_refused_naming_both() {
+    use heapscope_trace::abi;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("leaky.hs.wasm");
+    let o = instrument_cmd(&sample("c/leaky.wasm"), &out, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut bytes = std::fs::read(&out).unwrap();
+    let at = wasmparser::Parser::new(0)
+        .parse_all(&bytes)
+        .find_map(|p| match p.unwrap() {
+            wasmparser::Payload::CustomSection(c) if c.name() == abi::SITE_TABLE_SECTION => {
+                Some(c.data_offset())
+            }
+            _ => None,
+        })
+        .expect("an instrumented module has a site table");
+    assert_eq!(bytes[at], abi::ABI_VERSION);
+    bytes[at] = abi::ABI_VERSION + 1;
+    std::fs::write(&out, &bytes).unwrap();
+    let o = heapscope(["run".as_ref(), out.as_os_str(), "--no-trace".as_ref()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "the module was instrumented for heapscope hook ABI version {}, but this heapscope uses version {}",
+            abi::ABI_VERSION + 1,
+            abi::ABI_VERSION
+        )),
+        "{e}"
+    );
+}

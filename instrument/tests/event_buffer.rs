@@ -60,19 +60,28 @@ struct Seen {
     flushes: usize,
 }
 
-/// The records of an event buffer: (tag, pointer, stack).
+/// The records of an event buffer, decoded with `trace::abi`'s decoder:
+/// (tag, pointer, stack). The buffer holds whole records only.
 fn parse(bytes: &[u8]) -> Vec<(u32, u64, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        let r = &bytes[at..];
-        let word = u32::from_le_bytes(r[0..4].try_into().unwrap());
-        let ptr = u64::from_le_bytes(r[4..12].try_into().unwrap());
-        let sp = u32::from_le_bytes(r[28..32].try_into().unwrap()) as usize;
-        out.push((word >> 24, ptr, r[32..32 + sp].to_vec()));
-        at += abi::EVENT_HEADER as usize + sp;
-    }
+    let mut records = abi::EventRecords::new(bytes);
+    let out: Vec<_> = records
+        .by_ref()
+        .map(|(r, stack)| {
+            assert_eq!(abi::unpack_kind(r.kind).0.hook(), hook_of(r.tag));
+            (r.tag, r.a, stack.to_vec())
+        })
+        .collect();
+    assert_eq!(records.rest(), 0, "a partial record in the buffer");
     out
+}
+
+/// The hook an event of `tag` goes through synchronously.
+fn hook_of(tag: u32) -> &'static str {
+    match tag {
+        abi::EVENT_ALLOC => abi::HOOK_ALLOC,
+        abi::EVENT_FREE => abi::HOOK_FREE,
+        _ => abi::HOOK_REALLOC,
+    }
 }
 
 /// Read and, if `empty`, empty the module's event buffer.

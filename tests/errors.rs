@@ -201,3 +201,388 @@ fn a_module_instrumented_for_another_abi_version_is_refused_naming_both() {
         "{e}"
     );
 }
+
+/// Tiny crafted traces that made every analysing viewer abort: a grow of
+/// memory 0xFFFFFFFF (now counted as an invalid event, the report made) and
+/// an allocation on stack 0xFFFFFFFF (now a malformed record: exit 2 with
+/// the offset). No subcommand panics or aborts on either.
+#[test]
+fn crafted_ids_in_a_tiny_trace_neither_abort_nor_size_tables() {
+    use heapscope_trace::format::{MemoryInfo, Record, RunStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let trace = |name: &str, event: Record| {
+        let mut w = heapscope_trace::TraceWriter::new(Vec::new()).unwrap();
+        for r in [
+            Record::RunStart {
+                module: "crafted.wasm".into(),
+                start_unix_ms: 0,
+                memories: vec![MemoryInfo {
+                    initial_pages: 1,
+                    maximum_pages: None,
+                    memory64: false,
+                    page_size_log2: 16,
+                }],
+            },
+            event,
+            Record::RunEnd {
+                status: RunStatus::Exited,
+                exit_code: Some(0),
+                message: String::new(),
+            },
+        ] {
+            w.write(&r).unwrap();
+        }
+        let p = dir.path().join(name);
+        std::fs::write(&p, w.finish().unwrap()).unwrap();
+        p
+    };
+    let grow = trace(
+        "grow.trace",
+        Record::Grow {
+            memory: u32::MAX,
+            delta: 1,
+            old_pages: Some(1),
+            stack: 0,
+        },
+    );
+    let alloc = trace(
+        "alloc.trace",
+        Record::Alloc {
+            kind: 1,
+            ptr: 16,
+            size: 8,
+            align: 0,
+            stack: u32::MAX,
+        },
+    );
+    assert!(std::fs::metadata(&alloc).unwrap().len() < 100);
+    let out = dir.path().join("out");
+    let commands: [&[&str]; 8] = [
+        &["summary", "--json"],
+        &["leaks"],
+        &["top"],
+        &["dump"],
+        &["report", "-o"],
+        &["flamegraph", "-o"],
+        &["timeline", "-o"],
+        &["export", "--format", "pprof", "-o"],
+    ];
+    for cmd in commands {
+        let run = |t: &std::path::Path| {
+            let mut args: Vec<std::ffi::OsString> = vec![cmd[0].into(), t.into()];
+            args.extend(cmd[1..].iter().map(Into::into));
+            if cmd.last() == Some(&"-o") {
+                args.push(out.clone().into());
+            }
+            heapscope(args)
+        };
+        let o = run(&grow);
+        assert_eq!(code(&o), 0, "{cmd:?} on the grow trace: {}", stderr(&o));
+        let o = run(&alloc);
+        if cmd[0] == "dump" {
+            // dump prints the records before the bad one, then says why.
+            assert!(
+                stdout(&o).contains("run-start module=crafted.wasm"),
+                "{}",
+                stdout(&o)
+            );
+        }
+        assert_eq!(code(&o), 2, "{cmd:?} on the alloc trace: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("malformed 0x"),
+            "{cmd:?}: {}",
+            stderr(&o)
+        );
+    }
+    let o = heapscope(["summary".as_ref(), grow.as_os_str(), "--json".as_ref()]);
+    let s: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(s["invalid_events"], 1);
+    assert_eq!(s["memory"]["final_pages"], 1);
+}
+
+/// A mistyped gate flag after the module was handed to the guest and the
+/// gate never ran (exit 0 on a leaking module); a duration past what a
+/// Duration holds panicked; `nan` as a percentage turned the gate off.
+/// Each is now a usage error (exit 2) that names the problem.
+#[test]
+fn typod_gate_flags_and_impossible_limits_are_usage_errors() {
+    let leaky = sample("c/leaky.wasm");
+    let o = heapscope([
+        "run".as_ref(),
+        leaky.as_os_str(),
+        "--no-trace".as_ref(),
+        "--fail-on-leek".as_ref(),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unexpected argument '--fail-on-leek'")
+            && stderr(&o).contains("--fail-on-leak"),
+        "{}",
+        stderr(&o)
+    );
+    // After `--` it is the guest's, as the help says.
+    let o = heapscope([
+        "run".as_ref(),
+        leaky.as_os_str(),
+        "--no-trace".as_ref(),
+        "-q".as_ref(),
+        "--".as_ref(),
+        "--fail-on-leek".as_ref(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = heapscope([
+        "run".as_ref(),
+        leaky.as_os_str(),
+        "--timeout".as_ref(),
+        "18446744073709551616s".as_ref(),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is too long a duration"),
+        "{}",
+        stderr(&o)
+    );
+    let t = repo().join("tests/golden/c_leaky.leaks.stdout");
+    let o = heapscope([
+        "diff".as_ref(),
+        t.as_os_str(),
+        t.as_os_str(),
+        "--fail-on-increase".as_ref(),
+        "nan".as_ref(),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`nan` is not a percentage"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A trace write that fails (a full disk) printed "trace written" and
+/// exited 0; it is now an error, exit 2, even with a gate that passed and
+/// with -q.
+#[test]
+fn a_failed_trace_write_is_an_error_not_a_pass() {
+    let o = heapscope([
+        "run".as_ref(),
+        sample("c/leaky.wasm").as_os_str(),
+        "-q".as_ref(),
+        "--trace".as_ref(),
+        "/dev/full".as_ref(),
+        "--max-allocs".as_ref(),
+        "1000".as_ref(),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(
+            "heapscope: error: writing the trace `/dev/full` failed (No space left on device"
+        ),
+        "{e}"
+    );
+    assert!(!e.contains("trace written"), "{e}");
+}
+
+/// Function names reached the terminal raw in leaks, top, dump, diff and
+/// summary: escape sequences, bells, CR, NUL, newlines that forge report
+/// lines, bidi overrides. Every text output now shows them escaped.
+#[test]
+fn hostile_names_reach_no_terminal_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = repo().join("tests/fixtures/hostile/terminal.wat");
+    let (run, trace, _) = record(dir.path(), &module, &[]);
+    assert_eq!(code(&run), 0, "{}", stderr(&run));
+    // A base whose sites all differ, so the diff names every hostile site.
+    let base_dir = tempfile::tempdir().unwrap();
+    let names = repo().join("tests/fixtures/hostile/names.wat");
+    let (_, base, _) = record(base_dir.path(), &names, &[]);
+    let t = trace.as_os_str();
+    let outputs = [
+        heapscope(["leaks".as_ref(), t]),
+        heapscope(["top".as_ref(), t]),
+        heapscope(["dump".as_ref(), t]),
+        heapscope(["summary".as_ref(), t]),
+        heapscope([
+            "diff".as_ref(),
+            base.as_os_str(),
+            t,
+            "--weight".as_ref(),
+            "allocations".as_ref(),
+        ]),
+    ];
+    assert!(
+        stdout(&outputs[4]).contains("appeared"),
+        "{}",
+        stdout(&outputs[4])
+    );
+    let raw = |c: char| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c);
+    for o in &outputs {
+        assert_eq!(code(o), 0, "{}", stderr(o));
+        let text = stdout(o) + &stderr(o);
+        assert!(
+            !text.chars().any(raw),
+            "raw control character in:\n{text:?}"
+        );
+        assert!(
+            !text.lines().any(|l| l.starts_with("#1 999 bytes forged")),
+            "a forged line:\n{text}"
+        );
+    }
+    let leaks = stdout(&outputs[0]);
+    assert!(
+        leaks.contains("at clear\\x1b[2Jtitle\\x1b]0;pwned\\x07link\\x1b]8;;http://x\\x1b\\"),
+        "{leaks}"
+    );
+    assert!(
+        leaks.contains("by cr\\x0dnul\\x00line\\x0a#1 999 bytes forged\\u{202e}txt.exe"),
+        "{leaks}"
+    );
+}
+
+/// Smaller holes a careless user falls into, each now a clear error: an
+/// output path that is the module (it was overwritten), `--repeat 0` (it
+/// ran once), an unknown import (reported as a guest trap, exit 134), a
+/// module exporting a name heapscope adds (instrumented into an invalid
+/// module), and a trap under `-q` (it printed nothing).
+#[test]
+fn careless_inputs_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("leaky.wasm");
+    std::fs::copy(sample("c/leaky.wasm"), &module).unwrap();
+    let before = std::fs::read(&module).unwrap();
+    for flag in ["--trace", "--summary-json"] {
+        let o = heapscope([
+            "run".as_ref(),
+            module.as_os_str(),
+            flag.as_ref(),
+            module.as_os_str(),
+        ]);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!(
+                "{flag} `{}` is the module itself",
+                module.display()
+            )),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(
+        std::fs::read(&module).unwrap(),
+        before,
+        "the module is untouched"
+    );
+
+    let o = heapscope([
+        "run".as_ref(),
+        sample("rust/unknown.wasm").as_os_str(),
+        "--invoke".as_ref(),
+        "work".as_ref(),
+        "--repeat".as_ref(),
+        "0".as_ref(),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--repeat"), "{}", stderr(&o));
+
+    let write = |name: &str, wat: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, wat::parse_str(wat).unwrap()).unwrap();
+        p
+    };
+    let alloc = r#"(memory (export "memory") 1)
+        (func $malloc (export "malloc") (param i32) (result i32) i32.const 1024)
+        (func $free (export "free") (param i32))"#;
+    let unknown = write(
+        "import.wasm",
+        &format!(
+            r#"(module (import "env" "missing" (func)) {alloc} (func (export "_start") call 0))"#
+        ),
+    );
+    let (o, _, s) = record(dir.path(), &unknown, &[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert_eq!(s["status"], "error");
+    let msg = s["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("cannot instantiate the module: ") && msg.contains("env::missing"),
+        "{msg}"
+    );
+
+    let reserved = write(
+        "reserved.wasm",
+        &format!(
+            r#"(module {alloc} (memory $m 1) (export "heapscope:shadow" (memory $m)) (func (export "_start")))"#
+        ),
+    );
+    let out = dir.path().join("o.wasm");
+    let o = instrument_cmd(&reserved, &out, &[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the module exports `heapscope:shadow`, a name heapscope reserves"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+
+    let trapping = write(
+        "trap.wasm",
+        &format!(r#"(module {alloc} (func (export "_start") unreachable))"#),
+    );
+    let o = heapscope([
+        "run".as_ref(),
+        trapping.as_os_str(),
+        "-q".as_ref(),
+        "--no-trace".as_ref(),
+    ]);
+    assert_eq!(code(&o), 134, "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with(&format!("heapscope: `{}` trapped: ", trapping.display())),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A guest that forges hook calls: a grow of memory -1 aborted the
+/// collector (leaving an empty trace and no summary), and an event record
+/// of a tag the ABI lacks was recorded as a reallocation. Both are now
+/// counted as invalid events, the run completes and the trace reads.
+#[test]
+fn forged_hook_calls_are_counted_not_followed() {
+    use heapscope_trace::abi;
+    let base = abi::EVENT_BASE;
+    let wat = format!(
+        r#"(module
+          (import "heapscope" "flush" (func $flush))
+          (import "heapscope" "grow" (func $grow (param i32 i64 i64 i32)))
+          (memory (export "memory") 1)
+          (memory $shadow (export "{shadow}") 17 17)
+          (global (export "{events}") (mut i32) (i32.const {base}))
+          (func (export "_start")
+            (call $grow (i32.const -1) (i64.const 1) (i64.const 1) (i32.const 0))
+            (i32.store $shadow (i32.const {base}) (i32.const 0x07000001))
+            (global.set 0 (i32.const {end}))
+            (call $flush))
+          (@custom "{sites}" "\01\00\00"))"#,
+        shadow = abi::SHADOW_MEMORY_EXPORT,
+        events = abi::EVENTS_EXPORT,
+        sites = abi::SITE_TABLE_SECTION,
+        end = base + abi::EVENT_HEADER,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("forger.wasm");
+    std::fs::write(&module, wat::parse_str(&wat).unwrap()).unwrap();
+    let (o, trace, s) = record(dir.path(), &module, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(s["status"], "exited");
+    assert_eq!(s["invalid_events"], 2);
+    assert_eq!(
+        (s["total_blocks"].as_u64(), s["memory"]["grows"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let o = heapscope(["summary".as_ref(), trace.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("warning: 1 event naming a memory the module does not have"),
+        "{}",
+        stdout(&o)
+    );
+}

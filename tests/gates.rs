@@ -57,3 +57,31 @@ fn run_and_leaks_fail_alike_on_a_definite_leak() {
     assert!(run_err.lines().any(|l| l == line), "{run_err}");
     assert!(leaks_err.lines().any(|l| l == line), "{leaks_err}");
 }
+
+/// A gate passes only on a whole trace: `leaks --fail-on-leak` on a trace
+/// cut short (here before its end-of-run record and exit blocks, where the
+/// leaks would have shown) exits 2 and says why, instead of 0.
+#[test]
+fn the_leak_gate_is_not_passed_on_a_truncated_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let supp = dir.path().join("all.supp");
+    std::fs::write(&supp, "{\n   all\n   Memcheck:Leak\n   fun:*\n}\n").unwrap();
+    let (run, trace, _) = record(
+        dir.path(),
+        &sample("c/leaky.wasm"),
+        &["--suppressions", supp.to_str().unwrap()],
+    );
+    assert_eq!(code(&run), 0, "{}", stderr(&run));
+    let bytes = std::fs::read(&trace).unwrap();
+    let cut = dir.path().join("cut.trace");
+    for len in [bytes.len() - 1, bytes.len() / 2, 13] {
+        std::fs::write(&cut, &bytes[..len]).unwrap();
+        let o = heapscope(["leaks".as_ref(), cut.as_os_str(), "--fail-on-leak".as_ref()]);
+        assert_eq!(code(&o), 2, "cut at {len}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("heapscope: error: --fail-on-leak not checked: the trace"),
+            "cut at {len}: {}",
+            stderr(&o)
+        );
+    }
+}

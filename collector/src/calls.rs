@@ -165,7 +165,7 @@ struct Before {
 
 fn begin_invocation(store: &mut Store<Host>, index: u64, name: &str) -> Before {
     let mut rec = store.data_mut().rec.sync();
-    rec.record(&Record::InvocationStart {
+    rec.write_record(&Record::InvocationStart {
         index,
         name: name.to_string(),
     });
@@ -190,7 +190,7 @@ fn end_invocation(
     let duration_us = before.started.elapsed().as_micros() as u64;
     drain(&mut *store);
     let mut rec = store.data_mut().rec.sync();
-    rec.record(&Record::InvocationEnd {
+    rec.write_record(&Record::InvocationEnd {
         index: before.index,
         ok: outcome == InvocationOutcome::Ok,
         message,
@@ -208,7 +208,7 @@ fn end_invocation(
         duration_us,
         output_bytes,
     };
-    rec.record(&Record::InvocationStats(st));
+    rec.write_record(&Record::InvocationStats(st));
     inv.tracker.record(&st, &rec.model);
     inv.count += 1;
     if outcome != InvocationOutcome::Ok {

@@ -14,8 +14,7 @@
 //! between such points (an actor's invocations) never wake the thread.
 
 use crate::recorder::Recorder;
-use heapscope_trace::abi::{EventRecord, EventRecords, EVENT_ALLOC, EVENT_FREE};
-use heapscope_trace::StackId;
+use heapscope_trace::abi::{EventRecord, EventRecords, EVENT_FREE};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -112,7 +111,7 @@ impl Deferred {
         }
         let Some(tx) = &self.to_thread else {
             let chunk = std::mem::take(&mut self.pending);
-            apply(&mut lock(&self.shared.rec), &chunk);
+            apply_records(&mut lock(&self.shared.rec), &chunk);
             self.pending = chunk;
             self.pending.clear();
             return;
@@ -128,7 +127,7 @@ impl Deferred {
             // The thread is gone: record here.
             Err(mpsc::SendError(chunk)) => {
                 self.to_thread = None;
-                apply(&mut lock(&self.shared.rec), &chunk);
+                apply_records(&mut lock(&self.shared.rec), &chunk);
             }
         }
     }
@@ -149,7 +148,7 @@ impl Deferred {
                 .0;
         }
         if !self.pending.is_empty() {
-            apply(&mut rec, &self.pending);
+            apply_records(&mut rec, &self.pending);
             self.pending.clear();
         }
         rec
@@ -177,7 +176,7 @@ fn run_thread(shared: &Shared, rx: Receiver<Vec<u8>>, spare: Sender<Vec<u8>>) {
     for mut chunk in rx {
         {
             let mut rec = lock(&shared.rec);
-            apply(&mut rec, &chunk);
+            apply_records(&mut rec, &chunk);
             shared.recorded.fetch_add(1, Ordering::Release);
         }
         shared.progress.notify_all();
@@ -187,21 +186,12 @@ fn run_thread(shared: &Shared, rx: Receiver<Vec<u8>>, spare: Sender<Vec<u8>>) {
 }
 
 /// Record the buffered events of `buf` in order.
-fn apply(rec: &mut Recorder, buf: &[u8]) {
+fn apply_records(rec: &mut Recorder, buf: &[u8]) {
     for (ev, raw) in EventRecords::new(buf) {
         // free(NULL) is no event.
         if ev.tag != EVENT_FREE || ev.a != 0 {
             let stack = rec.stack(raw);
-            record(rec, ev, stack);
+            rec.event(ev, stack);
         }
-    }
-}
-
-/// Record one event whose stack is interned already.
-pub fn record(rec: &mut Recorder, ev: EventRecord, stack: StackId) {
-    match ev.tag {
-        EVENT_ALLOC => rec.alloc(ev.kind, ev.a, ev.b, ev.c, stack),
-        EVENT_FREE => rec.free(ev.kind, ev.a, stack),
-        _ => rec.realloc(ev.kind, ev.a, ev.b, ev.c, stack),
     }
 }

@@ -15,6 +15,7 @@ use wasmtime_wasi::I32Exit;
 /// ran out).
 pub(crate) fn status(
     result: &wasmtime::Result<()>,
+    instantiated: bool,
     store: &Store<Host>,
     cfg: &RunConfig,
 ) -> (RunStatus, Option<i32>, String) {
@@ -37,6 +38,13 @@ pub(crate) fn status(
             _ => e.root_cause().to_string(),
         };
         (RunStatus::Timeout, None, why)
+    } else if !instantiated && trap.is_none() {
+        // An unknown import, a type clash: the module never ran.
+        (
+            RunStatus::Error,
+            None,
+            format!("cannot instantiate the module: {e:#}"),
+        )
     } else {
         (RunStatus::Trapped, None, trap_message(e))
     }
@@ -156,7 +164,7 @@ pub(crate) fn classify_leaks(
             .find(|r| r.matches(kind, &names))
             .map(|r| r.name.clone());
         let rule_id = rule.as_deref().map(|n| rec.intern(n));
-        rec.record(&Record::ExitBlock {
+        rec.write_record(&Record::ExitBlock {
             ptr: b.ptr,
             kind,
             rule: rule_id,

@@ -2,7 +2,7 @@
 //! store carries ([`Host`]), the `heapscope.*` host functions, and draining
 //! the module's event buffer to the recorder.
 
-use crate::deferred::{self, Deferred};
+use crate::deferred::Deferred;
 use crate::recorder::Recorder;
 use heapscope_trace::abi::{self, EventRecord, SiteTable};
 use heapscope_trace::StackId;
@@ -218,7 +218,7 @@ fn stack_of<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (StackId, &'a mut 
 fn hook_event(caller: &mut Caller<'_, Host>, ev: EventRecord, sp: i32) {
     if caller.data().backtraces.is_some() {
         let (stack, host) = stack_of(caller, sp);
-        deferred::record(&mut host.rec.sync(), ev, stack);
+        host.rec.sync().event(ev, stack);
         return;
     }
     let (raw, host) = shadow_stack(caller, sp);

@@ -1,7 +1,7 @@
 //! The recorder: turns hook calls into trace records and keeps the live
 //! heap model. Its memory is bounded by live blocks and distinct stacks.
 
-use heapscope_trace::abi::{Site, SiteTable};
+use heapscope_trace::abi::{EventRecord, Site, SiteTable, EVENT_ALLOC, EVENT_FREE, EVENT_REALLOC};
 use heapscope_trace::format::{Frame, FrameRecord, Record, StackId, Tables};
 use heapscope_trace::model::{FreeOutcome, HeapModel};
 use heapscope_trace::TraceWriter;
@@ -71,6 +71,9 @@ pub struct Recorder {
     /// Bytes that reached the trace file, when a compressing writer counts
     /// them.
     pub trace_written: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// The first error of a writer thread that outlives the trace writer
+    /// (`BlockSink`), checked when the trace is closed.
+    pub trace_failed: Option<heapscope_trace::format::SinkError>,
     /// Published for a progress display, when one is shown.
     pub progress: Option<std::sync::Arc<Progress>>,
     /// Symbolises a site's frames the first time it is reached, when the
@@ -111,6 +114,7 @@ impl Recorder {
             recent_next: 0,
             progress: None,
             trace_written: None,
+            trace_failed: None,
             symbolizer: None,
         })
     }
@@ -143,8 +147,9 @@ impl Recorder {
         }
     }
 
-    /// Write a marker or other record.
-    pub fn record(&mut self, r: &Record) {
+    /// Write a record that is not a heap event (run start and end,
+    /// invocations, exit blocks).
+    pub fn write_record(&mut self, r: &Record) {
         self.write(|w| w.write(r));
     }
 
@@ -359,6 +364,19 @@ impl Recorder {
         }
     }
 
+    /// Record one event whose stack is interned already. A tag the ABI
+    /// does not have (a guest writing its own records) is counted as an
+    /// invalid event, never applied.
+    #[inline]
+    pub fn event(&mut self, ev: EventRecord, stack: StackId) {
+        match ev.tag {
+            EVENT_ALLOC => self.alloc(ev.kind, ev.a, ev.b, ev.c, stack),
+            EVENT_FREE => self.free(ev.kind, ev.a, stack),
+            EVENT_REALLOC => self.realloc(ev.kind, ev.a, ev.b, ev.c, stack),
+            _ => self.model.invalid_events += 1,
+        }
+    }
+
     /// An allocation hook fired.
     #[inline]
     pub fn alloc(&mut self, kind: i32, ptr: u64, size: u64, align: u64, stack: StackId) {
@@ -404,9 +422,17 @@ impl Recorder {
     pub fn close(&mut self) {
         if let Some(w) = self.writer.take() {
             match w.finish() {
+                // Dropping the sink waits for its thread to write the rest.
                 Ok(out) => drop(out),
                 Err(e) => self.io_error = Some(e),
             }
+        }
+        let failed = self
+            .trace_failed
+            .as_ref()
+            .and_then(|f| f.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        if let (None, Some(e)) = (&self.io_error, failed) {
+            self.io_error = Some(io::Error::other(e));
         }
     }
 }

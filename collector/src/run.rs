@@ -45,13 +45,18 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let recorder = recorder(cfg, &mut loaded)?;
     let mut store = store(cfg, &engine, recorder)?;
     let mut watch = Watch::start(cfg, &engine, &mut store);
-    let linker = linker(cfg, &engine, &module)?;
+    let instrumented = heapscope_instrument::is_instrumented(loaded.wasm());
+    let linker = linker(cfg, &engine, &module, instrumented)?;
     start_trace(cfg, &mut store, &loaded);
     let entry = calls::entry(&module, cfg)?;
     let mut inv = Invocations::new(cfg, &entry)?;
     if entry.planned > 0 {
         let warmup = inv.tracker.warmup();
-        store.data_mut().rec.sync().record(&Record::Warmup(warmup));
+        store
+            .data_mut()
+            .rec
+            .sync()
+            .write_record(&Record::Warmup(warmup));
     }
     let mut called = Called::default();
     let result = linker.instantiate(&mut store, &module).and_then(|i| {
@@ -78,6 +83,7 @@ fn setup(cfg: &RunConfig, e: wasmtime::Error) -> RunError {
 /// `--trace`), the module's sites and symboliser.
 fn recorder(cfg: &RunConfig, loaded: &mut Loaded) -> Result<Recorder, RunError> {
     let mut trace_written = None;
+    let mut trace_failed = None;
     let out: Option<Box<dyn Write + Send>> = match (&cfg.trace, cfg.plain) {
         (Some(t), false) => {
             let f = File::create(t).map_err(|source| RunError::Trace {
@@ -86,6 +92,7 @@ fn recorder(cfg: &RunConfig, loaded: &mut Loaded) -> Result<Recorder, RunError> 
             })?;
             let sink = BlockSink::new(BufWriter::with_capacity(1 << 16, f));
             trace_written = Some(sink.written());
+            trace_failed = Some(sink.error());
             Some(Box::new(sink))
         }
         _ => None,
@@ -97,6 +104,7 @@ fn recorder(cfg: &RunConfig, loaded: &mut Loaded) -> Result<Recorder, RunError> 
         }
     })?;
     rec.trace_written = trace_written;
+    rec.trace_failed = trace_failed;
     rec.symbolizer = loaded.symbolizer.take();
     Ok(rec)
 }
@@ -201,13 +209,22 @@ impl Watch {
     }
 }
 
-/// The linker: WASI preview 1, the hooks, Extism's host functions. A
-/// plugin that imports its embedder's own functions is refused here.
-fn linker(cfg: &RunConfig, engine: &Engine, module: &Module) -> Result<Linker<Host>, RunError> {
+/// The linker: WASI preview 1, the hooks (only for an instrumented module:
+/// any other importing them would forge heap events), Extism's host
+/// functions. A plugin that imports its embedder's own functions is
+/// refused here.
+fn linker(
+    cfg: &RunConfig,
+    engine: &Engine,
+    module: &Module,
+    instrumented: bool,
+) -> Result<Linker<Host>, RunError> {
     let mut linker: Linker<Host> = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h: &mut Host| &mut h.wasi)
         .map_err(|e| setup(cfg, e))?;
-    host::define_hooks(&mut linker).map_err(|e| setup(cfg, e))?;
+    if instrumented {
+        host::define_hooks(&mut linker).map_err(|e| setup(cfg, e))?;
+    }
     crate::extism::define(&mut linker).map_err(|e| setup(cfg, e))?;
     let user = crate::extism::user_imports(module);
     if !user.is_empty() {
@@ -234,7 +251,7 @@ fn start_trace(cfg: &RunConfig, store: &mut Store<Host>, loaded: &Loaded) {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut rec = store.data_mut().rec.sync();
-    rec.record(&Record::RunStart {
+    rec.write_record(&Record::RunStart {
         module: module_name,
         start_unix_ms: start_ms,
         memories: loaded.memories.clone(),
@@ -290,7 +307,8 @@ fn finish(
     let refused_growth = called
         .instance
         .and_then(|i| exit::record_refused_growth(&mut store, i, &loaded.memories));
-    let (status, exit_code, message) = exit::status(&result, &store, cfg);
+    let (status, exit_code, message) =
+        exit::status(&result, called.instance.is_some(), &store, cfg);
     let leaks: Vec<Leak> = match (called.instance, cfg.plain) {
         (Some(instance), false) => {
             let layout = ScanLayout {
@@ -305,7 +323,7 @@ fn finish(
     watch.stop_progress();
     let mut rec = store.data_mut().rec.sync();
     rec.clock();
-    rec.record(&Record::RunEnd {
+    rec.write_record(&Record::RunEnd {
         status,
         exit_code,
         message: message.clone(),

@@ -114,6 +114,9 @@ pub enum InstrumentError {
     /// The module has no linear memory.
     #[error("the module has no linear memory, so it has no heap to profile")]
     NoMemory,
+    /// The module uses a name the instrumented module adds.
+    #[error("the module exports `{0}`, a name heapscope reserves for what it adds (`{prefix}*`); rename that export to instrument it", prefix = abi::IMPORT_MODULE.to_string() + ":")]
+    ReservedName(String),
     /// A bug: the rewritten module does not validate.
     #[error("internal error: the instrumented module does not validate ({0}); please report this with the input module")]
     Internal(String),
@@ -145,6 +148,9 @@ pub fn instrument(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     if is_instrumented(wasm) {
         return Err(InstrumentError::AlreadyInstrumented);
     }
+    if let Some(name) = reserved_export(wasm) {
+        return Err(InstrumentError::ReservedName(name));
+    }
     // walrus asserts on some malformed input; turn any panic into an error
     // instead of taking the caller down with it.
     let prev = std::panic::take_hook();
@@ -168,6 +174,27 @@ pub fn instrument(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         validate(&out.wasm).map_err(|e| InstrumentError::Internal(e.to_string()))?;
     }
     Ok(out)
+}
+
+/// An export of `wasm` in the namespace the instrumenter adds exports to
+/// (`heapscope:shadow`, `heapscope:global:0`, ...): the rewrite would emit
+/// two exports of one name, an invalid module.
+fn reserved_export(wasm: &[u8]) -> Option<String> {
+    let prefix = format!("{}:", abi::IMPORT_MODULE);
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(wasmparser::Payload::ExportSection(s)) => {
+                return s
+                    .into_iter()
+                    .flatten()
+                    .find(|e| e.name.starts_with(&prefix))
+                    .map(|e| e.name.to_string());
+            }
+            Ok(wasmparser::Payload::CodeSectionStart { .. }) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+    None
 }
 
 /// Validate `wasm` with every feature wasmparser knows, the function bodies

@@ -36,7 +36,7 @@ pub struct Opts {
     #[arg(long)]
     json: bool,
     /// Exit 1 when the total grew by more than PERCENT.
-    #[arg(long, value_name = "PERCENT")]
+    #[arg(long, value_name = "PERCENT", value_parser = super::parse_percent)]
     fail_on_increase: Option<f64>,
 }
 

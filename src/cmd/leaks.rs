@@ -17,7 +17,8 @@ Exit status:
   0    report printed
   1    --fail-on-leak was given and blocks of that kind (or a worse one) are live at
        exit; the same rule as `heapscope run --fail-on-leak`
-  2    the trace cannot be read")]
+  2    the trace cannot be read, or --fail-on-leak was given and the trace is not whole
+       (cut short, or without its end-of-run record): the gate is not checked")]
 pub struct Opts {
     /// The trace written by `heapscope run`.
     trace: PathBuf,
@@ -50,6 +51,13 @@ impl Opts {
                 self.top,
                 self.full_stacks,
             ))?;
+        }
+        if self.fail_on_leak.is_some() {
+            if let Some(why) = a.warnings.first() {
+                // A gate passes only on a whole trace.
+                eprintln!("heapscope: error: --fail-on-leak not checked: {why}");
+                return Ok(2);
+            }
         }
         let gates = heapscope_trace::gates::Gates {
             fail_on_leak: self.fail_on_leak,

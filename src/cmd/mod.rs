@@ -127,6 +127,17 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// Parse a percentage limit: a finite number, 0 or more (`nan` would
+/// make every comparison false and the gate pass).
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+        _ => Err(format!(
+            "`{s}` is not a percentage: give a number of 0 or more, like 5 or 2.5"
+        )),
+    }
+}
+
 /// Parse `10s`, `500ms`, `2m`, or plain seconds.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let t = s.trim();
@@ -151,7 +162,8 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     if !secs.is_finite() || secs <= 0.0 {
         return Err(format!("`{s}` must be a positive duration"));
     }
-    Ok(std::time::Duration::from_secs_f64(secs))
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("`{s}` is too long a duration"))
 }
 
 #[cfg(test)]
@@ -175,5 +187,14 @@ mod tests {
             Ok(std::time::Duration::from_secs(120))
         );
         assert!(parse_duration("0s").is_err());
+        // Past what a Duration holds: an error, not a panic.
+        assert_eq!(
+            parse_duration("18446744073709551616s"),
+            Err("`18446744073709551616s` is too long a duration".into())
+        );
+        assert_eq!(parse_percent("5"), Ok(5.0));
+        assert!(parse_percent("nan").is_err());
+        assert!(parse_percent("-1").is_err());
+        assert!(parse_percent("inf").is_err());
     }
 }

@@ -39,17 +39,19 @@ Exit status:
   134  the guest trapped, hit --memory-limit or ran out of time or fuel (as wasmtime exits
        on a trap); the summary's `status` says which
   130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then
-  2    heapscope could not run the module (bad input, unreadable file)")]
+  2    heapscope could not run the module (bad input, unreadable file, an import it
+       cannot satisfy: status `error`, not a trap), or could not write the whole trace
+       (whatever the guest or the gates said)")]
 pub struct Opts {
     /// The module to run (instrumented or not); with --actor, the config's.
     #[arg(required_unless_present = "actor")]
     module: Option<PathBuf>,
-    /// Arguments passed to the guest (after `--`).
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "ARGS"
-    )]
+    /// Arguments passed to the guest. Words that start with `-` are
+    /// heapscope's until `--`: put the guest's flags after it (`run app.wasm
+    /// --fail-on-leak -- -v in.txt`), so a mistyped heapscope flag is an
+    /// error rather than an argument the guest gets and a gate that never
+    /// runs.
+    #[arg(trailing_var_arg = true, value_name = "ARGS")]
     args: Vec<String>,
     /// Where to write the trace.
     #[arg(long, value_name = "FILE", default_value = "heapscope.trace")]
@@ -91,7 +93,7 @@ pub struct Opts {
     #[arg(long, value_name = "NAME")]
     invoke: Option<String>,
     /// Call the `--invoke` export N times in one instance.
-    #[arg(long, value_name = "N", default_value_t = 1, requires = "invoke")]
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "invoke", value_parser = clap::value_parser!(u64).range(1..))]
     repeat: u64,
     /// Run an Extism plugin: call its FUNCTION once per message (see --input,
     /// --messages), with Extism's host functions defined.
@@ -171,6 +173,14 @@ pub fn parse_kind(s: &str) -> Result<LeakKind, String> {
     }
 }
 
+/// Whether `a` and `b` name one existing file (through links and `..`).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 fn parse_env(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -246,6 +256,22 @@ impl Opts {
             (None, Some(a)) => a.module.clone(),
             (None, None) => anyhow::bail!("no module to run"),
         };
+        let outputs = [
+            (
+                "--trace",
+                (!self.no_trace && !self.plain).then_some(&self.trace),
+            ),
+            ("--summary-json", self.summary_json.as_ref()),
+            ("--outputs", self.outputs.as_ref()),
+        ];
+        for (flag, path) in outputs {
+            if let Some(p) = path.filter(|p| same_file(p, &module)) {
+                anyhow::bail!(
+                    "{flag} `{}` is the module itself: heapscope would overwrite it; name another file",
+                    p.display()
+                );
+            }
+        }
         Ok(RunConfig {
             extism,
             warmup: self.warmup,
@@ -314,10 +340,23 @@ impl Opts {
         }
         if !self.quiet && !self.plain {
             eprint!("{}", self.report(&cfg, &outcome));
+        } else if outcome.summary.status != RunStatus::Exited {
+            // A trap, a limit or an interrupt is never silent, -q or --plain.
+            let lines =
+                text::summary_lines(&format!("`{}`", cfg.module.display()), &outcome.summary);
+            eprintln!("heapscope: {}", lines[0]);
         }
         let failed = text::gate_failures(&outcome.summary.gates);
         for line in &failed {
             eprintln!("heapscope: {line}");
+        }
+        if let (Some(e), Some(t)) = (&outcome.trace_error, &cfg.trace) {
+            // Never quiet: a trace that is not whole must not pass for one.
+            eprintln!(
+                "heapscope: error: writing the trace `{}` failed ({e}); it holds only the events before",
+                t.display()
+            );
+            return Ok(2);
         }
         if !failed.is_empty() {
             return Ok(1);
@@ -351,11 +390,6 @@ impl Opts {
             lines.push(format!(
                 "the memory limit refused a growth from {}",
                 text::user_functions(f)
-            ));
-        }
-        if let Some(e) = &o.trace_error {
-            lines.push(format!(
-                "warning: writing the trace failed part way ({e}); it holds the events before"
             ));
         }
         if let (Some(t), None) = (&cfg.trace, &o.trace_error) {

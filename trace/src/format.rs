@@ -791,7 +791,12 @@ pub struct BlockSink {
     thread: Option<std::thread::JoinHandle<io::Result<()>>>,
     written: std::sync::Arc<std::sync::atomic::AtomicU64>,
     failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    error: SinkError,
 }
+
+/// The first error a [`BlockSink`]'s thread met, readable after the sink is
+/// gone (a `TraceWriter` drops its sink when it finishes).
+pub type SinkError = std::sync::Arc<std::sync::Mutex<Option<String>>>;
 
 impl BlockSink {
     /// Compress into `out` on a new thread.
@@ -799,7 +804,13 @@ impl BlockSink {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Option<Vec<u8>>>(8);
         let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (w, f) = (written.clone(), failed.clone());
+        let error = SinkError::default();
+        let (w, f, err) = (written.clone(), failed.clone(), error.clone());
+        let fail = move |e: io::Error| -> io::Result<()> {
+            f.store(true, std::sync::atomic::Ordering::Relaxed);
+            *err.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+            Err(e)
+        };
         let thread = std::thread::Builder::new()
             .name("heapscope-trace".into())
             .spawn(move || -> io::Result<()> {
@@ -836,11 +847,10 @@ impl BlockSink {
                 };
                 for msg in rx {
                     if let Err(e) = run(&mut rec, &mut out, &mut header, msg) {
-                        f.store(true, std::sync::atomic::Ordering::Relaxed);
-                        return Err(e);
+                        return fail(e);
                     }
                 }
-                out.flush()
+                out.flush().or_else(fail)
             })
             .expect("spawning the trace writer thread");
         BlockSink {
@@ -848,7 +858,13 @@ impl BlockSink {
             thread: Some(thread),
             written,
             failed,
+            error,
         }
+    }
+
+    /// The first error writing the file, once the thread met one.
+    pub fn error(&self) -> SinkError {
+        self.error.clone()
     }
 
     /// Bytes written to the file so far (compressed), updated by the thread.
@@ -1289,7 +1305,23 @@ impl<R: Read> TraceReader<R> {
             },
             _ => return Some(None),
         };
-        Some(Some(r))
+        // An event may only refer to stacks the trace has defined: an id
+        // beyond them is corruption, never something to size a table by.
+        let known = |id: StackId| id <= self.tables.stacks();
+        let stacks_ok = match &r {
+            Record::Alloc { stack, .. }
+            | Record::Free { stack, .. }
+            | Record::Realloc { stack, .. }
+            | Record::Grow { stack, .. } => known(*stack),
+            Record::InvalidFree {
+                stack,
+                alloc_stack,
+                free_stack,
+                ..
+            } => known(*stack) && known(*alloc_stack) && known(*free_stack),
+            _ => true,
+        };
+        stacks_ok.then_some(Some(r))
     }
 
     /// Records read so far (including skipped unknown ones).
@@ -1652,6 +1684,53 @@ mod tests {
             matches!(err, Some(TraceError::Malformed { kind: 0x10, .. })),
             "{err:?}"
         );
+    }
+
+    /// An event naming a stack the trace never defined (0xFFFFFFFF in a
+    /// 78-byte trace made every viewer resize a table to that index and
+    /// abort) is malformed; the records before it still read.
+    #[test]
+    fn events_naming_undefined_stacks_are_malformed() {
+        for bad in [
+            Record::Alloc {
+                kind: 1,
+                ptr: 16,
+                size: 8,
+                align: 0,
+                stack: u32::MAX,
+            },
+            Record::Free {
+                kind: 4,
+                ptr: 16,
+                stack: 1,
+            },
+            Record::Grow {
+                memory: 0,
+                delta: 1,
+                old_pages: Some(1),
+                stack: 7,
+            },
+            Record::InvalidFree {
+                ptr: 16,
+                stack: 0,
+                alloc_stack: 0,
+                free_stack: u32::MAX,
+            },
+        ] {
+            let good = Record::Alloc {
+                kind: 1,
+                ptr: 16,
+                size: 8,
+                align: 0,
+                stack: 0,
+            };
+            let (records, err) = read_all(&encode(&[good.clone(), bad.clone()]));
+            assert_eq!(records, [good], "{bad:?}");
+            assert!(
+                matches!(err, Some(TraceError::Malformed { .. })),
+                "{bad:?}: {err:?}"
+            );
+        }
     }
 
     #[test]

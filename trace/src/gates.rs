@@ -104,6 +104,30 @@ mod tests {
     use crate::format::RunStatus;
     use crate::model::{Amount, HeapModel, LeakTotals};
 
+    /// Blocks live at exit that the run could not classify (no leak scan)
+    /// count as definitely lost: the gate does not pass on what it could
+    /// not check. Suppressed ones never count.
+    #[test]
+    fn unclassified_blocks_fail_the_leak_gate_and_suppressed_ones_never_do() {
+        let gate = Gates {
+            fail_on_leak: Some(LeakKind::Definite),
+            ..Default::default()
+        };
+        let mut s = HeapModel::new().summary(RunStatus::Exited, Some(0), "");
+        s.curr_blocks = 4;
+        assert_eq!(gate.check(&s)[0].actual, 4, "no classification at all");
+        s.leak_kinds = Some(LeakTotals {
+            suppressed: Amount {
+                blocks: 3,
+                bytes: 30,
+            },
+            ..Default::default()
+        });
+        assert_eq!(gate.check(&s)[0].actual, 1, "one block not classified");
+        s.curr_blocks = 3;
+        assert!(gate.check(&s)[0].passed, "all suppressed");
+    }
+
     #[test]
     fn kinds_widen_and_limits_compare() {
         let mut s = HeapModel::new().summary(RunStatus::Exited, Some(0), "");

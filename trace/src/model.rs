@@ -78,6 +78,10 @@ pub struct HeapModel {
     pub max_seq: u64,
     /// Frees and reallocations of pointers that were not live.
     pub invalid_frees: u64,
+    /// Events that name something the run does not have (a memory index
+    /// beyond the module's memories, a record tag the ABI lacks): counted,
+    /// not applied.
+    pub invalid_events: u64,
     /// Allocations and reallocations that returned null.
     pub failed_allocs: u64,
     /// Memories, by index.
@@ -231,16 +235,19 @@ impl HeapModel {
     pub fn grow(&mut self, memory: u32, delta: u64, old_pages: Option<u64>) {
         self.seq += 1;
         let i = memory as usize;
-        if self.memories.len() <= i {
-            self.memories.resize(
-                i + 1,
-                MemoryStats {
-                    page_size: 65536,
-                    ..Default::default()
-                },
-            );
+        if self.memories.is_empty() && i == 0 {
+            // A run that did not say what memories it has: memory 0 exists.
+            self.memories.push(MemoryStats {
+                page_size: 65536,
+                ..Default::default()
+            });
         }
-        let m = &mut self.memories[i];
+        let Some(m) = self.memories.get_mut(i) else {
+            // A memory the module does not have: a forged or corrupt event,
+            // counted, never followed.
+            self.invalid_events += 1;
+            return;
+        };
         match old_pages {
             None => m.failed_grows += 1,
             Some(old) => {
@@ -335,6 +342,7 @@ impl HeapModel {
             curr_blocks: self.curr_blocks,
             curr_bytes: self.curr_bytes,
             invalid_frees: self.invalid_frees,
+            invalid_events: self.invalid_events,
             failed_allocs: self.failed_allocs,
             events: self.seq,
             memory,
@@ -346,6 +354,10 @@ impl HeapModel {
             growth: None,
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The run summary: the `--summary-json` contract for CI.
@@ -375,6 +387,12 @@ pub struct Summary {
     pub curr_bytes: u64,
     /// Frees or reallocations of pointers that were not live blocks.
     pub invalid_frees: u64,
+    /// Events naming something the run does not have (a `memory.grow` of a
+    /// memory the module lacks, an event record whose tag the hook ABI does
+    /// not have), forged by a guest or read from a corrupt trace: counted,
+    /// not applied. Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub invalid_events: u64,
     /// Allocations that returned null.
     pub failed_allocs: u64,
     /// Heap events recorded (allocations, frees, reallocations, grows).
@@ -468,6 +486,26 @@ mod tests {
         assert_eq!(m.invalid_frees, 1);
         assert_eq!(m.failed_allocs, 2);
         assert_eq!(m.events(), 10);
+    }
+
+    /// A guest's forged `grow` of memory -1, or a corrupt trace's, is
+    /// counted and never sizes the memory table.
+    #[test]
+    fn growth_of_a_memory_the_module_lacks_is_counted_not_followed() {
+        let mut m = HeapModel::new();
+        m.start(&[MemoryInfo {
+            initial_pages: 1,
+            maximum_pages: None,
+            memory64: false,
+            page_size_log2: 16,
+        }]);
+        m.grow(u32::MAX, 1, Some(1));
+        m.grow(1, 1, Some(1));
+        m.grow(0, 2, Some(1));
+        assert_eq!(m.invalid_events, 2);
+        assert_eq!(m.memories.len(), 1);
+        let s = m.summary(RunStatus::Exited, Some(0), "");
+        assert_eq!((s.memory.final_pages, s.invalid_events), (3, 2));
     }
 
     #[test]

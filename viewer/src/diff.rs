@@ -173,14 +173,7 @@ pub fn text(d: &Diff, top: usize) -> String {
         let range = compact_range(&s.frames);
         for (j, f) in s.frames[range].iter().enumerate() {
             let at = if j == 0 { "at" } else { "by" };
-            match (&f.file, f.line) {
-                (Some(file), l) if l > 0 => {
-                    let _ = writeln!(out, "    {at} {} ({file}:{l})", f.function);
-                }
-                _ => {
-                    let _ = writeln!(out, "    {at} {}", f.function);
-                }
-            }
+            let _ = writeln!(out, "    {at} {}", crate::text::site_text(f));
         }
         if s.frames.is_empty() {
             let _ = writeln!(out, "    (no stack)");

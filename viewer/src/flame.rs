@@ -217,6 +217,17 @@ pub fn differential(
     if diff.trim().is_empty() {
         return empty_svg(out, "no difference");
     }
+    if after.trim().is_empty() {
+        // Inferno draws the new trace's shape, and it has none: everything
+        // the base had of this weight is gone (all leaks fixed, say).
+        return empty_svg(
+            out,
+            &format!(
+                "the new trace has no {}: all of the base's is gone",
+                weight.title()
+            ),
+        );
+    }
     let mut opt = options(
         format!("heapscope diff: {}", weight.title()),
         Some("red: grew in the new trace, blue: shrank".into()),

@@ -4,7 +4,56 @@ use crate::analysis::{compact_range, Analysis, LeakGroup};
 use heapscope_trace::format::{LeakKind, RunStatus};
 use heapscope_trace::model::{Amount, Gate, LeakTotals};
 use heapscope_trace::Summary;
+use std::borrow::Cow;
 use std::fmt::Write;
+
+/// A name read from a module or a trace, safe to print on a terminal:
+/// control characters (ESC, BEL, CR, newlines, NUL, C1) and bidirectional
+/// overrides are escaped as `\x1b` and `\u{202e}`, so a hostile function
+/// name can neither move the cursor, retitle the window, link, nor reorder
+/// or forge report lines. Everything else is printed as it is.
+pub fn term_safe(s: &str) -> Cow<'_, str> {
+    fn escape(c: char) -> bool {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            )
+    }
+    if !s.chars().any(escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !escape(c) {
+            out.push(c);
+        } else if (c as u32) < 0x80 {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        } else {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A call site as `function (file:line)`, the file only with a line;
+/// terminal-safe.
+pub fn site_text(f: &crate::analysis::FrameView) -> String {
+    match (&f.file, f.line) {
+        (Some(file), l) if l > 0 => format!("{} ({}:{l})", term_safe(&f.function), term_safe(file)),
+        _ => term_safe(&f.function).into_owned(),
+    }
+}
+
+/// A frame as one line of text, `function (file:line)`, terminal-safe.
+pub fn frame_text(f: &crate::analysis::FrameView) -> String {
+    let function = term_safe(&f.function);
+    match (&f.file, f.line) {
+        (Some(file), 0) => format!("{function} ({})", term_safe(file)),
+        (Some(file), line) => format!("{function} ({}:{line})", term_safe(file)),
+        (None, _) => function.into_owned(),
+    }
+}
 
 /// `1234567` as `1,234,567`.
 pub fn thousands(n: u64) -> String {
@@ -37,11 +86,7 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
     let _ = writeln!(
         out,
         "{}: {} in {} live at exit, from {}",
-        if a.module.is_empty() {
-            "trace"
-        } else {
-            &a.module
-        },
+        module_name(a),
         plural(s.curr_bytes, "byte", "bytes"),
         plural(s.curr_blocks, "block", "blocks"),
         plural(
@@ -96,7 +141,7 @@ fn group(out: &mut String, n: usize, g: &LeakGroup, full: bool) {
         [lo, .., hi] => format!(", sizes {}..{}", thousands(*lo), thousands(*hi)),
     };
     let kind = match (&g.suppressed_by, g.kind) {
-        (Some(rule), _) => format!(", suppressed by \"{rule}\""),
+        (Some(rule), _) => format!(", suppressed by \"{}\"", term_safe(rule)),
         (None, Some(LeakKind::Definite)) => ", definitely lost".into(),
         (None, Some(LeakKind::Possible)) => ", possibly lost".into(),
         (None, Some(LeakKind::Reachable)) => ", still reachable".into(),
@@ -127,17 +172,7 @@ fn frames(out: &mut String, stack: &[crate::analysis::FrameView], full: bool) {
     }
     for (i, f) in stack[range.clone()].iter().enumerate() {
         let at = if i == 0 { "at" } else { "by" };
-        match (&f.file, f.line) {
-            (Some(file), 0) => {
-                let _ = writeln!(out, "    {at} {} ({file})", f.function);
-            }
-            (Some(file), line) => {
-                let _ = writeln!(out, "    {at} {} ({file}:{line})", f.function);
-            }
-            (None, _) => {
-                let _ = writeln!(out, "    {at} {}", f.function);
-            }
-        }
+        let _ = writeln!(out, "    {at} {}", frame_text(f));
     }
     if range.end < stack.len() {
         let _ = writeln!(
@@ -150,7 +185,7 @@ fn frames(out: &mut String, stack: &[crate::analysis::FrameView], full: bool) {
 
 /// How a run ended, in words: `exited with code 0`, `trapped: ...`.
 pub fn ended(s: &Summary) -> String {
-    let first = s.message.lines().next().unwrap_or_default();
+    let first = term_safe(s.message.lines().next().unwrap_or_default());
     match s.status {
         RunStatus::Exited => format!("exited with code {}", s.exit_code.unwrap_or(0)),
         RunStatus::Trapped => format!("trapped: {first}"),
@@ -234,6 +269,12 @@ pub fn summary_lines(module: &str, s: &Summary) -> Vec<String> {
     if s.invalid_frees > 0 {
         out.push(plural(s.invalid_frees, "invalid free", "invalid frees"));
     }
+    if s.invalid_events > 0 {
+        out.push(format!(
+            "warning: {} naming a memory the module does not have (forged or corrupt), not counted",
+            plural(s.invalid_events, "event", "events")
+        ));
+    }
     out
 }
 
@@ -264,13 +305,23 @@ pub fn user_functions(functions: &[String]) -> String {
         .filter(|f| !crate::analysis::is_library_function(f))
         .take(4)
         .collect();
-    if user.is_empty() {
+    let text = if user.is_empty() {
         functions
             .first()
             .cloned()
             .unwrap_or_else(|| "an unknown stack".into())
     } else {
         user.join(" < ")
+    };
+    term_safe(&text).into_owned()
+}
+
+/// The trace's module name, terminal-safe (`trace` when it has none).
+fn module_name(a: &Analysis) -> Cow<'_, str> {
+    if a.module.is_empty() {
+        Cow::Borrowed("trace")
+    } else {
+        term_safe(&a.module)
     }
 }
 
@@ -281,12 +332,7 @@ pub fn summary(a: &Analysis) -> String {
     for w in &a.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
-    let module = if a.module.is_empty() {
-        "trace"
-    } else {
-        &a.module
-    };
-    for (i, line) in summary_lines(&format!("{module}:"), &a.summary)
+    for (i, line) in summary_lines(&format!("{}:", module_name(a)), &a.summary)
         .iter()
         .enumerate()
     {
@@ -449,7 +495,11 @@ pub fn dump<R: std::io::Read>(
             Err(e) => return Err(e),
         };
         let stack = |id| {
-            let names: Vec<String> = r.stack(id).iter().map(|f| f.function.clone()).collect();
+            let names: Vec<String> = r
+                .stack(id)
+                .iter()
+                .map(|f| term_safe(&f.function).into_owned())
+                .collect();
             if names.is_empty() {
                 "-".to_string()
             } else {
@@ -512,7 +562,8 @@ pub fn dump<R: std::io::Read>(
             Record::RunStart {
                 module, memories, ..
             } => format!(
-                "run-start module={module} memories={}",
+                "run-start module={} memories={}",
+                term_safe(module),
                 memories
                     .iter()
                     .map(|m| format!(
@@ -532,7 +583,7 @@ pub fn dump<R: std::io::Read>(
                 "run-end status={} exit_code={} {}",
                 wire_name(&status),
                 exit_code.map_or("-".to_string(), |c| c.to_string()),
-                message.lines().next().unwrap_or_default()
+                term_safe(message.lines().next().unwrap_or_default())
             ),
             Record::InvalidFree {
                 ptr,
@@ -555,11 +606,13 @@ pub fn dump<R: std::io::Read>(
             Record::ExitBlock { ptr, kind, rule } => format!(
                 "exit-block ptr={ptr:#x} kind={}{}",
                 wire_name(&kind),
-                rule.and_then(|id| r.string(id).map(String::from))
-                    .map(|n| format!(" suppressed-by={n}"))
+                rule.and_then(|id| r.string(id))
+                    .map(|n| format!(" suppressed-by={}", term_safe(n)))
                     .unwrap_or_default()
             ),
-            Record::InvocationStart { index, name } => format!("invocation-start {index} {name}"),
+            Record::InvocationStart { index, name } => {
+                format!("invocation-start {index} {}", term_safe(name))
+            }
             Record::Warmup(n) => format!("warmup {n}"),
             Record::InvocationStats(st) => format!(
                 "invocation-stats {} {} allocs={} frees={} bytes={} live={} blocks={} pages={} output={}",
@@ -574,7 +627,7 @@ pub fn dump<R: std::io::Read>(
                 st.output_bytes.map_or("-".to_string(), |b| b.to_string()),
             ),
             Record::InvocationEnd { index, ok, message } => {
-                format!("invocation-end {index} ok={ok} {message}")
+                format!("invocation-end {index} ok={ok} {}", term_safe(message))
             }
         };
         writeln!(out, "{}", line.trim_end()).map_err(io)?;
@@ -646,11 +699,7 @@ pub fn top(a: &Analysis, by: TopBy, n: usize) -> String {
     let _ = writeln!(
         out,
         "{}: {} allocation sites; {} allocated in {} blocks, peak {}, {} live at exit",
-        if a.module.is_empty() {
-            "trace"
-        } else {
-            &a.module
-        },
+        module_name(a),
         thousands(rows.len() as u64),
         bytes_human(s.total_bytes),
         thousands(s.total_blocks),
@@ -672,10 +721,7 @@ pub fn top(a: &Analysis, by: TopBy, n: usize) -> String {
         let range = compact_range(frames);
         let site = frames[range]
             .first()
-            .map(|f| match (&f.file, f.line) {
-                (Some(file), l) if l > 0 => format!("{} ({file}:{l})", f.function),
-                _ => f.function.clone(),
-            })
+            .map(site_text)
             .unwrap_or_else(|| "(no stack)".into());
         let _ = writeln!(
             out,

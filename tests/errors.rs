@@ -586,3 +586,46 @@ fn forged_hook_calls_are_counted_not_followed() {
         stdout(&o)
     );
 }
+
+/// `diff --svg` failed with exit 2 on exactly the case a user hopes for:
+/// every leak of the base gone in the new trace. It now writes an SVG that
+/// says so, and the diff exits 0.
+#[test]
+fn diff_svg_of_all_leaks_fixed_is_drawn_not_an_error() {
+    use heapscope_trace::format::{Record, RunStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let (run, base, _) = record(dir.path(), &sample("c/leaky.wasm"), &[]);
+    assert_eq!(code(&run), 0, "{}", stderr(&run));
+    let mut w = heapscope_trace::TraceWriter::new(Vec::new()).unwrap();
+    for r in [
+        Record::RunStart {
+            module: "leaky.wasm".into(),
+            start_unix_ms: 0,
+            memories: Vec::new(),
+        },
+        Record::RunEnd {
+            status: RunStatus::Exited,
+            exit_code: Some(0),
+            message: String::new(),
+        },
+    ] {
+        w.write(&r).unwrap();
+    }
+    let fixed = dir.path().join("fixed.trace");
+    std::fs::write(&fixed, w.finish().unwrap()).unwrap();
+    let svg = dir.path().join("diff.svg");
+    let o = heapscope([
+        "diff".as_ref(),
+        base.as_os_str(),
+        fixed.as_os_str(),
+        "--svg".as_ref(),
+        svg.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        svg.contains("the new trace has no bytes live at exit: all of the base")
+            && svg.starts_with("<?xml"),
+        "{svg}"
+    );
+}

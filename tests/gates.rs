@@ -85,3 +85,65 @@ fn the_leak_gate_is_not_passed_on_a_truncated_trace() {
         );
     }
 }
+
+/// A trace with one flipped byte passed every gate with changed numbers
+/// (the format had no checksum). Now each block carries a CRC-32: `leaks
+/// --fail-on-leak` and `diff --fail-on-increase` refuse a trace with a
+/// flipped byte (exit 2, "damaged"), and the views say it on stderr.
+#[test]
+fn gates_are_not_passed_on_a_trace_with_one_flipped_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, trace, _) = record(dir.path(), &sample("c/fragment.wasm"), &[]);
+    assert_eq!(code(&run), 0, "{}", stderr(&run));
+    let bytes = std::fs::read(&trace).unwrap();
+    let flipped = dir.path().join("flipped.trace");
+    // Middle of the file, inside a block's compressed payload.
+    let mut b = bytes.clone();
+    b[bytes.len() / 2] ^= 0x04;
+    std::fs::write(&flipped, &b).unwrap();
+    let o = heapscope([
+        "leaks".as_ref(),
+        flipped.as_os_str(),
+        "--fail-on-leak=reachable".as_ref(),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--fail-on-leak not checked: the trace is damaged at offset 0x"),
+        "{}",
+        stderr(&o)
+    );
+    let o = heapscope([
+        "diff".as_ref(),
+        trace.as_os_str(),
+        flipped.as_os_str(),
+        "--fail-on-increase".as_ref(),
+        "1000".as_ref(),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--fail-on-increase not checked"),
+        "{}",
+        stderr(&o)
+    );
+    for view in ["top", "timeline"] {
+        let out = dir.path().join("out");
+        let mut args: Vec<std::ffi::OsString> = vec![view.into(), flipped.clone().into()];
+        if view == "timeline" {
+            args.extend(["-o".into(), out.into()]);
+        }
+        let o = heapscope(args);
+        assert_eq!(code(&o), 0, "{view}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("warning: ") && stderr(&o).contains("is damaged at offset 0x"),
+            "{view}: {}",
+            stderr(&o)
+        );
+    }
+    // The whole trace still passes the same gates.
+    let o = heapscope([
+        "leaks".as_ref(),
+        trace.as_os_str(),
+        "--fail-on-leak=definite".as_ref(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}

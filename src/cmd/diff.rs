@@ -15,7 +15,8 @@ Examples:
 Exit status:
   0    diff printed
   1    --fail-on-increase was given and the total grew by more than that
-  2    a trace cannot be read or the SVG cannot be written")]
+  2    a trace cannot be read or the SVG cannot be written, or --fail-on-increase was
+       given and a trace is not whole (cut short, damaged, no end-of-run record)")]
 pub struct Opts {
     /// The baseline trace.
     base: PathBuf,
@@ -63,6 +64,11 @@ impl Opts {
             })?;
         }
         if let Some(limit) = self.fail_on_increase {
+            if !base.warnings.is_empty() || !new.warnings.is_empty() {
+                // A gate passes only on whole traces.
+                eprintln!("heapscope: error: --fail-on-increase not checked: a trace is not whole");
+                return Ok(2);
+            }
             let pct = d.change_percent();
             if pct > limit {
                 eprintln!(

@@ -16,10 +16,16 @@ use anyhow::Context;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-/// Analyse a trace (one pass).
+/// Analyse a trace (one pass). A trace that is not whole (cut short,
+/// damaged, without its end-of-run record) is said on stderr: every view
+/// made from it is partial.
 pub fn analyze(trace: &Path) -> anyhow::Result<heapscope_viewer::Analysis> {
-    heapscope_viewer::analyze(trace)
-        .with_context(|| format!("cannot analyse `{}`", trace.display()))
+    let a = heapscope_viewer::analyze(trace)
+        .with_context(|| format!("cannot analyse `{}`", trace.display()))?;
+    for w in &a.warnings {
+        eprintln!("heapscope: warning: `{}`: {w}", trace.display());
+    }
+    Ok(a)
 }
 
 /// Analyse a trace and replay it to its peak of live bytes (two passes).

@@ -10,7 +10,8 @@
 //!
 //! 12 bytes: the magic [`MAGIC`] (`"HSTRACE\0"`), the format version as a
 //! little-endian `u16` ([`VERSION`]), and a little-endian `u16` of flags
-//! (0; readers ignore bits they do not know).
+//! (bit 0, [`FLAG_CHECKED`]: the records are all checked blocks; readers
+//! ignore bits they do not know).
 //!
 //! # Records
 //!
@@ -90,13 +91,25 @@
 //! | kind | name | payload |
 //! | --- | --- | --- |
 //! | `0x30` | block | uncompressed size, then an LZ4 block (`lz4_flex::block` format) holding a run of whole records |
+//! | `0x31` | checked block | CRC-32 (IEEE, `u32` little-endian) of the rest of the payload, then a block's payload |
 //!
 //! The records inside a block are read exactly as if they stood in the file
 //! in its place (same ids, same pointer deltas); blocks do not nest. The
-//! collector writes its trace as blocks of about 256 KiB of records,
+//! collector writes its trace as checked blocks of about 256 KiB of records,
 //! compressed on a writer thread ([`BlockSink`]), which brings a trace to
 //! two or three bytes per event. A file cut short yields every whole block
 //! before the cut.
+//!
+//! ## Integrity (format version 2)
+//!
+//! A trace is trusted only when whole: in a trace whose header sets
+//! [`FLAG_CHECKED`] (or once a checked block was read), every record at the
+//! top level is a checked block, and each must match its checksum. A block that does not, or any other record where a checked
+//! block belongs (a flipped kind byte or length), is damage:
+//! [`TraceError::Damaged`] names its offset, and everything before it is
+//! read. A file cut short is [`TraceError::Truncated`]. A trace without its
+//! run-end record is partial (the run was killed). Version 1 traces (plain
+//! blocks, no checksums) still read.
 //!
 //! Time records are written at most once per millisecond, not per event;
 //! an event happened at the time of the last time record before it. The
@@ -113,8 +126,13 @@ pub const MAX_BLOCK: usize = 16 << 20;
 
 /// The first 8 bytes of every trace.
 pub const MAGIC: [u8; 8] = *b"HSTRACE\0";
-/// The format version this crate writes and reads.
-pub const VERSION: u16 = 1;
+/// Header flag (bytes 10..12, little-endian): every top-level record is a
+/// checked block (see "Integrity"). [`BlockSink`] sets it.
+pub const FLAG_CHECKED: u16 = 1;
+
+/// The format version this crate writes; it reads this and every older one.
+/// Version 2 added checked blocks (see "Integrity").
+pub const VERSION: u16 = 2;
 
 /// Record kind numbers. See the module documentation for the payloads.
 pub mod kind {
@@ -144,6 +162,8 @@ pub mod kind {
     pub const TIME: u8 = 0x24;
     /// An LZ4-compressed run of whole records.
     pub const BLOCK: u8 = 0x30;
+    /// A block with a CRC-32 of its payload (format version 2).
+    pub const CHECKED_BLOCK: u8 = 0x31;
     /// Leak classification of a block live at the end.
     pub const EXIT_BLOCK: u8 = 0x25;
     /// A free of a pointer that was not a live block.
@@ -447,6 +467,16 @@ pub enum TraceError {
         /// Records read before it.
         records: u64,
     },
+    /// A checked block does not match its checksum, or something other
+    /// than a checked block stands where one belongs; every record before
+    /// it is valid.
+    #[error("trace is damaged at offset {offset:#x} (a block fails its checksum) after {records} whole records")]
+    Damaged {
+        /// Byte offset of the damaged record.
+        offset: u64,
+        /// Records read before it.
+        records: u64,
+    },
     /// A record's payload does not decode.
     #[error("malformed {kind:#04x} record at offset {offset:#x}")]
     Malformed {
@@ -455,6 +485,17 @@ pub enum TraceError {
         /// Byte offset of the record.
         offset: u64,
     },
+}
+
+impl TraceError {
+    /// Whether the records read before the error are still good: a trace
+    /// cut short or damaged, where a reader reports what it could read.
+    pub fn is_partial(&self) -> bool {
+        matches!(
+            self,
+            TraceError::Truncated { .. } | TraceError::Damaged { .. }
+        )
+    }
 }
 
 /// Writes a trace. Buffered: call [`TraceWriter::flush`] to push records to
@@ -825,7 +866,11 @@ impl BlockSink {
                     let mut body = &chunk[..];
                     if *header {
                         let n = body.len().min(12);
-                        out.write_all(&body[..n])?;
+                        let mut head = body[..n].to_vec();
+                        if let Some(flags) = head.get_mut(10) {
+                            *flags |= FLAG_CHECKED as u8;
+                        }
+                        out.write_all(&head)?;
                         w.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                         body = &body[n..];
                         *header = false;
@@ -838,8 +883,9 @@ impl BlockSink {
                     varint::put_u64(&mut payload, body.len() as u64);
                     payload.extend_from_slice(&compressed);
                     rec.clear();
-                    rec.push(kind::BLOCK);
-                    varint::put_u64(rec, payload.len() as u64);
+                    rec.push(kind::CHECKED_BLOCK);
+                    varint::put_u64(rec, 4 + payload.len() as u64);
+                    rec.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
                     rec.extend_from_slice(&payload);
                     out.write_all(rec)?;
                     w.fetch_add(rec.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -961,6 +1007,8 @@ pub struct TraceReader<R: Read> {
     block_offset: u64,
     tables: Tables,
     skipped: u64,
+    /// A checked block was read: only checked blocks may follow.
+    checked: bool,
 }
 
 enum Fill {
@@ -994,6 +1042,7 @@ impl<R: Read> TraceReader<R> {
         if version > VERSION {
             return Err(TraceError::Version(version));
         }
+        let checked = u16::from_le_bytes([h[10], h[11]]) & FLAG_CHECKED != 0;
         Ok(TraceReader {
             input,
             offset: 12,
@@ -1005,6 +1054,7 @@ impl<R: Read> TraceReader<R> {
             block_offset: 0,
             tables: Tables::default(),
             skipped: 0,
+            checked,
         })
     }
 
@@ -1051,6 +1101,10 @@ impl<R: Read> TraceReader<R> {
                 offset: start,
                 records,
             };
+            let damaged = |records| TraceError::Damaged {
+                offset: start,
+                records,
+            };
             let Some(kind) = self.byte()? else {
                 return Ok(None);
             };
@@ -1087,6 +1141,24 @@ impl<R: Read> TraceReader<R> {
             }
             self.offset += hdr + len as u64;
             self.records += 1;
+            if kind == kind::CHECKED_BLOCK {
+                self.checked = true;
+                let whole = len >= 4
+                    && self.payload[..4] == crc32fast::hash(&self.payload[4..len]).to_le_bytes();
+                if !whole {
+                    return Err(damaged(self.records - 1));
+                }
+                self.payload.copy_within(4..len, 0);
+                self.open_block(len - 4).ok_or(TraceError::Malformed {
+                    kind,
+                    offset: start,
+                })?;
+                continue;
+            }
+            if self.checked {
+                // Only checked blocks stand at the top of a checked trace.
+                return Err(damaged(self.records - 1));
+            }
             if kind == kind::BLOCK {
                 self.open_block(len).ok_or(TraceError::Malformed {
                     kind,
@@ -1140,7 +1212,7 @@ impl<R: Read> TraceReader<R> {
         let kind = *c.bytes(1)?.first()?;
         let len = usize::try_from(c.u64()?).ok()?;
         let body = c.bytes(len)?;
-        if kind == kind::BLOCK {
+        if kind == kind::BLOCK || kind == kind::CHECKED_BLOCK {
             return None;
         }
         self.payload.clear();
@@ -1654,7 +1726,7 @@ mod tests {
         w.finish().unwrap().finish().unwrap();
         let bytes = std::fs::read(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(bytes[12], kind::BLOCK);
+        assert_eq!(bytes[12], kind::CHECKED_BLOCK);
         let (back, err) = read_all(&bytes);
         assert!(err.is_none(), "{err:?}");
         assert_eq!(back[..recs.len()], recs[..]);
@@ -1731,6 +1803,75 @@ mod tests {
                 "{bad:?}: {err:?}"
             );
         }
+    }
+
+    /// A trace as the collector writes it: checked blocks behind a header
+    /// that says so.
+    fn sink_trace(records: &[Record], blocks: usize) -> Vec<u8> {
+        let path = std::env::temp_dir().join(format!(
+            "heapscope-sink-{}-{blocks}.trace",
+            std::process::id()
+        ));
+        let file = std::fs::File::create(&path).unwrap();
+        let mut w = TraceWriter::new(BlockSink::new(file)).unwrap();
+        for chunk in records.chunks(records.len().div_ceil(blocks)) {
+            for r in chunk {
+                w.write(r).unwrap();
+            }
+            w.flush().unwrap();
+        }
+        w.finish().unwrap().finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        bytes
+    }
+
+    /// Every single-byte flip of a checked trace either leaves the records
+    /// read unchanged (the flip hit a header byte readers ignore) or is
+    /// reported (damaged, malformed, bad magic or version): none changes
+    /// the numbers silently.
+    #[test]
+    fn a_flipped_byte_anywhere_is_reported_never_read_as_data() {
+        let recs = sample();
+        let bytes = sink_trace(&recs, 3);
+        assert_eq!(bytes[10] as u16 & FLAG_CHECKED, FLAG_CHECKED);
+        let (whole, err) = read_all(&bytes);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(whole, recs);
+        for at in 0..bytes.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut flipped = bytes.clone();
+                flipped[at] ^= bit;
+                let (records, err) = read_all(&flipped);
+                if err.is_none() {
+                    assert_eq!(
+                        records, recs,
+                        "byte {at} bit {bit:#x} changed the records silently"
+                    );
+                    assert!(
+                        at == 10 || at == 11,
+                        "byte {at} bit {bit:#x} went unnoticed"
+                    );
+                } else {
+                    // What was read before the damage is a prefix of the truth.
+                    assert_eq!(records[..], recs[..records.len()], "byte {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_damaged_block_is_named_and_the_ones_before_it_read() {
+        let recs = sample();
+        let bytes = sink_trace(&recs, 3);
+        // The last block's last byte: its checksum fails.
+        let mut flipped = bytes.clone();
+        *flipped.last_mut().unwrap() ^= 0x10;
+        let (records, err) = read_all(&flipped);
+        assert!(matches!(err, Some(TraceError::Damaged { .. })), "{err:?}");
+        assert!(err.unwrap().is_partial());
+        assert!(!records.is_empty() && records.len() < recs.len());
+        assert_eq!(records[..], recs[..records.len()]);
     }
 
     #[test]

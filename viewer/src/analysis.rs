@@ -172,7 +172,8 @@ pub fn peak_snapshot(path: &Path, a: &mut Analysis) -> Result<(), ViewerError> {
             Ok(Some(r)) => {
                 model.apply(&r);
             }
-            Ok(None) | Err(TraceError::Truncated { .. }) => break,
+            Ok(None) => break,
+            Err(e) if e.is_partial() => break,
             Err(e) => return Err(trace_err(e)),
         }
     }
@@ -332,6 +333,13 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                 ));
                 break;
             }
+            Err(TraceError::Damaged { offset, records }) => {
+                warnings.push(format!(
+                    "the trace is damaged at offset {offset:#x} (a block fails its checksum) after {records} records ({} heap events); the report covers those",
+                    model.events()
+                ));
+                break;
+            }
             Err(e) => return Err(e),
         }
     }
@@ -347,7 +355,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
             (
                 RunStatus::Error,
                 None,
-                "the run did not finish recording".to_string(),
+                format!("the run did not finish recording: {}", warnings[0]),
             )
         }
     };

@@ -488,7 +488,7 @@ pub fn dump<R: std::io::Read>(
         let rec = match r.next_record() {
             Ok(Some(rec)) => rec,
             Ok(None) => break,
-            Err(e @ heapscope_trace::TraceError::Truncated { .. }) => {
+            Err(e) if e.is_partial() => {
                 warnings.push(e.to_string());
                 break;
             }

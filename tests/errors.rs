@@ -629,3 +629,27 @@ fn diff_svg_of_all_leaks_fixed_is_drawn_not_an_error() {
         "{svg}"
     );
 }
+
+/// `--memory-limit` counted heapscope's own 17-page shadow memory, so a
+/// limit under about 1 MiB stopped every module at start-up. It limits the
+/// guest's memories only: the leaky sample (2 pages) runs under 512 KiB,
+/// and a limit below its own 2 pages still stops it.
+#[test]
+fn the_memory_limit_counts_only_the_guests_memories() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, _, s) = record(
+        dir.path(),
+        &sample("c/leaky.wasm"),
+        &["--no-trace", "--memory-limit", "512KiB"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(s["status"], "exited");
+    assert_eq!(s["total_blocks"], 15);
+    let (o, _, s) = record(
+        dir.path(),
+        &sample("c/leaky.wasm"),
+        &["--no-trace", "--memory-limit", "64KiB"],
+    );
+    assert_eq!(code(&o), 134, "{}", stderr(&o));
+    assert_eq!(s["status"], "memory_limit");
+}

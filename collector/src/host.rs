@@ -37,10 +37,29 @@ impl crate::extism::HasKernel for Host {
 }
 
 /// Refuses growth beyond the run's memory limit and remembers the refusal.
+/// heapscope's own shadow memory is not the guest's: the limit never
+/// applies to it.
 pub(crate) struct Limiter {
     pub limit: Option<u64>,
     /// (current, desired) bytes of the growth that was refused.
     pub hit: Option<(usize, usize)>,
+    /// While the module is instantiated, how many of its memories were
+    /// created so far (wasmtime asks the limiter for each, in order).
+    pub creating: Option<usize>,
+    /// The shadow memory's position among the module's own memories.
+    pub shadow: Option<usize>,
+}
+
+impl Limiter {
+    /// No limit.
+    pub fn new(limit: Option<u64>, shadow: Option<usize>) -> Limiter {
+        Limiter {
+            limit,
+            hit: None,
+            creating: Some(0),
+            shadow,
+        }
+    }
 }
 
 impl ResourceLimiter for Limiter {
@@ -50,6 +69,13 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if let Some(k) = self.creating.as_mut() {
+            let index = *k;
+            *k += 1;
+            if Some(index) == self.shadow {
+                return Ok(true);
+            }
+        }
         match self.limit {
             Some(l) if desired as u64 > l => {
                 self.hit = Some((current, desired));
@@ -94,10 +120,7 @@ fn idle_host() -> Host {
         rec: Deferred::new(Recorder::new(SiteTable::default(), None).expect("no trace to open")),
         shadow: None,
         events: None,
-        limiter: Limiter {
-            limit: None,
-            hit: None,
-        },
+        limiter: Limiter::new(None, None),
         backtraces: None,
         kernel: None,
     }

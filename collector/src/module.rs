@@ -175,6 +175,37 @@ pub fn memory_infos(wasm: &[u8]) -> Vec<MemoryInfo> {
     out
 }
 
+/// The position of heapscope's shadow memory among the memories `wasm`
+/// defines itself (imported ones left out): the order wasmtime creates
+/// them in when it instantiates the module. `None` when it has none.
+pub(crate) fn shadow_memory_position(wasm: &[u8]) -> Option<usize> {
+    let mut imported = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(wasmparser::Payload::ImportSection(s)) => {
+                imported += s
+                    .into_imports()
+                    .flatten()
+                    .filter(|i| matches!(i.ty, wasmparser::TypeRef::Memory(_)))
+                    .count();
+            }
+            Ok(wasmparser::Payload::ExportSection(s)) => {
+                return s
+                    .into_iter()
+                    .flatten()
+                    .find(|e| {
+                        e.kind == wasmparser::ExternalKind::Memory
+                            && e.name == abi::SHADOW_MEMORY_EXPORT
+                    })
+                    .and_then(|e| (e.index as usize).checked_sub(imported));
+            }
+            Ok(wasmparser::Payload::CodeSectionStart { .. }) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+    None
+}
+
 /// Where the module's active data segments end in memory 0: a lower bound
 /// of the end of its static data (zero-initialised `.bss` may follow).
 fn data_end(wasm: &[u8]) -> u64 {

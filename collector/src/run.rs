@@ -43,7 +43,8 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let engine = host::engine(interruptible, cfg.fuel.is_some()).map_err(|e| setup(cfg, e))?;
     let module = module::compile(&engine, &loaded, cfg)?;
     let recorder = recorder(cfg, &mut loaded)?;
-    let mut store = store(cfg, &engine, recorder)?;
+    let shadow = module::shadow_memory_position(loaded.wasm());
+    let mut store = store(cfg, &engine, recorder, shadow)?;
     let mut watch = Watch::start(cfg, &engine, &mut store);
     let instrumented = heapscope_instrument::is_instrumented(loaded.wasm());
     let linker = linker(cfg, &engine, &module, instrumented)?;
@@ -110,8 +111,15 @@ fn recorder(cfg: &RunConfig, loaded: &mut Loaded) -> Result<Recorder, RunError> 
 }
 
 /// The store: WASI as the wasmtime CLI sets it up, the recorder, the
-/// memory limit, fuel, and the epoch deadline interrupts and timeouts use.
-fn store(cfg: &RunConfig, engine: &Engine, rec: Recorder) -> Result<Store<Host>, RunError> {
+/// memory limit (not applied to the shadow memory, at `shadow` among the
+/// module's own memories), fuel, and the epoch deadline interrupts and
+/// timeouts use.
+fn store(
+    cfg: &RunConfig,
+    engine: &Engine,
+    rec: Recorder,
+    shadow: Option<usize>,
+) -> Result<Store<Host>, RunError> {
     let argv0 = cfg.argv0.clone().unwrap_or_else(|| {
         cfg.module
             .file_name()
@@ -132,10 +140,7 @@ fn store(cfg: &RunConfig, engine: &Engine, rec: Recorder) -> Result<Store<Host>,
         rec: Deferred::new(rec),
         shadow: None,
         events: None,
-        limiter: Limiter {
-            limit: cfg.memory_limit,
-            hit: None,
-        },
+        limiter: Limiter::new(cfg.memory_limit, shadow),
         backtraces: (cfg.stack_mode == StackMode::Backtrace).then(Default::default),
         kernel: cfg
             .extism
@@ -271,6 +276,8 @@ struct Called {
 /// record what instantiation buffered), turn buffering off for the
 /// reference stack walk, and read the C stack pointer's initial value.
 fn prepare(store: &mut Store<Host>, i: Instance) -> wasmtime::Result<Option<u64>> {
+    // Every memory exists now: what grows from here is the guest's.
+    store.data_mut().limiter.creating = None;
     let shadow = i.get_memory(&mut *store, abi::SHADOW_MEMORY_EXPORT);
     let events = i.get_global(&mut *store, abi::EVENTS_EXPORT);
     store.data_mut().shadow = shadow;

@@ -71,7 +71,8 @@ pub struct Opts {
     /// Preopen a host directory, as GUEST in the guest (default: the same path). Repeatable.
     #[arg(long, value_name = "HOST[::GUEST]", value_parser = parse_dir)]
     dir: Vec<(PathBuf, String)>,
-    /// Largest size a linear memory may grow to (e.g. 16MiB); the run ends
+    /// Largest size any of the guest's linear memories may grow to (e.g.
+    /// 16MiB; heapscope's own shadow memory is not counted); the run ends
     /// with status `memory_limit` when the guest needs more.
     #[arg(long, value_name = "SIZE", value_parser = super::parse_size)]
     memory_limit: Option<u64>,

@@ -150,13 +150,13 @@ pub(crate) fn define_hooks(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         abi::HOOK_ALLOC,
         |mut caller: Caller<'_, Host>, kind: i32, ptr: i64, size: i64, align: i64, sp: i32| {
             drain_caller(&mut caller);
-            let ev = EventRecord {
-                tag: abi::EVENT_ALLOC,
+            let ev = EventRecord::new(
+                abi::EVENT_ALLOC,
                 kind,
-                a: ptr as u64,
-                b: size as u64,
-                c: align as u64,
-            };
+                ptr as u64,
+                size as u64,
+                align as u64,
+            );
             hook_event(&mut caller, ev, sp);
         },
     )?;
@@ -168,13 +168,7 @@ pub(crate) fn define_hooks(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
             if ptr == 0 {
                 return;
             }
-            let ev = EventRecord {
-                tag: abi::EVENT_FREE,
-                kind,
-                a: ptr as u64,
-                b: 0,
-                c: 0,
-            };
+            let ev = EventRecord::new(abi::EVENT_FREE, kind, ptr as u64, 0, 0);
             hook_event(&mut caller, ev, sp);
         },
     )?;
@@ -183,13 +177,13 @@ pub(crate) fn define_hooks(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         abi::HOOK_REALLOC,
         |mut caller: Caller<'_, Host>, kind: i32, old: i64, new: i64, size: i64, sp: i32| {
             drain_caller(&mut caller);
-            let ev = EventRecord {
-                tag: abi::EVENT_REALLOC,
+            let ev = EventRecord::new(
+                abi::EVENT_REALLOC,
                 kind,
-                a: old as u64,
-                b: new as u64,
-                c: size as u64,
-            };
+                old as u64,
+                new as u64,
+                size as u64,
+            );
             hook_event(&mut caller, ev, sp);
         },
     )?;

@@ -439,6 +439,12 @@ pub struct EventRecord {
 }
 
 impl EventRecord {
+    /// An event of `tag` with its hook's `kind` and arguments.
+    #[inline]
+    pub fn new(tag: u32, kind: i32, a: u64, b: u64, c: u64) -> EventRecord {
+        EventRecord { tag, kind, a, b, c }
+    }
+
     /// The record's first word: tag and kind.
     #[inline]
     pub fn word(tag: u32, kind: i32) -> u32 {

@@ -1807,9 +1807,10 @@ mod tests {
 
     /// A trace as the collector writes it: checked blocks behind a header
     /// that says so.
-    fn sink_trace(records: &[Record], blocks: usize) -> Vec<u8> {
+    fn sink_trace(name: &str, records: &[Record], blocks: usize) -> Vec<u8> {
+        // One file per test: the tests run in parallel in one process.
         let path = std::env::temp_dir().join(format!(
-            "heapscope-sink-{}-{blocks}.trace",
+            "heapscope-sink-{}-{name}.trace",
             std::process::id()
         ));
         let file = std::fs::File::create(&path).unwrap();
@@ -1833,7 +1834,7 @@ mod tests {
     #[test]
     fn a_flipped_byte_anywhere_is_reported_never_read_as_data() {
         let recs = sample();
-        let bytes = sink_trace(&recs, 3);
+        let bytes = sink_trace("flips", &recs, 3);
         assert_eq!(bytes[10] as u16 & FLAG_CHECKED, FLAG_CHECKED);
         let (whole, err) = read_all(&bytes);
         assert!(err.is_none(), "{err:?}");
@@ -1863,7 +1864,7 @@ mod tests {
     #[test]
     fn a_damaged_block_is_named_and_the_ones_before_it_read() {
         let recs = sample();
-        let bytes = sink_trace(&recs, 3);
+        let bytes = sink_trace("damaged", &recs, 3);
         // The last block's last byte: its checksum fails.
         let mut flipped = bytes.clone();
         *flipped.last_mut().unwrap() ^= 0x10;

@@ -145,20 +145,21 @@ pub fn missing_hooks(wasm: &[u8]) -> Result<Vec<String>, String> {
 /// Define every hook of [`abi::ALL_HOOKS`] in `linker`, with the parameters
 /// [`abi::hook_params`] gives (a test compares them).
 pub(crate) fn define_hooks(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+    // `alloc` and `realloc` take the same arguments: kind, a, b, c, sp.
+    fn three(
+        tag: u32,
+    ) -> impl Fn(Caller<'_, Host>, i32, i64, i64, i64, i32) + Send + Sync + 'static {
+        move |mut caller, kind, a, b, c, sp| {
+            drain_caller(&mut caller);
+            let ev = EventRecord::new(tag, kind, a as u64, b as u64, c as u64);
+            hook_event(&mut caller, ev, sp);
+        }
+    }
+    linker.func_wrap(abi::IMPORT_MODULE, abi::HOOK_ALLOC, three(abi::EVENT_ALLOC))?;
     linker.func_wrap(
         abi::IMPORT_MODULE,
-        abi::HOOK_ALLOC,
-        |mut caller: Caller<'_, Host>, kind: i32, ptr: i64, size: i64, align: i64, sp: i32| {
-            drain_caller(&mut caller);
-            let ev = EventRecord::new(
-                abi::EVENT_ALLOC,
-                kind,
-                ptr as u64,
-                size as u64,
-                align as u64,
-            );
-            hook_event(&mut caller, ev, sp);
-        },
+        abi::HOOK_REALLOC,
+        three(abi::EVENT_REALLOC),
     )?;
     linker.func_wrap(
         abi::IMPORT_MODULE,
@@ -169,21 +170,6 @@ pub(crate) fn define_hooks(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
                 return;
             }
             let ev = EventRecord::new(abi::EVENT_FREE, kind, ptr as u64, 0, 0);
-            hook_event(&mut caller, ev, sp);
-        },
-    )?;
-    linker.func_wrap(
-        abi::IMPORT_MODULE,
-        abi::HOOK_REALLOC,
-        |mut caller: Caller<'_, Host>, kind: i32, old: i64, new: i64, size: i64, sp: i32| {
-            drain_caller(&mut caller);
-            let ev = EventRecord::new(
-                abi::EVENT_REALLOC,
-                kind,
-                old as u64,
-                new as u64,
-                size as u64,
-            );
             hook_event(&mut caller, ev, sp);
         },
     )?;

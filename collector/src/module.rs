@@ -26,8 +26,6 @@ pub(crate) struct Loaded {
     pub symbolizer: Option<Symbolizer>,
     /// The original's memories, in index order.
     pub memories: Vec<MemoryInfo>,
-    /// Where the original's active data segments end in memory 0.
-    pub data_end: u64,
 }
 
 impl Loaded {
@@ -81,7 +79,6 @@ pub(crate) fn load(cfg: &RunConfig) -> Result<Loaded, RunError> {
     drop(layout);
     Ok(Loaded {
         memories: memory_infos(&original),
-        data_end: data_end(&original),
         original,
         instrumented_wasm: wasm,
         instrumented,
@@ -208,7 +205,7 @@ pub(crate) fn shadow_memory_position(wasm: &[u8]) -> Option<usize> {
 
 /// Where the module's active data segments end in memory 0: a lower bound
 /// of the end of its static data (zero-initialised `.bss` may follow).
-fn data_end(wasm: &[u8]) -> u64 {
+pub(crate) fn data_end(wasm: &[u8]) -> u64 {
     let mut end = 0u64;
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         if let Ok(wasmparser::Payload::DataSection(s)) = payload {

@@ -320,7 +320,9 @@ fn finish(
         (Some(instance), false) => {
             let layout = ScanLayout {
                 sp_init: called.sp_init,
-                data_end: loaded.data_end,
+                // Parsed only here: plain runs and runs with no instance
+                // never scan.
+                data_end: module::data_end(&loaded.original),
                 memories: &loaded.memories,
             };
             exit::classify_leaks(&mut store, instance, &layout, rules)

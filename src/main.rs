@@ -11,12 +11,20 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 const EXIT_STATUS: &str = "\
-Exit status:
-  0    success (`run` passes the guest's own exit code through, exits 134 when the
-       guest traps, as wasmtime does, and 130 when interrupted)
-  1    a gate you asked for failed (`run --fail-on-leak`, `--max-peak`, ...;
-       `leaks --fail-on-leak`)
-  2    bad input or an error (the message says which)";
+Exit status (every command):
+  0    success
+  N    `run`: the guest's own exit code, 0 to 125, as the wasmtime CLI passes it
+  1    a gate you asked for failed (`run --fail-on-leak`, `--max-peak`, ...; `leaks
+       --fail-on-leak`; `diff --fail-on-increase`); --gate-exit-code CODE chooses another
+       code, so a failed gate and a guest's own exit 1 differ. `run` also exits 1 when a
+       WASI call fails the guest (proc_exit with 126 or more), as wasmtime does
+  2    bad input or heapscope's own error (the message says which); a module that
+       cannot be instantiated (an unknown import, a type clash) is this, not a trap
+  3    not decided: the trace is cut short or damaged, or could not be written, or a gated
+       run recorded no heap event; no gate passes on such a record
+  130  `run`: interrupted (Ctrl-C, SIGTERM); trace and summary kept up to then
+  134  `run`: the guest trapped, hit --memory-limit, or ran out of time or fuel (as
+       wasmtime exits on a trap)";
 
 /// Memory profiler and leak detector for WebAssembly.
 ///

@@ -359,8 +359,8 @@ fn typod_gate_flags_and_impossible_limits_are_usage_errors() {
 }
 
 /// A trace write that fails (a full disk) printed "trace written" and
-/// exited 0; it is now an error, exit 2, even with a gate that passed and
-/// with -q.
+/// exited 0; it now exits 3 (not decided), even with a gate that passed
+/// and with -q.
 #[test]
 fn a_failed_trace_write_is_an_error_not_a_pass() {
     let o = heapscope([
@@ -372,7 +372,7 @@ fn a_failed_trace_write_is_an_error_not_a_pass() {
         "--max-allocs".as_ref(),
         "1000".as_ref(),
     ]);
-    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
     let e = stderr(&o);
     assert!(
         e.contains(

@@ -60,7 +60,7 @@ fn run_and_leaks_fail_alike_on_a_definite_leak() {
 
 /// A gate passes only on a whole trace: `leaks --fail-on-leak` on a trace
 /// cut short (here before its end-of-run record and exit blocks, where the
-/// leaks would have shown) exits 2 and says why, instead of 0.
+/// leaks would have shown) exits 3 ("not decided") and says why, instead of 0.
 #[test]
 fn the_leak_gate_is_not_passed_on_a_truncated_trace() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,7 +77,7 @@ fn the_leak_gate_is_not_passed_on_a_truncated_trace() {
     for len in [bytes.len() - 1, bytes.len() / 2, 13] {
         std::fs::write(&cut, &bytes[..len]).unwrap();
         let o = heapscope(["leaks".as_ref(), cut.as_os_str(), "--fail-on-leak".as_ref()]);
-        assert_eq!(code(&o), 2, "cut at {len}: {}", stderr(&o));
+        assert_eq!(code(&o), 3, "cut at {len}: {}", stderr(&o));
         assert!(
             stderr(&o).contains("heapscope: error: --fail-on-leak not checked: the trace"),
             "cut at {len}: {}",
@@ -106,7 +106,7 @@ fn gates_are_not_passed_on_a_trace_with_one_flipped_byte() {
         flipped.as_os_str(),
         "--fail-on-leak=reachable".as_ref(),
     ]);
-    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("--fail-on-leak not checked: the trace is damaged at offset 0x"),
         "{}",
@@ -119,7 +119,7 @@ fn gates_are_not_passed_on_a_trace_with_one_flipped_byte() {
         "--fail-on-increase".as_ref(),
         "1000".as_ref(),
     ]);
-    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("--fail-on-increase not checked"),
         "{}",
@@ -145,5 +145,98 @@ fn gates_are_not_passed_on_a_trace_with_one_flipped_byte() {
         trace.as_os_str(),
         "--fail-on-leak=definite".as_ref(),
     ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+/// A bump allocator and a `_start` that allocates `allocs` blocks of 8
+/// bytes and then calls WASI's `proc_exit(code)`.
+fn exiting_module(dir: &std::path::Path, allocs: u32, code: u32) -> std::path::PathBuf {
+    let wat = format!(
+        r#"(module
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory (export "memory") 1)
+          (global $top (mut i32) (i32.const 1024))
+          (func $malloc (export "malloc") (param i32) (result i32) (local i32)
+            (local.set 1 (global.get $top))
+            (global.set $top (i32.add (global.get $top) (local.get 0)))
+            (local.get 1))
+          (func $free (export "free") (param i32))
+          (func (export "_start") (local i32)
+            (block $done (loop $more
+              (br_if $done (i32.ge_u (local.get 0) (i32.const {allocs})))
+              (drop (call $malloc (i32.const 8)))
+              (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+              (br $more)))
+            (call $exit (i32.const {code}))))"#
+    );
+    let p = dir.join(format!("exit{allocs}_{code}.wasm"));
+    std::fs::write(&p, wat::parse_str(&wat).unwrap()).unwrap();
+    p
+}
+
+/// One exit-code contract: the guest's own code passes through (0 to 125)
+/// and is told apart from a failed gate by `--gate-exit-code`; a code of
+/// 126 or more fails the run as wasmtime does (exit 1, never 0 from 256
+/// wrapping); the summary's `gates` record the gate whatever the code.
+#[test]
+fn the_guests_exit_code_and_a_failed_gate_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = reference_wasmtime();
+    for guest in [0, 1, 7, 125, 126, 200, 256] {
+        let m = exiting_module(dir.path(), 2, guest);
+        let want = std::process::Command::new(&reference)
+            .arg("run")
+            .arg(&m)
+            .output()
+            .unwrap();
+        let (o, _, s) = record(dir.path(), &m, &[]);
+        assert_eq!(code(&o), code(&want), "exit {guest}: {}", stderr(&o));
+        assert_eq!(s["total_blocks"], 2, "exit {guest}");
+    }
+    assert_eq!(code(&record(dir.path(), &exiting_module(dir.path(), 2, 256), &[]).0), 1);
+    // The guest exits 1 and no gate failed / the gate failed and the guest
+    // exited 0: with --gate-exit-code 9 the two are told apart.
+    let one = exiting_module(dir.path(), 2, 1);
+    let (o, _, s) = record(dir.path(), &one, &["--max-allocs", "5", "--gate-exit-code", "9"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(s["gates"][0]["passed"], true);
+    let zero = exiting_module(dir.path(), 2, 0);
+    let (o, _, s) = record(dir.path(), &zero, &["--max-allocs", "1", "--gate-exit-code", "9"]);
+    assert_eq!(code(&o), 9, "{}", stderr(&o));
+    assert_eq!(s["gates"][0]["passed"], false);
+    assert!(
+        stderr(&o).contains("heapscope: gate failed: --max-allocs: 2 > 1"),
+        "{}",
+        stderr(&o)
+    );
+    // The codes with another meaning cannot be chosen.
+    for taken in ["0", "2", "3", "134", "x"] {
+        let o = heapscope([
+            "run".as_ref(),
+            zero.as_os_str(),
+            "--gate-exit-code".as_ref(),
+            taken.as_ref(),
+        ]);
+        assert_eq!(code(&o), 2, "{taken}: {}", stderr(&o));
+    }
+}
+
+/// A gate that saw nothing passed: an allocator heapscope did not find
+/// (or a run that never allocated) looked exactly like a clean run. With a
+/// gate, a run that recorded no heap event at all exits 3 and says why.
+#[test]
+fn a_gate_is_not_passed_on_a_run_that_recorded_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let none = exiting_module(dir.path(), 0, 0);
+    let (o, _, s) = record(dir.path(), &none, &["--fail-on-leak"]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert_eq!(s["events"], 0);
+    assert!(
+        stderr(&o).contains("gates not checked: the run recorded no heap event"),
+        "{}",
+        stderr(&o)
+    );
+    // Without a gate the same run is a plain exit 0.
+    let (o, _, _) = record(dir.path(), &none, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }

@@ -45,6 +45,10 @@ pub(crate) fn status(
             None,
             format!("cannot instantiate the module: {e:#}"),
         )
+    } else if trap.is_none() && e.downcast_ref::<wasmtime::WasmBacktrace>().is_some() {
+        // A host call failed the running guest without a trap (WASI's
+        // proc_exit with 126 or more): wasmtime reports it and exits 1.
+        (RunStatus::Trapped, Some(1), trap_message(e))
     } else {
         (RunStatus::Trapped, None, trap_message(e))
     }

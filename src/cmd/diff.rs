@@ -15,8 +15,10 @@ Examples:
 Exit status:
   0    diff printed
   1    --fail-on-increase was given and the total grew by more than that
-  2    a trace cannot be read or the SVG cannot be written, or --fail-on-increase was
-       given and a trace is not whole (cut short, damaged, no end-of-run record)")]
+       (--gate-exit-code: another code)
+  2    a trace cannot be read or the SVG cannot be written
+  3    --fail-on-increase was given and a trace is not whole (cut short, damaged, no
+       end-of-run record): the gate is not checked")]
 pub struct Opts {
     /// The baseline trace.
     base: PathBuf,
@@ -39,6 +41,8 @@ pub struct Opts {
     /// Exit 1 when the total grew by more than PERCENT.
     #[arg(long, value_name = "PERCENT", value_parser = super::parse_percent)]
     fail_on_increase: Option<f64>,
+    #[command(flatten)]
+    gate_exit: super::GateExit,
 }
 
 impl Opts {
@@ -67,7 +71,7 @@ impl Opts {
             if !base.warnings.is_empty() || !new.warnings.is_empty() {
                 // A gate passes only on whole traces.
                 eprintln!("heapscope: error: --fail-on-increase not checked: a trace is not whole");
-                return Ok(2);
+                return Ok(super::EXIT_UNDECIDED);
             }
             let pct = d.change_percent();
             if pct > limit {
@@ -80,7 +84,7 @@ impl Opts {
                         format!("{pct:.1}%")
                     }
                 );
-                return Ok(1);
+                return Ok(self.gate_exit.code);
             }
         }
         Ok(0)

@@ -16,9 +16,10 @@ Examples:
 Exit status:
   0    report printed
   1    --fail-on-leak was given and blocks of that kind (or a worse one) are live at
-       exit; the same rule as `heapscope run --fail-on-leak`
-  2    the trace cannot be read, or --fail-on-leak was given and the trace is not whole
-       (cut short, or without its end-of-run record): the gate is not checked")]
+       exit; the same rule as `heapscope run --fail-on-leak` (--gate-exit-code: another code)
+  2    the trace cannot be read at all
+  3    --fail-on-leak was given and the trace is not whole (cut short, damaged, or without
+       its end-of-run record): the gate is not checked")]
 pub struct Opts {
     /// The trace written by `heapscope run`.
     trace: PathBuf,
@@ -37,6 +38,8 @@ pub struct Opts {
     /// blocks never count. The same rule as `heapscope run --fail-on-leak`.
     #[arg(long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "definite", value_parser = super::run::parse_kind)]
     fail_on_leak: Option<heapscope_trace::format::LeakKind>,
+    #[command(flatten)]
+    gate_exit: super::GateExit,
 }
 
 impl Opts {
@@ -56,7 +59,7 @@ impl Opts {
             if let Some(why) = a.warnings.first() {
                 // A gate passes only on a whole trace.
                 eprintln!("heapscope: error: --fail-on-leak not checked: {why}");
-                return Ok(2);
+                return Ok(super::EXIT_UNDECIDED);
             }
         }
         let gates = heapscope_trace::gates::Gates {
@@ -67,6 +70,10 @@ impl Opts {
         for line in &failed {
             eprintln!("heapscope: {line}");
         }
-        Ok(if failed.is_empty() { 0 } else { 1 })
+        Ok(if failed.is_empty() {
+            0
+        } else {
+            self.gate_exit.code
+        })
     }
 }

@@ -16,6 +16,36 @@ use anyhow::Context;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
+/// Exit code: heapscope's own error (bad input, a file it cannot read or
+/// write, a module it cannot instantiate).
+pub const EXIT_ERROR: u8 = 2;
+/// Exit code: a gate was asked for and could not be decided, or the run's
+/// record is not whole (a trace cut short or damaged, a failed trace write,
+/// a run that recorded no heap event at all).
+pub const EXIT_UNDECIDED: u8 = 3;
+
+/// The exit code of a failed gate, shared by every gating command.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct GateExit {
+    /// The exit code when a gate fails (default 1). Choose one the guest
+    /// never exits with, so a failed gate and the guest's own exit 1 differ;
+    /// 0, 2, 3, 130 and 134 are taken.
+    #[arg(long = "gate-exit-code", value_name = "CODE", default_value_t = 1, value_parser = parse_gate_code)]
+    pub code: u8,
+}
+
+/// Parse `--gate-exit-code`: 1 to 255, and none of the codes with another
+/// meaning.
+pub fn parse_gate_code(s: &str) -> Result<u8, String> {
+    match s.trim().parse::<u8>() {
+        Ok(c @ (0 | 2 | 3 | 130 | 134)) => Err(format!(
+            "{c} already means something else (0 success, 2 error, 3 undecided, 130 interrupted, 134 trap); choose another code from 1 to 255"
+        )),
+        Ok(c) => Ok(c),
+        Err(_) => Err(format!("`{s}` is not an exit code: give a number from 1 to 255")),
+    }
+}
+
 /// Analyse a trace (one pass). A trace that is not whole (cut short,
 /// damaged, without its end-of-run record) is said on stderr: every view
 /// made from it is partial.

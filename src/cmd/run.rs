@@ -32,16 +32,20 @@ config file. After a warm-up (--warmup, default a tenth of the messages) live he
 against the invocation number: the summary's `growth` gives bytes and pages per invocation,
 the fit's r2, and the stacks the growth comes from.
 
-Exit status:
-  1    a gate failed (--fail-on-leak, --max-peak, --max-leaked, --max-allocs, --max-growth); one line
-       per failed gate on stderr
-  N    otherwise the guest's own exit code when it exits (as with the wasmtime CLI)
-  134  the guest trapped, hit --memory-limit or ran out of time or fuel (as wasmtime exits
-       on a trap); the summary's `status` says which
+Exit status (the same contract as `heapscope --help`):
+  N    the guest's own exit code when it exits, 0 to 125 (as with the wasmtime CLI)
+  1    a gate failed (--fail-on-leak, --max-peak, --max-leaked, --max-allocs, --max-growth;
+       --gate-exit-code chooses another code); one line per failed gate on stderr, and the
+       summary's `gates` say which. Also the guest's own exit 1, and a WASI call that failed
+       the run (proc_exit with 126 or more), as wasmtime exits 1
+  2    heapscope could not run the module: bad input, an unreadable file, an import or
+       type it cannot satisfy (status `error`, not a trap)
+  3    the record is not whole: the trace could not be written, or gates were asked for
+       and the run recorded no heap event at all; no gate is passed (whatever the guest
+       or the gates said)
   130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then
-  2    heapscope could not run the module (bad input, unreadable file, an import it
-       cannot satisfy: status `error`, not a trap), or could not write the whole trace
-       (whatever the guest or the gates said)")]
+  134  the guest trapped, hit --memory-limit or ran out of time or fuel (as wasmtime exits
+       on a trap); the summary's `status` says which")]
 pub struct Opts {
     /// The module to run (instrumented or not); with --actor, the config's.
     #[arg(required_unless_present = "actor")]
@@ -157,6 +161,8 @@ pub struct Opts {
     /// event, far slower: the benchmarks' reference).
     #[arg(long, value_name = "MODE", default_value = "shadow", value_parser = ["shadow", "backtrace"], hide = true)]
     stack_mode: String,
+    #[command(flatten)]
+    gate_exit: super::GateExit,
     /// Print nothing of heapscope's own on success.
     #[arg(short, long)]
     quiet: bool,
@@ -348,19 +354,30 @@ impl Opts {
             eprintln!("heapscope: {}", lines[0]);
         }
         let failed = text::gate_failures(&outcome.summary.gates);
-        for line in &failed {
-            eprintln!("heapscope: {line}");
-        }
         if let (Some(e), Some(t)) = (&outcome.trace_error, &cfg.trace) {
             // Never quiet: a trace that is not whole must not pass for one.
             eprintln!(
                 "heapscope: error: writing the trace `{}` failed ({e}); it holds only the events before",
                 t.display()
             );
-            return Ok(2);
+            return Ok(super::EXIT_UNDECIDED);
+        }
+        if !outcome.summary.gates.is_empty()
+            && outcome.summary.events == 0
+            && outcome.summary.status == RunStatus::Exited
+        {
+            // A gate that saw nothing proves nothing: an allocator heapscope
+            // did not find looks exactly like a clean run.
+            eprintln!(
+                "heapscope: error: gates not checked: the run recorded no heap event (no allocation, no memory growth); if the module has its own allocator, name it with --alloc-fn"
+            );
+            return Ok(super::EXIT_UNDECIDED);
+        }
+        for line in &failed {
+            eprintln!("heapscope: {line}");
         }
         if !failed.is_empty() {
-            return Ok(1);
+            return Ok(self.gate_exit.code);
         }
         Ok(exit_code(&outcome))
     }
@@ -404,13 +421,14 @@ impl Opts {
     }
 }
 
-/// The process exit code for a run: the guest's own when it exited, 134
-/// (what the wasmtime CLI exits with on a trap) when it trapped or hit a
-/// limit, 2 when the host failed.
+/// The process exit code for a run: the guest's own when it exited (or 1
+/// when a WASI call failed the run, as wasmtime exits), 134 (what the
+/// wasmtime CLI exits with on a trap) when it trapped or hit a limit, 2
+/// when the host failed.
 fn exit_code(o: &RunOutcome) -> u8 {
     match (o.summary.status, o.summary.exit_code) {
-        (RunStatus::Exited, Some(c)) => c as u8,
-        (RunStatus::Error, _) => 2,
+        (RunStatus::Exited | RunStatus::Trapped, Some(c)) => u8::try_from(c).unwrap_or(1),
+        (RunStatus::Error, _) => super::EXIT_ERROR,
         (RunStatus::Interrupted, _) => 130,
         _ => 134,
     }

@@ -4,6 +4,7 @@
 #                                  with -O clang runs wasm-opt, which strips names)
 #   c/churn.wasm                   allocation microbenchmark (N malloc/free pairs at a depth)
 #   c/wasi.wasm                    argv, environment, stdin, preopened files, exit code
+#   c/deep.wasm                    one leaked 4-byte block per level of a DEPTH-deep recursion (stack-depth costs, recursion depth)
 #   c/wasteful.wasm                a buffer grown by 100 reallocs, a 256-byte buffer malloc/free in a loop (advice)
 #   c/leaky.stripped.wasm          no name section, no DWARF (error-path tests)
 #   c/leaky.native c/fragment.native  gcc -g -O0, for Valgrind's reference counts
@@ -33,8 +34,10 @@ fresh() { # fresh OUT SRC...: OUT exists and is newer than every SRC
   return 0
 }
 
-for s in leaky fragment churn wasi wasteful; do
-  fresh "$out/c/$s.wasm" "c/$s.c" || clang --target=wasm32-wasi -g "c/$s.c" -o "$out/c/$s.wasm"
+for s in leaky fragment churn wasi wasteful deep; do
+  # deep.c recurses thousands of levels: a C stack of 1 MiB, not 64 KiB.
+  stack=; [ $s = deep ] && stack=-Wl,-z,stack-size=1048576
+  fresh "$out/c/$s.wasm" "c/$s.c" || clang --target=wasm32-wasi -g $stack "c/$s.c" -o "$out/c/$s.wasm"
   fresh "$out/c/$s.native" "c/$s.c" || gcc -g -O0 "c/$s.c" -o "$out/c/$s.native"
 done
 fresh "$out/c/leaky.stripped.wasm" c/leaky.c || clang --target=wasm32-wasi c/leaky.c -Wl,--strip-all -o "$out/c/leaky.stripped.wasm"

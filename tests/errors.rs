@@ -542,9 +542,11 @@ fn careless_inputs_get_clear_errors() {
 }
 
 /// A guest that forges hook calls: a grow of memory -1 aborted the
-/// collector (leaving an empty trace and no summary), and an event record
-/// of a tag the ABI lacks was recorded as a reallocation. Both are now
-/// counted as invalid events, the run completes and the trace reads.
+/// collector (leaving an empty trace and no summary), an event record of a
+/// tag the ABI lacks was recorded as a reallocation, 64 GiB allocations and
+/// sizes near 2^64 were recorded as real, and a shadow-stack pointer into
+/// the event buffer was followed. All are now counted as invalid events,
+/// never applied; the run completes and the trace reads.
 #[test]
 fn forged_hook_calls_are_counted_not_followed() {
     use heapscope_trace::abi;
@@ -553,11 +555,21 @@ fn forged_hook_calls_are_counted_not_followed() {
         r#"(module
           (import "heapscope" "flush" (func $flush))
           (import "heapscope" "grow" (func $grow (param i32 i64 i64 i32)))
+          (import "heapscope" "alloc" (func $alloc (param i32 i64 i64 i64 i32)))
           (memory (export "memory") 1)
           (memory $shadow (export "{shadow}") 17 17)
           (global (export "{events}") (mut i32) (i32.const {base}))
           (func (export "_start")
             (call $grow (i32.const -1) (i64.const 1) (i64.const 1) (i32.const 0))
+            ;; 64 GiB at 64 GiB in a one-page memory
+            (call $alloc (i32.const 1) (i64.const 0x1000000000) (i64.const 0x1000000000) (i64.const 8) (i32.const 0))
+            ;; a size near 2^64
+            (call $alloc (i32.const 1) (i64.const 16) (i64.const -8) (i64.const 8) (i32.const 0))
+            ;; a shadow stack reaching into the event buffer, and an unaligned one
+            (call $alloc (i32.const 1) (i64.const 16) (i64.const 8) (i64.const 8) (i32.const {past}))
+            (call $alloc (i32.const 1) (i64.const 16) (i64.const 8) (i64.const 8) (i32.const 2))
+            ;; a real block, to show the run goes on
+            (call $alloc (i32.const 1) (i64.const 64) (i64.const 8) (i64.const 8) (i32.const 0))
             (i32.store $shadow (i32.const {base}) (i32.const 0x07000001))
             (global.set 0 (i32.const {end}))
             (call $flush))
@@ -566,6 +578,7 @@ fn forged_hook_calls_are_counted_not_followed() {
         events = abi::EVENTS_EXPORT,
         sites = abi::SITE_TABLE_SECTION,
         end = base + abi::EVENT_HEADER,
+        past = base + 8,
     );
     let dir = tempfile::tempdir().unwrap();
     let module = dir.path().join("forger.wasm");
@@ -573,15 +586,16 @@ fn forged_hook_calls_are_counted_not_followed() {
     let (o, trace, s) = record(dir.path(), &module, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(s["status"], "exited");
-    assert_eq!(s["invalid_events"], 2);
+    assert_eq!(s["invalid_events"], 6);
     assert_eq!(
         (s["total_blocks"].as_u64(), s["memory"]["grows"].as_u64()),
-        (Some(0), Some(0))
+        (Some(1), Some(0))
     );
+    assert_eq!(s["total_bytes"], 8);
     let o = heapscope(["summary".as_ref(), trace.as_os_str()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("warning: 1 event naming a memory the module does not have"),
+        stdout(&o).contains("warning: 3 events no allocator could make (a memory the module does not have, a block outside its memory"),
         "{}",
         stdout(&o)
     );

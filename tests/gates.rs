@@ -193,15 +193,26 @@ fn the_guests_exit_code_and_a_failed_gate_are_told_apart() {
         assert_eq!(code(&o), code(&want), "exit {guest}: {}", stderr(&o));
         assert_eq!(s["total_blocks"], 2, "exit {guest}");
     }
-    assert_eq!(code(&record(dir.path(), &exiting_module(dir.path(), 2, 256), &[]).0), 1);
+    assert_eq!(
+        code(&record(dir.path(), &exiting_module(dir.path(), 2, 256), &[]).0),
+        1
+    );
     // The guest exits 1 and no gate failed / the gate failed and the guest
     // exited 0: with --gate-exit-code 9 the two are told apart.
     let one = exiting_module(dir.path(), 2, 1);
-    let (o, _, s) = record(dir.path(), &one, &["--max-allocs", "5", "--gate-exit-code", "9"]);
+    let (o, _, s) = record(
+        dir.path(),
+        &one,
+        &["--max-allocs", "5", "--gate-exit-code", "9"],
+    );
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert_eq!(s["gates"][0]["passed"], true);
     let zero = exiting_module(dir.path(), 2, 0);
-    let (o, _, s) = record(dir.path(), &zero, &["--max-allocs", "1", "--gate-exit-code", "9"]);
+    let (o, _, s) = record(
+        dir.path(),
+        &zero,
+        &["--max-allocs", "1", "--gate-exit-code", "9"],
+    );
     assert_eq!(code(&o), 9, "{}", stderr(&o));
     assert_eq!(s["gates"][0]["passed"], false);
     assert!(

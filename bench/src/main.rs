@@ -270,7 +270,7 @@ fn heapscope_calls(plugin: &Path, messages: &Path, trace: Option<&str>) -> Resul
 }
 
 /// The benchmark's rows, for `--only`.
-const ROWS: [&str; 8] = [
+const ROWS: [&str; 9] = [
     "micro",
     "sqlite",
     "backtrace",
@@ -279,6 +279,7 @@ const ROWS: [&str; 8] = [
     "instrument",
     "actor",
     "report",
+    "depth",
 ];
 
 fn main() -> Result<()> {
@@ -558,11 +559,60 @@ fn main() -> Result<()> {
         let _ = std::fs::remove_file(&big);
         let _ = std::fs::remove_file(&html);
     }
+    if want("depth") {
+        depth_rows(&mut rows, &trace, runs)?;
+    }
     let _ = std::fs::remove_file(&trace);
     println!("| what | target | measured |\n| --- | --- | --- |");
     for r in rows {
         println!("{r}");
     }
     let _ = Duration::ZERO;
+    Ok(())
+}
+
+/// Cost against stack depth: `samples/c/deep.c` leaks one block at every
+/// level of a recursion 1,000, 3,000 and 6,000 deep (a distinct stack per
+/// level). Linear costs grow 6x from 1,000 to 6,000; quadratic ones 36x.
+fn depth_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> {
+    let deep = sample("c/deep.wasm")?;
+    let depths = ["1000", "3000", "6000"];
+    let mut run_s = vec![Vec::new(); depths.len()];
+    let mut leaks_s = vec![Vec::new(); depths.len()];
+    let mut run_rss = vec![0u64; depths.len()];
+    for _ in 0..runs {
+        for (i, d) in depths.iter().enumerate() {
+            let (secs, summary) = run_once(&deep, &["--trace", trace], &[d])?;
+            run_s[i].push(secs);
+            run_rss[i] = summary["host"]["peak_rss_kib"].as_u64().unwrap_or(0);
+            let start = Instant::now();
+            let out = Command::new(heapscope()?)
+                .args(["leaks", trace])
+                .stdout(std::process::Stdio::null())
+                .status()?;
+            if !out.success() {
+                bail!("heapscope leaks failed on depth {d}");
+            }
+            leaks_s[i].push(start.elapsed().as_secs_f64());
+        }
+    }
+    let cell = |s: &[f64]| format!("{:.2} s ({})", median(s), spread(s));
+    rows.push(format!(
+        "| `run` on a leak at every level of a recursion 1,000 / 3,000 / 6,000 deep (deep.c) | linear in depth | {} / {} / {}; **{:.1}x** from 1,000 to 6,000 (linear 6x, quadratic 36x); peak RSS {:.0} / {:.0} / {:.0} MB |",
+        cell(&run_s[0]),
+        cell(&run_s[1]),
+        cell(&run_s[2]),
+        median(&run_s[2]) / median(&run_s[0]),
+        run_rss[0] as f64 / 1024.0,
+        run_rss[1] as f64 / 1024.0,
+        run_rss[2] as f64 / 1024.0,
+    ));
+    rows.push(format!(
+        "| `leaks` on those traces | linear in depth | {} / {} / {}; **{:.1}x** from 1,000 to 6,000 |",
+        cell(&leaks_s[0]),
+        cell(&leaks_s[1]),
+        cell(&leaks_s[2]),
+        median(&leaks_s[2]) / median(&leaks_s[0]),
+    ));
     Ok(())
 }

@@ -101,13 +101,31 @@ impl ResourceLimiter for Limiter {
 /// all defined: one builder, so the check cannot drift from the run.
 /// `interruptible` turns on epoch interruption (a timeout, Ctrl-C), `fuel`
 /// fuel metering.
+/// The wasm stack budget of a run, in bytes.
+pub const WASM_STACK: usize = 2 << 20;
+
 pub(crate) fn engine(interruptible: bool, fuel: bool) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config
         .wasm_multi_memory(true)
         .wasm_memory64(true)
         .wasm_exceptions(true)
-        .wasm_tail_call(true);
+        .wasm_tail_call(true)
+        // What the reference `wasmtime run` accepts by default: atomics
+        // (shared memories stay refused at instantiation, as there) and
+        // 128-bit arithmetic.
+        .wasm_threads(true)
+        .shared_memory(false)
+        .wasm_wide_arithmetic(true)
+        // Four times wasmtime's default 512 KiB: the instrumented code's
+        // frames (the shadow-stack prologue's locals) and this engine's own
+        // frames are larger than the reference CLI's, which reached twice
+        // this engine's recursion depth on 512 KiB, and 1 MiB fell a few
+        // levels short. With 2 MiB, instrumented code recurses at least as
+        // deep as `wasmtime run` runs the original (tests/engine.rs). The
+        // guest runs on the caller's thread, whose native stack (8 MiB on
+        // the main thread) holds it.
+        .max_wasm_stack(WASM_STACK);
     config.epoch_interruption(interruptible);
     config.consume_fuel(fuel);
     Engine::new(&config)
@@ -180,9 +198,11 @@ pub(crate) fn define_hooks(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
             drain_caller(&mut caller);
             let (stack, host) = stack_of(&mut caller, sp);
             let old = (result >= 0).then_some(result as u64);
-            host.rec
-                .sync()
-                .grow(memory as u32, delta as u64, old, stack);
+            let mut rec = host.rec.sync();
+            match stack {
+                Some(stack) => rec.grow(memory as u32, delta as u64, old, stack),
+                None => rec.invalid_event(),
+            }
         },
     )?;
     linker.func_wrap(
@@ -196,7 +216,8 @@ pub(crate) fn define_hooks(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
 /// The stack of the event a hook reports: from the shadow stack, or, in
 /// `StackMode::Backtrace`, from wasmtime's stack walk.
 #[inline]
-fn stack_of<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (StackId, &'a mut Host) {
+/// `None` when the hook's shadow-stack pointer is forged.
+fn stack_of<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (Option<StackId>, &'a mut Host) {
     if caller.data().backtraces.is_some() {
         let bt = wasmtime::WasmBacktrace::capture(&*caller);
         let key: Vec<u64> = bt
@@ -208,10 +229,10 @@ fn stack_of<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (StackId, &'a mut 
         let map = host.backtraces.as_mut().expect("checked");
         let next = map.len() as StackId + 1;
         let id = *map.entry(key).or_insert(next);
-        return (id, host);
+        return (Some(id), host);
     }
     let (raw, host) = shadow_stack(caller, sp);
-    let id = host.rec.sync().stack(raw);
+    let id = raw.map(|raw| host.rec.sync().stack(raw));
     (id, host)
 }
 
@@ -221,11 +242,17 @@ fn stack_of<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (StackId, &'a mut 
 fn hook_event(caller: &mut Caller<'_, Host>, ev: EventRecord, sp: i32) {
     if caller.data().backtraces.is_some() {
         let (stack, host) = stack_of(caller, sp);
-        host.rec.sync().event(ev, stack);
+        let mut rec = host.rec.sync();
+        match stack {
+            Some(stack) => rec.event(ev, stack),
+            None => rec.invalid_event(),
+        }
         return;
     }
-    let (raw, host) = shadow_stack(caller, sp);
-    host.rec.event(ev, raw);
+    match shadow_stack(caller, sp) {
+        (Some(raw), host) => host.rec.event(ev, raw),
+        (None, host) => host.rec.sync().invalid_event(),
+    }
 }
 
 /// Find the shadow memory and the event buffer's position through the
@@ -246,26 +273,22 @@ fn find_exports(caller: &mut Caller<'_, Host>) {
     }
 }
 
-/// The shadow stack `shadow[0..sp]` (empty, and counted as bad, when `sp`
-/// is not a word offset inside the shadow memory).
-fn shadow_stack<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (&'a [u8], &'a mut Host) {
+/// The shadow stack `shadow[0..sp]`; `None` when `sp` is not a word offset
+/// inside the shadow stack's region (below the event buffer): no
+/// instrumented module passes such a pointer, a guest forging hook calls
+/// does.
+fn shadow_stack<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (Option<&'a [u8]>, &'a mut Host) {
     find_exports(caller);
     match caller.data().shadow {
         Some(mem) => {
             let (bytes, host) = mem.data_and_store_mut(caller);
-            let raw = usize::try_from(sp)
+            let raw = u32::try_from(sp)
                 .ok()
-                .filter(|&sp| sp % 4 == 0)
-                .and_then(|sp| bytes.get(..sp));
-            match raw {
-                Some(raw) => (raw, host),
-                None => {
-                    host.rec.sync().bad_stacks += 1;
-                    (&[], host)
-                }
-            }
+                .filter(|&sp| sp % 4 == 0 && sp <= abi::EVENT_BASE)
+                .and_then(|sp| bytes.get(..sp as usize));
+            (raw, host)
         }
-        None => (&[], caller.data_mut()),
+        None => (Some(&[]), caller.data_mut()),
     }
 }
 

@@ -20,6 +20,12 @@ pub struct Progress {
 
 /// How often the recorder looks at the clock, in events.
 const CLOCK_EVERY: u32 = 256;
+/// Stacks of at most this many bytes (64 call sites) are looked up whole.
+const SHORT_STACK: usize = 256;
+/// Stack nodes (distinct (caller stack, frame) pairs) kept per run, about
+/// 40 bytes each: a guest passing a different megabyte-deep shadow stack
+/// on every call stops adding nodes here and its stacks are cut.
+pub const MAX_STACK_NODES: usize = 1 << 22;
 /// How often buffered records are pushed to the file.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
@@ -49,14 +55,20 @@ pub struct Recorder {
     pub model: HeapModel,
     sites: Vec<Site>,
     /// Frame ids per site (innermost first), written on first use.
-    site_frames: Vec<Option<Box<[u32]>>>,
+    site_frames: Vec<Option<std::sync::Arc<[u32]>>>,
     /// The strings, frames and stack nodes written so far: their ids are
     /// the trace's ([`Tables`]), with or without a trace file.
     tables: Tables,
     /// String -> id, for interning.
     strings: FxHashMap<String, u32>,
-    /// Raw shadow-stack bytes -> stack id.
+    /// Raw shadow-stack bytes -> stack id, for stacks of at most
+    /// [`SHORT_STACK`] bytes (deeper ones are walked from the last).
     stacks: FxHashMap<Box<[u8]>, StackId>,
+    /// The last stack walked by `intern_stack`, as far as it was interned:
+    /// its raw bytes and the node after each of its sites.
+    last_raw: Vec<u8>,
+    last_path: Vec<StackId>,
+
     /// (parent, frame) -> stack id: the trie of written stack nodes.
     nodes: FxHashMap<(StackId, u32), StackId>,
     start: Instant,
@@ -64,8 +76,6 @@ pub struct Recorder {
     last_flush: Instant,
     /// Frees of pointers that were not live, in order (first 1,000 kept).
     pub invalid_frees: Vec<InvalidFree>,
-    /// Stacks that could not be read (a corrupt shadow stack pointer).
-    pub bad_stacks: u64,
     /// The lowest address any block was allocated at: where the heap starts.
     pub heap_lo: Option<u64>,
     /// Bytes that reached the trace file, when a compressing writer counts
@@ -102,11 +112,12 @@ impl Recorder {
             strings: FxHashMap::default(),
             stacks: FxHashMap::default(),
             nodes: FxHashMap::default(),
+            last_raw: Vec::new(),
+            last_path: Vec::new(),
             start: Instant::now(),
             until_clock: CLOCK_EVERY,
             last_flush: Instant::now(),
             invalid_frees: Vec::new(),
-            bad_stacks: 0,
             heap_lo: None,
             freed: Vec::new(),
             freed_next: 0,
@@ -164,7 +175,7 @@ impl Recorder {
     }
 
     /// Frame ids of a site, innermost first.
-    fn site_frames(&mut self, site: u32) -> Box<[u32]> {
+    fn site_frames(&mut self, site: u32) -> std::sync::Arc<[u32]> {
         if let Some(Some(f)) = self.site_frames.get(site as usize) {
             return f.clone();
         }
@@ -208,7 +219,7 @@ impl Recorder {
             self.write(|w| w.frame(&rec).map(|written| debug_assert_eq!(written, id)));
             ids.push(id);
         }
-        let ids: Box<[u32]> = ids.into();
+        let ids: std::sync::Arc<[u32]> = ids.into();
         if let Some(slot) = self.site_frames.get_mut(site as usize) {
             *slot = Some(ids.clone());
         }
@@ -228,9 +239,17 @@ impl Recorder {
                 return self.recent[k].1;
             }
         }
-        let id = match self.stacks.get(raw) {
-            Some(&id) => id,
-            None => self.intern_stack(raw),
+        let id = if raw.len() <= SHORT_STACK {
+            match self.stacks.get(raw) {
+                Some(&id) => id,
+                None => {
+                    let id = self.intern_stack(raw);
+                    self.stacks.insert(raw.into(), id);
+                    id
+                }
+            }
+        } else {
+            self.intern_stack(raw)
         };
         let slot = self.recent_next;
         self.recent_next ^= 1;
@@ -240,34 +259,65 @@ impl Recorder {
         id
     }
 
+    /// Walk the trie of stack nodes along `raw`, adding the nodes it lacks.
+    /// The walk starts where `raw` leaves the last stack walked (a deep
+    /// recursion's stacks share all but their last frames), so its cost is
+    /// the frames that differ, and memory is the distinct nodes: linear in
+    /// depth, where keeping each stack whole was quadratic. Past
+    /// [`MAX_STACK_NODES`] no node is added: the stack is cut at the deepest
+    /// frame known, and counted.
     #[cold]
     fn intern_stack(&mut self, raw: &[u8]) -> StackId {
-        let mut parent: StackId = 0;
-        for chunk in raw.chunks_exact(4) {
+        let common = raw
+            .chunks_exact(4)
+            .zip(self.last_raw.chunks_exact(4))
+            .take(self.last_path.len())
+            .take_while(|(a, b)| a == b)
+            .count();
+        self.last_path.truncate(common);
+        self.last_raw.truncate(common * 4);
+        let mut parent = self.last_path.last().copied().unwrap_or(0);
+        for chunk in raw.chunks_exact(4).skip(common) {
             let site = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-            let frames = self.site_frames(site);
-            // Site frames are innermost first; the stack grows outward-in.
-            for &frame in frames.iter().rev() {
-                parent = match self.nodes.get(&(parent, frame)) {
-                    Some(&id) => id,
-                    None => {
-                        let id = self
-                            .tables
-                            .add_stack(parent, frame)
-                            .expect("the parent and the frame were added before");
-                        self.nodes.insert((parent, frame), id);
-                        let p = parent;
-                        self.write(|w| {
-                            w.stack(p, frame)
-                                .map(|written| debug_assert_eq!(written, id))
-                        });
-                        id
-                    }
-                };
+            match self.site_node(parent, site) {
+                Some(node) => parent = node,
+                None => {
+                    self.model.cut_stacks += 1;
+                    return parent;
+                }
             }
+            self.last_path.push(parent);
+            self.last_raw.extend_from_slice(chunk);
         }
-        self.stacks.insert(raw.into(), parent);
         parent
+    }
+
+    /// The node for the frames of call site `site` called from `parent`
+    /// (`None` when the node table is full).
+    fn site_node(&mut self, parent: StackId, site: u32) -> Option<StackId> {
+        let frames = self.site_frames(site);
+        let mut parent = parent;
+        // Site frames are innermost first; the stack grows outward-in.
+        for &frame in frames.iter().rev() {
+            parent = match self.nodes.get(&(parent, frame)) {
+                Some(&id) => id,
+                None if self.tables.stacks() as usize >= MAX_STACK_NODES => return None,
+                None => {
+                    let id = self
+                        .tables
+                        .add_stack(parent, frame)
+                        .expect("the parent and the frame were added before");
+                    self.nodes.insert((parent, frame), id);
+                    let p = parent;
+                    self.write(|w| {
+                        w.stack(p, frame)
+                            .map(|written| debug_assert_eq!(written, id))
+                    });
+                    id
+                }
+            };
+        }
+        Some(parent)
     }
 
     #[inline]
@@ -342,14 +392,22 @@ impl Recorder {
         }
     }
 
-    /// Function names of a stack, innermost first.
+    /// Function names of a stack, innermost first: at most the innermost
+    /// [`heapscope_trace::format::MAX_STACK_FRAMES`], then a stand-in for
+    /// the frames left out (as the views show them).
     pub fn stack_functions(&self, id: StackId) -> Vec<String> {
-        self.tables
+        let mut names: Vec<String> = self
+            .tables
             .stack(id)
             .into_iter()
             .rev()
             .map(|f| f.function.clone())
-            .collect()
+            .collect();
+        let omitted = self.tables.omitted(id);
+        if omitted > 0 {
+            names.push(format!("[{omitted} outer frames not shown]"));
+        }
+        names
     }
 
     /// Intern a string for a record that refers to it.
@@ -375,6 +433,12 @@ impl Recorder {
             EVENT_REALLOC => self.realloc(ev.kind, ev.a, ev.b, ev.c, stack),
             _ => self.model.invalid_events += 1,
         }
+    }
+
+    /// A hook call no instrumented module makes (a shadow-stack pointer
+    /// outside its region): counted as an invalid event, never applied.
+    pub fn invalid_event(&mut self) {
+        self.model.invalid_events += 1;
     }
 
     /// An allocation hook fired.

@@ -102,10 +102,31 @@ fn import_hook(module: &mut Module, name: &str) -> FunctionId {
             abi::HookParam::I64 => ValType::I64,
         })
         .collect();
-    let ty = module.types.add(&params, &[]);
+    let ty = standalone_type(module, &params);
     let (f, _) = module.add_import_func(abi::IMPORT_MODULE, name, ty);
     module.funcs.get_mut(f).name = Some(format!("{}:{name}", abi::IMPORT_MODULE));
     f
+}
+
+/// A function type `params -> ()` of its own: the module's identical type
+/// when that one stands alone, else a new one. An import must match the
+/// host's type exactly, and a `(func)` inside a rec group with other types
+/// is a different type from a lone `(func)` (GC's iso-recursive types), so
+/// reusing it made the instrumented module fail to instantiate.
+fn standalone_type(module: &mut Module, params: &[ValType]) -> walrus::TypeId {
+    let ty = module.types.add(params, &[]);
+    let alone = module
+        .types
+        .rec_group_for_type(ty)
+        .is_none_or(|g| g.types.len() == 1);
+    if alone {
+        return ty;
+    }
+    let func = walrus::CompositeType::Function(walrus::FunctionType::new(
+        params.to_vec().into_boxed_slice(),
+        Box::new([]),
+    ));
+    module.types.add_rec_group(1, |_| vec![(func, true, None)])[0]
 }
 
 /// Push `local` as an i64, zero-extending an i32.

@@ -1322,7 +1322,8 @@ impl<R: Read> TraceReader<R> {
                         initial_pages: c.u64()?,
                         maximum_pages: c.u64()?.checked_sub(1),
                         memory64: c.u64()? & 1 == 1,
-                        page_size_log2: c.u64()? as u8,
+                        // Wasm pages are 1 byte (custom page sizes) to 64 KiB.
+                        page_size_log2: u8::try_from(c.u64()?).ok().filter(|&l| l <= 16)?,
                     });
                 }
                 Record::RunStart {
@@ -1426,9 +1427,15 @@ impl<R: Read> TraceReader<R> {
         self.tables.stack_frames(id)
     }
 
-    /// The frames of a stack, outermost first.
+    /// The frames of a stack, outermost first: at most its innermost
+    /// [`MAX_STACK_FRAMES`].
     pub fn stack(&self, id: StackId) -> Vec<&Frame> {
         self.tables.stack(id)
+    }
+
+    /// Outer frames of a stack that [`TraceReader::stack`] leaves out.
+    pub fn omitted(&self, id: StackId) -> u32 {
+        self.tables.omitted(id)
     }
 }
 
@@ -1445,7 +1452,16 @@ pub struct Tables {
     frames: Vec<Frame>,
     /// (parent, frame) per stack id - 1.
     stacks: Vec<(StackId, u32)>,
+    /// Frames per stack id - 1 (its depth).
+    depths: Vec<u32>,
 }
+
+/// Frames of a stack that views keep, innermost first: a deeper stack
+/// (a recursion thousands of levels deep) is cut to its innermost
+/// `MAX_STACK_FRAMES`, and the views say how many outer frames they left
+/// out. It bounds every view's cost per stack, as Valgrind's
+/// `--num-callers` does.
+pub const MAX_STACK_FRAMES: usize = 256;
 
 impl Tables {
     /// Add a string; returns its id.
@@ -1467,7 +1483,22 @@ impl Tables {
             return None;
         }
         self.stacks.push((parent, frame));
+        self.depths.push(self.depth(parent).saturating_add(1));
         Some(self.stacks.len() as StackId)
+    }
+
+    /// Frames in stack `id` (0 for the empty stack or an unknown id).
+    pub fn depth(&self, id: StackId) -> u32 {
+        (id as usize)
+            .checked_sub(1)
+            .and_then(|i| self.depths.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Outer frames of stack `id` that [`Tables::stack`] leaves out.
+    pub fn omitted(&self, id: StackId) -> u32 {
+        self.depth(id).saturating_sub(MAX_STACK_FRAMES as u32)
     }
 
     /// Strings so far: the next string's id.
@@ -1495,10 +1526,11 @@ impl Tables {
         self.frames.get(id as usize)
     }
 
-    /// The frame ids of a stack, outermost first.
+    /// The frame ids of a stack, outermost first: at most its innermost
+    /// [`MAX_STACK_FRAMES`] ([`Tables::omitted`] says how many more).
     pub fn stack_frames(&self, mut id: StackId) -> Vec<u32> {
         let mut out = Vec::new();
-        while id != 0 {
+        while id != 0 && out.len() < MAX_STACK_FRAMES {
             let Some(&(parent, frame)) = self.stacks.get(id as usize - 1) else {
                 break;
             };
@@ -1509,7 +1541,8 @@ impl Tables {
         out
     }
 
-    /// The frames of a stack, outermost first.
+    /// The frames of a stack, outermost first: at most its innermost
+    /// [`MAX_STACK_FRAMES`] ([`Tables::omitted`] says how many more).
     pub fn stack(&self, id: StackId) -> Vec<&Frame> {
         self.stack_frames(id)
             .into_iter()

@@ -220,7 +220,7 @@ fn per_stack(model: &HeapModel) -> FxHashMap<StackId, (u64, u64)> {
     let mut m: FxHashMap<StackId, (u64, u64)> = FxHashMap::default();
     for (_, b) in model.live() {
         let e = m.entry(b.stack).or_default();
-        e.0 += b.size;
+        e.0 = e.0.saturating_add(b.size);
         e.1 += 1;
     }
     m

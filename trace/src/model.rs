@@ -79,9 +79,12 @@ pub struct HeapModel {
     /// Frees and reallocations of pointers that were not live.
     pub invalid_frees: u64,
     /// Events that name something the run does not have (a memory index
-    /// beyond the module's memories, a record tag the ABI lacks): counted,
-    /// not applied.
+    /// beyond the module's memories, a block outside its memory, a record
+    /// tag the ABI lacks): counted, not applied.
     pub invalid_events: u64,
+    /// Events whose stack was cut short: the collector's table of stack
+    /// nodes was full (see the collector's `MAX_STACK_NODES`).
+    pub cut_stacks: u64,
     /// Allocations and reallocations that returned null.
     pub failed_allocs: u64,
     /// Memories, by index.
@@ -102,7 +105,7 @@ pub struct Amount {
 impl Amount {
     fn add(&mut self, bytes: u64) {
         self.blocks += 1;
-        self.bytes += bytes;
+        self.bytes = self.bytes.saturating_add(bytes);
     }
 }
 
@@ -148,11 +151,27 @@ impl HeapModel {
         self.seq
     }
 
+    /// Whether a block `[ptr, ptr + size)` of the memory `kind` names lies
+    /// inside that memory as it is now. No allocator can hand out anything
+    /// else: a block outside is forged (a guest calling the hooks itself)
+    /// or corrupt. A run that did not say what memories it has is trusted.
+    fn inside(&self, kind: i32, ptr: u64, size: u64) -> bool {
+        if self.memories.is_empty() {
+            return true;
+        }
+        let (_, memory) = crate::abi::unpack_kind(kind);
+        let Some(m) = self.memories.get(memory as usize) else {
+            return false;
+        };
+        let bytes = u128::from(m.final_pages) * u128::from(m.page_size);
+        u128::from(ptr) + u128::from(size) <= bytes
+    }
+
     fn add(&mut self, kind: i32, ptr: u64, size: u64, stack: StackId) {
         self.total_blocks += 1;
-        self.total_bytes += size;
+        self.total_bytes = self.total_bytes.saturating_add(size);
         self.curr_blocks += 1;
-        self.curr_bytes += size;
+        self.curr_bytes = self.curr_bytes.saturating_add(size);
         if let Some(old) = self.live.insert(
             ptr,
             Block {
@@ -165,7 +184,7 @@ impl HeapModel {
             // The allocator handed out a live pointer again: a free was not
             // seen. Drop the old block so live numbers stay true.
             self.curr_blocks -= 1;
-            self.curr_bytes -= old.size;
+            self.curr_bytes = self.curr_bytes.saturating_sub(old.size);
         }
         if self.curr_bytes > self.max_bytes {
             self.max_bytes = self.curr_bytes;
@@ -181,7 +200,7 @@ impl HeapModel {
         match self.live.remove(&ptr) {
             Some(b) => {
                 self.curr_blocks -= 1;
-                self.curr_bytes -= b.size;
+                self.curr_bytes = self.curr_bytes.saturating_sub(b.size);
                 FreeOutcome::Freed(b)
             }
             None => {
@@ -196,6 +215,8 @@ impl HeapModel {
         self.seq += 1;
         if ptr == 0 {
             self.failed_allocs += 1;
+        } else if !self.inside(kind, ptr, size) {
+            self.invalid_events += 1;
         } else {
             self.add(kind, ptr, size, stack);
         }
@@ -223,6 +244,11 @@ impl HeapModel {
                 return self.remove(old);
             }
             self.failed_allocs += 1;
+            return FreeOutcome::Null;
+        }
+        if !self.inside(kind, new, size) {
+            // Forged: neither half is applied.
+            self.invalid_events += 1;
             return FreeOutcome::Null;
         }
         let out = self.remove(old);
@@ -254,7 +280,7 @@ impl HeapModel {
                 if delta > 0 {
                     m.grows += 1;
                 }
-                m.final_pages = old + delta;
+                m.final_pages = old.saturating_add(delta);
                 m.peak_pages = m.peak_pages.max(m.final_pages);
             }
         }
@@ -343,6 +369,7 @@ impl HeapModel {
             curr_bytes: self.curr_bytes,
             invalid_frees: self.invalid_frees,
             invalid_events: self.invalid_events,
+            cut_stacks: self.cut_stacks,
             failed_allocs: self.failed_allocs,
             events: self.seq,
             memory,
@@ -393,6 +420,10 @@ pub struct Summary {
     /// not applied. Absent when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub invalid_events: u64,
+    /// Events recorded with a stack cut short, because the run's table of
+    /// stack nodes was full. Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cut_stacks: u64,
     /// Allocations that returned null.
     pub failed_allocs: u64,
     /// Heap events recorded (allocations, frees, reallocations, grows).
@@ -506,6 +537,38 @@ mod tests {
         assert_eq!(m.memories.len(), 1);
         let s = m.summary(RunStatus::Exited, Some(0), "");
         assert_eq!((s.memory.final_pages, s.invalid_events), (3, 2));
+    }
+
+    /// Blocks no allocator could hand out (past the end of their memory,
+    /// of a memory the module lacks, sizes near 2^64 that wrapped the
+    /// totals) are counted as invalid events, never applied; a block that
+    /// ends exactly at the end of memory is real.
+    #[test]
+    fn blocks_outside_their_memory_are_counted_not_applied() {
+        let mut m = HeapModel::new();
+        m.start(&[MemoryInfo {
+            initial_pages: 1,
+            maximum_pages: None,
+            memory64: false,
+            page_size_log2: 16,
+        }]);
+        let other_memory = crate::abi::pack_kind(crate::abi::AllocFn::Malloc, 1);
+        m.alloc(1, 65536 - 8, 8, 1); // the last 8 bytes: real
+        m.alloc(1, 65536, 1, 1); // one past the end
+        m.alloc(1, 16, u64::MAX, 1); // a size near 2^64
+        m.alloc(1, 64 << 30, 64 << 30, 1); // 64 GiB at 64 GiB
+        m.alloc(other_memory, 16, 8, 1);
+        assert_eq!(
+            m.realloc(3, 65536 - 8, 65536 - 8, 1 << 20, 1),
+            FreeOutcome::Null
+        );
+        assert_eq!(m.invalid_events, 5);
+        assert_eq!((m.total_blocks, m.total_bytes), (1, 8));
+        assert_eq!((m.curr_blocks, m.curr_bytes), (1, 8));
+        // Memory grown: the same block is now inside.
+        m.grow(0, 1, Some(1));
+        m.alloc(1, 65536, 1, 1);
+        assert_eq!((m.invalid_events, m.curr_blocks), (5, 2));
     }
 
     #[test]

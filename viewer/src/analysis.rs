@@ -69,6 +69,35 @@ pub struct FrameView {
     pub line: u32,
 }
 
+impl FrameView {
+    /// The stand-in for the outer frames of a stack deeper than
+    /// [`heapscope_trace::format::MAX_STACK_FRAMES`], which views leave out.
+    pub fn omitted(n: u32) -> FrameView {
+        FrameView {
+            function: format!("[{n} outer frames not shown]"),
+            file: None,
+            line: 0,
+        }
+    }
+}
+
+/// The frames of stack `id`, innermost first: at most the innermost
+/// [`heapscope_trace::format::MAX_STACK_FRAMES`], then a stand-in for the
+/// frames left out. Its cost is bounded by that cap, not by depth.
+pub fn frames_of<R: Read>(reader: &TraceReader<R>, id: StackId) -> Vec<FrameView> {
+    let mut frames: Vec<FrameView> = reader
+        .stack(id)
+        .into_iter()
+        .rev()
+        .map(FrameView::from)
+        .collect();
+    let omitted = reader.omitted(id);
+    if omitted > 0 {
+        frames.push(FrameView::omitted(omitted));
+    }
+    frames
+}
+
 impl From<&Frame> for FrameView {
     fn from(f: &Frame) -> Self {
         FrameView {
@@ -185,7 +214,7 @@ pub fn peak_snapshot(path: &Path, a: &mut Analysis) -> Result<(), ViewerError> {
     for (ptr, b) in model.live() {
         blocks.push((ptr, b.size));
         if let Some(s) = a.profile.stacks.get_mut(b.stack as usize) {
-            s.peak_bytes += b.size;
+            s.peak_bytes = s.peak_bytes.saturating_add(b.size);
             s.peak_blocks += 1;
         }
     }
@@ -254,14 +283,6 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     let (mut inv_count, mut inv_failed, mut inv_stride) = (0u64, 0u64, 1u64);
     let mut failed_grows: Vec<FailedGrow> = Vec::new();
     let mut profile = crate::profile::Profile::default();
-    let frames_of = |reader: &TraceReader<R>, id| -> Vec<FrameView> {
-        reader
-            .stack(id)
-            .into_iter()
-            .rev()
-            .map(FrameView::from)
-            .collect()
-    };
     loop {
         match reader.next_record() {
             Ok(Some(r)) => {
@@ -322,8 +343,13 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                     }
                     _ => {}
                 }
+                let invalid = model.invalid_events;
                 let out = model.apply(&r);
-                profile.record(&r, out, &model);
+                // An event the model refused (forged, corrupt) is not in
+                // any view either.
+                if model.invalid_events == invalid {
+                    profile.record(&r, out, &model);
+                }
             }
             Ok(None) => break,
             Err(TraceError::Truncated { offset, records }) => {
@@ -390,12 +416,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     let leaks: Vec<LeakGroup> = group_blocks(blocks.collect())
         .into_iter()
         .map(|g| LeakGroup {
-            frames: reader
-                .stack(g.stack)
-                .into_iter()
-                .rev()
-                .map(FrameView::from)
-                .collect(),
+            frames: frames_of(&reader, g.stack),
             stack: g.stack,
             allocator: g.allocator,
             kind: g.kind,

@@ -159,7 +159,7 @@ impl SizeHistogram {
             self.bytes.resize(i + 1, 0);
         }
         self.blocks[i] += 1;
-        self.bytes[i] += size;
+        self.bytes[i] = self.bytes[i].saturating_add(size);
     }
 
     /// The smallest size in bucket `i`.
@@ -211,9 +211,9 @@ impl Profile {
         }
         s.max_size = s.max_size.max(size);
         s.alloc_blocks += 1;
-        s.alloc_bytes += size;
+        s.alloc_bytes = s.alloc_bytes.saturating_add(size);
         s.live_blocks += 1;
-        s.live_bytes += size;
+        s.live_bytes = s.live_bytes.saturating_add(size);
         if s.live_bytes > s.max_live_bytes {
             s.max_live_bytes = s.live_bytes;
             s.max_live_blocks = s.live_blocks;

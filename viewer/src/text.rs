@@ -269,9 +269,15 @@ pub fn summary_lines(module: &str, s: &Summary) -> Vec<String> {
     if s.invalid_frees > 0 {
         out.push(plural(s.invalid_frees, "invalid free", "invalid frees"));
     }
+    if s.cut_stacks > 0 {
+        out.push(format!(
+            "warning: {} recorded with the stack cut short: the run's table of stack nodes was full",
+            plural(s.cut_stacks, "event", "events")
+        ));
+    }
     if s.invalid_events > 0 {
         out.push(format!(
-            "warning: {} naming a memory the module does not have (forged or corrupt), not counted",
+            "warning: {} no allocator could make (a memory the module does not have, a block outside its memory, an unknown record): forged or corrupt, not counted",
             plural(s.invalid_events, "event", "events")
         ));
     }
@@ -495,11 +501,14 @@ pub fn dump<R: std::io::Read>(
             Err(e) => return Err(e),
         };
         let stack = |id| {
-            let names: Vec<String> = r
+            let mut names: Vec<String> = r
                 .stack(id)
                 .iter()
                 .map(|f| term_safe(&f.function).into_owned())
                 .collect();
+            if r.omitted(id) > 0 {
+                names.insert(0, format!("[{} outer frames not shown]", r.omitted(id)));
+            }
             if names.is_empty() {
                 "-".to_string()
             } else {

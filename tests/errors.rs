@@ -667,3 +667,45 @@ fn the_memory_limit_counts_only_the_guests_memories() {
     assert_eq!(code(&o), 134, "{}", stderr(&o));
     assert_eq!(s["status"], "memory_limit");
 }
+
+/// `--timeout` bounded only the guest: a 3 s run spent 18 more seconds in
+/// the leak scan at exit. The scan now shares the run's time limit: a run
+/// stopped by its limit ends without scanning, says so, and leaves the
+/// blocks unclassified (a leak gate counts them as definitely lost).
+#[test]
+fn the_time_limit_covers_the_leak_scan_at_exit() {
+    let wat = r#"(module
+      (memory (export "memory") 1)
+      (global $top (mut i32) (i32.const 1024))
+      (func $malloc (export "malloc") (param i32) (result i32) (local i32)
+        (local.set 1 (global.get $top))
+        (global.set $top (i32.add (global.get $top) (local.get 0)))
+        (local.get 1))
+      (func $free (export "free") (param i32))
+      (func (export "_start")
+        (drop (call $malloc (i32.const 24)))
+        (loop $spin (br $spin))))"#;
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("spin.wasm");
+    std::fs::write(&module, wat::parse_str(wat).unwrap()).unwrap();
+    let (o, _, s) = record(
+        dir.path(),
+        &module,
+        &["--timeout", "300ms", "--fail-on-leak"],
+    );
+    // The gate fails on the unclassified block (a gate's code wins over
+    // the trap's 134).
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(s["status"], "timeout");
+    assert_eq!(s["curr_blocks"], 1);
+    assert!(s.get("leak_kinds").is_none(), "{s}");
+    assert!(
+        stderr(&o).contains("the leak scan at exit did not finish within --timeout"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        s["gates"][0]["actual"], 1,
+        "unclassified counts as definite"
+    );
+}

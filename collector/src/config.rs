@@ -181,6 +181,10 @@ pub struct RunOutcome {
     /// The blocks live at the end, grouped by allocation stack, kind and
     /// suppression; most bytes first (empty for `--plain` runs).
     pub leaks: Vec<Leak>,
+    /// The leak scan at exit did not finish within `--timeout`: the blocks
+    /// live at the end are not classified (gates count them as definitely
+    /// lost).
+    pub leak_scan_cut: bool,
     /// When the memory limit refused a growth: the functions of its stack,
     /// innermost first.
     pub refused_growth: Option<Vec<String>>,

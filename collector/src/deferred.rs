@@ -185,13 +185,19 @@ fn run_thread(shared: &Shared, rx: Receiver<Vec<u8>>, spare: Sender<Vec<u8>>) {
     }
 }
 
-/// Record the buffered events of `buf` in order.
-fn apply_records(rec: &mut Recorder, buf: &[u8]) {
-    for (ev, raw) in EventRecords::new(buf) {
+/// Record the buffered events of `buf` in order. Bytes after the last
+/// whole record (a stack length running past the buffer, a record cut
+/// short: a guest writing the buffer itself) are one invalid event.
+pub fn apply_records(rec: &mut Recorder, buf: &[u8]) {
+    let mut records = EventRecords::new(buf);
+    for (ev, raw) in records.by_ref() {
         // free(NULL) is no event.
         if ev.tag != EVENT_FREE || ev.a != 0 {
             let stack = rec.stack(raw);
             rec.event(ev, stack);
         }
+    }
+    if records.rest() > 0 {
+        rec.invalid_event();
     }
 }

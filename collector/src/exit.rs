@@ -120,15 +120,19 @@ pub(crate) struct ScanLayout<'a> {
 /// data (clang's default): in the second case the dead part starts at the
 /// end of the data, estimated as the stack's top minus wasm-ld's default
 /// 64 KiB stack, and never below the data segments.
+///
+/// `None` when `deadline` (the run's time limit) passed first: the blocks
+/// stay unclassified, and gates count them as definitely lost.
 pub(crate) fn classify_leaks(
     store: &mut Store<Host>,
     instance: Instance,
     layout: &ScanLayout<'_>,
     rules: &[suppress::Rule],
-) -> Vec<Leak> {
+    deadline: Option<std::time::Instant>,
+) -> Option<Vec<Leak>> {
     let mem_name = format!("{}0", abi::MEMORY_EXPORT_PREFIX);
     let Some(memory) = instance.get_memory(&mut *store, &mem_name) else {
-        return Vec::new();
+        return Some(Vec::new());
     };
     let (globals, sp_now) = scan_globals(store, instance);
     let (heap_lo, blocks) = {
@@ -139,7 +143,7 @@ pub(crate) fn classify_leaks(
         (rec.heap_lo, blocks)
     };
     let Some(heap_lo) = heap_lo else {
-        return Vec::new();
+        return Some(Vec::new());
     };
     let roots = stack_roots(layout, sp_now, heap_lo);
     let extents: Vec<(u64, u64)> = blocks.iter().map(|b| (b.ptr, b.size)).collect();
@@ -156,7 +160,8 @@ pub(crate) fn classify_leaks(
         roots,
         globals,
         blocks: &extents,
-    });
+        deadline,
+    })?;
     let mut rec = store.data_mut().rec.sync();
     let mut classified = Vec::with_capacity(blocks.len());
     for (mut b, kind) in blocks.into_iter().zip(kinds) {
@@ -178,7 +183,7 @@ pub(crate) fn classify_leaks(
         b.suppressed_by = rule;
         classified.push(b);
     }
-    group_blocks(classified)
+    let groups = group_blocks(classified)
         .into_iter()
         .map(|g| {
             let mut functions = vec![g.allocator.name().to_string()];
@@ -191,7 +196,8 @@ pub(crate) fn classify_leaks(
                 functions,
             }
         })
-        .collect()
+        .collect();
+    Some(groups)
 }
 
 /// The module's globals as the scan's roots, and the C stack pointer's

@@ -97,14 +97,18 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+/// The wasm stack budget of a run, in bytes.
+pub const WASM_STACK: usize = 2 << 20;
+
+/// The native stack of the thread a guest runs on: the wasm stack budget
+/// and room for the host's own frames (hooks, wasmtime's trampolines).
+pub const NATIVE_STACK: usize = WASM_STACK + (8 << 20);
+
 /// The engine settings of every run, and of the check that the hooks are
 /// all defined: one builder, so the check cannot drift from the run.
 /// `interruptible` turns on epoch interruption (a timeout, Ctrl-C), `fuel`
 /// fuel metering.
-/// The wasm stack budget of a run, in bytes.
-pub const WASM_STACK: usize = 2 << 20;
-
-pub(crate) fn engine(interruptible: bool, fuel: bool) -> wasmtime::Result<Engine> {
+pub fn engine(interruptible: bool, fuel: bool) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config
         .wasm_multi_memory(true)
@@ -123,8 +127,8 @@ pub(crate) fn engine(interruptible: bool, fuel: bool) -> wasmtime::Result<Engine
         // this engine's recursion depth on 512 KiB, and 1 MiB fell a few
         // levels short. With 2 MiB, instrumented code recurses at least as
         // deep as `wasmtime run` runs the original (tests/engine.rs). The
-        // guest runs on the caller's thread, whose native stack (8 MiB on
-        // the main thread) holds it.
+        // guest runs on a thread with a native stack that holds it
+        // (`NATIVE_STACK`).
         .max_wasm_stack(WASM_STACK);
     config.epoch_interruption(interruptible);
     config.consume_fuel(fuel);

@@ -14,6 +14,7 @@
 
 use heapscope_trace::format::LeakKind;
 use std::ops::Range;
+use std::time::Instant;
 
 /// What the scan needs to know about the heap and its roots.
 pub struct ScanInput<'a> {
@@ -27,6 +28,9 @@ pub struct ScanInput<'a> {
     pub globals: Vec<u64>,
     /// Live blocks as (start, size), in any order.
     pub blocks: &'a [(u64, u64)],
+    /// When to give up (the run's time limit): the scan is the run's work
+    /// on the guest's behalf, so `--timeout` bounds it too.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// Byte ranges inside `roots` that hold dlmalloc's `malloc_state`: found
@@ -100,7 +104,8 @@ pub fn subtract(roots: &[Range<u64>], holes: &[Range<u64>]) -> Vec<Range<u64>> {
 }
 
 /// The kind of each block of `input.blocks`, in the same order.
-pub fn classify(input: &ScanInput) -> Vec<LeakKind> {
+/// Returns `None` when the deadline passed before the scan finished.
+pub fn classify(input: &ScanInput) -> Option<Vec<LeakKind>> {
     let n = input.blocks.len();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| input.blocks[i].0);
@@ -149,11 +154,23 @@ pub fn classify(input: &ScanInput) -> Vec<LeakKind> {
             })
     };
 
+    if input.deadline.is_some_and(|d| Instant::now() >= d) {
+        return None;
+    }
+    // The clock is read once per 64 Ki words scanned.
+    let mut until_check = 0u32;
+    let mut late = || {
+        until_check = until_check.wrapping_sub(1);
+        until_check & 0xffff == 0 && input.deadline.is_some_and(|d| Instant::now() >= d)
+    };
     for &g in &input.globals {
         mark(g, true, &mut state, &mut work);
     }
     for r in &input.roots {
         for v in words(r.clone()) {
+            if late() {
+                return None;
+            }
             if v != 0 {
                 mark(v, true, &mut state, &mut work);
             }
@@ -162,20 +179,25 @@ pub fn classify(input: &ScanInput) -> Vec<LeakKind> {
     while let Some(i) = work.pop() {
         let (start, size) = input.blocks[i];
         let reachable = state[i] == 2;
-        for v in words(start..start + size) {
+        for v in words(start..start.saturating_add(size)) {
+            if late() {
+                return None;
+            }
             if v != 0 {
                 mark(v, reachable, &mut state, &mut work);
             }
         }
     }
-    state
-        .into_iter()
-        .map(|s| match s {
-            2 => LeakKind::Reachable,
-            1 => LeakKind::Possible,
-            _ => LeakKind::Definite,
-        })
-        .collect()
+    Some(
+        state
+            .into_iter()
+            .map(|s| match s {
+                2 => LeakKind::Reachable,
+                1 => LeakKind::Possible,
+                _ => LeakKind::Definite,
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -200,12 +222,14 @@ mod tests {
         put(&mut mem, 1000 + 4, 3500);
         put(&mut mem, 3000, 3700);
         let kinds = classify(&ScanInput {
+            deadline: None,
             memory: &mem,
             word: 4,
             roots: vec![0..512],
             globals: vec![],
             blocks: &blocks,
-        });
+        })
+        .unwrap();
         use LeakKind::*;
         assert_eq!(kinds, [Reachable, Possible, Definite, Reachable, Definite]);
     }
@@ -217,12 +241,14 @@ mod tests {
         // A pointer to 2000 lies outside the roots (in free heap memory).
         put(&mut mem, 1500, 2000);
         let kinds = classify(&ScanInput {
+            deadline: None,
             memory: &mem,
             word: 4,
             roots: vec![0..512],
             globals: vec![1000],
             blocks: &blocks,
-        });
+        })
+        .unwrap();
         assert_eq!(kinds, [LeakKind::Reachable, LeakKind::Definite]);
     }
 
@@ -245,12 +271,14 @@ mod tests {
         assert_eq!(roots, [0..0x3d8, 0x560..4000]);
         let blocks = [(4000, 64), (5000, 8)];
         let kinds = classify(&ScanInput {
+            deadline: None,
             memory: &mem,
             word: 4,
             roots,
             globals: vec![],
             blocks: &blocks,
-        });
+        })
+        .unwrap();
         assert_eq!(kinds, [LeakKind::Definite, LeakKind::Reachable]);
     }
 
@@ -263,12 +291,14 @@ mod tests {
         put(&mut mem, 0, 1010);
         put(&mut mem, 1020, 2000);
         let kinds = classify(&ScanInput {
+            deadline: None,
             memory: &mem,
             word: 4,
             roots: vec![0..16],
             globals: vec![],
             blocks: &blocks,
-        });
+        })
+        .unwrap();
         assert_eq!(kinds, [LeakKind::Possible, LeakKind::Possible]);
     }
 }

@@ -23,7 +23,7 @@
 pub mod actor;
 mod calls;
 mod config;
-mod deferred;
+pub mod deferred;
 mod exit;
 pub mod extism;
 mod host;
@@ -40,6 +40,6 @@ pub use config::{ExtismRun, Interrupt, Leak, RunConfig, RunError, RunOutcome, St
 pub use exit::peak_rss_kib;
 pub use heapscope_trace::format::{LeakKind, RunStatus};
 pub use heapscope_trace::gates::{self, Gates};
-pub use host::missing_hooks;
+pub use host::{engine, missing_hooks, NATIVE_STACK, WASM_STACK};
 pub use module::memory_infos;
 pub use run::run;

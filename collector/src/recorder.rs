@@ -56,6 +56,8 @@ pub struct Recorder {
     sites: Vec<Site>,
     /// Frame ids per site (innermost first), written on first use.
     site_frames: Vec<Option<std::sync::Arc<[u32]>>>,
+    /// The frame ids every unknown site shares, once written.
+    unknown_site: Option<std::sync::Arc<[u32]>>,
     /// The strings, frames and stack nodes written so far: their ids are
     /// the trace's ([`Tables`]), with or without a trace file.
     tables: Tables,
@@ -108,6 +110,7 @@ impl Recorder {
             model: HeapModel::new(),
             sites: sites.sites,
             site_frames: vec![None; n],
+            unknown_site: None,
             tables: Tables::default(),
             strings: FxHashMap::default(),
             stacks: FxHashMap::default(),
@@ -179,6 +182,14 @@ impl Recorder {
         if let Some(Some(f)) = self.site_frames.get(site as usize) {
             return f.clone();
         }
+        if site as usize >= self.sites.len() {
+            // A site the module does not have (a guest writing its own
+            // shadow stack): all such sites share one frame, so they cannot
+            // grow the tables.
+            if let Some(f) = &self.unknown_site {
+                return f.clone();
+            }
+        }
         let mut site_info = self
             .sites
             .get(site as usize)
@@ -187,7 +198,7 @@ impl Recorder {
                 func_index: u32::MAX,
                 code_offset: 0,
                 frames: vec![heapscope_trace::abi::SiteFrame {
-                    function: format!("<unknown site {site}>"),
+                    function: "<a call site the module does not have>".to_string(),
                     ..Default::default()
                 }],
             });
@@ -220,8 +231,9 @@ impl Recorder {
             ids.push(id);
         }
         let ids: std::sync::Arc<[u32]> = ids.into();
-        if let Some(slot) = self.site_frames.get_mut(site as usize) {
-            *slot = Some(ids.clone());
+        match self.site_frames.get_mut(site as usize) {
+            Some(slot) => *slot = Some(ids.clone()),
+            None => self.unknown_site = Some(ids.clone()),
         }
         ids
     }

@@ -29,6 +29,24 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// Run a module and record its heap.
 pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
+    // The guest runs on a thread of its own whose native stack holds the
+    // wasm stack budget with room to spare, whatever thread calls this (a
+    // test harness's threads have 2 MiB).
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("heapscope-guest".into())
+            .stack_size(host::NATIVE_STACK)
+            .spawn_scoped(scope, || run_here(cfg))
+            .map_err(|e| RunError::Setup {
+                path: cfg.module.clone(),
+                message: format!("cannot start the guest's thread: {e}"),
+            })?
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let mut loaded = module::load(cfg)?;
     let rules = suppress::load(cfg.default_suppressions, &cfg.suppressions).map_err(
         |(path, e)| match e {
@@ -316,7 +334,7 @@ fn finish(
         .and_then(|i| exit::record_refused_growth(&mut store, i, &loaded.memories));
     let (status, exit_code, message) =
         exit::status(&result, called.instance.is_some(), &store, cfg);
-    let leaks: Vec<Leak> = match (called.instance, cfg.plain) {
+    let leaks: Option<Vec<Leak>> = match (called.instance, cfg.plain) {
         (Some(instance), false) => {
             let layout = ScanLayout {
                 sp_init: called.sp_init,
@@ -325,10 +343,16 @@ fn finish(
                 data_end: module::data_end(&loaded.original),
                 memories: &loaded.memories,
             };
-            exit::classify_leaks(&mut store, instance, &layout, rules)
+            // The scan is work on the guest's behalf: --timeout bounds it.
+            let elapsed = store.data_mut().rec.sync().elapsed();
+            let deadline = cfg
+                .timeout
+                .map(|t| std::time::Instant::now() + t.saturating_sub(elapsed));
+            exit::classify_leaks(&mut store, instance, &layout, rules, deadline)
         }
-        _ => Vec::new(),
+        _ => Some(Vec::new()),
     };
+    let leak_scan_cut = leaks.is_none();
     watch.stop_progress();
     let mut rec = store.data_mut().rec.sync();
     rec.clock();
@@ -363,7 +387,8 @@ fn finish(
         instrumented: loaded.instrumented,
         trace_error: rec.io_error().map(|e| e.to_string()),
         invalid_frees: std::mem::take(&mut rec.invalid_frees),
-        leaks,
+        leaks: leaks.unwrap_or_default(),
+        leak_scan_cut,
         refused_growth,
         invocation_ns: std::mem::take(&mut inv.ns),
         results: if status == RunStatus::Exited && cfg.invoke.is_some() {

@@ -353,6 +353,11 @@ impl Opts {
                 text::summary_lines(&format!("`{}`", cfg.module.display()), &outcome.summary);
             eprintln!("heapscope: {}", lines[0]);
         }
+        if outcome.leak_scan_cut {
+            eprintln!(
+                "heapscope: warning: the leak scan at exit did not finish within --timeout: blocks live at exit are not classified (gates count them as definitely lost)"
+            );
+        }
         let failed = text::gate_failures(&outcome.summary.gates);
         if let (Some(e), Some(t)) = (&outcome.trace_error, &cfg.trace) {
             // Never quiet: a trace that is not whole must not pass for one.

@@ -476,6 +476,10 @@ impl EventRecord {
             |o: u32| u64::from_le_bytes(*header[o as usize..].first_chunk().expect("in header"));
         let word = u32_at(0);
         let len = u32_at(EVENT_STACK_LEN_OFFSET) as usize;
+        if !len.is_multiple_of(4) {
+            // A stack is whole call-site ids: not a record the module wrote.
+            return None;
+        }
         let end = (EVENT_HEADER as usize).checked_add(len)?;
         let stack = buf.get(EVENT_HEADER as usize..end)?;
         let rec = EventRecord {

@@ -1009,6 +1009,8 @@ pub struct TraceReader<R: Read> {
     skipped: u64,
     /// A checked block was read: only checked blocks may follow.
     checked: bool,
+    /// A record stood at the top level outside checked blocks.
+    plain_seen: bool,
 }
 
 enum Fill {
@@ -1055,6 +1057,7 @@ impl<R: Read> TraceReader<R> {
             tables: Tables::default(),
             skipped: 0,
             checked,
+            plain_seen: false,
         })
     }
 
@@ -1142,6 +1145,12 @@ impl<R: Read> TraceReader<R> {
             self.offset += hdr + len as u64;
             self.records += 1;
             if kind == kind::CHECKED_BLOCK {
+                if self.plain_seen {
+                    // A checked trace is checked blocks from its header on:
+                    // records before the first one are damage (a header
+                    // whose flag bit was lost), never part of the run.
+                    return Err(damaged(self.records - 1));
+                }
                 self.checked = true;
                 let whole = len >= 4
                     && self.payload[..4] == crc32fast::hash(&self.payload[4..len]).to_le_bytes();
@@ -1159,6 +1168,7 @@ impl<R: Read> TraceReader<R> {
                 // Only checked blocks stand at the top of a checked trace.
                 return Err(damaged(self.records - 1));
             }
+            self.plain_seen = true;
             if kind == kind::BLOCK {
                 self.open_block(len).ok_or(TraceError::Malformed {
                     kind,

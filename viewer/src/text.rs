@@ -489,17 +489,26 @@ pub fn dump<R: std::io::Read>(
     use heapscope_trace::format::Record;
     let mut r = heapscope_trace::TraceReader::new(input)?;
     let mut warnings = Vec::new();
+    let mut ended = false;
     let io = |e: std::io::Error| heapscope_trace::TraceError::Io(e);
     loop {
         let rec = match r.next_record() {
             Ok(Some(rec)) => rec,
-            Ok(None) => break,
+            Ok(None) => {
+                if !ended {
+                    warnings.push(
+                        "the trace has no end-of-run record (the run was killed?)".to_string(),
+                    );
+                }
+                break;
+            }
             Err(e) if e.is_partial() => {
                 warnings.push(e.to_string());
                 break;
             }
             Err(e) => return Err(e),
         };
+        ended |= matches!(rec, Record::RunEnd { .. });
         let stack = |id| {
             let mut names: Vec<String> = r
                 .stack(id)

@@ -709,3 +709,52 @@ fn the_time_limit_covers_the_leak_scan_at_exit() {
         "unclassified counts as definite"
     );
 }
+
+/// A run killed outright (SIGKILL) while the module was still being
+/// instrumented or compiled left no trace at all, or an old one from a
+/// previous run that read as whole. The header now reaches the file
+/// first: whenever the kill lands, the trace says "partial" and a gate on
+/// it exits 3.
+#[test]
+fn a_run_killed_at_any_moment_leaves_a_trace_that_says_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.trace");
+    // An old, whole trace at the same path.
+    let (run, _, _) = record(dir.path(), &sample("c/leaky.wasm"), &[]);
+    assert_eq!(code(&run), 0);
+    let old = dir.path().join("run.trace");
+    std::fs::rename(&old, &trace).unwrap();
+    let module = repo().join("collector/tests/fixtures/bump.wat");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_heapscope"))
+        .arg("run")
+        .arg(&module)
+        .arg("--trace")
+        .arg(&trace)
+        .args(["--", "l"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // As soon as the old trace is replaced (the new header is written),
+    // before the module is compiled or while it runs.
+    let start = std::time::Instant::now();
+    while std::fs::metadata(&trace).map_or(true, |m| m.len() != 12)
+        && start.elapsed() < std::time::Duration::from_secs(20)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = heapscope(["summary".as_ref(), trace.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the trace has no end-of-run record (the run was killed?)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = heapscope([
+        "leaks".as_ref(),
+        trace.as_os_str(),
+        "--fail-on-leak".as_ref(),
+    ]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+}

@@ -238,6 +238,13 @@ impl Recorder {
         ids
     }
 
+    /// The module's call sites, once it is loaded (before any event).
+    pub fn set_sites(&mut self, sites: SiteTable) {
+        self.site_frames = vec![None; sites.sites.len()];
+        self.sites = sites.sites;
+        self.unknown_site = None;
+    }
+
     /// The stack id of the shadow stack `raw` (little-endian u32 site ids,
     /// outermost first).
     #[inline]

@@ -47,6 +47,11 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
 }
 
 fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
+    // The trace's header reaches the file first: a run killed while the
+    // module is instrumented or compiled leaves a trace that reads as
+    // partial, not a stale one or none.
+    let mut recorder = recorder(cfg)?;
+    recorder.flush();
     let mut loaded = module::load(cfg)?;
     let rules = suppress::load(cfg.default_suppressions, &cfg.suppressions).map_err(
         |(path, e)| match e {
@@ -60,7 +65,8 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let interruptible = cfg.timeout.is_some() || cfg.interrupt.is_some();
     let engine = host::engine(interruptible, cfg.fuel.is_some()).map_err(|e| setup(cfg, e))?;
     let module = module::compile(&engine, &loaded, cfg)?;
-    let recorder = recorder(cfg, &mut loaded)?;
+    recorder.set_sites(std::mem::take(&mut loaded.sites));
+    recorder.symbolizer = loaded.symbolizer.take();
     let shadow = module::shadow_memory_position(loaded.wasm());
     let mut store = store(cfg, &engine, recorder, shadow)?;
     let mut watch = Watch::start(cfg, &engine, &mut store);
@@ -98,9 +104,10 @@ fn setup(cfg: &RunConfig, e: wasmtime::Error) -> RunError {
     }
 }
 
-/// The recorder of the run: its trace file (none for `--plain` or without
-/// `--trace`), the module's sites and symboliser.
-fn recorder(cfg: &RunConfig, loaded: &mut Loaded) -> Result<Recorder, RunError> {
+/// The recorder of the run and its trace file (none for `--plain` or
+/// without `--trace`); the module's sites and symboliser are given once
+/// the module is loaded.
+fn recorder(cfg: &RunConfig) -> Result<Recorder, RunError> {
     let mut trace_written = None;
     let mut trace_failed = None;
     let out: Option<Box<dyn Write + Send>> = match (&cfg.trace, cfg.plain) {
@@ -116,15 +123,15 @@ fn recorder(cfg: &RunConfig, loaded: &mut Loaded) -> Result<Recorder, RunError> 
         }
         _ => None,
     };
-    let mut rec = Recorder::new(std::mem::take(&mut loaded.sites), out).map_err(|source| {
-        RunError::Trace {
-            path: cfg.trace.clone().unwrap_or_default(),
-            source,
-        }
-    })?;
+    let mut rec =
+        Recorder::new(heapscope_trace::abi::SiteTable::default(), out).map_err(|source| {
+            RunError::Trace {
+                path: cfg.trace.clone().unwrap_or_default(),
+                source,
+            }
+        })?;
     rec.trace_written = trace_written;
     rec.trace_failed = trace_failed;
-    rec.symbolizer = loaded.symbolizer.take();
     Ok(rec)
 }
 

@@ -45,7 +45,7 @@ pub struct Opts {
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
-        let a = heapscope_viewer::analyze(&self.trace).context("cannot report leaks")?;
+        let a = super::analyze(&self.trace).context("cannot report leaks")?;
         if self.json {
             super::print(&(serde_json::to_string_pretty(&a)? + "\n"))?;
         } else {

@@ -25,7 +25,7 @@ pub struct Opts {
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
-        let a = heapscope_viewer::analyze(&self.trace).context("cannot summarise")?;
+        let a = super::analyze(&self.trace).context("cannot summarise")?;
         if self.json {
             super::print(&(serde_json::to_string_pretty(&a.summary)? + "\n"))?;
         } else {

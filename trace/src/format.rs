@@ -92,6 +92,7 @@
 //! | --- | --- | --- |
 //! | `0x30` | block | uncompressed size, then an LZ4 block (`lz4_flex::block` format) holding a run of whole records |
 //! | `0x31` | checked block | CRC-32 (IEEE, `u32` little-endian) of the rest of the payload, then a block's payload |
+//! | `0x32` | sync | string, frame and stack table sizes, pointer base: the first record of every block after the first |
 //!
 //! The records inside a block are read exactly as if they stood in the file
 //! in its place (same ids, same pointer deltas); blocks do not nest. The
@@ -104,12 +105,18 @@
 //!
 //! A trace is trusted only when whole: in a trace whose header sets
 //! [`FLAG_CHECKED`] (or once a checked block was read), every record at the
-//! top level is a checked block, and each must match its checksum. A block that does not, or any other record where a checked
-//! block belongs (a flipped kind byte or length), is damage:
-//! [`TraceError::Damaged`] names its offset, and everything before it is
-//! read. A file cut short is [`TraceError::Truncated`]. A trace without its
-//! run-end record is partial (the run was killed). Version 1 traces (plain
-//! blocks, no checksums) still read.
+//! top level is a checked block, and each must match its checksum. A block
+//! that fails it is skipped and listed by [`TraceReader::damaged`]; every
+//! block after the first starts with a sync record (`0x32`: the sizes of
+//! the string, frame and stack tables and the pointer base there), so the
+//! reader fills what the lost block defined with stand-ins and reads on.
+//! Any other record where a checked block belongs (a flipped kind byte or
+//! length), or records before the first checked block of a checked trace,
+//! is damage the reader cannot step over: [`TraceError::Damaged`] names
+//! its offset, and everything before it is read. A file cut short is
+//! [`TraceError::Truncated`]. A trace without its run-end record is partial
+//! (the run was killed). Version 1 traces (plain blocks, no checksums)
+//! still read.
 //!
 //! Time records are written at most once per millisecond, not per event;
 //! an event happened at the time of the last time record before it. The
@@ -164,6 +171,10 @@ pub mod kind {
     pub const BLOCK: u8 = 0x30;
     /// A block with a CRC-32 of its payload (format version 2).
     pub const CHECKED_BLOCK: u8 = 0x31;
+    /// The table sizes and pointer base where a block's records begin
+    /// (the first record of every block after the first): what a reader
+    /// needs to go on after a damaged block.
+    pub const SYNC: u8 = 0x32;
     /// Leak classification of a block live at the end.
     pub const EXIT_BLOCK: u8 = 0x25;
     /// A free of a pointer that was not a live block.
@@ -508,6 +519,8 @@ pub struct TraceWriter<W: Write> {
     frames: u32,
     stacks: u32,
     bytes_written: u64,
+    /// Bytes at the start of `buf` that are only its sync record.
+    sync_len: usize,
 }
 
 const FLUSH_AT: usize = 256 * 1024;
@@ -523,6 +536,7 @@ impl<W: Write> TraceWriter<W> {
             frames: 0,
             stacks: 0,
             bytes_written: 0,
+            sync_len: 0,
         };
         w.buf.extend_from_slice(&MAGIC);
         w.buf.extend_from_slice(&VERSION.to_le_bytes());
@@ -572,9 +586,29 @@ impl<W: Write> TraceWriter<W> {
     }
 
     fn flush_buffer(&mut self) -> io::Result<()> {
+        if self.buf.len() == self.sync_len {
+            // Nothing but the sync record: nothing to write.
+            return Ok(());
+        }
         self.out.write_all(&self.buf)?;
         self.bytes_written += self.buf.len() as u64;
         self.buf.clear();
+        // The next write (a block, through a `BlockSink`) starts with the
+        // tables' sizes and the pointer base, so a reader can go on there
+        // when a block before it is damaged.
+        self.buf.push(kind::SYNC);
+        self.buf.push(0);
+        let start = self.buf.len();
+        for v in [
+            u64::from(self.strings),
+            u64::from(self.frames),
+            u64::from(self.stacks),
+            self.last_ptr,
+        ] {
+            varint::put_u64(&mut self.buf, v);
+        }
+        self.buf[start - 1] = (self.buf.len() - start) as u8;
+        self.sync_len = self.buf.len();
         Ok(())
     }
 
@@ -1011,6 +1045,10 @@ pub struct TraceReader<R: Read> {
     checked: bool,
     /// A record stood at the top level outside checked blocks.
     plain_seen: bool,
+    /// Offsets of damaged checked blocks skipped.
+    damaged: Vec<u64>,
+    /// A damaged block was skipped and no sync record read since.
+    resync: bool,
 }
 
 enum Fill {
@@ -1058,6 +1096,8 @@ impl<R: Read> TraceReader<R> {
             skipped: 0,
             checked,
             plain_seen: false,
+            damaged: Vec::new(),
+            resync: false,
         })
     }
 
@@ -1155,7 +1195,13 @@ impl<R: Read> TraceReader<R> {
                 let whole = len >= 4
                     && self.payload[..4] == crc32fast::hash(&self.payload[4..len]).to_le_bytes();
                 if !whole {
-                    return Err(damaged(self.records - 1));
+                    // Skip the block and go on at the next one's sync
+                    // record; the damage is reported (`damaged`).
+                    self.damaged.push(start);
+                    self.resync = true;
+                    self.block.clear();
+                    self.block_pos = 0;
+                    continue;
                 }
                 self.payload.copy_within(4..len, 0);
                 self.open_block(len - 4).ok_or(TraceError::Malformed {
@@ -1225,6 +1271,13 @@ impl<R: Read> TraceReader<R> {
         if kind == kind::BLOCK || kind == kind::CHECKED_BLOCK {
             return None;
         }
+        if self.resync && kind != kind::SYNC {
+            // After a damaged block, until a sync record says where the
+            // tables stand: these records cannot be read right.
+            self.block_pos += c.position();
+            self.records += 1;
+            return Some(None);
+        }
         self.payload.clear();
         self.payload.extend_from_slice(body);
         self.block_pos += c.position();
@@ -1245,6 +1298,12 @@ impl<R: Read> TraceReader<R> {
             Some(last)
         };
         let r = match kind {
+            kind::SYNC => {
+                let counts = [c.u64()?, c.u64()?, c.u64()?];
+                let base = c.u64()?;
+                self.sync(counts, base)?;
+                return Some(None);
+            }
             kind::STRING => {
                 let s = String::from_utf8_lossy(&self.payload[..len]).into_owned();
                 self.tables.add_string(s.clone());
@@ -1405,6 +1464,56 @@ impl<R: Read> TraceReader<R> {
             _ => true,
         };
         stacks_ok.then_some(Some(r))
+    }
+
+    /// A sync record: the tables' sizes and the pointer base where a block
+    /// begins. Read in order they must match; after a damaged block, the
+    /// entries it defined are filled with stand-ins and reading goes on.
+    fn sync(&mut self, counts: [u64; 3], base: u64) -> Option<()> {
+        let have = [
+            u64::from(self.tables.strings()),
+            u64::from(self.tables.frames()),
+            u64::from(self.tables.stacks()),
+        ];
+        if !self.resync {
+            return (counts == have && base == self.last_ptr).then_some(());
+        }
+        if counts.iter().zip(&have).any(|(c, h)| c < h) {
+            // Behind what was read: not this trace's sync; keep looking.
+            return Some(());
+        }
+        // A damaged block defines at most one entry per two bytes.
+        let most = (MAX_BLOCK / 2) as u64;
+        if counts.iter().zip(&have).any(|(c, h)| c - h > most) {
+            return None;
+        }
+        const LOST: &str = "<lost in a damaged block of the trace>";
+        for _ in have[0]..counts[0] {
+            self.tables.add_string(LOST.to_string());
+        }
+        for _ in have[1]..counts[1] {
+            self.tables.add_frame(Frame {
+                function: LOST.to_string(),
+                file: None,
+                line: 0,
+                column: 0,
+                func_index: u32::MAX,
+                code_offset: 0,
+            });
+        }
+        for _ in have[2]..counts[2] {
+            self.tables.add_stack(0, 0)?;
+        }
+        self.last_ptr = base;
+        self.resync = false;
+        Some(())
+    }
+
+    /// Offsets of the checked blocks that failed their checksum and were
+    /// skipped: the records after each were read from the next block on.
+    /// A trace with any is partial.
+    pub fn damaged(&self) -> &[u64] {
+        &self.damaged
     }
 
     /// Records read so far (including skipped unknown ones).
@@ -1694,10 +1803,23 @@ mod tests {
         loop {
             match r.next_record() {
                 Ok(Some(rec)) => out.push(rec),
-                Ok(None) => return (out, None),
+                // Damaged blocks were skipped: said as the first one.
+                Ok(None) => {
+                    let err = r.damaged().first().map(|&offset| TraceError::Damaged {
+                        offset,
+                        records: r.records(),
+                    });
+                    return (out, err);
+                }
                 Err(e) => return (out, Some(e)),
             }
         }
+    }
+
+    /// Whether `part` is `whole` with some records left out, in order.
+    fn subsequence(part: &[Record], whole: &[Record]) -> bool {
+        let mut it = whole.iter();
+        part.iter().all(|p| it.any(|w| w == p))
     }
 
     #[test]
@@ -1897,8 +2019,9 @@ mod tests {
                         "byte {at} bit {bit:#x} went unnoticed"
                     );
                 } else {
-                    // What was read before the damage is a prefix of the truth.
-                    assert_eq!(records[..], recs[..records.len()], "byte {at}");
+                    // What was read around the damage is the truth with
+                    // records left out, never records changed.
+                    assert!(subsequence(&records, &recs), "byte {at} bit {bit:#x}");
                 }
             }
         }
@@ -1916,6 +2039,38 @@ mod tests {
         assert!(err.unwrap().is_partial());
         assert!(!records.is_empty() && records.len() < recs.len());
         assert_eq!(records[..], recs[..records.len()]);
+    }
+
+    /// One bad block no longer loses the blocks after it: the reader skips
+    /// it, fills the tables it defined with stand-ins from the next block's
+    /// sync record, and reads on; the damage is named.
+    #[test]
+    fn blocks_after_a_damaged_one_are_still_read() {
+        let recs = sample();
+        let bytes = sink_trace("resync", &recs, 3);
+        // The second block: the first checked block after the header's.
+        let mut at = 12;
+        let mut starts = Vec::new();
+        while at < bytes.len() {
+            starts.push(at);
+            let mut c = Cursor::new(&bytes[at + 1..]);
+            let len = c.u64().unwrap() as usize;
+            at += 1 + c.position() + len;
+        }
+        assert_eq!(starts.len(), 3, "three blocks");
+        let mut flipped = bytes.clone();
+        flipped[starts[1] + 8] ^= 0x01;
+        let mut r = TraceReader::new(&flipped[..]).unwrap();
+        let mut got = Vec::new();
+        while let Some(rec) = r.next_record().unwrap() {
+            got.push(rec);
+        }
+        assert_eq!(r.damaged(), [starts[1] as u64]);
+        // The first block's records, then the last block's, in order.
+        let per = recs.len().div_ceil(3);
+        let mut want = recs[..per].to_vec();
+        want.extend_from_slice(&recs[2 * per..]);
+        assert_eq!(got, want);
     }
 
     #[test]

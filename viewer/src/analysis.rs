@@ -81,6 +81,20 @@ impl FrameView {
     }
 }
 
+/// The warning for a trace with damaged blocks, which the reader skipped:
+/// how many, where the first is, and that the numbers are partial.
+pub fn damage_warning<R: Read>(damaged: &[u64], reader: &TraceReader<R>) -> Option<String> {
+    let first = damaged.first()?;
+    Some(format!(
+        "the trace is damaged: {} failed {} checksum and {} skipped (the first at offset {first:#x}); {} records around {} were read; the numbers are partial",
+        if damaged.len() == 1 { "1 block".to_string() } else { format!("{} blocks", damaged.len()) },
+        if damaged.len() == 1 { "its" } else { "their" },
+        if damaged.len() == 1 { "was" } else { "were" },
+        reader.records(),
+        if damaged.len() == 1 { "it" } else { "them" },
+    ))
+}
+
 /// The frames of stack `id`, innermost first: at most the innermost
 /// [`heapscope_trace::format::MAX_STACK_FRAMES`], then a stand-in for the
 /// frames left out. Its cost is bounded by that cap, not by depth.
@@ -368,6 +382,9 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
             }
             Err(e) => return Err(e),
         }
+    }
+    if let Some(w) = damage_warning(reader.damaged(), &reader) {
+        warnings.push(w);
     }
     let (status, code, message) = match end {
         Some(e) => e,

@@ -495,6 +495,9 @@ pub fn dump<R: std::io::Read>(
         let rec = match r.next_record() {
             Ok(Some(rec)) => rec,
             Ok(None) => {
+                if let Some(w) = crate::analysis::damage_warning(r.damaged(), &r) {
+                    warnings.push(w);
+                }
                 if !ended {
                     warnings.push(
                         "the trace has no end-of-run record (the run was killed?)".to_string(),

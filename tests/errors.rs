@@ -758,3 +758,61 @@ fn a_run_killed_at_any_moment_leaves_a_trace_that_says_partial() {
     ]);
     assert_eq!(code(&o), 3, "{}", stderr(&o));
 }
+
+/// Mutated traces (the trace fuzz driver's recipes, on a checked trace as
+/// `heapscope run` writes it) through every viewing subcommand, each
+/// within 512 MiB of address space: every one exits 0 (a partial trace,
+/// said on stderr), 2 (refused, with the reason) or 3 (a gate on a partial
+/// trace), never a panic (101) or an abort (134), never out of memory.
+#[test]
+fn mutated_traces_through_every_subcommand_within_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = heapscope_fuzz::base_trace(true);
+    let out = dir.path().join("out");
+    let commands: [&[&str]; 11] = [
+        &["summary", "--json"],
+        &["leaks", "--fail-on-leak"],
+        &["top"],
+        &["dump"],
+        &["report", "-o"],
+        &["flamegraph", "-o"],
+        &["timeline", "-o"],
+        &["export", "--format", "pprof", "-o"],
+        &["export", "--format", "dhat", "-o"],
+        &["export", "--format", "folded", "-o"],
+        &["diff", "--fail-on-increase", "5"],
+    ];
+    let mut partial = 0;
+    for seed in 1..25u64 {
+        let t = dir.path().join(format!("{seed}.trace"));
+        std::fs::write(&t, heapscope_fuzz::mutate(&base, seed)).unwrap();
+        for cmd in commands {
+            let mut args: Vec<std::ffi::OsString> = vec![cmd[0].into(), t.clone().into()];
+            if cmd[0] == "diff" {
+                args.push(t.clone().into());
+            }
+            args.extend(cmd[1..].iter().map(Into::into));
+            if cmd.last() == Some(&"-o") {
+                args.push(out.clone().into());
+            }
+            let o = heapscope_within(512, args);
+            let c = code(&o);
+            assert!(
+                [0, 2, 3].contains(&c),
+                "seed {seed} {cmd:?}: exit {c}: {}",
+                stderr(&o)
+            );
+            if c == 0 && stderr(&o).contains("warning: ") {
+                partial += 1;
+            }
+            if c != 0 {
+                assert!(
+                    stderr(&o).contains("heapscope: ") || stderr(&o).contains("error"),
+                    "{}",
+                    stderr(&o)
+                );
+            }
+        }
+    }
+    assert!(partial > 0, "no mutation gave a partial trace");
+}

@@ -42,6 +42,24 @@ where
         .expect("heapscope runs")
 }
 
+/// Run the heapscope binary with its address space limited to `mib` MiB
+/// (`ulimit -v`): a command that tries to use more fails instead of
+/// succeeding slowly. Only for the views: wasmtime reserves gigabytes of
+/// address space for a guest's memories.
+pub fn heapscope_within<I, S>(mib: u64, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {}; exec \"$0\" \"$@\"", mib * 1024))
+        .arg(env!("CARGO_BIN_EXE_heapscope"))
+        .args(args)
+        .output()
+        .expect("heapscope runs")
+}
+
 /// `heapscope instrument INPUT -o OUTPUT EXTRA...`.
 pub fn instrument_cmd(input: &Path, output: &Path, extra: &[&str]) -> Output {
     let mut args: Vec<std::ffi::OsString> = vec![

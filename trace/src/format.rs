@@ -1580,7 +1580,7 @@ pub struct Tables {
 /// `MAX_STACK_FRAMES`, and the views say how many outer frames they left
 /// out. It bounds every view's cost per stack, as Valgrind's
 /// `--num-callers` does.
-pub const MAX_STACK_FRAMES: usize = 256;
+pub const MAX_STACK_FRAMES: usize = 128;
 
 impl Tables {
     /// Add a string; returns its id.

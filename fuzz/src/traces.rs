@@ -222,7 +222,7 @@ pub fn mutate(base: &[u8], seed: u64) -> Vec<u8> {
 /// An error is a panic, or a partial trace whose analysis gives no warning.
 pub fn trace_case(seed: u64, dir: &std::path::Path) -> Result<TraceVerdict> {
     // One seed in four mutates the plain form, the rest the checked form.
-    let checked = seed % 4 != 0;
+    let checked = !seed.is_multiple_of(4);
     let base = base_trace(checked);
     let bytes = if seed == 0 {
         base.clone()

@@ -363,6 +363,8 @@ fn typod_gate_flags_and_impossible_limits_are_usage_errors() {
 /// and with -q.
 #[test]
 fn a_failed_trace_write_is_an_error_not_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("s.json");
     let o = heapscope([
         "run".as_ref(),
         sample("c/leaky.wasm").as_os_str(),
@@ -371,8 +373,18 @@ fn a_failed_trace_write_is_an_error_not_a_pass() {
         "/dev/full".as_ref(),
         "--max-allocs".as_ref(),
         "1000".as_ref(),
+        "--summary-json".as_ref(),
+        summary.as_os_str(),
     ]);
     assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert!(
+        s["partial"][0]
+            .as_str()
+            .is_some_and(|w| w.starts_with("writing the trace failed (No space left on device")),
+        "{s}"
+    );
     let e = stderr(&o);
     assert!(
         e.contains(

@@ -142,6 +142,16 @@ fn gates_are_not_passed_on_a_trace_with_one_flipped_byte() {
             stderr(&o)
         );
     }
+    // The summary JSON says it too.
+    let o = heapscope(["summary".as_ref(), flipped.as_os_str(), "--json".as_ref()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        s["partial"][0]
+            .as_str()
+            .is_some_and(|w| w.starts_with("the trace is damaged: 1 block failed its checksum")),
+        "{s}"
+    );
     // The whole trace still passes the same gates.
     let o = heapscope([
         "leaks".as_ref(),

@@ -390,6 +390,11 @@ fn finish(
     if !cfg.plain {
         summary.gates = cfg.gates.check(&summary);
     }
+    if let Some(e) = rec.io_error() {
+        summary.partial.push(format!(
+            "writing the trace failed ({e}); it holds only the events before"
+        ));
+    }
     Ok(RunOutcome {
         instrumented: loaded.instrumented,
         trace_error: rec.io_error().map(|e| e.to_string()),

@@ -378,6 +378,7 @@ impl HeapModel {
             gates: Vec::new(),
             invocations: None,
             invocations_failed: None,
+            partial: Vec::new(),
             growth: None,
         }
     }
@@ -448,6 +449,11 @@ pub struct Summary {
     /// Of those, the ones that returned an error or trapped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invocations_failed: Option<u64>,
+    /// Why these numbers are partial, when they are: a trace cut short,
+    /// damaged or without its end-of-run record, a trace write that failed.
+    /// A gate never passes on a partial summary. Absent when whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partial: Vec<String>,
     /// Live heap and memory growth per invocation after the warm-up, when at
     /// least two invocations were fitted (see [`crate::growth`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -408,6 +408,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         .map(|(id, _)| (id, frames_of(&reader, id)))
         .collect();
     let mut summary = model.summary(status, code, &message);
+    summary.partial = warnings.clone();
     let mut growth_frames = Vec::new();
     if inv_count > 0 {
         summary.invocations = Some(inv_count);

@@ -5,30 +5,8 @@
 
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// A WASI command around `body` (the `_start` function's instructions)
-/// with a bump allocator that `body` can call as `$malloc`.
-fn command(dir: &Path, name: &str, types: &str, memory: &str, body: &str) -> PathBuf {
-    let wat = format!(
-        r#"(module
-          {types}
-          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-          (memory (export "memory") {memory})
-          (global $top (mut i32) (i32.const 1024))
-          (func $malloc (export "malloc") (param i32) (result i32) (local i32)
-            (local.set 1 (global.get $top))
-            (global.set $top (i32.add (global.get $top) (local.get 0)))
-            (local.get 1))
-          (func $free (export "free") (param i32))
-          {body})"#
-    );
-    let p = dir.join(format!("{name}.wasm"));
-    let bytes = wat::parse_str(&wat).unwrap_or_else(|e| panic!("{name}: {e}"));
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
 
 /// Exit code and stdout of the reference `wasmtime run` on `args`.
 fn reference(args: &[&std::ffi::OsStr]) -> (i32, String) {
@@ -49,7 +27,7 @@ fn features_the_reference_wasmtime_runs_run_under_heapscope() {
     let dir = tempfile::tempdir().unwrap();
     let modules = [
         // 5 + 7 through an atomic read-modify-write: exit 12.
-        command(
+        bump_command(
             dir.path(),
             "atomics",
             "",
@@ -61,7 +39,7 @@ fn features_the_reference_wasmtime_runs_run_under_heapscope() {
                  (call $exit (i32.atomic.load (i32.const 16))))"#,
         ),
         // (2^64 - 1) + 1 = 2^64: low word 0, high word 1; exit 1 + 40.
-        command(
+        bump_command(
             dir.path(),
             "wide",
             "",
@@ -74,7 +52,7 @@ fn features_the_reference_wasmtime_runs_run_under_heapscope() {
                                       (i32.add (i32.wrap_i64 (local.get 0)) (i32.const 40)))))"#,
         ),
         // A function of the rec group's `(func)` type makes a struct.
-        command(
+        bump_command(
             dir.path(),
             "rec_group",
             "(rec (type $f (func)) (type $s (struct (field i32))))",
@@ -125,7 +103,7 @@ fn reference_depth(module: &Path) -> u64 {
 #[test]
 fn instrumented_recursion_reaches_the_reference_depth() {
     let dir = tempfile::tempdir().unwrap();
-    let m = command(
+    let m = bump_command(
         dir.path(),
         "deep",
         "",

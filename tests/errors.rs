@@ -686,20 +686,16 @@ fn the_memory_limit_counts_only_the_guests_memories() {
 /// blocks unclassified (a leak gate counts them as definitely lost).
 #[test]
 fn the_time_limit_covers_the_leak_scan_at_exit() {
-    let wat = r#"(module
-      (memory (export "memory") 1)
-      (global $top (mut i32) (i32.const 1024))
-      (func $malloc (export "malloc") (param i32) (result i32) (local i32)
-        (local.set 1 (global.get $top))
-        (global.set $top (i32.add (global.get $top) (local.get 0)))
-        (local.get 1))
-      (func $free (export "free") (param i32))
-      (func (export "_start")
-        (drop (call $malloc (i32.const 24)))
-        (loop $spin (br $spin))))"#;
     let dir = tempfile::tempdir().unwrap();
-    let module = dir.path().join("spin.wasm");
-    std::fs::write(&module, wat::parse_str(wat).unwrap()).unwrap();
+    let module = bump_command(
+        dir.path(),
+        "spin",
+        "",
+        "1",
+        r#"(func (export "_start")
+             (drop (call $malloc (i32.const 24)))
+             (loop $spin (br $spin)))"#,
+    );
     let (o, _, s) = record(
         dir.path(),
         &module,

@@ -164,27 +164,21 @@ fn gates_are_not_passed_on_a_trace_with_one_flipped_byte() {
 /// A bump allocator and a `_start` that allocates `allocs` blocks of 8
 /// bytes and then calls WASI's `proc_exit(code)`.
 fn exiting_module(dir: &std::path::Path, allocs: u32, code: u32) -> std::path::PathBuf {
-    let wat = format!(
-        r#"(module
-          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-          (memory (export "memory") 1)
-          (global $top (mut i32) (i32.const 1024))
-          (func $malloc (export "malloc") (param i32) (result i32) (local i32)
-            (local.set 1 (global.get $top))
-            (global.set $top (i32.add (global.get $top) (local.get 0)))
-            (local.get 1))
-          (func $free (export "free") (param i32))
-          (func (export "_start") (local i32)
-            (block $done (loop $more
-              (br_if $done (i32.ge_u (local.get 0) (i32.const {allocs})))
-              (drop (call $malloc (i32.const 8)))
-              (local.set 0 (i32.add (local.get 0) (i32.const 1)))
-              (br $more)))
-            (call $exit (i32.const {code}))))"#
-    );
-    let p = dir.join(format!("exit{allocs}_{code}.wasm"));
-    std::fs::write(&p, wat::parse_str(&wat).unwrap()).unwrap();
-    p
+    bump_command(
+        dir,
+        &format!("exit{allocs}_{code}"),
+        "",
+        "1",
+        &format!(
+            r#"(func (export "_start") (local i32)
+                 (block $done (loop $more
+                   (br_if $done (i32.ge_u (local.get 0) (i32.const {allocs})))
+                   (drop (call $malloc (i32.const 8)))
+                   (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+                   (br $more)))
+                 (call $exit (i32.const {code})))"#
+        ),
+    )
 }
 
 /// One exit-code contract: the guest's own code passes through (0 to 125)

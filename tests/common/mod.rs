@@ -148,3 +148,25 @@ pub fn counts(s: &serde_json::Value) -> [u64; 6] {
             .unwrap_or_else(|| panic!("summary lacks {k}: {s}"))
     })
 }
+
+/// A WASI command around `body` (the `_start` function's instructions)
+/// with a bump allocator that `body` can call as `$malloc`.
+pub fn bump_command(dir: &Path, name: &str, types: &str, memory: &str, body: &str) -> PathBuf {
+    let wat = format!(
+        r#"(module
+          {types}
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory (export "memory") {memory})
+          (global $top (mut i32) (i32.const 1024))
+          (func $malloc (export "malloc") (param i32) (result i32) (local i32)
+            (local.set 1 (global.get $top))
+            (global.set $top (i32.add (global.get $top) (local.get 0)))
+            (local.get 1))
+          (func $free (export "free") (param i32))
+          {body})"#
+    );
+    let p = dir.join(format!("{name}.wasm"));
+    let bytes = wat::parse_str(&wat).unwrap_or_else(|e| panic!("{name}: {e}"));
+    std::fs::write(&p, bytes).unwrap();
+    p
+}

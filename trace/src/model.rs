@@ -525,10 +525,8 @@ mod tests {
         assert_eq!(m.events(), 10);
     }
 
-    /// A guest's forged `grow` of memory -1, or a corrupt trace's, is
-    /// counted and never sizes the memory table.
-    #[test]
-    fn growth_of_a_memory_the_module_lacks_is_counted_not_followed() {
+    /// A model of a run with one memory of one 64 KiB page.
+    fn one_page() -> HeapModel {
         let mut m = HeapModel::new();
         m.start(&[MemoryInfo {
             initial_pages: 1,
@@ -536,6 +534,14 @@ mod tests {
             memory64: false,
             page_size_log2: 16,
         }]);
+        m
+    }
+
+    /// A guest's forged `grow` of memory -1, or a corrupt trace's, is
+    /// counted and never sizes the memory table.
+    #[test]
+    fn growth_of_a_memory_the_module_lacks_is_counted_not_followed() {
+        let mut m = one_page();
         m.grow(u32::MAX, 1, Some(1));
         m.grow(1, 1, Some(1));
         m.grow(0, 2, Some(1));
@@ -551,13 +557,7 @@ mod tests {
     /// ends exactly at the end of memory is real.
     #[test]
     fn blocks_outside_their_memory_are_counted_not_applied() {
-        let mut m = HeapModel::new();
-        m.start(&[MemoryInfo {
-            initial_pages: 1,
-            maximum_pages: None,
-            memory64: false,
-            page_size_log2: 16,
-        }]);
+        let mut m = one_page();
         let other_memory = crate::abi::pack_kind(crate::abi::AllocFn::Malloc, 1);
         m.alloc(1, 65536 - 8, 8, 1); // the last 8 bytes: real
         m.alloc(1, 65536, 1, 1); // one past the end

@@ -38,7 +38,7 @@ impl std::io::Write for Shared {
 
 /// A valid trace of a small run: strings, frames, a trie of stacks,
 /// allocations, frees, reallocations, grows, a failed growth, an invalid
-/// free, invocation statistics, the end of the run and its exit blocks.
+/// free, invocation statistics, the exit blocks and the end of the run.
 /// `checked`: written as `heapscope run` writes, in compressed blocks with
 /// checksums; else as plain records (the format's older form).
 pub fn base_trace(checked: bool) -> Vec<u8> {
@@ -46,8 +46,13 @@ pub fn base_trace(checked: bool) -> Vec<u8> {
         let out = Shared::default();
         let sink = heapscope_trace::format::BlockSink::new(out.clone());
         let mut w = TraceWriter::new(sink).expect("a writer");
-        for r in base_records() {
-            w.write(&r).expect("writing to memory");
+        // A block per 25 records, as the collector flushes every 100 ms:
+        // a mutation then meets sync records and blocks after damage.
+        for (i, r) in base_records().iter().enumerate() {
+            w.write(r).expect("writing to memory");
+            if i % 25 == 24 {
+                w.flush().expect("writing to memory");
+            }
         }
         w.finish()
             .expect("writing to memory")
@@ -163,11 +168,8 @@ fn base_records() -> Vec<Record> {
         alloc_stack: 0,
         free_stack: 0,
     });
-    recs.push(Record::RunEnd {
-        status: RunStatus::Exited,
-        exit_code: Some(0),
-        message: String::new(),
-    });
+    // As the collector writes them: the exit blocks, then the end of the
+    // run, last.
     for (i, &ptr) in live.iter().enumerate() {
         let kind = [LeakKind::Definite, LeakKind::Possible, LeakKind::Reachable][i % 3];
         recs.push(Record::ExitBlock {
@@ -176,6 +178,11 @@ fn base_records() -> Vec<Record> {
             rule: None,
         });
     }
+    recs.push(Record::RunEnd {
+        status: RunStatus::Exited,
+        exit_code: Some(0),
+        message: String::new(),
+    });
     recs
 }
 

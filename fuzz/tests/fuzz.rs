@@ -52,3 +52,77 @@ fn forged_event_buffers_are_counted_not_followed() {
     }
     assert!(invalid > 1000, "{invalid}");
 }
+
+/// Found by the trace driver (seed 10,473): two bytes inserted into the
+/// header cleared its "checked" flag and pushed its last bytes into the
+/// body, where they read as an empty string record before the first
+/// checked block: every string id after it was off by one, and the trace
+/// read as whole. Records before a checked trace's first block are now
+/// damage.
+#[test]
+fn regression_bytes_inserted_into_the_header_are_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = trace_case(10_473, dir.path()).unwrap();
+    assert_ne!(v, TraceVerdict::Whole);
+    let base = heapscope_fuzz::base_trace(true);
+    let mut t = base.clone();
+    t.splice(10..10, [0xd2, 0xb7]);
+    let path = dir.path().join("inserted.trace");
+    std::fs::write(&path, &t).unwrap();
+    let err = heapscope_viewer::analyze(&path).map(|a| a.warnings);
+    assert!(
+        matches!(&err, Err(_)) || matches!(&err, Ok(w) if !w.is_empty()),
+        "{err:?}"
+    );
+}
+
+/// Found by the trace driver (seeds 3, 15, 18...): a trace cut at a block
+/// boundary before its end-of-run record: `analyze` called it partial and
+/// `dump` said nothing. Both say it now.
+#[test]
+fn regression_dump_says_a_trace_has_no_end_record() {
+    let base = heapscope_fuzz::base_trace(true);
+    // Cut after the first block: the header and the first checked block.
+    let first_block_end = {
+        let mut c = 13;
+        let mut len = 0usize;
+        let mut shift = 0;
+        loop {
+            let b = base[c];
+            len |= usize::from(b & 0x7f) << shift;
+            shift += 7;
+            c += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        c + len
+    };
+    let mut out = Vec::new();
+    let warnings = heapscope_viewer::text::dump(&base[..first_block_end], &mut out).unwrap();
+    assert_eq!(
+        warnings,
+        ["the trace has no end-of-run record (the run was killed?)"]
+    );
+}
+
+/// Found by the event driver: every call site the module lacks added a
+/// string and a frame to the trace's tables, per event, without bound.
+/// They share one frame now.
+#[test]
+fn regression_unknown_call_sites_share_one_frame() {
+    use heapscope_trace::abi::{EventRecord, SiteTable, EVENT_ALLOC};
+    let mut rec = heapscope_collector::recorder::Recorder::new(SiteTable::default(), None).unwrap();
+    let mut buf = Vec::new();
+    for site in 0..5_000u32 {
+        EventRecord::new(EVENT_ALLOC, 1, 64, 8, 8).encode(&site.to_le_bytes(), &mut buf);
+    }
+    heapscope_collector::deferred::apply_records(&mut rec, &buf);
+    assert_eq!(rec.model.total_blocks, 5_000);
+    let stack = rec.stack(&4_999u32.to_le_bytes());
+    let names = rec.stack_functions(stack);
+    assert_eq!(names, ["<a call site the module does not have>"]);
+    // One string and one frame for all 5,000 sites: the next string is
+    // string 1.
+    assert_eq!(rec.intern("next"), 1);
+}

@@ -24,7 +24,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 mod modules;
 mod traces;
 
-pub use modules::{module_case, ModuleVerdict};
+pub use modules::{generate, module_case, ModuleVerdict};
 pub use traces::{base_trace, events_case, mutate, trace_case, TraceVerdict};
 
 /// A deterministic byte stream from a seed (SplitMix64).

@@ -6,6 +6,8 @@
 //! cargo run --release -p heapscope-fuzz -- events --seeds 0..1000000
 //! ```
 //!
+//! `--verbose` prints each seed on stderr before its case.
+//!
 //! Prints a line of counts every 10,000 cases and at the end; every
 //! divergence is printed with its seed (replay with `--seeds S..S+1`) and,
 //! with `--keep DIR`, its module is written to `DIR/SEED.wasm`. Exits 1
@@ -23,6 +25,7 @@ fn main() -> Result<()> {
         .next()
         .context("usage: heapscope-fuzz modules|traces|events --seeds A..B [--keep DIR]")?;
     let (mut from, mut to, mut keep) = (0u64, 1000u64, None::<PathBuf>);
+    let mut verbose = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seeds" => {
@@ -31,6 +34,9 @@ fn main() -> Result<()> {
                 (from, to) = (a.parse()?, b.parse()?);
             }
             "--keep" => keep = Some(args.next().context("--keep DIR")?.into()),
+            // Each seed on stderr before its case: which one hung or ran
+            // out of memory.
+            "--verbose" => verbose = true,
             other => bail!("unknown argument `{other}`"),
         }
     }
@@ -44,6 +50,9 @@ fn main() -> Result<()> {
     let tmp = std::env::temp_dir().join(format!("heapscope-fuzz-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
     for seed in from..to {
+        if verbose {
+            eprintln!("seed {seed}");
+        }
         let kind = match driver.as_str() {
             "modules" => {
                 let (wasm, v) = module_case(seed);

@@ -6,12 +6,16 @@ use anyhow::{bail, Context, Result};
 use heapscope_trace::abi;
 use walrus::ir::{BinaryOp, Call, Const, Drop, UnaryOp, Value};
 use walrus::{ConstExpr, FunctionBuilder, FunctionId, Module, ValType};
-use wasmtime::{Engine, Extern, Instance, Linker, Store, Trap, Val};
+use wasmtime::{
+    Engine, Extern, Instance, Linker, Store, StoreLimits, StoreLimitsBuilder, Trap, Val,
+};
 
 /// Fuel for the original per instantiation and per call; the instrumented
 /// module gets [`FUEL_FACTOR`] times as much for its wrappers and hooks.
 const FUEL: u64 = 100_000;
 const FUEL_FACTOR: u64 = 50;
+/// The largest memory (or GC heap) either side may grow to.
+const MEMORY_LIMIT: usize = 64 << 20;
 
 /// How one generated module came out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +211,7 @@ fn on_guest_stack(f: impl FnOnce() -> Result<ModuleVerdict> + Send) -> Result<Mo
 
 /// One side of the comparison: an engine store and an instance.
 struct Side {
-    store: Store<()>,
+    store: Store<StoreLimits>,
     instance: Option<Instance>,
     fuel: u64,
 }
@@ -251,7 +255,7 @@ fn val_key(v: &Val) -> String {
 fn instantiate(engine: &Engine, wasm: &[u8], fuel: u64) -> Result<(Side, Outcome)> {
     let module =
         wasmtime::Module::new(engine, wasm).map_err(|e| anyhow::anyhow!("compiling: {e:#}"))?;
-    let mut linker: Linker<()> = Linker::new(engine);
+    let mut linker: Linker<StoreLimits> = Linker::new(engine);
     for name in abi::ALL_HOOKS {
         linker.func_new(
             abi::IMPORT_MODULE,
@@ -260,7 +264,15 @@ fn instantiate(engine: &Engine, wasm: &[u8], fuel: u64) -> Result<(Side, Outcome
             |_, _, _| Ok(()),
         )?;
     }
-    let mut store = Store::new(engine, ());
+    // A generated module may grow its memories, tables and GC heap as far
+    // as the engine lets it (seed 508,248 took 24 GB): the same bounds for
+    // both sides, and a growth refused alike.
+    let limits = StoreLimitsBuilder::new()
+        .memory_size(MEMORY_LIMIT)
+        .table_elements(100_000)
+        .build();
+    let mut store = Store::new(engine, limits);
+    store.limiter(|l| l);
     store.set_fuel(fuel)?;
     let r = linker.instantiate(&mut store, &module);
     let (instance, out) = match r {

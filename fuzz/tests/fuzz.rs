@@ -126,3 +126,15 @@ fn regression_unknown_call_sites_share_one_frame() {
     // string 1.
     assert_eq!(rec.intern("next"), 1);
 }
+
+/// Found by the long module run (seed 508,248): a generated module grew
+/// its GC heap without end and the driver's process reached 24 GB before
+/// the kernel killed it. Both sides now run under the same store limits;
+/// a growth past them is refused alike.
+#[test]
+fn regression_a_module_growing_without_end_is_bounded_alike() {
+    match module_case(508_248).1 {
+        ModuleVerdict::Same { calls } => assert!(calls > 0),
+        other => panic!("{other:?}"),
+    }
+}

@@ -22,6 +22,8 @@ pub struct Progress {
 const CLOCK_EVERY: u32 = 256;
 /// Stacks of at most this many bytes (64 call sites) are looked up whole.
 const SHORT_STACK: usize = 256;
+/// Distinct stacks looked up whole, at most (about 300 MB at worst).
+const MAX_WHOLE_STACKS: usize = 1 << 20;
 /// Stack nodes (distinct (caller stack, frame) pairs) kept per run, about
 /// 40 bytes each: a guest passing a different megabyte-deep shadow stack
 /// on every call stops adding nodes here and its stacks are cut.
@@ -70,7 +72,6 @@ pub struct Recorder {
     /// its raw bytes and the node after each of its sites.
     last_raw: Vec<u8>,
     last_path: Vec<StackId>,
-
     /// (parent, frame) -> stack id: the trie of written stack nodes.
     nodes: FxHashMap<(StackId, u32), StackId>,
     start: Instant,
@@ -263,7 +264,11 @@ impl Recorder {
                 Some(&id) => id,
                 None => {
                     let id = self.intern_stack(raw);
-                    self.stacks.insert(raw.into(), id);
+                    // Bounded: past this many distinct stacks (a guest
+                    // forging them), lookups walk the trie instead.
+                    if self.stacks.len() < MAX_WHOLE_STACKS {
+                        self.stacks.insert(raw.into(), id);
+                    }
                     id
                 }
             }

@@ -824,3 +824,21 @@ fn mutated_traces_through_every_subcommand_within_bounded_memory() {
     }
     assert!(partial > 0, "no mutation gave a partial trace");
 }
+
+/// The trace is opened before the module is compiled; a module path that
+/// cannot be read still leaves the previous trace at `--trace` untouched.
+#[test]
+fn a_mistyped_module_path_leaves_the_last_trace_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, trace, _) = record(dir.path(), &sample("c/leaky.wasm"), &[]);
+    assert_eq!(code(&run), 0);
+    let before = std::fs::read(&trace).unwrap();
+    let o = heapscope([
+        "run".as_ref(),
+        dir.path().join("leaky.wsam").as_os_str(),
+        "--trace".as_ref(),
+        trace.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert_eq!(std::fs::read(&trace).unwrap(), before);
+}

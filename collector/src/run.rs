@@ -47,6 +47,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
 }
 
 fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
+    // A module path that cannot be read (a typo) leaves the last trace
+    // alone.
+    std::fs::File::open(&cfg.module).map_err(|source| RunError::Read {
+        path: cfg.module.clone(),
+        source,
+    })?;
     // The trace's header reaches the file first: a run killed while the
     // module is instrumented or compiled leaves a trace that reads as
     // partial, not a stale one or none.

@@ -114,24 +114,35 @@ fn bad_traces_and_options_are_refused_with_the_reason() {
     );
 }
 
+/// Start `heapscope run` on the collector's fixture that loops forever
+/// after two allocations (argument "l"), tracing to `trace`.
+fn spawn_looping(
+    trace: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+    stderr: std::process::Stdio,
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_heapscope"))
+        .arg("run")
+        .arg(repo().join("collector/tests/fixtures/bump.wat"))
+        .arg("--trace")
+        .arg(trace)
+        .args(extra)
+        .args(["--", "l"])
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn sigint_stops_the_guest_and_keeps_the_trace_and_summary() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("t.trace");
     let summary = dir.path().join("s.json");
-    // The collector's fixture loops forever after two allocations with "l".
-    let module = repo().join("collector/tests/fixtures/bump.wat");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_heapscope"))
-        .arg("run")
-        .arg(&module)
-        .arg("--trace")
-        .arg(&trace)
-        .arg("--summary-json")
-        .arg(&summary)
-        .args(["--", "l"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_looping(
+        &trace,
+        &["--summary-json".as_ref(), summary.as_os_str()],
+        std::process::Stdio::piped(),
+    );
     // Give it time to start and reach its endless loop (the events stay in
     // the writer's buffer until the end: the interrupt must flush them).
     std::thread::sleep(std::time::Duration::from_secs(1));
@@ -732,16 +743,7 @@ fn a_run_killed_at_any_moment_leaves_a_trace_that_says_partial() {
     assert_eq!(code(&run), 0);
     let old = dir.path().join("run.trace");
     std::fs::rename(&old, &trace).unwrap();
-    let module = repo().join("collector/tests/fixtures/bump.wat");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_heapscope"))
-        .arg("run")
-        .arg(&module)
-        .arg("--trace")
-        .arg(&trace)
-        .args(["--", "l"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_looping(&trace, &[], std::process::Stdio::null());
     // As soon as the old trace is replaced (the new header is written),
     // before the module is compiled or while it runs.
     let start = std::time::Instant::now();

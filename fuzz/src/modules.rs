@@ -252,9 +252,7 @@ fn val_key(v: &Val) -> String {
     }
 }
 
-fn instantiate(engine: &Engine, wasm: &[u8], fuel: u64) -> Result<(Side, Outcome)> {
-    let module =
-        wasmtime::Module::new(engine, wasm).map_err(|e| anyhow::anyhow!("compiling: {e:#}"))?;
+fn instantiate(engine: &Engine, module: &wasmtime::Module, fuel: u64) -> Result<(Side, Outcome)> {
     let mut linker: Linker<StoreLimits> = Linker::new(engine);
     for name in abi::ALL_HOOKS {
         linker.func_new(
@@ -274,7 +272,7 @@ fn instantiate(engine: &Engine, wasm: &[u8], fuel: u64) -> Result<(Side, Outcome
     let mut store = Store::new(engine, limits);
     store.limiter(|l| l);
     store.set_fuel(fuel)?;
-    let r = linker.instantiate(&mut store, &module);
+    let r = linker.instantiate(&mut store, module);
     let (instance, out) = match r {
         Ok(i) => (Some(i), Outcome::Values(Vec::new())),
         Err(e) => (None, outcome(Err(e))),
@@ -295,11 +293,22 @@ fn compare(original: &[u8], instrumented: &[u8]) -> Result<ModuleVerdict> {
     wasmparser::Validator::new_with_features(features)
         .validate_all(instrumented)
         .context("the instrumented module does not validate")?;
-    let engine = heapscope_collector::engine(false, true)?;
-    let module = wasmtime::Module::new(&engine, original)
+    // One engine for every case of the process: making one per case cost
+    // as much as compiling a small module.
+    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    let engine = match ENGINE.get() {
+        Some(e) => e,
+        None => {
+            let e = heapscope_collector::engine(false, true)?;
+            ENGINE.get_or_init(|| e)
+        }
+    };
+    let module = wasmtime::Module::new(engine, original)
         .map_err(|e| anyhow::anyhow!("compiling the original: {e:#}"))?;
-    let (mut a, out_a) = instantiate(&engine, original, FUEL)?;
-    let (mut b, out_b) = instantiate(&engine, instrumented, FUEL * FUEL_FACTOR)?;
+    let other = wasmtime::Module::new(engine, instrumented)
+        .map_err(|e| anyhow::anyhow!("compiling the instrumented module: {e:#}"))?;
+    let (mut a, out_a) = instantiate(engine, &module, FUEL)?;
+    let (mut b, out_b) = instantiate(engine, &other, FUEL * FUEL_FACTOR)?;
     if matches!(out_a, Outcome::OutOfFuel | Outcome::StackOverflow) {
         return Ok(ModuleVerdict::Same { calls: 0 });
     }

@@ -11,6 +11,11 @@
 #   rust/leaky.wasm                wasm32-wasip1, release with line tables and names
 #   rust/unknown.wasm              wasm32-unknown-unknown cdylib, Rust's default allocator
 #   rust/unknown-lto.wasm          the same with LTO: the __rust_alloc shims are inlined away
+#   rust/alloc-<allocator>.wasm    leak(n) and churn(k) over each Rust allocator people ship
+#                                  (default, dlmalloc, wee_alloc, talc, lol_alloc, buddy, linked_list)
+#   as/as.wasm                     AssemblyScript (asc --debug, default runtime): leak(n), churn(k)
+#   as/as-optimized.wasm           the same with --optimize: its allocator is inlined into __new
+#   as/as-rtrace.wasm              the same with the runtime's own tracing (rtrace), for its counts
 #   actor/actor-leaky.wasm         Extism plugin (extism-pdk) whose cache keeps 2,056 bytes per message
 #   actor/actor-fixed.wasm         its twin with the cache bounded at 256 entries
 #   actor/messages-5000.jsonl      5,000 messages from actor/gen-messages.sh (and -10000 for the limit)
@@ -50,6 +55,28 @@ cp "$target_dir/wasm32-unknown-unknown/release/unknown.wasm" "$out/rust/unknown.
 (cd rust/unknown && CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_TARGET_DIR="$target_dir-lto" \
   cargo build --quiet --release --target wasm32-unknown-unknown)
 cp "$target_dir-lto/wasm32-unknown-unknown/release/unknown.wasm" "$out/rust/unknown-lto.wasm"
+# One module per allocator people ship (tests/allocators.rs): Rust's default
+# (std's dlmalloc), the dlmalloc crate, wee_alloc, talc, lol_alloc,
+# buddy_system_allocator, linked_list_allocator; crates pinned in the
+# sample's Cargo.lock.
+for a in default dlmalloc wee_alloc talc lol_alloc buddy linked_list; do
+  features=(--features "$a"); [ "$a" = default ] && features=()
+  (cd rust/allocators && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown "${features[@]}")
+  cp "$target_dir/wasm32-unknown-unknown/release/allocators.wasm" "$out/rust/alloc-$a.wasm"
+done
+# AssemblyScript (npm `assemblyscript`, pinned in its package-lock.json),
+# default runtime (incremental GC over TLSF), a debug build: names kept and
+# the allocator not inlined.
+mkdir -p "$out/as"
+if ! fresh "$out/as/as.wasm" assemblyscript/assembly/index.ts assemblyscript/package-lock.json; then
+  if [ ! -x assemblyscript/node_modules/.bin/asc ]; then
+    command -v npm >/dev/null || { echo "samples: error: npm is needed for the AssemblyScript sample (apt-get install npm)" >&2; exit 1; }
+    (cd assemblyscript && npm ci --no-audit --no-fund --silent)
+  fi
+  assemblyscript/node_modules/.bin/asc assemblyscript/assembly/index.ts -o "$out/as/as.wasm" --debug --sourceMap
+  assemblyscript/node_modules/.bin/asc assemblyscript/assembly/index.ts -o "$out/as/as-optimized.wasm" --optimize --debug
+  assemblyscript/node_modules/.bin/asc assemblyscript/assembly/index.ts -o "$out/as/as-rtrace.wasm" --debug --use ASC_RTRACE=1
+fi
 mkdir -p "$out/actor"
 (cd actor && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown)
 cp "$target_dir/wasm32-unknown-unknown/release/actor.wasm" "$out/actor/actor-leaky.wasm"

@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod actor;
+mod assemblyscript;
 mod calls;
 mod config;
 pub mod deferred;

@@ -18,7 +18,7 @@ use crate::recorder::{Progress, Recorder};
 use crate::suppress;
 use heapscope_trace::abi;
 use heapscope_trace::format::{BlockSink, Record, RunStatus};
-use heapscope_trace::model::HostStats;
+use heapscope_trace::model::{HostStats, Summary};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::sync::{mpsc, Arc};
@@ -262,6 +262,7 @@ fn linker(
         host::define_hooks(&mut linker).map_err(|e| setup(cfg, e))?;
     }
     crate::extism::define(&mut linker).map_err(|e| setup(cfg, e))?;
+    crate::assemblyscript::define(&mut linker, module).map_err(|e| setup(cfg, e))?;
     let user = crate::extism::user_imports(module);
     if !user.is_empty() {
         return Err(RunError::Setup {
@@ -396,6 +397,9 @@ fn finish(
     if !cfg.plain {
         summary.gates = cfg.gates.check(&summary);
     }
+    if !cfg.plain && status != RunStatus::Error {
+        summary.warnings = what_may_be_missed(&summary, loaded.instrumented.as_ref());
+    }
     if let Some(e) = rec.io_error() {
         summary.partial.push(format!(
             "writing the trace failed ({e}); it holds only the events before"
@@ -416,4 +420,51 @@ fn finish(
         },
         summary,
     })
+}
+
+/// The summary's warnings: what the instrumenter passed over (when it ran
+/// here), and a run in which no allocation reached a hook, with what was
+/// hooked and where else to look. A profiler never reports a silent zero.
+fn what_may_be_missed(s: &Summary, report: Option<&heapscope_instrument::Report>) -> Vec<String> {
+    let mut out: Vec<String> = report.map(|r| r.warnings.clone()).unwrap_or_default();
+    if s.total_blocks > 0 || s.invalid_frees > 0 {
+        return out;
+    }
+    let hooked = match report {
+        Some(r) => {
+            let mut names: Vec<&str> = r.allocators.iter().map(|a| a.function.as_str()).collect();
+            names.dedup();
+            let more = names.len().saturating_sub(4);
+            names.truncate(4);
+            format!(
+                " (hooked: {}{})",
+                names.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            )
+        }
+        None => String::new(),
+    };
+    let grew = if s.memory.grows > 0 {
+        format!(
+            ", although linear memory grew by {} pages",
+            s.memory.final_pages.saturating_sub(s.memory.initial_pages)
+        )
+    } else {
+        String::new()
+    };
+    let look = match report {
+        Some(r) if !r.look_alikes.is_empty() => format!(
+            "; functions whose names look like an allocator's: {}",
+            r.look_alikes.join(", ")
+        ),
+        _ => String::new(),
+    };
+    out.push(format!(
+        "no allocation reached heapscope's hooks{hooked}{grew}: if the module allocates through a function heapscope did not recognise, name it with `--alloc-fn ROLE=NAME` (`heapscope instrument MODULE` lists what it hooked){look}"
+    ));
+    out
 }

@@ -16,6 +16,10 @@ pub enum FoundBy {
     Export,
     /// `--alloc-fn` on the command line.
     User,
+    /// Called by one of Rust's `__rust_*` shims, which forwards its
+    /// arguments to it; the shim's call says which parameter is the size,
+    /// the alignment and the pointer.
+    ShimCall,
 }
 
 impl fmt::Display for FoundBy {
@@ -25,6 +29,7 @@ impl fmt::Display for FoundBy {
             FoundBy::DemangledName => "demangled name",
             FoundBy::Export => "export",
             FoundBy::User => "--alloc-fn",
+            FoundBy::ShimCall => "__rust_* shim's call",
         })
     }
 }
@@ -119,7 +124,7 @@ pub fn looked_for() -> String {
     .map(|r| r.name())
     .collect();
     format!(
-        "{}, {}, C++ operator new/delete, AssemblyScript __new/__renew/__alloc/__free, wasm-bindgen __wbindgen_malloc/__wbindgen_free/__wbindgen_realloc",
+        "{}, {}, C++ operator new/delete, AssemblyScript __new/__renew/__alloc/__free (and its runtime's ~lib/rt/tlsf/__alloc...), wasm-bindgen __wbindgen_malloc/__wbindgen_free/__wbindgen_realloc",
         c.join("/"),
         rust.join("/")
     )
@@ -166,6 +171,23 @@ fn role_for_name(name: &str) -> Option<AllocFn> {
     })
 }
 
+/// The role of an AssemblyScript runtime function, by the name `asc` gives
+/// it: `~lib/rt/tlsf/__alloc`, `~lib/rt/tlsf/__free`,
+/// `~lib/rt/tlsf/__realloc` (the allocator, TLSF or the stub runtime's
+/// bump), `~lib/rt/itcms/__new` and `~lib/rt/itcms/__renew` (the garbage
+/// collector's objects).
+fn role_for_assemblyscript(name: &str) -> Option<AllocFn> {
+    let (_runtime, function) = name.strip_prefix("~lib/rt/")?.split_once('/')?;
+    Some(match function {
+        "__alloc" => AllocFn::AsAlloc,
+        "__free" => AllocFn::AsFree,
+        "__realloc" => AllocFn::AsRealloc,
+        "__new" => AllocFn::AsNew,
+        "__renew" => AllocFn::AsRenew,
+        _ => return None,
+    })
+}
+
 /// The role a demangled name plays: the Rust shims under any path
 /// (`__rustc::__rust_alloc` under the v0 scheme), and C++'s global
 /// `operator new`/`operator delete` in all their forms.
@@ -198,7 +220,13 @@ fn role_for_demangled(name: &str) -> Option<AllocFn> {
         }
         // dlmalloc's inner layer, which does the work; its public `Dlmalloc`
         // wrapper calls it (and is often inlined away).
-        if path.starts_with("<dlmalloc::dlmalloc::Dlmalloc") {
+        // `<dlmalloc::dlmalloc::Dlmalloc<A>>::malloc` (v0) or
+        // `dlmalloc::dlmalloc::Dlmalloc<A>::malloc` (legacy, the crate's own
+        // builds).
+        if path
+            .trim_start_matches('<')
+            .starts_with("dlmalloc::dlmalloc::Dlmalloc")
+        {
             return match method {
                 "malloc" => Some(AllocFn::DlMalloc),
                 "calloc" => Some(AllocFn::DlCalloc),
@@ -288,7 +316,7 @@ pub fn shape(role: AllocFn, params: &[ValType], results: &[ValType], p: ValType)
                 size: 2,
             })
         }
-        Realloc | AsRenew if params == [p, p] && returns_p => {
+        Realloc | AsRenew | AsRealloc if params == [p, p] && returns_p => {
             Some(Shape::Realloc { ptr: 0, size: 1 })
         }
         RustRealloc if params == [p, p, p, p] && returns_p => {
@@ -362,7 +390,7 @@ pub fn discover(
     let mut demangled = Vec::new();
     for f in module.funcs.iter() {
         let Some(name) = &f.name else { continue };
-        if let Some(role) = role_for_name(name) {
+        if let Some(role) = role_for_name(name).or_else(|| role_for_assemblyscript(name)) {
             push(
                 &mut found,
                 role,
@@ -397,8 +425,247 @@ pub fn discover(
             }
         }
     }
+    // AssemblyScript: with its allocator (TLSF) hooked, `__new` and
+    // `__renew` would hide the calls to it they make, with object pointers
+    // 16 bytes past the blocks its collector frees.
+    if found.iter().any(|a| {
+        matches!(a.role, AllocFn::AsAlloc | AllocFn::AsFree) && a.name.starts_with("~lib/rt/")
+    }) {
+        found.retain(|a| {
+            a.found_by == FoundBy::User || !matches!(a.role, AllocFn::AsNew | AllocFn::AsRenew)
+        });
+    }
+    if found
+        .iter()
+        .any(|a| a.role == AllocFn::AsNew && a.found_by != FoundBy::User)
+        && !found.iter().any(|a| a.role == AllocFn::AsFree)
+        && module
+            .funcs
+            .iter()
+            .any(|f| f.name.as_deref().is_some_and(|n| n.starts_with("~lib/rt/")))
+    {
+        skipped.push(
+            "AssemblyScript's allocator (`~lib/rt/tlsf/__alloc`, `__free`) is inlined in this build: objects are counted \
+             from `__new`, and the frees its garbage collector makes are not seen, so every object looks live; \
+             build with `asc --debug` and without `--optimize` to see them"
+                .into(),
+        );
+    }
+    derive_from_shims(module, ptr, &mut found, skipped);
     found.sort_by_key(|a| (a.role, orig_index.get(&a.id).copied()));
     Ok(found)
+}
+
+/// Local functions not in `hooked` whose (demangled) names look like an
+/// allocator's: a last path segment with `alloc`, `free` or `new` in it
+/// (`my_pool_alloc`, `<Arena as Allocator>::allocate`, `__new`), at most 8,
+/// in function order.
+pub fn look_alikes(module: &Module, hooked: &[Allocator]) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in module.funcs.iter() {
+        if out.len() == 8 {
+            break;
+        }
+        let (FunctionKind::Local(_), Some(name)) = (&f.kind, &f.name) else {
+            continue;
+        };
+        if hooked.iter().any(|a| a.id == f.id()) {
+            continue;
+        }
+        let d = demangle(name);
+        let last = d.rsplit("::").next().unwrap_or(&d).to_ascii_lowercase();
+        let last = last.split(['<', '(']).next().unwrap_or("");
+        if ["alloc", "free", "new"].iter().any(|w| last.contains(w))
+            && !last.contains("no_alloc_shim")
+            && !last.contains("heapscope")
+        {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The allocator underneath Rust's `__rust_alloc`, `__rust_alloc_zeroed`,
+/// `__rust_dealloc` and `__rust_realloc` shims, read from the shims' own
+/// calls. rustc inlines a shim into the code of the crate that declares the
+/// `#[global_allocator]`, which then calls the allocator directly: hooking
+/// only the shim misses those calls. And a `Layout` passed by value reaches
+/// `GlobalAlloc::alloc` as two values in an order rustc chooses (the
+/// alignment first, in today's rustc), which no name tells: the shim's call
+/// does, since the shim's own parameters are fixed (`size, align`;
+/// `ptr, size, align`; `ptr, old_size, align, new_size`).
+///
+/// A call counts when each of its arguments is a shim parameter or a
+/// constant, pushed just before it; the callee is hooked with the
+/// parameters it gets (or, when found by name, given them), unless the user
+/// named it. A `__rust_dealloc` with no such call has the allocator's free
+/// inlined into it, and likely into other callers too: said in `skipped`.
+fn derive_from_shims(
+    module: &Module,
+    ptr: ValType,
+    found: &mut Vec<Allocator>,
+    skipped: &mut Vec<String>,
+) {
+    let shims: Vec<(AllocFn, FunctionId, String)> = found
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.role,
+                AllocFn::RustAlloc
+                    | AllocFn::RustAllocZeroed
+                    | AllocFn::RustDealloc
+                    | AllocFn::RustRealloc
+            )
+        })
+        .map(|a| (a.role, a.id, a.name.clone()))
+        .collect();
+    let mut alloc_forwards = false;
+    let mut dealloc_inlined = None;
+    for (role, shim, shim_name) in shims {
+        let FunctionKind::Local(body) = &module.funcs.get(shim).kind else {
+            continue;
+        };
+        let mut forwarded = false;
+        for (callee, args) in forwarding_calls(module, body) {
+            if callee == shim {
+                continue;
+            }
+            let pos = |param: usize| args.iter().position(|a| *a == Some(param));
+            let ty = module.types.get(module.funcs.get(callee).ty());
+            let (params, results) = (ty.params(), ty.results());
+            if !params.iter().all(|t| *t == ptr) {
+                continue;
+            }
+            let derived = match role {
+                AllocFn::RustAlloc | AllocFn::RustAllocZeroed if results == [ptr] => {
+                    pos(0).map(|size| {
+                        let role = if role == AllocFn::RustAlloc {
+                            AllocFn::GlobalAlloc
+                        } else {
+                            AllocFn::GlobalAllocZeroed
+                        };
+                        (
+                            role,
+                            Shape::Alloc {
+                                size,
+                                count: None,
+                                align: pos(1),
+                            },
+                        )
+                    })
+                }
+                AllocFn::RustDealloc if results.is_empty() => {
+                    pos(0).map(|ptr| (AllocFn::GlobalDealloc, Shape::Free { ptr }))
+                }
+                AllocFn::RustRealloc if results == [ptr] => pos(0)
+                    .zip(pos(3))
+                    .map(|(ptr, size)| (AllocFn::GlobalRealloc, Shape::Realloc { ptr, size })),
+                _ => None,
+            };
+            let Some((new_role, shape)) = derived else {
+                continue;
+            };
+            forwarded = true;
+            if role != AllocFn::RustDealloc {
+                alloc_forwards = true;
+            }
+            match found.iter_mut().find(|a| a.id == callee) {
+                Some(a) if a.found_by == FoundBy::User => {}
+                // Found by name: the shim's call says where its values are.
+                // Its role stays unless the hook it makes differs.
+                Some(a) => {
+                    if a.role.hook() != new_role.hook() {
+                        a.role = new_role;
+                    }
+                    a.shape = shape;
+                }
+                None => {
+                    if !matches!(module.funcs.get(callee).kind, FunctionKind::Local(_)) {
+                        continue;
+                    }
+                    let name = module
+                        .funcs
+                        .get(callee)
+                        .name
+                        .as_deref()
+                        .map(demangle)
+                        .unwrap_or_else(|| format!("the function `{shim_name}` calls"));
+                    found.push(Allocator {
+                        role: new_role,
+                        id: callee,
+                        name,
+                        found_by: FoundBy::ShimCall,
+                        shape,
+                    });
+                }
+            }
+        }
+        if role == AllocFn::RustDealloc && !forwarded {
+            dealloc_inlined = Some(shim_name);
+        }
+    }
+    if let (true, Some(shim)) = (alloc_forwards, dealloc_inlined) {
+        skipped.push(format!(
+            "the allocator's free is inlined into `{shim}` (it calls no function that frees): \
+             frees in code that inlined it too are not seen, only inferred when an address is allocated again"
+        ));
+    }
+}
+
+/// The direct calls in `f` whose every argument is pushed just before the
+/// call by `local.get` of one of `f`'s parameters (`Some(index)`) or by a
+/// constant (`None`).
+fn forwarding_calls(
+    module: &Module,
+    f: &walrus::LocalFunction,
+) -> Vec<(FunctionId, Vec<Option<usize>>)> {
+    use walrus::ir::{self, Instr};
+    let mut out = Vec::new();
+    let mut stack = vec![f.entry_block()];
+    while let Some(id) = stack.pop() {
+        let instrs = &f.block(id).instrs;
+        for (i, (instr, _)) in instrs.iter().enumerate() {
+            let callee = match instr {
+                Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => {
+                    stack.push(*seq);
+                    continue;
+                }
+                Instr::IfElse(ir::IfElse {
+                    consequent,
+                    alternative,
+                }) => {
+                    stack.extend([*consequent, *alternative]);
+                    continue;
+                }
+                Instr::Call(ir::Call { func }) | Instr::ReturnCall(ir::ReturnCall { func }) => {
+                    *func
+                }
+                _ => continue,
+            };
+            let n = module
+                .types
+                .get(module.funcs.get(callee).ty())
+                .params()
+                .len();
+            if n == 0 || n > i {
+                continue;
+            }
+            let args: Option<Vec<Option<usize>>> = instrs[i - n..i]
+                .iter()
+                .map(|(a, _)| match a {
+                    Instr::LocalGet(ir::LocalGet { local }) => {
+                        f.args.iter().position(|p| p == local).map(Some)
+                    }
+                    Instr::Const(_) => Some(None),
+                    _ => None,
+                })
+                .collect();
+            if let Some(args) = args {
+                out.push((callee, args));
+            }
+        }
+    }
+    out
 }
 
 /// Add `role` at function `id` to `found` unless it is there already, is
@@ -421,7 +688,19 @@ fn try_push(
         return false;
     }
     let ty = module.types.get(module.funcs.get(id).ty());
-    match shape(role, ty.params(), ty.results(), ptr) {
+    let named_free = |params: &[ValType], results: &[ValType]| {
+        // A free the user named takes its pointer first, whatever else
+        // (a size, an alignment: talc's `free(ptr, layout)`).
+        (role.hook() == heapscope_trace::abi::HOOK_FREE
+            && found_by == FoundBy::User
+            && !params.is_empty()
+            && params.iter().all(|t| *t == ptr)
+            && results.is_empty())
+        .then_some(Shape::Free { ptr: 0 })
+    };
+    match shape(role, ty.params(), ty.results(), ptr)
+        .or_else(|| named_free(ty.params(), ty.results()))
+    {
         Some(shape) => {
             found.push(Allocator {
                 role,
@@ -444,6 +723,16 @@ fn try_push(
     }
 }
 
+/// The function whose demangled name is `name` (as `heapscope instrument`
+/// prints it, `<talc::talck::Talck<R, O> as ...>::alloc`), or whose
+/// demangled name without the legacy scheme's hash is.
+fn by_demangled_name(module: &Module, name: &str) -> Option<FunctionId> {
+    module.funcs.iter().find_map(|f| {
+        let raw = f.name.as_deref()?;
+        (demangle(raw) == name).then(|| f.id())
+    })
+}
+
 /// The functions `--alloc-fn` names, each checked against its role.
 fn overridden(
     module: &Module,
@@ -459,7 +748,8 @@ fn overridden(
             FuncRef::Name(n) => module
                 .funcs
                 .by_name(n)
-                .or_else(|| module.exports.get_func(n).ok()),
+                .or_else(|| module.exports.get_func(n).ok())
+                .or_else(|| by_demangled_name(module, n)),
         };
         let Some(id) = id else {
             return Err(format!(
@@ -475,7 +765,8 @@ fn overridden(
             .funcs
             .get(id)
             .name
-            .clone()
+            .as_deref()
+            .map(demangle)
             .unwrap_or_else(|| format!("func[{}]", orig_index[&id]));
         if !try_push(
             module,

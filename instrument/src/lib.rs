@@ -86,6 +86,11 @@ pub struct Report {
     pub has_dwarf: bool,
     /// Candidates passed over, and why.
     pub warnings: Vec<String>,
+    /// Functions not hooked whose names look like an allocator's
+    /// (demangled; at most 8): where to look with `--alloc-fn` when a run
+    /// records no allocation.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub look_alikes: Vec<String>,
 }
 
 /// Why a module could not be instrumented.

@@ -30,6 +30,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     let has_names = module.funcs.iter().any(|f| f.name.is_some());
     let mut warnings = Vec::new();
     let allocators = plan::allocators(&module, opts, &index_of, ptr_ty, &mut warnings)?;
+    let look_alikes = crate::discover::look_alikes(&module, &allocators);
 
     // Plan: the call graph, what reaches a hook.
     let (mut calls, address_taken) = plan::call_graph(&module);
@@ -82,6 +83,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         has_names,
         has_dwarf,
         warnings,
+        look_alikes,
     };
     let wasm = module.emit_wasm();
     // Freeing the module's millions of instructions takes a while; leave it

@@ -313,11 +313,13 @@ pub enum AllocFn {
     DlRealloc = 29,
     /// dlmalloc's `memalign(self, align, size)`
     DlMemalign = 30,
+    /// AssemblyScript's `__realloc(ptr, size) -> ptr` (its TLSF allocator)
+    AsRealloc = 31,
 }
 
 impl AllocFn {
     /// Every role with a number, in numbering order.
-    pub const ALL: [AllocFn; 30] = [
+    pub const ALL: [AllocFn; 31] = [
         AllocFn::Malloc,
         AllocFn::Calloc,
         AllocFn::Realloc,
@@ -348,6 +350,7 @@ impl AllocFn {
         AllocFn::DlFree,
         AllocFn::DlRealloc,
         AllocFn::DlMemalign,
+        AllocFn::AsRealloc,
     ];
 
     /// The role with this number, or [`AllocFn::Unknown`].
@@ -392,6 +395,7 @@ impl AllocFn {
             AllocFn::DlFree => "dlmalloc::free",
             AllocFn::DlRealloc => "dlmalloc::realloc",
             AllocFn::DlMemalign => "dlmalloc::memalign",
+            AllocFn::AsRealloc => "__realloc",
         }
     }
 
@@ -400,9 +404,8 @@ impl AllocFn {
         use AllocFn::*;
         match self {
             Free | RustDealloc | CxxDelete | AsFree | WbgFree | GlobalDealloc | DlFree => HOOK_FREE,
-            Realloc | RustRealloc | AsRenew | WbgRealloc | GlobalRealloc | DlRealloc => {
-                HOOK_REALLOC
-            }
+            Realloc | RustRealloc | AsRenew | AsRealloc | WbgRealloc | GlobalRealloc
+            | DlRealloc => HOOK_REALLOC,
             _ => HOOK_ALLOC,
         }
     }

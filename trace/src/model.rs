@@ -85,6 +85,9 @@ pub struct HeapModel {
     /// Events whose stack was cut short: the collector's table of stack
     /// nodes was full (see the collector's `MAX_STACK_NODES`).
     pub cut_stacks: u64,
+    /// Live blocks whose address the allocator handed out again: their
+    /// free was not seen (and is inferred here).
+    pub unseen_frees: u64,
     /// Allocations and reallocations that returned null.
     pub failed_allocs: u64,
     /// Memories, by index.
@@ -183,6 +186,7 @@ impl HeapModel {
         ) {
             // The allocator handed out a live pointer again: a free was not
             // seen. Drop the old block so live numbers stay true.
+            self.unseen_frees += 1;
             self.curr_blocks -= 1;
             self.curr_bytes = self.curr_bytes.saturating_sub(old.size);
         }
@@ -370,6 +374,7 @@ impl HeapModel {
             invalid_frees: self.invalid_frees,
             invalid_events: self.invalid_events,
             cut_stacks: self.cut_stacks,
+            unseen_frees: self.unseen_frees,
             failed_allocs: self.failed_allocs,
             events: self.seq,
             memory,
@@ -379,6 +384,7 @@ impl HeapModel {
             invocations: None,
             invocations_failed: None,
             partial: Vec::new(),
+            warnings: Vec::new(),
             growth: None,
         }
     }
@@ -425,6 +431,13 @@ pub struct Summary {
     /// stack nodes was full. Absent when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cut_stacks: u64,
+    /// Frees heapscope did not see but inferred, because the allocator
+    /// handed out the address of a block that was live again (its free is
+    /// not hooked, or is inlined where no hook can be). The blocks live at
+    /// exit may then include freed ones. Counted in the frees
+    /// (`total_blocks - curr_blocks`). Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unseen_frees: u64,
     /// Allocations that returned null.
     pub failed_allocs: u64,
     /// Heap events recorded (allocations, frees, reallocations, grows).
@@ -454,6 +467,12 @@ pub struct Summary {
     /// A gate never passes on a partial summary. Absent when whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partial: Vec<String>,
+    /// What the numbers may miss although the run is whole: no allocation
+    /// reached heapscope's hooks, an allocator function the instrumenter
+    /// passed over, a free inlined where no hook can see it. Absent when
+    /// there is nothing to say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Live heap and memory growth per invocation after the warm-up, when at
     /// least two invocations were fitted (see [`crate::growth`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]

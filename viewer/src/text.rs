@@ -275,6 +275,15 @@ pub fn summary_lines(module: &str, s: &Summary) -> Vec<String> {
             plural(s.cut_stacks, "event", "events")
         ));
     }
+    for w in &s.warnings {
+        out.push(format!("warning: {w}"));
+    }
+    if s.unseen_frees > 0 {
+        out.push(format!(
+            "warning: {} not seen, inferred because the allocator handed the address out again (its free is not hooked or is inlined where no hook can be): blocks live at exit may include freed ones; see `heapscope instrument`'s warnings",
+            plural(s.unseen_frees, "free", "frees")
+        ));
+    }
     if s.invalid_events > 0 {
         out.push(format!(
             "warning: {} no allocator could make (a memory the module does not have, a block outside its memory, an unknown record): forged or corrupt, not counted",

@@ -1,0 +1,278 @@
+//! Every Rust allocator people ship, as a `#[global_allocator]` of one
+//! sample (samples/rust/allocators, one module per cargo feature, built for
+//! wasm32-unknown-unknown in release): `leak(1000)` ten times leaves exactly
+//! 10 blocks and 10,000 bytes, `churn(50)` makes exactly 50 allocations of
+//! 64 bytes, and the stacks reach the sample's own function. Where a free
+//! cannot be seen (inlined into its callers), the run says so.
+
+mod common;
+use common::*;
+
+/// Every allocator sample, and whether its free is a function heapscope
+/// can hook in the code that calls it.
+const ALLOCATORS: [(&str, bool); 7] = [
+    ("default", true),
+    ("dlmalloc", true),
+    ("wee_alloc", true),
+    ("talc", true),
+    ("linked_list", true),
+    // Their `dealloc` is inlined into `__rust_dealloc` and into `churn`:
+    // no function is left to hook.
+    ("lol_alloc", false),
+    ("buddy", false),
+];
+
+/// The frames of every leak group of `trace`, after checking that the
+/// groups hold `blocks` blocks in all and share one stack.
+fn leak_frames(trace: &std::path::Path, blocks: u64) -> Vec<String> {
+    let o = heapscope(["leaks".as_ref(), trace.as_os_str(), "--json".as_ref()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let leaks = v["leaks"].as_array().unwrap();
+    let total: u64 = leaks.iter().map(|l| l["blocks"].as_u64().unwrap()).sum();
+    assert_eq!(total, blocks);
+    let stacks: std::collections::BTreeSet<u64> =
+        leaks.iter().map(|l| l["stack"].as_u64().unwrap()).collect();
+    assert_eq!(stacks.len(), 1, "one allocation stack: {stacks:?}");
+    leaks[0]["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} ({})",
+                f["function"].as_str().unwrap(),
+                f["file"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn leak_1000_ten_times_is_10_blocks_and_10000_bytes_under_every_allocator() {
+    for (a, free_hookable) in ALLOCATORS {
+        let dir = tempfile::tempdir().unwrap();
+        let module = sample(&format!("rust/alloc-{a}.wasm"));
+        let (out, trace, s) = record(
+            dir.path(),
+            &module,
+            &["--invoke", "leak", "--repeat", "10", "--", "1000"],
+        );
+        assert_eq!(code(&out), 0, "{a}: {}", stderr(&out));
+        assert_eq!(
+            counts(&s),
+            [10, 10_000, 10, 10_000, 10, 10_000],
+            "{a}: {}",
+            stderr(&out)
+        );
+        assert_eq!(s["invalid_frees"], 0, "{a}");
+        // Only what the instrumenter said about an inlined free.
+        assert_eq!(
+            s["warnings"].as_array().map(Vec::len).unwrap_or(0),
+            usize::from(!free_hookable),
+            "{a}: {}",
+            s["warnings"]
+        );
+        let frames = leak_frames(&trace, 10);
+        assert!(
+            frames
+                .iter()
+                .any(|f| f.starts_with("leak (") && f.ends_with("allocators/src/lib.rs)")),
+            "{a}: the stack reaches the sample's `leak`: {frames:#?}"
+        );
+    }
+}
+
+#[test]
+fn churn_50_is_50_allocations_and_every_free_seen_or_said_unseen() {
+    for (a, free_hookable) in ALLOCATORS {
+        let dir = tempfile::tempdir().unwrap();
+        let module = sample(&format!("rust/alloc-{a}.wasm"));
+        let (out, _, s) = record(dir.path(), &module, &["--invoke", "churn", "--", "50"]);
+        assert_eq!(code(&out), 0, "{a}: {}", stderr(&out));
+        assert_eq!(
+            [s["total_blocks"].as_u64(), s["total_bytes"].as_u64()],
+            [Some(50), Some(3_200)],
+            "{a}: {}",
+            stderr(&out)
+        );
+        assert_eq!(s["invalid_frees"], 0, "{a}");
+        if free_hookable {
+            assert_eq!(
+                [s["curr_blocks"].as_u64(), s["curr_bytes"].as_u64()],
+                [Some(0), Some(0)],
+                "{a}: every free seen"
+            );
+            assert!(s.get("unseen_frees").is_none(), "{a}: {s}");
+        } else {
+            // Each allocation reuses the block freed before it: 49 frees
+            // inferred, the last one not, and the run says both.
+            assert_eq!(s["unseen_frees"], 49, "{a}: {s}");
+            assert_eq!(
+                [s["curr_blocks"].as_u64(), s["curr_bytes"].as_u64()],
+                [Some(1), Some(64)],
+                "{a}"
+            );
+            let err = stderr(&out);
+            assert!(
+                err.contains(
+                    "warning: the allocator's free is inlined into `__rustc::__rust_dealloc`"
+                ),
+                "{a}: {err}"
+            );
+            assert!(
+                err.contains("warning: 49 frees not seen, inferred because the allocator handed the address out again"),
+                "{a}: {err}"
+            );
+            assert_eq!(s["warnings"].as_array().map(Vec::len), Some(1), "{a}: {s}");
+        }
+    }
+}
+
+#[test]
+fn the_size_and_alignment_come_from_the_shims_call_not_from_a_guess() {
+    // wee_alloc's `GlobalAlloc::alloc(&self, layout)` gets the layout's
+    // alignment before its size (rustc's order for `Layout`), and talc's
+    // legacy-mangled `Talc<O>::malloc` is found only through the shim.
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    for (a, expected) in [
+        (
+            "wee_alloc",
+            vec![
+                (
+                    "global_alloc",
+                    "<wee_alloc::WeeAlloc as core::alloc::global::GlobalAlloc>::alloc",
+                    "demangled_name",
+                ),
+                (
+                    "global_dealloc",
+                    "<wee_alloc::WeeAlloc as core::alloc::global::GlobalAlloc>::dealloc",
+                    "demangled_name",
+                ),
+            ],
+        ),
+        (
+            "talc",
+            vec![
+                ("global_alloc", "talc::talc::Talc<O>::malloc", "shim_call"),
+                ("global_dealloc", "talc::talc::Talc<O>::free", "shim_call"),
+            ],
+        ),
+        (
+            "dlmalloc",
+            vec![
+                (
+                    "dl_malloc",
+                    "dlmalloc::dlmalloc::Dlmalloc<A>::malloc",
+                    "demangled_name",
+                ),
+                (
+                    "dl_free",
+                    "dlmalloc::dlmalloc::Dlmalloc<A>::free",
+                    "demangled_name",
+                ),
+                (
+                    "dl_memalign",
+                    "dlmalloc::dlmalloc::Dlmalloc<A>::memalign",
+                    "demangled_name",
+                ),
+            ],
+        ),
+    ] {
+        let o = instrument_cmd(
+            &sample(&format!("rust/alloc-{a}.wasm")),
+            &dir.path().join("o.wasm"),
+            &["--report-json", report.to_str().unwrap()],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let hooked: Vec<(String, String, String)> = r["allocators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| !h["function"].as_str().unwrap().starts_with("__rustc::"))
+            .map(|h| {
+                (
+                    h["role"].as_str().unwrap().to_string(),
+                    h["function"].as_str().unwrap().to_string(),
+                    h["found_by"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, String, String)> = expected
+            .into_iter()
+            .map(|(r, f, b)| (r.into(), f.into(), b.into()))
+            .collect();
+        assert_eq!(hooked, expected, "{a}");
+    }
+}
+
+#[test]
+fn alloc_fn_takes_a_demangled_name_and_a_free_with_more_parameters() {
+    // talc's free is `free(ptr, layout)`: named by the user, the pointer is
+    // its first parameter.
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    let o = instrument_cmd(
+        &sample("rust/alloc-talc.wasm"),
+        &dir.path().join("o.wasm"),
+        &[
+            "--alloc-fn",
+            "free=talc::talc::Talc<O>::free",
+            "--report-json",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert!(
+        r["allocators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["role"] == "free"
+                && h["function"] == "talc::talc::Talc<O>::free"
+                && h["found_by"] == "user"),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_run_whose_allocations_reach_no_hook_says_so_with_where_to_look() {
+    let dir = tempfile::tempdir().unwrap();
+    // `malloc` is found and never called; the module allocates through
+    // `pool_alloc` and grows its memory.
+    let wat = dir.path().join("pool.wat");
+    std::fs::write(
+        &wat,
+        r#"(module
+  (memory (export "memory") 1)
+  (global $top (mut i32) (i32.const 1024))
+  (func $pool_alloc (param i32) (result i32)
+    global.get $top global.get $top local.get 0 i32.add global.set $top)
+  (func $malloc (param i32) (result i32) local.get 0)
+  (func $free (param i32))
+  (func (export "_start")
+    (drop (memory.grow (i32.const 2)))
+    (drop (call $pool_alloc (i32.const 100)))))"#,
+    )
+    .unwrap();
+    let (out, _, s) = record(dir.path(), &wat, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(s["total_blocks"], 0);
+    let expected = "no allocation reached heapscope's hooks (hooked: malloc, free), although linear memory grew by 2 pages: if the module allocates through a function heapscope did not recognise, name it with `--alloc-fn ROLE=NAME` (`heapscope instrument MODULE` lists what it hooked); functions whose names look like an allocator's: pool_alloc";
+    assert_eq!(s["warnings"], serde_json::json!([expected]));
+    assert!(
+        stderr(&out).contains(&format!("heapscope: warning: {expected}\n")),
+        "{}",
+        stderr(&out)
+    );
+    // Named, the same run counts its block.
+    let (out, _, s) = record(dir.path(), &wat, &["--alloc-fn", "malloc=pool_alloc"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(s["total_blocks"], 1);
+    assert!(s.get("warnings").is_none(), "{s}");
+}

@@ -1,0 +1,126 @@
+//! AssemblyScript with its default runtime (incremental GC over TLSF): a
+//! plain `asc` build runs without extra flags (heapscope defines
+//! `env.abort`), and its allocations and frees, the garbage collector's
+//! included, equal the counts the runtime itself reports through its own
+//! tracing (`--use ASC_RTRACE=1`, counted by samples/assemblyscript/
+//! rtrace-counts.mjs in Node).
+
+mod common;
+use common::*;
+
+/// The runtime's own counts for `export(arg)` called `times` times.
+fn rtrace_counts(export: &str, arg: &str, times: &str) -> serde_json::Value {
+    let out = std::process::Command::new("node")
+        .arg(repo().join("samples/assemblyscript/rtrace-counts.mjs"))
+        .arg(sample("as/as-rtrace.wasm"))
+        .args([export, arg, times])
+        .output()
+        .expect("node is needed (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn allocations_and_frees_equal_the_runtimes_own_counts() {
+    for (export, arg, times, allocs, frees, live) in [
+        // Ten buffers, the array that keeps them and its backing store.
+        ("leak", "1000", "10", 12, 0, 12),
+        // Fifty 64-byte buffers, all but the last collected (the last is
+        // still on the shadow stack when `churn` collects).
+        ("churn", "50", "1", 50, 49, 1),
+    ] {
+        let runtime = rtrace_counts(export, arg, times);
+        assert_eq!(
+            runtime,
+            serde_json::json!({"allocs": allocs, "frees": frees, "live": live}),
+            "{export}: the runtime's counts"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let (out, trace, s) = record(
+            dir.path(),
+            &sample("as/as.wasm"),
+            &["--invoke", export, "--repeat", times, "--", arg],
+        );
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let total = s["total_blocks"].as_u64().unwrap();
+        let curr = s["curr_blocks"].as_u64().unwrap();
+        assert_eq!(
+            [total, total - curr, curr],
+            [allocs, frees, live],
+            "{export}: heapscope's counts: {}",
+            stderr(&out)
+        );
+        assert_eq!(s["invalid_frees"], 0);
+        assert!(s.get("warnings").is_none(), "{s}");
+        assert!(s.get("unseen_frees").is_none(), "{s}");
+        // The stacks reach the sample's own function, by its AssemblyScript
+        // name.
+        let o = heapscope(["leaks".as_ref(), trace.as_os_str(), "--json".as_ref()]);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let name = format!("assembly/index/{export}");
+        for leak in v["leaks"].as_array().unwrap() {
+            assert!(
+                leak["frames"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f["function"].as_str().unwrap().ends_with(&name)),
+                "{export}: {leak}"
+            );
+        }
+    }
+}
+
+#[test]
+fn churn_under_the_runtime_frees_48_bytes_more_per_block_than_it_asks() {
+    // Each 64-byte ArrayBuffer is a TLSF block of 16 header bytes + 64:
+    // heapscope counts what `__alloc` was asked for.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, s) = record(
+        dir.path(),
+        &sample("as/as.wasm"),
+        &["--invoke", "churn", "--", "50"],
+    );
+    assert_eq!(
+        [s["total_bytes"].as_u64(), s["curr_bytes"].as_u64()],
+        [Some(50 * 80), Some(80)]
+    );
+}
+
+#[test]
+fn an_assertion_failure_is_reported_with_its_message_and_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, s) = record(dir.path(), &sample("as/as.wasm"), &["--invoke", "fail"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("abort: sample failure in assemblyscript/assembly/index.ts(31:3)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(s["invocations_failed"], 1);
+}
+
+#[test]
+fn an_optimized_build_whose_allocator_is_inlined_says_what_is_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, s) = record(
+        dir.path(),
+        &sample("as/as-optimized.wasm"),
+        &["--invoke", "churn", "--", "50"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Objects from `__new`: 64 bytes each, none seen freed.
+    assert_eq!(
+        [s["total_blocks"].as_u64(), s["total_bytes"].as_u64()],
+        [Some(50), Some(3_200)]
+    );
+    let warnings = s["warnings"].to_string();
+    assert!(
+        warnings.contains("AssemblyScript's allocator (`~lib/rt/tlsf/__alloc`, `__free`) is inlined in this build"),
+        "{warnings}"
+    );
+}

@@ -276,3 +276,59 @@ fn a_run_whose_allocations_reach_no_hook_says_so_with_where_to_look() {
     assert_eq!(s["total_blocks"], 1);
     assert!(s.get("warnings").is_none(), "{s}");
 }
+
+#[test]
+fn instrument_names_the_allocator_family_it_recognised() {
+    let dir = tempfile::tempdir().unwrap();
+    for (module, family) in [
+        ("rust/alloc-default.wasm", "dlmalloc (Rust)"),
+        ("rust/alloc-dlmalloc.wasm", "dlmalloc (Rust)"),
+        ("rust/alloc-wee_alloc.wasm", "wee_alloc"),
+        ("rust/alloc-talc.wasm", "talc"),
+        ("rust/alloc-lol_alloc.wasm", "lol_alloc"),
+        ("rust/alloc-buddy.wasm", "buddy_system_allocator"),
+        ("rust/alloc-linked_list.wasm", "linked_list_allocator"),
+        ("as/as.wasm", "TLSF (AssemblyScript)"),
+        ("c/leaky.wasm", "dlmalloc (C)"),
+        ("npm/resvg_bg.wasm", "wasm-bindgen's exports"),
+    ] {
+        let o = instrument_cmd(&sample(module), &dir.path().join("o.wasm"), &[]);
+        assert_eq!(code(&o), 0, "{module}: {}", stderr(&o));
+        assert!(
+            stderr(&o).starts_with(&format!("allocator: {family}\nrole ")),
+            "{module}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn a_module_with_wasmgc_types_is_told_its_gc_objects_are_not_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let wat = dir.path().join("gc.wat");
+    std::fs::write(
+        &wat,
+        r#"(module
+  (type $a (array (mut i8)))
+  (memory (export "memory") 1)
+  (global $top (mut i32) (i32.const 1024))
+  (global $keep (mut (ref null $a)) (ref.null $a))
+  (func $malloc (param i32) (result i32)
+    global.get $top global.get $top local.get 0 i32.add global.set $top)
+  (func $free (param i32))
+  (func (export "_start")
+    (drop (call $malloc (i32.const 8)))
+    (global.set $keep (array.new_default $a (i32.const 100)))))"#,
+    )
+    .unwrap();
+    let (out, _, s) = record(dir.path(), &wat, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        [s["total_blocks"].as_u64(), s["total_bytes"].as_u64()],
+        [Some(1), Some(8)]
+    );
+    assert_eq!(
+        s["warnings"],
+        serde_json::json!(["the module also has WasmGC types: objects it makes with `struct.new` and `array.new` live in the engine's garbage-collected heap, not in linear memory, and are not in this profile"])
+    );
+}

@@ -456,6 +456,59 @@ pub fn discover(
     Ok(found)
 }
 
+/// The allocator families whose functions `module` has, by the names
+/// their code gives its functions: what a user knows the allocator as.
+pub fn families(module: &Module) -> Vec<String> {
+    const MARKS: [(&str, &str); 13] = [
+        ("wee_alloc::", "wee_alloc"),
+        ("talc::", "talc"),
+        ("lol_alloc::", "lol_alloc"),
+        ("buddy_system_allocator::", "buddy_system_allocator"),
+        ("linked_list_allocator::", "linked_list_allocator"),
+        ("dlmalloc::dlmalloc::Dlmalloc", "dlmalloc (Rust)"),
+        ("~lib/rt/tlsf/", "TLSF (AssemblyScript)"),
+        ("~lib/rt/stub/", "stub (AssemblyScript)"),
+        ("emmalloc_", "emmalloc (emscripten)"),
+        ("dlmalloc", "dlmalloc (C)"),
+        ("mi_malloc", "mimalloc"),
+        ("je_malloc", "jemalloc"),
+        ("__wbindgen_malloc", "wasm-bindgen's exports"),
+    ];
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |family: &str| {
+        if !out.iter().any(|f| f == family) {
+            out.push(family.to_string());
+        }
+    };
+    for f in module.funcs.iter() {
+        let Some(name) = &f.name else { continue };
+        let d = demangle(name);
+        let d = d.trim_start_matches('<');
+        for (mark, family) in MARKS {
+            let hit = match mark {
+                // wasi-libc's and emscripten's C allocator: `dlmalloc`,
+                // `dlfree`... as whole names.
+                "dlmalloc" => d == "dlmalloc" || d == "dlfree",
+                _ => {
+                    d.starts_with(mark)
+                        || d.contains(&format!("<{mark}"))
+                        || d.contains(&format!(" {mark}"))
+                }
+            };
+            if hit {
+                add(family);
+            }
+        }
+    }
+    for e in module.exports.iter() {
+        if e.name == "__wbindgen_malloc" {
+            add("wasm-bindgen's exports");
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Local functions not in `hooked` whose (demangled) names look like an
 /// allocator's: a last path segment with `alloc`, `free` or `new` in it
 /// (`my_pool_alloc`, `<Arena as Allocator>::allocate`, `__new`), at most 8,
@@ -473,6 +526,18 @@ pub fn look_alikes(module: &Module, hooked: &[Allocator]) -> Vec<String> {
             continue;
         }
         let d = demangle(name);
+        // The standard library's, accessors, and the helpers of an
+        // allocator already hooked (`~lib/rt/tlsf/allocateBlock`).
+        let library = ["alloc::", "core::", "std::", "__rustc::"]
+            .iter()
+            .any(|p| d.trim_start_matches('<').starts_with(p));
+        if library
+            || d.contains("#get:")
+            || d.contains("#set:")
+            || hooked.iter().any(|a| path_root(&a.name) == path_root(&d))
+        {
+            continue;
+        }
         let last = d.rsplit("::").next().unwrap_or(&d).to_ascii_lowercase();
         let last = last.split(['<', '(']).next().unwrap_or("");
         if ["alloc", "free", "new"].iter().any(|w| last.contains(w))
@@ -483,6 +548,17 @@ pub fn look_alikes(module: &Module, hooked: &[Allocator]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The first part of a function's path: `~lib/rt/` for AssemblyScript's
+/// runtime, the crate for Rust (`talc` of `<talc::talck::Talck as ...>`),
+/// the whole name for C.
+fn path_root(name: &str) -> &str {
+    if let Some(rest) = name.strip_prefix("~lib/rt/") {
+        return &name[..name.len() - rest.len()];
+    }
+    let name = name.trim_start_matches('<');
+    name.split_once("::").map_or(name, |(root, _)| root)
 }
 
 /// The allocator underneath Rust's `__rust_alloc`, `__rust_alloc_zeroed`,

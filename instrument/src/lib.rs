@@ -86,6 +86,9 @@ pub struct Report {
     pub has_dwarf: bool,
     /// Candidates passed over, and why.
     pub warnings: Vec<String>,
+    /// The allocator families recognised from the module's function names
+    /// (`dlmalloc (Rust)`, `talc`, `TLSF (AssemblyScript)`, `emmalloc`, ...).
+    pub families: Vec<String>,
     /// Functions not hooked whose names look like an allocator's
     /// (demangled; at most 8): where to look with `--alloc-fn` when a run
     /// records no allocation.
@@ -178,7 +181,37 @@ pub fn instrument(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     if opts.validate {
         validate(&out.wasm).map_err(|e| InstrumentError::Internal(e.to_string()))?;
     }
+    let mut out = out;
+    if has_gc_types(wasm) {
+        out.report.warnings.push(
+            "the module also has WasmGC types: objects it makes with `struct.new` and `array.new` live in the engine's \
+             garbage-collected heap, not in linear memory, and are not in this profile"
+                .into(),
+        );
+    }
     Ok(out)
+}
+
+/// Whether `wasm` declares a WasmGC struct or array type.
+fn has_gc_types(wasm: &[u8]) -> bool {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(wasmparser::Payload::TypeSection(s)) => {
+                return s.into_iter().flatten().any(|group| {
+                    group.types().any(|t| {
+                        matches!(
+                            t.composite_type.inner,
+                            wasmparser::CompositeInnerType::Struct(_)
+                                | wasmparser::CompositeInnerType::Array(_)
+                        )
+                    })
+                });
+            }
+            Ok(wasmparser::Payload::CodeSectionStart { .. }) | Err(_) => return false,
+            Ok(_) => {}
+        }
+    }
+    false
 }
 
 /// An export of `wasm` in the namespace the instrumenter adds exports to

@@ -31,6 +31,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     let mut warnings = Vec::new();
     let allocators = plan::allocators(&module, opts, &index_of, ptr_ty, &mut warnings)?;
     let look_alikes = crate::discover::look_alikes(&module, &allocators);
+    let families = crate::discover::families(&module);
 
     // Plan: the call graph, what reaches a hook.
     let (mut calls, address_taken) = plan::call_graph(&module);
@@ -83,6 +84,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         has_names,
         has_dwarf,
         warnings,
+        families,
         look_alikes,
     };
     let wasm = module.emit_wasm();

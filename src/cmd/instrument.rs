@@ -87,11 +87,15 @@ impl Opts {
 
 /// The human-readable table of what was hooked.
 pub fn report_table(r: &heapscope_instrument::Report) -> String {
+    use heapscope_viewer::text::term_safe;
     let mut s = String::new();
+    if !r.families.is_empty() {
+        s.push_str(&format!("allocator: {}\n", r.families.join(", ")));
+    }
     let w = r
         .allocators
         .iter()
-        .map(|a| a.function.len())
+        .map(|a| term_safe(&a.function).chars().count())
         .max()
         .unwrap_or(8)
         .max(8);
@@ -103,7 +107,7 @@ pub fn report_table(r: &heapscope_instrument::Report) -> String {
         s.push_str(&format!(
             "{:<20} {:<w$} {:>6}  {}\n",
             a.role.name(),
-            a.function,
+            term_safe(&a.function),
             a.index,
             a.found_by
         ));
@@ -118,7 +122,7 @@ pub fn report_table(r: &heapscope_instrument::Report) -> String {
         if r.has_dwarf { "yes" } else { "no" },
     ));
     for warn in &r.warnings {
-        s.push_str(&format!("warning: {warn}\n"));
+        s.push_str(&format!("warning: {}\n", term_safe(warn)));
     }
     s
 }

@@ -276,7 +276,8 @@ pub fn summary_lines(module: &str, s: &Summary) -> Vec<String> {
         ));
     }
     for w in &s.warnings {
-        out.push(format!("warning: {w}"));
+        // They name the module's functions.
+        out.push(format!("warning: {}", term_safe(w)));
     }
     if s.unseen_frees > 0 {
         out.push(format!(

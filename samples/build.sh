@@ -5,6 +5,8 @@
 #   c/churn.wasm                   allocation microbenchmark (N malloc/free pairs at a depth)
 #   c/wasi.wasm                    argv, environment, stdin, preopened files, exit code
 #   c/deep.wasm                    one leaked 4-byte block per level of a DEPTH-deep recursion (stack-depth costs, recursion depth)
+#   c/kinds.wasm                   a block or chain for each of Valgrind's leak kinds (definite, indirect, possible, reachable)
+#   c/badfree.wasm                 frees a pointer 8 bytes inside a live block; wasi-libc's free then traps
 #   c/wasteful.wasm                a buffer grown by 100 reallocs, a 256-byte buffer malloc/free in a loop (advice)
 #   c/leaky.stripped.wasm          no name section, no DWARF (error-path tests)
 #   c/leaky.native c/fragment.native  gcc -g -O0, for Valgrind's reference counts
@@ -39,7 +41,7 @@ fresh() { # fresh OUT SRC...: OUT exists and is newer than every SRC
   return 0
 }
 
-for s in leaky fragment churn wasi wasteful deep; do
+for s in leaky fragment churn wasi wasteful deep badfree kinds; do
   # deep.c recurses thousands of levels: a C stack of 1 MiB, not 64 KiB.
   stack=; [ $s = deep ] && stack=-Wl,-z,stack-size=1048576
   fresh "$out/c/$s.wasm" "c/$s.c" || clang --target=wasm32-wasi -g $stack "c/$s.c" -o "$out/c/$s.wasm"

@@ -332,3 +332,155 @@ fn a_module_with_wasmgc_types_is_told_its_gc_objects_are_not_counted() {
         serde_json::json!(["the module also has WasmGC types: objects it makes with `struct.new` and `array.new` live in the engine's garbage-collected heap, not in linear memory, and are not in this profile"])
     );
 }
+
+/// Valgrind's report of the invalid free in `native`: the free's
+/// functions, the offset and size of the block, and its allocation's
+/// functions (the sample's own frames only).
+fn valgrind_invalid_free(native: &std::path::Path) -> (Vec<String>, u64, u64, Vec<String>) {
+    let out = std::process::Command::new("valgrind")
+        .arg(native)
+        .output()
+        .expect("valgrind is installed by scripts/setup.sh");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err
+        .lines()
+        .map(|l| l.split_once("== ").map_or(l, |(_, r)| r).trim())
+        .skip_while(|l| !l.starts_with("Invalid free()"))
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(
+        !lines.is_empty(),
+        "valgrind reported no invalid free:\n{err}"
+    );
+    let functions = |ls: &[&str]| -> Vec<String> {
+        ls.iter()
+            .filter_map(|l| l.strip_prefix("by ").or_else(|| l.strip_prefix("at ")))
+            .filter_map(|l| l.split_once(": ").map(|(_, f)| f))
+            .filter(|f| !f.starts_with("free ") && !f.starts_with("malloc "))
+            .map(|f| f.split(' ').next().unwrap().to_string())
+            .collect()
+    };
+    let address = lines
+        .iter()
+        .position(|l| l.starts_with("Address "))
+        .unwrap();
+    let words: Vec<&str> = lines[address].split_whitespace().collect();
+    // "Address 0x.. is 8 bytes inside a block of size 100 alloc'd"
+    let offset = words[3].parse().unwrap();
+    let size = words[10].parse().unwrap();
+    (
+        functions(&lines[..address]),
+        offset,
+        size,
+        functions(&lines[address..]),
+    )
+}
+
+#[test]
+fn a_free_inside_a_block_is_reported_with_both_stacks_before_the_allocator_traps() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, trace, s) = record(dir.path(), &sample("c/badfree.wasm"), &[]);
+    // wasi-libc's free reads a header past the end of memory and traps;
+    // the bad free was reported before it ran.
+    assert_eq!(code(&out), 134, "{}", stderr(&out));
+    assert_eq!(s["status"], "trapped");
+    assert_eq!(s["invalid_frees"], 1);
+    let o = heapscope(["leaks".as_ref(), trace.as_os_str(), "--json".as_ref()]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let f = &v["invalid_frees"][0];
+    let user = |frames: &serde_json::Value| -> Vec<String> {
+        frames
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["function"].as_str().unwrap().to_string())
+            .filter(|f| f != "free" && f != "malloc" && !f.starts_with("_start"))
+            .collect()
+    };
+    let (free_fns, offset, size, alloc_fns) = valgrind_invalid_free(&sample("c/badfree.native"));
+    assert_eq!(free_fns, ["release_record", "main"]);
+    assert_eq!(alloc_fns, ["make_record", "main"]);
+    assert_eq!(user(&f["stack"]), free_fns, "{f}");
+    assert_eq!(user(&f["allocated_at"]), alloc_fns, "{f}");
+    assert_eq!(
+        [f["inside"]["offset"].as_u64(), f["inside"]["size"].as_u64()],
+        [Some(offset), Some(size)],
+        "{f}"
+    );
+    let text = stdout(&heapscope(["leaks".as_ref(), trace.as_os_str()]));
+    assert!(
+        text.contains(&format!(
+            "invalid free #1 of {:#x}: the pointer is 8 bytes inside a block of 100 bytes at {:#x}\n    at release_record (",
+            f["ptr"].as_u64().unwrap(),
+            f["inside"]["start"].as_u64().unwrap()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("  the block was allocated at:\n    at make_record ("),
+        "{text}"
+    );
+}
+
+/// Valgrind's leak summary for `native`: (bytes, blocks) definitely,
+/// indirectly, possibly lost and still reachable.
+fn valgrind_leak_kinds(native: &std::path::Path) -> [(u64, u64); 4] {
+    let out = std::process::Command::new("valgrind")
+        .args(["--leak-check=full", "--show-leak-kinds=all"])
+        .arg(native)
+        .output()
+        .expect("valgrind is installed by scripts/setup.sh");
+    let err = String::from_utf8_lossy(&out.stderr).replace(',', "");
+    [
+        "definitely lost:",
+        "indirectly lost:",
+        "possibly lost:",
+        "still reachable:",
+    ]
+    .map(|label| {
+        let line = err
+            .lines()
+            .find_map(|l| l.split_once(label).map(|(_, r)| r.to_string()))
+            .unwrap_or_else(|| panic!("valgrind printed no `{label}` line:\n{err}"));
+        let n: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        (n[0], n[1])
+    })
+}
+
+#[test]
+fn leak_kinds_of_a_c_sample_equal_valgrinds_definite_indirect_possible_reachable() {
+    let valgrind = valgrind_leak_kinds(&sample("c/kinds.native"));
+    assert_eq!(
+        valgrind,
+        [(96, 2), (216, 5), (72, 1), (88, 1)],
+        "the sample's design"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, s) = record(dir.path(), &sample("c/kinds.wasm"), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let k = &s["leak_kinds"];
+    let pair = |kind: &str| {
+        (
+            k[kind]["bytes"].as_u64().unwrap(),
+            k[kind]["blocks"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(
+        [
+            pair("definite"),
+            pair("indirect"),
+            pair("possible"),
+            pair("reachable")
+        ],
+        valgrind,
+        "{k}"
+    );
+    assert!(
+        stderr(&out).contains("live at exit: 96 bytes in 2 blocks definitely lost, 216 bytes in 5 blocks indirectly lost, 72 bytes in 1 block possibly lost, 88 bytes in 1 block still reachable"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -129,8 +129,8 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, String> {
                         "definite" => r.kinds.push(Definite),
                         "possible" => r.kinds.push(Possible),
                         "reachable" => r.kinds.push(Reachable),
-                        "all" => r.kinds.extend([Definite, Possible, Reachable]),
-                        "indirect" => r.kinds.push(Definite),
+                        "all" => r.kinds.extend([Definite, Indirect, Possible, Reachable]),
+                        "indirect" => r.kinds.push(Indirect),
                         other => return Err(format!("line {at}: unknown leak kind `{other}`")),
                     }
                 }

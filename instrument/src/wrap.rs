@@ -1,6 +1,7 @@
 //! Wrapping an allocator function: its body moves to a new function, and
 //! a wrapper in its place calls it and reports the event through
-//! `heapscope:record` when it is the outermost allocator call.
+//! `heapscope:record` when it is the outermost allocator call: after the
+//! call for an allocation (it needs the result), before it for a free.
 
 use crate::discover::{Allocator, Shape};
 use crate::infra::{get_u64, Infra};
@@ -33,6 +34,30 @@ pub(crate) fn wrap(module: &mut Module, infra: &Infra, a: &Allocator, mem0: Memo
     let sp0 = module.locals.add(ValType::I32);
     let mut body = b.func_body();
     body.global_get(infra.sp).local_set(sp0);
+    let tag = match a.shape {
+        Shape::Alloc { .. } | Shape::OutParam { .. } => abi::EVENT_ALLOC,
+        Shape::Realloc { .. } => abi::EVENT_REALLOC,
+        Shape::Free { .. } => abi::EVENT_FREE,
+    };
+    // A free is reported before the allocator runs: when it is given a
+    // pointer that is not a block and traps, the report of the bad free
+    // is in the trace, with its stack, before the trap.
+    let before = matches!(a.shape, Shape::Free { .. });
+    let report = |seq: &mut walrus::InstrSeqBuilder| {
+        seq.global_get(infra.nest).unop(UnaryOp::I32Eqz);
+        seq.if_else(
+            None,
+            |then| {
+                then.i32_const(abi::EventRecord::word(tag, kind) as i32);
+                push_args(then, a, &args, ret, mem0, p);
+                then.local_get(sp0).call(infra.record);
+            },
+            |_| {},
+        );
+    };
+    if before {
+        report(&mut body);
+    }
     body.global_get(infra.nest)
         .i32_const(1)
         .binop(BinaryOp::I32Add)
@@ -48,21 +73,9 @@ pub(crate) fn wrap(module: &mut Module, infra: &Infra, a: &Allocator, mem0: Memo
         .i32_const(1)
         .binop(BinaryOp::I32Sub)
         .global_set(infra.nest);
-    body.global_get(infra.nest).unop(UnaryOp::I32Eqz);
-    body.if_else(
-        None,
-        |then| {
-            let tag = match a.shape {
-                Shape::Alloc { .. } | Shape::OutParam { .. } => abi::EVENT_ALLOC,
-                Shape::Realloc { .. } => abi::EVENT_REALLOC,
-                Shape::Free { .. } => abi::EVENT_FREE,
-            };
-            then.i32_const(abi::EventRecord::word(tag, kind) as i32);
-            push_args(then, a, &args, ret, mem0, p);
-            then.local_get(sp0).call(infra.record);
-        },
-        |_| {},
-    );
+    if !before {
+        report(&mut body);
+    }
     if let Some(r) = ret {
         body.local_get(r);
     }

@@ -146,7 +146,7 @@ pub struct Opts {
     /// Exit 1 when live heap bytes peak above SIZE.
     #[arg(long, value_name = "SIZE", value_parser = super::parse_size)]
     max_peak: Option<u64>,
-    /// Exit 1 when more than SIZE bytes are definitely or possibly lost.
+    /// Exit 1 when more than SIZE bytes are definitely, indirectly or possibly lost.
     #[arg(long, value_name = "SIZE", value_parser = super::parse_size)]
     max_leaked: Option<u64>,
     /// Exit 1 when more than N blocks are allocated in all.

@@ -74,7 +74,7 @@
 //! | `0x22` | invocation start | index, name (string) |
 //! | `0x23` | invocation end | index, ok (0/1), message (string) |
 //! | `0x24` | time | microseconds since the run started |
-//! | `0x25` | exit block | ptr (absolute), leak kind (0 definite, 1 possible, 2 reachable), suppression rule (string id + 1, 0 = none) |
+//! | `0x25` | exit block | ptr (absolute), leak kind (0 definite, 1 possible, 2 reachable, 3 indirect), suppression rule (string id + 1, 0 = none) |
 //! | `0x26` | invalid free | ptr (absolute), stack of the bad call, stack that allocated the block (0 = unknown), stack that freed it before (0 = never freed: not a heap block) |
 //! | `0x27` | invocation stats | index, outcome (0 ok, 1 the plugin reported an error, 2 trapped), allocations, frees, bytes allocated, live bytes after, live blocks after, pages of memory 0 after, duration (µs), output bytes + 1 (0 = no output) |
 //! | `0x28` | warm-up | invocations the growth fit leaves out (written before the first invocation) |
@@ -187,9 +187,11 @@ pub mod kind {
 
 /// How a block live at the end of a run is referenced, as Valgrind's
 /// memcheck classifies it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+///
+/// Ordered as Valgrind lists them, from the most certain leak to the least:
+/// definite < indirect < possible < reachable (the numbers are the trace
+/// format's, not the order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LeakKind {
     /// Nothing points to it: definitely lost.
@@ -199,6 +201,9 @@ pub enum LeakKind {
     /// A chain of pointers from the data, the stack or a global reaches its
     /// start: still reachable.
     Reachable = 2,
+    /// Only lost blocks point to it: indirectly lost (the nodes of a lost
+    /// list, say).
+    Indirect = 3,
 }
 
 impl LeakKind {
@@ -207,8 +212,30 @@ impl LeakKind {
             0 => Some(LeakKind::Definite),
             1 => Some(LeakKind::Possible),
             2 => Some(LeakKind::Reachable),
+            3 => Some(LeakKind::Indirect),
             _ => None,
         }
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            LeakKind::Definite => 0,
+            LeakKind::Indirect => 1,
+            LeakKind::Possible => 2,
+            LeakKind::Reachable => 3,
+        }
+    }
+}
+
+impl PartialOrd for LeakKind {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for LeakKind {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.rank().cmp(&other.rank())
     }
 }
 

@@ -3,7 +3,7 @@
 //! them as the run ends, `leaks` against a trace's replayed summary.
 //!
 //! `--fail-on-leak[=KIND]` fails when blocks of KIND or a worse one are
-//! live at exit (definite < possible < reachable; `definite` by default).
+//! live at exit (definite and indirect < possible < reachable; `definite` by default).
 //! Suppressed blocks never count. Blocks the run could not classify (its
 //! leak scan did not run) count as definitely lost: a gate does not pass on
 //! what it could not check.
@@ -19,7 +19,7 @@ pub struct Gates {
     pub fail_on_leak: Option<LeakKind>,
     /// Fail when live bytes peak above this.
     pub max_peak: Option<u64>,
-    /// Fail when more bytes than this are definitely or possibly lost.
+    /// Fail when more bytes than this are definitely, indirectly or possibly lost.
     pub max_leaked: Option<u64>,
     /// Fail when more blocks than this are allocated in all.
     pub max_allocs: Option<u64>,
@@ -45,10 +45,15 @@ impl Gates {
         };
         if let Some(k) = self.fail_on_leak {
             let classified = kinds.definite.blocks
+                + kinds.indirect.blocks
                 + kinds.possible.blocks
                 + kinds.reachable.blocks
                 + kinds.suppressed.blocks;
-            let mut blocks = kinds.definite.blocks + s.curr_blocks.saturating_sub(classified);
+            // Indirectly lost blocks are lost too: they count with the
+            // definitely lost ones that hold them.
+            let mut blocks = kinds.definite.blocks
+                + kinds.indirect.blocks
+                + s.curr_blocks.saturating_sub(classified);
             if k >= LeakKind::Possible {
                 blocks += kinds.possible.blocks;
             }
@@ -56,7 +61,7 @@ impl Gates {
                 blocks += kinds.reachable.blocks;
             }
             let name = match k {
-                LeakKind::Definite => "definite",
+                LeakKind::Definite | LeakKind::Indirect => "definite",
                 LeakKind::Possible => "possible",
                 LeakKind::Reachable => "reachable",
             };
@@ -69,7 +74,7 @@ impl Gates {
             gate(
                 "max-leaked".into(),
                 l,
-                kinds.definite.bytes + kinds.possible.bytes,
+                kinds.definite.bytes + kinds.indirect.bytes + kinds.possible.bytes,
             );
         }
         if let Some(l) = self.max_allocs {

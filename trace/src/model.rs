@@ -118,6 +118,10 @@ impl Amount {
 pub struct LeakTotals {
     /// Nothing points to them.
     pub definite: Amount,
+    /// Only lost blocks point to them (absent in traces from before this
+    /// kind: they counted such blocks as definitely lost).
+    #[serde(default)]
+    pub indirect: Amount,
     /// Only interior pointers reach them.
     pub possible: Amount,
     /// Reachable from data, the stack or globals.
@@ -342,6 +346,7 @@ impl HeapModel {
             }
             None => match kind {
                 LeakKind::Definite => t.definite.add(size),
+                LeakKind::Indirect => t.indirect.add(size),
                 LeakKind::Possible => t.possible.add(size),
                 LeakKind::Reachable => t.reachable.add(size),
             },
@@ -351,6 +356,16 @@ impl HeapModel {
     /// The live block starting at `ptr`.
     pub fn block(&self, ptr: u64) -> Option<&Block> {
         self.live.get(&ptr)
+    }
+
+    /// The live block `ptr` points inside of (not at its start), as
+    /// `(start, block)`. A walk over every live block: for the few invalid
+    /// frees a report explains, not for every event.
+    pub fn containing(&self, ptr: u64) -> Option<(u64, &Block)> {
+        self.live
+            .iter()
+            .find(|(start, b)| **start < ptr && ptr - **start < b.size)
+            .map(|(start, b)| (*start, b))
     }
 
     /// Every live block as `(ptr, block)`, in no particular order.

@@ -135,6 +135,22 @@ pub struct InvalidFreeView {
     /// For a double free: where it was freed the first time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub freed_at: Option<Vec<FrameView>>,
+    /// For a pointer inside a live block (not its start): that block. Its
+    /// allocation stack is `allocated_at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inside: Option<InsideBlock>,
+}
+
+/// The live block an invalid free's pointer falls inside, as Valgrind
+/// reports it ("8 bytes inside a block of size 100 alloc'd").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct InsideBlock {
+    /// The block's start.
+    pub start: u64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// How far inside it the pointer is.
+    pub offset: u64,
 }
 
 /// The analysis of one trace.
@@ -314,11 +330,29 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                         free_stack,
                     } if invalid.len() < 1000 => {
                         let frames = |id| frames_of(&reader, id);
+                        let inside = (*free_stack == 0)
+                            .then(|| model.containing(*ptr))
+                            .flatten()
+                            .map(|(start, b)| {
+                                (
+                                    InsideBlock {
+                                        start,
+                                        size: b.size,
+                                        offset: *ptr - start,
+                                    },
+                                    b.stack,
+                                )
+                            });
                         invalid.push(InvalidFreeView {
                             ptr: *ptr,
                             stack: frames(*stack),
-                            allocated_at: (*free_stack != 0).then(|| frames(*alloc_stack)),
+                            allocated_at: if *free_stack != 0 {
+                                Some(frames(*alloc_stack))
+                            } else {
+                                inside.map(|(_, stack)| frames(stack))
+                            },
                             freed_at: (*free_stack != 0).then(|| frames(*free_stack)),
+                            inside: inside.map(|(i, _)| i),
                         });
                     }
                     Record::Warmup(n) => tracker = Some(GrowthTracker::new(*n)),

@@ -98,17 +98,32 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
     growth(&mut out, a, if top == 0 { usize::MAX } else { top }, full);
     failed_grows(&mut out, a, full);
     for (i, f) in a.invalid_frees.iter().enumerate() {
-        let what = if f.freed_at.is_some() {
-            "double free"
-        } else {
-            "free of a pointer that is not a live block"
+        let what = match (&f.freed_at, &f.inside) {
+            (Some(_), _) => "double free".to_string(),
+            (None, Some(b)) => format!(
+                "the pointer is {} inside a block of {} at {:#x}",
+                plural(b.offset, "byte", "bytes"),
+                plural(b.size, "byte", "bytes"),
+                b.start
+            ),
+            (None, None) => "free of a pointer that is not a live block".to_string(),
         };
         let _ = writeln!(out, "\ninvalid free #{} of {:#x}: {what}", i + 1, f.ptr);
         frames(&mut out, &f.stack, full);
-        if let (Some(alloc), Some(freed)) = (&f.allocated_at, &f.freed_at) {
+        if let Some(freed) = &f.freed_at {
             let _ = writeln!(out, "  freed before at:");
             frames(&mut out, freed, full);
-            let _ = writeln!(out, "  allocated at:");
+        }
+        if let Some(alloc) = &f.allocated_at {
+            let _ = writeln!(
+                out,
+                "  {}allocated at:",
+                if f.inside.is_some() {
+                    "the block was "
+                } else {
+                    ""
+                }
+            );
             frames(&mut out, alloc, full);
         }
     }
@@ -143,6 +158,7 @@ fn group(out: &mut String, n: usize, g: &LeakGroup, full: bool) {
     let kind = match (&g.suppressed_by, g.kind) {
         (Some(rule), _) => format!(", suppressed by \"{}\"", term_safe(rule)),
         (None, Some(LeakKind::Definite)) => ", definitely lost".into(),
+        (None, Some(LeakKind::Indirect)) => ", indirectly lost".into(),
         (None, Some(LeakKind::Possible)) => ", possibly lost".into(),
         (None, Some(LeakKind::Reachable)) => ", still reachable".into(),
         (None, None) => String::new(),
@@ -208,11 +224,12 @@ pub fn amount(a: &Amount) -> String {
 }
 
 /// The blocks live at exit by leak kind: `6,666 bytes in 3 blocks
-/// definitely lost, 0 bytes in 0 blocks possibly lost, ...`.
+/// definitely lost, 0 bytes in 0 blocks indirectly lost, ...`.
 pub fn leak_kinds(k: &LeakTotals) -> String {
     format!(
-        "{} definitely lost, {} possibly lost, {} still reachable, {} suppressed",
+        "{} definitely lost, {} indirectly lost, {} possibly lost, {} still reachable, {} suppressed",
         amount(&k.definite),
+        amount(&k.indirect),
         amount(&k.possible),
         amount(&k.reachable),
         amount(&k.suppressed),

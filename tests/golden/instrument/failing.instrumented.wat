@@ -219,16 +219,6 @@
     global.get $heapscope:sp
     local.set 1
     global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $free.heapscope_original
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
     i32.eqz
     if ;; label = @1
       i32.const 16777220
@@ -240,6 +230,16 @@
       call $heapscope:record
     else
     end
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
   )
   (func $malloc.heapscope_original (;9;) (type 2) (param i32) (result i32)
     (local i32 i32 i32)

@@ -319,18 +319,6 @@
     global.get $heapscope:sp
     local.set 3
     global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    local.get 1
-    local.get 2
-    call $__wbindgen_free.heapscope_original
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
     i32.eqz
     if ;; label = @1
       i32.const 16777236
@@ -342,21 +330,23 @@
       call $heapscope:record
     else
     end
-  )
-  (func $_ZdlPv (;12;) (type 1) (param i32)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 1
     global.get $heapscope:nest
     i32.const 1
     i32.add
     global.set $heapscope:nest
     local.get 0
-    call $"operator delete(void*).heapscope_original"
+    local.get 1
+    local.get 2
+    call $__wbindgen_free.heapscope_original
     global.get $heapscope:nest
     i32.const 1
     i32.sub
     global.set $heapscope:nest
+  )
+  (func $_ZdlPv (;12;) (type 1) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
     global.get $heapscope:nest
     i32.eqz
     if ;; label = @1
@@ -369,21 +359,21 @@
       call $heapscope:record
     else
     end
-  )
-  (func $__free (;13;) (type 1) (param i32)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 1
     global.get $heapscope:nest
     i32.const 1
     i32.add
     global.set $heapscope:nest
     local.get 0
-    call $__free.heapscope_original
+    call $"operator delete(void*).heapscope_original"
     global.get $heapscope:nest
     i32.const 1
     i32.sub
     global.set $heapscope:nest
+  )
+  (func $__free (;13;) (type 1) (param i32)
+    (local i32)
+    global.get $heapscope:sp
+    local.set 1
     global.get $heapscope:nest
     i32.eqz
     if ;; label = @1
@@ -396,6 +386,16 @@
       call $heapscope:record
     else
     end
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $__free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
   )
   (func $heapscope:grow:0 (;14;) (type 2) (param i32) (result i32)
     (local i32)

@@ -229,6 +229,98 @@ pub(crate) fn data_end(wasm: &[u8]) -> u64 {
     end
 }
 
+/// The values of the linker's `__data_end` and `__heap_base` globals, when
+/// the module exports them or names them in its name section (wasm-ld
+/// exports both for wasm32-unknown-unknown builds).
+pub(crate) fn linker_globals(wasm: &[u8]) -> (Option<u64>, Option<u64>) {
+    use wasmparser::{Name, Payload};
+    let mut values: Vec<Option<u64>> = Vec::new();
+    let mut named: Vec<(u32, String)> = Vec::new();
+    let mut imported = 0u32;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(Payload::ImportSection(s)) => {
+                for i in s.into_imports().flatten() {
+                    if matches!(i.ty, wasmparser::TypeRef::Global(_)) {
+                        imported += 1;
+                        values.push(None);
+                    }
+                }
+            }
+            Ok(Payload::GlobalSection(s)) => {
+                for g in s.into_iter().flatten() {
+                    let mut ops = g.init_expr.get_operators_reader();
+                    values.push(match ops.read() {
+                        Ok(wasmparser::Operator::I32Const { value }) => Some(value as u32 as u64),
+                        Ok(wasmparser::Operator::I64Const { value }) => Some(value as u64),
+                        _ => None,
+                    });
+                }
+            }
+            Ok(Payload::ExportSection(s)) => {
+                for e in s.into_iter().flatten() {
+                    if e.kind == wasmparser::ExternalKind::Global {
+                        named.push((e.index, e.name.to_string()));
+                    }
+                }
+            }
+            Ok(Payload::CustomSection(c)) if c.name() == "name" => {
+                let reader = wasmparser::NameSectionReader::new(wasmparser::BinaryReader::new(
+                    c.data(),
+                    c.data_offset(),
+                ));
+                for n in reader.into_iter().flatten() {
+                    if let Name::Global(map) = n {
+                        for g in map.into_iter().flatten() {
+                            named.push((g.index, g.name.to_string()));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let _ = imported;
+    let value = |name: &str| {
+        named
+            .iter()
+            .find(|(_, n)| n == name)
+            .and_then(|(i, _)| values.get(*i as usize).copied().flatten())
+    };
+    (value("__data_end"), value("__heap_base"))
+}
+
+/// Memory 0's layout, as wasm-ld makes it: static data from address 0 (or
+/// above the stack when the stack comes first), the auxiliary stack below
+/// `__stack_pointer`'s initial value, the heap from `__heap_base` (else from
+/// the end of the data or stack, whichever is higher). A heap that starts
+/// lower than its lowest block starts there.
+pub(crate) fn layout(
+    wasm: &[u8],
+    sp_init: Option<u64>,
+    lowest_block: Option<u64>,
+) -> heapscope_trace::format::MemoryLayout {
+    let (data_end_global, heap_base_global) = linker_globals(wasm);
+    let data_end = data_end_global.unwrap_or_else(|| data_end(wasm));
+    let (stack_lo, stack_hi) = match sp_init {
+        // The stack comes first (Rust's default): it starts at 0.
+        Some(sp) if sp <= data_end => (0, sp),
+        // After the data (C's default): it fills up to its initial pointer.
+        Some(sp) => (data_end, sp),
+        None => (data_end, data_end),
+    };
+    let mut heap_base = heap_base_global.unwrap_or(data_end.max(stack_hi));
+    if let Some(lo) = lowest_block {
+        heap_base = heap_base.min(lo);
+    }
+    heapscope_trace::format::MemoryLayout {
+        data_end,
+        stack_lo,
+        stack_hi,
+        heap_base,
+    }
+}
+
 /// The module's exported functions, for an error naming what it has.
 pub(crate) fn exported_functions(module: &Module) -> String {
     let names: Vec<String> = module

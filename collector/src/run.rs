@@ -369,6 +369,11 @@ fn finish(
     let leak_scan_cut = leaks.is_none();
     watch.stop_progress();
     let mut rec = store.data_mut().rec.sync();
+    if !cfg.plain && called.instance.is_some() {
+        let layout = module::layout(&loaded.original, called.sp_init, rec.heap_lo);
+        rec.write_record(&Record::Layout(layout));
+        rec.model.layout = Some(layout);
+    }
     rec.clock();
     rec.write_record(&Record::RunEnd {
         status,

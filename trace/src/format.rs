@@ -78,6 +78,7 @@
 //! | `0x26` | invalid free | ptr (absolute), stack of the bad call, stack that allocated the block (0 = unknown), stack that freed it before (0 = never freed: not a heap block) |
 //! | `0x27` | invocation stats | index, outcome (0 ok, 1 the plugin reported an error, 2 trapped), allocations, frees, bytes allocated, live bytes after, live blocks after, pages of memory 0 after, duration (µs), output bytes + 1 (0 = no output) |
 //! | `0x28` | warm-up | invocations the growth fit leaves out (written before the first invocation) |
+//! | `0x29` | layout | memory 0's layout: end of the static data, the auxiliary stack's lowest and highest address, where the heap begins ([`MemoryLayout`]) |
 //!
 //! An invalid-free record follows the free or realloc record of a pointer
 //! that was not a live block: a double free when the earlier free is known.
@@ -181,6 +182,8 @@ pub mod kind {
     pub const INVALID_FREE: u8 = 0x26;
     /// [`super::Record::InvocationStats`]
     pub const INVOCATION_STATS: u8 = 0x27;
+    /// [`super::Record::Layout`]
+    pub const LAYOUT: u8 = 0x29;
     /// [`super::Record::Warmup`]
     pub const WARMUP: u8 = 0x28;
 }
@@ -331,6 +334,23 @@ impl RunStatus {
     }
 }
 
+/// Where memory 0's regions lie, as the linker laid them out (wasm-ld:
+/// the data segments, the auxiliary C stack below `__stack_pointer`'s
+/// initial value, the heap from `__heap_base`). Addresses in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemoryLayout {
+    /// Where the static data ends (`__data_end`, or the end of the active
+    /// data segments).
+    pub data_end: u64,
+    /// The auxiliary stack's lowest address (equal to `stack_hi`: none).
+    pub stack_lo: u64,
+    /// Its highest address: `__stack_pointer`'s initial value.
+    pub stack_hi: u64,
+    /// Where the heap begins (`__heap_base`, else the end of the data or
+    /// the stack, whichever is higher; never above the lowest block).
+    pub heap_base: u64,
+}
+
 /// A linear memory as declared by the module.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryInfo {
@@ -459,6 +479,8 @@ pub enum Record {
     InvocationStats(InvocationStats),
     /// How many invocations the growth fit leaves out as warm-up.
     Warmup(u64),
+    /// Memory 0's layout, for the breakdown of its pages.
+    Layout(MemoryLayout),
     /// Microseconds since the run started.
     Time(u64),
     /// A free or reallocation of a pointer that was not a live block.
@@ -868,6 +890,13 @@ impl<W: Write> TraceWriter<W> {
             Record::Warmup(n) => {
                 let start = self.begin(kind::WARMUP);
                 varint::put_u64(&mut self.buf, *n);
+                self.end(start)
+            }
+            Record::Layout(l) => {
+                let start = self.begin(kind::LAYOUT);
+                for v in [l.data_end, l.stack_lo, l.stack_hi, l.heap_base] {
+                    varint::put_u64(&mut self.buf, v);
+                }
                 self.end(start)
             }
             Record::InvocationEnd { index, ok, message } => {
@@ -1460,6 +1489,12 @@ impl<R: Read> TraceReader<R> {
                 output_bytes: c.u64()?.checked_sub(1),
             }),
             kind::WARMUP => Record::Warmup(c.u64()?),
+            kind::LAYOUT => Record::Layout(MemoryLayout {
+                data_end: c.u64()?,
+                stack_lo: c.u64()?,
+                stack_hi: c.u64()?,
+                heap_base: c.u64()?,
+            }),
             kind::TIME => Record::Time(c.u64()?),
             kind::INVALID_FREE => Record::InvalidFree {
                 ptr: c.u64()?,
@@ -1776,6 +1811,12 @@ mod tests {
                 message: "boom".into(),
             },
             Record::Warmup(500),
+            Record::Layout(MemoryLayout {
+                data_end: 5_312,
+                stack_lo: 5_312,
+                stack_hi: 70_848,
+                heap_base: 70_848,
+            }),
             Record::InvocationStats(InvocationStats {
                 index: 0,
                 outcome: InvocationOutcome::PluginError,

@@ -94,6 +94,15 @@ pub struct HeapModel {
     pub memories: Vec<MemoryStats>,
     /// Leak kinds of the blocks live at the end, once classified.
     pub leak_kinds: Option<LeakTotals>,
+    /// The highest end of any block allocated so far: the heap's
+    /// high-water mark.
+    pub heap_hi: u64,
+    /// Pages of memory 0 when live bytes peaked.
+    pub pages_at_max: u64,
+    /// The heap's high-water mark when live bytes peaked.
+    pub heap_hi_at_max: u64,
+    /// Memory 0's layout, when the run recorded it.
+    pub layout: Option<crate::format::MemoryLayout>,
 }
 
 /// Blocks and bytes.
@@ -194,10 +203,13 @@ impl HeapModel {
             self.curr_blocks -= 1;
             self.curr_bytes = self.curr_bytes.saturating_sub(old.size);
         }
+        self.heap_hi = self.heap_hi.max(ptr.saturating_add(size));
         if self.curr_bytes > self.max_bytes {
             self.max_bytes = self.curr_bytes;
             self.max_blocks = self.curr_blocks;
             self.max_seq = self.seq;
+            self.pages_at_max = self.memories.first().map_or(0, |m| m.final_pages);
+            self.heap_hi_at_max = self.heap_hi;
         }
     }
 
@@ -320,6 +332,7 @@ impl HeapModel {
                 ..
             } => self.grow(memory, delta, old_pages),
             Record::RunStart { ref memories, .. } => self.start(memories),
+            Record::Layout(l) => self.layout = Some(l),
             _ => {}
         }
         None
@@ -373,6 +386,30 @@ impl HeapModel {
         self.live.iter().map(|(p, b)| (*p, b))
     }
 
+    /// Memory 0's pages split by what holds them, at the peak of live
+    /// bytes and now, when the run recorded its layout.
+    pub fn breakdown(&self) -> Option<MemoryBreakdown> {
+        let layout = self.layout?;
+        let m = self.memories.first()?;
+        Some(MemoryBreakdown {
+            layout,
+            at_peak: Parts::split(
+                &layout,
+                self.pages_at_max,
+                m.page_size,
+                self.max_bytes,
+                self.heap_hi_at_max,
+            ),
+            at_exit: Parts::split(
+                &layout,
+                m.final_pages,
+                m.page_size,
+                self.curr_bytes,
+                self.heap_hi,
+            ),
+        })
+    }
+
     /// The summary of the run so far.
     pub fn summary(&self, status: RunStatus, exit_code: Option<i32>, message: &str) -> Summary {
         let memory = self.memories.first().copied().unwrap_or_default();
@@ -400,6 +437,7 @@ impl HeapModel {
             invocations_failed: None,
             partial: Vec::new(),
             warnings: Vec::new(),
+            memory_breakdown: self.breakdown(),
             growth: None,
         }
     }
@@ -407,6 +445,82 @@ impl HeapModel {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// Memory 0's pages split by what holds them (the layout of WAMR's memory
+/// model: static data, auxiliary stack, heap), at the peak of live bytes
+/// and at exit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemoryBreakdown {
+    /// Where the regions lie.
+    pub layout: crate::format::MemoryLayout,
+    /// When live bytes peaked.
+    pub at_peak: Parts,
+    /// At the end of the run.
+    pub at_exit: Parts,
+}
+
+/// The bytes of memory 0's pages, by what holds them; the parts add up to
+/// `bytes` exactly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Parts {
+    /// Pages of memory 0 then.
+    pub pages: u64,
+    /// Their bytes: the sum of the parts below.
+    pub bytes: u64,
+    /// Static data (and the unused low addresses below it).
+    pub static_data: u64,
+    /// The auxiliary C stack.
+    pub stack: u64,
+    /// Between the data or stack and the heap's start (alignment, or
+    /// memory an allocator set aside before its first block).
+    pub other: u64,
+    /// Bytes in live blocks.
+    pub live_heap: u64,
+    /// Heap below its high-water mark not in a live block: the allocator's
+    /// headers and bookkeeping, and freed space it keeps.
+    pub heap_overhead_and_free: u64,
+    /// Above the heap's high-water mark: never handed out.
+    pub never_used: u64,
+}
+
+impl Parts {
+    /// Split `pages` of `page_size` bytes by `layout`, with `live` bytes in
+    /// blocks that reach up to `heap_hi`. Regions past the memory's end are
+    /// cut to it, so the parts always add up to the bytes.
+    pub fn split(
+        layout: &crate::format::MemoryLayout,
+        pages: u64,
+        page_size: u64,
+        live: u64,
+        heap_hi: u64,
+    ) -> Parts {
+        let bytes = pages.saturating_mul(page_size);
+        let clamp = |v: u64| v.min(bytes);
+        // The stack region and the data region, each cut to the memory;
+        // whatever lies below the heap and is in neither is `other`.
+        let heap_base = clamp(layout.heap_base);
+        let stack = clamp(layout.stack_hi)
+            .saturating_sub(clamp(layout.stack_lo))
+            .min(heap_base);
+        let static_data = clamp(layout.data_end).min(heap_base.saturating_sub(stack));
+        let other = heap_base - stack - static_data;
+        let heap = bytes - heap_base;
+        let live_heap = live.min(heap);
+        let used = clamp(heap_hi).saturating_sub(heap_base).max(live_heap);
+        let heap_overhead_and_free = used - live_heap;
+        let never_used = heap - used;
+        Parts {
+            pages,
+            bytes,
+            static_data,
+            stack,
+            other,
+            live_heap,
+            heap_overhead_and_free,
+            never_used,
+        }
+    }
 }
 
 /// The run summary: the `--summary-json` contract for CI.
@@ -488,6 +602,11 @@ pub struct Summary {
     /// there is nothing to say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Memory 0's pages by what holds them (static data, auxiliary stack,
+    /// live heap, allocator overhead and freed space, never used), at the
+    /// peak of live bytes and at exit, when the run recorded the layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_breakdown: Option<MemoryBreakdown>,
     /// Live heap and memory growth per invocation after the warm-up, when at
     /// least two invocations were fitted (see [`crate::growth`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -226,8 +226,15 @@ pub fn report(a: &Analysis) -> Result<String, String> {
             thousands(a.profile.longest_chain.0),
         ),
     ];
+    if let Some(b) = &s.memory_breakdown {
+        facts.push(("memory 0 at the peak", crate::text::parts(&b.at_peak)));
+        facts.push(("memory 0 at exit", crate::text::parts(&b.at_exit)));
+    }
     if let Some(k) = &s.leak_kinds {
         facts.push(("leak kinds at exit", crate::text::leak_kinds(k)));
+    }
+    for w in &s.warnings {
+        facts.push(("warning", w.clone()));
     }
     if s.invalid_frees > 0 {
         facts.push(("invalid frees", thousands(s.invalid_frees)));

@@ -223,6 +223,31 @@ pub fn amount(a: &Amount) -> String {
     )
 }
 
+/// Memory 0's pages by what holds them: `2 pages (131,072 bytes) = 3,708
+/// static data + 67,140 stack + 6,666 live heap + 43 allocator overhead
+/// and freed + 53,515 never used`.
+pub fn parts(p: &heapscope_trace::model::Parts) -> String {
+    let mut terms = vec![
+        format!("{} static data", thousands(p.static_data)),
+        format!("{} stack", thousands(p.stack)),
+    ];
+    if p.other > 0 {
+        terms.push(format!("{} between them and the heap", thousands(p.other)));
+    }
+    terms.push(format!("{} live heap", thousands(p.live_heap)));
+    terms.push(format!(
+        "{} allocator overhead and freed",
+        thousands(p.heap_overhead_and_free)
+    ));
+    terms.push(format!("{} never used", thousands(p.never_used)));
+    format!(
+        "{} ({}) = {}",
+        plural(p.pages, "page", "pages"),
+        plural(p.bytes, "byte", "bytes"),
+        terms.join(" + ")
+    )
+}
+
 /// The blocks live at exit by leak kind: `6,666 bytes in 3 blocks
 /// definitely lost, 0 bytes in 0 blocks indirectly lost, ...`.
 pub fn leak_kinds(k: &LeakTotals) -> String {
@@ -280,6 +305,10 @@ pub fn summary_lines(module: &str, s: &Summary) -> Vec<String> {
             String::new()
         }
     ));
+    if let Some(b) = &s.memory_breakdown {
+        out.push(format!("memory 0 at the peak: {}", parts(&b.at_peak)));
+        out.push(format!("memory 0 at exit: {}", parts(&b.at_exit)));
+    }
     if let Some(k) = &s.leak_kinds {
         out.push(format!("live at exit: {}", leak_kinds(k)));
     }
@@ -662,6 +691,10 @@ pub fn dump<R: std::io::Read>(
                 format!("invocation-start {index} {}", term_safe(name))
             }
             Record::Warmup(n) => format!("warmup {n}"),
+            Record::Layout(l) => format!(
+                "layout data_end={} stack={}..{} heap_base={}",
+                l.data_end, l.stack_lo, l.stack_hi, l.heap_base
+            ),
             Record::InvocationStats(st) => format!(
                 "invocation-stats {} {} allocs={} frees={} bytes={} live={} blocks={} pages={} output={}",
                 st.index,

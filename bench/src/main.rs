@@ -53,7 +53,12 @@ fn run_once(module: &Path, flags: &[&str], args: &[&str]) -> Result<(f64, serde_
     std::fs::create_dir_all(&dir)?;
     let summary = dir.join("summary.json");
     let mut cmd = Command::new(heapscope()?);
-    cmd.arg("run").arg(module).arg("-q").args(flags);
+    // Every row but `startup` measures compiling too, as before the cache.
+    cmd.arg("run")
+        .arg(module)
+        .arg("-q")
+        .arg("--no-cache")
+        .args(flags);
     cmd.arg("--summary-json").arg(&summary);
     cmd.arg("--").args(args);
     cmd.stdout(std::process::Stdio::null());
@@ -270,7 +275,7 @@ fn heapscope_calls(plugin: &Path, messages: &Path, trace: Option<&str>) -> Resul
 }
 
 /// The benchmark's rows, for `--only`.
-const ROWS: [&str; 9] = [
+const ROWS: [&str; 10] = [
     "micro",
     "sqlite",
     "backtrace",
@@ -280,6 +285,7 @@ const ROWS: [&str; 9] = [
     "actor",
     "report",
     "depth",
+    "startup",
 ];
 
 fn main() -> Result<()> {
@@ -562,12 +568,106 @@ fn main() -> Result<()> {
     if want("depth") {
         depth_rows(&mut rows, &trace, runs)?;
     }
+    if want("startup") {
+        startup_rows(&mut rows, &trace, runs)?;
+    }
     let _ = std::fs::remove_file(&trace);
     println!("| what | target | measured |\n| --- | --- | --- |");
     for r in rows {
         println!("{r}");
     }
     let _ = Duration::ZERO;
+    Ok(())
+}
+
+/// Start-up against the command users ran before they reached for a
+/// profiler: the reference `wasmtime run` with its compiled-code cache (a
+/// second run) and without (`-C cache=n`), beside `heapscope run` with its
+/// module cache (a second run), without (`--no-cache`) and `--plain
+/// --no-cache`, on SQLite (the sample's default 10,000 rows), interleaved.
+fn startup_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> {
+    let wasmtime = built(
+        "reference-wasmtime",
+        "scripts/setup.sh (it installs the reference wasmtime CLI)",
+    )?;
+    let sqlite = sample("sqlite/sqlite.wasm")?;
+    let cache = std::env::temp_dir().join(format!("heapscope-bench-{}-cache", std::process::id()));
+    let wasmtime_cache = std::env::temp_dir().join(format!(
+        "heapscope-bench-{}-wasmtime-cache",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&wasmtime_cache)?;
+    let wasmtime_config = wasmtime_cache.join("config.toml");
+    std::fs::write(
+        &wasmtime_config,
+        format!(
+            "[cache]\ndirectory = \"{}\"\n",
+            wasmtime_cache.join("dir").display()
+        ),
+    )?;
+    let time = |cmd: &mut Command| -> Result<f64> {
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let start = Instant::now();
+        let status = cmd.status()?;
+        let secs = start.elapsed().as_secs_f64();
+        if !status.success() {
+            bail!("{cmd:?} failed: {status}");
+        }
+        Ok(secs)
+    };
+    let wasmtime_run = |cached: bool| -> Result<f64> {
+        let mut c = Command::new(&wasmtime);
+        c.arg("run");
+        if cached {
+            c.arg("-C")
+                .arg(format!("cache-config={}", wasmtime_config.display()));
+        } else {
+            c.args(["-C", "cache=n"]);
+        }
+        time(c.arg(&sqlite))
+    };
+    let heapscope_run = |flags: &[&str]| -> Result<f64> {
+        let mut c = Command::new(heapscope()?);
+        c.env("HEAPSCOPE_CACHE_DIR", &cache)
+            .arg("run")
+            .arg(&sqlite)
+            .arg("-q")
+            .args(flags);
+        time(&mut c)
+    };
+    // Fill both caches.
+    wasmtime_run(true)?;
+    heapscope_run(&["--trace", trace])?;
+    let mut m: [Vec<f64>; 5] = Default::default();
+    for _ in 0..runs {
+        m[0].push(wasmtime_run(true)?);
+        m[1].push(wasmtime_run(false)?);
+        m[2].push(heapscope_run(&["--trace", trace])?);
+        m[3].push(heapscope_run(&["--trace", trace, "--no-cache"])?);
+        m[4].push(heapscope_run(&["--plain", "--no-cache"])?);
+    }
+    let _ = std::fs::remove_dir_all(&cache);
+    let _ = std::fs::remove_dir_all(&wasmtime_cache);
+    let cell = |i: usize| format!("{:.3} s ({})", median(&m[i]), spread(&m[i]));
+    let (r, lo, hi) = ratio(&m[2], &m[0]);
+    rows.push(format!(
+        "| `heapscope run` (full profile, trace written, module cache) ÷ `wasmtime run` (its cache), second runs, SQLite | ≤ 1.5 | **{r:.2}** ({lo:.2}–{hi:.2}); {} vs {} |",
+        cell(2),
+        cell(0)
+    ));
+    let (r, lo, hi) = ratio(&m[3], &m[1]);
+    rows.push(format!(
+        "| `heapscope run --no-cache` ÷ `wasmtime run -C cache=n` (both cold), SQLite | ≤ 1.25 | **{r:.2}** ({lo:.2}–{hi:.2}); {} vs {} |",
+        cell(3),
+        cell(1)
+    ));
+    let (r, lo, hi) = ratio(&m[4], &m[1]);
+    rows.push(format!(
+        "| `heapscope run --plain --no-cache` ÷ `wasmtime run -C cache=n`, SQLite | ≤ 1.05 | **{r:.2}** ({lo:.2}–{hi:.2}); {} vs {} |",
+        cell(4),
+        cell(1)
+    ));
     Ok(())
 }
 

@@ -35,6 +35,10 @@ pub struct RunConfig {
     pub alloc_fns: Vec<AllocOverride>,
     /// Run the module as it is, without hooks (the baseline).
     pub plain: bool,
+    /// Where compiled modules are cached ([`crate::Cache`]); `None`
+    /// compiles every run (the default for library use; the CLI caches
+    /// unless `--no-cache`).
+    pub cache: Option<crate::Cache>,
     /// Call this export instead of `_start`, with `args` parsed as its
     /// parameters (a reactor's `_initialize` runs first).
     pub invoke: Option<String>,
@@ -149,6 +153,7 @@ impl RunConfig {
             fuel: None,
             alloc_fns: Vec::new(),
             plain: false,
+            cache: None,
             invoke: None,
             repeat: 1,
             suppressions: Vec::new(),

@@ -22,6 +22,7 @@
 
 pub mod actor;
 mod assemblyscript;
+pub mod cache;
 mod calls;
 mod config;
 pub mod deferred;
@@ -37,6 +38,7 @@ pub mod suppress;
 pub mod symbolize;
 
 pub use actor::ActorConfig;
+pub use cache::Cache;
 pub use config::{ExtismRun, Interrupt, Leak, RunConfig, RunError, RunOutcome, StackMode};
 pub use exit::peak_rss_kib;
 pub use heapscope_trace::format::{LeakKind, RunStatus};

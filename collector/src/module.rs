@@ -26,6 +26,10 @@ pub(crate) struct Loaded {
     pub symbolizer: Option<Symbolizer>,
     /// The original's memories, in index order.
     pub memories: Vec<MemoryInfo>,
+    /// Index of heapscope's shadow memory in the module that runs.
+    pub shadow: Option<usize>,
+    /// Whether the module that runs is instrumented.
+    pub is_instrumented: bool,
 }
 
 impl Loaded {
@@ -36,10 +40,67 @@ impl Loaded {
     }
 }
 
-/// Read `cfg.module` and prepare it for the run.
-pub(crate) fn load(cfg: &RunConfig) -> Result<Loaded, RunError> {
+/// Read `cfg.module`, prepare it for the run and compile it for `engine`,
+/// or take both from the cache when `cfg.cache` holds this module compiled
+/// with these options.
+pub(crate) fn prepare(
+    cfg: &RunConfig,
+    engine: &Engine,
+) -> Result<(Loaded, Module, crate::cache::CacheUse), RunError> {
+    use crate::cache::{Cache, CacheUse, Meta};
+    let original = read(&cfg.module)?;
+    let Some(cache) = &cfg.cache else {
+        let loaded = load(cfg, original)?;
+        let module = compile(engine, &loaded, cfg)?;
+        return Ok((loaded, module, CacheUse::Off));
+    };
+    let key = Cache::key(engine, &original, cfg.plain, &cfg.alloc_fns);
+    if let Some((module, meta)) = cache.load(engine, &key) {
+        if let Ok(sites) = SiteTable::decode(&meta.sites) {
+            tracing::info!("compiled module from the cache: {}", cache.dir().display());
+            let symbolizer = symbolizer(cfg, &original, meta.report.is_some());
+            let loaded = Loaded {
+                memories: memory_infos(&original),
+                original,
+                instrumented_wasm: None,
+                instrumented: meta.report,
+                sites,
+                symbolizer,
+                shadow: meta.shadow,
+                is_instrumented: meta.instrumented,
+            };
+            return Ok((loaded, module, CacheUse::Hit));
+        }
+    }
+    let loaded = load(cfg, original)?;
+    let module = compile(engine, &loaded, cfg)?;
+    let mut meta = Meta {
+        sites: loaded.sites.encode(),
+        report: loaded.instrumented.clone(),
+        shadow: loaded.shadow,
+        instrumented: loaded.is_instrumented,
+        module_sha256: String::new(),
+    };
+    cache.store(&key, &module, &mut meta);
+    Ok((loaded, module, CacheUse::Miss))
+}
+
+/// The symboliser of a run: none for a plain run; from the original's
+/// DWARF when instrumenting in memory, else from the copy the instrumenter
+/// made in the module.
+fn symbolizer(cfg: &RunConfig, original: &[u8], instrumented_here: bool) -> Option<Symbolizer> {
+    if cfg.plain {
+        None
+    } else if instrumented_here {
+        Symbolizer::new(&Layout::of(original), "")
+    } else {
+        Symbolizer::new(&Layout::of(original), abi::DWARF_SECTION_PREFIX)
+    }
+}
+
+/// Prepare `original` (`cfg.module`'s bytes) for the run.
+fn load(cfg: &RunConfig, original: Vec<u8>) -> Result<Loaded, RunError> {
     let path = &cfg.module;
-    let original = read(path)?;
     let (wasm, instrumented) = if cfg.plain || heapscope_instrument::is_instrumented(&original) {
         (None, None)
     } else {
@@ -69,16 +130,13 @@ pub(crate) fn load(cfg: &RunConfig) -> Result<Loaded, RunError> {
     // Sites are symbolised the first time the run reaches them: from the
     // original's DWARF when instrumenting here, else from the copy the
     // instrumenter made.
-    let symbolizer = if cfg.plain {
-        None
-    } else if instrumented.is_some() {
-        Symbolizer::new(&Layout::of(&original), "")
-    } else {
-        Symbolizer::new(&layout, abi::DWARF_SECTION_PREFIX)
-    };
+    let symbolizer = symbolizer(cfg, &original, instrumented.is_some());
     drop(layout);
+    let runs = wasm.as_deref().unwrap_or(&original);
     Ok(Loaded {
         memories: memory_infos(&original),
+        shadow: shadow_memory_position(runs),
+        is_instrumented: heapscope_instrument::is_instrumented(runs),
         original,
         instrumented_wasm: wasm,
         instrumented,

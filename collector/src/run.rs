@@ -58,7 +58,9 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     // partial, not a stale one or none.
     let mut recorder = recorder(cfg)?;
     recorder.flush();
-    let mut loaded = module::load(cfg)?;
+    let interruptible = cfg.timeout.is_some() || cfg.interrupt.is_some();
+    let engine = host::engine(interruptible, cfg.fuel.is_some()).map_err(|e| setup(cfg, e))?;
+    let (mut loaded, module, cache_use) = module::prepare(cfg, &engine)?;
     let rules = suppress::load(cfg.default_suppressions, &cfg.suppressions).map_err(
         |(path, e)| match e {
             suppress::LoadError::Read(source) => RunError::Read { path, source },
@@ -68,15 +70,11 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             },
         },
     )?;
-    let interruptible = cfg.timeout.is_some() || cfg.interrupt.is_some();
-    let engine = host::engine(interruptible, cfg.fuel.is_some()).map_err(|e| setup(cfg, e))?;
-    let module = module::compile(&engine, &loaded, cfg)?;
     recorder.set_sites(std::mem::take(&mut loaded.sites));
     recorder.symbolizer = loaded.symbolizer.take();
-    let shadow = module::shadow_memory_position(loaded.wasm());
-    let mut store = store(cfg, &engine, recorder, shadow)?;
+    let mut store = store(cfg, &engine, recorder, loaded.shadow)?;
     let mut watch = Watch::start(cfg, &engine, &mut store);
-    let instrumented = heapscope_instrument::is_instrumented(loaded.wasm());
+    let instrumented = loaded.is_instrumented;
     let linker = linker(cfg, &engine, &module, instrumented)?;
     start_trace(cfg, &mut store, &loaded);
     let entry = calls::entry(&module, cfg)?;
@@ -89,7 +87,10 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             .sync()
             .write_record(&Record::Warmup(warmup));
     }
-    let mut called = Called::default();
+    let mut called = Called {
+        module_cache: Some(cache_use),
+        ..Called::default()
+    };
     let result = linker.instantiate(&mut store, &module).and_then(|i| {
         called.instance = Some(i);
         called.sp_init = prepare(&mut store, i)?;
@@ -302,6 +303,8 @@ struct Called {
     instance: Option<Instance>,
     /// The C stack pointer's value when the module was instantiated.
     sp_init: Option<u64>,
+    /// How the compiled module was had.
+    module_cache: Option<crate::cache::CacheUse>,
 }
 
 /// After instantiation, before the first call: find the event buffer (and
@@ -398,6 +401,14 @@ fn finish(
         elapsed_ms: rec.elapsed().as_millis() as u64,
         peak_rss_kib: exit::peak_rss_kib(),
         trace_bytes: rec.trace_bytes(),
+        module_cache: called.module_cache.map(|c| {
+            match c {
+                crate::cache::CacheUse::Hit => "hit",
+                crate::cache::CacheUse::Miss => "miss",
+                crate::cache::CacheUse::Off => "off",
+            }
+            .to_string()
+        }),
     });
     if !cfg.plain {
         summary.gates = cfg.gates.check(&summary);

@@ -5,7 +5,7 @@ use std::fmt;
 use walrus::{ExportItem, FunctionId, FunctionKind, Module, ValType};
 
 /// How an allocator function was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FoundBy {
     /// Its name in the name section.

@@ -53,7 +53,7 @@ pub struct Instrumented {
 }
 
 /// One hooked allocator function.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HookedAllocator {
     /// Its role.
     pub role: AllocFn,
@@ -67,7 +67,7 @@ pub struct HookedAllocator {
 
 /// What `instrument` did, for people (`heapscope instrument` prints it as a
 /// table) and tools (`--report-json`).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     /// The hooked allocator functions.
     pub allocators: Vec<HookedAllocator>,
@@ -92,7 +92,7 @@ pub struct Report {
     /// Functions not hooked whose names look like an allocator's
     /// (demangled; at most 8): where to look with `--alloc-fn` when a run
     /// records no allocation.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub look_alikes: Vec<String>,
 }
 

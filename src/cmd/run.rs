@@ -92,6 +92,13 @@ pub struct Opts {
     /// Run the module as it is, with no hooks: the baseline for comparisons.
     #[arg(long)]
     plain: bool,
+    /// Instrument and compile the module even when a run of the same
+    /// module with the same options left it compiled in the cache
+    /// (`$HEAPSCOPE_CACHE_DIR`, else `~/.cache/heapscope`; at most
+    /// `$HEAPSCOPE_CACHE_MAX_MB`, default 1024, least recently used entries
+    /// go first), and store nothing there.
+    #[arg(long)]
+    no_cache: bool,
     /// Call this exported function instead of `_start`; ARGS are its
     /// arguments, and its results are printed one per line, as `wasmtime
     /// run --invoke` does.
@@ -293,6 +300,11 @@ impl Opts {
             fuel: self.fuel,
             alloc_fns: self.alloc_fns.clone(),
             plain: self.plain,
+            cache: if self.no_cache {
+                None
+            } else {
+                heapscope_collector::Cache::from_env()
+            },
             invoke: self.invoke.clone(),
             repeat: self.repeat,
             suppressions: self.suppressions.clone(),

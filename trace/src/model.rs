@@ -624,6 +624,10 @@ pub struct HostStats {
     pub peak_rss_kib: Option<u64>,
     /// Bytes written to the trace.
     pub trace_bytes: u64,
+    /// Whether the compiled module came from heapscope's cache (`hit`),
+    /// was compiled and stored (`miss`), or no cache was used (`off`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_cache: Option<String>,
 }
 
 /// One CI gate (`--fail-on-leak`, `--max-peak`, ...) and its outcome.

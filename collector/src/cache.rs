@@ -1,0 +1,239 @@
+//! The compiled-module cache: a repeated run of the same module skips
+//! instrumenting it in memory and compiling it, as `wasmtime run` skips
+//! compiling with its own cache.
+//!
+//! An entry is keyed by a SHA-256 of everything that changes what would be
+//! compiled or how: the module's bytes, whether the run is plain, the
+//! `--alloc-fn` options, heapscope's version and the executable's identity
+//! (its size and modification time, so a rebuilt heapscope never reads an
+//! older build's entries), and wasmtime's hash of the engine settings that
+//! compiled code depends on. It holds the serialised compiled module
+//! (`Module::serialize`), its SHA-256 (checked before the module is
+//! deserialised: a damaged entry is a miss, never a crash), and what a run
+//! needs of the instrumented module besides its code: the site table, the
+//! instrumenter's report, the shadow memory's index.
+//!
+//! Entries live in `$HEAPSCOPE_CACHE_DIR`, else `$XDG_CACHE_HOME/heapscope`,
+//! else `~/.cache/heapscope`; written to a temporary file and renamed, so
+//! concurrent runs never read half an entry. Past [`MAX_BYTES`] (or
+//! `$HEAPSCOPE_CACHE_MAX_MB`), the least recently used entries go.
+
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use wasmtime::{Engine, Module};
+
+/// The cache's default size bound.
+pub const MAX_BYTES: u64 = 1 << 30;
+
+const MAGIC: &[u8; 8] = b"HSCACHE1";
+
+/// What a run needs of an instrumented module besides its compiled code.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Meta {
+    /// The module's site table, encoded (empty when it has none).
+    pub sites: Vec<u8>,
+    /// What the instrumenter hooked, when it ran in memory.
+    pub report: Option<heapscope_instrument::Report>,
+    /// Index of heapscope's shadow memory among the module's memories.
+    pub shadow: Option<usize>,
+    /// Whether the module that runs is instrumented.
+    pub instrumented: bool,
+    /// SHA-256 of the serialised module, hex.
+    pub module_sha256: String,
+}
+
+/// A cache directory, or none (`--no-cache`, or no home to put it in).
+#[derive(Debug, Clone)]
+pub struct Cache {
+    dir: PathBuf,
+    max_bytes: u64,
+}
+
+/// How the run used the cache, for the summary's `host` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheUse {
+    /// The compiled module came from the cache.
+    Hit,
+    /// It was compiled and stored.
+    Miss,
+    /// No cache (`--no-cache`, or the directory could not be made).
+    Off,
+}
+
+impl Cache {
+    /// The user's cache directory for heapscope, from the environment.
+    pub fn from_env() -> Option<Cache> {
+        let dir = std::env::var_os("HEAPSCOPE_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME")
+                    .filter(|d| !d.is_empty())
+                    .map(|d| PathBuf::from(d).join("heapscope"))
+            })
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|d| !d.is_empty())
+                    .map(|h| PathBuf::from(h).join(".cache/heapscope"))
+            })?;
+        let max_bytes = std::env::var("HEAPSCOPE_CACHE_MAX_MB")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(MAX_BYTES, |mb| mb.saturating_mul(1 << 20));
+        Some(Cache { dir, max_bytes })
+    }
+
+    /// A cache in `dir` holding at most `max_bytes`.
+    pub fn new(dir: PathBuf, max_bytes: u64) -> Cache {
+        Cache { dir, max_bytes }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The key of `module` compiled for `engine` with these options.
+    pub(crate) fn key(
+        engine: &Engine,
+        module: &[u8],
+        plain: bool,
+        alloc_fns: &[heapscope_instrument::AllocOverride],
+    ) -> String {
+        let mut h = Sha256::new();
+        h.update(MAGIC);
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        h.update(executable_identity().as_bytes());
+        let mut settings = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut settings);
+        h.update(settings.finish().to_le_bytes());
+        h.update([u8::from(plain)]);
+        h.update(format!("{alloc_fns:?}").as_bytes());
+        h.update((module.len() as u64).to_le_bytes());
+        h.update(module);
+        hex(&h.finalize())
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.hsmod"))
+    }
+
+    /// The entry for `key`, compiled for `engine`; `None` when there is
+    /// none or it is damaged or does not fit the engine (then it is removed).
+    pub(crate) fn load(&self, engine: &Engine, key: &str) -> Option<(Module, Meta)> {
+        let path = self.path(key);
+        let bytes = std::fs::read(&path).ok()?;
+        match parse(engine, &bytes) {
+            Some(hit) => {
+                // Recently used: the last to go when the cache is trimmed.
+                let _ = std::fs::File::options()
+                    .append(true)
+                    .open(&path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                Some(hit)
+            }
+            None => {
+                tracing::info!("removing the damaged cache entry `{}`", path.display());
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Store `module` and `meta` under `key`, then trim the cache to its
+    /// bound. Failures are logged: a run never fails for its cache.
+    pub(crate) fn store(&self, key: &str, module: &Module, meta: &mut Meta) {
+        if let Err(e) = self.try_store(key, module, meta) {
+            tracing::info!("not cached in `{}`: {e}", self.dir.display());
+        }
+        self.trim();
+    }
+
+    fn try_store(&self, key: &str, module: &Module, meta: &mut Meta) -> std::io::Result<()> {
+        let code = module.serialize().map_err(std::io::Error::other)?;
+        meta.module_sha256 = hex(&Sha256::digest(&code));
+        let json = serde_json::to_vec(meta).map_err(std::io::Error::other)?;
+        std::fs::create_dir_all(&self.dir)?;
+        let tmp = self.dir.join(format!(".{key}.{}.tmp", std::process::id()));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        f.write_all(MAGIC)?;
+        f.write_all(&(json.len() as u64).to_le_bytes())?;
+        f.write_all(&json)?;
+        f.write_all(&code)?;
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, self.path(key)).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    }
+
+    /// Remove the least recently used entries until the cache holds at
+    /// most its bound.
+    fn trim(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "hsmod"))
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                Some((m.modified().ok()?, m.len(), e.path()))
+            })
+            .collect();
+        let mut total: u64 = files.iter().map(|f| f.1).sum();
+        files.sort();
+        for (_, len, path) in files {
+            if total <= self.max_bytes {
+                break;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                total -= len;
+            }
+        }
+    }
+}
+
+/// An entry's module and metadata, after its checksum is checked.
+///
+/// The one `unsafe` of the collector: wasmtime can only load compiled code
+/// it is told to trust, which is what a compiled-module cache is.
+#[allow(unsafe_code)]
+fn parse(engine: &Engine, bytes: &[u8]) -> Option<(Module, Meta)> {
+    let rest = bytes.strip_prefix(MAGIC)?;
+    let len = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+    let rest = &rest[8..];
+    let len = usize::try_from(len).ok().filter(|l| *l <= rest.len())?;
+    let meta: Meta = serde_json::from_slice(&rest[..len]).ok()?;
+    let code = &rest[len..];
+    if hex(&Sha256::digest(code)) != meta.module_sha256 {
+        return None;
+    }
+    // SAFETY: the bytes are what `Module::serialize` wrote into the user's
+    // own cache directory, checked against the checksum stored with them;
+    // wasmtime itself refuses code compiled by another version or for
+    // other engine settings.
+    let module = unsafe { Module::deserialize(engine, code) }.ok()?;
+    Some((module, meta))
+}
+
+/// This executable's size and modification time: a rebuilt heapscope has
+/// a new identity, so it never reads an older build's entries.
+fn executable_identity() -> String {
+    std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            format!("{}:{mtime}", m.len())
+        })
+        .unwrap_or_default()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

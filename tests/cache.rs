@@ -1,0 +1,166 @@
+//! The compiled-module cache: a second run of the same module takes its
+//! compiled code from the cache (the summary's `host.module_cache` says
+//! `hit`) and counts exactly what the first counted; anything that changes
+//! what would be compiled — the module, a rewrite option, the engine's
+//! settings, the heapscope build — is a miss; a damaged entry is a miss,
+//! not a crash; `--no-cache` neither reads nor writes.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// `heapscope run` with the cache in `cache` (and `exe` as heapscope);
+/// returns the summary.
+fn run_with(exe: &Path, cache: &Path, dir: &Path, args: &[&str]) -> serde_json::Value {
+    let summary = dir.join("s.json");
+    let out = Command::new(exe)
+        .env("HEAPSCOPE_CACHE_DIR", cache)
+        .env_remove("HEAPSCOPE_CACHE_MAX_MB")
+        .arg("run")
+        .args(["--no-trace", "-q", "--summary-json"])
+        .arg(&summary)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c < 2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap()
+}
+
+fn exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_heapscope"))
+}
+
+fn cached(s: &serde_json::Value) -> &str {
+    s["host"]["module_cache"].as_str().unwrap()
+}
+
+fn entries(cache: &Path) -> usize {
+    std::fs::read_dir(cache).map_or(0, |d| {
+        d.flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "hsmod"))
+            .count()
+    })
+}
+
+#[test]
+fn a_second_run_takes_the_compiled_module_from_the_cache_and_counts_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let module = sample("c/leaky.wasm");
+    let m = module.to_str().unwrap();
+    let first = run_with(exe(), &cache, dir.path(), &[m]);
+    assert_eq!(cached(&first), "miss");
+    assert_eq!(entries(&cache), 1);
+    let second = run_with(exe(), &cache, dir.path(), &[m]);
+    assert_eq!(cached(&second), "hit");
+    assert_eq!(counts(&second), counts(&first));
+    assert_eq!(counts(&second), [15, 11_022, 3, 6_666, 3, 6_666]);
+    assert_eq!(second["leak_kinds"], first["leak_kinds"]);
+    assert_eq!(second["memory_breakdown"], first["memory_breakdown"]);
+    // The plain run is an entry of its own.
+    let plain = run_with(exe(), &cache, dir.path(), &["--plain", m]);
+    assert_eq!(plain["status"], "exited");
+    assert_eq!(entries(&cache), 2);
+    assert_eq!(
+        cached(&run_with(exe(), &cache, dir.path(), &["--plain", m])),
+        "hit"
+    );
+}
+
+#[test]
+fn the_instrumenters_warnings_survive_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let module = sample("rust/alloc-lol_alloc.wasm");
+    let args = [module.to_str().unwrap(), "--invoke", "churn", "--", "5"];
+    let first = run_with(exe(), &cache, dir.path(), &args);
+    let second = run_with(exe(), &cache, dir.path(), &args);
+    assert_eq!((cached(&first), cached(&second)), ("miss", "hit"));
+    assert_eq!(second["warnings"], first["warnings"]);
+    assert_eq!(second["warnings"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn the_module_a_rewrite_option_the_engine_settings_and_the_build_each_invalidate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let module = sample("c/leaky.wasm");
+    let m = module.to_str().unwrap();
+    assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &[m])), "miss");
+    assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &[m])), "hit");
+    // Another module: the same bytes with one more custom section.
+    let mut other = std::fs::read(&module).unwrap();
+    other.extend_from_slice(&[0, 4, 1, b'x', 0, 0]);
+    let other_path = dir.path().join("other.wasm");
+    std::fs::write(&other_path, &other).unwrap();
+    let o = other_path.to_str().unwrap();
+    assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &[o])), "miss");
+    // A rewrite option.
+    let alloc = ["--alloc-fn", "malloc=malloc", m];
+    assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &alloc)), "miss");
+    assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &alloc)), "hit");
+    // Engine settings: a fuel limit compiles fuel checks into the code.
+    let timed = ["--fuel", "100000000", m];
+    assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &timed)), "miss");
+    // Another heapscope build: a copy of the executable with another
+    // modification time.
+    let copy = dir.path().join("heapscope-other-build");
+    std::fs::copy(exe(), &copy).unwrap();
+    let f = std::fs::File::options().append(true).open(&copy).unwrap();
+    f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
+        .unwrap();
+    drop(f);
+    assert_eq!(cached(&run_with(&copy, &cache, dir.path(), &[m])), "miss");
+    assert_eq!(cached(&run_with(&copy, &cache, dir.path(), &[m])), "hit");
+}
+
+#[test]
+fn a_damaged_entry_is_a_miss_and_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let module = sample("c/leaky.wasm");
+    let m = module.to_str().unwrap();
+    let first = run_with(exe(), &cache, dir.path(), &[m]);
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "hsmod"))
+        .unwrap();
+    // Flip a byte of the compiled code, then cut the file short.
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let at = bytes.len() - 100;
+    bytes[at] ^= 0xff;
+    std::fs::write(&entry, &bytes).unwrap();
+    let second = run_with(exe(), &cache, dir.path(), &[m]);
+    assert_eq!(cached(&second), "miss");
+    assert_eq!(counts(&second), counts(&first));
+    std::fs::write(&entry, &bytes[..40]).unwrap();
+    assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &[m])), "miss");
+    assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &[m])), "hit");
+}
+
+#[test]
+fn no_cache_neither_reads_nor_writes_and_the_size_bound_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let module = sample("c/leaky.wasm");
+    let m = module.to_str().unwrap();
+    let s = run_with(exe(), &cache, dir.path(), &["--no-cache", m]);
+    assert_eq!(cached(&s), "off");
+    assert_eq!(entries(&cache), 0);
+    // A bound of 0 MiB keeps nothing.
+    let out = Command::new(exe())
+        .env("HEAPSCOPE_CACHE_DIR", &cache)
+        .env("HEAPSCOPE_CACHE_MAX_MB", "0")
+        .args(["run", m, "--no-trace", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(entries(&cache), 0);
+}

@@ -8,7 +8,7 @@
 //! (its size and modification time, so a rebuilt heapscope never reads an
 //! older build's entries), and wasmtime's hash of the engine settings that
 //! compiled code depends on. It holds the serialised compiled module
-//! (`Module::serialize`), its SHA-256 (checked before the module is
+//! (`Module::serialize`), a SHA-256 of it and the site table (checked before the module is
 //! deserialised: a damaged entry is a miss, never a crash), and what a run
 //! needs of the instrumented module besides its code: the site table, the
 //! instrumenter's report, the shadow memory's index.
@@ -27,12 +27,14 @@ use wasmtime::{Engine, Module};
 /// The cache's default size bound.
 pub const MAX_BYTES: u64 = 1 << 30;
 
-const MAGIC: &[u8; 8] = b"HSCACHE1";
+const MAGIC: &[u8; 8] = b"HSCACHE2";
 
 /// What a run needs of an instrumented module besides its compiled code.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Meta {
-    /// The module's site table, encoded (empty when it has none).
+    /// The module's site table, encoded (empty when it has none); stored
+    /// beside the JSON, not in it.
+    #[serde(skip)]
     pub sites: Vec<u8>,
     /// What the instrumenter hooked, when it ran in memory.
     pub report: Option<heapscope_instrument::Report>,
@@ -40,7 +42,7 @@ pub(crate) struct Meta {
     pub shadow: Option<usize>,
     /// Whether the module that runs is instrumented.
     pub instrumented: bool,
-    /// SHA-256 of the serialised module, hex.
+    /// SHA-256 of the site table and the serialised module, hex.
     pub module_sha256: String,
 }
 
@@ -153,7 +155,7 @@ impl Cache {
 
     fn try_store(&self, key: &str, module: &Module, meta: &mut Meta) -> std::io::Result<()> {
         let code = module.serialize().map_err(std::io::Error::other)?;
-        meta.module_sha256 = hex(&Sha256::digest(&code));
+        meta.module_sha256 = checksum(&meta.sites, &code);
         let json = serde_json::to_vec(meta).map_err(std::io::Error::other)?;
         std::fs::create_dir_all(&self.dir)?;
         let tmp = self.dir.join(format!(".{key}.{}.tmp", std::process::id()));
@@ -161,6 +163,8 @@ impl Cache {
         f.write_all(MAGIC)?;
         f.write_all(&(json.len() as u64).to_le_bytes())?;
         f.write_all(&json)?;
+        f.write_all(&(meta.sites.len() as u64).to_le_bytes())?;
+        f.write_all(&meta.sites)?;
         f.write_all(&code)?;
         f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, self.path(key)).inspect_err(|_| {
@@ -201,13 +205,18 @@ impl Cache {
 /// it is told to trust, which is what a compiled-module cache is.
 #[allow(unsafe_code)]
 fn parse(engine: &Engine, bytes: &[u8]) -> Option<(Module, Meta)> {
-    let rest = bytes.strip_prefix(MAGIC)?;
-    let len = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
-    let rest = &rest[8..];
-    let len = usize::try_from(len).ok().filter(|l| *l <= rest.len())?;
-    let meta: Meta = serde_json::from_slice(&rest[..len]).ok()?;
-    let code = &rest[len..];
-    if hex(&Sha256::digest(code)) != meta.module_sha256 {
+    // A length-prefixed part of `rest`, and what follows it.
+    fn part(rest: &[u8]) -> Option<(&[u8], &[u8])> {
+        let len = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+        let rest = &rest[8..];
+        let len = usize::try_from(len).ok().filter(|l| *l <= rest.len())?;
+        Some(rest.split_at(len))
+    }
+    let (json, rest) = part(bytes.strip_prefix(MAGIC)?)?;
+    let mut meta: Meta = serde_json::from_slice(json).ok()?;
+    let (sites, code) = part(rest)?;
+    meta.sites = sites.to_vec();
+    if checksum(sites, code) != meta.module_sha256 {
         return None;
     }
     // SAFETY: the bytes are what `Module::serialize` wrote into the user's
@@ -232,6 +241,15 @@ fn executable_identity() -> String {
             format!("{}:{mtime}", m.len())
         })
         .unwrap_or_default()
+}
+
+/// SHA-256 of an entry's site table and compiled code, hex.
+fn checksum(sites: &[u8], code: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update((sites.len() as u64).to_le_bytes());
+    h.update(sites);
+    h.update(code);
+    hex(&h.finalize())
 }
 
 fn hex(bytes: &[u8]) -> String {

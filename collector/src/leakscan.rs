@@ -249,15 +249,7 @@ mod tests {
         put(&mut mem, 2000, 1500);
         put(&mut mem, 1500, 1600);
         put(&mut mem, 3000, 1508);
-        let kinds = classify(&ScanInput {
-            deadline: None,
-            memory: &mem,
-            word: 4,
-            roots: vec![0..512],
-            globals: vec![],
-            blocks: &blocks,
-        })
-        .unwrap();
+        let kinds = kinds_of(&mem, vec![0..512], vec![], &blocks);
         use LeakKind::*;
         // D and E are reached first from D's own clique (address order),
         // then C takes D over; F's clique finds nothing left.
@@ -269,6 +261,24 @@ mod tests {
 
     fn put(mem: &mut [u8], at: usize, v: u32) {
         mem[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+
+    /// The kinds of `blocks` in a wasm32 memory `mem` with these roots.
+    fn kinds_of(
+        mem: &[u8],
+        roots: Vec<Range<u64>>,
+        globals: Vec<u64>,
+        blocks: &[(u64, u64)],
+    ) -> Vec<LeakKind> {
+        classify(&ScanInput {
+            deadline: None,
+            memory: mem,
+            word: 4,
+            roots,
+            globals,
+            blocks,
+        })
+        .unwrap()
     }
 
     #[test]
@@ -283,15 +293,7 @@ mod tests {
         put(&mut mem, 20, 2000 + 8);
         put(&mut mem, 1000 + 4, 3500);
         put(&mut mem, 3000, 3700);
-        let kinds = classify(&ScanInput {
-            deadline: None,
-            memory: &mem,
-            word: 4,
-            roots: vec![0..512],
-            globals: vec![],
-            blocks: &blocks,
-        })
-        .unwrap();
+        let kinds = kinds_of(&mem, vec![0..512], vec![], &blocks);
         use LeakKind::*;
         assert_eq!(kinds, [Reachable, Possible, Definite, Reachable, Indirect]);
     }
@@ -302,15 +304,7 @@ mod tests {
         let blocks = [(1000, 8), (2000, 8)];
         // A pointer to 2000 lies outside the roots (in free heap memory).
         put(&mut mem, 1500, 2000);
-        let kinds = classify(&ScanInput {
-            deadline: None,
-            memory: &mem,
-            word: 4,
-            roots: vec![0..512],
-            globals: vec![1000],
-            blocks: &blocks,
-        })
-        .unwrap();
+        let kinds = kinds_of(&mem, vec![0..512], vec![1000], &blocks);
         assert_eq!(kinds, [LeakKind::Reachable, LeakKind::Definite]);
     }
 
@@ -352,15 +346,7 @@ mod tests {
         let blocks = [(1000, 64), (2000, 64)];
         put(&mut mem, 0, 1010);
         put(&mut mem, 1020, 2000);
-        let kinds = classify(&ScanInput {
-            deadline: None,
-            memory: &mem,
-            word: 4,
-            roots: vec![0..16],
-            globals: vec![],
-            blocks: &blocks,
-        })
-        .unwrap();
+        let kinds = kinds_of(&mem, vec![0..16], vec![], &blocks);
         assert_eq!(kinds, [LeakKind::Possible, LeakKind::Possible]);
     }
 }

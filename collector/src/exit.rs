@@ -100,6 +100,11 @@ pub(crate) fn record_refused_growth(
 /// The stack size wasm-ld gives a C program unless told otherwise.
 const DEFAULT_C_STACK: u64 = 64 * 1024;
 
+/// The size of AssemblyScript's object header (`rtId`, `rtSize`, the
+/// collector's links), between the TLSF block `__alloc` returns and the
+/// object a reference points at.
+const AS_OBJECT_HEADER: u64 = 16;
+
 /// What the leak scan needs to know of the module beyond its instance.
 pub(crate) struct ScanLayout<'a> {
     /// The C stack pointer's initial value, when the module has one.
@@ -147,6 +152,15 @@ pub(crate) fn classify_leaks(
     };
     let roots = stack_roots(layout, sp_now, heap_lo);
     let extents: Vec<(u64, u64)> = blocks.iter().map(|b| (b.ptr, b.size)).collect();
+    // AssemblyScript refers to an object 16 bytes into the block its
+    // allocator (TLSF) handed out: past the object header.
+    let object_offsets: Vec<u64> = blocks
+        .iter()
+        .map(|b| match abi::unpack_kind(b.alloc_kind).0 {
+            abi::AllocFn::AsAlloc | abi::AllocFn::AsRealloc => AS_OBJECT_HEADER,
+            _ => 0,
+        })
+        .collect();
     let word = if layout.memories.first().is_some_and(|m| m.memory64) {
         8
     } else {
@@ -160,6 +174,7 @@ pub(crate) fn classify_leaks(
         roots,
         globals,
         blocks: &extents,
+        object_offsets: &object_offsets,
         deadline,
     })?;
     let mut rec = store.data_mut().rec.sync();

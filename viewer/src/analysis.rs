@@ -330,7 +330,9 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                         free_stack,
                     } if invalid.len() < 1000 => {
                         let frames = |id| frames_of(&reader, id);
-                        let inside = (*free_stack == 0)
+                        // A walk over the live blocks each: the first
+                        // hundred bad frees are explained, no more.
+                        let inside = (*free_stack == 0 && invalid.len() < 100)
                             .then(|| model.containing(*ptr))
                             .flatten()
                             .map(|(start, b)| {

@@ -294,13 +294,13 @@ pub(crate) fn linker_globals(wasm: &[u8]) -> (Option<u64>, Option<u64>) {
     use wasmparser::{Name, Payload};
     let mut values: Vec<Option<u64>> = Vec::new();
     let mut named: Vec<(u32, String)> = Vec::new();
-    let mut imported = 0u32;
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         match payload {
             Ok(Payload::ImportSection(s)) => {
                 for i in s.into_imports().flatten() {
+                    // Imported globals come first in the index space, with
+                    // no value known here.
                     if matches!(i.ty, wasmparser::TypeRef::Global(_)) {
-                        imported += 1;
                         values.push(None);
                     }
                 }
@@ -338,7 +338,6 @@ pub(crate) fn linker_globals(wasm: &[u8]) -> (Option<u64>, Option<u64>) {
             _ => {}
         }
     }
-    let _ = imported;
     let value = |name: &str| {
         named
             .iter()

@@ -264,7 +264,7 @@ fn views(path: &std::path::Path) -> Result<TraceVerdict> {
     let _ = text::leaks(&a, 0, true);
     let _ = text::summary(&a);
     for by in [TopBy::Bytes, TopBy::Count, TopBy::Peak, TopBy::Leaked] {
-        let _ = text::top(&a, by, 10);
+        let _ = text::top(&a, by, 10, 0);
     }
     for w in [
         Weight::AllocatedBytes,

@@ -29,7 +29,7 @@ pub struct Opts {
     #[arg(long, default_value = "leaked-bytes", value_name = "WEIGHT")]
     weight: Weight,
     /// Show the N largest changes (0: all).
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(short = 'n', long, default_value_t = 10, value_name = "N")]
     top: usize,
     /// Also write a differential flamegraph (the new trace's shape, red
     /// where it grew, blue where it shrank).
@@ -63,7 +63,7 @@ impl Opts {
             super::print_styled(&heapscope_viewer::diff::text(&d, self.top))?;
         }
         if let Some(p) = &self.svg {
-            super::write_output(p, |w| {
+            super::write_output(p, "differential flamegraph", |w| {
                 heapscope_viewer::flame::differential(&base, &new, self.weight, w)
             })?;
         }

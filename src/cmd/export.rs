@@ -30,21 +30,40 @@ pub struct Opts {
     /// allocations, leaked-bytes, peak-bytes).
     #[arg(long, default_value = "allocated-bytes", value_name = "WEIGHT")]
     weight: Weight,
-    /// Where to write (`-`: stdout).
+    /// Keep whole stacks: by default the library frames above your code
+    /// (the standard library, allocator internals, dependencies) are folded
+    /// into your first frame; stacks with no frame of yours are kept whole.
+    #[arg(long)]
+    full_stacks: bool,
+    /// Where to write (`-`: stdout); by default heapscope.folded,
+    /// heapscope.pb.gz or heapscope.dhat.json by --format.
     #[arg(short, long, value_name = "FILE")]
-    output: PathBuf,
+    output: Option<PathBuf>,
 }
 
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
         let needs_peak = self.format != "folded" || self.weight.needs_peak();
-        let a = if needs_peak {
+        let mut a = if needs_peak {
             super::analyze_with_peak(&self.trace)?
         } else {
             super::analyze(&self.trace)?
         };
-        super::write_output(&self.output, |w| match self.format.as_str() {
+        a.full_stacks = self.full_stacks;
+        let output = self.output.clone().unwrap_or_else(|| {
+            PathBuf::from(match self.format.as_str() {
+                "folded" => "heapscope.folded",
+                "pprof" => "heapscope.pb.gz",
+                _ => "heapscope.dhat.json",
+            })
+        });
+        let what = match self.format.as_str() {
+            "folded" => "folded stacks",
+            "pprof" => "pprof profile",
+            _ => "DHAT profile",
+        };
+        super::write_output(&output, what, |w| match self.format.as_str() {
             "folded" => {
                 for line in heapscope_viewer::flame::folded(&a, self.weight) {
                     writeln!(w, "{line}")?;

@@ -23,6 +23,11 @@ pub struct Opts {
     /// at exit) or peak-bytes (live at the peak).
     #[arg(long, default_value = "allocated-bytes", value_name = "WEIGHT")]
     weight: Weight,
+    /// Keep whole stacks: by default the library frames above your code
+    /// (the standard library, allocator internals, dependencies) are folded
+    /// into your first frame; stacks with no frame of yours are kept whole.
+    #[arg(long)]
+    full_stacks: bool,
     /// Where to write the SVG (`-`: stdout).
     #[arg(short, long, value_name = "FILE", default_value = "flamegraph.svg")]
     output: PathBuf,
@@ -31,12 +36,13 @@ pub struct Opts {
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
-        let a = if self.weight.needs_peak() {
+        let mut a = if self.weight.needs_peak() {
             super::analyze_with_peak(&self.trace)?
         } else {
             super::analyze(&self.trace)?
         };
-        super::write_output(&self.output, |w| {
+        a.full_stacks = self.full_stacks;
+        super::write_output(&self.output, "flamegraph", |w| {
             heapscope_viewer::flame::flamegraph(&a, self.weight, w)
         })?;
         Ok(0)

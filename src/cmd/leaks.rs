@@ -24,7 +24,7 @@ pub struct Opts {
     /// The trace written by `heapscope run`.
     trace: PathBuf,
     /// Show only the N largest stacks (0: all).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(short = 'n', long, default_value_t = 0, value_name = "N")]
     top: usize,
     /// Show whole stacks: library frames above your code and runtime frames
     /// below `main` included.

@@ -67,9 +67,11 @@ pub fn analyze_with_peak(trace: &Path) -> anyhow::Result<heapscope_viewer::Analy
 }
 
 /// Write to `path` (`-`: stdout) through `f`; the file is written whole or
-/// an error names it.
+/// an error names it. Every writer says what it wrote (`what`: "flamegraph",
+/// "HTML report") and where, on stderr.
 pub fn write_output(
     path: &Path,
+    what: &str,
     f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
     if path.as_os_str() == "-" {
@@ -78,9 +80,21 @@ pub fn write_output(
         out.flush()?;
         return Ok(());
     }
+    if path.is_dir() {
+        anyhow::bail!(
+            "cannot write the {what} to `{}`: it is a directory; give a file name",
+            path.display()
+        );
+    }
     let mut buf = Vec::new();
     f(&mut buf).with_context(|| format!("cannot render `{}`", path.display()))?;
-    std::fs::write(path, buf).with_context(|| format!("cannot write `{}`", path.display()))
+    std::fs::write(path, &buf).with_context(|| format!("cannot write `{}`", path.display()))?;
+    eprintln!(
+        "heapscope: {what} written to `{}` ({})",
+        path.display(),
+        heapscope_viewer::text::bytes_human(buf.len() as u64)
+    );
+    Ok(())
 }
 
 /// Whether stdout takes colour: a terminal, `NO_COLOR` unset, `TERM` not

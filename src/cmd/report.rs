@@ -26,6 +26,11 @@ pub struct Opts {
         default_value = "heapscope-report.html"
     )]
     output: PathBuf,
+    /// Keep whole stacks: by default the library frames above your code
+    /// (the standard library, allocator internals, dependencies) are folded
+    /// into your first frame; stacks with no frame of yours are kept whole.
+    #[arg(long)]
+    full_stacks: bool,
     /// Print how long the report took and the process's peak memory (for
     /// the benchmarks).
     #[arg(long, hide = true)]
@@ -36,16 +41,12 @@ impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
         let started = std::time::Instant::now();
-        let a = super::analyze_with_peak(&self.trace)?;
+        let mut a = super::analyze_with_peak(&self.trace)?;
+        a.full_stacks = self.full_stacks;
         let html = heapscope_viewer::html::report(&a).map_err(anyhow::Error::msg)?;
-        super::write_output(&self.output, |w| w.write_all(html.as_bytes()))?;
-        if self.output.as_os_str() != "-" {
-            eprintln!(
-                "heapscope: report written to `{}` ({} KiB)",
-                self.output.display(),
-                html.len().div_ceil(1024)
-            );
-        }
+        super::write_output(&self.output, "HTML report", |w| {
+            w.write_all(html.as_bytes())
+        })?;
         if self.stats {
             eprintln!(
                 "heapscope: report stats: {} ms, peak RSS {} KiB, {} bytes",

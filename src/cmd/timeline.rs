@@ -41,7 +41,7 @@ impl Opts {
         let a = super::analyze(&self.trace)?;
         let svg = heapscope_viewer::timeline::svg(&a, self.size.0, self.size.1)
             .map_err(anyhow::Error::msg)?;
-        super::write_output(&self.output, |w| w.write_all(svg.as_bytes()))?;
+        super::write_output(&self.output, "timeline", |w| w.write_all(svg.as_bytes()))?;
         Ok(0)
     }
 }

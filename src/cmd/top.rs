@@ -10,8 +10,8 @@ use std::path::PathBuf;
 #[command(after_help = "\
 Examples:
   heapscope top heapscope.trace
-  heapscope top app.trace --by peak -n 10
-  heapscope top app.trace --by count
+  heapscope top app.trace --weight peak-bytes --top 10
+  heapscope top app.trace --weight allocations --depth 3
 
 Exit status:
   0    table printed
@@ -19,21 +19,36 @@ Exit status:
 pub struct Opts {
     /// The trace written by `heapscope run`.
     trace: PathBuf,
-    /// Sort by `bytes` allocated, allocation `count`, bytes at the `peak`, or
-    /// bytes live at exit (`leaked`).
-    #[arg(long, default_value = "bytes", value_name = "ORDER")]
-    by: TopBy,
+    /// Sort by allocated-bytes, allocations, peak-bytes (live at the peak)
+    /// or leaked-bytes (live at exit), the names `flamegraph --weight` uses
+    /// (`--by bytes|count|peak|leaked` is still understood).
+    #[arg(
+        long,
+        visible_alias = "by",
+        default_value = "allocated-bytes",
+        value_name = "WEIGHT"
+    )]
+    weight: TopBy,
     /// Show the N first sites (0: all).
     #[arg(short = 'n', long, default_value_t = 20, value_name = "N")]
     top: usize,
+    /// Frames per site: N from the first frame of yours outward (0: as many
+    /// as it takes to tell the rows apart).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    depth: usize,
 }
 
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
         let a = super::analyze_with_peak(&self.trace)?;
-        super::print_styled(&heapscope_viewer::text::top(&a, self.by, self.top))
-            .context("cannot print")?;
+        super::print_styled(&heapscope_viewer::text::top(
+            &a,
+            self.weight,
+            self.top,
+            self.depth,
+        ))
+        .context("cannot print")?;
         Ok(0)
     }
 }

@@ -186,6 +186,24 @@ pub struct Analysis {
     pub peak_seq: u64,
     /// The live heap at its peak, when [`peak_snapshot`] has been taken.
     pub peak: Option<PeakSnapshot>,
+    /// Whether flamegraphs and exports keep the library frames above the
+    /// user's code (`--full-stacks`); by default they are folded away (see
+    /// [`fold_library`]).
+    pub full_stacks: bool,
+}
+
+impl Analysis {
+    /// The frames of `stack` as flamegraphs and exports show them,
+    /// innermost first: library frames above the user's code folded away
+    /// unless [`Analysis::full_stacks`].
+    pub fn export_frames(&self, stack: StackId) -> &[FrameView] {
+        let frames = self.stacks.get(&stack).map_or(&[][..], Vec::as_slice);
+        if self.full_stacks {
+            frames
+        } else {
+            fold_library(frames)
+        }
+    }
 }
 
 /// Invocations an analysis keeps at most (see [`Analysis::invocations`]).
@@ -493,48 +511,172 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         stacks,
         peak_seq: model.max_seq,
         peak: None,
+        full_stacks: false,
     })
 }
 
-/// Whether a frame belongs to a language runtime or standard library (Rust's
-/// std and its vendored crates, wasi-libc, emscripten's libc) rather than to
-/// the user's code, judged by its source path.
-pub fn is_library(f: &FrameView) -> bool {
+/// What a frame belongs to: the user's own code or one of the libraries
+/// under it, judged by its source path and, for frames with no source
+/// file, by its demangled name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FrameClass {
+    /// The program's own code.
+    User,
+    /// A language's standard library: Rust's `std`, `core`, `alloc` and
+    /// the crates it vendors (`hashbrown`), AssemblyScript's `~lib`.
+    Std,
+    /// An allocator's internals: Rust's `__rust_*` shims, the dlmalloc,
+    /// wee_alloc, talc, lol_alloc, buddy and linked-list crates, and the C
+    /// `malloc` family when it has no source file to tell more.
+    Allocator,
+    /// A C library: wasi-libc, emscripten's libc.
+    Libc,
+    /// A third-party dependency: a crate from a cargo registry or git
+    /// checkout.
+    Dependency,
+    /// Start-up code that runs before the program's entry point.
+    Startup,
+}
+
+impl FrameClass {
+    /// Its name in JSON and in the docs.
+    pub fn name(self) -> &'static str {
+        match self {
+            FrameClass::User => "user",
+            FrameClass::Std => "std",
+            FrameClass::Allocator => "allocator",
+            FrameClass::Libc => "libc",
+            FrameClass::Dependency => "dependency",
+            FrameClass::Startup => "startup",
+        }
+    }
+}
+
+/// Crate paths of allocators people ship, and C's allocator entry points.
+const ALLOCATOR_PREFIXES: &[&str] = &[
+    "__rust",
+    "__rdl_",
+    "__rg_",
+    "__rustc::",
+    "dlmalloc::",
+    "wee_alloc::",
+    "talc::",
+    "lol_alloc::",
+    "buddy_system_allocator::",
+    "linked_list_allocator::",
+    "~lib/rt/",
+];
+const ALLOCATOR_FUNCTIONS: &[&str] = &[
+    "malloc",
+    "free",
+    "calloc",
+    "realloc",
+    "aligned_alloc",
+    "posix_memalign",
+    "memalign",
+    "dlmalloc",
+    "dlfree",
+    "dlrealloc",
+    "dlcalloc",
+    "internal_memalign",
+    "sbrk",
+    "emscripten_builtin_malloc",
+    "emscripten_builtin_free",
+    "operator new(unsigned long)",
+    "operator new[](unsigned long)",
+    "operator delete(void*)",
+    "operator delete[](void*)",
+];
+const STD_PREFIXES: &[&str] = &["alloc::", "core::", "std::", "hashbrown::", "~lib/"];
+const STARTUP_FUNCTIONS: &[&str] = &[
+    "_start",
+    "_initialize",
+    "__wasm_call_ctors",
+    "__main_void",
+    "__wasi_init_tp",
+];
+
+/// The class of a frame: by its source path when it has one (`/rustc/`,
+/// wasi-libc, a cargo registry), else by its name.
+pub fn classify(f: &FrameView) -> FrameClass {
+    let by_name = classify_function(&f.function);
     let Some(p) = &f.file else {
-        return is_library_function(&f.function);
+        return by_name;
     };
-    p.starts_with("/rustc/")
-        || p.starts_with("/rust/deps/")
-        || p.starts_with("wasisdk://")
+    if p.starts_with("/rustc/") || p.starts_with("/rust/deps/") || p.starts_with("~lib/") {
+        // Rust's allocator shims live in std's files too; say which.
+        return if by_name == FrameClass::Allocator {
+            FrameClass::Allocator
+        } else {
+            FrameClass::Std
+        };
+    }
+    if p.starts_with("wasisdk://")
         || p.contains("wasi-libc")
         || p.contains("libc-bottom-half")
         || p.contains("libc-top-half")
         || p.contains("/emscripten/system/")
+    {
+        return FrameClass::Libc;
+    }
+    if p.contains("/.cargo/registry/")
+        || p.contains("/.cargo/git/")
+        || p.contains("/cargo/registry/src/")
+    {
+        return match by_name {
+            FrameClass::Allocator => FrameClass::Allocator,
+            _ => FrameClass::Dependency,
+        };
+    }
+    // A user's own file: only start-up code is told apart by name (a C
+    // program may well define a function called `free_list`).
+    match by_name {
+        FrameClass::Startup => FrameClass::Startup,
+        _ => FrameClass::User,
+    }
 }
 
-/// Whether a function, by its name alone, is part of a language runtime's
-/// allocator or standard library (Rust's allocator shims, `alloc::`,
-/// `core::`, `std::`, dlmalloc): for frames with no source file.
-pub fn is_library_function(name: &str) -> bool {
-    let lib = |n: &str| {
-        [
-            "__rust",
-            "__rdl_",
-            "__rg_",
-            "alloc::",
-            "core::",
-            "std::",
-            "dlmalloc::",
-            "hashbrown::",
-        ]
-        .iter()
-        .any(|p| n.starts_with(p))
+/// The class of a function by its demangled name alone (for frames with
+/// no source file).
+pub fn classify_function(name: &str) -> FrameClass {
+    let class_of = |n: &str| {
+        if ALLOCATOR_PREFIXES.iter().any(|p| n.starts_with(p)) {
+            Some(FrameClass::Allocator)
+        } else if STD_PREFIXES.iter().any(|p| n.starts_with(p)) {
+            Some(FrameClass::Std)
+        } else {
+            None
+        }
     };
-    match name.strip_prefix('<').and_then(|n| n.split_once(" as ")) {
-        // `<Type as Trait>::f`: a library trait on a primitive or library type.
-        Some((ty, tr)) => lib(tr) && (lib(ty) || !ty.contains("::")),
-        None => lib(name.trim_start_matches('<')),
+    if ALLOCATOR_FUNCTIONS.contains(&name) {
+        return FrameClass::Allocator;
     }
+    if STARTUP_FUNCTIONS.contains(&name) || name.starts_with("std::rt::lang_start") {
+        return FrameClass::Startup;
+    }
+    match name.strip_prefix('<').and_then(|n| n.split_once(" as ")) {
+        // `<Type as Trait>::f`: a library trait implemented for a library or
+        // primitive type is library code; for the user's type it is theirs.
+        Some((ty, tr)) => match (class_of(tr), class_of(ty)) {
+            (Some(_), Some(c)) => c,
+            (Some(c), None) if !ty.contains("::") => c,
+            _ => FrameClass::User,
+        },
+        None => class_of(name.trim_start_matches('<')).unwrap_or(FrameClass::User),
+    }
+}
+
+/// Whether a frame belongs to a language runtime, standard library,
+/// allocator or dependency rather than to the user's code.
+pub fn is_library(f: &FrameView) -> bool {
+    classify(f) != FrameClass::User
+}
+
+/// Whether a function, by its name alone, is library code (see
+/// [`classify_function`]).
+pub fn is_library_function(name: &str) -> bool {
+    classify_function(name) != FrameClass::User
 }
 
 /// Whether a function is a program's entry point (`main` in C or Rust).
@@ -543,11 +685,12 @@ pub fn is_entry(function: &str) -> bool {
         || function.ends_with("::main")
 }
 
-/// The part of a stack (innermost first) worth showing by default: library
-/// frames above the user's code are dropped except the last one (the API the
-/// user called: `Vec::from_elem`, `Rc::new`, `HashMap::insert`), and runtime
-/// frames below the program's entry point are dropped. Returns the range of
-/// `frames` to show.
+/// The part of a stack (innermost first) worth showing by default: the
+/// library frames above the user's code are dropped, so the first frame
+/// shown is the user's own (the `at` frame), and runtime frames below the
+/// program's entry point are dropped. A stack with no user frame above its
+/// entry point is shown whole up to it. Returns the range of `frames` to
+/// show.
 pub fn compact_range(frames: &[FrameView]) -> std::ops::Range<usize> {
     if frames.is_empty() {
         return 0..0;
@@ -556,13 +699,26 @@ pub fn compact_range(frames: &[FrameView]) -> std::ops::Range<usize> {
         .iter()
         .rposition(|f| is_entry(&f.function))
         .map_or(frames.len(), |i| i + 1);
-    let lead = frames[..end].iter().take_while(|f| is_library(f)).count();
-    let start = if lead >= end {
+    let lead = library_lead(&frames[..end]);
+    lead..end
+}
+
+/// How many library frames sit above the first user frame of `frames`
+/// (innermost first); 0 when no frame is the user's.
+pub fn library_lead(frames: &[FrameView]) -> usize {
+    let lead = frames.iter().take_while(|f| is_library(f)).count();
+    if lead >= frames.len() {
         0
     } else {
-        lead.saturating_sub(1)
-    };
-    start..end
+        lead
+    }
+}
+
+/// `frames` with the library frames above the first user frame folded
+/// away (the flamegraph's and pprof's default); stacks with no user frame
+/// are kept whole.
+pub fn fold_library(frames: &[FrameView]) -> &[FrameView] {
+    &frames[library_lead(frames)..]
 }
 
 #[cfg(test)]
@@ -574,6 +730,65 @@ mod tests {
             function: function.into(),
             file: file.map(Into::into),
             line: 1,
+        }
+    }
+
+    #[test]
+    fn frames_are_classified_by_path_then_name() {
+        let reg = Some("/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/extism-pdk-1.4.1/src/lib.rs");
+        let cases = [
+            (
+                f(
+                    "actor::render_record",
+                    Some("/work/samples/actor/src/lib.rs"),
+                ),
+                FrameClass::User,
+            ),
+            (
+                f(
+                    "alloc::vec::from_elem",
+                    Some("/rustc/59807616/library/alloc/src/vec/mod.rs"),
+                ),
+                FrameClass::Std,
+            ),
+            (
+                f(
+                    "__rustc::__rust_alloc",
+                    Some("/rustc/59807616/library/std/src/alloc.rs"),
+                ),
+                FrameClass::Allocator,
+            ),
+            (
+                f("extism_pdk::memory::Memory::new", reg),
+                FrameClass::Dependency,
+            ),
+            (
+                f("dlmalloc::dlmalloc::Dlmalloc<A>::malloc", reg),
+                FrameClass::Allocator,
+            ),
+            (
+                f(
+                    "malloc",
+                    Some("wasisdk://v25/src/wasi-libc/dlmalloc/src/dlmalloc.c"),
+                ),
+                FrameClass::Libc,
+            ),
+            (f("malloc", None), FrameClass::Allocator),
+            (f("_start", None), FrameClass::Startup),
+            (f("std::rt::lang_start_internal", None), FrameClass::Startup),
+            (f("free_list", Some("list.c")), FrameClass::User),
+            (
+                f("~lib/rt/tlsf/__alloc", Some("~lib/rt/tlsf.ts")),
+                FrameClass::Allocator,
+            ),
+            (
+                f("~lib/array/Array<i32>#push", Some("~lib/array.ts")),
+                FrameClass::Std,
+            ),
+            (f("sqlite3MemMalloc", Some("sqlite3.c")), FrameClass::User),
+        ];
+        for (frame, class) in cases {
+            assert_eq!(classify(&frame), class, "{}", frame.function);
         }
     }
 
@@ -597,7 +812,7 @@ mod tests {
     }
 
     #[test]
-    fn compaction_keeps_the_called_api_and_stops_at_main() {
+    fn compaction_starts_at_the_first_user_frame_and_stops_at_main() {
         let std = Some("/rustc/abc/library/alloc/src/alloc.rs");
         let user = Some("/src/main.rs");
         let frames = vec![
@@ -608,7 +823,9 @@ mod tests {
             f("std::rt::lang_start", std),
             f("_start", None),
         ];
-        assert_eq!(compact_range(&frames), 1..4);
+        assert_eq!(compact_range(&frames), 2..4);
+        assert_eq!(fold_library(&frames).len(), 4);
+        assert_eq!(fold_library(&frames[..2]).len(), 2);
         // All library: show everything up to the entry point.
         assert_eq!(compact_range(&frames[..2]), 0..2);
         // C: no library frames, `__original_main` is the entry.

@@ -182,7 +182,7 @@ pub fn pprof_profile(a: &Analysis) -> pprof::Profile {
         if s.alloc_blocks == 0 {
             continue;
         }
-        let frames = a.stacks.get(&id).map_or(&[][..], Vec::as_slice);
+        let frames = a.export_frames(id);
         let location_id = if frames.is_empty() {
             vec![location(&unknown, &mut strings)]
         } else {
@@ -259,11 +259,7 @@ pub fn dhat(a: &Analysis) -> serde_json::Value {
     let pps: Vec<serde_json::Value> = ids
         .into_iter()
         .map(|(id, s)| {
-            let fs: Vec<usize> = a
-                .stacks
-                .get(&id)
-                .map(|frames| frames.iter().map(&mut frame).collect())
-                .unwrap_or_default();
+            let fs: Vec<usize> = a.export_frames(id).iter().map(&mut frame).collect();
             serde_json::json!({
                 "tb": s.alloc_bytes, "tbk": s.alloc_blocks, "tl": s.lifetime_events,
                 "mb": s.max_live_bytes, "mbk": s.max_live_blocks,

@@ -128,7 +128,7 @@ pub fn folded(a: &Analysis, weight: Weight) -> Vec<String> {
         if w == 0 {
             continue;
         }
-        let key = folded_key(a.stacks.get(&id).map_or(&[][..], Vec::as_slice));
+        let key = folded_key(a.export_frames(id));
         *by_key.entry(key).or_default() += w;
     }
     by_key

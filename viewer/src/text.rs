@@ -184,7 +184,12 @@ fn frames(out: &mut String, stack: &[crate::analysis::FrameView], full: bool) {
         compact_range(stack)
     };
     if range.start > 0 {
-        let _ = writeln!(out, "    ({} library frames above)", range.start);
+        let _ = writeln!(
+            out,
+            "    ({} above, entered through {})",
+            plural(range.start as u64, "library frame", "library frames"),
+            term_safe(&stack[range.start - 1].function)
+        );
     }
     for (i, f) in stack[range.clone()].iter().enumerate() {
         let at = if i == 0 { "at" } else { "by" };
@@ -731,6 +736,61 @@ mod tests {
     }
 }
 
+/// Labels for sites (whole stacks, innermost first), each compacted to
+/// start at its first user frame: `depth` frames joined by ` < `, or with
+/// `depth` 0 the fewest frames (at most 8) that tell it apart from every
+/// other site with a different compacted stack. Sites whose compacted
+/// stacks are equal (they differ only in the library code they called) say
+/// which library function they entered through.
+pub fn site_labels(stacks: &[&[crate::analysis::FrameView]], depth: usize) -> Vec<String> {
+    let shown: Vec<(
+        &[crate::analysis::FrameView],
+        Option<&crate::analysis::FrameView>,
+    )> = stacks
+        .iter()
+        .map(|f| {
+            let r = compact_range(f);
+            (&f[r.clone()], r.start.checked_sub(1).map(|i| &f[i]))
+        })
+        .collect();
+    let same = |a: &[crate::analysis::FrameView], b: &[crate::analysis::FrameView]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+    };
+    let common = |a: &[crate::analysis::FrameView], b: &[crate::analysis::FrameView]| {
+        a.iter().zip(b).take_while(|(x, y)| x == y).count()
+    };
+    shown
+        .iter()
+        .enumerate()
+        .map(|(i, (frames, entered))| {
+            if frames.is_empty() {
+                return "(no stack)".into();
+            }
+            let mut twin = false;
+            let mut d = depth.max(1);
+            for (j, (other, _)) in shown.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                if same(frames, other) {
+                    twin = true;
+                } else if depth == 0 {
+                    d = d.max(common(frames, other) + 1);
+                }
+            }
+            let d = if depth == 0 { d.min(8) } else { d };
+            let parts: Vec<String> = frames.iter().take(d).map(site_text).collect();
+            let mut label = parts.join(" < ");
+            if twin {
+                if let Some(e) = entered {
+                    label.push_str(&format!(" [via {}]", site_text(e)));
+                }
+            }
+            label
+        })
+        .collect()
+}
+
 /// What `heapscope top` sorts sites by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopBy {
@@ -748,12 +808,12 @@ impl std::str::FromStr for TopBy {
     type Err = String;
     fn from_str(s: &str) -> Result<TopBy, String> {
         match s {
-            "bytes" => Ok(TopBy::Bytes),
-            "count" => Ok(TopBy::Count),
-            "peak" => Ok(TopBy::Peak),
-            "leaked" => Ok(TopBy::Leaked),
+            "allocated-bytes" | "bytes" => Ok(TopBy::Bytes),
+            "allocations" | "count" => Ok(TopBy::Count),
+            "peak-bytes" | "peak" => Ok(TopBy::Peak),
+            "leaked-bytes" | "leaked" => Ok(TopBy::Leaked),
             _ => Err(format!(
-                "`{s}` is not a sort order: use bytes, count, peak or leaked"
+                "`{s}` is not a weight: use allocated-bytes, allocations, peak-bytes or leaked-bytes"
             )),
         }
     }
@@ -761,8 +821,10 @@ impl std::str::FromStr for TopBy {
 
 /// The allocation sites (stacks) with the most bytes, allocations, bytes at
 /// the peak or bytes live at exit: `heapscope top`. `a` needs its peak
-/// snapshot for the peak column.
-pub fn top(a: &Analysis, by: TopBy, n: usize) -> String {
+/// snapshot for the peak column. Each site is its first user frame and, with
+/// `depth` 0, as many callers as it takes to tell the rows shown apart (at
+/// most 8); with `depth` N, N frames.
+pub fn top(a: &Analysis, by: TopBy, n: usize, depth: usize) -> String {
     let mut rows: Vec<_> = a
         .profile
         .active()
@@ -787,26 +849,37 @@ pub fn top(a: &Analysis, by: TopBy, n: usize) -> String {
         bytes_human(s.max_bytes),
         bytes_human(s.curr_bytes),
     );
+    let mark = |b: TopBy, name: &str| {
+        if b == by {
+            format!("{name} ▼")
+        } else {
+            name.to_string()
+        }
+    };
     let _ = writeln!(
         out,
-        "\n{:>4}  {:>14}  {:>11}  {:>12}  {:>12}  site",
-        "#", "allocated", "allocations", "at peak", "at exit"
+        "\n{:>4}  {:>16}  {:>13}  {:>16}  {:>16}  site (your first frame, then its callers)",
+        "#",
+        mark(TopBy::Bytes, "allocated (B)"),
+        mark(TopBy::Count, "allocations"),
+        mark(TopBy::Peak, "at peak (B)"),
+        mark(TopBy::Leaked, "at exit (B)"),
     );
     let shown = if n == 0 {
         rows.len()
     } else {
         n.min(rows.len())
     };
-    for (i, (id, st)) in rows.iter().take(shown).enumerate() {
-        let frames = a.stacks.get(id).map_or(&[][..], Vec::as_slice);
-        let range = compact_range(frames);
-        let site = frames[range]
-            .first()
-            .map(site_text)
-            .unwrap_or_else(|| "(no stack)".into());
+    let stacks: Vec<&[crate::analysis::FrameView]> = rows
+        .iter()
+        .take(shown)
+        .map(|(id, _)| a.stacks.get(id).map_or(&[][..], Vec::as_slice))
+        .collect();
+    let sites = site_labels(&stacks, depth);
+    for (i, ((_, st), site)) in rows.iter().zip(sites).enumerate() {
         let _ = writeln!(
             out,
-            "{:>4}  {:>14}  {:>11}  {:>12}  {:>12}  {site}",
+            "{:>4}  {:>16}  {:>13}  {:>16}  {:>16}  {site}",
             i + 1,
             thousands(st.alloc_bytes),
             thousands(st.alloc_blocks),
@@ -817,7 +890,7 @@ pub fn top(a: &Analysis, by: TopBy, n: usize) -> String {
     if shown < rows.len() {
         let _ = writeln!(
             out,
-            "\n... and {} more sites: pass -n 0 to see all",
+            "\n... and {} more sites: pass --top 0 to see all",
             rows.len() - shown
         );
     }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the samples into samples/build/ (run scripts/setup.sh first):
+# Builds the samples into samples/build/ (run scripts/setup.sh first;
+# with --demo, only the three the Quick start's demo uses):
 #   c/leaky.wasm c/fragment.wasm   wasm32-wasi, -g, name section kept (no -O:
 #                                  with -O clang runs wasm-opt, which strips names)
 #   c/churn.wasm                   allocation microbenchmark (N malloc/free pairs at a depth)
@@ -41,6 +42,22 @@ fresh() { # fresh OUT SRC...: OUT exists and is newer than every SRC
   return 0
 }
 
+target_dir=$(cd .. && pwd)/target/samples
+
+# --demo: only what scripts/demo.sh profiles (the leaky C sample, the leaky
+# actor and its 5,000 messages).
+if [ "${1:-}" = --demo ]; then
+  fresh "$out/c/leaky.wasm" c/leaky.c || clang --target=wasm32-wasi -g c/leaky.c -o "$out/c/leaky.wasm"
+  mkdir -p "$out/actor"
+  (cd actor && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown)
+  cp "$target_dir/wasm32-unknown-unknown/release/actor.wasm" "$out/actor/actor-leaky.wasm"
+  fresh "$out/actor/messages-5000.jsonl" actor/gen-messages.sh || actor/gen-messages.sh 5000 > "$out/actor/messages-5000.jsonl"
+  exit 0
+elif [ -n "${1:-}" ]; then
+  echo "samples: error: unknown option '$1' (expected --demo or nothing)" >&2
+  exit 2
+fi
+
 for s in leaky fragment churn wasi wasteful deep badfree kinds; do
   # deep.c recurses thousands of levels: a C stack of 1 MiB, not 64 KiB.
   stack=; [ $s = deep ] && stack=-Wl,-z,stack-size=1048576
@@ -49,7 +66,6 @@ for s in leaky fragment churn wasi wasteful deep badfree kinds; do
 done
 fresh "$out/c/leaky.stripped.wasm" c/leaky.c || clang --target=wasm32-wasi c/leaky.c -Wl,--strip-all -o "$out/c/leaky.stripped.wasm"
 
-target_dir=$(cd .. && pwd)/target/samples
 (cd rust/leaky && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-wasip1)
 cp "$target_dir/wasm32-wasip1/release/leaky.wasm" "$out/rust/leaky.wasm"
 (cd rust/unknown && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown)

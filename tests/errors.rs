@@ -25,13 +25,13 @@ fn bad_modules_are_refused_with_the_reason() {
 
     let e = instrument_err(&write("text.bin", b"hello"));
     assert!(
-        e.contains("0: invalid WebAssembly: not a WebAssembly module"),
+        e.contains("it is not a WebAssembly module: a binary module starts with the bytes `\\0asm` and the text format with `(`; this file starts with `hello`"),
         "{e}"
     );
 
     let e = instrument_err(&write("cut.wasm", &leaky[..leaky.len() / 3]));
     assert!(
-        e.contains("0: invalid WebAssembly: unexpected end-of-file"),
+        e.contains("invalid WebAssembly: unexpected end-of-file"),
         "{e}"
     );
 
@@ -39,14 +39,14 @@ fn bad_modules_are_refused_with_the_reason() {
         "nomem.wasm",
         &wat::parse_str("(module (func $malloc (param i32) (result i32) i32.const 0))").unwrap(),
     ));
-    assert!(e.contains("0: the module has no linear memory"), "{e}");
+    assert!(e.contains("the module has no linear memory"), "{e}");
 
     let e = instrument_err(&write(
         "noalloc.wasm",
         &wat::parse_str("(module (memory 1) (func $f))").unwrap(),
     ));
     assert!(
-        e.contains("0: no allocator found: looked for malloc/free"),
+        e.contains("no allocator found: looked for malloc/free"),
         "{e}"
     );
     assert!(
@@ -56,7 +56,7 @@ fn bad_modules_are_refused_with_the_reason() {
 
     let e = instrument_err(&repo().join("tests/fixtures/stack_switching.wat"));
     assert!(
-        e.contains("0: the module uses a WebAssembly feature heapscope cannot rewrite yet"),
+        e.contains("the module uses a WebAssembly feature heapscope cannot rewrite yet"),
         "{e}"
     );
     assert!(e.contains("stack switching"), "{e}");
@@ -67,7 +67,7 @@ fn bad_modules_are_refused_with_the_reason() {
     assert_eq!(code(&o), 0);
     let e = instrument_err(&once);
     assert!(
-        e.contains("0: the module is already instrumented by heapscope"),
+        e.contains("the module is already instrumented by heapscope"),
         "{e}"
     );
     let o = heapscope([
@@ -843,4 +843,81 @@ fn a_mistyped_module_path_leaves_the_last_trace_alone() {
     ]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert_eq!(std::fs::read(&trace).unwrap(), before);
+}
+
+/// The errors a newcomer meets first: each says what is wrong in one line,
+/// names the file once and exits 2; an empty messages file is a warning and
+/// fails a gate as undecided (3).
+#[test]
+fn first_hour_mistakes_get_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("config.json");
+    std::fs::write(&json, "{\"a\": 1}\n").unwrap();
+    let d = dir.path().to_str().unwrap();
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["run", json.to_str().unwrap()],
+            format!("error: cannot run `{}`: it is not a WebAssembly module: a binary module starts with the bytes `\\0asm` and the text format with `(`; this file starts with `{{\"a\": 1}}.`\n", json.display()),
+        ),
+        (
+            vec!["run", d],
+            format!("error: cannot run `{d}`: it is a directory, not a WebAssembly module\n"),
+        ),
+        (
+            vec!["leaks", d],
+            format!("error: cannot read trace `{d}`: it is a directory, not a trace\n"),
+        ),
+        (
+            vec!["instrument", d, "-o", "x.wasm"],
+            format!("error: cannot instrument `{d}`: it is a directory, not a WebAssembly module\n"),
+        ),
+        (
+            vec!["summary", "/nonexistent.trace"],
+            "error: cannot open trace `/nonexistent.trace`: No such file or directory (os error 2)\n".into(),
+        ),
+    ];
+    for (args, expected) in &cases {
+        let out = heapscope(args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), *expected, "{args:?}");
+    }
+    // Writing a report over a directory: refused before any work is lost.
+    let (_, trace, _) = record(dir.path(), &sample("c/leaky.wasm"), &["-q"]);
+    let out = heapscope(["report", trace.to_str().unwrap(), "-o", d]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: cannot write the HTML report to `{d}`: it is a directory; give a file name\n"
+        )
+    );
+
+    // An empty messages file: a warning, even with -q, and a gate is not
+    // passed on it.
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let actor = sample("actor/actor-leaky.wasm");
+    let args = [
+        "run",
+        actor.to_str().unwrap(),
+        "--extism",
+        "process",
+        "--messages",
+        empty.to_str().unwrap(),
+        "--no-trace",
+        "-q",
+    ];
+    let out = heapscope(args);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let warning = format!(
+        "heapscope: warning: `{}` holds no messages: `process` is never called, and no gate is checked\n",
+        empty.display()
+    );
+    assert_eq!(stderr(&out), warning);
+    let out = heapscope(args.iter().copied().chain(["--max-growth", "0"]));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!("{warning}heapscope: error: gates not checked: no message was processed (the messages file is empty)\n")
+    );
 }

@@ -214,6 +214,11 @@ fn end_invocation(
     if outcome != InvocationOutcome::Ok {
         inv.failed += 1;
     }
+    rec.publish();
+    if let Some(p) = &rec.progress {
+        p.invocations
+            .store(inv.count, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Call the Extism function once per message, as an Extism host does: the

@@ -4,6 +4,7 @@
 //! data laid out, and compiled.
 
 use crate::config::{RunConfig, RunError};
+use crate::recorder::{phase, Phase, Progress};
 use crate::symbolize::Symbolizer;
 use heapscope_instrument::symbols::Layout;
 use heapscope_instrument::Report;
@@ -46,11 +47,15 @@ impl Loaded {
 pub(crate) fn prepare(
     cfg: &RunConfig,
     engine: &Engine,
+    progress: Option<&Progress>,
 ) -> Result<(Loaded, Module, crate::cache::CacheUse), RunError> {
     use crate::cache::{Cache, CacheUse, Meta};
     let original = read(&cfg.module)?;
+    tracing::info!("read `{}`: {} bytes", cfg.module.display(), original.len());
     let Some(cache) = &cfg.cache else {
+        phase(progress, Phase::Instrumenting);
         let loaded = load(cfg, original)?;
+        phase(progress, Phase::Compiling);
         let module = compile(engine, &loaded, cfg)?;
         return Ok((loaded, module, CacheUse::Off));
     };
@@ -72,7 +77,9 @@ pub(crate) fn prepare(
             return Ok((loaded, module, CacheUse::Hit));
         }
     }
+    phase(progress, Phase::Instrumenting);
     let loaded = load(cfg, original)?;
+    phase(progress, Phase::Compiling);
     let module = compile(engine, &loaded, cfg)?;
     let mut meta = Meta {
         sites: loaded.sites.encode(),
@@ -111,12 +118,21 @@ fn load(cfg: &RunConfig, original: Vec<u8>) -> Result<Loaded, RunError> {
             skip_dwarf_copy: true,
             ..Default::default()
         };
+        let started = std::time::Instant::now();
         let out = heapscope_instrument::instrument(&original, &opts).map_err(|source| {
             RunError::Instrument {
                 path: path.clone(),
                 source,
             }
         })?;
+        tracing::info!(
+            "instrumented `{}` in {} ms: {} bytes to {} bytes, {} allocator functions hooked",
+            path.display(),
+            started.elapsed().as_millis(),
+            original.len(),
+            out.wasm.len(),
+            out.report.allocators.len()
+        );
         (Some(out.wasm), Some(out.report))
     };
     let layout = Layout::of(wasm.as_deref().unwrap_or(&original));
@@ -145,21 +161,26 @@ fn load(cfg: &RunConfig, original: Vec<u8>) -> Result<Loaded, RunError> {
     })
 }
 
-/// The file's bytes; the text format is parsed, binaries pass through.
+/// The file's bytes; the text format is parsed, binaries pass through,
+/// anything else (a directory, a JSON file) is refused saying what it is.
 fn read(path: &Path) -> Result<Vec<u8>, RunError> {
+    if path.is_dir() {
+        return Err(RunError::Setup {
+            path: path.to_path_buf(),
+            message: "it is a directory, not a WebAssembly module".into(),
+        });
+    }
     let bytes = std::fs::read(path).map_err(|source| RunError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    match wat::parse_bytes(&bytes) {
-        Ok(b) => Ok(b.into_owned()),
-        Err(e) if !bytes.starts_with(b"\0asm") && std::str::from_utf8(&bytes).is_ok() => {
-            Err(RunError::Setup {
-                path: path.to_path_buf(),
-                message: format!("{e:#}"),
-            })
-        }
-        Err(_) => Ok(bytes),
+    match heapscope_instrument::module_bytes(&bytes) {
+        Ok(std::borrow::Cow::Borrowed(_)) => Ok(bytes),
+        Ok(std::borrow::Cow::Owned(b)) => Ok(b),
+        Err(message) => Err(RunError::Setup {
+            path: path.to_path_buf(),
+            message,
+        }),
     }
 }
 
@@ -171,7 +192,17 @@ pub(crate) fn compile(
     loaded: &Loaded,
     cfg: &RunConfig,
 ) -> Result<Module, RunError> {
-    Module::new(engine, loaded.wasm()).map_err(|e| {
+    let started = std::time::Instant::now();
+    let module = Module::new(engine, loaded.wasm());
+    if module.is_ok() {
+        tracing::info!(
+            "compiled `{}` ({} bytes) in {} ms",
+            cfg.module.display(),
+            loaded.wasm().len(),
+            started.elapsed().as_millis()
+        );
+    }
+    module.map_err(|e| {
         let mut message = format!("{e:#}");
         if !cfg.plain && heapscope_instrument::is_instrumented(loaded.wasm()) {
             message.push_str(

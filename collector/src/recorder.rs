@@ -9,13 +9,78 @@ use rustc_hash::FxHashMap;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-/// Counters a progress display reads while the guest runs.
+/// Counters a progress display reads while a run goes on.
 #[derive(Debug, Default)]
 pub struct Progress {
+    /// The run's phase (a [`Phase`] as `u8`).
+    pub phase: std::sync::atomic::AtomicU8,
     /// Heap events so far.
     pub events: std::sync::atomic::AtomicU64,
     /// Live heap bytes.
     pub live_bytes: std::sync::atomic::AtomicU64,
+    /// Invocations done (actor and `--invoke` runs).
+    pub invocations: std::sync::atomic::AtomicU64,
+    /// Invocations planned, 0 for a command.
+    pub planned: std::sync::atomic::AtomicU64,
+}
+
+/// What a run is doing, for the progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    /// Reading the module and looking it up in the cache.
+    Reading = 0,
+    /// Rewriting the module with hooks.
+    Instrumenting = 1,
+    /// Compiling it with wasmtime.
+    Compiling = 2,
+    /// The guest runs.
+    Running = 3,
+    /// The leak scan at exit.
+    Scanning = 4,
+    /// Writing the trace's end and the summary.
+    Writing = 5,
+}
+
+impl Phase {
+    /// The phase's name as the progress line shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Reading => "reading",
+            Phase::Instrumenting => "instrumenting",
+            Phase::Compiling => "compiling",
+            Phase::Running => "running",
+            Phase::Scanning => "scanning for leaks",
+            Phase::Writing => "writing",
+        }
+    }
+
+    /// The phase stored as `v`.
+    pub fn from_u8(v: u8) -> Phase {
+        match v {
+            1 => Phase::Instrumenting,
+            2 => Phase::Compiling,
+            3 => Phase::Running,
+            4 => Phase::Scanning,
+            5 => Phase::Writing,
+            _ => Phase::Reading,
+        }
+    }
+}
+
+impl Progress {
+    /// Enter `phase`.
+    pub fn set_phase(&self, phase: Phase) {
+        self.phase
+            .store(phase as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Enter `phase` when a progress display is shown.
+pub(crate) fn phase(p: Option<&Progress>, phase: Phase) {
+    if let Some(p) = p {
+        p.set_phase(phase);
+    }
 }
 
 /// How often the recorder looks at the clock, in events.
@@ -353,13 +418,18 @@ impl Recorder {
         }
     }
 
-    /// Write a time record, and flush if it is time to.
-    pub fn clock(&mut self) {
+    /// Update the progress display's counters, when one is shown.
+    pub fn publish(&self) {
         if let Some(p) = &self.progress {
             use std::sync::atomic::Ordering::Relaxed;
             p.events.store(self.model.events(), Relaxed);
             p.live_bytes.store(self.model.curr_bytes, Relaxed);
         }
+    }
+
+    /// Write a time record, and flush if it is time to.
+    pub fn clock(&mut self) {
+        self.publish();
         let now = Instant::now();
         let micros = now.duration_since(self.start).as_micros() as u64;
         let flush = now.duration_since(self.last_flush) >= FLUSH_EVERY;

@@ -14,7 +14,7 @@ use crate::deferred::Deferred;
 use crate::exit::{self, ScanLayout};
 use crate::host::{self, Host, Limiter};
 use crate::module::{self, Loaded};
-use crate::recorder::{Progress, Recorder};
+use crate::recorder::{Phase, Progress, Recorder};
 use crate::suppress;
 use heapscope_trace::abi;
 use heapscope_trace::format::{BlockSink, Record, RunStatus};
@@ -58,9 +58,16 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     // partial, not a stale one or none.
     let mut recorder = recorder(cfg)?;
     recorder.flush();
+    // The progress line starts now: instrumenting and compiling can take
+    // seconds before the guest runs.
+    let (stop_progress, stop_progress_rx) = mpsc::channel::<()>();
+    let progress = (cfg.progress && !cfg.plain).then(|| Arc::new(Progress::default()));
+    let display = progress
+        .clone()
+        .map(|p| crate::progress::show(p, stop_progress_rx));
     let interruptible = cfg.timeout.is_some() || cfg.interrupt.is_some();
     let engine = host::engine(interruptible, cfg.fuel.is_some()).map_err(|e| setup(cfg, e))?;
-    let (mut loaded, module, cache_use) = module::prepare(cfg, &engine)?;
+    let (mut loaded, module, cache_use) = module::prepare(cfg, &engine, progress.as_deref())?;
     let rules = suppress::load(cfg.default_suppressions, &cfg.suppressions).map_err(
         |(path, e)| match e {
             suppress::LoadError::Read(source) => RunError::Read { path, source },
@@ -73,12 +80,22 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     recorder.set_sites(std::mem::take(&mut loaded.sites));
     recorder.symbolizer = loaded.symbolizer.take();
     let mut store = store(cfg, &engine, recorder, loaded.shadow)?;
-    let mut watch = Watch::start(cfg, &engine, &mut store);
+    let mut watch = Watch::start(cfg, &engine);
+    if let Some(p) = &progress {
+        store.data_mut().rec.sync().progress = Some(p.clone());
+        watch.stop_progress = Some(stop_progress);
+        watch.progress = display;
+    }
     let instrumented = loaded.is_instrumented;
     let linker = linker(cfg, &engine, &module, instrumented)?;
     start_trace(cfg, &mut store, &loaded);
     let entry = calls::entry(&module, cfg)?;
     let mut inv = Invocations::new(cfg, &entry)?;
+    if let Some(p) = &progress {
+        p.planned
+            .store(entry.planned, std::sync::atomic::Ordering::Relaxed);
+        p.set_phase(Phase::Running);
+    }
     if entry.planned > 0 {
         let warmup = inv.tracker.warmup();
         store
@@ -91,6 +108,15 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         module_cache: Some(cache_use),
         ..Called::default()
     };
+    tracing::info!(
+        "running `{}`{}",
+        entry.name,
+        if entry.planned > 0 {
+            format!(", {} invocations", entry.planned)
+        } else {
+            String::new()
+        }
+    );
     let result = linker.instantiate(&mut store, &module).and_then(|i| {
         called.instance = Some(i);
         called.sp_init = prepare(&mut store, i)?;
@@ -200,8 +226,9 @@ struct Watch {
 }
 
 impl Watch {
-    /// Arm the interrupt and the timeout, and show progress if asked.
-    fn start(cfg: &RunConfig, engine: &Engine, store: &mut Store<Host>) -> Watch {
+    /// Arm the interrupt and the timeout (the progress display, when
+    /// shown, is handed over by the caller).
+    fn start(cfg: &RunConfig, engine: &Engine) -> Watch {
         if let Some(i) = &cfg.interrupt {
             i.attach(engine);
             if i.requested() {
@@ -217,16 +244,10 @@ impl Watch {
                 }
             });
         }
-        let (stop_progress, stop_progress_rx) = mpsc::channel::<()>();
-        let progress = (cfg.progress && !cfg.plain).then(|| {
-            let p = Arc::new(Progress::default());
-            store.data_mut().rec.sync().progress = Some(p.clone());
-            crate::progress::show(p, stop_progress_rx)
-        });
         Watch {
             stop_timer: Some(stop_timer),
-            stop_progress: Some(stop_progress),
-            progress,
+            stop_progress: None,
+            progress: None,
         }
     }
 
@@ -360,18 +381,30 @@ fn finish(
                 data_end: module::data_end(&loaded.original),
                 memories: &loaded.memories,
             };
+            if let Some(p) = &store.data_mut().rec.sync().progress {
+                p.set_phase(Phase::Scanning);
+            }
             // The scan is work on the guest's behalf: --timeout bounds it.
             let elapsed = store.data_mut().rec.sync().elapsed();
             let deadline = cfg
                 .timeout
                 .map(|t| std::time::Instant::now() + t.saturating_sub(elapsed));
-            exit::classify_leaks(&mut store, instance, &layout, rules, deadline)
+            let started = std::time::Instant::now();
+            let leaks = exit::classify_leaks(&mut store, instance, &layout, rules, deadline);
+            tracing::info!(
+                "leak scan: {} live blocks classified in {} ms",
+                leaks.as_ref().map_or(0, Vec::len),
+                started.elapsed().as_millis()
+            );
+            leaks
         }
         _ => Some(Vec::new()),
     };
     let leak_scan_cut = leaks.is_none();
-    watch.stop_progress();
     let mut rec = store.data_mut().rec.sync();
+    if let Some(p) = &rec.progress {
+        p.set_phase(Phase::Writing);
+    }
     if !cfg.plain && called.instance.is_some() {
         let layout = module::layout(&loaded.original, called.sp_init, rec.heap_lo);
         rec.write_record(&Record::Layout(layout));
@@ -384,6 +417,10 @@ fn finish(
         message: message.clone(),
     });
     rec.close();
+    watch.stop_progress();
+    if let Some(t) = &cfg.trace {
+        tracing::info!("trace `{}`: {} bytes", t.display(), rec.trace_bytes());
+    }
     let mut summary = rec.model.summary(status, exit_code, &message);
     if entry.planned > 0 {
         summary.invocations = Some(inv.count);

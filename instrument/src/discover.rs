@@ -543,6 +543,7 @@ pub fn look_alikes(module: &Module, hooked: &[Allocator]) -> Vec<String> {
         if ["alloc", "free", "new"].iter().any(|w| last.contains(w))
             && !last.contains("no_alloc_shim")
             && !last.contains("heapscope")
+            && !out.contains(&d)
         {
             out.push(d);
         }

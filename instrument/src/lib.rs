@@ -130,6 +130,40 @@ pub enum InstrumentError {
     Internal(String),
 }
 
+/// A module file's bytes as a binary: the text format is parsed, binaries
+/// pass through, anything else is refused with a message that says what
+/// the file looks like instead (the message reads after "cannot run FILE: ").
+pub fn module_bytes(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    if bytes.starts_with(b"\0asm") {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
+    }
+    let looks_like_text = std::str::from_utf8(bytes).is_ok_and(|t| {
+        let mut t = t.trim_start();
+        // Line comments before the first form.
+        while let Some(rest) = t.strip_prefix(";;") {
+            t = rest.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        }
+        t.starts_with('(')
+    });
+    if !looks_like_text {
+        let start: String = String::from_utf8_lossy(&bytes[..bytes.len().min(16)])
+            .chars()
+            .map(|c| if c.is_control() { '.' } else { c })
+            .collect();
+        return Err(if bytes.is_empty() {
+            "it is empty, not a WebAssembly module".to_string()
+        } else {
+            format!(
+                "it is not a WebAssembly module: a binary module starts with the bytes `\\0asm` and the text format with `(`; this file starts with `{start}`"
+            )
+        });
+    }
+    match wat::parse_bytes(bytes) {
+        Ok(b) => Ok(b),
+        Err(e) => Err(format!("it is WebAssembly text that does not parse: {e:#}")),
+    }
+}
+
 /// Whether `wasm` carries heapscope's site table (is already instrumented).
 pub fn is_instrumented(wasm: &[u8]) -> bool {
     site_table_bytes(wasm).is_some()

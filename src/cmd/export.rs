@@ -33,6 +33,7 @@ pub struct Opts {
     /// Keep whole stacks: by default the library frames above your code
     /// (the standard library, allocator internals, dependencies) are folded
     /// into your first frame; stacks with no frame of yours are kept whole.
+    /// DHAT always gets whole stacks (dh_view folds them itself).
     #[arg(long)]
     full_stacks: bool,
     /// Where to write (`-`: stdout); by default heapscope.folded,

@@ -46,17 +46,18 @@ pub struct Opts {
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
-        let wasm = std::fs::read(&self.input)
+        if self.input.is_dir() {
+            anyhow::bail!(
+                "cannot instrument `{}`: it is a directory, not a WebAssembly module",
+                self.input.display()
+            );
+        }
+        let bytes = std::fs::read(&self.input)
             .with_context(|| format!("cannot read `{}`", self.input.display()))?;
         // Accept the text format too; binaries pass through untouched.
-        let text;
-        let wasm = match wat::parse_bytes(&wasm) {
-            Ok(std::borrow::Cow::Owned(b)) => {
-                text = b;
-                &text
-            }
-            _ => &wasm,
-        };
+        let wasm = heapscope_instrument::module_bytes(&bytes)
+            .map_err(|e| anyhow::anyhow!("cannot instrument `{}`: {e}", self.input.display()))?;
+        let wasm = &wasm[..];
         let out = heapscope_instrument::instrument(
             wasm,
             &Options {

@@ -1,6 +1,5 @@
 //! `heapscope leaks`
 
-use anyhow::Context;
 use std::path::PathBuf;
 
 /// List the blocks live at exit, grouped by allocation stack, largest first.
@@ -45,7 +44,7 @@ pub struct Opts {
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
-        let a = super::analyze(&self.trace).context("cannot report leaks")?;
+        let a = super::analyze(&self.trace)?;
         if self.json {
             super::print(&(serde_json::to_string_pretty(&a)? + "\n"))?;
         } else {

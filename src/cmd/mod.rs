@@ -50,8 +50,14 @@ pub fn parse_gate_code(s: &str) -> Result<u8, String> {
 /// damaged, without its end-of-run record) is said on stderr: every view
 /// made from it is partial.
 pub fn analyze(trace: &Path) -> anyhow::Result<heapscope_viewer::Analysis> {
-    let a = heapscope_viewer::analyze(trace)
-        .with_context(|| format!("cannot analyse `{}`", trace.display()))?;
+    if trace.is_dir() {
+        anyhow::bail!(
+            "cannot read trace `{}`: it is a directory, not a trace",
+            trace.display()
+        );
+    }
+    // The viewer's errors name the trace.
+    let a = heapscope_viewer::analyze(trace)?;
     for w in &a.warnings {
         eprintln!("heapscope: warning: `{}`: {w}", trace.display());
     }

@@ -248,8 +248,19 @@ impl Opts {
                 let messages = match (&self.input, &self.messages) {
                     (Some(p), _) => vec![std::fs::read(p)
                         .with_context(|| format!("cannot read input `{}`", p.display()))?],
-                    (None, Some(p)) => heapscope_collector::extism::read_messages(p)
-                        .with_context(|| format!("cannot read messages `{}`", p.display()))?,
+                    (None, Some(p)) => {
+                        let m = heapscope_collector::extism::read_messages(p).with_context(
+                            || format!("cannot read messages `{}`", p.display()),
+                        )?;
+                        if m.is_empty() {
+                            // Never quiet: an empty file is most likely a mistake.
+                            eprintln!(
+                                "heapscope: warning: `{}` holds no messages: `{function}` is never called, and no gate is checked",
+                                p.display()
+                            );
+                        }
+                        m
+                    }
                     (None, None) => anyhow::bail!(
                         "an Extism run needs its inputs: --input FILE (one call) or --messages FILE.jsonl (one call per line)"
                     ),
@@ -346,8 +357,8 @@ impl Opts {
             std::fs::write(p, json + "\n")
                 .with_context(|| format!("cannot write `{}`", p.display()))?;
         }
-        let outcome =
-            outcome.with_context(|| format!("failed to run `{}`", cfg.module.display()))?;
+        // Every error of a run names the module already.
+        let outcome = outcome?;
         if !outcome.results.is_empty() {
             super::print(
                 &outcome
@@ -376,6 +387,13 @@ impl Opts {
             eprintln!(
                 "heapscope: error: writing the trace `{}` failed ({e}); it holds only the events before",
                 t.display()
+            );
+            return Ok(super::EXIT_UNDECIDED);
+        }
+        let no_messages = cfg.extism.as_ref().is_some_and(|e| e.messages.is_empty());
+        if !outcome.summary.gates.is_empty() && no_messages {
+            eprintln!(
+                "heapscope: error: gates not checked: no message was processed (the messages file is empty)"
             );
             return Ok(super::EXIT_UNDECIDED);
         }

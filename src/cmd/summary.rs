@@ -1,6 +1,5 @@
 //! `heapscope summary`
 
-use anyhow::Context;
 use std::path::PathBuf;
 
 /// Summarise a trace: totals, peak, live at exit, linear memory, growth per
@@ -25,7 +24,7 @@ pub struct Opts {
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
-        let a = super::analyze(&self.trace).context("cannot summarise")?;
+        let a = super::analyze(&self.trace)?;
         if self.json {
             super::print(&(serde_json::to_string_pretty(&a.summary)? + "\n"))?;
         } else {

@@ -509,7 +509,7 @@ pub enum Record {
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     /// Reading the underlying file failed.
-    #[error("cannot read trace: {0}")]
+    #[error("{0}")]
     Io(#[from] io::Error),
     /// The file does not start with the trace magic.
     #[error(

@@ -395,7 +395,12 @@ impl HeapModel {
             layout,
             at_peak: Parts::split(
                 &layout,
-                self.pages_at_max,
+                // No block was ever live: the peak (of 0 bytes) is the start.
+                if self.pages_at_max == 0 {
+                    m.initial_pages
+                } else {
+                    self.pages_at_max
+                },
                 m.page_size,
                 self.max_bytes,
                 self.heap_hi_at_max,

@@ -144,12 +144,25 @@ pub fn advise(a: &Analysis) -> Vec<Advice> {
                 decimal(g.bytes_per_invocation)
             ),
             detail: format!(
-                "Over {} invocations after a warm-up of {}, live heap grew by {} bytes per invocation (r² {:.3}); at that rate a 16 MiB actor limit is reached after about {} more invocations. Something keeps every message: bound the collection (a size cap or LRU eviction) or remove entries when they are done.",
+                "Over {} invocations after a warm-up of {}, live heap grew by {} bytes per invocation (r² {:.3}); {}. Something keeps every message: bound the collection (a size cap or LRU eviction) or remove entries when they are done.",
                 thousands(g.fitted),
                 thousands(g.warmup),
                 decimal(g.bytes_per_invocation),
                 g.r2,
-                thousands(((16u64 << 20).saturating_sub(s.curr_bytes) as f64 / g.bytes_per_invocation.max(1.0)) as u64),
+                match s.memory.maximum_pages {
+                    Some(max) => format!(
+                        "at that rate memory 0's declared maximum ({}) is reached after about {} more invocations",
+                        bytes_human(max * s.memory.page_size.max(1)),
+                        thousands(
+                            ((max * s.memory.page_size.max(1)).saturating_sub(s.curr_bytes) as f64
+                                / g.bytes_per_invocation.max(1.0)) as u64
+                        )
+                    ),
+                    None => format!(
+                        "that is {} more every 1,000 invocations, and memory 0 declares no maximum to stop it",
+                        bytes_human((g.bytes_per_invocation.max(0.0) * 1000.0) as u64)
+                    ),
+                },
             ),
             frames: a.growth_frames.first().cloned().unwrap_or_default(),
         });

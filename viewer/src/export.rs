@@ -259,7 +259,13 @@ pub fn dhat(a: &Analysis) -> serde_json::Value {
     let pps: Vec<serde_json::Value> = ids
         .into_iter()
         .map(|(id, s)| {
-            let fs: Vec<usize> = a.export_frames(id).iter().map(&mut frame).collect();
+            // Whole stacks: DHAT has one program point per stack, and two
+            // stacks that differ only in library frames would repeat one.
+            let fs: Vec<usize> = a
+                .stacks
+                .get(&id)
+                .map(|frames| frames.iter().map(&mut frame).collect())
+                .unwrap_or_default();
             serde_json::json!({
                 "tb": s.alloc_bytes, "tbk": s.alloc_blocks, "tl": s.lifetime_events,
                 "mb": s.max_live_bytes, "mbk": s.max_live_blocks,

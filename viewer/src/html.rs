@@ -157,21 +157,16 @@ pub const INVOCATION_POINTS: usize = 2000;
 /// Render the report. `a` should have its peak snapshot taken.
 pub fn report(a: &Analysis) -> Result<String, String> {
     let s = &a.summary;
-    let status = crate::text::wire_name(&s.status);
-    let status = match (s.exit_code, s.message.lines().next()) {
-        (Some(c), _) => format!("{status} with code {c}"),
-        (None, Some(m)) if !m.is_empty() => format!("{status}: {m}"),
-        _ => status,
-    };
+    let status = crate::text::ended(s);
     let m = &s.memory;
     let page = m.page_size.max(1);
     let mut facts = vec![
         (
             "allocated",
             format!(
-                "{} in {} blocks",
+                "{} in {}",
                 bytes_human(s.total_bytes),
-                thousands(s.total_blocks)
+                crate::text::plural(s.total_blocks, "block", "blocks")
             ),
         ),
         (
@@ -181,17 +176,17 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         (
             "peak live",
             format!(
-                "{} in {} blocks",
+                "{} in {}",
                 bytes_human(s.max_bytes),
-                thousands(s.max_blocks)
+                crate::text::plural(s.max_blocks, "block", "blocks")
             ),
         ),
         (
             "live at exit",
             format!(
-                "{} in {} blocks",
+                "{} in {}",
                 bytes_human(s.curr_bytes),
-                thousands(s.curr_blocks)
+                crate::text::plural(s.curr_blocks, "block", "blocks")
             ),
         ),
         (
@@ -209,7 +204,7 @@ pub fn report(a: &Analysis) -> Result<String, String> {
             ),
         ),
         (
-            "grown, not holding live heap at exit",
+            "linear memory beyond the live heap at exit",
             bytes_human((m.final_pages * page).saturating_sub(s.curr_bytes)),
         ),
         ("heap events", thousands(s.events)),
@@ -291,9 +286,9 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         peak_facts.push((
             "live",
             format!(
-                "{} in {} blocks",
+                "{} in {}",
                 bytes_human(p.live_bytes),
-                thousands(p.live_blocks)
+                crate::text::plural(p.live_blocks, "block", "blocks")
             ),
         ));
         peak_facts.push((

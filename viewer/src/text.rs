@@ -55,20 +55,10 @@ pub fn frame_text(f: &crate::analysis::FrameView) -> String {
     }
 }
 
-/// `1234567` as `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use heapscope_trace::units::{bytes_human, thousands};
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+/// `n` with its noun: `1 block`, `1,024 blocks`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
@@ -204,11 +194,19 @@ fn frames(out: &mut String, stack: &[crate::analysis::FrameView], full: bool) {
     }
 }
 
-/// How a run ended, in words: `exited with code 0`, `trapped: ...`.
+/// How a run ended, in words: `exited with code 0`, `finished: 5,000
+/// invocations, 0 failed`, `trapped: ...`.
 pub fn ended(s: &Summary) -> String {
     let first = term_safe(s.message.lines().next().unwrap_or_default());
     match s.status {
-        RunStatus::Exited => format!("exited with code {}", s.exit_code.unwrap_or(0)),
+        // An actor or `--invoke` run has no exit code of its own to tell.
+        RunStatus::Exited => match s.invocations {
+            Some(n) => format!(
+                "finished: {}",
+                invocations(n, s.invocations_failed.unwrap_or(0))
+            ),
+            None => format!("exited with code {}", s.exit_code.unwrap_or(0)),
+        },
         RunStatus::Trapped => format!("trapped: {first}"),
         RunStatus::MemoryLimit => format!("stopped at the memory limit: {first}"),
         RunStatus::Timeout => format!("stopped by the time or fuel limit: {first}"),
@@ -522,22 +520,6 @@ pub fn wire_name<T: serde::Serialize>(v: &T) -> String {
         .ok()
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default()
-}
-
-/// A byte count with a binary unit.
-pub fn bytes_human(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 /// Every record of a trace, one per line, with stacks resolved to function

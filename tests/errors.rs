@@ -921,3 +921,40 @@ fn first_hour_mistakes_get_one_clear_line() {
         format!("{warning}heapscope: error: gates not checked: no message was processed (the messages file is empty)\n")
     );
 }
+
+/// A trap reads like wasmtime's, in the original module's terms: the trap,
+/// then where the guest was, innermost first, heapscope's wrappers folded
+/// away and the user's frames with their source lines — on the terminal
+/// (also with -q), in the summary's message and in `heapscope summary`.
+#[test]
+fn a_trap_shows_where_the_guest_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = sample("c/badfree.wasm");
+    let (out, trace, s) = record(dir.path(), &module, &["-q"]);
+    assert_eq!(code(&out), 134);
+    let src = repo().join("samples/c/badfree.c");
+    let expected = format!(
+        "heapscope: `{}` trapped: wasm trap: out of bounds memory access\n\
+         heapscope:     at dlfree\n\
+         heapscope:     by free\n\
+         heapscope:     by release_record ({src}:13)\n\
+         heapscope:     by main ({src}:21)\n",
+        module.display(),
+        src = src.display()
+    );
+    assert!(stderr(&out).starts_with(&expected), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("heapscope_original"));
+    let message = s["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "wasm trap: out of bounds memory access\n    at dlfree\n    by free\n    by release_record ({}:13)\n",
+            src.display()
+        )),
+        "{message}"
+    );
+    let summary = stdout(&heapscope(["summary".as_ref(), trace.as_os_str()]));
+    assert!(
+        summary.contains(&format!("trapped: wasm trap: out of bounds memory access\n    at dlfree\n    by free\n    by release_record ({}:13)\n", src.display())),
+        "{summary}"
+    );
+}

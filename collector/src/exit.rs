@@ -56,11 +56,85 @@ pub(crate) fn status(
 
 /// The trap itself, then wasmtime's wasm backtrace when it has one.
 fn trap_message(e: &wasmtime::Error) -> String {
-    let mut msg = e.root_cause().to_string();
-    if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
-        msg.push_str(&format!("\n{bt}"));
+    e.root_cause().to_string()
+}
+
+/// The guest's stack where a trap stopped it, innermost first, as
+/// `function (file:line)`, the way wasmtime prints a trap's backtrace but
+/// with the original module's names and source lines: wasmtime's frames
+/// down to the first function that keeps heapscope's shadow stack, then
+/// the shadow stack's frames (symbolised call sites, with lines).
+/// heapscope's own wrappers are left out (`free` around
+/// `free.heapscope_original` reads as `free`). Empty when the error has no
+/// backtrace.
+pub(crate) fn trap_stack(
+    e: &wasmtime::Error,
+    store: &mut Store<Host>,
+    instance: Option<Instance>,
+) -> Vec<String> {
+    let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() else {
+        return Vec::new();
+    };
+    // wasmtime's frames, innermost first, wrappers folded into the
+    // functions they wrap.
+    let mut native: Vec<String> = Vec::new();
+    for f in bt.frames() {
+        let name = f
+            .func_name()
+            .map(heapscope_instrument::discover::demangle)
+            .unwrap_or_else(|| format!("<function {}>", f.func_index()));
+        if let Some(orig) = name.strip_suffix(abi::ORIGINAL_SUFFIX) {
+            native.push(orig.to_string());
+            continue;
+        }
+        if native.last().is_some_and(|l| *l == name) {
+            continue;
+        }
+        native.push(name);
     }
-    msg
+    let shadow: Vec<(String, Option<String>, u32)> = instance
+        .and_then(|i| {
+            let sp = i
+                .get_global(&mut *store, abi::SHADOW_SP_EXPORT)
+                .and_then(|g| g.get(&mut *store).i32())?;
+            let mem = store
+                .data()
+                .shadow
+                .or_else(|| i.get_memory(&mut *store, abi::SHADOW_MEMORY_EXPORT))?;
+            let raw = mem.data(&*store).get(..sp.max(0) as usize)?.to_vec();
+            let mut rec = store.data_mut().rec.sync();
+            let stack = rec.stack(&raw);
+            Some(rec.stack_text(stack))
+        })
+        .unwrap_or_default();
+    let text = |(f, file, line): &(String, Option<String>, u32)| match (file, line) {
+        (Some(file), 0) => format!("{f} ({file})"),
+        (Some(file), l) => format!("{f} ({file}:{l})"),
+        (None, _) => f.clone(),
+    };
+    // The innermost shadow frame is a call site in some function: the
+    // wasmtime frames above that function are shown by name, the rest from
+    // the shadow stack, which has their lines.
+    let mut out: Vec<String> = Vec::new();
+    match shadow.first() {
+        Some((inner, _, _)) => {
+            for n in &native {
+                if n == inner {
+                    break;
+                }
+                out.push(n.clone());
+            }
+            if out.len() == native.len() {
+                // Names that do not line up (DWARF names inlined frames the
+                // name section does not have): the shadow stack alone.
+                out.clear();
+            }
+            out.extend(shadow.iter().map(text));
+        }
+        None => out = native,
+    }
+    out.truncate(64);
+    out
 }
 
 /// The limiter refused a growth by trapping inside `memory.grow`, so the

@@ -15,7 +15,7 @@ pub(crate) fn show(p: Arc<Progress>, stop: mpsc::Receiver<()>) -> JoinHandle<()>
     std::thread::spawn(move || {
         let bar = indicatif::ProgressBar::with_draw_target(
             None,
-            indicatif::ProgressDrawTarget::stderr_with_hz(10),
+            indicatif::ProgressDrawTarget::stderr_with_hz(20),
         );
         bar.set_style(
             indicatif::ProgressStyle::with_template("heapscope: {spinner} {msg}")
@@ -24,20 +24,30 @@ pub(crate) fn show(p: Arc<Progress>, stop: mpsc::Receiver<()>) -> JoinHandle<()>
         let start = Instant::now();
         // The rate counts from when the guest started running.
         let mut running_since: Option<Instant> = None;
+        let mut shown: Option<(Phase, Instant)> = None;
         loop {
             let now = Instant::now();
+            let phase = Phase::from_u8(p.phase.load(Relaxed));
             let events = p.events.load(Relaxed);
-            if running_since.is_none() && Phase::from_u8(p.phase.load(Relaxed)) == Phase::Running {
+            if running_since.is_none() && phase == Phase::Running {
                 running_since = Some(now);
             }
-            let rate = running_since
-                .map(|t| now.duration_since(t).as_secs_f64())
-                .filter(|&dt| dt >= 0.2)
-                .map_or(0.0, |dt| events as f64 / dt);
-            bar.set_message(line(&p, events, rate, start.elapsed()));
-            bar.tick();
+            // Redraw every tenth of a second, and at once when the phase
+            // changes, so that even a short phase is seen.
+            let due = shown.is_none_or(|(ph, at)| {
+                ph != phase || now.duration_since(at) >= Duration::from_millis(100)
+            });
+            if due {
+                let rate = running_since
+                    .map(|t| now.duration_since(t).as_secs_f64())
+                    .filter(|&dt| dt >= 0.2)
+                    .map_or(0.0, |dt| events as f64 / dt);
+                bar.set_message(line(&p, phase, events, rate, start.elapsed()));
+                bar.tick();
+                shown = Some((phase, now));
+            }
             if !matches!(
-                stop.recv_timeout(Duration::from_millis(100)),
+                stop.recv_timeout(Duration::from_millis(20)),
                 Err(mpsc::RecvTimeoutError::Timeout)
             ) {
                 break;
@@ -49,8 +59,7 @@ pub(crate) fn show(p: Arc<Progress>, stop: mpsc::Receiver<()>) -> JoinHandle<()>
 
 /// `running: 1,204,311 heap events (52,000/s), 10.1 MiB live, invocation
 /// 2,500 of 5,000, 3.2 s`.
-fn line(p: &Progress, events: u64, rate: f64, elapsed: Duration) -> String {
-    let phase = Phase::from_u8(p.phase.load(Relaxed));
+fn line(p: &Progress, phase: Phase, events: u64, rate: f64, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64();
     if matches!(
         phase,

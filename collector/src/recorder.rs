@@ -486,6 +486,17 @@ impl Recorder {
         }
     }
 
+    /// The frames of stack `id`, innermost first: function, source file,
+    /// line (0 when unknown).
+    pub fn stack_text(&self, id: StackId) -> Vec<(String, Option<String>, u32)> {
+        self.tables
+            .stack(id)
+            .into_iter()
+            .rev()
+            .map(|f| (f.function.clone(), f.file.clone(), f.line))
+            .collect()
+    }
+
     /// Function names of a stack, innermost first: at most the innermost
     /// [`heapscope_trace::format::MAX_STACK_FRAMES`], then a stand-in for
     /// the frames left out (as the views show them).

@@ -370,8 +370,18 @@ fn finish(
     let refused_growth = called
         .instance
         .and_then(|i| exit::record_refused_growth(&mut store, i, &loaded.memories));
-    let (status, exit_code, message) =
+    let (status, exit_code, mut message) =
         exit::status(&result, called.instance.is_some(), &store, cfg);
+    if let (Err(e), RunStatus::Trapped | RunStatus::Timeout) = (&result, status) {
+        // Where it stopped, with the original module's names and lines.
+        for (i, f) in exit::trap_stack(e, &mut store, called.instance)
+            .iter()
+            .enumerate()
+        {
+            message.push_str(if i == 0 { "\n    at " } else { "\n    by " });
+            message.push_str(f);
+        }
+    }
     let leaks: Option<Vec<Leak>> = match (called.instance, cfg.plain) {
         (Some(instance), false) => {
             let layout = ScanLayout {

@@ -23,7 +23,11 @@ pub(crate) fn wrap(module: &mut Module, infra: &Infra, a: &Allocator, mem0: Memo
     let stub_args = params.iter().map(|t| module.locals.add(*t)).collect();
     let original = stub.finish(stub_args, &mut module.funcs);
     swap_bodies(module, a.id, original);
-    module.funcs.get_mut(original).name = Some(format!("{}.heapscope_original", a.name));
+    module.funcs.get_mut(original).name = Some(format!(
+        "{}{}",
+        a.name,
+        heapscope_trace::abi::ORIGINAL_SUFFIX
+    ));
 
     let kind = abi::pack_kind(a.role, 0);
     let mut b = FunctionBuilder::new(&mut module.types, &params, &results);

@@ -39,6 +39,8 @@ pub struct Opts {
     fail_on_leak: Option<heapscope_trace::format::LeakKind>,
     #[command(flatten)]
     gate_exit: super::GateExit,
+    #[command(flatten)]
+    ci: super::CiOutput,
 }
 
 impl Opts {
@@ -48,24 +50,40 @@ impl Opts {
         if self.json {
             super::print(&(serde_json::to_string_pretty(&a)? + "\n"))?;
         } else {
-            super::print(&heapscope_viewer::text::leaks(
+            super::print_styled(&heapscope_viewer::text::leaks(
                 &a,
                 self.top,
                 self.full_stacks,
             ))?;
         }
-        if self.fail_on_leak.is_some() {
-            if let Some(why) = a.warnings.first() {
-                // A gate passes only on a whole trace.
-                eprintln!("heapscope: error: --fail-on-leak not checked: {why}");
-                return Ok(super::EXIT_UNDECIDED);
-            }
-        }
         let gates = heapscope_trace::gates::Gates {
             fail_on_leak: self.fail_on_leak,
             ..Default::default()
         };
-        let failed = heapscope_viewer::text::gate_failures(&gates.check(&a.summary));
+        let checked = gates.check(&a.summary);
+        // A gate passes only on a whole trace.
+        let undecided = a
+            .warnings
+            .first()
+            .filter(|_| self.fail_on_leak.is_some())
+            .map(|why| format!("--fail-on-leak not checked: {why}"));
+        if self.fail_on_leak.is_some() {
+            self.ci.emit(&heapscope_viewer::ci::GateReport {
+                suite: format!("heapscope leaks {}", self.trace.display()),
+                gates: checked.clone(),
+                undecided: undecided.clone(),
+                summary: heapscope_viewer::text::summary_lines(&a.module, &a.summary),
+                details: vec![(
+                    "fail-on-leak".into(),
+                    heapscope_viewer::text::leaks(&a, 5, false),
+                )],
+            })?;
+        }
+        if let Some(why) = undecided {
+            eprintln!("heapscope: error: {why}");
+            return Ok(super::EXIT_UNDECIDED);
+        }
+        let failed = heapscope_viewer::text::gate_failures(&checked);
         for line in &failed {
             eprintln!("heapscope: {line}");
         }

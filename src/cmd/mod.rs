@@ -34,6 +34,42 @@ pub struct GateExit {
     pub code: u8,
 }
 
+/// Where a gating command also reports its gates for CI: `--junit FILE`,
+/// and GitHub Actions' step summary when `GITHUB_STEP_SUMMARY` is set.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CiOutput {
+    /// Also write the gates as JUnit XML to FILE: one test case per gate, a
+    /// failed gate a failed test with the stacks that failed it, a run that
+    /// cannot be decided an error. CI systems show it as test results.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
+}
+
+impl CiOutput {
+    /// Write the JUnit file when asked, and append the Markdown summary to
+    /// `$GITHUB_STEP_SUMMARY` when it is set.
+    pub fn emit(&self, r: &heapscope_viewer::ci::GateReport) -> anyhow::Result<()> {
+        if let Some(p) = &self.junit {
+            std::fs::write(p, heapscope_viewer::ci::junit(r))
+                .with_context(|| format!("cannot write the JUnit report `{}`", p.display()))?;
+        }
+        if let Some(p) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&p)
+                .with_context(|| {
+                    format!(
+                        "cannot append to GITHUB_STEP_SUMMARY `{}`",
+                        p.to_string_lossy()
+                    )
+                })?;
+            f.write_all(heapscope_viewer::ci::step_summary(r).as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
 /// Parse `--gate-exit-code`: 1 to 255, and none of the codes with another
 /// meaning.
 pub fn parse_gate_code(s: &str) -> Result<u8, String> {

@@ -170,6 +170,8 @@ pub struct Opts {
     stack_mode: String,
     #[command(flatten)]
     gate_exit: super::GateExit,
+    #[command(flatten)]
+    ci: super::CiOutput,
     /// Print nothing of heapscope's own on success.
     #[arg(short, long)]
     quiet: bool,
@@ -374,7 +376,7 @@ impl Opts {
             // A trap, a limit or an interrupt is never silent, -q or --plain.
             let lines =
                 text::summary_lines(&format!("`{}`", cfg.module.display()), &outcome.summary);
-            eprintln!("heapscope: {}", lines[0]);
+            eprint!("heapscope: {}\n{}", lines[0], stack_text(&outcome.summary));
         }
         if outcome.leak_scan_cut {
             eprintln!(
@@ -382,30 +384,35 @@ impl Opts {
             );
         }
         let failed = text::gate_failures(&outcome.summary.gates);
-        if let (Some(e), Some(t)) = (&outcome.trace_error, &cfg.trace) {
-            // Never quiet: a trace that is not whole must not pass for one.
-            eprintln!(
-                "heapscope: error: writing the trace `{}` failed ({e}); it holds only the events before",
-                t.display()
-            );
-            return Ok(super::EXIT_UNDECIDED);
-        }
+        let gated = !outcome.summary.gates.is_empty();
         let no_messages = cfg.extism.as_ref().is_some_and(|e| e.messages.is_empty());
-        if !outcome.summary.gates.is_empty() && no_messages {
-            eprintln!(
-                "heapscope: error: gates not checked: no message was processed (the messages file is empty)"
-            );
-            return Ok(super::EXIT_UNDECIDED);
-        }
-        if !outcome.summary.gates.is_empty()
+        // Never quiet: a record that is not whole must not pass for one.
+        let undecided = if let (Some(e), Some(t)) = (&outcome.trace_error, &cfg.trace) {
+            Some(format!(
+                "writing the trace `{}` failed ({e}); it holds only the events before",
+                t.display()
+            ))
+        } else if gated && no_messages {
+            Some("gates not checked: no message was processed (the messages file is empty)".into())
+        } else if gated
             && outcome.summary.events == 0
             && outcome.summary.status == RunStatus::Exited
         {
             // A gate that saw nothing proves nothing: an allocator heapscope
             // did not find looks exactly like a clean run.
-            eprintln!(
-                "heapscope: error: gates not checked: the run recorded no heap event (no allocation, no memory growth); if the module has its own allocator, name it with --alloc-fn"
-            );
+            Some("gates not checked: the run recorded no heap event (no allocation, no memory growth); if the module has its own allocator, name it with --alloc-fn".into())
+        } else {
+            None
+        };
+        self.ci.emit(&heapscope_viewer::ci::GateReport {
+            suite: format!("heapscope run {}", cfg.module.display()),
+            gates: outcome.summary.gates.clone(),
+            undecided: undecided.clone(),
+            summary: text::summary_lines(&format!("`{}`", cfg.module.display()), &outcome.summary),
+            details: run_details(&outcome),
+        })?;
+        if let Some(why) = undecided {
+            eprintln!("heapscope: error: {why}");
             return Ok(super::EXIT_UNDECIDED);
         }
         for line in &failed {
@@ -420,7 +427,8 @@ impl Opts {
     fn report(&self, cfg: &RunConfig, o: &RunOutcome) -> String {
         let s = &o.summary;
         let mut lines = text::summary_lines(&format!("`{}`", cfg.module.display()), s);
-        if let Some(n) = s.invocations {
+        // A run that finished says its invocations on its first line.
+        if let (Some(n), false) = (s.invocations, s.status == RunStatus::Exited) {
             lines.push(text::invocations(n, s.invocations_failed.unwrap_or(0)));
         }
         if let Some(g) = &s.growth {
@@ -452,8 +460,27 @@ impl Opts {
                 t.display()
             ));
         }
-        lines.iter().map(|l| format!("heapscope: {l}\n")).collect()
+        let mut out: String = lines.iter().map(|l| format!("heapscope: {l}\n")).collect();
+        // Where a trap or a timeout stopped the guest, after its first line.
+        if let Some(i) = out.find('\n') {
+            out.insert_str(i + 1, &stack_text(s));
+        }
+        out
     }
+}
+
+/// The guest's stack where it stopped (the summary message's lines after
+/// the first), as the terminal shows it.
+fn stack_text(s: &heapscope_trace::model::Summary) -> String {
+    if !matches!(s.status, RunStatus::Trapped | RunStatus::Timeout) {
+        return String::new();
+    }
+    s.message
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with("    at ") || l.starts_with("    by "))
+        .map(|l| format!("heapscope: {}\n", text::term_safe(l)))
+        .collect()
 }
 
 /// The process exit code for a run: the guest's own when it exited (or 1
@@ -514,4 +541,48 @@ mod tests {
         assert_eq!(plain.trace, None);
         assert!(plain.plain);
     }
+}
+
+/// What explains a failed gate of a run: the largest leaks (by their
+/// functions) for the leak gates, the growth sites for --max-growth.
+fn run_details(o: &RunOutcome) -> Vec<(String, String)> {
+    let mut leaks: Vec<&heapscope_collector::Leak> = o
+        .leaks
+        .iter()
+        .filter(|l| l.suppressed_by.is_none())
+        .collect();
+    leaks.sort_by(|a, b| a.kind.cmp(&b.kind).then(b.bytes.cmp(&a.bytes)));
+    let leak_text: Vec<String> = leaks
+        .iter()
+        .take(5)
+        .map(|l| {
+            format!(
+                "{} in {} {}, allocated by {}",
+                text::plural(l.bytes, "byte", "bytes"),
+                text::plural(l.blocks, "block", "blocks"),
+                text::kind_words(l.kind),
+                text::user_functions(&l.functions)
+            )
+        })
+        .collect();
+    let mut out = vec![
+        ("fail-on-leak".to_string(), leak_text.join("\n")),
+        ("max-leaked".to_string(), leak_text.join("\n")),
+    ];
+    if let Some(g) = &o.summary.growth {
+        let sites: Vec<String> = g
+            .sites
+            .iter()
+            .take(5)
+            .map(|site| {
+                format!(
+                    "{} bytes per invocation from {}",
+                    text::decimal(site.bytes_per_invocation),
+                    text::user_functions(&site.functions)
+                )
+            })
+            .collect();
+        out.push(("max-growth".to_string(), sites.join("\n")));
+    }
+    out
 }

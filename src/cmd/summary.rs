@@ -28,7 +28,7 @@ impl Opts {
         if self.json {
             super::print(&(serde_json::to_string_pretty(&a.summary)? + "\n"))?;
         } else {
-            super::print(&heapscope_viewer::text::summary(&a))?;
+            super::print_styled(&heapscope_viewer::text::summary(&a))?;
         }
         Ok(0)
     }

@@ -163,6 +163,11 @@ pub fn hook_params(name: &str) -> Option<&'static [HookParam]> {
 
 /// Export name of the shadow stack memory.
 pub const SHADOW_MEMORY_EXPORT: &str = "heapscope:shadow";
+/// What the instrumenter appends to the name of an allocator function it
+/// wraps (`free` becomes `free.heapscope_original`, called by a wrapper
+/// named `free`): a trap's backtrace folds the pair into one frame.
+pub const ORIGINAL_SUFFIX: &str = ".heapscope_original";
+
 /// Export name of the shadow stack pointer global (`i32`), so the host can
 /// read the stack when a call traps (a failed growth under a memory limit,
 /// for one) and no hook fired.

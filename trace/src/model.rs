@@ -419,6 +419,7 @@ impl HeapModel {
     pub fn summary(&self, status: RunStatus, exit_code: Option<i32>, message: &str) -> Summary {
         let memory = self.memories.first().copied().unwrap_or_default();
         Summary {
+            schema_version: SUMMARY_SCHEMA_VERSION,
             status,
             exit_code,
             message: message.to_string(),
@@ -534,8 +535,12 @@ impl Parts {
 /// bytes unless the name says pages.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
-    /// How the run ended: `exited`, `trapped`, `memory_limit`, `timeout` or
-    /// `error`.
+    /// The version of this layout ([`SUMMARY_SCHEMA_VERSION`]); its JSON
+    /// Schema is docs/summary.schema.json.
+    #[serde(default = "summary_schema_version")]
+    pub schema_version: u32,
+    /// How the run ended: `exited`, `trapped`, `memory_limit`, `timeout`,
+    /// `interrupted` or `error`.
     pub status: RunStatus,
     /// The guest's exit code when it exited (0 when `_start` returned).
     pub exit_code: Option<i32>,
@@ -616,6 +621,14 @@ pub struct Summary {
     /// least two invocations were fitted (see [`crate::growth`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub growth: Option<crate::growth::Growth>,
+}
+
+/// The version of the summary's JSON layout: raised when a field changes
+/// meaning or goes away (new fields may be added within a version).
+pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
+
+fn summary_schema_version() -> u32 {
+    SUMMARY_SCHEMA_VERSION
 }
 
 /// What a run cost the collector's process.

@@ -136,6 +136,7 @@ struct Report<'a> {
     module: &'a str,
     status: String,
     warnings: &'a [String],
+    headlines: Vec<String>,
     facts: Vec<(&'static str, String)>,
     leaks: Vec<LeakRow>,
     more_leaks: usize,
@@ -393,6 +394,7 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         },
         status,
         warnings: &a.warnings,
+        headlines: headlines(&a.summary),
         facts,
         more_leaks: a.leaks.len().saturating_sub(TABLE_ROWS),
         leaks,
@@ -425,4 +427,30 @@ mod tests {
         let back: serde_json::Value = serde_json::from_str(&j).unwrap();
         assert_eq!(back["f"], "</script><b>&");
     }
+}
+
+/// The report's red headlines: leaks at exit (definitely or indirectly
+/// lost) and live heap that grows with every invocation.
+fn headlines(s: &heapscope_trace::model::Summary) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(k) = &s.leak_kinds {
+        let (blocks, bytes) = (
+            k.definite.blocks + k.indirect.blocks,
+            k.definite.bytes + k.indirect.bytes,
+        );
+        if blocks > 0 {
+            out.push(format!(
+                "LEAK: {} in {} definitely or indirectly lost at exit",
+                crate::text::plural(bytes, "byte", "bytes"),
+                crate::text::plural(blocks, "block", "blocks")
+            ));
+        }
+    }
+    if let Some(g) = s.growth.as_ref().filter(|g| g.leaking) {
+        out.push(format!(
+            "LEAK: live heap grows by {} bytes with every invocation",
+            crate::text::decimal(g.bytes_per_invocation)
+        ));
+    }
+    out
 }

@@ -9,6 +9,7 @@
 
 pub mod advice;
 pub mod analysis;
+pub mod ci;
 pub mod diff;
 pub mod export;
 pub mod flame;

@@ -139,6 +139,16 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
     out
 }
 
+/// A leak kind as Valgrind words it: `definitely lost`, `still reachable`.
+pub fn kind_words(k: LeakKind) -> &'static str {
+    match k {
+        LeakKind::Definite => "definitely lost",
+        LeakKind::Indirect => "indirectly lost",
+        LeakKind::Possible => "possibly lost",
+        LeakKind::Reachable => "still reachable",
+    }
+}
+
 fn group(out: &mut String, n: usize, g: &LeakGroup, full: bool) {
     let sizes = match g.sizes.as_slice() {
         [one] if g.blocks > 1 => format!(", {} each", plural(*one, "byte", "bytes")),
@@ -147,10 +157,7 @@ fn group(out: &mut String, n: usize, g: &LeakGroup, full: bool) {
     };
     let kind = match (&g.suppressed_by, g.kind) {
         (Some(rule), _) => format!(", suppressed by \"{}\"", term_safe(rule)),
-        (None, Some(LeakKind::Definite)) => ", definitely lost".into(),
-        (None, Some(LeakKind::Indirect)) => ", indirectly lost".into(),
-        (None, Some(LeakKind::Possible)) => ", possibly lost".into(),
-        (None, Some(LeakKind::Reachable)) => ", still reachable".into(),
+        (None, Some(k)) => format!(", {}", kind_words(k)),
         (None, None) => String::new(),
     };
     let _ = writeln!(
@@ -403,6 +410,14 @@ pub fn summary(a: &Analysis) -> String {
     {
         let indent = if i == 0 { "" } else { "  " };
         let _ = writeln!(out, "{indent}{line}");
+        if i == 0 && matches!(a.summary.status, RunStatus::Trapped | RunStatus::Timeout) {
+            // Where it stopped, as the run printed it.
+            for l in a.summary.message.lines().skip(1) {
+                if l.starts_with("    at ") || l.starts_with("    by ") {
+                    let _ = writeln!(out, "{}", term_safe(l));
+                }
+            }
+        }
     }
     growth(&mut out, a, 3, false);
     failed_grows(&mut out, a, false);

@@ -25,13 +25,23 @@ fn draw<DB: DrawingBackend>(
     let points = &a.profile.timeline.points;
     let page = a.summary.memory.page_size.max(1);
     let x_max = points.last().map_or(1, |p| p.seq).max(1);
-    let y_max = points
+    // The heap on the left axis, linear memory on the right: a small heap
+    // stays readable next to a large memory. The top fifth of each range is
+    // left free for the legend.
+    let heap_max = points
         .iter()
-        .map(|p| p.max_live_bytes.max(p.pages * page))
+        .map(|p| p.max_live_bytes)
         .max()
         .unwrap_or(1)
         .max(1);
-    let (unit, div) = unit_for(y_max);
+    let mem_max = points
+        .iter()
+        .map(|p| p.pages * page)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let (unit, div) = unit_for(heap_max);
+    let (mem_unit, mem_div) = unit_for(mem_max);
     let mut chart = ChartBuilder::on(root)
         .caption(
             format!(
@@ -41,50 +51,71 @@ fn draw<DB: DrawingBackend>(
             ("sans-serif", 18),
         )
         .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0u64..x_max, 0f64..(y_max as f64 / div) * 1.05)?;
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .right_y_label_area_size(80)
+        .build_cartesian_2d(0u64..x_max, 0f64..(heap_max as f64 / div) * 1.25)?
+        .set_secondary_coord(0u64..x_max, 0f64..(mem_max as f64 / mem_div) * 1.25);
     chart
         .configure_mesh()
         .x_desc("heap events")
-        .y_desc(unit)
+        .y_desc(format!("live heap ({unit})"))
+        .x_label_formatter(&|x| crate::text::thousands(*x))
+        .y_label_formatter(&|y| tick(*y))
         .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    chart
+        .configure_secondary_axes()
+        .y_desc(format!("linear memory ({mem_unit})"))
+        .y_label_formatter(&|y| tick(*y))
         .draw()?;
     let memory = RGBColor(120, 120, 120);
     let peak = RGBColor(240, 160, 60);
     let live = RGBColor(200, 40, 40);
     chart
-        .draw_series(LineSeries::new(
+        .draw_secondary_series(LineSeries::new(
             points
                 .iter()
-                .map(|p| (p.seq, (p.pages * page) as f64 / div)),
+                .map(|p| (p.seq, (p.pages * page) as f64 / mem_div)),
             memory.stroke_width(2),
         ))?
-        .label("linear memory")
+        .label("linear memory (right axis)")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], memory.stroke_width(2)));
     chart
-        .draw_series(LineSeries::new(
+        .draw_series(AreaSeries::new(
             points
                 .iter()
                 .map(|p| (p.seq, p.max_live_bytes as f64 / div)),
-            peak.stroke_width(1),
+            0.0,
+            peak.mix(0.35),
         ))?
-        .label("most live in span")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], peak.stroke_width(1)));
+        .label("most live between two points (shaded)")
+        .legend(move |(x, y)| {
+            Rectangle::new([(x, y - 5), (x + 18, y + 5)], peak.mix(0.35).filled())
+        });
     chart
         .draw_series(LineSeries::new(
             points.iter().map(|p| (p.seq, p.live_bytes as f64 / div)),
             live.stroke_width(2),
         ))?
-        .label("live heap")
+        .label("live heap (left axis)")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], live.stroke_width(2)));
     chart
         .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
+        .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .position(SeriesLabelPosition::UpperLeft)
         .draw()?;
     Ok(())
+}
+
+/// A tick value: a whole number with separators, else one decimal.
+fn tick(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        crate::text::thousands(v.round().max(0.0) as u64)
+    } else {
+        format!("{v:.1}")
+    }
 }
 
 /// The unit to label `max` bytes with, and its divisor.

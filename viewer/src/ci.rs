@@ -1,0 +1,268 @@
+//! What CI systems show natively: JUnit XML (each gate a test case, a
+//! failed gate a failed test with the stacks that failed it) and the
+//! Markdown GitHub Actions appends to a job's page (`GITHUB_STEP_SUMMARY`).
+
+use heapscope_trace::model::Gate;
+use std::fmt::Write as _;
+
+/// A gating command's result, as CI reports show it.
+#[derive(Debug, Clone, Default)]
+pub struct GateReport {
+    /// What was checked: `heapscope run leaky.wasm`.
+    pub suite: String,
+    /// The gates checked, passed or failed.
+    pub gates: Vec<Gate>,
+    /// Why the gates could not be decided (a trace cut short, no heap
+    /// event, no message): every gate is then an error, never a pass.
+    pub undecided: Option<String>,
+    /// The run's numbers, one line each.
+    pub summary: Vec<String>,
+    /// For each gate by name, what explains a failure (the leaks' stacks,
+    /// the growth sites), as text.
+    pub details: Vec<(String, String)>,
+}
+
+impl GateReport {
+    fn detail(&self, gate: &str) -> &str {
+        self.details
+            .iter()
+            .find(|(g, _)| gate.starts_with(g.as_str()))
+            .map_or("", |(_, d)| d.as_str())
+    }
+
+    /// Gates failed.
+    pub fn failures(&self) -> usize {
+        if self.undecided.is_some() {
+            0
+        } else {
+            self.gates.iter().filter(|g| !g.passed).count()
+        }
+    }
+}
+
+/// `s` with XML's special characters escaped and the characters XML 1.0
+/// cannot hold (most control characters) replaced.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn gate_message(g: &Gate) -> String {
+    match &g.note {
+        Some(note) => format!("--{}: {note}", g.gate),
+        None => format!(
+            "--{}: {} > {}",
+            g.gate,
+            crate::text::thousands(g.actual),
+            crate::text::thousands(g.limit)
+        ),
+    }
+}
+
+/// The report as JUnit XML: one test suite, one test case per gate
+/// (`classname` heapscope.gates); a failed gate is a `<failure>` whose
+/// body holds its details, an undecided run makes every gate an
+/// `<error>`. With no gate asked for, one passing case says the run ended.
+pub fn junit(r: &GateReport) -> String {
+    let tests = r.gates.len().max(1);
+    let failures = r.failures();
+    let errors = if r.undecided.is_some() { tests } else { 0 };
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"heapscope\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">"
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">",
+        xml_escape(&r.suite)
+    );
+    let summary = xml_escape(&r.summary.join("\n"));
+    let case =
+        |out: &mut String, name: &str, body: Option<(&str, String, String)>| {
+            let _ = write!(
+                out,
+                "    <testcase classname=\"heapscope.gates\" name=\"{}\"",
+                xml_escape(name)
+            );
+            match body {
+                None => {
+                    let _ = writeln!(out, "/>");
+                }
+                Some((tag, message, text)) => {
+                    let _ =
+                        writeln!(
+                    out,
+                    ">\n      <{tag} message=\"{}\" type=\"{}\">{}</{tag}>\n    </testcase>",
+                    xml_escape(&message),
+                    if tag == "failure" { "gate" } else { "undecided" },
+                    xml_escape(&text)
+                );
+                }
+            }
+        };
+    if r.gates.is_empty() {
+        let body = r
+            .undecided
+            .as_ref()
+            .map(|why| ("error", why.clone(), summary.clone()));
+        case(&mut out, "run", body);
+    }
+    for g in &r.gates {
+        let body = if let Some(why) = &r.undecided {
+            Some(("error", format!("not checked: {why}"), r.summary.join("\n")))
+        } else if !g.passed {
+            let detail = r.detail(&g.gate);
+            let mut text = r.summary.join("\n");
+            if !detail.is_empty() {
+                text.push_str("\n\n");
+                text.push_str(detail);
+            }
+            Some(("failure", format!("gate failed: {}", gate_message(g)), text))
+        } else {
+            None
+        };
+        case(&mut out, &format!("--{}", g.gate), body);
+    }
+    let _ = writeln!(out, "    <system-out>{summary}</system-out>");
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// `s` made safe inside a Markdown table cell or inline code.
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace('`', "'")
+        .replace(['\n', '\r'], " ")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The report as GitHub-flavoured Markdown for a job's step summary: a
+/// heading with the verdict, the gates as a table, the run's numbers, and
+/// the details of each failed gate folded away.
+pub fn step_summary(r: &GateReport) -> String {
+    let verdict = if let Some(why) = &r.undecided {
+        format!("⚠️ not decided: {}", md_cell(why))
+    } else if r.failures() > 0 {
+        format!("❌ {} of {} gates failed", r.failures(), r.gates.len())
+    } else if r.gates.is_empty() {
+        "no gate asked for".to_string()
+    } else {
+        format!("✅ {} gates passed", r.gates.len())
+    };
+    let mut out = format!("### heapscope: {} — {verdict}\n\n", md_cell(&r.suite));
+    if !r.gates.is_empty() {
+        out.push_str("| gate | limit | actual | result |\n| --- | ---: | ---: | --- |\n");
+        for g in &r.gates {
+            let result = if r.undecided.is_some() {
+                "not checked".to_string()
+            } else if g.passed {
+                "passed".to_string()
+            } else {
+                match &g.note {
+                    Some(n) => format!("**failed**: {}", md_cell(n)),
+                    None => "**failed**".to_string(),
+                }
+            };
+            let _ = writeln!(
+                out,
+                "| `--{}` | {} | {} | {result} |",
+                md_cell(&g.gate),
+                crate::text::thousands(g.limit),
+                crate::text::thousands(g.actual)
+            );
+        }
+        out.push('\n');
+    }
+    for l in &r.summary {
+        let _ = writeln!(out, "- {}", md_cell(l));
+    }
+    for g in r.gates.iter().filter(|g| !g.passed) {
+        let d = r.detail(&g.gate);
+        if d.is_empty() || r.undecided.is_some() {
+            continue;
+        }
+        let _ = write!(
+            out,
+            "\n<details><summary>why --{} failed</summary>\n\n```text\n{}\n```\n\n</details>\n",
+            md_cell(&g.gate),
+            d.replace("```", "'''")
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(name: &str, limit: u64, actual: u64) -> Gate {
+        Gate {
+            gate: name.into(),
+            limit,
+            actual,
+            passed: actual <= limit,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn junit_has_a_case_per_gate_and_escapes_names() {
+        let r = GateReport {
+            suite: "heapscope run <a&b>.wasm".into(),
+            gates: vec![
+                gate("fail-on-leak=definite", 0, 3),
+                gate("max-peak", 100, 50),
+            ],
+            undecided: None,
+            summary: vec!["3 blocks \u{1} lost".into()],
+            details: vec![("fail-on-leak".into(), "at f (a.c:1)".into())],
+        };
+        let x = junit(&r);
+        assert!(x.contains("<testsuite name=\"heapscope run &lt;a&amp;b&gt;.wasm\" tests=\"2\" failures=\"1\" errors=\"0\">"), "{x}");
+        assert!(x.contains("<failure message=\"gate failed: --fail-on-leak=definite: 3 &gt; 0\" type=\"gate\">3 blocks \u{fffd} lost\n\nat f (a.c:1)</failure>"), "{x}");
+        assert!(
+            x.contains("<testcase classname=\"heapscope.gates\" name=\"--max-peak\"/>"),
+            "{x}"
+        );
+        let md = step_summary(&r);
+        assert!(
+            md.starts_with(
+                "### heapscope: heapscope run &lt;a&b&gt;.wasm — ❌ 1 of 2 gates failed\n"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| `--max-peak` | 100 | 50 | passed |"), "{md}");
+    }
+
+    #[test]
+    fn an_undecided_run_fails_every_case_as_an_error() {
+        let r = GateReport {
+            suite: "s".into(),
+            gates: vec![gate("max-peak", 100, 50)],
+            undecided: Some("the trace is cut short".into()),
+            ..Default::default()
+        };
+        let x = junit(&r);
+        assert!(x.contains("tests=\"1\" failures=\"0\" errors=\"1\""), "{x}");
+        assert!(
+            x.contains(
+                "<error message=\"not checked: the trace is cut short\" type=\"undecided\">"
+            ),
+            "{x}"
+        );
+    }
+}

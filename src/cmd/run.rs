@@ -496,6 +496,50 @@ fn exit_code(o: &RunOutcome) -> u8 {
     }
 }
 
+/// What explains a failed gate of a run: the largest leaks (by their
+/// functions) for the leak gates, the growth sites for --max-growth.
+fn run_details(o: &RunOutcome) -> Vec<(String, String)> {
+    let mut leaks: Vec<&heapscope_collector::Leak> = o
+        .leaks
+        .iter()
+        .filter(|l| l.suppressed_by.is_none())
+        .collect();
+    leaks.sort_by(|a, b| a.kind.cmp(&b.kind).then(b.bytes.cmp(&a.bytes)));
+    let leak_text: Vec<String> = leaks
+        .iter()
+        .take(5)
+        .map(|l| {
+            format!(
+                "{} in {} {}, allocated by {}",
+                text::plural(l.bytes, "byte", "bytes"),
+                text::plural(l.blocks, "block", "blocks"),
+                text::kind_words(l.kind),
+                text::user_functions(&l.functions)
+            )
+        })
+        .collect();
+    let mut out = vec![
+        ("fail-on-leak".to_string(), leak_text.join("\n")),
+        ("max-leaked".to_string(), leak_text.join("\n")),
+    ];
+    if let Some(g) = &o.summary.growth {
+        let sites: Vec<String> = g
+            .sites
+            .iter()
+            .take(5)
+            .map(|site| {
+                format!(
+                    "{} bytes per invocation from {}",
+                    text::decimal(site.bytes_per_invocation),
+                    text::user_functions(&site.functions)
+                )
+            })
+            .collect();
+        out.push(("max-growth".to_string(), sites.join("\n")));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,48 +585,4 @@ mod tests {
         assert_eq!(plain.trace, None);
         assert!(plain.plain);
     }
-}
-
-/// What explains a failed gate of a run: the largest leaks (by their
-/// functions) for the leak gates, the growth sites for --max-growth.
-fn run_details(o: &RunOutcome) -> Vec<(String, String)> {
-    let mut leaks: Vec<&heapscope_collector::Leak> = o
-        .leaks
-        .iter()
-        .filter(|l| l.suppressed_by.is_none())
-        .collect();
-    leaks.sort_by(|a, b| a.kind.cmp(&b.kind).then(b.bytes.cmp(&a.bytes)));
-    let leak_text: Vec<String> = leaks
-        .iter()
-        .take(5)
-        .map(|l| {
-            format!(
-                "{} in {} {}, allocated by {}",
-                text::plural(l.bytes, "byte", "bytes"),
-                text::plural(l.blocks, "block", "blocks"),
-                text::kind_words(l.kind),
-                text::user_functions(&l.functions)
-            )
-        })
-        .collect();
-    let mut out = vec![
-        ("fail-on-leak".to_string(), leak_text.join("\n")),
-        ("max-leaked".to_string(), leak_text.join("\n")),
-    ];
-    if let Some(g) = &o.summary.growth {
-        let sites: Vec<String> = g
-            .sites
-            .iter()
-            .take(5)
-            .map(|site| {
-                format!(
-                    "{} bytes per invocation from {}",
-                    text::decimal(site.bytes_per_invocation),
-                    text::user_functions(&site.functions)
-                )
-            })
-            .collect();
-        out.push(("max-growth".to_string(), sites.join("\n")));
-    }
-    out
 }

@@ -409,26 +409,6 @@ pub fn report(a: &Analysis) -> Result<String, String> {
     .map_err(|e| format!("cannot render the report: {e}"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escaping_leaves_no_markup() {
-        assert_eq!(
-            escape(r#"<script>alert("x")</script> & 'y'"#),
-            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
-        );
-        let j = script_json(&serde_json::json!({"f": "</script><b>&"}));
-        assert!(
-            !j.contains('<') && !j.contains('>') && !j.contains('&'),
-            "{j}"
-        );
-        let back: serde_json::Value = serde_json::from_str(&j).unwrap();
-        assert_eq!(back["f"], "</script><b>&");
-    }
-}
-
 /// The report's red headlines: leaks at exit (definitely or indirectly
 /// lost) and live heap that grows with every invocation.
 fn headlines(s: &heapscope_trace::model::Summary) -> Vec<String> {
@@ -453,4 +433,24 @@ fn headlines(s: &heapscope_trace::model::Summary) -> Vec<String> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_leaves_no_markup() {
+        assert_eq!(
+            escape(r#"<script>alert("x")</script> & 'y'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
+        let j = script_json(&serde_json::json!({"f": "</script><b>&"}));
+        assert!(
+            !j.contains('<') && !j.contains('>') && !j.contains('&'),
+            "{j}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(back["f"], "</script><b>&");
+    }
 }

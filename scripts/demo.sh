@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 hs=target/quick/heapscope
 mkdir -p target/demo
 if [ ! -x "$hs" ] || [ -n "$(find src collector instrument trace viewer Cargo.toml Cargo.lock -newer "$hs" -print -quit 2>/dev/null)" ]; then
-  echo "demo: building heapscope (unoptimised: quicker to build) and the two samples it profiles; on a 2-core machine with nothing built this takes about DEMO_MINUTES minutes (README, Quick start)" >&2
+  echo "demo: building heapscope (unoptimised: quicker to build) and the two samples it profiles; on a 2-core machine with nothing built this takes about 6 minutes, 7 if crates and apt packages must be downloaded (README, Quick start)" >&2
 fi
 start=$(date +%s)
 # heapscope builds in the background while apt and rustup install what the

@@ -958,3 +958,37 @@ fn a_trap_shows_where_the_guest_stopped() {
         "{summary}"
     );
 }
+
+/// `-v` shows heapscope's own steps, `-vv` adds details without flooding
+/// (no walrus parser lines), and log lines carry no colour codes when
+/// stderr is not a terminal.
+#[test]
+fn verbosity_shows_heapscopes_steps_without_escape_codes_when_piped() {
+    let module = sample("c/leaky.wasm");
+    let m = module.to_str().unwrap();
+    let out = heapscope(["run", m, "--no-trace", "--no-cache", "-q"]);
+    assert_eq!(stderr(&out), "", "quiet by default with -q");
+    let out = heapscope(["-v", "run", m, "--no-trace", "--no-cache", "-q"]);
+    let err = stderr(&out);
+    for step in [
+        "read `",
+        "instrumented `",
+        "compiled `",
+        "running `_start`",
+        "leak scan: 3 live blocks classified",
+    ] {
+        assert!(err.contains(step), "-v lacks `{step}`:\n{err}");
+    }
+    assert!(!err.contains('\u{1b}'), "escape codes when piped:\n{err:?}");
+    let out = heapscope(["-vv", "run", m, "--no-trace", "--no-cache", "-q"]);
+    let err = stderr(&out);
+    assert!(
+        !err.contains("walrus"),
+        "-vv floods with walrus lines:\n{err}"
+    );
+    assert!(
+        err.lines().count() < 60,
+        "-vv: {} lines",
+        err.lines().count()
+    );
+}

@@ -43,9 +43,14 @@ Exit status (the same contract as `heapscope --help`):
   3    the record is not whole: the trace could not be written, or gates were asked for
        and the run recorded no heap event at all; no gate is passed (whatever the guest
        or the gates said)
+  3    also when gates were asked for and the messages file is empty
   130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then
   134  the guest trapped, hit --memory-limit or ran out of time or fuel (as wasmtime exits
-       on a trap); the summary's `status` says which")]
+       on a trap); the summary's `status` says which
+A failed gate's code wins over 134 when both apply (the status still says how it ended).
+
+Run status (the summary's `status`): exited, trapped, memory_limit, timeout (--timeout
+or --fuel), interrupted, error (heapscope could not run it).")]
 pub struct Opts {
     /// The module to run (instrumented or not); with --actor, the config's.
     #[arg(required_unless_present = "actor")]

@@ -16,7 +16,9 @@ Exit status:
 pub struct Opts {
     /// The trace written by `heapscope run`.
     trace: PathBuf,
-    /// Print the summary JSON (the same fields as `run --summary-json`).
+    /// Print the summary JSON (docs/summary.schema.json): the fields of `run
+    /// --summary-json` replayed from the trace, without `host` and `gates`
+    /// (the run's, not the trace's).
     #[arg(long)]
     json: bool,
 }

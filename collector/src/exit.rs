@@ -82,7 +82,8 @@ pub(crate) fn trap_stack(
         let name = f
             .func_name()
             .map(heapscope_instrument::discover::demangle)
-            .unwrap_or_else(|| format!("<function {}>", f.func_index()));
+            // The index is the instrumented module's, not the user's.
+            .unwrap_or_else(|| "<unnamed function>".to_string());
         if let Some(orig) = name.strip_suffix(abi::ORIGINAL_SUFFIX) {
             native.push(orig.to_string());
             continue;

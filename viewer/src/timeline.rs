@@ -26,7 +26,7 @@ fn draw<DB: DrawingBackend>(
     let page = a.summary.memory.page_size.max(1);
     let x_max = points.last().map_or(1, |p| p.seq).max(1);
     // The heap on the left axis, linear memory on the right: a small heap
-    // stays readable next to a large memory. The top fifth of each range is
+    // stays readable next to a large memory. The top third of each range is
     // left free for the legend.
     let heap_max = points
         .iter()
@@ -54,8 +54,8 @@ fn draw<DB: DrawingBackend>(
         .x_label_area_size(40)
         .y_label_area_size(80)
         .right_y_label_area_size(80)
-        .build_cartesian_2d(0u64..x_max, 0f64..(heap_max as f64 / div) * 1.25)?
-        .set_secondary_coord(0u64..x_max, 0f64..(mem_max as f64 / mem_div) * 1.25);
+        .build_cartesian_2d(0u64..x_max, 0f64..(heap_max as f64 / div) * 1.5)?
+        .set_secondary_coord(0u64..x_max, 0f64..(mem_max as f64 / mem_div) * 1.5);
     chart
         .configure_mesh()
         .x_desc("heap events")

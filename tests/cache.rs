@@ -164,3 +164,85 @@ fn no_cache_neither_reads_nor_writes_and_the_size_bound_holds() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(entries(&cache), 0);
 }
+
+/// `heapscope instrument` with the cache in `cache`: its exit code and
+/// stderr (at -v, which says when the output came from the cache).
+fn instrument_with(cache: &Path, input: &Path, output: &Path, extra: &[&str]) -> (i32, String) {
+    let out = Command::new(exe())
+        .env("HEAPSCOPE_CACHE_DIR", cache)
+        .env_remove("HEAPSCOPE_CACHE_MAX_MB")
+        .args(["-v", "instrument"])
+        .arg(input)
+        .arg("-o")
+        .arg(output)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn instrument_entries(cache: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(cache).map_or(Vec::new(), |d| {
+        d.flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "hsins"))
+            .collect()
+    })
+}
+
+/// `heapscope instrument` reuses its output for the same input and options:
+/// the same bytes and report, from the cache; other options are another
+/// entry; a damaged entry is redone, not trusted; `--no-cache` neither
+/// reads nor writes.
+#[test]
+fn instrument_output_is_cached_by_input_and_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let input = sample("c/leaky.wasm");
+    let (a, b) = (dir.path().join("a.wasm"), dir.path().join("b.wasm"));
+    let hit = "instrumented module from the cache";
+
+    let (code, err) = instrument_with(&cache, &input, &a, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains(hit), "{err}");
+    assert_eq!(instrument_entries(&cache).len(), 1);
+    let (code, err2) = instrument_with(&cache, &input, &b, &[]);
+    assert_eq!(code, 0, "{err2}");
+    assert!(err2.contains(hit), "{err2}");
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    // The same table of what was hooked, either way.
+    let table = |e: &str| -> String {
+        e.lines()
+            .filter(|l| !l.contains(" INFO ") && !l.starts_with("wrote `"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(table(&err), table(&err2));
+
+    // Another rewrite option: another entry, instrumented afresh.
+    let (code, err) = instrument_with(&cache, &input, &b, &["--alloc-fn", "malloc=malloc"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains(hit), "{err}");
+    assert_eq!(instrument_entries(&cache).len(), 2);
+
+    // A damaged entry: redone, the output still right.
+    for e in instrument_entries(&cache) {
+        let mut bytes = std::fs::read(&e).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        std::fs::write(&e, bytes).unwrap();
+    }
+    let (code, err) = instrument_with(&cache, &input, &b, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains(hit), "{err}");
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+
+    // --no-cache: nothing read, nothing written.
+    let fresh = dir.path().join("fresh");
+    let (code, err) = instrument_with(&fresh, &input, &b, &["--no-cache"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!fresh.exists());
+}

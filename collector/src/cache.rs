@@ -17,6 +17,11 @@
 //! else `~/.cache/heapscope`; written to a temporary file and renamed, so
 //! concurrent runs never read half an entry. Past [`MAX_BYTES`] (or
 //! `$HEAPSCOPE_CACHE_MAX_MB`), the least recently used entries go.
+//!
+//! `heapscope instrument` keeps its output in the same directory
+//! (`<key>.hsins`: the instrumented module and the instrumenter's report,
+//! with a SHA-256 over both), keyed by the input's bytes, the options that
+//! change the rewrite, heapscope's version and the executable's identity.
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -28,6 +33,7 @@ use wasmtime::{Engine, Module};
 pub const MAX_BYTES: u64 = 1 << 30;
 
 const MAGIC: &[u8; 8] = b"HSCACHE2";
+const INSTRUMENT_MAGIC: &[u8; 8] = b"HSINSTR1";
 
 /// What a run needs of an instrumented module besides its compiled code.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -122,6 +128,85 @@ impl Cache {
         self.dir.join(format!("{key}.hsmod"))
     }
 
+    /// The key of `heapscope instrument`'s output for `input` with the
+    /// options that change the rewrite (`options`: their debug text).
+    pub fn instrument_key(input: &[u8], options: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(INSTRUMENT_MAGIC);
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        h.update(executable_identity().as_bytes());
+        h.update((options.len() as u64).to_le_bytes());
+        h.update(options.as_bytes());
+        h.update((input.len() as u64).to_le_bytes());
+        h.update(input);
+        hex(&h.finalize())
+    }
+
+    /// The instrumented module and report stored under `key`; `None` when
+    /// there is none, or it is damaged (then it is removed).
+    pub fn load_instrumented(&self, key: &str) -> Option<(Vec<u8>, heapscope_instrument::Report)> {
+        let path = self.dir.join(format!("{key}.hsins"));
+        let bytes = std::fs::read(&path).ok()?;
+        let parsed = (|| {
+            let body = bytes.strip_prefix(INSTRUMENT_MAGIC)?;
+            let (body, sum) = body.split_at(body.len().checked_sub(32)?);
+            if Sha256::digest(body).as_slice() != sum {
+                return None;
+            }
+            let len = usize::try_from(u64::from_le_bytes(body.get(..8)?.try_into().ok()?)).ok()?;
+            let json = body.get(8..8usize.checked_add(len)?)?;
+            let report = serde_json::from_slice(json).ok()?;
+            Some((body[8 + len..].to_vec(), report))
+        })();
+        match parsed {
+            Some(hit) => {
+                let _ = std::fs::File::options()
+                    .append(true)
+                    .open(&path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                Some(hit)
+            }
+            None => {
+                tracing::info!("removing the damaged cache entry `{}`", path.display());
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Store an instrumented module and its report under `key`, then trim
+    /// the cache. Failures are logged: instrumenting never fails for its
+    /// cache.
+    pub fn store_instrumented(
+        &self,
+        key: &str,
+        wasm: &[u8],
+        report: &heapscope_instrument::Report,
+    ) {
+        let write = || -> std::io::Result<()> {
+            let json = serde_json::to_vec(report).map_err(std::io::Error::other)?;
+            let mut body = Vec::with_capacity(8 + json.len() + wasm.len());
+            body.extend_from_slice(&(json.len() as u64).to_le_bytes());
+            body.extend_from_slice(&json);
+            body.extend_from_slice(wasm);
+            let sum = Sha256::digest(&body);
+            std::fs::create_dir_all(&self.dir)?;
+            let tmp = self.dir.join(format!(".{key}.{}.tmp", std::process::id()));
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            f.write_all(INSTRUMENT_MAGIC)?;
+            f.write_all(&body)?;
+            f.write_all(&sum)?;
+            f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&tmp, self.dir.join(format!("{key}.hsins"))).inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            })
+        };
+        if let Err(e) = write() {
+            tracing::info!("not cached in `{}`: {e}", self.dir.display());
+        }
+        self.trim();
+    }
+
     /// The entry for `key`, compiled for `engine`; `None` when there is
     /// none or it is damaged or does not fit the engine (then it is removed).
     pub(crate) fn load(&self, engine: &Engine, key: &str) -> Option<(Module, Meta)> {
@@ -180,7 +265,11 @@ impl Cache {
         };
         let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
             .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "hsmod"))
+            .filter(|e| {
+                e.path()
+                    .extension()
+                    .is_some_and(|x| x == "hsmod" || x == "hsins")
+            })
             .filter_map(|e| {
                 let m = e.metadata().ok()?;
                 Some((m.modified().ok()?, m.len(), e.path()))

@@ -41,6 +41,11 @@ pub struct Opts {
     /// Print nothing on success.
     #[arg(short, long)]
     quiet: bool,
+    /// Neither read nor write the cache of instrumented modules (the same
+    /// directory as `run`'s compiled-module cache): by default the output
+    /// for the same input, options and heapscope build is reused.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 impl Opts {
@@ -58,15 +63,33 @@ impl Opts {
         let wasm = heapscope_instrument::module_bytes(&bytes)
             .map_err(|e| anyhow::anyhow!("cannot instrument `{}`: {e}", self.input.display()))?;
         let wasm = &wasm[..];
-        let out = heapscope_instrument::instrument(
+        let options = Options {
+            alloc_fns: self.alloc_fns.clone(),
+            validate: self.validate,
+            ..Default::default()
+        };
+        let cache = (!self.no_cache)
+            .then(heapscope_collector::Cache::from_env)
+            .flatten();
+        let key = heapscope_collector::Cache::instrument_key(
             wasm,
-            &Options {
-                alloc_fns: self.alloc_fns,
-                validate: self.validate,
-                ..Default::default()
-            },
-        )
-        .with_context(|| format!("failed to instrument `{}`", self.input.display()))?;
+            &format!("{:?} {}", self.alloc_fns, self.validate),
+        );
+        let cached = cache.as_ref().and_then(|c| c.load_instrumented(&key));
+        let out = match cached {
+            Some((wasm, report)) => {
+                tracing::info!("instrumented module from the cache");
+                heapscope_instrument::Instrumented { wasm, report }
+            }
+            None => {
+                let out = heapscope_instrument::instrument(wasm, &options)
+                    .with_context(|| format!("failed to instrument `{}`", self.input.display()))?;
+                if let Some(c) = &cache {
+                    c.store_instrumented(&key, &out.wasm, &out.report);
+                }
+                out
+            }
+        };
         std::fs::write(&self.output, &out.wasm)
             .with_context(|| format!("cannot write `{}`", self.output.display()))?;
         if let Some(p) = &self.report_json {

@@ -216,7 +216,9 @@ fn instrument_output_is_cached_by_input_and_options() {
     // The same table of what was hooked, either way.
     let table = |e: &str| -> String {
         e.lines()
-            .filter(|l| !l.contains(" INFO ") && !l.starts_with("wrote `"))
+            .filter(|l| {
+                !l.contains(" INFO ") && !l.starts_with("heapscope: instrumented module written to")
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };

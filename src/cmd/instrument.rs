@@ -13,7 +13,7 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Examples:
-  heapscope instrument app.wasm -o app.hs.wasm
+  heapscope instrument app.wasm                 # writes app.hs.wasm
   heapscope instrument app.wasm -o app.hs.wasm --alloc-fn malloc=my_alloc --alloc-fn free=my_free
   heapscope instrument stripped.wasm -o out.wasm --alloc-fn malloc=12 --alloc-fn free=15
 
@@ -23,9 +23,10 @@ Exit status:
 pub struct Opts {
     /// The module to instrument.
     input: PathBuf,
-    /// Where to write the instrumented module.
-    #[arg(short, long)]
-    output: PathBuf,
+    /// Where to write the instrumented module (default: the input's name
+    /// with `.hs.wasm`, in the current directory).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
     /// Name an allocator function by ROLE=NAME or ROLE=INDEX (roles: malloc,
     /// free, calloc, realloc, aligned, memalign, posix_memalign, rust_alloc,
     /// rust_dealloc, rust_realloc, rust_alloc_zeroed). Repeatable.
@@ -90,8 +91,27 @@ impl Opts {
                 out
             }
         };
-        std::fs::write(&self.output, &out.wasm)
-            .with_context(|| format!("cannot write `{}`", self.output.display()))?;
+        let output = self.output.clone().unwrap_or_else(|| {
+            let stem = self
+                .input
+                .file_stem()
+                .map_or("module".into(), |s| s.to_string_lossy().into_owned());
+            PathBuf::from(format!("{stem}.hs.wasm"))
+        });
+        if output.is_dir() {
+            anyhow::bail!(
+                "cannot write the instrumented module to `{}`: it is a directory; give a file name",
+                output.display()
+            );
+        }
+        if super::run::same_file(&output, &self.input) {
+            anyhow::bail!(
+                "-o `{}` is the input itself: heapscope would overwrite it; name another file",
+                output.display()
+            );
+        }
+        std::fs::write(&output, &out.wasm)
+            .with_context(|| format!("cannot write `{}`", output.display()))?;
         if let Some(p) = &self.report_json {
             let json = serde_json::to_string_pretty(&out.report)?;
             std::fs::write(p, json + "\n")
@@ -100,9 +120,9 @@ impl Opts {
         if !self.quiet {
             eprint!("{}", report_table(&out.report));
             eprintln!(
-                "wrote `{}` ({} bytes)",
-                self.output.display(),
-                out.wasm.len()
+                "heapscope: instrumented module written to `{}` ({})",
+                output.display(),
+                heapscope_viewer::text::bytes_human(out.wasm.len() as u64)
             );
         }
         Ok(0)

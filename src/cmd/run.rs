@@ -195,7 +195,7 @@ pub fn parse_kind(s: &str) -> Result<LeakKind, String> {
 }
 
 /// Whether `a` and `b` name one existing file (through links and `..`).
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,

@@ -158,20 +158,7 @@ impl Cache {
             let report = serde_json::from_slice(json).ok()?;
             Some((body[8 + len..].to_vec(), report))
         })();
-        match parsed {
-            Some(hit) => {
-                let _ = std::fs::File::options()
-                    .append(true)
-                    .open(&path)
-                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
-                Some(hit)
-            }
-            None => {
-                tracing::info!("removing the damaged cache entry `{}`", path.display());
-                let _ = std::fs::remove_file(&path);
-                None
-            }
-        }
+        used_or_removed(&path, parsed)
     }
 
     /// Store an instrumented module and its report under `key`, then trim
@@ -212,21 +199,7 @@ impl Cache {
     pub(crate) fn load(&self, engine: &Engine, key: &str) -> Option<(Module, Meta)> {
         let path = self.path(key);
         let bytes = std::fs::read(&path).ok()?;
-        match parse(engine, &bytes) {
-            Some(hit) => {
-                // Recently used: the last to go when the cache is trimmed.
-                let _ = std::fs::File::options()
-                    .append(true)
-                    .open(&path)
-                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
-                Some(hit)
-            }
-            None => {
-                tracing::info!("removing the damaged cache entry `{}`", path.display());
-                let _ = std::fs::remove_file(&path);
-                None
-            }
-        }
+        used_or_removed(&path, parse(engine, &bytes))
     }
 
     /// Store `module` and `meta` under `key`, then trim the cache to its
@@ -314,6 +287,25 @@ fn parse(engine: &Engine, bytes: &[u8]) -> Option<(Module, Meta)> {
     // other engine settings.
     let module = unsafe { Module::deserialize(engine, code) }.ok()?;
     Some((module, meta))
+}
+
+/// An entry read from `path`: a hit is marked recently used (the last to
+/// go when the cache is trimmed), a damaged one is removed.
+fn used_or_removed<T>(path: &Path, parsed: Option<T>) -> Option<T> {
+    match parsed {
+        Some(hit) => {
+            let _ = std::fs::File::options()
+                .append(true)
+                .open(path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            Some(hit)
+        }
+        None => {
+            tracing::info!("removing the damaged cache entry `{}`", path.display());
+            let _ = std::fs::remove_file(path);
+            None
+        }
+    }
 }
 
 /// This executable's size and modification time: a rebuilt heapscope has

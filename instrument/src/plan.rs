@@ -323,6 +323,17 @@ fn count_sites(
     site: &(impl Fn(&Instr) -> bool + Sync),
 ) {
     type Counted = (FunctionId, String, Vec<(usize, usize)>);
+    // A function the name section does not name is known by its export
+    // name, when it has one (emscripten's release builds keep exports and
+    // drop names): `_sqlite3_exec` tells more than `func[1758]`.
+    let exported: FxHashMap<FunctionId, &str> = module
+        .exports
+        .iter()
+        .filter_map(|e| match e.item {
+            walrus::ExportItem::Function(id) => Some((id, e.name.as_str())),
+            _ => None,
+        })
+        .collect();
     let counted: Vec<Counted> = module
         .funcs
         .par_iter()
@@ -334,6 +345,7 @@ fn count_sites(
             let name = f
                 .name
                 .as_deref()
+                .or_else(|| exported.get(&f.id()).copied())
                 .map(discover::demangle)
                 .unwrap_or_else(|| format!("func[{}]", plan.func_index));
             let per_seq = plan

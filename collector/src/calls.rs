@@ -5,6 +5,7 @@
 
 use crate::config::{ExtismRun, RunConfig, RunError};
 use crate::host::{drain, Host};
+use crate::recorder::Recorder;
 use heapscope_trace::abi;
 use heapscope_trace::format::{InvocationOutcome, InvocationStats, Record};
 use heapscope_trace::growth::GrowthTracker;
@@ -113,6 +114,21 @@ impl Invocations {
     }
 }
 
+impl Invocations {
+    /// Bookkeeping for invocations made by another host (the JavaScript
+    /// collector's session): no outputs file, no results.
+    pub fn elsewhere(warmup: u64) -> Invocations {
+        Invocations {
+            tracker: GrowthTracker::new(warmup),
+            count: 0,
+            failed: 0,
+            ns: Vec::new(),
+            outputs: None,
+            results: Vec::new(),
+        }
+    }
+}
+
 /// Make the run's calls into the instantiated module: `_start`, the
 /// `--invoke` export, or the Extism function per message.
 pub(crate) fn call(
@@ -155,7 +171,7 @@ pub(crate) fn call(
 }
 
 /// The heap counters and clock when an invocation started.
-struct Before {
+pub(crate) struct Before {
     index: u64,
     total_blocks: u64,
     total_bytes: u64,
@@ -164,7 +180,11 @@ struct Before {
 }
 
 fn begin_invocation(store: &mut Store<Host>, index: u64, name: &str) -> Before {
-    let mut rec = store.data_mut().rec.sync();
+    begin(&mut store.data_mut().rec.sync(), index, name)
+}
+
+/// An invocation starts: its record, and the counters it is measured from.
+pub(crate) fn begin(rec: &mut Recorder, index: u64, name: &str) -> Before {
     rec.write_record(&Record::InvocationStart {
         index,
         name: name.to_string(),
@@ -190,6 +210,28 @@ fn end_invocation(
     let duration_us = before.started.elapsed().as_micros() as u64;
     drain(&mut *store);
     let mut rec = store.data_mut().rec.sync();
+    end(
+        &mut rec,
+        inv,
+        before,
+        outcome,
+        message,
+        output_bytes,
+        duration_us,
+    );
+}
+
+/// An invocation ended (its events recorded): its records, its numbers for
+/// the growth fit, and the counts.
+pub(crate) fn end(
+    rec: &mut Recorder,
+    inv: &mut Invocations,
+    before: Before,
+    outcome: InvocationOutcome,
+    message: String,
+    output_bytes: Option<u64>,
+    duration_us: u64,
+) {
     rec.write_record(&Record::InvocationEnd {
         index: before.index,
         ok: outcome == InvocationOutcome::Ok,

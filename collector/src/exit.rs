@@ -3,6 +3,7 @@
 
 use crate::config::{Interrupt, Leak, RunConfig};
 use crate::host::Host;
+use crate::recorder::Recorder;
 use crate::{leakscan, suppress};
 use heapscope_trace::abi;
 use heapscope_trace::format::{MemoryInfo, Record, RunStatus};
@@ -215,17 +216,45 @@ pub(crate) fn classify_leaks(
         return Some(Vec::new());
     };
     let (globals, sp_now) = scan_globals(store, instance);
-    let (heap_lo, blocks) = {
-        let rec = store.data_mut().rec.sync();
-        let mut blocks: Vec<LiveBlock> = rec.model.live().map(|(p, b)| (p, *b).into()).collect();
-        // Classified and recorded in address order.
-        blocks.sort_by_key(|b| b.ptr);
-        (rec.heap_lo, blocks)
-    };
-    let Some(heap_lo) = heap_lo else {
+    let (bytes, host) = memory.data_and_store_mut(&mut *store);
+    let mut rec = host.rec.sync();
+    classify_snapshot(
+        &mut rec,
+        &Snapshot {
+            memory: bytes,
+            globals,
+            sp_now,
+        },
+        layout,
+        rules,
+        deadline,
+    )
+}
+
+/// What the leak scan reads at the end of a run: memory 0, the module's
+/// integer globals and the C stack pointer's value then.
+pub(crate) struct Snapshot<'a> {
+    pub memory: &'a [u8],
+    pub globals: Vec<u64>,
+    pub sp_now: Option<u64>,
+}
+
+/// [`classify_leaks`] on a snapshot of the module's state, wherever it was
+/// taken (here, or by the JavaScript collector).
+pub(crate) fn classify_snapshot(
+    rec: &mut Recorder,
+    snap: &Snapshot<'_>,
+    layout: &ScanLayout<'_>,
+    rules: &[suppress::Rule],
+    deadline: Option<std::time::Instant>,
+) -> Option<Vec<Leak>> {
+    let mut blocks: Vec<LiveBlock> = rec.model.live().map(|(p, b)| (p, *b).into()).collect();
+    // Classified and recorded in address order.
+    blocks.sort_by_key(|b| b.ptr);
+    let Some(heap_lo) = rec.heap_lo else {
         return Some(Vec::new());
     };
-    let roots = stack_roots(layout, sp_now, heap_lo);
+    let roots = stack_roots(layout, snap.sp_now, heap_lo);
     let extents: Vec<(u64, u64)> = blocks.iter().map(|b| (b.ptr, b.size)).collect();
     // AssemblyScript refers to an object 16 bytes into the block its
     // allocator (TLSF) handed out: past the object header.
@@ -241,18 +270,17 @@ pub(crate) fn classify_leaks(
     } else {
         4
     };
-    let bytes = memory.data(&*store);
+    let bytes = snap.memory;
     let roots = leakscan::subtract(&roots, &leakscan::allocator_state(bytes, word, &roots));
     let kinds = leakscan::classify(&leakscan::ScanInput {
         memory: bytes,
         word,
         roots,
-        globals,
+        globals: snap.globals.clone(),
         blocks: &extents,
         object_offsets: &object_offsets,
         deadline,
     })?;
-    let mut rec = store.data_mut().rec.sync();
     let mut classified = Vec::with_capacity(blocks.len());
     for (mut b, kind) in blocks.into_iter().zip(kinds) {
         let mut frames = vec![abi::unpack_kind(b.alloc_kind).0.name().to_string()];

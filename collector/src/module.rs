@@ -92,6 +92,13 @@ pub(crate) fn prepare(
     Ok((loaded, module, CacheUse::Miss))
 }
 
+/// Read `cfg.module` and prepare it as [`prepare`] does, without compiling
+/// it: for a run another host makes (the JavaScript collector's), which
+/// needs the module's sites, symboliser and layout, and the bytes to run.
+pub(crate) fn load_only(cfg: &RunConfig) -> Result<Loaded, RunError> {
+    load(cfg, read(&cfg.module)?)
+}
+
 /// The symboliser of a run: none for a plain run; from the original's
 /// DWARF when instrumenting in memory, else from the copy the instrumenter
 /// made in the module.

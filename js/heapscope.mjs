@@ -374,6 +374,10 @@ export class Session {
     this.out.u64(spNow ?? none);
     this.out.u32(globals.length);
     for (const g of globals) this.out.u64(g);
+    // A trap leaves the shadow stack where the module stopped.
+    const trapStack = (end.trapped && this.spGlobal && this.stack(this.spGlobal.value)) || new Uint8Array(0);
+    this.out.u32(trapStack.length);
+    this.out.bytes(trapStack);
     this.out.bytes(utf8.encode(end.message ?? ""));
     this.out.end(at);
     this.finished = this.out.take();

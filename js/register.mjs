@@ -75,7 +75,7 @@ if (!out) {
       ? s.finish({
           trapped: !!trap,
           code,
-          message: trap ? `wasm trap: ${trap.message}\n${trap.stack ?? ""}` : "",
+          message: trap ? `wasm trap: ${trap.message}` : "",
         })
       : new Uint8Array([0x48, 0x53, 0x4a, 0x53, 1]);
     writeFileSync(out, bytes);

@@ -22,7 +22,7 @@
 //! | [`INVOCATION_START`] | the export's name (UTF-8) |
 //! | [`INVOCATION_END`] | `outcome: u8` (0 ok, 1 the plugin's error, 2 threw), `duration_us: u64`, `output: u64` (bytes + 1, 0 unknown), message (UTF-8) |
 //! | [`MEMORY`] | `index: u32`, then the memory's bytes at the end |
-//! | [`END`] | `status: u8` (0 exited, 1 trapped), `code: i32` (`i32::MIN`: none), `sp_init: u64`, `sp_now: u64` (`u64::MAX`: none), `globals: u32`, that many `u64`, message (UTF-8) |
+//! | [`END`] | `status: u8` (0 exited, 1 trapped), `code: i32` (`i32::MIN`: none), `sp_init: u64`, `sp_now: u64` (`u64::MAX`: none), `globals: u32`, that many `u64`, `stack: u32` bytes of the shadow stack where a trap stopped the module (0 when it did not), message (UTF-8) |
 //!
 //! A session cut short (a killed process) has no [`END`]: its events are
 //! still recorded and the summary says the session ended early.
@@ -90,6 +90,8 @@ struct End {
     sp_init: Option<u64>,
     sp_now: Option<u64>,
     globals: Vec<u64>,
+    /// The raw shadow stack where a trap stopped the module.
+    trap_stack: Vec<u8>,
     message: String,
 }
 
@@ -226,8 +228,16 @@ fn parse<'a>(path: &std::path::Path, data: &'a [u8]) -> Result<(Vec<Item<'a>>, b
                             .ok_or_else(|| bad("the end record's globals are cut"))?,
                     );
                 }
+                let stack_len = p
+                    .u32()
+                    .ok_or_else(|| bad("the end record's stack is cut"))?;
+                let trap_stack = p
+                    .take(stack_len as usize)
+                    .ok_or_else(|| bad("the end record's stack is cut"))?
+                    .to_vec();
                 let none = |v: u64| (v != u64::MAX).then_some(v);
                 Item::End(End {
+                    trap_stack,
                     trapped: status == 1,
                     code: (code as i32 != i32::MIN).then_some(code as i32),
                     sp_init: none(sp_init),
@@ -363,7 +373,23 @@ fn replay(
         rec.clock();
     }
     let (status, exit_code, message) = match end {
-        Some(e) if e.trapped => (RunStatus::Trapped, None, e.message.clone()),
+        Some(e) if e.trapped => {
+            // Where it stopped, from the shadow stack, with the original
+            // module's names and lines, as a wasmtime run shows a trap.
+            let mut message = e.message.clone();
+            if plausible_stack(&e.trap_stack) && !e.trap_stack.is_empty() {
+                let id = rec.stack(&e.trap_stack);
+                for (i, (f, file, line)) in rec.stack_text(id).iter().take(64).enumerate() {
+                    message.push_str(if i == 0 { "\n    at " } else { "\n    by " });
+                    message.push_str(&match (file, line) {
+                        (Some(file), 0) => format!("{f} ({file})"),
+                        (Some(file), l) => format!("{f} ({file}:{l})"),
+                        (None, _) => f.clone(),
+                    });
+                }
+            }
+            (RunStatus::Trapped, None, message)
+        }
         Some(e) => (RunStatus::Exited, e.code.or(Some(0)), e.message.clone()),
         None => (
             RunStatus::Error,
@@ -617,6 +643,38 @@ mod tests {
             assert!(cut, "cut at {at}");
             assert_eq!(items.len(), 2, "cut at {at}");
         }
+        // The end record, with a trap's stack.
+        let mut end = MAGIC.to_vec();
+        end.push(VERSION);
+        let mut p = vec![1];
+        p.extend_from_slice(&(i32::MIN as u32).to_le_bytes());
+        p.extend_from_slice(&100u64.to_le_bytes());
+        p.extend_from_slice(&u64::MAX.to_le_bytes());
+        p.extend_from_slice(&1u32.to_le_bytes());
+        p.extend_from_slice(&7u64.to_le_bytes());
+        p.extend_from_slice(&4u32.to_le_bytes());
+        p.extend_from_slice(&[3, 0, 0, 0]);
+        p.extend_from_slice(b"trap");
+        record(END, &p, &mut end);
+        let (items, cut) = parse(path, &end).unwrap();
+        assert!(!cut);
+        assert_eq!(
+            items,
+            [Item::End(End {
+                trapped: true,
+                code: None,
+                sp_init: Some(100),
+                sp_now: None,
+                globals: vec![7],
+                trap_stack: vec![3, 0, 0, 0],
+                message: "trap".into(),
+            })]
+        );
+        // A stack longer than the record is a malformed record.
+        let n = end.len();
+        end[n - 12..n - 8].copy_from_slice(&100u32.to_le_bytes());
+        let e = parse(path, &end).unwrap_err().to_string();
+        assert!(e.contains("stack is cut"), "{e}");
         let e = parse(path, b"\0asm\x01\0\0\0").unwrap_err().to_string();
         assert!(e.contains("magic"), "{e}");
         let e = parse(path, b"HSJS\x09").unwrap_err().to_string();

@@ -68,15 +68,7 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let interruptible = cfg.timeout.is_some() || cfg.interrupt.is_some();
     let engine = host::engine(interruptible, cfg.fuel.is_some()).map_err(|e| setup(cfg, e))?;
     let (mut loaded, module, cache_use) = module::prepare(cfg, &engine, progress.as_deref())?;
-    let rules = suppress::load(cfg.default_suppressions, &cfg.suppressions).map_err(
-        |(path, e)| match e {
-            suppress::LoadError::Read(source) => RunError::Read { path, source },
-            suppress::LoadError::Parse(e) => RunError::Setup {
-                path: cfg.module.clone(),
-                message: format!("bad suppression file `{}`: {e}", path.display()),
-            },
-        },
-    )?;
+    let rules = rules(cfg)?;
     recorder.set_sites(std::mem::take(&mut loaded.sites));
     recorder.symbolizer = loaded.symbolizer.take();
     let mut store = store(cfg, &engine, recorder, loaded.shadow)?;
@@ -415,59 +407,34 @@ fn finish(
     if let Some(p) = &rec.progress {
         p.set_phase(Phase::Writing);
     }
-    if !cfg.plain && called.instance.is_some() {
-        let layout = module::layout(&loaded.original, called.sp_init, rec.heap_lo);
-        rec.write_record(&Record::Layout(layout));
-        rec.model.layout = Some(layout);
-    }
-    rec.clock();
-    rec.write_record(&Record::RunEnd {
-        status,
-        exit_code,
-        message: message.clone(),
-    });
-    rec.close();
+    let layout = (!cfg.plain && called.instance.is_some())
+        .then(|| module::layout(&loaded.original, called.sp_init, rec.heap_lo));
+    end_trace(&mut rec, layout, status, exit_code, &message);
     watch.stop_progress();
     if let Some(t) = &cfg.trace {
         tracing::info!("trace `{}`: {} bytes", t.display(), rec.trace_bytes());
-    }
-    let mut summary = rec.model.summary(status, exit_code, &message);
-    if entry.planned > 0 {
-        summary.invocations = Some(inv.count);
-        summary.invocations_failed = Some(inv.failed);
-        summary.growth = inv
-            .tracker
-            .finish(&rec.model, |stack| rec.stack_functions(stack));
     }
     if let Some(o) = &mut inv.outputs {
         if let Err(e) = o.flush() {
             tracing::warn!("writing the outputs failed: {e}");
         }
     }
-    summary.host = Some(HostStats {
-        elapsed_ms: rec.elapsed().as_millis() as u64,
-        peak_rss_kib: exit::peak_rss_kib(),
-        trace_bytes: rec.trace_bytes(),
-        module_cache: called.module_cache.map(|c| {
-            match c {
-                crate::cache::CacheUse::Hit => "hit",
-                crate::cache::CacheUse::Miss => "miss",
-                crate::cache::CacheUse::Off => "off",
-            }
-            .to_string()
-        }),
+    let module_cache = called.module_cache.map(|c| {
+        match c {
+            crate::cache::CacheUse::Hit => "hit",
+            crate::cache::CacheUse::Miss => "miss",
+            crate::cache::CacheUse::Off => "off",
+        }
+        .to_string()
     });
-    if !cfg.plain {
-        summary.gates = cfg.gates.check(&summary);
-    }
-    if !cfg.plain && status != RunStatus::Error {
-        summary.warnings = what_may_be_missed(&summary, loaded.instrumented.as_ref());
-    }
-    if let Some(e) = rec.io_error() {
-        summary.partial.push(format!(
-            "writing the trace failed ({e}); it holds only the events before"
-        ));
-    }
+    let summary = summarize(
+        cfg,
+        &rec,
+        (entry.planned > 0).then_some(&inv),
+        (status, exit_code, &message),
+        module_cache,
+        loaded.instrumented.as_ref(),
+    );
     Ok(RunOutcome {
         instrumented: loaded.instrumented,
         trace_error: rec.io_error().map(|e| e.to_string()),
@@ -483,6 +450,80 @@ fn finish(
         },
         summary,
     })
+}
+
+/// The suppression rules of a run: the built-in ones unless turned off,
+/// and `--suppressions` files.
+pub(crate) fn rules(cfg: &RunConfig) -> Result<Vec<suppress::Rule>, RunError> {
+    suppress::load(cfg.default_suppressions, &cfg.suppressions).map_err(|(path, e)| match e {
+        suppress::LoadError::Read(source) => RunError::Read { path, source },
+        suppress::LoadError::Parse(e) => RunError::Setup {
+            path: cfg.module.clone(),
+            message: format!("bad suppression file `{}`: {e}", path.display()),
+        },
+    })
+}
+
+/// The trace's last records: memory 0's layout (when known), the time and
+/// how the run ended; then the trace is closed.
+pub(crate) fn end_trace(
+    rec: &mut Recorder,
+    layout: Option<heapscope_trace::format::MemoryLayout>,
+    status: RunStatus,
+    exit_code: Option<i32>,
+    message: &str,
+) {
+    if let Some(layout) = layout {
+        rec.write_record(&Record::Layout(layout));
+        rec.model.layout = Some(layout);
+    }
+    rec.clock();
+    rec.write_record(&Record::RunEnd {
+        status,
+        exit_code,
+        message: message.to_string(),
+    });
+    rec.close();
+}
+
+/// The run's summary, once its trace is closed: the heap model's numbers,
+/// the invocations' growth (`inv`, when the run made invocations), the
+/// host's numbers, the gates, what may have been missed, and a trace that
+/// could not be written whole.
+pub(crate) fn summarize(
+    cfg: &RunConfig,
+    rec: &Recorder,
+    inv: Option<&Invocations>,
+    (status, exit_code, message): (RunStatus, Option<i32>, &str),
+    module_cache: Option<String>,
+    report: Option<&heapscope_instrument::Report>,
+) -> Summary {
+    let mut summary = rec.model.summary(status, exit_code, message);
+    if let Some(inv) = inv {
+        summary.invocations = Some(inv.count);
+        summary.invocations_failed = Some(inv.failed);
+        summary.growth = inv
+            .tracker
+            .finish(&rec.model, |stack| rec.stack_functions(stack));
+    }
+    summary.host = Some(HostStats {
+        elapsed_ms: rec.elapsed().as_millis() as u64,
+        peak_rss_kib: exit::peak_rss_kib(),
+        trace_bytes: rec.trace_bytes(),
+        module_cache,
+    });
+    if !cfg.plain {
+        summary.gates = cfg.gates.check(&summary);
+    }
+    if !cfg.plain && status != RunStatus::Error {
+        summary.warnings = what_may_be_missed(&summary, report);
+    }
+    if let Some(e) = rec.io_error() {
+        summary.partial.push(format!(
+            "writing the trace failed ({e}); it holds only the events before"
+        ));
+    }
+    summary
 }
 
 /// The summary's warnings: what the instrumenter passed over (when it ran

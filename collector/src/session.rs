@@ -32,11 +32,9 @@ use crate::config::{Leak, RunConfig, RunError, RunOutcome};
 use crate::exit::{self, ScanLayout, Snapshot};
 use crate::module::{self, Loaded};
 use crate::run;
-use crate::suppress;
 use heapscope_trace::abi;
 use heapscope_trace::format::{InvocationOutcome, Record, RunStatus};
 use heapscope_trace::growth::GrowthTracker;
-use heapscope_trace::model::HostStats;
 
 /// The first bytes of a session file.
 pub const MAGIC: &[u8; 4] = b"HSJS";
@@ -279,15 +277,7 @@ fn replay(
     items: &[Item<'_>],
     cut: bool,
 ) -> Result<RunOutcome, RunError> {
-    let rules = suppress::load(cfg.default_suppressions, &cfg.suppressions).map_err(
-        |(path, e)| match e {
-            suppress::LoadError::Read(source) => RunError::Read { path, source },
-            suppress::LoadError::Parse(e) => RunError::Setup {
-                path: cfg.module.clone(),
-                message: format!("bad suppression file `{}`: {e}", path.display()),
-            },
-        },
-    )?;
+    let rules = run::rules(cfg)?;
     let mut rec = run::recorder(cfg)?;
     let Loaded {
         original,
@@ -421,36 +411,18 @@ fn replay(
         _ => Some(Vec::new()),
     };
     let leak_scan_cut = leaks.is_none();
-    if end.is_some() {
-        let layout = module::layout(&original, sp_init, rec.heap_lo);
-        rec.write_record(&Record::Layout(layout));
-        rec.model.layout = Some(layout);
-    }
-    rec.clock();
-    rec.write_record(&Record::RunEnd {
-        status,
-        exit_code,
-        message: message.clone(),
-    });
-    rec.close();
-    let mut summary = rec.model.summary(status, exit_code, &message);
-    if planned > 0 {
-        summary.invocations = Some(inv.count);
-        summary.invocations_failed = Some(inv.failed);
-        summary.growth = inv
-            .tracker
-            .finish(&rec.model, |stack| rec.stack_functions(stack));
-    }
-    summary.host = Some(HostStats {
-        elapsed_ms: rec.elapsed().as_millis() as u64,
-        peak_rss_kib: exit::peak_rss_kib(),
-        trace_bytes: rec.trace_bytes(),
-        module_cache: None,
-    });
-    summary.gates = cfg.gates.check(&summary);
-    if status != RunStatus::Error {
-        summary.warnings = run::what_may_be_missed(&summary, instrumented.as_ref());
-    }
+    let layout = end
+        .is_some()
+        .then(|| module::layout(&original, sp_init, rec.heap_lo));
+    run::end_trace(&mut rec, layout, status, exit_code, &message);
+    let mut summary = run::summarize(
+        cfg,
+        &rec,
+        (planned > 0).then_some(&inv),
+        (status, exit_code, &message),
+        None,
+        instrumented.as_ref(),
+    );
     if cut {
         summary.partial.push(
             "the session file ends inside a record: the events before it are recorded".into(),
@@ -461,11 +433,6 @@ fn replay(
             "the session holds no snapshot of memory 0: blocks live at the end are not classified"
                 .into(),
         );
-    }
-    if let Some(e) = rec.io_error() {
-        summary.partial.push(format!(
-            "writing the trace failed ({e}); it holds only the events before"
-        ));
     }
     Ok(RunOutcome {
         instrumented,

@@ -6,7 +6,7 @@ use crate::host::Host;
 use crate::recorder::Recorder;
 use crate::{leakscan, suppress};
 use heapscope_trace::abi;
-use heapscope_trace::format::{MemoryInfo, Record, RunStatus};
+use heapscope_trace::format::{LeakKind, MemoryInfo, Record, RunStatus};
 use heapscope_trace::leaks::{group_blocks, LiveBlock};
 use wasmtime::{Instance, Store, Trap, Val};
 use wasmtime_wasi::I32Exit;
@@ -282,15 +282,29 @@ pub(crate) fn classify_snapshot(
         deadline,
     })?;
     let mut classified = Vec::with_capacity(blocks.len());
+    // Blocks of one stack, allocator and kind match the same rule: the
+    // frames are named and matched once per such triple, not per block
+    // (a million live blocks come from a few stacks).
+    let mut matched: rustc_hash::FxHashMap<(u32, abi::AllocFn, LeakKind), Option<(String, u32)>> =
+        Default::default();
     for (mut b, kind) in blocks.into_iter().zip(kinds) {
-        let mut frames = vec![abi::unpack_kind(b.alloc_kind).0.name().to_string()];
-        frames.extend(rec.stack_functions(b.stack));
-        let names: Vec<&str> = frames.iter().map(String::as_str).collect();
-        let rule = rules
-            .iter()
-            .find(|r| r.matches(kind, &names))
-            .map(|r| r.name.clone());
-        let rule_id = rule.as_deref().map(|n| rec.intern(n));
+        let role = abi::unpack_kind(b.alloc_kind).0;
+        let found = matched
+            .entry((b.stack, role, kind))
+            .or_insert_with(|| {
+                let mut frames = vec![role.name().to_string()];
+                frames.extend(rec.stack_functions(b.stack));
+                let names: Vec<&str> = frames.iter().map(String::as_str).collect();
+                rules
+                    .iter()
+                    .find(|r| r.matches(kind, &names))
+                    .map(|r| (r.name.clone(), rec.intern(&r.name)))
+            })
+            .clone();
+        let (rule, rule_id) = match found {
+            Some((name, id)) => (Some(name), Some(id)),
+            None => (None, None),
+        };
         rec.write_record(&Record::ExitBlock {
             ptr: b.ptr,
             kind,

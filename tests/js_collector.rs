@@ -337,6 +337,21 @@ fn a_session_cut_short_keeps_its_events_and_says_so() {
         s["partial"].to_string().contains("ends inside a record"),
         "{s}"
     );
+    // A script that never loads MODULE: an error saying what to give.
+    let other = sample("c/kinds.wasm");
+    let (o, _, _) = record_node(
+        dir.path(),
+        &other,
+        "wasi-run.mjs",
+        &[],
+        &[module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("never compiled the module"),
+        "{}",
+        stderr(&o)
+    );
     // Not a session at all.
     let (o, _, _) = record(
         dir.path(),

@@ -267,6 +267,15 @@ pub fn import(
     data: &[u8],
 ) -> Result<RunOutcome, RunError> {
     let (items, cut) = parse(session, data)?;
+    if items.is_empty() && !cut {
+        return Err(RunError::Setup {
+            path: cfg.module.clone(),
+            message: format!(
+                "the session `{}` is empty: the app instantiated no instrumented module while the collector was loaded",
+                session.display()
+            ),
+        });
+    }
     let loaded = module::load_only(cfg)?;
     replay(cfg, loaded, &items, cut)
 }
@@ -546,6 +555,12 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
         }
     };
     let (items, cut) = parse(&session, &data)?;
+    if items.is_empty() && !cut {
+        return Err(setup(format!(
+            "`{}` ({status}) never compiled the module: give as MODULE the .wasm file the script loads (the collector runs the instrumented module in place of those bytes), or point the script at an instrumented module",
+            node.script.display()
+        )));
+    }
     let mut outcome = replay(cfg, loaded, &items, cut)?;
     if let (None, Some(sig)) = (status.code(), unix_signal(&status)) {
         outcome

@@ -109,11 +109,6 @@ pub(crate) fn trap_stack(
             Some(rec.stack_text(stack))
         })
         .unwrap_or_default();
-    let text = |(f, file, line): &(String, Option<String>, u32)| match (file, line) {
-        (Some(file), 0) => format!("{f} ({file})"),
-        (Some(file), l) => format!("{f} ({file}:{l})"),
-        (None, _) => f.clone(),
-    };
     // The innermost shadow frame is a call site in some function: the
     // wasmtime frames above that function are shown by name, the rest from
     // the shadow stack, which has their lines.
@@ -131,12 +126,31 @@ pub(crate) fn trap_stack(
                 // name section does not have): the shadow stack alone.
                 out.clear();
             }
-            out.extend(shadow.iter().map(text));
+            out.extend(shadow.iter().map(frame_text));
         }
         None => out = native,
     }
     out.truncate(64);
     out
+}
+
+/// A frame of a trap's stack as the terminal and the summary show it:
+/// `function (file:line)`.
+pub(crate) fn frame_text((f, file, line): &(String, Option<String>, u32)) -> String {
+    match (file, line) {
+        (Some(file), 0) => format!("{f} ({file})"),
+        (Some(file), l) => format!("{f} ({file}:{l})"),
+        (None, _) => f.clone(),
+    }
+}
+
+/// Append a trap's stack to its message, one frame a line: `at` the
+/// innermost, `by` its callers.
+pub(crate) fn append_stack(message: &mut String, frames: &[String]) {
+    for (i, f) in frames.iter().enumerate() {
+        message.push_str(if i == 0 { "\n    at " } else { "\n    by " });
+        message.push_str(f);
+    }
 }
 
 /// The limiter refused a growth by trapping inside `memory.grow`, so the

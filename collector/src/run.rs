@@ -366,13 +366,8 @@ fn finish(
         exit::status(&result, called.instance.is_some(), &store, cfg);
     if let (Err(e), RunStatus::Trapped | RunStatus::Timeout) = (&result, status) {
         // Where it stopped, with the original module's names and lines.
-        for (i, f) in exit::trap_stack(e, &mut store, called.instance)
-            .iter()
-            .enumerate()
-        {
-            message.push_str(if i == 0 { "\n    at " } else { "\n    by " });
-            message.push_str(f);
-        }
+        let frames = exit::trap_stack(e, &mut store, called.instance);
+        exit::append_stack(&mut message, &frames);
     }
     let leaks: Option<Vec<Leak>> = match (called.instance, cfg.plain) {
         (Some(instance), false) => {

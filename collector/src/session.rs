@@ -378,14 +378,13 @@ fn replay(
             let mut message = e.message.clone();
             if plausible_stack(&e.trap_stack) && !e.trap_stack.is_empty() {
                 let id = rec.stack(&e.trap_stack);
-                for (i, (f, file, line)) in rec.stack_text(id).iter().take(64).enumerate() {
-                    message.push_str(if i == 0 { "\n    at " } else { "\n    by " });
-                    message.push_str(&match (file, line) {
-                        (Some(file), 0) => format!("{f} ({file})"),
-                        (Some(file), l) => format!("{f} ({file}:{l})"),
-                        (None, _) => f.clone(),
-                    });
-                }
+                let frames: Vec<String> = rec
+                    .stack_text(id)
+                    .iter()
+                    .take(64)
+                    .map(exit::frame_text)
+                    .collect();
+                exit::append_stack(&mut message, &frames);
             }
             (RunStatus::Trapped, None, message)
         }

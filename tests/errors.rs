@@ -178,6 +178,77 @@ fn sigint_stops_the_guest_and_keeps_the_trace_and_summary() {
     );
 }
 
+/// Send SIGINT to `child`.
+fn sigint(child: &std::process::Child) {
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
+/// A `--plain` run is compiled without epoch checks, as `wasmtime run`
+/// compiles it: Ctrl-C stops its guest at the guest's next call to the
+/// host, with status `interrupted` in the summary.
+#[test]
+fn sigint_stops_a_plain_run_at_the_guests_next_host_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("yield.wat");
+    std::fs::write(
+        &module,
+        r#"(module
+  (import "wasi_snapshot_preview1" "sched_yield" (func $yield (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (loop $l (drop (call $yield)) (br $l))))"#,
+    )
+    .unwrap();
+    let summary = dir.path().join("s.json");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_heapscope"))
+        .args(["run", "--plain", "--no-cache"])
+        .arg(&module)
+        .arg("--summary-json")
+        .arg(&summary)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    sigint(&child);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("heapscope: interrupted: the guest stops at its next call to the host"),
+        "{err}"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["status"], "interrupted");
+}
+
+/// A `--plain` guest that never calls the host cannot be stopped by the
+/// first Ctrl-C; the second ends the process at once, saying so.
+#[test]
+fn a_second_sigint_ends_a_plain_run_whose_guest_never_calls_the_host() {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_heapscope"))
+        .args(["run", "--plain", "--no-cache"])
+        .arg(repo().join("collector/tests/fixtures/bump.wat"))
+        .args(["--", "l"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    sigint(&child);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    sigint(&child);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("heapscope: interrupted again: stopped at once"),
+        "{err}"
+    );
+}
+
 /// A module instrumented for another version of the hook ABI (its site
 /// table's first byte) is refused, naming both versions, with exit 2.
 #[test]

@@ -84,14 +84,20 @@ pub struct ExtismRun {
     pub log_level: Option<crate::extism::LogLevel>,
 }
 
-/// Stops a run from another thread: the guest is interrupted at its next
-/// function entry or loop iteration, and the run ends with status
-/// `interrupted`, its trace and summary complete.
+/// Stops a run from another thread, and the run ends with status
+/// `interrupted`, its trace and summary complete. A profiled run (or any
+/// run with a timeout) is compiled with epoch interruption: the guest
+/// stops at its next function entry or loop iteration. A `--plain` run is
+/// compiled as the reference `wasmtime run` compiles it, without those
+/// checks: the guest stops at its next call to or from the host (a WASI
+/// call), and a guest that never makes one is stopped by a second
+/// interrupt, at once (see `stops_at_host_calls`).
 #[derive(Clone, Default)]
 pub struct Interrupt(
     std::sync::Arc<(
-        std::sync::atomic::AtomicBool,
+        std::sync::atomic::AtomicU32,
         std::sync::Mutex<Option<Engine>>,
+        std::sync::atomic::AtomicBool,
     )>,
 );
 
@@ -108,17 +114,30 @@ impl Interrupt {
     }
 
     /// Stop the run (safe to call from a signal-handling thread, and more
-    /// than once).
-    pub fn trigger(&self) {
-        self.0 .0.store(true, std::sync::atomic::Ordering::SeqCst);
+    /// than once); returns how many times it has been asked, this one
+    /// included.
+    pub fn trigger(&self) -> u32 {
+        let n = self.0 .0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         if let Some(engine) = self.0 .1.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             engine.increment_epoch();
         }
+        n
     }
 
     /// Whether the run was asked to stop.
     pub fn requested(&self) -> bool {
-        self.0 .0.load(std::sync::atomic::Ordering::SeqCst)
+        self.0 .0.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+
+    /// Whether the guest, compiled without epoch checks, stops only at
+    /// its next call to or from the host (a `--plain` run without a
+    /// timeout), so that a second interrupt should end the process.
+    pub fn stops_at_host_calls(&self) -> bool {
+        self.0 .2.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub(crate) fn at_host_calls(&self) {
+        self.0 .2.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub(crate) fn attach(&self, engine: &Engine) {

@@ -65,8 +65,11 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let display = progress
         .clone()
         .map(|p| crate::progress::show(p, stop_progress_rx));
-    let interruptible = cfg.timeout.is_some() || cfg.interrupt.is_some();
+    let interruptible = epoch_interruption(cfg);
     let engine = host::engine(interruptible, cfg.fuel.is_some()).map_err(|e| setup(cfg, e))?;
+    if let (Some(i), false) = (&cfg.interrupt, interruptible) {
+        i.at_host_calls();
+    }
     let (mut loaded, module, cache_use) = module::prepare(cfg, &engine, progress.as_deref())?;
     let rules = rules(cfg)?;
     recorder.set_sites(std::mem::take(&mut loaded.sites));
@@ -202,11 +205,31 @@ fn store(
     if let Some(fuel) = cfg.fuel {
         store.set_fuel(fuel).map_err(|e| setup(cfg, e))?;
     }
-    if cfg.timeout.is_some() || cfg.interrupt.is_some() {
+    if epoch_interruption(cfg) {
         store.set_epoch_deadline(1);
         store.epoch_deadline_trap();
+    } else if let Some(i) = cfg.interrupt.clone() {
+        // No epoch checks in the code: an interrupt stops the guest at its
+        // next call to or from the host.
+        store.call_hook(move |_, _| {
+            if i.requested() {
+                Err(wasmtime::Error::new(wasmtime::Trap::Interrupt))
+            } else {
+                Ok(())
+            }
+        });
     }
     Ok(store)
+}
+
+/// Whether the run's code checks the epoch, so that a timeout or an
+/// interrupt stops the guest wherever it is: every run with a timeout and
+/// every profiled run (whose trace an interrupt must finish). A `--plain`
+/// run without a timeout is compiled as the reference `wasmtime run`
+/// compiles it: the checks cost its cold start-up about a fifth
+/// (BENCHMARKS.md), and there is no trace to finish.
+fn epoch_interruption(cfg: &RunConfig) -> bool {
+    cfg.timeout.is_some() || (cfg.interrupt.is_some() && !cfg.plain)
 }
 
 /// The threads that watch a run: the timeout's timer and the progress
@@ -221,7 +244,7 @@ impl Watch {
     /// Arm the interrupt and the timeout (the progress display, when
     /// shown, is handed over by the caller).
     fn start(cfg: &RunConfig, engine: &Engine) -> Watch {
-        if let Some(i) = &cfg.interrupt {
+        if let (Some(i), true) = (&cfg.interrupt, epoch_interruption(cfg)) {
             i.attach(engine);
             if i.requested() {
                 engine.increment_epoch();

@@ -377,7 +377,21 @@ impl Opts {
         // finished as for any other end of the run.
         let interrupt = heapscope_collector::Interrupt::new();
         let handle = interrupt.clone();
-        if ctrlc::set_handler(move || handle.trigger()).is_ok() {
+        // A `--plain` run's guest stops at its next call to the host; a
+        // second Ctrl-C ends one that makes none (there is no trace).
+        let handler = move || {
+            match (handle.trigger(), handle.stops_at_host_calls()) {
+            (_, false) => {}
+            (1, true) => eprintln!(
+                "heapscope: interrupted: the guest stops at its next call to the host; press Ctrl-C again to stop it now"
+            ),
+            (_, true) => {
+                eprintln!("heapscope: interrupted again: stopped at once");
+                std::process::exit(130);
+            }
+        }
+        };
+        if ctrlc::set_handler(handler).is_ok() {
             cfg.interrupt = Some(interrupt);
         }
         let outcome = match (&self.node, &self.session) {

@@ -10,6 +10,8 @@
 //! Workloads come from `samples/build/` (built by `samples/build.sh`); the
 //! `heapscope` binary measured is `target/release/heapscope`.
 
+mod peers;
+
 use anyhow::{bail, Context, Result};
 use heapscope_collector::recorder::Recorder;
 use heapscope_trace::abi::{Site, SiteFrame, SiteTable};
@@ -275,7 +277,7 @@ fn heapscope_calls(plugin: &Path, messages: &Path, trace: Option<&str>) -> Resul
 }
 
 /// The benchmark's rows, for `--only`.
-const ROWS: [&str; 12] = [
+const ROWS: [&str; 14] = [
     "micro",
     "sqlite",
     "backtrace",
@@ -288,6 +290,8 @@ const ROWS: [&str; 12] = [
     "startup",
     "node",
     "leakscan",
+    "programs",
+    "peers",
 ];
 
 fn main() -> Result<()> {
@@ -579,10 +583,25 @@ fn main() -> Result<()> {
     if want("leakscan") {
         leakscan_rows(&mut rows, runs)?;
     }
+    if want("programs") {
+        programs_rows(&mut rows, &trace, runs)?;
+    }
+    let mut peer_rows = Vec::new();
+    if want("peers") {
+        peers::rows(&mut peer_rows, &trace, runs)?;
+    }
     let _ = std::fs::remove_file(&trace);
-    println!("| what | target | measured |\n| --- | --- | --- |");
-    for r in rows {
-        println!("{r}");
+    if !rows.is_empty() {
+        println!("| what | target | measured |\n| --- | --- | --- |");
+        for r in rows {
+            println!("{r}");
+        }
+    }
+    if !peer_rows.is_empty() {
+        println!("\n| tool, workload | allocations it reports | wall (median, range) | slowdown | heapscope's slowdown ÷ this tool's (target < 1) |\n| --- | --- | --- | --- | --- |");
+        for r in peer_rows {
+            println!("{r}");
+        }
     }
     let _ = Duration::ZERO;
     Ok(())
@@ -908,5 +927,75 @@ fn leakscan_rows(rows: &mut Vec<String>, runs: usize) -> Result<()> {
         spread(&ms)
     ));
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// `heapscope run` ÷ `run --plain` on allocation-heavy real programs beyond
+/// SQLite (bench/programs, built by `bench/programs/build.sh`): Boa, a
+/// JavaScript engine in Rust, running a script of objects, strings, arrays
+/// and JSON, and serde_json writing and parsing records. Both compiled
+/// afresh on every run (`--no-cache`, as the SQLite rows), then both from
+/// the module cache (a second run of the same module).
+fn programs_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> {
+    let programs: [(&str, &[&str], &str); 2] = [
+        (
+            "js.wasm",
+            &["6000"],
+            "Boa 0.20 (a JavaScript engine in Rust) running a script of objects, strings, arrays and JSON",
+        ),
+        (
+            "serde.wasm",
+            &["3000", "6"],
+            "serde_json writing and parsing 3,000 records 6 times (a Rust program)",
+        ),
+    ];
+    let cache =
+        std::env::temp_dir().join(format!("heapscope-bench-{}-programs", std::process::id()));
+    for (file, args, what) in programs {
+        let module = built(
+            &format!("bench-programs/wasm32-wasip1/release/{file}"),
+            "bench/programs/build.sh",
+        )?;
+        let configs = vec![
+            ("plain", module.as_path(), vec!["--plain"]),
+            ("full", module.as_path(), vec!["--trace", trace]),
+        ];
+        let m = side_by_side(args, &configs, runs)?;
+        let (r, lo, hi) = ratio(&m[1].seconds, &m[0].seconds);
+        let ev = events(&m[1].summary);
+        rows.push(format!(
+            "| `run` ÷ `run --plain`, {what} ({ev} events), each compiled afresh (`--no-cache`) | ≤ 1.25 | **{r:.2}** (range {lo:.2}–{hi:.2}); full {:.3} s ({}), plain {:.3} s ({}) |",
+            median(&m[1].seconds),
+            spread(&m[1].seconds),
+            median(&m[0].seconds),
+            spread(&m[0].seconds)
+        ));
+        let cached = |flags: &[&str]| -> Result<f64> {
+            let mut c = Command::new(heapscope()?);
+            c.env("HEAPSCOPE_CACHE_DIR", &cache)
+                .args(["run", "-q"])
+                .args(flags)
+                .arg(&module)
+                .arg("--")
+                .args(args);
+            timed(&mut c)
+        };
+        cached(&["--plain"])?;
+        cached(&["--trace", trace])?;
+        let (mut plain, mut full) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            plain.push(cached(&["--plain"])?);
+            full.push(cached(&["--trace", trace])?);
+        }
+        let (r, lo, hi) = ratio(&full, &plain);
+        rows.push(format!(
+            "| the same, both from the module cache (a second run) | ≤ 1.25 | **{r:.2}** (range {lo:.2}–{hi:.2}); full {:.3} s ({}), plain {:.3} s ({}) |",
+            median(&full),
+            spread(&full),
+            median(&plain),
+            spread(&plain)
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&cache);
     Ok(())
 }

@@ -277,7 +277,7 @@ fn heapscope_calls(plugin: &Path, messages: &Path, trace: Option<&str>) -> Resul
 }
 
 /// The benchmark's rows, for `--only`.
-const ROWS: [&str; 14] = [
+const ROWS: [&str; 15] = [
     "micro",
     "sqlite",
     "backtrace",
@@ -291,6 +291,7 @@ const ROWS: [&str; 14] = [
     "node",
     "leakscan",
     "programs",
+    "functions",
     "peers",
 ];
 
@@ -585,6 +586,9 @@ fn main() -> Result<()> {
     }
     if want("programs") {
         programs_rows(&mut rows, &trace, runs)?;
+    }
+    if want("functions") {
+        functions_rows(&mut rows, &trace, runs)?;
     }
     let mut peer_rows = Vec::new();
     if want("peers") {
@@ -997,5 +1001,111 @@ fn programs_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()>
         ));
     }
     let _ = std::fs::remove_dir_all(&cache);
+    Ok(())
+}
+
+/// A module of `n` functions as a binary tree of calls: every inner
+/// function calls its two children, every leaf allocates and frees a block
+/// (a bump allocator whose `free` does nothing), so every function can
+/// reach the allocator and is instrumented.
+fn many_functions(n: usize) -> String {
+    use std::fmt::Write;
+    let mut w = String::with_capacity(n * 160);
+    w.push_str(
+        r#"(module
+  (memory (export "memory") 2)
+  (global $top (mut i32) (i32.const 1024))
+  (func $malloc (export "malloc") (param i32) (result i32) (local i32)
+    (local.set 1 (global.get $top))
+    (global.set $top (i32.add (global.get $top) (i32.and (i32.add (local.get 0) (i32.const 15)) (i32.const -16))))
+    (if (i32.gt_u (global.get $top) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow (i32.const 16)))))
+    (local.get 1))
+  (func $free (export "free") (param i32))
+  (func (export "_start") (drop (call $f0 (i32.const 1))))
+"#,
+    );
+    for i in 0..n {
+        let (l, r) = (2 * i + 1, 2 * i + 2);
+        if r < n {
+            let _ = writeln!(
+                w,
+                "  (func $f{i} (param i32) (result i32) (i32.add (call $f{l} (i32.add (local.get 0) (i32.const {i}))) (call $f{r} (i32.xor (local.get 0) (i32.const {l})))))"
+            );
+        } else {
+            let _ = writeln!(
+                w,
+                "  (func $f{i} (param i32) (result i32) (local i32) (local.set 1 (call $malloc (i32.add (i32.and (local.get 0) (i32.const 63)) (i32.const {})))) (i32.store (local.get 1) (local.get 0)) (call $free (local.get 1)) (i32.load (local.get 1)))",
+                i % 97 + 1
+            );
+        }
+    }
+    w.push_str(")\n");
+    w
+}
+
+/// Cost against the number of functions: instrumenting and running a
+/// module of 99,999 functions and the allocator's three (`many_functions`;
+/// an odd count gives every inner function two children), each from scratch
+/// (`heapscope run --no-cache`: instrumenting in memory, compiling,
+/// running), against the reference `wasmtime run -C cache=n` of the
+/// original and `heapscope run --plain --no-cache`, interleaved; and the
+/// same at 9,999, for linearity.
+fn functions_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> {
+    let wasmtime = built(
+        "reference-wasmtime",
+        "scripts/setup.sh (it installs the reference wasmtime CLI)",
+    )?;
+    let dir = std::env::temp_dir().join(format!("heapscope-bench-fns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut full_at = Vec::new();
+    for n in [9_999usize, 99_999] {
+        let module = dir.join(format!("functions-{n}.wasm"));
+        std::fs::write(&module, wat::parse_str(many_functions(n))?)?;
+        let size = std::fs::metadata(&module)?.len();
+        let (mut reference, mut full, mut plain, mut rss) = (Vec::new(), Vec::new(), Vec::new(), 0);
+        for _ in 0..runs {
+            reference.push(timed(
+                Command::new(&wasmtime)
+                    .args(["run", "-C", "cache=n"])
+                    .arg(&module),
+            )?);
+            let (s, summary) = run_once(&module, &["--trace", trace], &[])?;
+            if summary["total_blocks"].as_u64() != Some((n as u64).div_ceil(2)) {
+                bail!(
+                    "{n} functions: expected {} allocations, the summary says {}",
+                    n.div_ceil(2),
+                    summary["total_blocks"]
+                );
+            }
+            rss = summary["host"]["peak_rss_kib"].as_u64().unwrap_or(0);
+            full.push(s);
+            plain.push(run_once(&module, &["--plain"], &[])?.0);
+        }
+        let (r, lo, hi) = ratio(&full, &reference);
+        let (rp, plo, phi) = ratio(&plain, &reference);
+        let target = if n == 99_999 { "≤ 1.5" } else { "—" };
+        rows.push(format!(
+            "| instrument + run of a module of {} functions ({:.1} MB; `heapscope run --no-cache`) ÷ `wasmtime run -C cache=n` | {target} | **{r:.2}** ({lo:.2}–{hi:.2}); {:.2} s ({}) vs {:.2} s ({}); peak RSS {:.0} MB |",
+            n + 3,
+            size as f64 / 1e6,
+            median(&full),
+            spread(&full),
+            median(&reference),
+            spread(&reference),
+            rss as f64 / 1024.0,
+        ));
+        rows.push(format!(
+            "| the same, `heapscope run --plain --no-cache` ÷ `wasmtime run -C cache=n` | — | {rp:.2} ({plo:.2}–{phi:.2}); {:.2} s ({}) |",
+            median(&plain),
+            spread(&plain),
+        ));
+        full_at.push(median(&full));
+    }
+    rows.push(format!(
+        "| `heapscope run --no-cache`, 10,002 → 100,002 functions | linear in functions | **{:.1}x** (linear 10x) |",
+        full_at[1] / full_at[0]
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

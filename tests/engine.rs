@@ -194,3 +194,43 @@ fn a_leak_at_every_level_of_a_deep_recursion_is_reported() {
     assert_eq!(deepest[127]["function"], "level");
     assert_eq!(deepest[128]["function"], "[5877 outer frames not shown]");
 }
+
+/// `--winch` compiles with wasmtime's baseline compiler: the same events,
+/// counts, leak kinds and guest output as Cranelift on a real program
+/// (SQLite) and the leaky C sample; a module that uses what Winch cannot
+/// compile (tail calls) is refused naming it, with exit 2.
+#[test]
+fn winch_records_what_cranelift_records() {
+    for (module, args) in [
+        (sample("c/leaky.wasm"), vec![]),
+        (sample("sqlite/sqlite.wasm"), vec!["--", "2000"]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (out_c, _, c) = record(dir.path(), &module, &args);
+        let mut winch = vec!["--winch"];
+        winch.extend(&args);
+        let (out_w, _, w) = record(dir.path(), &module, &winch);
+        assert_eq!(code(&out_c), code(&out_w), "{}", stderr(&out_w));
+        assert_eq!(stdout(&out_c), stdout(&out_w));
+        for key in ["events", "invalid_frees", "leak_kinds", "memory"] {
+            assert_eq!(c[key], w[key], "{}: {key}", module.display());
+        }
+        assert_eq!(counts(&c), counts(&w), "{}", module.display());
+        assert!(counts(&c)[0] > 0);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tail = dir.path().join("tail.wat");
+    std::fs::write(
+        &tail,
+        r#"(module (memory 1) (func $f (return_call $g)) (func $g) (func (export "_start") (call $f)))"#,
+    )
+    .unwrap();
+    let o = heapscope([
+        "run".as_ref(),
+        tail.as_os_str(),
+        "--plain".as_ref(),
+        "--winch".as_ref(),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("tail calls"), "{}", stderr(&o));
+}

@@ -670,13 +670,14 @@ fn startup_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> 
     // Fill both caches.
     wasmtime_run(true)?;
     heapscope_run(&["--trace", trace])?;
-    let mut m: [Vec<f64>; 5] = Default::default();
+    let mut m: [Vec<f64>; 6] = Default::default();
     for _ in 0..runs {
         m[0].push(wasmtime_run(true)?);
         m[1].push(wasmtime_run(false)?);
         m[2].push(heapscope_run(&["--trace", trace])?);
         m[3].push(heapscope_run(&["--trace", trace, "--no-cache"])?);
         m[4].push(heapscope_run(&["--plain", "--no-cache"])?);
+        m[5].push(heapscope_run(&["--trace", trace, "--no-cache", "--winch"])?);
     }
     let _ = std::fs::remove_dir_all(&cache);
     let _ = std::fs::remove_dir_all(&wasmtime_cache);
@@ -692,6 +693,11 @@ fn startup_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> 
         "| `heapscope run --no-cache` ÷ `wasmtime run -C cache=n` (both cold), SQLite | ≤ 1.25 | **{r:.2}** ({lo:.2}–{hi:.2}); {} vs {} |",
         cell(3),
         cell(1)
+    ));
+    let (r, lo, hi) = ratio(&m[5], &m[1]);
+    rows.push(format!(
+        "| the same, `heapscope run --no-cache --winch` (Winch, wasmtime's baseline compiler) ÷ `wasmtime run -C cache=n` | — | **{r:.2}** ({lo:.2}–{hi:.2}); {} |",
+        cell(5)
     ));
     let (r, lo, hi) = ratio(&m[4], &m[1]);
     rows.push(format!(
@@ -1063,7 +1069,8 @@ fn functions_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()
         let module = dir.join(format!("functions-{n}.wasm"));
         std::fs::write(&module, wat::parse_str(many_functions(n))?)?;
         let size = std::fs::metadata(&module)?.len();
-        let (mut reference, mut full, mut plain, mut rss) = (Vec::new(), Vec::new(), Vec::new(), 0);
+        let (mut reference, mut full, mut plain, mut winch, mut rss) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0);
         for _ in 0..runs {
             reference.push(timed(
                 Command::new(&wasmtime)
@@ -1081,9 +1088,11 @@ fn functions_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()
             rss = summary["host"]["peak_rss_kib"].as_u64().unwrap_or(0);
             full.push(s);
             plain.push(run_once(&module, &["--plain"], &[])?.0);
+            winch.push(run_once(&module, &["--trace", trace, "--winch"], &[])?.0);
         }
         let (r, lo, hi) = ratio(&full, &reference);
         let (rp, plo, phi) = ratio(&plain, &reference);
+        let (rw, wlo, whi) = ratio(&winch, &reference);
         let target = if n == 99_999 { "≤ 1.5" } else { "—" };
         rows.push(format!(
             "| instrument + run of a module of {} functions ({:.1} MB; `heapscope run --no-cache`) ÷ `wasmtime run -C cache=n` | {target} | **{r:.2}** ({lo:.2}–{hi:.2}); {:.2} s ({}) vs {:.2} s ({}); peak RSS {:.0} MB |",
@@ -1099,6 +1108,11 @@ fn functions_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()
             "| the same, `heapscope run --plain --no-cache` ÷ `wasmtime run -C cache=n` | — | {rp:.2} ({plo:.2}–{phi:.2}); {:.2} s ({}) |",
             median(&plain),
             spread(&plain),
+        ));
+        rows.push(format!(
+            "| the same, `heapscope run --winch --no-cache` (Winch, wasmtime's baseline compiler) ÷ `wasmtime run -C cache=n` | — | {rw:.2} ({wlo:.2}–{whi:.2}); {:.2} s ({}) |",
+            median(&winch),
+            spread(&winch),
         ));
         full_at.push(median(&full));
     }

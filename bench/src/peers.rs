@@ -221,6 +221,32 @@ pub fn rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> {
                 .args(w.args);
             time(&mut c, None)?;
         }
+        // wmemcheck stops some programs with errors of its own: probe once.
+        let mut wmemcheck_failed = None;
+        if let Some(wm) = &wmemcheck {
+            let out = Command::new(wm)
+                .args(["run", "-C", "cache=n", "-W", "wmemcheck=y"])
+                .arg(&w.wasm)
+                .args(w.args)
+                .stdout(Stdio::null())
+                .output()?;
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                let why = err
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .find(|l| l.contains("Invalid") || l.contains("invalid") || l.contains("error"))
+                    .unwrap_or("no message")
+                    .trim()
+                    .to_string();
+                let at = err
+                    .lines()
+                    .find(|l| l.contains(" - <unknown>!"))
+                    .and_then(|l| l.split('!').nth(1))
+                    .unwrap_or("?");
+                wmemcheck_failed = Some(format!("{why} (in `{at}`), exit {}", out.status));
+            }
+        }
         for _ in 0..runs {
             for (i, tool) in TOOLS.iter().enumerate() {
                 let mut c;
@@ -267,6 +293,9 @@ pub fn rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> {
                     }
                     "wmemcheck plain" | "wmemcheck" => {
                         let Some(wm) = &wmemcheck else { continue };
+                        if wmemcheck_failed.is_some() {
+                            continue;
+                        }
                         c = Command::new(wm);
                         c.args(["run", "-C", "cache=n"]);
                         if *tool == "wmemcheck" {
@@ -364,6 +393,11 @@ pub fn rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> {
                 "| wasmtime 48 `-W wmemcheck=y -C cache=n` | reports errors only, no counts | {} | **{r:.2}** ÷ the same CLI without it ({lo:.2}–{hi:.2}); {rw:.2} ÷ `wasmtime run` | **{:.2}** |",
                 cell("wmemcheck"),
                 hs / r,
+            ));
+        }
+        if let Some(why) = &wmemcheck_failed {
+            rows.push(format!(
+                "| wasmtime 48 `-W wmemcheck=y` | could not run this program: it stops it with {why} | — | — | — |"
             ));
         }
         if !wzprof_secs.is_empty() {

@@ -31,6 +31,9 @@ pub struct RunConfig {
     pub timeout: Option<Duration>,
     /// Fuel limit (roughly, wasm instructions).
     pub fuel: Option<u64>,
+    /// Compile with Winch, wasmtime's baseline compiler, instead of
+    /// Cranelift: about three times faster to compile, slower code.
+    pub winch: bool,
     /// Allocator functions named by the user.
     pub alloc_fns: Vec<AllocOverride>,
     /// Run the module as it is, without hooks (the baseline).
@@ -170,6 +173,7 @@ impl RunConfig {
             memory_limit: None,
             timeout: None,
             fuel: None,
+            winch: false,
             alloc_fns: Vec::new(),
             plain: false,
             cache: None,

@@ -109,7 +109,16 @@ pub const NATIVE_STACK: usize = WASM_STACK + (8 << 20);
 /// `interruptible` turns on epoch interruption (a timeout, Ctrl-C), `fuel`
 /// fuel metering.
 pub fn engine(interruptible: bool, fuel: bool) -> wasmtime::Result<Engine> {
+    engine_with(interruptible, fuel, false)
+}
+
+/// `engine`, compiling with Winch (wasmtime's baseline compiler) when
+/// `winch` is set.
+pub fn engine_with(interruptible: bool, fuel: bool, winch: bool) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
+    if winch {
+        config.strategy(wasmtime::Strategy::Winch);
+    }
     config
         .wasm_multi_memory(true)
         .wasm_memory64(true)
@@ -130,6 +139,11 @@ pub fn engine(interruptible: bool, fuel: bool) -> wasmtime::Result<Engine> {
         // guest runs on a thread with a native stack that holds it
         // (`NATIVE_STACK`).
         .max_wasm_stack(WASM_STACK);
+    if winch {
+        // What Winch does not compile (a module that uses them is refused
+        // with wasmtime's message naming the feature).
+        config.wasm_tail_call(false).wasm_exceptions(false);
+    }
     config.epoch_interruption(interruptible);
     config.consume_fuel(fuel);
     Engine::new(&config)

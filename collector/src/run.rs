@@ -66,7 +66,8 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         .clone()
         .map(|p| crate::progress::show(p, stop_progress_rx));
     let interruptible = epoch_interruption(cfg);
-    let engine = host::engine(interruptible, cfg.fuel.is_some()).map_err(|e| setup(cfg, e))?;
+    let engine = host::engine_with(interruptible, cfg.fuel.is_some(), cfg.winch)
+        .map_err(|e| setup(cfg, e))?;
     if let (Some(i), false) = (&cfg.interrupt, interruptible) {
         i.at_host_calls();
     }

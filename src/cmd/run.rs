@@ -96,6 +96,12 @@ pub struct Opts {
     /// Name an allocator function (see `heapscope instrument --help`). Repeatable.
     #[arg(long = "alloc-fn", value_name = "ROLE=NAME|INDEX")]
     alloc_fns: Vec<AllocOverride>,
+    /// Compile with Winch, wasmtime's baseline compiler, instead of
+    /// Cranelift (as `wasmtime run -C compiler=winch`): about three times
+    /// faster to compile and slower to run, for a first run of a big module
+    /// that does little (the module cache makes later runs cheap anyway).
+    #[arg(long)]
+    winch: bool,
     /// Run the module as it is, with no hooks: the baseline for comparisons.
     #[arg(long)]
     plain: bool,
@@ -342,6 +348,7 @@ impl Opts {
             memory_limit: self.memory_limit.or(actor.as_ref().map(|a| a.memory_limit)),
             timeout: self.timeout,
             fuel: self.fuel,
+            winch: self.winch,
             alloc_fns: self.alloc_fns.clone(),
             plain: self.plain,
             cache: if self.no_cache {

@@ -572,27 +572,44 @@ fn main() -> Result<()> {
         let _ = std::fs::remove_file(&big);
         let _ = std::fs::remove_file(&html);
     }
+    // A row that fails says so at the end; the rows measured before and
+    // after it are still printed.
+    let mut failed: Vec<String> = Vec::new();
+    let mut peer_rows = Vec::new();
     if want("depth") {
-        depth_rows(&mut rows, &trace, runs)?;
+        if let Err(e) = depth_rows(&mut rows, &trace, runs) {
+            failed.push(format!("depth: {e:#}"));
+        }
     }
     if want("startup") {
-        startup_rows(&mut rows, &trace, runs)?;
+        if let Err(e) = startup_rows(&mut rows, &trace, runs) {
+            failed.push(format!("startup: {e:#}"));
+        }
     }
     if want("node") {
-        node_rows(&mut rows, &trace, runs)?;
+        if let Err(e) = node_rows(&mut rows, &trace, runs) {
+            failed.push(format!("node: {e:#}"));
+        }
     }
     if want("leakscan") {
-        leakscan_rows(&mut rows, runs)?;
+        if let Err(e) = leakscan_rows(&mut rows, runs) {
+            failed.push(format!("leakscan: {e:#}"));
+        }
     }
     if want("programs") {
-        programs_rows(&mut rows, &trace, runs)?;
+        if let Err(e) = programs_rows(&mut rows, &trace, runs) {
+            failed.push(format!("programs: {e:#}"));
+        }
     }
     if want("functions") {
-        functions_rows(&mut rows, &trace, runs)?;
+        if let Err(e) = functions_rows(&mut rows, &trace, runs) {
+            failed.push(format!("functions: {e:#}"));
+        }
     }
-    let mut peer_rows = Vec::new();
     if want("peers") {
-        peers::rows(&mut peer_rows, &trace, runs)?;
+        if let Err(e) = peers::rows(&mut peer_rows, &trace, runs) {
+            failed.push(format!("peers: {e:#}"));
+        }
     }
     let _ = std::fs::remove_file(&trace);
     if !rows.is_empty() {
@@ -608,6 +625,9 @@ fn main() -> Result<()> {
         }
     }
     let _ = Duration::ZERO;
+    if !failed.is_empty() {
+        bail!("rows that failed:\n{}", failed.join("\n"));
+    }
     Ok(())
 }
 
@@ -627,15 +647,7 @@ fn startup_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> 
         "heapscope-bench-{}-wasmtime-cache",
         std::process::id()
     ));
-    std::fs::create_dir_all(&wasmtime_cache)?;
-    let wasmtime_config = wasmtime_cache.join("config.toml");
-    std::fs::write(
-        &wasmtime_config,
-        format!(
-            "[cache]\ndirectory = \"{}\"\n",
-            wasmtime_cache.join("dir").display()
-        ),
-    )?;
+    let wasmtime_config = wasmtime_cache_config(&wasmtime_cache)?;
     let time = |cmd: &mut Command| -> Result<f64> {
         cmd.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
@@ -706,6 +718,18 @@ fn startup_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> 
         cell(1)
     ));
     Ok(())
+}
+
+/// A config file for the reference `wasmtime run` (`-C cache-config=`)
+/// that keeps its compiled-code cache under `dir`, away from the user's.
+fn wasmtime_cache_config(dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[cache]\ndirectory = \"{}\"\n", dir.join("dir").display()),
+    )?;
+    Ok(config)
 }
 
 /// Cost against stack depth: `samples/c/deep.c` leaks one block at every

@@ -186,14 +186,7 @@ pub fn rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> {
     }
     let dir = std::env::temp_dir().join(format!("heapscope-bench-peers-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let wasmtime_config = dir.join("wasmtime-cache.toml");
-    std::fs::write(
-        &wasmtime_config,
-        format!(
-            "[cache]\ndirectory = \"{}\"\n",
-            dir.join("wasmtime-cache").display()
-        ),
-    )?;
+    let wasmtime_config = crate::wasmtime_cache_config(&dir.join("wasmtime-cache"))?;
     let cache = dir.join("heapscope-cache");
     for w in &workloads {
         // seconds per tool; counts per tool (allocations, or peak bytes for massif)
@@ -211,7 +204,7 @@ pub fn rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> {
             .arg(&w.wasm)
             .args(w.args);
         time(&mut c, None)?;
-        for flags in [["--trace", trace], ["--plain", "-q"]] {
+        for flags in [&["--trace", trace][..], &["--plain"]] {
             let mut c = Command::new(heapscope()?);
             c.env("HEAPSCOPE_CACHE_DIR", &cache)
                 .args(["run", "-q"])

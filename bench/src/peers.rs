@@ -225,19 +225,26 @@ pub fn rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> {
                 .output()?;
             if !out.status.success() {
                 let err = String::from_utf8_lossy(&out.stderr);
+                // wasmtime's cause chain, numbered: the last cause is the
+                // checker's own word ("Invalid free at addr 0x114a8").
                 let why = err
                     .lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .find(|l| l.contains("Invalid") || l.contains("invalid") || l.contains("error"))
-                    .unwrap_or("no message")
-                    .trim()
+                    .map(str::trim)
+                    .take_while(|l| !l.starts_with("Stack backtrace"))
+                    .filter(|l| {
+                        l.split_once(": ")
+                            .is_some_and(|(n, _)| n.parse::<u32>().is_ok())
+                    })
+                    .last()
+                    .and_then(|l| l.split_once(": "))
+                    .map_or("no message", |(_, m)| m)
                     .to_string();
                 let at = err
                     .lines()
                     .find(|l| l.contains(" - <unknown>!"))
                     .and_then(|l| l.split('!').nth(1))
                     .unwrap_or("?");
-                wmemcheck_failed = Some(format!("{why} (in `{at}`), exit {}", out.status));
+                wmemcheck_failed = Some(format!("\"{why}\" in `{at}` ({})", out.status));
             }
         }
         for _ in 0..runs {

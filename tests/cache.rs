@@ -107,6 +107,10 @@ fn the_module_a_rewrite_option_the_engine_settings_and_the_build_each_invalidate
     // Engine settings: a fuel limit compiles fuel checks into the code.
     let timed = ["--fuel", "100000000", m];
     assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &timed)), "miss");
+    // Another compiler: Winch's code is not Cranelift's.
+    let winch = ["--winch", m];
+    assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &winch)), "miss");
+    assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &winch)), "hit");
     // Another heapscope build: a copy of the executable with another
     // modification time.
     let copy = dir.path().join("heapscope-other-build");

@@ -100,7 +100,7 @@ pub struct Opts {
     /// Cranelift (as `wasmtime run -C compiler=winch`): about three times
     /// faster to compile and slower to run, for a first run of a big module
     /// that does little (the module cache makes later runs cheap anyway).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["node", "session"])]
     winch: bool,
     /// Run the module as it is, with no hooks: the baseline for comparisons.
     #[arg(long)]

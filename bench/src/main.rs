@@ -778,10 +778,15 @@ fn depth_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> {
     Ok(())
 }
 
-/// One command, timed; fails naming it when it fails.
+/// One command, timed, its output discarded; fails naming it when it fails.
 fn timed(cmd: &mut Command) -> Result<f64> {
     cmd.stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
+    timed_as_set(cmd)
+}
+
+/// One command, timed, with the output its caller set up.
+fn timed_as_set(cmd: &mut Command) -> Result<f64> {
     let start = Instant::now();
     let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
     let secs = start.elapsed().as_secs_f64();

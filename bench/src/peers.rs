@@ -14,7 +14,6 @@ use crate::{built, heapscope, median, sample, spread};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 /// A workload: its wasm module, its C sources for the native build, its
 /// arguments.
@@ -68,13 +67,7 @@ fn time(cmd: &mut Command, log: Option<&Path>) -> Result<f64> {
         Some(l) => cmd.stderr(std::fs::File::create(l)?),
         None => cmd.stderr(Stdio::null()),
     };
-    let start = Instant::now();
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    let secs = start.elapsed().as_secs_f64();
-    if !status.success() {
-        bail!("{cmd:?} failed: {status}");
-    }
-    Ok(secs)
+    crate::timed_as_set(cmd)
 }
 
 /// The number after `prefix` in `text` (digits and thousands separators).

@@ -187,6 +187,19 @@ fn sigint(child: &std::process::Child) {
     assert!(killed.success());
 }
 
+/// Start `heapscope run --plain --no-cache ARGS` with stderr piped, and
+/// give it a second to reach its guest's loop.
+fn spawn_plain(args: &[&std::ffi::OsStr]) -> std::process::Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_heapscope"))
+        .args(["run", "--plain", "--no-cache"])
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    child
+}
+
 /// A `--plain` run is compiled without epoch checks, as `wasmtime run`
 /// compiles it: Ctrl-C stops its guest at the guest's next call to the
 /// host, with status `interrupted` in the summary.
@@ -203,15 +216,11 @@ fn sigint_stops_a_plain_run_at_the_guests_next_host_call() {
     )
     .unwrap();
     let summary = dir.path().join("s.json");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_heapscope"))
-        .args(["run", "--plain", "--no-cache"])
-        .arg(&module)
-        .arg("--summary-json")
-        .arg(&summary)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    let child = spawn_plain(&[
+        module.as_os_str(),
+        "--summary-json".as_ref(),
+        summary.as_os_str(),
+    ]);
     sigint(&child);
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -229,14 +238,8 @@ fn sigint_stops_a_plain_run_at_the_guests_next_host_call() {
 /// first Ctrl-C; the second ends the process at once, saying so.
 #[test]
 fn a_second_sigint_ends_a_plain_run_whose_guest_never_calls_the_host() {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_heapscope"))
-        .args(["run", "--plain", "--no-cache"])
-        .arg(repo().join("collector/tests/fixtures/bump.wat"))
-        .args(["--", "l"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    let bump = repo().join("collector/tests/fixtures/bump.wat");
+    let child = spawn_plain(&[bump.as_os_str(), "--".as_ref(), "l".as_ref()]);
     sigint(&child);
     std::thread::sleep(std::time::Duration::from_millis(300));
     sigint(&child);

@@ -82,6 +82,11 @@ for a in default dlmalloc wee_alloc talc lol_alloc buddy linked_list; do
   (cd rust/allocators && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown "${features[@]}")
   cp "$target_dir/wasm32-unknown-unknown/release/allocators.wasm" "$out/rust/alloc-$a.wasm"
 done
+# lol_alloc with line tables and inlining records but no parameters in its
+# DWARF: its inlined frees cannot be hooked, only inferred (and said so).
+(cd rust/allocators && CARGO_PROFILE_RELEASE_DEBUG=limited CARGO_TARGET_DIR="$target_dir-limited" \
+  cargo build --quiet --release --target wasm32-unknown-unknown --features lol_alloc)
+cp "$target_dir-limited/wasm32-unknown-unknown/release/allocators.wasm" "$out/rust/alloc-lol_alloc-limited.wasm"
 # AssemblyScript (npm `assemblyscript`, pinned in its package-lock.json),
 # default runtime (incremental GC over TLSF), a debug build: names kept and
 # the allocator not inlined.

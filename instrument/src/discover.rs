@@ -20,6 +20,9 @@ pub enum FoundBy {
     /// arguments to it; the shim's call says which parameter is the size,
     /// the alignment and the pointer.
     ShimCall,
+    /// A free inlined into the code that frees, found in DWARF
+    /// (`DW_TAG_inlined_subroutine`) and hooked where that code starts.
+    Dwarf,
 }
 
 impl fmt::Display for FoundBy {
@@ -30,6 +33,7 @@ impl fmt::Display for FoundBy {
             FoundBy::Export => "export",
             FoundBy::User => "--alloc-fn",
             FoundBy::ShimCall => "__rust_* shim's call",
+            FoundBy::Dwarf => "DWARF: inlined call",
         })
     }
 }
@@ -683,11 +687,17 @@ fn derive_from_shims(
     }
     if let (true, Some(shim)) = (alloc_forwards, dealloc_inlined) {
         skipped.push(format!(
-            "the allocator's free is inlined into `{shim}` (it calls no function that frees): \
-             frees in code that inlined it too are not seen, only inferred when an address is allocated again"
+            "{FREE_INLINED_WARNING} `{shim}` (it calls no function that frees): \
+             frees in code that inlined it too are not seen, only inferred when an address is allocated again; \
+             with full debug info (Rust: `[profile.release] debug = true`) heapscope hooks them where they were inlined"
         ));
     }
 }
+
+/// How the warning that the allocator's free is inlined into
+/// `__rust_dealloc` starts (it is withdrawn when DWARF lets those frees be
+/// hooked where they were inlined).
+pub(crate) const FREE_INLINED_WARNING: &str = "the allocator's free is inlined into";
 
 /// The direct calls in `f` whose every argument is pushed just before the
 /// call by `local.get` of one of `f`'s parameters (`Some(index)`) or by a

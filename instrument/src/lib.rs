@@ -17,6 +17,7 @@
 
 pub mod discover;
 mod infra;
+mod inlined;
 mod plan;
 mod rewrite;
 pub mod symbols;

@@ -9,6 +9,7 @@ use crate::infra::{self, Infra, EMSCRIPTEN_RESIZE_HEAP};
 use crate::plan::{self, is_tail_call, Plan, Reach};
 use crate::symbols::{self, Layout};
 use crate::{HookedAllocator, InstrumentError, Instrumented, Options, Report};
+use heapscope_trace::abi::AllocFn;
 use heapscope_trace::abi::{self, Site, SiteTable};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -17,7 +18,9 @@ use walrus::ir::{self, BinaryOp, Instr, InstrLocId, MemArg, StoreKind, Value};
 use walrus::{FunctionId, MemoryId, Module, ModuleConfig, RawCustomSection, ValType};
 
 pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, InstrumentError> {
-    let (mut module, index_of) = parse(wasm)?;
+    let layout = Layout::of(wasm);
+    let inlined = Arc::new(crate::inlined::scan(&layout));
+    let (mut module, index_of, resolved) = parse(wasm, inlined.clone())?;
     let memories: Vec<MemoryId> = module.memories.iter().map(|m| m.id()).collect();
     let Some(&mem0) = memories.first() else {
         return Err(InstrumentError::NoMemory);
@@ -29,7 +32,17 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     };
     let has_names = module.funcs.iter().any(|f| f.name.is_some());
     let mut warnings = Vec::new();
-    let allocators = plan::allocators(&module, opts, &index_of, ptr_ty, &mut warnings)?;
+    let mut allocators = plan::allocators(&module, opts, &index_of, ptr_ty, &mut warnings)?;
+    hook_inlined_frees(
+        &mut module,
+        &inlined,
+        &resolved,
+        layout.code_start,
+        ptr_ty,
+        &index_of,
+        &mut allocators,
+        &mut warnings,
+    );
     let look_alikes = crate::discover::look_alikes(&module, &allocators);
     let families = crate::discover::families(&module);
 
@@ -57,7 +70,6 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     }
 
     // Rewrite every function that can reach a hook.
-    let layout = Layout::of(wasm);
     let (order, plans) = plan::plans(&mut module, &sites.reaching, &mut calls, &index_of, &|i| {
         sites.of(i).is_some()
     });
@@ -94,20 +106,31 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     Ok(Instrumented { wasm, report })
 }
 
+/// The module, each function's index in the original module, and where
+/// the inlined frees DWARF records are in it.
+type Parsed = (
+    Module,
+    FxHashMap<FunctionId, u32>,
+    Vec<Option<crate::inlined::Resolved>>,
+);
+
 /// Parse `wasm` with walrus, keeping each function's index in the
-/// original module.
-fn parse(wasm: &[u8]) -> Result<(Module, FxHashMap<FunctionId, u32>), InstrumentError> {
+/// original module and mapping `inlined` onto functions and locals.
+fn parse(wasm: &[u8], inlined: Arc<crate::inlined::Scan>) -> Result<Parsed, InstrumentError> {
     let index_of: Arc<Mutex<FxHashMap<FunctionId, u32>>> = Default::default();
+    let resolved: Arc<Mutex<Vec<Option<crate::inlined::Resolved>>>> = Default::default();
     let mut config = ModuleConfig::new();
     {
         let index_of = index_of.clone();
-        config.on_parse(move |_, indices| {
+        let resolved = resolved.clone();
+        config.on_parse(move |module, indices| {
             let mut m = index_of.lock().unwrap_or_else(|e| e.into_inner());
             let mut i = 0u32;
             while let Ok(id) = indices.get_func(i) {
                 m.insert(id, i);
                 i += 1;
             }
+            *resolved.lock().unwrap_or_else(|e| e.into_inner()) = inlined.resolve(module, indices);
             Ok(())
         });
     }
@@ -129,7 +152,104 @@ fn parse(wasm: &[u8]) -> Result<(Module, FxHashMap<FunctionId, u32>), Instrument
         }
     })?;
     let index_of = std::mem::take(&mut *index_of.lock().unwrap_or_else(|e| e.into_inner()));
-    Ok((module, index_of))
+    let resolved = std::mem::take(&mut *resolved.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok((module, index_of, resolved))
+}
+
+/// Hook the frees rustc inlined into the code that frees (see
+/// [`crate::inlined`]): one function with an empty body, wrapped like any
+/// allocator's free, called where each inlined free starts. Says what was
+/// hooked, and what could not be, in `warnings`.
+#[allow(clippy::too_many_arguments)]
+fn hook_inlined_frees(
+    module: &mut Module,
+    inlined: &crate::inlined::Scan,
+    resolved: &[Option<crate::inlined::Resolved>],
+    code_start: usize,
+    ptr_ty: ValType,
+    index_of: &FxHashMap<FunctionId, u32>,
+    allocators: &mut Vec<Allocator>,
+    warnings: &mut Vec<String>,
+) {
+    if inlined.frees.is_empty() {
+        return;
+    }
+    let wrapped: FxHashSet<FunctionId> = allocators.iter().map(|a| a.id).collect();
+    // What can reach a wrapped function: an inlined free whose code calls
+    // that is reported by the wrapper.
+    let (calls, address_taken) = plan::call_graph(module);
+    let reach = plan::reachable(module, &calls, &address_taken, &wrapped);
+    let builder = walrus::FunctionBuilder::new(&mut module.types, &[ptr_ty], &[]);
+    let arg = module.locals.add(ptr_ty);
+    let hook_fn = builder.finish(vec![arg], &mut module.funcs);
+    let hooked = crate::inlined::hook(
+        module,
+        inlined,
+        resolved,
+        code_start,
+        &crate::inlined::HookWith {
+            func: hook_fn,
+            ptr_ty,
+            wrapped: &wrapped,
+            reach: &reach,
+        },
+    );
+    let sites: usize = hooked.sites.iter().map(|(_, n)| n).sum();
+    if sites == 0 {
+        module.funcs.delete(hook_fn);
+    } else {
+        let name_of = |f: FunctionId| {
+            module
+                .funcs
+                .get(f)
+                .name
+                .as_deref()
+                .map(crate::discover::demangle)
+                .unwrap_or_else(|| format!("func[{}]", index_of.get(&f).copied().unwrap_or(0)))
+        };
+        let mut into: Vec<String> = hooked
+            .sites
+            .iter()
+            .take(3)
+            .map(|(f, _)| format!("`{}`", name_of(*f)))
+            .collect();
+        if hooked.sites.len() > 3 {
+            into.push(format!("{} more", hooked.sites.len() - 3));
+        }
+        let name = format!(
+            "dealloc inlined at {sites} {} in {}",
+            if sites == 1 { "site" } else { "sites" },
+            into.join(", ")
+        );
+        module.funcs.get_mut(hook_fn).name = Some(name.clone());
+        allocators.push(Allocator {
+            role: AllocFn::InlinedDealloc,
+            id: hook_fn,
+            name,
+            found_by: crate::discover::FoundBy::Dwarf,
+            shape: crate::discover::Shape::Free { ptr: 0 },
+        });
+        // The free that the shims' calls said was inlined is hooked now.
+        warnings.retain(|w| !w.starts_with(crate::discover::FREE_INLINED_WARNING));
+    }
+    if !hooked.unhookable.is_empty() {
+        let mut why: Vec<&str> = hooked.unhookable.clone();
+        why.sort_unstable();
+        why.dedup();
+        let hint = if why.contains(&crate::inlined::UNHOOKABLE_NO_PARAMS) {
+            "build with full debug info (Rust: `[profile.release] debug = true`) to have them hooked; until then "
+        } else {
+            ""
+        };
+        let n = hooked.unhookable.len();
+        warnings.push(format!(
+            "{n} {} of the allocator inlined into the code that frees cannot be hooked ({}): {hint}they are \
+             inferred when the allocator hands the address out again, and blocks live at exit may include freed ones",
+            if n == 1 { "free" } else { "frees" },
+            why.join("; ")
+        ));
+        warnings.retain(|w| !w.starts_with(crate::discover::FREE_INLINED_WARNING));
+    }
 }
 
 /// Which instructions become call sites, and what each becomes.

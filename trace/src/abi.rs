@@ -320,11 +320,15 @@ pub enum AllocFn {
     DlMemalign = 30,
     /// AssemblyScript's `__realloc(ptr, size) -> ptr` (its TLSF allocator)
     AsRealloc = 31,
+    /// A Rust free (`__rust_dealloc`, `<T as GlobalAlloc>::dealloc`) that
+    /// rustc inlined into the code that frees, hooked where that code
+    /// starts, found through DWARF
+    InlinedDealloc = 32,
 }
 
 impl AllocFn {
     /// Every role with a number, in numbering order.
-    pub const ALL: [AllocFn; 31] = [
+    pub const ALL: [AllocFn; 32] = [
         AllocFn::Malloc,
         AllocFn::Calloc,
         AllocFn::Realloc,
@@ -356,6 +360,7 @@ impl AllocFn {
         AllocFn::DlRealloc,
         AllocFn::DlMemalign,
         AllocFn::AsRealloc,
+        AllocFn::InlinedDealloc,
     ];
 
     /// The role with this number, or [`AllocFn::Unknown`].
@@ -401,6 +406,7 @@ impl AllocFn {
             AllocFn::DlRealloc => "dlmalloc::realloc",
             AllocFn::DlMemalign => "dlmalloc::memalign",
             AllocFn::AsRealloc => "__realloc",
+            AllocFn::InlinedDealloc => "dealloc (inlined)",
         }
     }
 
@@ -408,7 +414,8 @@ impl AllocFn {
     pub fn hook(self) -> &'static str {
         use AllocFn::*;
         match self {
-            Free | RustDealloc | CxxDelete | AsFree | WbgFree | GlobalDealloc | DlFree => HOOK_FREE,
+            Free | RustDealloc | CxxDelete | AsFree | WbgFree | GlobalDealloc | DlFree
+            | InlinedDealloc => HOOK_FREE,
             Realloc | RustRealloc | AsRenew | AsRealloc | WbgRealloc | GlobalRealloc
             | DlRealloc => HOOK_REALLOC,
             _ => HOOK_ALLOC,

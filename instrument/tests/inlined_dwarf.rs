@@ -1,0 +1,225 @@
+//! Frees inlined into the code that frees, as DWARF describes them: hooked
+//! where DWARF says where the pointer is, and otherwise passed over with a
+//! warning that says why. The DWARF is written here with gimli, so each
+//! case (a pointer in a local, a local of another type, one that does not
+//! exist, an entry inside the inlined code's own loop, no parameters) is
+//! exact; tests/allocators.rs has the real builds.
+
+use gimli::write::{Address, AttributeValue, DwarfUnit, EndianVec, Expression, Sections};
+use heapscope_instrument::{instrument, Options};
+use heapscope_trace::abi::AllocFn;
+
+const MODULE: &str = r#"(module
+  (memory (export "memory") 1)
+  (global $top (mut i32) (i32.const 1024))
+  (func $malloc (export "malloc") (param i32) (result i32)
+    global.get $top global.get $top local.get 0 i32.add global.set $top)
+  (func $free (export "free") (param i32))
+  (func $user (export "user") (param i32) (local i64)
+    local.get 0
+    drop
+    loop
+      local.get 0
+      drop
+    end))"#;
+
+/// Code offsets (from the code section's payload) of `$user`'s
+/// instructions, in order: `local.get`, `drop`, `loop`, `local.get`, `drop`,
+/// `end`, `end`; and where its body ends.
+fn user_offsets(wasm: &[u8]) -> (Vec<u64>, u64) {
+    let mut code_start = 0;
+    let mut bodies = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload.unwrap() {
+            wasmparser::Payload::CodeSectionStart { range, .. } => code_start = range.start,
+            wasmparser::Payload::CodeSectionEntry(body) => bodies.push(body),
+            _ => {}
+        }
+    }
+    let body = &bodies[2];
+    let mut ops = body.get_operators_reader().unwrap();
+    let mut out = Vec::new();
+    while !ops.eof() {
+        out.push((ops.original_position() - code_start) as u64);
+        ops.read().unwrap();
+    }
+    (out, (body.range().end - code_start) as u64)
+}
+
+/// One inlined `__rust_dealloc` in `$user`, covering `range`, entered at
+/// `entry_pc` when given, with its `ptr` in local `ptr_local` (no
+/// parameter at all when `None`).
+fn with_dwarf(
+    wasm: &[u8],
+    range: std::ops::Range<u64>,
+    entry_pc: Option<u64>,
+    ptr_local: Option<u8>,
+) -> Vec<u8> {
+    let encoding = gimli::Encoding {
+        format: gimli::Format::Dwarf32,
+        version: 4,
+        address_size: 4,
+    };
+    let mut dwarf = DwarfUnit::new(encoding);
+    let root = dwarf.unit.root();
+    let shim = dwarf.unit.add(root, gimli::DW_TAG_subprogram);
+    dwarf.unit.get_mut(shim).set(
+        gimli::DW_AT_name,
+        AttributeValue::String(b"__rust_dealloc".to_vec()),
+    );
+    let shim_ptr = dwarf.unit.add(shim, gimli::DW_TAG_formal_parameter);
+    dwarf
+        .unit
+        .get_mut(shim_ptr)
+        .set(gimli::DW_AT_name, AttributeValue::String(b"ptr".to_vec()));
+    let user = dwarf.unit.add(root, gimli::DW_TAG_subprogram);
+    dwarf
+        .unit
+        .get_mut(user)
+        .set(gimli::DW_AT_name, AttributeValue::String(b"user".to_vec()));
+    let inlined = dwarf.unit.add(user, gimli::DW_TAG_inlined_subroutine);
+    let die = dwarf.unit.get_mut(inlined);
+    die.set(gimli::DW_AT_abstract_origin, AttributeValue::UnitRef(shim));
+    die.set(
+        gimli::DW_AT_low_pc,
+        AttributeValue::Address(Address::Constant(range.start)),
+    );
+    die.set(
+        gimli::DW_AT_high_pc,
+        AttributeValue::Udata(range.end - range.start),
+    );
+    if let Some(pc) = entry_pc {
+        die.set(
+            gimli::DW_AT_entry_pc,
+            AttributeValue::Address(Address::Constant(pc)),
+        );
+    }
+    if let Some(local) = ptr_local {
+        let p = dwarf.unit.add(inlined, gimli::DW_TAG_formal_parameter);
+        let die = dwarf.unit.get_mut(p);
+        die.set(
+            gimli::DW_AT_abstract_origin,
+            AttributeValue::UnitRef(shim_ptr),
+        );
+        // DW_OP_WASM_location 0 (a local) N, DW_OP_stack_value.
+        die.set(
+            gimli::DW_AT_location,
+            AttributeValue::Exprloc(Expression::raw(vec![0xed, 0x00, local, 0x9f])),
+        );
+    }
+    let mut sections = Sections::new(EndianVec::new(gimli::LittleEndian));
+    dwarf.write(&mut sections).unwrap();
+    let mut out = wasm.to_vec();
+    sections
+        .for_each(|id, data| -> Result<(), ()> {
+            if !data.slice().is_empty() {
+                custom_section(&mut out, id.name(), data.slice());
+            }
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+fn custom_section(out: &mut Vec<u8>, name: &str, data: &[u8]) {
+    let mut payload = Vec::new();
+    leb(&mut payload, name.len() as u64);
+    payload.extend_from_slice(name.as_bytes());
+    payload.extend_from_slice(data);
+    out.push(0);
+    leb(out, payload.len() as u64);
+    out.extend_from_slice(&payload);
+}
+
+fn leb(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Instrument (validating the output) and return the roles hooked and the
+/// warnings.
+fn run(wasm: &[u8]) -> (Vec<AllocFn>, Vec<String>) {
+    let out = instrument(
+        wasm,
+        &Options {
+            validate: true,
+            ..Default::default()
+        },
+    )
+    .expect("instruments");
+    (
+        out.report.allocators.iter().map(|a| a.role).collect(),
+        out.report.warnings,
+    )
+}
+
+#[test]
+fn an_inlined_free_with_its_pointer_in_a_local_is_hooked_where_it_starts() {
+    let wasm = wat::parse_str(MODULE).unwrap();
+    let (ops, _) = user_offsets(&wasm);
+    let (roles, warnings) = run(&with_dwarf(&wasm, ops[0]..ops[2], None, Some(0)));
+    assert_eq!(
+        roles,
+        [AllocFn::Malloc, AllocFn::Free, AllocFn::InlinedDealloc],
+        "{warnings:?}"
+    );
+    assert_eq!(warnings, Vec::<String>::new());
+    // Without DWARF nothing is added.
+    let (roles, _) = run(&wasm);
+    assert_eq!(roles, [AllocFn::Malloc, AllocFn::Free]);
+}
+
+#[test]
+fn an_inlined_free_that_cannot_be_hooked_is_passed_over_with_the_reason() {
+    let wasm = wat::parse_str(MODULE).unwrap();
+    let (ops, end) = user_offsets(&wasm);
+    for (range, entry, local, why) in [
+        (
+            ops[0]..ops[2],
+            None,
+            Some(1),
+            "DWARF puts their pointer in a local of another type",
+        ),
+        (
+            ops[0]..ops[2],
+            None,
+            Some(9),
+            "DWARF says their pointer is optimized out where they start",
+        ),
+        (
+            ops[0]..ops[2],
+            None,
+            None,
+            "DWARF lists no parameters for them: the module has no full debug info): build with full debug info",
+        ),
+        (
+            ops[2]..end,
+            Some(ops[3]),
+            Some(0),
+            "they start inside a loop of their own code",
+        ),
+        (
+            end + 100..end + 120,
+            None,
+            Some(0),
+            "their code is in no function of the module",
+        ),
+    ] {
+        let (roles, warnings) = run(&with_dwarf(&wasm, range, entry, local));
+        assert_eq!(roles, [AllocFn::Malloc, AllocFn::Free], "{why}");
+        assert_eq!(warnings.len(), 1, "{why}: {warnings:?}");
+        assert!(
+            warnings[0].starts_with(
+                "1 free of the allocator inlined into the code that frees cannot be hooked ("
+            ) && warnings[0].contains(why),
+            "{why}: {warnings:?}"
+        );
+    }
+}

@@ -58,7 +58,7 @@ elif [ -n "${1:-}" ]; then
   exit 2
 fi
 
-for s in leaky fragment churn wasi wasteful deep badfree kinds; do
+for s in leaky fragment churn wasi wasteful deep badfree badrealloc kinds; do
   # deep.c recurses thousands of levels: a C stack of 1 MiB, not 64 KiB.
   stack=; [ $s = deep ] && stack=-Wl,-z,stack-size=1048576
   fresh "$out/c/$s.wasm" "c/$s.c" || clang --target=wasm32-wasi -g $stack "c/$s.c" -o "$out/c/$s.wasm"

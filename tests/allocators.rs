@@ -427,7 +427,11 @@ fn valgrind_invalid_free(native: &std::path::Path) -> (Vec<String>, u64, u64, Ve
         ls.iter()
             .filter_map(|l| l.strip_prefix("by ").or_else(|| l.strip_prefix("at ")))
             .filter_map(|l| l.split_once(": ").map(|(_, f)| f))
-            .filter(|f| !f.starts_with("free ") && !f.starts_with("malloc "))
+            .filter(|f| {
+                !["free ", "malloc ", "realloc "]
+                    .iter()
+                    .any(|a| f.starts_with(a))
+            })
             .map(|f| f.split(' ').next().unwrap().to_string())
             .collect()
     };
@@ -449,10 +453,72 @@ fn valgrind_invalid_free(native: &std::path::Path) -> (Vec<String>, u64, u64, Ve
 
 #[test]
 fn a_free_inside_a_block_is_reported_with_both_stacks_before_the_allocator_traps() {
+    bad_pointer_is_reported_before_the_allocator_traps("badfree", "release_record");
+}
+
+#[test]
+fn a_realloc_inside_a_block_is_reported_with_both_stacks_before_the_allocator_traps() {
+    bad_pointer_is_reported_before_the_allocator_traps("badrealloc", "grow_record");
+}
+
+#[test]
+fn a_bad_realloc_the_allocator_survives_is_one_invalid_free_and_one_new_block_live_and_replayed() {
+    // This realloc does not trap on a pointer that is no block: it hands
+    // out a new block. The bad pointer is reported before it runs, and the
+    // new block is counted once; the trace replays to the same numbers.
     let dir = tempfile::tempdir().unwrap();
-    let (out, trace, s) = record(dir.path(), &sample("c/badfree.wasm"), &[]);
-    // wasi-libc's free reads a header past the end of memory and traps;
-    // the bad free was reported before it ran.
+    let wat = dir.path().join("realloc.wat");
+    std::fs::write(
+        &wat,
+        r#"(module
+  (memory (export "memory") 1)
+  (global $top (mut i32) (i32.const 1024))
+  (func $malloc (export "malloc") (param i32) (result i32)
+    global.get $top global.get $top local.get 0 i32.add global.set $top)
+  (func $free (export "free") (param i32))
+  (func $realloc (export "realloc") (param i32 i32) (result i32)
+    local.get 1 call $malloc)
+  (func (export "_start") (local $a i32)
+    (local.set $a (call $malloc (i32.const 100)))
+    (drop (call $realloc (i32.add (local.get $a) (i32.const 8)) (i32.const 200)))
+    (drop (call $realloc (local.get $a) (i32.const 50)))))"#,
+    )
+    .unwrap();
+    let (out, trace, s) = record(dir.path(), &wat, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // malloc 100; realloc of a+8 (invalid; a new block of 200); realloc of
+    // a (freed; a new block of 50).
+    let fields = |s: &serde_json::Value| {
+        [
+            "total_blocks",
+            "total_bytes",
+            "curr_blocks",
+            "curr_bytes",
+            "invalid_frees",
+            "events",
+        ]
+        .map(|k| s[k].as_u64())
+    };
+    assert_eq!(
+        fields(&s),
+        [3, 350, 2, 250, 1, 4].map(Some),
+        "{}",
+        stderr(&out)
+    );
+    let o = heapscope(["summary".as_ref(), trace.as_os_str(), "--json".as_ref()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let replayed: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(fields(&replayed), fields(&s));
+}
+
+/// `c/NAME.wasm` gives its allocator a pointer 8 bytes inside a block of
+/// 100 bytes from `caller`: reported as Valgrind reports it, from the
+/// stack Valgrind gives, although the allocator traps on it.
+fn bad_pointer_is_reported_before_the_allocator_traps(name: &str, caller: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, trace, s) = record(dir.path(), &sample(&format!("c/{name}.wasm")), &[]);
+    // wasi-libc's free (realloc) reads a header past the end of memory and
+    // traps; the bad pointer was reported before it ran.
     assert_eq!(code(&out), 134, "{}", stderr(&out));
     assert_eq!(s["status"], "trapped");
     assert_eq!(s["invalid_frees"], 1);
@@ -465,11 +531,13 @@ fn a_free_inside_a_block_is_reported_with_both_stacks_before_the_allocator_traps
             .unwrap()
             .iter()
             .map(|f| f["function"].as_str().unwrap().to_string())
-            .filter(|f| f != "free" && f != "malloc" && !f.starts_with("_start"))
+            .filter(|f| !["free", "malloc", "realloc"].contains(&f.as_str()))
+            .filter(|f| !f.starts_with("_start"))
             .collect()
     };
-    let (free_fns, offset, size, alloc_fns) = valgrind_invalid_free(&sample("c/badfree.native"));
-    assert_eq!(free_fns, ["release_record", "main"]);
+    let (free_fns, offset, size, alloc_fns) =
+        valgrind_invalid_free(&sample(&format!("c/{name}.native")));
+    assert_eq!(free_fns, [caller, "main"]);
     assert_eq!(alloc_fns, ["make_record", "main"]);
     assert_eq!(user(&f["stack"]), free_fns, "{f}");
     assert_eq!(user(&f["allocated_at"]), alloc_fns, "{f}");
@@ -481,7 +549,7 @@ fn a_free_inside_a_block_is_reported_with_both_stacks_before_the_allocator_traps
     let text = stdout(&heapscope(["leaks".as_ref(), trace.as_os_str()]));
     assert!(
         text.contains(&format!(
-            "invalid free #1 of {:#x}: the pointer is 8 bytes inside a block of 100 bytes at {:#x}\n    at release_record (",
+            "invalid free #1 of {:#x}: the pointer is 8 bytes inside a block of 100 bytes at {:#x}\n    at {caller} (",
             f["ptr"].as_u64().unwrap(),
             f["inside"]["start"].as_u64().unwrap()
         )),

@@ -1,7 +1,9 @@
 //! The recorder: turns hook calls into trace records and keeps the live
 //! heap model. Its memory is bounded by live blocks and distinct stacks.
 
-use heapscope_trace::abi::{EventRecord, Site, SiteTable, EVENT_ALLOC, EVENT_FREE, EVENT_REALLOC};
+use heapscope_trace::abi::{
+    EventRecord, Site, SiteTable, EVENT_ALLOC, EVENT_FREE, EVENT_REALLOC, EVENT_REALLOC_CHECK,
+};
 use heapscope_trace::format::{Frame, FrameRecord, Record, StackId, Tables};
 use heapscope_trace::model::{FreeOutcome, HeapModel};
 use heapscope_trace::TraceWriter;
@@ -163,6 +165,9 @@ pub struct Recorder {
     /// Ring buffer of the last frees: (ptr, alloc stack, free stack).
     freed: Vec<(u64, StackId, StackId)>,
     freed_next: usize,
+    /// The pointer of the reallocation under way whose check found it is
+    /// not a block (reported already as an invalid free).
+    bad_realloc: Option<u64>,
 }
 
 impl Recorder {
@@ -190,6 +195,7 @@ impl Recorder {
             heap_lo: None,
             freed: Vec::new(),
             freed_next: 0,
+            bad_realloc: None,
             recent: [(vec![0xff; 3], 0), (vec![0xff; 3], 0)],
             recent_next: 0,
             progress: None,
@@ -536,6 +542,7 @@ impl Recorder {
             EVENT_ALLOC => self.alloc(ev.kind, ev.a, ev.b, ev.c, stack),
             EVENT_FREE => self.free(ev.kind, ev.a, stack),
             EVENT_REALLOC => self.realloc(ev.kind, ev.a, ev.b, ev.c, stack),
+            EVENT_REALLOC_CHECK => self.realloc_check(ev.kind, ev.a, stack),
             _ => self.model.invalid_events += 1,
         }
     }
@@ -564,9 +571,28 @@ impl Recorder {
         self.tick();
     }
 
+    /// A reallocation is about to run on `old`: when `old` is not a block's
+    /// start, the invalid free is recorded now, before the allocator can
+    /// trap on it, and the reallocation that follows (if the allocator
+    /// returns) is recorded as an allocation only.
+    #[inline]
+    pub fn realloc_check(&mut self, kind: i32, old: u64, stack: StackId) {
+        if old == 0 || self.model.block(old).is_some() {
+            return;
+        }
+        self.free(kind, old, stack);
+        self.bad_realloc = Some(old);
+    }
+
     /// A reallocation hook fired.
     #[inline]
     pub fn realloc(&mut self, kind: i32, old: u64, new: u64, size: u64, stack: StackId) {
+        // Its pointer was reported as an invalid free before it ran.
+        let old = if old != 0 && self.bad_realloc.take() == Some(old) {
+            0
+        } else {
+            old
+        };
         self.note_block(new);
         let outcome = self.model.realloc(kind, old, new, size, stack);
         self.write(|w| w.realloc(kind, old, new, size, stack));

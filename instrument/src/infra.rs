@@ -345,10 +345,20 @@ fn synchronous_hook(
                     re.local_get(a).local_get(b).local_get(c).local_get(sp);
                     re.call(hook_realloc);
                 },
-                |al| {
-                    kind(al);
-                    al.local_get(a).local_get(b).local_get(c).local_get(sp);
-                    al.call(hook_alloc);
+                // A reallocation's check has no synchronous hook: one whose
+                // stack does not fit the buffer goes unchecked (the
+                // reallocation itself is still reported).
+                |other| {
+                    is(other, abi::EVENT_ALLOC);
+                    other.if_else(
+                        None,
+                        |al| {
+                            kind(al);
+                            al.local_get(a).local_get(b).local_get(c).local_get(sp);
+                            al.call(hook_alloc);
+                        },
+                        |_| {},
+                    );
                 },
             );
         },

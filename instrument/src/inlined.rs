@@ -359,9 +359,9 @@ pub(crate) fn hook(
     let mut done: FxHashSet<(FunctionId, u64)> = FxHashSet::default();
     let mut per_func: FxHashMap<FunctionId, usize> = FxHashMap::default();
     for (free, res) in scan.frees.iter().zip(resolved) {
+        // Code in no function: the linker removed it (DWARF keeps the
+        // entries of dead functions, at addresses outside the code).
         let Some(res) = res else {
-            out.unhookable
-                .push("their code is in no function of the module");
             continue;
         };
         if with.wrapped.contains(&res.func) {

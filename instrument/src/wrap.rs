@@ -62,6 +62,26 @@ pub(crate) fn wrap(module: &mut Module, infra: &Infra, a: &Allocator, mem0: Memo
     if before {
         report(&mut body);
     }
+    // A reallocation is reported after it (it needs the result); its
+    // pointer is checked before, so that a bad one is reported even when
+    // the allocator traps on it.
+    if let Shape::Realloc { ptr, .. } = a.shape {
+        body.global_get(infra.nest).unop(UnaryOp::I32Eqz);
+        get_u64(&mut body, args[ptr], p);
+        body.i64_const(0)
+            .binop(BinaryOp::I64Ne)
+            .binop(BinaryOp::I32And);
+        body.if_else(
+            None,
+            |then| {
+                then.i32_const(abi::EventRecord::word(abi::EVENT_REALLOC_CHECK, kind) as i32);
+                get_u64(then, args[ptr], p);
+                then.i64_const(0).i64_const(0);
+                then.local_get(sp0).call(infra.record);
+            },
+            |_| {},
+        );
+    }
     body.global_get(infra.nest)
         .i32_const(1)
         .binop(BinaryOp::I32Add)

@@ -222,6 +222,13 @@ pub const EVENT_ALLOC: u32 = 0;
 pub const EVENT_FREE: u32 = 1;
 /// Event record tag: a reallocation.
 pub const EVENT_REALLOC: u32 = 2;
+/// Event record tag: a reallocation about to run (`a`: the pointer it was
+/// given, not null), recorded before the allocator runs so that a pointer
+/// that is not a block is reported, with its stack, even when the
+/// allocator then traps on it. The host checks the pointer and writes an
+/// invalid free to the trace when it is not a block's start; the check
+/// itself is never in the trace.
+pub const EVENT_REALLOC_CHECK: u32 = 3;
 /// Name of the site table custom section.
 pub const SITE_TABLE_SECTION: &str = "heapscope.sites";
 /// Prefix of the copies of the original module's DWARF sections in an

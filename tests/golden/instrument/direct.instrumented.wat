@@ -135,13 +135,21 @@
           call $heapscope:realloc
         else
           local.get 0
-          i32.const 16777215
-          i32.and
-          local.get 1
-          local.get 2
-          local.get 3
-          local.get 4
-          call $heapscope:alloc
+          i32.const 24
+          i32.shr_u
+          i32.const 0
+          i32.eq
+          if ;; label = @4
+            local.get 0
+            i32.const 16777215
+            i32.and
+            local.get 1
+            local.get 2
+            local.get 3
+            local.get 4
+            call $heapscope:alloc
+          else
+          end
         end
       end
     end

@@ -134,13 +134,21 @@
           call $heapscope:realloc
         else
           local.get 0
-          i32.const 16777215
-          i32.and
-          local.get 1
-          local.get 2
-          local.get 3
-          local.get 4
-          call $heapscope:alloc
+          i32.const 24
+          i32.shr_u
+          i32.const 0
+          i32.eq
+          if ;; label = @4
+            local.get 0
+            i32.const 16777215
+            i32.and
+            local.get 1
+            local.get 2
+            local.get 3
+            local.get 4
+            call $heapscope:alloc
+          else
+          end
         end
       end
     end
@@ -258,7 +266,56 @@
     call $free
     local.get 2
   )
-  (func $calloc (;8;) (type 3) (param i32 i32) (result i32)
+  (func $realloc (;8;) (type 3) (param i32 i32) (result i32)
+    (local i32 i32)
+    global.get $heapscope:sp
+    local.set 3
+    global.get $heapscope:nest
+    i32.eqz
+    local.get 0
+    i64.extend_i32_u
+    i64.const 0
+    i64.ne
+    i32.and
+    if ;; label = @1
+      i32.const 50331651
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      i64.const 0
+      local.get 3
+      call $heapscope:record
+    else
+    end
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    local.get 1
+    call $realloc.heapscope_original
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      i32.const 33554435
+      local.get 0
+      i64.extend_i32_u
+      local.get 2
+      i64.extend_i32_u
+      local.get 1
+      i64.extend_i32_u
+      local.get 3
+      call $heapscope:record
+    else
+    end
+    local.get 2
+  )
+  (func $calloc (;9;) (type 3) (param i32 i32) (result i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.set 3
@@ -286,38 +343,6 @@
       i64.extend_i32_u
       i64.mul
       i64.const 0
-      local.get 3
-      call $heapscope:record
-    else
-    end
-    local.get 2
-  )
-  (func $realloc (;9;) (type 3) (param i32 i32) (result i32)
-    (local i32 i32)
-    global.get $heapscope:sp
-    local.set 3
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    local.get 1
-    call $realloc.heapscope_original
-    local.set 2
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 33554435
-      local.get 0
-      i64.extend_i32_u
-      local.get 2
-      i64.extend_i32_u
-      local.get 1
-      i64.extend_i32_u
       local.get 3
       call $heapscope:record
     else

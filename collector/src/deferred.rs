@@ -14,7 +14,7 @@
 //! between such points (an actor's invocations) never wake the thread.
 
 use crate::recorder::Recorder;
-use heapscope_trace::abi::{EventRecord, EventRecords, EVENT_FREE};
+use heapscope_trace::abi::{EventRecord, EventRecords, EVENT_FREE, EVENT_REALLOC_CHECK};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -191,8 +191,14 @@ fn run_thread(shared: &Shared, rx: Receiver<Vec<u8>>, spare: Sender<Vec<u8>>) {
 pub fn apply_records(rec: &mut Recorder, buf: &[u8]) {
     let mut records = EventRecords::new(buf);
     for (ev, raw) in records.by_ref() {
-        // free(NULL) is no event.
-        if ev.tag != EVENT_FREE || ev.a != 0 {
+        // free(NULL) is no event, and a reallocation's check needs its
+        // stack only when its pointer is not a block.
+        let skip = match ev.tag {
+            EVENT_FREE => ev.a == 0,
+            EVENT_REALLOC_CHECK => !rec.is_bad_realloc(ev.a),
+            _ => false,
+        };
+        if !skip {
             let stack = rec.stack(raw);
             rec.event(ev, stack);
         }

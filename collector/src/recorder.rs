@@ -577,11 +577,18 @@ impl Recorder {
     /// returns) is recorded as an allocation only.
     #[inline]
     pub fn realloc_check(&mut self, kind: i32, old: u64, stack: StackId) {
-        if old == 0 || self.model.block(old).is_some() {
+        if !self.is_bad_realloc(old) {
             return;
         }
         self.free(kind, old, stack);
         self.bad_realloc = Some(old);
+    }
+
+    /// Whether a reallocation of `old` would be an invalid free: `old` is
+    /// not null and no live block starts there.
+    #[inline]
+    pub fn is_bad_realloc(&self, old: u64) -> bool {
+        old != 0 && self.model.block(old).is_none()
     }
 
     /// A reallocation hook fired.

@@ -17,6 +17,7 @@ use crate::discover::demangle;
 use crate::plan::Reach;
 use crate::symbols::Layout;
 use gimli::{AttributeValue, EndianSlice, LittleEndian};
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::ops::Range;
 use walrus::ir::{self, Instr, InstrLocId, InstrSeqId};
@@ -66,13 +67,7 @@ fn is_free(name: &str) -> bool {
 /// and when the DWARF does not parse (the rest of instrumenting does not
 /// need it).
 pub(crate) fn scan(layout: &Layout<'_>) -> Scan {
-    // Cheap test first: a module whose strings never name a deallocator
-    // has none inlined.
-    let Some(info) = layout.custom(".debug_info") else {
-        return Scan::default();
-    };
-    let strings = layout.custom(".debug_str").unwrap_or(&[]);
-    if !contains(strings, b"dealloc") && !contains(info, b"dealloc") {
+    if !may_have(layout) {
         return Scan::default();
     }
     let dwarf = match gimli::Dwarf::load(|id| -> Result<Reader<'_>, gimli::Error> {
@@ -84,17 +79,26 @@ pub(crate) fn scan(layout: &Layout<'_>) -> Scan {
         Ok(d) => d,
         Err(_) => return Scan::default(),
     };
-    let mut out = Scan::default();
+    let mut headers = Vec::new();
     let mut units = dwarf.units();
-    let mut names = Names::default();
     while let Ok(Some(header)) = units.next() {
-        let Ok(unit) = dwarf.unit(header) else {
-            continue;
-        };
-        // A unit that fails part-way keeps what it gave.
-        let _ = scan_unit(&dwarf, &unit, &mut names, &mut out);
+        headers.push(header);
     }
-    out
+    // Units are independent: read on every core, kept in DWARF order.
+    let parts: Vec<Vec<InlinedFree>> = headers
+        .into_par_iter()
+        .map(|header| {
+            let mut part = Scan::default();
+            if let Ok(unit) = dwarf.unit(header) {
+                // A unit that fails part-way keeps what it gave.
+                let _ = scan_unit(&dwarf, &unit, &mut Names::default(), &mut part);
+            }
+            part.frees
+        })
+        .collect();
+    Scan {
+        frees: parts.into_iter().flatten().collect(),
+    }
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -275,12 +279,42 @@ fn wasm_local_at(
     }
 }
 
+/// Each function's locals by index (parameters first), kept from walrus'
+/// parse for the functions DWARF may name.
+pub(crate) type Locals = FxHashMap<FunctionId, Vec<LocalId>>;
+
+/// Whether the DWARF of `layout` may record an inlined free: it has
+/// `.debug_info` and names a deallocator somewhere. Cheap; [`scan`] reads
+/// it all.
+pub(crate) fn may_have(layout: &Layout<'_>) -> bool {
+    let Some(info) = layout.custom(".debug_info") else {
+        return false;
+    };
+    let strings = layout.custom(".debug_str").unwrap_or(&[]);
+    contains(strings, b"dealloc") || contains(info, b"dealloc")
+}
+
+/// The locals of every local function, by index, as walrus numbered them
+/// while parsing.
+pub(crate) fn locals(module: &Module, indices: &IndicesToIds) -> Locals {
+    module
+        .funcs
+        .iter_local()
+        .map(|(id, _)| {
+            let mut v = Vec::new();
+            while let Ok(l) = indices.get_local(id, v.len() as u32) {
+                v.push(l);
+            }
+            (id, v)
+        })
+        .collect()
+}
+
 impl Scan {
     /// Map each free to the function holding its entry and the local
-    /// holding its pointer; called while walrus parses, when function
-    /// ranges and local indices are known. `None` where there is no such
-    /// function or local.
-    pub(crate) fn resolve(&self, module: &Module, indices: &IndicesToIds) -> Vec<Option<Resolved>> {
+    /// holding its pointer. `None` where there is no such function (code
+    /// the linker removed).
+    pub(crate) fn resolve(&self, module: &Module, locals: &Locals) -> Vec<Option<Resolved>> {
         if self.frees.is_empty() {
             return Vec::new();
         }
@@ -301,9 +335,12 @@ impl Scan {
                 if at >= range.end {
                     return None;
                 }
-                let ptr = free
-                    .ptr_local
-                    .and_then(|n| indices.get_local(*func, n).ok());
+                let ptr = free.ptr_local.and_then(|n| {
+                    locals
+                        .get(func)
+                        .and_then(|v| v.get(usize::try_from(n).ok()?))
+                        .copied()
+                });
                 Some(Resolved { func: *func, ptr })
             })
             .collect()

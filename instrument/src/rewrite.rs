@@ -19,8 +19,7 @@ use walrus::{FunctionId, MemoryId, Module, ModuleConfig, RawCustomSection, ValTy
 
 pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, InstrumentError> {
     let layout = Layout::of(wasm);
-    let inlined = Arc::new(crate::inlined::scan(&layout));
-    let (mut module, index_of, resolved) = parse(wasm, inlined.clone())?;
+    let (mut module, index_of, locals) = parse(wasm, crate::inlined::may_have(&layout))?;
     let memories: Vec<MemoryId> = module.memories.iter().map(|m| m.id()).collect();
     let Some(&mem0) = memories.first() else {
         return Err(InstrumentError::NoMemory);
@@ -35,9 +34,8 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     let mut allocators = plan::allocators(&module, opts, &index_of, ptr_ty, &mut warnings)?;
     hook_inlined_frees(
         &mut module,
-        &inlined,
-        &resolved,
-        layout.code_start,
+        &layout,
+        &locals,
         ptr_ty,
         &index_of,
         &mut allocators,
@@ -106,23 +104,20 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     Ok(Instrumented { wasm, report })
 }
 
-/// The module, each function's index in the original module, and where
-/// the inlined frees DWARF records are in it.
-type Parsed = (
-    Module,
-    FxHashMap<FunctionId, u32>,
-    Vec<Option<crate::inlined::Resolved>>,
-);
+/// The module, each function's index in the original module, and (when
+/// asked for) each function's locals by index.
+type Parsed = (Module, FxHashMap<FunctionId, u32>, crate::inlined::Locals);
 
 /// Parse `wasm` with walrus, keeping each function's index in the
-/// original module and mapping `inlined` onto functions and locals.
-fn parse(wasm: &[u8], inlined: Arc<crate::inlined::Scan>) -> Result<Parsed, InstrumentError> {
+/// original module and, with `keep_locals`, its locals by index (to map
+/// DWARF's local numbers onto them, [`crate::inlined`]).
+fn parse(wasm: &[u8], keep_locals: bool) -> Result<Parsed, InstrumentError> {
     let index_of: Arc<Mutex<FxHashMap<FunctionId, u32>>> = Default::default();
-    let resolved: Arc<Mutex<Vec<Option<crate::inlined::Resolved>>>> = Default::default();
+    let locals: Arc<Mutex<crate::inlined::Locals>> = Default::default();
     let mut config = ModuleConfig::new();
     {
         let index_of = index_of.clone();
-        let resolved = resolved.clone();
+        let locals = locals.clone();
         config.on_parse(move |module, indices| {
             let mut m = index_of.lock().unwrap_or_else(|e| e.into_inner());
             let mut i = 0u32;
@@ -130,7 +125,10 @@ fn parse(wasm: &[u8], inlined: Arc<crate::inlined::Scan>) -> Result<Parsed, Inst
                 m.insert(id, i);
                 i += 1;
             }
-            *resolved.lock().unwrap_or_else(|e| e.into_inner()) = inlined.resolve(module, indices);
+            if keep_locals {
+                *locals.lock().unwrap_or_else(|e| e.into_inner()) =
+                    crate::inlined::locals(module, indices);
+            }
             Ok(())
         });
     }
@@ -152,28 +150,40 @@ fn parse(wasm: &[u8], inlined: Arc<crate::inlined::Scan>) -> Result<Parsed, Inst
         }
     })?;
     let index_of = std::mem::take(&mut *index_of.lock().unwrap_or_else(|e| e.into_inner()));
-    let resolved = std::mem::take(&mut *resolved.lock().unwrap_or_else(|e| e.into_inner()));
-    Ok((module, index_of, resolved))
+    let locals = std::mem::take(&mut *locals.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok((module, index_of, locals))
 }
 
 /// Hook the frees rustc inlined into the code that frees (see
 /// [`crate::inlined`]): one function with an empty body, wrapped like any
 /// allocator's free, called where each inlined free starts. Says what was
-/// hooked, and what could not be, in `warnings`.
-#[allow(clippy::too_many_arguments)]
+/// hooked, and what could not be, in `warnings`. Only for a Rust allocator
+/// whose free is not C's `free` or the dlmalloc crate's (functions too big
+/// to be inlined): DWARF is read only then.
 fn hook_inlined_frees(
     module: &mut Module,
-    inlined: &crate::inlined::Scan,
-    resolved: &[Option<crate::inlined::Resolved>],
-    code_start: usize,
+    layout: &Layout<'_>,
+    locals: &crate::inlined::Locals,
     ptr_ty: ValType,
     index_of: &FxHashMap<FunctionId, u32>,
     allocators: &mut Vec<Allocator>,
     warnings: &mut Vec<String>,
 ) {
+    let rust_free = allocators
+        .iter()
+        .any(|a| matches!(a.role, AllocFn::RustDealloc | AllocFn::GlobalDealloc));
+    let big_free = allocators
+        .iter()
+        .any(|a| matches!(a.role, AllocFn::Free | AllocFn::DlFree));
+    if locals.is_empty() || !rust_free || big_free {
+        return;
+    }
+    let inlined = crate::inlined::scan(layout);
     if inlined.frees.is_empty() {
         return;
     }
+    let resolved = inlined.resolve(module, locals);
+    let code_start = layout.code_start;
     let wrapped: FxHashSet<FunctionId> = allocators.iter().map(|a| a.id).collect();
     // What can reach a wrapped function: an inlined free whose code calls
     // that is reported by the wrapper.
@@ -184,8 +194,8 @@ fn hook_inlined_frees(
     let hook_fn = builder.finish(vec![arg], &mut module.funcs);
     let hooked = crate::inlined::hook(
         module,
-        inlined,
-        resolved,
+        &inlined,
+        &resolved,
         code_start,
         &crate::inlined::HookWith {
             func: hook_fn,

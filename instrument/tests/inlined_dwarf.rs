@@ -12,9 +12,9 @@ use heapscope_trace::abi::AllocFn;
 const MODULE: &str = r#"(module
   (memory (export "memory") 1)
   (global $top (mut i32) (i32.const 1024))
-  (func $malloc (export "malloc") (param i32) (result i32)
+  (func $__rust_alloc (export "__rust_alloc") (param i32 i32) (result i32)
     global.get $top global.get $top local.get 0 i32.add global.set $top)
-  (func $free (export "free") (param i32))
+  (func $__rust_dealloc (export "__rust_dealloc") (param i32 i32 i32))
   (func $user (export "user") (param i32) (local i64)
     local.get 0
     drop
@@ -167,13 +167,37 @@ fn an_inlined_free_with_its_pointer_in_a_local_is_hooked_where_it_starts() {
     let (roles, warnings) = run(&with_dwarf(&wasm, ops[0]..ops[2], None, Some(0)));
     assert_eq!(
         roles,
-        [AllocFn::Malloc, AllocFn::Free, AllocFn::InlinedDealloc],
+        [
+            AllocFn::RustAlloc,
+            AllocFn::RustDealloc,
+            AllocFn::InlinedDealloc
+        ],
         "{warnings:?}"
     );
     assert_eq!(warnings, Vec::<String>::new());
     // Without DWARF nothing is added.
     let (roles, _) = run(&wasm);
+    assert_eq!(roles, [AllocFn::RustAlloc, AllocFn::RustDealloc]);
+}
+
+#[test]
+fn a_module_whose_free_is_c_free_is_not_searched() {
+    // C's `free` (and the dlmalloc crate's) is too big to be inlined:
+    // DWARF is not read, whatever it says.
+    let c = MODULE
+        .replace(
+            r#"$__rust_alloc (export "__rust_alloc") (param i32 i32)"#,
+            r#"$malloc (export "malloc") (param i32)"#,
+        )
+        .replace(
+            r#"$__rust_dealloc (export "__rust_dealloc") (param i32 i32 i32)"#,
+            r#"$free (export "free") (param i32)"#,
+        );
+    let wasm = wat::parse_str(c).unwrap();
+    let (ops, _) = user_offsets(&wasm);
+    let (roles, warnings) = run(&with_dwarf(&wasm, ops[0]..ops[2], None, Some(0)));
     assert_eq!(roles, [AllocFn::Malloc, AllocFn::Free]);
+    assert_eq!(warnings, Vec::<String>::new());
 }
 
 #[test]
@@ -183,7 +207,7 @@ fn an_inlined_free_in_code_the_linker_removed_is_no_free_at_all() {
     let wasm = wat::parse_str(MODULE).unwrap();
     let (_, end) = user_offsets(&wasm);
     let (roles, warnings) = run(&with_dwarf(&wasm, end + 100..end + 120, None, Some(0)));
-    assert_eq!(roles, [AllocFn::Malloc, AllocFn::Free]);
+    assert_eq!(roles, [AllocFn::RustAlloc, AllocFn::RustDealloc]);
     assert_eq!(warnings, Vec::<String>::new());
 }
 
@@ -218,7 +242,7 @@ fn an_inlined_free_that_cannot_be_hooked_is_passed_over_with_the_reason() {
         ),
     ] {
         let (roles, warnings) = run(&with_dwarf(&wasm, range, entry, local));
-        assert_eq!(roles, [AllocFn::Malloc, AllocFn::Free], "{why}");
+        assert_eq!(roles, [AllocFn::RustAlloc, AllocFn::RustDealloc], "{why}");
         assert_eq!(warnings.len(), 1, "{why}: {warnings:?}");
         assert!(
             warnings[0].starts_with(

@@ -151,15 +151,7 @@ fn a_free_inlined_into_the_code_that_frees_is_hooked_there_through_dwarf() {
     // DWARF, and where its pointer is, and reports the free there.
     let dir = tempfile::tempdir().unwrap();
     let module = sample("rust/alloc-lol_alloc.wasm");
-    let report = dir.path().join("r.json");
-    let o = instrument_cmd(
-        &module,
-        &dir.path().join("o.wasm"),
-        &["--report-json", report.to_str().unwrap()],
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let (o, r) = instrument_report(dir.path(), &module, &[]);
     let inlined: Vec<_> = r["allocators"]
         .as_array()
         .unwrap()
@@ -206,7 +198,6 @@ fn the_size_and_alignment_come_from_the_shims_call_not_from_a_guess() {
     // alignment before its size (rustc's order for `Layout`), and talc's
     // legacy-mangled `Talc<O>::malloc` is found only through the shim.
     let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("r.json");
     for (a, expected) in [
         (
             "wee_alloc",
@@ -251,14 +242,7 @@ fn the_size_and_alignment_come_from_the_shims_call_not_from_a_guess() {
             ],
         ),
     ] {
-        let o = instrument_cmd(
-            &sample(&format!("rust/alloc-{a}.wasm")),
-            &dir.path().join("o.wasm"),
-            &["--report-json", report.to_str().unwrap()],
-        );
-        assert_eq!(code(&o), 0, "{}", stderr(&o));
-        let r: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let (_, r) = instrument_report(dir.path(), &sample(&format!("rust/alloc-{a}.wasm")), &[]);
         let hooked: Vec<(String, String, String)> = r["allocators"]
             .as_array()
             .unwrap()
@@ -285,20 +269,11 @@ fn alloc_fn_takes_a_demangled_name_and_a_free_with_more_parameters() {
     // talc's free is `free(ptr, layout)`: named by the user, the pointer is
     // its first parameter.
     let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("r.json");
-    let o = instrument_cmd(
+    let (_, r) = instrument_report(
+        dir.path(),
         &sample("rust/alloc-talc.wasm"),
-        &dir.path().join("o.wasm"),
-        &[
-            "--alloc-fn",
-            "free=talc::talc::Talc<O>::free",
-            "--report-json",
-            report.to_str().unwrap(),
-        ],
+        &["--alloc-fn", "free=talc::talc::Talc<O>::free"],
     );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert!(
         r["allocators"]
             .as_array()

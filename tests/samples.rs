@@ -459,16 +459,8 @@ fn rust_unknown_unknown_library_leaks_its_history() {
 #[test]
 fn with_lto_the_allocator_underneath_the_inlined_shims_is_hooked_and_counts_the_same() {
     let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("r.json");
     let module = sample("rust/unknown-lto.wasm");
-    let o = instrument_cmd(
-        &module,
-        &dir.path().join("o.wasm"),
-        &["--report-json", report.to_str().unwrap()],
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let (_, r) = instrument_report(dir.path(), &module, &[]);
     let roles: Vec<&str> = r["allocators"]
         .as_array()
         .unwrap()

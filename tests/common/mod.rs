@@ -73,6 +73,19 @@ pub fn instrument_cmd(input: &Path, output: &Path, extra: &[&str]) -> Output {
     heapscope(args)
 }
 
+/// `heapscope instrument MODULE --report-json` (with `extra` flags, the
+/// output in `dir`): the command's output, checked to succeed, and the
+/// report it wrote.
+pub fn instrument_report(dir: &Path, module: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
+    let report = dir.join("report.json");
+    let mut flags = extra.to_vec();
+    flags.extend(["--report-json", report.to_str().unwrap()]);
+    let o = instrument_cmd(module, &dir.join("instrumented.wasm"), &flags);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    (o, r)
+}
+
 /// stdout as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -536,6 +536,39 @@ fn bad_pointer_is_reported_before_the_allocator_traps(name: &str, caller: &str) 
     );
 }
 
+#[test]
+fn a_pointer_kept_in_another_memory_makes_its_block_reachable() {
+    // Two memories: the heap in memory 0, one block's pointer stored in
+    // memory 1 and the other block's nowhere. The scan reads every memory.
+    let dir = tempfile::tempdir().unwrap();
+    let wat = dir.path().join("two.wat");
+    std::fs::write(
+        &wat,
+        r#"(module
+  (memory $m0 (export "memory") 1)
+  (memory $m1 1)
+  (global $top (mut i32) (i32.const 1024))
+  (func $malloc (export "malloc") (param i32) (result i32)
+    global.get $top global.get $top local.get 0 i32.add global.set $top)
+  (func $free (export "free") (param i32))
+  (func (export "_start")
+    (i32.store $m1 (i32.const 16) (call $malloc (i32.const 40)))
+    (drop (call $malloc (i32.const 24)))))"#,
+    )
+    .unwrap();
+    let (out, _, s) = record(dir.path(), &wat, &["--no-trace"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let kinds = &s["leak_kinds"];
+    assert_eq!(
+        [
+            kinds["definite"]["bytes"].as_u64(),
+            kinds["reachable"]["bytes"].as_u64()
+        ],
+        [Some(24), Some(40)],
+        "{s}"
+    );
+}
+
 /// Valgrind's leak summary for `native`: (bytes, blocks) definitely,
 /// indirectly, possibly lost and still reachable.
 fn valgrind_leak_kinds(native: &std::path::Path) -> [(u64, u64); 4] {

@@ -205,11 +205,13 @@ pub(crate) struct ScanLayout<'a> {
     pub memories: &'a [MemoryInfo],
 }
 
-/// Scan memory 0 and the globals for pointers to the blocks still live,
+/// Scan memory 0, the globals and the other memories for pointers to the
+/// blocks still live,
 /// match the suppressions, and record each block's leak kind; returns the
 /// blocks grouped ([`group_blocks`]).
 ///
-/// Roots: the globals, and memory below the lowest block ever allocated
+/// Roots: the globals, the words of the other memories that point into the
+/// heap, and memory below the lowest block ever allocated
 /// (data, `.bss` and the stack), except the dead part of the C stack below
 /// its current pointer. wasm-ld puts the stack first (Rust) or after the
 /// data (clang's default): in the second case the dead part starts at the
@@ -229,7 +231,8 @@ pub(crate) fn classify_leaks(
     let Some(memory) = instance.get_memory(&mut *store, &mem_name) else {
         return Some(Vec::new());
     };
-    let (globals, sp_now) = scan_globals(store, instance);
+    let (mut globals, sp_now) = scan_globals(store, instance);
+    globals.extend(other_memory_roots(store, instance));
     let (bytes, host) = memory.data_and_store_mut(&mut *store);
     let mut rec = host.rec.sync();
     classify_snapshot(
@@ -344,6 +347,41 @@ pub(crate) fn classify_snapshot(
         })
         .collect();
     Some(groups)
+}
+
+/// The words of the module's other memories (1, 2, ...) that point into
+/// the live heap of memory 0: roots, as the globals are (Valgrind scans
+/// all of a process's memory that is not the heap).
+fn other_memory_roots(store: &mut Store<Host>, instance: Instance) -> Vec<u64> {
+    let (lo, hi) = {
+        let rec = store.data_mut().rec.sync();
+        let hi = rec
+            .model
+            .live()
+            .map(|(p, b)| p.saturating_add(b.size))
+            .max();
+        match (rec.heap_lo, hi) {
+            (Some(lo), Some(hi)) => (lo, hi),
+            _ => return Vec::new(),
+        }
+    };
+    let mut out = Vec::new();
+    for i in 1u32.. {
+        let name = format!("{}{i}", abi::MEMORY_EXPORT_PREFIX);
+        let Some(m) = instance.get_memory(&mut *store, &name) else {
+            break;
+        };
+        let word = if m.ty(&*store).is_64() { 8 } else { 4 };
+        for c in m.data(&*store).chunks_exact(word) {
+            let mut b = [0u8; 8];
+            b[..word].copy_from_slice(c);
+            let v = u64::from_le_bytes(b);
+            if (lo..hi).contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    out
 }
 
 /// The module's globals as the scan's roots, and the C stack pointer's

@@ -206,12 +206,11 @@ pub(crate) struct ScanLayout<'a> {
 }
 
 /// Scan memory 0, the globals and the other memories for pointers to the
-/// blocks still live,
-/// match the suppressions, and record each block's leak kind; returns the
-/// blocks grouped ([`group_blocks`]).
+/// blocks still live, match the suppressions, and record each block's leak
+/// kind; returns the blocks grouped ([`group_blocks`]).
 ///
-/// Roots: the globals, the words of the other memories that point into the
-/// heap, and memory below the lowest block ever allocated
+/// Roots: the globals, every word of the other memories, and memory 0
+/// below the lowest block ever allocated
 /// (data, `.bss` and the stack), except the dead part of the C stack below
 /// its current pointer. wasm-ld puts the stack first (Rust) or after the
 /// data (clang's default): in the second case the dead part starts at the
@@ -231,8 +230,8 @@ pub(crate) fn classify_leaks(
     let Some(memory) = instance.get_memory(&mut *store, &mem_name) else {
         return Some(Vec::new());
     };
-    let (mut globals, sp_now) = scan_globals(store, instance);
-    globals.extend(other_memory_roots(store, instance));
+    let (globals, sp_now) = scan_globals(store, instance);
+    let others = other_memories(store, instance);
     let (bytes, host) = memory.data_and_store_mut(&mut *store);
     let mut rec = host.rec.sync();
     classify_snapshot(
@@ -241,6 +240,7 @@ pub(crate) fn classify_leaks(
             memory: bytes,
             globals,
             sp_now,
+            other_memories: others,
         },
         layout,
         rules,
@@ -254,6 +254,9 @@ pub(crate) struct Snapshot<'a> {
     pub memory: &'a [u8],
     pub globals: Vec<u64>,
     pub sp_now: Option<u64>,
+    /// The other memories' bytes and pointer widths (none from the
+    /// JavaScript collector, which snapshots memory 0).
+    pub other_memories: Vec<(Vec<u8>, usize)>,
 }
 
 /// [`classify_leaks`] on a snapshot of the module's state, wherever it was
@@ -294,6 +297,7 @@ pub(crate) fn classify_snapshot(
         word,
         roots,
         globals: snap.globals.clone(),
+        other_memories: &snap.other_memories,
         blocks: &extents,
         object_offsets: &object_offsets,
         deadline,
@@ -349,22 +353,10 @@ pub(crate) fn classify_snapshot(
     Some(groups)
 }
 
-/// The words of the module's other memories (1, 2, ...) that point into
-/// the live heap of memory 0: roots, as the globals are (Valgrind scans
-/// all of a process's memory that is not the heap).
-fn other_memory_roots(store: &mut Store<Host>, instance: Instance) -> Vec<u64> {
-    let (lo, hi) = {
-        let rec = store.data_mut().rec.sync();
-        let hi = rec
-            .model
-            .live()
-            .map(|(p, b)| p.saturating_add(b.size))
-            .max();
-        match (rec.heap_lo, hi) {
-            (Some(lo), Some(hi)) => (lo, hi),
-            _ => return Vec::new(),
-        }
-    };
+/// The module's other memories (1, 2, ...), copied, with their pointer
+/// widths: roots, as the globals are (Valgrind scans all of a process's
+/// memory that is not the heap).
+fn other_memories(store: &mut Store<Host>, instance: Instance) -> Vec<(Vec<u8>, usize)> {
     let mut out = Vec::new();
     for i in 1u32.. {
         let name = format!("{}{i}", abi::MEMORY_EXPORT_PREFIX);
@@ -372,14 +364,7 @@ fn other_memory_roots(store: &mut Store<Host>, instance: Instance) -> Vec<u64> {
             break;
         };
         let word = if m.ty(&*store).is_64() { 8 } else { 4 };
-        for c in m.data(&*store).chunks_exact(word) {
-            let mut b = [0u8; 8];
-            b[..word].copy_from_slice(c);
-            let v = u64::from_le_bytes(b);
-            if (lo..hi).contains(&v) {
-                out.push(v);
-            }
-        }
+        out.push((m.data(&*store).to_vec(), word));
     }
     out
 }

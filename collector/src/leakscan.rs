@@ -27,6 +27,9 @@ pub struct ScanInput<'a> {
     pub roots: Vec<Range<u64>>,
     /// Global values that are roots.
     pub globals: Vec<u64>,
+    /// The module's other memories, bytes and pointer width: every word in
+    /// them is a root (the heap is in `memory`).
+    pub other_memories: &'a [(Vec<u8>, usize)],
     /// Live blocks as (start, size), in any order.
     pub blocks: &'a [(u64, u64)],
     /// For each block, an offset into it that counts as a pointer to its
@@ -174,6 +177,19 @@ pub fn classify(input: &ScanInput) -> Option<Vec<LeakKind>> {
     for &g in &input.globals {
         mark(g, true, &mut state, &mut work);
     }
+    for (bytes, word) in input.other_memories {
+        for c in bytes.chunks_exact(*word) {
+            if late() {
+                return None;
+            }
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            let v = u64::from_le_bytes(b);
+            if v != 0 {
+                mark(v, true, &mut state, &mut work);
+            }
+        }
+    }
     for r in &input.roots {
         for v in words(r.clone()) {
             if late() {
@@ -283,6 +299,7 @@ mod tests {
             word: 4,
             roots,
             globals,
+            other_memories: &[],
             blocks,
             object_offsets: &[],
         })
@@ -301,6 +318,7 @@ mod tests {
             word: 4,
             roots: vec![0..16],
             globals: vec![],
+            other_memories: &[],
             blocks: &blocks,
             object_offsets: &[16, 0],
         })

@@ -410,6 +410,7 @@ fn replay(
                     memory,
                     globals: e.globals.clone(),
                     sp_now: e.sp_now,
+                    other_memories: Vec::new(),
                 },
                 &layout,
                 &rules,

@@ -158,7 +158,7 @@ fn scan_unit(
         };
         let entry_pc = match entry.attr_value(gimli::DW_AT_entry_pc) {
             Some(AttributeValue::Addr(a)) => Some(a),
-            Some(AttributeValue::Udata(off)) => Some(lowest + off),
+            Some(AttributeValue::Udata(off)) => Some(lowest.saturating_add(off)),
             _ => None,
         };
         open = Some((
@@ -418,7 +418,7 @@ pub(crate) fn hook(
         let walrus::FunctionKind::Local(local) = &mut module.funcs.get_mut(res.func).kind else {
             continue;
         };
-        let to_loc = |offset: u64| code_start as u64 + offset;
+        let to_loc = |offset: u64| (code_start as u64).saturating_add(offset);
         let in_ranges = |loc: InstrLocId| {
             !loc.is_default()
                 && free.ranges.iter().any(|r| {

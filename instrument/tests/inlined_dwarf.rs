@@ -252,3 +252,71 @@ fn an_inlined_free_that_cannot_be_hooked_is_passed_over_with_the_reason() {
         );
     }
 }
+
+#[test]
+fn damaged_dwarf_never_stops_instrumenting() {
+    // The DWARF is the module's, so untrusted: flip bytes of its sections
+    // (not their headers) and the module is instrumented all the same,
+    // hooked or not, into a valid module: never refused, never a panic.
+    let wasm = wat::parse_str(MODULE).unwrap();
+    let (ops, _) = user_offsets(&wasm);
+    let good = with_dwarf(&wasm, ops[0]..ops[2], None, Some(0));
+    let sections = custom_payloads(&good, wasm.len());
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..2000 {
+        let mut bad = good.clone();
+        for _ in 0..1 + next() % 4 {
+            let (start, len) = sections[(next() % sections.len() as u64) as usize];
+            let at = start + (next() % len as u64) as usize;
+            bad[at] = next() as u8;
+        }
+        let out = instrument(
+            &bad,
+            &Options {
+                validate: true,
+                ..Default::default()
+            },
+        );
+        assert!(out.is_ok(), "round {round}: {:?}", out.err());
+    }
+}
+
+/// Where the payloads of the custom sections appended after `base` bytes
+/// are, past each section's name: (start, length).
+fn custom_payloads(wasm: &[u8], base: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = base;
+    while at < wasm.len() {
+        assert_eq!(wasm[at], 0);
+        at += 1;
+        let (size, n) = read_leb(&wasm[at..]);
+        at += n;
+        let end = at + size;
+        let (name_len, n) = read_leb(&wasm[at..]);
+        let payload = at + n + name_len;
+        if end > payload {
+            out.push((payload, end - payload));
+        }
+        at = end;
+    }
+    out
+}
+
+fn read_leb(b: &[u8]) -> (usize, usize) {
+    let (mut v, mut shift, mut i) = (0usize, 0, 0);
+    loop {
+        let byte = b[i];
+        v |= ((byte & 0x7f) as usize) << shift;
+        i += 1;
+        if byte & 0x80 == 0 {
+            return (v, i);
+        }
+        shift += 7;
+    }
+}

@@ -82,6 +82,14 @@ for a in default dlmalloc wee_alloc talc lol_alloc buddy linked_list; do
   (cd rust/allocators && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown "${features[@]}")
   cp "$target_dir/wasm32-unknown-unknown/release/allocators.wasm" "$out/rust/alloc-$a.wasm"
 done
+# With LTO (`lto = true`, as size-conscious wasm builds have it): no
+# `__rust_*` shim is left, the allocator's methods are found by name with
+# parameters LTO dropped, and lol_alloc's free is inlined everywhere.
+for a in wee_alloc linked_list lol_alloc; do
+  (cd rust/allocators && CARGO_PROFILE_RELEASE_LTO=true CARGO_TARGET_DIR="$target_dir-lto" \
+    cargo build --quiet --release --target wasm32-unknown-unknown --features "$a")
+  cp "$target_dir-lto/wasm32-unknown-unknown/release/allocators.wasm" "$out/rust/alloc-$a-lto.wasm"
+done
 # lol_alloc with line tables and inlining records but no parameters in its
 # DWARF: its inlined frees cannot be hooked, only inferred (and said so).
 (cd rust/allocators && CARGO_PROFILE_RELEASE_DEBUG=limited CARGO_TARGET_DIR="$target_dir-limited" \

@@ -145,6 +145,57 @@ fn churn_50_is_50_allocations_and_every_free_seen_or_said_unseen() {
 }
 
 #[test]
+fn with_lto_and_no_shim_left_the_allocators_methods_are_read_right() {
+    // LTO inlines the `__rust_*` shims and drops the parameters every call
+    // passes the same constant (`self`, the alignment): the methods are
+    // found by name, the layout read as rustc passes it, and lol_alloc's
+    // free, inlined everywhere, is hooked through DWARF.
+    for a in ["wee_alloc", "linked_list", "lol_alloc"] {
+        let module = sample(&format!("rust/alloc-{a}-lto.wasm"));
+        let dir = tempfile::tempdir().unwrap();
+        let (out, _, s) = record(
+            dir.path(),
+            &module,
+            &[
+                "--no-trace",
+                "--invoke",
+                "leak",
+                "--repeat",
+                "10",
+                "--",
+                "1000",
+            ],
+        );
+        assert_eq!(code(&out), 0, "{a}: {}", stderr(&out));
+        assert_eq!(
+            counts(&s),
+            [10, 10_000, 10, 10_000, 10, 10_000],
+            "{a}: {}",
+            stderr(&out)
+        );
+        let (out, _, s) = record(
+            dir.path(),
+            &module,
+            &["--no-trace", "--invoke", "churn", "--", "50"],
+        );
+        assert_eq!(code(&out), 0, "{a}: {}", stderr(&out));
+        assert_eq!(
+            [
+                s["total_blocks"].as_u64(),
+                s["total_bytes"].as_u64(),
+                s["curr_blocks"].as_u64(),
+                s["invalid_frees"].as_u64()
+            ],
+            [Some(50), Some(3_200), Some(0), Some(0)],
+            "{a}: {}",
+            stderr(&out)
+        );
+        assert!(s.get("warnings").is_none(), "{a}: {s}");
+        assert!(s.get("unseen_frees").is_none(), "{a}: {s}");
+    }
+}
+
+#[test]
 fn a_free_inlined_into_the_code_that_frees_is_hooked_there_through_dwarf() {
     // lol_alloc's `dealloc` is inlined through `__rust_dealloc` into
     // `churn`: no function frees. The instrumenter finds the inlined call in

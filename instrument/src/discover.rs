@@ -336,16 +336,27 @@ pub fn shape(role: AllocFn, params: &[ValType], results: &[ValType], p: ValType)
         {
             Some(Shape::Free { ptr: 0 })
         }
-        // Methods, whose `self` LTO may have constant-propagated away: the
-        // values are the last parameters.
-        GlobalAlloc | GlobalAllocZeroed if (2..=3).contains(&n) && all_p(n) && returns_p => {
-            alloc(n - 2, None, Some(n - 1))
+        // `GlobalAlloc` methods as found by name, for when no `__rust_*`
+        // shim is left to say where their values are (LTO inlined the
+        // shims; a shim's call overrides this). LTO drops a parameter every
+        // call passes the same constant: `self` (a static's address)
+        // first, then a layout field no call varies (the alignment, far
+        // more often than the size). A `Layout` arrives as (align, size),
+        // rustc's order today, as the shims' calls show where they remain.
+        GlobalAlloc | GlobalAllocZeroed if (1..=3).contains(&n) && all_p(n) && returns_p => {
+            if n == 1 {
+                alloc(0, None, None)
+            } else {
+                alloc(n - 1, None, Some(n - 2))
+            }
         }
-        GlobalDealloc if (3..=4).contains(&n) && all_p(n) && results.is_empty() => {
-            Some(Shape::Free { ptr: n - 3 })
+        GlobalDealloc if (1..=4).contains(&n) && all_p(n) && results.is_empty() => {
+            Some(Shape::Free {
+                ptr: usize::from(n == 4),
+            })
         }
-        GlobalRealloc if (4..=5).contains(&n) && all_p(n) && returns_p => Some(Shape::Realloc {
-            ptr: n - 4,
+        GlobalRealloc if (2..=5).contains(&n) && all_p(n) && returns_p => Some(Shape::Realloc {
+            ptr: usize::from(n == 5),
             size: n - 1,
         }),
         DlMalloc | DlCalloc if (1..=2).contains(&n) && all_p(n) && returns_p => {
@@ -961,13 +972,39 @@ mod tests {
             shape(AllocFn::DlRealloc, &[I32, I32, I32], &[I32], I32),
             Some(Shape::Realloc { ptr: 1, size: 2 })
         );
+        // Without a shim: (align, size), rustc's order, `self` dropped
+        // by LTO; one parameter left is the size.
         assert_eq!(
             shape(AllocFn::GlobalAlloc, &[I32, I32], &[I32], I32),
             Some(Shape::Alloc {
-                size: 0,
+                size: 1,
+                count: None,
+                align: Some(0)
+            })
+        );
+        assert_eq!(
+            shape(AllocFn::GlobalAlloc, &[I32, I32, I32], &[I32], I32),
+            Some(Shape::Alloc {
+                size: 2,
                 count: None,
                 align: Some(1)
             })
+        );
+        assert_eq!(
+            shape(AllocFn::GlobalAlloc, &[I32], &[I32], I32),
+            Some(Shape::Alloc {
+                size: 0,
+                count: None,
+                align: None
+            })
+        );
+        assert_eq!(
+            shape(AllocFn::GlobalDealloc, &[I32, I32], &[], I32),
+            Some(Shape::Free { ptr: 0 })
+        );
+        assert_eq!(
+            shape(AllocFn::GlobalDealloc, &[I32, I32, I32, I32], &[], I32),
+            Some(Shape::Free { ptr: 1 })
         );
     }
 

@@ -38,7 +38,7 @@ pub(crate) fn allocators(
         });
     }
     if !allocators.iter().any(|a| a.role.hook() == abi::HOOK_FREE) {
-        warnings.push("no freeing function found: every block will look leaked".into());
+        warnings.push(format!("{NO_FREE_WARNING}: every block will look leaked"));
     }
     if allocators.iter().all(|a| {
         matches!(
@@ -55,6 +55,10 @@ pub(crate) fn allocators(
     }
     Ok(allocators)
 }
+
+/// How the warning that no freeing function was found starts (withdrawn
+/// when frees inlined into the code that frees are hooked instead).
+pub(crate) const NO_FREE_WARNING: &str = "no freeing function found";
 
 /// What one function does that matters for reachability.
 #[derive(Default)]

@@ -169,9 +169,21 @@ fn hook_inlined_frees(
     allocators: &mut Vec<Allocator>,
     warnings: &mut Vec<String>,
 ) {
-    let rust_free = allocators
-        .iter()
-        .any(|a| matches!(a.role, AllocFn::RustDealloc | AllocFn::GlobalDealloc));
+    // A Rust allocator (its free may be inlined everywhere, leaving only
+    // the allocation to find by name, as LTO builds of lol_alloc do).
+    let rust_free = allocators.iter().any(|a| {
+        matches!(
+            a.role,
+            AllocFn::RustAlloc
+                | AllocFn::RustAllocZeroed
+                | AllocFn::RustDealloc
+                | AllocFn::RustRealloc
+                | AllocFn::GlobalAlloc
+                | AllocFn::GlobalAllocZeroed
+                | AllocFn::GlobalDealloc
+                | AllocFn::GlobalRealloc
+        )
+    });
     let big_free = allocators
         .iter()
         .any(|a| matches!(a.role, AllocFn::Free | AllocFn::DlFree));
@@ -239,8 +251,12 @@ fn hook_inlined_frees(
             found_by: crate::discover::FoundBy::Dwarf,
             shape: crate::discover::Shape::Free { ptr: 0 },
         });
-        // The free that the shims' calls said was inlined is hooked now.
-        warnings.retain(|w| !w.starts_with(crate::discover::FREE_INLINED_WARNING));
+        // The free that the shims' calls said was inlined, or that was not
+        // found at all, is hooked now.
+        warnings.retain(|w| {
+            !w.starts_with(crate::discover::FREE_INLINED_WARNING)
+                && !w.starts_with(plan::NO_FREE_WARNING)
+        });
     }
     if !hooked.unhookable.is_empty() {
         let mut why: Vec<&str> = hooked.unhookable.clone();

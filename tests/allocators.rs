@@ -342,9 +342,9 @@ fn a_run_whose_allocations_reach_no_hook_says_so_with_where_to_look() {
     let dir = tempfile::tempdir().unwrap();
     // `malloc` is found and never called; the module allocates through
     // `pool_alloc` and grows its memory.
-    let wat = dir.path().join("pool.wat");
-    std::fs::write(
-        &wat,
+    let wat = write_module(
+        dir.path(),
+        "pool.wat",
         r#"(module
   (memory (export "memory") 1)
   (global $top (mut i32) (i32.const 1024))
@@ -355,8 +355,7 @@ fn a_run_whose_allocations_reach_no_hook_says_so_with_where_to_look() {
   (func (export "_start")
     (drop (memory.grow (i32.const 2)))
     (drop (call $pool_alloc (i32.const 100)))))"#,
-    )
-    .unwrap();
+    );
     let (out, _, s) = record(dir.path(), &wat, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(s["total_blocks"], 0);
@@ -402,9 +401,9 @@ fn instrument_names_the_allocator_family_it_recognised() {
 #[test]
 fn a_module_with_wasmgc_types_is_told_its_gc_objects_are_not_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let wat = dir.path().join("gc.wat");
-    std::fs::write(
-        &wat,
+    let wat = write_module(
+        dir.path(),
+        "gc.wat",
         r#"(module
   (type $a (array (mut i8)))
   (memory (export "memory") 1)
@@ -416,8 +415,7 @@ fn a_module_with_wasmgc_types_is_told_its_gc_objects_are_not_counted() {
   (func (export "_start")
     (drop (call $malloc (i32.const 8)))
     (global.set $keep (array.new_default $a (i32.const 100)))))"#,
-    )
-    .unwrap();
+    );
     let (out, _, s) = record(dir.path(), &wat, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
@@ -493,9 +491,9 @@ fn a_bad_realloc_the_allocator_survives_is_one_invalid_free_and_one_new_block_li
     // out a new block. The bad pointer is reported before it runs, and the
     // new block is counted once; the trace replays to the same numbers.
     let dir = tempfile::tempdir().unwrap();
-    let wat = dir.path().join("realloc.wat");
-    std::fs::write(
-        &wat,
+    let wat = write_module(
+        dir.path(),
+        "realloc.wat",
         r#"(module
   (memory (export "memory") 1)
   (global $top (mut i32) (i32.const 1024))
@@ -508,8 +506,7 @@ fn a_bad_realloc_the_allocator_survives_is_one_invalid_free_and_one_new_block_li
     (local.set $a (call $malloc (i32.const 100)))
     (drop (call $realloc (i32.add (local.get $a) (i32.const 8)) (i32.const 200)))
     (drop (call $realloc (local.get $a) (i32.const 50)))))"#,
-    )
-    .unwrap();
+    );
     let (out, trace, s) = record(dir.path(), &wat, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     // malloc 100; realloc of a+8 (invalid; a new block of 200); realloc of
@@ -592,9 +589,9 @@ fn a_pointer_kept_in_another_memory_makes_its_block_reachable() {
     // Two memories: the heap in memory 0, one block's pointer stored in
     // memory 1 and the other block's nowhere. The scan reads every memory.
     let dir = tempfile::tempdir().unwrap();
-    let wat = dir.path().join("two.wat");
-    std::fs::write(
-        &wat,
+    let wat = write_module(
+        dir.path(),
+        "two.wat",
         r#"(module
   (memory $m0 (export "memory") 1)
   (memory $m1 1)
@@ -605,8 +602,7 @@ fn a_pointer_kept_in_another_memory_makes_its_block_reachable() {
   (func (export "_start")
     (i32.store $m1 (i32.const 16) (call $malloc (i32.const 40)))
     (drop (call $malloc (i32.const 24)))))"#,
-    )
-    .unwrap();
+    );
     let (out, _, s) = record(dir.path(), &wat, &["--no-trace"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let kinds = &s["leak_kinds"];
@@ -618,6 +614,13 @@ fn a_pointer_kept_in_another_memory_makes_its_block_reachable() {
         [Some(24), Some(40)],
         "{s}"
     );
+}
+
+/// Write the module text `wat` to `dir/name`; returns its path.
+fn write_module(dir: &std::path::Path, name: &str, wat: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, wat).unwrap();
+    path
 }
 
 /// Valgrind's leak summary for `native`: (bytes, blocks) definitely,

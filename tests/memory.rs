@@ -137,3 +137,66 @@ fn text_thousands(n: u64) -> String {
     }
     out
 }
+
+#[test]
+fn every_other_memory_splits_at_its_data_byte_for_byte() {
+    // Memory 1 has 4 bytes of data at 100 and grows by 2 pages before the
+    // peak of live bytes (the second block) and by 1 after it.
+    let dir = tempfile::tempdir().unwrap();
+    let wat = dir.path().join("two.wat");
+    std::fs::write(
+        &wat,
+        r#"(module
+  (memory $m0 (export "memory") 1)
+  (memory $m1 1 8)
+  (data (memory $m1) (i32.const 100) "abcd")
+  (global $top (mut i32) (i32.const 1024))
+  (func $malloc (export "malloc") (param i32) (result i32)
+    global.get $top global.get $top local.get 0 i32.add global.set $top)
+  (func $free (export "free") (param i32))
+  (func (export "_start")
+    (drop (call $malloc (i32.const 40)))
+    (drop (memory.grow $m1 (i32.const 2)))
+    (drop (call $malloc (i32.const 24)))
+    (drop (memory.grow $m1 (i32.const 1)))))"#,
+    )
+    .unwrap();
+    let (out, trace, s) = record(dir.path(), &wat, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let split = |pages: u64| serde_json::json!({"pages": pages, "bytes": pages * 65_536, "static_data": 104, "unmanaged": pages * 65_536 - 104});
+    let expected = serde_json::json!([{
+        "index": 1,
+        "initial_pages": 1,
+        "peak_pages": 4,
+        "final_pages": 4,
+        "maximum_pages": 8,
+        "grows": 2,
+        "failed_grows": 0,
+        "page_size": 65_536,
+        "breakdown": {"data_end": 104, "at_peak": split(3), "at_exit": split(4)},
+    }]);
+    assert_eq!(s["other_memories"], expected, "{s}");
+    assert_eq!(s["memory"]["final_pages"], 1, "memory 0 is its own");
+    // The same from the trace, in the JSON, the text summary and the report.
+    let o = heapscope(["summary".as_ref(), trace.as_os_str(), "--json".as_ref()]);
+    let replayed: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(replayed["other_memories"], expected);
+    let o = heapscope(["summary".as_ref(), trace.as_os_str()]);
+    for line in [
+        "memory 1: 1 page initially, 4 at peak (256.0 KiB), 2 growths",
+        "memory 1 at the peak: 3 pages (196,608 bytes) = 104 static data + 196,504 used directly by the module (no allocator hooked there)",
+        "memory 1 at exit: 4 pages (262,144 bytes) = 104 static data + 262,040 used directly",
+    ] {
+        assert!(stdout(&o).contains(line), "no `{line}` in\n{}", stdout(&o));
+    }
+    let html = dir.path().join("r.html");
+    let o = heapscope([
+        "report".as_ref(),
+        trace.as_os_str(),
+        "-o".as_ref(),
+        html.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let html = std::fs::read_to_string(&html).unwrap();
+    assert!(html.contains("<dt>memory 1 at exit</dt><dd>4 pages (262,144 bytes) = 104 static data"));
+}

@@ -141,6 +141,21 @@ fn real_summaries_match_the_documented_schema() {
         ("a trap", sample("c/badfree.wasm"), vec![]),
         ("leak kinds", sample("c/kinds.wasm"), vec![]),
     ];
+    // A second memory, with data and a growth.
+    let two = dir.path().join("two.wat");
+    std::fs::write(
+        &two,
+        r#"(module
+  (memory (export "memory") 1)
+  (memory $m1 1)
+  (data (memory $m1) (i32.const 8) "data")
+  (func (export "malloc") (param i32) (result i32) i32.const 1024)
+  (func (export "_start")
+    (drop (call 0 (i32.const 16)))
+    (drop (memory.grow $m1 (i32.const 1)))))"#,
+    )
+    .unwrap();
+    runs.push(("two memories", two, vec![]));
     let messages = sample("actor/messages-5000.jsonl");
     runs.push((
         "an actor",
@@ -174,6 +189,7 @@ fn real_summaries_match_the_documented_schema() {
         "invocations",
         "growth",
         "memory_breakdown",
+        "other_memories",
     ] {
         assert!(seen_fields.contains(f), "no run had {f}");
     }

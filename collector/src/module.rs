@@ -302,12 +302,21 @@ pub(crate) fn shadow_memory_position(wasm: &[u8]) -> Option<usize> {
 /// Where the module's active data segments end in memory 0: a lower bound
 /// of the end of its static data (zero-initialised `.bss` may follow).
 pub(crate) fn data_end(wasm: &[u8]) -> u64 {
-    let mut end = 0u64;
+    data_ends(wasm)
+        .iter()
+        .find(|(m, _)| *m == 0)
+        .map_or(0, |(_, end)| *end)
+}
+
+/// Where the active data segments end in each memory that has one, as
+/// `(memory, end)`.
+pub(crate) fn data_ends(wasm: &[u8]) -> Vec<(u32, u64)> {
+    let mut ends: Vec<(u32, u64)> = Vec::new();
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         if let Ok(wasmparser::Payload::DataSection(s)) = payload {
             for d in s.into_iter().flatten() {
                 if let wasmparser::DataKind::Active {
-                    memory_index: 0,
+                    memory_index,
                     offset_expr,
                 } = d.kind
                 {
@@ -317,12 +326,16 @@ pub(crate) fn data_end(wasm: &[u8]) -> u64 {
                         Ok(wasmparser::Operator::I64Const { value }) => value as u64,
                         _ => continue,
                     };
-                    end = end.max(offset + d.data.len() as u64);
+                    let end = offset.saturating_add(d.data.len() as u64);
+                    match ends.iter_mut().find(|(m, _)| *m == memory_index) {
+                        Some((_, e)) => *e = (*e).max(end),
+                        None => ends.push((memory_index, end)),
+                    }
                 }
             }
         }
     }
-    end
+    ends
 }
 
 /// The values of the linker's `__data_end` and `__heap_base` globals, when

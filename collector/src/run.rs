@@ -426,8 +426,12 @@ fn finish(
     if let Some(p) = &rec.progress {
         p.set_phase(Phase::Writing);
     }
-    let layout = (!cfg.plain && called.instance.is_some())
-        .then(|| module::layout(&loaded.original, called.sp_init, rec.heap_lo));
+    let layout = (!cfg.plain && called.instance.is_some()).then(|| {
+        (
+            module::layout(&loaded.original, called.sp_init, rec.heap_lo),
+            module::data_ends(&loaded.original),
+        )
+    });
     end_trace(&mut rec, layout, status, exit_code, &message);
     watch.stop_progress();
     if let Some(t) = &cfg.trace {
@@ -483,18 +487,28 @@ pub(crate) fn rules(cfg: &RunConfig) -> Result<Vec<suppress::Rule>, RunError> {
     })
 }
 
-/// The trace's last records: memory 0's layout (when known), the time and
-/// how the run ended; then the trace is closed.
+/// The trace's last records: memory 0's layout and where the other
+/// memories' data ends (when known), the time and how the run ended; then
+/// the trace is closed.
 pub(crate) fn end_trace(
     rec: &mut Recorder,
-    layout: Option<heapscope_trace::format::MemoryLayout>,
+    layout: Option<(heapscope_trace::format::MemoryLayout, Vec<(u32, u64)>)>,
     status: RunStatus,
     exit_code: Option<i32>,
     message: &str,
 ) {
-    if let Some(layout) = layout {
+    if let Some((layout, data_ends)) = layout {
         rec.write_record(&Record::Layout(layout));
         rec.model.layout = Some(layout);
+        // Every memory after the first, a data segment or not.
+        for memory in 1..rec.model.memories.len() as u32 {
+            let data_end = data_ends
+                .iter()
+                .find(|(m, _)| *m == memory)
+                .map_or(0, |(_, end)| *end);
+            rec.write_record(&Record::MemoryData { memory, data_end });
+            rec.model.memory_data(memory, data_end);
+        }
     }
     rec.clock();
     rec.write_record(&Record::RunEnd {

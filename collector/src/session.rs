@@ -420,9 +420,12 @@ fn replay(
         _ => Some(Vec::new()),
     };
     let leak_scan_cut = leaks.is_none();
-    let layout = end
-        .is_some()
-        .then(|| module::layout(&original, sp_init, rec.heap_lo));
+    let layout = end.is_some().then(|| {
+        (
+            module::layout(&original, sp_init, rec.heap_lo),
+            module::data_ends(&original),
+        )
+    });
     run::end_trace(&mut rec, layout, status, exit_code, &message);
     let mut summary = run::summarize(
         cfg,

@@ -186,6 +186,8 @@ pub mod kind {
     pub const LAYOUT: u8 = 0x29;
     /// [`super::Record::Warmup`]
     pub const WARMUP: u8 = 0x28;
+    /// [`super::Record::MemoryData`]
+    pub const MEMORY_DATA: u8 = 0x2a;
 }
 
 /// How a block live at the end of a run is referenced, as Valgrind's
@@ -481,6 +483,14 @@ pub enum Record {
     Warmup(u64),
     /// Memory 0's layout, for the breakdown of its pages.
     Layout(MemoryLayout),
+    /// Where the static data of a memory other than memory 0 ends (the end
+    /// of its active data segments), for the breakdown of its pages.
+    MemoryData {
+        /// The memory's index (1 or more).
+        memory: u32,
+        /// The end of its data segments, in bytes.
+        data_end: u64,
+    },
     /// Microseconds since the run started.
     Time(u64),
     /// A free or reallocation of a pointer that was not a live block.
@@ -897,6 +907,12 @@ impl<W: Write> TraceWriter<W> {
                 for v in [l.data_end, l.stack_lo, l.stack_hi, l.heap_base] {
                     varint::put_u64(&mut self.buf, v);
                 }
+                self.end(start)
+            }
+            Record::MemoryData { memory, data_end } => {
+                let start = self.begin(kind::MEMORY_DATA);
+                varint::put_u64(&mut self.buf, u64::from(*memory));
+                varint::put_u64(&mut self.buf, *data_end);
                 self.end(start)
             }
             Record::InvocationEnd { index, ok, message } => {
@@ -1495,6 +1511,10 @@ impl<R: Read> TraceReader<R> {
                 stack_hi: c.u64()?,
                 heap_base: c.u64()?,
             }),
+            kind::MEMORY_DATA => Record::MemoryData {
+                memory: c.u32()?,
+                data_end: c.u64()?,
+            },
             kind::TIME => Record::Time(c.u64()?),
             kind::INVALID_FREE => Record::InvalidFree {
                 ptr: c.u64()?,
@@ -1817,6 +1837,10 @@ mod tests {
                 stack_hi: 70_848,
                 heap_base: 70_848,
             }),
+            Record::MemoryData {
+                memory: 1,
+                data_end: 1_024,
+            },
             Record::InvocationStats(InvocationStats {
                 index: 0,
                 outcome: InvocationOutcome::PluginError,

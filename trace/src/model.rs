@@ -103,6 +103,12 @@ pub struct HeapModel {
     pub heap_hi_at_max: u64,
     /// Memory 0's layout, when the run recorded it.
     pub layout: Option<crate::format::MemoryLayout>,
+    /// Pages of every memory when live bytes peaked: kept only for a
+    /// module with more than one memory.
+    pub all_pages_at_max: Vec<u64>,
+    /// Where the static data of memories 1 and up ends, as `(memory,
+    /// data_end)`, when the run recorded it.
+    pub data_ends: Vec<(u32, u64)>,
 }
 
 /// Blocks and bytes.
@@ -210,6 +216,11 @@ impl HeapModel {
             self.max_seq = self.seq;
             self.pages_at_max = self.memories.first().map_or(0, |m| m.final_pages);
             self.heap_hi_at_max = self.heap_hi;
+            if self.memories.len() > 1 {
+                self.all_pages_at_max.clear();
+                self.all_pages_at_max
+                    .extend(self.memories.iter().map(|m| m.final_pages));
+            }
         }
     }
 
@@ -333,6 +344,7 @@ impl HeapModel {
             } => self.grow(memory, delta, old_pages),
             Record::RunStart { ref memories, .. } => self.start(memories),
             Record::Layout(l) => self.layout = Some(l),
+            Record::MemoryData { memory, data_end } => self.memory_data(memory, data_end),
             _ => {}
         }
         None
@@ -415,6 +427,53 @@ impl HeapModel {
         })
     }
 
+    /// Record where memory `memory`'s static data ends. Only a memory the
+    /// run has (other than memory 0, whose layout says it) is kept, once.
+    pub fn memory_data(&mut self, memory: u32, data_end: u64) {
+        if memory == 0 || memory as usize >= self.memories.len() {
+            self.invalid_events += 1;
+            return;
+        }
+        match self.data_ends.iter_mut().find(|(m, _)| *m == memory) {
+            Some((_, end)) => *end = data_end,
+            None => self.data_ends.push((memory, data_end)),
+        }
+    }
+
+    /// Memories 1 and up: their sizes, and their pages split into static
+    /// data and the rest when the run recorded where their data ends.
+    pub fn other_memories(&self) -> Vec<OtherMemory> {
+        self.memories
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, m)| {
+                let breakdown = self
+                    .data_ends
+                    .iter()
+                    .find(|(mem, _)| *mem as usize == i)
+                    .map(|&(_, data_end)| {
+                        // No block was ever live: the peak is the start.
+                        let at_max = self
+                            .all_pages_at_max
+                            .get(i)
+                            .copied()
+                            .unwrap_or(m.initial_pages);
+                        OtherBreakdown {
+                            data_end,
+                            at_peak: OtherParts::split(data_end, at_max, m.page_size),
+                            at_exit: OtherParts::split(data_end, m.final_pages, m.page_size),
+                        }
+                    });
+                OtherMemory {
+                    index: i as u32,
+                    stats: *m,
+                    breakdown,
+                }
+            })
+            .collect()
+    }
+
     /// The summary of the run so far.
     pub fn summary(&self, status: RunStatus, exit_code: Option<i32>, message: &str) -> Summary {
         let memory = self.memories.first().copied().unwrap_or_default();
@@ -444,6 +503,7 @@ impl HeapModel {
             partial: Vec::new(),
             warnings: Vec::new(),
             memory_breakdown: self.breakdown(),
+            other_memories: self.other_memories(),
             growth: None,
         }
     }
@@ -525,6 +585,60 @@ impl Parts {
             live_heap,
             heap_overhead_and_free,
             never_used,
+        }
+    }
+}
+
+/// A memory other than memory 0: its sizes, and what holds its pages.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OtherMemory {
+    /// Its index (1 or more).
+    pub index: u32,
+    /// Its sizes, as for memory 0.
+    #[serde(flatten)]
+    pub stats: MemoryStats,
+    /// Its pages at the peak of live bytes and at exit, when the run
+    /// recorded where its data ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<OtherBreakdown>,
+}
+
+/// The pages of a memory other than memory 0 by what holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OtherBreakdown {
+    /// Where its static data ends: the end of its active data segments.
+    pub data_end: u64,
+    /// When live bytes peaked.
+    pub at_peak: OtherParts,
+    /// At the end of the run.
+    pub at_exit: OtherParts,
+}
+
+/// The bytes of a memory other than memory 0: static data and the rest,
+/// which add up to `bytes`. heapscope hooks the allocators of memory 0
+/// only, so no heap is told apart here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OtherParts {
+    /// Pages of the memory then.
+    pub pages: u64,
+    /// Their bytes: `static_data + unmanaged`.
+    pub bytes: u64,
+    /// Static data (and the unused low addresses below it).
+    pub static_data: u64,
+    /// The rest, which the module uses directly.
+    pub unmanaged: u64,
+}
+
+impl OtherParts {
+    /// Split `pages` of `page_size` bytes at `data_end`, cut to the memory.
+    pub fn split(data_end: u64, pages: u64, page_size: u64) -> OtherParts {
+        let bytes = pages.saturating_mul(page_size);
+        let static_data = data_end.min(bytes);
+        OtherParts {
+            pages,
+            bytes,
+            static_data,
+            unmanaged: bytes - static_data,
         }
     }
 }
@@ -617,6 +731,11 @@ pub struct Summary {
     /// peak of live bytes and at exit, when the run recorded the layout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_breakdown: Option<MemoryBreakdown>,
+    /// Memories 1 and up, for a module with several: their sizes, and
+    /// their pages split into static data and the rest. Absent when the
+    /// module has one memory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_memories: Vec<OtherMemory>,
     /// Live heap and memory growth per invocation after the warm-up, when at
     /// least two invocations were fitted (see [`crate::growth`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -710,6 +829,39 @@ mod tests {
             page_size_log2: 16,
         }]);
         m
+    }
+
+    /// Where a memory's data ends is kept once per memory the run has; a
+    /// record naming memory 0 or one the run lacks (a corrupt trace) is
+    /// counted, never kept.
+    #[test]
+    fn data_ends_only_of_memories_the_run_has() {
+        let mut m = HeapModel::new();
+        let info = MemoryInfo {
+            initial_pages: 1,
+            maximum_pages: None,
+            memory64: false,
+            page_size_log2: 16,
+        };
+        m.start(&[info.clone(), info]);
+        m.memory_data(1, 300);
+        m.memory_data(1, 400);
+        m.memory_data(0, 5);
+        m.memory_data(u32::MAX, 5);
+        assert_eq!((m.data_ends.clone(), m.invalid_events), (vec![(1, 400)], 2));
+        m.grow(1, 2, Some(1));
+        m.alloc(1, 1024, 16, 1); // the peak, with memory 1 at 3 pages
+        m.grow(1, 1, Some(3));
+        let o = m.other_memories();
+        assert_eq!(o.len(), 1);
+        let b = o[0].breakdown.unwrap();
+        assert_eq!(
+            (b.at_peak.pages, b.at_peak.static_data, b.at_peak.unmanaged),
+            (3, 400, 3 * 65_536 - 400)
+        );
+        assert_eq!((b.at_exit.pages, o[0].stats.grows), (4, 2));
+        // Data past the memory's end is cut to it.
+        assert_eq!(OtherParts::split(1 << 20, 1, 65_536).unmanaged, 0);
     }
 
     /// A guest's forged `grow` of memory -1, or a corrupt trace's, is

@@ -137,7 +137,7 @@ struct Report<'a> {
     status: String,
     warnings: &'a [String],
     headlines: Vec<String>,
-    facts: Vec<(&'static str, String)>,
+    facts: Vec<(String, String)>,
     leaks: Vec<LeakRow>,
     more_leaks: usize,
     peak: Vec<SiteRow>,
@@ -226,18 +226,34 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         facts.push(("memory 0 at the peak", crate::text::parts(&b.at_peak)));
         facts.push(("memory 0 at exit", crate::text::parts(&b.at_exit)));
     }
+    let mut facts: Vec<(String, String)> =
+        facts.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    for o in &s.other_memories {
+        let i = o.index;
+        facts.push((format!("memory {i}"), crate::text::memory_sizes(&o.stats)));
+        if let Some(b) = &o.breakdown {
+            facts.push((
+                format!("memory {i} at the peak"),
+                crate::text::other_parts(&b.at_peak),
+            ));
+            facts.push((
+                format!("memory {i} at exit"),
+                crate::text::other_parts(&b.at_exit),
+            ));
+        }
+    }
     if let Some(k) = &s.leak_kinds {
-        facts.push(("leak kinds at exit", crate::text::leak_kinds(k)));
+        facts.push(("leak kinds at exit".into(), crate::text::leak_kinds(k)));
     }
     for w in &s.warnings {
-        facts.push(("warning", w.clone()));
+        facts.push(("warning".into(), w.clone()));
     }
     if s.invalid_frees > 0 {
-        facts.push(("invalid frees", thousands(s.invalid_frees)));
+        facts.push(("invalid frees".into(), thousands(s.invalid_frees)));
     }
     if let Some(n) = s.invocations {
         facts.push((
-            "invocations",
+            "invocations".into(),
             crate::text::invocations(n, s.invocations_failed.unwrap_or(0)),
         ));
     }

@@ -258,6 +258,34 @@ pub fn parts(p: &heapscope_trace::model::Parts) -> String {
     )
 }
 
+/// A memory other than memory 0 split at the end of its data: `4 pages
+/// (262,144 bytes) = 104 static data + 262,040 used directly by the module`.
+pub fn other_parts(p: &heapscope_trace::model::OtherParts) -> String {
+    format!(
+        "{} ({}) = {} static data + {} used directly by the module (no allocator hooked there)",
+        plural(p.pages, "page", "pages"),
+        plural(p.bytes, "byte", "bytes"),
+        thousands(p.static_data),
+        thousands(p.unmanaged),
+    )
+}
+
+/// A memory's sizes: `1 page initially, 4 at peak (256.0 KiB), 3 growths`.
+pub fn memory_sizes(m: &heapscope_trace::model::MemoryStats) -> String {
+    format!(
+        "{} initially, {} at peak ({}), {}{}",
+        plural(m.initial_pages, "page", "pages"),
+        thousands(m.peak_pages),
+        bytes_human(m.peak_pages.saturating_mul(m.page_size.max(1))),
+        plural(m.grows, "growth", "growths"),
+        if m.failed_grows > 0 {
+            format!(", {} failed", thousands(m.failed_grows))
+        } else {
+            String::new()
+        }
+    )
+}
+
 /// The blocks live at exit by leak kind: `6,666 bytes in 3 blocks
 /// definitely lost, 0 bytes in 0 blocks indirectly lost, ...`.
 pub fn leak_kinds(k: &LeakTotals) -> String {
@@ -302,22 +330,25 @@ pub fn summary_lines(module: &str, s: &Summary) -> Vec<String> {
             }),
         ),
     ];
-    let m = &s.memory;
-    out.push(format!(
-        "linear memory: {} initially, {} at peak ({}), {}{}",
-        plural(m.initial_pages, "page", "pages"),
-        thousands(m.peak_pages),
-        bytes_human(m.peak_pages * m.page_size.max(1)),
-        plural(m.grows, "growth", "growths"),
-        if m.failed_grows > 0 {
-            format!(", {} failed", thousands(m.failed_grows))
-        } else {
-            String::new()
-        }
-    ));
+    out.push(format!("linear memory: {}", memory_sizes(&s.memory)));
     if let Some(b) = &s.memory_breakdown {
         out.push(format!("memory 0 at the peak: {}", parts(&b.at_peak)));
         out.push(format!("memory 0 at exit: {}", parts(&b.at_exit)));
+    }
+    for m in &s.other_memories {
+        out.push(format!("memory {}: {}", m.index, memory_sizes(&m.stats)));
+        if let Some(b) = &m.breakdown {
+            out.push(format!(
+                "memory {} at the peak: {}",
+                m.index,
+                other_parts(&b.at_peak)
+            ));
+            out.push(format!(
+                "memory {} at exit: {}",
+                m.index,
+                other_parts(&b.at_exit)
+            ));
+        }
     }
     if let Some(k) = &s.leak_kinds {
         out.push(format!("live at exit: {}", leak_kinds(k)));
@@ -697,6 +728,9 @@ pub fn dump<R: std::io::Read>(
                 "layout data_end={} stack={}..{} heap_base={}",
                 l.data_end, l.stack_lo, l.stack_hi, l.heap_base
             ),
+            Record::MemoryData { memory, data_end } => {
+                format!("memory-data memory={memory} data_end={data_end}")
+            }
             Record::InvocationStats(st) => format!(
                 "invocation-stats {} {} allocs={} frees={} bytes={} live={} blocks={} pages={} output={}",
                 st.index,

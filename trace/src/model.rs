@@ -103,13 +103,19 @@ pub struct HeapModel {
     pub heap_hi_at_max: u64,
     /// Memory 0's layout, when the run recorded it.
     pub layout: Option<crate::format::MemoryLayout>,
-    /// Pages of every memory when live bytes peaked: kept only for a
-    /// module with more than one memory.
+    /// Pages of memories 0 to [`BREAKDOWN_MEMORIES`] - 1 when live bytes
+    /// peaked: kept only for a module with more than one memory.
     pub all_pages_at_max: Vec<u64>,
-    /// Where the static data of memories 1 and up ends, as `(memory,
-    /// data_end)`, when the run recorded it.
-    pub data_ends: Vec<(u32, u64)>,
+    /// Where the static data of each memory ends, by index (memory 0's is
+    /// in `layout`), when the run recorded it.
+    pub data_ends: Vec<Option<u64>>,
 }
+
+/// How many memories get their pages split in the summary: the JS API's
+/// limit on a module's memories. Each new peak of live bytes copies their
+/// sizes, so a trace declaring more (only a forged one does) cannot make
+/// that cost grow with it.
+pub const BREAKDOWN_MEMORIES: usize = 100;
 
 /// Blocks and bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -218,8 +224,12 @@ impl HeapModel {
             self.heap_hi_at_max = self.heap_hi;
             if self.memories.len() > 1 {
                 self.all_pages_at_max.clear();
-                self.all_pages_at_max
-                    .extend(self.memories.iter().map(|m| m.final_pages));
+                self.all_pages_at_max.extend(
+                    self.memories
+                        .iter()
+                        .take(BREAKDOWN_MEMORIES)
+                        .map(|m| m.final_pages),
+                );
             }
         }
     }
@@ -428,16 +438,21 @@ impl HeapModel {
     }
 
     /// Record where memory `memory`'s static data ends. Only a memory the
-    /// run has (other than memory 0, whose layout says it) is kept, once.
+    /// run has (other than memory 0, whose layout says it) among the first
+    /// [`BREAKDOWN_MEMORIES`] is kept.
     pub fn memory_data(&mut self, memory: u32, data_end: u64) {
-        if memory == 0 || memory as usize >= self.memories.len() {
+        let i = memory as usize;
+        if i == 0 || i >= self.memories.len() {
             self.invalid_events += 1;
             return;
         }
-        match self.data_ends.iter_mut().find(|(m, _)| *m == memory) {
-            Some((_, end)) => *end = data_end,
-            None => self.data_ends.push((memory, data_end)),
+        if i >= BREAKDOWN_MEMORIES {
+            return;
         }
+        if self.data_ends.len() <= i {
+            self.data_ends.resize(i + 1, None);
+        }
+        self.data_ends[i] = Some(data_end);
     }
 
     /// Memories 1 and up: their sizes, and their pages split into static
@@ -448,23 +463,19 @@ impl HeapModel {
             .enumerate()
             .skip(1)
             .map(|(i, m)| {
-                let breakdown = self
-                    .data_ends
-                    .iter()
-                    .find(|(mem, _)| *mem as usize == i)
-                    .map(|&(_, data_end)| {
-                        // No block was ever live: the peak is the start.
-                        let at_max = self
-                            .all_pages_at_max
-                            .get(i)
-                            .copied()
-                            .unwrap_or(m.initial_pages);
-                        OtherBreakdown {
-                            data_end,
-                            at_peak: OtherParts::split(data_end, at_max, m.page_size),
-                            at_exit: OtherParts::split(data_end, m.final_pages, m.page_size),
-                        }
-                    });
+                let breakdown = self.data_ends.get(i).copied().flatten().map(|data_end| {
+                    // No block was ever live: the peak is the start.
+                    let at_max = self
+                        .all_pages_at_max
+                        .get(i)
+                        .copied()
+                        .unwrap_or(m.initial_pages);
+                    OtherBreakdown {
+                        data_end,
+                        at_peak: OtherParts::split(data_end, at_max, m.page_size),
+                        at_exit: OtherParts::split(data_end, m.final_pages, m.page_size),
+                    }
+                });
                 OtherMemory {
                     index: i as u32,
                     stats: *m,
@@ -848,7 +859,10 @@ mod tests {
         m.memory_data(1, 400);
         m.memory_data(0, 5);
         m.memory_data(u32::MAX, 5);
-        assert_eq!((m.data_ends.clone(), m.invalid_events), (vec![(1, 400)], 2));
+        assert_eq!(
+            (m.data_ends.clone(), m.invalid_events),
+            (vec![None, Some(400)], 2)
+        );
         m.grow(1, 2, Some(1));
         m.alloc(1, 1024, 16, 1); // the peak, with memory 1 at 3 pages
         m.grow(1, 1, Some(3));

@@ -14,7 +14,7 @@
 #   rust/leaky.wasm                wasm32-wasip1, release with line tables and names
 #   rust/unknown.wasm              wasm32-unknown-unknown cdylib, Rust's default allocator
 #   rust/unknown-lto.wasm          the same with LTO: the __rust_alloc shims are inlined away
-#   rust/alloc-<allocator>.wasm    leak(n) and churn(k) over each Rust allocator people ship
+#   rust/alloc-<allocator>.wasm    leak(n), churn(k) and grow(n) over each Rust allocator people ship
 #                                  (default, dlmalloc, wee_alloc, talc, lol_alloc, buddy, linked_list)
 #   as/as.wasm                     AssemblyScript (asc --debug, default runtime): leak(n), churn(k)
 #   as/as-optimized.wasm           the same with --optimize: its allocator is inlined into __new
@@ -84,8 +84,9 @@ for a in default dlmalloc wee_alloc talc lol_alloc buddy linked_list; do
 done
 # With LTO (`lto = true`, as size-conscious wasm builds have it): no
 # `__rust_*` shim is left, the allocator's methods are found by name with
-# parameters LTO dropped, and lol_alloc's free is inlined everywhere.
-for a in wee_alloc linked_list lol_alloc; do
+# parameters LTO dropped (talc's are inlined too: its arena's `Talc<O>`
+# methods are), and lol_alloc's free is inlined everywhere.
+for a in wee_alloc talc linked_list lol_alloc; do
   (cd rust/allocators && CARGO_PROFILE_RELEASE_LTO=true CARGO_TARGET_DIR="$target_dir-lto" \
     cargo build --quiet --release --target wasm32-unknown-unknown --features "$a")
   cp "$target_dir-lto/wasm32-unknown-unknown/release/allocators.wasm" "$out/rust/alloc-$a-lto.wasm"

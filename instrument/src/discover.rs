@@ -222,6 +222,19 @@ fn role_for_demangled(name: &str) -> Option<AllocFn> {
                 _ => None,
             };
         }
+        // talc's arena, which `Talck`'s `GlobalAlloc` methods lock and call:
+        // `talc::talc::Talc<O>::malloc(&mut self, Layout)` and
+        // `free(&mut self, ptr, Layout)` (legacy), `<talc::talc::Talc<_>>::…`
+        // (v0). With LTO they are all that is left of the allocator; their
+        // parameters follow the `GlobalAlloc` methods' (`self` first, then
+        // the layout, and LTO drops what every call passes the same).
+        if path.trim_start_matches('<').starts_with("talc::talc::Talc") {
+            return match method {
+                "malloc" => Some(AllocFn::GlobalAlloc),
+                "free" => Some(AllocFn::GlobalDealloc),
+                _ => None,
+            };
+        }
         // dlmalloc's inner layer, which does the work; its public `Dlmalloc`
         // wrapper calls it (and is often inlined away).
         // `<dlmalloc::dlmalloc::Dlmalloc<A>>::malloc` (v0) or
@@ -326,11 +339,18 @@ pub fn shape(role: AllocFn, params: &[ValType], results: &[ValType], p: ValType)
         RustRealloc if params == [p, p, p, p] && returns_p => {
             Some(Shape::Realloc { ptr: 0, size: 3 })
         }
+        // LTO dropped a parameter every call passes the same constant (the
+        // alignment, or the old size): the pointer is still first, the new
+        // size still last.
+        RustRealloc if params == [p, p, p] && returns_p => Some(Shape::Realloc { ptr: 0, size: 2 }),
         WbgRealloc if params == [p, p, p, p] && returns_p => {
             Some(Shape::Realloc { ptr: 0, size: 2 })
         }
         Free | AsFree if params == [p] && results.is_empty() => Some(Shape::Free { ptr: 0 }),
-        RustDealloc if params == [p, p, p] && results.is_empty() => Some(Shape::Free { ptr: 0 }),
+        // With LTO, the size or alignment may be dropped: the pointer is first.
+        RustDealloc if (2..=3).contains(&n) && all_p(n) && results.is_empty() => {
+            Some(Shape::Free { ptr: 0 })
+        }
         WbgFree | CxxDelete
             if all_p(params.len()) && (1..=3).contains(&params.len()) && results.is_empty() =>
         {

@@ -84,20 +84,67 @@ pub(crate) fn scan(layout: &Layout<'_>) -> Scan {
     while let Ok(Some(header)) = units.next() {
         headers.push(header);
     }
-    // Units are independent: read on every core, kept in DWARF order.
+    // Units are independent: read on every core, kept in DWARF order. Each
+    // thread keeps the units an abstract origin in another unit (LTO) led
+    // it to.
     let parts: Vec<Vec<InlinedFree>> = headers
-        .into_par_iter()
-        .map(|header| {
-            let mut part = Scan::default();
-            if let Ok(unit) = dwarf.unit(header) {
-                // A unit that fails part-way keeps what it gave.
-                let _ = scan_unit(&dwarf, &unit, &mut Names::default(), &mut part);
-            }
-            part.frees
-        })
+        .par_iter()
+        .map_init(
+            || Others::new(&dwarf, &headers),
+            |others, header| {
+                let mut part = Scan::default();
+                if let Ok(unit) = dwarf.unit(*header) {
+                    // A unit that fails part-way keeps what it gave.
+                    let _ = scan_unit(&dwarf, &unit, others, &mut part);
+                }
+                part.frees
+            },
+        )
         .collect();
     Scan {
         frees: parts.into_iter().flatten().collect(),
+    }
+}
+
+/// The units of the DWARF other than the one being read, parsed when a
+/// reference leads into them, and whether each abstract origin seen is a
+/// free, by its offset in `.debug_info`.
+struct Others<'d, 'a> {
+    dwarf: &'d gimli::Dwarf<Reader<'a>>,
+    headers: &'d [gimli::UnitHeader<Reader<'a>>],
+    units: FxHashMap<usize, Option<gimli::Unit<Reader<'a>>>>,
+    is_free: FxHashMap<usize, bool>,
+}
+
+impl<'d, 'a> Others<'d, 'a> {
+    fn new(
+        dwarf: &'d gimli::Dwarf<Reader<'a>>,
+        headers: &'d [gimli::UnitHeader<Reader<'a>>],
+    ) -> Self {
+        Others {
+            dwarf,
+            headers,
+            units: FxHashMap::default(),
+            is_free: FxHashMap::default(),
+        }
+    }
+
+    /// The unit holding `.debug_info` offset `at`, and `at` within it.
+    fn unit_of(&mut self, at: usize) -> Option<(&gimli::Unit<Reader<'a>>, gimli::UnitOffset)> {
+        let start = |h: &gimli::UnitHeader<Reader<'a>>| h.offset().0;
+        let i = self
+            .headers
+            .partition_point(|h| start(h) <= at)
+            .checked_sub(1)?;
+        let header = self.headers[i];
+        let offset = gimli::DebugInfoOffset(at).to_unit_offset(&header)?;
+        let dwarf = self.dwarf;
+        let unit = self
+            .units
+            .entry(start(&header))
+            .or_insert_with(|| dwarf.unit(header).ok())
+            .as_ref()?;
+        Some((unit, offset))
     }
 }
 
@@ -105,17 +152,10 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Whether each abstract origin seen is a free, by its offset in
-/// `.debug_info`.
-#[derive(Default)]
-struct Names {
-    is_free: FxHashMap<usize, bool>,
-}
-
 fn scan_unit(
     dwarf: &gimli::Dwarf<Reader<'_>>,
     unit: &gimli::Unit<Reader<'_>>,
-    names: &mut Names,
+    others: &mut Others<'_, '_>,
     out: &mut Scan,
 ) -> gimli::Result<()> {
     let mut cursor = unit.entries();
@@ -128,7 +168,7 @@ fn scan_unit(
                 if depth == *d + 1 && entry.tag() == gimli::DW_TAG_formal_parameter {
                     free.has_params = true;
                     if free.ptr_local.is_none()
-                        && param_name(dwarf, unit, entry).as_deref() == Some("ptr")
+                        && param_name(dwarf, unit, entry, others).as_deref() == Some("ptr")
                     {
                         free.ptr_local = wasm_local_at(dwarf, unit, entry, free.entry);
                     }
@@ -143,7 +183,7 @@ fn scan_unit(
         let Some(origin) = entry.attr_value(gimli::DW_AT_abstract_origin) else {
             continue;
         };
-        let Some(name) = origin_free_name(dwarf, unit, origin, names) else {
+        let Some(name) = origin_free_name(dwarf, unit, origin, others) else {
             continue;
         };
         let mut ranges = Vec::new();
@@ -179,24 +219,30 @@ fn scan_unit(
 }
 
 /// The demangled name of the function an inlined call's `origin` refers
-/// to, when it is a free.
+/// to, when it is a free; the origin may be in another unit (LTO).
 fn origin_free_name(
     dwarf: &gimli::Dwarf<Reader<'_>>,
     unit: &gimli::Unit<Reader<'_>>,
     origin: AttributeValue<Reader<'_>>,
-    names: &mut Names,
+    others: &mut Others<'_, '_>,
 ) -> Option<String> {
-    let AttributeValue::UnitRef(offset) = origin else {
-        // An origin in another unit (LTO): not followed.
-        return None;
+    let key = match origin {
+        AttributeValue::UnitRef(o) => o.to_debug_info_offset(&unit.header)?.0,
+        AttributeValue::DebugInfoRef(o) => o.0,
+        _ => return None,
     };
-    let key = offset.to_debug_info_offset(&unit.header).map(|o| o.0)?;
-    if names.is_free.get(&key) == Some(&false) {
+    if others.is_free.get(&key) == Some(&false) {
         return None;
     }
-    let name = subprogram_name(dwarf, unit, offset, 0);
+    let name = match origin {
+        AttributeValue::UnitRef(o) => subprogram_name(dwarf, unit, o, 0),
+        _ => {
+            let (other, o) = others.unit_of(key)?;
+            subprogram_name(dwarf, other, o, 0)
+        }
+    };
     let free = name.as_deref().is_some_and(is_free);
-    names.is_free.insert(key, free);
+    others.is_free.insert(key, free);
     name.filter(|n| is_free(n))
 }
 
@@ -227,22 +273,24 @@ fn subprogram_name(
     Some(s.to_string_lossy().into_owned())
 }
 
-/// A parameter's name, its own or its abstract origin's.
+/// A parameter's name, its own or its abstract origin's (which may be in
+/// another unit).
 fn param_name(
     dwarf: &gimli::Dwarf<Reader<'_>>,
     unit: &gimli::Unit<Reader<'_>>,
     entry: &gimli::DebuggingInformationEntry<Reader<'_>>,
+    others: &mut Others<'_, '_>,
 ) -> Option<String> {
-    let v = match entry.attr_value(gimli::DW_AT_name) {
-        Some(v) => v,
-        None => {
-            let Some(AttributeValue::UnitRef(o)) = entry.attr_value(gimli::DW_AT_abstract_origin)
-            else {
-                return None;
-            };
-            unit.entry(o).ok()?.attr_value(gimli::DW_AT_name)?
-        }
+    if let Some(v) = entry.attr_value(gimli::DW_AT_name) {
+        let s = dwarf.attr_string(unit, v).ok()?;
+        return Some(s.to_string_lossy().into_owned());
+    }
+    let (unit, o) = match entry.attr_value(gimli::DW_AT_abstract_origin)? {
+        AttributeValue::UnitRef(o) => (unit, o),
+        AttributeValue::DebugInfoRef(o) => others.unit_of(o.0)?,
+        _ => return None,
     };
+    let v = unit.entry(o).ok()?.attr_value(gimli::DW_AT_name)?;
     let s = dwarf.attr_string(unit, v).ok()?;
     Some(s.to_string_lossy().into_owned())
 }

@@ -121,6 +121,82 @@ fn with_dwarf(
     out
 }
 
+/// As LTO writes it: `__rust_dealloc` (and its `ptr`) described in one
+/// unit, the code of `$user` that inlined it (covering `range`) in another,
+/// referring to them across units (`DW_FORM_ref_addr`). Its `ptr` is in
+/// local `ptr_local`, or has no location at all when `None`.
+fn with_dwarf_across_units(
+    wasm: &[u8],
+    range: std::ops::Range<u64>,
+    ptr_local: Option<u8>,
+) -> Vec<u8> {
+    use gimli::write::{DebugInfoRef, LineProgram, Unit};
+    let encoding = gimli::Encoding {
+        format: gimli::Format::Dwarf32,
+        version: 4,
+        address_size: 4,
+    };
+    let mut dwarf = gimli::write::Dwarf::new();
+    let a = dwarf.units.add(Unit::new(encoding, LineProgram::none()));
+    let b = dwarf.units.add(Unit::new(encoding, LineProgram::none()));
+    let (shim, shim_ptr) = {
+        let unit = dwarf.units.get_mut(a);
+        let root = unit.root();
+        let shim = unit.add(root, gimli::DW_TAG_subprogram);
+        unit.get_mut(shim).set(
+            gimli::DW_AT_name,
+            AttributeValue::String(b"__rust_dealloc".to_vec()),
+        );
+        let shim_ptr = unit.add(shim, gimli::DW_TAG_formal_parameter);
+        unit.get_mut(shim_ptr)
+            .set(gimli::DW_AT_name, AttributeValue::String(b"ptr".to_vec()));
+        (shim, shim_ptr)
+    };
+    let unit = dwarf.units.get_mut(b);
+    let root = unit.root();
+    let user = unit.add(root, gimli::DW_TAG_subprogram);
+    unit.get_mut(user)
+        .set(gimli::DW_AT_name, AttributeValue::String(b"user".to_vec()));
+    let inlined = unit.add(user, gimli::DW_TAG_inlined_subroutine);
+    let die = unit.get_mut(inlined);
+    die.set(
+        gimli::DW_AT_abstract_origin,
+        AttributeValue::DebugInfoRef(DebugInfoRef::Entry(a, shim)),
+    );
+    die.set(
+        gimli::DW_AT_low_pc,
+        AttributeValue::Address(Address::Constant(range.start)),
+    );
+    die.set(
+        gimli::DW_AT_high_pc,
+        AttributeValue::Udata(range.end - range.start),
+    );
+    let p = unit.add(inlined, gimli::DW_TAG_formal_parameter);
+    let die = unit.get_mut(p);
+    die.set(
+        gimli::DW_AT_abstract_origin,
+        AttributeValue::DebugInfoRef(DebugInfoRef::Entry(a, shim_ptr)),
+    );
+    if let Some(local) = ptr_local {
+        die.set(
+            gimli::DW_AT_location,
+            AttributeValue::Exprloc(Expression::raw(vec![0xed, 0x00, local, 0x9f])),
+        );
+    }
+    let mut sections = Sections::new(EndianVec::new(gimli::LittleEndian));
+    dwarf.write(&mut sections).unwrap();
+    let mut out = wasm.to_vec();
+    sections
+        .for_each(|id, data| -> Result<(), ()> {
+            if !data.slice().is_empty() {
+                custom_section(&mut out, id.name(), data.slice());
+            }
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
 fn custom_section(out: &mut Vec<u8>, name: &str, data: &[u8]) {
     let mut payload = Vec::new();
     leb(&mut payload, name.len() as u64);
@@ -178,6 +254,33 @@ fn an_inlined_free_with_its_pointer_in_a_local_is_hooked_where_it_starts() {
     // Without DWARF nothing is added.
     let (roles, _) = run(&wasm);
     assert_eq!(roles, [AllocFn::RustAlloc, AllocFn::RustDealloc]);
+}
+
+#[test]
+fn an_inlined_free_described_in_another_unit_is_found_there() {
+    // LTO: the code that inlined the free is in one unit, the free's own
+    // description in another. Found and hooked; without a location for
+    // its pointer, passed over with the reason (not silently).
+    let wasm = wat::parse_str(MODULE).unwrap();
+    let (ops, _) = user_offsets(&wasm);
+    let (roles, warnings) = run(&with_dwarf_across_units(&wasm, ops[0]..ops[2], Some(0)));
+    assert_eq!(
+        roles,
+        [
+            AllocFn::RustAlloc,
+            AllocFn::RustDealloc,
+            AllocFn::InlinedDealloc
+        ],
+        "{warnings:?}"
+    );
+    assert_eq!(warnings, Vec::<String>::new());
+    let (roles, warnings) = run(&with_dwarf_across_units(&wasm, ops[0]..ops[2], None));
+    assert_eq!(roles, [AllocFn::RustAlloc, AllocFn::RustDealloc]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("DWARF says their pointer is optimized out where they start"),
+        "{warnings:?}"
+    );
 }
 
 #[test]

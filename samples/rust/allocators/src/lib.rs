@@ -1,4 +1,4 @@
-//! allocators (Rust, wasm32-unknown-unknown): the same two exports over
+//! allocators (Rust, wasm32-unknown-unknown): the same three exports over
 //! each allocator people ship, chosen by a cargo feature (samples/build.sh
 //! builds one module per feature: `rust/alloc-<feature>.wasm`).
 //!
@@ -7,6 +7,9 @@
 //!   leaves exactly 10 blocks, 10,000 bytes live.
 //! - `churn(k)` allocates and frees a 64-byte buffer `k` times: exactly `k`
 //!   allocations, `k` frees, nothing live.
+//! - `grow(n)` pushes `n` bytes one at a time into a vector and drops it:
+//!   one allocation of 8 bytes, a reallocation each time it doubles, one
+//!   free; nothing live.
 //!
 //! tests/allocators.rs checks these numbers for every allocator.
 
@@ -88,4 +91,17 @@ pub extern "C" fn churn(k: u32) -> u32 {
         sum = sum.wrapping_add(b[63] as u32);
     }
     sum
+}
+
+/// Grow a vector one byte at a time to `n` bytes, then drop it: its
+/// buffer is reallocated as it doubles (8, 16, ... bytes), through the
+/// allocator's `realloc`; returns the length.
+#[no_mangle]
+pub extern "C" fn grow(n: u32) -> u32 {
+    ready();
+    let mut v: Vec<u8> = Vec::new();
+    for i in 0..n {
+        v.push(i as u8);
+    }
+    std::hint::black_box(&v).len() as u32
 }

@@ -82,6 +82,12 @@ for a in default dlmalloc wee_alloc talc lol_alloc buddy linked_list; do
   (cd rust/allocators && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown "${features[@]}")
   cp "$target_dir/wasm32-unknown-unknown/release/allocators.wasm" "$out/rust/alloc-$a.wasm"
 done
+# buddy_system_allocator at `opt-level = "s"` (usual for wasm): its dealloc
+# stays a function, where at opt-level 3 it is inlined with its pointer
+# optimized out.
+(cd rust/allocators && CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_TARGET_DIR="$target_dir-opt-s" \
+  cargo build --quiet --release --target wasm32-unknown-unknown --features buddy)
+cp "$target_dir-opt-s/wasm32-unknown-unknown/release/allocators.wasm" "$out/rust/alloc-buddy-opt-s.wasm"
 # With LTO (`lto = true`, as size-conscious wasm builds have it): no
 # `__rust_*` shim is left, the allocator's methods are found by name with
 # parameters LTO dropped (talc's are inlined too: its arena's `Talc<O>`

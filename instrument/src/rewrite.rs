@@ -265,7 +265,10 @@ fn hook_inlined_frees(
         let hint = if why.contains(&crate::inlined::UNHOOKABLE_NO_PARAMS) {
             "build with full debug info (Rust: `[profile.release] debug = true`) to have them hooked; until then "
         } else {
-            ""
+            // buddy_system_allocator's, and lol_alloc's under LTO, stay
+            // functions at these levels.
+            "a build that inlines less (Rust: `opt-level = \"s\"` or `\"z\"`) may keep the allocator's free \
+             a function heapscope hooks; until then "
         };
         let n = hooked.unhookable.len();
         warnings.push(format!(

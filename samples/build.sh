@@ -17,6 +17,7 @@
 #   rust/alloc-<allocator>.wasm    leak(n), churn(k) and grow(n) over each Rust allocator people ship
 #                                  (default, dlmalloc, wee_alloc, talc, lol_alloc, buddy, linked_list)
 #   as/as.wasm                     AssemblyScript (asc --debug, default runtime): leak(n), churn(k)
+#   as/as-stub.wasm                the same with `--runtime stub` (a bump allocator, no collector)
 #   as/as-optimized.wasm           the same with --optimize: its allocator is inlined into __new
 #   as/as-rtrace.wasm              the same with the runtime's own tracing (rtrace), for its counts
 #   actor/actor-leaky.wasm         Extism plugin (extism-pdk) whose cache keeps 2,056 bytes per message
@@ -106,7 +107,8 @@ cp "$target_dir-limited/wasm32-unknown-unknown/release/allocators.wasm" "$out/ru
 # default runtime (incremental GC over TLSF), a debug build: names kept and
 # the allocator not inlined.
 mkdir -p "$out/as"
-if ! fresh "$out/as/as.wasm" assemblyscript/assembly/index.ts assemblyscript/package-lock.json; then
+# The last one built stands for all four.
+if ! fresh "$out/as/as-stub.wasm" assemblyscript/assembly/index.ts assemblyscript/package-lock.json; then
   if [ ! -x assemblyscript/node_modules/.bin/asc ]; then
     command -v npm >/dev/null || { echo "samples: error: npm is needed for the AssemblyScript sample (apt-get install npm)" >&2; exit 1; }
     (cd assemblyscript && npm ci --no-audit --no-fund --silent)
@@ -114,6 +116,7 @@ if ! fresh "$out/as/as.wasm" assemblyscript/assembly/index.ts assemblyscript/pac
   assemblyscript/node_modules/.bin/asc assemblyscript/assembly/index.ts -o "$out/as/as.wasm" --debug --sourceMap
   assemblyscript/node_modules/.bin/asc assemblyscript/assembly/index.ts -o "$out/as/as-optimized.wasm" --optimize --debug
   assemblyscript/node_modules/.bin/asc assemblyscript/assembly/index.ts -o "$out/as/as-rtrace.wasm" --debug --use ASC_RTRACE=1
+  assemblyscript/node_modules/.bin/asc assemblyscript/assembly/index.ts -o "$out/as/as-stub.wasm" --debug --runtime stub
 fi
 mkdir -p "$out/actor"
 (cd actor && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown)

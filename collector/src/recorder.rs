@@ -562,9 +562,28 @@ impl Recorder {
         self.tick();
     }
 
+    /// Whether `ptr`, which no live block starts at, is one of
+    /// AssemblyScript's static objects: `kind` is a role of its runtime,
+    /// which reallocates and frees the objects of its data segments like
+    /// blocks (the stub runtime's `__realloc` moves one to the heap, TLSF's
+    /// `__free` ignores one), and `ptr` lies below every block (the heap
+    /// starts above the static data).
+    #[cold]
+    fn is_static_object(&self, kind: i32, ptr: u64) -> bool {
+        use heapscope_trace::abi::{unpack_kind, AllocFn};
+        matches!(
+            unpack_kind(kind).0,
+            AllocFn::AsRealloc | AllocFn::AsRenew | AllocFn::AsFree
+        ) && self.heap_lo.is_none_or(|lo| ptr < lo)
+    }
+
     /// A free hook fired.
     #[inline]
     pub fn free(&mut self, kind: i32, ptr: u64, stack: StackId) {
+        if ptr != 0 && self.model.block(ptr).is_none() && self.is_static_object(kind, ptr) {
+            // Nothing to free, and nothing invalid: not recorded.
+            return;
+        }
         let outcome = self.model.free(ptr);
         self.write(|w| w.free(kind, ptr, stack));
         self.note_free(outcome, ptr, stack);
@@ -580,6 +599,8 @@ impl Recorder {
         if !self.is_bad_realloc(old) {
             return;
         }
+        // A static object moved to the heap is not freed (`free` records
+        // nothing for it); the reallocation is a new block all the same.
         self.free(kind, old, stack);
         self.bad_realloc = Some(old);
     }
@@ -595,7 +616,10 @@ impl Recorder {
     #[inline]
     pub fn realloc(&mut self, kind: i32, old: u64, new: u64, size: u64, stack: StackId) {
         // Its pointer was reported as an invalid free before it ran.
-        let old = if old != 0 && self.bad_realloc.take() == Some(old) {
+        let old = if old != 0
+            && (self.bad_realloc.take() == Some(old)
+                || (self.model.block(old).is_none() && self.is_static_object(kind, old)))
+        {
             0
         } else {
             old

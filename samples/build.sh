@@ -83,6 +83,10 @@ for a in default dlmalloc wee_alloc talc lol_alloc buddy linked_list; do
   (cd rust/allocators && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown "${features[@]}")
   cp "$target_dir/wasm32-unknown-unknown/release/allocators.wasm" "$out/rust/alloc-$a.wasm"
 done
+# lol_alloc in a WASI build: wasi-libc's `free` is there too (for libc's
+# own use), and lol_alloc's inlined frees are still hooked through DWARF.
+(cd rust/allocators && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-wasip1 --features lol_alloc)
+cp "$target_dir/wasm32-wasip1/release/allocators.wasm" "$out/rust/alloc-lol_alloc-wasi.wasm"
 # buddy_system_allocator at `opt-level = "s"` (usual for wasm): its dealloc
 # stays a function, where at opt-level 3 it is inlined with its pointer
 # optimized out.

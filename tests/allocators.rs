@@ -12,13 +12,15 @@ use common::*;
 /// Every allocator sample, and whether its free is seen: a function
 /// heapscope can hook, or (lol_alloc) inlined into the code that frees and
 /// hooked there through DWARF. The samples are built with full debug info.
-const ALLOCATORS: [(&str, bool); 9] = [
+const ALLOCATORS: [(&str, bool); 10] = [
     ("default", true),
     ("dlmalloc", true),
     ("wee_alloc", true),
     ("talc", true),
     ("linked_list", true),
     ("lol_alloc", true),
+    // For WASI: wasi-libc's `free` is hooked beside it.
+    ("lol_alloc-wasi", true),
     // buddy_system_allocator's `dealloc` is inlined into `churn` too, but
     // its DWARF has the pointer optimized out where that code starts.
     ("buddy", false),

@@ -184,10 +184,24 @@ fn hook_inlined_frees(
                 | AllocFn::GlobalRealloc
         )
     });
+    // C's `free` and the dlmalloc crate's are never inlined: with one of
+    // them hooked, DWARF is read only when Rust's own free is not a
+    // function that frees (a custom allocator's `dealloc` inlined into
+    // `__rust_dealloc`, or no Rust free found at all), as in a WASI build
+    // whose libc brings `free` beside lol_alloc.
     let big_free = allocators
         .iter()
         .any(|a| matches!(a.role, AllocFn::Free | AllocFn::DlFree));
-    if locals.is_empty() || !rust_free || big_free {
+    let rust_free_fn = allocators.iter().any(|a| {
+        matches!(
+            a.role,
+            AllocFn::RustDealloc | AllocFn::GlobalDealloc | AllocFn::DlFree
+        )
+    });
+    let rust_free_inlined = warnings
+        .iter()
+        .any(|w| w.starts_with(crate::discover::FREE_INLINED_WARNING));
+    if locals.is_empty() || !rust_free || (big_free && rust_free_fn && !rust_free_inlined) {
         return;
     }
     let inlined = crate::inlined::scan(layout);

@@ -76,6 +76,121 @@ fn allocations_and_frees_equal_the_runtimes_own_counts() {
 }
 
 #[test]
+fn stacks_are_in_the_ts_source_through_the_source_map() {
+    // `asc --sourceMap` writes as.wasm.map beside the module and names it
+    // in the module: every frame gets its `.ts` file and line. The line
+    // of the sample's own call is the one that allocates; each library
+    // frame's line, in the map's own copy of the source, makes the call
+    // that leads to the allocator.
+    let dir = tempfile::tempdir().unwrap();
+    let (out, trace, _) = record(
+        dir.path(),
+        &sample("as/as.wasm"),
+        &["--invoke", "leak", "--repeat", "10", "--", "1000"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let index =
+        std::fs::read_to_string(repo().join("samples/assemblyscript/assembly/index.ts")).unwrap();
+    let push_line = index
+        .lines()
+        .position(|l| l.contains("kept.push(new ArrayBuffer(n))"))
+        .unwrap() as u64
+        + 1;
+    let map: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sample("as/as.wasm.map")).unwrap()).unwrap();
+    let source_line = |file: &str, line: u64| -> String {
+        let i = map["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|s| s == file)
+            .unwrap_or_else(|| panic!("{file} is not in the map"));
+        map["sourcesContent"][i]
+            .as_str()
+            .unwrap()
+            .lines()
+            .nth(line as usize - 1)
+            .unwrap()
+            .to_string()
+    };
+    let o = heapscope(["leaks".as_ref(), trace.as_os_str(), "--json".as_ref()]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let buffers = v["leaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["blocks"] == 10)
+        .expect("the ten buffers");
+    let frames: Vec<(String, String, u64)> = buffers["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["function"].as_str().unwrap().to_string(),
+                f["file"].as_str().unwrap_or("").to_string(),
+                f["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        frames.last().unwrap(),
+        &(
+            "assemblyscript/assembly/index/leak".to_string(),
+            "assemblyscript/assembly/index.ts".to_string(),
+            push_line
+        ),
+        "{frames:#?}"
+    );
+    let (_, file, line) = frames
+        .iter()
+        .find(|f| f.0 == "~lib/arraybuffer/ArrayBuffer#constructor")
+        .expect("the constructor's frame");
+    assert_eq!(file, "~lib/arraybuffer.ts");
+    assert!(
+        source_line(file, *line).contains("__new("),
+        "{}",
+        source_line(file, *line)
+    );
+    let (_, file, line) = frames
+        .iter()
+        .find(|f| f.0 == "~lib/rt/itcms/__new")
+        .expect("__new's frame");
+    assert!(
+        source_line(file, *line).contains("__alloc("),
+        "{}",
+        source_line(file, *line)
+    );
+
+    // A map that does not parse is not used: names only, the run whole.
+    let copy = dir.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::copy(sample("as/as.wasm"), copy.join("as.wasm")).unwrap();
+    std::fs::write(
+        copy.join("as.wasm.map"),
+        "{\"version\":3,\"sources\":[],\"mappings\":\"A!\"}",
+    )
+    .unwrap();
+    let (out, trace, s) = record(
+        &copy,
+        &copy.join("as.wasm"),
+        &["--invoke", "leak", "--", "1000"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        s["total_blocks"], 2,
+        "the buffer and the array's backing store"
+    );
+    let o = heapscope(["leaks".as_ref(), trace.as_os_str(), "--json".as_ref()]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for l in v["leaks"].as_array().unwrap() {
+        for f in l["frames"].as_array().unwrap() {
+            assert!(f["file"].is_null(), "{f}");
+        }
+    }
+}
+
+#[test]
 fn churn_under_the_runtime_frees_48_bytes_more_per_block_than_it_asks() {
     // Each 64-byte ArrayBuffer is a TLSF block of 16 header bytes + 64:
     // heapscope counts what `__alloc` was asked for.

@@ -35,6 +35,7 @@ mod progress;
 pub mod recorder;
 mod run;
 pub mod session;
+mod sourcemap;
 pub mod suppress;
 pub mod symbolize;
 

@@ -106,7 +106,12 @@ fn symbolizer(cfg: &RunConfig, original: &[u8], instrumented_here: bool) -> Opti
     if cfg.plain {
         None
     } else if instrumented_here {
-        Symbolizer::new(&Layout::of(original), "")
+        let layout = Layout::of(original);
+        // Without DWARF, a source map beside the module (AssemblyScript's
+        // `--sourceMap`). An instrumented module's offsets are not the
+        // original's, so only a module instrumented for this run uses one.
+        Symbolizer::new(&layout, "")
+            .or_else(|| Symbolizer::from_source_map(&cfg.module, original, &layout))
     } else {
         Symbolizer::new(&Layout::of(original), abi::DWARF_SECTION_PREFIX)
     }

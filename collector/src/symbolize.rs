@@ -1,8 +1,9 @@
 //! Symbolising call sites: the DWARF of the original module (or the copy
 //! an instrumented module carries under [`heapscope_trace::abi::DWARF_SECTION_PREFIX`])
 //! turns a site's code offset into source frames, file and line, inlined
-//! functions included. Sites are symbolised the first time a run reaches
-//! them (see [`crate::recorder`]).
+//! functions included; without DWARF, a source map beside the module
+//! (see [`crate::sourcemap`]) gives file and line. Sites are symbolised the
+//! first time a run reaches them (see [`crate::recorder`]).
 
 use gimli::{EndianArcSlice, LittleEndian};
 use heapscope_instrument::discover::demangle;
@@ -16,7 +17,20 @@ type Reader = EndianArcSlice<LittleEndian>;
 /// Looks up source frames for code offsets of one module. Owns its data, so
 /// a recorder can keep it for the whole run.
 pub struct Symbolizer {
-    ctx: addr2line::Context<Reader>,
+    /// The module's DWARF.
+    ctx: Option<addr2line::Context<Reader>>,
+    /// Without DWARF, its source map.
+    map: Option<MapView>,
+}
+
+/// A source map and what its lookups need from the module.
+struct MapView {
+    map: crate::sourcemap::SourceMap,
+    /// Where the code section's payload starts in the file: the map's
+    /// offsets are the file's, sites' are the payload's.
+    code_start: u64,
+    /// Each function body's file offsets, in order.
+    bodies: Vec<std::ops::Range<u64>>,
 }
 
 impl Symbolizer {
@@ -44,7 +58,38 @@ impl Symbolizer {
         })
         .ok()?;
         let ctx = addr2line::Context::from_dwarf(dwarf).ok()?;
-        Some(Symbolizer { ctx })
+        Some(Symbolizer {
+            ctx: Some(ctx),
+            map: None,
+        })
+    }
+
+    /// A symbolizer over the source map the module `wasm` at `path` (laid
+    /// out as `layout`) names, when it has one that reads.
+    pub fn from_source_map(
+        path: &std::path::Path,
+        wasm: &[u8],
+        layout: &Layout<'_>,
+    ) -> Option<Symbolizer> {
+        let map = crate::sourcemap::SourceMap::for_module(path, layout)?;
+        let bodies = wasmparser::Parser::new(0)
+            .parse_all(wasm)
+            .filter_map(|p| match p {
+                Ok(wasmparser::Payload::CodeSectionEntry(body)) => {
+                    let r = body.range();
+                    Some(r.start as u64..r.end as u64)
+                }
+                _ => None,
+            })
+            .collect();
+        Some(Symbolizer {
+            ctx: None,
+            map: Some(MapView {
+                map,
+                code_start: layout.code_start as u64,
+                bodies,
+            }),
+        })
     }
 
     /// Frames at code offset `addr` (relative to the code section payload),
@@ -52,7 +97,33 @@ impl Symbolizer {
     /// has no name for it. Never empty.
     pub fn frames(&self, addr: u64, fallback: &str) -> Vec<SiteFrame> {
         let mut out = Vec::new();
-        if let Ok(mut iter) = self.ctx.find_frames(addr).skip_all_loads() {
+        if let Some(v) = &self.map {
+            let at = v.code_start.saturating_add(addr);
+            let body = v
+                .bodies
+                .partition_point(|b| b.start <= at)
+                .checked_sub(1)
+                .map(|i| v.bodies[i].clone())
+                .filter(|b| at < b.end);
+            let (file, line, column) = body
+                .and_then(|b| v.map.lookup_call(at, b))
+                .map_or((None, 0, 0), |(f, l, c)| (Some(f.to_string()), l, c));
+            return vec![SiteFrame {
+                function: fallback.to_string(),
+                file,
+                line,
+                column,
+            }];
+        }
+        let Some(ctx) = &self.ctx else {
+            return vec![SiteFrame {
+                function: fallback.to_string(),
+                file: None,
+                line: 0,
+                column: 0,
+            }];
+        };
+        if let Ok(mut iter) = ctx.find_frames(addr).skip_all_loads() {
             while let Ok(Some(f)) = iter.next() {
                 let function = f
                     .function

@@ -86,15 +86,7 @@ fn c_sample_pages_split_into_data_stack_and_heap_byte_for_byte() {
         text_thousands(pages * 65_536)
     );
     assert!(stdout(&o).contains(&line), "{}", stdout(&o));
-    let html = dir.path().join("r.html");
-    let o = heapscope([
-        "report".as_ref(),
-        trace.as_os_str(),
-        "-o".as_ref(),
-        html.as_os_str(),
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let html = std::fs::read_to_string(&html).unwrap();
+    let html = report(dir.path(), &trace);
     assert!(
         html.contains("<dt>memory 0 at exit</dt>"),
         "no breakdown in the report"
@@ -124,6 +116,19 @@ fn rust_sample_with_the_stack_first_splits_byte_for_byte_too() {
         assert_eq!(p[3], sp, "{at}: the stack");
         assert_eq!(p[5], 10_000, "{at}: ten live blocks");
     }
+}
+
+/// The HTML report of `trace`, written in `dir`.
+fn report(dir: &std::path::Path, trace: &std::path::Path) -> String {
+    let html = dir.join("r.html");
+    let o = heapscope([
+        "report".as_ref(),
+        trace.as_os_str(),
+        "-o".as_ref(),
+        html.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    std::fs::read_to_string(&html).unwrap()
 }
 
 fn text_thousands(n: u64) -> String {
@@ -189,14 +194,6 @@ fn every_other_memory_splits_at_its_data_byte_for_byte() {
     ] {
         assert!(stdout(&o).contains(line), "no `{line}` in\n{}", stdout(&o));
     }
-    let html = dir.path().join("r.html");
-    let o = heapscope([
-        "report".as_ref(),
-        trace.as_os_str(),
-        "-o".as_ref(),
-        html.as_os_str(),
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let html = std::fs::read_to_string(&html).unwrap();
+    let html = report(dir.path(), &trace);
     assert!(html.contains("<dt>memory 1 at exit</dt><dd>4 pages (262,144 bytes) = 104 static data"));
 }

@@ -101,24 +101,11 @@ fn with_dwarf(
             gimli::DW_AT_abstract_origin,
             AttributeValue::UnitRef(shim_ptr),
         );
-        // DW_OP_WASM_location 0 (a local) N, DW_OP_stack_value.
-        die.set(
-            gimli::DW_AT_location,
-            AttributeValue::Exprloc(Expression::raw(vec![0xed, 0x00, local, 0x9f])),
-        );
+        die.set(gimli::DW_AT_location, in_local(local));
     }
     let mut sections = Sections::new(EndianVec::new(gimli::LittleEndian));
     dwarf.write(&mut sections).unwrap();
-    let mut out = wasm.to_vec();
-    sections
-        .for_each(|id, data| -> Result<(), ()> {
-            if !data.slice().is_empty() {
-                custom_section(&mut out, id.name(), data.slice());
-            }
-            Ok(())
-        })
-        .unwrap();
-    out
+    with_sections(wasm, &sections)
 }
 
 /// As LTO writes it: `__rust_dealloc` (and its `ptr`) described in one
@@ -178,13 +165,21 @@ fn with_dwarf_across_units(
         AttributeValue::DebugInfoRef(DebugInfoRef::Entry(a, shim_ptr)),
     );
     if let Some(local) = ptr_local {
-        die.set(
-            gimli::DW_AT_location,
-            AttributeValue::Exprloc(Expression::raw(vec![0xed, 0x00, local, 0x9f])),
-        );
+        die.set(gimli::DW_AT_location, in_local(local));
     }
     let mut sections = Sections::new(EndianVec::new(gimli::LittleEndian));
     dwarf.write(&mut sections).unwrap();
+    with_sections(wasm, &sections)
+}
+
+/// A location in wasm local `local`: `DW_OP_WASM_location 0 N`,
+/// `DW_OP_stack_value`.
+fn in_local(local: u8) -> AttributeValue {
+    AttributeValue::Exprloc(Expression::raw(vec![0xed, 0x00, local, 0x9f]))
+}
+
+/// `wasm` with the written DWARF `sections` appended as custom sections.
+fn with_sections(wasm: &[u8], sections: &Sections<EndianVec<gimli::LittleEndian>>) -> Vec<u8> {
     let mut out = wasm.to_vec();
     sections
         .for_each(|id, data| -> Result<(), ()> {

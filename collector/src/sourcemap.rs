@@ -102,12 +102,13 @@ impl SourceMap {
             }
             for segment in group.split(',').filter(|s| !s.is_empty()) {
                 let fields = vlq(segment).ok_or_else(|| format!("bad segment `{segment}`"))?;
-                col += fields[0];
+                let add = |a: i64, b: i64| a.checked_add(b).ok_or("a field out of range");
+                col = add(col, fields[0])?;
                 let offset = u64::try_from(col).map_err(|_| "negative offset")?;
                 if fields.len() >= 4 {
-                    src += fields[1];
-                    line += fields[2];
-                    scol += fields[3];
+                    src = add(src, fields[1])?;
+                    line = add(line, fields[2])?;
+                    scol = add(scol, fields[3])?;
                     let source = u32::try_from(src)
                         .ok()
                         .filter(|s| (*s as usize) < sources.len())
@@ -250,6 +251,8 @@ mod tests {
             br#"{"version":3,"sources":["a"],"mappings":"AAAA;AAAA"}"#,
             br#"{"version":3,"sources":["a"],"mappings":"////////////////////////g"}"#,
             br#"{"version":3,"sources":["a"],"mappings":"D"}"#,
+            // Deltas that add up past i64.
+            br#"{"version":3,"sources":["a"],"mappings":"+///////////H,+///////////H,+///////////H"}"#,
             b"not json",
         ] {
             assert!(
@@ -257,6 +260,31 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(bad)
             );
+        }
+    }
+
+    #[test]
+    fn any_bytes_in_the_mappings_parse_or_are_refused_never_panic() {
+        // A small xorshift over the Base64 alphabet and separators.
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/,;!";
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let mut mappings = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for _ in 0..(x % 40) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                mappings.push(alphabet[(x % alphabet.len() as u64) as usize] as char);
+            }
+            let json = format!(r#"{{"version":3,"sources":["a","b"],"mappings":"{mappings}"}}"#);
+            if let Ok(m) = SourceMap::parse(json.as_bytes()) {
+                for at in [0, 1, 31, 1 << 20, u64::MAX] {
+                    let _ = m.lookup_call(at, 0..u64::MAX);
+                }
+            }
         }
     }
 }

@@ -162,6 +162,60 @@ fn stacks_are_in_the_ts_source_through_the_source_map() {
         source_line(file, *line)
     );
 
+    // Instrumented beforehand (beside a copy of the map): the instrumented
+    // module keeps a note of the original's map, not its
+    // `sourceMappingURL` (which would not fit the rewritten code), and
+    // runs with the same source lines.
+    let pre = dir.path().join("pre");
+    std::fs::create_dir(&pre).unwrap();
+    std::fs::copy(sample("as/as.wasm.map"), pre.join("as.wasm.map")).unwrap();
+    let instrumented = pre.join("as.instrumented.wasm");
+    let o = heapscope([
+        "instrument".as_ref(),
+        sample("as/as.wasm").as_os_str(),
+        "-o".as_ref(),
+        instrumented.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let customs: Vec<String> = wasmparser::Parser::new(0)
+        .parse_all(&std::fs::read(&instrumented).unwrap())
+        .filter_map(|p| match p.unwrap() {
+            wasmparser::Payload::CustomSection(c) => Some(c.name().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        customs.contains(&"heapscope.source_map".to_string()),
+        "{customs:?}"
+    );
+    assert!(
+        !customs.contains(&"sourceMappingURL".to_string()),
+        "{customs:?}"
+    );
+    let (out, trace, _) = record(&pre, &instrumented, &["--invoke", "leak", "--", "1000"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let o = heapscope(["leaks".as_ref(), trace.as_os_str(), "--json".as_ref()]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let leak_frames: Vec<(String, u64)> = v["leaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["frames"].as_array().unwrap().clone())
+        .filter(|f| f["function"] == "assemblyscript/assembly/index/leak")
+        .map(|f| {
+            (
+                f["file"].as_str().unwrap_or("").to_string(),
+                f["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let push = ("assemblyscript/assembly/index.ts".to_string(), push_line);
+    assert_eq!(
+        leak_frames,
+        [push.clone(), push],
+        "both blocks, allocated on the push's line"
+    );
+
     // A map that does not parse is not used: names only, the run whole.
     let copy = dir.path().join("copy");
     std::fs::create_dir(&copy).unwrap();

@@ -108,12 +108,15 @@ fn symbolizer(cfg: &RunConfig, original: &[u8], instrumented_here: bool) -> Opti
     } else if instrumented_here {
         let layout = Layout::of(original);
         // Without DWARF, a source map beside the module (AssemblyScript's
-        // `--sourceMap`). An instrumented module's offsets are not the
-        // original's, so only a module instrumented for this run uses one.
+        // `--sourceMap`).
         Symbolizer::new(&layout, "")
             .or_else(|| Symbolizer::from_source_map(&cfg.module, original, &layout))
     } else {
-        Symbolizer::new(&Layout::of(original), abi::DWARF_SECTION_PREFIX)
+        // Instrumented beforehand: the copy of the original's DWARF, or
+        // the note of the original's source map.
+        let layout = Layout::of(original);
+        Symbolizer::new(&layout, abi::DWARF_SECTION_PREFIX)
+            .or_else(|| Symbolizer::from_source_map_note(&cfg.module, &layout))
     }
 }
 

@@ -8,7 +8,6 @@
 //! trusted: anything malformed makes it unused (names only), never a
 //! failed run.
 
-use heapscope_instrument::symbols::Layout;
 use std::path::Path;
 
 /// The largest map file read: maps of the largest modules are tens of
@@ -28,16 +27,12 @@ pub struct SourceMap {
 const NONE: u32 = u32::MAX;
 
 impl SourceMap {
-    /// The map the module at `path` names in its `sourceMappingURL`
-    /// section, when that is a relative file path (no scheme, no absolute
-    /// path) and the file reads and parses; otherwise `None`, said in the
-    /// log.
-    pub fn for_module(path: &Path, layout: &Layout<'_>) -> Option<SourceMap> {
-        let (_, data) = layout
-            .customs
-            .iter()
-            .find(|(name, _)| *name == "sourceMappingURL")?;
-        let url = url(data)?;
+    /// The map at `url`, named by the module at `path` (in its
+    /// `sourceMappingURL` section, or the note an instrumented module
+    /// keeps of it), when `url` is a relative file path (no scheme, no
+    /// absolute path) and the file beside the module reads and parses;
+    /// otherwise `None`, said in the log.
+    pub fn at(path: &Path, url: &str) -> Option<SourceMap> {
         if url.contains("://") || url.starts_with('/') || url.starts_with("data:") {
             tracing::info!("source map `{url}` is not a file beside the module: not read");
             return None;
@@ -172,13 +167,6 @@ impl SourceMap {
         }
         Some((self.sources[source as usize].as_str(), line, column))
     }
-}
-
-/// The URL a `sourceMappingURL` section holds: a length-prefixed string.
-fn url(data: &[u8]) -> Option<&str> {
-    let mut reader = wasmparser::BinaryReader::new(data, 0);
-    let s = reader.read_string().ok()?;
-    Some(s)
 }
 
 /// The Base64 VLQ fields of one segment; `None` when malformed or with a

@@ -71,22 +71,31 @@ impl Symbolizer {
         wasm: &[u8],
         layout: &Layout<'_>,
     ) -> Option<Symbolizer> {
-        let map = crate::sourcemap::SourceMap::for_module(path, layout)?;
-        let bodies = wasmparser::Parser::new(0)
-            .parse_all(wasm)
-            .filter_map(|p| match p {
-                Ok(wasmparser::Payload::CodeSectionEntry(body)) => {
-                    let r = body.range();
-                    Some(r.start as u64..r.end as u64)
-                }
-                _ => None,
-            })
-            .collect();
+        let url = heapscope_instrument::symbols::source_map_url(layout)?;
+        let map = crate::sourcemap::SourceMap::at(path, url)?;
         Some(Symbolizer {
             ctx: None,
             map: Some(MapView {
                 map,
                 code_start: layout.code_start as u64,
+                bodies: heapscope_instrument::symbols::code_bodies(wasm),
+            }),
+        })
+    }
+
+    /// A symbolizer over the source map the original of the instrumented
+    /// module at `path` named, through the note the instrumenter kept of
+    /// it ([`heapscope_trace::abi::SOURCE_MAP_SECTION`]): the map is looked
+    /// for beside the instrumented module.
+    pub fn from_source_map_note(path: &std::path::Path, layout: &Layout<'_>) -> Option<Symbolizer> {
+        let note = layout.custom(heapscope_trace::abi::SOURCE_MAP_SECTION)?;
+        let (url, code_start, bodies) = heapscope_instrument::symbols::read_source_map_note(note)?;
+        let map = crate::sourcemap::SourceMap::at(path, url)?;
+        Some(Symbolizer {
+            ctx: None,
+            map: Some(MapView {
+                map,
+                code_start,
                 bodies,
             }),
         })

@@ -84,7 +84,17 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         for (name, data) in symbols::dwarf_copy(&layout) {
             module.customs.add(RawCustomSection { name, data });
         }
+        if let Some(data) = symbols::source_map_note(wasm, &layout) {
+            module.customs.add(RawCustomSection {
+                name: abi::SOURCE_MAP_SECTION.into(),
+                data,
+            });
+        }
     }
+    // The original's map does not fit the rewritten code (a browser's
+    // developer tools would show wrong lines); the note above keeps it for
+    // heapscope.
+    module.customs.remove_raw("sourceMappingURL");
     let report = Report {
         allocators: hooked,
         grow_sites,

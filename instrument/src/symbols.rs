@@ -77,6 +77,76 @@ impl<'a> Layout<'a> {
     }
 }
 
+/// Each function body's offsets in the file `wasm`, in order.
+pub fn code_bodies(wasm: &[u8]) -> Vec<std::ops::Range<u64>> {
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .filter_map(|p| match p {
+            Ok(wasmparser::Payload::CodeSectionEntry(body)) => {
+                let r = body.range();
+                Some(r.start as u64..r.end as u64)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The URL of the source map a module names (its `sourceMappingURL`
+/// section: a wasm string).
+pub fn source_map_url<'a>(layout: &Layout<'a>) -> Option<&'a str> {
+    let data = layout.custom("sourceMappingURL")?;
+    wasmparser::BinaryReader::new(data, 0).read_string().ok()
+}
+
+/// The [`abi::SOURCE_MAP_SECTION`] payload for the module `wasm`: when it
+/// names a source map and has no DWARF (which symbolising prefers).
+pub fn source_map_note(wasm: &[u8], layout: &Layout<'_>) -> Option<Vec<u8>> {
+    if layout.custom(".debug_info").is_some() {
+        return None;
+    }
+    let url = source_map_url(layout)?;
+    let mut out = Vec::new();
+    leb(&mut out, url.len() as u64);
+    out.extend_from_slice(url.as_bytes());
+    let start = layout.code_start as u64;
+    leb(&mut out, start);
+    let bodies = code_bodies(wasm);
+    leb(&mut out, bodies.len() as u64);
+    for b in bodies {
+        leb(&mut out, b.start.saturating_sub(start));
+        leb(&mut out, b.end - b.start);
+    }
+    Some(out)
+}
+
+/// Read an [`abi::SOURCE_MAP_SECTION`] payload: the URL, where the
+/// original's code payload started, and its function bodies' file offsets.
+/// `None` when malformed.
+pub fn read_source_map_note(data: &[u8]) -> Option<(&str, u64, Vec<std::ops::Range<u64>>)> {
+    let mut r = wasmparser::BinaryReader::new(data, 0);
+    let url = r.read_string().ok()?;
+    let start = r.read_var_u64().ok()?;
+    let n = r.read_var_u64().ok()?;
+    let mut bodies = Vec::new();
+    for _ in 0..n {
+        let at = start.checked_add(r.read_var_u64().ok()?)?;
+        bodies.push(at..at.checked_add(r.read_var_u64().ok()?)?);
+    }
+    Some((url, start, bodies))
+}
+
+fn leb(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
 /// The custom sections to add to an instrumented module so that the
 /// collector can symbolise its sites: each DWARF section symbolising needs,
 /// renamed with [`abi::DWARF_SECTION_PREFIX`].
@@ -92,4 +162,27 @@ pub fn dwarf_copy(layout: &Layout<'_>) -> Vec<(String, Vec<u8>)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_map_note_reads_back_and_damage_is_refused() {
+        let wasm = wat::parse_str(
+            r#"(module (func) (func (drop (i32.const 7))) (@custom "sourceMappingURL" "\0capp.wasm.map"))"#,
+        )
+        .unwrap();
+        let layout = Layout::of(&wasm);
+        let note = source_map_note(&wasm, &layout).expect("a map, no DWARF");
+        let (url, start, bodies) = read_source_map_note(&note).unwrap();
+        assert_eq!((url, start), ("app.wasm.map", layout.code_start as u64));
+        assert_eq!(bodies, code_bodies(&wasm));
+        assert_eq!(bodies.len(), 2);
+        // Every truncation is refused, never a panic.
+        for n in 0..note.len() {
+            assert!(read_source_map_note(&note[..n]).is_none(), "{n}");
+        }
+    }
 }

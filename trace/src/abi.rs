@@ -235,6 +235,15 @@ pub const SITE_TABLE_SECTION: &str = "heapscope.sites";
 /// instrumented module (`heapscope.debug_info`, ...): the collector
 /// symbolises a call site from them the first time a run reaches it.
 pub const DWARF_SECTION_PREFIX: &str = "heapscope";
+/// Name of the custom section an instrumented module carries when its
+/// original had no DWARF but named a source map (`sourceMappingURL`):
+/// the map's URL (a wasm string), then, as LEB128 numbers, where the
+/// original's code section payload started in its file and, for each
+/// function body in order, its start (from that payload's start) and
+/// length. The map's offsets are the original file's: with these the
+/// collector maps a site's original code offset through it. Optional: a
+/// collector that does not read it names sites only.
+pub const SOURCE_MAP_SECTION: &str = "heapscope.source_map";
 /// The version of this ABI: the hooks, the shadow stack, the event record,
 /// the exports and the site table's encoding. An instrumented module
 /// carries the version it was made for as the first byte of its site table

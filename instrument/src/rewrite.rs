@@ -194,11 +194,13 @@ fn hook_inlined_frees(
                 | AllocFn::GlobalRealloc
         )
     });
-    // C's `free` and the dlmalloc crate's are never inlined: with one of
-    // them hooked, DWARF is read only when Rust's own free is not a
-    // function that frees (a custom allocator's `dealloc` inlined into
-    // `__rust_dealloc`, or no Rust free found at all), as in a WASI build
-    // whose libc brings `free` beside lol_alloc.
+    // C's `free` and the dlmalloc crate's are never inlined: when Rust
+    // frees through one of them (std's default allocator: its `__rdl_*`
+    // functions, or the dlmalloc crate), DWARF is not read. It is when the
+    // module has a Rust allocator of its own (a `GlobalAlloc` impl), whose
+    // `dealloc` may be inlined into some callers however it is hooked, or
+    // when Rust's free is no function at all, as in a WASI build whose
+    // libc brings `free` beside wee_alloc or lol_alloc.
     let big_free = allocators
         .iter()
         .any(|a| matches!(a.role, AllocFn::Free | AllocFn::DlFree));
@@ -208,10 +210,22 @@ fn hook_inlined_frees(
             AllocFn::RustDealloc | AllocFn::GlobalDealloc | AllocFn::DlFree
         )
     });
+    let own_allocator = allocators.iter().any(|a| {
+        matches!(
+            a.role,
+            AllocFn::GlobalAlloc
+                | AllocFn::GlobalAllocZeroed
+                | AllocFn::GlobalDealloc
+                | AllocFn::GlobalRealloc
+        ) && !a.name.contains("__rdl_")
+    });
     let rust_free_inlined = warnings
         .iter()
         .any(|w| w.starts_with(crate::discover::FREE_INLINED_WARNING));
-    if locals.is_empty() || !rust_free || (big_free && rust_free_fn && !rust_free_inlined) {
+    if locals.is_empty()
+        || !rust_free
+        || (big_free && rust_free_fn && !rust_free_inlined && !own_allocator)
+    {
         return;
     }
     let inlined = crate::inlined::scan(layout);

@@ -295,6 +295,36 @@ fn a_module_whose_free_is_c_free_is_not_searched() {
 }
 
 #[test]
+fn a_rust_allocator_of_its_own_beside_c_free_is_searched() {
+    // A WASI build: wasi-libc's `malloc`/`free` are there for libc, and the
+    // module's own `#[global_allocator]` (its `dealloc` a function, hooked,
+    // and inlined into `$user` too): DWARF is read, and the inlined copy
+    // hooked.
+    let c = MODULE
+        .replace(
+            r#"$__rust_alloc (export "__rust_alloc") (param i32 i32)"#,
+            r#"$malloc (export "malloc") (param i32)"#,
+        )
+        .replace(
+            r#"$__rust_dealloc (export "__rust_dealloc") (param i32 i32 i32))"#,
+            r#"$free (export "free") (param i32))"#,
+        )
+        .replace(
+            "    end))",
+            "    end)\n  (func $_ZN58_$LT$my..A$u20$as$u20$core..alloc..global..GlobalAlloc$GT$7dealloc17h0123456789abcdefE (param i32 i32 i32)))",
+        );
+    let wasm = wat::parse_str(c).unwrap();
+    let (ops, _) = user_offsets(&wasm);
+    let (roles, warnings) = run(&with_dwarf(&wasm, ops[0]..ops[2], None, Some(0)));
+    assert!(roles.contains(&AllocFn::GlobalDealloc), "{roles:?}");
+    assert!(
+        roles.contains(&AllocFn::InlinedDealloc),
+        "{roles:?} {warnings:?}"
+    );
+    assert_eq!(warnings, Vec::<String>::new());
+}
+
+#[test]
 fn an_inlined_free_in_code_the_linker_removed_is_no_free_at_all() {
     // DWARF keeps the entries of functions the linker dropped, at
     // addresses outside the code: nothing to hook and nothing to say.

@@ -12,6 +12,7 @@
 //! this is where the instrumenter's time went.
 
 use heapscope_trace::abi;
+use heapscope_trace::varint::put_u64;
 
 /// The DWARF sections addr2line reads (not locations, frames or the
 /// accelerator tables: symbolising a code offset never needs them).
@@ -106,15 +107,15 @@ pub fn source_map_note(wasm: &[u8], layout: &Layout<'_>) -> Option<Vec<u8>> {
     }
     let url = source_map_url(layout)?;
     let mut out = Vec::new();
-    leb(&mut out, url.len() as u64);
+    put_u64(&mut out, url.len() as u64);
     out.extend_from_slice(url.as_bytes());
     let start = layout.code_start as u64;
-    leb(&mut out, start);
+    put_u64(&mut out, start);
     let bodies = code_bodies(wasm);
-    leb(&mut out, bodies.len() as u64);
+    put_u64(&mut out, bodies.len() as u64);
     for b in bodies {
-        leb(&mut out, b.start.saturating_sub(start));
-        leb(&mut out, b.end - b.start);
+        put_u64(&mut out, b.start.saturating_sub(start));
+        put_u64(&mut out, b.end - b.start);
     }
     Some(out)
 }
@@ -133,18 +134,6 @@ pub fn read_source_map_note(data: &[u8]) -> Option<(&str, u64, Vec<std::ops::Ran
         bodies.push(at..at.checked_add(r.read_var_u64().ok()?)?);
     }
     Some((url, start, bodies))
-}
-
-fn leb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 /// The custom sections to add to an instrumented module so that the

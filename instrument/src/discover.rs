@@ -255,13 +255,26 @@ fn role_for_demangled(name: &str) -> Option<AllocFn> {
         }
     }
     let last = name.rsplit("::").next()?;
-    match role_for_name(last)? {
-        r @ (AllocFn::RustAlloc
-        | AllocFn::RustAllocZeroed
-        | AllocFn::RustRealloc
-        | AllocFn::RustDealloc) => Some(r),
-        _ => None,
-    }
+    role_for_name(last).filter(|r| is_rust_shim(*r))
+}
+
+/// Whether `role` is one of rustc's `__rust_*` allocator shims.
+pub(crate) fn is_rust_shim(role: AllocFn) -> bool {
+    matches!(
+        role,
+        AllocFn::RustAlloc | AllocFn::RustAllocZeroed | AllocFn::RustDealloc | AllocFn::RustRealloc
+    )
+}
+
+/// Whether `role` is a method of a `GlobalAlloc` impl.
+pub(crate) fn is_global_alloc(role: AllocFn) -> bool {
+    matches!(
+        role,
+        AllocFn::GlobalAlloc
+            | AllocFn::GlobalAllocZeroed
+            | AllocFn::GlobalDealloc
+            | AllocFn::GlobalRealloc
+    )
 }
 
 /// Where a hooked function's values are: parameter indices.
@@ -620,15 +633,7 @@ fn derive_from_shims(
 ) {
     let shims: Vec<(AllocFn, FunctionId, String)> = found
         .iter()
-        .filter(|a| {
-            matches!(
-                a.role,
-                AllocFn::RustAlloc
-                    | AllocFn::RustAllocZeroed
-                    | AllocFn::RustDealloc
-                    | AllocFn::RustRealloc
-            )
-        })
+        .filter(|a| is_rust_shim(a.role))
         .map(|a| (a.role, a.id, a.name.clone()))
         .collect();
     let mut alloc_forwards = false;

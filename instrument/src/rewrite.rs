@@ -181,19 +181,10 @@ fn hook_inlined_frees(
 ) {
     // A Rust allocator (its free may be inlined everywhere, leaving only
     // the allocation to find by name, as LTO builds of lol_alloc do).
-    let rust_free = allocators.iter().any(|a| {
-        matches!(
-            a.role,
-            AllocFn::RustAlloc
-                | AllocFn::RustAllocZeroed
-                | AllocFn::RustDealloc
-                | AllocFn::RustRealloc
-                | AllocFn::GlobalAlloc
-                | AllocFn::GlobalAllocZeroed
-                | AllocFn::GlobalDealloc
-                | AllocFn::GlobalRealloc
-        )
-    });
+    use crate::discover::{is_global_alloc, is_rust_shim};
+    let rust_free = allocators
+        .iter()
+        .any(|a| is_rust_shim(a.role) || is_global_alloc(a.role));
     // C's `free` and the dlmalloc crate's are never inlined: when Rust
     // frees through one of them (std's default allocator: its `__rdl_*`
     // functions, or the dlmalloc crate), DWARF is not read. It is when the
@@ -210,15 +201,9 @@ fn hook_inlined_frees(
             AllocFn::RustDealloc | AllocFn::GlobalDealloc | AllocFn::DlFree
         )
     });
-    let own_allocator = allocators.iter().any(|a| {
-        matches!(
-            a.role,
-            AllocFn::GlobalAlloc
-                | AllocFn::GlobalAllocZeroed
-                | AllocFn::GlobalDealloc
-                | AllocFn::GlobalRealloc
-        ) && !a.name.contains("__rdl_")
-    });
+    let own_allocator = allocators
+        .iter()
+        .any(|a| is_global_alloc(a.role) && !a.name.contains("__rdl_"));
     let rust_free_inlined = warnings
         .iter()
         .any(|w| w.starts_with(crate::discover::FREE_INLINED_WARNING));

@@ -7,12 +7,30 @@
 //! byte offset in the module file. The map is the user's file, so not
 //! trusted: anything malformed makes it unused (names only), never a
 //! failed run.
+//!
+//! # What is read
+//!
+//! The module names its map, so a module from elsewhere must not make
+//! heapscope read the host's files. [`read_beside`] reads a map only when
+//! all of these hold, and otherwise refuses it with one warning saying why
+//! (the run keeps function names and is otherwise whole):
+//!
+//! - the URL is a relative path: no scheme (`http:`, `data:`, `file:` …:
+//!   anything with a `:` before its first `/`), no leading `/`, no `..`
+//!   component. It is taken literally (no percent-decoding);
+//! - the file it names, all symbolic links resolved, lies inside the
+//!   module's own folder (that folder, links resolved);
+//! - it is a regular file (not a device such as `/dev/zero`, a FIFO or a
+//!   terminal), checked before it is opened and again on the opened file;
+//! - it holds at most [`MAX_MAP_BYTES`], read through a reader that stops
+//!   one byte past that bound whatever the file's metadata says.
 
-use std::path::Path;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
 
-/// The largest map file read: maps of the largest modules are tens of
-/// megabytes.
-const MAX_MAP_BYTES: u64 = 1 << 30;
+/// The largest map file read (64 MiB): the maps of the largest modules
+/// are tens of megabytes.
+pub const MAX_MAP_BYTES: u64 = 64 << 20;
 
 /// A parsed map: its segments by module offset.
 #[derive(Debug, Clone)]
@@ -29,34 +47,22 @@ const NONE: u32 = u32::MAX;
 impl SourceMap {
     /// The map at `url`, named by the module at `path` (in its
     /// `sourceMappingURL` section, or the note an instrumented module
-    /// keeps of it), when `url` is a relative file path (no scheme, no
-    /// absolute path) and the file beside the module reads and parses;
-    /// otherwise `None`, said in the log.
+    /// keeps of it), when [`read_beside`] reads it and it parses;
+    /// otherwise `None`, with one warning saying why.
     pub fn at(path: &Path, url: &str) -> Option<SourceMap> {
-        if url.contains("://") || url.starts_with('/') || url.starts_with("data:") {
-            tracing::info!("source map `{url}` is not a file beside the module: not read");
-            return None;
-        }
-        let file = path
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(url.trim_start_matches("./"));
-        let read = std::fs::metadata(&file).and_then(|m| {
-            if m.len() > MAX_MAP_BYTES {
-                Err(std::io::Error::other("larger than 1 GiB"))
-            } else {
-                std::fs::read(&file)
-            }
-        });
-        match read
-            .map_err(|e| e.to_string())
-            .and_then(|b| SourceMap::parse(&b))
-        {
+        match read_beside(path, url).and_then(|b| SourceMap::parse(&b)) {
             Ok(m) => Some(m),
             Err(e) => {
+                // The URL is the module's: no control character reaches
+                // the terminal.
+                let e: String = e
+                    .chars()
+                    .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                    .collect();
                 tracing::warn!(
-                    "source map `{}` not used ({e}): stacks keep function names only",
-                    file.display()
+                    "source map `{}` of `{}` not used: {e}; stacks keep function names only",
+                    url.escape_debug(),
+                    path.display()
                 );
                 None
             }
@@ -169,6 +175,95 @@ impl SourceMap {
     }
 }
 
+/// The bytes of the map file `url` names for the module at `module`, when
+/// the module's folder holds it (see the module docs for each check);
+/// otherwise why not.
+pub fn read_beside(module: &Path, url: &str) -> Result<Vec<u8>, String> {
+    let rel = confined(url)?;
+    let folder = module
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let folder = std::fs::canonicalize(folder).map_err(|e| {
+        format!(
+            "cannot resolve the module's folder `{}`: {e}",
+            folder.display()
+        )
+    })?;
+    let named = folder.join(&rel);
+    let file = std::fs::canonicalize(&named)
+        .map_err(|e| format!("cannot open `{}`: {e}", named.display()))?;
+    if !file.starts_with(&folder) {
+        return Err(format!(
+            "it leads outside the module's folder `{}` (to `{}`); only a file in that folder is read",
+            folder.display(),
+            file.display()
+        ));
+    }
+    let regular = |m: std::io::Result<std::fs::Metadata>| match m {
+        Ok(m) if m.is_file() => Ok(m),
+        Ok(_) => Err(format!(
+            "`{}` is not a regular file; only a regular file is read",
+            file.display()
+        )),
+        Err(e) => Err(format!("cannot open `{}`: {e}", file.display())),
+    };
+    let too_big = || {
+        format!(
+            "`{}` is larger than {} MiB",
+            file.display(),
+            MAX_MAP_BYTES >> 20
+        )
+    };
+    // Checked before opening: opening a FIFO would wait for a writer.
+    if regular(std::fs::metadata(&file))?.len() > MAX_MAP_BYTES {
+        return Err(too_big());
+    }
+    let f =
+        std::fs::File::open(&file).map_err(|e| format!("cannot open `{}`: {e}", file.display()))?;
+    // And again on what was opened: the file may have been replaced.
+    regular(f.metadata())?;
+    let mut bytes = Vec::new();
+    f.take(MAX_MAP_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
+    if bytes.len() as u64 > MAX_MAP_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
+/// `url` as a path relative to the module's folder that cannot leave it
+/// lexically: no scheme, not absolute, no `..`; otherwise why not.
+fn confined(url: &str) -> Result<PathBuf, String> {
+    let scheme = url.find(':').is_some_and(|c| !url[..c].contains('/'));
+    if scheme {
+        return Err("it is a URL, not a file path relative to the module".into());
+    }
+    let mut rel = PathBuf::new();
+    for c in Path::new(url).components() {
+        match c {
+            Component::Normal(part) => rel.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(
+                    "its path has a `..` component; only a file in the module's folder is read"
+                        .into(),
+                )
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(
+                    "it is an absolute path; only a file in the module's folder is read".into(),
+                )
+            }
+        }
+    }
+    if rel.as_os_str().is_empty() {
+        return Err("it names no file".into());
+    }
+    Ok(rel)
+}
+
 /// The Base64 VLQ fields of one segment; `None` when malformed or with a
 /// field count a segment cannot have (1, 4 or 5).
 fn vlq(segment: &str) -> Option<Vec<i64>> {
@@ -249,6 +344,103 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    /// A module's source map URL never reads outside the module's folder,
+    /// nor a file that is not a regular one, nor more than the cap.
+    #[test]
+    fn a_map_outside_the_modules_folder_or_not_a_file_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let folder = root.join("app");
+        std::fs::create_dir_all(folder.join("maps")).unwrap();
+        let module = folder.join("app.wasm");
+        std::fs::write(folder.join("app.wasm.map"), b"{}").unwrap();
+        std::fs::write(folder.join("maps/app.map"), b"[]").unwrap();
+        std::fs::write(root.join("secret.map"), b"secret").unwrap();
+        for ok in [
+            "app.wasm.map",
+            "./app.wasm.map",
+            "maps/app.map",
+            "maps/./app.map",
+        ] {
+            assert!(read_beside(&module, ok).is_ok(), "{ok}");
+        }
+        let zero = "../".repeat(32) + "dev/zero";
+        let stdin = "../".repeat(32) + "proc/self/fd/0";
+        let refused = |url: &str| read_beside(&module, url).unwrap_err();
+        let dotdot = "its path has a `..` component; only a file in the module's folder is read";
+        assert_eq!(refused(&zero), dotdot);
+        assert_eq!(refused(&stdin), dotdot);
+        assert_eq!(refused("../secret.map"), dotdot);
+        assert_eq!(refused("maps/../../secret.map"), dotdot);
+        let absolute = "it is an absolute path; only a file in the module's folder is read";
+        assert_eq!(refused("/etc/passwd"), absolute);
+        assert_eq!(refused("/dev/zero"), absolute);
+        for url in [
+            "file:///etc/passwd",
+            "http://example.com/a.map",
+            "data:application/json,{}",
+            "file:app.wasm.map",
+        ] {
+            assert_eq!(
+                refused(url),
+                "it is a URL, not a file path relative to the module",
+                "{url}"
+            );
+        }
+        assert_eq!(refused("."), "it names no file");
+        // Links are followed, and must stay in the folder.
+        std::os::unix::fs::symlink("/etc/passwd", folder.join("passwd.map")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", folder.join("zero.map")).unwrap();
+        std::os::unix::fs::symlink("../secret.map", folder.join("up.map")).unwrap();
+        std::os::unix::fs::symlink("app.wasm.map", folder.join("alias.map")).unwrap();
+        let outside = |to: &str| {
+            format!(
+                "it leads outside the module's folder `{}` (to `{to}`); only a file in that folder is read",
+                folder.display()
+            )
+        };
+        assert_eq!(refused("passwd.map"), outside("/etc/passwd"));
+        assert_eq!(refused("zero.map"), outside("/dev/zero"));
+        assert_eq!(
+            refused("up.map"),
+            outside(&root.join("secret.map").display().to_string())
+        );
+        assert_eq!(read_beside(&module, "alias.map").unwrap(), b"{}");
+        // In the folder but not a regular file: a folder, a FIFO (opening
+        // it would wait for a writer).
+        assert_eq!(
+            refused("maps"),
+            format!(
+                "`{}` is not a regular file; only a regular file is read",
+                folder.join("maps").display()
+            )
+        );
+        let fifo = folder.join("fifo.map");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert_eq!(
+            refused("fifo.map"),
+            format!(
+                "`{}` is not a regular file; only a regular file is read",
+                fifo.display()
+            )
+        );
+        // One byte over the cap (a sparse file: nothing is written).
+        let big = folder.join("big.map");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_MAP_BYTES + 1)
+            .unwrap();
+        assert_eq!(
+            refused("big.map"),
+            format!("`{}` is larger than 64 MiB", big.display())
+        );
+        assert!(SourceMap::at(&module, &zero).is_none());
     }
 
     #[test]

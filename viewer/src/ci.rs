@@ -1,7 +1,13 @@
 //! What CI systems show natively: JUnit XML (each gate a test case, a
 //! failed gate a failed test with the stacks that failed it) and the
 //! Markdown GitHub Actions appends to a job's page (`GITHUB_STEP_SUMMARY`).
+//!
+//! The suite names the module and the summary lines its names and
+//! messages: JUnit gets them through [`xml`] (well-formed whatever they
+//! hold), the step summary through [`markdown`] (no image, link, emphasis
+//! or HTML from a name, no raw control character).
 
+use crate::escape::{markdown, markdown_block, markdown_table_code, xml};
 use heapscope_trace::model::Gate;
 use std::fmt::Write as _;
 
@@ -40,20 +46,6 @@ impl GateReport {
     }
 }
 
-/// `s` with XML's special characters escaped and the characters XML 1.0
-/// cannot hold (most control characters) replaced.
-pub fn xml_escape(s: &str) -> String {
-    let valid: String = s
-        .chars()
-        .map(|c| match c {
-            '\t' | '\n' | '\r' => c,
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => '\u{fffd}',
-            c => c,
-        })
-        .collect();
-    crate::html::escape(&valid)
-}
-
 fn gate_message(g: &Gate) -> String {
     match &g.note {
         Some(note) => format!("--{}: {note}", g.gate),
@@ -82,15 +74,15 @@ pub fn junit(r: &GateReport) -> String {
     let _ = writeln!(
         out,
         "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">",
-        xml_escape(&r.suite)
+        xml(&r.suite)
     );
-    let summary = xml_escape(&r.summary.join("\n"));
+    let summary = xml(&r.summary.join("\n"));
     let case =
         |out: &mut String, name: &str, body: Option<(&str, String, String)>| {
             let _ = write!(
                 out,
                 "    <testcase classname=\"heapscope.gates\" name=\"{}\"",
-                xml_escape(name)
+                xml(name)
             );
             match body {
                 None => {
@@ -101,9 +93,9 @@ pub fn junit(r: &GateReport) -> String {
                         writeln!(
                     out,
                     ">\n      <{tag} message=\"{}\" type=\"{}\">{}</{tag}>\n    </testcase>",
-                    xml_escape(&message),
+                    xml(&message),
                     if tag == "failure" { "gate" } else { "undecided" },
-                    xml_escape(&text)
+                    xml(&text)
                 );
                 }
             }
@@ -136,21 +128,12 @@ pub fn junit(r: &GateReport) -> String {
     out
 }
 
-/// `s` made safe inside a Markdown table cell or inline code.
-fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|")
-        .replace('`', "'")
-        .replace(['\n', '\r'], " ")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 /// The report as GitHub-flavoured Markdown for a job's step summary: a
 /// heading with the verdict, the gates as a table, the run's numbers, and
 /// the details of each failed gate folded away.
 pub fn step_summary(r: &GateReport) -> String {
     let verdict = if let Some(why) = &r.undecided {
-        format!("⚠️ not decided: {}", md_cell(why))
+        format!("⚠️ not decided: {}", markdown(why))
     } else if r.failures() > 0 {
         format!("❌ {} of {} gates failed", r.failures(), r.gates.len())
     } else if r.gates.is_empty() {
@@ -158,7 +141,7 @@ pub fn step_summary(r: &GateReport) -> String {
     } else {
         format!("✅ {} gates passed", r.gates.len())
     };
-    let mut out = format!("### heapscope: {} — {verdict}\n\n", md_cell(&r.suite));
+    let mut out = format!("### heapscope: {} — {verdict}\n\n", markdown(&r.suite));
     if !r.gates.is_empty() {
         out.push_str("| gate | limit | actual | result |\n| --- | ---: | ---: | --- |\n");
         for g in &r.gates {
@@ -168,14 +151,14 @@ pub fn step_summary(r: &GateReport) -> String {
                 "passed".to_string()
             } else {
                 match &g.note {
-                    Some(n) => format!("**failed**: {}", md_cell(n)),
+                    Some(n) => format!("**failed**: {}", markdown(n)),
                     None => "**failed**".to_string(),
                 }
             };
             let _ = writeln!(
                 out,
                 "| `--{}` | {} | {} | {result} |",
-                md_cell(&g.gate),
+                markdown_table_code(&g.gate),
                 crate::text::thousands(g.limit),
                 crate::text::thousands(g.actual)
             );
@@ -183,7 +166,7 @@ pub fn step_summary(r: &GateReport) -> String {
         out.push('\n');
     }
     for l in &r.summary {
-        let _ = writeln!(out, "- {}", md_cell(l));
+        let _ = writeln!(out, "- {}", markdown(l));
     }
     for g in r.gates.iter().filter(|g| !g.passed) {
         let d = r.detail(&g.gate);
@@ -193,8 +176,8 @@ pub fn step_summary(r: &GateReport) -> String {
         let _ = write!(
             out,
             "\n<details><summary>why --{} failed</summary>\n\n```text\n{}\n```\n\n</details>\n",
-            md_cell(&g.gate),
-            d.replace("```", "'''")
+            xml(&g.gate),
+            markdown_block(d)
         );
     }
     out
@@ -236,11 +219,46 @@ mod tests {
         let md = step_summary(&r);
         assert!(
             md.starts_with(
-                "### heapscope: heapscope run &lt;a&b&gt;.wasm — ❌ 1 of 2 gates failed\n"
+                "### heapscope: heapscope run &lt;a&amp;b&gt;.wasm — ❌ 1 of 2 gates failed\n"
             ),
             "{md}"
         );
         assert!(md.contains("| `--max-peak` | 100 | 50 | passed |"), "{md}");
+    }
+
+    /// A module named `![img](http://x)` with ESC and BEL put an image, a
+    /// link and raw control bytes into the step summary, and U+FFFE into
+    /// JUnit XML no parser accepts.
+    #[test]
+    fn hostile_names_make_no_markdown_and_no_invalid_xml() {
+        let name = "\u{1b}[31m![img](http://x)[a](y)\u{7}<b>*_x_*</b>\u{fffe}";
+        let r = GateReport {
+            suite: format!("heapscope run {name}"),
+            gates: vec![gate("max-peak", 1, 2)],
+            undecided: None,
+            summary: vec![format!("`{name}` exited with code 0")],
+            details: vec![("max-peak".into(), format!("at {name}\n```\n"))],
+        };
+        let md = step_summary(&r);
+        let escaped = r"\\x1b\[31m\!\[img\]\(http://x\)\[a\]\(y\)\\x07&lt;b&gt;\*\_x\_\*&lt;/b&gt;";
+        assert!(
+            md.starts_with(&format!(
+                "### heapscope: heapscope run {escaped}\u{fffe} — "
+            )),
+            "{md}"
+        );
+        assert!(md.contains(&format!("- \\`{escaped}")), "{md}");
+        assert!(
+            md.contains("```text\nat \\x1b[31m![img](http://x)[a](y)\\x07<b>*_x_*</b>\u{fffe}\n'''\n\n```\n"),
+            "{md}"
+        );
+        assert!(!md.contains('\u{1b}') && !md.contains('\u{7}'), "{md}");
+        let x = junit(&r);
+        assert!(!x.chars().any(crate::escape::xml_forbidden), "{x:?}");
+        assert!(
+            x.contains("<testsuite name=\"heapscope run \u{fffd}[31m![img](http://x)[a](y)\u{fffd}&lt;b&gt;*_x_*&lt;/b&gt;\u{fffd}\""),
+            "{x}"
+        );
     }
 
     #[test]

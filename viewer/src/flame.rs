@@ -5,7 +5,10 @@
 //! inferno and speedscope read; [`flamegraph`] renders them with inferno.
 //! Function names come from the module and are untrusted: `;` (the frame
 //! separator) and line breaks are replaced so every line stays one stack,
-//! and inferno escapes everything it writes into the SVG.
+//! other control characters become spaces and U+FFFE and U+FFFF become
+//! U+FFFD, so the SVG inferno writes (it escapes markup, not the characters
+//! XML forbids) is well-formed; the module's name in titles gets the same
+//! ([`crate::escape::xml_chars`]).
 
 use crate::analysis::{Analysis, FrameView};
 use crate::profile::StackStats;
@@ -100,6 +103,7 @@ pub fn frame_name(f: &FrameView) -> String {
         .map(|c| match c {
             ';' => ':',
             c if c.is_control() => ' ',
+            c if crate::escape::xml_forbidden(c) => '\u{fffd}',
             c => c,
         })
         .collect();
@@ -176,7 +180,7 @@ pub fn flamegraph_sized(
     let module = if a.module.is_empty() {
         "trace".to_string()
     } else {
-        a.module.clone()
+        crate::escape::xml_chars(&a.module).into_owned()
     };
     if lines.is_empty() {
         return empty_svg(out, &format!("{module}: no {}", weight.title()));
@@ -240,7 +244,7 @@ fn empty_svg(out: &mut dyn Write, message: &str) -> std::io::Result<()> {
     write!(
         out,
         r#"<?xml version="1.0" standalone="no"?><svg xmlns="http://www.w3.org/2000/svg" width="600" height="60"><text x="10" y="35" font-family="Verdana" font-size="14">{}</text></svg>"#,
-        crate::html::escape(message)
+        crate::escape::xml(message)
     )
 }
 

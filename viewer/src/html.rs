@@ -6,7 +6,10 @@
 //! Every name from the module reaches the page through askama's HTML
 //! escaping or as JSON inside a `<script type="application/json">` block
 //! with `<`, `>` and `&` escaped; the page's script only ever sets
-//! `textContent`. Flamegraphs are inferno SVGs in sandboxed iframes.
+//! `textContent`. The characters XML 1.0 forbids (C0 controls, U+FFFE,
+//! U+FFFF), which HTML also rejects, are replaced on the whole page
+//! ([`crate::escape::xml_chars`]). Flamegraphs are inferno SVGs in
+//! sandboxed iframes, well-formed XML whatever the names ([`crate::flame`]).
 
 use crate::advice::Advice;
 use crate::analysis::{compact_range, Analysis, FrameView};
@@ -14,22 +17,6 @@ use crate::flame::Weight;
 use crate::text::{bytes_human, decimal, thousands};
 use askama::Template;
 use base64::Engine as _;
-
-/// Escape text for HTML or XML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// JSON that is safe inside a `<script>` element: no `<`, `>` or `&` (nor
 /// the line separators JavaScript once rejected) appear literally.
@@ -422,6 +409,7 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         data: script_json(&data),
     }
     .render()
+    .map(|page| crate::escape::xml_chars(&page).into_owned())
     .map_err(|e| format!("cannot render the report: {e}"))
 }
 
@@ -458,7 +446,7 @@ mod tests {
     #[test]
     fn escaping_leaves_no_markup() {
         assert_eq!(
-            escape(r#"<script>alert("x")</script> & 'y'"#),
+            crate::escape::xml(r#"<script>alert("x")</script> & 'y'"#),
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
         );
         let j = script_json(&serde_json::json!({"f": "</script><b>&"}));

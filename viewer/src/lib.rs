@@ -11,6 +11,7 @@ pub mod advice;
 pub mod analysis;
 pub mod ci;
 pub mod diff;
+pub mod escape;
 pub mod export;
 pub mod flame;
 pub mod html;

@@ -8,33 +8,9 @@ use std::borrow::Cow;
 use std::fmt::Write;
 
 /// A name read from a module or a trace, safe to print on a terminal:
-/// control characters (ESC, BEL, CR, newlines, NUL, C1) and bidirectional
-/// overrides are escaped as `\x1b` and `\u{202e}`, so a hostile function
-/// name can neither move the cursor, retitle the window, link, nor reorder
-/// or forge report lines. Everything else is printed as it is.
-pub fn term_safe(s: &str) -> Cow<'_, str> {
-    fn escape(c: char) -> bool {
-        c.is_control()
-            || matches!(
-                c,
-                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-            )
-    }
-    if !s.chars().any(escape) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if !escape(c) {
-            out.push(c);
-        } else if (c as u32) < 0x80 {
-            let _ = write!(out, "\\x{:02x}", c as u32);
-        } else {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        }
-    }
-    Cow::Owned(out)
-}
+/// [`crate::escape::terminal`] (control characters and bidi overrides
+/// shown as `\x1b`, `\u{202e}`).
+pub use crate::escape::terminal as term_safe;
 
 /// A call site as `function (file:line)`, the file only with a line;
 /// terminal-safe.
@@ -70,7 +46,7 @@ pub fn plural(n: u64, one: &str, many: &str) -> String {
 pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
     let mut out = String::new();
     for w in &a.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {}", term_safe(w));
     }
     let s = &a.summary;
     let _ = writeln!(
@@ -314,7 +290,7 @@ pub fn invocations(n: u64, failed: u64) -> String {
 /// exit, linear memory, leak kinds, invalid frees.
 pub fn summary_lines(module: &str, s: &Summary) -> Vec<String> {
     let mut out = vec![
-        format!("{module} {}", ended(s)),
+        format!("{} {}", term_safe(module), ended(s)),
         format!(
             "{} ({}), {}; peak {}; {} live at exit",
             plural(s.total_blocks, "allocation", "allocations"),
@@ -433,7 +409,7 @@ fn module_name(a: &Analysis) -> Cow<'_, str> {
 pub fn summary(a: &Analysis) -> String {
     let mut out = String::new();
     for w in &a.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {}", term_safe(w));
     }
     for (i, line) in summary_lines(&format!("{}:", module_name(a)), &a.summary)
         .iter()

@@ -3,7 +3,9 @@
 //! `hit`) and counts exactly what the first counted; anything that changes
 //! what would be compiled — the module, a rewrite option, the engine's
 //! settings, the heapscope build — is a miss; a damaged entry is a miss,
-//! not a crash; `--no-cache` neither reads nor writes.
+//! not a crash; an entry is run only for the module and options it was
+//! made for; a folder others may write in is not used; `--no-cache`
+//! neither reads nor writes.
 
 mod common;
 use common::*;
@@ -29,6 +31,85 @@ fn run_with(exe: &Path, cache: &Path, dir: &Path, args: &[&str]) -> serde_json::
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap()
+}
+
+/// `heapscope -v run` with the cache in `cache`, under `umask` when given
+/// (through `sh`); returns the summary and stderr (at -v, which says why an
+/// entry is not used). The run must exit 0.
+fn run_logged(
+    cache: &Path,
+    dir: &Path,
+    umask: Option<&str>,
+    args: &[&str],
+) -> (serde_json::Value, String) {
+    let summary = dir.join("s.json");
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "umask {}; exec \"$0\" \"$@\"",
+            umask.unwrap_or("022")
+        ))
+        .arg(exe());
+    let out = cmd
+        .env("HEAPSCOPE_CACHE_DIR", cache)
+        .env_remove("HEAPSCOPE_CACHE_MAX_MB")
+        .env_remove("RUST_LOG")
+        .args(["-v", "run", "--no-trace", "-q", "--summary-json"])
+        .arg(&summary)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let s = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    (s, stderr)
+}
+
+/// The lines of `log` that end with `message`.
+fn lines_ending<'a>(log: &'a str, message: &str) -> Vec<&'a str> {
+    log.lines().filter(|l| l.ends_with(message)).collect()
+}
+
+/// The `.hsmod` entries in `cache`, sorted.
+fn hsmod_entries(cache: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(cache).map_or(Vec::new(), |d| {
+        d.flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "hsmod"))
+            .collect()
+    });
+    v.sort();
+    v
+}
+
+/// The entry the last run added: the one in `cache` not in `before`.
+fn added_entry(cache: &Path, before: &[std::path::PathBuf]) -> std::path::PathBuf {
+    let added: Vec<_> = hsmod_entries(cache)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert_eq!(added.len(), 1, "{added:?}");
+    added[0].clone()
+}
+
+/// The JSON header of an entry: after the 8-byte magic, its length (u64
+/// LE) and itself.
+fn header(entry: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(entry).unwrap();
+    let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
+    serde_json::from_slice(&bytes[16..16 + len]).unwrap()
+}
+
+/// The first 12 characters of an entry's `field` (a hash), as messages
+/// give it.
+fn short_hash(entry: &Path, field: &str) -> String {
+    header(entry)[field].as_str().unwrap()[..12].to_string()
+}
+
+/// The permission bits of `path`.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
 fn exe() -> &'static Path {
@@ -124,6 +205,9 @@ fn the_module_a_rewrite_option_the_engine_settings_and_the_build_each_invalidate
     assert_eq!(cached(&run_with(&copy, &cache, dir.path(), &[m])), "hit");
 }
 
+/// A byte changed in the header (JSON) or in the compiled code, or an
+/// entry cut short: a miss that says why, the module compiled afresh and
+/// stored again.
 #[test]
 fn a_damaged_entry_is_a_miss_and_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
@@ -131,23 +215,240 @@ fn a_damaged_entry_is_a_miss_and_is_replaced() {
     let module = sample("c/leaky.wasm");
     let m = module.to_str().unwrap();
     let first = run_with(exe(), &cache, dir.path(), &[m]);
-    let entry = std::fs::read_dir(&cache)
+    let entry = added_entry(&cache, &[]);
+    let good = std::fs::read(&entry).unwrap();
+    let damaged = format!(
+        "cache entry `{}` not used: it is damaged: its check does not match its bytes; removing it",
+        entry.display()
+    );
+    // A byte of the header (the `"key":"…"` of its JSON), then one of the
+    // compiled code.
+    let json_len = u64::from_le_bytes(good[8..16].try_into().unwrap()) as usize;
+    assert_eq!(&good[16..24], b"{\"key\":\"");
+    for at in [24, 16 + json_len / 2, good.len() - 100] {
+        let mut bytes = good.clone();
+        bytes[at] ^= 0x01;
+        std::fs::write(&entry, &bytes).unwrap();
+        let (second, log) = run_logged(&cache, dir.path(), None, &[m]);
+        assert_eq!(cached(&second), "miss", "byte {at}");
+        assert_eq!(lines_ending(&log, &damaged).len(), 1, "byte {at}: {log}");
+        assert_eq!(counts(&second), counts(&first));
+        // Stored again: the same bytes as the first run's.
+        assert_eq!(std::fs::read(&entry).unwrap(), good, "byte {at}");
+    }
+    // Cut short: within the magic and check, or past them.
+    for (len, why) in [
+        (20, "it is cut short"),
+        (
+            good.len() / 2,
+            "it is damaged: its check does not match its bytes",
+        ),
+    ] {
+        std::fs::write(&entry, &good[..len]).unwrap();
+        let (cut, log) = run_logged(&cache, dir.path(), None, &[m]);
+        assert_eq!(cached(&cut), "miss");
+        let message = format!(
+            "cache entry `{}` not used: {why}; removing it",
+            entry.display()
+        );
+        assert_eq!(lines_ending(&log, &message).len(), 1, "{log}");
+        assert_eq!(std::fs::read(&entry).unwrap(), good, "cut at {len}");
+    }
+    assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &[m])), "hit");
+}
+
+/// Regression: an entry did not say which module it was made from, so
+/// another module's entry copied under a key ran that module's code,
+/// reported as a hit. Now its header (inside the checked part) names the
+/// key and the module's hash: the right module runs, a miss that says why,
+/// and the entry is made again.
+#[test]
+fn an_entry_of_another_module_copied_under_a_key_is_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (a, b) = (sample("c/kinds.wasm"), sample("c/leaky.wasm"));
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let a_first = run_with(exe(), &cache, dir.path(), &[a]);
+    let entry_a = added_entry(&cache, &[]);
+    let b_first = run_with(exe(), &cache, dir.path(), &[b]);
+    let entry_b = added_entry(&cache, std::slice::from_ref(&entry_a));
+    let b_entry = std::fs::read(&entry_b).unwrap();
+    let (a_hash, b_hash) = (
+        short_hash(&entry_a, "module_hash"),
+        short_hash(&entry_b, "module_hash"),
+    );
+    assert_ne!(a_hash, b_hash);
+
+    std::fs::copy(&entry_a, &entry_b).unwrap();
+    let (s, log) = run_logged(&cache, dir.path(), None, &[b]);
+    assert_eq!(cached(&s), "miss");
+    assert_eq!(counts(&s), counts(&b_first));
+    assert_eq!(counts(&s), [15, 11_022, 3, 6_666, 3, 6_666]);
+    assert_ne!(counts(&s), counts(&a_first));
+    let message = format!(
+        "cache entry `{}` not used: it was made from another module (hash {a_hash}, this one's is {b_hash}); removing it",
+        entry_b.display()
+    );
+    assert_eq!(lines_ending(&log, &message).len(), 1, "{log}");
+    // Made again from the right module; both entries hit again.
+    assert_eq!(std::fs::read(&entry_b).unwrap(), b_entry);
+    let again = run_with(exe(), &cache, dir.path(), &[b]);
+    assert_eq!((cached(&again), counts(&again)), ("hit", counts(&b_first)));
+    let again = run_with(exe(), &cache, dir.path(), &[a]);
+    assert_eq!((cached(&again), counts(&again)), ("hit", counts(&a_first)));
+}
+
+/// The same module's entry made with other options, copied under the key
+/// of a run without them: not used either (the key in its header differs).
+#[test]
+fn an_entry_made_with_other_options_copied_under_a_key_is_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let module = sample("c/leaky.wasm");
+    let m = module.to_str().unwrap();
+    let plain = ["--plain", m];
+    run_with(exe(), &cache, dir.path(), &plain);
+    let entry_plain = added_entry(&cache, &[]);
+    let first = run_with(exe(), &cache, dir.path(), &[m]);
+    let entry = added_entry(&cache, std::slice::from_ref(&entry_plain));
+    let plain_key = short_hash(&entry_plain, "key");
+
+    std::fs::copy(&entry_plain, &entry).unwrap();
+    let (s, log) = run_logged(&cache, dir.path(), None, &[m]);
+    assert_eq!(cached(&s), "miss");
+    // Instrumented, as asked: the plain run's code would count nothing.
+    assert_eq!(counts(&s), counts(&first));
+    assert_eq!(counts(&s), [15, 11_022, 3, 6_666, 3, 6_666]);
+    let message = format!(
+        "cache entry `{}` not used: it was stored under another key ({plain_key}): other options, engine settings or heapscope build; removing it",
+        entry.display()
+    );
+    assert_eq!(lines_ending(&log, &message).len(), 1, "{log}");
+    assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &[m])), "hit");
+}
+
+/// A folder its group or everyone may write in (where anyone could plant
+/// native code for heapscope to run) is not used, with one warning naming
+/// it; the run and `instrument` still succeed with the right results.
+#[test]
+fn a_cache_folder_others_may_write_in_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let module = sample("c/leaky.wasm");
+    let m = module.to_str().unwrap();
+    for mode in [0o777, 0o770, 0o1733] {
+        let cache = dir.path().join(format!("cache-{mode:o}"));
+        std::fs::create_dir(&cache).unwrap();
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(mode)).unwrap();
+        let warning = format!(
+            "the cache folder `{}` is not used: it is writable by its group or by everyone (mode {mode:03o}); `chmod 700` it, or point HEAPSCOPE_CACHE_DIR at a folder of your own; running without the cache",
+            cache.display()
+        );
+        let (s, log) = run_logged(&cache, dir.path(), None, &[m]);
+        assert_eq!(cached(&s), "off");
+        assert_eq!(counts(&s), [15, 11_022, 3, 6_666, 3, 6_666]);
+        let warned = lines_ending(&log, &warning);
+        assert_eq!(warned.len(), 1, "{log}");
+        assert!(warned[0].contains(" WARN "), "{log}");
+        // Also without -v: a warning is always shown.
+        let quiet = Command::new(exe())
+            .env("HEAPSCOPE_CACHE_DIR", &cache)
+            .env_remove("RUST_LOG")
+            .args(["run", m, "--no-trace", "-q"])
+            .output()
+            .unwrap();
+        assert_eq!(quiet.status.code(), Some(0));
+        let quiet_log = String::from_utf8_lossy(&quiet.stderr);
+        assert_eq!(lines_ending(&quiet_log, &warning).len(), 1, "{quiet_log}");
+
+        let out = dir.path().join("out.wasm");
+        let (code, log) = instrument_with(&cache, &module, &out, &[]);
+        assert_eq!(code, 0, "{log}");
+        assert_eq!(lines_ending(&log, &warning).len(), 1, "{log}");
+        assert!(out.exists());
+        // Nothing was written in it.
+        assert_eq!(
+            std::fs::read_dir(&cache).unwrap().count(),
+            0,
+            "mode {mode:o}"
+        );
+        assert_eq!(self::mode(&cache), mode, "left as it was");
+    }
+}
+
+/// A folder another user owns is not used (as root, a folder given to
+/// `nobody`; as anyone else, `/`, which root owns).
+#[test]
+fn a_cache_folder_owned_by_another_user_is_not_used() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let me = std::fs::metadata(dir.path()).unwrap().uid();
+    let (cache, owner) = if me == 0 {
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        (theirs, 65534)
+    } else {
+        (std::path::PathBuf::from("/"), 0)
+    };
+    assert_eq!(mode(&cache) & 0o022, 0);
+    let warning = format!(
+        "the cache folder `{}` is not used: it is owned by uid {owner}, not by this user (uid {me}); point HEAPSCOPE_CACHE_DIR at a folder of your own; running without the cache",
+        cache.display()
+    );
+    let module = sample("c/leaky.wasm");
+    let (s, log) = run_logged(&cache, dir.path(), None, &[module.to_str().unwrap()]);
+    assert_eq!(cached(&s), "off");
+    assert_eq!(counts(&s), [15, 11_022, 3, 6_666, 3, 6_666]);
+    assert_eq!(lines_ending(&log, &warning).len(), 1, "{log}");
+    let out = dir.path().join("out.wasm");
+    let (code, log) = instrument_with(&cache, &module, &out, &[]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(lines_ending(&log, &warning).len(), 1, "{log}");
+    assert!(hsmod_entries(&cache).is_empty() && instrument_entries(&cache).is_empty());
+}
+
+/// Regression: under `umask 000` the cache folder was made 0777 and its
+/// entries 0666. Now the folder (and the folders made above it) are 0700
+/// and the entries 0600, whatever the umask; no temporary file is left.
+#[test]
+fn the_cache_folder_is_made_0700_and_entries_0600_whatever_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let above = dir.path().join("made");
+    let cache = above.join("cache");
+    let module = sample("c/leaky.wasm");
+    let (s, _) = run_logged(&cache, dir.path(), Some("000"), &[module.to_str().unwrap()]);
+    assert_eq!(cached(&s), "miss");
+    assert_eq!((mode(&above), mode(&cache)), (0o700, 0o700));
+    // `instrument`'s entries too.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("umask 000; exec \"$0\" \"$@\"")
+        .arg(exe())
+        .env("HEAPSCOPE_CACHE_DIR", &cache)
+        .arg("instrument")
+        .arg(&module)
+        .arg("-o")
+        .arg(dir.path().join("out.wasm"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let files: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "hsmod"))
-        .unwrap();
-    // Flip a byte of the compiled code, then cut the file short.
-    let mut bytes = std::fs::read(&entry).unwrap();
-    let at = bytes.len() - 100;
-    bytes[at] ^= 0xff;
-    std::fs::write(&entry, &bytes).unwrap();
-    let second = run_with(exe(), &cache, dir.path(), &[m]);
-    assert_eq!(cached(&second), "miss");
-    assert_eq!(counts(&second), counts(&first));
-    std::fs::write(&entry, &bytes[..40]).unwrap();
-    assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &[m])), "miss");
-    assert_eq!(cached(&run_with(exe(), &cache, dir.path(), &[m])), "hit");
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(hsmod_entries(&cache).len(), 1);
+    assert_eq!(instrument_entries(&cache).len(), 1);
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+    // Under umask 077, which leaves 0700 alone, the same.
+    let other = dir.path().join("other");
+    run_logged(&other, dir.path(), Some("077"), &[module.to_str().unwrap()]);
+    assert_eq!(mode(&other), 0o700);
+    assert_eq!(mode(&hsmod_entries(&other)[0]), 0o600);
 }
 
 #[test]
@@ -252,4 +553,42 @@ fn instrument_output_is_cached_by_input_and_options() {
     let (code, err) = instrument_with(&fresh, &input, &b, &["--no-cache"]);
     assert_eq!(code, 0, "{err}");
     assert!(!fresh.exists());
+}
+
+/// `instrument`'s entries follow the same rules: another input's entry
+/// copied under a key is not used (and says why at -v), the output is the
+/// input's own, and the entry is made again.
+#[test]
+fn an_instrument_entry_of_another_input_copied_under_a_key_is_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (a, b) = (sample("c/kinds.wasm"), sample("c/leaky.wasm"));
+    let (out_a, out_b) = (dir.path().join("a.wasm"), dir.path().join("b.wasm"));
+    assert_eq!(instrument_with(&cache, &a, &out_a, &[]).0, 0);
+    let entry_a = instrument_entries(&cache).pop().unwrap();
+    assert_eq!(instrument_with(&cache, &b, &out_b, &[]).0, 0);
+    let entry_b = instrument_entries(&cache)
+        .into_iter()
+        .find(|p| *p != entry_a)
+        .unwrap();
+    let b_entry = std::fs::read(&entry_b).unwrap();
+    let (a_hash, b_hash) = (
+        short_hash(&entry_a, "module_hash"),
+        short_hash(&entry_b, "module_hash"),
+    );
+    std::fs::copy(&entry_a, &entry_b).unwrap();
+    let again = dir.path().join("b-again.wasm");
+    let (code, log) = instrument_with(&cache, &b, &again, &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(!log.contains("instrumented module from the cache"), "{log}");
+    let message = format!(
+        "cache entry `{}` not used: it was made from another module (hash {a_hash}, this one's is {b_hash}); removing it",
+        entry_b.display()
+    );
+    assert_eq!(lines_ending(&log, &message).len(), 1, "{log}");
+    assert_eq!(
+        std::fs::read(&again).unwrap(),
+        std::fs::read(&out_b).unwrap()
+    );
+    assert_eq!(std::fs::read(&entry_b).unwrap(), b_entry);
 }

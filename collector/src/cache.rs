@@ -2,38 +2,66 @@
 //! instrumenting it in memory and compiling it, as `wasmtime run` skips
 //! compiling with its own cache.
 //!
-//! An entry is keyed by a SHA-256 of everything that changes what would be
-//! compiled or how: the module's bytes, whether the run is plain, the
-//! `--alloc-fn` options, heapscope's version and the executable's identity
-//! (its size and modification time, so a rebuilt heapscope never reads an
-//! older build's entries), and wasmtime's hash of the engine settings that
-//! compiled code depends on. It holds the serialised compiled module
-//! (`Module::serialize`), a SHA-256 of it and the site table (checked before the module is
-//! deserialised: a damaged entry is a miss, never a crash), and what a run
-//! needs of the instrumented module besides its code: the site table, the
+//! An entry is keyed by a hash of everything that changes what would be
+//! compiled or how: the module's bytes (through their own hash), whether
+//! the run is plain, the `--alloc-fn` options, heapscope's version and the
+//! executable's identity (its size and modification time, so a rebuilt
+//! heapscope never reads an older build's entries), and wasmtime's hash of
+//! the engine settings that compiled code depends on. It holds the
+//! serialised compiled module (`Module::serialize`) and what a run needs of
+//! the instrumented module besides its code: the site table, the
 //! instrumenter's report, the shadow memory's index.
 //!
-//! Entries live in `$HEAPSCOPE_CACHE_DIR`, else `$XDG_CACHE_HOME/heapscope`,
-//! else `~/.cache/heapscope`; written to a temporary file and renamed, so
-//! concurrent runs never read half an entry. Past [`MAX_BYTES`] (or
+//! # What an entry is checked against before its code is loaded
+//!
+//! An entry is one file, `<key>.hsmod`:
+//!
+//! ```text
+//! magic    8 bytes, "HSCACHE3"
+//! header   u64 LE length, then JSON: {"key", "module_hash", "meta"}
+//! sites    u64 LE length, then the encoded site table
+//! code     u64 LE length, then what Module::serialize wrote
+//! check    32 bytes: the content hash of everything above
+//! ```
+//!
+//! The header binds the entry to the key it was stored under and to the
+//! hash of the module it was made from, inside the checked part. An entry
+//! is used only when its check matches, its header parses, and its key and
+//! module hash are the ones the run computed; wasmtime then checks its own
+//! version and engine settings as it deserialises the code. Anything else —
+//! an entry cut short, a byte changed anywhere, another module's entry
+//! copied under this key — is a miss whose reason is logged (`-v`); the
+//! entry is removed and stored again from a fresh compile.
+//!
+//! # Where entries live
+//!
+//! In `$HEAPSCOPE_CACHE_DIR`, else `$XDG_CACHE_HOME/heapscope`, else
+//! `~/.cache/heapscope`. heapscope creates that folder with mode 0700
+//! (whatever the umask) and writes each entry 0600, to a temporary file
+//! renamed into place, so concurrent runs never read half an entry. A
+//! folder that is writable by its group or by everyone, or owned by
+//! another user, is not used: a warning names it and the run goes on
+//! without the cache (a cache never fails a run). Past [`MAX_BYTES`] (or
 //! `$HEAPSCOPE_CACHE_MAX_MB`), the least recently used entries go.
 //!
-//! `heapscope instrument` keeps its output in the same directory
-//! (`<key>.hsins`: the instrumented module and the instrumenter's report,
-//! with a SHA-256 over both), keyed by the input's bytes, the options that
-//! change the rewrite, heapscope's version and the executable's identity.
+//! `heapscope instrument` keeps its output in the same folder, under the
+//! same rules (`<key>.hsins`: magic "HSINSTR2", a header binding the key
+//! and the input's hash with the instrumenter's report as its `meta`, the
+//! instrumented module, the check), keyed by the input's bytes, the
+//! options that change the rewrite, heapscope's version and the
+//! executable's identity.
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use wasmtime::{Engine, Module};
 
 /// The cache's default size bound.
 pub const MAX_BYTES: u64 = 1 << 30;
 
-const MAGIC: &[u8; 8] = b"HSCACHE2";
-const INSTRUMENT_MAGIC: &[u8; 8] = b"HSINSTR1";
+const MAGIC: &[u8; 8] = b"HSCACHE3";
+const INSTRUMENT_MAGIC: &[u8; 8] = b"HSINSTR2";
 
 /// What a run needs of an instrumented module besides its compiled code.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -48,15 +76,66 @@ pub(crate) struct Meta {
     pub shadow: Option<usize>,
     /// Whether the module that runs is instrumented.
     pub instrumented: bool,
-    /// SHA-256 of the site table and the serialised module, hex.
-    pub module_sha256: String,
 }
 
-/// A cache directory, or none (`--no-cache`, or no home to put it in).
+/// The name of an entry and what it must have been made from: an entry
+/// found under `name` is used only when its checked header holds both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryKey {
+    /// The hash of everything the entry depends on, hex: the file's name.
+    name: String,
+    /// The hash of the module (or `instrument`'s input), hex.
+    module_hash: String,
+}
+
+/// An entry's header: the key it was stored under and the module it was
+/// made from, then what the run needs (`meta`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Header<M> {
+    key: String,
+    module_hash: String,
+    meta: M,
+}
+
+/// A cache folder heapscope may use: created by it, or its user's own and
+/// writable by no one else.
 #[derive(Debug, Clone)]
 pub struct Cache {
     dir: PathBuf,
     max_bytes: u64,
+}
+
+/// Why a cache folder is not used.
+#[derive(Debug, thiserror::Error)]
+pub enum DirRefused {
+    /// The folder (or a folder above it) could not be created.
+    #[error("cannot create it: {0}")]
+    Create(#[source] std::io::Error),
+    /// Its metadata could not be read.
+    #[error("cannot read its metadata: {0}")]
+    Metadata(#[source] std::io::Error),
+    /// The path names something other than a folder.
+    #[error("it is not a folder")]
+    NotAFolder,
+    /// Its group or everyone may write in it, so could plant native code
+    /// that heapscope would run.
+    #[error(
+        "it is writable by its group or by everyone (mode {mode:03o}); `chmod 700` it, or point HEAPSCOPE_CACHE_DIR at a folder of your own"
+    )]
+    Writable {
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Another user owns it.
+    #[error(
+        "it is owned by uid {owner}, not by this user (uid {euid}); point HEAPSCOPE_CACHE_DIR at a folder of your own"
+    )]
+    ForeignOwner {
+        /// The folder's owner.
+        owner: u32,
+        /// This process's effective user.
+        euid: u32,
+    },
 }
 
 /// How the run used the cache, for the summary's `host` section.
@@ -67,14 +146,18 @@ pub enum CacheUse {
     Hit,
     /// It was compiled and stored.
     Miss,
-    /// No cache (`--no-cache`, or the directory could not be made).
+    /// No cache (`--no-cache`, or the directory could not be made or was
+    /// refused).
     Off,
 }
 
 impl Cache {
-    /// The user's cache directory for heapscope, from the environment.
+    /// The user's cache folder for heapscope, from the environment,
+    /// created if missing; `None` when there is no home to put it in, it
+    /// cannot be created (logged) or it is refused (a warning naming it).
     pub fn from_env() -> Option<Cache> {
         let dir = std::env::var_os("HEAPSCOPE_CACHE_DIR")
+            .filter(|d| !d.is_empty())
             .map(PathBuf::from)
             .or_else(|| {
                 std::env::var_os("XDG_CACHE_HOME")
@@ -90,12 +173,29 @@ impl Cache {
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
             .map_or(MAX_BYTES, |mb| mb.saturating_mul(1 << 20));
-        Some(Cache { dir, max_bytes })
+        match Cache::open(dir.clone(), max_bytes) {
+            Ok(cache) => Some(cache),
+            Err(e @ DirRefused::Create(_)) => {
+                tracing::info!("no cache: the folder `{}`: {e}", dir.display());
+                None
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "the cache folder `{}` is not used: {e}; running without the cache",
+                    dir.display()
+                );
+                None
+            }
+        }
     }
 
-    /// A cache in `dir` holding at most `max_bytes`.
-    pub fn new(dir: PathBuf, max_bytes: u64) -> Cache {
-        Cache { dir, max_bytes }
+    /// A cache in `dir` holding at most `max_bytes`: the folder is created
+    /// with mode 0700 when missing, and refused when it is not a folder, is
+    /// writable by its group or everyone, or is owned by another user.
+    pub fn open(dir: PathBuf, max_bytes: u64) -> Result<Cache, DirRefused> {
+        create_private_dir(&dir)?;
+        check_private_dir(&dir)?;
+        Ok(Cache { dir, max_bytes })
     }
 
     /// The directory.
@@ -109,54 +209,53 @@ impl Cache {
         module: &[u8],
         plain: bool,
         alloc_fns: &[heapscope_instrument::AllocOverride],
-    ) -> String {
-        let mut h = Sha256::new();
-        h.update(MAGIC);
-        h.update(env!("CARGO_PKG_VERSION").as_bytes());
-        h.update(executable_identity().as_bytes());
+    ) -> EntryKey {
         let mut settings = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut settings);
-        h.update(settings.finish().to_le_bytes());
-        h.update([u8::from(plain)]);
-        h.update(format!("{alloc_fns:?}").as_bytes());
-        h.update((module.len() as u64).to_le_bytes());
-        h.update(module);
-        hex(&h.finalize())
-    }
-
-    fn path(&self, key: &str) -> PathBuf {
-        self.dir.join(format!("{key}.hsmod"))
+        entry_key(
+            MAGIC,
+            &[
+                env!("CARGO_PKG_VERSION").as_bytes(),
+                executable_identity().as_bytes(),
+                &settings.finish().to_le_bytes(),
+                &[u8::from(plain)],
+                format!("{alloc_fns:?}").as_bytes(),
+            ],
+            module,
+        )
     }
 
     /// The key of `heapscope instrument`'s output for `input` with the
     /// options that change the rewrite (`options`: their debug text).
-    pub fn instrument_key(input: &[u8], options: &str) -> String {
-        let mut h = Sha256::new();
-        h.update(INSTRUMENT_MAGIC);
-        h.update(env!("CARGO_PKG_VERSION").as_bytes());
-        h.update(executable_identity().as_bytes());
-        h.update((options.len() as u64).to_le_bytes());
-        h.update(options.as_bytes());
-        h.update((input.len() as u64).to_le_bytes());
-        h.update(input);
-        hex(&h.finalize())
+    pub fn instrument_key(input: &[u8], options: &str) -> EntryKey {
+        entry_key(
+            INSTRUMENT_MAGIC,
+            &[
+                env!("CARGO_PKG_VERSION").as_bytes(),
+                executable_identity().as_bytes(),
+                options.as_bytes(),
+            ],
+            input,
+        )
+    }
+
+    fn path(&self, key: &EntryKey, extension: &str) -> PathBuf {
+        self.dir.join(format!("{}.{extension}", key.name))
     }
 
     /// The instrumented module and report stored under `key`; `None` when
-    /// there is none, or it is damaged (then it is removed).
-    pub fn load_instrumented(&self, key: &str) -> Option<(Vec<u8>, heapscope_instrument::Report)> {
-        let path = self.dir.join(format!("{key}.hsins"));
-        let bytes = std::fs::read(&path).ok()?;
+    /// there is none, or it is damaged or made from another input (then it
+    /// is removed).
+    pub fn load_instrumented(
+        &self,
+        key: &EntryKey,
+    ) -> Option<(Vec<u8>, heapscope_instrument::Report)> {
+        let path = self.path(key, "hsins");
+        let bytes = self.read_entry(&path)?;
         let parsed = (|| {
-            let body = bytes.strip_prefix(INSTRUMENT_MAGIC)?;
-            let (body, sum) = body.split_at(body.len().checked_sub(32)?);
-            if Sha256::digest(body).as_slice() != sum {
-                return None;
-            }
-            let len = usize::try_from(u64::from_le_bytes(body.get(..8)?.try_into().ok()?)).ok()?;
-            let json = body.get(8..8usize.checked_add(len)?)?;
-            let report = serde_json::from_slice(json).ok()?;
-            Some((body[8 + len..].to_vec(), report))
+            let [header, wasm] = unseal(INSTRUMENT_MAGIC, &bytes)?;
+            let report = check_header(header, key)?;
+            Ok((wasm.to_vec(), report))
         })();
         used_or_removed(&path, parsed)
     }
@@ -166,27 +265,14 @@ impl Cache {
     /// cache.
     pub fn store_instrumented(
         &self,
-        key: &str,
+        key: &EntryKey,
         wasm: &[u8],
         report: &heapscope_instrument::Report,
     ) {
         let write = || -> std::io::Result<()> {
-            let json = serde_json::to_vec(report).map_err(std::io::Error::other)?;
-            let mut body = Vec::with_capacity(8 + json.len() + wasm.len());
-            body.extend_from_slice(&(json.len() as u64).to_le_bytes());
-            body.extend_from_slice(&json);
-            body.extend_from_slice(wasm);
-            let sum = Sha256::digest(&body);
-            std::fs::create_dir_all(&self.dir)?;
-            let tmp = self.dir.join(format!(".{key}.{}.tmp", std::process::id()));
-            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-            f.write_all(INSTRUMENT_MAGIC)?;
-            f.write_all(&body)?;
-            f.write_all(&sum)?;
-            f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            std::fs::rename(&tmp, self.dir.join(format!("{key}.hsins"))).inspect_err(|_| {
-                let _ = std::fs::remove_file(&tmp);
-            })
+            let header = header(key, report)?;
+            let entry = seal(INSTRUMENT_MAGIC, &[&header, wasm]);
+            self.write_entry(&self.path(key, "hsins"), &entry)
         };
         if let Err(e) = write() {
             tracing::info!("not cached in `{}`: {e}", self.dir.display());
@@ -195,39 +281,59 @@ impl Cache {
     }
 
     /// The entry for `key`, compiled for `engine`; `None` when there is
-    /// none or it is damaged or does not fit the engine (then it is removed).
-    pub(crate) fn load(&self, engine: &Engine, key: &str) -> Option<(Module, Meta)> {
-        let path = self.path(key);
-        let bytes = std::fs::read(&path).ok()?;
-        used_or_removed(&path, parse(engine, &bytes))
+    /// none, or it is damaged, made from another module or with other
+    /// options, or does not fit the engine (then it is removed).
+    pub(crate) fn load(&self, engine: &Engine, key: &EntryKey) -> Option<(Module, Meta)> {
+        let path = self.path(key, "hsmod");
+        let bytes = self.read_entry(&path)?;
+        used_or_removed(&path, parse(engine, &bytes, key))
     }
 
     /// Store `module` and `meta` under `key`, then trim the cache to its
     /// bound. Failures are logged: a run never fails for its cache.
-    pub(crate) fn store(&self, key: &str, module: &Module, meta: &mut Meta) {
-        if let Err(e) = self.try_store(key, module, meta) {
+    pub(crate) fn store(&self, key: &EntryKey, module: &Module, meta: &Meta) {
+        let write = || -> std::io::Result<()> {
+            let code = module.serialize().map_err(std::io::Error::other)?;
+            let header = header(key, meta)?;
+            let entry = seal(MAGIC, &[&header, &meta.sites, &code]);
+            self.write_entry(&self.path(key, "hsmod"), &entry)
+        };
+        if let Err(e) = write() {
             tracing::info!("not cached in `{}`: {e}", self.dir.display());
         }
         self.trim();
     }
 
-    fn try_store(&self, key: &str, module: &Module, meta: &mut Meta) -> std::io::Result<()> {
-        let code = module.serialize().map_err(std::io::Error::other)?;
-        meta.module_sha256 = checksum(&meta.sites, &code);
-        let json = serde_json::to_vec(meta).map_err(std::io::Error::other)?;
-        std::fs::create_dir_all(&self.dir)?;
-        let tmp = self.dir.join(format!(".{key}.{}.tmp", std::process::id()));
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        f.write_all(MAGIC)?;
-        f.write_all(&(json.len() as u64).to_le_bytes())?;
-        f.write_all(&json)?;
-        f.write_all(&(meta.sites.len() as u64).to_le_bytes())?;
-        f.write_all(&meta.sites)?;
-        f.write_all(&code)?;
-        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, self.path(key)).inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
+    /// The bytes of the entry at `path`; `None` when there is none. At most
+    /// the cache's bound is read: a larger file is no entry it could keep.
+    fn read_entry(&self, path: &Path) -> Option<Vec<u8>> {
+        let file = std::fs::File::open(path).ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() > self.max_bytes {
+            used_or_removed::<()>(path, Err("not a file the cache could keep".into()));
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).ok()?);
+        file.take(self.max_bytes).read_to_end(&mut bytes).ok()?;
+        Some(bytes)
+    }
+
+    /// Write `bytes` to `path` as its owner's alone (0600): to a temporary
+    /// file in the cache, synced, then renamed into place.
+    fn write_entry(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".")
+            .suffix(".tmp")
+            .tempfile_in(&self.dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map(drop).map_err(|e| e.error)
     }
 
     /// Remove the least recently used entries until the cache holds at
@@ -261,51 +367,205 @@ impl Cache {
     }
 }
 
-/// An entry's module and metadata, after its checksum is checked.
+/// Create `dir` when missing, with the folders above it that are missing
+/// too (as `mkdir -p -m 700`): each gets mode 0700 at most, and `dir`
+/// itself exactly 0700 whatever the umask.
+fn create_private_dir(dir: &Path) -> Result<(), DirRefused> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    // Another run making it at the same time is no error: the folder is
+    // then checked like any other.
+    builder.create(dir).map_err(DirRefused::Create)?;
+    // The umask may have taken bits from 0700; set them all. (Should it
+    // fail, the folder is someone else's, made in between: the check that
+    // follows refuses it.)
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+/// Check that `dir` is a folder only this user may write in: its owner is
+/// the process's effective user and neither its group nor others may write.
+fn check_private_dir(dir: &Path) -> Result<(), DirRefused> {
+    let meta = std::fs::metadata(dir).map_err(DirRefused::Metadata)?;
+    if !meta.is_dir() {
+        return Err(DirRefused::NotAFolder);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let euid = rustix::process::geteuid().as_raw();
+        if meta.uid() != euid {
+            return Err(DirRefused::ForeignOwner {
+                owner: meta.uid(),
+                euid,
+            });
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(DirRefused::Writable {
+                mode: meta.mode() & 0o7777,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// An entry's module and metadata, after its check, key and module hash
+/// are verified.
 ///
 /// The one `unsafe` of the collector: wasmtime can only load compiled code
 /// it is told to trust, which is what a compiled-module cache is.
 #[allow(unsafe_code)]
-fn parse(engine: &Engine, bytes: &[u8]) -> Option<(Module, Meta)> {
-    // A length-prefixed part of `rest`, and what follows it.
-    fn part(rest: &[u8]) -> Option<(&[u8], &[u8])> {
-        let len = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
-        let rest = &rest[8..];
-        let len = usize::try_from(len).ok().filter(|l| *l <= rest.len())?;
-        Some(rest.split_at(len))
-    }
-    let (json, rest) = part(bytes.strip_prefix(MAGIC)?)?;
-    let mut meta: Meta = serde_json::from_slice(json).ok()?;
-    let (sites, code) = part(rest)?;
+fn parse(engine: &Engine, bytes: &[u8], key: &EntryKey) -> Result<(Module, Meta), String> {
+    let [header, sites, code] = unseal(MAGIC, bytes)?;
+    let mut meta: Meta = check_header(header, key)?;
     meta.sites = sites.to_vec();
-    if checksum(sites, code) != meta.module_sha256 {
-        return None;
+    // SAFETY: the bytes are what `Module::serialize` wrote into a folder
+    // only this user may write in (checked when the cache was opened),
+    // checked against the hash stored with them, and made from this very
+    // module with these options and engine settings (the header's key and
+    // module hash, inside the checked part); wasmtime itself refuses code
+    // compiled by another version or for other engine settings.
+    let module = unsafe { Module::deserialize(engine, code) }
+        .map_err(|e| format!("wasmtime refuses its code: {e}"))?;
+    Ok((module, meta))
+}
+
+/// The JSON header binding `meta` to `key`.
+fn header<M: serde::Serialize>(key: &EntryKey, meta: &M) -> std::io::Result<Vec<u8>> {
+    serde_json::to_vec(&Header {
+        key: key.name.clone(),
+        module_hash: key.module_hash.clone(),
+        meta,
+    })
+    .map_err(std::io::Error::other)
+}
+
+/// The `meta` of a header, when the header is for `key`.
+fn check_header<M: serde::de::DeserializeOwned>(json: &[u8], key: &EntryKey) -> Result<M, String> {
+    let header: Header<M> =
+        serde_json::from_slice(json).map_err(|e| format!("its header does not parse: {e}"))?;
+    if header.module_hash != key.module_hash {
+        return Err(format!(
+            "it was made from another module (hash {}, this one's is {})",
+            short(&header.module_hash),
+            short(&key.module_hash)
+        ));
     }
-    // SAFETY: the bytes are what `Module::serialize` wrote into the user's
-    // own cache directory, checked against the checksum stored with them;
-    // wasmtime itself refuses code compiled by another version or for
-    // other engine settings.
-    let module = unsafe { Module::deserialize(engine, code) }.ok()?;
-    Some((module, meta))
+    if header.key != key.name {
+        return Err(format!(
+            "it was stored under another key ({}): other options, engine settings or heapscope build",
+            short(&header.key)
+        ));
+    }
+    Ok(header.meta)
+}
+
+/// The first 12 characters of a hash, for messages (the whole of a
+/// shorter string).
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// An entry's bytes: `magic`, each part with its length before it (u64 LE),
+/// then the content hash of all that.
+fn seal(magic: &[u8; 8], parts: &[&[u8]]) -> Vec<u8> {
+    let len = 8 + parts.iter().map(|p| 8 + p.len()).sum::<usize>() + HASH_LEN;
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(magic);
+    for part in parts {
+        out.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        out.extend_from_slice(part);
+    }
+    let check = content_hash(&out);
+    out.extend_from_slice(&check);
+    out
+}
+
+/// The `N` parts of an entry [`seal`] wrote, after its magic and its hash
+/// are checked; the reason it is no such entry otherwise.
+fn unseal<'a, const N: usize>(magic: &[u8; 8], bytes: &'a [u8]) -> Result<[&'a [u8]; N], String> {
+    let Some(body) = bytes.strip_prefix(magic) else {
+        return Err("it is not an entry of this heapscope's format".into());
+    };
+    let Some(checked_len) = bytes.len().checked_sub(HASH_LEN).filter(|l| *l >= 8) else {
+        return Err("it is cut short".into());
+    };
+    let (checked, check) = bytes.split_at(checked_len);
+    if content_hash(checked) != check {
+        return Err("it is damaged: its check does not match its bytes".into());
+    }
+    let mut rest = &body[..checked_len - magic.len()];
+    let mut parts = [&[][..]; N];
+    for part in &mut parts {
+        let len = rest
+            .get(..8)
+            .map(|l| u64::from_le_bytes(l.try_into().expect("8 bytes")))
+            .and_then(|l| usize::try_from(l).ok())
+            .filter(|l| *l <= rest.len() - 8)
+            .ok_or("it is cut short")?;
+        (*part, rest) = rest[8..].split_at(len);
+    }
+    if !rest.is_empty() {
+        return Err("it has bytes after its last part".into());
+    }
+    Ok(parts)
 }
 
 /// An entry read from `path`: a hit is marked recently used (the last to
-/// go when the cache is trimmed), a damaged one is removed.
-fn used_or_removed<T>(path: &Path, parsed: Option<T>) -> Option<T> {
+/// go when the cache is trimmed); one that is not used is removed, and
+/// why is logged.
+fn used_or_removed<T>(path: &Path, parsed: Result<T, String>) -> Option<T> {
     match parsed {
-        Some(hit) => {
+        Ok(hit) => {
             let _ = std::fs::File::options()
                 .append(true)
                 .open(path)
                 .and_then(|f| f.set_modified(std::time::SystemTime::now()));
             Some(hit)
         }
-        None => {
-            tracing::info!("removing the damaged cache entry `{}`", path.display());
+        Err(why) => {
+            tracing::info!(
+                "cache entry `{}` not used: {why}; removing it",
+                path.display()
+            );
             let _ = std::fs::remove_file(path);
             None
         }
     }
+}
+
+/// The key of an entry made from `module` and depending on `fields`:
+/// the hash of `magic`, each field with its length, and the module's hash.
+fn entry_key(magic: &[u8; 8], fields: &[&[u8]], module: &[u8]) -> EntryKey {
+    let module_hash = content_hash(module);
+    let mut text = magic.to_vec();
+    for field in fields.iter().copied().chain([&module_hash[..]]) {
+        text.extend_from_slice(&(field.len() as u64).to_le_bytes());
+        text.extend_from_slice(field);
+    }
+    EntryKey {
+        name: hex(&content_hash(&text)),
+        module_hash: hex(&module_hash),
+    }
+}
+
+/// The length of [`content_hash`]'s result.
+const HASH_LEN: usize = 32;
+
+/// The hash that names modules and entries and checks entries' bytes:
+/// SHA-256. The one place to change it (with the magics, so entries of
+/// the old hash are misses).
+fn content_hash(bytes: &[u8]) -> [u8; HASH_LEN] {
+    Sha256::digest(bytes).into()
 }
 
 /// This executable's size and modification time: a rebuilt heapscope has
@@ -324,15 +584,82 @@ fn executable_identity() -> String {
         .unwrap_or_default()
 }
 
-/// SHA-256 of an entry's site table and compiled code, hex.
-fn checksum(sites: &[u8], code: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update((sites.len() as u64).to_le_bytes());
-    h.update(sites);
-    h.update(code);
-    hex(&h.finalize())
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str, module: &str) -> EntryKey {
+        EntryKey {
+            name: name.into(),
+            module_hash: module.into(),
+        }
+    }
+
+    #[test]
+    fn a_sealed_entry_unseals_to_its_parts() {
+        let entry = seal(MAGIC, &[b"head", b"", b"code"]);
+        assert_eq!(
+            unseal::<3>(MAGIC, &entry).unwrap(),
+            [&b"head"[..], b"", b"code"]
+        );
+        // Another kind of entry, or a count of parts it was not written with.
+        assert_eq!(
+            unseal::<3>(INSTRUMENT_MAGIC, &entry).unwrap_err(),
+            "it is not an entry of this heapscope's format"
+        );
+        assert_eq!(
+            unseal::<2>(MAGIC, &entry).unwrap_err(),
+            "it has bytes after its last part"
+        );
+        assert_eq!(unseal::<4>(MAGIC, &entry).unwrap_err(), "it is cut short");
+    }
+
+    #[test]
+    fn every_byte_of_an_entry_is_checked_and_every_cut_is_refused() {
+        let entry = seal(MAGIC, &[b"{\"key\":1}", b"sites", b"code"]);
+        for at in 0..entry.len() {
+            let mut bad = entry.clone();
+            bad[at] ^= 0x40;
+            assert!(unseal::<3>(MAGIC, &bad).is_err(), "byte {at}");
+        }
+        for len in 0..entry.len() {
+            assert!(unseal::<3>(MAGIC, &entry[..len]).is_err(), "cut at {len}");
+        }
+    }
+
+    #[test]
+    fn a_header_is_for_one_key_and_one_module() {
+        let json = header(&key("k1", "m1"), &7u32).unwrap();
+        assert_eq!(check_header::<u32>(&json, &key("k1", "m1")), Ok(7));
+        assert_eq!(
+            check_header::<u32>(&json, &key("k1", "m2")).unwrap_err(),
+            "it was made from another module (hash m1, this one's is m2)"
+        );
+        assert_eq!(
+            check_header::<u32>(&json, &key("k2", "m1")).unwrap_err(),
+            "it was stored under another key (k1): other options, engine settings or heapscope build"
+        );
+        assert!(check_header::<u32>(b"{", &key("k1", "m1"))
+            .unwrap_err()
+            .starts_with("its header does not parse: "));
+    }
+
+    #[test]
+    fn the_key_changes_with_each_field_and_the_module() {
+        let base = entry_key(MAGIC, &[b"a", b"b"], b"module");
+        assert_eq!(base, entry_key(MAGIC, &[b"a", b"b"], b"module"));
+        assert_eq!(base.module_hash, hex(&content_hash(b"module")));
+        // Fields are length-prefixed: moving a byte across a boundary is
+        // another key.
+        assert_ne!(base.name, entry_key(MAGIC, &[b"ab", b""], b"module").name);
+        assert_ne!(base.name, entry_key(MAGIC, &[b"a", b"b"], b"modulf").name);
+        assert_ne!(
+            base.name,
+            entry_key(INSTRUMENT_MAGIC, &[b"a", b"b"], b"module").name
+        );
+    }
 }

@@ -81,14 +81,13 @@ pub(crate) fn prepare(
     let loaded = load(cfg, original)?;
     phase(progress, Phase::Compiling);
     let module = compile(engine, &loaded, cfg)?;
-    let mut meta = Meta {
+    let meta = Meta {
         sites: loaded.sites.encode(),
         report: loaded.instrumented.clone(),
         shadow: loaded.shadow,
         instrumented: loaded.is_instrumented,
-        module_sha256: String::new(),
     };
-    cache.store(&key, &module, &mut meta);
+    cache.store(&key, &module, &meta);
     Ok((loaded, module, CacheUse::Miss))
 }
 

@@ -201,6 +201,9 @@ pub struct RunOutcome {
     pub instrumented: Option<Report>,
     /// Why the trace is incomplete, if writing it failed part way.
     pub trace_error: Option<String>,
+    /// Why the trace, written whole, does not read back whole (checked as
+    /// it is closed): never reported as written.
+    pub trace_unreadable: Option<String>,
     /// Frees and reallocations of pointers that were not live.
     pub invalid_frees: Vec<crate::recorder::InvalidFree>,
     /// The results of the last call of `--invoke`, formatted as the wasmtime

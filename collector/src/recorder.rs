@@ -168,12 +168,32 @@ pub struct Recorder {
     /// The pointer of the reallocation under way whose check found it is
     /// not a block (reported already as an invalid free).
     bad_realloc: Option<u64>,
+    /// Invalid events counted without a record of their own (unknown tags,
+    /// a shadow-stack pointer outside its region): written at the end.
+    pub unrecorded_invalid: u64,
+    /// The trace's file, read back when it is closed.
+    pub trace_path: Option<std::path::PathBuf>,
+    /// Why the closed trace does not read back whole, if it does not.
+    unreadable: Option<String>,
 }
+
+/// Test-only: start a new trace block every this many bytes of records
+/// (the default is about 256 KiB), so that tests put block boundaries
+/// everywhere. Not a user setting.
+pub const TEST_BLOCK_BYTES_ENV: &str = "HEAPSCOPE_TEST_TRACE_BLOCK_BYTES";
 
 impl Recorder {
     /// A recorder for a module with `sites`, writing to `out` if given.
     pub fn new(sites: SiteTable, out: Option<Box<dyn Write + Send>>) -> io::Result<Recorder> {
-        let writer = out.map(TraceWriter::new).transpose()?;
+        let mut writer = out.map(TraceWriter::new).transpose()?;
+        if let (Some(w), Some(n)) = (
+            &mut writer,
+            std::env::var(TEST_BLOCK_BYTES_ENV)
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok()),
+        ) {
+            w.set_block_bytes(n);
+        }
         let n = sites.sites.len();
         Ok(Recorder {
             writer,
@@ -196,6 +216,9 @@ impl Recorder {
             freed: Vec::new(),
             freed_next: 0,
             bad_realloc: None,
+            unrecorded_invalid: 0,
+            trace_path: None,
+            unreadable: None,
             recent: [(vec![0xff; 3], 0), (vec![0xff; 3], 0)],
             recent_next: 0,
             progress: None,
@@ -543,7 +566,7 @@ impl Recorder {
             EVENT_FREE => self.free(ev.kind, ev.a, stack),
             EVENT_REALLOC => self.realloc(ev.kind, ev.a, ev.b, ev.c, stack),
             EVENT_REALLOC_CHECK => self.realloc_check(ev.kind, ev.a, stack),
-            _ => self.model.invalid_events += 1,
+            _ => self.invalid_event(),
         }
     }
 
@@ -551,6 +574,7 @@ impl Recorder {
     /// outside its region): counted as an invalid event, never applied.
     pub fn invalid_event(&mut self) {
         self.model.invalid_events += 1;
+        self.unrecorded_invalid += 1;
     }
 
     /// An allocation hook fired.
@@ -648,7 +672,9 @@ impl Recorder {
     /// Finish the trace: flush it and wait until it is all in the file (the
     /// writer thread, if any, is joined). Nothing more is written after.
     pub fn close(&mut self) {
+        let mut written = None;
         if let Some(w) = self.writer.take() {
+            written = Some(w.written());
             match w.finish() {
                 // Dropping the sink waits for its thread to write the rest.
                 Ok(out) => drop(out),
@@ -662,6 +688,21 @@ impl Recorder {
         if let (None, Some(e)) = (&self.io_error, failed) {
             self.io_error = Some(io::Error::other(e));
         }
+        // Read back as every viewer will: a trace that does not read whole
+        // is never reported as written.
+        if let (None, Some(path), Some(written)) = (&self.io_error, &self.trace_path, written) {
+            let started = Instant::now();
+            if let Err(why) = heapscope_trace::verify::check_written(path, written) {
+                self.unreadable = Some(why);
+            }
+            tracing::info!("trace read back in {} ms", started.elapsed().as_millis());
+        }
+    }
+
+    /// Why the closed trace does not read back whole (a heapscope bug or
+    /// the file changed under it), if it does not.
+    pub fn unreadable(&self) -> Option<&str> {
+        self.unreadable.as_deref()
     }
 }
 

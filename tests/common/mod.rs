@@ -30,16 +30,165 @@ pub fn reference_wasmtime() -> PathBuf {
     p
 }
 
-/// Run the heapscope binary.
+/// Run the heapscope binary. A `run` that writes a trace is checked to
+/// read back with the run's own totals ([`check_round_trip`]).
 pub fn heapscope<I, S>(args: I) -> Output
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    Command::new(env!("CARGO_BIN_EXE_heapscope"))
-        .args(args)
+    let args: Vec<std::ffi::OsString> = args
+        .into_iter()
+        .map(|a| a.as_ref().to_os_string())
+        .collect();
+    run_checked(Command::new(env!("CARGO_BIN_EXE_heapscope")), &args)
+}
+
+/// Run `cmd` (the heapscope binary, set up by the caller: environment,
+/// input) with `args`; when they are a `run` that writes a trace, check the
+/// trace against the run's summary ([`check_round_trip`]), adding a
+/// `--summary-json` of its own where the caller gave none.
+pub fn run_checked(mut cmd: Command, args: &[std::ffi::OsString]) -> Output {
+    let plan = TraceRun::of(args);
+    let own_summary = match &plan {
+        Some(p) if p.summary.is_none() => {
+            let f = tempfile::Builder::new()
+                .prefix("heapscope-live-summary")
+                .suffix(".json")
+                .tempfile()
+                .unwrap()
+                .into_temp_path()
+                .keep()
+                .unwrap();
+            Some(f)
+        }
+        _ => None,
+    };
+    cmd.args(args);
+    if let Some(f) = &own_summary {
+        cmd.arg("--summary-json").arg(f);
+    }
+    let out = cmd.output().expect("heapscope runs");
+    if let Some(p) = plan {
+        let summary = own_summary.clone().or(p.summary.clone()).unwrap();
+        let cwd = cmd
+            .get_current_dir()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| std::env::current_dir().unwrap());
+        let status = out.status.code();
+        // Exit 2 is an error before or instead of a run (bad input, an
+        // unreadable trace): the trace, if any, is not the run's.
+        if status.is_some_and(|c| c != 2 && c != 101) {
+            check_round_trip(&cwd.join(&p.trace), &cwd.join(&summary), &out);
+        }
+    }
+    if let Some(f) = own_summary {
+        let _ = std::fs::remove_file(f);
+    }
+    out
+}
+
+/// A `heapscope run` command line that writes a trace.
+struct TraceRun {
+    trace: PathBuf,
+    summary: Option<PathBuf>,
+}
+
+impl TraceRun {
+    fn of(args: &[std::ffi::OsString]) -> Option<TraceRun> {
+        if args.first().is_none_or(|a| a != "run") {
+            return None;
+        }
+        let mut trace = PathBuf::from("heapscope.trace");
+        let mut summary = None;
+        let mut i = 1;
+        while i < args.len() {
+            let a = args[i].to_string_lossy();
+            if a == "--" {
+                break;
+            }
+            let value = |i: usize| args.get(i + 1).map(PathBuf::from);
+            match a.as_ref() {
+                "--no-trace" | "--plain" => return None,
+                "--trace" => {
+                    trace = value(i)?;
+                    i += 1;
+                }
+                "--summary-json" => {
+                    summary = value(i);
+                    i += 1;
+                }
+                _ if a.starts_with("--trace=") => trace = PathBuf::from(&a["--trace=".len()..]),
+                _ if a.starts_with("--summary-json=") => {
+                    summary = Some(PathBuf::from(&a["--summary-json=".len()..]))
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        Some(TraceRun { trace, summary })
+    }
+}
+
+/// The trace a run wrote reads back with the run's own totals: its
+/// replayed summary (`heapscope summary TRACE --json`) equals the run's
+/// `--summary-json` field by field, except what only the live run has (the
+/// host's measurements, the gates it was asked to check, the instrumenter's
+/// warnings when it ran in memory).
+pub fn check_round_trip(trace: &Path, summary: &Path, run: &Output) {
+    let Ok(live) = std::fs::read_to_string(summary) else {
+        return; // A run that stopped before its summary (a signal).
+    };
+    if !trace.exists() {
+        return;
+    }
+    let mut live: serde_json::Value = serde_json::from_str(&live).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_heapscope"))
+        .arg("summary")
+        .arg(trace)
+        .arg("--json")
         .output()
-        .expect("heapscope runs")
+        .expect("heapscope runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the trace `{}` of a run does not read back:\n{}\nthe run said:\n{}",
+        trace.display(),
+        stderr(&o),
+        stderr(run)
+    );
+    let mut replay: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    if live["partial"].as_array().is_some_and(|p| !p.is_empty()) {
+        // A run whose trace is not whole (a write failed, a session cut
+        // short): the replay must say it is partial too, in its own words.
+        assert!(
+            replay["partial"].as_array().is_some_and(|p| !p.is_empty()),
+            "the run's summary is partial, the replay of `{}` is not: {replay}",
+            trace.display()
+        );
+        return;
+    }
+    for v in [&mut live, &mut replay] {
+        let m = v.as_object_mut().unwrap();
+        for k in ["host", "gates", "warnings"] {
+            m.remove(k);
+        }
+    }
+    if live != replay {
+        let (l, r) = (live.as_object().unwrap(), replay.as_object().unwrap());
+        let differ: Vec<String> = l
+            .keys()
+            .chain(r.keys())
+            .filter(|k| l.get(*k) != r.get(*k))
+            .map(|k| format!("{k}: live {:?}, replayed {:?}", l.get(k), r.get(k)))
+            .collect();
+        panic!(
+            "the trace `{}` reads back with other numbers than its run's:\n{}\nthe run said:\n{}",
+            trace.display(),
+            differ.join("\n"),
+            stderr(run)
+        );
+    }
 }
 
 /// Run the heapscope binary with its address space limited to `mib` MiB

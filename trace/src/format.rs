@@ -79,6 +79,8 @@
 //! | `0x27` | invocation stats | index, outcome (0 ok, 1 the plugin reported an error, 2 trapped), allocations, frees, bytes allocated, live bytes after, live blocks after, pages of memory 0 after, duration (µs), output bytes + 1 (0 = no output) |
 //! | `0x28` | warm-up | invocations the growth fit leaves out (written before the first invocation) |
 //! | `0x29` | layout | memory 0's layout: end of the static data, the auxiliary stack's lowest and highest address, where the heap begins ([`MemoryLayout`]) |
+//! | `0x2a` | memory data | memory index, end of its static data ([`Record::MemoryData`]) |
+//! | `0x2b` | unrecorded invalid events | how many hook calls the run counted as invalid without writing a record for them (unknown event tags, a shadow-stack pointer outside its region): a replay adds them to its count of invalid events |
 //!
 //! An invalid-free record follows the free or realloc record of a pointer
 //! that was not a live block: a double free when the earlier free is known.
@@ -93,7 +95,7 @@
 //! | --- | --- | --- |
 //! | `0x30` | block | uncompressed size, then an LZ4 block (`lz4_flex::block` format) holding a run of whole records |
 //! | `0x31` | checked block | CRC-32 (IEEE, `u32` little-endian) of the rest of the payload, then a block's payload |
-//! | `0x32` | sync | string, frame and stack table sizes, pointer base: the first record of every block after the first |
+//! | `0x32` | sync | string, frame and stack table sizes, pointer base, then (in traces whose header sets [`FLAG_SEQUENCED`]) the block's sequence number: the first record of every block after the first |
 //!
 //! The records inside a block are read exactly as if they stood in the file
 //! in its place (same ids, same pointer deltas); blocks do not nest. The
@@ -119,6 +121,29 @@
 //! (the run was killed). Version 1 traces (plain blocks, no checksums)
 //! still read.
 //!
+//! ## Block sequence (flag [`FLAG_SEQUENCED`])
+//!
+//! A checksum proves a block whole, not in its place: a block written
+//! twice, left out or moved would read as a whole trace with other
+//! numbers. So every sync record also carries its block's sequence
+//! number: the first block is 0 (it needs no sync record), the n-th
+//! block after it carries n. A reader expects each block's number to be
+//! the one after the last it read: a lower number (a block repeated or
+//! moved back), a higher one than the checksum failures in between
+//! explain (blocks left out), or a later block with no sync record at
+//! its start is damage, listed by [`TraceReader::out_of_sequence`]; the
+//! trace is then partial, as with a failed checksum.
+//!
+//! ## Bounds writer and reader share
+//!
+//! A block holds at most [`MAX_BLOCK`] bytes of records ([`block_holds`]
+//! decides, for both sides), and every string at most [`MAX_STRING`]
+//! bytes: the writer cuts a longer string at a character boundary (its
+//! last character then is `…`), so one record always fits in a block of
+//! its own, and the reader refuses a string record past that bound. The
+//! writer never writes a block the reader would refuse: such a write fails
+//! instead.
+//!
 //! Time records are written at most once per millisecond, not per event;
 //! an event happened at the time of the last time record before it. The
 //! sequence number of an event is its position among the heap events.
@@ -129,14 +154,37 @@ use std::io::{self, Read, Write};
 /// The largest record a reader accepts (a corrupt length fails instead of
 /// allocating without bound).
 pub const MAX_RECORD: usize = 64 << 20;
-/// The largest decompressed block a reader accepts.
+/// The most bytes of records one block holds: a reader refuses a larger
+/// one, and a writer never makes one ([`block_holds`]).
 pub const MAX_BLOCK: usize = 16 << 20;
+
+/// The longest string a record holds, in bytes: the writer cuts longer ones
+/// (function names, files, messages), the reader refuses a longer string
+/// record.
+pub const MAX_STRING: usize = 1 << 20;
+
+/// Whether one block may hold `len` bytes of records: the one rule the
+/// writer obeys and the reader enforces.
+pub fn block_holds(len: usize) -> bool {
+    len <= MAX_BLOCK
+}
+
+/// Records a writer buffers before it starts a new block.
+const FLUSH_AT: usize = 256 * 1024;
+
+// A block is what was buffered before the threshold plus one more record
+// (at most a capped string and its header), plus its sync record: always
+// within what a reader accepts.
+const _: () = assert!(FLUSH_AT + MAX_STRING + 64 <= MAX_BLOCK);
 
 /// The first 8 bytes of every trace.
 pub const MAGIC: [u8; 8] = *b"HSTRACE\0";
 /// Header flag (bytes 10..12, little-endian): every top-level record is a
 /// checked block (see "Integrity"). [`BlockSink`] sets it.
 pub const FLAG_CHECKED: u16 = 1;
+/// Header flag: every sync record carries its block's sequence number (see
+/// "Block sequence"). [`TraceWriter`] sets it.
+pub const FLAG_SEQUENCED: u16 = 2;
 
 /// The format version this crate writes; it reads this and every older one.
 /// Version 2 added checked blocks (see "Integrity").
@@ -188,6 +236,8 @@ pub mod kind {
     pub const WARMUP: u8 = 0x28;
     /// [`super::Record::MemoryData`]
     pub const MEMORY_DATA: u8 = 0x2a;
+    /// [`super::Record::UnrecordedInvalid`]
+    pub const UNRECORDED_INVALID: u8 = 0x2b;
 }
 
 /// How a block live at the end of a run is referenced, as Valgrind's
@@ -493,6 +543,10 @@ pub enum Record {
     },
     /// Microseconds since the run started.
     Time(u64),
+    /// Hook calls the run counted as invalid without a record of their
+    /// own (an unknown event tag, a shadow-stack pointer outside its
+    /// region): a replay adds them to its invalid events.
+    UnrecordedInvalid(u64),
     /// A free or reallocation of a pointer that was not a live block.
     InvalidFree {
         /// The pointer.
@@ -580,9 +634,14 @@ pub struct TraceWriter<W: Write> {
     bytes_written: u64,
     /// Bytes at the start of `buf` that are only its sync record.
     sync_len: usize,
+    /// Writes that held records so far: the sequence number of the next
+    /// block.
+    blocks: u64,
+    /// Buffered bytes past which the next record starts a new block.
+    flush_at: usize,
+    /// What was written, for [`crate::verify::check_written`].
+    written: crate::verify::Written,
 }
-
-const FLUSH_AT: usize = 256 * 1024;
 
 impl<W: Write> TraceWriter<W> {
     /// Start a trace: writes the header.
@@ -596,11 +655,28 @@ impl<W: Write> TraceWriter<W> {
             stacks: 0,
             bytes_written: 0,
             sync_len: 0,
+            blocks: 0,
+            flush_at: FLUSH_AT,
+            written: Default::default(),
         };
         w.buf.extend_from_slice(&MAGIC);
         w.buf.extend_from_slice(&VERSION.to_le_bytes());
-        w.buf.extend_from_slice(&0u16.to_le_bytes());
+        w.buf.extend_from_slice(&FLAG_SEQUENCED.to_le_bytes());
         Ok(w)
+    }
+
+    /// Start a new block once `bytes` of records are buffered instead of
+    /// about 256 KiB (at least 1; never more than the default). Smaller
+    /// blocks make more block boundaries: tests use it to put a boundary
+    /// after every kind of record.
+    pub fn set_block_bytes(&mut self, bytes: usize) {
+        self.flush_at = bytes.clamp(1, FLUSH_AT);
+    }
+
+    /// What this writer wrote so far, to check the file against once it
+    /// is closed ([`crate::verify::check_written`]).
+    pub fn written(&self) -> crate::verify::Written {
+        self.written
     }
 
     /// Bytes handed to the underlying writer plus those still buffered.
@@ -613,15 +689,22 @@ impl<W: Write> TraceWriter<W> {
         self.len() <= 12
     }
 
-    /// Begin a record: kind byte and a one-byte length placeholder.
+    /// Begin a record: kind byte and a one-byte length placeholder. A
+    /// full buffer is written first, so that the sync record starting the
+    /// next block counts every record before this one (a record is counted
+    /// once it is whole, never while a flush may fall inside it).
     #[inline]
-    fn begin(&mut self, kind: u8) -> usize {
+    fn begin(&mut self, kind: u8) -> io::Result<usize> {
+        if self.buf.len() >= self.flush_at {
+            self.flush_buffer()?;
+        }
         self.buf.push(kind);
         self.buf.push(0);
-        self.buf.len()
+        Ok(self.buf.len())
     }
 
-    /// Finish a record begun at `start`, fixing up its length.
+    /// Finish a record begun at `start`, fixing up its length. Never
+    /// flushes: the caller counts the record after this.
     #[inline]
     fn end(&mut self, start: usize) -> io::Result<()> {
         let len = self.buf.len() - start;
@@ -632,10 +715,12 @@ impl<W: Write> TraceWriter<W> {
             varint::put_u64(&mut l, len as u64);
             self.buf.splice(start - 1..start, l);
         }
-        if self.buf.len() >= FLUSH_AT {
-            self.flush_buffer()?;
-        }
         Ok(())
+    }
+
+    /// A string field, cut to [`MAX_STRING`] bytes.
+    fn put_str(&mut self, s: &str) {
+        varint::put_str(&mut self.buf, &cap_string(s));
     }
 
     #[inline]
@@ -649,8 +734,23 @@ impl<W: Write> TraceWriter<W> {
             // Nothing but the sync record: nothing to write.
             return Ok(());
         }
+        // The header (the first 12 bytes of the first write) is not part of
+        // a block.
+        let header = if self.bytes_written == 0 { 12 } else { 0 };
+        let records = self.buf.len().saturating_sub(header);
+        if !block_holds(records) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a block of {records} bytes of records is more than a trace reader accepts ({MAX_BLOCK})"
+                ),
+            ));
+        }
         self.out.write_all(&self.buf)?;
         self.bytes_written += self.buf.len() as u64;
+        if records > 0 {
+            self.blocks += 1;
+        }
         self.buf.clear();
         // The next write (a block, through a `BlockSink`) starts with the
         // tables' sizes and the pointer base, so a reader can go on there
@@ -663,6 +763,7 @@ impl<W: Write> TraceWriter<W> {
             u64::from(self.frames),
             u64::from(self.stacks),
             self.last_ptr,
+            self.blocks,
         ] {
             varint::put_u64(&mut self.buf, v);
         }
@@ -685,8 +786,8 @@ impl<W: Write> TraceWriter<W> {
 
     /// Intern a string; returns its id.
     pub fn string(&mut self, s: &str) -> io::Result<u32> {
-        let start = self.begin(kind::STRING);
-        self.buf.extend_from_slice(s.as_bytes());
+        let start = self.begin(kind::STRING)?;
+        self.buf.extend_from_slice(cap_string(s).as_bytes());
         self.end(start)?;
         self.strings += 1;
         Ok(self.strings - 1)
@@ -694,7 +795,7 @@ impl<W: Write> TraceWriter<W> {
 
     /// Intern a frame; returns its id.
     pub fn frame(&mut self, f: &FrameRecord) -> io::Result<u32> {
-        let start = self.begin(kind::FRAME);
+        let start = self.begin(kind::FRAME)?;
         let b = &mut self.buf;
         varint::put_u64(b, f.function.into());
         varint::put_u64(b, f.file.map_or(0, |x| u64::from(x) + 1));
@@ -710,7 +811,7 @@ impl<W: Write> TraceWriter<W> {
     /// Intern a stack node (parent stack + frame called from it); returns its
     /// id, from 1.
     pub fn stack(&mut self, parent: StackId, frame: u32) -> io::Result<StackId> {
-        let start = self.begin(kind::STACK);
+        let start = self.begin(kind::STACK)?;
         varint::put_u64(&mut self.buf, parent.into());
         varint::put_u64(&mut self.buf, frame.into());
         self.end(start)?;
@@ -728,7 +829,8 @@ impl<W: Write> TraceWriter<W> {
         align: u64,
         stack: StackId,
     ) -> io::Result<()> {
-        let start = self.begin(kind::ALLOC);
+        let start = self.begin(kind::ALLOC)?;
+        self.written.heap_events += 1;
         varint::put_u64(&mut self.buf, kind as u32 as u64);
         self.ptr(ptr);
         varint::put_u64(&mut self.buf, size);
@@ -740,7 +842,8 @@ impl<W: Write> TraceWriter<W> {
     /// Record a free.
     #[inline]
     pub fn free(&mut self, kind: i32, ptr: u64, stack: StackId) -> io::Result<()> {
-        let start = self.begin(kind::FREE);
+        let start = self.begin(kind::FREE)?;
+        self.written.heap_events += 1;
         varint::put_u64(&mut self.buf, kind as u32 as u64);
         self.ptr(ptr);
         varint::put_u64(&mut self.buf, stack.into());
@@ -757,7 +860,8 @@ impl<W: Write> TraceWriter<W> {
         size: u64,
         stack: StackId,
     ) -> io::Result<()> {
-        let start = self.begin(kind::REALLOC);
+        let start = self.begin(kind::REALLOC)?;
+        self.written.heap_events += 1;
         varint::put_u64(&mut self.buf, kind as u32 as u64);
         self.ptr(old);
         self.ptr(new);
@@ -774,7 +878,8 @@ impl<W: Write> TraceWriter<W> {
         old_pages: Option<u64>,
         stack: StackId,
     ) -> io::Result<()> {
-        let start = self.begin(kind::GROW);
+        let start = self.begin(kind::GROW)?;
+        self.written.heap_events += 1;
         varint::put_u64(&mut self.buf, memory.into());
         varint::put_u64(&mut self.buf, delta);
         varint::put_i64(&mut self.buf, old_pages.map_or(-1, |p| p as i64));
@@ -784,7 +889,7 @@ impl<W: Write> TraceWriter<W> {
 
     /// Record a clock tick.
     pub fn time(&mut self, micros: u64) -> io::Result<()> {
-        let start = self.begin(kind::TIME);
+        let start = self.begin(kind::TIME)?;
         varint::put_u64(&mut self.buf, micros);
         self.end(start)
     }
@@ -823,9 +928,9 @@ impl<W: Write> TraceWriter<W> {
                 start_unix_ms,
                 memories,
             } => {
-                let start = self.begin(kind::RUN_START);
+                let start = self.begin(kind::RUN_START)?;
                 let b = &mut self.buf;
-                varint::put_str(b, module);
+                varint::put_str(b, &cap_string(module));
                 varint::put_u64(b, *start_unix_ms);
                 varint::put_u64(b, memories.len() as u64);
                 for m in memories {
@@ -841,18 +946,19 @@ impl<W: Write> TraceWriter<W> {
                 exit_code,
                 message,
             } => {
-                let start = self.begin(kind::RUN_END);
+                let start = self.begin(kind::RUN_END)?;
+                self.written.run_end = true;
                 let b = &mut self.buf;
                 varint::put_u64(b, status.to_u8().into());
                 varint::put_u64(b, u64::from(exit_code.is_some()));
                 varint::put_i64(b, exit_code.unwrap_or(0).into());
-                varint::put_str(b, message);
+                varint::put_str(b, &cap_string(message));
                 self.end(start)
             }
             Record::InvocationStart { index, name } => {
-                let start = self.begin(kind::INVOCATION_START);
+                let start = self.begin(kind::INVOCATION_START)?;
                 varint::put_u64(&mut self.buf, *index);
-                varint::put_str(&mut self.buf, name);
+                self.put_str(name);
                 self.end(start)
             }
             Record::InvalidFree {
@@ -861,7 +967,7 @@ impl<W: Write> TraceWriter<W> {
                 alloc_stack,
                 free_stack,
             } => {
-                let start = self.begin(kind::INVALID_FREE);
+                let start = self.begin(kind::INVALID_FREE)?;
                 for v in [
                     *ptr,
                     u64::from(*stack),
@@ -873,14 +979,14 @@ impl<W: Write> TraceWriter<W> {
                 self.end(start)
             }
             Record::ExitBlock { ptr, kind, rule } => {
-                let start = self.begin(kind::EXIT_BLOCK);
+                let start = self.begin(kind::EXIT_BLOCK)?;
                 varint::put_u64(&mut self.buf, *ptr);
                 varint::put_u64(&mut self.buf, *kind as u64);
                 varint::put_u64(&mut self.buf, rule.map_or(0, |r| u64::from(r) + 1));
                 self.end(start)
             }
             Record::InvocationStats(st) => {
-                let start = self.begin(kind::INVOCATION_STATS);
+                let start = self.begin(kind::INVOCATION_STATS)?;
                 for v in [
                     st.index,
                     st.outcome as u64,
@@ -898,32 +1004,50 @@ impl<W: Write> TraceWriter<W> {
                 self.end(start)
             }
             Record::Warmup(n) => {
-                let start = self.begin(kind::WARMUP);
+                let start = self.begin(kind::WARMUP)?;
                 varint::put_u64(&mut self.buf, *n);
                 self.end(start)
             }
             Record::Layout(l) => {
-                let start = self.begin(kind::LAYOUT);
+                let start = self.begin(kind::LAYOUT)?;
                 for v in [l.data_end, l.stack_lo, l.stack_hi, l.heap_base] {
                     varint::put_u64(&mut self.buf, v);
                 }
                 self.end(start)
             }
             Record::MemoryData { memory, data_end } => {
-                let start = self.begin(kind::MEMORY_DATA);
+                let start = self.begin(kind::MEMORY_DATA)?;
                 varint::put_u64(&mut self.buf, u64::from(*memory));
                 varint::put_u64(&mut self.buf, *data_end);
                 self.end(start)
             }
+            Record::UnrecordedInvalid(n) => {
+                let start = self.begin(kind::UNRECORDED_INVALID)?;
+                varint::put_u64(&mut self.buf, *n);
+                self.end(start)
+            }
             Record::InvocationEnd { index, ok, message } => {
-                let start = self.begin(kind::INVOCATION_END);
+                let start = self.begin(kind::INVOCATION_END)?;
                 varint::put_u64(&mut self.buf, *index);
                 varint::put_u64(&mut self.buf, u64::from(*ok));
-                varint::put_str(&mut self.buf, message);
+                self.put_str(message);
                 self.end(start)
             }
         }
     }
+}
+
+/// `s` cut to at most [`MAX_STRING`] bytes at a character boundary, its last
+/// character then `…`.
+pub fn cap_string(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.len() <= MAX_STRING {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut end = MAX_STRING - '…'.len_utf8();
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…", &s[..end]))
 }
 
 /// A `Write` for [`TraceWriter`] that compresses each chunk it is given into
@@ -1121,6 +1245,19 @@ pub struct TraceReader<R: Read> {
     damaged: Vec<u64>,
     /// A damaged block was skipped and no sync record read since.
     resync: bool,
+    /// The header sets [`FLAG_SEQUENCED`], or a sync record carried a
+    /// sequence number: every block after the first must say its number.
+    sequenced: bool,
+    /// The sequence number the next checked block should carry.
+    next_seq: u64,
+    /// Checked blocks read or skipped so far.
+    checked_blocks: u64,
+    /// Blocks that failed their checksum since the last one read whole
+    /// (their numbers are unknown).
+    unread_since: u64,
+    /// Offsets of whole blocks out of their place: repeated, moved, or
+    /// after blocks that are missing.
+    out_of_sequence: Vec<u64>,
 }
 
 enum Fill {
@@ -1154,7 +1291,8 @@ impl<R: Read> TraceReader<R> {
         if version > VERSION {
             return Err(TraceError::Version(version));
         }
-        let checked = u16::from_le_bytes([h[10], h[11]]) & FLAG_CHECKED != 0;
+        let flags = u16::from_le_bytes([h[10], h[11]]);
+        let checked = flags & FLAG_CHECKED != 0;
         Ok(TraceReader {
             input,
             offset: 12,
@@ -1170,6 +1308,11 @@ impl<R: Read> TraceReader<R> {
             plain_seen: false,
             damaged: Vec::new(),
             resync: false,
+            sequenced: flags & FLAG_SEQUENCED != 0,
+            next_seq: 0,
+            checked_blocks: 0,
+            unread_since: 0,
+            out_of_sequence: Vec::new(),
         })
     }
 
@@ -1264,12 +1407,14 @@ impl<R: Read> TraceReader<R> {
                     return Err(damaged(self.records - 1));
                 }
                 self.checked = true;
+                self.checked_blocks += 1;
                 let whole = len >= 4
                     && self.payload[..4] == crc32fast::hash(&self.payload[4..len]).to_le_bytes();
                 if !whole {
                     // Skip the block and go on at the next one's sync
                     // record; the damage is reported (`damaged`).
                     self.damaged.push(start);
+                    self.unread_since += 1;
                     self.resync = true;
                     self.block.clear();
                     self.block_pos = 0;
@@ -1280,6 +1425,11 @@ impl<R: Read> TraceReader<R> {
                     kind,
                     offset: start,
                 })?;
+                if !self.in_sequence(start) {
+                    // Not this place's block: read none of it.
+                    self.block.clear();
+                    self.block_pos = 0;
+                }
                 continue;
             }
             if self.checked {
@@ -1322,7 +1472,7 @@ impl<R: Read> TraceReader<R> {
     /// Decompress the block record whose payload is in `self.payload`.
     fn open_block(&mut self, len: usize) -> Option<()> {
         let mut c = Cursor::new(&self.payload[..len]);
-        let size = usize::try_from(c.u64()?).ok().filter(|&s| s <= MAX_BLOCK)?;
+        let size = usize::try_from(c.u64()?).ok().filter(|&s| block_holds(s))?;
         let data = &self.payload[c.position()..len];
         self.block.resize(size, 0);
         let n = lz4_flex::block::decompress_into(data, &mut self.block).ok()?;
@@ -1330,6 +1480,61 @@ impl<R: Read> TraceReader<R> {
         self.block_pos = 0;
         self.block_offset = self.offset - len as u64;
         Some(())
+    }
+
+    /// Whether the checked block just opened (at `offset`) stands where its
+    /// sequence number says (see "Block sequence"). A block out of its place
+    /// is listed by [`TraceReader::out_of_sequence`]: one repeated or moved
+    /// back is to be skipped (`false`); one after missing blocks is read
+    /// from its sync record on, as after a damaged block.
+    fn in_sequence(&mut self, offset: u64) -> bool {
+        let seq = match self.leading_sync() {
+            Some((_, Some(seq))) => {
+                self.sequenced = true;
+                Some(seq)
+            }
+            // A writer before sequence numbers.
+            Some((_, None)) => None,
+            // Only the first block may start without a sync record.
+            None if self.checked_blocks == 1 => Some(0),
+            None if self.sequenced => {
+                self.out_of_sequence.push(offset);
+                return false;
+            }
+            None => None,
+        };
+        let Some(seq) = seq else {
+            self.unread_since = 0;
+            return true;
+        };
+        if seq < self.next_seq {
+            self.out_of_sequence.push(offset);
+            return false;
+        }
+        if seq > self.next_seq + self.unread_since {
+            // Blocks are missing before this one: what they defined is
+            // filled with stand-ins from its sync record.
+            self.out_of_sequence.push(offset);
+            self.resync = true;
+        }
+        self.next_seq = seq + 1;
+        self.unread_since = 0;
+        true
+    }
+
+    /// The sync record at the start of the open block, if it has one: its
+    /// four counts and its sequence number (when the writer gave one).
+    fn leading_sync(&self) -> Option<([u64; 4], Option<u64>)> {
+        let mut c = Cursor::new(&self.block);
+        let kind = *c.bytes(1)?.first()?;
+        if kind != kind::SYNC {
+            return None;
+        }
+        let len = usize::try_from(c.u64()?).ok()?;
+        let mut body = Cursor::new(c.bytes(len)?);
+        let counts = [body.u64()?, body.u64()?, body.u64()?, body.u64()?];
+        let seq = if body.is_empty() { None } else { body.u64() };
+        Some((counts, seq))
     }
 
     /// The next record inside the open block: `Some(None)` for an unknown
@@ -1371,11 +1576,14 @@ impl<R: Read> TraceReader<R> {
         };
         let r = match kind {
             kind::SYNC => {
+                // The sequence number after these was checked where the
+                // block was opened.
                 let counts = [c.u64()?, c.u64()?, c.u64()?];
                 let base = c.u64()?;
                 self.sync(counts, base)?;
                 return Some(None);
             }
+            kind::STRING if len > MAX_STRING => return None,
             kind::STRING => {
                 let s = String::from_utf8_lossy(&self.payload[..len]).into_owned();
                 self.tables.add_string(s.clone());
@@ -1516,6 +1724,7 @@ impl<R: Read> TraceReader<R> {
                 data_end: c.u64()?,
             },
             kind::TIME => Record::Time(c.u64()?),
+            kind::UNRECORDED_INVALID => Record::UnrecordedInvalid(c.u64()?),
             kind::INVALID_FREE => Record::InvalidFree {
                 ptr: c.u64()?,
                 stack: c.u32()?,
@@ -1596,6 +1805,13 @@ impl<R: Read> TraceReader<R> {
     /// A trace with any is partial.
     pub fn damaged(&self) -> &[u64] {
         &self.damaged
+    }
+
+    /// Offsets of whole checked blocks that stood out of their place (see
+    /// "Block sequence"): a block repeated or moved (skipped), or the first
+    /// block after blocks that are missing. A trace with any is partial.
+    pub fn out_of_sequence(&self) -> &[u64] {
+        &self.out_of_sequence
     }
 
     /// Records read so far (including skipped unknown ones).
@@ -2163,6 +2379,184 @@ mod tests {
         let mut want = recs[..per].to_vec();
         want.extend_from_slice(&recs[2 * per..]);
         assert_eq!(got, want);
+    }
+
+    /// The blocks of a checked trace: (offset, bytes) of each top-level
+    /// record after the header.
+    fn blocks_of(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+        let mut at = 12;
+        let mut out = Vec::new();
+        while at < bytes.len() {
+            let mut c = Cursor::new(&bytes[at + 1..]);
+            let len = c.u64().unwrap() as usize;
+            let end = at + 1 + c.position() + len;
+            out.push(at..end);
+            at = end;
+        }
+        out
+    }
+
+    /// Many interned strings, frames and stacks with events between, as a
+    /// program with thousands of call sites makes.
+    fn interning_heavy(long: usize) -> Vec<Record> {
+        let mut recs = Vec::new();
+        for i in 0..3000u32 {
+            let name = if i % 1000 == 999 {
+                "x".repeat(long)
+            } else {
+                format!("function_{i}_{}", "n".repeat((i % 50) as usize))
+            };
+            recs.push(Record::String(name));
+            recs.push(Record::Frame(FrameRecord {
+                function: i,
+                file: None,
+                line: i,
+                column: 0,
+                func_index: i,
+                code_offset: i,
+            }));
+            recs.push(Record::Stack {
+                parent: i,
+                frame: i,
+            });
+            recs.push(Record::Alloc {
+                kind: 1,
+                ptr: 65536 + u64::from(i) * 16,
+                size: 16,
+                align: 0,
+                stack: i + 1,
+            });
+        }
+        recs
+    }
+
+    /// Regression: a string, frame or stack record that filled the buffer
+    /// flushed it before it was counted, so the next block's sync record
+    /// was one entry short and the reader refused the trace as malformed
+    /// (which flush fell where depended on timing in the collector). Every
+    /// block size, from a record a block up, reads back whole.
+    #[test]
+    fn interning_records_at_a_block_boundary_keep_the_sync_in_step() {
+        let recs = interning_heavy(300 * 1024);
+        for block_bytes in [1, 7, 64, 1000, 4096, FLUSH_AT] {
+            let path = std::env::temp_dir().join(format!(
+                "heapscope-sync-{}-{block_bytes}.trace",
+                std::process::id()
+            ));
+            let mut w =
+                TraceWriter::new(BlockSink::new(std::fs::File::create(&path).unwrap())).unwrap();
+            w.set_block_bytes(block_bytes);
+            for r in &recs {
+                w.write(r).unwrap();
+            }
+            w.finish().unwrap().finish().unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            let mut r = TraceReader::new(&bytes[..]).unwrap();
+            let mut got = Vec::new();
+            while let Some(rec) = r
+                .next_record()
+                .unwrap_or_else(|e| panic!("{block_bytes}: {e}"))
+            {
+                got.push(rec);
+            }
+            assert!(r.damaged().is_empty() && r.out_of_sequence().is_empty());
+            assert_eq!(got.len(), recs.len(), "block size {block_bytes}");
+            assert_eq!(got, recs, "block size {block_bytes}");
+        }
+    }
+
+    /// A string longer than a block may hold is cut, never written into a
+    /// block the reader refuses.
+    #[test]
+    fn strings_past_the_bound_are_cut_to_fit_a_block() {
+        let huge = "é".repeat(MAX_BLOCK); // 2 bytes a character
+        let recs = vec![
+            Record::String(huge.clone()),
+            Record::RunEnd {
+                status: RunStatus::Trapped,
+                exit_code: None,
+                message: huge.clone(),
+            },
+        ];
+        let bytes = sink_trace("huge", &recs, 1);
+        let (got, err) = read_all(&bytes);
+        assert!(err.is_none(), "{err:?}");
+        let Record::String(s) = &got[0] else {
+            panic!("{:?}", got[0])
+        };
+        assert_eq!(s.len(), MAX_STRING - 1, "cut at a character boundary");
+        assert!(s.ends_with('…') && huge.starts_with(&s[..s.len() - '…'.len_utf8()]));
+        let Record::RunEnd { message, .. } = &got[1] else {
+            panic!("{:?}", got[1])
+        };
+        assert_eq!(message, s);
+    }
+
+    /// A whole block repeated, left out or moved is damage (the trace is
+    /// partial), even where every block passes its checksum and the table
+    /// sizes agree: the blocks' sequence numbers say so.
+    #[test]
+    fn a_block_repeated_left_out_or_moved_is_out_of_sequence() {
+        // Events only after the first block: the later blocks intern
+        // nothing, and a block frees what it allocates, so a repeated or
+        // missing block leaves the sync records' counts and pointer bases
+        // as they were.
+        let mut recs = sample()[..5].to_vec();
+        for i in 0..8u64 {
+            recs.push(Record::Alloc {
+                kind: 1,
+                ptr: 70_000,
+                size: 24 + i,
+                align: 0,
+                stack: 1,
+            });
+            recs.push(Record::Free {
+                kind: 1,
+                ptr: 70_000,
+                stack: 1,
+            });
+        }
+        let bytes = sink_trace("sequence", &recs, 7);
+        let blocks = blocks_of(&bytes);
+        assert!(blocks.len() >= 5, "{} blocks", blocks.len());
+        let whole = read_all(&bytes);
+        assert!(whole.1.is_none(), "{:?}", whole.1);
+        let rebuild = |order: &[usize]| -> Vec<u8> {
+            let mut out = bytes[..12].to_vec();
+            for &i in order {
+                out.extend_from_slice(&bytes[blocks[i].clone()]);
+            }
+            out
+        };
+        let all: Vec<usize> = (0..blocks.len()).collect();
+        let mut repeated = all.clone();
+        repeated.insert(3, 2);
+        let mut left_out = all.clone();
+        left_out.remove(2);
+        let mut moved = all.clone();
+        moved.swap(2, 3);
+        let mut first_again = all.clone();
+        first_again.insert(2, 0);
+        for (what, order) in [
+            ("repeated", repeated),
+            ("left out", left_out),
+            ("moved", moved),
+            ("the first block repeated", first_again),
+        ] {
+            let changed = rebuild(&order);
+            let mut r = TraceReader::new(&changed[..]).unwrap();
+            let mut got = Vec::new();
+            while let Ok(Some(rec)) = r.next_record() {
+                got.push(rec);
+            }
+            assert!(
+                !r.out_of_sequence().is_empty(),
+                "{what}: read as a whole trace of {} records",
+                got.len()
+            );
+            assert!(subsequence(&got, &recs), "{what}");
+        }
     }
 
     #[test]

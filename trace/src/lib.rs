@@ -29,6 +29,7 @@ pub mod leaks;
 pub mod model;
 pub mod units;
 pub mod varint;
+pub mod verify;
 
 pub use format::{Record, StackId, TraceError, TraceReader, TraceWriter};
 pub use model::{HeapModel, Summary};

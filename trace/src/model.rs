@@ -355,6 +355,9 @@ impl HeapModel {
             Record::RunStart { ref memories, .. } => self.start(memories),
             Record::Layout(l) => self.layout = Some(l),
             Record::MemoryData { memory, data_end } => self.memory_data(memory, data_end),
+            Record::UnrecordedInvalid(n) => {
+                self.invalid_events = self.invalid_events.saturating_add(n)
+            }
             _ => {}
         }
         None

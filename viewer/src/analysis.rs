@@ -81,17 +81,50 @@ impl FrameView {
     }
 }
 
-/// The warning for a trace with damaged blocks, which the reader skipped:
-/// how many, where the first is, and that the numbers are partial.
-pub fn damage_warning<R: Read>(damaged: &[u64], reader: &TraceReader<R>) -> Option<String> {
-    let first = damaged.first()?;
+/// The warning for a trace with damaged blocks, which the reader skipped,
+/// or blocks out of their place (repeated, moved, after missing ones): how
+/// many, where the first is, and that the numbers are partial.
+pub fn damage_warning<R: Read>(reader: &TraceReader<R>) -> Option<String> {
+    let blocks = |n: usize| {
+        if n == 1 {
+            "1 block".to_string()
+        } else {
+            format!("{n} blocks")
+        }
+    };
+    let damaged = reader.damaged();
+    let misplaced = reader.out_of_sequence();
+    let mut what = Vec::new();
+    if let Some(first) = damaged.first() {
+        what.push(format!(
+            "{} failed {} checksum and {} skipped (the first at offset {first:#x})",
+            blocks(damaged.len()),
+            if damaged.len() == 1 { "its" } else { "their" },
+            if damaged.len() == 1 { "was" } else { "were" },
+        ));
+    }
+    if let Some(first) = misplaced.first() {
+        what.push(format!(
+            "{} out of sequence (a block repeated, moved or missing; the first at offset {first:#x})",
+            if misplaced.len() == 1 {
+                "1 block stands".to_string()
+            } else {
+                format!("{} blocks stand", misplaced.len())
+            },
+        ));
+    }
+    if what.is_empty() {
+        return None;
+    }
     Some(format!(
-        "the trace is damaged: {} failed {} checksum and {} skipped (the first at offset {first:#x}); {} records around {} were read; the numbers are partial",
-        if damaged.len() == 1 { "1 block".to_string() } else { format!("{} blocks", damaged.len()) },
-        if damaged.len() == 1 { "its" } else { "their" },
-        if damaged.len() == 1 { "was" } else { "were" },
+        "the trace is damaged: {}; {} records around {} were read; the numbers are partial",
+        what.join("; "),
         reader.records(),
-        if damaged.len() == 1 { "it" } else { "them" },
+        if damaged.len() + misplaced.len() == 1 {
+            "it"
+        } else {
+            "them"
+        },
     ))
 }
 
@@ -437,7 +470,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
             Err(e) => return Err(e),
         }
     }
-    if let Some(w) = damage_warning(reader.damaged(), &reader) {
+    if let Some(w) = damage_warning(&reader) {
         warnings.push(w);
     }
     let (status, code, message) = match end {

@@ -560,7 +560,7 @@ pub fn dump<R: std::io::Read>(
         let rec = match r.next_record() {
             Ok(Some(rec)) => rec,
             Ok(None) => {
-                if let Some(w) = crate::analysis::damage_warning(r.damaged(), &r) {
+                if let Some(w) = crate::analysis::damage_warning(&r) {
                     warnings.push(w);
                 }
                 if !ended {
@@ -700,6 +700,7 @@ pub fn dump<R: std::io::Read>(
                 format!("invocation-start {index} {}", term_safe(name))
             }
             Record::Warmup(n) => format!("warmup {n}"),
+            Record::UnrecordedInvalid(n) => format!("unrecorded-invalid-events {n}"),
             Record::Layout(l) => format!(
                 "layout data_end={} stack={}..{} heap_base={}",
                 l.data_end, l.stack_lo, l.stack_hi, l.heap_base

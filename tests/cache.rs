@@ -592,3 +592,61 @@ fn an_instrument_entry_of_another_input_copied_under_a_key_is_not_used() {
     );
     assert_eq!(std::fs::read(&entry_b).unwrap(), b_entry);
 }
+
+/// A folder of this user's, 0700, but below a folder others may change
+/// (writable by everyone and not sticky, or another user's): they could
+/// move it away and put their own in its place, so it is not used either.
+/// Below a sticky folder (as `/tmp`), or reached through a symbolic link,
+/// it is.
+#[test]
+fn a_cache_folder_below_a_folder_others_may_change_is_not_used() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let module = sample("c/leaky.wasm");
+    let m = module.to_str().unwrap();
+    let me = std::fs::metadata(dir.path()).unwrap().uid();
+    let open = dir.path().join("open");
+    let cache = open.join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let warning = format!(
+        "the cache folder `{}` is not used: the folder `{}` above it is writable by its group or by everyone and not sticky (mode 777); point HEAPSCOPE_CACHE_DIR at a folder of your own; running without the cache",
+        cache.display(),
+        open.display()
+    );
+    let (s, log) = run_logged(&cache, dir.path(), None, &[m]);
+    assert_eq!(cached(&s), "off");
+    assert_eq!(counts(&s), [15, 11_022, 3, 6_666, 3, 6_666]);
+    assert_eq!(lines_ending(&log, &warning).len(), 1, "{log}");
+    assert!(hsmod_entries(&cache).is_empty());
+
+    // Sticky, as /tmp: only its owner (or root) may move what is in it.
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let (s, log) = run_logged(&cache, dir.path(), None, &[m]);
+    assert_eq!(cached(&s), "miss", "{log}");
+    assert!(!log.contains(" WARN "), "{log}");
+
+    // Through a symbolic link: the folder it leads to is checked and used.
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&cache, &link).unwrap();
+    let (s, _) = run_logged(&link, dir.path(), None, &[m]);
+    assert_eq!(cached(&s), "hit");
+
+    // Another user's folder above (as root: one given to `nobody`).
+    if me == 0 {
+        let theirs = dir.path().join("theirs");
+        let cache = theirs.join("cache");
+        std::fs::create_dir_all(&cache).unwrap();
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let warning = format!(
+            "the cache folder `{}` is not used: the folder `{}` above it is owned by uid 65534, neither this user (uid 0) nor root; point HEAPSCOPE_CACHE_DIR at a folder of your own; running without the cache",
+            cache.display(),
+            theirs.display()
+        );
+        let (s, log) = run_logged(&cache, dir.path(), None, &[m]);
+        assert_eq!(cached(&s), "off");
+        assert_eq!(lines_ending(&log, &warning).len(), 1, "{log}");
+    }
+}

@@ -40,8 +40,11 @@
 //! (whatever the umask) and writes each entry 0600, to a temporary file
 //! renamed into place, so concurrent runs never read half an entry. A
 //! folder that is writable by its group or by everyone, or owned by
-//! another user, is not used: a warning names it and the run goes on
-//! without the cache (a cache never fails a run). Past [`MAX_BYTES`] (or
+//! another user, or below a folder another user could change (owned by
+//! neither this user nor root, or writable by others and not sticky), is
+//! not used: a warning names it and the run goes on without the cache (a
+//! cache never fails a run). The folder is used by its real path, so a
+//! symbolic link changed after the check changes nothing. Past [`MAX_BYTES`] (or
 //! `$HEAPSCOPE_CACHE_MAX_MB`), the least recently used entries go.
 //!
 //! `heapscope instrument` keeps its output in the same folder, under the
@@ -136,6 +139,18 @@ pub enum DirRefused {
         /// This process's effective user.
         euid: u32,
     },
+    /// A folder above it may be changed by another user, who could then
+    /// put a folder of their own in its place.
+    #[error(
+        "the folder `{}` above it {why}; point HEAPSCOPE_CACHE_DIR at a folder of your own",
+        .path.display()
+    )]
+    UnsafeAncestor {
+        /// The folder above.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
 /// How the run used the cache, for the summary's `host` section.
@@ -191,9 +206,13 @@ impl Cache {
 
     /// A cache in `dir` holding at most `max_bytes`: the folder is created
     /// with mode 0700 when missing, and refused when it is not a folder, is
-    /// writable by its group or everyone, or is owned by another user.
+    /// writable by its group or everyone, or is owned by another user, or
+    /// when a folder above it could be changed by another user.
     pub fn open(dir: PathBuf, max_bytes: u64) -> Result<Cache, DirRefused> {
         create_private_dir(&dir)?;
+        // Its real path from here on: a symbolic link on the way that is
+        // changed later changes nothing.
+        let dir = std::fs::canonicalize(&dir).map_err(DirRefused::Metadata)?;
         check_private_dir(&dir)?;
         Ok(Cache { dir, max_bytes })
     }
@@ -392,8 +411,11 @@ fn create_private_dir(dir: &Path) -> Result<(), DirRefused> {
     Ok(())
 }
 
-/// Check that `dir` is a folder only this user may write in: its owner is
-/// the process's effective user and neither its group nor others may write.
+/// Check that `dir` (a real path) is a folder only this user may write in:
+/// its owner is the process's effective user and neither its group nor
+/// others may write in it; and that no one else may replace it: each folder
+/// above is this user's or root's, and writable by others only when sticky
+/// (as `/tmp`), as OpenSSH's `StrictModes` checks a home folder.
 fn check_private_dir(dir: &Path) -> Result<(), DirRefused> {
     let meta = std::fs::metadata(dir).map_err(DirRefused::Metadata)?;
     if !meta.is_dir() {
@@ -412,6 +434,21 @@ fn check_private_dir(dir: &Path) -> Result<(), DirRefused> {
         if meta.mode() & 0o022 != 0 {
             return Err(DirRefused::Writable {
                 mode: meta.mode() & 0o7777,
+            });
+        }
+        for above in dir.ancestors().skip(1) {
+            let meta = std::fs::metadata(above).map_err(DirRefused::Metadata)?;
+            let (owner, mode) = (meta.uid(), meta.mode() & 0o7777);
+            let why = if owner != euid && owner != 0 {
+                format!("is owned by uid {owner}, neither this user (uid {euid}) nor root")
+            } else if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+                format!("is writable by its group or by everyone and not sticky (mode {mode:03o})")
+            } else {
+                continue;
+            };
+            return Err(DirRefused::UnsafeAncestor {
+                path: above.to_path_buf(),
+                why,
             });
         }
     }

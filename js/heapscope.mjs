@@ -22,10 +22,12 @@ export const ABI = Object.freeze({
   SHADOW_MEMORY_EXPORT: "heapscope:shadow",
   SHADOW_SP_EXPORT: "heapscope:sp",
   EVENTS_EXPORT: "heapscope:events",
+  EVENTS_CAP_EXPORT: "heapscope:events_cap",
   GLOBAL_EXPORT_PREFIX: "heapscope:global:",
   MEMORY_EXPORT_PREFIX: "heapscope:memory:",
   STACK_POINTER_EXPORT: "heapscope:stack_pointer",
   EVENT_BASE: 16 * 65536,
+  EVENT_BYTES: 65536,
   EVENT_HEADER: 32,
   EVENT_TAG_SHIFT: 24,
   EVENT_KIND_MASK: 0x00ffffff,
@@ -207,6 +209,10 @@ export class Session {
     this.spGlobal = this.exports[ABI.SHADOW_SP_EXPORT] ?? null;
     const sp = this.exports[ABI.STACK_POINTER_EXPORT];
     this.spInit = sp ? BigInt(sp.value) : null;
+    // A module with a start function ran it with every event handed over
+    // as it happened (`abi::initial_events_cap`): the buffer from now on.
+    const cap = this.exports[ABI.EVENTS_CAP_EXPORT];
+    if (cap && cap.value === 0) cap.value = ABI.EVENT_BYTES;
     this.drain();
   }
 

@@ -199,10 +199,14 @@ fn record_helper(
         g
     };
     let events = exported("heapscope:events", abi::EVENTS_EXPORT, abi::EVENT_BASE);
+    // A start function runs while the module is instantiated, before the
+    // host can read the buffer: a trap there would lose its events. So a
+    // module with one hands every event to the host as it happens until
+    // the host raises the capacity, once instantiated.
     let cap = exported(
         "heapscope:events_cap",
         abi::EVENTS_CAP_EXPORT,
-        abi::EVENT_BYTES,
+        abi::initial_events_cap(module.start.is_some()),
     );
     let params = [i32t, i64t, i64t, i64t, i32t];
     let args: Vec<LocalId> = params.iter().map(|t| module.locals.add(*t)).collect();

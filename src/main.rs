@@ -127,7 +127,9 @@ fn main() -> ExitCode {
 fn error_text(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for c in e.chain() {
-        let text = c.to_string();
+        // Messages quote names from the module and paths: no raw escape
+        // sequence reaches the terminal, the message's own lines stay.
+        let text = heapscope_viewer::escape::terminal_lines(&c.to_string()).into_owned();
         if parts.iter().any(|p| p.contains(text.trim())) {
             continue;
         }

@@ -68,7 +68,11 @@ fn a_block_repeated_left_out_or_moved_makes_every_gate_undecided() {
     left_out.remove(mid);
     let mut moved = all.clone();
     moved.swap(mid, mid + 1);
-    for (what, order) in [("repeated", repeated), ("left out", left_out), ("moved", moved)] {
+    for (what, order) in [
+        ("repeated", repeated),
+        ("left out", left_out),
+        ("moved", moved),
+    ] {
         let changed = dir.path().join(format!("{}.trace", what.replace(' ', "-")));
         std::fs::write(&changed, rebuild(&order)).unwrap();
         let o = heapscope([
@@ -91,7 +95,11 @@ fn a_block_repeated_left_out_or_moved_makes_every_gate_undecided() {
             "0".as_ref(),
         ]);
         assert_eq!(code(&o), 3, "{what}: {}", stderr(&o));
-        assert!(stderr(&o).contains("--fail-on-increase not checked"), "{what}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("--fail-on-increase not checked"),
+            "{what}: {}",
+            stderr(&o)
+        );
         let o = heapscope(["summary".as_ref(), changed.as_os_str(), "--json".as_ref()]);
         assert_eq!(code(&o), 0, "{what}: {}", stderr(&o));
         let s: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -135,7 +143,11 @@ fn a_start_function_that_traps_after_allocating_is_recorded_and_gates_are_undeci
     assert_eq!(s["status"], "trapped", "{}", stderr(&o));
     assert_eq!(counts(&s), [3, 164, 3, 164, 3, 164]);
     assert_eq!(s["events"], 3);
-    let (o, _, _) = record(dir.path(), &module, &["--fail-on-leak", "--max-peak", "1000"]);
+    let (o, _, _) = record(
+        dir.path(),
+        &module,
+        &["--fail-on-leak", "--max-peak", "1000"],
+    );
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(
         stderr(&o).contains(

@@ -139,3 +139,63 @@ fn real_programs_traces_read_back_with_a_block_after_every_few_records() {
         assert_eq!(small["invalid_frees"], 0);
     }
 }
+
+/// The soak: ten runs in a row of each of the largest real programs the
+/// tests use, each trace read back and compared with its run's summary,
+/// and every run's numbers equal to the first's. Minutes long, so not in
+/// the suite: `cargo test --release --test trace_stress -- --ignored`
+/// (README, "What heapscope trusts").
+#[test]
+#[ignore]
+fn ten_runs_in_a_row_of_the_largest_programs_read_back_equal_to_their_runs() {
+    let messages = sample("actor/messages-5000.jsonl");
+    let programs: [(&str, Vec<String>); 4] = [
+        ("sqlite/sqlite-full.wasm", vec!["--".into(), "5000".into()]),
+        ("sqlite/sqlite.wasm", vec!["--".into(), "5000".into()]),
+        (
+            "actor/actor-leaky.wasm",
+            vec![
+                "--extism".into(),
+                "process".into(),
+                "--messages".into(),
+                messages.to_str().unwrap().into(),
+            ],
+        ),
+        ("rust/leaky.wasm", vec![]),
+    ];
+    for (program, args) in &programs {
+        let dir = tempfile::tempdir().unwrap();
+        let module = sample(program);
+        let mut first: Option<serde_json::Value> = None;
+        for i in 0..10 {
+            let mut argv: Vec<&str> = vec!["--trace", "run.trace", "--summary-json", "live.json"];
+            argv.extend(args.iter().map(String::as_str));
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_heapscope"));
+            cmd.current_dir(dir.path())
+                .env("HEAPSCOPE_CACHE_DIR", dir.path().join("cache"));
+            let mut all: Vec<OsString> = vec!["run".into(), module.clone().into()];
+            all.extend(argv.iter().map(Into::into));
+            let o = run_checked(cmd, &all);
+            assert!(
+                stderr(&o).contains("trace written to"),
+                "{program} run {i}: {}",
+                stderr(&o)
+            );
+            let s: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(dir.path().join("live.json")).unwrap(),
+            )
+            .unwrap();
+            match &first {
+                None => first = Some(s),
+                Some(f) => {
+                    assert_eq!(counts(&s), counts(f), "{program} run {i}");
+                    assert_eq!(s["events"], f["events"], "{program} run {i}");
+                }
+            }
+        }
+        eprintln!(
+            "{program}: 10 runs, 10 traces read back with their runs' totals ({} heap events each)",
+            first.unwrap()["events"]
+        );
+    }
+}

@@ -79,6 +79,10 @@ pub(crate) struct Meta {
     pub shadow: Option<usize>,
     /// Whether the module that runs is instrumented.
     pub instrumented: bool,
+    /// The instrumented module's code map (`heapscope.code_map`), encoded;
+    /// empty when it has none.
+    #[serde(default)]
+    pub code_map: Vec<u8>,
 }
 
 /// The name of an entry and what it must have been made from: an entry

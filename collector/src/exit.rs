@@ -60,41 +60,117 @@ fn trap_message(e: &wasmtime::Error) -> String {
     e.root_cause().to_string()
 }
 
+/// The most frames of a trap's stack shown; a line after them says how
+/// many more wasmtime gave.
+pub(crate) const TRAP_STACK_FRAMES: usize = 64;
+
+/// The most wasm frames wasmtime captures of a trap (the engine's
+/// `wasm_backtrace_max_frames`): a stack overflow's hundreds of thousands
+/// are not walked.
+pub const TRAP_BACKTRACE_FRAMES: usize = 1000;
+
 /// The guest's stack where a trap stopped it, innermost first, as
-/// `function (file:line)`, the way wasmtime prints a trap's backtrace but
-/// with the original module's names and source lines: wasmtime's frames
-/// down to the first function that keeps heapscope's shadow stack, then
-/// the shadow stack's frames (symbolised call sites, with lines).
-/// heapscope's own wrappers are left out (`free` around
-/// `free.heapscope_original` reads as `free`). Empty when the error has no
-/// backtrace.
+/// `function (file:line)`: the frames of wasmtime's backtrace of the trap,
+/// each mapped through the code map from the instrumented module's function
+/// and code offset to the original's and symbolised as the run's sites are
+/// (DWARF, else the source map, else the name section), so they are the
+/// frames `WASMTIME_BACKTRACE_DETAILS=1 wasmtime run` shows for the
+/// original module, inlined functions included. heapscope's own functions
+/// (allocator wrappers, helpers) are left out, and a wrapped allocator's
+/// body reads as the allocator. A Rust panic's machinery
+/// (`std::panicking::*`, `rust_panic`, ...) above the first frame of the
+/// program is left out. At most [`TRAP_STACK_FRAMES`] frames, then a line
+/// saying how many more there were. Without a code map (a module
+/// instrumented by an older heapscope, a plain run) the frames are named
+/// only. Without a backtrace, the shadow stack's frames.
 pub(crate) fn trap_stack(
     e: &wasmtime::Error,
     store: &mut Store<Host>,
     instance: Option<Instance>,
+    code_map: Option<&abi::CodeMap>,
 ) -> Vec<String> {
     let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() else {
-        return Vec::new();
+        return shadow_stack(store, instance)
+            .iter()
+            .map(frame_text)
+            .take(TRAP_STACK_FRAMES)
+            .collect();
     };
-    // wasmtime's frames, innermost first, wrappers folded into the
-    // functions they wrap.
-    let mut native: Vec<String> = Vec::new();
+    let mut frames: Vec<Frame> = Vec::new();
+    // The code map is the run's module's: another module's frames (an
+    // Extism kernel's) are named only.
+    let ours = instance.map(|i| i.module(&*store).clone());
+    let rec = store.data_mut().rec.sync();
     for f in bt.frames() {
-        let name = f
+        let wasm_name = f
             .func_name()
-            .map(heapscope_instrument::discover::demangle)
-            // The index is the instrumented module's, not the user's.
-            .unwrap_or_else(|| "<unnamed function>".to_string());
-        if let Some(orig) = name.strip_suffix(abi::ORIGINAL_SUFFIX) {
-            native.push(orig.to_string());
+            .map(|n| n.strip_suffix(abi::ORIGINAL_SUFFIX).unwrap_or(n));
+        let map = code_map.filter(|_| {
+            ours.as_ref()
+                .is_none_or(|m| wasmtime::Module::same(m, f.module()))
+        });
+        let Some(map) = map else {
+            // Names only: heapscope's wrapper and the body it wraps are one
+            // frame, its helpers none.
+            let name = wasm_name.map_or_else(
+                || format!("<wasm function {}>", f.func_index()),
+                heapscope_instrument::discover::demangle,
+            );
+            let wrapped = f.func_name() != wasm_name;
+            let helper = wasm_name.is_some_and(|n| n.starts_with("heapscope:"));
+            if !helper && (wrapped || frames.last().is_none_or(|l| l.0 != name)) {
+                frames.push((name, None, 0));
+            }
             continue;
-        }
-        if native.last().is_some_and(|l| *l == name) {
+        };
+        let pos = map.lookup(f.func_index(), f.module_offset().map(|o| o as u64));
+        tracing::debug!(
+            "trap frame: function {} at {:?} of the instrumented module: {pos:?} of the original",
+            f.func_index(),
+            f.module_offset()
+        );
+        let Some(pos) = pos else {
+            // heapscope's own.
             continue;
+        };
+        let name = wasm_name.map_or_else(
+            || format!("<wasm function {}>", pos.func_index),
+            heapscope_instrument::discover::demangle,
+        );
+        match (pos.code_offset, &rec.symbolizer) {
+            (Some(at), Some(sym)) => frames.extend(
+                sym.frames(at, &name)
+                    .into_iter()
+                    .map(|s| (s.function, s.file, s.line)),
+            ),
+            _ => frames.push((name, None, 0)),
         }
-        native.push(name);
     }
-    let shadow: Vec<(String, Option<String>, u32)> = instance
+    drop(rec);
+    let captured_all = bt.frames().len() < TRAP_BACKTRACE_FRAMES;
+    fold_panic(&mut frames);
+    let mut out: Vec<String> = frames
+        .iter()
+        .take(TRAP_STACK_FRAMES)
+        .map(frame_text)
+        .collect();
+    let more = frames.len().saturating_sub(TRAP_STACK_FRAMES);
+    if more > 0 || !captured_all {
+        out.push(format!(
+            "[{}{more} more frames not shown]",
+            if captured_all { "" } else { "at least " }
+        ));
+    }
+    out
+}
+
+/// A frame of a trap's stack: function, file, line (0 when unknown).
+type Frame = (String, Option<String>, u32);
+
+/// The shadow stack's frames, innermost first (for a trap without
+/// wasmtime's backtrace).
+fn shadow_stack(store: &mut Store<Host>, instance: Option<Instance>) -> Vec<Frame> {
+    instance
         .and_then(|i| {
             let sp = i
                 .get_global(&mut *store, abi::SHADOW_SP_EXPORT)
@@ -108,35 +184,65 @@ pub(crate) fn trap_stack(
             let stack = rec.stack(&raw);
             Some(rec.stack_text(stack))
         })
-        .unwrap_or_default();
-    // The innermost shadow frame is a call site in some function: the
-    // wasmtime frames above that function are shown by name, the rest from
-    // the shadow stack, which has their lines.
-    let mut out: Vec<String> = Vec::new();
-    match shadow.first() {
-        Some((inner, _, _)) => {
-            for n in &native {
-                if n == inner {
-                    break;
-                }
-                out.push(n.clone());
-            }
-            if out.len() == native.len() {
-                // Names that do not line up (DWARF names inlined frames the
-                // name section does not have): the shadow stack alone.
-                out.clear();
-            }
-            out.extend(shadow.iter().map(frame_text));
-        }
-        None => out = native,
+        .unwrap_or_default()
+}
+
+/// Functions of a Rust panic's machinery: from the panic macro down to the
+/// `unreachable` that ends the program (`std::panicking::*`,
+/// `core::panicking::*`, `rust_panic`, `__rust_start_panic`, `abort`, and
+/// the library functions that panic for the caller, `unwrap_failed`, ...).
+fn is_panic_machinery(function: &str) -> bool {
+    const PREFIXES: [&str; 12] = [
+        "std::panicking::",
+        "core::panicking::",
+        "std::rt::panic",
+        "std::sys::",
+        "std::process::abort",
+        "std::alloc::",
+        "panic_abort::",
+        "core::result::unwrap_failed",
+        "core::option::unwrap_failed",
+        "core::option::expect_failed",
+        "core::slice::index::",
+        "core::str::slice_error_fail",
+    ];
+    const NAMES: [&str; 10] = [
+        "rust_panic",
+        "__rust_start_panic",
+        "rust_begin_unwind",
+        "__rustc::rust_begin_unwind",
+        "__rust_abort",
+        "__rust_alloc_error_handler",
+        "__rg_oom",
+        "__rdl_oom",
+        "abort",
+        "__rust_end_short_backtrace",
+    ];
+    // Rust 1.9x names the panic runtime's symbols `__rustc::...`.
+    let f = function.strip_prefix("__rustc::").unwrap_or(function);
+    PREFIXES.iter().any(|p| f.starts_with(p)) || NAMES.contains(&f)
+}
+
+/// Leave out a Rust panic's machinery above the program's first frame:
+/// only when the frames there are all machinery and one of them is the
+/// panic's (a C program's `abort` stays).
+fn fold_panic(frames: &mut Vec<Frame>) {
+    let n = frames
+        .iter()
+        .take_while(|f| is_panic_machinery(&f.0))
+        .count();
+    let panicked = frames[..n].iter().any(|f| {
+        let f = f.0.strip_prefix("__rustc::").unwrap_or(&f.0);
+        f.contains("panicking::") || f == "rust_panic" || f == "__rust_start_panic"
+    });
+    if panicked && n < frames.len() {
+        frames.drain(..n);
     }
-    out.truncate(64);
-    out
 }
 
 /// A frame of a trap's stack as the terminal and the summary show it:
 /// `function (file:line)`.
-pub(crate) fn frame_text((f, file, line): &(String, Option<String>, u32)) -> String {
+pub(crate) fn frame_text((f, file, line): &Frame) -> String {
     match (file, line) {
         (Some(file), 0) => format!("{f} ({file})"),
         (Some(file), l) => format!("{f} ({file}:{l})"),

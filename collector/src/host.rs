@@ -116,6 +116,10 @@ pub fn engine(interruptible: bool, fuel: bool) -> wasmtime::Result<Engine> {
 /// `winch` is set.
 pub fn engine_with(interruptible: bool, fuel: bool, winch: bool) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
+    // A trap's whole stack, up to a bound (wasmtime keeps 20 frames).
+    config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(
+        crate::exit::TRAP_BACKTRACE_FRAMES,
+    ));
     if winch {
         config.strategy(wasmtime::Strategy::Winch);
     }

@@ -8,7 +8,7 @@ use crate::recorder::{phase, Phase, Progress};
 use crate::symbolize::Symbolizer;
 use heapscope_instrument::symbols::Layout;
 use heapscope_instrument::Report;
-use heapscope_trace::abi::{self, SiteTable};
+use heapscope_trace::abi::{self, CodeMap, SiteTable};
 use heapscope_trace::format::MemoryInfo;
 use std::path::Path;
 use wasmtime::{Engine, Module};
@@ -25,6 +25,10 @@ pub(crate) struct Loaded {
     pub sites: SiteTable,
     /// Symbolises sites the first time the run reaches them.
     pub symbolizer: Option<Symbolizer>,
+    /// Where the instrumented module's code was in the original, for a
+    /// trap's stack ([`abi::CODE_MAP_SECTION`]); `None` for a plain run, or
+    /// a module instrumented by a heapscope that wrote none.
+    pub code_map: Option<CodeMap>,
     /// The original's memories, in index order.
     pub memories: Vec<MemoryInfo>,
     /// Index of heapscope's shadow memory in the module that runs.
@@ -71,6 +75,7 @@ pub(crate) fn prepare(
                 instrumented: meta.report,
                 sites,
                 symbolizer,
+                code_map: CodeMap::decode(&meta.code_map),
                 shadow: meta.shadow,
                 is_instrumented: meta.instrumented,
             };
@@ -86,6 +91,11 @@ pub(crate) fn prepare(
         report: loaded.instrumented.clone(),
         shadow: loaded.shadow,
         instrumented: loaded.is_instrumented,
+        code_map: loaded
+            .code_map
+            .as_ref()
+            .map(CodeMap::encode)
+            .unwrap_or_default(),
     };
     cache.store(&key, &module, &meta);
     Ok((loaded, module, CacheUse::Miss))
@@ -161,6 +171,9 @@ fn load(cfg: &RunConfig, original: Vec<u8>) -> Result<Loaded, RunError> {
     // original's DWARF when instrumenting here, else from the copy the
     // instrumenter made.
     let symbolizer = symbolizer(cfg, &original, instrumented.is_some());
+    let code_map = layout
+        .custom(abi::CODE_MAP_SECTION)
+        .and_then(CodeMap::decode);
     drop(layout);
     let runs = wasm.as_deref().unwrap_or(&original);
     Ok(Loaded {
@@ -172,6 +185,7 @@ fn load(cfg: &RunConfig, original: Vec<u8>) -> Result<Loaded, RunError> {
         instrumented,
         sites,
         symbolizer,
+        code_map,
     })
 }
 

@@ -15,6 +15,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod codemap;
 pub mod discover;
 mod infra;
 mod inlined;

@@ -74,11 +74,34 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     let (table, grow_sites) =
         rewrite_functions(&mut module, &plans, &infra, &sites, layout.code_start);
 
-    let hooked = wrap_allocators(&mut module, &infra, &allocators, &index_of, mem0, ptr_ty);
+    let (hooked, bodies) =
+        wrap_allocators(&mut module, &infra, &allocators, &index_of, mem0, ptr_ty);
     module.customs.add(RawCustomSection {
         name: abi::SITE_TABLE_SECTION.into(),
         data: table.encode(),
     });
+    // Where the original's code went, for a trap's stack: every original
+    // function but the wrapped allocators (now heapscope's wrappers), and
+    // their bodies, under the allocators' indices.
+    let starts = crate::codemap::first_instructions(wasm);
+    let imported = index_of.len().saturating_sub(starts.len());
+    let start_of = |i: u32| {
+        let first = starts.get((i as usize).checked_sub(imported)?)?;
+        first.checked_sub(layout.code_start as u64)
+    };
+    let mut origin: FxHashMap<FunctionId, (u32, Option<u64>)> = index_of
+        .iter()
+        .map(|(&f, &i)| (f, (i, start_of(i))))
+        .collect();
+    for (wrapper, body) in bodies {
+        if let Some(i) = origin.remove(&wrapper) {
+            origin.insert(body, i);
+        }
+    }
+    module.customs.add(crate::codemap::CodeMapSection::new(
+        origin,
+        layout.code_start,
+    ));
     let has_dwarf = layout.custom(".debug_info").is_some();
     if !opts.skip_dwarf_copy {
         for (name, data) in symbols::dwarf_copy(&layout) {
@@ -125,6 +148,8 @@ fn parse(wasm: &[u8], keep_locals: bool) -> Result<Parsed, InstrumentError> {
     let index_of: Arc<Mutex<FxHashMap<FunctionId, u32>>> = Default::default();
     let locals: Arc<Mutex<crate::inlined::Locals>> = Default::default();
     let mut config = ModuleConfig::new();
+    // Where each instruction goes, for the code map.
+    config.preserve_code_transform(true);
     {
         let index_of = index_of.clone();
         let locals = locals.clone();
@@ -483,6 +508,8 @@ fn prologue(local: &mut walrus::LocalFunction, plan: &Plan, infra: &Infra) {
 
 /// Wrap the allocators; each keeps its function id (and so its index,
 /// exports, table slots and callers) and its original body moves out.
+/// Returns what was hooked, and each (wrapper, function now holding the
+/// original body).
 fn wrap_allocators(
     module: &mut Module,
     infra: &Infra,
@@ -490,19 +517,20 @@ fn wrap_allocators(
     index_of: &FxHashMap<FunctionId, u32>,
     mem0: MemoryId,
     ptr_ty: ValType,
-) -> Vec<HookedAllocator> {
+) -> (Vec<HookedAllocator>, Vec<(FunctionId, FunctionId)>) {
     allocators
         .iter()
         .map(|a| {
-            crate::wrap::wrap(module, infra, a, mem0, ptr_ty);
-            HookedAllocator {
+            let body = crate::wrap::wrap(module, infra, a, mem0, ptr_ty);
+            let hooked = HookedAllocator {
                 role: a.role,
                 function: a.name.clone(),
                 index: index_of.get(&a.id).copied().unwrap_or(0),
                 found_by: a.found_by,
-            }
+            };
+            (hooked, (a.id, body))
         })
-        .collect()
+        .unzip()
 }
 
 /// Before a call: `shadow[entry] = site; sp = entry + 4` (`entry + 4` kept

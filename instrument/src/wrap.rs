@@ -11,8 +11,14 @@ use walrus::{FunctionBuilder, FunctionId, FunctionKind, LocalId, MemoryId, Modul
 
 /// Make `a.id` a wrapper that calls the original body (moved to a new
 /// function) and reports to its hook when it is the outermost allocator
-/// call.
-pub(crate) fn wrap(module: &mut Module, infra: &Infra, a: &Allocator, mem0: MemoryId, p: ValType) {
+/// call. Returns the function that now holds the original body.
+pub(crate) fn wrap(
+    module: &mut Module,
+    infra: &Infra,
+    a: &Allocator,
+    mem0: MemoryId,
+    p: ValType,
+) -> FunctionId {
     let ty = module.funcs.get(a.id).ty();
     let params = module.types.get(ty).params().to_vec();
     let results = module.types.get(ty).results().to_vec();
@@ -106,6 +112,7 @@ pub(crate) fn wrap(module: &mut Module, infra: &Infra, a: &Allocator, mem0: Memo
     let wrapper = b.finish(args, &mut module.funcs);
     swap_bodies(module, a.id, wrapper);
     module.funcs.delete(wrapper);
+    original
 }
 
 /// Push the event's `a`, `b` and `c` (see [`abi::EventRecord`]) for an

@@ -117,6 +117,29 @@
 //! collector replaces a site's frames with file, line and inlined frames the
 //! first time a run reaches it. Its encoding is described on [`SiteTable`].
 //! The section's presence also marks a module as already instrumented.
+//!
+//! # The code map
+//!
+//! A trap's backtrace names the *instrumented* module's functions and code
+//! offsets. The custom section [`CODE_MAP_SECTION`] maps them back to the
+//! original's, so that the host can show a trap's stack as `wasmtime run`
+//! shows it for the original module: each function of the instrumented
+//! module that holds original code (every original function, and the
+//! original body of a wrapped allocator, `X.heapscope_original`, as `X`)
+//! is listed with its index in the original module and runs of its code
+//! offsets; a function it does not list is heapscope's own (an allocator's
+//! wrapper, `heapscope:record`, a growth helper), and a trap's stack leaves
+//! it out. Within a run, an instruction at `start + k` of the instrumented
+//! body was at `original + k` in the original (offsets from the start of the
+//! original's code section payload, as DWARF and [`Site::code_offset`] use
+//! them); a new run starts wherever the two stop moving together (code
+//! heapscope inserted, a LEB128 written shorter). The instrumenter writes
+//! it from walrus' record of where each instruction went
+//! (`ModuleConfig::preserve_code_transform`); a module instrumented
+//! beforehand carries it, and the compiled-module cache keeps a copy beside
+//! the site table. Optional: without it (a module instrumented by an older
+//! heapscope) a trap's stack is made from the frames' names alone. Its
+//! encoding is described on [`CodeMap`].
 
 use crate::varint::{self, Cursor};
 
@@ -258,6 +281,11 @@ pub const KIND_ROLE_MASK: i32 = 0xff;
 /// Shift of the memory index inside a hook's `kind` argument.
 pub const KIND_MEMORY_SHIFT: u32 = 8;
 
+/// Name of the custom section that maps the instrumented module's
+/// functions and code offsets back to the original's (see "The code map").
+pub const CODE_MAP_SECTION: &str = "heapscope.code_map";
+/// Version byte at the start of the code map.
+pub const CODE_MAP_VERSION: u8 = 1;
 /// Which allocator function fired a hook.
 ///
 /// The numbering is part of the ABI and of the trace format; new roles get new
@@ -714,6 +742,140 @@ mod tests {
 
     #[test]
     fn event_records_round_trip_at_the_documented_offsets() {
+/// One function of the instrumented module that holds original code.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CodeMapFunc {
+    /// Its index in the instrumented module's function space.
+    pub index: u32,
+    /// The index of the function it came from in the original module.
+    pub original: u32,
+    /// Where its body (after the body's size) starts in the instrumented
+    /// module's bytes, and its length.
+    pub body_start: u64,
+    /// Length of its body in bytes.
+    pub body_len: u64,
+    /// Runs of code that moved together, in order: (offset from
+    /// `body_start`, original code offset of the instruction there).
+    pub runs: Vec<(u64, u64)>,
+}
+
+/// Where a frame of the instrumented module was in the original module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OriginalPos {
+    /// The function's index in the original module.
+    pub func_index: u32,
+    /// The instruction's offset from the start of the original's code
+    /// section payload, when the map covers it.
+    pub code_offset: Option<u64>,
+}
+
+/// The code map (see "The code map"): for each function of the
+/// instrumented module that holds original code, where that code was.
+///
+/// # Encoding
+///
+/// Unsigned LEB128 varints, deltas zigzag-encoded (`s`), functions in
+/// increasing `index`:
+///
+/// ```text
+/// version: u8 (= 1)
+/// func_count, func*
+/// func = index, original, body_start, body_len, run_count, run*
+/// run  = offset (from the previous run's offset, the first from 0),
+///        original (s: from the previous run's original, the first from 0)
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CodeMap {
+    /// The functions, in increasing `index`.
+    pub funcs: Vec<CodeMapFunc>,
+}
+
+impl CodeMap {
+    /// Encode the map as the payload of [`CODE_MAP_SECTION`].
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![CODE_MAP_VERSION];
+        varint::put_u64(&mut out, self.funcs.len() as u64);
+        for f in &self.funcs {
+            varint::put_u64(&mut out, f.index.into());
+            varint::put_u64(&mut out, f.original.into());
+            varint::put_u64(&mut out, f.body_start);
+            varint::put_u64(&mut out, f.body_len);
+            varint::put_u64(&mut out, f.runs.len() as u64);
+            let (mut at, mut orig) = (0u64, 0u64);
+            for &(o, src) in &f.runs {
+                varint::put_u64(&mut out, o.wrapping_sub(at));
+                varint::put_i64(&mut out, src.wrapping_sub(orig) as i64);
+                (at, orig) = (o, src);
+            }
+        }
+        out
+    }
+
+    /// Decode the payload of [`CODE_MAP_SECTION`]; `None` when it is not
+    /// one this version wrote whole (functions out of order, runs past their
+    /// body, bytes left over). Memory is bounded by the payload's length.
+    pub fn decode(data: &[u8]) -> Option<CodeMap> {
+        let (&version, rest) = data.split_first()?;
+        if version != CODE_MAP_VERSION {
+            return None;
+        }
+        let mut c = Cursor::new(rest);
+        let n = c.u64()? as usize;
+        // Every function takes at least five bytes, every run two.
+        let mut funcs = Vec::with_capacity(n.min(rest.len() / 5));
+        for _ in 0..n {
+            let index = c.u32()?;
+            if funcs.last().is_some_and(|l: &CodeMapFunc| l.index >= index) {
+                return None;
+            }
+            let original = c.u32()?;
+            let body_start = c.u64()?;
+            let body_len = c.u64()?;
+            let nr = c.u64()? as usize;
+            let mut runs = Vec::with_capacity(nr.min(rest.len() / 2));
+            let (mut at, mut orig) = (0u64, 0u64);
+            for i in 0..nr {
+                let d = c.u64()?;
+                if i > 0 && d == 0 {
+                    return None;
+                }
+                at = at.checked_add(d).filter(|a| *a < body_len.max(1))?;
+                orig = orig.wrapping_add(c.i64()? as u64);
+                runs.push((at, orig));
+            }
+            funcs.push(CodeMapFunc {
+                index,
+                original,
+                body_start,
+                body_len,
+                runs,
+            });
+        }
+        c.is_empty().then_some(CodeMap { funcs })
+    }
+
+    /// Where the instruction at `module_offset` (from the start of the
+    /// instrumented module's bytes, as wasmtime's `FrameInfo::module_offset`
+    /// gives it) of function `index` of the instrumented module was in the
+    /// original; `None` when the function is heapscope's own. The code
+    /// offset is `None` when the offset is unknown or outside the map.
+    pub fn lookup(&self, index: u32, module_offset: Option<u64>) -> Option<OriginalPos> {
+        let f = &self.funcs[self.funcs.binary_search_by_key(&index, |f| f.index).ok()?];
+        let code_offset = module_offset
+            .and_then(|o| o.checked_sub(f.body_start))
+            .filter(|rel| *rel < f.body_len)
+            .and_then(|rel| {
+                let i = f.runs.partition_point(|r| r.0 <= rel).checked_sub(1)?;
+                let (start, orig) = f.runs[i];
+                orig.checked_add(rel - start)
+            });
+        Some(OriginalPos {
+            func_index: f.original,
+            code_offset,
+        })
+    }
+}
+
         let r = EventRecord {
             tag: EVENT_REALLOC,
             kind: pack_kind(AllocFn::Realloc, 1),
@@ -809,3 +971,69 @@ mod tests {
         }
     }
 }
+
+    #[test]
+    fn code_map_round_trips_and_maps_through_its_runs() {
+        let m = CodeMap {
+            funcs: vec![
+                CodeMapFunc {
+                    index: 5,
+                    original: 0,
+                    body_start: 0x100,
+                    body_len: 0x40,
+                    runs: vec![(0, 0x20), (0x10, 0x2c), (0x18, 0x10)],
+                },
+                CodeMapFunc {
+                    index: 9,
+                    original: 3,
+                    body_start: 0x200,
+                    body_len: 8,
+                    runs: vec![],
+                },
+            ],
+        };
+        let bytes = m.encode();
+        assert_eq!(CodeMap::decode(&bytes), Some(m.clone()));
+        for cut in 0..bytes.len() {
+            assert_eq!(CodeMap::decode(&bytes[..cut]), None, "cut at {cut}");
+        }
+        let at = |i, o| m.lookup(i, o).map(|p| (p.func_index, p.code_offset));
+        assert_eq!(at(5, Some(0x104)), Some((0, Some(0x24))));
+        assert_eq!(at(5, Some(0x110)), Some((0, Some(0x2c))));
+        assert_eq!(at(5, Some(0x11a)), Some((0, Some(0x12))));
+        // Outside the body, no offset; the function is still the original's.
+        assert_eq!(at(5, Some(0x140)), Some((0, None)));
+        assert_eq!(at(5, None), Some((0, None)));
+        assert_eq!(at(9, Some(0x201)), Some((3, None)));
+        // Not listed: heapscope's own.
+        assert_eq!(at(6, Some(0x104)), None);
+    }
+
+    #[test]
+    fn a_code_map_out_of_order_or_past_its_body_is_refused() {
+        let f = |index, runs| CodeMapFunc {
+            index,
+            original: 1,
+            body_start: 0,
+            body_len: 4,
+            runs,
+        };
+        let bad = [
+            CodeMap {
+                funcs: vec![f(2, vec![]), f(2, vec![])],
+            },
+            CodeMap {
+                funcs: vec![f(2, vec![(4, 0)])],
+            },
+            CodeMap {
+                funcs: vec![f(2, vec![(1, 0), (1, 5)])],
+            },
+        ];
+        for m in bad {
+            assert_eq!(CodeMap::decode(&m.encode()), None, "{m:?}");
+        }
+        let mut trailing = CodeMap::default().encode();
+        trailing.push(0);
+        assert_eq!(CodeMap::decode(&trailing), None);
+        assert_eq!(CodeMap::decode(&[CODE_MAP_VERSION + 1, 0]), None);
+    }

@@ -303,4 +303,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\02\06malloc\04main\02\01\07\01\00\00\00\00\03\15\01\01\00\00\00")
+  (@custom "heapscope.code_map" (after code) "\01\03\0a\01\eb\05#\03\00\06\0c\00\10\08\0b\03\8f\06\1e\03\00&\0c\00\0e\04\0d\02\c7\06\0d\02\00 \0c\00")
 )

@@ -317,4 +317,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\01\04main\03\02=\01\00\00\00\00\02E\01\00\00\00\00\02N\01\00\00\00\00")
+  (@custom "heapscope.code_map" (after code) "\01\03\07\02\91\05M\05\00j\0c\00\14\10\14\10\15\12\08\00\df\05:\03\00\06\0c\00\0d\18\0b\01\e5\06\0d\02\00d\0c\00")
 )

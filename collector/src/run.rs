@@ -432,7 +432,7 @@ fn finish(
             module::data_ends(&loaded.original),
         )
     });
-    end_trace(&mut rec, layout, status, exit_code, &message);
+    end_trace(&mut rec, layout, Some((status, exit_code, &message)));
     watch.stop_progress();
     if let Some(t) = &cfg.trace {
         tracing::info!("trace `{}`: {} bytes", t.display(), rec.trace_bytes());
@@ -490,12 +490,14 @@ pub(crate) fn rules(cfg: &RunConfig) -> Result<Vec<suppress::Rule>, RunError> {
 /// The trace's last records: memory 0's layout and where the other
 /// memories' data ends (when known), the time and how the run ended; then
 /// the trace is closed.
+///
+/// `end` is `None` when how the run ended is not known (a session cut
+/// short, without its end or with a forged one): no end-of-run record is
+/// written, so the trace reads back as partial, as the run's summary is.
 pub(crate) fn end_trace(
     rec: &mut Recorder,
     layout: Option<(heapscope_trace::format::MemoryLayout, Vec<(u32, u64)>)>,
-    status: RunStatus,
-    exit_code: Option<i32>,
-    message: &str,
+    end: Option<(RunStatus, Option<i32>, &str)>,
 ) {
     if let Some((layout, data_ends)) = layout {
         rec.write_record(&Record::Layout(layout));
@@ -511,11 +513,13 @@ pub(crate) fn end_trace(
         }
     }
     rec.clock();
-    rec.write_record(&Record::RunEnd {
-        status,
-        exit_code,
-        message: message.to_string(),
-    });
+    if let Some((status, exit_code, message)) = end {
+        rec.write_record(&Record::RunEnd {
+            status,
+            exit_code,
+            message: message.to_string(),
+        });
+    }
     rec.close();
 }
 

@@ -26,6 +26,35 @@
 //!
 //! A session cut short (a killed process) has no [`END`]: its events are
 //! still recorded and the summary says the session ended early.
+//!
+//! # Reading a session
+//!
+//! A session is untrusted input. It is read as a stream: only a regular
+//! file is read (`/dev/zero`, a FIFO or a terminal is refused before it is
+//! opened), a record's payload is allocated only once the file is known to
+//! hold all of it, and only one record is held at a time (plus the last
+//! snapshot of memory 0, which the leak scan needs), so memory is bounded
+//! by the largest record, never by the number of records. A first pass
+//! over the record headers checks every record before anything is
+//! written, and counts them: at most [`MAX_RECORDS`] are read.
+//!
+//! A session is *partial*, and the run's summary says why in `partial`
+//! (so `heapscope run` decides no gate and exits 3), when:
+//!
+//! - it ends inside a record, or has no [`END`] record;
+//! - it holds more than [`MAX_RECORDS`] records (those are recorded);
+//! - its [`END`] record contradicts the session: records follow it, its
+//!   status is neither 0 nor 1, or its exit code is outside 0 to 255 (no
+//!   process exits with another). Such an end record is not used: the run
+//!   is recorded as a session without its end.
+//!
+//! The trace of a partial session has no end-of-run record, so it reads
+//! back as partial too: a later `heapscope leaks --fail-on-leak` on it
+//! decides nothing either.
+//!
+//! A record that cannot be decoded at all (an unknown tag, a payload too
+//! short for its fields) makes the session malformed: an error naming the
+//! byte offset, and nothing is recorded.
 
 use crate::calls::{self, Invocations};
 use crate::config::{Leak, RunConfig, RunError, RunOutcome};
@@ -35,6 +64,8 @@ use crate::run;
 use heapscope_trace::abi;
 use heapscope_trace::format::{InvocationOutcome, Record, RunStatus};
 use heapscope_trace::growth::GrowthTracker;
+use std::io::{BufReader, Read, Seek};
+use std::path::{Path, PathBuf};
 
 /// The first bytes of a session file.
 pub const MAGIC: &[u8; 4] = b"HSJS";
@@ -54,16 +85,24 @@ pub const INVOCATION_END: u8 = 5;
 pub const MEMORY: u8 = 6;
 /// Record tag: how the session ended, with the scan's roots.
 pub const END: u8 = 7;
+/// The most records a session is read for (16,777,216: a buffer flush
+/// or a synchronous hook each writes one, so a long browser session holds
+/// millions at most). A session holding more is recorded up to there and
+/// is partial. Each record's events are bounded by its length.
+pub const MAX_RECORDS: u64 = 1 << 24;
+/// A record's tag and length.
+const RECORD_HEADER: u64 = 5;
 
-/// One record of a session.
+/// One record of a session. The bulk payloads (events, memory) are
+/// empty when the record was only checked, not read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Item<'a> {
-    Events(&'a [u8]),
+enum Item {
+    Events(Vec<u8>),
     Grow {
         memory: u32,
         delta: i64,
         result: i64,
-        stack: &'a [u8],
+        stack: Vec<u8>,
     },
     Invalid,
     InvocationStart(String),
@@ -75,7 +114,7 @@ enum Item<'a> {
     },
     Memory {
         index: u32,
-        bytes: &'a [u8],
+        bytes: Vec<u8>,
     },
     End(End),
 }
@@ -83,6 +122,8 @@ enum Item<'a> {
 /// How the session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct End {
+    /// The status byte as written: 0 exited, 1 trapped.
+    status: u8,
     trapped: bool,
     code: Option<i32>,
     sp_init: Option<u64>,
@@ -94,19 +135,20 @@ struct End {
 }
 
 /// Why a session could not be read.
-fn malformed(path: &std::path::Path, at: usize, what: &str) -> RunError {
+fn malformed(path: &Path, at: u64, what: &str) -> RunError {
     RunError::Setup {
         path: path.to_path_buf(),
         message: format!("the session is malformed at byte {at:#x}: {what}"),
     }
 }
 
-struct Reader<'a> {
+/// Reads the fields of one record's payload.
+struct Fields<'a> {
     buf: &'a [u8],
     at: usize,
 }
 
-impl<'a> Reader<'a> {
+impl<'a> Fields<'a> {
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let s = self.buf.get(self.at..self.at.checked_add(n)?)?;
         self.at += n;
@@ -130,125 +172,328 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The records of a session, and whether it was cut short (bytes after
-/// the last whole record).
-fn parse<'a>(path: &std::path::Path, data: &'a [u8]) -> Result<(Vec<Item<'a>>, bool), RunError> {
-    let Some(rest) = data.strip_prefix(MAGIC.as_slice()) else {
-        return Err(malformed(
-            path,
-            0,
-            "it does not start with a heapscope session's magic bytes (is it a session file written by the JavaScript collector?)",
-        ));
-    };
-    match rest.first() {
-        Some(&VERSION) => {}
-        Some(&v) => {
+/// A record's place in the session.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    start: u64,
+    tag: u8,
+    len: u32,
+}
+
+/// The records of a session, streamed: one record's payload in memory at
+/// a time, allocated only once the session is known to hold all of it.
+struct Records<R> {
+    r: BufReader<R>,
+    path: PathBuf,
+    /// The offset of the next record.
+    at: u64,
+    /// Where reading stops: the file's length, or where a first pass
+    /// stopped.
+    end: u64,
+}
+
+/// What the next bytes of a session hold.
+enum Next {
+    Record(Header),
+    /// No byte left.
+    Done,
+    /// Bytes that are not a whole record.
+    Cut,
+}
+
+impl<R: Read + Seek> Records<R> {
+    /// The records of the session `r` of `len` bytes, after its magic and
+    /// version (checked).
+    fn new(path: &Path, mut r: R, len: u64) -> Result<Records<R>, RunError> {
+        let io = |e: std::io::Error| RunError::Read {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        r.rewind().map_err(io)?;
+        let mut head = Vec::with_capacity(MAGIC.len() + 1);
+        (&mut r)
+            .take(MAGIC.len() as u64 + 1)
+            .read_to_end(&mut head)
+            .map_err(io)?;
+        if !head.starts_with(MAGIC) {
             return Err(malformed(
                 path,
-                4,
-                &format!("it is version {v}, this heapscope reads version {VERSION}"),
-            ))
+                0,
+                "it does not start with a heapscope session's magic bytes (is it a session file written by the JavaScript collector?)",
+            ));
         }
-        None => return Err(malformed(path, 4, "it ends before its version")),
+        match head.get(MAGIC.len()) {
+            Some(&VERSION) => {}
+            Some(&v) => {
+                return Err(malformed(
+                    path,
+                    4,
+                    &format!("it is version {v}, this heapscope reads version {VERSION}"),
+                ))
+            }
+            None => return Err(malformed(path, 4, "it ends before its version")),
+        }
+        Ok(Records {
+            r: BufReader::new(r),
+            path: path.to_path_buf(),
+            at: MAGIC.len() as u64 + 1,
+            end: len,
+        })
     }
-    let mut r = Reader {
-        buf: data,
-        at: MAGIC.len() + 1,
-    };
-    let mut items = Vec::new();
-    let mut cut = false;
-    while r.at < data.len() {
-        let start = r.at;
-        let (Some(tag), Some(len)) = (r.u8(), r.u32()) else {
-            cut = true;
-            break;
+
+    fn io(&self, e: std::io::Error) -> RunError {
+        RunError::Read {
+            path: self.path.clone(),
+            source: e,
+        }
+    }
+
+    /// The next record's header, never past [`Records::end`].
+    fn next(&mut self) -> Result<Next, RunError> {
+        let left = self.end.saturating_sub(self.at);
+        if left == 0 {
+            return Ok(Next::Done);
+        }
+        if left < RECORD_HEADER {
+            return Ok(Next::Cut);
+        }
+        let mut h = [0u8; RECORD_HEADER as usize];
+        self.r.read_exact(&mut h).map_err(|e| self.io(e))?;
+        let len = u32::from_le_bytes(h[1..].try_into().expect("4 bytes"));
+        if u64::from(len) > left - RECORD_HEADER {
+            return Ok(Next::Cut);
+        }
+        let header = Header {
+            start: self.at,
+            tag: h[0],
+            len,
         };
-        let Some(payload) = r.take(len as usize) else {
-            cut = true;
-            break;
-        };
-        let mut p = Reader {
-            buf: payload,
-            at: 0,
-        };
-        let bad = |what: &str| malformed(path, start, what);
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let item = match tag {
-            EVENTS => Item::Events(payload),
-            GROW => {
-                let (Some(memory), Some(delta), Some(result)) = (p.u32(), p.u64(), p.u64()) else {
-                    return Err(bad("a growth record is too short"));
-                };
-                Item::Grow {
-                    memory,
-                    delta: delta as i64,
-                    result: result as i64,
-                    stack: p.rest(),
-                }
+        self.at += RECORD_HEADER;
+        Ok(Next::Record(header))
+    }
+
+    /// `n` bytes of the current record's payload (the header said the
+    /// session holds them).
+    fn bytes(&mut self, n: u64) -> Result<Vec<u8>, RunError> {
+        let mut out = Vec::new();
+        (&mut self.r)
+            .take(n)
+            .read_to_end(&mut out)
+            .map_err(|e| self.io(e))?;
+        if out.len() as u64 != n {
+            return Err(self.io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        self.at += n;
+        Ok(out)
+    }
+
+    /// Pass over `n` bytes of the current record's payload.
+    fn skip(&mut self, n: u64) -> Result<(), RunError> {
+        self.r.seek_relative(n as i64).map_err(|e| self.io(e))?;
+        self.at += n;
+        Ok(())
+    }
+
+    /// The record `h` (its header just read), decoded; with `bulk` false,
+    /// its events and memory bytes are passed over, not read.
+    fn item(&mut self, h: Header, bulk: bool) -> Result<Item, RunError> {
+        let len = u64::from(h.len);
+        match h.tag {
+            EVENTS if !bulk => {
+                self.skip(len)?;
+                return Ok(Item::Events(Vec::new()));
             }
-            INVALID => Item::Invalid,
-            INVOCATION_START => Item::InvocationStart(text(payload)),
-            INVOCATION_END => {
-                let (Some(outcome), Some(duration_us), Some(output)) = (p.u8(), p.u64(), p.u64())
-                else {
-                    return Err(bad("an invocation's end record is too short"));
-                };
-                Item::InvocationEnd {
-                    outcome: match outcome {
-                        0 => InvocationOutcome::Ok,
-                        1 => InvocationOutcome::PluginError,
-                        _ => InvocationOutcome::Trapped,
-                    },
-                    duration_us,
-                    output_bytes: output.checked_sub(1),
-                    message: text(p.rest()),
-                }
-            }
+            EVENTS => return Ok(Item::Events(self.bytes(len)?)),
             MEMORY => {
-                let Some(index) = p.u32() else {
-                    return Err(bad("a memory record is too short"));
-                };
-                Item::Memory {
-                    index,
-                    bytes: p.rest(),
+                if len < 4 {
+                    return Err(malformed(
+                        &self.path,
+                        h.start,
+                        "a memory record is too short",
+                    ));
                 }
-            }
-            END => {
-                let (Some(status), Some(code), Some(sp_init), Some(sp_now), Some(n)) =
-                    (p.u8(), p.u32(), p.u64(), p.u64(), p.u32())
-                else {
-                    return Err(bad("the end record is too short"));
+                let index = u32::from_le_bytes(self.bytes(4)?.try_into().expect("4 bytes"));
+                // Only memory 0's snapshot is scanned.
+                let bytes = if bulk && index == 0 {
+                    self.bytes(len - 4)?
+                } else {
+                    self.skip(len - 4)?;
+                    Vec::new()
                 };
-                let mut globals = Vec::with_capacity((n as usize).min(payload.len() / 8));
-                for _ in 0..n {
-                    globals.push(
-                        p.u64()
-                            .ok_or_else(|| bad("the end record's globals are cut"))?,
-                    );
-                }
-                let stack_len = p
-                    .u32()
-                    .ok_or_else(|| bad("the end record's stack is cut"))?;
-                let trap_stack = p
-                    .take(stack_len as usize)
-                    .ok_or_else(|| bad("the end record's stack is cut"))?
-                    .to_vec();
-                let none = |v: u64| (v != u64::MAX).then_some(v);
-                Item::End(End {
-                    trap_stack,
-                    trapped: status == 1,
-                    code: (code as i32 != i32::MIN).then_some(code as i32),
-                    sp_init: none(sp_init),
-                    sp_now: none(sp_now),
-                    globals,
-                    message: text(p.rest()),
-                })
+                return Ok(Item::Memory { index, bytes });
             }
-            other => return Err(bad(&format!("unknown record tag {other}"))),
-        };
-        items.push(item);
+            _ => {}
+        }
+        let payload = self.bytes(len)?;
+        decode(&self.path, h, &payload)
     }
-    Ok((items, cut))
+}
+
+/// The record `h` whose payload is `payload` (not events nor memory).
+fn decode(path: &Path, h: Header, payload: &[u8]) -> Result<Item, RunError> {
+    let mut p = Fields {
+        buf: payload,
+        at: 0,
+    };
+    let bad = |what: &str| malformed(path, h.start, what);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    Ok(match h.tag {
+        GROW => {
+            let (Some(memory), Some(delta), Some(result)) = (p.u32(), p.u64(), p.u64()) else {
+                return Err(bad("a growth record is too short"));
+            };
+            Item::Grow {
+                memory,
+                delta: delta as i64,
+                result: result as i64,
+                stack: p.rest().to_vec(),
+            }
+        }
+        INVALID => Item::Invalid,
+        INVOCATION_START => Item::InvocationStart(text(payload)),
+        INVOCATION_END => {
+            let (Some(outcome), Some(duration_us), Some(output)) = (p.u8(), p.u64(), p.u64())
+            else {
+                return Err(bad("an invocation's end record is too short"));
+            };
+            Item::InvocationEnd {
+                outcome: match outcome {
+                    0 => InvocationOutcome::Ok,
+                    1 => InvocationOutcome::PluginError,
+                    _ => InvocationOutcome::Trapped,
+                },
+                duration_us,
+                output_bytes: output.checked_sub(1),
+                message: text(p.rest()),
+            }
+        }
+        END => {
+            let (Some(status), Some(code), Some(sp_init), Some(sp_now), Some(n)) =
+                (p.u8(), p.u32(), p.u64(), p.u64(), p.u32())
+            else {
+                return Err(bad("the end record is too short"));
+            };
+            let mut globals = Vec::with_capacity((n as usize).min(payload.len() / 8));
+            for _ in 0..n {
+                globals.push(
+                    p.u64()
+                        .ok_or_else(|| bad("the end record's globals are cut"))?,
+                );
+            }
+            let stack_len = p
+                .u32()
+                .ok_or_else(|| bad("the end record's stack is cut"))?;
+            let trap_stack = p
+                .take(stack_len as usize)
+                .ok_or_else(|| bad("the end record's stack is cut"))?
+                .to_vec();
+            let none = |v: u64| (v != u64::MAX).then_some(v);
+            Item::End(End {
+                status,
+                trap_stack,
+                trapped: status == 1,
+                code: (code as i32 != i32::MIN).then_some(code as i32),
+                sp_init: none(sp_init),
+                sp_now: none(sp_now),
+                globals,
+                message: text(p.rest()),
+            })
+        }
+        other => return Err(bad(&format!("unknown record tag {other}"))),
+    })
+}
+
+/// What a first pass over a session's records found: every record
+/// decodes (else the session is malformed), how many there are, where a
+/// replay stops and why the session is partial, if it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Scan {
+    records: u64,
+    invocations: u64,
+    /// Where the last record read ends.
+    stop: u64,
+    /// Why the records after `stop` are not read: cut inside a record, or
+    /// more than [`MAX_RECORDS`].
+    partial: Option<String>,
+}
+
+/// Check every record of a session, reading only what is small (events
+/// and memory snapshots are passed over).
+fn scan<R: Read + Seek>(path: &Path, r: R, len: u64) -> Result<Scan, RunError> {
+    scan_within(path, r, len, MAX_RECORDS)
+}
+
+/// [`scan`], reading at most `max` records.
+fn scan_within<R: Read + Seek>(path: &Path, r: R, len: u64, max: u64) -> Result<Scan, RunError> {
+    let mut records = Records::new(path, r, len)?;
+    let mut out = Scan {
+        records: 0,
+        invocations: 0,
+        stop: records.at,
+        partial: None,
+    };
+    loop {
+        let h = match records.next()? {
+            Next::Done => break,
+            Next::Cut => {
+                out.partial = Some(format!(
+                    "the session file ends inside a record (at byte {:#x}): the {} records before it are recorded",
+                    records.at, out.records
+                ));
+                break;
+            }
+            Next::Record(h) => h,
+        };
+        if out.records == max {
+            out.partial = Some(format!(
+                "the session holds more than {max} records: the first {max} are recorded"
+            ));
+            break;
+        }
+        if let Item::InvocationStart(_) = records.item(h, false)? {
+            out.invocations += 1;
+        }
+        out.records += 1;
+        out.stop = records.at;
+    }
+    Ok(out)
+}
+
+/// A session file, checked to be one heapscope can read whole: a regular
+/// file (a device such as `/dev/zero`, a FIFO or a terminal is refused
+/// before it is opened, so it is never read), and its length.
+fn open(path: &Path) -> Result<(std::fs::File, u64), RunError> {
+    let read = |e: std::io::Error| RunError::Read {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let not_regular = || {
+        RunError::Setup {
+        path: path.to_path_buf(),
+        message: "the session is not a regular file (a device, a FIFO or a folder): give the session file the JavaScript collector wrote".into(),
+    }
+    };
+    if !std::fs::metadata(path).map_err(read)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::File::open(path).map_err(read)?;
+    let meta = file.metadata().map_err(read)?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    Ok((file, meta.len()))
+}
+
+/// The records of a whole session in memory, as [`import`] reads them.
+#[cfg(test)]
+fn parse(path: &Path, data: &[u8]) -> Result<(Vec<Item>, bool), RunError> {
+    let s = scan(path, std::io::Cursor::new(data), data.len() as u64)?;
+    let mut r = Records::new(path, std::io::Cursor::new(data), s.stop)?;
+    let mut items = Vec::new();
+    while let Next::Record(h) = r.next()? {
+        items.push(r.item(h, true)?);
+    }
+    Ok((items, s.partial.is_some()))
 }
 
 /// Whether a raw shadow stack is one an instrumented module can pass:
@@ -257,17 +502,16 @@ fn plausible_stack(raw: &[u8]) -> bool {
     raw.len().is_multiple_of(4) && raw.len() <= abi::EVENT_BASE as usize
 }
 
-/// Record the session in `data` (read from `session`) for `cfg.module`,
-/// the module the session ran (instrumented, or the original it was
-/// instrumented from with the same options): the trace (`cfg.trace`), the
-/// leak scan on the session's memory snapshot, the summary and its gates.
-pub fn import(
-    cfg: &RunConfig,
-    session: &std::path::Path,
-    data: &[u8],
-) -> Result<RunOutcome, RunError> {
-    let (items, cut) = parse(session, data)?;
-    if items.is_empty() && !cut {
+/// Record the session file `session` for `cfg.module`, the module the
+/// session ran (instrumented, or the original it was instrumented from
+/// with the same options): the trace (`cfg.trace`), the leak scan on the
+/// session's memory snapshot, the summary and its gates. The session is
+/// read as the module docs say: streamed, checked whole before anything is
+/// written.
+pub fn import(cfg: &RunConfig, session: &Path) -> Result<RunOutcome, RunError> {
+    let (file, len) = open(session)?;
+    let scanned = scan(session, &file, len)?;
+    if scanned.records == 0 && scanned.partial.is_none() {
         return Err(RunError::Setup {
             path: cfg.module.clone(),
             message: format!(
@@ -277,14 +521,32 @@ pub fn import(
         });
     }
     let loaded = module::load_only(cfg)?;
-    replay(cfg, loaded, &items, cut)
+    let records = Records::new(session, &file, scanned.stop)?;
+    replay(cfg, loaded, records, &scanned)
 }
 
-fn replay(
+/// Why the end record `e` cannot be believed, when it contradicts the
+/// session (see the module docs).
+fn forged_end(e: &End, records_after: bool) -> Option<String> {
+    if records_after {
+        Some("records follow its end record".into())
+    } else if e.status > 1 {
+        Some(format!(
+            "its end record has status {} (0 exited, 1 trapped)",
+            e.status
+        ))
+    } else {
+        e.code.filter(|c| !(0..=255).contains(c)).map(|code| {
+            format!("its end record gives exit code {code}, which no process exits with (0 to 255)")
+        })
+    }
+}
+
+fn replay<R: Read + Seek>(
     cfg: &RunConfig,
     loaded: Loaded,
-    items: &[Item<'_>],
-    cut: bool,
+    mut records: Records<R>,
+    scanned: &Scan,
 ) -> Result<RunOutcome, RunError> {
     let rules = run::rules(cfg)?;
     let mut rec = run::recorder(cfg)?;
@@ -312,10 +574,7 @@ fn replay(
         memories: memories.clone(),
     });
     rec.model.start(&memories);
-    let planned = items
-        .iter()
-        .filter(|i| matches!(i, Item::InvocationStart(_)))
-        .count() as u64;
+    let planned = scanned.invocations;
     let mut inv = Invocations::elsewhere(
         cfg.warmup
             .unwrap_or_else(|| GrowthTracker::default_warmup(planned)),
@@ -324,28 +583,31 @@ fn replay(
         rec.write_record(&Record::Warmup(inv.tracker.warmup()));
     }
     let mut open: Option<calls::Before> = None;
-    let mut end: Option<&End> = None;
-    let mut memory0: Option<&[u8]> = None;
-    for item in items {
+    let mut end: Option<End> = None;
+    let mut records_after_end = false;
+    let mut memory0: Option<Vec<u8>> = None;
+    while let Next::Record(h) = records.next()? {
+        let item = records.item(h, true)?;
+        records_after_end |= end.is_some();
         match item {
-            Item::Events(bytes) => crate::deferred::apply_records(&mut rec, bytes),
+            Item::Events(bytes) => crate::deferred::apply_records(&mut rec, &bytes),
             Item::Grow {
                 memory,
                 delta,
                 result,
                 stack,
             } => {
-                if plausible_stack(stack) {
-                    let id = rec.stack(stack);
-                    let old = (*result >= 0).then_some(*result as u64);
-                    rec.grow(*memory, *delta as u64, old, id);
+                if plausible_stack(&stack) {
+                    let id = rec.stack(&stack);
+                    let old = (result >= 0).then_some(result as u64);
+                    rec.grow(memory, delta as u64, old, id);
                 } else {
                     rec.invalid_event();
                 }
             }
             Item::Invalid => rec.invalid_event(),
             Item::InvocationStart(name) => {
-                open = Some(calls::begin(&mut rec, inv.count, name));
+                open = Some(calls::begin(&mut rec, inv.count, &name));
             }
             Item::InvocationEnd {
                 outcome,
@@ -358,10 +620,10 @@ fn replay(
                         &mut rec,
                         &mut inv,
                         before,
-                        *outcome,
-                        message.clone(),
-                        *output_bytes,
-                        *duration_us,
+                        outcome,
+                        message,
+                        output_bytes,
+                        duration_us,
                     );
                 }
             }
@@ -371,6 +633,13 @@ fn replay(
         }
         rec.clock();
     }
+    // An end record that contradicts the session is not used.
+    let forged = end.as_ref().and_then(|e| forged_end(e, records_after_end));
+    if forged.is_some() {
+        end = None;
+    }
+    let end = end.as_ref();
+    let memory0 = memory0.as_deref();
     let (status, exit_code, message) = match end {
         Some(e) if e.trapped => {
             // Where it stopped, from the shadow stack, with the original
@@ -392,7 +661,10 @@ fn replay(
         None => (
             RunStatus::Error,
             None,
-            "the JavaScript session ended without its end record: the process was killed or the page closed before the collector finished; the events before are recorded".to_string(),
+            match &forged {
+                Some(why) => format!("the JavaScript session's end record is not used: {why}; the events before are recorded"),
+                None => "the JavaScript session ended without its end record: the process was killed or the page closed before the collector finished; the events before are recorded".to_string(),
+            },
         ),
     };
     let sp_init = end.and_then(|e| e.sp_init);
@@ -426,7 +698,31 @@ fn replay(
             module::data_ends(&original),
         )
     });
-    run::end_trace(&mut rec, layout, status, exit_code, &message);
+    // Why the session is not whole; then its trace has no end-of-run
+    // record either, so it reads back as partial too.
+    let mut partial: Vec<String> = scanned.partial.iter().cloned().collect();
+    match &forged {
+        Some(why) => partial.push(format!(
+            "the session's end record is not believable: {why}; the session is recorded as one without its end"
+        )),
+        None if end.is_none() && scanned.partial.is_none() => partial.push(
+            "the session has no end record: the process was killed or the page closed before the collector finished".into(),
+        ),
+        None => {}
+    }
+    if end.is_some() && memory0.is_none() && rec.model.curr_blocks > 0 {
+        partial.push(
+            "the session holds no snapshot of memory 0: blocks live at the end are not classified"
+                .into(),
+        );
+    }
+    run::end_trace(
+        &mut rec,
+        layout,
+        partial
+            .is_empty()
+            .then_some((status, exit_code, message.as_str())),
+    );
     let mut summary = run::summarize(
         cfg,
         &rec,
@@ -435,23 +731,14 @@ fn replay(
         None,
         instrumented.as_ref(),
     );
-    if cut {
-        summary.partial.push(
-            "the session file ends inside a record: the events before it are recorded".into(),
-        );
-    }
-    if end.is_some() && memory0.is_none() && summary.curr_blocks > 0 {
-        summary.partial.push(
-            "the session holds no snapshot of memory 0: blocks live at the end are not classified"
-                .into(),
-        );
-    }
+    summary.partial.extend(partial);
     Ok(RunOutcome {
         instrumented,
         trace_error: rec.io_error().map(|e| e.to_string()),
         invalid_frees: std::mem::take(&mut rec.invalid_frees),
         leaks: leaks.unwrap_or_default(),
         leak_scan_cut,
+        start_trapped: false,
         refused_growth: None,
         invocation_ns: Vec::new(),
         results: Vec::new(),
@@ -542,29 +829,31 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
             node.node.display()
         ))
     })?;
-    let data = match std::fs::read(&session) {
-        Ok(d) => d,
+    let (file, len) = match open(&session) {
+        Ok(f) => f,
         Err(_) if status.code() == Some(JS_UNSUPPORTED) => {
             return Err(setup(format!(
                 "`{}` cannot run an instrumented module (no multi-memory support; it said why above): use Node 22 or newer (--node-bin)",
                 node.node.display()
             )))
         }
-        Err(e) => {
+        Err(RunError::Read { source: e, .. }) => {
             return Err(setup(format!(
                 "Node ({status}) wrote no session `{}`: {e}",
                 session.display()
             )))
         }
+        Err(e) => return Err(e),
     };
-    let (items, cut) = parse(&session, &data)?;
-    if items.is_empty() && !cut {
+    let scanned = scan(&session, &file, len)?;
+    if scanned.records == 0 && scanned.partial.is_none() {
         return Err(setup(format!(
             "`{}` ({status}) never compiled the module: give as MODULE the .wasm file the script loads (the collector runs the instrumented module in place of those bytes), or point the script at an instrumented module",
             node.script.display()
         )));
     }
-    let mut outcome = replay(cfg, loaded, &items, cut)?;
+    let records = Records::new(&session, &file, scanned.stop)?;
+    let mut outcome = replay(cfg, loaded, records, &scanned)?;
     if let (None, Some(sig)) = (status.code(), unix_signal(&status)) {
         outcome
             .summary
@@ -612,14 +901,14 @@ mod tests {
         let (items, cut) = parse(path, &s).unwrap();
         assert!(!cut);
         assert_eq!(items.len(), 3);
-        assert_eq!(items[0], Item::Events(&ev));
+        assert_eq!(items[0], Item::Events(ev.clone()));
         assert_eq!(
             items[1],
             Item::Grow {
                 memory: 0,
                 delta: 1,
                 result: 2,
-                stack: &[]
+                stack: vec![]
             }
         );
         assert_eq!(items[2], Item::InvocationStart("process".into()));
@@ -646,6 +935,7 @@ mod tests {
         assert_eq!(
             items,
             [Item::End(End {
+                status: 1,
                 trapped: true,
                 code: None,
                 sp_init: Some(100),
@@ -669,5 +959,98 @@ mod tests {
         record(99, b"", &mut bad);
         let e = parse(path, &bad).unwrap_err().to_string();
         assert!(e.contains("unknown record tag 99"), "{e}");
+    }
+
+    fn session(records: &[(u8, &[u8])]) -> Vec<u8> {
+        let mut s = MAGIC.to_vec();
+        s.push(VERSION);
+        for (tag, payload) in records {
+            record(*tag, payload, &mut s);
+        }
+        s
+    }
+
+    #[test]
+    fn a_session_cut_inside_a_record_or_past_the_record_cap_is_partial() {
+        let path = Path::new("s.hss");
+        let s = session(&[(INVALID, b""), (INVOCATION_START, b"a"), (EVENTS, &[0; 40])]);
+        let scan_of = |b: &[u8], max| {
+            scan_within(path, std::io::Cursor::new(b), b.len() as u64, max).unwrap()
+        };
+        let whole = scan_of(&s, MAX_RECORDS);
+        assert_eq!(
+            whole,
+            Scan {
+                records: 3,
+                invocations: 1,
+                stop: s.len() as u64,
+                partial: None
+            }
+        );
+        // Cut inside the events record's payload, then inside its header.
+        for at in [s.len() - 1, s.len() - 44] {
+            let cut = scan_of(&s[..at], MAX_RECORDS);
+            assert_eq!((cut.records, cut.stop), (2, 5 + 5 + 6), "cut at {at}");
+            assert_eq!(
+                cut.partial.as_deref(),
+                Some("the session file ends inside a record (at byte 0x10): the 2 records before it are recorded")
+            );
+        }
+        let capped = scan_of(&s, 2);
+        assert_eq!((capped.records, capped.stop), (2, 16));
+        assert_eq!(
+            capped.partial.as_deref(),
+            Some("the session holds more than 2 records: the first 2 are recorded")
+        );
+        // A length past the end of the file allocates nothing: it is a cut.
+        let mut huge = session(&[]);
+        huge.push(EVENTS);
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(scan_of(&huge, MAX_RECORDS).records, 0);
+        assert!(scan_of(&huge, MAX_RECORDS).partial.is_some());
+    }
+
+    #[test]
+    fn an_end_record_that_contradicts_the_session_is_not_believed() {
+        let end = |status: u8, code: Option<i32>| End {
+            status,
+            trapped: status == 1,
+            code,
+            sp_init: None,
+            sp_now: None,
+            globals: Vec::new(),
+            trap_stack: Vec::new(),
+            message: String::new(),
+        };
+        assert_eq!(forged_end(&end(0, Some(0)), false), None);
+        assert_eq!(forged_end(&end(0, Some(255)), false), None);
+        assert_eq!(forged_end(&end(0, None), false), None);
+        assert_eq!(forged_end(&end(1, None), false), None);
+        assert_eq!(
+            forged_end(&end(0, Some(300)), false).as_deref(),
+            Some("its end record gives exit code 300, which no process exits with (0 to 255)")
+        );
+        assert_eq!(
+            forged_end(&end(0, Some(-1)), false).as_deref(),
+            Some("its end record gives exit code -1, which no process exits with (0 to 255)")
+        );
+        // A trap ends Node with a code (register.mjs exits 1).
+        assert_eq!(forged_end(&end(1, Some(1)), false), None);
+        assert_eq!(
+            forged_end(&end(7, None), false).as_deref(),
+            Some("its end record has status 7 (0 exited, 1 trapped)")
+        );
+        assert_eq!(
+            forged_end(&end(0, Some(0)), true).as_deref(),
+            Some("records follow its end record")
+        );
+    }
+
+    #[test]
+    fn a_device_or_a_folder_is_refused_before_it_is_read() {
+        for p in ["/dev/zero", "/"] {
+            let e = open(Path::new(p)).unwrap_err().to_string();
+            assert_eq!(e, format!("cannot run `{p}`: the session is not a regular file (a device, a FIFO or a folder): give the session file the JavaScript collector wrote"));
+        }
     }
 }

@@ -88,7 +88,8 @@ pub struct Opts {
     #[arg(long, value_name = "SIZE", value_parser = super::parse_size)]
     memory_limit: Option<u64>,
     /// Stop the guest after this long (e.g. 30s); status `timeout`.
-    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    /// At least 1ms ([`MIN_TIMEOUT`]).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     timeout: Option<std::time::Duration>,
     /// Stop the guest after about N wasm instructions; status `timeout`.
     #[arg(long, value_name = "N")]
@@ -220,6 +221,72 @@ pub fn parse_kind(s: &str) -> Result<LeakKind, String> {
     }
 }
 
+/// The shortest `--timeout`: shorter ones stop a guest before it starts,
+/// and the leak scan at exit, which shares the deadline, would never run.
+pub const MIN_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Parse `--timeout`: a duration of at least [`MIN_TIMEOUT`].
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = super::parse_duration(s)?;
+    if d < MIN_TIMEOUT {
+        return Err(format!(
+            "`{s}` is shorter than the shortest timeout, 1ms: the guest would be stopped before it starts"
+        ));
+    }
+    Ok(d)
+}
+
+/// What a path names, to tell whether two paths name one file: an
+/// existing regular file by its device and inode (so links and hard links
+/// are seen through); a path that does not exist yet by its folder, links
+/// resolved, and its file name. `None` for what no write can overwrite as a
+/// file: `-` (stdout), a device, a FIFO.
+fn identity(p: &std::path::Path) -> Option<(u64, u64, PathBuf)> {
+    if p.as_os_str() == "-" {
+        return None;
+    }
+    match std::fs::metadata(p) {
+        Ok(m) if !m.is_file() => None,
+        Ok(m) => {
+            use std::os::unix::fs::MetadataExt;
+            Some((m.dev(), m.ino(), PathBuf::new()))
+        }
+        Err(_) => {
+            let parent = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let parent = std::fs::canonicalize(parent).or_else(|_| std::path::absolute(parent));
+            let name = p.file_name().map(PathBuf::from).unwrap_or_default();
+            Some((0, 0, parent.ok()?.join(name)))
+        }
+    }
+}
+
+/// Refuse, before anything is read or written, an output path that names
+/// an input or another output: heapscope would overwrite the one with the
+/// other. Each path comes with what names it (`--junit`, `the module`).
+pub fn check_outputs(
+    inputs: &[(&str, &std::path::Path)],
+    outputs: &[(&str, &std::path::Path)],
+) -> anyhow::Result<()> {
+    for (i, (flag, out)) in outputs.iter().enumerate() {
+        let Some(id) = identity(out) else { continue };
+        let earlier = outputs[..i].iter().map(|(f, p)| (f, p, "is also"));
+        let named = inputs.iter().map(|(f, p)| (f, p, "is also the input"));
+        for (other, path, how) in named.chain(earlier) {
+            if identity(path).as_ref() == Some(&id) {
+                anyhow::bail!(
+                    "{flag} `{}` {how} {other} `{}`: heapscope would overwrite it; name another file",
+                    out.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether `a` and `b` name one existing file (through links and `..`).
 pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
@@ -320,22 +387,44 @@ impl Opts {
             (None, Some(a)) => a.module.clone(),
             (None, None) => anyhow::bail!("no module to run"),
         };
-        let outputs = [
-            (
-                "--trace",
-                (!self.no_trace && !self.plain).then_some(&self.trace),
-            ),
+        let mut inputs: Vec<(&str, &std::path::Path)> = vec![("the module", &module)];
+        let mut outputs: Vec<(&str, &std::path::Path)> = Vec::new();
+        if !self.no_trace && !self.plain {
+            outputs.push(("--trace", &self.trace));
+        }
+        let session_in = self.session.as_ref().filter(|_| self.node.is_none());
+        let session_kept = self.session.as_ref().filter(|_| self.node.is_some());
+        for (flag, path) in [
+            ("--actor", self.actor.as_ref()),
+            ("--input", self.input.as_ref()),
+            ("--messages", self.messages.as_ref()),
+            ("--node", self.node.as_ref()),
+            ("--node-bin", self.node_bin.as_ref()),
+            ("--session", session_in),
+        ] {
+            inputs.extend(path.map(|p| (flag, p.as_path())));
+        }
+        for (flag, path) in [
             ("--summary-json", self.summary_json.as_ref()),
             ("--outputs", self.outputs.as_ref()),
-        ];
-        for (flag, path) in outputs {
-            if let Some(p) = path.filter(|p| same_file(p, &module)) {
-                anyhow::bail!(
-                    "{flag} `{}` is the module itself: heapscope would overwrite it; name another file",
-                    p.display()
-                );
-            }
+            ("--junit", self.ci.junit.as_ref()),
+            // With --node, the session is kept there: an output.
+            ("--session", session_kept),
+        ] {
+            outputs.extend(path.map(|p| (flag, p.as_path())));
         }
+        inputs.extend(
+            self.suppressions
+                .iter()
+                .map(|p| ("--suppressions", p.as_path())),
+        );
+        let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
+        if let Some(p) = &step_summary {
+            outputs.push(("GITHUB_STEP_SUMMARY", p));
+        }
+        check_outputs(&inputs, &outputs)?;
         Ok(RunConfig {
             extism,
             warmup: self.warmup,
@@ -417,15 +506,19 @@ impl Opts {
                 };
                 heapscope_collector::session::run_node(&cfg, &node)
             }
-            (None, Some(session)) => match std::fs::read(session) {
-                Ok(data) => heapscope_collector::session::import(&cfg, session, &data),
-                Err(source) => Err(heapscope_collector::RunError::Read {
-                    path: session.clone(),
-                    source,
-                }),
-            },
+            (None, Some(session)) => heapscope_collector::session::import(&cfg, session),
             (None, None) => heapscope_collector::run(&cfg),
         };
+        // Never quiet: a record that is not whole must not pass for one,
+        // in the summary either.
+        let mut outcome = outcome;
+        let undecided = outcome.as_ref().ok().and_then(|o| undecided(&cfg, o));
+        if let (Ok(o), Some(why)) = (&mut outcome, &undecided) {
+            for g in &mut o.summary.gates {
+                g.passed = false;
+                g.note = Some(format!("not checked: {why}"));
+            }
+        }
         if let Some(p) = &self.summary_json {
             let summary = match &outcome {
                 Ok(o) => o.summary.clone(),
@@ -460,26 +553,6 @@ impl Opts {
             );
         }
         let failed = text::gate_failures(&outcome.summary.gates);
-        let gated = !outcome.summary.gates.is_empty();
-        let no_messages = cfg.extism.as_ref().is_some_and(|e| e.messages.is_empty());
-        // Never quiet: a record that is not whole must not pass for one.
-        let undecided = if let (Some(e), Some(t)) = (&outcome.trace_error, &cfg.trace) {
-            Some(format!(
-                "writing the trace `{}` failed ({e}); it holds only the events before",
-                t.display()
-            ))
-        } else if gated && no_messages {
-            Some("gates not checked: no message was processed (the messages file is empty)".into())
-        } else if gated
-            && outcome.summary.events == 0
-            && outcome.summary.status == RunStatus::Exited
-        {
-            // A gate that saw nothing proves nothing: an allocator heapscope
-            // did not find looks exactly like a clean run.
-            Some("gates not checked: the run recorded no heap event (no allocation, no memory growth); if the module has its own allocator, name it with --alloc-fn".into())
-        } else {
-            None
-        };
         self.ci.emit(&heapscope_viewer::ci::GateReport {
             suite: format!("heapscope run {}", cfg.module.display()),
             gates: outcome.summary.gates.clone(),
@@ -542,6 +615,39 @@ impl Opts {
             out.insert_str(i + 1, &stack_text(s));
         }
         out
+    }
+}
+
+/// Why the run's gates cannot be decided (exit 3), when they cannot: the
+/// record is not whole (a failed trace write, a partial summary: a session
+/// cut short, without its end or with a forged one), or gates were asked
+/// for and nothing was there to check.
+fn undecided(cfg: &RunConfig, o: &RunOutcome) -> Option<String> {
+    let gated = !o.summary.gates.is_empty();
+    let no_messages = cfg.extism.as_ref().is_some_and(|e| e.messages.is_empty());
+    if let (Some(e), Some(t)) = (&o.trace_error, &cfg.trace) {
+        Some(format!(
+            "writing the trace `{}` failed ({e}); it holds only the events before",
+            t.display()
+        ))
+    } else if !o.summary.partial.is_empty() {
+        Some(format!(
+            "the record is not whole: {}",
+            o.summary.partial.join("; ")
+        ))
+    } else if gated && o.start_trapped {
+        Some(format!(
+            "gates not checked: the module trapped in its start function, while it was being instantiated; the {} allocations it made are recorded, but there was no instance to scan for leaks",
+            o.summary.total_blocks
+        ))
+    } else if gated && no_messages {
+        Some("gates not checked: no message was processed (the messages file is empty)".into())
+    } else if gated && o.summary.events == 0 && o.summary.status == RunStatus::Exited {
+        // A gate that saw nothing proves nothing: an allocator heapscope
+        // did not find looks exactly like a clean run.
+        Some("gates not checked: the run recorded no heap event (no allocation, no memory growth); if the module has its own allocator, name it with --alloc-fn".into())
+    } else {
+        None
     }
 }
 

@@ -409,7 +409,10 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         data: script_json(&data),
     }
     .render()
-    .map(|page| crate::escape::xml_chars(&page).into_owned())
+    .map(|page| match crate::escape::xml_chars(&page) {
+        std::borrow::Cow::Borrowed(_) => page,
+        std::borrow::Cow::Owned(valid) => valid,
+    })
     .map_err(|e| format!("cannot render the report: {e}"))
 }
 

@@ -557,7 +557,8 @@ fn careless_inputs_get_clear_errors() {
         assert_eq!(code(&o), 2, "{}", stderr(&o));
         assert!(
             stderr(&o).contains(&format!(
-                "{flag} `{}` is the module itself",
+                "{flag} `{}` names the same file as the module `{}`: heapscope would overwrite it",
+                module.display(),
                 module.display()
             )),
             "{}",

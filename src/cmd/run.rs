@@ -272,12 +272,16 @@ pub fn check_outputs(
 ) -> anyhow::Result<()> {
     for (i, (flag, out)) in outputs.iter().enumerate() {
         let Some(id) = identity(out) else { continue };
-        let earlier = outputs[..i].iter().map(|(f, p)| (f, p, "is also"));
-        let named = inputs.iter().map(|(f, p)| (f, p, "is also the input"));
-        for (other, path, how) in named.chain(earlier) {
+        let named = inputs
+            .iter()
+            .map(|(f, p)| (f, p, "heapscope would overwrite it"));
+        let earlier = outputs[..i]
+            .iter()
+            .map(|(f, p)| (f, p, "one would replace the other"));
+        for (other, path, what) in named.chain(earlier) {
             if identity(path).as_ref() == Some(&id) {
                 anyhow::bail!(
-                    "{flag} `{}` {how} {other} `{}`: heapscope would overwrite it; name another file",
+                    "{flag} `{}` names the same file as {other} `{}`: {what}; name another file",
                     out.display(),
                     path.display()
                 );

@@ -340,3 +340,62 @@ fn a_rust_panic_starts_at_the_users_frame() {
     );
     assert_same_frames(&ours, &(reference[user..].to_vec(), whole), &message);
 }
+
+/// A module instrumented beforehand whose code map was tampered with still
+/// reports its trap with a stack, never a panic: a map cut short is not
+/// used (the frames are named, as wasmtime names them), bytes flipped
+/// anywhere in it give at worst other lines.
+#[test]
+fn a_damaged_code_map_never_breaks_a_trap_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = traps_c(dir.path());
+    let instrumented = dir.path().join("traps.instrumented.wasm");
+    let o = instrument_cmd(&module, &instrumented, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let wasm = std::fs::read(&instrumented).unwrap();
+    let map = wasmparser::Parser::new(0)
+        .parse_all(&wasm)
+        .find_map(|p| match p {
+            Ok(wasmparser::Payload::CustomSection(c)) if c.name() == "heapscope.code_map" => {
+                Some(c.data_offset()..c.data_offset() + c.data().len())
+            }
+            _ => None,
+        })
+        .expect("the instrumented module has a code map");
+    let damaged = dir.path().join("damaged.wasm");
+    let run = |bytes: &[u8]| {
+        std::fs::write(&damaged, bytes).unwrap();
+        let (message, frames) = heapscope_trap(&damaged, &["--no-cache"], &["noalloc"]);
+        assert!(
+            message.starts_with("wasm trap: wasm `unreachable` instruction executed\n    at "),
+            "{message}"
+        );
+        frames
+    };
+    // The map's function count made larger than what follows: refused whole.
+    let mut cut = wasm.clone();
+    cut[map.start + 1] = 0x7f;
+    // Named as wasmtime names the instrumented module's functions: from its
+    // name section (`main`, which DWARF calls `__main_argc_argv`), with no
+    // lines, heapscope's own functions left out.
+    let frames = run(&cut);
+    let names: Vec<&str> = frames.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "inner",
+            "outer",
+            "main",
+            "__main_void",
+            "__original_main",
+            "_start",
+            "_start.command_export"
+        ]
+    );
+    assert!(frames.iter().all(|f| f.1.is_none()), "{frames:?}");
+    for at in map.clone().step_by((map.len() / 12).max(1)) {
+        let mut flipped = wasm.clone();
+        flipped[at] ^= 0xff;
+        run(&flipped);
+    }
+}

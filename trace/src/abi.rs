@@ -136,9 +136,11 @@
 //! heapscope inserted, a LEB128 written shorter). The instrumenter writes
 //! it from walrus' record of where each instruction went
 //! (`ModuleConfig::preserve_code_transform`); a module instrumented
-//! beforehand carries it, and the compiled-module cache keeps a copy beside
-//! the site table. Optional: without it (a module instrumented by an older
-//! heapscope) a trap's stack is made from the frames' names alone. Its
+//! beforehand carries it, and a compiled-module cache entry keeps a copy
+//! in its checked metadata (the instrumented bytes are not kept there).
+//! Optional, so its presence does not change [`ABI_VERSION`]: without it (a
+//! module instrumented by an older heapscope) or when it does not decode, a
+//! trap's stack is made from the frames' names alone, without lines. Its
 //! encoding is described on [`CodeMap`].
 
 use crate::varint::{self, Cursor};

@@ -530,3 +530,55 @@ pub fn peak_rss_kib() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(names: &[&str]) -> Vec<Frame> {
+        names.iter().map(|n| (n.to_string(), None, 0)).collect()
+    }
+
+    #[test]
+    fn a_rust_panics_machinery_is_folded_up_to_the_users_frame() {
+        let mut f = frames(&[
+            "abort",
+            "std::sys::pal::wasi::helpers::abort_internal",
+            "std::process::abort",
+            "__rustc::__rust_abort",
+            "__rustc::__rust_start_panic",
+            "__rustc::rust_panic",
+            "std::panicking::panic_with_hook",
+            "std::sys::backtrace::__rust_end_short_backtrace::<F, !>",
+            "__rustc::rust_begin_unwind",
+            "core::panicking::panic_fmt",
+            "core::result::unwrap_failed",
+            "app::parse",
+            "std::panicking::catch_unwind::<i32, F>",
+            "main",
+        ]);
+        fold_panic(&mut f);
+        assert_eq!(
+            f,
+            frames(&[
+                "app::parse",
+                "std::panicking::catch_unwind::<i32, F>",
+                "main"
+            ])
+        );
+    }
+
+    #[test]
+    fn a_c_abort_or_a_stack_of_machinery_only_is_left_whole() {
+        // No panic among the frames above the user's: C's abort stays.
+        let c = frames(&["abort", "main", "_start"]);
+        let mut f = c.clone();
+        fold_panic(&mut f);
+        assert_eq!(f, c);
+        // Nothing but machinery: nothing to start from, all of it stays.
+        let only = frames(&["__rustc::rust_panic", "std::panicking::begin_panic"]);
+        let mut f = only.clone();
+        fold_panic(&mut f);
+        assert_eq!(f, only);
+    }
+}

@@ -249,8 +249,28 @@ fn stack_of<'a>(caller: &'a mut Caller<'_, Host>, sp: i32) -> (Option<StackId>, 
             .collect();
         let host = caller.data_mut();
         let map = host.backtraces.as_mut().expect("checked");
-        let next = map.len() as StackId + 1;
-        let id = *map.entry(key).or_insert(next);
+        if let Some(&id) = map.get(&key) {
+            return (Some(id), host);
+        }
+        // A stack not seen before: its frames and nodes go to the trace
+        // (each distinct walk once), so its events name stacks the trace
+        // defines.
+        let frames: Vec<(String, u32, u32)> = bt
+            .frames()
+            .iter()
+            .map(|f| {
+                (
+                    f.func_name().map_or_else(
+                        || format!("wasm-function[{}]", f.func_index()),
+                        heapscope_instrument::discover::demangle,
+                    ),
+                    f.func_index(),
+                    f.func_offset().unwrap_or(0) as u32,
+                )
+            })
+            .collect();
+        let id = host.rec.sync().backtrace_stack(&frames);
+        host.backtraces.as_mut().expect("checked").insert(key, id);
         return (Some(id), host);
     }
     let (raw, host) = shadow_stack(caller, sp);

@@ -333,6 +333,47 @@ impl Recorder {
         ids
     }
 
+    /// The stack id of a host-side stack walk (`StackMode::Backtrace`):
+    /// `frames` are (function name, function index, code offset), innermost
+    /// first, of the module that runs. Its frames and nodes are written to
+    /// the trace like the shadow stack's, so the trace reads back whole.
+    pub fn backtrace_stack(&mut self, frames: &[(String, u32, u32)]) -> StackId {
+        let mut parent = 0;
+        for (name, func_index, code_offset) in frames.iter().rev() {
+            let function = self.string(name);
+            let rec = FrameRecord {
+                function,
+                file: None,
+                line: 0,
+                column: 0,
+                func_index: *func_index,
+                code_offset: *code_offset,
+            };
+            let frame = self.tables.add_frame(Frame {
+                function: name.clone(),
+                file: None,
+                line: 0,
+                column: 0,
+                func_index: *func_index,
+                code_offset: *code_offset,
+            });
+            self.write(|w| {
+                w.frame(&rec)
+                    .map(|written| debug_assert_eq!(written, frame))
+            });
+            let Some(id) = self.tables.add_stack(parent, frame) else {
+                return parent;
+            };
+            let p = parent;
+            self.write(|w| {
+                w.stack(p, frame)
+                    .map(|written| debug_assert_eq!(written, id))
+            });
+            parent = id;
+        }
+        parent
+    }
+
     /// The module's call sites, once it is loaded (before any event).
     pub fn set_sites(&mut self, sites: SiteTable) {
         self.site_frames = vec![None; sites.sites.len()];

@@ -161,6 +161,7 @@ pub(crate) fn recorder(cfg: &RunConfig) -> Result<Recorder, RunError> {
         })?;
     rec.trace_written = trace_written;
     rec.trace_failed = trace_failed;
+    rec.trace_path = cfg.trace.clone().filter(|_| !cfg.plain);
     Ok(rec)
 }
 
@@ -355,11 +356,16 @@ fn prepare(store: &mut Store<Host>, i: Instance) -> wasmtime::Result<Option<u64>
     store.data_mut().shadow = shadow;
     store.data_mut().events = events;
     host::drain(&mut *store);
-    if store.data().backtraces.is_some() {
-        // The reference stack walk needs every event as it happens.
-        if let Some(cap) = i.get_global(&mut *store, abi::EVENTS_CAP_EXPORT) {
-            cap.set(&mut *store, Val::I32(0))?;
-        }
+    if let Some(cap) = i.get_global(&mut *store, abi::EVENTS_CAP_EXPORT) {
+        // The reference stack walk needs every event as it happens; else
+        // the buffer, which a start function ran without
+        // (`abi::initial_events_cap`), is used from now on.
+        let bytes = if store.data().backtraces.is_some() {
+            0
+        } else {
+            abi::EVENT_BYTES
+        };
+        cap.set(&mut *store, Val::I32(bytes as i32))?;
     }
     Ok(i.get_global(&mut *store, abi::STACK_POINTER_EXPORT)
         .and_then(|g| match g.get(&mut *store) {
@@ -461,9 +467,11 @@ fn finish(
     Ok(RunOutcome {
         instrumented: loaded.instrumented,
         trace_error: rec.io_error().map(|e| e.to_string()),
+        trace_unreadable: rec.unreadable().map(String::from),
         invalid_frees: std::mem::take(&mut rec.invalid_frees),
         leaks: leaks.unwrap_or_default(),
         leak_scan_cut,
+        start_trapped: called.instance.is_none() && status == RunStatus::Trapped,
         refused_growth,
         invocation_ns: std::mem::take(&mut inv.ns),
         results: if status == RunStatus::Exited && cfg.invoke.is_some() {
@@ -511,6 +519,10 @@ pub(crate) fn end_trace(
             rec.write_record(&Record::MemoryData { memory, data_end });
             rec.model.memory_data(memory, data_end);
         }
+    }
+    if rec.unrecorded_invalid > 0 {
+        let n = rec.unrecorded_invalid;
+        rec.write_record(&Record::UnrecordedInvalid(n));
     }
     rec.clock();
     if let Some((status, exit_code, message)) = end {

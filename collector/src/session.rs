@@ -735,6 +735,7 @@ fn replay<R: Read + Seek>(
     Ok(RunOutcome {
         instrumented,
         trace_error: rec.io_error().map(|e| e.to_string()),
+        trace_unreadable: rec.unreadable().map(String::from),
         invalid_frees: std::mem::take(&mut rec.invalid_frees),
         leaks: leaks.unwrap_or_default(),
         leak_scan_cut,

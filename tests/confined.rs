@@ -560,3 +560,80 @@ fn a_timeout_under_a_millisecond_is_refused() {
         );
     }
 }
+
+/// The views, `leaks`' CI reports and `instrument --report-json` refuse an
+/// output that names their input the same way (exit 2, the trace or module
+/// untouched).
+#[test]
+fn a_view_or_report_naming_its_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().canonicalize().unwrap();
+    let (run, trace, _) = record(&d, &sample("c/leaky.wasm"), &[]);
+    assert_eq!(code(&run), 0, "{}", stderr(&run));
+    let bytes = std::fs::read(&trace).unwrap();
+    let t = trace.display().to_string();
+    let module = d.join("app.wasm");
+    std::fs::copy(sample("c/leaky.wasm"), &module).unwrap();
+    let m = module.display().to_string();
+    let refused = |flag: &str, input: &str, path: &str| {
+        format!("error: {flag} `{path}` names the same file as {input} `{path}`: heapscope would overwrite it; name another file\n")
+    };
+    let cases: Vec<(Vec<&str>, Option<&str>, String)> = vec![
+        (
+            vec!["report", &t, "-o", &t],
+            None,
+            refused("-o", "the trace", &t),
+        ),
+        (
+            vec!["flamegraph", &t, "-o", &t],
+            None,
+            refused("-o", "the trace", &t),
+        ),
+        (
+            vec!["timeline", &t, "-o", &t],
+            None,
+            refused("-o", "the trace", &t),
+        ),
+        (
+            vec!["export", &t, "--format", "folded", "-o", &t],
+            None,
+            refused("-o", "the trace", &t),
+        ),
+        (
+            vec!["diff", &t, &t, "--svg", &t],
+            None,
+            refused("--svg", "the baseline trace", &t),
+        ),
+        (
+            vec!["leaks", &t, "--fail-on-leak", "--junit", &t],
+            None,
+            refused("--junit", "the trace", &t),
+        ),
+        (
+            vec!["leaks", &t, "--fail-on-leak"],
+            Some(&t),
+            refused("GITHUB_STEP_SUMMARY", "the trace", &t),
+        ),
+        (
+            vec!["instrument", &m, "-o", "out.wasm", "--report-json", &m],
+            None,
+            refused("--report-json", "the input", &m),
+        ),
+    ];
+    for (args, step, want) in cases {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_heapscope"));
+        cmd.args(&args).current_dir(&d);
+        match step {
+            Some(p) => cmd.env("GITHUB_STEP_SUMMARY", p),
+            None => cmd.env_remove("GITHUB_STEP_SUMMARY"),
+        };
+        let out = cmd.output().unwrap();
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).ends_with(&want), "{args:?}: {}", stderr(&out));
+        assert_eq!(std::fs::read(&trace).unwrap(), bytes, "{args:?}");
+        assert_eq!(
+            std::fs::read(&module).unwrap(),
+            std::fs::read(sample("c/leaky.wasm")).unwrap()
+        );
+    }
+}

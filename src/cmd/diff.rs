@@ -48,6 +48,15 @@ pub struct Opts {
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
+        if let Some(svg) = &self.svg {
+            super::run::check_outputs(
+                &[
+                    ("the baseline trace", &self.base),
+                    ("the new trace", &self.new),
+                ],
+                &[("--svg", svg)],
+            )?;
+        }
         let load = |p: &PathBuf| {
             if self.weight.needs_peak() {
                 super::analyze_with_peak(p)

@@ -59,6 +59,7 @@ impl Opts {
                 _ => "heapscope.dhat.json",
             })
         });
+        super::run::check_outputs(&[("the trace", &self.trace)], &[("-o", &output)])?;
         let what = match self.format.as_str() {
             "folded" => "folded stacks",
             "pprof" => "pprof profile",

@@ -36,6 +36,7 @@ pub struct Opts {
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
+        super::run::check_outputs(&[("the trace", &self.trace)], &[("-o", &self.output)])?;
         let mut a = if self.weight.needs_peak() {
             super::analyze_with_peak(&self.trace)?
         } else {

@@ -110,6 +110,12 @@ impl Opts {
                 output.display()
             );
         }
+        if let Some(p) = &self.report_json {
+            super::run::check_outputs(
+                &[("the input", &self.input)],
+                &[("-o", &output), ("--report-json", p)],
+            )?;
+        }
         std::fs::write(&output, &out.wasm)
             .with_context(|| format!("cannot write `{}`", output.display()))?;
         if let Some(p) = &self.report_json {

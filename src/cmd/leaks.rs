@@ -46,6 +46,9 @@ pub struct Opts {
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
+        let ci = super::run::ci_outputs(&self.ci);
+        let ci: Vec<_> = ci.iter().map(|(f, p)| (*f, p.as_path())).collect();
+        super::run::check_outputs(&[("the trace", &self.trace)], &ci)?;
         let a = super::analyze(&self.trace)?;
         if self.json {
             super::print(&(serde_json::to_string_pretty(&a)? + "\n"))?;

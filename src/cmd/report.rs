@@ -40,6 +40,7 @@ pub struct Opts {
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
+        super::run::check_outputs(&[("the trace", &self.trace)], &[("-o", &self.output)])?;
         let started = std::time::Instant::now();
         let mut a = super::analyze_with_peak(&self.trace)?;
         a.full_stacks = self.full_stacks;

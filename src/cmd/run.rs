@@ -291,6 +291,19 @@ pub fn check_outputs(
     Ok(())
 }
 
+/// The files a gating command's CI report is written to: `--junit`, and
+/// `$GITHUB_STEP_SUMMARY` when it is set.
+pub fn ci_outputs(ci: &super::CiOutput) -> Vec<(&'static str, PathBuf)> {
+    let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    let junit = ci.junit.clone().map(|p| ("--junit", p));
+    junit
+        .into_iter()
+        .chain(step_summary.map(|p| ("GITHUB_STEP_SUMMARY", p)))
+        .collect()
+}
+
 /// Whether `a` and `b` name one existing file (through links and `..`).
 pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
@@ -411,7 +424,6 @@ impl Opts {
         for (flag, path) in [
             ("--summary-json", self.summary_json.as_ref()),
             ("--outputs", self.outputs.as_ref()),
-            ("--junit", self.ci.junit.as_ref()),
             // With --node, the session is kept there: an output.
             ("--session", session_kept),
         ] {
@@ -422,12 +434,8 @@ impl Opts {
                 .iter()
                 .map(|p| ("--suppressions", p.as_path())),
         );
-        let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from);
-        if let Some(p) = &step_summary {
-            outputs.push(("GITHUB_STEP_SUMMARY", p));
-        }
+        let ci = ci_outputs(&self.ci);
+        outputs.extend(ci.iter().map(|(f, p)| (*f, p.as_path())));
         check_outputs(&inputs, &outputs)?;
         Ok(RunConfig {
             extism,

@@ -38,6 +38,7 @@ fn parse_dims(s: &str) -> Result<(u32, u32), String> {
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
+        super::run::check_outputs(&[("the trace", &self.trace)], &[("-o", &self.output)])?;
         let a = super::analyze(&self.trace)?;
         let svg = heapscope_viewer::timeline::svg(&a, self.size.0, self.size.1)
             .map_err(anyhow::Error::msg)?;

@@ -35,16 +35,20 @@ against the invocation number: the summary's `growth` gives bytes and pages per 
 the fit's r2, and the stacks the growth comes from.
 
 Exit status (the same contract as `heapscope --help`):
-  N    the guest's own exit code when it exits, 0 to 125 (as with the wasmtime CLI)
+  N    the guest's own exit code when it exits, 0 to 125 (as with the wasmtime CLI); for
+       --node and --session, the code the session's end record gives, 0 to 255
   1    a gate failed (--fail-on-leak, --max-peak, --max-leaked, --max-allocs, --max-growth;
        --gate-exit-code chooses another code); one line per failed gate on stderr, and the
        summary's `gates` say which. Also the guest's own exit 1, and a WASI call that failed
        the run (proc_exit with 126 or more), as wasmtime exits 1
   2    heapscope could not run the module: bad input, an unreadable file, an import or
-       type it cannot satisfy (status `error`, not a trap)
-  3    the record is not whole: the trace could not be written, or gates were asked for
-       and the run recorded no heap event at all; no gate is passed (whatever the guest
-       or the gates said)
+       type it cannot satisfy (status `error`, not a trap); also an output path that names
+       an input or another output, and a --session that is not a regular file
+  3    the record is not whole: the trace could not be written; the summary is partial (a
+       session cut inside a record, without its end record, or whose end record
+       contradicts it: records after it, an exit code outside 0 to 255); or gates were
+       asked for and the run recorded no heap event at all; no gate is passed (whatever
+       the guest or the gates said)
   3    also when gates were asked for and the messages file is empty
   130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then
   134  the guest trapped, hit --memory-limit or ran out of time or fuel (as wasmtime exits

@@ -269,6 +269,11 @@ pub const DWARF_SECTION_PREFIX: &str = "heapscope";
 /// collector maps a site's original code offset through it. Optional: a
 /// collector that does not read it names sites only.
 pub const SOURCE_MAP_SECTION: &str = "heapscope.source_map";
+/// Name of the custom section that maps the instrumented module's
+/// functions and code offsets back to the original's (see "The code map").
+pub const CODE_MAP_SECTION: &str = "heapscope.code_map";
+/// Version byte at the start of the code map.
+pub const CODE_MAP_VERSION: u8 = 1;
 /// The version of this ABI: the hooks, the shadow stack, the event record,
 /// the exports and the site table's encoding. An instrumented module
 /// carries the version it was made for as the first byte of its site table
@@ -283,11 +288,6 @@ pub const KIND_ROLE_MASK: i32 = 0xff;
 /// Shift of the memory index inside a hook's `kind` argument.
 pub const KIND_MEMORY_SHIFT: u32 = 8;
 
-/// Name of the custom section that maps the instrumented module's
-/// functions and code offsets back to the original's (see "The code map").
-pub const CODE_MAP_SECTION: &str = "heapscope.code_map";
-/// Version byte at the start of the code map.
-pub const CODE_MAP_VERSION: u8 = 1;
 /// Which allocator function fired a hook.
 ///
 /// The numbering is part of the ABI and of the trace format; new roles get new
@@ -730,20 +730,6 @@ impl SiteTable {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kind_packs_role_and_memory() {
-        let k = pack_kind(AllocFn::Calloc, 3);
-        assert_eq!(k, 0x302);
-        assert_eq!(unpack_kind(k), (AllocFn::Calloc, 3));
-        assert_eq!(unpack_kind(0xff), (AllocFn::Unknown, 0));
-    }
-
-    #[test]
-    fn event_records_round_trip_at_the_documented_offsets() {
 /// One function of the instrumented module that holds original code.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CodeMapFunc {
@@ -878,6 +864,20 @@ impl CodeMap {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_packs_role_and_memory() {
+        let k = pack_kind(AllocFn::Calloc, 3);
+        assert_eq!(k, 0x302);
+        assert_eq!(unpack_kind(k), (AllocFn::Calloc, 3));
+        assert_eq!(unpack_kind(0xff), (AllocFn::Unknown, 0));
+    }
+
+    #[test]
+    fn event_records_round_trip_at_the_documented_offsets() {
         let r = EventRecord {
             tag: EVENT_REALLOC,
             kind: pack_kind(AllocFn::Realloc, 1),
@@ -972,7 +972,6 @@ impl CodeMap {
             assert!(SiteTable::decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
     }
-}
 
     #[test]
     fn code_map_round_trips_and_maps_through_its_runs() {
@@ -1039,3 +1038,4 @@ impl CodeMap {
         assert_eq!(CodeMap::decode(&trailing), None);
         assert_eq!(CodeMap::decode(&[CODE_MAP_VERSION + 1, 0]), None);
     }
+}

@@ -731,7 +731,13 @@ impl Recorder {
         }
         // Read back as every viewer will: a trace that does not read whole
         // is never reported as written.
+        // Only a regular file can be read back: `/dev/null` or a pipe
+        // keeps nothing to check.
+        let regular = |p: &std::path::Path| std::fs::metadata(p).is_ok_and(|m| m.is_file());
         if let (None, Some(path), Some(written)) = (&self.io_error, &self.trace_path, written) {
+            if !regular(path) {
+                return;
+            }
             let started = Instant::now();
             if let Err(why) = heapscope_trace::verify::check_written(path, written) {
                 self.unreadable = Some(why);

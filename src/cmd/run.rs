@@ -528,6 +528,10 @@ impl Opts {
         // Never quiet: a record that is not whole must not pass for one,
         // in the summary either.
         let mut outcome = outcome;
+        let unreadable = outcome
+            .as_ref()
+            .ok()
+            .and_then(|o| o.trace_unreadable.clone());
         let undecided = outcome.as_ref().ok().and_then(|o| undecided(&cfg, o));
         if let (Ok(o), Some(why)) = (&mut outcome, &undecided) {
             for g in &mut o.summary.gates {
@@ -578,7 +582,11 @@ impl Opts {
         })?;
         if let Some(why) = undecided {
             eprintln!("heapscope: error: {why}");
-            return Ok(super::EXIT_UNDECIDED);
+            return Ok(if unreadable.is_some() {
+                super::EXIT_ERROR
+            } else {
+                super::EXIT_UNDECIDED
+            });
         }
         for line in &failed {
             eprintln!("heapscope: {line}");
@@ -618,7 +626,7 @@ impl Opts {
                 text::user_functions(f)
             ));
         }
-        if let (Some(t), None) = (&cfg.trace, &o.trace_error) {
+        if let (Some(t), None, None) = (&cfg.trace, &o.trace_error, &o.trace_unreadable) {
             lines.push(format!(
                 "trace written to `{}`; see `heapscope leaks {}`",
                 t.display(),
@@ -641,7 +649,14 @@ impl Opts {
 fn undecided(cfg: &RunConfig, o: &RunOutcome) -> Option<String> {
     let gated = !o.summary.gates.is_empty();
     let no_messages = cfg.extism.as_ref().is_some_and(|e| e.messages.is_empty());
-    if let (Some(e), Some(t)) = (&o.trace_error, &cfg.trace) {
+    if let (Some(e), Some(t)) = (&o.trace_unreadable, &cfg.trace) {
+        // Exit 2, not 3: heapscope failed to write a readable trace, which
+        // says nothing of the guest.
+        Some(format!(
+            "the trace `{}` does not read back whole ({e}): it is not a record of the run, and no gate is checked on it; please report this as a heapscope bug",
+            t.display()
+        ))
+    } else if let (Some(e), Some(t)) = (&o.trace_error, &cfg.trace) {
         Some(format!(
             "writing the trace `{}` failed ({e}); it holds only the events before",
             t.display()

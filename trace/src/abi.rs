@@ -238,9 +238,23 @@ pub const EVENT_STACK_LEN_OFFSET: u32 = 28;
 /// offset in the shadow memory, [`EVENT_BASE`] when empty).
 pub const EVENTS_EXPORT: &str = "heapscope:events";
 /// Export name of the event buffer's capacity (`i32` global, bytes; starts
-/// at [`EVENT_BYTES`]). A host that sets it to 0 gets every event through
-/// the synchronous hooks.
+/// at [`initial_events_cap`]). A host that sets it to 0 gets every event
+/// through the synchronous hooks.
 pub const EVENTS_CAP_EXPORT: &str = "heapscope:events_cap";
+
+/// The event buffer's capacity in a module as instrumented:
+/// [`EVENT_BYTES`], or 0 in a module with a start function. A start
+/// function runs while the module is instantiated, before a host can reach
+/// the buffer, and a trap there would lose what it buffered; with 0 its
+/// events reach the host through the synchronous hooks. A host raises the
+/// capacity to [`EVENT_BYTES`] once the module is instantiated.
+pub const fn initial_events_cap(has_start: bool) -> u32 {
+    if has_start {
+        0
+    } else {
+        EVENT_BYTES
+    }
+}
 /// Event record tag (bits 24..32 of its first word): an allocation.
 pub const EVENT_ALLOC: u32 = 0;
 /// Event record tag: a free.

@@ -88,6 +88,7 @@ pub(crate) fn trap_stack(
     store: &mut Store<Host>,
     instance: Option<Instance>,
     code_map: Option<&abi::CodeMap>,
+    exports: &ExportNames,
 ) -> Vec<String> {
     let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() else {
         return shadow_stack(store, instance)
@@ -133,10 +134,15 @@ pub(crate) fn trap_stack(
             // heapscope's own.
             continue;
         };
-        let name = wasm_name.map_or_else(
-            || format!("<wasm function {}>", pos.func_index),
-            heapscope_instrument::discover::demangle,
-        );
+        // A function the name section does not name is known by its
+        // export name, as call sites are.
+        let name = match wasm_name {
+            Some(n) => heapscope_instrument::discover::demangle(n),
+            None => exports.name(f.func_index(), pos.func_index).map_or_else(
+                || format!("<wasm function {}>", pos.func_index),
+                String::from,
+            ),
+        };
         match (pos.code_offset, &rec.symbolizer) {
             (Some(at), Some(sym)) => frames.extend(
                 sym.frames(at, &name)
@@ -162,6 +168,48 @@ pub(crate) fn trap_stack(
         ));
     }
     out
+}
+
+/// Export names of the module the user gave, by function index, for
+/// frames the name section does not name.
+#[derive(Debug, Default)]
+pub(crate) struct ExportNames {
+    names: rustc_hash::FxHashMap<u32, String>,
+    /// The module given was instrumented beforehand: its indices are the
+    /// instrumented module's, not the original's.
+    instrumented_indices: bool,
+}
+
+impl ExportNames {
+    /// The function exports of `wasm` (the module as the user gave it);
+    /// `instrumented_indices` when it is an instrumented module.
+    pub(crate) fn of(wasm: &[u8], instrumented_indices: bool) -> ExportNames {
+        let mut names = rustc_hash::FxHashMap::default();
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            if let Ok(wasmparser::Payload::ExportSection(s)) = payload {
+                for e in s.into_iter().flatten() {
+                    if e.kind == wasmparser::ExternalKind::Func {
+                        names.entry(e.index).or_insert_with(|| e.name.to_string());
+                    }
+                }
+            }
+        }
+        ExportNames {
+            names,
+            instrumented_indices,
+        }
+    }
+
+    /// The export name of a frame's function, by its index in the module
+    /// that runs or in the original.
+    fn name(&self, instrumented: u32, original: u32) -> Option<&str> {
+        let index = if self.instrumented_indices {
+            instrumented
+        } else {
+            original
+        };
+        self.names.get(&index).map(String::as_str)
+    }
 }
 
 /// A frame of a trap's stack: function, file, line (0 when unknown).

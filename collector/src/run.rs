@@ -396,7 +396,14 @@ fn finish(
         exit::status(&result, called.instance.is_some(), &store, cfg);
     if let (Err(e), RunStatus::Trapped | RunStatus::Timeout) = (&result, status) {
         // Where it stopped, with the original module's names and lines.
-        let frames = exit::trap_stack(e, &mut store, called.instance, loaded.code_map.as_ref());
+        let exports = exit::ExportNames::of(&loaded.original, loaded.instrumented.is_none());
+        let frames = exit::trap_stack(
+            e,
+            &mut store,
+            called.instance,
+            loaded.code_map.as_ref(),
+            &exports,
+        );
         exit::append_stack(&mut message, &frames);
     }
     let leaks: Option<Vec<Leak>> = match (called.instance, cfg.plain) {

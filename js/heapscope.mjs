@@ -46,7 +46,25 @@ const TAG = Object.freeze({
   INVOCATION_END: 5,
   MEMORY: 6,
   END: 7,
+  TRAP_FRAMES: 8,
 });
+
+/** The most wasm frames of a trap a session keeps (`MAX_TRAP_FRAMES`). */
+const MAX_TRAP_FRAMES = 1000;
+
+/**
+ * The wasm frames of an engine's stack text (V8's `error.stack`), innermost
+ * first: `[function index, byte offset in the module]` for each line
+ * naming `wasm-function[F]:0xOFFSET`.
+ */
+export function wasmFrames(stack) {
+  const out = [];
+  for (const m of String(stack ?? "").matchAll(/wasm-function\[(\d+)\]:0x([0-9a-fA-F]+)/g)) {
+    if (out.length >= MAX_TRAP_FRAMES) break;
+    out.push([Number(m[1]) >>> 0, parseInt(m[2], 16) >>> 0]);
+  }
+  return out;
+}
 
 /** A module with two memories: whether this engine has multi-memory. */
 const TWO_MEMORIES = new Uint8Array([
@@ -345,6 +363,8 @@ export class Session {
    * calls return the same bytes.
    * @param {object} [end]
    * @param {boolean} [end.trapped] the module trapped (a WebAssembly.RuntimeError)
+   * @param {string} [end.stack] the trap's `error.stack`, whose wasm frames
+   *   (`wasm-function[F]:0xOFFSET`) become the trap's stack
    * @param {number} [end.code] the process's or guest's exit code
    * @param {string} [end.message]
    */
@@ -373,6 +393,18 @@ export class Session {
       else if (name.startsWith(ABI.GLOBAL_EXPORT_PREFIX)) globals.push(v);
     }
     const none = 0xffffffffffffffffn;
+    if (end.trapped && end.stack) {
+      // The engine's own frames of the trap: heapscope maps them back to
+      // the original module, as it does wasmtime's.
+      const frames = wasmFrames(end.stack);
+      const tf = this.out.begin(TAG.TRAP_FRAMES);
+      this.out.u32(frames.length);
+      for (const [f, o] of frames) {
+        this.out.u32(f);
+        this.out.u32(o);
+      }
+      this.out.end(tf);
+    }
     const at = this.out.begin(TAG.END);
     this.out.u8(end.trapped ? 1 : 0);
     this.out.u32(end.code ?? -0x80000000);

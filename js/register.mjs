@@ -60,6 +60,8 @@ if (!out) {
       }
     },
   });
+  // A trap's stack as deep as wasmtime's (V8 keeps 10 frames by default).
+  if (Error.stackTraceLimit < 1000) Error.stackTraceLimit = 1000;
   let trap = null;
   process.on("uncaughtExceptionMonitor", (err) => {
     if (err instanceof WebAssembly.RuntimeError) trap = err;
@@ -76,6 +78,7 @@ if (!out) {
           trapped: !!trap,
           code,
           message: trap ? `wasm trap: ${trap.message}` : "",
+          stack: trap?.stack,
         })
       : new Uint8Array([0x48, 0x53, 0x4a, 0x53, 1]);
     writeFileSync(out, bytes);

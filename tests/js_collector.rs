@@ -403,6 +403,53 @@ fn a_trap_under_node_is_a_trap_with_the_events_before_it() {
     assert_eq!(s2["total_bytes"], 128);
 }
 
+/// Under Node the trap's stack is V8's own (`error.stack`'s wasm frames),
+/// mapped back to the original module through the code map as wasmtime's
+/// backtrace is: the same frames, with the same files and lines, as a
+/// wasmtime run of the same module. `badfree` frees a pointer inside a
+/// block; wasi-libc's free traps deep in dlmalloc.
+#[test]
+fn a_trap_under_node_has_the_frames_of_a_wasmtime_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = sample("c/badfree.wasm");
+    let wt = dir.path().join("wasmtime");
+    std::fs::create_dir_all(&wt).unwrap();
+    let (o1, _, s1) = record(&wt, &module, &[]);
+    assert_eq!(code(&o1), 134, "{}", stderr(&o1));
+    let (o2, _, s2) = record_node(
+        dir.path(),
+        &module,
+        "wasi-run.mjs",
+        &[],
+        &[module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o2), 134, "{}", stderr(&o2));
+    let frames = |s: &serde_json::Value| -> Vec<String> {
+        s["message"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(String::from)
+            .collect()
+    };
+    let (wasmtime, node) = (frames(&s1), frames(&s2));
+    assert!(
+        wasmtime[0].starts_with("    at dlfree (")
+            && wasmtime.iter().any(|f| f.contains("by main (")),
+        "{wasmtime:?}"
+    );
+    // Node's stack ends where the JavaScript that called the module
+    // begins: the wasm frames are wasmtime's, up to `_start`.
+    let shared = node.len().min(wasmtime.len());
+    assert!(shared >= 4, "{node:?}");
+    assert_eq!(
+        node[..shared],
+        wasmtime[..shared],
+        "node: {node:?}\nwasmtime: {wasmtime:?}"
+    );
+}
+
 #[test]
 fn an_engine_without_multi_memory_is_named_with_what_to_use_instead() {
     // Debian's Node 20 (the npm package's dependency): V8 11.3 has no

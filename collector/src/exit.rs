@@ -124,36 +124,73 @@ pub(crate) fn trap_stack(
             }
             continue;
         };
-        let pos = map.lookup(f.func_index(), f.module_offset().map(|o| o as u64));
-        tracing::debug!(
-            "trap frame: function {} at {:?} of the instrumented module: {pos:?} of the original",
-            f.func_index(),
-            f.module_offset()
-        );
-        let Some(pos) = pos else {
-            // heapscope's own.
-            continue;
+        let at = InstrumentedFrame {
+            func_index: f.func_index(),
+            module_offset: f.module_offset().map(|o| o as u64),
+            name: wasm_name,
         };
-        // A function the name section does not name is known by its
-        // export name, as call sites are.
-        let name = match wasm_name {
-            Some(n) => heapscope_instrument::discover::demangle(n),
-            None => exports.name(f.func_index(), pos.func_index).map_or_else(
-                || format!("<wasm function {}>", pos.func_index),
-                String::from,
-            ),
-        };
-        match (pos.code_offset, &rec.symbolizer) {
-            (Some(at), Some(sym)) => frames.extend(
-                sym.frames(at, &name)
-                    .into_iter()
-                    .map(|s| (s.function, s.file, s.line)),
-            ),
-            _ => frames.push((name, None, 0)),
-        }
+        frames.extend(original_frames(&rec, map, exports, at));
     }
     drop(rec);
     let captured_all = bt.frames().len() < TRAP_BACKTRACE_FRAMES;
+    shown(frames, captured_all)
+}
+
+/// A frame of the instrumented module that runs, as an engine's backtrace
+/// gives it: function index, byte offset in the module, and the name its
+/// name section gives, if any.
+pub(crate) struct InstrumentedFrame<'a> {
+    /// Function index in the instrumented module.
+    pub func_index: u32,
+    /// Byte offset in the instrumented module's file.
+    pub module_offset: Option<u64>,
+    /// The function's name, when the engine gives one.
+    pub name: Option<&'a str>,
+}
+
+/// The original module's frames for one frame of the instrumented module:
+/// mapped through the code map and symbolised as the run's sites are
+/// (inlined functions are frames of their own); none for heapscope's own
+/// functions.
+pub(crate) fn original_frames(
+    rec: &crate::recorder::Recorder,
+    map: &abi::CodeMap,
+    names: &ExportNames,
+    f: InstrumentedFrame<'_>,
+) -> Vec<Frame> {
+    let pos = map.lookup(f.func_index, f.module_offset);
+    tracing::debug!(
+        "trap frame: function {} at {:?} of the instrumented module: {pos:?} of the original",
+        f.func_index,
+        f.module_offset
+    );
+    let Some(pos) = pos else {
+        // heapscope's own.
+        return Vec::new();
+    };
+    // A function the name section does not name is known by its
+    // export name, as call sites are.
+    let name = match f.name {
+        Some(n) => heapscope_instrument::discover::demangle(n),
+        None => names.name(f.func_index, pos.func_index).map_or_else(
+            || format!("<wasm function {}>", pos.func_index),
+            String::from,
+        ),
+    };
+    match (pos.code_offset, &rec.symbolizer) {
+        (Some(at), Some(sym)) => sym
+            .frames(at, &name)
+            .into_iter()
+            .map(|s| (s.function, s.file, s.line))
+            .collect(),
+        _ => vec![(name, None, 0)],
+    }
+}
+
+/// A trap's frames as shown: a Rust panic's machinery folded, at most
+/// [`TRAP_STACK_FRAMES`], then a line saying how many more there were
+/// (`captured_all`: the engine gave every frame).
+pub(crate) fn shown(mut frames: Vec<Frame>, captured_all: bool) -> Vec<String> {
     fold_panic(&mut frames);
     let mut out: Vec<String> = frames
         .iter()
@@ -170,8 +207,9 @@ pub(crate) fn trap_stack(
     out
 }
 
-/// Export names of the module the user gave, by function index, for
-/// frames the name section does not name.
+/// Function names of the module the user gave, by function index (its
+/// name section's, else its export names), for frames the engine does not
+/// name.
 #[derive(Debug, Default)]
 pub(crate) struct ExportNames {
     names: rustc_hash::FxHashMap<u32, String>,
@@ -185,14 +223,36 @@ impl ExportNames {
     /// `instrumented_indices` when it is an instrumented module.
     pub(crate) fn of(wasm: &[u8], instrumented_indices: bool) -> ExportNames {
         let mut names = rustc_hash::FxHashMap::default();
+        let mut exported = Vec::new();
         for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-            if let Ok(wasmparser::Payload::ExportSection(s)) = payload {
-                for e in s.into_iter().flatten() {
-                    if e.kind == wasmparser::ExternalKind::Func {
-                        names.entry(e.index).or_insert_with(|| e.name.to_string());
+            match payload {
+                Ok(wasmparser::Payload::ExportSection(s)) => {
+                    for e in s.into_iter().flatten() {
+                        if e.kind == wasmparser::ExternalKind::Func {
+                            exported.push((e.index, e.name.to_string()));
+                        }
                     }
                 }
+                Ok(wasmparser::Payload::CustomSection(c)) => {
+                    if let wasmparser::KnownCustom::Name(reader) = c.as_known() {
+                        for sub in reader.into_iter().flatten() {
+                            if let wasmparser::Name::Function(map) = sub {
+                                for n in map.into_iter().flatten() {
+                                    names.insert(
+                                        n.index,
+                                        heapscope_instrument::discover::demangle(n.name),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
             }
+        }
+        // The name section's name first, else the first export's.
+        for (index, name) in exported {
+            names.entry(index).or_insert(name);
         }
         ExportNames {
             names,
@@ -213,7 +273,7 @@ impl ExportNames {
 }
 
 /// A frame of a trap's stack: function, file, line (0 when unknown).
-type Frame = (String, Option<String>, u32);
+pub(crate) type Frame = (String, Option<String>, u32);
 
 /// The shadow stack's frames, innermost first (for a trap without
 /// wasmtime's backtrace).

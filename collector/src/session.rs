@@ -22,6 +22,7 @@
 //! | [`INVOCATION_START`] | the export's name (UTF-8) |
 //! | [`INVOCATION_END`] | `outcome: u8` (0 ok, 1 the plugin's error, 2 threw), `duration_us: u64`, `output: u64` (bytes + 1, 0 unknown), message (UTF-8) |
 //! | [`MEMORY`] | `index: u32`, then the memory's bytes at the end |
+//! | [`TRAP_FRAMES`] | `count: u32`, then per frame `function: u32, offset: u32`: the wasm frames of the engine's own stack of a trap (V8's `error.stack`: `wasm-function[F]:0xOFFSET`, innermost first, offsets in the instrumented module's file); written just before [`END`] |
 //! | [`END`] | `status: u8` (0 exited, 1 trapped), `code: i32` (`i32::MIN`: none), `sp_init: u64`, `sp_now: u64` (`u64::MAX`: none), `globals: u32`, that many `u64`, `stack: u32` bytes of the shadow stack where a trap stopped the module (0 when it did not), message (UTF-8) |
 //!
 //! A session cut short (a killed process) has no [`END`]: its events are
@@ -85,6 +86,10 @@ pub const INVOCATION_END: u8 = 5;
 pub const MEMORY: u8 = 6;
 /// Record tag: how the session ended, with the scan's roots.
 pub const END: u8 = 7;
+/// Record tag: the engine's wasm frames of a trap.
+pub const TRAP_FRAMES: u8 = 8;
+/// The most frames of a trap a session's [`TRAP_FRAMES`] record is read for.
+pub const MAX_TRAP_FRAMES: usize = crate::exit::TRAP_BACKTRACE_FRAMES;
 /// The most records a session is read for (16,777,216: a buffer flush
 /// or a synchronous hook each writes one, so a long browser session holds
 /// millions at most). A session holding more is recorded up to there and
@@ -117,6 +122,9 @@ enum Item {
         bytes: Vec<u8>,
     },
     End(End),
+    /// (function index, byte offset) of the instrumented module, innermost
+    /// first.
+    TrapFrames(Vec<(u32, u32)>),
 }
 
 /// How the session ended.
@@ -399,6 +407,21 @@ fn decode(path: &Path, h: Header, payload: &[u8]) -> Result<Item, RunError> {
                 message: text(p.rest()),
             })
         }
+        TRAP_FRAMES => {
+            let n = p
+                .u32()
+                .ok_or_else(|| bad("a trap's frames record is too short"))?;
+            let mut frames = Vec::with_capacity((n as usize).min(MAX_TRAP_FRAMES));
+            for _ in 0..n {
+                let (Some(f), Some(o)) = (p.u32(), p.u32()) else {
+                    return Err(bad("a trap's frames record is cut"));
+                };
+                if frames.len() < MAX_TRAP_FRAMES {
+                    frames.push((f, o));
+                }
+            }
+            Item::TrapFrames(frames)
+        }
         other => return Err(bad(&format!("unknown record tag {other}"))),
     })
 }
@@ -556,6 +579,7 @@ fn replay<R: Read + Seek>(
         sites,
         symbolizer,
         memories,
+        code_map,
         ..
     } = loaded;
     rec.set_sites(sites);
@@ -586,6 +610,7 @@ fn replay<R: Read + Seek>(
     let mut end: Option<End> = None;
     let mut records_after_end = false;
     let mut memory0: Option<Vec<u8>> = None;
+    let mut trap_frames: Option<Vec<(u32, u32)>> = None;
     while let Next::Record(h) = records.next()? {
         let item = records.item(h, true)?;
         records_after_end |= end.is_some();
@@ -630,6 +655,7 @@ fn replay<R: Read + Seek>(
             Item::Memory { index: 0, bytes } => memory0 = Some(bytes),
             Item::Memory { .. } => {}
             Item::End(e) => end = Some(e),
+            Item::TrapFrames(f) => trap_frames = Some(f),
         }
         rec.clock();
     }
@@ -645,7 +671,33 @@ fn replay<R: Read + Seek>(
             // Where it stopped, from the shadow stack, with the original
             // module's names and lines, as a wasmtime run shows a trap.
             let mut message = e.message.clone();
-            if plausible_stack(&e.trap_stack) && !e.trap_stack.is_empty() {
+            // The engine's own frames, mapped back to the original module,
+            // as a wasmtime run shows a trap; an Extism plugin's stack also
+            // holds the kernel's frames, which the code map does not
+            // cover: the shadow stack there.
+            let engine_frames = match (&trap_frames, &code_map, &cfg.extism) {
+                (Some(frames), Some(map), None) if !frames.is_empty() => {
+                    let names = exit::ExportNames::of(&original, instrumented.is_none());
+                    let mut out = Vec::new();
+                    for &(func_index, offset) in frames {
+                        out.extend(exit::original_frames(
+                            &rec,
+                            map,
+                            &names,
+                            exit::InstrumentedFrame {
+                                func_index,
+                                module_offset: Some(u64::from(offset)),
+                                name: None,
+                            },
+                        ));
+                    }
+                    Some(exit::shown(out, frames.len() < MAX_TRAP_FRAMES))
+                }
+                _ => None,
+            };
+            if let Some(frames) = engine_frames {
+                exit::append_stack(&mut message, &frames);
+            } else if plausible_stack(&e.trap_stack) && !e.trap_stack.is_empty() {
                 let id = rec.stack(&e.trap_stack);
                 let frames: Vec<String> = rec
                     .stack_text(id)

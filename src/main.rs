@@ -13,14 +13,19 @@ use std::process::ExitCode;
 const EXIT_STATUS: &str = "\
 Exit status (every command):
   0    success
-  N    `run`: the guest's own exit code, 0 to 125, as the wasmtime CLI passes it
+  N    `run`: the guest's own exit code, 0 to 125, as the wasmtime CLI passes it; with
+       --node or --session, the code the session's end record gives, 0 to 255
   1    a gate you asked for failed (`run --fail-on-leak`, `--max-peak`, ...; `leaks
        --fail-on-leak`; `diff --fail-on-increase`); --gate-exit-code CODE chooses another
        code, so a failed gate and a guest's own exit 1 differ. `run` also exits 1 when a
        WASI call fails the guest (proc_exit with 126 or more), as wasmtime does
   2    bad input or heapscope's own error (the message says which); a module that
-       cannot be instantiated (an unknown import, a type clash) is this, not a trap
-  3    not decided: the trace is cut short or damaged, or could not be written, or a gated
+       cannot be instantiated (an unknown import, a type clash) is this, not a trap; also
+       a trace `run` wrote that does not read back whole, an output path naming an input
+       or another output, a --session that is not a regular file
+  3    not decided: the trace is cut short, damaged or has a block out of sequence, or
+       could not be written; the summary is partial (a session cut short, without its end
+       or with one it contradicts); the module trapped in its start function; or a gated
        run recorded no heap event; no gate passes on such a record
   130  `run`: interrupted (Ctrl-C, SIGTERM); trace and summary kept up to then
   134  `run`: the guest trapped, hit --memory-limit, or ran out of time or fuel (as

@@ -43,13 +43,14 @@ Exit status (the same contract as `heapscope --help`):
        the run (proc_exit with 126 or more), as wasmtime exits 1
   2    heapscope could not run the module: bad input, an unreadable file, an import or
        type it cannot satisfy (status `error`, not a trap); also an output path that names
-       an input or another output, and a --session that is not a regular file
+       an input or another output, a --session that is not a regular file, and a trace
+       heapscope wrote that does not read back whole (no gate is checked on it)
   3    the record is not whole: the trace could not be written; the summary is partial (a
        session cut inside a record, without its end record, or whose end record
-       contradicts it: records after it, an exit code outside 0 to 255); or gates were
-       asked for and the run recorded no heap event at all; no gate is passed (whatever
-       the guest or the gates said)
-  3    also when gates were asked for and the messages file is empty
+       contradicts it: records after it, an exit code outside 0 to 255); the module
+       trapped in its start function (nothing to scan); gates were asked for and the run
+       recorded no heap event at all, or the messages file is empty; no gate is passed
+       (whatever the guest or the gates said)
   130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then
   134  the guest trapped, hit --memory-limit or ran out of time or fuel (as wasmtime exits
        on a trap); the summary's `status` says which

@@ -87,6 +87,7 @@ pub(crate) fn trap_stack(
     e: &wasmtime::Error,
     store: &mut Store<Host>,
     instance: Option<Instance>,
+    module: Option<&wasmtime::Module>,
     code_map: Option<&abi::CodeMap>,
     exports: &ExportNames,
 ) -> Vec<String> {
@@ -100,7 +101,9 @@ pub(crate) fn trap_stack(
     let mut frames: Vec<Frame> = Vec::new();
     // The code map is the run's module's: another module's frames (an
     // Extism kernel's) are named only.
-    let ours = instance.map(|i| i.module(&*store).clone());
+    // The module, also when the trap came while it was being instantiated
+    // (no instance yet).
+    let ours = module.cloned();
     let rec = store.data_mut().rec.sync();
     for f in bt.frames() {
         let wasm_name = f
@@ -108,7 +111,7 @@ pub(crate) fn trap_stack(
             .map(|n| n.strip_suffix(abi::ORIGINAL_SUFFIX).unwrap_or(n));
         let map = code_map.filter(|_| {
             ours.as_ref()
-                .is_none_or(|m| wasmtime::Module::same(m, f.module()))
+                .is_some_and(|m| wasmtime::Module::same(m, f.module()))
         });
         let Some(map) = map else {
             // Names only: heapscope's wrapper and the body it wraps are one
@@ -238,9 +241,14 @@ impl ExportNames {
                         for sub in reader.into_iter().flatten() {
                             if let wasmparser::Name::Function(map) = sub {
                                 for n in map.into_iter().flatten() {
+                                    // An allocator's body in a module
+                                    // instrumented beforehand reads as the
+                                    // allocator, as on wasmtime's frames.
+                                    let name =
+                                        n.name.strip_suffix(abi::ORIGINAL_SUFFIX).unwrap_or(n.name);
                                     names.insert(
                                         n.index,
-                                        heapscope_instrument::discover::demangle(n.name),
+                                        heapscope_instrument::discover::demangle(name),
                                     );
                                 }
                             }
@@ -350,11 +358,15 @@ fn fold_panic(frames: &mut Vec<Frame>) {
 
 /// A frame of a trap's stack as the terminal and the summary show it:
 /// `function (file:line)`.
+/// Names come from the module (its name section, DWARF, source map):
+/// their control characters are shown escaped, so a name holding a newline
+/// cannot add a frame of its own.
 pub(crate) fn frame_text((f, file, line): &Frame) -> String {
-    match (file, line) {
+    let f = heapscope_trace::text::terminal(f);
+    match (file.as_deref().map(heapscope_trace::text::terminal), line) {
         (Some(file), 0) => format!("{f} ({file})"),
         (Some(file), l) => format!("{f} ({file}:{l})"),
-        (None, _) => f.clone(),
+        (None, _) => f.into_owned(),
     }
 }
 

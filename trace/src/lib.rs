@@ -27,6 +27,7 @@ pub mod gates;
 pub mod growth;
 pub mod leaks;
 pub mod model;
+pub mod text;
 pub mod units;
 pub mod varint;
 pub mod verify;

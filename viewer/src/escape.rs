@@ -19,7 +19,6 @@
 //! well-behaved module reads exactly as before.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 /// Whether XML 1.0 forbids `c` in a document: the C0 controls other than
 /// tab, newline and carriage return, and the noncharacters U+FFFE and
@@ -63,59 +62,9 @@ pub fn xml(s: &str) -> String {
     out
 }
 
-/// Whether a terminal must not get `c` raw: a control character (C0, DEL,
-/// C1: ESC, BEL, CR, newline, NUL...) or a bidirectional override or
-/// isolate, which reorders what follows it on the line.
-fn terminal_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
-}
-
-/// `s` safe to print on a terminal: control characters (ESC, BEL, CR,
-/// newlines, NUL, C1) and bidirectional overrides are escaped as `\x1b`
-/// and `\u{202e}`, so a hostile name can neither move the cursor, retitle
-/// the window, link, nor reorder or forge report lines. Everything else is
-/// printed as it is, so applying it twice changes nothing more.
-pub fn terminal(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(terminal_unsafe) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        push_terminal(&mut out, c);
-    }
-    Cow::Owned(out)
-}
-
-/// [`terminal`] for a message of several lines: its newlines are kept,
-/// every other control character is escaped.
-pub fn terminal_lines(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| c != '\n' && terminal_unsafe(c)) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if c == '\n' {
-            out.push(c);
-        } else {
-            push_terminal(&mut out, c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-fn push_terminal(out: &mut String, c: char) {
-    if !terminal_unsafe(c) {
-        out.push(c);
-    } else if (c as u32) < 0x80 {
-        let _ = write!(out, "\\x{:02x}", c as u32);
-    } else {
-        let _ = write!(out, "\\u{{{:x}}}", c as u32);
-    }
-}
+// The terminal's rule lives in the trace crate, where the collector uses
+// it for the trap stacks it writes into a run's message.
+pub use heapscope_trace::text::{terminal, terminal_lines};
 
 /// `s` as Markdown text (a heading, a list item, a table cell): control
 /// characters made visible as [`terminal`] does (a newline cannot start a
@@ -136,6 +85,33 @@ pub fn markdown(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             c => out.push(c),
         }
+    }
+    no_autolinks(out)
+}
+
+/// GitHub's Markdown makes a link of a bare `scheme://…` or `www.…`
+/// without any markup: a zero-width space after the scheme's colon and
+/// after `www` leaves the text as it reads but makes it no link.
+fn no_autolinks(s: String) -> String {
+    if !s.contains("://") && !s.to_ascii_lowercase().contains("www.") {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut rest = s.as_str();
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with("://") {
+            out.push_str(":\u{200b}");
+            rest = &rest[1..];
+            continue;
+        }
+        if rest.len() >= 4 && rest.is_char_boundary(4) && rest[..4].eq_ignore_ascii_case("www.") {
+            out.push_str(&rest[..3]);
+            out.push('\u{200b}');
+            rest = &rest[3..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
     }
     out
 }
@@ -183,6 +159,15 @@ mod tests {
     }
 
     #[test]
+    fn markdown_makes_no_link_of_a_bare_url() {
+        assert_eq!(
+            markdown("see https://evil.example/x and WWW.evil.example"),
+            "see https:\u{200b}//evil.example/x and WWW\u{200b}.evil.example"
+        );
+        assert_eq!(markdown("a::b"), "a::b");
+    }
+
+    #[test]
     fn terminal_shows_control_characters_and_is_idempotent() {
         let s = "clear\u{1b}[2J\u{7}bell\nline\u{202e}rtl\u{9b}csi";
         let once = terminal(s).into_owned();
@@ -198,7 +183,7 @@ mod tests {
     fn markdown_has_no_image_link_or_raw_control() {
         assert_eq!(
             markdown("![img](http://x) [a](b) <b>*_`#|~\\&\u{1b}\u{7}\n"),
-            "\\!\\[img\\]\\(http://x\\) \\[a\\]\\(b\\) &lt;b&gt;\\*\\_\\`\\#\\|\\~\\\\&amp;\\\\x1b\\\\x07\\\\x0a"
+            "\\!\\[img\\]\\(http:\u{200b}//x\\) \\[a\\]\\(b\\) &lt;b&gt;\\*\\_\\`\\#\\|\\~\\\\&amp;\\\\x1b\\\\x07\\\\x0a"
         );
         assert_eq!(
             markdown("max-peak: 1,024 > 512"),

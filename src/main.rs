@@ -25,7 +25,7 @@ Exit status (every command):
        or another output, a --session that is not a regular file
   3    not decided: the trace is cut short, damaged or has a block out of sequence, or
        could not be written; the summary is partial (a session cut short, without its end
-       or with one it contradicts); the module trapped in its start function; or a gated
+       or with one it contradicts); the run ended in the module's start function; or a gated
        run recorded no heap event; no gate passes on such a record
   130  `run`: interrupted (Ctrl-C, SIGTERM); trace and summary kept up to then
   134  `run`: the guest trapped, hit --memory-limit, or ran out of time or fuel (as

@@ -112,48 +112,50 @@ fn a_block_repeated_left_out_or_moved_makes_every_gate_undecided() {
     }
 }
 
-/// A start function that allocates three blocks (24, 40 and 100 bytes)
-/// and traps.
-const START_TRAPS: &str = r#"(module
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (memory (export "memory") 1)
-  (global $top (mut i32) (i32.const 1024))
-  (func $malloc (export "malloc") (param i32) (result i32) (local i32)
-    (local.set 1 (global.get $top))
-    (global.set $top (i32.add (global.get $top) (local.get 0)))
-    (local.get 1))
-  (func $free (export "free") (param i32))
-  (func $init
-    (drop (call $malloc (i32.const 24)))
-    (drop (call $malloc (i32.const 40)))
-    (drop (call $malloc (i32.const 100)))
-    unreachable)
-  (start $init)
-  (func (export "_start")))"#;
-
 /// Regression: the events a start function buffered were lost when it
 /// trapped (there was no instance yet to drain the buffer from), so the
 /// run recorded 0 events and a gate passed on nothing.
 #[test]
 fn a_start_function_that_traps_after_allocating_is_recorded_and_gates_are_undecided() {
-    let dir = tempfile::tempdir().unwrap();
-    let module = dir.path().join("start.wasm");
-    std::fs::write(&module, wat::parse_str(START_TRAPS).unwrap()).unwrap();
-    let (o, _, s) = record(dir.path(), &module, &[]);
-    assert_eq!(s["status"], "trapped", "{}", stderr(&o));
-    assert_eq!(counts(&s), [3, 164, 3, 164, 3, 164]);
-    assert_eq!(s["events"], 3);
-    let (o, _, _) = record(
-        dir.path(),
-        &module,
-        &["--fail-on-leak", "--max-peak", "1000"],
-    );
-    assert_eq!(code(&o), 3, "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains(
-            "error: gates not checked: the module trapped in its start function, while it was being instantiated; the 3 allocations it made are recorded, but there was no instance to scan for leaks"
-        ),
-        "{}",
-        stderr(&o)
-    );
+    // A start function that allocates three blocks (24, 40 and 100 bytes)
+    // and then traps, or exits (`proc_exit(0)`): either way the run ends
+    // before there is an instance to scan.
+    for (ending, status, end) in [
+        ("trap", "trapped", "unreachable"),
+        ("exit", "exited", "(call $exit (i32.const 0))"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let module = bump_command(
+            dir.path(),
+            ending,
+            "",
+            "1",
+            &format!(
+                r#"(func $init
+                     (drop (call $malloc (i32.const 24)))
+                     (drop (call $malloc (i32.const 40)))
+                     (drop (call $malloc (i32.const 100)))
+                     {end})
+                   (start $init)
+                   (func (export "_start"))"#
+            ),
+        );
+        let (o, _, s) = record(dir.path(), &module, &[]);
+        assert_eq!(s["status"], status, "{}", stderr(&o));
+        assert_eq!(counts(&s), [3, 164, 3, 164, 3, 164], "{ending}");
+        assert_eq!(s["events"], 3, "{ending}");
+        let (o, _, _) = record(
+            dir.path(),
+            &module,
+            &["--fail-on-leak", "--max-peak", "1000"],
+        );
+        assert_eq!(code(&o), 3, "{ending}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!(
+                "error: gates not checked: the run ended ({status}) in the module's start function, while it was being instantiated; the 3 allocations it made are recorded, but there was no instance to scan for leaks"
+            )),
+            "{}",
+            stderr(&o)
+        );
+    }
 }

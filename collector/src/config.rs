@@ -212,10 +212,10 @@ pub struct RunOutcome {
     /// The blocks live at the end, grouped by allocation stack, kind and
     /// suppression; most bytes first (empty for `--plain` runs).
     pub leaks: Vec<Leak>,
-    /// The guest trapped while the module was instantiated (in its start
-    /// function): what it allocated is recorded, but there was no instance
-    /// to scan for leaks.
-    pub start_trapped: bool,
+    /// The run ended while the module was being instantiated (its start
+    /// function trapped, exited or ran out of a limit): what it allocated is
+    /// recorded, but there was no instance to scan for leaks.
+    pub ended_in_start: bool,
     /// The leak scan at exit did not finish within `--timeout`: the blocks
     /// live at the end are not classified (gates count them as definitely
     /// lost).

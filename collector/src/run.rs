@@ -102,6 +102,7 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     }
     let mut called = Called {
         module_cache: Some(cache_use),
+        module: Some(module.clone()),
         ..Called::default()
     };
     tracing::info!(
@@ -343,6 +344,9 @@ struct Called {
     sp_init: Option<u64>,
     /// How the compiled module was had.
     module_cache: Option<crate::cache::CacheUse>,
+    /// The compiled module that runs (a trap's frames of other modules,
+    /// an Extism kernel's, are not mapped through its code map).
+    module: Option<wasmtime::Module>,
 }
 
 /// After instantiation, before the first call: find the event buffer (and
@@ -401,6 +405,7 @@ fn finish(
             e,
             &mut store,
             called.instance,
+            called.module.as_ref(),
             loaded.code_map.as_ref(),
             &exports,
         );
@@ -478,7 +483,7 @@ fn finish(
         invalid_frees: std::mem::take(&mut rec.invalid_frees),
         leaks: leaks.unwrap_or_default(),
         leak_scan_cut,
-        start_trapped: called.instance.is_none() && status == RunStatus::Trapped,
+        ended_in_start: called.instance.is_none() && status != RunStatus::Error,
         refused_growth,
         invocation_ns: std::mem::take(&mut inv.ns),
         results: if status == RunStatus::Exited && cfg.invoke.is_some() {

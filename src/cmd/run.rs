@@ -48,7 +48,7 @@ Exit status (the same contract as `heapscope --help`):
   3    the record is not whole: the trace could not be written; the summary is partial (a
        session cut inside a record, without its end record, or whose end record
        contradicts it: records after it, an exit code outside 0 to 255); the module
-       trapped in its start function (nothing to scan); gates were asked for and the run
+       ended in its start function (nothing to scan); gates were asked for and the run
        recorded no heap event at all, or the messages file is empty; no gate is passed
        (whatever the guest or the gates said)
   130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then
@@ -667,9 +667,10 @@ fn undecided(cfg: &RunConfig, o: &RunOutcome) -> Option<String> {
             "the record is not whole: {}",
             o.summary.partial.join("; ")
         ))
-    } else if gated && o.start_trapped {
+    } else if gated && o.ended_in_start {
         Some(format!(
-            "gates not checked: the module trapped in its start function, while it was being instantiated; the {} allocations it made are recorded, but there was no instance to scan for leaks",
+            "gates not checked: the run ended ({}) in the module's start function, while it was being instantiated; the {} allocations it made are recorded, but there was no instance to scan for leaks",
+            o.summary.status.name(),
             o.summary.total_blocks
         ))
     } else if gated && no_messages {

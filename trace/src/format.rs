@@ -364,6 +364,19 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Its name in the summary JSON (`exited`, `trapped`, `memory_limit`,
+    /// `timeout`, `error`, `interrupted`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Exited => "exited",
+            RunStatus::Trapped => "trapped",
+            RunStatus::MemoryLimit => "memory_limit",
+            RunStatus::Timeout => "timeout",
+            RunStatus::Error => "error",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
     fn to_u8(self) -> u8 {
         match self {
             RunStatus::Exited => 0,
@@ -1511,13 +1524,18 @@ impl<R: Read> TraceReader<R> {
             self.out_of_sequence.push(offset);
             return false;
         }
-        if seq > self.next_seq + self.unread_since {
+        if seq > self.next_seq.saturating_add(self.unread_since) {
             // Blocks are missing before this one: what they defined is
             // filled with stand-ins from its sync record.
             self.out_of_sequence.push(offset);
             self.resync = true;
         }
-        self.next_seq = seq + 1;
+        let Some(next) = seq.checked_add(1) else {
+            // No writer numbers a block so: a forged one.
+            self.out_of_sequence.push(offset);
+            return false;
+        };
+        self.next_seq = next;
         self.unread_since = 0;
         true
     }
@@ -1583,7 +1601,9 @@ impl<R: Read> TraceReader<R> {
                 self.sync(counts, base)?;
                 return Some(None);
             }
-            kind::STRING if len > MAX_STRING => return None,
+            // Writers before the bound (no sequence numbers) did not cut
+            // strings: their traces still read.
+            kind::STRING if len > MAX_STRING && self.sequenced => return None,
             kind::STRING => {
                 let s = String::from_utf8_lossy(&self.payload[..len]).into_owned();
                 self.tables.add_string(s.clone());

@@ -28,6 +28,7 @@ mod config;
 pub mod deferred;
 mod exit;
 pub mod extism;
+pub(crate) mod files;
 mod host;
 pub mod leakscan;
 mod module;

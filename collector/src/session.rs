@@ -438,6 +438,9 @@ struct Scan {
     /// Why the records after `stop` are not read: cut inside a record, or
     /// more than [`MAX_RECORDS`].
     partial: Option<String>,
+    /// Why the process that wrote the session did not finish (killed by a
+    /// signal), if it did not.
+    killed: Option<String>,
 }
 
 /// Check every record of a session, reading only what is small (events
@@ -454,6 +457,7 @@ fn scan_within<R: Read + Seek>(path: &Path, r: R, len: u64, max: u64) -> Result<
         invocations: 0,
         stop: records.at,
         partial: None,
+        killed: None,
     };
     loop {
         let h = match records.next()? {
@@ -499,7 +503,7 @@ fn open(path: &Path) -> Result<(std::fs::File, u64), RunError> {
     if !std::fs::metadata(path).map_err(read)?.is_file() {
         return Err(not_regular());
     }
-    let file = std::fs::File::open(path).map_err(read)?;
+    let file = crate::files::open_without_waiting(path).map_err(read)?;
     let meta = file.metadata().map_err(read)?;
     if !meta.is_file() {
         return Err(not_regular());
@@ -752,7 +756,12 @@ fn replay<R: Read + Seek>(
     });
     // Why the session is not whole; then its trace has no end-of-run
     // record either, so it reads back as partial too.
-    let mut partial: Vec<String> = scanned.partial.iter().cloned().collect();
+    let mut partial: Vec<String> = scanned
+        .partial
+        .iter()
+        .chain(&scanned.killed)
+        .cloned()
+        .collect();
     match &forged {
         Some(why) => partial.push(format!(
             "the session's end record is not believable: {why}; the session is recorded as one without its end"
@@ -791,7 +800,7 @@ fn replay<R: Read + Seek>(
         invalid_frees: std::mem::take(&mut rec.invalid_frees),
         leaks: leaks.unwrap_or_default(),
         leak_scan_cut,
-        start_trapped: false,
+        ended_in_start: false,
         refused_growth: None,
         invocation_ns: Vec::new(),
         results: Vec::new(),
@@ -905,15 +914,14 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
             node.script.display()
         )));
     }
-    let records = Records::new(&session, &file, scanned.stop)?;
-    let mut outcome = replay(cfg, loaded, records, &scanned)?;
+    let mut scanned = scanned;
     if let (None, Some(sig)) = (status.code(), unix_signal(&status)) {
-        outcome
-            .summary
-            .partial
-            .push(format!("Node was killed by signal {sig}"));
+        // Partial before the trace is closed: its trace then has no
+        // end-of-run record, so a later gate on it decides nothing either.
+        scanned.killed = Some(format!("Node was killed by signal {sig}"));
     }
-    Ok(outcome)
+    let records = Records::new(&session, &file, scanned.stop)?;
+    replay(cfg, loaded, records, &scanned)
 }
 
 #[cfg(unix)]
@@ -1037,7 +1045,8 @@ mod tests {
                 records: 3,
                 invocations: 1,
                 stop: s.len() as u64,
-                partial: None
+                partial: None,
+                killed: None,
             }
         );
         // Cut inside the events record's payload, then inside its header.

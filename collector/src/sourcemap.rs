@@ -219,8 +219,8 @@ pub fn read_beside(module: &Path, url: &str) -> Result<Vec<u8>, String> {
     if regular(std::fs::metadata(&file))?.len() > MAX_MAP_BYTES {
         return Err(too_big());
     }
-    let f =
-        std::fs::File::open(&file).map_err(|e| format!("cannot open `{}`: {e}", file.display()))?;
+    let f = crate::files::open_without_waiting(&file)
+        .map_err(|e| format!("cannot open `{}`: {e}", file.display()))?;
     // And again on what was opened: the file may have been replaced.
     regular(f.metadata())?;
     let mut bytes = Vec::new();

@@ -162,6 +162,7 @@ fn sigint_stops_the_guest_and_keeps_the_trace_and_summary() {
         serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     assert_eq!(s["status"], "interrupted");
     assert_eq!(s["total_blocks"], 2);
+    check_round_trip(&trace, &summary, &out);
     let dump = heapscope(["dump".as_ref(), trace.as_os_str()]);
     let text = stdout(&dump);
     assert_eq!(

@@ -73,11 +73,10 @@ print(n)
 
 /// `heapscope ARGS` with `GITHUB_STEP_SUMMARY` set to `summary`.
 fn gated(args: &[&std::ffi::OsStr], summary: &Path) -> std::process::Output {
-    let o = Command::new(env!("CARGO_BIN_EXE_heapscope"))
-        .args(args)
-        .env("GITHUB_STEP_SUMMARY", summary)
-        .output()
-        .expect("heapscope runs");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_heapscope"));
+    cmd.env("GITHUB_STEP_SUMMARY", summary);
+    let args: Vec<std::ffi::OsString> = args.iter().map(|a| a.to_os_string()).collect();
+    let o = run_checked(cmd, &args);
     code(&o);
     o
 }

@@ -363,6 +363,24 @@ fn a_session_cut_short_keeps_its_events_and_says_so() {
     assert!(stderr(&o).contains("magic bytes"), "{}", stderr(&o));
 }
 
+/// Summaries of a WASI command that traps, run under wasmtime and under
+/// Node (`wasi-run.mjs`), both checked to exit as a trap does (134).
+fn trapped_both(dir: &Path, module: &Path) -> (serde_json::Value, serde_json::Value) {
+    let wt = dir.join("wasmtime");
+    std::fs::create_dir_all(&wt).unwrap();
+    let (o1, _, s1) = record(&wt, module, &[]);
+    assert_eq!(code(&o1), 134, "{}", stderr(&o1));
+    let (o2, _, s2) = record_node(
+        dir,
+        module,
+        "wasi-run.mjs",
+        &[],
+        &[module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o2), 134, "{}", stderr(&o2));
+    (s1, s2)
+}
+
 #[test]
 fn a_trap_under_node_is_a_trap_with_the_events_before_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -376,20 +394,9 @@ fn a_trap_under_node_is_a_trap_with_the_events_before_it() {
              (drop (call $malloc (i32.const 28)))
              unreachable)"#,
     );
-    let wt = dir.path().join("wasmtime");
-    std::fs::create_dir_all(&wt).unwrap();
-    let (o1, _, s1) = record(&wt, &module, &[]);
-    assert_eq!(code(&o1), 134, "{}", stderr(&o1));
-    let (o2, _, s2) = record_node(
-        dir.path(),
-        &module,
-        "wasi-run.mjs",
-        &[],
-        &[module.to_str().unwrap()],
-    );
-    assert_eq!(code(&o2), 134, "{}", stderr(&o2));
+    let (s1, s2) = trapped_both(dir.path(), &module);
     assert_eq!(s2["status"], "trapped");
-    // Where it stopped, from the shadow stack, as a wasmtime run says it.
+    // Where it stopped, from V8's frames, as a wasmtime run says it.
     let m = s2["message"].as_str().unwrap();
     assert!(
         m.starts_with("wasm trap: unreachable\n    at _start"),
@@ -412,18 +419,7 @@ fn a_trap_under_node_is_a_trap_with_the_events_before_it() {
 fn a_trap_under_node_has_the_frames_of_a_wasmtime_run() {
     let dir = tempfile::tempdir().unwrap();
     let module = sample("c/badfree.wasm");
-    let wt = dir.path().join("wasmtime");
-    std::fs::create_dir_all(&wt).unwrap();
-    let (o1, _, s1) = record(&wt, &module, &[]);
-    assert_eq!(code(&o1), 134, "{}", stderr(&o1));
-    let (o2, _, s2) = record_node(
-        dir.path(),
-        &module,
-        "wasi-run.mjs",
-        &[],
-        &[module.to_str().unwrap()],
-    );
-    assert_eq!(code(&o2), 134, "{}", stderr(&o2));
+    let (s1, s2) = trapped_both(dir.path(), &module);
     let frames = |s: &serde_json::Value| -> Vec<String> {
         s["message"]
             .as_str()

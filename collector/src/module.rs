@@ -26,9 +26,10 @@ pub(crate) struct Loaded {
     /// Symbolises sites the first time the run reaches them.
     pub symbolizer: Option<Symbolizer>,
     /// Where the instrumented module's code was in the original, for a
-    /// trap's stack ([`abi::CODE_MAP_SECTION`]); `None` for a plain run, or
-    /// a module instrumented by a heapscope that wrote none.
-    pub code_map: Option<CodeMap>,
+    /// trap's stack ([`abi::CODE_MAP_SECTION`]), encoded: decoded only when
+    /// a trap needs it ([`Loaded::code_map`]); empty for a plain run, or a
+    /// module instrumented by a heapscope that wrote none.
+    pub code_map_bytes: Vec<u8>,
     /// The original's memories, in index order.
     pub memories: Vec<MemoryInfo>,
     /// Index of heapscope's shadow memory in the module that runs.
@@ -75,7 +76,7 @@ pub(crate) fn prepare(
                 instrumented: meta.report,
                 sites,
                 symbolizer,
-                code_map: CodeMap::decode(&meta.code_map),
+                code_map_bytes: meta.code_map,
                 shadow: meta.shadow,
                 is_instrumented: meta.instrumented,
             };
@@ -91,11 +92,7 @@ pub(crate) fn prepare(
         report: loaded.instrumented.clone(),
         shadow: loaded.shadow,
         instrumented: loaded.is_instrumented,
-        code_map: loaded
-            .code_map
-            .as_ref()
-            .map(CodeMap::encode)
-            .unwrap_or_default(),
+        code_map: loaded.code_map_bytes.clone(),
     };
     cache.store(&key, &module, &meta);
     Ok((loaded, module, CacheUse::Miss))
@@ -171,9 +168,10 @@ fn load(cfg: &RunConfig, original: Vec<u8>) -> Result<Loaded, RunError> {
     // original's DWARF when instrumenting here, else from the copy the
     // instrumenter made.
     let symbolizer = symbolizer(cfg, &original, instrumented.is_some());
-    let code_map = layout
+    let code_map_bytes = layout
         .custom(abi::CODE_MAP_SECTION)
-        .and_then(CodeMap::decode);
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
     drop(layout);
     let runs = wasm.as_deref().unwrap_or(&original);
     Ok(Loaded {
@@ -185,8 +183,16 @@ fn load(cfg: &RunConfig, original: Vec<u8>) -> Result<Loaded, RunError> {
         instrumented,
         sites,
         symbolizer,
-        code_map,
+        code_map_bytes,
     })
+}
+
+impl Loaded {
+    /// The code map, decoded (`None` when there is none, or it does not
+    /// decode): only a trap needs it.
+    pub fn code_map(&self) -> Option<CodeMap> {
+        CodeMap::decode(&self.code_map_bytes)
+    }
 }
 
 /// The file's bytes; the text format is parsed, binaries pass through,

@@ -406,7 +406,7 @@ fn finish(
             &mut store,
             called.instance,
             called.module.as_ref(),
-            loaded.code_map.as_ref(),
+            loaded.code_map().as_ref(),
             &exports,
         );
         exit::append_stack(&mut message, &frames);

@@ -583,7 +583,7 @@ fn replay<R: Read + Seek>(
         sites,
         symbolizer,
         memories,
-        code_map,
+        code_map_bytes,
         ..
     } = loaded;
     rec.set_sites(sites);
@@ -679,6 +679,7 @@ fn replay<R: Read + Seek>(
             // as a wasmtime run shows a trap; an Extism plugin's stack also
             // holds the kernel's frames, which the code map does not
             // cover: the shadow stack there.
+            let code_map = abi::CodeMap::decode(&code_map_bytes);
             let engine_frames = match (&trap_frames, &code_map, &cfg.extism) {
                 (Some(frames), Some(map), None) if !frames.is_empty() => {
                     let names = exit::ExportNames::of(&original, instrumented.is_none());

@@ -2000,7 +2000,7 @@ impl Tables {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn sample() -> Vec<Record> {
@@ -2412,9 +2412,9 @@ mod tests {
         assert_eq!(got, want);
     }
 
-    /// The blocks of a checked trace: (offset, bytes) of each top-level
-    /// record after the header.
-    fn blocks_of(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+    /// The blocks of a checked trace: the byte range of each top-level
+    /// record after the header (the trace crate's tests share it).
+    pub(crate) fn blocks_of(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
         let mut at = 12;
         let mut out = Vec::new();
         while at < bytes.len() {

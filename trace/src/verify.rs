@@ -171,6 +171,7 @@ fn walk_block(block: &[u8], w: &mut Walk) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::tests::blocks_of;
     use crate::format::{BlockSink, Record, RunStatus, TraceWriter};
 
     fn write(path: &Path, events: u64) {
@@ -258,20 +259,6 @@ mod tests {
             ))
         );
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// The top-level records of a trace file: byte ranges after its header.
-    fn blocks_of(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
-        let mut at = 12;
-        let mut out = Vec::new();
-        while at < bytes.len() {
-            let mut c = Cursor::new(&bytes[at + 1..]);
-            let len = c.u64().unwrap() as usize;
-            let end = at + 1 + c.position() + len;
-            out.push(at..end);
-            at = end;
-        }
-        out
     }
 
     /// `bytes` with block `n`'s records changed by `f`, compressed and

@@ -132,12 +132,7 @@ fn hostile_names_leave_every_output_well_formed() {
 
     // Every SVG heapscope writes.
     let mut svgs = Vec::new();
-    for w in [
-        "allocated-bytes",
-        "allocations",
-        "leaked-bytes",
-        "peak-bytes",
-    ] {
+    for w in FLAMEGRAPH_WEIGHTS {
         let svg = d.join(format!("{w}.svg"));
         let o = heapscope([
             "flamegraph".as_ref(),

@@ -246,12 +246,7 @@ fn hostile_function_names_render_as_text_in_every_svg_and_html_output() {
     let (trace, _) = trace_of(dir.path(), &fixture, &[]);
     let d = dir.path();
     let mut outputs: Vec<PathBuf> = Vec::new();
-    for w in [
-        "allocated-bytes",
-        "allocations",
-        "leaked-bytes",
-        "peak-bytes",
-    ] {
+    for w in FLAMEGRAPH_WEIGHTS {
         let svg = d.join(format!("{w}.svg"));
         flamegraph(&trace, w, &svg);
         outputs.push(svg);

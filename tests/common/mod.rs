@@ -30,6 +30,14 @@ pub fn reference_wasmtime() -> PathBuf {
     p
 }
 
+/// Every `heapscope flamegraph --weight` there is.
+pub const FLAMEGRAPH_WEIGHTS: [&str; 4] = [
+    "allocated-bytes",
+    "allocations",
+    "leaked-bytes",
+    "peak-bytes",
+];
+
 /// Run the heapscope binary. A `run` that writes a trace is checked to
 /// read back with the run's own totals ([`check_round_trip`]).
 pub fn heapscope<I, S>(args: I) -> Output

@@ -344,15 +344,19 @@ export class Session {
    * call as an invocation.
    */
   wrapExports(exports) {
-    const out = {};
+    // As the engine's own exports object: no prototype, frozen.
+    const out = Object.create(null);
     for (const [name, value] of Object.entries(exports)) {
       if (typeof value !== "function") {
         out[name] = value;
-      } else if (this.invocations.has(name)) {
-        out[name] = (...args) => this.invocation(name, () => this.enter(value, args));
-      } else {
-        out[name] = (...args) => this.enter(value, args);
+        continue;
       }
+      const wrapper = this.invocations.has(name)
+        ? (...args) => this.invocation(name, () => this.enter(value, args))
+        : (...args) => this.enter(value, args);
+      // Glue that checks an export's arity (`fn.length`: the official
+      // SQLite wasm build) or its name sees the export's own.
+      out[name] = like(wrapper, value);
     }
     return Object.freeze(out);
   }
@@ -421,6 +425,17 @@ export class Session {
     this.finished = this.out.take();
     return this.finished;
   }
+}
+
+/**
+ * `wrapper` with `original`'s `length` and `name`, so that code checking a
+ * function's arity or name (emscripten's and SQLite's glue do) sees the
+ * original's.
+ */
+function like(wrapper, original) {
+  Object.defineProperty(wrapper, "length", { value: original.length, configurable: true });
+  Object.defineProperty(wrapper, "name", { value: original.name, configurable: true });
+  return wrapper;
 }
 
 function now() {
@@ -516,7 +531,7 @@ export function install({ substitute = () => null, onSession, options } = {}) {
         }
         if (native(value)) {
           Object.defineProperty(copy, name, {
-            value: (...args) => value(...args),
+            value: like((...args) => value(...args), value),
             enumerable: true,
           });
         }
@@ -558,10 +573,10 @@ export function install({ substitute = () => null, onSession, options } = {}) {
     return start(module, imports, (i) => new orig.Instance(module, i));
   };
   Instance.prototype = orig.Instance.prototype;
-  W.Module = Module;
-  W.Instance = Instance;
-  W.compile = (bytes, ...rest) => orig.compile.call(W, swap(bytes), ...rest);
-  W.instantiate = async (source, imports, ...rest) => {
+  W.Module = like(Module, orig.Module);
+  W.Instance = like(Instance, orig.Instance);
+  W.compile = like((bytes, ...rest) => orig.compile.call(W, swap(bytes), ...rest), orig.compile);
+  W.instantiate = like(async (source, imports, ...rest) => {
     if (source instanceof orig.Module) {
       return start(source, imports, (i) => orig.instantiate.call(W, source, i, ...rest));
     }
@@ -570,12 +585,17 @@ export function install({ substitute = () => null, onSession, options } = {}) {
       orig.instantiate.call(W, module, i),
     );
     return { module, instance };
-  };
+  }, orig.instantiate);
   if (orig.compileStreaming) {
     const read = async (response) => new Uint8Array(await (await response).arrayBuffer());
-    W.compileStreaming = async (response) => orig.compile.call(W, swap(await read(response)));
-    W.instantiateStreaming = async (response, imports) =>
-      W.instantiate(await read(response), imports);
+    W.compileStreaming = like(
+      async (response) => orig.compile.call(W, swap(await read(response))),
+      orig.compileStreaming,
+    );
+    W.instantiateStreaming = like(
+      async (response, imports) => W.instantiate(await read(response), imports),
+      orig.instantiateStreaming,
+    );
   }
   // For apps that hand host functions to a runtime that checks imports
   // itself (the Extism JS SDK): `globalThis.heapscope?.extismFunctions()`.

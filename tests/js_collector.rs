@@ -473,3 +473,42 @@ fn an_engine_without_multi_memory_is_named_with_what_to_use_instead() {
     assert!(e.contains("no multi-memory support"), "{e}");
     assert!(e.contains("Node 22 or newer"), "{e}");
 }
+
+/// An installed package of the real-module corpus (`corpus/package.json`,
+/// pinned by its lockfile).
+fn corpus(rel: &str) -> PathBuf {
+    let p = repo().join("corpus/node_modules").join(rel);
+    assert!(
+        p.exists(),
+        "`{}` is missing: install the corpus (`npm ci --ignore-scripts` in corpus/)",
+        p.display()
+    );
+    p
+}
+
+/// Regression: the official SQLite wasm build's glue checks each export's
+/// arity (`fn.length`) at start-up, and died on the collector's wrappers
+/// (`(...args) => …`, length 0). The wrappers keep each export's length and
+/// name, and the app prints what it prints without heapscope.
+#[test]
+fn sqlite_wasm_whose_glue_checks_export_arity_runs_as_without_heapscope() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = corpus("@sqlite.org/sqlite-wasm");
+    let module = pkg.join("dist/sqlite3.wasm");
+    let args = [pkg.to_str().unwrap()];
+    let expected = unprofiled("sqlite-wasm.mjs", &args);
+    assert_eq!(
+        expected,
+        "[\"3.54.1\",[667,4664331,\"row 997\",\"row 1\"]]\n"
+    );
+    let (o, _, s) = record_node(dir.path(), &module, "sqlite-wasm.mjs", &[], &args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), expected, "the app's output is unchanged");
+    assert_eq!(s["status"], "exited");
+    assert_eq!(s["total_blocks"], 2256, "{s}");
+    assert_eq!(s["total_bytes"], 201_450, "{s}");
+    assert_eq!(s["curr_blocks"], 2, "{s}");
+    assert_eq!(s["invalid_frees"], 0, "{s}");
+    assert_eq!(s["leak_kinds"]["definite"]["blocks"], 0, "{s}");
+    assert_eq!(s["memory"]["grows"], 0, "{s}");
+}

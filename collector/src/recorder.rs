@@ -526,8 +526,13 @@ impl Recorder {
                 }
                 self.freed_next = (self.freed_next + 1) % FREED_REMEMBERED;
             }
-            FreeOutcome::Invalid => self.invalid_free(ptr, stack),
-            FreeOutcome::Null => {}
+            // A double free is written with the stacks of the block, so
+            // a report can say so (and call it possible when the run did
+            // not see every allocation: the model decides that at the end).
+            FreeOutcome::Invalid | FreeOutcome::DoubleFree => self.invalid_free(ptr, stack),
+            // Counted by the model, which a trace's replay repeats: no
+            // record of its own.
+            FreeOutcome::UnseenBlock | FreeOutcome::Null => {}
         }
     }
 
@@ -621,7 +626,10 @@ impl Recorder {
     /// An allocation hook fired.
     #[inline]
     pub fn alloc(&mut self, kind: i32, ptr: u64, size: u64, align: u64, stack: StackId) {
-        self.note_block(ptr);
+        // A zero-size placeholder is no block, and not where the heap starts.
+        if size != 0 || !heapscope_trace::model::is_placeholder(kind, ptr) {
+            self.note_block(ptr);
+        }
         self.model.alloc(kind, ptr, size, stack);
         self.write(|w| w.alloc(kind, ptr, size, align, stack));
         self.tick();
@@ -652,16 +660,18 @@ impl Recorder {
             // Nothing to free, and nothing invalid: not recorded.
             return;
         }
-        let outcome = self.model.free(ptr);
+        let outcome = self.model.free(kind, ptr);
         self.write(|w| w.free(kind, ptr, stack));
         self.note_free(outcome, ptr, stack);
         self.tick();
     }
 
-    /// A reallocation is about to run on `old`: when `old` is not a block's
-    /// start, the invalid free is recorded now, before the allocator can
-    /// trap on it, and the reallocation that follows (if the allocator
-    /// returns) is recorded as an allocation only.
+    /// A reallocation is about to run on `old`: when `old` is not a live
+    /// block's start, its free is recorded now (an invalid free, before the
+    /// allocator can trap on it; or the free of a block heapscope did not
+    /// see allocated, as the model's rule says), and the reallocation that
+    /// follows (if the allocator returns) is recorded as an allocation
+    /// only: a new block.
     #[inline]
     pub fn realloc_check(&mut self, kind: i32, old: u64, stack: StackId) {
         if !self.is_bad_realloc(old) {
@@ -673,8 +683,9 @@ impl Recorder {
         self.bad_realloc = Some(old);
     }
 
-    /// Whether a reallocation of `old` would be an invalid free: `old` is
-    /// not null and no live block starts there.
+    /// Whether a reallocation of `old` frees no live block: `old` is not
+    /// null and no live block starts there (an invalid free, a placeholder,
+    /// or a block heapscope did not see allocated).
     #[inline]
     pub fn is_bad_realloc(&self, old: u64) -> bool {
         old != 0 && self.model.block(old).is_none()

@@ -282,7 +282,7 @@ mod tests {
             // Stack 1 keeps 100 bytes per invocation; stack 2 one transient.
             model.alloc(0, 1000 + i * 200, 100, 1);
             model.alloc(0, 90_000, 40, 2);
-            model.free(90_000);
+            model.free(0, 90_000);
             t.record(&stats(i, model.curr_bytes), &model);
         }
         let g = t.finish(&model, |_| Vec::new()).unwrap();

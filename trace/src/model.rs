@@ -10,8 +10,9 @@
 //! (ever allocated), `curr_` (live now), `max_` (live at the peak of live
 //! bytes).
 
+use crate::abi::AllocFn;
 use crate::format::{LeakKind, MemoryInfo, Record, RunStatus, StackId};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// A live heap block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,17 +27,98 @@ pub struct Block {
     pub kind: i32,
 }
 
-/// What a free (or the free half of a reallocation) found.
+/// What a free (or the free half of a reallocation) found. The rule is
+/// [`HeapModel::free`]'s, the same for a run and for its trace's replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FreeOutcome {
     /// The block was live and is now freed.
     Freed(Block),
-    /// `free(NULL)`: nothing to do.
+    /// `free(NULL)`, or the free of a zero-size placeholder (see
+    /// [`is_placeholder`]): nothing to do.
     Null,
-    /// The pointer is not the start of a live block: a double free, or a free
-    /// of memory never allocated.
+    /// The pointer cannot be a block's start: it lies outside its memory,
+    /// is misaligned for an allocator that aligns every block, or points
+    /// inside a live block. An invalid free whatever else the run saw.
     Invalid,
+    /// The pointer was a block, freed before and not allocated since: a
+    /// double free, invalid unless the run did not see every allocation
+    /// (then the allocator may have handed the address out again through a
+    /// path heapscope does not hook: see [`HeapModel::possible_double_frees`]).
+    DoubleFree,
+    /// A pointer heapscope never saw allocated that may be a block: its
+    /// allocation went through a path heapscope does not hook. Counted in
+    /// [`HeapModel::frees_of_unseen_blocks`], never as an invalid free.
+    UnseenBlock,
 }
+
+/// The largest pointer a zero-size placeholder can be (see
+/// [`is_placeholder`]).
+pub const MAX_PLACEHOLDER: u64 = 4096;
+
+/// Whether `role` is one of Rust's or wasm-bindgen's: allocators that
+/// reserve nothing for zero bytes. wasm-bindgen's `__wbindgen_malloc(0,
+/// align)` returns `align` and its `__wbindgen_free(ptr, 0, align)` does
+/// nothing; Rust never asks a `GlobalAlloc` for zero bytes, and frees a
+/// zero-size value's dangling pointer (its alignment) never.
+fn reserves_nothing_for_zero(role: AllocFn) -> bool {
+    use AllocFn::*;
+    matches!(
+        role,
+        RustAlloc
+            | RustAllocZeroed
+            | RustRealloc
+            | RustDealloc
+            | WbgMalloc
+            | WbgFree
+            | WbgRealloc
+            | GlobalAlloc
+            | GlobalAllocZeroed
+            | GlobalDealloc
+            | GlobalRealloc
+            | InlinedDealloc
+    )
+}
+
+/// Whether `ptr`, handed out or freed by `kind`, is a zero-size
+/// placeholder rather than a block: the role is Rust's or wasm-bindgen's
+/// (which reserve nothing for zero bytes), and `ptr` is a power of two no
+/// larger than [`MAX_PLACEHOLDER`] (an alignment, as `__wbindgen_malloc(0,
+/// align)` and Rust's dangling pointers are). It can hide no block: Rust's
+/// allocators on wasm hand out memory above the module's stack and data,
+/// never in its first 4 KiB. An allocation is one only when it asked for 0
+/// bytes; C's `malloc(0)`, which returns a real pointer, is never one.
+pub fn is_placeholder(kind: i32, ptr: u64) -> bool {
+    ptr != 0
+        && ptr.is_power_of_two()
+        && ptr <= MAX_PLACEHOLDER
+        && reserves_nothing_for_zero(crate::abi::unpack_kind(kind).0)
+}
+
+/// The alignment every block of `role` has: C's allocators (malloc and
+/// friends, C++'s `new`, the dlmalloc crate) align every block to at
+/// least 8 bytes; Rust's `GlobalAlloc`s, wasm-bindgen's and
+/// AssemblyScript's may hand out any address (a 1-aligned layout gets
+/// one), so only C's make a misaligned pointer provably no block.
+fn block_alignment(role: AllocFn) -> u64 {
+    use AllocFn::*;
+    match role {
+        Malloc | Calloc | Realloc | Free | AlignedAlloc | PosixMemalign | Memalign | CxxNew
+        | CxxNewAligned | CxxDelete | DlMalloc | DlCalloc | DlFree | DlRealloc | DlMemalign => 8,
+        _ => 1,
+    }
+}
+
+/// Addresses freed and not allocated since that the model keeps, to tell
+/// a double free from the free of a block it never saw allocated (8 to 16
+/// MiB at most). Past it, a second free of an address not kept counts as
+/// the free of an unseen block: never an invalid free it cannot prove.
+pub const FREED_KEPT: usize = 1 << 20;
+
+/// Live blocks the model walks in all, over a run, to find whether the
+/// pointer of a bad free lies inside one (see [`FreeOutcome::Invalid`]).
+/// Past it, such a pointer counts as the free of an unseen block: a run
+/// with many frees of unseen blocks and many live blocks stays linear.
+pub const CONTAINMENT_WALK: u64 = 1 << 28;
 
 /// Per-memory size bookkeeping.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -76,8 +158,24 @@ pub struct HeapModel {
     pub max_bytes: u64,
     /// Sequence number of the event that set `max_bytes`.
     pub max_seq: u64,
-    /// Frees and reallocations of pointers that were not live.
+    /// Frees and reallocations of pointers that cannot be a block's start
+    /// ([`FreeOutcome::Invalid`]); double frees are counted apart.
     pub invalid_frees: u64,
+    /// Frees of blocks freed before and not allocated since
+    /// ([`FreeOutcome::DoubleFree`]).
+    pub double_frees: u64,
+    /// Frees of pointers never seen allocated that may be blocks
+    /// ([`FreeOutcome::UnseenBlock`]): some allocations went through a path
+    /// heapscope does not hook.
+    pub frees_of_unseen_blocks: u64,
+    /// Zero-size allocations that returned a placeholder (see
+    /// [`is_placeholder`]): recorded as events, never blocks.
+    pub placeholders: u64,
+    /// Addresses freed and not allocated since (at most [`FREED_KEPT`]).
+    freed: FxHashSet<u64>,
+    /// Live blocks walked so far to place bad frees (at most
+    /// [`CONTAINMENT_WALK`]).
+    walked: u64,
     /// Events that name something the run does not have (a memory index
     /// beyond the module's memories, a block outside its memory, a record
     /// tag the ABI lacks): counted, not applied.
@@ -198,6 +296,9 @@ impl HeapModel {
     fn add(&mut self, kind: i32, ptr: u64, size: u64, stack: StackId) {
         self.total_blocks += 1;
         self.total_bytes = self.total_bytes.saturating_add(size);
+        if !self.freed.is_empty() {
+            self.freed.remove(&ptr);
+        }
         self.curr_blocks += 1;
         self.curr_bytes = self.curr_bytes.saturating_add(size);
         if let Some(old) = self.live.insert(
@@ -234,28 +335,85 @@ impl HeapModel {
         }
     }
 
-    fn remove(&mut self, ptr: u64) -> FreeOutcome {
+    /// The rule every free (and the free half of every reallocation)
+    /// follows, in this order: null is nothing; a live block's start is
+    /// freed; a zero-size placeholder is nothing; a pointer that cannot be
+    /// a block's start (outside its memory, misaligned for an allocator
+    /// that aligns every block, inside a live block) is an invalid free; an
+    /// address freed before and not allocated since is a double free; any
+    /// other pointer is the free of a block heapscope did not see
+    /// allocated, never an invalid free.
+    fn remove(&mut self, kind: i32, ptr: u64) -> FreeOutcome {
         if ptr == 0 {
             return FreeOutcome::Null;
         }
-        match self.live.remove(&ptr) {
-            Some(b) => {
-                self.curr_blocks -= 1;
-                self.curr_bytes = self.curr_bytes.saturating_sub(b.size);
-                FreeOutcome::Freed(b)
+        if let Some(b) = self.live.remove(&ptr) {
+            self.curr_blocks -= 1;
+            self.curr_bytes = self.curr_bytes.saturating_sub(b.size);
+            if self.freed.len() < FREED_KEPT {
+                self.freed.insert(ptr);
             }
-            None => {
-                self.invalid_frees += 1;
-                FreeOutcome::Invalid
-            }
+            return FreeOutcome::Freed(b);
+        }
+        if is_placeholder(kind, ptr) {
+            return FreeOutcome::Null;
+        }
+        let role = crate::abi::unpack_kind(kind).0;
+        let outcome = if !self.inside(kind, ptr, 1) || ptr % block_alignment(role) != 0 {
+            FreeOutcome::Invalid
+        } else if self.freed.contains(&ptr) {
+            FreeOutcome::DoubleFree
+        } else if self.inside_live_block(ptr) {
+            FreeOutcome::Invalid
+        } else {
+            FreeOutcome::UnseenBlock
+        };
+        match outcome {
+            FreeOutcome::Invalid => self.invalid_frees += 1,
+            FreeOutcome::DoubleFree => self.double_frees += 1,
+            _ => self.frees_of_unseen_blocks += 1,
+        }
+        outcome
+    }
+
+    /// Whether `ptr` lies inside a live block (not at its start), while
+    /// the run's [`CONTAINMENT_WALK`] lasts.
+    fn inside_live_block(&mut self, ptr: u64) -> bool {
+        if self.walked >= CONTAINMENT_WALK {
+            return false;
+        }
+        self.walked += self.live.len() as u64;
+        self.containing(ptr).is_some()
+    }
+
+    /// Double frees that count as invalid: all of them, when the run saw
+    /// every allocation (no free of an unseen block), else none.
+    pub fn counted_invalid_frees(&self) -> u64 {
+        self.invalid_frees + self.double_frees - self.possible_double_frees()
+    }
+
+    /// Double frees in a run that did not see every allocation (it freed
+    /// blocks it never saw allocated): the allocator may have handed the
+    /// address out again through a path heapscope does not hook, so they
+    /// are possible double frees, not the program's bug. The whole run is
+    /// the evidence, so a double free before the first unseen block counts
+    /// here too.
+    pub fn possible_double_frees(&self) -> u64 {
+        if self.frees_of_unseen_blocks > 0 {
+            self.double_frees
+        } else {
+            0
         }
     }
 
-    /// An allocation of `kind` returned `ptr` (0: it failed).
+    /// An allocation of `kind` returned `ptr` (0: it failed). A zero-size
+    /// placeholder (see [`is_placeholder`]) is an event, not a block.
     pub fn alloc(&mut self, kind: i32, ptr: u64, size: u64, stack: StackId) {
         self.seq += 1;
         if ptr == 0 {
             self.failed_allocs += 1;
+        } else if size == 0 && is_placeholder(kind, ptr) {
+            self.placeholders += 1;
         } else if !self.inside(kind, ptr, size) {
             self.invalid_events += 1;
         } else {
@@ -263,10 +421,10 @@ impl HeapModel {
         }
     }
 
-    /// `ptr` was freed.
-    pub fn free(&mut self, ptr: u64) -> FreeOutcome {
+    /// `ptr` was freed by `kind` (see [`FreeOutcome`] for what it can be).
+    pub fn free(&mut self, kind: i32, ptr: u64) -> FreeOutcome {
         self.seq += 1;
-        self.remove(ptr)
+        self.remove(kind, ptr)
     }
 
     /// `old` was reallocated to `new` with `size` bytes. Returns what
@@ -282,7 +440,7 @@ impl HeapModel {
         self.seq += 1;
         if new == 0 {
             if size == 0 {
-                return self.remove(old);
+                return self.remove(kind, old);
             }
             self.failed_allocs += 1;
             return FreeOutcome::Null;
@@ -292,7 +450,7 @@ impl HeapModel {
             self.invalid_events += 1;
             return FreeOutcome::Null;
         }
-        let out = self.remove(old);
+        let out = self.remove(kind, old);
         self.add(kind, new, size, stack);
         out
     }
@@ -338,7 +496,7 @@ impl HeapModel {
                 stack,
                 ..
             } => self.alloc(kind, ptr, size, stack),
-            Record::Free { ptr, .. } => return Some(self.free(ptr)),
+            Record::Free { kind, ptr, .. } => return Some(self.free(kind, ptr)),
             Record::Realloc {
                 kind,
                 old,
@@ -502,7 +660,9 @@ impl HeapModel {
             max_bytes: self.max_bytes,
             curr_blocks: self.curr_blocks,
             curr_bytes: self.curr_bytes,
-            invalid_frees: self.invalid_frees,
+            invalid_frees: self.counted_invalid_frees(),
+            frees_of_unseen_blocks: self.frees_of_unseen_blocks,
+            possible_double_frees: self.possible_double_frees(),
             invalid_events: self.invalid_events,
             cut_stacks: self.cut_stacks,
             unseen_frees: self.unseen_frees,
@@ -686,7 +846,12 @@ pub struct Summary {
     pub curr_blocks: u64,
     /// Bytes live at the end.
     pub curr_bytes: u64,
-    /// Frees or reallocations of pointers that were not live blocks.
+    /// Frees or reallocations of pointers that were not live blocks and
+    /// that heapscope can tell are the program's bug: a pointer that cannot
+    /// be a block's start (outside its memory, misaligned for a C
+    /// allocator, inside a live block), and double frees in a run that saw
+    /// every allocation. Frees of blocks heapscope did not see allocated
+    /// are `frees_of_unseen_blocks`, never here.
     pub invalid_frees: u64,
     /// Events naming something the run does not have (a `memory.grow` of a
     /// memory the module lacks, an event record whose tag the hook ABI does
@@ -705,6 +870,21 @@ pub struct Summary {
     /// (`total_blocks - curr_blocks`). Absent when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unseen_frees: u64,
+    /// Frees of pointers heapscope never saw allocated that may be blocks
+    /// (inside their memory, aligned, inside no live block): the module
+    /// allocates through a path heapscope does not hook (an allocator
+    /// function called inside the module while only its export is hooked,
+    /// memory handed out some other way). Their blocks are missing from the
+    /// totals, the peak and the leaks; the frees are not invalid. Not
+    /// counted in the frees. Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub frees_of_unseen_blocks: u64,
+    /// Frees of blocks freed before and not allocated since, in a run with
+    /// `frees_of_unseen_blocks`: the allocator may have handed the address
+    /// out again unseen, so they are possible double frees, not counted in
+    /// `invalid_frees`. Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub possible_double_frees: u64,
     /// Allocations that returned null.
     pub failed_allocs: u64,
     /// Heap events recorded (allocations, frees, reallocations, grows).
@@ -819,16 +999,16 @@ mod tests {
         );
         assert_eq!(m.realloc(3, 0, 400, 5, 2), FreeOutcome::Null); // realloc(NULL, 5)
         assert_eq!(m.realloc(3, 400, 0, 50, 2), FreeOutcome::Null); // failed: 400 stays
-        assert_eq!(m.free(0), FreeOutcome::Null);
-        assert!(matches!(m.free(200), FreeOutcome::Freed(_)));
-        assert_eq!(m.free(200), FreeOutcome::Invalid); // double free
+        assert_eq!(m.free(4, 0), FreeOutcome::Null);
+        assert!(matches!(m.free(4, 200), FreeOutcome::Freed(_)));
+        assert_eq!(m.free(4, 200), FreeOutcome::DoubleFree);
         assert!(matches!(m.realloc(3, 400, 0, 0, 2), FreeOutcome::Freed(_))); // realloc(p, 0)
         assert_eq!(m.total_blocks, 4);
         assert_eq!(m.total_bytes, 10 + 20 + 15 + 5);
         assert_eq!((m.curr_blocks, m.curr_bytes), (1, 15));
         // Peak: 300(15) + 200(20) + 400(5) = 40 bytes in 3 blocks.
         assert_eq!((m.max_blocks, m.max_bytes), (3, 40));
-        assert_eq!(m.invalid_frees, 1);
+        assert_eq!(m.counted_invalid_frees(), 1);
         assert_eq!(m.failed_allocs, 2);
         assert_eq!(m.events(), 10);
     }
@@ -919,6 +1099,98 @@ mod tests {
         m.grow(0, 1, Some(1));
         m.alloc(1, 65536, 1, 1);
         assert_eq!((m.invalid_events, m.curr_blocks), (5, 2));
+    }
+
+    fn kind(role: AllocFn) -> i32 {
+        crate::abi::pack_kind(role, 0)
+    }
+
+    /// A free of a pointer heapscope never saw allocated is the free of an
+    /// unseen block, never an invalid free, unless the pointer cannot be a
+    /// block's start: outside its memory, misaligned for C's allocator,
+    /// inside a live block. A reallocation of one is an unseen free and a
+    /// new block.
+    #[test]
+    fn frees_of_blocks_never_seen_allocated_are_unseen_not_invalid() {
+        let mut m = one_page();
+        let (malloc, free) = (kind(AllocFn::Malloc), kind(AllocFn::Free));
+        m.alloc(malloc, 1024, 100, 1);
+        assert_eq!(m.free(free, 2048), FreeOutcome::UnseenBlock);
+        // Rust's allocators may hand out any address.
+        assert_eq!(
+            m.free(kind(AllocFn::RustDealloc), 2051),
+            FreeOutcome::UnseenBlock
+        );
+        assert_eq!(m.free(free, 2052), FreeOutcome::Invalid); // misaligned
+        assert_eq!(m.free(free, 65536), FreeOutcome::Invalid); // past the memory
+        assert_eq!(m.free(free, 1032), FreeOutcome::Invalid); // inside 1024's block
+        assert_eq!(
+            m.realloc(kind(AllocFn::Realloc), 8192, 9000, 24, 2),
+            FreeOutcome::UnseenBlock
+        );
+        assert_eq!((m.total_blocks, m.curr_blocks, m.curr_bytes), (2, 2, 124));
+        let s = m.summary(RunStatus::Exited, Some(0), "");
+        assert_eq!(
+            (
+                s.invalid_frees,
+                s.frees_of_unseen_blocks,
+                s.possible_double_frees
+            ),
+            (3, 3, 0)
+        );
+    }
+
+    /// A double free is an invalid free in a run that saw every
+    /// allocation; once the run frees a block it never saw allocated, every
+    /// double free of the run (before it too) is a possible one.
+    #[test]
+    fn double_frees_are_possible_ones_in_a_run_that_missed_allocations() {
+        let mut m = one_page();
+        let (malloc, free) = (kind(AllocFn::Malloc), kind(AllocFn::Free));
+        m.alloc(malloc, 1024, 16, 1);
+        assert!(matches!(m.free(free, 1024), FreeOutcome::Freed(_)));
+        assert_eq!(m.free(free, 1024), FreeOutcome::DoubleFree);
+        let s = m.summary(RunStatus::Exited, Some(0), "");
+        assert_eq!((s.invalid_frees, s.possible_double_frees), (1, 0));
+        // Allocated again: freeing it is right again.
+        m.alloc(malloc, 1024, 8, 1);
+        assert!(matches!(m.free(free, 1024), FreeOutcome::Freed(_)));
+        assert_eq!(m.free(free, 4096), FreeOutcome::UnseenBlock);
+        let s = m.summary(RunStatus::Exited, Some(0), "");
+        assert_eq!(
+            (
+                s.invalid_frees,
+                s.possible_double_frees,
+                s.frees_of_unseen_blocks
+            ),
+            (0, 1, 1)
+        );
+    }
+
+    /// wasm-bindgen's `__wbindgen_malloc(0, align)` returns `align` and
+    /// allocates nothing; its free does nothing: neither is a block nor a
+    /// free. C's `malloc(0)` returns a real block, which stays one.
+    #[test]
+    fn zero_size_placeholders_are_not_blocks_and_c_malloc_0_is() {
+        let mut m = one_page();
+        let (wbg_malloc, wbg_free) = (kind(AllocFn::WbgMalloc), kind(AllocFn::WbgFree));
+        m.alloc(wbg_malloc, 1, 0, 1);
+        m.alloc(wbg_malloc, 8, 0, 1);
+        assert_eq!(m.free(wbg_free, 1), FreeOutcome::Null);
+        assert_eq!(m.free(kind(AllocFn::RustDealloc), 8), FreeOutcome::Null);
+        assert_eq!((m.total_blocks, m.placeholders), (0, 2));
+        // Not a placeholder: not a power of two, above 4 KiB, C's malloc.
+        m.alloc(wbg_malloc, 24, 0, 1);
+        m.alloc(wbg_malloc, 8192, 0, 1);
+        m.alloc(kind(AllocFn::Malloc), 16, 0, 1);
+        assert_eq!((m.total_blocks, m.curr_blocks, m.placeholders), (3, 3, 2));
+        // C's free of 1 is no placeholder: misaligned, invalid.
+        assert_eq!(m.free(kind(AllocFn::Free), 1), FreeOutcome::Invalid);
+        let s = m.summary(RunStatus::Exited, Some(0), "");
+        assert_eq!(
+            (s.invalid_frees, s.frees_of_unseen_blocks, s.events),
+            (1, 0, 8)
+        );
     }
 
     #[test]

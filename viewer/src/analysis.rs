@@ -6,6 +6,7 @@ use heapscope_trace::format::{
 };
 use heapscope_trace::growth::GrowthTracker;
 use heapscope_trace::leaks::{group_blocks, LiveBlock};
+use heapscope_trace::model::FreeOutcome;
 use heapscope_trace::{HeapModel, StackId, Summary};
 use rustc_hash::FxHashMap;
 use std::fs::File;
@@ -172,6 +173,12 @@ pub struct InvalidFreeView {
     /// allocation stack is `allocated_at`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inside: Option<InsideBlock>,
+    /// A double free in a run that did not see every allocation (it freed
+    /// blocks it never saw allocated): the allocator may have handed the
+    /// address out again unseen, so it is possibly no bug, and not counted
+    /// in the summary's `invalid_frees` (`possible_double_frees` instead).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub possible: bool,
 }
 
 /// The live block an invalid free's pointer falls inside, as Valgrind
@@ -359,6 +366,10 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     let mut warnings = Vec::new();
     let mut exit: FxHashMap<u64, (LeakKind, Option<String>)> = FxHashMap::default();
     let mut invalid: Vec<InvalidFreeView> = Vec::new();
+    // Which of them are double frees, by the model's rule (the record's
+    // earlier free may be one the run no longer remembered).
+    let mut doubles: Vec<bool> = Vec::new();
+    let mut last_free: Option<FreeOutcome> = None;
     let mut tracker: Option<GrowthTracker> = None;
     let mut invocations: Vec<InvocationStats> = Vec::new();
     let (mut inv_count, mut inv_failed, mut inv_stride) = (0u64, 0u64, 1u64);
@@ -406,7 +417,9 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                             },
                             freed_at: (*free_stack != 0).then(|| frames(*free_stack)),
                             inside: inside.map(|(i, _)| i),
+                            possible: false,
                         });
+                        doubles.push(last_free == Some(FreeOutcome::DoubleFree));
                     }
                     Record::Warmup(n) => tracker = Some(GrowthTracker::new(*n)),
                     Record::InvocationStats(st) => {
@@ -444,11 +457,14 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                     }
                     _ => {}
                 }
-                let invalid = model.invalid_events;
+                let (invalid, placeholders) = (model.invalid_events, model.placeholders);
                 let out = model.apply(&r);
+                if out.is_some() {
+                    last_free = out;
+                }
                 // An event the model refused (forged, corrupt) is not in
-                // any view either.
-                if model.invalid_events == invalid {
+                // any view either, nor a zero-size placeholder.
+                if model.invalid_events == invalid && model.placeholders == placeholders {
                     profile.record(&r, out, &model);
                 }
             }
@@ -472,6 +488,11 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     }
     if let Some(w) = damage_warning(&reader) {
         warnings.push(w);
+    }
+    if model.possible_double_frees() > 0 {
+        for (v, double) in invalid.iter_mut().zip(doubles) {
+            v.possible = double;
+        }
     }
     let (status, code, message) = match end {
         Some(e) => e,

@@ -238,6 +238,22 @@ pub fn report(a: &Analysis) -> Result<String, String> {
     if s.invalid_frees > 0 {
         facts.push(("invalid frees".into(), thousands(s.invalid_frees)));
     }
+    // Not the program's bug: a fact and a warning, never a red headline.
+    if s.frees_of_unseen_blocks > 0 {
+        facts.push((
+            "frees of unseen blocks".into(),
+            thousands(s.frees_of_unseen_blocks),
+        ));
+        if s.possible_double_frees > 0 {
+            facts.push((
+                "possible double frees".into(),
+                thousands(s.possible_double_frees),
+            ));
+        }
+    }
+    if let Some(w) = crate::text::unseen_blocks_warning(s) {
+        facts.push(("warning".into(), w));
+    }
     if let Some(n) = s.invocations {
         facts.push((
             "invocations".into(),

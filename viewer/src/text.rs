@@ -65,6 +65,7 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
     failed_grows(&mut out, a, full);
     for (i, f) in a.invalid_frees.iter().enumerate() {
         let what = match (&f.freed_at, &f.inside) {
+            (Some(_), _) if f.possible => "heapscope did not see every allocation of this run, so the allocator may have handed the address out again unseen: not counted as an invalid free".to_string(),
             (Some(_), _) => "double free".to_string(),
             (None, Some(b)) => format!(
                 "the pointer is {} inside a block of {} at {:#x}",
@@ -74,7 +75,17 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
             ),
             (None, None) => "free of a pointer that is not a live block".to_string(),
         };
-        let _ = writeln!(out, "\ninvalid free #{} of {:#x}: {what}", i + 1, f.ptr);
+        let _ = writeln!(
+            out,
+            "\n{} #{} of {:#x}: {what}",
+            if f.possible {
+                "possible double free"
+            } else {
+                "invalid free"
+            },
+            i + 1,
+            f.ptr
+        );
         frames(&mut out, &f.stack, full);
         if let Some(freed) = &f.freed_at {
             let _ = writeln!(out, "  freed before at:");
@@ -342,6 +353,9 @@ pub fn summary_lines(module: &str, s: &Summary) -> Vec<String> {
         // They name the module's functions.
         out.push(format!("warning: {}", term_safe(w)));
     }
+    if let Some(w) = unseen_blocks_warning(s) {
+        out.push(format!("warning: {w}"));
+    }
     if s.unseen_frees > 0 {
         out.push(format!(
             "warning: {} not seen, inferred because the allocator handed the address out again (its free is not hooked or is inlined where no hook can be): blocks live at exit may include freed ones; see `heapscope instrument`'s warnings",
@@ -355,6 +369,24 @@ pub fn summary_lines(module: &str, s: &Summary) -> Vec<String> {
         ));
     }
     out
+}
+
+/// What a run's frees of blocks it did not see allocated (and its double
+/// frees that are then only possible ones) mean, when it has any: one
+/// sentence for the text summary, the report and the gates.
+pub fn unseen_blocks_warning(s: &Summary) -> Option<String> {
+    if s.frees_of_unseen_blocks == 0 {
+        return None;
+    }
+    let doubles = match s.possible_double_frees {
+        0 => String::new(),
+        1 => "; 1 free of a block freed before is a possible double free, not counted as invalid either (the allocator may have handed the address out again unseen)".to_string(),
+        n => format!("; {} frees of blocks freed before are possible double frees, not counted as invalid either (the allocator may have handed the address out again unseen)", thousands(n)),
+    };
+    Some(format!(
+        "{} of blocks heapscope did not see allocated: the module allocates through a path heapscope does not hook (an allocator function called inside the module while only its export is hooked, memory handed out some other way), so those blocks are missing from the totals, the peak and the leaks; the frees are not invalid{doubles}",
+        plural(s.frees_of_unseen_blocks, "free", "frees")
+    ))
 }
 
 /// The lines a gate failure prints, one per failed gate:

@@ -181,6 +181,11 @@ export class Session {
     this.spGlobal = null;
     this.spInit = null;
     this.depth = 0;
+    // Memory 0 and its size in pages as the session has recorded it: a
+    // growth by any path is recorded once (see `sawGrowth`).
+    this.memory0 = null;
+    this.pages0 = 0;
+    this.jsGrowFailed = false;
     this.invocations = new Set(options.invocations ?? []);
     this.extism = !!options.extism;
     this.finished = null;
@@ -201,18 +206,17 @@ export class Session {
         this.event(ABI.EVENT_FREE, kind, ptr, 0n, 0n, sp);
       },
       grow: (memory, delta, result, sp) => {
-        this.drain();
+        this.copyEvents();
         const stack = this.stack(sp);
         if (stack === null) {
           this.invalid();
           return;
         }
-        const at = this.out.begin(TAG.GROW);
-        this.out.u32(memory);
-        this.out.u64(delta);
-        this.out.u64(result);
-        this.out.bytes(stack);
-        this.out.end(at);
+        if (memory === 0 && this.memory0) {
+          this.sawGrowth(Number(delta), Number(result), stack);
+        } else {
+          this.growth(memory, delta, result, stack);
+        }
       },
       flush: () => this.drain(),
     };
@@ -231,7 +235,87 @@ export class Session {
     // as it happened (`abi::initial_events_cap`): the buffer from now on.
     const cap = this.exports[ABI.EVENTS_CAP_EXPORT];
     if (cap && cap.value === 0) cap.value = ABI.EVENT_BYTES;
+    const memory = this.exports[`${ABI.MEMORY_EXPORT_PREFIX}0`];
+    if (memory instanceof WebAssembly.Memory) {
+      this.memory0 = memory;
+      this.pages0 = pagesOf(memory);
+    }
     this.drain();
+  }
+
+  /** A GROW record: `result` is the old size in pages, -1 failed. */
+  growth(memory, delta, result, stack) {
+    const at = this.out.begin(TAG.GROW);
+    this.out.u32(memory);
+    this.out.u64(delta);
+    this.out.u64(result);
+    this.out.bytes(stack);
+    this.out.end(at);
+  }
+
+  /**
+   * Memory 0 grew by `delta` pages from `old` (-1: a growth that failed),
+   * as the module's `grow` hook reports it. The same growth may already be
+   * recorded (JavaScript grew the memory through `Memory.prototype.grow`,
+   * called from an import such as emscripten's `emscripten_resize_heap`,
+   * which the module reports too): only what the session has not recorded
+   * is, so each growth counts once.
+   */
+  sawGrowth(delta, old, stack) {
+    if (old < 0) {
+      // A failure the JavaScript side saw already (the import's growth).
+      if (!this.jsGrowFailed) this.growth(0, delta, -1, stack);
+      this.jsGrowFailed = false;
+      return;
+    }
+    this.jsGrowFailed = false;
+    const end = old + delta;
+    if (delta === 0 || end > this.pages0) {
+      if (old > this.pages0) this.growth(0, old - this.pages0, this.pages0, new Uint8Array(0));
+      const from = Math.max(old, Math.min(this.pages0, end));
+      this.growth(0, end - from, from, stack);
+      this.pages0 = Math.max(this.pages0, end);
+    }
+  }
+
+  /**
+   * JavaScript grows memory 0 (`memory.grow(delta)` from an import or the
+   * app; `grow` does it): the events before it, then the growth, with the
+   * shadow stack of the module's call it happens in.
+   */
+  growFromJs(grow, delta) {
+    this.drain();
+    const stack = (this.depth > 0 && this.spGlobal && this.stack(this.spGlobal.value)) || new Uint8Array(0);
+    let old;
+    try {
+      old = grow();
+    } catch (e) {
+      if (e instanceof RangeError) {
+        this.jsGrowFailed = true;
+        this.growth(0, Math.max(0, Number(delta) || 0), -1, stack);
+      }
+      throw e;
+    }
+    const now = pagesOf(this.memory0);
+    if (now > this.pages0) {
+      const from = Math.max(old, this.pages0);
+      this.growth(0, now - from, from, stack);
+      this.pages0 = now;
+    }
+    return old;
+  }
+
+  /**
+   * Record a growth of memory 0 nothing reported (a path no hook sees):
+   * its size now against the size last recorded.
+   */
+  catchUpGrowth() {
+    if (!this.memory0) return;
+    const now = pagesOf(this.memory0);
+    if (now > this.pages0) {
+      this.growth(0, now - this.pages0, this.pages0, new Uint8Array(0));
+      this.pages0 = now;
+    }
   }
 
   shadowView() {
@@ -275,8 +359,17 @@ export class Session {
     this.out.end(at);
   }
 
-  /** Copy the event buffer's records into the session and empty it. */
+  /**
+   * Bring the session up to date: a growth of memory 0 nothing reported,
+   * then the event buffer's records.
+   */
   drain() {
+    this.catchUpGrowth();
+    this.copyEvents();
+  }
+
+  /** Copy the event buffer's records into the session and empty it. */
+  copyEvents() {
     if (!this.events) return;
     const end = this.events.value >>> 0;
     if (end <= ABI.EVENT_BASE) return;
@@ -438,6 +531,11 @@ function like(wrapper, original) {
   return wrapper;
 }
 
+/** The size of a WebAssembly.Memory in pages. */
+function pagesOf(memory) {
+  return Math.floor(memory.buffer.byteLength / 65536);
+}
+
 function now() {
   return typeof performance !== "undefined" ? performance.now() : Date.now();
 }
@@ -484,6 +582,7 @@ export function install({ substitute = () => null, onSession, options } = {}) {
     Module: W.Module,
     Instance: W.Instance,
   };
+  const memoryGrow = W.Memory.prototype.grow;
   const problem = missingFeature();
   const bytesOf = (source) => {
     if (source instanceof ArrayBuffer) return new Uint8Array(source);
@@ -555,6 +654,7 @@ export function install({ substitute = () => null, onSession, options } = {}) {
     onSession?.(session);
     const finish = (instance) => {
       session.attach(instance);
+      if (session.memory0 && !owners.has(session.memory0)) owners.set(session.memory0, session);
       return present(instance, session);
     };
     const r = make(withHooks(imports, session));
@@ -573,6 +673,16 @@ export function install({ substitute = () => null, onSession, options } = {}) {
     return start(module, imports, (i) => new orig.Instance(module, i));
   };
   Instance.prototype = orig.Instance.prototype;
+  // Memory 0 grown from JavaScript (emscripten's `emscripten_resize_heap`,
+  // whatever its import is called, calls `wasmMemory.grow()`): recorded by
+  // the session whose memory it is.
+  const owners = new WeakMap(); // Memory -> Session
+  const grow = function grow(delta) {
+    const session = owners.get(this);
+    if (!session) return memoryGrow.call(this, delta);
+    return session.growFromJs(() => memoryGrow.call(this, delta), delta);
+  };
+  W.Memory.prototype.grow = like(grow, memoryGrow);
   W.Module = like(Module, orig.Module);
   W.Instance = like(Instance, orig.Instance);
   W.compile = like((bytes, ...rest) => orig.compile.call(W, swap(bytes), ...rest), orig.compile);
@@ -603,5 +713,6 @@ export function install({ substitute = () => null, onSession, options } = {}) {
   return () => {
     delete globalThis.heapscope;
     Object.assign(W, orig);
+    W.Memory.prototype.grow = memoryGrow;
   };
 }

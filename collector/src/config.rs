@@ -36,6 +36,11 @@ pub struct RunConfig {
     pub winch: bool,
     /// Allocator functions named by the user.
     pub alloc_fns: Vec<AllocOverride>,
+    /// What the app's JavaScript glue says about the module's exports
+    /// (`--glue`, or found beside the module for a Node run); `alloc_fns`
+    /// win over it. Only for runs that instrument without the cache (a
+    /// Node run, which never caches).
+    pub glue: Option<heapscope_instrument::glue::Glue>,
     /// Run the module as it is, without hooks (the baseline).
     pub plain: bool,
     /// Where compiled modules are cached ([`crate::Cache`]); `None`
@@ -175,6 +180,7 @@ impl RunConfig {
             fuel: None,
             winch: false,
             alloc_fns: Vec::new(),
+            glue: None,
             plain: false,
             cache: None,
             invoke: None,

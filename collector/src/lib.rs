@@ -36,6 +36,7 @@ mod progress;
 pub mod recorder;
 mod run;
 pub mod session;
+mod sessions;
 mod sourcemap;
 pub mod suppress;
 pub mod symbolize;

@@ -57,7 +57,8 @@ pub(crate) fn prepare(
     use crate::cache::{Cache, CacheUse, Meta};
     let original = read(&cfg.module)?;
     tracing::info!("read `{}`: {} bytes", cfg.module.display(), original.len());
-    let Some(cache) = &cfg.cache else {
+    // The cache's key has no glue: a run with one is not cached.
+    let Some(cache) = cfg.cache.as_ref().filter(|_| cfg.glue.is_none()) else {
         phase(progress, Phase::Instrumenting);
         let loaded = load(cfg, original)?;
         phase(progress, Phase::Compiling);
@@ -136,6 +137,7 @@ fn load(cfg: &RunConfig, original: Vec<u8>) -> Result<Loaded, RunError> {
         // symbolised from the original's DWARF.
         let opts = heapscope_instrument::Options {
             alloc_fns: cfg.alloc_fns.clone(),
+            glue: cfg.glue.clone(),
             skip_dwarf_copy: true,
             ..Default::default()
         };

@@ -536,9 +536,8 @@ fn plausible_stack(raw: &[u8]) -> bool {
 /// read as the module docs say: streamed, checked whole before anything is
 /// written.
 pub fn import(cfg: &RunConfig, session: &Path) -> Result<RunOutcome, RunError> {
-    let (file, len) = open(session)?;
-    let scanned = scan(session, &file, len)?;
-    if scanned.records == 0 && scanned.partial.is_none() {
+    let (parts, partial) = open_parts(session)?;
+    if parts.is_empty() {
         return Err(RunError::Setup {
             path: cfg.module.clone(),
             message: format!(
@@ -548,8 +547,41 @@ pub fn import(cfg: &RunConfig, session: &Path) -> Result<RunOutcome, RunError> {
         });
     }
     let loaded = module::load_only(cfg)?;
-    let records = Records::new(session, &file, scanned.stop)?;
-    replay(cfg, loaded, records, &scanned)
+    replay(cfg, loaded, parts, partial)
+}
+
+/// The sessions of the run whose main session is `session`, each checked
+/// by a first pass (see `sessions`), and why the run is partial already
+/// (the cases the collector said it could not record). The main session
+/// is left out when it holds no record (the main thread made no instance);
+/// another instance's session always counts (it was made for an instance).
+fn open_parts(session: &Path) -> Result<(Vec<Part<std::fs::File>>, Vec<String>), RunError> {
+    let (files, more) = crate::sessions::instance_files(session);
+    if files.is_empty() {
+        open(session)?;
+    }
+    let mut partial = crate::sessions::unrecorded(session);
+    if more > 0 {
+        partial.push(format!(
+            "the app made more than {} instances of the module: {more} are not recorded",
+            crate::sessions::MAX_INSTANCES
+        ));
+    }
+    let mut parts = Vec::new();
+    for f in files {
+        let (file, len) = open(&f.path)?;
+        let scanned = scan(&f.path, &file, len)?;
+        if (f.thread, f.index) == (0, 0) && scanned.records == 0 && scanned.partial.is_none() {
+            continue;
+        }
+        let records = Records::new(&f.path, file, scanned.stop)?;
+        parts.push(Part {
+            records,
+            scanned,
+            file: f,
+        });
+    }
+    Ok((parts, partial))
 }
 
 /// Why the end record `e` cannot be believed, when it contradicts the
@@ -569,57 +601,41 @@ fn forged_end(e: &End, records_after: bool) -> Option<String> {
     }
 }
 
-fn replay<R: Read + Seek>(
-    cfg: &RunConfig,
-    loaded: Loaded,
-    mut records: Records<R>,
-    scanned: &Scan,
-) -> Result<RunOutcome, RunError> {
-    let rules = run::rules(cfg)?;
-    let mut rec = run::recorder(cfg)?;
-    let Loaded {
-        original,
-        instrumented,
-        sites,
-        symbolizer,
-        memories,
-        code_map_bytes,
-        ..
-    } = loaded;
-    rec.set_sites(sites);
-    rec.symbolizer = symbolizer;
-    let module_name = cfg
-        .module
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let start_ms = std::time::SystemTime::now()
-        .duration_since(std::time::SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    rec.write_record(&Record::RunStart {
-        module: module_name,
-        start_unix_ms: start_ms,
-        memories: memories.clone(),
-    });
-    rec.model.start(&memories);
-    let planned = scanned.invocations;
-    let mut inv = Invocations::elsewhere(
-        cfg.warmup
-            .unwrap_or_else(|| GrowthTracker::default_warmup(planned)),
-    );
-    if planned > 0 {
-        rec.write_record(&Record::Warmup(inv.tracker.warmup()));
-    }
+/// One instance's session, checked by a first pass ([`scan`]).
+struct Part<R> {
+    records: Records<R>,
+    scanned: Scan,
+    file: crate::sessions::InstanceFile,
+}
+
+/// What one instance's session ended with, once replayed.
+#[derive(Default)]
+struct Ended {
+    end: Option<End>,
+    /// Why its end record is not used.
+    forged: Option<String>,
+    memory0: Option<Vec<u8>>,
+    trap_frames: Option<Vec<(u32, u32)>>,
+    /// Its lowest block address (without a tag).
+    heap_lo: Option<u64>,
+}
+
+/// Replay one instance's records into `rec`, placed at `at`.
+fn replay_instance<R: Read + Seek>(
+    rec: &mut crate::recorder::Recorder,
+    inv: &mut Invocations,
+    part: &mut Part<R>,
+    at: crate::sessions::Placement,
+) -> Result<Ended, RunError> {
     let mut open: Option<calls::Before> = None;
-    let mut end: Option<End> = None;
+    let mut out = Ended::default();
     let mut records_after_end = false;
-    let mut memory0: Option<Vec<u8>> = None;
-    let mut trap_frames: Option<Vec<(u32, u32)>> = None;
-    while let Next::Record(h) = records.next()? {
-        let item = records.item(h, true)?;
-        records_after_end |= end.is_some();
+    rec.heap_lo = None;
+    while let Next::Record(h) = part.records.next()? {
+        let item = part.records.item(h, true)?;
+        records_after_end |= out.end.is_some();
         match item {
-            Item::Events(bytes) => crate::deferred::apply_records(&mut rec, &bytes),
+            Item::Events(bytes) => crate::sessions::apply_records(rec, &bytes, at),
             Item::Grow {
                 memory,
                 delta,
@@ -629,6 +645,9 @@ fn replay<R: Read + Seek>(
                 if plausible_stack(&stack) {
                     let id = rec.stack(&stack);
                     let old = (result >= 0).then_some(result as u64);
+                    // A memory the instance does not have stays one the
+                    // run does not have.
+                    let memory = at.memory(memory).unwrap_or(u32::MAX);
                     rec.grow(memory, delta as u64, old, id);
                 } else {
                     rec.invalid_event();
@@ -636,7 +655,7 @@ fn replay<R: Read + Seek>(
             }
             Item::Invalid => rec.invalid_event(),
             Item::InvocationStart(name) => {
-                open = Some(calls::begin(&mut rec, inv.count, &name));
+                open = Some(calls::begin(rec, inv.count, &name));
             }
             Item::InvocationEnd {
                 outcome,
@@ -646,8 +665,8 @@ fn replay<R: Read + Seek>(
             } => {
                 if let Some(before) = open.take() {
                     calls::end(
-                        &mut rec,
-                        &mut inv,
+                        rec,
+                        inv,
                         before,
                         outcome,
                         message,
@@ -656,21 +675,38 @@ fn replay<R: Read + Seek>(
                     );
                 }
             }
-            Item::Memory { index: 0, bytes } => memory0 = Some(bytes),
+            Item::Memory { index: 0, bytes } => out.memory0 = Some(bytes),
             Item::Memory { .. } => {}
-            Item::End(e) => end = Some(e),
-            Item::TrapFrames(f) => trap_frames = Some(f),
+            Item::End(e) => out.end = Some(e),
+            Item::TrapFrames(f) => out.trap_frames = Some(f),
         }
         rec.clock();
     }
     // An end record that contradicts the session is not used.
-    let forged = end.as_ref().and_then(|e| forged_end(e, records_after_end));
-    if forged.is_some() {
-        end = None;
+    out.forged = out
+        .end
+        .as_ref()
+        .and_then(|e| forged_end(e, records_after_end));
+    if out.forged.is_some() {
+        out.end = None;
     }
-    let end = end.as_ref();
-    let memory0 = memory0.as_deref();
-    let (status, exit_code, message) = match end {
+    out.heap_lo = rec
+        .heap_lo
+        .map(|p| p & ((1 << heapscope_trace::model::INSTANCE_TAG_SHIFT) - 1));
+    Ok(out)
+}
+
+/// How one instance ended: status, exit code and message (a trap's with
+/// where it stopped, from the engine's frames or the shadow stack).
+fn instance_status(
+    rec: &mut crate::recorder::Recorder,
+    cfg: &RunConfig,
+    ended: &Ended,
+    original: &[u8],
+    plain: bool,
+    code_map_bytes: &[u8],
+) -> (RunStatus, Option<i32>, String) {
+    match &ended.end {
         Some(e) if e.trapped => {
             // Where it stopped, from the shadow stack, with the original
             // module's names and lines, as a wasmtime run shows a trap.
@@ -679,14 +715,14 @@ fn replay<R: Read + Seek>(
             // as a wasmtime run shows a trap; an Extism plugin's stack also
             // holds the kernel's frames, which the code map does not
             // cover: the shadow stack there.
-            let code_map = abi::CodeMap::decode(&code_map_bytes);
-            let engine_frames = match (&trap_frames, &code_map, &cfg.extism) {
+            let code_map = abi::CodeMap::decode(code_map_bytes);
+            let engine_frames = match (&ended.trap_frames, &code_map, &cfg.extism) {
                 (Some(frames), Some(map), None) if !frames.is_empty() => {
-                    let names = exit::ExportNames::of(&original, instrumented.is_none());
+                    let names = exit::ExportNames::of(original, plain);
                     let mut out = Vec::new();
                     for &(func_index, offset) in frames {
                         out.extend(exit::original_frames(
-                            &rec,
+                            rec,
                             map,
                             &names,
                             exit::InstrumentedFrame {
@@ -718,66 +754,233 @@ fn replay<R: Read + Seek>(
         None => (
             RunStatus::Error,
             None,
-            match &forged {
+            match &ended.forged {
                 Some(why) => format!("the JavaScript session's end record is not used: {why}; the events before are recorded"),
                 None => "the JavaScript session ended without its end record: the process was killed or the page closed before the collector finished; the events before are recorded".to_string(),
             },
         ),
+    }
+}
+
+fn replay<R: Read + Seek>(
+    cfg: &RunConfig,
+    loaded: Loaded,
+    mut parts: Vec<Part<R>>,
+    mut partial: Vec<String>,
+) -> Result<RunOutcome, RunError> {
+    use crate::sessions::Placement;
+    let rules = run::rules(cfg)?;
+    let mut rec = run::recorder(cfg)?;
+    let Loaded {
+        original,
+        instrumented,
+        sites,
+        symbolizer,
+        memories,
+        code_map_bytes,
+        ..
+    } = loaded;
+    rec.set_sites(sites);
+    rec.symbolizer = symbolizer;
+    // Several instances are kept apart as `sessions` says; a 64-bit memory
+    // cannot carry their tags, and a `kind` names 256 memories at most.
+    let per = memories.len().max(1);
+    let fit = if memories.iter().any(|m| m.memory64) {
+        1
+    } else {
+        256 / per
     };
-    let sp_init = end.and_then(|e| e.sp_init);
-    let leaks: Option<Vec<Leak>> = match (end, memory0) {
-        (Some(e), Some(memory)) => {
-            let layout = ScanLayout {
-                sp_init,
-                data_end: module::data_end(&original),
-                memories: &memories,
-            };
-            let deadline = cfg.timeout.map(|t| std::time::Instant::now() + t);
-            exit::classify_snapshot(
-                &mut rec,
-                &Snapshot {
-                    memory,
-                    globals: e.globals.clone(),
-                    sp_now: e.sp_now,
-                    other_memories: Vec::new(),
-                },
-                &layout,
-                &rules,
-                deadline,
-            )
+    if parts.len() > fit {
+        let why = if fit == 1 {
+            "the module has a 64-bit memory, whose addresses cannot carry an instance's tag"
+                .to_string()
+        } else {
+            format!("a run keeps apart at most {fit} instances of a module with {per} memories")
+        };
+        partial.push(format!(
+            "the app made {} instances of the module: {why}; only the first {fit} are recorded",
+            parts.len()
+        ));
+        parts.truncate(fit);
+    }
+    let run_memories: Vec<_> = parts
+        .iter()
+        .flat_map(|_| memories.iter().cloned())
+        .collect();
+    let module_name = cfg
+        .module
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let start_ms = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    rec.write_record(&Record::RunStart {
+        module: module_name,
+        start_unix_ms: start_ms,
+        memories: run_memories.clone(),
+    });
+    rec.model.start(&run_memories);
+    let planned: u64 = parts.iter().map(|p| p.scanned.invocations).sum();
+    let mut inv = Invocations::elsewhere(
+        cfg.warmup
+            .unwrap_or_else(|| GrowthTracker::default_warmup(planned)),
+    );
+    if planned > 0 {
+        rec.write_record(&Record::Warmup(inv.tracker.warmup()));
+    }
+    // The thread is shown when there is more than the main thread's one
+    // instance.
+    let shown = parts.len() > 1 || parts.iter().any(|p| p.file.thread != 0);
+    let labels: Vec<String> = parts.iter().map(|p| p.file.label()).collect();
+    let mut ended = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter_mut().enumerate() {
+        if shown {
+            let root = rec.backtrace_stack(&[(labels[i].clone(), u32::MAX, 0)]);
+            rec.set_root(root);
         }
-        _ => Some(Vec::new()),
-    };
+        let at = Placement {
+            base: (i * per) as u32,
+            per: per as u32,
+        };
+        ended.push(replay_instance(&mut rec, &mut inv, part, at)?);
+    }
+    rec.set_root(0);
+    rec.heap_lo = ended.first().and_then(|e| e.heap_lo);
+    // Each instance's status; the run's is the first that did not exit
+    // (an error, then a trap), else the first instance's exit.
+    let statuses: Vec<_> = ended
+        .iter()
+        .map(|e| {
+            instance_status(
+                &mut rec,
+                cfg,
+                e,
+                &original,
+                instrumented.is_none(),
+                &code_map_bytes,
+            )
+        })
+        .collect();
+    let decides = statuses
+        .iter()
+        .position(|s| s.0 == RunStatus::Error)
+        .or_else(|| statuses.iter().position(|s| s.0 == RunStatus::Trapped))
+        .unwrap_or(0);
+    let (status, exit_code, mut message) = statuses
+        .get(decides)
+        .cloned()
+        .unwrap_or((RunStatus::Error, None, String::new()));
+    if shown {
+        let list = labels.join(", ");
+        message = match status {
+            RunStatus::Exited => format!(
+                "{} of the module recorded: {list}{}",
+                match labels.len() {
+                    1 => "1 instance".to_string(),
+                    n => format!("{n} instances"),
+                },
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n{message}")
+                }
+            ),
+            _ => format!("{}: {message}", labels[decides]),
+        };
+    }
+    // Why the session is not whole; then its trace has no end-of-run
+    // record either, so it reads back as partial too.
+    for (i, (part, e)) in parts.iter().zip(&ended).enumerate() {
+        let whose = |s: String| {
+            if shown {
+                format!("{}: {s}", labels[i])
+            } else {
+                s
+            }
+        };
+        for why in part.scanned.partial.iter().chain(&part.scanned.killed) {
+            partial.push(whose(why.clone()));
+        }
+        match &e.forged {
+            Some(why) => partial.push(whose(format!(
+                "the session's end record is not believable: {why}; the session is recorded as one without its end"
+            ))),
+            None if e.end.is_none() && part.scanned.partial.is_none() => partial.push(whose(
+                "the session has no end record: the process was killed or the page closed before the collector finished".into(),
+            )),
+            None => {}
+        }
+    }
+    // Each instance's blocks classified by its own snapshot.
+    let first_end = ended.first().and_then(|e| e.end.as_ref());
+    let sp_init = first_end.and_then(|e| e.sp_init);
+    let data_end0 = module::data_end(&original);
+    let mut leaks: Option<Vec<Leak>> = Some(Vec::new());
+    for (i, e) in ended.iter().enumerate() {
+        let tags = if i == 0 {
+            0..1
+        } else {
+            (i * per) as u64..((i + 1) * per) as u64
+        };
+        let several = ended.len() > 1;
+        let live = if several {
+            rec.model
+                .live()
+                .filter(|(p, _)| tags.contains(&(p >> heapscope_trace::model::INSTANCE_TAG_SHIFT)))
+                .count() as u64
+        } else {
+            rec.model.curr_blocks
+        };
+        let (Some(end), Some(memory)) = (&e.end, &e.memory0) else {
+            if e.end.is_some() && live > 0 {
+                let whose = if shown {
+                    format!(" of {}", labels[i])
+                } else {
+                    String::new()
+                };
+                partial.push(format!(
+                    "the session{whose} holds no snapshot of memory 0: blocks live at the end are not classified"
+                ));
+            }
+            continue;
+        };
+        let layout = ScanLayout {
+            sp_init: end.sp_init,
+            data_end: data_end0,
+            memories: &memories,
+        };
+        let deadline = cfg.timeout.map(|t| std::time::Instant::now() + t);
+        let found = exit::classify_snapshot(
+            &mut rec,
+            &Snapshot {
+                memory,
+                globals: end.globals.clone(),
+                sp_now: end.sp_now,
+                other_memories: Vec::new(),
+                instance: several.then(|| exit::InstanceBlocks {
+                    tags,
+                    heap_lo: e.heap_lo,
+                }),
+            },
+            &layout,
+            &rules,
+            deadline,
+        );
+        match (&mut leaks, found) {
+            (Some(all), Some(mut more)) => all.append(&mut more),
+            _ => leaks = None,
+        }
+    }
     let leak_scan_cut = leaks.is_none();
-    let layout = end.is_some().then(|| {
+    // Memory 0's breakdown counts the run's live bytes, which are every
+    // instance's: given for a run of one instance only.
+    let layout = (first_end.is_some() && ended.len() == 1).then(|| {
         (
             module::layout(&original, sp_init, rec.heap_lo),
             module::data_ends(&original),
         )
     });
-    // Why the session is not whole; then its trace has no end-of-run
-    // record either, so it reads back as partial too.
-    let mut partial: Vec<String> = scanned
-        .partial
-        .iter()
-        .chain(&scanned.killed)
-        .cloned()
-        .collect();
-    match &forged {
-        Some(why) => partial.push(format!(
-            "the session's end record is not believable: {why}; the session is recorded as one without its end"
-        )),
-        None if end.is_none() && scanned.partial.is_none() => partial.push(
-            "the session has no end record: the process was killed or the page closed before the collector finished".into(),
-        ),
-        None => {}
-    }
-    if end.is_some() && memory0.is_none() && rec.model.curr_blocks > 0 {
-        partial.push(
-            "the session holds no snapshot of memory 0: blocks live at the end are not classified"
-                .into(),
-        );
-    }
     run::end_trace(
         &mut rec,
         layout,
@@ -814,6 +1017,9 @@ fn replay<R: Read + Seek>(
 const JS_COLLECTOR: &str = include_str!("../../js/heapscope.mjs");
 /// Its Node entry point (`node --import register.mjs app.mjs`).
 const JS_REGISTER: &str = include_str!("../../js/register.mjs");
+/// What loads it into every `worker_threads` Worker, and names each
+/// instance's session file (`sessions`).
+const JS_WORKER: &str = include_str!("../../js/worker.mjs");
 /// The exit code `register.mjs` ends Node with when the engine cannot run
 /// an instrumented module (no multi-memory).
 const JS_UNSUPPORTED: i32 = 70;
@@ -863,13 +1069,14 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
         Ok::<_, RunError>(p)
     };
     write("heapscope.mjs", JS_COLLECTOR.as_bytes())?;
+    write("worker.mjs", JS_WORKER.as_bytes())?;
     let register = write("register.mjs", JS_REGISTER.as_bytes())?;
     let instrumented = write("module.hs.wasm", loaded.wasm())?;
     let session = node
         .keep_session
         .clone()
         .unwrap_or_else(|| dir.path().join("session.hss"));
-    let _ = std::fs::remove_file(&session);
+    crate::sessions::remove_old(&session);
     let original = std::fs::canonicalize(&cfg.module).unwrap_or_else(|_| cfg.module.clone());
     let mut cmd = std::process::Command::new(&node.node);
     cmd.arg("--import")
@@ -892,14 +1099,17 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
             node.node.display()
         ))
     })?;
-    let (file, len) = match open(&session) {
-        Ok(f) => f,
+    match open(&session) {
+        Ok(_) => {}
         Err(_) if status.code() == Some(JS_UNSUPPORTED) => {
             return Err(setup(format!(
                 "`{}` cannot run an instrumented module (no multi-memory support; it said why above): use Node 22 or newer (--node-bin)",
                 node.node.display()
             )))
         }
+        // A Worker's instance wrote its own session (`sessions`).
+        Err(RunError::Read { .. })
+            if !crate::sessions::instance_files(&session).0.is_empty() => {}
         Err(RunError::Read { source: e, .. }) => {
             return Err(setup(format!(
                 "Node ({status}) wrote no session `{}`: {e}",
@@ -908,21 +1118,28 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
         }
         Err(e) => return Err(e),
     };
-    let scanned = scan(&session, &file, len)?;
-    if scanned.records == 0 && scanned.partial.is_none() {
+    let (mut parts, mut partial) = open_parts(&session)?;
+    if parts.is_empty() {
+        let said = if partial.is_empty() {
+            String::new()
+        } else {
+            format!("; the collector said: {}", partial.join("; "))
+        };
         return Err(setup(format!(
-            "`{}` ({status}) never compiled the module: give as MODULE the .wasm file the script loads (the collector runs the instrumented module in place of those bytes), or point the script at an instrumented module",
+            "`{}` ({status}) never compiled the module: give as MODULE the .wasm file the script loads (the collector runs the instrumented module in place of those bytes), or point the script at an instrumented module{said}",
             node.script.display()
         )));
     }
-    let mut scanned = scanned;
     if let (None, Some(sig)) = (status.code(), unix_signal(&status)) {
         // Partial before the trace is closed: its trace then has no
         // end-of-run record, so a later gate on it decides nothing either.
-        scanned.killed = Some(format!("Node was killed by signal {sig}"));
+        let why = format!("Node was killed by signal {sig}");
+        match parts.as_mut_slice() {
+            [one] => one.scanned.killed = Some(why),
+            _ => partial.push(why),
+        }
     }
-    let records = Records::new(&session, &file, scanned.stop)?;
-    replay(cfg, loaded, records, &scanned)
+    replay(cfg, loaded, parts, partial)
 }
 
 #[cfg(unix)]

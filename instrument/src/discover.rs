@@ -23,6 +23,12 @@ pub enum FoundBy {
     /// A free inlined into the code that frees, found in DWARF
     /// (`DW_TAG_inlined_subroutine`) and hooked where that code starts.
     Dwarf,
+    /// The export the app's JavaScript glue calls in this role
+    /// (`--glue`, or the glue found beside the module).
+    Glue,
+    /// Called by a wasm-bindgen export found by name or glue, which
+    /// forwards its values to it: the module's own allocator.
+    ExportCall,
 }
 
 impl fmt::Display for FoundBy {
@@ -34,6 +40,8 @@ impl fmt::Display for FoundBy {
             FoundBy::User => "--alloc-fn",
             FoundBy::ShimCall => "__rust_* shim's call",
             FoundBy::Dwarf => "DWARF: inlined call",
+            FoundBy::Glue => "JS glue",
+            FoundBy::ExportCall => "wasm-bindgen export's call",
         })
     }
 }
@@ -359,6 +367,8 @@ pub fn shape(role: AllocFn, params: &[ValType], results: &[ValType], p: ValType)
         WbgRealloc if params == [p, p, p, p] && returns_p => {
             Some(Shape::Realloc { ptr: 0, size: 2 })
         }
+        // Older wasm-bindgen: (ptr, old_size, new_size), no alignment.
+        WbgRealloc if params == [p, p, p] && returns_p => Some(Shape::Realloc { ptr: 0, size: 2 }),
         Free | AsFree if params == [p] && results.is_empty() => Some(Shape::Free { ptr: 0 }),
         // With LTO, the size or alignment may be dropped: the pointer is first.
         RustDealloc if (2..=3).contains(&n) && all_p(n) && results.is_empty() => {
@@ -794,7 +804,7 @@ fn forwarding_calls(
 /// Add `role` at function `id` to `found` unless it is there already, is
 /// imported, or has a signature the role cannot have (said in `skipped`);
 /// whether it was added.
-fn try_push(
+pub(crate) fn try_push(
     module: &Module,
     ptr: ValType,
     found: &mut Vec<Allocator>,

@@ -17,6 +17,8 @@
 
 mod codemap;
 pub mod discover;
+mod exported;
+pub mod glue;
 mod infra;
 mod inlined;
 mod plan;
@@ -33,6 +35,11 @@ pub struct Options {
     /// Allocator functions named by the user (`--alloc-fn ROLE=NAME|INDEX`);
     /// they take precedence over discovery.
     pub alloc_fns: Vec<AllocOverride>,
+    /// What the app's JavaScript glue says about the module's exports
+    /// (`--glue FILE`, or the glue found beside the module): the roles of
+    /// exports no name tells, and a renamed `emscripten_resize_heap`
+    /// import. `alloc_fns` win over it.
+    pub glue: Option<glue::Glue>,
     /// Validate the output with wasmparser before returning it: a check
     /// against heapscope bugs, about a tenth of the time on large modules.
     /// Off by default because the output is validated anyway when it is

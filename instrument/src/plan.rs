@@ -24,8 +24,13 @@ pub(crate) fn allocators(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Allocator>, InstrumentError> {
     let has_names = module.funcs.iter().any(|f| f.name.is_some());
-    let allocators = discover::discover(module, &opts.alloc_fns, index_of, ptr_ty, warnings)
+    let mut allocators = discover::discover(module, &opts.alloc_fns, index_of, ptr_ty, warnings)
         .map_err(InstrumentError::AllocFn)?;
+    if let Some(glue) = &opts.glue {
+        crate::glue::add_roles(module, glue, ptr_ty, &mut allocators, warnings);
+    }
+    crate::exported::derive_from_exports(module, ptr_ty, &mut allocators);
+    allocators.sort_by_key(|a| (a.role, index_of.get(&a.id).copied()));
     if !allocators.iter().any(|a| a.role.hook() != abi::HOOK_FREE) {
         let hint = if has_names {
             "if the module uses a custom allocator, name its functions with `--alloc-fn ROLE=NAME|INDEX` (roles: malloc, free, calloc, realloc, aligned)"

@@ -47,8 +47,19 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     // Plan: the call graph, what reaches a hook.
     let (mut calls, address_taken) = plan::call_graph(&module);
     // Emscripten grows memory through an import, never `memory.grow`.
+    // Minified glue renames it; the glue says to what (`l:a=>{...grow...}`).
+    let renamed = opts.glue.as_ref().and_then(|g| g.resize_heap.as_deref());
     let resize_heap = module.imports.iter().find_map(|i| match i.kind {
-        walrus::ImportKind::Function(f) if i.name == EMSCRIPTEN_RESIZE_HEAP => Some(f),
+        walrus::ImportKind::Function(f)
+            if i.name == EMSCRIPTEN_RESIZE_HEAP
+                || (Some(i.name.as_str()) == renamed && {
+                    // `(size) -> ok`, as emscripten's is.
+                    let ty = module.types.get(module.funcs.get(f).ty());
+                    ty.params().len() == 1 && ty.results() == [ValType::I32]
+                }) =>
+        {
+            Some(f)
+        }
         _ => None,
     });
     let mut targets: FxHashSet<FunctionId> = allocators.iter().map(|a| a.id).collect();

@@ -32,6 +32,13 @@ pub struct Opts {
     /// rust_dealloc, rust_realloc, rust_alloc_zeroed). Repeatable.
     #[arg(long = "alloc-fn", value_name = "ROLE=NAME|INDEX")]
     alloc_fns: Vec<AllocOverride>,
+    /// The app's JavaScript glue (wasm-bindgen's `<name>_bg.js`,
+    /// emscripten's `<name>.js`): the exports it calls as malloc, realloc
+    /// and free are hooked when no name says what they are (stripped and
+    /// minified builds), and a renamed `emscripten_resize_heap` import is
+    /// hooked as growth. `--alloc-fn` wins over it.
+    #[arg(long, value_name = "FILE")]
+    glue: Option<PathBuf>,
     /// Also write what was hooked as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     report_json: Option<PathBuf>,
@@ -64,8 +71,13 @@ impl Opts {
         let wasm = heapscope_instrument::module_bytes(&bytes)
             .map_err(|e| anyhow::anyhow!("cannot instrument `{}`: {e}", self.input.display()))?;
         let wasm = &wasm[..];
+        let glue = match &self.glue {
+            Some(p) => Some(read_glue(p)?),
+            None => None,
+        };
         let options = Options {
             alloc_fns: self.alloc_fns.clone(),
+            glue: glue.clone(),
             validate: self.validate,
             ..Default::default()
         };
@@ -74,7 +86,7 @@ impl Opts {
             .flatten();
         let key = heapscope_collector::Cache::instrument_key(
             wasm,
-            &format!("{:?} {}", self.alloc_fns, self.validate),
+            &format!("{:?} {} {:?}", self.alloc_fns, self.validate, glue),
         );
         let cached = cache.as_ref().and_then(|c| c.load_instrumented(&key));
         let out = match cached {
@@ -133,6 +145,19 @@ impl Opts {
         }
         Ok(0)
     }
+}
+
+/// The glue file at `p`, or an error when it cannot be read or names
+/// nothing heapscope recognises.
+pub fn read_glue(p: &std::path::Path) -> anyhow::Result<heapscope_instrument::glue::Glue> {
+    let g = heapscope_instrument::glue::read_file(p).map_err(anyhow::Error::msg)?;
+    if g.is_empty() {
+        anyhow::bail!(
+            "the JS glue `{}` calls no export as an allocator heapscope recognises (wasm-bindgen's `passStringToWasm0(.., wasm.M, wasm.R)`, emscripten's `_malloc=...`); name the functions with `--alloc-fn ROLE=NAME`",
+            p.display()
+        );
+    }
+    Ok(g)
 }
 
 /// The human-readable table of what was hooked.

@@ -37,7 +37,8 @@ the fit's r2, and the stacks the growth comes from.
 Exit status (the same contract as `heapscope --help`):
   N    the guest's own exit code when it exits, 0 to 125 (as with the wasmtime CLI); for
        --node and --session, the code the session's end record gives, 0 to 255
-  1    a gate failed (--fail-on-leak, --max-peak, --max-leaked, --max-allocs, --max-growth;
+  1    a gate failed (--fail-on-leak, --max-peak, --max-leaked, --max-allocs, --max-growth,
+       --fail-on-invalid-free;
        --gate-exit-code chooses another code); one line per failed gate on stderr, and the
        summary's `gates` say which. Also the guest's own exit 1, and a WASI call that failed
        the run (proc_exit with 126 or more), as wasmtime exits 1
@@ -102,6 +103,11 @@ pub struct Opts {
     /// Name an allocator function (see `heapscope instrument --help`). Repeatable.
     #[arg(long = "alloc-fn", value_name = "ROLE=NAME|INDEX")]
     alloc_fns: Vec<AllocOverride>,
+    /// The app's JavaScript glue, for the roles of exports no name tells
+    /// (see `heapscope instrument --help`). With --node and without it,
+    /// the JS files in the module's folder that call its exports are read.
+    #[arg(long, value_name = "FILE")]
+    glue: Option<PathBuf>,
     /// Compile with Winch, wasmtime's baseline compiler, instead of
     /// Cranelift (as `wasmtime run -C compiler=winch`): about three times
     /// faster to compile and slower to run, for a first run of a big module
@@ -182,6 +188,11 @@ pub struct Opts {
     /// the warm-up (or when too few invocations ran to tell).
     #[arg(long, value_name = "BYTES")]
     max_growth: Option<u64>,
+    /// Exit 1 when the run made invalid frees (double frees, frees of
+    /// pointers that cannot be a block). Frees of blocks heapscope did not
+    /// see allocated never count; the gate says how many it left out.
+    #[arg(long)]
+    fail_on_invalid_free: bool,
     /// How hooks learn call stacks: `shadow` (the instrumented module's
     /// shadow stack, the default) or `backtrace` (a host-side stack walk per
     /// event, far slower: the benchmarks' reference).
@@ -317,6 +328,17 @@ pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     }
 }
 
+/// The JS glue in `module`'s folder that calls its exports as allocators
+/// (only for a module that is not instrumented already).
+fn glue_beside(module: &std::path::Path) -> Option<heapscope_instrument::glue::Glue> {
+    let bytes = std::fs::read(module).ok()?;
+    if heapscope_instrument::is_instrumented(&bytes) {
+        return None;
+    }
+    let exports = heapscope_instrument::glue::function_exports(&bytes);
+    heapscope_instrument::glue::find_beside(module, &exports)
+}
+
 fn parse_env(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -422,6 +444,7 @@ impl Opts {
             ("--messages", self.messages.as_ref()),
             ("--node", self.node.as_ref()),
             ("--node-bin", self.node_bin.as_ref()),
+            ("--glue", self.glue.as_ref()),
             ("--session", session_in),
         ] {
             inputs.extend(path.map(|p| (flag, p.as_path())));
@@ -456,6 +479,10 @@ impl Opts {
             fuel: self.fuel,
             winch: self.winch,
             alloc_fns: self.alloc_fns.clone(),
+            glue: match &self.glue {
+                Some(p) => Some(super::instrument::read_glue(p)?),
+                None => None,
+            },
             plain: self.plain,
             cache: if self.no_cache {
                 None
@@ -479,6 +506,7 @@ impl Opts {
                 max_leaked: self.max_leaked,
                 max_allocs: self.max_allocs,
                 max_growth: self.max_growth,
+                fail_on_invalid_free: self.fail_on_invalid_free,
             },
         })
     }
@@ -509,6 +537,12 @@ impl Opts {
         }
         let outcome = match (&self.node, &self.session) {
             (Some(script), keep) => {
+                if cfg.glue.is_none() && !self.plain {
+                    cfg.glue = glue_beside(&cfg.module);
+                    if let (Some(g), false) = (&cfg.glue, self.quiet) {
+                        eprintln!("heapscope: {}", g.describe());
+                    }
+                }
                 let node = heapscope_collector::session::NodeRun {
                     script: script.clone(),
                     args: cfg.args.clone(),
@@ -589,7 +623,10 @@ impl Opts {
                 super::EXIT_UNDECIDED
             });
         }
-        for line in &failed {
+        for line in failed
+            .iter()
+            .chain(&text::gate_notes(&outcome.summary.gates))
+        {
             eprintln!("heapscope: {line}");
         }
         if !failed.is_empty() {

@@ -207,7 +207,20 @@ pub struct HeapModel {
     /// Where the static data of each memory ends, by index (memory 0's is
     /// in `layout`), when the run recorded it.
     pub data_ends: Vec<Option<u64>>,
+    /// Whether each memory is indexed by i64, by index.
+    memory64: Vec<bool>,
 }
+
+/// Where an address's instance tag starts: a block of a 32-bit memory
+/// `j` >= 1 may carry `j` in its bits 32 and up. The JavaScript
+/// collector's sessions of several instances of one module (a Node or
+/// browser Worker each, see the collector's `sessions`) are recorded as one
+/// run whose memories are every instance's, one after another: instance
+/// `i`'s memory `m` is memory `i * M + m` of the run (`M` memories per
+/// instance), and its addresses carry that index here, so the blocks of
+/// two instances, whose linear memories overlap, never meet in the live
+/// table. An address of a run with one instance has no tag.
+pub const INSTANCE_TAG_SHIFT: u32 = 32;
 
 /// How many memories get their pages split in the summary: the JS API's
 /// limit on a module's memories. Each new peak of live bytes copies their
@@ -259,6 +272,7 @@ impl HeapModel {
 
     /// Record the module's memories at the start of the run.
     pub fn start(&mut self, memories: &[MemoryInfo]) {
+        self.memory64 = memories.iter().map(|m| m.memory64).collect();
         self.memories = memories
             .iter()
             .map(|m| MemoryStats {
@@ -289,8 +303,19 @@ impl HeapModel {
         let Some(m) = self.memories.get(memory as usize) else {
             return false;
         };
+        let ptr = self.untagged(memory, ptr).unwrap_or(ptr);
         let bytes = u128::from(m.final_pages) * u128::from(m.page_size);
         u128::from(ptr) + u128::from(size) <= bytes
+    }
+
+    /// `ptr` without its instance tag, when it is an address of the 32-bit
+    /// memory `memory` (>= 1) tagged with that memory's index
+    /// ([`INSTANCE_TAG_SHIFT`]); `None` for an address without a tag.
+    fn untagged(&self, memory: u32, ptr: u64) -> Option<u64> {
+        (memory >= 1
+            && self.memory64.get(memory as usize) == Some(&false)
+            && ptr >> INSTANCE_TAG_SHIFT == u64::from(memory))
+        .then_some(ptr & ((1 << INSTANCE_TAG_SHIFT) - 1))
     }
 
     fn add(&mut self, kind: i32, ptr: u64, size: u64, stack: StackId) {
@@ -316,7 +341,14 @@ impl HeapModel {
             self.curr_blocks -= 1;
             self.curr_bytes = self.curr_bytes.saturating_sub(old.size);
         }
-        self.heap_hi = self.heap_hi.max(ptr.saturating_add(size));
+        // The high-water mark is memory 0's: a tagged address is another
+        // instance's.
+        if self
+            .untagged(crate::abi::unpack_kind(kind).1, ptr)
+            .is_none()
+        {
+            self.heap_hi = self.heap_hi.max(ptr.saturating_add(size));
+        }
         if self.curr_bytes > self.max_bytes {
             self.max_bytes = self.curr_bytes;
             self.max_blocks = self.curr_blocks;

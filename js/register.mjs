@@ -22,6 +22,14 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { install, missingFeature } from "./heapscope.mjs";
+import {
+  instanceFile,
+  isMainThread,
+  loadIntoWorkers,
+  removeOld,
+  unrecorded,
+  workerInstances,
+} from "./worker.mjs";
 
 const out = process.env.HEAPSCOPE_SESSION;
 if (!out) {
@@ -34,6 +42,10 @@ if (!out) {
     process.stderr.write(`heapscope: error: ${problem}\n`);
     process.exit(70);
   }
+  // Every instance, on this thread and in every Worker, writes its own
+  // session (worker.mjs).
+  removeOld(out);
+  loadIntoWorkers(import.meta.url, out);
   let substitute = () => null;
   if (process.env.HEAPSCOPE_MODULE && process.env.HEAPSCOPE_ORIGINAL) {
     const original = readFileSync(process.env.HEAPSCOPE_ORIGINAL);
@@ -52,12 +64,11 @@ if (!out) {
     substitute,
     options: { invocations, extism: !!process.env.HEAPSCOPE_EXTISM },
     onSession: (s) => {
+      s.file = instanceFile(out, sessions.length);
       sessions.push(s);
-      if (sessions.length === 2) {
-        process.stderr.write(
-          "heapscope: warning: the app instantiated the instrumented module more than once: only the first instance is recorded\n",
-        );
-      }
+      // An instance's file exists from the start: one whose thread is
+      // killed is then a session without its end, never a missing one.
+      if (s.file !== out) writeFileSync(s.file, new Uint8Array([0x48, 0x53, 0x4a, 0x53, 1]));
     },
   });
   // A trap's stack as deep as wasmtime's (V8 keeps 10 frames by default).
@@ -67,20 +78,31 @@ if (!out) {
     if (err instanceof WebAssembly.RuntimeError) trap = err;
   });
   process.on("exit", (code) => {
+    const end = {
+      trapped: !!trap,
+      code,
+      message: trap ? `wasm trap: ${trap.message}` : "",
+      stack: trap?.stack,
+    };
+    // Each instance's session in its own file (worker.mjs).
+    for (const s of sessions) {
+      if (s.exports?.["heapscope:memory:0"]?.buffer instanceof SharedArrayBuffer) {
+        unrecorded(
+          out,
+          "the module's memory is shared (a threaded build): its instances share one heap, which heapscope cannot keep apart",
+        );
+      }
+      if (s.file !== out) writeFileSync(s.file, s.finish(end));
+    }
     const s = sessions[0];
-    if (!s) {
+    // A Worker writes no main session.
+    if (s ? s.file !== out : !isMainThread) return;
+    if (!s && !workerInstances(out)) {
       process.stderr.write(
         "heapscope: warning: the app instantiated no instrumented module: the session is empty\n",
       );
     }
-    const bytes = s
-      ? s.finish({
-          trapped: !!trap,
-          code,
-          message: trap ? `wasm trap: ${trap.message}` : "",
-          stack: trap?.stack,
-        })
-      : new Uint8Array([0x48, 0x53, 0x4a, 0x53, 1]);
+    const bytes = s ? s.finish(end) : new Uint8Array([0x48, 0x53, 0x4a, 0x53, 1]);
     writeFileSync(out, bytes);
   });
 }

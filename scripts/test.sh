@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --for-tests
 samples/build.sh
+scripts/corpus.sh   # the real-module corpus (tests/corpus.rs runs its CI rows)
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace

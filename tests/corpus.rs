@@ -565,8 +565,18 @@ fn whole_corpus() {
 // The CI subset: fast rows, one of each kind that passes today.
 
 #[test]
-fn corpus_sqljs_debug_emscripten_with_names() {
+fn corpus_sqljs_debug_emscripten_with_its_glue() {
     assert_green("sqljs-debug");
+}
+
+#[test]
+fn corpus_brotli_stripped_wasm_bindgen_nodejs_target() {
+    assert_green("brotli-node");
+}
+
+#[test]
+fn corpus_zstd_emscripten_without_names() {
+    assert_green("zstd");
 }
 
 #[test]

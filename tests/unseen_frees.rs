@@ -47,7 +47,7 @@ fn frees_of_blocks_allocated_through_an_unhooked_path_are_unseen_not_invalid() {
          (call $free (local.get 1))
          (call $free (local.get 2))",
     );
-    let (out, trace, s) = record(dir.path(), &m, &[]);
+    let (out, trace, s) = record(dir.path(), &m, &["--fail-on-invalid-free"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(counts(&s), [1, 24, 1, 24, 0, 0]);
     assert_eq!(
@@ -58,6 +58,10 @@ fn frees_of_blocks_allocated_through_an_unhooked_path_are_unseen_not_invalid() {
         ),
         (&0.into(), &2.into(), &serde_json::Value::Null)
     );
+    let gate = "heapscope: gate passed: --fail-on-invalid-free: 0 <= 0 (2 frees of blocks \
+                heapscope did not see allocated not counted: not invalid)";
+    assert!(stderr(&out).lines().any(|l| l == gate), "{}", stderr(&out));
+    assert_eq!(s["gates"][0]["passed"], true);
     let warning =
         "warning: 2 frees of blocks heapscope did not see allocated: the module allocates \
                    through a path heapscope does not hook";
@@ -69,8 +73,17 @@ fn frees_of_blocks_allocated_through_an_unhooked_path_are_unseen_not_invalid() {
         "{}",
         stdout(&summary)
     );
-    let leaks = heapscope(["leaks".as_ref(), trace.as_os_str()]);
-    assert_eq!(code(&leaks), 0);
+    let leaks = heapscope([
+        "leaks".as_ref(),
+        trace.as_os_str(),
+        "--fail-on-invalid-free".as_ref(),
+    ]);
+    assert_eq!(code(&leaks), 0, "{}", stderr(&leaks));
+    assert!(
+        stderr(&leaks).lines().any(|l| l == gate),
+        "{}",
+        stderr(&leaks)
+    );
     assert!(
         !stdout(&leaks).contains("invalid free"),
         "{}",
@@ -126,13 +139,26 @@ fn double_misaligned_outside_and_interior_frees_stay_invalid() {
          (call $free (i32.add (local.get 1) (i32.const 8)))
          (call $free (local.get 1))",
     );
-    let (out, trace, s) = record(dir.path(), &m, &[]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (out, trace, s) = record(dir.path(), &m, &["--fail-on-invalid-free"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let gate = "heapscope: gate failed: --fail-on-invalid-free: 4 > 0";
+    assert!(stderr(&out).lines().any(|l| l == gate), "{}", stderr(&out));
     assert_eq!(counts(&s), [2, 48, 1, 32, 0, 0]);
     assert_eq!(s["invalid_frees"], 4);
     assert!(s.get("frees_of_unseen_blocks").is_none(), "{s}");
     assert!(s.get("possible_double_frees").is_none(), "{s}");
-    let leaks = stdout(&heapscope(["leaks".as_ref(), trace.as_os_str()]));
+    let leaks = heapscope([
+        "leaks".as_ref(),
+        trace.as_os_str(),
+        "--fail-on-invalid-free".as_ref(),
+    ]);
+    assert_eq!(code(&leaks), 1);
+    assert!(
+        stderr(&leaks).lines().any(|l| l == gate),
+        "{}",
+        stderr(&leaks)
+    );
+    let leaks = stdout(&leaks);
     let heads: Vec<&str> = leaks.lines().filter(|l| l.contains(" free #")).collect();
     assert_eq!(
         heads,

@@ -11,14 +11,16 @@ Examples:
   heapscope leaks app.trace --json > leaks.json
   heapscope leaks app.trace --fail-on-leak    # exit 1 when blocks are definitely lost
   heapscope leaks app.trace --fail-on-leak=possible
+  heapscope leaks app.trace --fail-on-invalid-free
 
 Exit status:
   0    report printed
   1    --fail-on-leak was given and blocks of that kind (or a worse one) are live at
-       exit; the same rule as `heapscope run --fail-on-leak` (--gate-exit-code: another code)
+       exit, or --fail-on-invalid-free and the run made invalid frees; the same rules as
+       `heapscope run`'s (--gate-exit-code: another code)
   2    the trace cannot be read at all
-  3    --fail-on-leak was given and the trace is not whole (cut short, damaged, or without
-       its end-of-run record): the gate is not checked")]
+  3    a gate was given and the trace is not whole (cut short, damaged, or without its
+       end-of-run record): the gate is not checked")]
 pub struct Opts {
     /// The trace written by `heapscope run`.
     trace: PathBuf,
@@ -37,6 +39,11 @@ pub struct Opts {
     /// blocks never count. The same rule as `heapscope run --fail-on-leak`.
     #[arg(long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "definite", value_parser = super::run::parse_kind)]
     fail_on_leak: Option<heapscope_trace::format::LeakKind>,
+    /// Exit 1 when the run made invalid frees. Frees of blocks heapscope
+    /// did not see allocated never count. The same rule as `heapscope run
+    /// --fail-on-invalid-free`.
+    #[arg(long)]
+    fail_on_invalid_free: bool,
     #[command(flatten)]
     gate_exit: super::GateExit,
     #[command(flatten)]
@@ -61,25 +68,30 @@ impl Opts {
         }
         let gates = heapscope_trace::gates::Gates {
             fail_on_leak: self.fail_on_leak,
+            fail_on_invalid_free: self.fail_on_invalid_free,
             ..Default::default()
         };
+        let gated = gates != Default::default();
         let checked = gates.check(&a.summary);
         // A gate passes only on a whole trace.
         let undecided = a
             .warnings
             .first()
-            .filter(|_| self.fail_on_leak.is_some())
-            .map(|why| format!("--fail-on-leak not checked: {why}"));
-        if self.fail_on_leak.is_some() {
+            .filter(|_| gated)
+            .map(|why| match self.fail_on_leak {
+                Some(_) => format!("--fail-on-leak not checked: {why}"),
+                None => format!("--fail-on-invalid-free not checked: {why}"),
+            });
+        if gated {
             self.ci.emit(&heapscope_viewer::ci::GateReport {
                 suite: format!("heapscope leaks {}", self.trace.display()),
                 gates: checked.clone(),
                 undecided: undecided.clone(),
                 summary: heapscope_viewer::text::summary_lines(&a.module, &a.summary),
-                details: vec![(
-                    "fail-on-leak".into(),
-                    heapscope_viewer::text::leaks(&a, 5, false),
-                )],
+                details: checked
+                    .iter()
+                    .map(|g| (g.gate.clone(), heapscope_viewer::text::leaks(&a, 5, false)))
+                    .collect(),
             })?;
         }
         if let Some(why) = undecided {
@@ -87,7 +99,10 @@ impl Opts {
             return Ok(super::EXIT_UNDECIDED);
         }
         let failed = heapscope_viewer::text::gate_failures(&checked);
-        for line in &failed {
+        for line in failed
+            .iter()
+            .chain(&heapscope_viewer::text::gate_notes(&checked))
+        {
             eprintln!("heapscope: {line}");
         }
         Ok(if failed.is_empty() {

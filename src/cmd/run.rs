@@ -38,10 +38,9 @@ Exit status (the same contract as `heapscope --help`):
   N    the guest's own exit code when it exits, 0 to 125 (as with the wasmtime CLI); for
        --node and --session, the code the session's end record gives, 0 to 255
   1    a gate failed (--fail-on-leak, --max-peak, --max-leaked, --max-allocs, --max-growth,
-       --fail-on-invalid-free;
-       --gate-exit-code chooses another code); one line per failed gate on stderr, and the
-       summary's `gates` say which. Also the guest's own exit 1, and a WASI call that failed
-       the run (proc_exit with 126 or more), as wasmtime exits 1
+       --fail-on-invalid-free; --gate-exit-code chooses another code); one line per failed
+       gate on stderr, and the summary's `gates` say which. Also the guest's own exit 1, and
+       a WASI call that failed the run (proc_exit with 126 or more), as wasmtime exits 1
   2    heapscope could not run the module: bad input, an unreadable file, an import or
        type it cannot satisfy (status `error`, not a trap); also an output path that names
        an input or another output, a --session that is not a regular file, and a trace

@@ -7,6 +7,12 @@
 //! Suppressed blocks never count. Blocks the run could not classify (its
 //! leak scan did not run) count as definitely lost: a gate does not pass on
 //! what it could not check.
+//!
+//! `--fail-on-invalid-free` fails when the run made invalid frees (the
+//! summary's `invalid_frees`). The frees of blocks heapscope did not see
+//! allocated (`frees_of_unseen_blocks`) and the possible double frees of
+//! such a run are not the program's bug and never fail it: the gate's note
+//! says how many it left out.
 
 use crate::format::LeakKind;
 use crate::model::{Gate, Summary};
@@ -27,6 +33,9 @@ pub struct Gates {
     /// invocation after the warm-up (rounded to whole bytes), or when too few
     /// invocations ran to fit any growth.
     pub max_growth: Option<u64>,
+    /// Fail when the run made invalid frees; frees of blocks heapscope did
+    /// not see allocated never count.
+    pub fail_on_invalid_free: bool,
 }
 
 impl Gates {
@@ -99,8 +108,38 @@ impl Gates {
                 }),
             }
         }
+        if self.fail_on_invalid_free {
+            out.push(Gate {
+                gate: "fail-on-invalid-free".into(),
+                limit: 0,
+                actual: s.invalid_frees,
+                passed: s.invalid_frees == 0,
+                note: (s.frees_of_unseen_blocks > 0).then(|| {
+                    format!(
+                        "{} of blocks heapscope did not see allocated{} not counted: not invalid",
+                        plural(s.frees_of_unseen_blocks, "free", "frees"),
+                        match s.possible_double_frees {
+                            0 => String::new(),
+                            n => format!(
+                                " (and {})",
+                                plural(n, "possible double free", "possible double frees")
+                            ),
+                        }
+                    )
+                }),
+            });
+        }
         out
     }
+}
+
+/// `n` with its noun, as the summary's text words it: `1 free`, `2 frees`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!(
+        "{} {}",
+        crate::units::thousands(n),
+        if n == 1 { one } else { many }
+    )
 }
 
 #[cfg(test)]
@@ -131,6 +170,28 @@ mod tests {
         assert_eq!(gate.check(&s)[0].actual, 1, "one block not classified");
         s.curr_blocks = 3;
         assert!(gate.check(&s)[0].passed, "all suppressed");
+    }
+
+    /// Frees of blocks heapscope did not see allocated, and the possible
+    /// double frees of such a run, never fail `--fail-on-invalid-free`: the
+    /// gate's note says how many it left out.
+    #[test]
+    fn frees_of_unseen_blocks_never_fail_the_invalid_free_gate() {
+        let gate = Gates {
+            fail_on_invalid_free: true,
+            ..Default::default()
+        };
+        let mut s = HeapModel::new().summary(RunStatus::Exited, Some(0), "");
+        s.frees_of_unseen_blocks = 3;
+        s.possible_double_frees = 1;
+        let g = &gate.check(&s)[0];
+        assert_eq!((g.passed, g.actual), (true, 0));
+        assert_eq!(
+            g.note.as_deref(),
+            Some("3 frees of blocks heapscope did not see allocated (and 1 possible double free) not counted: not invalid")
+        );
+        s.invalid_frees = 2;
+        assert!(!gate.check(&s)[0].passed);
     }
 
     #[test]

@@ -391,7 +391,7 @@ impl HeapModel {
             return FreeOutcome::Null;
         }
         let role = crate::abi::unpack_kind(kind).0;
-        let outcome = if !self.inside(kind, ptr, 1) || ptr % block_alignment(role) != 0 {
+        let outcome = if !self.inside(kind, ptr, 1) || !ptr.is_multiple_of(block_alignment(role)) {
             FreeOutcome::Invalid
         } else if self.freed.contains(&ptr) {
             FreeOutcome::DoubleFree
@@ -1005,7 +1005,9 @@ pub struct Gate {
     /// Whether the run passed it.
     pub passed: bool,
     /// Why the gate could not measure anything, when it could not (it then
-    /// fails).
+    /// fails and `actual` is 0); or, for a gate that measured, what it did
+    /// not count (`fail-on-invalid-free`: the frees of blocks heapscope did
+    /// not see allocated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }

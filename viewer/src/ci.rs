@@ -47,15 +47,7 @@ impl GateReport {
 }
 
 fn gate_message(g: &Gate) -> String {
-    match &g.note {
-        Some(note) => format!("--{}: {note}", g.gate),
-        None => format!(
-            "--{}: {} > {}",
-            g.gate,
-            crate::text::thousands(g.actual),
-            crate::text::thousands(g.limit)
-        ),
-    }
+    crate::text::gate_message(g)
 }
 
 /// The report as JUnit XML: one test suite, one test case per gate
@@ -148,7 +140,10 @@ pub fn step_summary(r: &GateReport) -> String {
             let result = if r.undecided.is_some() {
                 "not checked".to_string()
             } else if g.passed {
-                "passed".to_string()
+                match &g.note {
+                    Some(n) => format!("passed ({})", markdown(n)),
+                    None => "passed".to_string(),
+                }
             } else {
                 match &g.note {
                     Some(n) => format!("**failed**: {}", markdown(n)),

@@ -395,15 +395,38 @@ pub fn gate_failures(gates: &[Gate]) -> Vec<String> {
     gates
         .iter()
         .filter(|g| !g.passed)
-        .map(|g| match &g.note {
-            Some(note) => format!("gate failed: --{}: {note}", g.gate),
-            None => format!(
-                "gate failed: --{}: {} > {}",
-                g.gate,
-                thousands(g.actual),
-                thousands(g.limit)
-            ),
-        })
+        .map(|g| format!("gate failed: {}", gate_message(g)))
+        .collect()
+}
+
+/// A gate's outcome in words: `--max-peak: 6,666 > 1,000`, with what it did
+/// not count after it (`(3 frees of blocks heapscope did not see allocated
+/// not counted: not invalid)`), or only why it could not measure anything.
+/// The same words on the terminal, in JUnit and in the step summary.
+pub fn gate_message(g: &Gate) -> String {
+    let measured = format!(
+        "--{}: {} {} {}",
+        g.gate,
+        thousands(g.actual),
+        if g.actual > g.limit { ">" } else { "<=" },
+        thousands(g.limit)
+    );
+    match &g.note {
+        // A gate that measured nothing: 0 of a limit, failed.
+        Some(note) if !g.passed && g.actual <= g.limit => format!("--{}: {note}", g.gate),
+        Some(note) => format!("{measured} ({note})"),
+        None => measured,
+    }
+}
+
+/// The lines a run that passed its gates prints about what they did not
+/// count, one per gate with such a note:
+/// `gate passed: --fail-on-invalid-free: 0 <= 0 (3 frees of ... not counted: not invalid)`.
+pub fn gate_notes(gates: &[Gate]) -> Vec<String> {
+    gates
+        .iter()
+        .filter(|g| g.passed && g.note.is_some())
+        .map(|g| format!("gate passed: {}", gate_message(g)))
         .collect()
 }
 

@@ -643,7 +643,7 @@ impl Recorder {
     #[inline]
     pub fn alloc(&mut self, kind: i32, ptr: u64, size: u64, align: u64, stack: StackId) {
         // A zero-size placeholder is no block, and not where the heap starts.
-        if size != 0 || !heapscope_trace::model::is_placeholder(kind, ptr) {
+        if size != 0 || !self.model.is_placeholder(kind, ptr) {
             self.note_block(ptr);
         }
         self.model.alloc(kind, ptr, size, stack);

@@ -387,7 +387,7 @@ impl HeapModel {
             }
             return FreeOutcome::Freed(b);
         }
-        if is_placeholder(kind, ptr) {
+        if self.is_placeholder(kind, ptr) {
             return FreeOutcome::Null;
         }
         let role = crate::abi::unpack_kind(kind).0;
@@ -406,6 +406,13 @@ impl HeapModel {
             _ => self.frees_of_unseen_blocks += 1,
         }
         outcome
+    }
+
+    /// [`is_placeholder`] of the address without its instance tag (a
+    /// placeholder of another instance's memory carries one too).
+    pub fn is_placeholder(&self, kind: i32, ptr: u64) -> bool {
+        let memory = crate::abi::unpack_kind(kind).1;
+        is_placeholder(kind, self.untagged(memory, ptr).unwrap_or(ptr))
     }
 
     /// Whether `ptr` lies inside a live block (not at its start), while
@@ -444,7 +451,7 @@ impl HeapModel {
         self.seq += 1;
         if ptr == 0 {
             self.failed_allocs += 1;
-        } else if size == 0 && is_placeholder(kind, ptr) {
+        } else if size == 0 && self.is_placeholder(kind, ptr) {
             self.placeholders += 1;
         } else if !self.inside(kind, ptr, size) {
             self.invalid_events += 1;
@@ -1225,6 +1232,27 @@ mod tests {
             (s.invalid_frees, s.frees_of_unseen_blocks, s.events),
             (1, 0, 8)
         );
+    }
+
+    /// A placeholder of another instance's memory carries its instance tag
+    /// and is no block either.
+    #[test]
+    fn a_tagged_placeholder_is_no_block() {
+        let mut m = HeapModel::new();
+        let info = MemoryInfo {
+            initial_pages: 1,
+            maximum_pages: None,
+            memory64: false,
+            page_size_log2: 16,
+        };
+        m.start(&[info.clone(), info]);
+        let (malloc, free) = (
+            crate::abi::pack_kind(AllocFn::WbgMalloc, 1),
+            crate::abi::pack_kind(AllocFn::WbgFree, 1),
+        );
+        m.alloc(malloc, 1 << INSTANCE_TAG_SHIFT | 1, 0, 1);
+        assert_eq!(m.free(free, 1 << INSTANCE_TAG_SHIFT | 1), FreeOutcome::Null);
+        assert_eq!((m.total_blocks, m.placeholders), (0, 1));
     }
 
     #[test]

@@ -24,6 +24,14 @@ import { existsSync } from "node:fs";
 import { extname, join, normalize, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import {
+  collectWorkers,
+  instanceOf,
+  INSTANCE_PATH,
+  pageInit,
+  workerPrelude,
+} from "./browser-workers.mjs";
+import { notesFile, removeOld } from "./worker.mjs";
 
 function parseArgs(argv) {
   const o = {};
@@ -60,30 +68,24 @@ async function main() {
     "",
   );
   const invocations = (o.invoke ?? "").split(",").filter(Boolean);
-  const init = `(() => {
-${collector}
-const sessions = [];
-const problem = missingFeature();
-install({ onSession: (s) => sessions.push(s), options: { invocations: ${JSON.stringify(invocations)} } });
-window.__heapscope = {
-  problem,
-  count: () => sessions.length,
-  finish: (end) => {
-    const s = sessions[0];
-    if (!s) return null;
-    const bytes = s.finish(end);
-    let bin = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-    return btoa(bin);
-  },
-};
-window.addEventListener("error", (e) => { if (e.error instanceof WebAssembly.RuntimeError) window.__heapscopeTrap = String(e.error); });
-window.addEventListener("unhandledrejection", (e) => { if (e.reason instanceof WebAssembly.RuntimeError) window.__heapscopeTrap = String(e.reason); });
-})();`;
+  // The page's collector; every dedicated Worker's gets its own
+  // (browser-workers.mjs).
+  const init = pageInit(collector, invocations);
+  removeOld(o.session);
+  const announced = new Set();
+  const notes = [];
+  let workers = 0;
 
   let swapped = 0;
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
+    if (req.method === "POST" && path === INSTANCE_PATH) {
+      // A Worker's instance exists (browser-workers.mjs).
+      const i = instanceOf(req.url);
+      if (i) announced.add(`${i.thread}-${i.index}`);
+      res.writeHead(204).end();
+      return;
+    }
     const file = join(root, path);
     if (!file.startsWith(root) || !existsSync(file)) {
       res.writeHead(404).end();
@@ -93,6 +95,15 @@ window.addEventListener("unhandledrejection", (e) => { if (e.reason instanceof W
     if (body.equals(original)) {
       body = instrumented;
       swapped++;
+    }
+    // A dedicated Worker's script: the collector first.
+    const dest = req.headers["sec-fetch-dest"];
+    if (dest === "worker" && /\.(m?js)$/.test(file)) {
+      body = Buffer.concat([Buffer.from(workerPrelude(collector, ++workers, invocations)), body]);
+    } else if (dest === "sharedworker") {
+      notes.push(
+        `a SharedWorker (\`${path}\`) cannot be recorded (heapscope loads its collector into dedicated Workers only): an instance of the module made there is not recorded`,
+      );
     }
     res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
     res.end(body);
@@ -126,12 +137,32 @@ window.addEventListener("unhandledrejection", (e) => { if (e.reason instanceof W
       { timeout: Number(o.timeout ?? 120000) },
     );
     const trap = await page.evaluate(() => window.__heapscopeTrap ?? null);
-    const b64 = await page.evaluate(
-      (t) => window.__heapscope.finish({ trapped: !!t, code: 0, message: t ?? "" }),
-      trap,
+    const end = { trapped: !!trap, code: 0, message: trap ?? "" };
+    const mine = await page.evaluate((e) => window.__heapscope.finish(e), end);
+    // The page's instances: its first is the session, as ever; an empty
+    // session when it made none (its Workers may have).
+    await writeFile(
+      o.session,
+      mine.sessions.length
+        ? Buffer.from(mine.sessions[0], "base64")
+        : new Uint8Array([0x48, 0x53, 0x4a, 0x53, 1]),
     );
-    if (!b64) throw new Error("the page instantiated no instrumented module");
-    await writeFile(o.session, Buffer.from(b64, "base64"));
+    for (let k = 1; k < mine.sessions.length; k++) {
+      await writeFile(`${o.session}.0-${k}`, Buffer.from(mine.sessions[k], "base64"));
+    }
+    const fromWorkers = await collectWorkers(page, o.session, announced, {
+      trapped: false,
+      code: 0,
+      message: "",
+    });
+    notes.push(...mine.notes, ...fromWorkers.notes);
+    if (notes.length) {
+      for (const n of notes) process.stderr.write(`heapscope: warning: ${n}\n`);
+      await writeFile(notesFile(o.session), [...new Set(notes)].map((n) => `${n}\n`).join(""));
+    }
+    if (mine.sessions.length + fromWorkers.written === 0) {
+      throw new Error("the page instantiated no instrumented module");
+    }
     if (o.out) {
       const text = await page.evaluate(() => document.getElementById("out")?.textContent ?? "");
       await writeFile(o.out, text);

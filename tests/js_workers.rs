@@ -296,11 +296,7 @@ fn sqljs_in_a_worker_is_recorded_as_on_the_main_thread() {
     for k in ["total_blocks", "max_blocks", "curr_blocks", "events"] {
         assert_eq!(s1[k], s2[k], "{k}");
     }
-    for k in [
-        "invalid_frees",
-        "invalid_events",
-        "memory",
-    ] {
+    for k in ["invalid_frees", "invalid_events", "memory"] {
         assert_eq!(s1[k], s2[k], "{k}");
     }
     assert_eq!(s2["leak_kinds"]["reachable"]["blocks"], 2);
@@ -309,4 +305,89 @@ fn sqljs_in_a_worker_is_recorded_as_on_the_main_thread() {
     assert_eq!(s2["memory"]["grows"], 1);
     assert_eq!(s2["memory"]["final_pages"], 726);
     assert!(s2["total_blocks"].as_u64().unwrap() > 12_000, "{s2}");
+}
+
+/// sql.js's own Web Worker (worker.sql-wasm-debug.js, unmodified) in
+/// headless Chromium: the page starts it, it instantiates SQLite's wasm,
+/// and js/browser.mjs loads the collector into it (browser-workers.mjs).
+/// Its instance is recorded in full: the events of the same statements
+/// run by the same wasm under Node on the main thread.
+#[test]
+fn sqljs_in_a_browser_worker_is_recorded_in_full() {
+    let rel = "target/npm/sql.js-1.16.0/package/dist";
+    let dist = repo().join(rel);
+    assert!(
+        dist.exists(),
+        "`{}` is missing: run `samples/build.sh`",
+        dist.display()
+    );
+    let original = dist.join("sql-wasm-debug.wasm");
+    let root = tempfile::tempdir().unwrap();
+    let [node_dir, page_dir] =
+        <[PathBuf; 2]>::try_from(dirs(root.path(), &["node", "page"])).unwrap();
+    let (o, _, node_run) = record_node(
+        &node_dir,
+        &original,
+        "sqljs-exec.mjs",
+        &[dist.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let rows = "[[1000,8024500,\"row 1001\",\"row 998\",40000000]]";
+    assert_eq!(stdout(&o), format!("{rows}\n"));
+
+    let module = page_dir.join("app.hs.wasm");
+    let o = instrument_cmd(&original, &module, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let session = page_dir.join("page.hss");
+    let text = page_dir.join("out.txt");
+    let out = std::process::Command::new(node())
+        .arg(repo().join("js/browser.mjs"))
+        .args(["--root".as_ref(), repo().as_os_str()])
+        .args([
+            "--page",
+            &format!("js/examples/sqljs-worker.html?dist=/{rel}"),
+        ])
+        .args(["--original".as_ref(), original.as_os_str()])
+        .args(["--module".as_ref(), module.as_os_str()])
+        .args(["--session".as_ref(), session.as_os_str()])
+        .args(["--out".as_ref(), text.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), rows);
+    // The page made no instance; its Worker made one.
+    assert_eq!(std::fs::read(&session).unwrap(), b"HSJS\x01");
+    assert!(page_dir.join("page.hss.1-0").is_file());
+    let (o, trace, page) = record(
+        &page_dir,
+        &original,
+        &["--session", session.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        page["message"],
+        "1 instance of the module recorded: worker thread 1"
+    );
+    // Blocks, frees, events and growth are Node's; the bytes of the
+    // program's path differ (Node's script, the Worker's URL).
+    for k in [
+        "total_blocks",
+        "max_blocks",
+        "curr_blocks",
+        "events",
+        "invalid_frees",
+    ] {
+        assert_eq!(page[k], node_run[k], "{k}");
+    }
+    assert_eq!(page["total_blocks"], 3_987);
+    assert_eq!(page["curr_blocks"], 2);
+    assert_eq!(page["memory"]["grows"], 1);
+    assert_eq!(page["memory"], node_run["memory"]);
+    assert_eq!(page["leak_kinds"]["definite"]["blocks"], 0);
+    let full = leak_report(&trace, &["--full-stacks"]);
+    assert_eq!(
+        full.matches("    by worker thread 1\n").count(),
+        2,
+        "{full}"
+    );
 }

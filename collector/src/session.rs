@@ -958,7 +958,7 @@ fn replay<R: Read + Seek>(
                 globals: end.globals.clone(),
                 sp_now: end.sp_now,
                 other_memories: Vec::new(),
-                instance: several.then(|| exit::InstanceBlocks {
+                instance: several.then_some(exit::InstanceBlocks {
                     tags,
                     heap_lo: e.heap_lo,
                 }),

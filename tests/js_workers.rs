@@ -206,6 +206,25 @@ fn two_workers_one_after_the_other_are_two_instances() {
 }
 
 #[test]
+fn a_worker_given_its_own_exec_argv_and_env_still_loads_the_collector() {
+    let root = tempfile::tempdir().unwrap();
+    let module = sample("c/leaky.wasm");
+    // Node gives such a Worker no --import of its own accord.
+    let (o, _, s) = record_node(
+        root.path(),
+        &module,
+        "wasi-worker.mjs",
+        &["options", module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        s["message"],
+        "1 instance of the module recorded: worker thread 1"
+    );
+    assert_eq!(counts(&s), [15, 11_022, 3, 6_666, 3, 6_666]);
+}
+
+#[test]
 fn a_worker_made_from_code_is_named_and_the_run_decides_nothing() {
     let root = tempfile::tempdir().unwrap();
     let module = sample("c/leaky.wasm");
@@ -389,5 +408,52 @@ fn sqljs_in_a_browser_worker_is_recorded_in_full() {
         full.matches("    by worker thread 1\n").count(),
         2,
         "{full}"
+    );
+}
+
+/// A page that starts a Worker from a blob: URL and a SharedWorker, which
+/// heapscope cannot load its collector into: the page's own instance is
+/// recorded, and the run names both and decides nothing (exit 3).
+#[test]
+fn a_blob_worker_and_a_shared_worker_are_named_and_the_run_decides_nothing() {
+    let rel = "target/npm/sql.js-1.16.0/package/dist";
+    let original = repo().join(rel).join("sql-wasm-browser-debug.wasm");
+    assert!(
+        original.exists(),
+        "`{}` is missing: run `samples/build.sh`",
+        original.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("app.hs.wasm");
+    let o = instrument_cmd(&original, &module, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let session = dir.path().join("page.hss");
+    let out = std::process::Command::new(node())
+        .arg(repo().join("js/browser.mjs"))
+        .args(["--root".as_ref(), repo().as_os_str()])
+        .args([
+            "--page",
+            &format!("js/examples/sqljs-unrecordable-workers.html?dist=/{rel}"),
+        ])
+        .args(["--original".as_ref(), original.as_os_str()])
+        .args(["--module".as_ref(), module.as_os_str()])
+        .args(["--session".as_ref(), session.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (o, _, s) = record(
+        dir.path(),
+        &original,
+        &["--session", session.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert_eq!(s["curr_blocks"], 2);
+    assert_eq!(s["memory"]["grows"], 1);
+    assert_eq!(
+        s["partial"],
+        serde_json::json!([
+            "a Worker made from a blob: URL cannot load heapscope's collector: an instance of the module made there is not recorded",
+            "a SharedWorker cannot be recorded (heapscope loads its collector into dedicated Workers only): an instance of the module made there is not recorded",
+        ])
     );
 }

@@ -4,7 +4,9 @@
 //   node wasi-worker.mjs WHERE MODULE.wasm [ARGS...]
 // WHERE: "worker" (one Worker), "both" (the main thread, then a Worker),
 // "workers" (two Workers, one after the other), "eval" (the main thread,
-// then a Worker made from code, which heapscope cannot load into).
+// then a Worker made from code, which heapscope cannot load into),
+// "options" (one Worker given its own execArgv and env, which Node then
+// does not give the parent's --import).
 // With heapscope: heapscope run MODULE.wasm --node js/examples/wasi-worker.mjs -- WHERE MODULE.wasm
 import { readFile } from "node:fs/promises";
 import { WASI } from "node:wasi";
@@ -30,7 +32,7 @@ function inWorker(path, args, options = {}) {
           `import(${JSON.stringify(import.meta.url)})`,
           { eval: true, workerData: { path, args } },
         )
-      : new Worker(new URL(import.meta.url), { workerData: { path, args } });
+      : new Worker(new URL(import.meta.url), { workerData: { path, args }, ...options.worker });
     w.on("message", resolve);
     w.on("error", reject);
   });
@@ -45,7 +47,11 @@ if (isMainThread) {
   let code = 0;
   if (where === "both" || where === "eval") code |= await run(path, args);
   if (where === "workers") code |= await inWorker(path, args);
-  code |= await inWorker(path, args, { eval: where === "eval" });
+  const own = { execArgv: [], env: { LANG: "C" } };
+  code |= await inWorker(path, args, {
+    eval: where === "eval",
+    worker: where === "options" ? own : {},
+  });
   process.exitCode = code;
 } else {
   const { path, args } = workerData;

@@ -225,6 +225,31 @@ fn a_worker_given_its_own_exec_argv_and_env_still_loads_the_collector() {
 }
 
 #[test]
+fn a_trap_in_a_worker_is_the_run_s_trap_with_its_thread_and_frames() {
+    let root = tempfile::tempdir().unwrap();
+    // badfree frees a pointer inside a block: dlmalloc traps.
+    let module = sample("c/badfree.wasm");
+    let (o, _, s) = record_node(
+        root.path(),
+        &module,
+        "wasi-worker.mjs",
+        &["worker", module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 134, "{}", stderr(&o));
+    assert_eq!(s["status"], "trapped");
+    let m = s["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("worker thread 1: wasm trap: memory access out of bounds\n    at dlfree ("),
+        "{m}"
+    );
+    assert!(
+        m.contains("\n    by main (") && m.contains("badfree.c:21)"),
+        "{m}"
+    );
+    assert_eq!(s["invalid_frees"], 1);
+}
+
+#[test]
 fn a_worker_made_from_code_is_named_and_the_run_decides_nothing() {
     let root = tempfile::tempdir().unwrap();
     let module = sample("c/leaky.wasm");

@@ -8,10 +8,14 @@
 //!
 //! The session file the user names (`app.hss`) holds the main thread's
 //! first instance, as it always has: a run with one instance is recorded as
-//! before, byte for byte. Every other instance writes `app.hss.T-K`: `T`
-//! the thread (0 the main thread, `worker_threads`' `threadId` in Node, the
-//! Worker's number in order of creation in a browser), `K` the instance's
-//! number on that thread (from 0). Where the collector knows a case it
+//! before, byte for byte (an empty session there, when the main thread made
+//! none, is passed over). Every other instance writes `app.hss.T-K`: `T`
+//! the thread (0 the main thread, `worker_threads`' `threadId` in Node
+//! (`js/worker.mjs`), a dedicated Worker's number in the order its script
+//! was served in a browser (`js/browser-workers.mjs`)), `K` the instance's
+//! number on that thread (from 0). An instance's file is made when the
+//! instance is, so one whose thread was killed is a session without its
+//! end (partial), never a missing one. Where the collector knows a case it
 //! cannot record (a Worker whose script it cannot load into, a module with
 //! a shared memory), it adds a line saying so to `app.hss.unrecorded`: the
 //! run is then partial (exit 3), never silently half. Only those names,
@@ -26,7 +30,9 @@
 //! - the run's memories are every instance's, one after another: instance
 //!   `i`'s memory `m` is memory `i * M + m` of the run (`M` memories each),
 //!   so each instance's growth is its own memory's in the summary
-//!   (`memory` is the first instance's memory 0, `other_memories` the rest);
+//!   (`memory` is the first instance's memory 0, `other_memories` the
+//!   rest; memory 0's breakdown into static data, stack and heap, which
+//!   counts the run's live bytes, is given for a run of one instance only);
 //! - an address of instance `i >= 1` carries its memory's index in bits 32
 //!   and up (`model::INSTANCE_TAG_SHIFT`), and its events' `kind` names
 //!   that memory; the heap model checks the address without its tag
@@ -37,7 +43,12 @@
 //! - every stack of an instance hangs from a frame naming its thread
 //!   (`main thread`, `worker thread 1`, `worker thread 1, instance 2`), at
 //!   the outermost end, whenever more than one instance or a Worker's is
-//!   recorded.
+//!   recorded; the summary's message names them ("2 instances of the
+//!   module recorded: main thread, worker thread 1"), and a trap's message
+//!   starts with the thread it happened on.
+//!
+//! The run's status is the first instance's that did not finish (an
+//! instance without its end, then a trap), else the first instance's exit.
 //!
 //! Totals, frees, live bytes and leak kinds are therefore each instance's
 //! added up, exactly. The peak of live bytes is the peak of that sequence

@@ -45,6 +45,10 @@ enum Host {
     /// wasmtime CLI, with `stdin` (a file under corpus/inputs) as its input;
     /// its memory sizes from corpus/apps/wasi.mjs under Node's WASI.
     Wasi(&'static [&'static str], Option<&'static str>),
+    /// A page (under the repository root) in headless Chromium through
+    /// js/browser.mjs, whose `#out` text is its output; its unprofiled
+    /// output and memory sizes are its twin's (a Node app doing the same).
+    Browser(&'static str),
 }
 
 /// One module of the corpus.
@@ -58,6 +62,9 @@ struct Row {
     named: bool,
     /// Blocks the program really leaves definitely lost, and why (0: none).
     definite: (u64, &'static str),
+    /// A row doing the same work another way (on the main thread, in
+    /// Node): this row's blocks and memory must be its twin's.
+    twin: &'static str,
 }
 
 const fn node(
@@ -73,6 +80,7 @@ const fn node(
         host: Host::Node(app, args),
         named,
         definite: (0, ""),
+        twin: "",
     }
 }
 
@@ -89,6 +97,7 @@ const fn wasi(
         host: Host::Wasi(args, stdin),
         named,
         definite: (0, ""),
+        twin: "",
     }
 }
 
@@ -292,6 +301,40 @@ const CORPUS: &[Row] = &[
         host: Host::Node("as-bignum.mjs", &[]),
         named: true,
         definite: (0, ""),
+        twin: "",
+    },
+    // Workers: the module instantiated only in a Node worker_threads
+    // Worker, and only in a browser's dedicated Worker (sql.js's own
+    // Worker glue), each recorded in full: the blocks and memory of the
+    // same work on the main thread.
+    Row {
+        host: Host::Node("in-worker.mjs", &["sqljs.mjs", "debug"]),
+        twin: "sqljs-debug",
+        ..node(
+            "sqljs-node-worker",
+            "sql.js/dist/sql-wasm-debug.wasm",
+            "",
+            &[],
+            false,
+        )
+    },
+    node(
+        "sqljs-exec",
+        "sql.js/dist/sql-wasm-debug.wasm",
+        "sqljs-exec.mjs",
+        &[],
+        false,
+    ),
+    Row {
+        host: Host::Browser("corpus/pages/sqljs-worker.html"),
+        twin: "sqljs-exec",
+        ..node(
+            "sqljs-browser-worker",
+            "sql.js/dist/sql-wasm-debug.wasm",
+            "",
+            &[],
+            false,
+        )
     },
 ];
 
@@ -324,6 +367,9 @@ struct Outcome {
     blocks: u64,
     bytes: u64,
     grows: u64,
+    /// The unprofiled run's output.
+    output: String,
+    summary: serde_json::Value,
 }
 
 /// Run one row unprofiled and profiled; Err names every check that failed.
@@ -332,6 +378,11 @@ fn check(row: &Row) -> Result<Outcome, String> {
     let dir = tempfile::tempdir().unwrap();
     let node = common::node();
     let mut failed = Vec::new();
+    // The twin's run, when the row has one: it must be green first.
+    let twin = match row.twin {
+        "" => None,
+        t => Some(check(row_named(t)).map_err(|e| format!("its twin `{t}` is red: {e}"))?),
+    };
     // The unprofiled run: its stdout, exit code and memory sizes.
     let (expected, expected_code, memory, profiled) = match row.host {
         Host::Node(script, args) => {
@@ -384,6 +435,17 @@ fn check(row: &Row) -> Result<Outcome, String> {
             all.extend(args.iter().map(|a| a.to_string()));
             (stdout(&o), o.status.code().unwrap_or(-1), memory, all)
         }
+        Host::Browser(_) => {
+            let twin = twin.as_ref().expect("a browser row has a twin");
+            let memory = memory_line(&twin.output);
+            let page: String = twin
+                .output
+                .lines()
+                .filter(|l| !l.starts_with("memory "))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            (page, 0, memory, vec![])
+        }
     };
     let trace = dir.path().join("run.trace");
     let summary = dir.path().join("summary.json");
@@ -396,6 +458,15 @@ fn check(row: &Row) -> Result<Outcome, String> {
         summary.clone().into(),
     ];
     args.extend(profiled.iter().map(Into::into));
+    let page_text = match row.host {
+        Host::Browser(page) => {
+            let session = dir.path().join("page.hss");
+            let text = in_chromium(dir.path(), page, &module, &session)?;
+            args.extend(["--session".into(), session.into()]);
+            Some(text)
+        }
+        _ => None,
+    };
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_heapscope"));
     if let Host::Wasi(_, Some(f)) = row.host {
         cmd.stdin(std::fs::File::open(repo().join("corpus/inputs").join(f)).unwrap());
@@ -408,11 +479,12 @@ fn check(row: &Row) -> Result<Outcome, String> {
             last_lines(&stderr(&o), 6)
         ));
     }
-    if stdout(&o) != expected {
+    let output = page_text.unwrap_or_else(|| stdout(&o));
+    if output != expected {
         failed.push(format!(
             "the output differs from the unprofiled run's:\n--- unprofiled\n{}--- profiled\n{}",
             last_lines(&expected, 4),
-            last_lines(&stdout(&o), 4)
+            last_lines(&output, 4)
         ));
     }
     let s: serde_json::Value =
@@ -471,11 +543,32 @@ fn check(row: &Row) -> Result<Outcome, String> {
             )),
         }
     }
+    if let Some(t) = &twin {
+        let same = |v: &serde_json::Value| {
+            (
+                v["total_blocks"].clone(),
+                v["curr_blocks"].clone(),
+                v["memory"]["initial_pages"].clone(),
+                v["memory"]["final_pages"].clone(),
+                v["memory"]["grows"].clone(),
+            )
+        };
+        if same(&s) != same(&t.summary) {
+            failed.push(format!(
+                "blocks, live blocks and memory (initial, final pages, growths) {:?}, its twin `{}` {:?}",
+                same(&s),
+                row.twin,
+                same(&t.summary)
+            ));
+        }
+    }
     if failed.is_empty() {
         Ok(Outcome {
             blocks: n("total_blocks"),
             bytes: n("total_bytes"),
             grows,
+            output: expected,
+            summary: s,
         })
     } else {
         Err(failed.join("; "))
@@ -511,12 +604,46 @@ fn last_lines(s: &str, n: usize) -> String {
         .collect()
 }
 
-fn row(name: &str) -> &'static Row {
+/// Profile `page` (a path under the repository root) in headless Chromium
+/// through js/browser.mjs, writing its session; returns its `#out` text.
+fn in_chromium(
+    dir: &std::path::Path,
+    page: &str,
+    original: &std::path::Path,
+    session: &std::path::Path,
+) -> Result<String, String> {
+    let module = dir.join("page.hs.wasm");
+    let o = instrument_cmd(original, &module, &[]);
+    if code(&o) != 0 {
+        return Err(format!("heapscope instrument fails:\n{}", stderr(&o)));
+    }
+    let text = dir.join("out.txt");
+    let out = Command::new(common::node())
+        .arg(repo().join("js/browser.mjs"))
+        .args(["--root".as_ref(), repo().as_os_str()])
+        .args(["--page", page])
+        .args(["--original".as_ref(), original.as_os_str()])
+        .args(["--module".as_ref(), module.as_os_str()])
+        .args(["--session".as_ref(), session.as_os_str()])
+        .args(["--out".as_ref(), text.as_os_str()])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(format!(
+            "js/browser.mjs fails:\n{}",
+            last_lines(&stderr(&out), 6)
+        ));
+    }
+    let text = std::fs::read_to_string(text).map_err(|e| format!("no #out text: {e}"))?;
+    Ok(format!("{text}\n"))
+}
+
+fn row_named(name: &str) -> &'static Row {
     CORPUS.iter().find(|r| r.name == name).unwrap()
 }
 
 fn assert_green(name: &str) {
-    if let Err(e) = check(row(name)) {
+    if let Err(e) = check(row_named(name)) {
         panic!("corpus row `{name}`: {e}");
     }
 }
@@ -587,4 +714,14 @@ fn corpus_rust_talc_wasi_program() {
 #[test]
 fn corpus_as_bignum_assemblyscript_with_its_esm_glue() {
     assert_green("as-bignum");
+}
+
+#[test]
+fn corpus_sqljs_in_a_node_worker_recorded_in_full() {
+    assert_green("sqljs-node-worker");
+}
+
+#[test]
+fn corpus_sqljs_in_a_browser_worker_with_its_own_worker_glue_recorded_in_full() {
+    assert_green("sqljs-browser-worker");
 }

@@ -52,6 +52,9 @@ const TAG = Object.freeze({
 /** The most wasm frames of a trap a session keeps (`MAX_TRAP_FRAMES`). */
 const MAX_TRAP_FRAMES = 1000;
 
+/** A streamed session is handed over once it holds this many bytes. */
+const STREAM_BYTES = 1 << 20;
+
 /**
  * The wasm frames of an engine's stack text (V8's `error.stack`), innermost
  * first: `[function index, byte offset in the module]` for each line
@@ -189,6 +192,42 @@ export class Session {
     this.invocations = new Set(options.invocations ?? []);
     this.extism = !!options.extism;
     this.finished = null;
+    this.sink = null;
+    this.syncPending = false;
+  }
+
+  /**
+   * Stream the session: from now on `write(bytes)` is given the session's
+   * bytes as they accumulate — the start of the session first, then whole
+   * records only, each handed over once (whenever more than 1 MiB is
+   * buffered, at the end of every invocation, once JavaScript is back in
+   * its event loop after calling the module, at [`sync`], and the rest at
+   * [`finish`]). `bytes` is only valid during the call: write or copy it.
+   * A process killed before `finish` leaves the records handed over so
+   * far and no end record: a partial session heapscope still reads.
+   */
+  stream(write) {
+    this.sink = write;
+    this.handOver();
+  }
+
+  /** Hand the buffered records to the stream, if there is one. */
+  handOver() {
+    if (!this.sink || this.out.len === 0) return;
+    this.sink(this.out.buf.subarray(0, this.out.len));
+    this.out.len = 0;
+  }
+
+  /**
+   * Bring a streamed session up to date now (a timer, a signal): the
+   * module's buffered events and every record so far go to the stream.
+   * Only between calls into the module, as JavaScript's timers and signal
+   * listeners run.
+   */
+  sync() {
+    if (this.finished) return;
+    this.drain();
+    this.handOver();
   }
 
   /** The `heapscope` import object an instrumented module needs. */
@@ -366,6 +405,7 @@ export class Session {
   drain() {
     this.catchUpGrowth();
     this.copyEvents();
+    if (this.sink && this.out.len >= STREAM_BYTES) this.handOver();
   }
 
   /** Copy the event buffer's records into the session and empty it. */
@@ -395,6 +435,15 @@ export class Session {
       return f(...args);
     } finally {
       this.depth--;
+      if (this.depth === 0 && this.sink && !this.syncPending) {
+        // Once JavaScript is back in its event loop, the events so far go
+        // to the stream: one task however many calls come before it.
+        this.syncPending = true;
+        soon(() => {
+          this.syncPending = false;
+          this.sync();
+        });
+      }
     }
   }
 
@@ -427,6 +476,7 @@ export class Session {
       this.out.u64(0n);
       this.out.bytes(utf8.encode(message));
       this.out.end(at);
+      this.handOver();
     }
   }
 
@@ -457,7 +507,8 @@ export class Session {
   /**
    * End the session: the last buffered events, memory 0 and the globals the
    * leak scan reads, and how it ended. Returns the session's bytes; later
-   * calls return the same bytes.
+   * calls return the same bytes. A streamed session ([`stream`]) hands its
+   * last records to the stream and returns only those (not the session).
    * @param {object} [end]
    * @param {boolean} [end.trapped] the module trapped (a WebAssembly.RuntimeError)
    * @param {string} [end.stack] the trap's `error.stack`, whose wasm frames
@@ -516,6 +567,7 @@ export class Session {
     this.out.bytes(utf8.encode(end.message ?? ""));
     this.out.end(at);
     this.finished = this.out.take();
+    this.handOver();
     return this.finished;
   }
 }
@@ -529,6 +581,18 @@ function like(wrapper, original) {
   Object.defineProperty(wrapper, "length", { value: original.length, configurable: true });
   Object.defineProperty(wrapper, "name", { value: original.name, configurable: true });
   return wrapper;
+}
+
+/**
+ * Run `f` once the event loop is reached again, without keeping a Node
+ * process alive for it.
+ */
+function soon(f) {
+  if (typeof setImmediate === "function") {
+    setImmediate(f).unref?.();
+  } else {
+    setTimeout(f, 0);
+  }
 }
 
 /** The size of a WebAssembly.Memory in pages. */

@@ -4,7 +4,8 @@
 //
 // and every instrumented module the app instantiates (through its own glue:
 // emscripten's, wasm-bindgen's, @extism/extism, node:wasi) is recorded; the
-// session is written when the process exits, for
+// session is written as it goes and ended when the process exits (a process
+// killed before leaves a partial session: stream.mjs), for
 // `heapscope run app.wasm --session app.hss`. `heapscope run app.wasm --node
 // app.mjs` does all of it in one command.
 //
@@ -20,8 +21,9 @@
 //   HEAPSCOPE_EXTISM    set: an invocation's non-zero i32 result is the
 //                       plugin's error, as Extism reads it
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { install, missingFeature } from "./heapscope.mjs";
+import { onSignals, sessionFile } from "./stream.mjs";
 import {
   instanceFile,
   isMainThread,
@@ -46,6 +48,9 @@ if (!out) {
   // session (worker.mjs).
   removeOld(out);
   loadIntoWorkers(import.meta.url, out);
+  // The main session's file holds a session from now on, streamed to as it
+  // goes (stream.mjs): a process killed at any point leaves one.
+  const mainFile = isMainThread ? sessionFile(out) : null;
   let substitute = () => null;
   if (process.env.HEAPSCOPE_MODULE && process.env.HEAPSCOPE_ORIGINAL) {
     const original = readFileSync(process.env.HEAPSCOPE_ORIGINAL);
@@ -66,9 +71,11 @@ if (!out) {
     onSession: (s) => {
       s.file = instanceFile(out, sessions.length);
       sessions.push(s);
-      // An instance's file exists from the start: one whose thread is
-      // killed is then a session without its end, never a missing one.
-      if (s.file !== out) writeFileSync(s.file, new Uint8Array([0x48, 0x53, 0x4a, 0x53, 1]));
+      // An instance's file exists from the start and is streamed to as the
+      // session goes (stream.mjs): one whose thread or process is killed
+      // is a session without its end, never a missing one.
+      s.streamFile = s.file === out && mainFile ? mainFile : sessionFile(s.file);
+      s.streamFile.follow(s);
     },
   });
   // A trap's stack as deep as wasmtime's (V8 keeps 10 frames by default).
@@ -92,7 +99,10 @@ if (!out) {
           "the module's memory is shared (a threaded build): its instances share one heap, which heapscope cannot keep apart",
         );
       }
-      if (s.file !== out) writeFileSync(s.file, s.finish(end));
+      if (s.file !== out) {
+        s.finish(end);
+        s.streamFile.close();
+      }
     }
     const s = sessions[0];
     // A Worker writes no main session.
@@ -102,7 +112,11 @@ if (!out) {
         "heapscope: warning: the app instantiated no instrumented module: the session is empty\n",
       );
     }
-    const bytes = s ? s.finish(end) : new Uint8Array([0x48, 0x53, 0x4a, 0x53, 1]);
-    writeFileSync(out, bytes);
+    // The session's last records and its end (stream.mjs wrote the rest).
+    s?.finish(end);
+    mainFile?.close();
   });
+  // Ctrl-C and SIGTERM: what is buffered is written, then the signal ends
+  // the process as it would have (stream.mjs).
+  if (isMainThread) onSignals(() => sessions.forEach((s) => s.sync()));
 }

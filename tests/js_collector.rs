@@ -623,3 +623,141 @@ fn memory_grown_by_the_module_javascript_and_an_unhooked_module_counts_each_grow
     assert_eq!(s["total_blocks"], 2, "{s}");
     assert_eq!(s["invalid_events"], serde_json::Value::Null, "none: {s}");
 }
+
+/// `heapscope run` of sql.js's debug build under
+/// js/examples/sqljs-until-killed.mjs, keeping the session, stopped by
+/// `stop(heapscope's pid, Node's pid)` once the app says it is ready (it
+/// is then waiting, the query's rows printed). Returns the run's output
+/// (checked: its trace against its summary), its summary and the session.
+fn killed_sqljs(
+    dir: &Path,
+    stop: impl FnOnce(u32, &str),
+) -> (std::process::Output, serde_json::Value, PathBuf) {
+    use std::io::BufRead;
+    let dist = npm("sql.js-1.16.0/package/dist");
+    let module = dist.join("sql-wasm-debug.wasm");
+    let script = repo().join("js/examples/sqljs-until-killed.mjs");
+    let (session, trace, summary) = (
+        dir.join("s.hss"),
+        dir.join("run.trace"),
+        dir.join("summary.json"),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_heapscope"))
+        .arg("run")
+        .arg(&module)
+        .arg("--node")
+        .arg(&script)
+        .arg("--node-bin")
+        .arg(node())
+        .arg("--session")
+        .arg(&session)
+        .arg("--trace")
+        .arg(&trace)
+        .arg("--summary-json")
+        .arg(&summary)
+        .arg("--")
+        .arg(&dist)
+        .arg("debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let rows = lines.next().unwrap().unwrap();
+    assert_eq!(format!("{rows}\n"), SQLJS_ROWS);
+    let ready = lines.next().unwrap().unwrap();
+    let pid = ready.strip_prefix("ready ").expect(&ready);
+    stop(child.id(), pid);
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let mut out = child.wait_with_output().unwrap();
+    out.stdout = rest.join("\n").into_bytes();
+    check_round_trip(&trace, &summary, &out);
+    let s = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    (out, s, session)
+}
+
+fn kill(signal: &str, pid: &str) {
+    let o = Command::new("kill").args([signal, pid]).output().unwrap();
+    assert!(o.status.success(), "kill {signal} {pid}: {}", stderr(&o));
+}
+
+/// A killed app's session as `heapscope run --session` reads it: every
+/// event it holds, partial, so any gate exits 3.
+fn check_partial_session(dir: &Path, session: &Path, live: &serde_json::Value) {
+    let module = npm("sql.js-1.16.0/package/dist/sql-wasm-debug.wasm");
+    let again = dir.join("again");
+    std::fs::create_dir_all(&again).unwrap();
+    for gate in [&[][..], &["--fail-on-leak"], &["--max-allocs", "1000000"]] {
+        let mut extra = vec!["--session", session.to_str().unwrap()];
+        extra.extend(gate);
+        let (o, _, s) = record(&again, &module, &extra);
+        assert_eq!(code(&o), 3, "{gate:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("12,971 allocations"), "{}", stderr(&o));
+        assert_eq!(counts(&s), counts(live));
+        assert_eq!(s["memory"], live["memory"]);
+        assert!(s["partial"].to_string().contains("no end record"), "{s}");
+    }
+}
+
+/// Regression: an app killed with SIGKILL left no session at all ("wrote
+/// no session", exit 2). The session is streamed as it goes: the killed
+/// app's holds every event up to the kill, without its end.
+#[test]
+fn an_app_killed_with_sigkill_leaves_a_readable_partial_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, s, session) = killed_sqljs(dir.path(), |_, node| kill("-KILL", node));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Node was killed by signal 9"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(s["status"], "error");
+    // All of sql.js's work before it waited: the blocks, the 40,000,000-
+    // byte blob and its growth.
+    assert_eq!(s["total_blocks"], 12_971, "{s}");
+    assert_eq!(s["curr_blocks"], 2, "{s}");
+    assert_eq!(s["memory"]["grows"], 1, "{s}");
+    assert_eq!(s["memory"]["final_pages"], 726, "{s}");
+    check_partial_session(dir.path(), &session, &s);
+}
+
+/// Ctrl-C of the app (SIGINT to Node, which does not listen for it): the
+/// collector writes what it holds, and Node still dies by SIGINT.
+#[test]
+fn an_app_interrupted_with_sigint_dies_by_it_and_leaves_a_readable_partial_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, s, session) = killed_sqljs(dir.path(), |_, node| kill("-INT", node));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Node was killed by signal 2"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(s["total_blocks"], 12_971, "{s}");
+    assert_eq!(s["memory"]["grows"], 1, "{s}");
+    check_partial_session(dir.path(), &session, &s);
+}
+
+/// Regression: SIGTERM to heapscope was ignored until the app ended. It is
+/// forwarded to Node, whose session is recorded as it stands.
+#[test]
+fn sigterm_to_heapscope_stops_node_and_records_its_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, s, session) = killed_sqljs(dir.path(), |heapscope, _| {
+        kill("-TERM", &heapscope.to_string())
+    });
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("interrupted: Node is told to stop (SIGTERM)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("heapscope was interrupted and stopped Node (signal 15)"),
+        "{e}"
+    );
+    assert_eq!(s["total_blocks"], 12_971, "{s}");
+    assert_eq!(s["memory"]["grows"], 1, "{s}");
+    check_partial_session(dir.path(), &session, &s);
+}

@@ -132,6 +132,11 @@ impl Interrupt {
         n
     }
 
+    /// How many times the run was asked to stop.
+    pub fn requests(&self) -> u32 {
+        self.0 .0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Whether the run was asked to stop.
     pub fn requested(&self) -> bool {
         self.0 .0.load(std::sync::atomic::Ordering::SeqCst) > 0

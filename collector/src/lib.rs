@@ -32,6 +32,7 @@ pub(crate) mod files;
 mod host;
 pub mod leakscan;
 mod module;
+mod node_child;
 mod progress;
 pub mod recorder;
 mod run;

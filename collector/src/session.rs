@@ -1020,6 +1020,9 @@ const JS_REGISTER: &str = include_str!("../../js/register.mjs");
 /// What loads it into every `worker_threads` Worker, and names each
 /// instance's session file (`sessions`).
 const JS_WORKER: &str = include_str!("../../js/worker.mjs");
+/// What streams each session to its file and handles the app's SIGINT
+/// and SIGTERM.
+const JS_STREAM: &str = include_str!("../../js/stream.mjs");
 /// The exit code `register.mjs` ends Node with when the engine cannot run
 /// an instrumented module (no multi-memory).
 const JS_UNSUPPORTED: i32 = 70;
@@ -1070,6 +1073,7 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
     };
     write("heapscope.mjs", JS_COLLECTOR.as_bytes())?;
     write("worker.mjs", JS_WORKER.as_bytes())?;
+    write("stream.mjs", JS_STREAM.as_bytes())?;
     let register = write("register.mjs", JS_REGISTER.as_bytes())?;
     let instrumented = write("module.hs.wasm", loaded.wasm())?;
     let session = node
@@ -1093,12 +1097,14 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
         cmd.env_remove("HEAPSCOPE_EXTISM");
     }
     tracing::info!("running {cmd:?}");
-    let status = cmd.status().map_err(|e| {
+    // Ctrl-C or SIGTERM to heapscope is forwarded to Node (`node_child`).
+    let ended = crate::node_child::run(&mut cmd, cfg.interrupt.as_ref()).map_err(|e| {
         setup(format!(
             "cannot start `{}`: {e}; install Node.js 22 or newer, or name it with --node-bin (or $HEAPSCOPE_NODE)",
             node.node.display()
         ))
     })?;
+    let status = ended.status;
     match open(&session) {
         Ok(_) => {}
         Err(_) if status.code() == Some(JS_UNSUPPORTED) => {
@@ -1133,11 +1139,21 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
     if let (None, Some(sig)) = (status.code(), unix_signal(&status)) {
         // Partial before the trace is closed: its trace then has no
         // end-of-run record, so a later gate on it decides nothing either.
-        let why = format!("Node was killed by signal {sig}");
+        let why = if ended.interrupts > 0 {
+            format!("heapscope was interrupted and stopped Node (signal {sig})")
+        } else {
+            format!("Node was killed by signal {sig}")
+        };
         match parts.as_mut_slice() {
             [one] => one.scanned.killed = Some(why),
             _ => partial.push(why),
         }
+    } else if ended.interrupts > 0 {
+        // The app ended by its own handling of the signal heapscope sent:
+        // the run was cut short all the same.
+        partial.push(format!(
+            "heapscope was interrupted and told Node to stop; the app ended ({status}) on that signal"
+        ));
     }
     replay(cfg, loaded, parts, partial)
 }

@@ -1,0 +1,22 @@
+// sql.js (sqljs.mjs's statements, with its own emscripten glue), then it
+// waits to be killed, as a server would:
+//   node sqljs-until-killed.mjs DIST_DIR [debug]
+// Prints the query's rows, then, once back in the event loop, `ready PID`,
+// and waits until a signal ends it (the tests of a killed app's session).
+import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
+import { workload } from "./sqljs-workload.mjs";
+
+const [dist, flavour] = process.argv.slice(2);
+if (!dist) {
+  console.error("usage: node sqljs-until-killed.mjs DIST_DIR [debug]");
+  process.exit(2);
+}
+const name = flavour === "debug" ? "sql-wasm-debug" : "sql-wasm";
+const require = createRequire(import.meta.url);
+const initSqlJs = require(resolve(join(dist, `${name}.js`)));
+const SQL = await initSqlJs({ locateFile: (f) => resolve(join(dist, f)) });
+console.log(workload(SQL));
+await new Promise((r) => setImmediate(r));
+console.log(`ready ${process.pid}`);
+setInterval(() => {}, 1 << 30);

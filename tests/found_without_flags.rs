@@ -284,3 +284,159 @@ fn a_glue_that_names_no_allocator_is_refused() {
 fn heapscope_instrument_max() -> u64 {
     32 << 20
 }
+
+/// `wasm` without its custom sections (names, DWARF, producers): what
+/// `wasm-tools strip -a` leaves.
+fn strip(wasm: &[u8]) -> Vec<u8> {
+    let mut out = wasm[..8].to_vec();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let payload = payload.unwrap();
+        if let wasmparser::Payload::CustomSection(_) = payload {
+            continue;
+        }
+        if let Some((id, range)) = payload.as_section() {
+            out.push(id);
+            let mut n = range.len() as u64;
+            loop {
+                let b = (n & 0x7f) as u8;
+                n >>= 7;
+                out.push(if n == 0 { b } else { b | 0x80 });
+                if n == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(&wasm[range]);
+        }
+    }
+    out
+}
+
+/// The numbers two runs must share: counts, live blocks by kind, invalid
+/// frees.
+fn numbers(s: &serde_json::Value) -> (Vec<u64>, serde_json::Value, serde_json::Value) {
+    (
+        counts(s).to_vec(),
+        s["leak_kinds"]["definite"].clone(),
+        s["invalid_frees"].clone(),
+    )
+}
+
+/// wasi-libc's dlmalloc in a build with no names (the named sample with
+/// its custom sections removed, and `leaky.stripped.wasm`, linked with
+/// `--strip-all`): recognised by its code, with exactly the named build's
+/// numbers (Valgrind's: 15 allocations, 11,022 bytes, 6,666 bytes in 3
+/// blocks definitely lost).
+#[test]
+fn stripped_c_builds_have_their_dlmalloc_recognised_with_the_named_builds_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let stripped = dir.path().join("leaky.nonames.wasm");
+    std::fs::write(
+        &stripped,
+        strip(&std::fs::read(sample("c/leaky.wasm")).unwrap()),
+    )
+    .unwrap();
+    let (_, r) = instrument_report(dir.path(), &stripped, &[]);
+    let shape = |role: &str| h(role, &format!("dlmalloc's {role}"), "code_shape");
+    assert_eq!(
+        hooked(&r),
+        [
+            shape("malloc"),
+            shape("realloc"),
+            shape("free"),
+            shape("aligned_alloc"),
+            shape("memalign"),
+        ]
+    );
+    assert_eq!(r["has_names"], false);
+    let (o, _, named) = record(dir.path(), &sample("c/leaky.wasm"), &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        numbers(&named),
+        (
+            vec![15, 11_022, 3, 6_666, 3, 6_666],
+            serde_json::json!({"blocks": 3, "bytes": 6_666}),
+            serde_json::json!(0)
+        )
+    );
+    for m in [stripped, sample("c/leaky.stripped.wasm")] {
+        let (o, _, s) = record(dir.path(), &m, &[]);
+        assert_eq!(code(&o), 0, "{}: {}", m.display(), stderr(&o));
+        assert_eq!(numbers(&s), numbers(&named), "{}", m.display());
+        assert!(
+            stderr(&o).contains(
+                "warning: allocator recognised by the shape of its code: dlmalloc (C): malloc, free, realloc, aligned_alloc, memalign"
+            ),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+/// emscripten's dlmalloc in sql.js's minified release build, with no glue
+/// beside it: recognised by its code (malloc and free; its realloc is
+/// inlined into SQLite's `sqlite3MemRealloc`, which offsets the pointer
+/// by 8 bytes, and is not taken for realloc), and the run is the one its
+/// glue's roles give.
+#[test]
+fn minified_emscripten_build_without_its_glue_has_its_dlmalloc_recognised() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("sql-wasm.wasm");
+    std::fs::copy(sample("npm/sql-wasm.wasm"), &module).unwrap();
+    let (_, r) = instrument_report(dir.path(), &module, &[]);
+    let shape = |role: &str, i: u64| (role.to_string(), format!("dlmalloc's {role}"), i);
+    let got: Vec<_> = r["allocators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["role"].as_str().unwrap().to_string(),
+                a["function"].as_str().unwrap().to_string(),
+                a["index"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // The glue's `_malloc=c.Ia;_free=c.Ja` are functions 244 and 243.
+    assert_eq!(got, [shape("malloc", 244), shape("free", 243)]);
+    let dist = repo().join("target/npm/sql.js-1.16.0/package/dist");
+    let script = repo().join("js/examples/sqljs.mjs");
+    let args = [dist.to_str().unwrap()];
+    let expected = unprofiled(&script, &args);
+    let (o, s) = run_node(dir.path(), &module, &script, &args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), expected);
+    assert_eq!(s["invalid_frees"], 0, "{s}");
+    assert_eq!(s["curr_blocks"], 2, "{s}");
+    assert_eq!(s["total_blocks"], 12_971, "{s}");
+    assert_eq!(s["total_bytes"], 93_215_921, "{s}");
+}
+
+/// A stripped module whose allocator is nobody heapscope knows: the error
+/// says what was looked for and how to name it (exit 2, no output).
+#[test]
+fn stripped_module_with_an_unknown_allocator_fails_saying_how_to_name_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("bump.wasm");
+    let wat = r#"(module
+      (memory 1)
+      (global (mut i32) (i32.const 1024))
+      (func (export "run") (result i32) (call 1 (i32.const 16)))
+      (func (param i32) (result i32) (local i32)
+        (local.set 1 (global.get 0))
+        (global.set 0 (i32.add (global.get 0) (local.get 0)))
+        (local.get 1)))"#;
+    std::fs::write(&module, wat::parse_str(wat).unwrap()).unwrap();
+    let out = instrument_cmd(&module, &dir.path().join("o.wasm"), &[]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(err.starts_with("error: failed to instrument `"), "{err}");
+    assert!(
+        err.contains("no allocator found: looked for malloc/free/calloc/realloc"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the module has no name section; pass `--alloc-fn ROLE=NAME|INDEX`"),
+        "{err}"
+    );
+    assert!(!dir.path().join("o.wasm").exists(), "no output on failure");
+}

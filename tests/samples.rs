@@ -484,25 +484,22 @@ fn with_lto_the_allocator_underneath_the_inlined_shims_is_hooked_and_counts_the_
 }
 
 #[test]
-fn stripped_sample_fails_with_what_was_looked_for_and_how_to_name_the_allocator() {
+fn stripped_sample_has_its_dlmalloc_recognised_by_its_code() {
+    // No names: wasi-libc's dlmalloc is recognised by the shape of its code
+    // (tests/found_without_flags.rs checks its numbers; the "no allocator
+    // found" path, with a module whose allocator is nobody's, is there too).
     let dir = tempfile::tempdir().unwrap();
     let out = instrument_cmd(
         &sample("c/leaky.stripped.wasm"),
         &dir.path().join("o.wasm"),
         &[],
     );
-    assert_eq!(code(&out), 2);
-    let err = stderr(&out);
-    assert!(err.starts_with("error: failed to instrument `"), "{err}");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
-        err.contains("no allocator found: looked for malloc/free/calloc/realloc"),
-        "{err}"
+        stderr(&out).contains("allocator recognised by the shape of its code: dlmalloc (C)"),
+        "{}",
+        stderr(&out)
     );
-    assert!(
-        err.contains("the module has no name section; pass `--alloc-fn ROLE=NAME|INDEX`"),
-        "{err}"
-    );
-    assert!(!dir.path().join("o.wasm").exists(), "no output on failure");
 }
 
 #[test]

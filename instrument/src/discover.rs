@@ -29,6 +29,8 @@ pub enum FoundBy {
     /// Called by a wasm-bindgen export found by name or glue, which
     /// forwards its values to it: the module's own allocator.
     ExportCall,
+    /// Recognised by the shape of its code (a stripped build).
+    CodeShape,
 }
 
 impl fmt::Display for FoundBy {
@@ -42,6 +44,7 @@ impl fmt::Display for FoundBy {
             FoundBy::Dwarf => "DWARF: inlined call",
             FoundBy::Glue => "JS glue",
             FoundBy::ExportCall => "wasm-bindgen export's call",
+            FoundBy::CodeShape => "shape of its code",
         })
     }
 }

@@ -30,6 +30,7 @@ pub(crate) fn allocators(
         crate::glue::add_roles(module, glue, ptr_ty, &mut allocators, warnings);
     }
     crate::exported::derive_from_exports(module, ptr_ty, &mut allocators);
+    crate::shapes::recognise(module, ptr_ty, &mut allocators, warnings);
     allocators.sort_by_key(|a| (a.role, index_of.get(&a.id).copied()));
     if !allocators.iter().any(|a| a.role.hook() != abi::HOOK_FREE) {
         let hint = if has_names {

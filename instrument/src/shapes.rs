@@ -1,0 +1,232 @@
+//! Allocators recognised by the shape of their code, for stripped builds
+//! whose names and exports say nothing.
+//!
+//! dlmalloc (C: wasi-libc's and emscripten's): its `malloc` is the one
+//! function `(size) -> ptr` holding the constant `0x55555558` (how
+//! `init_mparams`, inlined into it, makes the heap's magic); its `free`
+//! the one `(ptr) -> ()` reading at least four of the static addresses
+//! (`_gm_`'s fields) that `malloc` reads; its `realloc` the one
+//! `(ptr, size) -> ptr` calling both, its size passed straight to
+//! `malloc` (`realloc(NULL, n)`); and `aligned_alloc`/`memalign` the
+//! `(align, size) -> ptr` that passes its size straight to `malloc` and
+//! calls a second function `(align, size) -> ptr` that calls `malloc` (the
+//! inner `internal_memalign`, which `posix_memalign` calls too), hooked
+//! with it. `calloc` is not hooked: the `malloc` it calls reports its
+//! block, of the same size.
+//!
+//! Each piece must be the only function that fits, or nothing is hooked.
+
+use crate::discover::{Allocator, FoundBy, Shape};
+use heapscope_trace::abi::AllocFn;
+use rustc_hash::FxHashSet;
+use walrus::ir::{self, Instr, Value};
+use walrus::{FunctionId, FunctionKind, LocalFunction, Module, ValType};
+
+/// The constant dlmalloc's `init_mparams` makes the heap's magic with
+/// (`(size_t)0x55555555U ^ ...`, then `|= 8`, `&= ~7`: clang folds it).
+const DLMALLOC_MAGIC: i32 = 0x5555_5558;
+
+/// Recognise the allocator of a module in which nothing allocating was
+/// found by name, export or glue; add what was recognised to `found` and
+/// say so in `warnings`.
+pub(crate) fn recognise(
+    module: &Module,
+    ptr: ValType,
+    found: &mut Vec<Allocator>,
+    warnings: &mut Vec<String>,
+) {
+    use heapscope_trace::abi::HOOK_FREE;
+    if ptr != ValType::I32 || found.iter().any(|a| a.role.hook() != HOOK_FREE) {
+        return;
+    }
+    let Some(hooks) = c_dlmalloc(module) else {
+        return;
+    };
+    let mut roles = Vec::new();
+    for (role, id, shape) in hooks {
+        if found.iter().any(|a| a.id == id) {
+            continue;
+        }
+        roles.push(role.name());
+        found.push(Allocator {
+            role,
+            id,
+            name: module
+                .funcs
+                .get(id)
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("dlmalloc's {}", role.name())),
+            found_by: FoundBy::CodeShape,
+            shape,
+        });
+    }
+    warnings.push(format!(
+        "allocator recognised by the shape of its code: dlmalloc (C): {}",
+        roles.join(", ")
+    ));
+}
+
+type Hook = (AllocFn, FunctionId, Shape);
+
+/// wasi-libc's or emscripten's dlmalloc, as the module docs say.
+fn c_dlmalloc(module: &Module) -> Option<Vec<Hook>> {
+    use ValType::I32;
+    let locals: Vec<(FunctionId, &LocalFunction, &[ValType], &[ValType])> = module
+        .funcs
+        .iter()
+        .filter_map(|f| match &f.kind {
+            FunctionKind::Local(l) => {
+                let ty = module.types.get(f.ty());
+                Some((f.id(), l, ty.params(), ty.results()))
+            }
+            _ => None,
+        })
+        .collect();
+    let of_type = |params: &'static [ValType], results: &'static [ValType]| {
+        locals
+            .iter()
+            .filter(move |(_, _, p, r)| *p == params && *r == results)
+            .map(|(id, l, _, _)| (*id, *l))
+    };
+    let malloc = only(of_type(&[I32], &[I32]).filter(|(_, l)| {
+        instrs(l).any(|i| {
+            matches!(
+                i,
+                Instr::Const(ir::Const {
+                    value: Value::I32(DLMALLOC_MAGIC)
+                })
+            )
+        })
+    }))?;
+    let state = static_loads(malloc.1);
+    let free = only(
+        of_type(&[I32], &[]).filter(|(_, l)| static_loads(l).intersection(&state).count() >= 4),
+    )?;
+    let calls = |l: &LocalFunction| -> FxHashSet<FunctionId> {
+        instrs(l)
+            .filter_map(|i| match i {
+                Instr::Call(ir::Call { func }) | Instr::ReturnCall(ir::ReturnCall { func }) => {
+                    Some(*func)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let two = || of_type(&[I32, I32], &[I32]);
+    let realloc = only(two().filter(|(_, l)| {
+        // `realloc(NULL, n)` is `malloc(n)`: its size goes straight to
+        // malloc (a realloc inlined into a wrapper that offsets the
+        // pointer, SQLite's `sqlite3MemRealloc`, does not).
+        let c = calls(l);
+        c.contains(&malloc.0) && c.contains(&free.0) && forwards_param(l, 1, malloc.0)
+    }));
+    let mut hooks: Vec<Hook> = vec![
+        (
+            AllocFn::Malloc,
+            malloc.0,
+            Shape::Alloc {
+                size: 0,
+                count: None,
+                align: None,
+            },
+        ),
+        (AllocFn::Free, free.0, Shape::Free { ptr: 0 }),
+    ];
+    if let Some((r, _)) = realloc {
+        hooks.push((AllocFn::Realloc, r, Shape::Realloc { ptr: 0, size: 1 }));
+    }
+    // aligned_alloc/memalign: its size straight to malloc, and an inner
+    // memalign that calls malloc.
+    let calls_malloc: FxHashSet<FunctionId> = two()
+        .filter(|(_, l)| calls(l).contains(&malloc.0))
+        .map(|(id, _)| id)
+        .collect();
+    let aligned = |shape_role| Shape::Alloc {
+        size: 1,
+        count: None,
+        align: Some(shape_role),
+    };
+    let outer: Vec<(FunctionId, FunctionId)> = two()
+        .filter(|(id, l)| Some(*id) != realloc.map(|r| r.0) && forwards_param(l, 1, malloc.0))
+        .filter_map(|(id, l)| {
+            let inner: Vec<FunctionId> = calls(l)
+                .into_iter()
+                .filter(|c| *c != id && calls_malloc.contains(c))
+                .collect();
+            (inner.len() == 1).then(|| (id, inner[0]))
+        })
+        .collect();
+    if let [(outer, inner)] = outer[..] {
+        hooks.push((AllocFn::AlignedAlloc, outer, aligned(0)));
+        hooks.push((AllocFn::Memalign, inner, aligned(0)));
+    }
+    Some(hooks)
+}
+
+/// The one item of `it`, or `None` for none or several.
+fn only<T>(mut it: impl Iterator<Item = T>) -> Option<T> {
+    let first = it.next()?;
+    it.next().is_none().then_some(first)
+}
+
+/// The instruction sequences of `f` (its body and every block in it).
+fn seqs(f: &LocalFunction) -> Vec<&[(Instr, ir::InstrLocId)]> {
+    let mut ids = vec![f.entry_block()];
+    let mut i = 0;
+    while i < ids.len() && ids.len() < 1_000_000 {
+        for (instr, _) in &f.block(ids[i]).instrs {
+            match instr {
+                Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => ids.push(*seq),
+                Instr::IfElse(ir::IfElse {
+                    consequent,
+                    alternative,
+                }) => ids.extend([*consequent, *alternative]),
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    ids.into_iter().map(|s| &f.block(s).instrs[..]).collect()
+}
+
+/// Every instruction of `f`, in all its blocks.
+fn instrs(f: &LocalFunction) -> impl Iterator<Item = &Instr> {
+    seqs(f).into_iter().flat_map(|s| s.iter().map(|(i, _)| i))
+}
+
+/// Pairs of instructions next to each other in one sequence of `f`.
+fn pairs(f: &LocalFunction) -> impl Iterator<Item = (&Instr, &Instr)> {
+    seqs(f)
+        .into_iter()
+        .flat_map(|s| s.windows(2).map(|w| (&w[0].0, &w[1].0)))
+}
+
+/// The static addresses `f` loads from: `i32.const K` then a load at
+/// offset O, K + O.
+fn static_loads(f: &LocalFunction) -> FxHashSet<u64> {
+    pairs(f)
+        .filter_map(|w| match w {
+            (
+                Instr::Const(ir::Const {
+                    value: Value::I32(k),
+                }),
+                Instr::Load(l),
+            ) => Some(u64::from(*k as u32) + l.arg.offset),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `f` calls `callee` with its parameter `param` as the only
+/// argument, pushed just before the call.
+fn forwards_param(f: &LocalFunction, param: usize, callee: FunctionId) -> bool {
+    let Some(local) = f.args.get(param) else {
+        return false;
+    };
+    pairs(f).any(|w| {
+        matches!(w,
+            (Instr::LocalGet(ir::LocalGet { local: l }), Instr::Call(ir::Call { func }))
+                if l == local && *func == callee)
+    })
+}

@@ -51,7 +51,8 @@ Exit status (the same contract as `heapscope --help`):
        ended in its start function (nothing to scan); gates were asked for and the run
        recorded no heap event at all, or the messages file is empty; no gate is passed
        (whatever the guest or the gates said)
-  130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then
+  130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then (with
+       --node, Node is stopped and its session is partial: 3)
   134  the guest trapped, hit --memory-limit or ran out of time or fuel (as wasmtime exits
        on a trap); the summary's `status` says which
 A failed gate's code wins over 134 when both apply (the status still says how it ended).
@@ -207,7 +208,10 @@ pub struct Opts {
     /// compiles MODULE, the module instrumented here runs in its place and
     /// is recorded. Needs Node 22 or newer (multi-memory). With --extism
     /// FUNCTION or --invoke FUNCTION, each call of that export from
-    /// JavaScript is an invocation, for the growth fit.
+    /// JavaScript is an invocation, for the growth fit. The session is
+    /// written as it goes: Node killed by any signal leaves what it held,
+    /// recorded as partial (exit 3); Ctrl-C or SIGTERM to heapscope is
+    /// passed to Node as SIGTERM (a second one kills it).
     #[arg(long, value_name = "SCRIPT", conflicts_with_all = ["plain", "actor", "messages", "input", "repeat"])]
     node: Option<PathBuf>,
     /// The `node` executable for --node (default: $HEAPSCOPE_NODE, else

@@ -321,6 +321,37 @@ mod tests {
     }
 
     #[test]
+    fn the_model_keeps_two_instances_blocks_at_one_address_apart() {
+        use heapscope_trace::abi::{pack_kind, AllocFn};
+        use heapscope_trace::format::MemoryInfo;
+        let mut m = heapscope_trace::model::HeapModel::new();
+        let one = MemoryInfo {
+            initial_pages: 1,
+            maximum_pages: None,
+            memory64: false,
+            page_size_log2: 16,
+        };
+        m.start(&[one.clone(), one]);
+        let (k0, k1) = (pack_kind(AllocFn::Malloc, 0), pack_kind(AllocFn::Malloc, 1));
+        m.alloc(k0, 0x100, 10, 0);
+        m.alloc(k1, (1 << 32) | 0x100, 20, 0);
+        assert_eq!((m.curr_blocks, m.curr_bytes, m.unseen_frees), (2, 30, 0));
+        // Checked against its own memory's size, without its tag.
+        m.alloc(k1, (1 << 32) | 0x1_0000, 1, 0);
+        // A tag that is not the memory's own is outside it.
+        m.alloc(k1, (2 << 32) | 0x100, 1, 0);
+        m.alloc(k0, (1 << 32) | 0x200, 1, 0);
+        assert_eq!((m.curr_blocks, m.invalid_events), (2, 3));
+        // Memory 0's high-water mark is the untagged blocks'.
+        assert_eq!(m.heap_hi, 0x10a);
+        assert!(matches!(
+            m.free(k1, (1 << 32) | 0x100),
+            heapscope_trace::model::FreeOutcome::Freed(_)
+        ));
+        assert_eq!((m.curr_blocks, m.curr_bytes), (1, 10));
+    }
+
+    #[test]
     fn an_instance_s_addresses_carry_its_memory_and_a_wider_one_is_refused() {
         let at = Placement { base: 3, per: 2 };
         let kind = heapscope_trace::abi::pack_kind(heapscope_trace::abi::AllocFn::Malloc, 1);

@@ -761,3 +761,41 @@ fn sigterm_to_heapscope_stops_node_and_records_its_session() {
     assert_eq!(s["memory"]["grows"], 1, "{s}");
     check_partial_session(dir.path(), &session, &s);
 }
+
+/// Regression: wasm-bindgen's glue passes an empty string as
+/// `__wbindgen_malloc(0, 1)`, which returns the placeholder pointer 1
+/// without allocating; it was a 0-byte block "definitely lost", and the
+/// HTML report of a clean run showed a red LEAK banner. tiktoken (a
+/// stripped wasm-bindgen build, its allocator exports found from its
+/// glue) encodes two empty strings: no block is lost, the leak gate passes.
+#[test]
+fn wasm_bindgen_empty_strings_in_tiktoken_are_no_leaked_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = corpus("tiktoken");
+    let module = pkg.join("tiktoken_bg.wasm");
+    let args = [pkg.to_str().unwrap()];
+    let expected = unprofiled("tiktoken-empty.mjs", &args);
+    assert_eq!(expected, "0 3 0 7\n");
+    let (o, trace, s) = record_node(
+        dir.path(),
+        &module,
+        "tiktoken-empty.mjs",
+        &["--fail-on-leak"],
+        &args,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), expected);
+    assert_eq!(s["leak_kinds"]["definite"]["blocks"], 0, "{s}");
+    assert_eq!(s["leak_kinds"]["indirect"]["blocks"], 0, "{s}");
+    assert_eq!(s["invalid_frees"], 0, "{s}");
+    let report = dir.path().join("report.html");
+    let o = heapscope([
+        "report".as_ref(),
+        trace.as_os_str(),
+        "-o".as_ref(),
+        report.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(!html.contains("LEAK:"), "a red banner on a clean run");
+}

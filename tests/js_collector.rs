@@ -633,6 +633,15 @@ fn killed_sqljs(
     dir: &Path,
     stop: impl FnOnce(u32, &str),
 ) -> (std::process::Output, serde_json::Value, PathBuf) {
+    killed_sqljs_with(dir, &[], stop)
+}
+
+/// [`killed_sqljs`], with more arguments for the app.
+fn killed_sqljs_with(
+    dir: &Path,
+    app_args: &[&str],
+    stop: impl FnOnce(u32, &str),
+) -> (std::process::Output, serde_json::Value, PathBuf) {
     use std::io::BufRead;
     let dist = npm("sql.js-1.16.0/package/dist");
     let module = dist.join("sql-wasm-debug.wasm");
@@ -658,6 +667,7 @@ fn killed_sqljs(
         .arg("--")
         .arg(&dist)
         .arg("debug")
+        .args(app_args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -798,4 +808,21 @@ fn wasm_bindgen_empty_strings_in_tiktoken_are_no_leaked_blocks() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(!html.contains("LEAK:"), "a red banner on a clean run");
+}
+
+/// An app that listens for SIGINT itself keeps its own handling: the
+/// collector only writes what it holds, the app's listener runs and exits
+/// as it chooses, and the session ends normally (whole, not partial).
+#[test]
+fn an_app_with_its_own_sigint_listener_handles_ctrl_c_as_without_heapscope() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, s, _) = killed_sqljs_with(dir.path(), &["own-sigint"], |_, node| kill("-INT", node));
+    assert_eq!(stdout(&o), "stopped");
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert_eq!(s["status"], "exited");
+    assert_eq!(s["exit_code"], 5);
+    assert_eq!(s["partial"], serde_json::Value::Null, "{s}");
+    // The workload's blocks, then the app's second database and its close.
+    assert_eq!(s["total_blocks"], 13_284, "{s}");
+    assert_eq!(s["curr_blocks"], 2, "{s}");
 }

@@ -12,7 +12,8 @@
 //! - memory 0 starts and ends at the sizes the unprofiled run printed (its
 //!   real growth: corpus/apps/memory.mjs), and grew iff it did there;
 //! - where the module has names, the innermost frame of the heaviest
-//!   allocation stack is a name, not `func[N]`;
+//!   allocation stack is a name, not `func[N]`; where it has a source map,
+//!   the allocation sites show lines of its sources;
 //! - no `--alloc-fn`: allocators are found from the module and its glue.
 //!
 //! Install it first: `scripts/corpus.sh` (pinned npm packages from
@@ -62,6 +63,9 @@ struct Row {
     named: bool,
     /// Blocks the program really leaves definitely lost, and why (0: none).
     definite: (u64, &'static str),
+    /// A source file the module's source map names: the allocation sites
+    /// (`heapscope top`) must show lines of it ("": no source map).
+    source: &'static str,
     /// A row doing the same work another way (on the main thread, in
     /// Node): this row's blocks and memory must be its twin's.
     twin: &'static str,
@@ -80,6 +84,7 @@ const fn node(
         host: Host::Node(app, args),
         named,
         definite: (0, ""),
+        source: "",
         twin: "",
     }
 }
@@ -97,6 +102,7 @@ const fn wasi(
         host: Host::Wasi(args, stdin),
         named,
         definite: (0, ""),
+        source: "",
         twin: "",
     }
 }
@@ -310,6 +316,7 @@ const CORPUS: &[Row] = &[
         host: Host::Node("as-bignum.mjs", &[]),
         named: true,
         definite: (0, ""),
+        source: "as/bignum.ts:",
         twin: "",
     },
     // Workers: the module instantiated only in a Node worker_threads
@@ -550,6 +557,16 @@ fn check(row: &Row) -> Result<Outcome, String> {
             f => failed.push(format!(
                 "the heaviest allocation stack's first frame is {f:?}, not a name"
             )),
+        }
+    }
+    if !row.source.is_empty() {
+        let o = heapscope(["top".as_ref(), trace.as_os_str()]);
+        if !stdout(&o).contains(row.source) {
+            failed.push(format!(
+                "no allocation site shows a line of `{}` from the source map:\n{}",
+                row.source,
+                last_lines(&stdout(&o), 4)
+            ));
         }
     }
     if let Some(t) = &twin {

@@ -542,10 +542,13 @@ impl Recorder {
                 }
                 self.freed_next = (self.freed_next + 1) % FREED_REMEMBERED;
             }
-            // A double free is written with the stacks of the block, so
-            // a report can say so (and call it possible when the run did
-            // not see every allocation: the model decides that at the end).
-            FreeOutcome::Invalid | FreeOutcome::DoubleFree => self.invalid_free(ptr, stack),
+            // Written with the stacks of the block, so a report can say
+            // what it was (and call a double free or a pointer inside a
+            // block possible when the run did not see every allocation: the
+            // model decides that at the end).
+            FreeOutcome::Invalid | FreeOutcome::DoubleFree | FreeOutcome::InsideBlock => {
+                self.invalid_free(ptr, stack)
+            }
             // Counted by the model, which a trace's replay repeats: no
             // record of its own.
             FreeOutcome::UnseenBlock | FreeOutcome::Null => {}

@@ -10,7 +10,7 @@
 //!
 //! `--fail-on-invalid-free` fails when the run made invalid frees (the
 //! summary's `invalid_frees`). The frees of blocks heapscope did not see
-//! allocated (`frees_of_unseen_blocks`) and the possible double frees of
+//! allocated (`frees_of_unseen_blocks`) and the possibly invalid frees of
 //! such a run are not the program's bug and never fail it: the gate's note
 //! says how many it left out.
 
@@ -118,11 +118,11 @@ impl Gates {
                     format!(
                         "{} of blocks heapscope did not see allocated{} not counted: not invalid",
                         plural(s.frees_of_unseen_blocks, "free", "frees"),
-                        match s.possible_double_frees {
+                        match s.possible_invalid_frees {
                             0 => String::new(),
                             n => format!(
                                 " (and {})",
-                                plural(n, "possible double free", "possible double frees")
+                                plural(n, "possibly invalid free", "possibly invalid frees")
                             ),
                         }
                     )
@@ -183,12 +183,12 @@ mod tests {
         };
         let mut s = HeapModel::new().summary(RunStatus::Exited, Some(0), "");
         s.frees_of_unseen_blocks = 3;
-        s.possible_double_frees = 1;
+        s.possible_invalid_frees = 1;
         let g = &gate.check(&s)[0];
         assert_eq!((g.passed, g.actual), (true, 0));
         assert_eq!(
             g.note.as_deref(),
-            Some("3 frees of blocks heapscope did not see allocated (and 1 possible double free) not counted: not invalid")
+            Some("3 frees of blocks heapscope did not see allocated (and 1 possibly invalid free) not counted: not invalid")
         );
         s.invalid_frees = 2;
         assert!(!gate.check(&s)[0].passed);

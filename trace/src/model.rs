@@ -37,14 +37,19 @@ pub enum FreeOutcome {
     /// [`is_placeholder`]): nothing to do.
     Null,
     /// The pointer cannot be a block's start: it lies outside its memory,
-    /// is misaligned for an allocator that aligns every block, or points
-    /// inside a live block. An invalid free whatever else the run saw.
+    /// or is misaligned for an allocator that aligns every block. An
+    /// invalid free whatever else the run saw.
     Invalid,
     /// The pointer was a block, freed before and not allocated since: a
     /// double free, invalid unless the run did not see every allocation
     /// (then the allocator may have handed the address out again through a
-    /// path heapscope does not hook: see [`HeapModel::possible_double_frees`]).
+    /// path heapscope does not hook: see [`HeapModel::possible_invalid_frees`]).
     DoubleFree,
+    /// The pointer lies inside a live block, not at its start: invalid
+    /// unless the run did not see every allocation (then the block may have
+    /// been freed unseen and its memory handed out again unseen, see
+    /// [`HeapModel::possible_invalid_frees`]).
+    InsideBlock,
     /// A pointer heapscope never saw allocated that may be a block: its
     /// allocation went through a path heapscope does not hook. Counted in
     /// [`HeapModel::frees_of_unseen_blocks`], never as an invalid free.
@@ -161,9 +166,10 @@ pub struct HeapModel {
     /// Frees and reallocations of pointers that cannot be a block's start
     /// ([`FreeOutcome::Invalid`]); double frees are counted apart.
     pub invalid_frees: u64,
-    /// Frees of blocks freed before and not allocated since
-    /// ([`FreeOutcome::DoubleFree`]).
-    pub double_frees: u64,
+    /// Double frees and frees inside a live block
+    /// ([`FreeOutcome::DoubleFree`], [`FreeOutcome::InsideBlock`]): invalid
+    /// frees, or possible ones (see [`HeapModel::possible_invalid_frees`]).
+    pub uncertain_frees: u64,
     /// Frees of pointers never seen allocated that may be blocks
     /// ([`FreeOutcome::UnseenBlock`]): some allocations went through a path
     /// heapscope does not hook.
@@ -396,13 +402,13 @@ impl HeapModel {
         } else if self.freed.contains(&ptr) {
             FreeOutcome::DoubleFree
         } else if self.inside_live_block(ptr) {
-            FreeOutcome::Invalid
+            FreeOutcome::InsideBlock
         } else {
             FreeOutcome::UnseenBlock
         };
         match outcome {
             FreeOutcome::Invalid => self.invalid_frees += 1,
-            FreeOutcome::DoubleFree => self.double_frees += 1,
+            FreeOutcome::DoubleFree | FreeOutcome::InsideBlock => self.uncertain_frees += 1,
             _ => self.frees_of_unseen_blocks += 1,
         }
         outcome
@@ -425,21 +431,24 @@ impl HeapModel {
         self.containing(ptr).is_some()
     }
 
-    /// Double frees that count as invalid: all of them, when the run saw
-    /// every allocation (no free of an unseen block), else none.
+    /// The invalid frees of the run: those that cannot be a block's start,
+    /// and its double frees and frees inside a live block when the run saw
+    /// every allocation (no free of an unseen block).
     pub fn counted_invalid_frees(&self) -> u64 {
-        self.invalid_frees + self.double_frees - self.possible_double_frees()
+        self.invalid_frees + self.uncertain_frees - self.possible_invalid_frees()
     }
 
-    /// Double frees in a run that did not see every allocation (it freed
-    /// blocks it never saw allocated): the allocator may have handed the
-    /// address out again through a path heapscope does not hook, so they
-    /// are possible double frees, not the program's bug. The whole run is
-    /// the evidence, so a double free before the first unseen block counts
-    /// here too.
-    pub fn possible_double_frees(&self) -> u64 {
+    /// Double frees and frees inside a live block in a run that did not
+    /// see every allocation (it freed blocks it never saw allocated): the
+    /// allocator may have handed the address out again through a path
+    /// heapscope does not hook (a block it believes live may have been
+    /// freed unseen, and its memory handed out again), so they are possibly
+    /// invalid, not surely the program's bug. The whole run is the
+    /// evidence, so such a free before the first unseen block counts here
+    /// too.
+    pub fn possible_invalid_frees(&self) -> u64 {
         if self.frees_of_unseen_blocks > 0 {
-            self.double_frees
+            self.uncertain_frees
         } else {
             0
         }
@@ -701,7 +710,7 @@ impl HeapModel {
             curr_bytes: self.curr_bytes,
             invalid_frees: self.counted_invalid_frees(),
             frees_of_unseen_blocks: self.frees_of_unseen_blocks,
-            possible_double_frees: self.possible_double_frees(),
+            possible_invalid_frees: self.possible_invalid_frees(),
             invalid_events: self.invalid_events,
             cut_stacks: self.cut_stacks,
             unseen_frees: self.unseen_frees,
@@ -888,8 +897,8 @@ pub struct Summary {
     /// Frees or reallocations of pointers that were not live blocks and
     /// that heapscope can tell are the program's bug: a pointer that cannot
     /// be a block's start (outside its memory, misaligned for a C
-    /// allocator, inside a live block), and double frees in a run that saw
-    /// every allocation. Frees of blocks heapscope did not see allocated
+    /// allocator), and double frees and pointers inside a live block in a
+    /// run that saw every allocation. Frees of blocks heapscope did not see allocated
     /// are `frees_of_unseen_blocks`, never here.
     pub invalid_frees: u64,
     /// Events naming something the run does not have (a `memory.grow` of a
@@ -918,12 +927,13 @@ pub struct Summary {
     /// counted in the frees. Absent when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub frees_of_unseen_blocks: u64,
-    /// Frees of blocks freed before and not allocated since, in a run with
-    /// `frees_of_unseen_blocks`: the allocator may have handed the address
-    /// out again unseen, so they are possible double frees, not counted in
+    /// Double frees and frees of pointers inside a live block, in a run
+    /// with `frees_of_unseen_blocks`: the allocator may have handed the
+    /// address out again unseen (a block heapscope believes live may have
+    /// been freed unseen), so they are possibly invalid, not counted in
     /// `invalid_frees`. Absent when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub possible_double_frees: u64,
+    pub possible_invalid_frees: u64,
     /// Allocations that returned null.
     pub failed_allocs: u64,
     /// Heap events recorded (allocations, frees, reallocations, grows).
@@ -1164,7 +1174,7 @@ mod tests {
         );
         assert_eq!(m.free(free, 2052), FreeOutcome::Invalid); // misaligned
         assert_eq!(m.free(free, 65536), FreeOutcome::Invalid); // past the memory
-        assert_eq!(m.free(free, 1032), FreeOutcome::Invalid); // inside 1024's block
+        assert_eq!(m.free(free, 1032), FreeOutcome::InsideBlock);
         assert_eq!(
             m.realloc(kind(AllocFn::Realloc), 8192, 9000, 24, 2),
             FreeOutcome::UnseenBlock
@@ -1175,24 +1185,27 @@ mod tests {
             (
                 s.invalid_frees,
                 s.frees_of_unseen_blocks,
-                s.possible_double_frees
+                s.possible_invalid_frees
             ),
-            (3, 3, 0)
+            (2, 3, 1)
         );
     }
 
     /// A double free is an invalid free in a run that saw every
     /// allocation; once the run frees a block it never saw allocated, every
-    /// double free of the run (before it too) is a possible one.
+    /// double free of the run (before it too) is a possible one, and so is
+    /// a free inside a live block (which may be stale).
     #[test]
-    fn double_frees_are_possible_ones_in_a_run_that_missed_allocations() {
+    fn double_and_interior_frees_are_possible_ones_in_a_run_that_missed_allocations() {
         let mut m = one_page();
         let (malloc, free) = (kind(AllocFn::Malloc), kind(AllocFn::Free));
         m.alloc(malloc, 1024, 16, 1);
         assert!(matches!(m.free(free, 1024), FreeOutcome::Freed(_)));
         assert_eq!(m.free(free, 1024), FreeOutcome::DoubleFree);
+        m.alloc(malloc, 2048, 32, 1);
+        assert_eq!(m.free(free, 2056), FreeOutcome::InsideBlock);
         let s = m.summary(RunStatus::Exited, Some(0), "");
-        assert_eq!((s.invalid_frees, s.possible_double_frees), (1, 0));
+        assert_eq!((s.invalid_frees, s.possible_invalid_frees), (2, 0));
         // Allocated again: freeing it is right again.
         m.alloc(malloc, 1024, 8, 1);
         assert!(matches!(m.free(free, 1024), FreeOutcome::Freed(_)));
@@ -1201,10 +1214,10 @@ mod tests {
         assert_eq!(
             (
                 s.invalid_frees,
-                s.possible_double_frees,
+                s.possible_invalid_frees,
                 s.frees_of_unseen_blocks
             ),
-            (0, 1, 1)
+            (0, 2, 1)
         );
     }
 

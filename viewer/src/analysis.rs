@@ -173,10 +173,11 @@ pub struct InvalidFreeView {
     /// allocation stack is `allocated_at`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inside: Option<InsideBlock>,
-    /// A double free in a run that did not see every allocation (it freed
-    /// blocks it never saw allocated): the allocator may have handed the
-    /// address out again unseen, so it is possibly no bug, and not counted
-    /// in the summary's `invalid_frees` (`possible_double_frees` instead).
+    /// A double free or a pointer inside a live block, in a run that did
+    /// not see every allocation (it freed blocks it never saw allocated):
+    /// the allocator may have handed the address out again unseen, so it is
+    /// possibly no bug, and not counted in the summary's `invalid_frees`
+    /// (`possible_invalid_frees` instead).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub possible: bool,
 }
@@ -366,9 +367,10 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     let mut warnings = Vec::new();
     let mut exit: FxHashMap<u64, (LeakKind, Option<String>)> = FxHashMap::default();
     let mut invalid: Vec<InvalidFreeView> = Vec::new();
-    // Which of them are double frees, by the model's rule (the record's
-    // earlier free may be one the run no longer remembered).
-    let mut doubles: Vec<bool> = Vec::new();
+    // Which of them are double frees or inside a live block, by the
+    // model's rule (the record's earlier free may be one the run no longer
+    // remembered): possibly invalid in a run that missed allocations.
+    let mut uncertain: Vec<bool> = Vec::new();
     let mut last_free: Option<FreeOutcome> = None;
     let mut tracker: Option<GrowthTracker> = None;
     let mut invocations: Vec<InvocationStats> = Vec::new();
@@ -419,7 +421,10 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                             inside: inside.map(|(i, _)| i),
                             possible: false,
                         });
-                        doubles.push(last_free == Some(FreeOutcome::DoubleFree));
+                        uncertain.push(matches!(
+                            last_free,
+                            Some(FreeOutcome::DoubleFree | FreeOutcome::InsideBlock)
+                        ));
                     }
                     Record::Warmup(n) => tracker = Some(GrowthTracker::new(*n)),
                     Record::InvocationStats(st) => {
@@ -489,9 +494,9 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     if let Some(w) = damage_warning(&reader) {
         warnings.push(w);
     }
-    if model.possible_double_frees() > 0 {
-        for (v, double) in invalid.iter_mut().zip(doubles) {
-            v.possible = double;
+    if model.possible_invalid_frees() > 0 {
+        for (v, uncertain) in invalid.iter_mut().zip(uncertain) {
+            v.possible = uncertain;
         }
     }
     let (status, code, message) = match end {

@@ -244,10 +244,10 @@ pub fn report(a: &Analysis) -> Result<String, String> {
             "frees of unseen blocks".into(),
             thousands(s.frees_of_unseen_blocks),
         ));
-        if s.possible_double_frees > 0 {
+        if s.possible_invalid_frees > 0 {
             facts.push((
-                "possible double frees".into(),
-                thousands(s.possible_double_frees),
+                "possibly invalid frees".into(),
+                thousands(s.possible_invalid_frees),
             ));
         }
     }

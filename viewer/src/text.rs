@@ -65,7 +65,6 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
     failed_grows(&mut out, a, full);
     for (i, f) in a.invalid_frees.iter().enumerate() {
         let what = match (&f.freed_at, &f.inside) {
-            (Some(_), _) if f.possible => "heapscope did not see every allocation of this run, so the allocator may have handed the address out again unseen: not counted as an invalid free".to_string(),
             (Some(_), _) => "double free".to_string(),
             (None, Some(b)) => format!(
                 "the pointer is {} inside a block of {} at {:#x}",
@@ -75,17 +74,16 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
             ),
             (None, None) => "free of a pointer that is not a live block".to_string(),
         };
-        let _ = writeln!(
-            out,
-            "\n{} #{} of {:#x}: {what}",
-            if f.possible {
-                "possible double free"
-            } else {
-                "invalid free"
-            },
-            i + 1,
-            f.ptr
-        );
+        if f.possible {
+            let _ = writeln!(
+                out,
+                "\npossibly invalid free #{} of {:#x}: {what}; heapscope did not see every allocation of this run, so the allocator may have handed the address out again unseen: not counted as an invalid free",
+                i + 1,
+                f.ptr
+            );
+        } else {
+            let _ = writeln!(out, "\ninvalid free #{} of {:#x}: {what}", i + 1, f.ptr);
+        }
         frames(&mut out, &f.stack, full);
         if let Some(freed) = &f.freed_at {
             let _ = writeln!(out, "  freed before at:");
@@ -372,16 +370,16 @@ pub fn summary_lines(module: &str, s: &Summary) -> Vec<String> {
 }
 
 /// What a run's frees of blocks it did not see allocated (and its double
-/// frees that are then only possible ones) mean, when it has any: one
+/// and interior frees that are then only possibly invalid) mean, when it has any: one
 /// sentence for the text summary, the report and the gates.
 pub fn unseen_blocks_warning(s: &Summary) -> Option<String> {
     if s.frees_of_unseen_blocks == 0 {
         return None;
     }
-    let doubles = match s.possible_double_frees {
+    let doubles = match s.possible_invalid_frees {
         0 => String::new(),
-        1 => "; 1 free of a block freed before is a possible double free, not counted as invalid either (the allocator may have handed the address out again unseen)".to_string(),
-        n => format!("; {} frees of blocks freed before are possible double frees, not counted as invalid either (the allocator may have handed the address out again unseen)", thousands(n)),
+        1 => "; 1 double free or free inside a live block is possibly invalid, not counted as invalid either (the allocator may have handed the address out again unseen)".to_string(),
+        n => format!("; {} double frees or frees inside a live block are possibly invalid, not counted as invalid either (the allocator may have handed the address out again unseen)", thousands(n)),
     };
     Some(format!(
         "{} of blocks heapscope did not see allocated: the module allocates through a path heapscope does not hook (an allocator function called inside the module while only its export is hooked, memory handed out some other way), so those blocks are missing from the totals, the peak and the leaks; the frees are not invalid{doubles}",

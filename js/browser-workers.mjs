@@ -20,7 +20,8 @@
 //
 // Not recorded, and said so (SESSION.unrecorded, the run exits 3): a
 // SharedWorker, a Worker made from a blob: or data: URL (no request the
-// server can answer), a module whose memory is shared (a threaded build).
+// server can answer); heapscope itself says so of a module whose memory is
+// shared (a threaded build) made into more than one instance.
 
 import { writeFileSync } from "node:fs";
 
@@ -34,18 +35,13 @@ const TO_BASE64 = `(bytes) => {
   return btoa(bin);
 }`;
 
-/** Why a session's module cannot be recorded, or null (inlined). */
-const SHARED = `(s) => typeof SharedArrayBuffer !== "undefined" && s.exports?.["heapscope:memory:0"]?.buffer instanceof SharedArrayBuffer
-  ? "the module's memory is shared (a threaded build): its instances share one heap, which heapscope cannot keep apart"
-  : null`;
-
 /**
  * What `finish(end)` of the page's or a Worker's `__heapscope` returns:
  * every instance's session as base64, and the notes.
  */
 const FINISH = `(sessions, notes) => (end) => ({
   sessions: sessions.map((s) => (${TO_BASE64})(s.finish(end))),
-  notes: [...notes, ...sessions.map(${SHARED}).filter(Boolean)],
+  notes: [...notes],
 })`;
 
 /**

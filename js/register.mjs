@@ -92,13 +92,9 @@ if (!out) {
       stack: trap?.stack,
     };
     // Each instance's session in its own file (worker.mjs).
+    // (A shared memory's instances are judged by heapscope, which sees
+    // them all: sessions.rs.)
     for (const s of sessions) {
-      if (s.exports?.["heapscope:memory:0"]?.buffer instanceof SharedArrayBuffer) {
-        unrecorded(
-          out,
-          "the module's memory is shared (a threaded build): its instances share one heap, which heapscope cannot keep apart",
-        );
-      }
       if (s.file !== out) {
         s.finish(end);
         s.streamFile.close();

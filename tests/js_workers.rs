@@ -249,6 +249,53 @@ fn a_trap_in_a_worker_is_the_run_s_trap_with_its_thread_and_frames() {
     assert_eq!(s["invalid_frees"], 1);
 }
 
+/// A WASI command with a shared memory (a threaded build's) and a bump
+/// allocator: one 100-byte block.
+fn shared_memory_command(dir: &Path) -> PathBuf {
+    let wat = r#"(module
+      (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1 1 shared)
+      (global $top (mut i32) (i32.const 1024))
+      (func $malloc (export "malloc") (param i32) (result i32) (local i32)
+        (local.set 1 (global.get $top))
+        (global.set $top (i32.add (global.get $top) (local.get 0)))
+        (local.get 1))
+      (func $free (export "free") (param i32))
+      (func (export "_start") (drop (call $malloc (i32.const 100)))))"#;
+    let p = dir.join("shared.wasm");
+    std::fs::write(&p, wat::parse_str(wat).unwrap()).unwrap();
+    p
+}
+
+#[test]
+fn a_shared_memory_module_in_two_threads_is_named_and_the_run_decides_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let module = shared_memory_command(root.path());
+    // One instance, in a Worker: its heap is its own, recorded.
+    let (o, _, s) = record_node(
+        root.path(),
+        &module,
+        "wasi-worker.mjs",
+        &["worker", module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(counts(&s), [1, 100, 1, 100, 1, 100]);
+    // Two (the main thread's and a Worker's): a threaded build's instances
+    // share one heap, whose events cannot be put in order across threads.
+    let (o, _, s) = record_node(
+        root.path(),
+        &module,
+        "wasi-worker.mjs",
+        &["both", module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert_eq!(counts(&s), [2, 200, 2, 200, 2, 200]);
+    assert_eq!(
+        s["partial"][0],
+        "the module's memory is shared (a threaded build) and the app made 2 instances of it: they share one heap, whose events heapscope cannot put in order across threads; each is recorded as if it had its own"
+    );
+}
+
 #[test]
 fn a_worker_made_from_code_is_named_and_the_run_decides_nothing() {
     let root = tempfile::tempdir().unwrap();

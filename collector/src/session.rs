@@ -803,6 +803,12 @@ fn replay<R: Read + Seek>(
         ));
         parts.truncate(fit);
     }
+    if parts.len() > 1 && crate::sessions::shared_memory(&original) {
+        partial.push(format!(
+            "the module's memory is shared (a threaded build) and the app made {} instances of it: they share one heap, whose events heapscope cannot put in order across threads; each is recorded as if it had its own",
+            parts.len()
+        ));
+    }
     let run_memories: Vec<_> = parts
         .iter()
         .flat_map(|_| memories.iter().cloned())

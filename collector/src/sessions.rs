@@ -16,9 +16,12 @@
 //! number on that thread (from 0). An instance's file is made when the
 //! instance is, so one whose thread was killed is a session without its
 //! end (partial), never a missing one. Where the collector knows a case it
-//! cannot record (a Worker whose script it cannot load into, a module with
-//! a shared memory), it adds a line saying so to `app.hss.unrecorded`: the
-//! run is then partial (exit 3), never silently half. Only those names,
+//! cannot record (a Worker whose script it cannot load into: Node's
+//! `eval: true` Workers, a browser's blob: and data: Workers and
+//! SharedWorkers), it adds a line saying so to `app.hss.unrecorded`: the
+//! run is then partial (exit 3), never silently half. A module with a
+//! shared memory (a threaded build) made into more than one instance makes
+//! the run partial too ([`shared_memory`]). Only those names,
 //! next to the named session, are read; at most [`MAX_INSTANCES`].
 //!
 //! # One trace
@@ -192,6 +195,32 @@ pub(crate) fn remove_old(session: &Path) {
     for f in instance_files(session).0 {
         let _ = std::fs::remove_file(f.path);
     }
+}
+
+/// Whether the module (the original) has a shared memory: a threaded
+/// build, whose instances (one a thread) share one heap. Their sessions
+/// cannot be replayed one after another (a block one thread allocates
+/// another frees), so a run of more than one instance of it is partial.
+pub(crate) fn shared_memory(wasm: &[u8]) -> bool {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(wasmparser::Payload::ImportSection(s)) => {
+                for imp in s.into_imports().flatten() {
+                    if matches!(imp.ty, wasmparser::TypeRef::Memory(m) if m.shared) {
+                        return true;
+                    }
+                }
+            }
+            Ok(wasmparser::Payload::MemorySection(s)) => {
+                if s.into_iter().flatten().any(|m| m.shared) {
+                    return true;
+                }
+            }
+            Ok(wasmparser::Payload::CodeSectionStart { .. }) | Err(_) => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// How instance `i`'s events become the run's: its memory `m` is the

@@ -188,6 +188,9 @@ export class Session {
     // growth by any path is recorded once (see `sawGrowth`).
     this.memory0 = null;
     this.pages0 = 0;
+    // A shared memory (a threaded build) grows for every thread: each
+    // thread's session records only the growths its own thread made.
+    this.shared = false;
     this.jsGrowFailed = false;
     this.invocations = new Set(options.invocations ?? []);
     this.extism = !!options.extism;
@@ -278,6 +281,8 @@ export class Session {
     if (memory instanceof WebAssembly.Memory) {
       this.memory0 = memory;
       this.pages0 = pagesOf(memory);
+      this.shared =
+        typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
     }
     this.drain();
   }
@@ -310,7 +315,9 @@ export class Session {
     this.jsGrowFailed = false;
     const end = old + delta;
     if (delta === 0 || end > this.pages0) {
-      if (old > this.pages0) this.growth(0, old - this.pages0, this.pages0, new Uint8Array(0));
+      if (old > this.pages0 && !this.shared) {
+        this.growth(0, old - this.pages0, this.pages0, new Uint8Array(0));
+      }
       const from = Math.max(old, Math.min(this.pages0, end));
       this.growth(0, end - from, from, stack);
       this.pages0 = Math.max(this.pages0, end);
@@ -346,10 +353,11 @@ export class Session {
 
   /**
    * Record a growth of memory 0 nothing reported (a path no hook sees):
-   * its size now against the size last recorded.
+   * its size now against the size last recorded. Not for a shared memory,
+   * which another thread's session may have grown and recorded.
    */
   catchUpGrowth() {
-    if (!this.memory0) return;
+    if (!this.memory0 || this.shared) return;
     const now = pagesOf(this.memory0);
     if (now > this.pages0) {
       this.growth(0, now - this.pages0, this.pages0, new Uint8Array(0));

@@ -440,3 +440,57 @@ fn stripped_module_with_an_unknown_allocator_fails_saying_how_to_name_it() {
     );
     assert!(!dir.path().join("o.wasm").exists(), "no output on failure");
 }
+
+/// Rust's allocators in wasm32-unknown-unknown builds with no names (the
+/// samples with their custom sections removed): std's default and the
+/// dlmalloc crate by dlmalloc's code; wee_alloc, talc,
+/// linked_list_allocator and buddy_system_allocator (at `opt-level = "s"`)
+/// by the calls of their `__rust_realloc`. Each gives exactly the named
+/// build's numbers for `leak(1000)` ten times, `churn(50)` and
+/// `grow(1000)`.
+#[test]
+fn stripped_rust_builds_have_their_allocator_recognised_with_the_named_builds_numbers() {
+    const DLMALLOC: &str = "dlmalloc (Rust): malloc, free, realloc, GlobalAlloc::alloc, memalign";
+    const REALLOC: &str =
+        "a Rust #[global_allocator]: GlobalAlloc::alloc, GlobalAlloc::dealloc, __rust_realloc";
+    let dir = tempfile::tempdir().unwrap();
+    for (a, family) in [
+        ("default", DLMALLOC),
+        ("dlmalloc", DLMALLOC),
+        ("wee_alloc", REALLOC),
+        ("talc", REALLOC),
+        ("linked_list", REALLOC),
+        ("buddy-opt-s", REALLOC),
+    ] {
+        let named = sample(&format!("rust/alloc-{a}.wasm"));
+        let stripped = dir.path().join(format!("alloc-{a}.nonames.wasm"));
+        std::fs::write(&stripped, strip(&std::fs::read(&named).unwrap())).unwrap();
+        let (_, r) = instrument_report(dir.path(), &stripped, &[]);
+        assert!(
+            hooked(&r).iter().all(|(_, _, by)| by == "code_shape"),
+            "{a}: {r}"
+        );
+        assert!(
+            r["warnings"].to_string().contains(&format!(
+                "allocator recognised by the shape of its code: {family}"
+            )),
+            "{a}: {r}"
+        );
+        for (invoke, extra, arg) in [
+            ("leak", &["--repeat", "10"][..], "1000"),
+            ("churn", &[][..], "50"),
+            ("grow", &[][..], "1000"),
+        ] {
+            let run = |m: &Path| {
+                let mut args = vec!["--invoke", invoke];
+                args.extend(extra);
+                args.extend(["--", arg]);
+                let (o, _, s) = record(dir.path(), m, &args);
+                assert_eq!(code(&o), 0, "{a} {invoke}: {}", stderr(&o));
+                numbers(&s)
+            };
+            let want = run(&named);
+            assert_eq!(run(&stripped), want, "{a} {invoke}");
+        }
+    }
+}

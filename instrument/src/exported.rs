@@ -20,7 +20,7 @@ use walrus::{FunctionId, FunctionKind, LocalFunction, Module, ValType};
 
 /// Where an argument of a call comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Arg {
+pub(crate) enum Arg {
     /// The caller's parameter.
     Param(usize),
     /// Anything else (a constant, an expression).
@@ -160,7 +160,7 @@ fn arity(module: &Module, f: FunctionId) -> usize {
 }
 
 /// The direct calls in `f` (any block) with where each argument comes from.
-fn calls_with_args(module: &Module, f: &LocalFunction) -> Vec<(FunctionId, Vec<Arg>)> {
+pub(crate) fn calls_with_args(module: &Module, f: &LocalFunction) -> Vec<(FunctionId, Vec<Arg>)> {
     let mut out = Vec::new();
     let mut stack = vec![f.entry_block()];
     while let Some(id) = stack.pop() {

@@ -39,7 +39,13 @@ pub(crate) fn recognise(
     if ptr != ValType::I32 || found.iter().any(|a| a.role.hook() != HOOK_FREE) {
         return;
     }
-    let Some(hooks) = c_dlmalloc(module) else {
+    let recognised = [Dlmalloc::C, Dlmalloc::Rust]
+        .into_iter()
+        .find_map(|k| dlmalloc(module, k).map(|h| (k.short(), k.family(), h)))
+        .or_else(|| {
+            rust_realloc(module).map(|h| ("the Rust allocator", "a Rust #[global_allocator]", h))
+        });
+    let Some((short, family, hooks)) = recognised else {
         return;
     };
     let mut roles = Vec::new();
@@ -56,21 +62,63 @@ pub(crate) fn recognise(
                 .get(id)
                 .name
                 .clone()
-                .unwrap_or_else(|| format!("dlmalloc's {}", role.name())),
+                .unwrap_or_else(|| format!("{short}'s {}", role.name())),
             found_by: FoundBy::CodeShape,
             shape,
         });
     }
     warnings.push(format!(
-        "allocator recognised by the shape of its code: dlmalloc (C): {}",
+        "allocator recognised by the shape of its code: {family}: {}",
         roles.join(", ")
     ));
 }
 
 type Hook = (AllocFn, FunctionId, Shape);
 
-/// wasi-libc's or emscripten's dlmalloc, as the module docs say.
-fn c_dlmalloc(module: &Module) -> Option<Vec<Hook>> {
+/// Which dlmalloc.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dlmalloc {
+    /// wasi-libc's and emscripten's (C).
+    C,
+    /// The `dlmalloc` crate, Rust's default allocator on wasm32.
+    Rust,
+}
+
+impl Dlmalloc {
+    fn short(self) -> &'static str {
+        match self {
+            Dlmalloc::C => "dlmalloc",
+            Dlmalloc::Rust => "Rust's dlmalloc",
+        }
+    }
+
+    fn family(self) -> &'static str {
+        match self {
+            Dlmalloc::C => "dlmalloc (C)",
+            Dlmalloc::Rust => "dlmalloc (Rust)",
+        }
+    }
+
+    /// Whether `f` (of type `(size) -> ptr`) holds the constants of this
+    /// dlmalloc's `malloc`: C's `init_mparams` magic; the crate's
+    /// small-request bound (245) and tree-index bound (`0xfffff5`).
+    fn is_malloc(self, f: &LocalFunction) -> bool {
+        let has = |k: i32| {
+            instrs(f)
+                .any(|i| matches!(i, Instr::Const(ir::Const { value: Value::I32(v) }) if *v == k))
+        };
+        match self {
+            Dlmalloc::C => has(DLMALLOC_MAGIC),
+            Dlmalloc::Rust => has(245) && has(0xff_fff5),
+        }
+    }
+}
+
+/// dlmalloc, C's or Rust's, as the module docs say. Rust's differs in its
+/// `malloc`'s constants, its realloc (`__rdl_realloc(ptr, old, align,
+/// new)`, calling malloc and free) and the outer function over its
+/// memalign (`__rdl_alloc(size, align)`, its size straight to malloc).
+fn dlmalloc(module: &Module, kind: Dlmalloc) -> Option<Vec<Hook>> {
     use ValType::I32;
     let locals: Vec<(FunctionId, &LocalFunction, &[ValType], &[ValType])> = module
         .funcs
@@ -89,16 +137,7 @@ fn c_dlmalloc(module: &Module) -> Option<Vec<Hook>> {
             .filter(move |(_, _, p, r)| *p == params && *r == results)
             .map(|(id, l, _, _)| (*id, *l))
     };
-    let malloc = only(of_type(&[I32], &[I32]).filter(|(_, l)| {
-        instrs(l).any(|i| {
-            matches!(
-                i,
-                Instr::Const(ir::Const {
-                    value: Value::I32(DLMALLOC_MAGIC)
-                })
-            )
-        })
-    }))?;
+    let malloc = only(of_type(&[I32], &[I32]).filter(|(_, l)| kind.is_malloc(l)))?;
     let state = static_loads(malloc.1);
     let free = only(
         of_type(&[I32], &[]).filter(|(_, l)| static_loads(l).intersection(&state).count() >= 4),
@@ -113,14 +152,22 @@ fn c_dlmalloc(module: &Module) -> Option<Vec<Hook>> {
             })
             .collect()
     };
+    let calls_both = |l: &LocalFunction| {
+        let c = calls(l);
+        c.contains(&malloc.0) && c.contains(&free.0)
+    };
     let two = || of_type(&[I32, I32], &[I32]);
-    let realloc = only(two().filter(|(_, l)| {
+    let realloc = match kind {
         // `realloc(NULL, n)` is `malloc(n)`: its size goes straight to
         // malloc (a realloc inlined into a wrapper that offsets the
         // pointer, SQLite's `sqlite3MemRealloc`, does not).
-        let c = calls(l);
-        c.contains(&malloc.0) && c.contains(&free.0) && forwards_param(l, 1, malloc.0)
-    }));
+        Dlmalloc::C => only(two().filter(|(_, l)| calls_both(l) && forwards_param(l, 1, malloc.0)))
+            .map(|(id, _)| (id, Shape::Realloc { ptr: 0, size: 1 })),
+        Dlmalloc::Rust => {
+            only(of_type(&[I32, I32, I32, I32], &[I32]).filter(|(_, l)| calls_both(l)))
+                .map(|(id, _)| (id, Shape::Realloc { ptr: 0, size: 3 }))
+        }
+    };
     let mut hooks: Vec<Hook> = vec![
         (
             AllocFn::Malloc,
@@ -133,22 +180,24 @@ fn c_dlmalloc(module: &Module) -> Option<Vec<Hook>> {
         ),
         (AllocFn::Free, free.0, Shape::Free { ptr: 0 }),
     ];
-    if let Some((r, _)) = realloc {
-        hooks.push((AllocFn::Realloc, r, Shape::Realloc { ptr: 0, size: 1 }));
+    if let Some((r, shape)) = realloc {
+        hooks.push((AllocFn::Realloc, r, shape));
     }
-    // aligned_alloc/memalign: its size straight to malloc, and an inner
-    // memalign that calls malloc.
+    // The outer function over memalign (C's aligned_alloc(align, size),
+    // Rust's __rdl_alloc(size, align)): its size straight to malloc, and
+    // an inner memalign(align, size) that calls malloc.
+    let size_param = match kind {
+        Dlmalloc::C => 1,
+        Dlmalloc::Rust => 0,
+    };
     let calls_malloc: FxHashSet<FunctionId> = two()
         .filter(|(_, l)| calls(l).contains(&malloc.0))
         .map(|(id, _)| id)
         .collect();
-    let aligned = |shape_role| Shape::Alloc {
-        size: 1,
-        count: None,
-        align: Some(shape_role),
-    };
     let outer: Vec<(FunctionId, FunctionId)> = two()
-        .filter(|(id, l)| Some(*id) != realloc.map(|r| r.0) && forwards_param(l, 1, malloc.0))
+        .filter(|(id, l)| {
+            Some(*id) != realloc.map(|r| r.0) && forwards_param(l, size_param, malloc.0)
+        })
         .filter_map(|(id, l)| {
             let inner: Vec<FunctionId> = calls(l)
                 .into_iter()
@@ -158,10 +207,94 @@ fn c_dlmalloc(module: &Module) -> Option<Vec<Hook>> {
         })
         .collect();
     if let [(outer, inner)] = outer[..] {
-        hooks.push((AllocFn::AlignedAlloc, outer, aligned(0)));
-        hooks.push((AllocFn::Memalign, inner, aligned(0)));
+        let role = match kind {
+            Dlmalloc::C => AllocFn::AlignedAlloc,
+            Dlmalloc::Rust => AllocFn::GlobalAlloc,
+        };
+        let shape = Shape::Alloc {
+            size: size_param,
+            count: None,
+            align: Some(1 - size_param),
+        };
+        hooks.push((role, outer, shape));
+        let memalign = Shape::Alloc {
+            size: 1,
+            count: None,
+            align: Some(0),
+        };
+        hooks.push((AllocFn::Memalign, inner, memalign));
     }
     Some(hooks)
+}
+
+/// Any Rust `#[global_allocator]` whose `__rust_realloc` is
+/// `GlobalAlloc::realloc`'s default or calls the allocator's own alloc
+/// and free (wee_alloc, talc, linked_list_allocator...): the one function
+/// `(ptr, old_size, align, new_size) -> ptr` that calls a function
+/// returning a pointer with its new size (and alignment, and constants:
+/// the allocator's `self`) and a function returning nothing with its
+/// pointer. Those two are the allocator's alloc and dealloc, and the
+/// arguments say where their values are.
+fn rust_realloc(module: &Module) -> Option<Vec<Hook>> {
+    use crate::exported::{calls_with_args, Arg};
+    use ValType::I32;
+    let p4: &[ValType] = &[I32, I32, I32, I32];
+    let found: Vec<Vec<Hook>> = module
+        .funcs
+        .iter()
+        .filter_map(|f| {
+            let FunctionKind::Local(l) = &f.kind else {
+                return None;
+            };
+            let ty = module.types.get(f.ty());
+            if ty.params() != p4 || ty.results() != [I32] {
+                return None;
+            }
+            let calls = calls_with_args(module, l);
+            let returns = |c: FunctionId, r: &[ValType]| {
+                let t = module.types.get(module.funcs.get(c).ty());
+                t.params().iter().all(|p| *p == I32) && t.results() == r
+            };
+            let pos = |args: &[Arg], p: usize| args.iter().position(|a| *a == Arg::Param(p));
+            let only_layout = |args: &[Arg]| {
+                args.iter()
+                    .all(|a| matches!(a, Arg::Param(2) | Arg::Param(3) | Arg::Other))
+            };
+            let alloc = only(calls.iter().filter(|(c, args)| {
+                *c != f.id() && returns(*c, &[I32]) && pos(args, 3).is_some() && only_layout(args)
+            }))?;
+            let free = only(calls.iter().filter(|(c, args)| {
+                *c != f.id() && *c != alloc.0 && returns(*c, &[]) && pos(args, 0).is_some()
+            }))?;
+            Some(vec![
+                (
+                    AllocFn::GlobalAlloc,
+                    alloc.0,
+                    Shape::Alloc {
+                        size: pos(&alloc.1, 3)?,
+                        count: None,
+                        align: pos(&alloc.1, 2),
+                    },
+                ),
+                (
+                    AllocFn::GlobalDealloc,
+                    free.0,
+                    Shape::Free {
+                        ptr: pos(&free.1, 0)?,
+                    },
+                ),
+                (
+                    AllocFn::RustRealloc,
+                    f.id(),
+                    Shape::Realloc { ptr: 0, size: 3 },
+                ),
+            ])
+        })
+        .collect();
+    match &found[..] {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
 }
 
 /// The one item of `it`, or `None` for none or several.

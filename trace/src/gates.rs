@@ -116,12 +116,12 @@ impl Gates {
                 passed: s.invalid_frees == 0,
                 note: (s.frees_of_unseen_blocks > 0).then(|| {
                     format!(
-                        "{} of blocks heapscope did not see allocated{} not counted: not invalid",
+                        "not counted: {} of blocks heapscope did not see allocated{}",
                         plural(s.frees_of_unseen_blocks, "free", "frees"),
                         match s.possible_invalid_frees {
                             0 => String::new(),
                             n => format!(
-                                " (and {})",
+                                ", {} (double or inside a live block) in a run that missed allocations",
                                 plural(n, "possibly invalid free", "possibly invalid frees")
                             ),
                         }
@@ -188,7 +188,7 @@ mod tests {
         assert_eq!((g.passed, g.actual), (true, 0));
         assert_eq!(
             g.note.as_deref(),
-            Some("3 frees of blocks heapscope did not see allocated (and 1 possibly invalid free) not counted: not invalid")
+            Some("not counted: 3 frees of blocks heapscope did not see allocated, 1 possibly invalid free (double or inside a live block) in a run that missed allocations")
         );
         s.invalid_frees = 2;
         assert!(!gate.check(&s)[0].passed);

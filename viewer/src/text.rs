@@ -398,9 +398,9 @@ pub fn gate_failures(gates: &[Gate]) -> Vec<String> {
 }
 
 /// A gate's outcome in words: `--max-peak: 6,666 > 1,000`, with what it did
-/// not count after it (`(3 frees of blocks heapscope did not see allocated
-/// not counted: not invalid)`), or only why it could not measure anything.
-/// The same words on the terminal, in JUnit and in the step summary.
+/// not count after it (`(not counted: 3 frees of blocks heapscope did not
+/// see allocated)`), or only why it could not measure anything. The same
+/// words on the terminal, in JUnit and in the step summary.
 pub fn gate_message(g: &Gate) -> String {
     let measured = format!(
         "--{}: {} {} {}",
@@ -419,7 +419,7 @@ pub fn gate_message(g: &Gate) -> String {
 
 /// The lines a run that passed its gates prints about what they did not
 /// count, one per gate with such a note:
-/// `gate passed: --fail-on-invalid-free: 0 <= 0 (3 frees of ... not counted: not invalid)`.
+/// `gate passed: --fail-on-invalid-free: 0 <= 0 (not counted: 3 frees of ...)`.
 pub fn gate_notes(gates: &[Gate]) -> Vec<String> {
     gates
         .iter()

@@ -122,6 +122,11 @@ pub(crate) fn instance_files(session: &Path) -> (Vec<InstanceFile>, usize) {
     let mut more = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
+            // Only the collector's own files: a link there could name any
+            // file (the session the user named may be one).
+            if e.file_type().is_ok_and(|t| t.is_symlink()) {
+                continue;
+            }
             let file = e.file_name();
             let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
                 continue;
@@ -211,10 +216,10 @@ pub(crate) fn shared_memory(wasm: &[u8]) -> bool {
                     }
                 }
             }
-            Ok(wasmparser::Payload::MemorySection(s)) => {
-                if s.into_iter().flatten().any(|m| m.shared) {
-                    return true;
-                }
+            Ok(wasmparser::Payload::MemorySection(s))
+                if s.clone().into_iter().flatten().any(|m| m.shared) =>
+            {
+                return true;
             }
             Ok(wasmparser::Payload::CodeSectionStart { .. }) | Err(_) => return false,
             _ => {}
@@ -314,6 +319,8 @@ mod tests {
         ] {
             std::fs::write(dir.path().join(n), b"").unwrap();
         }
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("app.hss.3-0")).unwrap();
         let (files, more) = instance_files(&s);
         assert_eq!(more, 0);
         let got: Vec<(String, String)> = files
@@ -343,10 +350,12 @@ mod tests {
             .collect();
         let mut left = left;
         left.sort();
-        assert_eq!(
-            left,
-            ["app.hss.0-0", "app.hss.1-", "app.hss.x-1", "app.hssx.1-0"]
-        );
+        // The link is no instance's: neither read nor removed.
+        let mut want = vec!["app.hss.0-0", "app.hss.1-", "app.hss.x-1", "app.hssx.1-0"];
+        if cfg!(unix) {
+            want.insert(2, "app.hss.3-0");
+        }
+        assert_eq!(left, want);
     }
 
     #[test]

@@ -11,11 +11,10 @@
 
 use crate::config::Interrupt;
 use std::process::{Command, ExitStatus};
-use std::sync::mpsc;
 use std::time::Duration;
 
-/// How often the wait looks for an interrupt.
-const POLL: Duration = Duration::from_millis(50);
+/// How often the wait looks for the end of Node and for an interrupt.
+const POLL: Duration = Duration::from_millis(10);
 
 /// How a Node run ended.
 #[derive(Debug)]
@@ -25,51 +24,43 @@ pub(crate) struct Ended {
     pub interrupts: u32,
 }
 
-/// Run `cmd` to its end, forwarding `interrupt` to it as it comes.
+/// Run `cmd` to its end, forwarding `interrupt` to it as it comes. The
+/// child is signalled only while `try_wait` says it has not ended, so its
+/// pid is still its own (an ended child not yet waited for keeps it).
 pub(crate) fn run(cmd: &mut Command, interrupt: Option<&Interrupt>) -> std::io::Result<Ended> {
     let mut child = cmd.spawn()?;
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
-    });
     let mut told = 0;
     loop {
-        match rx.recv_timeout(POLL) {
-            Ok(status) => {
-                return Ok(Ended {
-                    status: status?,
-                    interrupts: told,
-                })
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(std::io::Error::other("lost the wait for Node"))
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        if let Some(status) = child.try_wait()? {
+            return Ok(Ended {
+                status,
+                interrupts: told,
+            });
         }
         let asked = interrupt.map_or(0, Interrupt::requests);
         if asked > told {
             told = asked;
             if told == 1 {
                 eprintln!("heapscope: interrupted: Node is told to stop (SIGTERM) and its session recorded; press Ctrl-C again to kill it");
-                signal(pid, false);
+                terminate(child.id());
             } else {
                 eprintln!("heapscope: interrupted again: Node killed (SIGKILL); its session keeps what was written");
-                signal(pid, true);
+                let _ = child.kill();
             }
         }
+        std::thread::sleep(POLL);
     }
 }
 
-/// SIGTERM (or SIGKILL) to process `pid`, still our unwaited child (the
-/// waiting thread has not reported its end, so the pid is not reused).
+/// SIGTERM to process `pid` (our child, not yet waited for).
 #[cfg(unix)]
-fn signal(pid: u32, kill: bool) {
+fn terminate(pid: u32) {
     use rustix::process::{kill_process, Pid, Signal};
     if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
-        let _ = kill_process(pid, if kill { Signal::KILL } else { Signal::TERM });
+        let _ = kill_process(pid, Signal::TERM);
     }
 }
 
+/// Elsewhere there is no SIGTERM: the second interrupt kills Node.
 #[cfg(not(unix))]
-fn signal(_pid: u32, _kill: bool) {}
+fn terminate(_pid: u32) {}

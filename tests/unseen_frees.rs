@@ -281,3 +281,53 @@ fn c_malloc_0_is_a_block() {
     assert_eq!(counts(&s), [1, 0, 0, 0, 1, 0]);
     assert_eq!(s["leak_kinds"]["reachable"]["blocks"], 1);
 }
+
+/// automerge-wasm (npm, wasm-bindgen, `nodejs` target, its own glue) calls
+/// `__wbindgen_malloc(0, 1)` once in the corpus app, which returns the
+/// placeholder 0x1: recorded as an event, no block (it was a 0-byte block
+/// "definitely lost", and the report's red LEAK banner, on a clean run).
+#[test]
+fn automerge_s_zero_size_placeholder_is_no_block_and_no_leak() {
+    let module =
+        repo().join("corpus/node_modules/@automerge/automerge-wasm/nodejs/automerge_wasm_bg.wasm");
+    assert!(
+        module.exists(),
+        "`{}` is missing: run `scripts/corpus.sh`",
+        module.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let app = repo().join("corpus/apps/automerge.mjs");
+    let node = node();
+    let (out, trace, s) = record(
+        dir.path(),
+        &module,
+        &[
+            "--node",
+            app.to_str().unwrap(),
+            "--node-bin",
+            node.to_str().unwrap(),
+            "--",
+            "node",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let dump = stdout(&heapscope(["dump".as_ref(), trace.as_os_str()]));
+    let placeholders = dump
+        .lines()
+        .filter(|l| l.starts_with("alloc __wbindgen_malloc ptr=0x1 size=0 align=1 "))
+        .count();
+    assert_eq!(placeholders, 1, "the app no longer makes the placeholder");
+    assert_eq!(
+        (&s["curr_blocks"], &s["invalid_frees"]),
+        (&0.into(), &0.into())
+    );
+    let report = dir.path().join("report.html");
+    let o = heapscope([
+        "report".as_ref(),
+        trace.as_os_str(),
+        "-o".as_ref(),
+        report.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!std::fs::read_to_string(&report).unwrap().contains("LEAK:"));
+}

@@ -633,14 +633,15 @@ fn killed_sqljs(
     dir: &Path,
     stop: impl FnOnce(u32, &str),
 ) -> (std::process::Output, serde_json::Value, PathBuf) {
-    killed_sqljs_with(dir, &[], stop)
+    killed_sqljs_with(dir, &[], |heapscope, node, _| stop(heapscope, node))
 }
 
-/// [`killed_sqljs`], with more arguments for the app.
+/// [`killed_sqljs`], with more arguments for the app; `stop` may also read
+/// the app's next lines.
 fn killed_sqljs_with(
     dir: &Path,
     app_args: &[&str],
-    stop: impl FnOnce(u32, &str),
+    stop: impl FnOnce(u32, &str, &mut dyn Iterator<Item = String>),
 ) -> (std::process::Output, serde_json::Value, PathBuf) {
     use std::io::BufRead;
     let dist = npm("sql.js-1.16.0/package/dist");
@@ -677,8 +678,9 @@ fn killed_sqljs_with(
     assert_eq!(format!("{rows}\n"), SQLJS_ROWS);
     let ready = lines.next().unwrap().unwrap();
     let pid = ready.strip_prefix("ready ").expect(&ready);
-    stop(child.id(), pid);
-    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let mut lines = lines.map(Result::unwrap);
+    stop(child.id(), pid, &mut lines);
+    let rest: Vec<String> = lines.collect();
     let mut out = child.wait_with_output().unwrap();
     out.stdout = rest.join("\n").into_bytes();
     check_round_trip(&trace, &summary, &out);
@@ -816,7 +818,7 @@ fn wasm_bindgen_empty_strings_in_tiktoken_are_no_leaked_blocks() {
 #[test]
 fn an_app_with_its_own_sigint_listener_handles_ctrl_c_as_without_heapscope() {
     let dir = tempfile::tempdir().unwrap();
-    let (o, s, _) = killed_sqljs_with(dir.path(), &["own-sigint"], |_, node| kill("-INT", node));
+    let (o, s, _) = killed_sqljs_with(dir.path(), &["own-sigint"], |_, node, _| kill("-INT", node));
     assert_eq!(stdout(&o), "stopped");
     assert_eq!(code(&o), 5, "{}", stderr(&o));
     assert_eq!(s["status"], "exited");
@@ -825,4 +827,31 @@ fn an_app_with_its_own_sigint_listener_handles_ctrl_c_as_without_heapscope() {
     // The workload's blocks, then the app's second database and its close.
     assert_eq!(s["total_blocks"], 13_284, "{s}");
     assert_eq!(s["curr_blocks"], 2, "{s}");
+}
+
+/// An app that does not stop on the SIGTERM heapscope passes on (it
+/// listens for it and carries on): a second SIGTERM to heapscope kills
+/// Node, and the session keeps what was written.
+#[test]
+fn a_second_interrupt_kills_a_node_app_that_does_not_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, s, session) =
+        killed_sqljs_with(dir.path(), &["ignore-sigterm"], |heapscope, _, lines| {
+            let heapscope = heapscope.to_string();
+            kill("-TERM", &heapscope);
+            assert_eq!(lines.next().as_deref(), Some("SIGTERM ignored"));
+            kill("-TERM", &heapscope);
+        });
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("interrupted again: Node killed (SIGKILL)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("heapscope was interrupted and stopped Node (signal 9)"),
+        "{e}"
+    );
+    assert_eq!(s["total_blocks"], 12_971, "{s}");
+    check_partial_session(dir.path(), &session, &s);
 }

@@ -1,10 +1,11 @@
 // sql.js (sqljs.mjs's statements, with its own emscripten glue), then it
 // waits to be killed, as a server would:
-//   node sqljs-until-killed.mjs DIST_DIR [debug] [own-sigint]
+//   node sqljs-until-killed.mjs DIST_DIR [debug] [own-sigint|ignore-sigterm]
 // Prints the query's rows, then, once back in the event loop, `ready PID`,
 // and waits until a signal ends it (the tests of a killed app's session).
 // With `own-sigint` it listens for SIGINT itself: it closes the database,
-// prints `stopped` and exits 5.
+// prints `stopped` and exits 5. With `ignore-sigterm` it listens for SIGTERM
+// and carries on, printing `SIGTERM ignored`.
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { workload } from "./sqljs-workload.mjs";
@@ -28,6 +29,7 @@ if (own === "own-sigint") {
     process.exit(5);
   });
 }
+if (own === "ignore-sigterm") process.on("SIGTERM", () => console.log("SIGTERM ignored"));
 await new Promise((r) => setImmediate(r));
 console.log(`ready ${process.pid}`);
 setInterval(() => {}, 1 << 30);

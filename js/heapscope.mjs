@@ -330,6 +330,7 @@ export class Session {
    * shadow stack of the module's call it happens in.
    */
   growFromJs(grow, delta) {
+    if (this.finished) return grow();
     this.drain();
     const stack = (this.depth > 0 && this.spGlobal && this.stack(this.spGlobal.value)) || new Uint8Array(0);
     let old;

@@ -26,7 +26,10 @@
 //! | [`END`] | `status: u8` (0 exited, 1 trapped), `code: i32` (`i32::MIN`: none), `sp_init: u64`, `sp_now: u64` (`u64::MAX`: none), `globals: u32`, that many `u64`, `stack: u32` bytes of the shadow stack where a trap stopped the module (0 when it did not), message (UTF-8) |
 //!
 //! A session cut short (a killed process) has no [`END`]: its events are
-//! still recorded and the summary says the session ended early.
+//! still recorded and the summary says the session ended early. In Node
+//! the collector streams the session to its file as it goes, whole records
+//! only, and writes [`END`] only at a normal finish (`js/stream.mjs`), so a
+//! process killed by any signal leaves such a session.
 //!
 //! # Reading a session
 //!

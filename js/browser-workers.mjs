@@ -11,22 +11,24 @@
 // How: the server answers a request for a dedicated Worker's script
 // (`Sec-Fetch-Dest: worker`) with the collector's install prepended (the
 // collector is plain JavaScript; an IIFE runs as well in a classic as in a
-// module Worker); each instance the Worker makes tells the server (a
-// synchronous POST to /__heapscope/instance on the page's own origin), so
-// an instance whose Worker has ended before the page is done is still
-// known: its session is then written without its end (partial, exit 3).
-// When the page is done, every live Worker's sessions are collected through
-// the DevTools protocol (Playwright's `page.workers()`), as the page's are.
+// module Worker). Each instance the Worker makes streams its session to
+// the server as it goes (Session.stream: synchronous POSTs to
+// /__heapscope/session on the page's own origin, which the server appends
+// to the instance's file), so a Worker that ends or is terminated before
+// the page is done leaves its events, in a session without its end
+// (partial, exit 3). When the page is done, every live Worker's sessions
+// are finished through the DevTools protocol (Playwright's
+// `page.workers()`), their last records streamed the same way.
 //
 // Not recorded, and said so (SESSION.unrecorded, the run exits 3): a
 // SharedWorker, a Worker made from a blob: or data: URL (no request the
 // server can answer); heapscope itself says so of a module whose memory is
 // shared (a threaded build) made into more than one instance.
 
-import { writeFileSync } from "node:fs";
+import { appendFileSync } from "node:fs";
 
-/** Where a Worker's instance says it exists. */
-export const INSTANCE_PATH = "/__heapscope/instance";
+/** Where a Worker's instance streams its session. */
+export const SESSION_PATH = "/__heapscope/session";
 
 /** Bytes as base64, in a page or Worker (the text is inlined there). */
 const TO_BASE64 = `(bytes) => {
@@ -88,31 +90,39 @@ export function workerPrelude(collector, thread, invocations) {
   return `(() => {
 ${collector}
 const sessions = [];
+const post = (index, bytes) => {
+  const x = new XMLHttpRequest();
+  x.open("POST", "${SESSION_PATH}?thread=${thread}&index=" + index, false);
+  x.send(bytes.slice());
+};
 install({
   onSession: (s) => {
     const index = sessions.length;
     sessions.push(s);
-    try {
-      const x = new XMLHttpRequest();
-      x.open("POST", "${INSTANCE_PATH}?thread=${thread}&index=" + index, false);
-      x.send();
-    } catch {}
+    // Streamed from its first byte; about every second between calls too.
+    s.stream((bytes) => post(index, bytes));
+    setInterval(() => s.sync(), 1000);
   },
   options: { invocations: ${JSON.stringify(invocations)} },
 });
+// Before each message the app gets, what the last one did is streamed: an
+// answer to a later message means the earlier events are on the server.
+self.addEventListener("message", () => { for (const s of sessions) s.sync(); });
 let trap = null;
 self.addEventListener("error", (e) => { if (e.error instanceof WebAssembly.RuntimeError) trap = String(e.error); });
 self.addEventListener("unhandledrejection", (e) => { if (e.reason instanceof WebAssembly.RuntimeError) trap = String(e.reason); });
-const finish = (${FINISH})(sessions, []);
 self.__heapscope = {
-  thread: ${thread},
-  finish: (end) => finish(trap && !end.trapped ? { ...end, trapped: true, message: trap } : end),
+  finish: (end) => {
+    const e = trap && !end.trapped ? { ...end, trapped: true, message: trap } : end;
+    for (const s of sessions) s.finish(e);
+    return { sessions: sessions.length };
+  },
 };
 })();
 `;
 }
 
-/** `?thread=T&index=K` of an instance's POST, or null. */
+/** `?thread=T&index=K` of a Worker's POST, or null. */
 export function instanceOf(url) {
   const q = new URL(url, "http://x").searchParams;
   const n = (v) => (/^\d{1,6}$/.test(v ?? "") ? Number(v) : null);
@@ -122,38 +132,34 @@ export function instanceOf(url) {
 }
 
 /**
- * Write every live Worker's sessions next to `session`, and an empty one
- * (no end record: partial) for each instance a Worker said it made whose
- * session could not be collected (its Worker had ended). Returns the notes
- * and how many sessions were written.
+ * The server's side of a Worker's stream: append `body` to the session
+ * file of the instance the POST's URL names; returns its key, or null.
  */
-export async function collectWorkers(page, session, announced, end) {
-  const written = new Set();
-  const notes = [];
+export function appendStream(session, url, body) {
+  const i = instanceOf(url);
+  if (!i) return null;
+  const key = `${i.thread}-${i.index}`;
+  appendFileSync(`${session}.${key}`, body);
+  return key;
+}
+
+/**
+ * Finish every live Worker's sessions (their last records are streamed to
+ * the server as the rest were). A Worker that has ended keeps what it
+ * streamed: a session without its end. Returns how many were finished.
+ */
+export async function finishWorkers(page, end) {
+  let finished = 0;
   for (const w of page.workers()) {
-    let got = null;
     try {
-      got = await w.evaluate(
-        (e) => (self.__heapscope ? { thread: self.__heapscope.thread, ...self.__heapscope.finish(e) } : null),
-        end,
-      );
+      const got = await w.evaluate((e) => self.__heapscope?.finish(e) ?? null, end);
+      finished += got?.sessions ?? 0;
     } catch (e) {
-      // It ended meanwhile: its announced instances are written partial.
-      process.stderr.write(`heapscope: warning: a Worker's sessions could not be collected (${w.url()}): ${e.message}\n`);
-      continue;
+      // It ended meanwhile: what it streamed is kept, without its end.
+      process.stderr.write(
+        `heapscope: warning: a Worker ended before its sessions were finished (${w.url()}): ${e.message}\n`,
+      );
     }
-    if (!got) continue;
-    notes.push(...got.notes);
-    got.sessions.forEach((b64, index) => {
-      const key = `${got.thread}-${index}`;
-      writeFileSync(`${session}.${key}`, Buffer.from(b64, "base64"));
-      written.add(key);
-    });
   }
-  for (const key of announced) {
-    if (written.has(key)) continue;
-    writeFileSync(`${session}.${key}`, new Uint8Array([0x48, 0x53, 0x4a, 0x53, 1]));
-    written.add(key);
-  }
-  return { notes, written: written.size };
+  return finished;
 }

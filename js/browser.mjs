@@ -25,10 +25,10 @@ import { extname, join, normalize, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import {
-  collectWorkers,
-  instanceOf,
-  INSTANCE_PATH,
+  appendStream,
+  finishWorkers,
   pageInit,
+  SESSION_PATH,
   workerPrelude,
 } from "./browser-workers.mjs";
 import { notesFile, removeOld } from "./worker.mjs";
@@ -72,17 +72,19 @@ async function main() {
   // (browser-workers.mjs).
   const init = pageInit(collector, invocations);
   removeOld(o.session);
-  const announced = new Set();
+  const streamed = new Set();
   const notes = [];
   let workers = 0;
 
   let swapped = 0;
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
-    if (req.method === "POST" && path === INSTANCE_PATH) {
-      // A Worker's instance exists (browser-workers.mjs).
-      const i = instanceOf(req.url);
-      if (i) announced.add(`${i.thread}-${i.index}`);
+    if (req.method === "POST" && path === SESSION_PATH) {
+      // A Worker's instance streams its session (browser-workers.mjs).
+      const chunks = [];
+      for await (const c of req) chunks.push(c);
+      const key = appendStream(o.session, req.url, Buffer.concat(chunks));
+      if (key) streamed.add(key);
       res.writeHead(204).end();
       return;
     }
@@ -150,17 +152,13 @@ async function main() {
     for (let k = 1; k < mine.sessions.length; k++) {
       await writeFile(`${o.session}.0-${k}`, Buffer.from(mine.sessions[k], "base64"));
     }
-    const fromWorkers = await collectWorkers(page, o.session, announced, {
-      trapped: false,
-      code: 0,
-      message: "",
-    });
-    notes.push(...mine.notes, ...fromWorkers.notes);
+    await finishWorkers(page, { trapped: false, code: 0, message: "" });
+    notes.push(...mine.notes);
     if (notes.length) {
       for (const n of notes) process.stderr.write(`heapscope: warning: ${n}\n`);
       await writeFile(notesFile(o.session), [...new Set(notes)].map((n) => `${n}\n`).join(""));
     }
-    if (mine.sessions.length + fromWorkers.written === 0) {
+    if (mine.sessions.length + streamed.size === 0) {
       throw new Error("the page instantiated no instrumented module");
     }
     if (o.out) {

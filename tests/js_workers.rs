@@ -398,6 +398,28 @@ fn sqljs_in_a_worker_is_recorded_as_on_the_main_thread() {
     assert!(s2["total_blocks"].as_u64().unwrap() > 12_000, "{s2}");
 }
 
+/// Profile `page` in headless Chromium through js/browser.mjs with
+/// `original` instrumented; returns the session and the page's #out text.
+fn in_chromium(dir: &Path, original: &Path, page: &str) -> (PathBuf, String) {
+    let module = dir.join("app.hs.wasm");
+    let o = instrument_cmd(original, &module, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let session = dir.join("page.hss");
+    let text = dir.join("out.txt");
+    let out = std::process::Command::new(node())
+        .arg(repo().join("js/browser.mjs"))
+        .args(["--root".as_ref(), repo().as_os_str()])
+        .args(["--page", page])
+        .args(["--original".as_ref(), original.as_os_str()])
+        .args(["--module".as_ref(), module.as_os_str()])
+        .args(["--session".as_ref(), session.as_os_str()])
+        .args(["--out".as_ref(), text.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    (session, std::fs::read_to_string(&text).unwrap())
+}
+
 /// sql.js's own Web Worker (worker.sql-wasm-debug.js, unmodified) in
 /// headless Chromium: the page starts it, it instantiates SQLite's wasm,
 /// and js/browser.mjs loads the collector into it (browser-workers.mjs).
@@ -426,26 +448,12 @@ fn sqljs_in_a_browser_worker_is_recorded_in_full() {
     let rows = "[[1000,8024500,\"row 1001\",\"row 998\",40000000]]";
     assert_eq!(stdout(&o), format!("{rows}\n"));
 
-    let module = page_dir.join("app.hs.wasm");
-    let o = instrument_cmd(&original, &module, &[]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let session = page_dir.join("page.hss");
-    let text = page_dir.join("out.txt");
-    let out = std::process::Command::new(node())
-        .arg(repo().join("js/browser.mjs"))
-        .args(["--root".as_ref(), repo().as_os_str()])
-        .args([
-            "--page",
-            &format!("js/examples/sqljs-worker.html?dist=/{rel}"),
-        ])
-        .args(["--original".as_ref(), original.as_os_str()])
-        .args(["--module".as_ref(), module.as_os_str()])
-        .args(["--session".as_ref(), session.as_os_str()])
-        .args(["--out".as_ref(), text.as_os_str()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(&text).unwrap(), rows);
+    let (session, text) = in_chromium(
+        &page_dir,
+        &original,
+        &format!("js/examples/sqljs-worker.html?dist=/{rel}"),
+    );
+    assert_eq!(text, rows);
     // The page made no instance; its Worker made one.
     assert_eq!(std::fs::read(&session).unwrap(), b"HSJS\x01");
     assert!(page_dir.join("page.hss.1-0").is_file());
@@ -526,6 +534,44 @@ fn a_blob_worker_and_a_shared_worker_are_named_and_the_run_decides_nothing() {
         serde_json::json!([
             "a Worker made from a blob: URL cannot load heapscope's collector: an instance of the module made there is not recorded",
             "a SharedWorker cannot be recorded (heapscope loads its collector into dedicated Workers only): an instance of the module made there is not recorded",
+        ])
+    );
+}
+
+/// The same Worker, terminated by the page once it is done with it: its
+/// session was streamed as it went, so every event is kept; it has no end
+/// (no snapshot to classify its blocks by), so the run says so and decides
+/// nothing (exit 3).
+#[test]
+fn a_browser_worker_terminated_before_the_end_keeps_its_events_and_decides_nothing() {
+    let rel = "target/npm/sql.js-1.16.0/package/dist";
+    let original = repo().join(rel).join("sql-wasm-debug.wasm");
+    assert!(
+        original.exists(),
+        "`{}` is missing: run `samples/build.sh`",
+        original.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (session, text) = in_chromium(
+        dir.path(),
+        &original,
+        &format!("js/examples/sqljs-worker.html?dist=/{rel}&terminate"),
+    );
+    assert_eq!(text, "[[1000,8024500,\"row 1001\",\"row 998\",40000000]]");
+    let (o, _, s) = record(
+        dir.path(),
+        &original,
+        &["--session", session.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert_eq!(s["status"], "error");
+    assert_eq!(s["total_blocks"], 3_987);
+    assert_eq!(s["curr_blocks"], 2);
+    assert_eq!(s["memory"]["grows"], 1);
+    assert_eq!(
+        s["partial"],
+        serde_json::json!([
+            "worker thread 1: the session has no end record: the process was killed or the page closed before the collector finished"
         ])
     );
 }

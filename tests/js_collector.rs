@@ -644,6 +644,7 @@ fn killed_sqljs_with(
     stop: impl FnOnce(u32, &str, &mut dyn Iterator<Item = String>),
 ) -> (std::process::Output, serde_json::Value, PathBuf) {
     use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
     let dist = npm("sql.js-1.16.0/package/dist");
     let module = dist.join("sql-wasm-debug.wasm");
     let script = repo().join("js/examples/sqljs-until-killed.mjs");
@@ -669,6 +670,9 @@ fn killed_sqljs_with(
         .arg(&dist)
         .arg("debug")
         .args(app_args)
+        // Its own process group, as a terminal's foreground job: a
+        // signal to the group reaches heapscope and Node, as Ctrl-C does.
+        .process_group(0)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -688,8 +692,12 @@ fn killed_sqljs_with(
     (out, s, session)
 }
 
+/// `kill SIGNAL PID` (a negative PID: that process group).
 fn kill(signal: &str, pid: &str) {
-    let o = Command::new("kill").args([signal, pid]).output().unwrap();
+    let o = Command::new("kill")
+        .args([signal, "--", pid])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "kill {signal} {pid}: {}", stderr(&o));
 }
 
@@ -853,5 +861,26 @@ fn a_second_interrupt_kills_a_node_app_that_does_not_stop() {
         "{e}"
     );
     assert_eq!(s["total_blocks"], 12_971, "{s}");
+    check_partial_session(dir.path(), &session, &s);
+}
+
+/// Ctrl-C at a terminal: SIGINT to the foreground job's whole process
+/// group, heapscope and Node at once. Node dies by the first of its own
+/// SIGINT and heapscope's SIGTERM, and the session is recorded as it stands.
+#[test]
+fn ctrl_c_to_heapscope_and_node_together_records_the_session_as_it_stands() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, s, session) = killed_sqljs(dir.path(), |heapscope, _| {
+        kill("-INT", &format!("-{heapscope}"))
+    });
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("heapscope was interrupted and stopped Node (signal 2)")
+            || e.contains("heapscope was interrupted and stopped Node (signal 15)"),
+        "{e}"
+    );
+    assert_eq!(s["total_blocks"], 12_971, "{s}");
+    assert_eq!(s["memory"]["grows"], 1, "{s}");
     check_partial_session(dir.path(), &session, &s);
 }

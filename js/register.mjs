@@ -27,9 +27,9 @@ import { onSignals, sessionFile } from "./stream.mjs";
 import {
   instanceFile,
   isMainThread,
+  finishOnTerminate,
   loadIntoWorkers,
   removeOld,
-  unrecorded,
   workerInstances,
 } from "./worker.mjs";
 
@@ -84,7 +84,10 @@ if (!out) {
   process.on("uncaughtExceptionMonitor", (err) => {
     if (err instanceof WebAssembly.RuntimeError) trap = err;
   });
-  process.on("exit", (code) => {
+  let ended = false;
+  const finishAll = (code) => {
+    if (ended) return;
+    ended = true;
     const end = {
       trapped: !!trap,
       code,
@@ -111,7 +114,11 @@ if (!out) {
     // The session's last records and its end (stream.mjs wrote the rest).
     s?.finish(end);
     mainFile?.close();
-  });
+  };
+  process.on("exit", finishAll);
+  // A Worker stopped by `worker.terminate()` gets no `exit` event: it
+  // finishes its sessions when asked, just before (worker.mjs).
+  finishOnTerminate(() => finishAll(undefined));
   // Ctrl-C and SIGTERM: what is buffered is written, then the signal ends
   // the process as it would have (stream.mjs).
   if (isMainThread) onSignals(() => sessions.forEach((s) => s.sync()));

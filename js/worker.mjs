@@ -25,6 +25,53 @@ import { basename, dirname, join } from "node:path";
 
 const PATCHED = Symbol.for("heapscope.worker");
 
+/** How long `terminate()` waits for a Worker to finish its sessions. */
+const FINISH_WAIT_MS = 5000;
+
+/** The channel a Worker is told to finish its sessions on. */
+const finishChannel = (threadId) => `heapscope:finish:${threadId}`;
+
+/**
+ * In a Worker: run `finish` when the Worker is about to be terminated
+ * (`worker.terminate()` ends a thread without its `exit` event, so its
+ * sessions would have no end), then say so. The channel does not keep the
+ * Worker alive.
+ */
+export function finishOnTerminate(finish) {
+  if (wt.isMainThread) return;
+  const channel = new BroadcastChannel(finishChannel(wt.threadId));
+  channel.unref();
+  channel.onmessage = (e) => {
+    if (e.data !== "finish") return;
+    try {
+      finish();
+    } finally {
+      channel.postMessage("finished");
+    }
+  };
+}
+
+/**
+ * Ask Worker `threadId` to finish its sessions; resolves once it has, or
+ * when it cannot (it ended, or is busy for FINISH_WAIT_MS: its sessions
+ * then keep what was streamed, without their end).
+ */
+function askToFinish(worker) {
+  return new Promise((resolve) => {
+    const channel = new BroadcastChannel(finishChannel(worker.threadId));
+    const done = () => {
+      clearTimeout(timer);
+      worker.off("exit", done);
+      channel.close();
+      resolve();
+    };
+    const timer = setTimeout(done, FINISH_WAIT_MS);
+    channel.onmessage = (e) => e.data === "finished" && done();
+    worker.once("exit", done);
+    channel.postMessage("finish");
+  });
+}
+
 /** Whether this is the main thread. */
 export const isMainThread = wt.isMainThread;
 
@@ -103,6 +150,7 @@ export function loadIntoWorkers(register, out) {
           "a worker_threads Worker made from code (eval: true) cannot load heapscope's collector (Node gives it no --import): an instance of the module made there is not recorded",
         );
         super(filename, options);
+        this[PATCHED] = "no collector";
         return;
       }
       const argv = options?.execArgv ?? process.execArgv;
@@ -116,6 +164,12 @@ export function loadIntoWorkers(register, out) {
         next.env = { ...options.env, ...heapscopeEnv() };
       }
       super(filename, next);
+    }
+
+    // The Worker finishes its sessions before it is stopped.
+    terminate(...args) {
+      if (this.threadId < 0 || this[PATCHED]) return super.terminate(...args);
+      return askToFinish(this).then(() => super.terminate(...args));
     }
   }
   Object.defineProperty(Worker, "name", { value: "Worker" });

@@ -297,6 +297,25 @@ fn a_shared_memory_module_in_two_threads_is_named_and_the_run_decides_nothing() 
 }
 
 #[test]
+fn a_worker_the_app_terminates_finishes_its_session_first() {
+    let root = tempfile::tempdir().unwrap();
+    let module = sample("c/leaky.wasm");
+    // `worker.terminate()` stops a thread without its `exit` event: the
+    // collector's Worker is asked to finish its sessions just before.
+    let (o, _, s) = record_node(
+        root.path(),
+        &module,
+        "wasi-worker.mjs",
+        &["terminate", module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(s["status"], "exited");
+    assert!(s.get("partial").is_none(), "{s}");
+    assert_eq!(counts(&s), [15, 11_022, 3, 6_666, 3, 6_666]);
+    assert_eq!(s["leak_kinds"]["definite"]["blocks"], 3);
+}
+
+#[test]
 fn a_worker_made_from_code_is_named_and_the_run_decides_nothing() {
     let root = tempfile::tempdir().unwrap();
     let module = sample("c/leaky.wasm");

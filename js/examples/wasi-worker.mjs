@@ -6,7 +6,8 @@
 // "workers" (two Workers, one after the other), "eval" (the main thread,
 // then a Worker made from code, which heapscope cannot load into),
 // "options" (one Worker given its own execArgv and env, which Node then
-// does not give the parent's --import).
+// does not give the parent's --import), "terminate" (one Worker, which the
+// main thread terminates once it has its answer).
 // With heapscope: heapscope run MODULE.wasm --node js/examples/wasi-worker.mjs -- WHERE MODULE.wasm
 import { readFile } from "node:fs/promises";
 import { WASI } from "node:wasi";
@@ -33,7 +34,10 @@ function inWorker(path, args, options = {}) {
           { eval: true, workerData: { path, args } },
         )
       : new Worker(new URL(import.meta.url), { workerData: { path, args }, ...options.worker });
-    w.on("message", resolve);
+    w.on("message", async (code) => {
+      if (options.terminate) await w.terminate();
+      resolve(code);
+    });
     w.on("error", reject);
   });
 }
@@ -50,6 +54,7 @@ if (isMainThread) {
   const own = { execArgv: [], env: { LANG: "C" } };
   code |= await inWorker(path, args, {
     eval: where === "eval",
+    terminate: where === "terminate",
     worker: where === "options" ? own : {},
   });
   process.exitCode = code;

@@ -541,10 +541,15 @@ fn plausible_stack(raw: &[u8]) -> bool {
 pub fn import(cfg: &RunConfig, session: &Path) -> Result<RunOutcome, RunError> {
     let (parts, partial) = open_parts(session)?;
     if parts.is_empty() {
+        let said = if partial.is_empty() {
+            String::new()
+        } else {
+            format!("; the collector said: {}", partial.join("; "))
+        };
         return Err(RunError::Setup {
             path: cfg.module.clone(),
             message: format!(
-                "the session `{}` is empty: the app instantiated no instrumented module while the collector was loaded",
+                "the session `{}` is empty: the app instantiated no instrumented module while the collector was loaded{said}",
                 session.display()
             ),
         });

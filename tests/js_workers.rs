@@ -187,6 +187,27 @@ fn a_module_in_the_main_thread_and_a_worker_counts_twice_with_each_thread_shown(
 }
 
 #[test]
+fn two_instances_on_the_main_thread_are_both_recorded() {
+    let root = tempfile::tempdir().unwrap();
+    let module = sample("c/leaky.wasm");
+    // Was: a warning, and only the first instance recorded.
+    let (o, _, s) = record_node(
+        root.path(),
+        &module,
+        "wasi-worker.mjs",
+        &["twice", module.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!stderr(&o).contains("heapscope: warning"), "{}", stderr(&o));
+    assert_eq!(
+        s["message"],
+        "2 instances of the module recorded: main thread, main thread, instance 2"
+    );
+    assert_eq!(counts(&s), [30, 22_044, 6, 13_332, 6, 13_332]);
+    assert_eq!(s["leak_kinds"]["definite"]["blocks"], 6);
+}
+
+#[test]
 fn two_workers_one_after_the_other_are_two_instances() {
     let root = tempfile::tempdir().unwrap();
     let module = sample("c/leaky.wasm");

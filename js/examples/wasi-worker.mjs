@@ -7,7 +7,8 @@
 // then a Worker made from code, which heapscope cannot load into),
 // "options" (one Worker given its own execArgv and env, which Node then
 // does not give the parent's --import), "terminate" (one Worker, which the
-// main thread terminates once it has its answer).
+// main thread terminates once it has its answer), "twice" (two instances on
+// the main thread, one after the other, and no Worker).
 // With heapscope: heapscope run MODULE.wasm --node js/examples/wasi-worker.mjs -- WHERE MODULE.wasm
 import { readFile } from "node:fs/promises";
 import { WASI } from "node:wasi";
@@ -45,10 +46,17 @@ function inWorker(path, args, options = {}) {
 if (isMainThread) {
   const [where, path, ...args] = process.argv.slice(2);
   if (!where || !path) {
-    console.error("usage: node wasi-worker.mjs worker|both|workers|eval MODULE.wasm [ARGS...]");
+    console.error(
+      "usage: node wasi-worker.mjs worker|both|workers|eval|options|terminate|twice MODULE.wasm [ARGS...]",
+    );
     process.exit(2);
   }
   let code = 0;
+  if (where === "twice") {
+    code |= await run(path, args);
+    process.exitCode = code | (await run(path, args));
+    process.exit();
+  }
   if (where === "both" || where === "eval") code |= await run(path, args);
   if (where === "workers") code |= await inWorker(path, args);
   const own = { execArgv: [], env: { LANG: "C" } };

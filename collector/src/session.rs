@@ -31,6 +31,13 @@
 //! only, and writes [`END`] only at a normal finish (`js/stream.mjs`), so a
 //! process killed by any signal leaves such a session.
 //!
+//! # Several instances
+//!
+//! Each instance of the module an app makes (on its main thread, in a Node
+//! or browser Worker) writes a session of its own, beside the named one
+//! (`app.hss.T-K`); they are recorded as one run, kept apart as
+//! `sessions` (this crate's) documents.
+//!
 //! # Reading a session
 //!
 //! A session is untrusted input. It is read as a stream: only a regular

@@ -200,7 +200,7 @@ fn minified_emscripten_package_is_profiled_with_no_alloc_fn() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(stdout(&o), expected);
     assert_eq!(s["total_blocks"], 12_971, "{s}");
-    assert_eq!(s["total_bytes"], 93_215_921, "{s}");
+    assert_sqljs_bytes(&s);
     assert_eq!(s["curr_blocks"], 2, "{s}");
     assert_eq!(s["invalid_frees"], 0, "{s}");
     assert_eq!(s["memory"]["grows"], 1, "{s}");
@@ -283,6 +283,16 @@ fn a_glue_that_names_no_allocator_is_refused() {
 /// `heapscope_instrument::glue::MAX_GLUE_BYTES`.
 fn heapscope_instrument_max() -> u64 {
     32 << 20
+}
+
+/// sql.js's run allocates 93,215,921 bytes, or 16 fewer in about one run
+/// in five (the same 12,971 blocks; seen with `--alloc-fn` too, so the
+/// app's, not how its allocator was found).
+fn assert_sqljs_bytes(s: &serde_json::Value) {
+    assert!(
+        [93_215_921, 93_215_905].contains(&s["total_bytes"].as_u64().unwrap()),
+        "{s}"
+    );
 }
 
 /// `wasm` without its custom sections (names, DWARF, producers): what
@@ -408,7 +418,7 @@ fn minified_emscripten_build_without_its_glue_has_its_dlmalloc_recognised() {
     assert_eq!(s["invalid_frees"], 0, "{s}");
     assert_eq!(s["curr_blocks"], 2, "{s}");
     assert_eq!(s["total_blocks"], 12_971, "{s}");
-    assert_eq!(s["total_bytes"], 93_215_921, "{s}");
+    assert_sqljs_bytes(&s);
 }
 
 /// A stripped module whose allocator is nobody heapscope knows: the error
@@ -493,4 +503,56 @@ fn stripped_rust_builds_have_their_allocator_recognised_with_the_named_builds_nu
             assert_eq!(run(&stripped), want, "{a} {invoke}");
         }
     }
+}
+
+/// automerge-wasm 0.17.0 (wasm-bindgen, with names) stripped of them: its
+/// `__wbindgen_*` exports lead to `__rust_alloc`, `__rust_dealloc` and
+/// `__rust_realloc` but not to `__rust_alloc_zeroed` (about 200 blocks
+/// in this run, whose frees were then of blocks never seen); Rust's
+/// dlmalloc, recognised by its code under the exports, sees them. The
+/// stripped package gives exactly the named one's numbers.
+#[test]
+fn stripped_wasm_bindgen_package_has_every_allocation_of_the_named_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let named_dir = corpus("@automerge/automerge-wasm/nodejs");
+    let stripped_dir = dir.path().join("pkg");
+    std::fs::create_dir(&stripped_dir).unwrap();
+    for f in ["automerge_wasm.cjs", "automerge_wasm_bg.wasm"] {
+        std::fs::copy(named_dir.join(f), stripped_dir.join(f)).unwrap();
+    }
+    let wasm = stripped_dir.join("automerge_wasm_bg.wasm");
+    std::fs::write(&wasm, strip(&std::fs::read(&wasm).unwrap())).unwrap();
+    let script = app(
+        dir.path(),
+        "const am = require(process.argv[2] + \"/automerge_wasm.cjs\");\n\
+         const a = am.create({ actor: \"aaaa\" });\n\
+         const list = a.putObject(\"_root\", \"items\", []);\n\
+         for (let i = 0; i < 200; i++) a.insert(list, i, `item ${i}`);\n\
+         const text = a.putObject(\"_root\", \"text\", \"\");\n\
+         a.splice(text, 0, 0, \"hello automerge \".repeat(50));\n\
+         a.commit(\"a\", 1);\n\
+         const b = a.fork(\"bbbb\");\n\
+         for (let i = 0; i < 100; i++) b.put(\"_root\", `k${i}`, i * 3);\n\
+         b.commit(\"b\", 2);\n\
+         a.merge(b);\n\
+         const c = am.load(a.save());\n\
+         console.log(`items ${c.length(\"/items\")}, keys ${c.keys(\"_root\").length}`);\n\
+         for (const d of [a, b, c]) d.free();\n",
+    );
+    let run = |pkg: &Path| {
+        let pkg = pkg.to_str().unwrap();
+        let expected = unprofiled(&script, &[pkg]);
+        assert_eq!(expected, "items 200, keys 102\n");
+        let (o, s) = run_node(dir.path(), &pkg_wasm(pkg), &script, &[pkg]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(stdout(&o), expected);
+        numbers(&s)
+    };
+    let named = run(&named_dir);
+    assert_eq!(named.0, [6_608, 3_623_860, 1_312, 1_234_862, 0, 0]);
+    assert_eq!(run(&stripped_dir), named);
+}
+
+fn pkg_wasm(pkg: &str) -> PathBuf {
+    Path::new(pkg).join("automerge_wasm_bg.wasm")
 }

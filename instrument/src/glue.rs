@@ -47,6 +47,13 @@ impl Glue {
         self.roles.is_empty() && self.resize_heap.is_none()
     }
 
+    /// Whether the glue says what the export names do not: an export
+    /// named other than its role (`__wbindgen_export_0`, `Ia`), or a
+    /// renamed `emscripten_resize_heap`.
+    pub fn tells_more_than_names(&self) -> bool {
+        self.resize_heap.is_some() || self.roles.iter().any(|(r, n)| n != r.name())
+    }
+
     /// One line saying which roles came from which file:
     /// `` roles from the JS glue `sql-wasm.js`: malloc=Ia, free=Ja ``.
     pub fn describe(&self) -> String {

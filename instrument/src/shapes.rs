@@ -36,7 +36,21 @@ pub(crate) fn recognise(
     warnings: &mut Vec<String>,
 ) {
     use heapscope_trace::abi::HOOK_FREE;
-    if ptr != ValType::I32 || found.iter().any(|a| a.role.hook() != HOOK_FREE) {
+    // Also under wasm-bindgen's exports (and what they call): the
+    // allocator's own functions catch the paths the exports do not lead
+    // to (`__rust_alloc_zeroed`, a dealloc inlined into its callers).
+    let wasm_bindgen_only = |a: &Allocator| {
+        a.found_by == FoundBy::ExportCall
+            || matches!(
+                a.role,
+                AllocFn::WbgMalloc | AllocFn::WbgFree | AllocFn::WbgRealloc
+            )
+    };
+    if ptr != ValType::I32
+        || found
+            .iter()
+            .any(|a| a.role.hook() != HOOK_FREE && !wasm_bindgen_only(a))
+    {
         return;
     }
     let recognised = [Dlmalloc::C, Dlmalloc::Rust]
@@ -101,7 +115,8 @@ impl Dlmalloc {
 
     /// Whether `f` (of type `(size) -> ptr`) holds the constants of this
     /// dlmalloc's `malloc`: C's `init_mparams` magic; the crate's
-    /// small-request bound (245) and tree-index bound (`0xfffff5`).
+    /// small-request bound (245) and its tree bins' bound (`0xffffff`, or
+    /// `0xfffff5` with the request's padding folded in).
     fn is_malloc(self, f: &LocalFunction) -> bool {
         let has = |k: i32| {
             instrs(f)
@@ -109,7 +124,7 @@ impl Dlmalloc {
         };
         match self {
             Dlmalloc::C => has(DLMALLOC_MAGIC),
-            Dlmalloc::Rust => has(245) && has(0xff_fff5),
+            Dlmalloc::Rust => has(245) && (has(0xff_fff5) || has(0xff_ffff)),
         }
     }
 }

@@ -543,7 +543,9 @@ impl Opts {
                 if cfg.glue.is_none() && !self.plain {
                     cfg.glue = glue_beside(&cfg.module);
                     if let (Some(g), false) = (&cfg.glue, self.quiet) {
-                        eprintln!("heapscope: {}", g.describe());
+                        if g.tells_more_than_names() {
+                            eprintln!("heapscope: {}", g.describe());
+                        }
                     }
                 }
                 let node = heapscope_collector::session::NodeRun {

@@ -88,6 +88,7 @@ window.addEventListener("unhandledrejection", (e) => { if (e.reason instanceof W
 /** The install prepended to dedicated Worker number `thread`'s script. */
 export function workerPrelude(collector, thread, invocations) {
   return `(() => {
+if (self.__heapscope) return; // installed once per Worker
 ${collector}
 const sessions = [];
 const post = (index, bytes) => {

@@ -100,7 +100,9 @@ async function main() {
     }
     // A dedicated Worker's script: the collector first.
     const dest = req.headers["sec-fetch-dest"];
-    if (dest === "worker" && /\.(m?js)$/.test(file)) {
+    // (A module Worker's static imports are fetched as `worker` too, in
+    // `cors` mode; its own script in `same-origin` mode, as a classic one.)
+    if (dest === "worker" && req.headers["sec-fetch-mode"] !== "cors" && /\.(m?js)$/.test(file)) {
       body = Buffer.concat([Buffer.from(workerPrelude(collector, ++workers, invocations)), body]);
     } else if (dest === "sharedworker") {
       notes.push(

@@ -615,3 +615,63 @@ fn a_browser_worker_terminated_before_the_end_keeps_its_events_and_decides_nothi
         ])
     );
 }
+
+/// resvg-wasm (a wasm-bindgen build, npm `@resvg/resvg-wasm`) with its own
+/// glue in a module Worker (`type: "module"`, whose static imports the
+/// browser fetches as a worker's too: the collector is installed once):
+/// the same PNG and exactly the numbers of the same drawing on the page.
+#[test]
+fn resvg_in_a_browser_module_worker_gives_the_numbers_of_the_page() {
+    let rel = "target/npm/resvg_resvg-wasm-2.6.2/package";
+    let original = repo().join(rel).join("index_bg.wasm");
+    assert!(
+        original.exists(),
+        "`{}` is missing: run `samples/build.sh`",
+        original.display()
+    );
+    let root = tempfile::tempdir().unwrap();
+    let [on_page, in_worker] =
+        <[PathBuf; 2]>::try_from(dirs(root.path(), &["page", "worker"])).unwrap();
+    let (s1, png1) = in_chromium(
+        &on_page,
+        &original,
+        &format!("js/examples/resvg.html?pkg=/{rel}"),
+    );
+    let (s2, png2) = in_chromium(
+        &in_worker,
+        &original,
+        &format!("js/examples/resvg-worker.html?pkg=/{rel}"),
+    );
+    assert!(png1.starts_with("png 59766 bytes sha256 "), "{png1}");
+    assert_eq!(png1, png2, "the same PNG");
+    // One session for the Worker's instance, none other.
+    let names: Vec<String> = std::fs::read_dir(&in_worker)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("page.hss"))
+        .collect();
+    let mut names = names;
+    names.sort();
+    assert_eq!(names, ["page.hss", "page.hss.1-0"]);
+    let (o1, _, page) = record(&on_page, &original, &["--session", s1.to_str().unwrap()]);
+    assert_eq!(code(&o1), 0, "{}", stderr(&o1));
+    let (o2, _, worker) = record(&in_worker, &original, &["--session", s2.to_str().unwrap()]);
+    assert_eq!(code(&o2), 0, "{}", stderr(&o2));
+    assert_eq!(
+        worker["message"],
+        "1 instance of the module recorded: worker thread 1"
+    );
+    assert_eq!(counts(&page), counts(&worker));
+    for k in [
+        "events",
+        "invalid_frees",
+        "invalid_events",
+        "leak_kinds",
+        "memory",
+        "memory_breakdown",
+    ] {
+        assert_eq!(page[k], worker[k], "{k}");
+    }
+    assert!(page["total_blocks"].as_u64().unwrap() > 0, "{page}");
+    assert_eq!(worker["memory"]["grows"], page["memory"]["grows"]);
+}

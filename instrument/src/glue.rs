@@ -407,28 +407,18 @@ fn assigned_export(s: &[u8], mut i: usize) -> Option<String> {
         }
         i = skip_ws(s, i + 1);
         let (_, mut j) = ident_at(s, i)?;
-        let member = match s.get(j) {
-            Some(b'.') => {
-                let (m, e) = ident_at(s, j + 1)?;
-                j = e;
-                m.to_string()
-            }
-            Some(b'[') => {
-                let q = *s.get(j + 1)?;
-                if q != b'"' && q != b'\'' {
-                    return None;
-                }
-                let start = j + 2;
-                let len = s[start..].iter().take(256).position(|b| *b == q)?;
-                let m = std::str::from_utf8(&s[start..start + len]).ok()?;
-                if s.get(start + len + 1) != Some(&b']') || !m.bytes().all(is_ident) {
-                    return None;
-                }
-                j = start + len + 2;
-                m.to_string()
-            }
-            _ => return None,
-        };
+        // `a.B`, `a["B"]`, or a chain of them (`Module["asm"]["t"]`): the
+        // last member.
+        let mut member = None;
+        for _ in 0..4 {
+            let (m, end) = match member_at(s, j) {
+                Some(x) => x,
+                None => break,
+            };
+            member = Some(m);
+            j = end;
+        }
+        let member = member?;
         let k = skip_ws(s, j);
         if s.get(k) == Some(&b'=') && !matches!(s.get(k + 1), Some(b'=' | b'>')) {
             // Another target: `Module["_malloc"] = ...`.
@@ -438,6 +428,30 @@ fn assigned_export(s: &[u8], mut i: usize) -> Option<String> {
         return Some(member);
     }
     None
+}
+
+/// `.B` or `["B"]` (`['B']`) at `j`: B, and where it ends.
+fn member_at(s: &[u8], j: usize) -> Option<(String, usize)> {
+    match s.get(j) {
+        Some(b'.') => {
+            let (m, e) = ident_at(s, j + 1)?;
+            Some((m.to_string(), e))
+        }
+        Some(b'[') => {
+            let q = *s.get(j + 1)?;
+            if q != b'"' && q != b'\'' {
+                return None;
+            }
+            let start = j + 2;
+            let len = s.get(start..)?.iter().take(256).position(|b| *b == q)?;
+            let m = std::str::from_utf8(&s[start..start + len]).ok()?;
+            if s.get(start + len + 1) != Some(&b']') || !m.bytes().all(is_ident) {
+                return None;
+            }
+            Some((m.to_string(), start + len + 2))
+        }
+        _ => None,
+    }
 }
 
 /// The key of the imports object whose function is emscripten's
@@ -622,6 +636,12 @@ wasm.__wbindgen_export_3(addHeapObject(e));
                 (AllocFn::Free, "Ya".to_string())
             ]
         );
+        // Older emscripten: the export read through `Module["asm"]`.
+        let g = read(
+            "old.js",
+            r#"var _malloc=Module["_malloc"]=function(){return(_malloc=Module["_malloc"]=Module["asm"]["t"]).apply(null,arguments)};"#,
+        );
+        assert_eq!(g.roles, [(AllocFn::Malloc, "t".to_string())]);
         // Two exports for one name: neither.
         let g = read("c.js", "_malloc=c.Ia;_malloc=c.Ib;_malloc==x;_malloc=>1");
         assert!(g.roles.is_empty());

@@ -5,10 +5,10 @@
 // then on: the empty session first, then the session's records as they
 // accumulate (Session.stream: whole records only, once more than 1 MiB is
 // buffered, at every invocation's end, whenever JavaScript is back in its
-// event loop after calling the module, and at a signal). Its end record is written only at a normal finish, so a
-// process killed by SIGKILL, or any signal, leaves a session without its
-// end, which heapscope reads as partial (every event in it recorded, exit 3
-// from any gate).
+// event loop after calling the module, and at a signal). Its end record is
+// written only at a normal finish, so a process killed by SIGKILL, or any
+// signal, leaves a session without its end, which heapscope reads as
+// partial (every event in it recorded, exit 3 from any gate).
 //
 // SIGINT and SIGTERM: the collector writes what it holds, then, unless the
 // app listens for that signal itself (its handling is then left as it is),

@@ -280,6 +280,34 @@ fn a_glue_that_names_no_allocator_is_refused() {
     );
 }
 
+/// `-o` naming the glue file is refused before anything is written.
+#[test]
+fn output_naming_the_glue_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let glue = dir.path().join("sql-wasm.js");
+    let dist = repo().join("target/npm/sql.js-1.16.0/package/dist");
+    std::fs::copy(dist.join("sql-wasm.js"), &glue).unwrap();
+    let before = std::fs::read(&glue).unwrap();
+    let g = glue.to_str().unwrap();
+    let o = heapscope([
+        "instrument",
+        sample("npm/sql-wasm.wasm").to_str().unwrap(),
+        "-o",
+        g,
+        "--glue",
+        g,
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "error: -o `{g}` is the --glue file: heapscope would overwrite it"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&glue).unwrap(), before);
+}
+
 /// `heapscope_instrument::glue::MAX_GLUE_BYTES`.
 fn heapscope_instrument_max() -> u64 {
     32 << 20

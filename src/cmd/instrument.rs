@@ -122,6 +122,12 @@ impl Opts {
                 output.display()
             );
         }
+        if let Some(g) = self.glue.as_ref().filter(|g| super::run::same_file(&output, g)) {
+            anyhow::bail!(
+                "-o `{}` is the --glue file: heapscope would overwrite it; name another file",
+                g.display()
+            );
+        }
         if let Some(p) = &self.report_json {
             super::run::check_outputs(
                 &[("the input", &self.input)],

@@ -122,7 +122,11 @@ impl Opts {
                 output.display()
             );
         }
-        if let Some(g) = self.glue.as_ref().filter(|g| super::run::same_file(&output, g)) {
+        if let Some(g) = self
+            .glue
+            .as_ref()
+            .filter(|g| super::run::same_file(&output, g))
+        {
             anyhow::bail!(
                 "-o `{}` is the --glue file: heapscope would overwrite it; name another file",
                 g.display()

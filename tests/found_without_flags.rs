@@ -482,10 +482,10 @@ fn stripped_module_with_an_unknown_allocator_fails_saying_how_to_name_it() {
 /// Rust's allocators in wasm32-unknown-unknown builds with no names (the
 /// samples with their custom sections removed): std's default and the
 /// dlmalloc crate by dlmalloc's code; wee_alloc, talc,
-/// linked_list_allocator and buddy_system_allocator (at `opt-level = "s"`)
-/// by the calls of their `__rust_realloc`. Each gives exactly the named
-/// build's numbers for `leak(1000)` ten times, `churn(50)` and
-/// `grow(1000)`.
+/// linked_list_allocator and buddy_system_allocator (at `opt-level = "s"`),
+/// and talc built with LTO, by the calls of their `__rust_realloc`. Each
+/// gives exactly the named build's numbers for `leak(1000)` ten times,
+/// `churn(50)` and `grow(1000)`.
 #[test]
 fn stripped_rust_builds_have_their_allocator_recognised_with_the_named_builds_numbers() {
     const DLMALLOC: &str = "dlmalloc (Rust): malloc, free, realloc, GlobalAlloc::alloc, memalign";
@@ -499,6 +499,8 @@ fn stripped_rust_builds_have_their_allocator_recognised_with_the_named_builds_nu
         ("talc", REALLOC),
         ("linked_list", REALLOC),
         ("buddy-opt-s", REALLOC),
+        // With LTO: `__rust_realloc(ptr, old_size, new_size)`.
+        ("talc-lto", REALLOC),
     ] {
         let named = sample(&format!("rust/alloc-{a}.wasm"));
         let stripped = dir.path().join(format!("alloc-{a}.nonames.wasm"));

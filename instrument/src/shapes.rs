@@ -245,7 +245,8 @@ fn dlmalloc(module: &Module, kind: Dlmalloc) -> Option<Vec<Hook>> {
 /// Any Rust `#[global_allocator]` whose `__rust_realloc` is
 /// `GlobalAlloc::realloc`'s default or calls the allocator's own alloc
 /// and free (wee_alloc, talc, linked_list_allocator...): the one function
-/// `(ptr, old_size, align, new_size) -> ptr` that calls a function
+/// `(ptr, old_size, align, new_size) -> ptr` (with LTO, `(ptr, old_size,
+/// new_size) -> ptr`) that calls a function
 /// returning a pointer with its new size (and alignment, and constants:
 /// the allocator's `self`) and a function returning nothing with its
 /// pointer. Those two are the allocator's alloc and dealloc, and the
@@ -253,7 +254,6 @@ fn dlmalloc(module: &Module, kind: Dlmalloc) -> Option<Vec<Hook>> {
 fn rust_realloc(module: &Module) -> Option<Vec<Hook>> {
     use crate::exported::{calls_with_args, Arg};
     use ValType::I32;
-    let p4: &[ValType] = &[I32, I32, I32, I32];
     let found: Vec<Vec<Hook>> = module
         .funcs
         .iter()
@@ -262,9 +262,17 @@ fn rust_realloc(module: &Module) -> Option<Vec<Hook>> {
                 return None;
             };
             let ty = module.types.get(f.ty());
-            if ty.params() != p4 || ty.results() != [I32] {
+            // (ptr, old_size, align, new_size), or with LTO (ptr,
+            // old_size, new_size): the alignment every call passes the
+            // same dropped.
+            let n = ty.params().len();
+            if !(3..=4).contains(&n)
+                || ty.params().iter().any(|p| *p != I32)
+                || ty.results() != [I32]
+            {
                 return None;
             }
+            let (new_size, align) = (n - 1, (n == 4).then_some(2));
             let calls = calls_with_args(module, l);
             let returns = |c: FunctionId, r: &[ValType]| {
                 let t = module.types.get(module.funcs.get(c).ty());
@@ -272,11 +280,16 @@ fn rust_realloc(module: &Module) -> Option<Vec<Hook>> {
             };
             let pos = |args: &[Arg], p: usize| args.iter().position(|a| *a == Arg::Param(p));
             let only_layout = |args: &[Arg]| {
-                args.iter()
-                    .all(|a| matches!(a, Arg::Param(2) | Arg::Param(3) | Arg::Other))
+                args.iter().all(|a| match a {
+                    Arg::Param(p) => *p == new_size || Some(*p) == align,
+                    Arg::Other => true,
+                })
             };
             let alloc = only(calls.iter().filter(|(c, args)| {
-                *c != f.id() && returns(*c, &[I32]) && pos(args, 3).is_some() && only_layout(args)
+                *c != f.id()
+                    && returns(*c, &[I32])
+                    && pos(args, new_size).is_some()
+                    && only_layout(args)
             }))?;
             let free = only(calls.iter().filter(|(c, args)| {
                 *c != f.id() && *c != alloc.0 && returns(*c, &[]) && pos(args, 0).is_some()
@@ -286,9 +299,9 @@ fn rust_realloc(module: &Module) -> Option<Vec<Hook>> {
                     AllocFn::GlobalAlloc,
                     alloc.0,
                     Shape::Alloc {
-                        size: pos(&alloc.1, 3)?,
+                        size: pos(&alloc.1, new_size)?,
                         count: None,
-                        align: pos(&alloc.1, 2),
+                        align: align.and_then(|a| pos(&alloc.1, a)),
                     },
                 ),
                 (
@@ -301,7 +314,10 @@ fn rust_realloc(module: &Module) -> Option<Vec<Hook>> {
                 (
                     AllocFn::RustRealloc,
                     f.id(),
-                    Shape::Realloc { ptr: 0, size: 3 },
+                    Shape::Realloc {
+                        ptr: 0,
+                        size: new_size,
+                    },
                 ),
             ])
         })

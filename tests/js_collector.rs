@@ -682,6 +682,7 @@ fn killed_sqljs_with(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let watchdog = Watchdog::new(child.id());
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let rows = lines.next().unwrap().unwrap();
     assert_eq!(format!("{rows}\n"), SQLJS_ROWS);
@@ -691,10 +692,46 @@ fn killed_sqljs_with(
     stop(child.id(), pid, &mut lines);
     let rest: Vec<String> = lines.collect();
     let mut out = child.wait_with_output().unwrap();
+    watchdog.done();
     out.stdout = rest.join("\n").into_bytes();
     check_round_trip(&trace, &summary, &out);
     let s = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     (out, s, session)
+}
+
+/// Bounds a signal test: the process group `pgid` (heapscope and its
+/// Node) is killed if the test has not called [`Watchdog::done`] within
+/// [`Watchdog::LIMIT`], so a run that never ends fails the test (its
+/// pipes close) instead of hanging it.
+struct Watchdog {
+    done: std::sync::mpsc::Sender<()>,
+    fired: std::thread::JoinHandle<bool>,
+}
+
+impl Watchdog {
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+    fn new(pgid: u32) -> Watchdog {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let fired = std::thread::spawn(move || {
+            let late = matches!(
+                wait.recv_timeout(Watchdog::LIMIT),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+            );
+            if late {
+                kill("-KILL", &format!("-{pgid}"));
+            }
+            late
+        });
+        Watchdog { done, fired }
+    }
+
+    /// The run ended: fails the test if it ended only by the watchdog.
+    fn done(self) {
+        let _ = self.done.send(());
+        let fired = self.fired.join().unwrap();
+        assert!(!fired, "the run hung: killed after {:?}", Watchdog::LIMIT);
+    }
 }
 
 /// `kill SIGNAL PID` (a negative PID: that process group).

@@ -32,10 +32,11 @@ pub(crate) fn run(cmd: &mut Command, interrupt: Option<&Interrupt>) -> std::io::
     let mut told = 0;
     loop {
         if let Some(status) = child.try_wait()? {
-            return Ok(Ended {
-                status,
-                interrupts: told,
-            });
+            let interrupts = match interrupt {
+                Some(i) if told == 0 && ended_on_a_stop_signal(&status) => late_interrupt(i),
+                _ => told,
+            };
+            return Ok(Ended { status, interrupts });
         }
         let asked = interrupt.map_or(0, Interrupt::requests);
         if asked > told {
@@ -47,6 +48,43 @@ pub(crate) fn run(cmd: &mut Command, interrupt: Option<&Interrupt>) -> std::io::
                 eprintln!("heapscope: interrupted again: Node killed (SIGKILL); its session keeps what was written");
                 let _ = child.kill();
             }
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// How long a Node that ended on a stop signal heapscope had not (yet)
+/// seen is given for heapscope's own interrupt to show. Ctrl-C at a
+/// terminal signals heapscope and Node together; Node may end on its
+/// SIGINT before heapscope's handler thread has counted heapscope's (it
+/// runs apart from the signal, when it is scheduled), and the run must
+/// still say heapscope was interrupted. Only a Node ended by SIGINT,
+/// SIGTERM or SIGHUP (or exiting 128 + one of them) waits, at most this.
+const LATE_INTERRUPT: Duration = Duration::from_millis(1000);
+
+/// Whether Node ended on a signal that stops a program when asked to
+/// (SIGHUP, SIGINT, SIGTERM), by it or by exiting 128 + its number as a
+/// shell reports it.
+fn ended_on_a_stop_signal(status: &ExitStatus) -> bool {
+    const STOP: [i32; 3] = [1, 2, 15];
+    #[cfg(unix)]
+    if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(status) {
+        return STOP.contains(&sig);
+    }
+    status
+        .code()
+        .is_some_and(|c| STOP.iter().any(|s| c == 128 + s))
+}
+
+/// The interrupts heapscope counts within [`LATE_INTERRUPT`] of the end
+/// of a Node that ended on a stop signal (0 when none comes: the signal
+/// was Node's alone). Node has ended: nothing is forwarded.
+fn late_interrupt(interrupt: &Interrupt) -> u32 {
+    let deadline = std::time::Instant::now() + LATE_INTERRUPT;
+    loop {
+        let asked = interrupt.requests();
+        if asked > 0 || std::time::Instant::now() >= deadline {
+            return asked;
         }
         std::thread::sleep(POLL);
     }

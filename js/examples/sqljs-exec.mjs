@@ -5,6 +5,7 @@
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { STATEMENTS } from "./sqljs-statements.mjs";
+import { openDatabase } from "./sqljs-workload.mjs";
 
 const [dist] = process.argv.slice(2);
 if (!dist) {
@@ -14,7 +15,7 @@ if (!dist) {
 const require = createRequire(import.meta.url);
 const initSqlJs = require(resolve(join(dist, "sql-wasm-debug.js")));
 const SQL = await initSqlJs({ locateFile: (f) => resolve(join(dist, f)) });
-const db = new SQL.Database();
+const db = openDatabase(SQL);
 let last = null;
 for (const sql of STATEMENTS) last = db.exec(sql);
 db.close();

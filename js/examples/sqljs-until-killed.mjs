@@ -8,7 +8,7 @@
 // and carries on, printing `SIGTERM ignored`.
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
-import { workload } from "./sqljs-workload.mjs";
+import { openDatabase, workload } from "./sqljs-workload.mjs";
 
 const [dist, flavour, own] = process.argv.slice(2);
 if (!dist) {
@@ -21,7 +21,7 @@ const initSqlJs = require(resolve(join(dist, `${name}.js`)));
 const SQL = await initSqlJs({ locateFile: (f) => resolve(join(dist, f)) });
 console.log(workload(SQL));
 if (own === "own-sigint") {
-  const db = new SQL.Database();
+  const db = openDatabase(SQL);
   db.run("CREATE TABLE t (a)");
   process.on("SIGINT", () => {
     db.close();

@@ -208,6 +208,70 @@ fn the_module_a_rewrite_option_the_engine_settings_and_the_build_each_invalidate
 /// A byte changed in the header (JSON) or in the compiled code, or an
 /// entry cut short: a miss that says why, the module compiled afresh and
 /// stored again.
+/// A module whose allocators only a JS glue names: `m` and `m2` are two
+/// bump allocators (exported under names that say nothing), `f` frees;
+/// `work` allocates 16 bytes through `m`, then 32 through `m2`.
+const GLUE_MODULE: &str = r#"(module
+  (memory (export "memory") 1)
+  (global $top (mut i32) (i32.const 1024))
+  (func $m (export "m") (param i32) (result i32) (local i32)
+    (local.set 1 (global.get $top))
+    (global.set $top (i32.add (global.get $top) (local.get 0)))
+    (local.get 1))
+  (func $m2 (export "m2") (param i32) (result i32) (local i32)
+    (local.set 1 (global.get $top))
+    (global.set $top (i32.add (global.get $top) (local.get 0)))
+    (local.get 1))
+  (func $f (export "f") (param i32))
+  (func (export "work")
+    (drop (call $m (i32.const 16)))
+    (drop (call $m2 (i32.const 32)))))"#;
+
+/// Regression: a run with a glue (`--glue`, or the glue found beside the
+/// module under `--node`) skipped the cache, whose key had no glue, so
+/// every such run instrumented and compiled again. The key has what the
+/// glue decides: a second run is a hit; a glue naming another export as
+/// malloc is a miss whose run hooks what the new glue says (an entry is
+/// never used for another set of hooks); a glue edited without changing
+/// its roles keeps its entry.
+#[test]
+fn a_run_with_a_glue_is_cached_under_the_roles_the_glue_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let module = dir.path().join("app.wat");
+    std::fs::write(&module, GLUE_MODULE).unwrap();
+    let glue = dir.path().join("app.js");
+    let args = [
+        module.to_str().unwrap(),
+        "--glue",
+        glue.to_str().unwrap(),
+        "--invoke",
+        "work",
+    ];
+    let blocks = |s: &serde_json::Value| (s["total_blocks"].clone(), s["total_bytes"].clone());
+    std::fs::write(&glue, "_malloc=c.m;_free=c.f;").unwrap();
+    let first = run_with(exe(), &cache, dir.path(), &args);
+    assert_eq!(cached(&first), "miss");
+    assert_eq!(blocks(&first), (1.into(), 16.into()), "{first}");
+    let second = run_with(exe(), &cache, dir.path(), &args);
+    assert_eq!(cached(&second), "hit");
+    assert_eq!(blocks(&second), blocks(&first));
+    assert_eq!(second["warnings"], first["warnings"]);
+    assert_eq!(entries(&cache), 1);
+    // Another malloc: another entry, and the run hooks `m2`, not `m`.
+    std::fs::write(&glue, "_malloc=c.m2;_free=c.f;").unwrap();
+    let other = run_with(exe(), &cache, dir.path(), &args);
+    assert_eq!(cached(&other), "miss");
+    assert_eq!(blocks(&other), (1.into(), 32.into()), "{other}");
+    assert_eq!(entries(&cache), 2);
+    // The same roles in another text: the first glue's entry.
+    std::fs::write(&glue, "// edited\nvar _malloc=c.m;\nvar _free=c.f;\n").unwrap();
+    let same = run_with(exe(), &cache, dir.path(), &args);
+    assert_eq!(cached(&same), "hit");
+    assert_eq!(blocks(&same), (1.into(), 16.into()), "{same}");
+    assert_eq!(entries(&cache), 2);
+}
+
 #[test]
 fn a_damaged_entry_is_a_miss_and_is_replaced() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,9 +4,11 @@
 //!
 //! An entry is keyed by a hash of everything that changes what would be
 //! compiled or how: the module's bytes (through their own hash), whether
-//! the run is plain, the `--alloc-fn` options, heapscope's version and the
-//! executable's identity (its size and modification time, so a rebuilt
-//! heapscope never reads an older build's entries), and wasmtime's hash of
+//! the run is plain, the `--alloc-fn` options, what the app's JS glue says
+//! (`--glue`: the roles read from it, the renamed resize import, its file's
+//! name), heapscope's version and the executable's identity (its size and
+//! modification time, so a rebuilt heapscope never reads an older build's
+//! entries), and wasmtime's hash of
 //! the engine settings that compiled code depends on. It holds the
 //! serialised compiled module (`Module::serialize`) and what a run needs of
 //! the instrumented module besides its code: the site table, the
@@ -229,11 +231,19 @@ impl Cache {
     }
 
     /// The key of `module` compiled for `engine` with these options.
+    ///
+    /// `glue` is what the instrumenter was given of the app's JS glue: the
+    /// roles it read (export names and the role each is called in), the
+    /// renamed `emscripten_resize_heap` import and the file's name (which
+    /// the report's warnings quote). Those decide which functions are
+    /// hooked, so an entry is never used for another set of hooks; a glue
+    /// edited in ways that change none of them keeps its entry.
     pub(crate) fn key(
         engine: &Engine,
         module: &[u8],
         plain: bool,
         alloc_fns: &[heapscope_instrument::AllocOverride],
+        glue: Option<&heapscope_instrument::glue::Glue>,
     ) -> EntryKey {
         let mut settings = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut settings);
@@ -245,6 +255,7 @@ impl Cache {
                 &settings.finish().to_le_bytes(),
                 &[u8::from(plain)],
                 format!("{alloc_fns:?}").as_bytes(),
+                format!("{glue:?}").as_bytes(),
             ],
             module,
         )

@@ -57,15 +57,20 @@ pub(crate) fn prepare(
     use crate::cache::{Cache, CacheUse, Meta};
     let original = read(&cfg.module)?;
     tracing::info!("read `{}`: {} bytes", cfg.module.display(), original.len());
-    // The cache's key has no glue: a run with one is not cached.
-    let Some(cache) = cfg.cache.as_ref().filter(|_| cfg.glue.is_none()) else {
+    let Some(cache) = cfg.cache.as_ref() else {
         phase(progress, Phase::Instrumenting);
         let loaded = load(cfg, original)?;
         phase(progress, Phase::Compiling);
         let module = compile(engine, &loaded, cfg)?;
         return Ok((loaded, module, CacheUse::Off));
     };
-    let key = Cache::key(engine, &original, cfg.plain, &cfg.alloc_fns);
+    let key = Cache::key(
+        engine,
+        &original,
+        cfg.plain,
+        &cfg.alloc_fns,
+        cfg.glue.as_ref(),
+    );
     if let Some((module, meta)) = cache.load(engine, &key) {
         if let Ok(sites) = SiteTable::decode(&meta.sites) {
             tracing::info!("compiled module from the cache: {}", cache.dir().display());

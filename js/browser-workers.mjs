@@ -2,7 +2,8 @@
 // in every Worker the page starts from a script the server serves, and each
 // instance's session written as Node's are (js/worker.mjs):
 //
-//   SESSION          the page's first instance
+//   SESSION          the page's first instance (or an empty session when
+//                    the page made none)
 //   SESSION.0-K      the page's instance K (from 1)
 //   SESSION.T-K      instance K of Worker T (numbered in the order their
 //                    scripts are served, from 1)
@@ -20,6 +21,12 @@
 // are finished through the DevTools protocol (Playwright's
 // `page.workers()`), their last records streamed the same way.
 //
+// The page's own instances stream their sessions the same way (thread 0),
+// from their first byte, about every second and once JavaScript is back
+// in its event loop after calling the module; their end is written only
+// when the page says it is done. A page that never says so, or a browser
+// that dies, leaves what was streamed: sessions without their end.
+//
 // Not recorded, and said so (SESSION.unrecorded, the run exits 3): a
 // SharedWorker, a Worker made from a blob: or data: URL (no request the
 // server can answer); heapscope itself says so of a module whose memory is
@@ -27,28 +34,36 @@
 
 import { appendFileSync } from "node:fs";
 
-/** Where a Worker's instance streams its session. */
+/** Where an instance (the page's or a Worker's) streams its session. */
 export const SESSION_PATH = "/__heapscope/session";
 
-/** Bytes as base64, in a page or Worker (the text is inlined there). */
-const TO_BASE64 = `(bytes) => {
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin);
+/**
+ * `post(index, bytes)`, streaming thread `thread`'s instance `index` to
+ * the server: a synchronous POST, so that the server gets the records in
+ * the order they were made, and each before the call that follows it.
+ */
+const post = (thread) => `(index, bytes) => {
+  const x = new XMLHttpRequest();
+  x.open("POST", "${SESSION_PATH}?thread=${thread}&index=" + index, false);
+  x.send(bytes.slice());
 }`;
 
 /**
- * What `finish(end)` of the page's or a Worker's `__heapscope` returns:
- * every instance's session as base64, and the notes.
+ * `onSession(s)` of an install whose instances are streamed by `post`
+ * (from their first byte; about every second between calls too), kept in
+ * `sessions`.
  */
-const FINISH = `(sessions, notes) => (end) => ({
-  sessions: sessions.map((s) => (${TO_BASE64})(s.finish(end))),
-  notes: [...notes],
-})`;
+const STREAMED = `(sessions, post) => (s) => {
+  const index = sessions.length;
+  sessions.push(s);
+  s.stream((bytes) => post(index, bytes));
+  setInterval(() => s.sync(), 1000);
+}`;
 
 /**
  * The page's part: `Worker` and `SharedWorker` wrapped so that what cannot
- * be recorded is noted; `window.__heapscope.finish` from `pageFinish`.
+ * be recorded is noted; every instance streamed (thread 0);
+ * `window.__heapscope.sync()` and `.finish(end)` for the driver.
  * `collector` is heapscope.mjs with its `export`s removed.
  */
 export function pageInit(collector, invocations) {
@@ -57,7 +72,7 @@ ${collector}
 const sessions = [];
 const notes = [];
 const problem = missingFeature();
-install({ onSession: (s) => sessions.push(s), options: { invocations: ${JSON.stringify(invocations)} } });
+install({ onSession: (${STREAMED})(sessions, ${post(0)}), options: { invocations: ${JSON.stringify(invocations)} } });
 const W = globalThis.Worker;
 if (W) {
   globalThis.Worker = class Worker extends W {
@@ -79,7 +94,14 @@ if (S) {
     }
   };
 }
-window.__heapscope = { problem, count: () => sessions.length, finish: (${FINISH})(sessions, notes) };
+window.__heapscope = {
+  problem,
+  count: () => sessions.length,
+  // What is buffered, to the server now (the page is not done).
+  sync: () => { for (const s of sessions) s.sync(); return { sessions: sessions.length, notes: [...notes] }; },
+  // Each instance's end, streamed as the rest was.
+  finish: (end) => { for (const s of sessions) s.finish(end); return { sessions: sessions.length, notes: [...notes] }; },
+};
 window.addEventListener("error", (e) => { if (e.error instanceof WebAssembly.RuntimeError) window.__heapscopeTrap = String(e.error); });
 window.addEventListener("unhandledrejection", (e) => { if (e.reason instanceof WebAssembly.RuntimeError) window.__heapscopeTrap = String(e.reason); });
 })();`;
@@ -91,19 +113,8 @@ export function workerPrelude(collector, thread, invocations) {
 if (self.__heapscope) return; // installed once per Worker
 ${collector}
 const sessions = [];
-const post = (index, bytes) => {
-  const x = new XMLHttpRequest();
-  x.open("POST", "${SESSION_PATH}?thread=${thread}&index=" + index, false);
-  x.send(bytes.slice());
-};
 install({
-  onSession: (s) => {
-    const index = sessions.length;
-    sessions.push(s);
-    // Streamed from its first byte; about every second between calls too.
-    s.stream((bytes) => post(index, bytes));
-    setInterval(() => s.sync(), 1000);
-  },
+  onSession: (${STREAMED})(sessions, ${post(thread)}),
   options: { invocations: ${JSON.stringify(invocations)} },
 });
 // Before each message the app gets, what the last one did is streamed: an
@@ -113,6 +124,7 @@ let trap = null;
 self.addEventListener("error", (e) => { if (e.error instanceof WebAssembly.RuntimeError) trap = String(e.error); });
 self.addEventListener("unhandledrejection", (e) => { if (e.reason instanceof WebAssembly.RuntimeError) trap = String(e.reason); });
 self.__heapscope = {
+  sync: () => { for (const s of sessions) s.sync(); return { sessions: sessions.length }; },
   finish: (end) => {
     const e = trap && !end.trapped ? { ...end, trapped: true, message: trap } : end;
     for (const s of sessions) s.finish(e);
@@ -123,25 +135,50 @@ self.__heapscope = {
 `;
 }
 
-/** `?thread=T&index=K` of a Worker's POST, or null. */
+/** `?thread=T&index=K` of a POST (thread 0: the page), or null. */
 export function instanceOf(url) {
   const q = new URL(url, "http://x").searchParams;
   const n = (v) => (/^\d{1,6}$/.test(v ?? "") ? Number(v) : null);
   const thread = n(q.get("thread"));
   const index = n(q.get("index"));
-  return thread !== null && thread > 0 && index !== null ? { thread, index } : null;
+  return thread !== null && index !== null ? { thread, index } : null;
+}
+
+/** The file of instance `key` (`T-K`): the page's first is SESSION itself. */
+export function instanceFile(session, key) {
+  return key === "0-0" ? session : `${session}.${key}`;
 }
 
 /**
- * The server's side of a Worker's stream: append `body` to the session
- * file of the instance the POST's URL names; returns its key, or null.
+ * The server's side of a stream: append `body` to the session file of the
+ * instance the POST's URL names; returns its key, or null.
  */
 export function appendStream(session, url, body) {
   const i = instanceOf(url);
   if (!i) return null;
   const key = `${i.thread}-${i.index}`;
-  appendFileSync(`${session}.${key}`, body);
+  appendFileSync(instanceFile(session, key), body);
   return key;
+}
+
+/**
+ * Stream what every live Worker holds now, without their end (the page
+ * was not done); each evaluation bounded by `ms`. A Worker that does not
+ * answer keeps what it streamed before.
+ */
+export async function syncWorkers(page, ms) {
+  for (const w of page.workers()) {
+    await within(ms, w.evaluate(() => self.__heapscope?.sync() ?? null)).catch(() => null);
+  }
+}
+
+/** `promise`, or a rejection once `ms` have passed. */
+export function within(ms, promise) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /**

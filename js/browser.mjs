@@ -9,10 +9,23 @@
 //     instrumented APP.hs.wasm instead, so the page's own glue loads it;
 //   * runs the collector (heapscope.mjs) in the page before any of the
 //     page's scripts, wrapping WebAssembly.instantiate and friends;
+//   * streams the session to OUT.hss as it goes (the page's collector
+//     posts its records to this server about every second and after its
+//     calls into the module), and its Workers' beside it
+//     (browser-workers.mjs);
 //   * waits until the page sets `window.heapscopeDone = true` (or its title
-//     to "done"), then ends the session and writes it to OUT.hss, and the
-//     text of the page's #out element to OUT.txt.
+//     to "done"), then ends the session (its end record: the memory the
+//     leak scan reads, how it ended), and writes the text of the page's
+//     #out element to OUT.txt.
 // Then: heapscope run APP.wasm --session OUT.hss
+//
+// A page that does not say it is done within --timeout MS (120000), or a
+// browser or page that dies first, leaves what was streamed until then:
+// a session without its end, which heapscope records as partial (every
+// event in it; exit 3 from any gate), the reason in OUT.hss.unrecorded.
+//
+// Exit status: 0 done; 1 the module trapped (the session is whole); 2 an
+// error (no session); 3 the page never finished (a partial session).
 //
 // Chromium is driven by playwright-core (npm, pinned in js/package-lock.json):
 // the most used, best kept DevTools-protocol driver, and it needs no browser
@@ -29,8 +42,11 @@ import {
   finishWorkers,
   pageInit,
   SESSION_PATH,
+  syncWorkers,
+  within,
   workerPrelude,
 } from "./browser-workers.mjs";
+import { EMPTY_SESSION } from "./stream.mjs";
 import { notesFile, removeOld } from "./worker.mjs";
 
 function parseArgs(argv) {
@@ -135,36 +151,58 @@ async function main() {
     await page.goto(url);
     const problem = await page.evaluate(() => window.__heapscope?.problem);
     if (problem) throw new Error(problem);
-    await page.waitForFunction(
-      () => window.heapscopeDone === true || document.title === "done" || window.__heapscopeTrap,
-      null,
-      { timeout: Number(o.timeout ?? 120000) },
-    );
-    const trap = await page.evaluate(() => window.__heapscopeTrap ?? null);
-    const end = { trapped: !!trap, code: 0, message: trap ?? "" };
-    const mine = await page.evaluate((e) => window.__heapscope.finish(e), end);
-    // The page's instances: its first is the session, as ever; an empty
-    // session when it made none (its Workers may have).
-    await writeFile(
-      o.session,
-      mine.sessions.length
-        ? Buffer.from(mine.sessions[0], "base64")
-        : new Uint8Array([0x48, 0x53, 0x4a, 0x53, 1]),
-    );
-    for (let k = 1; k < mine.sessions.length; k++) {
-      await writeFile(`${o.session}.0-${k}`, Buffer.from(mine.sessions[k], "base64"));
+    const timeout = Number(o.timeout ?? 120000);
+    const unfinished = await page
+      .waitForFunction(
+        () => window.heapscopeDone === true || document.title === "done" || window.__heapscopeTrap,
+        null,
+        { timeout },
+      )
+      .then(
+        () => null,
+        (e) =>
+          page.isClosed() || !browser.isConnected()
+            ? `the page or the browser closed before the page was done (${firstLine(e.message)})`
+            : e.name === "TimeoutError"
+              ? `the page did not say it was done (\`window.heapscopeDone = true\`) within ${timeout} ms`
+              : `the page was not done: ${firstLine(e.message)}`,
+      );
+    let trap = null;
+    let mine;
+    if (unfinished) {
+      // What the page and its Workers hold is streamed, without their end;
+      // a page or Worker that does not answer (busy in the module, or
+      // gone) keeps what it streamed before.
+      mine = await within(5000, page.evaluate(() => window.__heapscope.sync())).catch(() => null);
+      await syncWorkers(page, 5000);
+      notes.push(`${unfinished}: its sessions hold what was streamed until then, without their end`);
+      code = 3;
+    } else {
+      trap = await page.evaluate(() => window.__heapscopeTrap ?? null);
+      const end = { trapped: !!trap, code: 0, message: trap ?? "" };
+      mine = await page.evaluate((e) => window.__heapscope.finish(e), end);
+      await finishWorkers(page, { trapped: false, code: 0, message: "" });
     }
-    await finishWorkers(page, { trapped: false, code: 0, message: "" });
-    notes.push(...mine.notes);
+    // The page's first instance is the session, as ever; an empty session
+    // when it made none (its Workers may have).
+    if (!streamed.has("0-0")) await writeFile(o.session, EMPTY_SESSION);
+    notes.push(...(mine?.notes ?? []));
     if (notes.length) {
       for (const n of notes) process.stderr.write(`heapscope: warning: ${n}\n`);
       await writeFile(notesFile(o.session), [...new Set(notes)].map((n) => `${n}\n`).join(""));
     }
-    if (mine.sessions.length + streamed.size === 0) {
-      throw new Error("the page instantiated no instrumented module");
+    if (streamed.size === 0) {
+      throw new Error(
+        unfinished
+          ? `${unfinished}, and no instrumented module was instantiated until then`
+          : "the page instantiated no instrumented module",
+      );
     }
     if (o.out) {
-      const text = await page.evaluate(() => document.getElementById("out")?.textContent ?? "");
+      const text = await within(
+        5000,
+        page.evaluate(() => document.getElementById("out")?.textContent ?? ""),
+      ).catch(() => "");
       await writeFile(o.out, text);
     }
     if (swapped === 0) {
@@ -174,10 +212,14 @@ async function main() {
     }
     if (trap) code = 1;
   } finally {
-    await browser.close();
+    await browser.close().catch(() => {});
     server.close();
   }
   process.exitCode = code;
+}
+
+function firstLine(s) {
+  return String(s).split("\n")[0];
 }
 
 main().catch((e) => {

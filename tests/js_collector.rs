@@ -296,6 +296,72 @@ fn resvg_with_its_own_wasm_bindgen_glue_in_node_and_in_headless_chromium() {
     assert_eq!(page["memory"], node["memory"]);
 }
 
+/// Regression: a page that never said it was done (`window.heapscopeDone`)
+/// left no session when the browser driver's timeout ended it (exit 2).
+/// The page's session is streamed as it goes: sql.js's statements on a
+/// page that never says so (js/examples/sqljs-never-done.html) leave every
+/// event of that work in a session without its end; the driver exits 3,
+/// and the session is recorded as partial, every gate exiting 3.
+#[test]
+fn a_page_that_never_says_it_is_done_leaves_a_readable_partial_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let rel = "target/npm/sql.js-1.16.0/package/dist";
+    let original = repo().join(rel).join("sql-wasm-browser-debug.wasm");
+    let module = dir.path().join("app.hs.wasm");
+    let o = instrument_cmd(&original, &module, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (session, text) = (dir.path().join("page.hss"), dir.path().join("out.txt"));
+    let out = Command::new(node())
+        .arg(repo().join("js/browser.mjs"))
+        .args(["--root".as_ref(), repo().as_os_str()])
+        .args([
+            "--page",
+            &format!("js/examples/sqljs-never-done.html?dist=/{rel}"),
+        ])
+        .args(["--original".as_ref(), original.as_os_str()])
+        .args(["--module".as_ref(), module.as_os_str()])
+        .args(["--session".as_ref(), session.as_os_str()])
+        .args(["--out".as_ref(), text.as_os_str()])
+        // Time enough for the page's work (about a second), which it
+        // never follows with `window.heapscopeDone = true`.
+        .args(["--timeout", "15000"])
+        .output()
+        .unwrap();
+    let why = "the page did not say it was done (`window.heapscopeDone = true`) within 15000 ms: its sessions hold what was streamed until then, without their end";
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("heapscope: warning: {why}\n")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        format!("{}\n", std::fs::read_to_string(&text).unwrap()),
+        SQLJS_ROWS
+    );
+    for gate in [&[][..], &["--fail-on-leak"], &["--max-allocs", "1000000"]] {
+        let mut extra = vec!["--session", session.to_str().unwrap()];
+        extra.extend(gate);
+        let (o, _, s) = record(dir.path(), &original, &extra);
+        assert_eq!(code(&o), 3, "{gate:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("12,971 allocations"), "{}", stderr(&o));
+        assert_eq!(s["status"], "error");
+        // Every block of the page's statements (Node's numbers for the
+        // same work), the 40,000,000-byte blob's growth included.
+        assert_eq!(s["total_blocks"], 12_971, "{s}");
+        assert_eq!(s["curr_blocks"], 2, "{s}");
+        assert_eq!(s["events"], 25_941, "{s}");
+        assert_eq!(s["memory"]["grows"], 1, "{s}");
+        assert_eq!(s["memory"]["final_pages"], 726, "{s}");
+        assert_eq!(
+            s["partial"],
+            serde_json::json!([
+                why,
+                "the session has no end record: the process was killed or the page closed before the collector finished"
+            ])
+        );
+    }
+}
+
 #[test]
 fn a_session_cut_short_keeps_its_events_and_says_so() {
     let dir = tempfile::tempdir().unwrap();

@@ -296,27 +296,32 @@ fn resvg_with_its_own_wasm_bindgen_glue_in_node_and_in_headless_chromium() {
     assert_eq!(page["memory"], node["memory"]);
 }
 
-/// Regression: a page that never said it was done (`window.heapscopeDone`)
-/// left no session when the browser driver's timeout ended it (exit 2).
-/// The page's session is streamed as it goes: sql.js's statements on a
-/// page that never says so (js/examples/sqljs-never-done.html) leave every
-/// event of that work in a session without its end; the driver exits 3,
-/// and the session is recorded as partial, every gate exiting 3.
-#[test]
-fn a_page_that_never_says_it_is_done_leaves_a_readable_partial_session() {
-    let dir = tempfile::tempdir().unwrap();
+/// js/browser.mjs on js/examples/sqljs-never-done.html (sql.js's
+/// statements on a page that never says it is done) with a 15 s timeout
+/// and the page's `query` added; `during(driver, its stderr lines)` runs
+/// while it does. Checks that the driver exits 3 having said `why` (the
+/// start of its warning), and that the session it leaves holds every
+/// event of the page's work, without its end: partial, every gate
+/// exiting 3. Returns the page's `#out` text as the driver saved it.
+fn never_done(
+    dir: &Path,
+    query: &str,
+    why: &str,
+    during: impl FnOnce(&std::process::Child, &mut dyn Iterator<Item = String>),
+) -> String {
+    use std::io::BufRead;
     let rel = "target/npm/sql.js-1.16.0/package/dist";
     let original = repo().join(rel).join("sql-wasm-browser-debug.wasm");
-    let module = dir.path().join("app.hs.wasm");
+    let module = dir.join("app.hs.wasm");
     let o = instrument_cmd(&original, &module, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let (session, text) = (dir.path().join("page.hss"), dir.path().join("out.txt"));
-    let out = Command::new(node())
+    let (session, text) = (dir.join("page.hss"), dir.join("out.txt"));
+    let mut driver = Command::new(node())
         .arg(repo().join("js/browser.mjs"))
         .args(["--root".as_ref(), repo().as_os_str()])
         .args([
             "--page",
-            &format!("js/examples/sqljs-never-done.html?dist=/{rel}"),
+            &format!("js/examples/sqljs-never-done.html?dist=/{rel}{query}"),
         ])
         .args(["--original".as_ref(), original.as_os_str()])
         .args(["--module".as_ref(), module.as_os_str()])
@@ -325,23 +330,33 @@ fn a_page_that_never_says_it_is_done_leaves_a_readable_partial_session() {
         // Time enough for the page's work (about a second), which it
         // never follows with `window.heapscopeDone = true`.
         .args(["--timeout", "15000"])
-        .output()
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    let why = "the page did not say it was done (`window.heapscopeDone = true`) within 15000 ms: its sessions hold what was streamed until then, without their end";
-    assert_eq!(code(&out), 3, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(&format!("heapscope: warning: {why}\n")),
-        "{}",
-        stderr(&out)
+    let mut lines = std::io::BufReader::new(driver.stderr.take().unwrap())
+        .lines()
+        .map(Result::unwrap);
+    let mut seen = Vec::new();
+    during(
+        &driver,
+        &mut lines.by_ref().inspect(|l| seen.push(l.clone())),
     );
-    assert_eq!(
-        format!("{}\n", std::fs::read_to_string(&text).unwrap()),
-        SQLJS_ROWS
+    seen.extend(lines);
+    let status = driver.wait().unwrap();
+    let err = seen.join("\n");
+    assert_eq!(status.code(), Some(3), "{err}");
+    let warning = format!("heapscope: warning: {why}");
+    let said = seen.iter().find(|l| l.starts_with(&warning));
+    let said = said.unwrap_or_else(|| panic!("{warning} in {err}"));
+    let note = said.strip_prefix("heapscope: warning: ").unwrap();
+    assert!(
+        note.ends_with(": its sessions hold what was streamed until then, without their end"),
+        "{note}"
     );
     for gate in [&[][..], &["--fail-on-leak"], &["--max-allocs", "1000000"]] {
         let mut extra = vec!["--session", session.to_str().unwrap()];
         extra.extend(gate);
-        let (o, _, s) = record(dir.path(), &original, &extra);
+        let (o, _, s) = record(dir, &original, &extra);
         assert_eq!(code(&o), 3, "{gate:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("12,971 allocations"), "{}", stderr(&o));
         assert_eq!(s["status"], "error");
@@ -355,11 +370,61 @@ fn a_page_that_never_says_it_is_done_leaves_a_readable_partial_session() {
         assert_eq!(
             s["partial"],
             serde_json::json!([
-                why,
+                note,
                 "the session has no end record: the process was killed or the page closed before the collector finished"
             ])
         );
     }
+    std::fs::read_to_string(&text).unwrap()
+}
+
+/// Regression: a page that never said it was done (`window.heapscopeDone`)
+/// left no session when the browser driver's timeout ended it (exit 2).
+/// The page's session is streamed as it goes: its work's events are all
+/// in it, without its end; the driver exits 3 and the run is partial.
+#[test]
+fn a_page_that_never_says_it_is_done_leaves_a_readable_partial_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = never_done(
+        dir.path(),
+        "",
+        "the page did not say it was done (`window.heapscopeDone = true`) within 15000 ms: its sessions",
+        |_, _| {},
+    );
+    assert_eq!(format!("{text}\n"), SQLJS_ROWS);
+}
+
+/// A browser that dies (Chromium killed with SIGKILL once the page's work
+/// is streamed, the page having said so on its console) leaves the page's
+/// session as streamed until then: every event, without its end.
+#[test]
+fn a_browser_killed_mid_page_leaves_a_readable_partial_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = never_done(
+        dir.path(),
+        "&say",
+        "the page or the browser closed before the page was done (",
+        |driver, lines| {
+            let worked = std::iter::from_fn(|| lines.next()).any(|l| l == "page: worked");
+            assert!(worked, "the page never worked");
+            // The browser: the driver's own children (Chromium's first
+            // process; its others end with it).
+            let me = driver.id().to_string();
+            let mut killed = 0;
+            for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                // `pid (comm) state ppid ...`: the fields after the comm.
+                let after = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+                if after.split(' ').nth(1) == Some(me.as_str()) {
+                    kill("-KILL", &e.file_name().to_string_lossy());
+                    killed += 1;
+                }
+            }
+            assert_eq!(killed, 1, "the driver's children: only Chromium");
+        },
+    );
+    // The page was gone before its text could be read.
+    assert_eq!(text, "");
 }
 
 #[test]

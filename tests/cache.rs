@@ -272,6 +272,63 @@ fn a_run_with_a_glue_is_cached_under_the_roles_the_glue_gives() {
     assert_eq!(entries(&cache), 2);
 }
 
+/// Regression: under `--node` (Node compiles the module, not wasmtime) the
+/// module was instrumented again at every run. The instrumented module is
+/// kept as an `instrument` entry keyed by the module, `--alloc-fn` and
+/// what the glue says: a second run takes it from the cache and counts the
+/// same; a glue naming another malloc is another entry, whose run hooks
+/// what that glue says.
+#[test]
+fn a_node_run_with_a_glue_takes_the_instrumented_module_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let module = dir.path().join("app.wasm");
+    std::fs::write(&module, wat::parse_str(GLUE_MODULE).unwrap()).unwrap();
+    let glue = dir.path().join("glue.js");
+    let script = dir.path().join("app.mjs");
+    std::fs::write(
+        &script,
+        "import { readFileSync } from \"node:fs\";\n\
+         const { instance } = await WebAssembly.instantiate(readFileSync(process.argv[2]));\n\
+         instance.exports.work();\n",
+    )
+    .unwrap();
+    let node = node();
+    let args = [
+        module.to_str().unwrap(),
+        "--glue",
+        glue.to_str().unwrap(),
+        "--node",
+        script.to_str().unwrap(),
+        "--node-bin",
+        node.to_str().unwrap(),
+        "--",
+        module.to_str().unwrap(),
+    ];
+    let from_cache = "instrumented module from the cache: ";
+    let blocks = |s: &serde_json::Value| (s["total_blocks"].clone(), s["total_bytes"].clone());
+    std::fs::write(&glue, "_malloc=c.m;_free=c.f;").unwrap();
+    let (first, log) = run_logged(&cache, dir.path(), None, &args);
+    assert!(!log.contains(from_cache), "{log}");
+    assert_eq!(blocks(&first), (1.into(), 16.into()), "{first}");
+    assert_eq!(instrument_entries(&cache).len(), 1);
+    let (second, log) = run_logged(&cache, dir.path(), None, &args);
+    assert_eq!(log.matches(from_cache).count(), 1, "{log}");
+    assert_eq!(blocks(&second), blocks(&first));
+    assert_eq!(second["warnings"], first["warnings"]);
+    // Another malloc: another entry, and the run hooks `m2`, not `m`.
+    std::fs::write(&glue, "_malloc=c.m2;_free=c.f;").unwrap();
+    let (other, log) = run_logged(&cache, dir.path(), None, &args);
+    assert!(!log.contains(from_cache), "{log}");
+    assert_eq!(blocks(&other), (1.into(), 32.into()), "{other}");
+    assert_eq!(instrument_entries(&cache).len(), 2);
+    // `--no-cache` neither reads nor writes.
+    let no_cache = [&["--no-cache"][..], &args[..]].concat();
+    let (_, log) = run_logged(&cache, dir.path(), None, &no_cache);
+    assert!(!log.contains(from_cache), "{log}");
+    assert_eq!(instrument_entries(&cache).len(), 2);
+}
+
 #[test]
 fn a_damaged_entry_is_a_miss_and_is_replaced() {
     let dir = tempfile::tempdir().unwrap();

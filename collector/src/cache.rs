@@ -55,7 +55,11 @@
 //! and the input's hash with the instrumenter's report as its `meta`, the
 //! instrumented module, the check), keyed by the input's bytes, the
 //! options that change the rewrite, heapscope's version and the
-//! executable's identity.
+//! executable's identity. A run whose module another host compiles
+//! (`run --node`, `run --session`) keeps the module it instrumented in
+//! memory there too, under options of its own (no DWARF copy, the
+//! `--alloc-fn` options, what the glue says), so its next run skips
+//! instrumenting.
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};

@@ -59,7 +59,7 @@ pub(crate) fn prepare(
     tracing::info!("read `{}`: {} bytes", cfg.module.display(), original.len());
     let Some(cache) = cfg.cache.as_ref() else {
         phase(progress, Phase::Instrumenting);
-        let loaded = load(cfg, original)?;
+        let loaded = load(cfg, original, None)?;
         phase(progress, Phase::Compiling);
         let module = compile(engine, &loaded, cfg)?;
         return Ok((loaded, module, CacheUse::Off));
@@ -90,7 +90,7 @@ pub(crate) fn prepare(
         }
     }
     phase(progress, Phase::Instrumenting);
-    let loaded = load(cfg, original)?;
+    let loaded = load(cfg, original, None)?;
     phase(progress, Phase::Compiling);
     let module = compile(engine, &loaded, cfg)?;
     let meta = Meta {
@@ -107,8 +107,22 @@ pub(crate) fn prepare(
 /// Read `cfg.module` and prepare it as [`prepare`] does, without compiling
 /// it: for a run another host makes (the JavaScript collector's), which
 /// needs the module's sites, symboliser and layout, and the bytes to run.
+/// The module instrumented in memory is kept in `cfg.cache` (an
+/// `instrument` entry, keyed by the module, `--alloc-fn` and what the glue
+/// says), so a second run of it skips instrumenting.
 pub(crate) fn load_only(cfg: &RunConfig) -> Result<Loaded, RunError> {
-    load(cfg, read(&cfg.module)?)
+    load(cfg, read(&cfg.module)?, cfg.cache.as_ref())
+}
+
+/// The key of the module instrumented in memory for a run another host
+/// makes: `instrument`'s entries, with options of their own (`run`: no
+/// DWARF copy) so that `heapscope instrument`'s output is never taken for
+/// it, nor it for that.
+fn instrumented_key(cfg: &RunConfig, original: &[u8]) -> crate::cache::EntryKey {
+    crate::cache::Cache::instrument_key(
+        original,
+        &format!("run skip_dwarf_copy {:?} {:?}", cfg.alloc_fns, cfg.glue),
+    )
 }
 
 /// The symboliser of a run: none for a plain run; from the original's
@@ -132,11 +146,30 @@ fn symbolizer(cfg: &RunConfig, original: &[u8], instrumented_here: bool) -> Opti
     }
 }
 
-/// Prepare `original` (`cfg.module`'s bytes) for the run.
-fn load(cfg: &RunConfig, original: Vec<u8>) -> Result<Loaded, RunError> {
+/// Prepare `original` (`cfg.module`'s bytes) for the run; the module
+/// instrumented in memory is taken from `cache`, or stored there, when
+/// one is given.
+fn load(
+    cfg: &RunConfig,
+    original: Vec<u8>,
+    cache: Option<&crate::cache::Cache>,
+) -> Result<Loaded, RunError> {
     let path = &cfg.module;
-    let (wasm, instrumented) = if cfg.plain || heapscope_instrument::is_instrumented(&original) {
+    let instrument_here = !cfg.plain && !heapscope_instrument::is_instrumented(&original);
+    let cache = cache
+        .filter(|_| instrument_here)
+        .map(|c| (c, instrumented_key(cfg, &original)));
+    let (wasm, instrumented) = if !instrument_here {
         (None, None)
+    } else if let Some((wasm, report)) = cache.as_ref().and_then(|(c, k)| c.load_instrumented(k)) {
+        tracing::info!(
+            "instrumented module from the cache: {}",
+            cache
+                .as_ref()
+                .map_or(Path::new(""), |(c, _)| c.dir())
+                .display()
+        );
+        (Some(wasm), Some(report))
     } else {
         // wasmtime validates the module when it compiles it, and sites are
         // symbolised from the original's DWARF.
@@ -161,6 +194,9 @@ fn load(cfg: &RunConfig, original: Vec<u8>) -> Result<Loaded, RunError> {
             out.wasm.len(),
             out.report.allocators.len()
         );
+        if let Some((c, k)) = &cache {
+            c.store_instrumented(k, &out.wasm, &out.report);
+        }
         (Some(out.wasm), Some(out.report))
     };
     let layout = Layout::of(wasm.as_deref().unwrap_or(&original));

@@ -8,6 +8,13 @@
 //! holds, marked partial. A second interrupt kills Node (SIGKILL), for an
 //! app that does not stop (a long call into the module runs to its end
 //! before JavaScript sees a signal); the session keeps what was written.
+//!
+//! Ctrl-C at a terminal signals heapscope and Node together, and Node may
+//! end on its own SIGINT before heapscope has counted its interrupt (the
+//! count is made on ctrlc's thread, when it is scheduled): an interrupt
+//! counted by the time Node's end is seen, or within [`LATE_INTERRUPT`]
+//! of the end of a Node that a stop signal ended, is heapscope's all the
+//! same, and the run says heapscope was interrupted.
 
 use crate::config::Interrupt;
 use std::process::{Command, ExitStatus};
@@ -32,9 +39,12 @@ pub(crate) fn run(cmd: &mut Command, interrupt: Option<&Interrupt>) -> std::io::
     let mut told = 0;
     loop {
         if let Some(status) = child.try_wait()? {
+            // An interrupt counted since the last look is heapscope's too,
+            // though Node ended before it could be passed on.
             let interrupts = match interrupt {
                 Some(i) if told == 0 && ended_on_a_stop_signal(&status) => late_interrupt(i),
-                _ => told,
+                Some(i) => told.max(i.requests()),
+                None => told,
             };
             return Ok(Ended { status, interrupts });
         }

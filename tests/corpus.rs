@@ -699,8 +699,13 @@ fn whole_corpus() {
         let secs = started.elapsed().as_secs_f32();
         match result {
             Ok(o) => println!(
-                "green  {:<20} {:>9} blocks {:>12} bytes {:>4} growths  {secs:.1} s",
-                r.name, o.blocks, o.bytes, o.grows
+                "green  {:<20} {:>9} blocks {:>12} bytes {:>4} growths {:>5} unseen frees {:>5} possibly invalid  {secs:.1} s",
+                r.name,
+                o.blocks,
+                o.bytes,
+                o.grows,
+                o.summary["frees_of_unseen_blocks"].as_u64().unwrap_or(0),
+                o.summary["possible_invalid_frees"].as_u64().unwrap_or(0),
             ),
             Err(e) => {
                 println!(

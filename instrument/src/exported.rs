@@ -58,7 +58,7 @@ pub(crate) fn derive_from_exports(module: &Module, ptr: ValType, found: &mut Vec
             }
             let (callee, args) = follow_forwarders(module, callee, args);
             let ty = module.types.get(module.funcs.get(callee).ty());
-            if !ty.params().iter().all(|t| *t == ptr) {
+            if !ty.params().iter().all(|t| *t == ptr) || computes_only(module, callee) {
                 continue;
             }
             let pos =
@@ -105,6 +105,44 @@ pub(crate) fn derive_from_exports(module: &Module, ptr: ValType, found: &mut Vec
             });
         }
     }
+}
+
+/// Whether `f` only computes from its parameters: no memory, global,
+/// table or call. Such a function allocates nothing: the check that
+/// `__wbindgen_malloc` calls with the same `(size, align)` before the
+/// allocator (`Layout::is_size_align_valid`, returning 1 for a valid
+/// layout) is one, and hooked it would report an allocation at address 1.
+fn computes_only(module: &Module, f: FunctionId) -> bool {
+    let FunctionKind::Local(body) = &module.funcs.get(f).kind else {
+        return false;
+    };
+    let mut stack = vec![body.entry_block()];
+    while let Some(id) = stack.pop() {
+        for (instr, _) in &body.block(id).instrs {
+            match instr {
+                Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => stack.push(*seq),
+                Instr::IfElse(ir::IfElse {
+                    consequent,
+                    alternative,
+                }) => stack.extend([*consequent, *alternative]),
+                Instr::Const(_)
+                | Instr::LocalGet(_)
+                | Instr::LocalSet(_)
+                | Instr::LocalTee(_)
+                | Instr::Binop(_)
+                | Instr::Unop(_)
+                | Instr::Select(_)
+                | Instr::Br(_)
+                | Instr::BrIf(_)
+                | Instr::BrTable(_)
+                | Instr::Return(_)
+                | Instr::Drop(_)
+                | Instr::Unreachable(_) => {}
+                _ => return false,
+            }
+        }
+    }
+    true
 }
 
 /// A function whose body is only its parameters (or constants) pushed and

@@ -221,17 +221,45 @@ fn dlmalloc(module: &Module, kind: Dlmalloc) -> Option<Vec<Hook>> {
             (inner.len() == 1).then(|| (id, inner[0]))
         })
         .collect();
-    if let [(outer, inner)] = outer[..] {
-        let role = match kind {
-            Dlmalloc::C => AllocFn::AlignedAlloc,
-            Dlmalloc::Rust => AllocFn::GlobalAlloc,
-        };
+    // Rust's `__rdl_alloc_zeroed(size, align)` has the same shape (calloc
+    // inlined: malloc, then a `memory.fill` when the chunk is not known
+    // to be zeroed) over the same memalign: told apart by that fill, each
+    // hooked in its own role. Unhooked, the memalign inside either reports
+    // its padded block from the inner malloc, at an address below the
+    // aligned one it hands out, whose free is then of a block never seen.
+    let zeroed = |id: FunctionId| match &module.funcs.get(id).kind {
+        FunctionKind::Local(l) => instrs(l).any(|i| matches!(i, Instr::MemoryFill(_))),
+        _ => false,
+    };
+    let outer: Vec<(AllocFn, FunctionId, FunctionId)> = match (kind, &outer[..]) {
+        (_, [(outer, inner)]) => vec![(
+            match kind {
+                Dlmalloc::C => AllocFn::AlignedAlloc,
+                Dlmalloc::Rust => AllocFn::GlobalAlloc,
+            },
+            *outer,
+            *inner,
+        )],
+        (Dlmalloc::Rust, [(a, inner), (b, other)])
+            if inner == other && zeroed(*a) != zeroed(*b) =>
+        {
+            let (plain, filled) = if zeroed(*a) { (*b, *a) } else { (*a, *b) };
+            vec![
+                (AllocFn::GlobalAlloc, plain, *inner),
+                (AllocFn::GlobalAllocZeroed, filled, *inner),
+            ]
+        }
+        _ => Vec::new(),
+    };
+    if let Some(&(_, _, inner)) = outer.first() {
         let shape = Shape::Alloc {
             size: size_param,
             count: None,
             align: Some(1 - size_param),
         };
-        hooks.push((role, outer, shape));
+        for &(role, f, _) in &outer {
+            hooks.push((role, f, shape));
+        }
         let memalign = Shape::Alloc {
             size: 1,
             count: None,

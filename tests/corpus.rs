@@ -250,13 +250,25 @@ const CORPUS: &[Row] = &[
         ..node("rapier2d", "", "rapier.mjs", &[], false)
     },
     // wasi-libc
-    node(
-        "ruby",
-        "@ruby/3.3-wasm-wasi/dist/ruby+stdlib.wasm",
-        "ruby.mjs",
-        &[],
-        false,
-    ),
+    Row {
+        definite: (
+            4,
+            "ruby.wasm never frees what its JS glue passes in through cabi_realloc: the \
+             280-byte eval source of rb-eval-string-protect, the 5-byte \"to_s\\0\" of \
+             rb-intern and the empty (0-byte) argument list of rb-funcallv-protect, with no \
+             pointer to them left in memory; and a 24,600-byte block (the size of ruby.wasm's \
+             rb_wasm_jmp_buf: its 24,576-byte Asyncify buffer and header, which Ruby's wasm \
+             build allocates per VM tag and frees when the tag is popped) allocated in \
+             ruby-init, never freed, pointed into only by itself",
+        ),
+        ..node(
+            "ruby",
+            "@ruby/3.3-wasm-wasi/dist/ruby+stdlib.wasm",
+            "ruby.mjs",
+            &[],
+            false,
+        )
+    },
     // A stripped C++ program: wasi-libc's dlmalloc found by its shape.
     Row {
         definite: (

@@ -47,7 +47,11 @@ const TAG = Object.freeze({
   MEMORY: 6,
   END: 7,
   TRAP_FRAMES: 8,
+  HANDED: 9,
 });
+
+/** The most distinct values a session keeps of those handed to JavaScript. */
+const MAX_HANDED = 1 << 20;
 
 /** The most wasm frames of a trap a session keeps (`MAX_TRAP_FRAMES`). */
 const MAX_TRAP_FRAMES = 1000;
@@ -195,6 +199,15 @@ export class Session {
     this.invocations = new Set(options.invocations ?? []);
     this.extism = !!options.extism;
     this.finished = null;
+    // Globals (or the numbers given as one) of modules not instrumented
+    // that run on this memory 0 (an emscripten side module's): roots of
+    // the leak scan too.
+    this.roots = [];
+    // Integers the module passed to the app's JavaScript functions it
+    // imports (emscripten's embind keeps the pointers it registers): the
+    // leak scan cannot see what JavaScript keeps, so a block only they
+    // point to is possibly lost, not definitely.
+    this.handed = new Set();
     this.sink = null;
     this.syncPending = false;
   }
@@ -262,6 +275,16 @@ export class Session {
       },
       flush: () => this.drain(),
     };
+  }
+
+  /** Note the integers among `args`, which the module hands to JavaScript. */
+  hand(args) {
+    if (this.handed.size >= MAX_HANDED) return;
+    for (const a of args) {
+      if ((typeof a === "number" && Number.isInteger(a) && a > 0) || (typeof a === "bigint" && a > 0n)) {
+        this.handed.add(typeof a === "number" ? a >>> 0 : a);
+      }
+    }
   }
 
   /** The instance the imports were given to, once instantiated. */
@@ -490,7 +513,7 @@ export class Session {
   }
 
   /**
-   * The exports as the app sees them: every function behind a wrapper
+   * The exports as the app sees them, the original module's: every function behind a wrapper
    * that starts the shadow stack afresh on a call from JavaScript
    * ([`enter`]); the ones named in `options.invocations` also mark each
    * call as an invocation.
@@ -499,6 +522,10 @@ export class Session {
     // As the engine's own exports object: no prototype, frozen.
     const out = Object.create(null);
     for (const [name, value] of Object.entries(exports)) {
+      // heapscope's own exports (`heapscope:…`) are the session's: the app
+      // sees the original module's, as emscripten's dynamic linking, which
+      // makes a symbol of every export, needs.
+      if (name.startsWith(`${ABI.IMPORT_MODULE}:`)) continue;
       if (typeof value !== "function") {
         out[name] = value;
         continue;
@@ -509,6 +536,8 @@ export class Session {
       // Glue that checks an export's arity (`fn.length`: the official
       // SQLite wasm build) or its name sees the export's own.
       out[name] = like(wrapper, value);
+      wrapped.set(out[name], value);
+      if (!wrapperOf.has(value)) wrapperOf.set(value, out[name]);
     }
     return Object.freeze(out);
   }
@@ -549,7 +578,20 @@ export class Session {
       if (name === ABI.STACK_POINTER_EXPORT) spNow = v;
       else if (name.startsWith(ABI.GLOBAL_EXPORT_PREFIX)) globals.push(v);
     }
+    for (const g of this.roots) {
+      try {
+        globals.push(BigInt(typeof g === "object" ? g.value : g));
+      } catch {
+        // not an integer global
+      }
+    }
     const none = 0xffffffffffffffffn;
+    if (this.handed.size > 0) {
+      const hr = this.out.begin(TAG.HANDED);
+      this.out.u32(this.handed.size);
+      for (const v of this.handed) this.out.u64(v);
+      this.out.end(hr);
+    }
     if (end.trapped && end.stack) {
       // The engine's own frames of the trap: heapscope maps them back to
       // the original module, as it does wasmtime's.
@@ -580,6 +622,19 @@ export class Session {
     return this.finished;
   }
 }
+
+/**
+ * The exports' wrappers and the wasm functions they stand for. A wrapper
+ * is a JavaScript function, which a `WebAssembly.Table` cannot hold:
+ * emscripten's dynamic linking (MAIN_MODULE: web-tree-sitter) puts every
+ * export into the table (`addFunction`, `updateGOT`), and glue does
+ * `table.set(i, export)`. The tables `install` patches hold the wasm
+ * function itself; a function JavaScript reads back from a table is its
+ * wrapper again, so a call through it starts the shadow stack as a call of
+ * the export does, and the glue's function-to-index maps see one function.
+ */
+const wrapped = new WeakMap(); // wrapper -> wasm function
+const wrapperOf = new WeakMap(); // wasm function -> its (first) wrapper
 
 /**
  * `wrapper` with `original`'s `length` and `name`, so that code checking a
@@ -641,11 +696,13 @@ export function extismFunctions() {
  * module gets the `heapscope` imports and a Session (`onSession` is called
  * with each). `substitute(bytes)` may return other bytes to compile
  * instead (the instrumented module in place of the original the app
- * fetches); it returns null to keep them.
+ * fetches); it returns null to keep them. `onUnseen(why)` is called for
+ * each module not instrumented that is instantiated with an instrumented
+ * module's memory 0 (an emscripten side module), saying what is not seen.
  *
  * Returns a function that puts the originals back.
  */
-export function install({ substitute = () => null, onSession, options } = {}) {
+export function install({ substitute = () => null, onSession, onUnseen, options } = {}) {
   const W = WebAssembly;
   const orig = {
     instantiate: W.instantiate,
@@ -681,34 +738,49 @@ export function install({ substitute = () => null, onSession, options } = {}) {
   // own WASI functions are such): "Fast API does not support multiple
   // memories yet" (crbug.com/v8/14260). Host functions are given to the
   // module behind a JavaScript function of their own, which V8 calls as any
-  // other; the app's JavaScript functions are given as they are.
+  // other; the app's JavaScript functions behind one that notes what the
+  // module hands them (`Session.hand`).
   const native = (f) =>
     typeof f === "function" && /\{\s*\[native code\]\s*\}\s*$/.test(Function.prototype.toString.call(f));
-  const withHooks = (imports, session) => {
+  // Only the functions the module imports are read from the app's import
+  // objects, as the engine reads them: an import object may be a Proxy
+  // whose reads do something (emscripten's dynamic linking makes a GOT
+  // entry, which must then be defined, for every name read from its
+  // `GOT.mem` and `GOT.func` objects).
+  const withHooks = (module, imports, session) => {
     const out = {};
-    for (const [ns, fields] of Object.entries(imports ?? {})) {
-      if (fields === null || typeof fields !== "object") {
-        out[ns] = fields;
+    for (const [ns, fields] of Object.entries(imports ?? {})) out[ns] = fields;
+    const copies = new Map();
+    for (const { module: ns, name, kind } of orig.Module.imports(module)) {
+      const fields = out[ns];
+      if (kind !== "function" || fields === null || typeof fields !== "object") continue;
+      let value;
+      try {
+        value = fields[name];
+      } catch {
         continue;
       }
+      if (typeof value !== "function") continue;
       // The app's object stays the prototype: its other fields, getters and
       // inherited methods are looked up as before.
-      const copy = Object.create(fields);
-      for (const name of Object.getOwnPropertyNames(fields)) {
-        let value;
-        try {
-          value = fields[name];
-        } catch {
-          continue;
-        }
-        if (native(value)) {
-          Object.defineProperty(copy, name, {
-            value: like((...args) => value(...args), value),
-            enumerable: true,
-          });
-        }
+      let copy = copies.get(ns);
+      if (!copy) {
+        copy = Object.create(fields);
+        copies.set(ns, copy);
+        out[ns] = copy;
       }
-      out[ns] = copy;
+      // A host function (node:wasi's) keeps nothing it is given; the app's
+      // JavaScript may keep what it is given (`Session.hand`).
+      const wrapper = native(value)
+        ? (...args) => value(...args)
+        : (...args) => {
+            session.hand(args);
+            return value(...args);
+          };
+      Object.defineProperty(copy, name, {
+        value: like(wrapper, value),
+        enumerable: true,
+      });
     }
     out[ABI.IMPORT_MODULE] = session.imports();
     return out;
@@ -720,8 +792,73 @@ export function install({ substitute = () => null, onSession, options } = {}) {
     Object.defineProperty(shown, "exports", { value: exports, enumerable: true });
     return shown;
   };
+  // A module not instrumented, given a recorded module's memory 0 (an
+  // emscripten side module: a dynamic library loaded into the main
+  // module's memory, a tree-sitter grammar): said, never passed over.
+  const sharesMemory = (module, imports) => {
+    for (const { module: ns, name, kind } of orig.Module.imports(module)) {
+      if (kind !== "memory") continue;
+      let m;
+      try {
+        m = imports?.[ns]?.[name];
+      } catch {
+        continue;
+      }
+      if (m instanceof W.Memory && owners.has(m)) return [`${ns}.${name}`, m];
+    }
+    return null;
+  };
+  // Its globals hold pointers into the recorded memory (a side module's
+  // `__memory_base`: the block the glue allocated for its static data):
+  // the leak scan takes them as roots, as it takes the module's own.
+  const globalsOf = (module, imports, instance) => {
+    const out = [];
+    for (const { module: ns, name, kind } of orig.Module.imports(module)) {
+      if (kind !== "global") continue;
+      try {
+        // A Global, or a number the engine makes an immutable global of.
+        const g = imports?.[ns]?.[name];
+        if (g instanceof W.Global || typeof g === "number" || typeof g === "bigint") out.push(g);
+      } catch {
+        // An import object that throws: the engine says so.
+      }
+    }
+    for (const v of Object.values(instance?.exports ?? {})) {
+      if (v instanceof W.Global) out.push(v);
+    }
+    return out;
+  };
+  const unseen = (module, imports, make) => {
+    const memory = sharesMemory(module, imports);
+    if (!memory) return make(imports);
+    const session = owners.get(memory[1]);
+    const roots = (r) => {
+      const instance = r instanceof orig.Instance ? r : r?.instance;
+      session.roots.push(...globalsOf(module, imports, instance));
+      return r;
+    };
+    say(module, memory[0]);
+    const r = make(imports);
+    return r instanceof Promise ? r.then(roots) : roots(r);
+  };
+  const say = (module, memory) => {
+    if (!onUnseen) return;
+    const fns = orig.Module.exports(module)
+      .filter((e) => e.kind === "function")
+      .map((e) => e.name);
+    const side = orig.Module.customSections(module, "dylink.0").length > 0;
+    const shown = fns.slice(0, 4).join(", ") + (fns.length > 4 ? `, and ${fns.length - 4} more` : "");
+    onUnseen(
+      `a module not instrumented (${side ? "an emscripten side module" : "a module"} exporting ` +
+        `${fns.length ? shown : "no function"}) ran on the recorded module's memory 0 (its import ` +
+        `\`${memory}\`): what it allocates through the recorded module's exports is recorded, ` +
+        `without its own frames in the stacks, and the globals it imports and exports are roots ` +
+        `of the leak scan; an allocator of its own is not seen, a memory.grow of its own is ` +
+        `recorded without a stack, and a block only its other globals point to is counted as lost`,
+    );
+  };
   const start = (module, imports, make) => {
-    if (!check(module)) return make(imports);
+    if (!check(module)) return unseen(module, imports, make);
     if (problem) throw new Error(`heapscope: ${problem}`);
     const session = new Session(options);
     onSession?.(session);
@@ -730,7 +867,7 @@ export function install({ substitute = () => null, onSession, options } = {}) {
       if (session.memory0 && !owners.has(session.memory0)) owners.set(session.memory0, session);
       return present(instance, session);
     };
-    const r = make(withHooks(imports, session));
+    const r = make(withHooks(module, imports, session));
     return r instanceof Promise ? r.then(finish) : finish(r);
   };
   const Module = function Module(bytes) {
@@ -756,6 +893,30 @@ export function install({ substitute = () => null, onSession, options } = {}) {
     return session.growFromJs(() => memoryGrow.call(this, delta), delta);
   };
   W.Memory.prototype.grow = like(grow, memoryGrow);
+  // Tables hold the wasm functions behind the exports' wrappers (`wrapped`).
+  const table = {
+    Table: W.Table,
+    get: W.Table.prototype.get,
+    set: W.Table.prototype.set,
+    grow: W.Table.prototype.grow,
+  };
+  const unwrap = (v) => (typeof v === "function" && wrapped.get(v)) || v;
+  const Table = function Table(descriptor, ...init) {
+    if (!new.target) throw new TypeError("WebAssembly.Table must be called with new");
+    return new table.Table(descriptor, ...init.map(unwrap));
+  };
+  Table.prototype = table.Table.prototype;
+  W.Table = like(Table, table.Table);
+  W.Table.prototype.get = like(function get(i) {
+    const f = table.get.call(this, i);
+    return (typeof f === "function" && wrapperOf.get(f)) || f;
+  }, table.get);
+  W.Table.prototype.set = like(function set(i, ...v) {
+    return table.set.call(this, i, ...v.map(unwrap));
+  }, table.set);
+  W.Table.prototype.grow = like(function grow(n, ...v) {
+    return table.grow.call(this, n, ...v.map(unwrap));
+  }, table.grow);
   W.Module = like(Module, orig.Module);
   W.Instance = like(Instance, orig.Instance);
   W.compile = like((bytes, ...rest) => orig.compile.call(W, swap(bytes), ...rest), orig.compile);
@@ -787,5 +948,7 @@ export function install({ substitute = () => null, onSession, options } = {}) {
     delete globalThis.heapscope;
     Object.assign(W, orig);
     W.Memory.prototype.grow = memoryGrow;
+    W.Table = table.Table;
+    Object.assign(W.Table.prototype, { get: table.get, set: table.set, grow: table.grow });
   };
 }

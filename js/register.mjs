@@ -30,6 +30,7 @@ import {
   finishOnTerminate,
   loadIntoWorkers,
   removeOld,
+  unseen,
   workerInstances,
 } from "./worker.mjs";
 
@@ -67,6 +68,7 @@ if (!out) {
   const sessions = [];
   install({
     substitute,
+    onUnseen: (why) => unseen(out, why),
     options: { invocations, extism: !!process.env.HEAPSCOPE_EXTISM },
     onSession: (s) => {
       s.file = instanceFile(out, sessions.length);

@@ -108,6 +108,21 @@ export function unrecorded(out, why) {
   }
 }
 
+/** Where what ran beside the module, not recorded, is listed (warnings). */
+export function unseenFile(out) {
+  return `${out}.unseen`;
+}
+
+/** Say, for heapscope, that `why` ran beside the module unrecorded. */
+export function unseen(out, why) {
+  const where = wt.isMainThread ? "" : ` (worker thread ${wt.threadId})`;
+  try {
+    appendFileSync(unseenFile(out), `${why.replace(/[\r\n]+/g, " ")}${where}\n`);
+  } catch {
+    // The session's folder is gone: heapscope reports the run as it can.
+  }
+}
+
 /**
  * Remove an earlier run's files for `out` (its instances and notes), so
  * that they are not taken for this run's. Only the main thread does, once,
@@ -117,6 +132,7 @@ export function removeOld(out) {
   if (!wt.isMainThread) return;
   rmSync(out, { force: true });
   rmSync(notesFile(out), { force: true });
+  rmSync(unseenFile(out), { force: true });
   const prefix = `${basename(out)}.`;
   let names = [];
   try {

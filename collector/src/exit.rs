@@ -465,6 +465,7 @@ pub(crate) fn classify_leaks(
         &Snapshot {
             memory: bytes,
             globals,
+            handed: Vec::new(),
             sp_now,
             other_memories: others,
             instance: None,
@@ -480,6 +481,8 @@ pub(crate) fn classify_leaks(
 pub(crate) struct Snapshot<'a> {
     pub memory: &'a [u8],
     pub globals: Vec<u64>,
+    /// Values the module handed to the app's JavaScript (`leakscan`).
+    pub handed: Vec<u64>,
     pub sp_now: Option<u64>,
     /// The other memories' bytes and pointer widths (none from the
     /// JavaScript collector, which snapshots memory 0).
@@ -556,6 +559,7 @@ pub(crate) fn classify_snapshot(
         word,
         roots,
         globals: snap.globals.clone(),
+        handed: &snap.handed,
         other_memories: &snap.other_memories,
         blocks: &extents,
         object_offsets: &object_offsets,

@@ -27,6 +27,11 @@ pub struct ScanInput<'a> {
     pub roots: Vec<Range<u64>>,
     /// Global values that are roots.
     pub globals: Vec<u64>,
+    /// Values the module handed to code heapscope cannot scan (the app's
+    /// JavaScript, through the module's imports), which may keep them: a
+    /// block they point to is possibly lost, never definitely (nor
+    /// reachable: nothing says the code kept it).
+    pub handed: &'a [u64],
     /// The module's other memories, bytes and pointer width: every word in
     /// them is a root (the heap is in `memory`).
     pub other_memories: &'a [(Vec<u8>, usize)],
@@ -177,6 +182,9 @@ pub fn classify(input: &ScanInput) -> Option<Vec<LeakKind>> {
     for &g in &input.globals {
         mark(g, true, &mut state, &mut work);
     }
+    for &v in input.handed {
+        mark(v, false, &mut state, &mut work);
+    }
     for (bytes, word) in input.other_memories {
         for c in bytes.chunks_exact(*word) {
             if late() {
@@ -299,11 +307,44 @@ mod tests {
             word: 4,
             roots,
             globals,
+            handed: &[],
             other_memories: &[],
             blocks,
             object_offsets: &[],
         })
         .unwrap()
+    }
+
+    /// A value handed to JavaScript makes the block it points to, and
+    /// what that block points to, possibly lost, never reachable; a root
+    /// still makes a block reachable.
+    #[test]
+    fn values_handed_to_javascript_make_blocks_possibly_lost_only() {
+        let mut mem = vec![0u8; 4096];
+        let blocks = [(1000, 16), (2000, 16), (3000, 16), (3500, 16)];
+        put(&mut mem, 1000, 2000); // handed 1000 -> 2000
+        put(&mut mem, 0, 3000); // a root -> 3000, handed too
+        let kinds = classify(&ScanInput {
+            deadline: None,
+            memory: &mem,
+            word: 4,
+            roots: vec![0..16],
+            globals: vec![],
+            handed: &[1000, 3000, 7],
+            other_memories: &[],
+            blocks: &blocks,
+            object_offsets: &[],
+        })
+        .unwrap();
+        assert_eq!(
+            kinds,
+            [
+                LeakKind::Possible,
+                LeakKind::Possible,
+                LeakKind::Reachable,
+                LeakKind::Definite
+            ]
+        );
     }
 
     #[test]
@@ -318,6 +359,7 @@ mod tests {
             word: 4,
             roots: vec![0..16],
             globals: vec![],
+            handed: &[],
             other_memories: &[],
             blocks: &blocks,
             object_offsets: &[16, 0],

@@ -23,6 +23,7 @@
 //! | [`INVOCATION_END`] | `outcome: u8` (0 ok, 1 the plugin's error, 2 threw), `duration_us: u64`, `output: u64` (bytes + 1, 0 unknown), message (UTF-8) |
 //! | [`MEMORY`] | `index: u32`, then the memory's bytes at the end |
 //! | [`TRAP_FRAMES`] | `count: u32`, then per frame `function: u32, offset: u32`: the wasm frames of the engine's own stack of a trap (V8's `error.stack`: `wasm-function[F]:0xOFFSET`, innermost first, offsets in the instrumented module's file); written just before [`END`] |
+//! | [`HANDED`] | `count: u32`, then that many `u64`: integers the module passed to the app's JavaScript functions it imports (at most [`MAX_HANDED`] distinct ones), which JavaScript may keep; the leak scan calls a block only they point to possibly lost; written just before [`END`] |
 //! | [`END`] | `status: u8` (0 exited, 1 trapped), `code: i32` (`i32::MIN`: none), `sp_init: u64`, `sp_now: u64` (`u64::MAX`: none), `globals: u32`, that many `u64`, `stack: u32` bytes of the shadow stack where a trap stopped the module (0 when it did not), message (UTF-8) |
 //!
 //! A session cut short (a killed process) has no [`END`]: its events are
@@ -98,6 +99,10 @@ pub const MEMORY: u8 = 6;
 pub const END: u8 = 7;
 /// Record tag: the engine's wasm frames of a trap.
 pub const TRAP_FRAMES: u8 = 8;
+/// Record tag: values the module handed to the app's JavaScript.
+pub const HANDED: u8 = 9;
+/// The most values of a [`HANDED`] record read.
+pub const MAX_HANDED: usize = 1 << 20;
 /// The most frames of a trap a session's [`TRAP_FRAMES`] record is read for.
 pub const MAX_TRAP_FRAMES: usize = crate::exit::TRAP_BACKTRACE_FRAMES;
 /// The most records a session is read for (16,777,216: a buffer flush
@@ -135,6 +140,8 @@ enum Item {
     /// (function index, byte offset) of the instrumented module, innermost
     /// first.
     TrapFrames(Vec<(u32, u32)>),
+    /// Values the module passed to the app's JavaScript.
+    Handed(Vec<u64>),
 }
 
 /// How the session ended.
@@ -432,6 +439,21 @@ fn decode(path: &Path, h: Header, payload: &[u8]) -> Result<Item, RunError> {
             }
             Item::TrapFrames(frames)
         }
+        HANDED => {
+            let n = p
+                .u32()
+                .ok_or_else(|| bad("a handed values record is too short"))?;
+            let mut values = Vec::with_capacity((n as usize).min(MAX_HANDED));
+            for _ in 0..n {
+                let v = p
+                    .u64()
+                    .ok_or_else(|| bad("a handed values record is cut"))?;
+                if values.len() < MAX_HANDED {
+                    values.push(v);
+                }
+            }
+            Item::Handed(values)
+        }
         other => return Err(bad(&format!("unknown record tag {other}"))),
     })
 }
@@ -562,7 +584,19 @@ pub fn import(cfg: &RunConfig, session: &Path) -> Result<RunOutcome, RunError> {
         });
     }
     let loaded = module::load_only(cfg)?;
-    replay(cfg, loaded, parts, partial)
+    with_unseen(replay(cfg, loaded, parts, partial), session)
+}
+
+/// The run's warnings gain what the collector saw run beside the module
+/// without being recorded (`sessions::unseen`).
+fn with_unseen(
+    outcome: Result<RunOutcome, RunError>,
+    session: &Path,
+) -> Result<RunOutcome, RunError> {
+    outcome.map(|mut o| {
+        o.summary.warnings.extend(crate::sessions::unseen(session));
+        o
+    })
 }
 
 /// The sessions of the run whose main session is `session`, each checked
@@ -631,6 +665,7 @@ struct Ended {
     forged: Option<String>,
     memory0: Option<Vec<u8>>,
     trap_frames: Option<Vec<(u32, u32)>>,
+    handed: Vec<u64>,
     /// Its lowest block address (without a tag).
     heap_lo: Option<u64>,
 }
@@ -694,6 +729,7 @@ fn replay_instance<R: Read + Seek>(
             Item::Memory { .. } => {}
             Item::End(e) => out.end = Some(e),
             Item::TrapFrames(f) => out.trap_frames = Some(f),
+            Item::Handed(v) => out.handed = v,
         }
         rec.clock();
     }
@@ -888,10 +924,11 @@ fn replay<R: Read + Seek>(
         .position(|s| s.0 == RunStatus::Error)
         .or_else(|| statuses.iter().position(|s| s.0 == RunStatus::Trapped))
         .unwrap_or(0);
-    let (status, exit_code, mut message) = statuses
-        .get(decides)
-        .cloned()
-        .unwrap_or((RunStatus::Error, None, String::new()));
+    let (status, exit_code, mut message) =
+        statuses
+            .get(decides)
+            .cloned()
+            .unwrap_or((RunStatus::Error, None, String::new()));
     if shown {
         let list = labels.join(", ");
         message = match status {
@@ -977,6 +1014,7 @@ fn replay<R: Read + Seek>(
             &Snapshot {
                 memory,
                 globals: end.globals.clone(),
+                handed: e.handed.clone(),
                 sp_now: end.sp_now,
                 other_memories: Vec::new(),
                 instance: several.then_some(exit::InstanceBlocks {
@@ -1176,7 +1214,7 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
             "heapscope was interrupted and told Node to stop; the app ended ({status}) on that signal"
         ));
     }
-    replay(cfg, loaded, parts, partial)
+    with_unseen(replay(cfg, loaded, parts, partial), &session)
 }
 
 #[cfg(unix)]

@@ -164,11 +164,31 @@ pub(crate) fn notes_path(session: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// The path of the notes of what the collector saw run unrecorded beside
+/// the module without making the run partial: a module not instrumented
+/// instantiated with the recorded module's memory (an emscripten side
+/// module, a dynamic library). Its lines are the run's warnings.
+pub(crate) fn unseen_path(session: &Path) -> PathBuf {
+    let mut p = session.as_os_str().to_owned();
+    p.push(".unseen");
+    PathBuf::from(p)
+}
+
 /// The cases the collector said it could not record (one a line, at most
 /// [`MAX_NOTES`] bytes read, at most 20 lines kept).
 pub(crate) fn unrecorded(session: &Path) -> Vec<String> {
+    notes(&notes_path(session))
+}
+
+/// What the collector said it saw beside the module and could not see
+/// into ([`unseen_path`]; read as [`unrecorded`]'s notes are).
+pub(crate) fn unseen(session: &Path) -> Vec<String> {
+    notes(&unseen_path(session))
+}
+
+fn notes(path: &Path) -> Vec<String> {
     use std::io::Read;
-    let path = notes_path(session);
+    let path = path.to_path_buf();
     if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
         return Vec::new();
     }
@@ -197,6 +217,7 @@ pub(crate) fn unrecorded(session: &Path) -> Vec<String> {
 pub(crate) fn remove_old(session: &Path) {
     let _ = std::fs::remove_file(session);
     let _ = std::fs::remove_file(notes_path(session));
+    let _ = std::fs::remove_file(unseen_path(session));
     for f in instance_files(session).0 {
         let _ = std::fs::remove_file(f.path);
     }

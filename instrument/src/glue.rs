@@ -168,6 +168,115 @@ pub fn find_beside(module: &Path, exports: &[String]) -> Option<Glue> {
     best.map(|(_, _, g)| g)
 }
 
+/// At most this many directory entries are looked at when looking for a
+/// glue that embeds its module ([`find_embedding`]).
+pub const MAX_EMBEDDING_ENTRIES: usize = 50_000;
+/// At most this many bytes of JavaScript are read looking for it.
+const MAX_EMBEDDING_BYTES: u64 = 1 << 30;
+
+/// The glue that carries `module` (its bytes) inside itself, base64 (a
+/// `data:` URL: yoga-layout's, emscripten's `SINGLE_FILE`): the module
+/// file heapscope is given is then a copy taken out of it, and the glue is
+/// not beside it. Looked for where Node would load it from for the app
+/// `script`: the script's folder and every `node_modules` folder of it and
+/// its parents (each at most 12 levels deep, links not followed; at most
+/// [`MAX_EMBEDDING_ENTRIES`] entries and 1 GiB of `.js`, `.mjs` and `.cjs`
+/// files in all). Of the files holding the module's whole base64 text,
+/// the first (by path) whose roles name one of `exports`.
+pub fn find_embedding(module: &[u8], script: &Path, exports: &[String]) -> Option<Glue> {
+    if module.is_empty() {
+        return None;
+    }
+    let needle = base64(module);
+    let dir = match script.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    let mut roots = vec![(dir.clone(), 0usize)];
+    for a in dir.ancestors() {
+        let nm = a.join("node_modules");
+        if std::fs::symlink_metadata(&nm).is_ok_and(|m| m.is_dir()) {
+            roots.push((nm, 12));
+        }
+    }
+    let (mut entries, mut bytes) = (0usize, 0u64);
+    for (root, depth) in roots {
+        let mut files = Vec::new();
+        walk(&root, depth, &mut entries, &mut files);
+        files.sort();
+        for p in files {
+            let Ok(meta) = std::fs::metadata(&p) else {
+                continue;
+            };
+            if meta.len() < needle.len() as u64 || meta.len() > MAX_GLUE_BYTES {
+                continue;
+            }
+            bytes += meta.len();
+            if bytes > MAX_EMBEDDING_BYTES {
+                return None;
+            }
+            let Ok(text) = std::fs::read(&p) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&text);
+            if !text.contains(&needle) {
+                continue;
+            }
+            let g = read(&p.display().to_string(), &text);
+            if g.roles.iter().any(|(_, n)| exports.contains(n)) {
+                return Some(g);
+            }
+        }
+    }
+    None
+}
+
+/// The `.js`, `.mjs` and `.cjs` files under `dir`, `depth` levels down
+/// (0: its own), links not followed, counting entries against the cap.
+fn walk(dir: &Path, depth: usize, entries: &mut usize, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        *entries += 1;
+        if *entries > MAX_EMBEDDING_ENTRIES {
+            return;
+        }
+        let Ok(t) = e.file_type() else { continue };
+        let p = e.path();
+        if t.is_dir() {
+            if depth > 0 {
+                walk(&p, depth - 1, entries, out);
+            }
+        } else if t.is_file()
+            && p.extension()
+                .is_some_and(|x| x == "js" || x == "mjs" || x == "cjs")
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// `bytes` in standard base64 with padding, as a `data:` URL carries them.
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for k in 0..4 {
+            if k <= c.len() {
+                out.push(A[(n >> (18 - 6 * k)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// The names of `wasm`'s function exports (none when it does not parse).
 pub fn function_exports(wasm: &[u8]) -> Vec<String> {
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
@@ -678,5 +787,53 @@ wasm.__wbindgen_export_3(addHeapObject(e));
         let big = "wasm.f(a, b * 4, 4);".repeat(200_000);
         let g = read("big.js", &big);
         assert_eq!(g.roles, [(AllocFn::WbgFree, "f".to_string())]);
+    }
+
+    #[test]
+    fn base64_is_a_data_urls() {
+        assert_eq!(base64(b"Man"), "TWFu");
+        assert_eq!(base64(b"Ma"), "TWE=");
+        assert_eq!(base64(b"M"), "TQ==");
+        assert_eq!(base64(b"\0asm\x01\0\0\0"), "AGFzbQEAAAA=");
+    }
+
+    /// A module inlined as base64 in a glue under the app's node_modules
+    /// (yoga-layout's way) is found from the app script, and only one
+    /// holding the whole module and naming its exports.
+    #[test]
+    fn finds_the_glue_that_embeds_the_module_under_node_modules() {
+        let root = std::env::temp_dir().join(format!("hs-embed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let pkg = root.join("node_modules/pkg/dist/binaries");
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::create_dir_all(root.join("apps")).unwrap();
+        let module = b"\0asm\x01\0\0\0 some module bytes".to_vec();
+        let data = base64(&module);
+        let glue = format!(
+            "var H=\"data:application/octet-stream;base64,{data}\";var Ib=h._malloc=function(){{return(Ib=h._malloc=h.asm.I).apply(null,arguments)}},S=h._free=function(){{return(S=h._free=h.asm.K).apply(null,arguments)}};"
+        );
+        // A file with only part of the module, and one with no roles.
+        std::fs::write(
+            pkg.join("a-part.js"),
+            format!("\"{}\"; h._malloc=h.asm.I", &data[..8]),
+        )
+        .unwrap();
+        std::fs::write(pkg.join("b-noroles.js"), format!("\"{data}\"")).unwrap();
+        std::fs::write(pkg.join("c-glue.mjs"), glue).unwrap();
+        let script = root.join("apps/app.mjs");
+        std::fs::write(&script, "import 'pkg';").unwrap();
+        let exports = ["I".to_string(), "K".to_string()];
+        let g = find_embedding(&module, &script, &exports).expect("found");
+        assert!(g.file.ends_with("c-glue.mjs"), "{}", g.file);
+        assert_eq!(
+            g.roles,
+            [
+                (AllocFn::Malloc, "I".to_string()),
+                (AllocFn::Free, "K".to_string())
+            ]
+        );
+        assert!(find_embedding(b"other bytes", &script, &exports).is_none());
+        assert!(find_embedding(&module, &script, &["X".to_string()]).is_none());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -331,15 +331,21 @@ pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     }
 }
 
-/// The JS glue in `module`'s folder that calls its exports as allocators
-/// (only for a module that is not instrumented already).
-fn glue_beside(module: &std::path::Path) -> Option<heapscope_instrument::glue::Glue> {
+/// The JS glue that calls `module`'s exports as allocators (only for a
+/// module that is not instrumented already): one in the module's folder,
+/// else one the app `script` would load that carries the module inside
+/// itself as base64 (the module file is then a copy taken out of it).
+fn glue_of(
+    module: &std::path::Path,
+    script: &std::path::Path,
+) -> Option<heapscope_instrument::glue::Glue> {
     let bytes = std::fs::read(module).ok()?;
     if heapscope_instrument::is_instrumented(&bytes) {
         return None;
     }
     let exports = heapscope_instrument::glue::function_exports(&bytes);
     heapscope_instrument::glue::find_beside(module, &exports)
+        .or_else(|| heapscope_instrument::glue::find_embedding(&bytes, script, &exports))
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -541,7 +547,7 @@ impl Opts {
         let outcome = match (&self.node, &self.session) {
             (Some(script), keep) => {
                 if cfg.glue.is_none() && !self.plain {
-                    cfg.glue = glue_beside(&cfg.module);
+                    cfg.glue = glue_of(&cfg.module, script);
                     if let (Some(g), false) = (&cfg.glue, self.quiet) {
                         if g.tells_more_than_names() {
                             eprintln!("heapscope: {}", g.describe());

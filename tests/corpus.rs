@@ -293,13 +293,19 @@ const CORPUS: &[Row] = &[
         None,
         true,
     ),
-    wasi(
-        "rust-talc-stripped",
-        From::Built("rust/jsonstats-talc-stripped.wasm"),
-        &[],
-        None,
-        false,
-    ),
+    // The talc build stripped (no names, no DWARF): talc found by the
+    // calls of its `__rust_realloc`, beside wasi-libc's dlmalloc found by
+    // its code; the named build's blocks and memory.
+    Row {
+        twin: "rust-talc",
+        ..wasi(
+            "rust-talc-stripped",
+            From::Built("rust/jsonstats-talc-stripped.wasm"),
+            &[],
+            None,
+            false,
+        )
+    },
     wasi(
         "rust-dlmalloc",
         From::Built("rust/jsonstats-dlmalloc.wasm"),
@@ -752,6 +758,67 @@ fn corpus_zstd_emscripten_without_names() {
 #[test]
 fn corpus_rust_talc_wasi_program() {
     assert_green("rust-talc");
+}
+
+/// The stripped talc build (`strip = true`, no debug info) gives exactly
+/// the named build's numbers: 66,952 blocks of 4,173,447 bytes, every one
+/// freed. Both run with the named build's argv[0] (std's `args()` copies it into
+/// two blocks, so a longer file name is more bytes). In this WASI std
+/// build wasi-libc's dlmalloc is there too (found by its code), and
+/// `__rust_realloc` only forwards to talc's own `Talck::realloc`, which
+/// other code calls directly: talc is found through it, and both are
+/// hooked.
+#[test]
+fn corpus_rust_talc_stripped_has_the_named_builds_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, report) = instrument_report(
+        dir.path(),
+        &module_path(From::Built("rust/jsonstats-talc-stripped.wasm")),
+        &[],
+    );
+    assert_eq!(code(&r), 0, "{}", stderr(&r));
+    let hooked: Vec<(String, String)> = report["allocators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["role"].as_str().unwrap().to_string(),
+                a["found_by"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let shape = |r: &str| (r.to_string(), "code_shape".to_string());
+    assert_eq!(
+        hooked,
+        [
+            shape("malloc"),
+            shape("free"),
+            shape("rust_realloc"),
+            shape("global_alloc"),
+            shape("global_dealloc"),
+            shape("global_realloc"),
+        ],
+        "{report}"
+    );
+    let numbers = |m: &'static str| {
+        let (o, _, s) = record(
+            dir.path(),
+            &module_path(From::Built(m)),
+            &["--argv0", "jsonstats-talc.wasm"],
+        );
+        assert_eq!(code(&o), 0, "{m}: {}", stderr(&o));
+        (
+            counts(&s),
+            s["leak_kinds"]["definite"].clone(),
+            s["invalid_frees"].clone(),
+            s["frees_of_unseen_blocks"].clone(),
+        )
+    };
+    let named = numbers("rust/jsonstats-talc.wasm");
+    assert_eq!(named.0[..2], [66_952, 4_173_447]);
+    assert_eq!(named.0[4..], [0, 0]);
+    assert_eq!(numbers("rust/jsonstats-talc-stripped.wasm"), named);
 }
 
 #[test]

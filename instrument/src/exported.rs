@@ -148,7 +148,7 @@ fn computes_only(module: &Module, f: FunctionId) -> bool {
 /// A function whose body is only its parameters (or constants) pushed and
 /// one call: the function it calls, with the arguments mapped through
 /// (at most 4 such steps).
-fn follow_forwarders(
+pub(crate) fn follow_forwarders(
     module: &Module,
     mut f: FunctionId,
     mut args: Vec<Arg>,

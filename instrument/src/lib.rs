@@ -23,6 +23,7 @@ mod infra;
 mod inlined;
 mod plan;
 mod rewrite;
+mod rust_global;
 mod shapes;
 pub mod symbols;
 mod wrap;

@@ -53,41 +53,65 @@ pub(crate) fn recognise(
     {
         return;
     }
-    let recognised = [Dlmalloc::C, Dlmalloc::Rust]
+    let dl = [Dlmalloc::C, Dlmalloc::Rust]
         .into_iter()
-        .find_map(|k| dlmalloc(module, k).map(|h| (k.short(), k.family(), h)))
-        .or_else(|| {
-            rust_realloc(module).map(|h| ("the Rust allocator", "a Rust #[global_allocator]", h))
-        });
-    let Some((short, family, hooks)) = recognised else {
-        return;
+        .find_map(|k| dlmalloc(module, k).map(|h| (k, h)));
+    let mut recognised: Vec<(&str, &str, Vec<Hook>)> = Vec::new();
+    // A Rust #[global_allocator], found by the calls of its
+    // `__rust_realloc`: alone, or beside libc's dlmalloc (a WASI std build
+    // links wasi-libc's malloc in too), then only in a module with Rust's
+    // standard library in it, so that a C program's own wrappers are
+    // never taken for one, and only as functions other than libc's (std's
+    // default on WASI is libc's malloc: its `__rust_realloc` calls
+    // `aligned_alloc` and `free`).
+    let look_for_rust = match dl {
+        None => true,
+        // Its `__rdl_realloc` is its realloc.
+        Some((Dlmalloc::Rust, _)) => false,
+        Some((Dlmalloc::C, _)) => crate::rust_global::has_rust_std(module),
     };
-    let mut roles = Vec::new();
-    for (role, id, shape) in hooks {
-        if found.iter().any(|a| a.id == id) {
-            continue;
-        }
-        roles.push(role.name());
-        found.push(Allocator {
-            role,
-            id,
-            name: module
-                .funcs
-                .get(id)
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("{short}'s {}", role.name())),
-            found_by: FoundBy::CodeShape,
-            shape,
-        });
+    if let Some((k, hooks)) = dl {
+        recognised.push((k.short(), k.family(), hooks));
     }
-    warnings.push(format!(
-        "allocator recognised by the shape of its code: {family}: {}",
-        roles.join(", ")
-    ));
+    let libc: FxHashSet<FunctionId> = recognised
+        .iter()
+        .flat_map(|(_, _, h)| h.iter().map(|(_, id, _)| *id))
+        .collect();
+    if let Some(hooks) = look_for_rust
+        .then(|| crate::rust_global::rust_realloc(module))
+        .flatten()
+        .filter(|h| h.iter().all(|(_, id, _)| !libc.contains(id)))
+    {
+        recognised.push(("the Rust allocator", "a Rust #[global_allocator]", hooks));
+    }
+    for (short, family, hooks) in recognised {
+        let mut roles = Vec::new();
+        for (role, id, shape) in hooks {
+            if found.iter().any(|a| a.id == id) {
+                continue;
+            }
+            roles.push(role.name());
+            found.push(Allocator {
+                role,
+                id,
+                name: module
+                    .funcs
+                    .get(id)
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("{short}'s {}", role.name())),
+                found_by: FoundBy::CodeShape,
+                shape,
+            });
+        }
+        warnings.push(format!(
+            "allocator recognised by the shape of its code: {family}: {}",
+            roles.join(", ")
+        ));
+    }
 }
 
-type Hook = (AllocFn, FunctionId, Shape);
+pub(crate) type Hook = (AllocFn, FunctionId, Shape);
 
 /// Which dlmalloc.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -270,94 +294,8 @@ fn dlmalloc(module: &Module, kind: Dlmalloc) -> Option<Vec<Hook>> {
     Some(hooks)
 }
 
-/// Any Rust `#[global_allocator]` whose `__rust_realloc` is
-/// `GlobalAlloc::realloc`'s default or calls the allocator's own alloc
-/// and free (wee_alloc, talc, linked_list_allocator...): the one function
-/// `(ptr, old_size, align, new_size) -> ptr` (with LTO, `(ptr, old_size,
-/// new_size) -> ptr`) that calls a function
-/// returning a pointer with its new size (and alignment, and constants:
-/// the allocator's `self`) and a function returning nothing with its
-/// pointer. Those two are the allocator's alloc and dealloc, and the
-/// arguments say where their values are.
-fn rust_realloc(module: &Module) -> Option<Vec<Hook>> {
-    use crate::exported::{calls_with_args, Arg};
-    use ValType::I32;
-    let found: Vec<Vec<Hook>> = module
-        .funcs
-        .iter()
-        .filter_map(|f| {
-            let FunctionKind::Local(l) = &f.kind else {
-                return None;
-            };
-            let ty = module.types.get(f.ty());
-            // (ptr, old_size, align, new_size), or with LTO (ptr,
-            // old_size, new_size): the alignment every call passes the
-            // same dropped.
-            let n = ty.params().len();
-            if !(3..=4).contains(&n)
-                || ty.params().iter().any(|p| *p != I32)
-                || ty.results() != [I32]
-            {
-                return None;
-            }
-            let (new_size, align) = (n - 1, (n == 4).then_some(2));
-            let calls = calls_with_args(module, l);
-            let returns = |c: FunctionId, r: &[ValType]| {
-                let t = module.types.get(module.funcs.get(c).ty());
-                t.params().iter().all(|p| *p == I32) && t.results() == r
-            };
-            let pos = |args: &[Arg], p: usize| args.iter().position(|a| *a == Arg::Param(p));
-            let only_layout = |args: &[Arg]| {
-                args.iter().all(|a| match a {
-                    Arg::Param(p) => *p == new_size || Some(*p) == align,
-                    Arg::Other => true,
-                })
-            };
-            let alloc = only(calls.iter().filter(|(c, args)| {
-                *c != f.id()
-                    && returns(*c, &[I32])
-                    && pos(args, new_size).is_some()
-                    && only_layout(args)
-            }))?;
-            let free = only(calls.iter().filter(|(c, args)| {
-                *c != f.id() && *c != alloc.0 && returns(*c, &[]) && pos(args, 0).is_some()
-            }))?;
-            Some(vec![
-                (
-                    AllocFn::GlobalAlloc,
-                    alloc.0,
-                    Shape::Alloc {
-                        size: pos(&alloc.1, new_size)?,
-                        count: None,
-                        align: align.and_then(|a| pos(&alloc.1, a)),
-                    },
-                ),
-                (
-                    AllocFn::GlobalDealloc,
-                    free.0,
-                    Shape::Free {
-                        ptr: pos(&free.1, 0)?,
-                    },
-                ),
-                (
-                    AllocFn::RustRealloc,
-                    f.id(),
-                    Shape::Realloc {
-                        ptr: 0,
-                        size: new_size,
-                    },
-                ),
-            ])
-        })
-        .collect();
-    match &found[..] {
-        [one] => Some(one.clone()),
-        _ => None,
-    }
-}
-
 /// The one item of `it`, or `None` for none or several.
-fn only<T>(mut it: impl Iterator<Item = T>) -> Option<T> {
+pub(crate) fn only<T>(mut it: impl Iterator<Item = T>) -> Option<T> {
     let first = it.next()?;
     it.next().is_none().then_some(first)
 }

@@ -565,6 +565,23 @@ pub(crate) fn classify_snapshot(
         object_offsets: &object_offsets,
         deadline,
     })?;
+    // A run that missed frees (the allocator handed out again addresses
+    // of blocks still live here: `unseen_frees`) may hold freed blocks
+    // among its live ones, and a freed block is referenced by nothing: a
+    // block nothing references is then possibly lost, never definitely
+    // (or indirectly) lost, which would blame the program for a free
+    // heapscope did not see.
+    let kinds = if rec.model.unseen_frees > 0 {
+        kinds
+            .into_iter()
+            .map(|k| match k {
+                LeakKind::Definite | LeakKind::Indirect => LeakKind::Possible,
+                k => k,
+            })
+            .collect()
+    } else {
+        kinds
+    };
     let mut classified = Vec::with_capacity(blocks.len());
     // Blocks of one stack, allocator and kind match the same rule: the
     // frames are named and matched once per such triple, not per block

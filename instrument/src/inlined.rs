@@ -443,6 +443,10 @@ pub(crate) fn hook(
     let mut out = Hooked::default();
     let mut done: FxHashSet<(FunctionId, u64)> = FxHashSet::default();
     let mut per_func: FxHashMap<FunctionId, usize> = FxHashMap::default();
+    // A free DWARF lists no parameter of, in a module where it lists some
+    // for others, had every parameter optimized out: the module has full
+    // debug info.
+    let full_debug_info = scan.frees.iter().any(|f| f.has_params);
     for (free, res) in scan.frees.iter().zip(resolved) {
         // Code in no function: the linker removed it (DWARF keeps the
         // entries of dead functions, at addresses outside the code).
@@ -480,7 +484,7 @@ pub(crate) fn hook(
             continue;
         }
         let Some(ptr) = res.ptr else {
-            out.unhookable.push(if free.has_params {
+            out.unhookable.push(if free.has_params || full_debug_info {
                 UNHOOKABLE_OPTIMIZED_OUT
             } else {
                 UNHOOKABLE_NO_PARAMS

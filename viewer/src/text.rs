@@ -356,7 +356,7 @@ pub fn summary_lines(module: &str, s: &Summary) -> Vec<String> {
     }
     if s.unseen_frees > 0 {
         out.push(format!(
-            "warning: {} not seen, inferred because the allocator handed the address out again (its free is not hooked or is inlined where no hook can be): blocks live at exit may include freed ones; see `heapscope instrument`'s warnings",
+            "warning: {} not seen, inferred because the allocator handed the address out again (its free is not hooked or is inlined where no hook can be): blocks live at exit may include freed ones, so those nothing references are counted possibly lost, not definitely; see `heapscope instrument`'s warnings",
             plural(s.unseen_frees, "free", "frees")
         ));
     }

@@ -71,8 +71,9 @@ export function pageInit(collector, invocations) {
 ${collector}
 const sessions = [];
 const notes = [];
+const unseen = [];
 const problem = missingFeature();
-install({ onSession: (${STREAMED})(sessions, ${post(0)}), options: { invocations: ${JSON.stringify(invocations)} } });
+install({ onSession: (${STREAMED})(sessions, ${post(0)}), onUnseen: (why) => unseen.push(why), options: { invocations: ${JSON.stringify(invocations)} } });
 const W = globalThis.Worker;
 if (W) {
   globalThis.Worker = class Worker extends W {
@@ -98,9 +99,9 @@ window.__heapscope = {
   problem,
   count: () => sessions.length,
   // What is buffered, to the server now (the page is not done).
-  sync: () => { for (const s of sessions) s.sync(); return { sessions: sessions.length, notes: [...notes] }; },
+  sync: () => { for (const s of sessions) s.sync(); return { sessions: sessions.length, notes: [...notes], unseen: [...unseen] }; },
   // Each instance's end, streamed as the rest was.
-  finish: (end) => { for (const s of sessions) s.finish(end); return { sessions: sessions.length, notes: [...notes] }; },
+  finish: (end) => { for (const s of sessions) s.finish(end); return { sessions: sessions.length, notes: [...notes], unseen: [...unseen] }; },
 };
 window.addEventListener("error", (e) => { if (e.error instanceof WebAssembly.RuntimeError) window.__heapscopeTrap = String(e.error); });
 window.addEventListener("unhandledrejection", (e) => { if (e.reason instanceof WebAssembly.RuntimeError) window.__heapscopeTrap = String(e.reason); });

@@ -47,7 +47,7 @@ import {
   workerPrelude,
 } from "./browser-workers.mjs";
 import { EMPTY_SESSION } from "./stream.mjs";
-import { notesFile, removeOld } from "./worker.mjs";
+import { notesFile, removeOld, unseenFile } from "./worker.mjs";
 
 function parseArgs(argv) {
   const o = {};
@@ -187,6 +187,10 @@ async function main() {
     // when it made none (its Workers may have).
     if (!streamed.has("0-0")) await writeFile(o.session, EMPTY_SESSION);
     notes.push(...(mine?.notes ?? []));
+    // Modules not instrumented that ran on a recorded memory (the page's):
+    // the run's warnings (worker.mjs `unseen`).
+    const unseen = [...new Set(mine?.unseen ?? [])];
+    if (unseen.length) await writeFile(unseenFile(o.session), unseen.map((n) => `${n.replace(/[\r\n]+/g, " ")}\n`).join(""));
     if (notes.length) {
       for (const n of notes) process.stderr.write(`heapscope: warning: ${n}\n`);
       await writeFile(notesFile(o.session), [...new Set(notes)].map((n) => `${n}\n`).join(""));

@@ -861,6 +861,7 @@ export function install({ substitute = () => null, onSession, onUnseen, options 
     if (!check(module)) return unseen(module, imports, make);
     if (problem) throw new Error(`heapscope: ${problem}`);
     const session = new Session(options);
+    live.add(session);
     onSession?.(session);
     const finish = (instance) => {
       session.attach(instance);
@@ -893,6 +894,23 @@ export function install({ substitute = () => null, onSession, onUnseen, options 
     return session.growFromJs(() => memoryGrow.call(this, delta), delta);
   };
   W.Memory.prototype.grow = like(grow, memoryGrow);
+  // wasm-bindgen's JavaScript objects hold their Rust value by its address,
+  // registered with a FinalizationRegistry (`register(obj, obj.__wbg_ptr)`)
+  // that frees it once the object is collected: a block an object the app
+  // never `.free()`s still holds is held by JavaScript, not lost. A number
+  // registered is handed to JavaScript (`Session.hand`) in every session of
+  // this thread, since the registry does not say whose memory it is in.
+  const live = new Set(); // the sessions of this thread
+  const FR = globalThis.FinalizationRegistry;
+  const register = FR?.prototype.register;
+  if (register) {
+    FR.prototype.register = like(function register_(target, held, ...rest) {
+      if (live.size > 0 && (typeof held === "number" || typeof held === "bigint")) {
+        for (const s of live) s.hand([held]);
+      }
+      return register.call(this, target, held, ...rest);
+    }, register);
+  }
   // Tables hold the wasm functions behind the exports' wrappers (`wrapped`).
   const table = {
     Table: W.Table,
@@ -948,6 +966,7 @@ export function install({ substitute = () => null, onSession, onUnseen, options 
     delete globalThis.heapscope;
     Object.assign(W, orig);
     W.Memory.prototype.grow = memoryGrow;
+    if (register) FR.prototype.register = register;
     W.Table = table.Table;
     Object.assign(W.Table.prototype, { get: table.get, set: table.set, grow: table.grow });
   };

@@ -1059,3 +1059,42 @@ fn ctrl_c_to_heapscope_and_node_together_records_the_session_as_it_stands() {
     assert_eq!(s["memory"]["grows"], 1, "{s}");
     check_partial_session(dir.path(), &session, &s);
 }
+
+/// A wasm-bindgen object the app never `.free()`s is held by JavaScript:
+/// its JS wrapper keeps the Rust value's address, registered with a
+/// FinalizationRegistry that frees it once the wrapper is collected. A
+/// linear-memory scan cannot see that, so the block (oxc's 48-byte parse
+/// result, and the 1,282,208-byte AST buffer it holds) is possibly lost,
+/// never definitely: it was "definitely lost, allocated at parseSync".
+/// The same run with `.free()` leaves nothing live.
+#[test]
+fn a_wasm_bindgen_object_javascript_still_holds_is_not_definitely_lost() {
+    let pkg = corpus("@oxc-parser/wasm/node");
+    let module = pkg.join("oxc_parser_wasm_bg.wasm");
+    let app = repo().join("corpus/apps/oxc.mjs");
+    let node = node();
+    for (args, live, possible) in [(&["keep"][..], 2, 2), (&[][..], 0, 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Command::new(&node).arg(&app).args(args).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut all = vec![
+            "--node",
+            app.to_str().unwrap(),
+            "--node-bin",
+            node.to_str().unwrap(),
+            "--",
+        ];
+        all.extend(args);
+        let (p, _, s) = record(dir.path(), &module, &all);
+        assert_eq!(code(&p), 0, "{}", stderr(&p));
+        assert_eq!(stdout(&p), stdout(&o), "the app's output is unchanged");
+        assert_eq!(s["total_blocks"], 37, "{s}");
+        assert_eq!(s["curr_blocks"], live, "{args:?}: {s}");
+        if live > 0 {
+            assert_eq!(s["leak_kinds"]["definite"]["blocks"], 0, "{s}");
+            assert_eq!(s["leak_kinds"]["indirect"]["blocks"], 0, "{s}");
+            assert_eq!(s["leak_kinds"]["possible"]["blocks"], possible, "{s}");
+            assert_eq!(s["leak_kinds"]["possible"]["bytes"], 1_282_256, "{s}");
+        }
+    }
+}

@@ -578,6 +578,7 @@ pub(crate) fn summarize(
     }
     if !cfg.plain && status != RunStatus::Error {
         summary.warnings = what_may_be_missed(&summary, report);
+        summary.notes = report.map(|r| r.notes.clone()).unwrap_or_default();
     }
     if let Some(e) = rec.io_error() {
         summary.partial.push(format!(
@@ -595,7 +596,9 @@ pub(crate) fn what_may_be_missed(
     report: Option<&heapscope_instrument::Report>,
 ) -> Vec<String> {
     let mut out: Vec<String> = report.map(|r| r.warnings.clone()).unwrap_or_default();
-    if s.total_blocks > 0 || s.invalid_frees > 0 {
+    // With no allocator hooked, the instrumenter's warning says so.
+    if s.total_blocks > 0 || s.invalid_frees > 0 || report.is_some_and(|r| r.allocators.is_empty())
+    {
         return out;
     }
     let hooked = match report {

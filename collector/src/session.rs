@@ -24,6 +24,7 @@
 //! | [`MEMORY`] | `index: u32`, then the memory's bytes at the end |
 //! | [`TRAP_FRAMES`] | `count: u32`, then per frame `function: u32, offset: u32`: the wasm frames of the engine's own stack of a trap (V8's `error.stack`: `wasm-function[F]:0xOFFSET`, innermost first, offsets in the instrumented module's file); written just before [`END`] |
 //! | [`HANDED`] | `count: u32`, then that many `u64`: integers the module passed to the app's JavaScript functions it imports (at most [`MAX_HANDED`] distinct ones), which JavaScript may keep; the leak scan calls a block only they point to possibly lost; written just before [`END`] |
+//! | [`INITIAL`] | `index: u32, pages: u64`: the memory's size when the instance was made (an imported memory the app created larger than the module's declared minimum: emnapi's shared memory) |
 //! | [`END`] | `status: u8` (0 exited, 1 trapped), `code: i32` (`i32::MIN`: none), `sp_init: u64`, `sp_now: u64` (`u64::MAX`: none), `globals: u32`, that many `u64`, `stack: u32` bytes of the shadow stack where a trap stopped the module (0 when it did not), message (UTF-8) |
 //!
 //! A session cut short (a killed process) has no [`END`]: its events are
@@ -101,6 +102,8 @@ pub const END: u8 = 7;
 pub const TRAP_FRAMES: u8 = 8;
 /// Record tag: values the module handed to the app's JavaScript.
 pub const HANDED: u8 = 9;
+/// Record tag: a memory's size in pages when the instance was made.
+pub const INITIAL: u8 = 10;
 /// The most values of a [`HANDED`] record read.
 pub const MAX_HANDED: usize = 1 << 20;
 /// The most frames of a trap a session's [`TRAP_FRAMES`] record is read for.
@@ -142,6 +145,10 @@ enum Item {
     TrapFrames(Vec<(u32, u32)>),
     /// Values the module passed to the app's JavaScript.
     Handed(Vec<u64>),
+    Initial {
+        index: u32,
+        pages: u64,
+    },
 }
 
 /// How the session ended.
@@ -454,6 +461,12 @@ fn decode(path: &Path, h: Header, payload: &[u8]) -> Result<Item, RunError> {
             }
             Item::Handed(values)
         }
+        INITIAL => {
+            let (Some(index), Some(pages)) = (p.u32(), p.u64()) else {
+                return Err(bad("an initial size record is too short"));
+            };
+            Item::Initial { index, pages }
+        }
         other => return Err(bad(&format!("unknown record tag {other}"))),
     })
 }
@@ -473,6 +486,9 @@ struct Scan {
     /// Why the process that wrote the session did not finish (killed by a
     /// signal), if it did not.
     killed: Option<String>,
+    /// Memory 0's size in pages when the instance was made (its first
+    /// [`INITIAL`] record), when the collector said.
+    initial0: Option<u64>,
 }
 
 /// Check every record of a session, reading only what is small (events
@@ -490,6 +506,7 @@ fn scan_within<R: Read + Seek>(path: &Path, r: R, len: u64, max: u64) -> Result<
         stop: records.at,
         partial: None,
         killed: None,
+        initial0: None,
     };
     loop {
         let h = match records.next()? {
@@ -509,8 +526,12 @@ fn scan_within<R: Read + Seek>(path: &Path, r: R, len: u64, max: u64) -> Result<
             ));
             break;
         }
-        if let Item::InvocationStart(_) = records.item(h, false)? {
-            out.invocations += 1;
+        match records.item(h, false)? {
+            Item::InvocationStart(_) => out.invocations += 1,
+            Item::Initial { index: 0, pages } if out.initial0.is_none() => {
+                out.initial0 = Some(pages)
+            }
+            _ => {}
         }
         out.records += 1;
         out.stop = records.at;
@@ -730,6 +751,7 @@ fn replay_instance<R: Read + Seek>(
             Item::End(e) => out.end = Some(e),
             Item::TrapFrames(f) => out.trap_frames = Some(f),
             Item::Handed(v) => out.handed = v,
+            Item::Initial { .. } => {}
         }
         rec.clock();
     }
@@ -860,9 +882,20 @@ fn replay<R: Read + Seek>(
             parts.len()
         ));
     }
+    // Memory 0 starts at the size the instance was made with (an imported
+    // memory the app created larger than the declared minimum), never
+    // below that minimum nor above its maximum.
     let run_memories: Vec<_> = parts
         .iter()
-        .flat_map(|_| memories.iter().cloned())
+        .flat_map(|p| {
+            let mut m = memories.clone();
+            if let (Some(m0), Some(pages)) = (m.first_mut(), p.scanned.initial0) {
+                if pages > m0.initial_pages && m0.maximum_pages.is_none_or(|max| pages <= max) {
+                    m0.initial_pages = pages;
+                }
+            }
+            m
+        })
         .collect();
     let module_name = cfg
         .module
@@ -1340,6 +1373,7 @@ mod tests {
                 stop: s.len() as u64,
                 partial: None,
                 killed: None,
+                initial0: None,
             }
         );
         // Cut inside the events record's payload, then inside its header.

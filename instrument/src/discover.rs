@@ -186,6 +186,41 @@ fn role_for_name(name: &str) -> Option<AllocFn> {
     })
 }
 
+/// The role of `__wrap_X`, the function the linker's `--wrap=X` sends
+/// every call of the allocator function X to (`__wrap_malloc`,
+/// `__wrap___libc_malloc`, musl's internal name for it).
+fn role_for_wrap(name: &str) -> Option<AllocFn> {
+    let x = name.strip_prefix("__wrap_")?;
+    let role = role_for_name(x.strip_prefix("__libc_").unwrap_or(x))?;
+    matches!(
+        role,
+        AllocFn::Malloc
+            | AllocFn::Free
+            | AllocFn::Calloc
+            | AllocFn::Realloc
+            | AllocFn::AlignedAlloc
+            | AllocFn::PosixMemalign
+            | AllocFn::Memalign
+    )
+    .then_some(role)
+}
+
+/// The names X of the module's functions `__wrap_X` in an allocator role
+/// (by name-section or export name).
+fn wrapped_names(module: &Module) -> Vec<String> {
+    let names = module.funcs.iter().filter_map(|f| f.name.as_deref());
+    let exports = module.exports.iter().filter_map(|e| match e.item {
+        ExportItem::Function(_) => Some(e.name.as_str()),
+        _ => None,
+    });
+    names
+        .chain(exports)
+        .filter(|n| role_for_wrap(n).is_some())
+        .filter_map(|n| n.strip_prefix("__wrap_"))
+        .map(str::to_string)
+        .collect()
+}
+
 /// The role of an AssemblyScript runtime function, by the name `asc` gives
 /// it: `~lib/rt/tlsf/__alloc`, `~lib/rt/tlsf/__free`,
 /// `~lib/rt/tlsf/__realloc` (the allocator, TLSF or the stub runtime's
@@ -448,10 +483,44 @@ pub fn discover(
         try_push(module, ptr, found, (role, id, name, found_by), skipped)
     };
     let mut found = overridden(module, overrides, orig_index, ptr, skipped)?;
+    // `--wrap=X` (napi-rs's wasm32-wasi builds link mimalloc so): the
+    // linker sent every call of X to `__wrap_X`, the allocator itself; a
+    // function still named X is what JS calls (a thunk to `__wrap_X`) or
+    // `__real_X`. Each `__wrap_X` is hooked in X's role, and X is not.
+    let wrapped = wrapped_names(module);
+    let is_wrapped = |name: &str| wrapped.iter().any(|w| w == name);
+    for e in module.exports.iter() {
+        if let ExportItem::Function(id) = e.item {
+            if let Some(role) = role_for_wrap(&e.name).filter(|r| {
+                !found
+                    .iter()
+                    .any(|f| f.role == *r && f.found_by == FoundBy::User)
+            }) {
+                let name = module.funcs.get(id).name.clone();
+                let found_by = if name.as_deref() == Some(e.name.as_str()) {
+                    FoundBy::NameSection
+                } else {
+                    FoundBy::Export
+                };
+                push(&mut found, role, id, e.name.clone(), found_by, skipped);
+            }
+        }
+    }
     let mut demangled = Vec::new();
     for f in module.funcs.iter() {
         let Some(name) = &f.name else { continue };
-        if let Some(role) = role_for_name(name).or_else(|| role_for_assemblyscript(name)) {
+        if let Some(role) = role_for_wrap(name) {
+            push(
+                &mut found,
+                role,
+                f.id(),
+                name.clone(),
+                FoundBy::NameSection,
+                skipped,
+            );
+        } else if is_wrapped(name) {
+            continue;
+        } else if let Some(role) = role_for_name(name).or_else(|| role_for_assemblyscript(name)) {
             push(
                 &mut found,
                 role,
@@ -473,7 +542,7 @@ pub fn discover(
     for e in module.exports.iter() {
         if let ExportItem::Function(id) = e.item {
             if let Some(role) = role_for_name(&e.name) {
-                if !found.iter().any(|f| f.role == role) {
+                if !found.iter().any(|f| f.role == role) && !is_wrapped(&e.name) {
                     push(
                         &mut found,
                         role,
@@ -570,25 +639,32 @@ pub fn families(module: &Module) -> Vec<String> {
     out
 }
 
-/// Local functions not in `hooked` whose (demangled) names look like an
-/// allocator's: a last path segment with `alloc`, `free` or `new` in it
-/// (`my_pool_alloc`, `<Arena as Allocator>::allocate`, `__new`), at most 8,
-/// in function order.
+/// Local functions not in `hooked` whose (demangled) names or export
+/// names look like an allocator's: a last path segment with `alloc`,
+/// `free` or `new` in it (`my_pool_alloc`, `<Arena as Allocator>::allocate`,
+/// `__new`), at most 8, names in function order, then export names.
 pub fn look_alikes(module: &Module, hooked: &[Allocator]) -> Vec<String> {
     let mut out = Vec::new();
-    for f in module.funcs.iter() {
+    let names = module
+        .funcs
+        .iter()
+        .filter_map(|f| Some((f.id(), demangle(f.name.as_ref()?))));
+    let exports = module.exports.iter().filter_map(|e| match e.item {
+        ExportItem::Function(id) => Some((id, e.name.clone())),
+        _ => None,
+    });
+    for (id, d) in names.chain(exports) {
         if out.len() == 8 {
             break;
         }
-        let (FunctionKind::Local(_), Some(name)) = (&f.kind, &f.name) else {
-            continue;
-        };
-        if hooked.iter().any(|a| a.id == f.id()) {
+        if !matches!(module.funcs.get(id).kind, FunctionKind::Local(_))
+            || hooked.iter().any(|a| a.id == id)
+        {
             continue;
         }
-        let d = demangle(name);
-        // The standard library's, accessors, and the helpers of an
-        // allocator already hooked (`~lib/rt/tlsf/allocateBlock`).
+        // The standard library's, accessors, the helpers of an allocator
+        // already hooked (`~lib/rt/tlsf/allocateBlock`), and X when its
+        // `__wrap_X` is hooked (a thunk to it).
         let library = ["alloc::", "core::", "std::", "__rustc::"]
             .iter()
             .any(|p| d.trim_start_matches('<').starts_with(p));
@@ -596,6 +672,9 @@ pub fn look_alikes(module: &Module, hooked: &[Allocator]) -> Vec<String> {
             || d.contains("#get:")
             || d.contains("#set:")
             || hooked.iter().any(|a| path_root(&a.name) == path_root(&d))
+            || hooked
+                .iter()
+                .any(|a| a.name.strip_prefix("__wrap_") == Some(d.as_str()))
         {
             continue;
         }

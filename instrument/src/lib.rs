@@ -95,15 +95,21 @@ pub struct Report {
     pub has_names: bool,
     /// Whether the module has DWARF (file:line in stacks).
     pub has_dwarf: bool,
-    /// Candidates passed over, and why.
+    /// What the numbers may miss: candidates passed over, and why; no
+    /// allocator found.
     pub warnings: Vec<String>,
+    /// How allocators were found where no name says (the roles the JS glue
+    /// gives, an allocator recognised by the shape of its code): what was
+    /// done, not what may be missed.
+    #[serde(default)]
+    pub notes: Vec<String>,
     /// The allocator families recognised from the module's function names
     /// (`dlmalloc (Rust)`, `talc`, `TLSF (AssemblyScript)`, `emmalloc`, ...).
     pub families: Vec<String>,
     /// Functions not hooked whose names look like an allocator's
     /// (demangled; at most 8): where to look with `--alloc-fn` when a run
     /// records no allocation.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub look_alikes: Vec<String>,
 }
 
@@ -116,14 +122,6 @@ pub enum InstrumentError {
     /// The module already carries heapscope's site table.
     #[error("the module is already instrumented by heapscope (it has a `{}` section); run it as it is instead of instrumenting it again", abi::SITE_TABLE_SECTION)]
     AlreadyInstrumented,
-    /// No allocator function was found.
-    #[error("no allocator found: looked for {looked_for} by name-section name, demangled name and export name\n{hint}")]
-    NoAllocator {
-        /// The names looked for.
-        looked_for: String,
-        /// What the user can do.
-        hint: String,
-    },
     /// The module is valid but uses a feature the rewriter cannot handle.
     #[error("the module uses a WebAssembly feature heapscope cannot rewrite yet: {0}")]
     Unsupported(String),

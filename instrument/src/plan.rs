@@ -15,7 +15,8 @@ use walrus::{
 };
 
 /// The allocator functions to wrap, with warnings about what was found;
-/// an error when nothing that allocates was.
+/// none, with a warning, when nothing that allocates was (only growth is
+/// recorded); an error when `--alloc-fn` cannot be honoured.
 pub(crate) fn allocators(
     module: &Module,
     opts: &Options,
@@ -23,7 +24,6 @@ pub(crate) fn allocators(
     ptr_ty: ValType,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Allocator>, InstrumentError> {
-    let has_names = module.funcs.iter().any(|f| f.name.is_some());
     let mut allocators = discover::discover(module, &opts.alloc_fns, index_of, ptr_ty, warnings)
         .map_err(InstrumentError::AllocFn)?;
     if let Some(glue) = &opts.glue {
@@ -33,15 +33,12 @@ pub(crate) fn allocators(
     crate::shapes::recognise(module, ptr_ty, &mut allocators, warnings);
     allocators.sort_by_key(|a| (a.role, index_of.get(&a.id).copied()));
     if !allocators.iter().any(|a| a.role.hook() != abi::HOOK_FREE) {
-        let hint = if has_names {
-            "if the module uses a custom allocator, name its functions with `--alloc-fn ROLE=NAME|INDEX` (roles: malloc, free, calloc, realloc, aligned)"
-        } else {
-            "the module has no name section; pass `--alloc-fn ROLE=NAME|INDEX` (roles: malloc, free, calloc, realloc, aligned) or build with names kept (clang: link without `-O` and `-s`; Rust: `strip = false`)"
-        };
-        return Err(InstrumentError::NoAllocator {
-            looked_for: discover::looked_for(),
-            hint: hint.into(),
-        });
+        // Static buffers and `memory.grow` (hash-wasm, xxhash-wasm), or an
+        // allocator of the module's own nobody named: the growth is still
+        // recorded. Frees alone would be frees of blocks never seen.
+        allocators.clear();
+        warnings.push(NO_ALLOCATOR_WARNING.into());
+        return Ok(allocators);
     }
     if !allocators.iter().any(|a| a.role.hook() == abi::HOOK_FREE) {
         warnings.push(format!("{NO_FREE_WARNING}: every block will look leaked"));
@@ -61,6 +58,9 @@ pub(crate) fn allocators(
     }
     Ok(allocators)
 }
+
+/// The warning of a module in which no allocating function was found.
+pub(crate) const NO_ALLOCATOR_WARNING: &str = "no allocator found: only memory growth is recorded; if the module allocates through a function of its own, name it with --alloc-fn";
 
 /// How the warning that no freeing function was found starts (withdrawn
 /// when frees inlined into the code that frees are hooked instead).

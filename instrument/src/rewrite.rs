@@ -129,6 +129,8 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     // developer tools would show wrong lines); the note above keeps it for
     // heapscope.
     module.customs.remove_raw("sourceMappingURL");
+    let (notes, warnings): (Vec<String>, Vec<String>) =
+        warnings.into_iter().partition(|w| is_note(w));
     let report = Report {
         allocators: hooked,
         grow_sites,
@@ -138,6 +140,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         has_names,
         has_dwarf,
         warnings,
+        notes,
         families,
         look_alikes,
     };
@@ -146,6 +149,14 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     // to another thread while the caller validates or runs the output.
     std::thread::spawn(move || drop(module));
     Ok(Instrumented { wasm, report })
+}
+
+/// Whether a line the discovery wrote says how an allocator was found
+/// (the roles the JS glue gives, an allocator recognised by the shape of
+/// its code) rather than what the numbers may miss: a note, not a warning.
+fn is_note(line: &str) -> bool {
+    line.starts_with("roles from the JS glue ")
+        || line.starts_with("allocator recognised by the shape of its code: ")
 }
 
 /// The module, each function's index in the original module, and (when

@@ -104,10 +104,13 @@ pub(crate) fn recognise(
                 shape,
             });
         }
-        warnings.push(format!(
-            "allocator recognised by the shape of its code: {family}: {}",
-            roles.join(", ")
-        ));
+        // Nothing to say when the glue or the names hooked every role.
+        if !roles.is_empty() {
+            warnings.push(format!(
+                "allocator recognised by the shape of its code: {family}: {}",
+                roles.join(", ")
+            ));
+        }
     }
 }
 

@@ -206,6 +206,9 @@ pub fn report_table(r: &heapscope_instrument::Report) -> String {
         if r.has_names { "yes" } else { "no" },
         if r.has_dwarf { "yes" } else { "no" },
     ));
+    for note in &r.notes {
+        s.push_str(&format!("note: {}\n", term_safe(note)));
+    }
     for warn in &r.warnings {
         s.push_str(&format!("warning: {}\n", term_safe(warn)));
     }

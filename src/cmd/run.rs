@@ -546,13 +546,9 @@ impl Opts {
         }
         let outcome = match (&self.node, &self.session) {
             (Some(script), keep) => {
+                // The roles it gives are a note of the run's summary.
                 if cfg.glue.is_none() && !self.plain {
                     cfg.glue = glue_of(&cfg.module, script);
-                    if let (Some(g), false) = (&cfg.glue, self.quiet) {
-                        if g.tells_more_than_names() {
-                            eprintln!("heapscope: {}", g.describe());
-                        }
-                    }
                 }
                 let node = heapscope_collector::session::NodeRun {
                     script: script.clone(),
@@ -588,7 +584,7 @@ impl Opts {
         if let Some(p) = &self.summary_json {
             let summary = match &outcome {
                 Ok(o) => o.summary.clone(),
-                Err(e) => HeapModel::new().summary(RunStatus::Error, None, &format!("{e:#}")),
+                Err(e) => HeapModel::new().summary(RunStatus::Error, None, &with_causes(e)),
             };
             let json = serde_json::to_string_pretty(&summary)?;
             std::fs::write(p, json + "\n")
@@ -723,6 +719,13 @@ fn undecided(cfg: &RunConfig, o: &RunOutcome) -> Option<String> {
         ))
     } else if gated && no_messages {
         Some("gates not checked: no message was processed (the messages file is empty)".into())
+    } else if gated
+        && o.instrumented
+            .as_ref()
+            .is_some_and(|r| r.allocators.is_empty())
+    {
+        // Growth alone says nothing of leaks.
+        Some("gates not checked: no allocator was found, so only memory growth was recorded; if the module allocates through a function of its own, name it with --alloc-fn".into())
     } else if gated && o.summary.events == 0 && o.summary.status == RunStatus::Exited {
         // A gate that saw nothing proves nothing: an allocator heapscope
         // did not find looks exactly like a clean run.
@@ -730,6 +733,19 @@ fn undecided(cfg: &RunConfig, o: &RunOutcome) -> Option<String> {
     } else {
         None
     }
+}
+
+/// An error and its causes, one after the other (`failed to instrument
+/// `x.wasm`: the module has no linear memory...`): the summary's message.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 /// The guest's stack where it stopped (the summary message's lines after

@@ -147,7 +147,7 @@ impl TraceRun {
 /// replayed summary (`heapscope summary TRACE --json`) equals the run's
 /// `--summary-json` field by field, except what only the live run has (the
 /// host's measurements, the gates it was asked to check, the instrumenter's
-/// warnings when it ran in memory).
+/// warnings and notes when it ran in memory).
 pub fn check_round_trip(trace: &Path, summary: &Path, run: &Output) {
     let Ok(live) = std::fs::read_to_string(summary) else {
         return; // A run that stopped before its summary (a signal).
@@ -194,7 +194,7 @@ pub fn check_round_trip(trace: &Path, summary: &Path, run: &Output) {
     let mut replay: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     for v in [&mut live, &mut replay] {
         let m = v.as_object_mut().unwrap();
-        for k in ["host", "gates", "warnings"] {
+        for k in ["host", "gates", "warnings", "notes"] {
             m.remove(k);
         }
     }

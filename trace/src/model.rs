@@ -724,6 +724,7 @@ impl HeapModel {
             invocations_failed: None,
             partial: Vec::new(),
             warnings: Vec::new(),
+            notes: Vec::new(),
             memory_breakdown: self.breakdown(),
             other_memories: self.other_memories(),
             growth: None,
@@ -969,6 +970,11 @@ pub struct Summary {
     /// there is nothing to say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// How the instrumenter found allocators no name says (the roles the
+    /// app's JS glue gives, an allocator recognised by the shape of its
+    /// code): what was done, not what the numbers miss. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Memory 0's pages by what holds them (static data, auxiliary stack,
     /// live heap, allocator overhead and freed space, never used), at the
     /// peak of live bytes and at exit, when the run recorded the layout.

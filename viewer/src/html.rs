@@ -232,6 +232,9 @@ pub fn report(a: &Analysis) -> Result<String, String> {
     if let Some(k) = &s.leak_kinds {
         facts.push(("leak kinds at exit".into(), crate::text::leak_kinds(k)));
     }
+    for n in &s.notes {
+        facts.push(("note".into(), n.clone()));
+    }
     for w in &s.warnings {
         facts.push(("warning".into(), w.clone()));
     }

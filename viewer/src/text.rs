@@ -347,6 +347,9 @@ pub fn summary_lines(module: &str, s: &Summary) -> Vec<String> {
             plural(s.cut_stacks, "event", "events")
         ));
     }
+    for n in &s.notes {
+        out.push(format!("note: {}", term_safe(n)));
+    }
     for w in &s.warnings {
         // They name the module's functions.
         out.push(format!("warning: {}", term_safe(w)));
@@ -664,6 +667,11 @@ pub fn dump<R: std::io::Read>(
                 align,
                 stack: s,
             } => {
+                // 0: the call gave no alignment (malloc's).
+                let align = match align {
+                    0 => "?".to_string(),
+                    a => a.to_string(),
+                };
                 format!(
                     "alloc {} ptr={ptr:#x} size={size} align={align} stack={}",
                     role(*kind),

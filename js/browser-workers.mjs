@@ -73,7 +73,7 @@ const sessions = [];
 const notes = [];
 const unseen = [];
 const problem = missingFeature();
-install({ onSession: (${STREAMED})(sessions, ${post(0)}), onUnseen: (why) => unseen.push(why), options: { invocations: ${JSON.stringify(invocations)} } });
+install({ onSession: (${STREAMED})(sessions, ${post(0)}), onUnseen: (why) => unseen.push(why), onUnrecorded: (why) => notes.push(why), options: { invocations: ${JSON.stringify(invocations)} } });
 const W = globalThis.Worker;
 if (W) {
   globalThis.Worker = class Worker extends W {

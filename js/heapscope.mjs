@@ -50,6 +50,21 @@ const TAG = Object.freeze({
   HANDED: 9,
 });
 
+/**
+ * The deepest stack a session keeps whole, in bytes: the largest a record
+ * in the module's event buffer can hold (16,376 frames), deeper than the
+ * wasm stack of Node's default size holds of the smallest function (about
+ * 18,000 frames). A deeper one (synchronous hooks read up to the whole
+ * shadow stack, 262,144 frames) keeps its innermost `CUT_STACK_BYTES`.
+ */
+const MAX_STACK_BYTES = ABI.EVENT_BYTES - 32;
+const CUT_STACK_BYTES = 1024 * 4;
+
+/** `n` with thousands separators, as heapscope prints numbers. */
+function num(n) {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
 /** The most distinct values a session keeps of those handed to JavaScript. */
 const MAX_HANDED = 1 << 20;
 
@@ -210,6 +225,63 @@ export class Session {
     this.handed = new Set();
     this.sink = null;
     this.syncPending = false;
+    // What the session could not record, said once each (`onUnrecorded`:
+    // the run is then partial).
+    this.onUnrecorded = null;
+    this.said = new Set();
+    // heapscope's shadow stack ran past its memory ([`checkOverflow`]).
+    this.overflowed = false;
+    // Events whose stack was too deep to keep whole ([`capStack`]).
+    this.cut = 0;
+  }
+
+  /** Say, once, that `why` could not be recorded: the run is partial. */
+  unrecorded(why) {
+    if (this.said.has(why)) return;
+    this.said.add(why);
+    this.onUnrecorded?.(why);
+  }
+
+  /**
+   * Whether heapscope's shadow stack pointer has run past the stack's part
+   * of the shadow memory. The instrumented code never checks it (a check
+   * per call would cost every call): a call from JavaScript that reached
+   * the module without [`enter`] leaves the stack where the last call
+   * stopped, and calls after call pile up until the frames overwrite the
+   * event buffer and a frame's store traps. That trap is heapscope's, not
+   * the program's: the run says so, is partial, and reports no trap.
+   */
+  checkOverflow() {
+    if (this.overflowed || !this.spGlobal) return this.overflowed;
+    if (this.spGlobal.value >>> 0 <= ABI.EVENT_BASE) return false;
+    this.overflowed = true;
+    this.unrecorded(
+      `heapscope's shadow stack overflowed (its pointer at byte ${num(this.spGlobal.value >>> 0)}, past ` +
+        `the ${num(ABI.EVENT_BASE)} bytes of its stack): a call from JavaScript into the module bypassed ` +
+        `heapscope's collector, so the stacks piled up call after call; a trap of the module from ` +
+        `then on is heapscope's own, not the program's, and the events from then on are not recorded`,
+    );
+    return true;
+  }
+
+  /**
+   * A stack as the session keeps it: a stack deeper than a buffered record
+   * can hold ([`MAX_STACK_BYTES`]; deeper than the wasm stack of Node's
+   * default size holds of the smallest function) is cut to its innermost
+   * [`CUT_STACK_BYTES`], so that no event adds more than that to the
+   * session; the run says so and is partial.
+   */
+  capStack(stack) {
+    if (stack.length <= MAX_STACK_BYTES) return stack;
+    this.cut++;
+    this.unrecorded(
+      `stacks deeper than ${num(MAX_STACK_BYTES / 4)} frames (heapscope's shadow stack; the ` +
+        `wasm stack of Node's default size holds about 18,000 frames of the smallest function) were ` +
+        `cut to their innermost ${num(CUT_STACK_BYTES / 4)} frames: their outer frames and depth are not ` +
+        `recorded (a call from JavaScript into the module that bypassed heapscope's collector ` +
+        `leaves the stack to pile up call after call)`,
+    );
+    return stack.subarray(stack.length - CUT_STACK_BYTES);
   }
 
   /**
@@ -264,7 +336,7 @@ export class Session {
         this.copyEvents();
         const stack = this.stack(sp);
         if (stack === null) {
-          this.invalid();
+          if (!this.checkOverflow()) this.invalid();
           return;
         }
         if (memory === 0 && this.memory0) {
@@ -316,7 +388,7 @@ export class Session {
     this.out.u32(memory);
     this.out.u64(delta);
     this.out.u64(result);
-    this.out.bytes(stack);
+    this.out.bytes(this.capStack(stack));
     this.out.end(at);
   }
 
@@ -413,11 +485,12 @@ export class Session {
 
   /** A synchronous hook's event, encoded as the buffer's records are. */
   event(tag, kind, a, b, c, sp) {
-    const stack = this.stack(sp);
+    let stack = this.stack(sp);
     if (stack === null) {
-      this.invalid();
+      if (!this.checkOverflow()) this.invalid();
       return;
     }
+    stack = this.capStack(stack);
     const at = this.out.begin(TAG.EVENTS);
     this.out.u32(
       ((tag << ABI.EVENT_TAG_SHIFT) | (kind & ABI.EVENT_KIND_MASK)) >>> 0,
@@ -445,6 +518,12 @@ export class Session {
     if (!this.events) return;
     const end = this.events.value >>> 0;
     if (end <= ABI.EVENT_BASE) return;
+    if (this.checkOverflow()) {
+      // Frames past the stack's part of the shadow memory were written
+      // over the buffer: its records cannot be trusted.
+      this.events.value = ABI.EVENT_BASE;
+      return;
+    }
     const view = this.shadowView();
     const at = this.out.begin(TAG.EVENTS);
     this.out.bytes(view.subarray(ABI.EVENT_BASE, Math.min(end, view.length)));
@@ -464,7 +543,13 @@ export class Session {
     if (this.depth === 0 && this.spGlobal) this.spGlobal.value = 0;
     this.depth++;
     try {
-      return f(...args);
+      // A wrapper passed back as a funcref is the wasm function it wraps;
+      // a wasm function returned (a funcref result) is wrapped.
+      for (let i = 0; i < args.length; i++) {
+        if (typeof args[i] === "function") args[i] = unwrap(args[i]);
+      }
+      const r = f(...args);
+      return typeof r === "function" ? this.wrapFunction(r) : r;
     } finally {
       this.depth--;
       if (this.depth === 0 && this.sink && !this.syncPending) {
@@ -543,6 +628,26 @@ export class Session {
   }
 
   /**
+   * `f` as JavaScript gets it from the instance other than as an export
+   * (a table's entry: emnapi calls every napi callback as
+   * `wasmTable.get(cb)(...)`; a funcref global's value; a funcref the
+   * module passes to an import or returns): a wasm function is behind a
+   * wrapper that enters the session as an export's does ([`enter`]), else
+   * a call from JavaScript would continue the stack where the last call
+   * stopped. One wrapper per function (the first session's that reads
+   * it), with its `length` and `name`; any other value is itself.
+   */
+  wrapFunction(f) {
+    const known = wrapperOf.get(f);
+    if (known) return known;
+    if (!isWasmFunction(f)) return f;
+    const wrapper = like((...args) => this.enter(f, args), f);
+    wrapped.set(wrapper, f);
+    wrapperOf.set(f, wrapper);
+    return wrapper;
+  }
+
+  /**
    * End the session: the last buffered events, memory 0 and the globals the
    * leak scan reads, and how it ended. Returns the session's bytes; later
    * calls return the same bytes. A streamed session ([`stream`]) hands its
@@ -557,6 +662,12 @@ export class Session {
   finish(end = {}) {
     if (this.finished) return this.finished;
     this.drain();
+    if (this.checkOverflow() && end.trapped) {
+      // The trap is heapscope's own (a frame's store past the shadow
+      // memory): the run says so (`checkOverflow`), not that the module
+      // trapped.
+      end = { ...end, trapped: false, stack: undefined, message: "" };
+    }
     const ex = this.exports ?? {};
     const memory = ex[`${ABI.MEMORY_EXPORT_PREFIX}0`];
     if (memory) {
@@ -612,7 +723,9 @@ export class Session {
     this.out.u32(globals.length);
     for (const g of globals) this.out.u64(g);
     // A trap leaves the shadow stack where the module stopped.
-    const trapStack = (end.trapped && this.spGlobal && this.stack(this.spGlobal.value)) || new Uint8Array(0);
+    const trapStack = this.capStack(
+      (end.trapped && this.spGlobal && this.stack(this.spGlobal.value)) || new Uint8Array(0),
+    );
     this.out.u32(trapStack.length);
     this.out.bytes(trapStack);
     this.out.bytes(utf8.encode(end.message ?? ""));
@@ -635,6 +748,38 @@ export class Session {
  */
 const wrapped = new WeakMap(); // wrapper -> wasm function
 const wrapperOf = new WeakMap(); // wasm function -> its (first) wrapper
+// The tables and globals of instrumented instances (exported or imported):
+// a wasm function JavaScript reads from one is behind the session's
+// wrapper (`Session.wrapFunction`).
+const ownerOf = new WeakMap(); // Table or Global -> Session
+
+/** The wasm function behind a wrapper; any other value is itself. */
+function unwrap(v) {
+  return (typeof v === "function" && wrapped.get(v)) || v;
+}
+
+// Whether a function is a wasm function (an instance's, read from a
+// table, a global or a call), not one of JavaScript's: only a wasm function
+// goes into a funcref table (an externref table, wasm-bindgen's, holds the
+// app's JavaScript functions too, which stay as they are). Checked once
+// per function.
+const wasmFunctions = new WeakMap();
+let scratch = null;
+const rawTableSet = WebAssembly.Table.prototype.set;
+function isWasmFunction(f) {
+  let known = wasmFunctions.get(f);
+  if (known !== undefined) return known;
+  scratch ??= new WebAssembly.Table({ element: "anyfunc", initial: 1 });
+  try {
+    rawTableSet.call(scratch, 0, f);
+    rawTableSet.call(scratch, 0, null);
+    known = true;
+  } catch {
+    known = false;
+  }
+  wasmFunctions.set(f, known);
+  return known;
+}
 
 /**
  * `wrapper` with `original`'s `length` and `name`, so that code checking a
@@ -702,7 +847,7 @@ export function extismFunctions() {
  *
  * Returns a function that puts the originals back.
  */
-export function install({ substitute = () => null, onSession, onUnseen, options } = {}) {
+export function install({ substitute = () => null, onSession, onUnseen, onUnrecorded, options } = {}) {
   const W = WebAssembly;
   const orig = {
     instantiate: W.instantiate,
@@ -771,11 +916,18 @@ export function install({ substitute = () => null, onSession, onUnseen, options 
       }
       // A host function (node:wasi's) keeps nothing it is given; the app's
       // JavaScript may keep what it is given (`Session.hand`).
+      // A wasm function it is given (a funcref argument) is behind the
+      // session's wrapper, as a table's entries are; a wrapper it returns
+      // as a funcref is the wasm function.
       const wrapper = native(value)
         ? (...args) => value(...args)
         : (...args) => {
             session.hand(args);
-            return value(...args);
+            for (let i = 0; i < args.length; i++) {
+              if (typeof args[i] === "function") args[i] = session.wrapFunction(args[i]);
+            }
+            const r = value(...args);
+            return typeof r === "function" ? unwrap(r) : r;
           };
       Object.defineProperty(copy, name, {
         value: like(wrapper, value),
@@ -862,8 +1014,23 @@ export function install({ substitute = () => null, onSession, onUnseen, options 
     if (problem) throw new Error(`heapscope: ${problem}`);
     const session = new Session(options);
     live.add(session);
+    session.onUnrecorded = onUnrecorded ?? null;
     onSession?.(session);
+    // Its tables and globals, imported and exported: a wasm function read
+    // from one is behind the session's wrapper (`Session.wrapFunction`).
+    const own = (v) => {
+      if ((v instanceof table.Table || v instanceof global.Global) && !ownerOf.has(v)) ownerOf.set(v, session);
+    };
+    for (const { module: ns, name, kind } of orig.Module.imports(module)) {
+      if (kind !== "table" && kind !== "global") continue;
+      try {
+        own(imports?.[ns]?.[name]);
+      } catch {
+        // An import object that throws: the engine says so.
+      }
+    }
     const finish = (instance) => {
+      for (const v of Object.values(instance.exports)) own(v);
       session.attach(instance);
       if (session.memory0 && !owners.has(session.memory0)) owners.set(session.memory0, session);
       return present(instance, session);
@@ -918,16 +1085,22 @@ export function install({ substitute = () => null, onSession, onUnseen, options 
     set: W.Table.prototype.set,
     grow: W.Table.prototype.grow,
   };
-  const unwrap = (v) => (typeof v === "function" && wrapped.get(v)) || v;
   const Table = function Table(descriptor, ...init) {
     if (!new.target) throw new TypeError("WebAssembly.Table must be called with new");
     return new table.Table(descriptor, ...init.map(unwrap));
   };
   Table.prototype = table.Table.prototype;
   W.Table = like(Table, table.Table);
+  // A wasm function read from an instrumented instance's table is behind
+  // its session's wrapper, whether or not it is exported (emnapi calls napi
+  // callbacks as `wasmTable.get(cb)(...)`).
   W.Table.prototype.get = like(function get(i) {
     const f = table.get.call(this, i);
-    return (typeof f === "function" && wrapperOf.get(f)) || f;
+    if (typeof f !== "function") return f;
+    const w = wrapperOf.get(f);
+    if (w) return w;
+    const session = ownerOf.get(this);
+    return session ? session.wrapFunction(f) : f;
   }, table.get);
   W.Table.prototype.set = like(function set(i, ...v) {
     return table.set.call(this, i, ...v.map(unwrap));
@@ -935,6 +1108,36 @@ export function install({ substitute = () => null, onSession, onUnseen, options 
   W.Table.prototype.grow = like(function grow(n, ...v) {
     return table.grow.call(this, n, ...v.map(unwrap));
   }, table.grow);
+  // A funcref global's value, as a table's entry.
+  const global = {
+    Global: W.Global,
+    value: Object.getOwnPropertyDescriptor(W.Global.prototype, "value"),
+    valueOf: W.Global.prototype.valueOf,
+  };
+  const Global = function Global(descriptor, ...v) {
+    if (!new.target) throw new TypeError("WebAssembly.Global must be called with new");
+    return new global.Global(descriptor, ...v.map(unwrap));
+  };
+  Global.prototype = global.Global.prototype;
+  W.Global = like(Global, global.Global);
+  const globalValue = (g) => {
+    const v = global.value.get.call(g);
+    if (typeof v !== "function") return v;
+    const session = ownerOf.get(g);
+    return session ? session.wrapFunction(v) : (wrapperOf.get(v) ?? v);
+  };
+  Object.defineProperty(W.Global.prototype, "value", {
+    ...global.value,
+    get: like(function () {
+      return globalValue(this);
+    }, global.value.get),
+    set: like(function (v) {
+      global.value.set.call(this, unwrap(v));
+    }, global.value.set),
+  });
+  W.Global.prototype.valueOf = like(function valueOf() {
+    return globalValue(this);
+  }, global.valueOf);
   W.Module = like(Module, orig.Module);
   W.Instance = like(Instance, orig.Instance);
   W.compile = like((bytes, ...rest) => orig.compile.call(W, swap(bytes), ...rest), orig.compile);
@@ -969,5 +1172,8 @@ export function install({ substitute = () => null, onSession, onUnseen, options 
     if (register) FR.prototype.register = register;
     W.Table = table.Table;
     Object.assign(W.Table.prototype, { get: table.get, set: table.set, grow: table.grow });
+    W.Global = global.Global;
+    Object.defineProperty(W.Global.prototype, "value", global.value);
+    W.Global.prototype.valueOf = global.valueOf;
   };
 }

@@ -30,6 +30,7 @@ import {
   finishOnTerminate,
   loadIntoWorkers,
   removeOld,
+  unrecorded,
   unseen,
   workerInstances,
 } from "./worker.mjs";
@@ -69,6 +70,7 @@ if (!out) {
   install({
     substitute,
     onUnseen: (why) => unseen(out, why),
+    onUnrecorded: (why) => unrecorded(out, why),
     options: { invocations, extism: !!process.env.HEAPSCOPE_EXTISM },
     onSession: (s) => {
       s.file = instanceFile(out, sessions.length);

@@ -114,8 +114,10 @@ export function workerPrelude(collector, thread, invocations) {
 if (self.__heapscope) return; // installed once per Worker
 ${collector}
 const sessions = [];
+const notes = [];
 install({
   onSession: (${STREAMED})(sessions, ${post(thread)}),
+  onUnrecorded: (why) => notes.push(why),
   options: { invocations: ${JSON.stringify(invocations)} },
 });
 // Before each message the app gets, what the last one did is streamed: an
@@ -129,7 +131,7 @@ self.__heapscope = {
   finish: (end) => {
     const e = trap && !end.trapped ? { ...end, trapped: true, message: trap } : end;
     for (const s of sessions) s.finish(e);
-    return { sessions: sessions.length };
+    return { sessions: sessions.length, notes: [...notes] };
   },
 };
 })();
@@ -185,14 +187,17 @@ export function within(ms, promise) {
 /**
  * Finish every live Worker's sessions (their last records are streamed to
  * the server as the rest were). A Worker that has ended keeps what it
- * streamed: a session without its end. Returns how many were finished.
+ * streamed: a session without its end. Returns how many were finished;
+ * what their sessions could not record is added to `notes`.
  */
-export async function finishWorkers(page, end) {
+export async function finishWorkers(page, end, notes = []) {
   let finished = 0;
   for (const w of page.workers()) {
     try {
       const got = await w.evaluate((e) => self.__heapscope?.finish(e) ?? null, end);
       finished += got?.sessions ?? 0;
+      // What its sessions could not record (the run is then partial).
+      notes.push(...(got?.notes ?? []));
     } catch (e) {
       // It ended meanwhile: what it streamed is kept, without its end.
       process.stderr.write(

@@ -181,7 +181,7 @@ async function main() {
       trap = await page.evaluate(() => window.__heapscopeTrap ?? null);
       const end = { trapped: !!trap, code: 0, message: trap ?? "" };
       mine = await page.evaluate((e) => window.__heapscope.finish(e), end);
-      await finishWorkers(page, { trapped: false, code: 0, message: "" });
+      await finishWorkers(page, { trapped: false, code: 0, message: "" }, notes);
     }
     // The page's first instance is the session, as ever; an empty session
     // when it made none (its Workers may have).

@@ -245,6 +245,15 @@ const CORPUS: &[Row] = &[
         &[],
         false,
     ),
+    // napi-rs's wasm32-wasi build, run by emnapi (threads, a shared
+    // memory, mimalloc linked with --wrap, callbacks through the table).
+    node(
+        "oxc-napi",
+        "@oxc-parser/binding-wasm32-wasi/parser.wasm32-wasi.wasm",
+        "oxc-napi.mjs",
+        &["20", "memory"],
+        false,
+    ),
     Row {
         module: From::Built("npm/rapier2d.wasm"),
         ..node("rapier2d", "", "rapier.mjs", &[], false)

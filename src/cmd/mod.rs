@@ -8,6 +8,7 @@ pub mod instrument;
 pub mod leaks;
 pub mod report;
 pub mod run;
+pub mod runner;
 pub mod summary;
 pub mod timeline;
 pub mod top;

@@ -226,6 +226,12 @@ pub struct Opts {
     /// Print nothing of heapscope's own on success.
     #[arg(short, long)]
     quiet: bool,
+    /// Set by `runner`: a failed gate's lines are followed by what failed
+    /// it (the leaks and the functions that allocated them, the growth
+    /// sites: the text of `--junit`), as a failed test says why, since
+    /// cargo's output is all there is to read.
+    #[arg(skip)]
+    pub(super) explain_failed_gates: bool,
 }
 
 /// Parse a `--fail-on-leak` kind (`run` and `leaks` share it).
@@ -615,13 +621,14 @@ impl Opts {
             );
         }
         let failed = text::gate_failures(&outcome.summary.gates);
-        self.ci.emit(&heapscope_viewer::ci::GateReport {
+        let report = heapscope_viewer::ci::GateReport {
             suite: format!("heapscope run {}", cfg.module.display()),
             gates: outcome.summary.gates.clone(),
             undecided: undecided.clone(),
             summary: text::summary_lines(&format!("`{}`", cfg.module.display()), &outcome.summary),
             details: run_details(&outcome),
-        })?;
+        };
+        self.ci.emit(&report)?;
         if let Some(why) = undecided {
             eprintln!("heapscope: error: {why}");
             return Ok(if unreadable.is_some() {
@@ -635,6 +642,13 @@ impl Opts {
             .chain(&text::gate_notes(&outcome.summary.gates))
         {
             eprintln!("heapscope: {line}");
+        }
+        if self.explain_failed_gates {
+            for g in outcome.summary.gates.iter().filter(|g| !g.passed) {
+                for line in report.detail(&g.gate).lines() {
+                    eprintln!("heapscope:   {line}");
+                }
+            }
         }
         if !failed.is_empty() {
             return Ok(self.gate_exit.code);

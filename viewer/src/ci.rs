@@ -29,7 +29,8 @@ pub struct GateReport {
 }
 
 impl GateReport {
-    fn detail(&self, gate: &str) -> &str {
+    /// What explains a failure of `gate` (a gate's name: `fail-on-leak=definite`).
+    pub fn detail(&self, gate: &str) -> &str {
         self.details
             .iter()
             .find(|(g, _)| gate.starts_with(g.as_str()))

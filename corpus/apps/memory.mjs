@@ -3,6 +3,21 @@
 // one as an import) with its size then, so that the app can print its
 // final size at the end (`printMemories()`): the module's real growth,
 // which the test compares with the growth heapscope recorded.
+// emscripten's glue gives its module an environment (getenv) holding the
+// script's path (`_`, process.argv[1]) and the locale (`LANG`, from
+// navigator.language), which programs copy into their heap: fixed here, so
+// that the corpus's numbers do not follow the checkout's path or locale.
+if (typeof process !== "undefined" && process.argv?.length > 1) {
+  process.argv[1] = "/app/corpus-app.mjs";
+}
+try {
+  if (globalThis.navigator) {
+    Object.defineProperty(globalThis.navigator, "language", { value: "en-US", configurable: true });
+  }
+} catch {
+  // A navigator whose language cannot be set keeps its own.
+}
+
 const seen = [];
 const note = (m) => {
   if (m instanceof WebAssembly.Memory && !seen.some((s) => s.memory === m)) {

@@ -5,6 +5,7 @@
 // PACKAGE_DIR is the installed package (corpus/node_modules/@sqlite.org/
 // sqlite-wasm): its Node entry is the one its package.json names. Prints
 // SQLite's version and the query's row as JSON.
+import "./fixed-env.mjs";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";

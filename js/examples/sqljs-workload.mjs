@@ -2,6 +2,7 @@
 // (sqljs.html): 3,000 rows with 8 KB blobs, an index, a query over a third
 // of them, and one 40,000,000-byte blob that makes the heap grow. Returns
 // the query's rows as JSON.
+import "./fixed-env.mjs";
 export function workload(SQL) {
   const db = openDatabase(SQL);
   db.run("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, payload BLOB)");

@@ -836,50 +836,29 @@ fn forwarding_calls(
 ) -> Vec<(FunctionId, Vec<Option<usize>>)> {
     use walrus::ir::{self, Instr};
     let mut out = Vec::new();
-    let mut stack = vec![f.entry_block()];
-    while let Some(id) = stack.pop() {
-        let instrs = &f.block(id).instrs;
-        for (i, (instr, _)) in instrs.iter().enumerate() {
-            let callee = match instr {
-                Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => {
-                    stack.push(*seq);
-                    continue;
-                }
-                Instr::IfElse(ir::IfElse {
-                    consequent,
-                    alternative,
-                }) => {
-                    stack.extend([*consequent, *alternative]);
-                    continue;
-                }
-                Instr::Call(ir::Call { func }) | Instr::ReturnCall(ir::ReturnCall { func }) => {
-                    *func
-                }
-                _ => continue,
-            };
-            let n = module
-                .types
-                .get(module.funcs.get(callee).ty())
-                .params()
-                .len();
-            if n == 0 || n > i {
-                continue;
-            }
-            let args: Option<Vec<Option<usize>>> = instrs[i - n..i]
-                .iter()
-                .map(|(a, _)| match a {
-                    Instr::LocalGet(ir::LocalGet { local }) => {
-                        f.args.iter().position(|p| p == local).map(Some)
-                    }
-                    Instr::Const(_) => Some(None),
-                    _ => None,
-                })
-                .collect();
-            if let Some(args) = args {
-                out.push((callee, args));
-            }
+    crate::exported::for_each_direct_call(f, |instrs, i, callee| {
+        let n = module
+            .types
+            .get(module.funcs.get(callee).ty())
+            .params()
+            .len();
+        if n == 0 || n > i {
+            return;
         }
-    }
+        let args: Option<Vec<Option<usize>>> = instrs[i - n..i]
+            .iter()
+            .map(|(a, _)| match a {
+                Instr::LocalGet(ir::LocalGet { local }) => {
+                    f.args.iter().position(|p| p == local).map(Some)
+                }
+                Instr::Const(_) => Some(None),
+                _ => None,
+            })
+            .collect();
+        if let Some(args) = args {
+            out.push((callee, args));
+        }
+    });
     out
 }
 

@@ -197,38 +197,43 @@ fn arity(module: &Module, f: FunctionId) -> usize {
     module.types.get(module.funcs.get(f).ty()).params().len()
 }
 
-/// The direct calls in `f` (any block) with where each argument comes from.
-pub(crate) fn calls_with_args(module: &Module, f: &LocalFunction) -> Vec<(FunctionId, Vec<Arg>)> {
-    let mut out = Vec::new();
+/// Every direct call (`call`, `return_call`) in `f`, in any block: `visit`
+/// gets the instructions of the call's block, the call's index in them and
+/// the callee.
+pub(crate) fn for_each_direct_call(
+    f: &LocalFunction,
+    mut visit: impl FnMut(&[(Instr, ir::InstrLocId)], usize, FunctionId),
+) {
     let mut stack = vec![f.entry_block()];
     while let Some(id) = stack.pop() {
         let instrs = &f.block(id).instrs;
         for (i, (instr, _)) in instrs.iter().enumerate() {
-            let callee = match instr {
-                Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => {
-                    stack.push(*seq);
-                    continue;
-                }
+            match instr {
+                Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => stack.push(*seq),
                 Instr::IfElse(ir::IfElse {
                     consequent,
                     alternative,
-                }) => {
-                    stack.extend([*consequent, *alternative]);
-                    continue;
-                }
+                }) => stack.extend([*consequent, *alternative]),
                 Instr::Call(ir::Call { func }) | Instr::ReturnCall(ir::ReturnCall { func }) => {
-                    *func
+                    visit(instrs, i, *func)
                 }
-                _ => continue,
-            };
-            if !matches!(module.funcs.get(callee).kind, FunctionKind::Local(_)) {
-                continue;
-            }
-            if let Some(args) = arguments(f, &instrs[..i], i, arity(module, callee)) {
-                out.push((callee, args.into_iter().map(|(a, _)| a).collect()));
+                _ => {}
             }
         }
     }
+}
+
+/// The direct calls in `f` (any block) with where each argument comes from.
+pub(crate) fn calls_with_args(module: &Module, f: &LocalFunction) -> Vec<(FunctionId, Vec<Arg>)> {
+    let mut out = Vec::new();
+    for_each_direct_call(f, |instrs, i, callee| {
+        if !matches!(module.funcs.get(callee).kind, FunctionKind::Local(_)) {
+            return;
+        }
+        if let Some(args) = arguments(f, &instrs[..i], i, arity(module, callee)) {
+            out.push((callee, args.into_iter().map(|(a, _)| a).collect()));
+        }
+    });
     out
 }
 

@@ -657,37 +657,15 @@ fn last_lines(s: &str, n: usize) -> String {
         .collect()
 }
 
-/// Profile `page` (a path under the repository root) in headless Chromium
-/// through js/browser.mjs, writing its session; returns its `#out` text.
+/// Profile `page` in headless Chromium (`common::profile_page`), writing
+/// its session; returns its `#out` text as a line.
 fn in_chromium(
     dir: &std::path::Path,
     page: &str,
     original: &std::path::Path,
     session: &std::path::Path,
 ) -> Result<String, String> {
-    let module = dir.join("page.hs.wasm");
-    let o = instrument_cmd(original, &module, &[]);
-    if code(&o) != 0 {
-        return Err(format!("heapscope instrument fails:\n{}", stderr(&o)));
-    }
-    let text = dir.join("out.txt");
-    let out = Command::new(common::node())
-        .arg(repo().join("js/browser.mjs"))
-        .args(["--root".as_ref(), repo().as_os_str()])
-        .args(["--page", page])
-        .args(["--original".as_ref(), original.as_os_str()])
-        .args(["--module".as_ref(), module.as_os_str()])
-        .args(["--session".as_ref(), session.as_os_str()])
-        .args(["--out".as_ref(), text.as_os_str()])
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return Err(format!(
-            "js/browser.mjs fails:\n{}",
-            last_lines(&stderr(&out), 6)
-        ));
-    }
-    let text = std::fs::read_to_string(text).map_err(|e| format!("no #out text: {e}"))?;
+    let text = profile_page(dir, page, original, session).map_err(|e| last_lines(&e, 6))?;
     Ok(format!("{text}\n"))
 }
 

@@ -50,16 +50,7 @@ fn run_node(
     script: &Path,
     args: &[&str],
 ) -> (std::process::Output, serde_json::Value) {
-    let node = node();
-    let mut all = vec![
-        "--node",
-        script.to_str().unwrap(),
-        "--node-bin",
-        node.to_str().unwrap(),
-        "--",
-    ];
-    all.extend(args);
-    let (o, _, s) = record(dir, module, &all);
+    let (o, _, s) = record_node_app(dir, module, script, &[], args);
     (o, s)
 }
 

@@ -27,17 +27,7 @@ fn record_node(
     args: &[&str],
 ) -> (std::process::Output, PathBuf, serde_json::Value) {
     let script = repo().join("js/examples").join(script);
-    let node = node();
-    let mut all: Vec<&str> = vec![
-        "--node",
-        script.to_str().unwrap(),
-        "--node-bin",
-        node.to_str().unwrap(),
-    ];
-    all.extend(extra);
-    all.push("--");
-    all.extend(args);
-    record(dir, module, &all)
+    record_node_app(dir, module, &script, extra, args)
 }
 
 /// The leak groups of a trace as `heapscope leaks` prints them, without
@@ -178,25 +168,11 @@ fn unprofiled(script: &str, args: &[&str]) -> String {
 /// Profile `page` in headless Chromium through js/browser.mjs and record
 /// the session; returns the page's #out text and the summary.
 fn in_chromium(dir: &Path, page: &str, original: &Path) -> (String, serde_json::Value) {
-    let module = dir.join("app.hs.wasm");
-    let o = instrument_cmd(original, &module, &[]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let session = dir.join("page.hss");
-    let text = dir.join("out.txt");
-    let out = Command::new(node())
-        .arg(repo().join("js/browser.mjs"))
-        .args(["--root".as_ref(), repo().as_os_str()])
-        .args(["--page", page])
-        .args(["--original".as_ref(), original.as_os_str()])
-        .args(["--module".as_ref(), module.as_os_str()])
-        .args(["--session".as_ref(), session.as_os_str()])
-        .args(["--out".as_ref(), text.as_os_str()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let text = profile_page(dir, page, original, &session).unwrap_or_else(|e| panic!("{e}"));
     let (o, _, s) = record(dir, original, &["--session", session.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    (std::fs::read_to_string(text).unwrap(), s)
+    (text, s)
 }
 
 /// The statements of js/examples/sqljs.mjs (and sqljs.html): 3,000 rows,
@@ -1077,15 +1053,7 @@ fn a_wasm_bindgen_object_javascript_still_holds_is_not_definitely_lost() {
         let dir = tempfile::tempdir().unwrap();
         let o = Command::new(&node).arg(&app).args(args).output().unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
-        let mut all = vec![
-            "--node",
-            app.to_str().unwrap(),
-            "--node-bin",
-            node.to_str().unwrap(),
-            "--",
-        ];
-        all.extend(args);
-        let (p, _, s) = record(dir.path(), &module, &all);
+        let (p, _, s) = record_node_app(dir.path(), &module, &app, &[], args);
         assert_eq!(code(&p), 0, "{}", stderr(&p));
         assert_eq!(stdout(&p), stdout(&o), "the app's output is unchanged");
         assert_eq!(s["total_blocks"], 37, "{s}");

@@ -16,19 +16,14 @@ fn record_node(
     args: &[&str],
 ) -> (std::process::Output, PathBuf, serde_json::Value) {
     let script = repo().join("js/examples").join(script);
-    let node = node();
     let session = dir.join("s.hss");
-    let mut all: Vec<&str> = vec![
-        "--node",
-        script.to_str().unwrap(),
-        "--node-bin",
-        node.to_str().unwrap(),
-        "--session",
-        session.to_str().unwrap(),
-        "--",
-    ];
-    all.extend(args);
-    record(dir, module, &all)
+    record_node_app(
+        dir,
+        module,
+        &script,
+        &["--session", session.to_str().unwrap()],
+        args,
+    )
 }
 
 /// The leak groups as `heapscope leaks` prints them (`extra` its options),
@@ -449,23 +444,9 @@ fn sqljs_in_a_worker_is_recorded_as_on_the_main_thread() {
 /// Profile `page` in headless Chromium through js/browser.mjs with
 /// `original` instrumented; returns the session and the page's #out text.
 fn in_chromium(dir: &Path, original: &Path, page: &str) -> (PathBuf, String) {
-    let module = dir.join("app.hs.wasm");
-    let o = instrument_cmd(original, &module, &[]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let session = dir.join("page.hss");
-    let text = dir.join("out.txt");
-    let out = std::process::Command::new(node())
-        .arg(repo().join("js/browser.mjs"))
-        .args(["--root".as_ref(), repo().as_os_str()])
-        .args(["--page", page])
-        .args(["--original".as_ref(), original.as_os_str()])
-        .args(["--module".as_ref(), module.as_os_str()])
-        .args(["--session".as_ref(), session.as_os_str()])
-        .args(["--out".as_ref(), text.as_os_str()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    (session, std::fs::read_to_string(&text).unwrap())
+    let text = profile_page(dir, page, original, &session).unwrap_or_else(|e| panic!("{e}"));
+    (session, text)
 }
 
 /// sql.js's own Web Worker (worker.sql-wasm-debug.js, unmodified) in

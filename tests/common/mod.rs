@@ -310,6 +310,60 @@ pub fn record(dir: &Path, module: &Path, extra: &[&str]) -> (Output, PathBuf, se
     )
 }
 
+/// `record` of `heapscope run MODULE --node SCRIPT --node-bin NODE EXTRA --
+/// ARGS`, with the project's Node 22 ([`node`]).
+pub fn record_node_app(
+    dir: &Path,
+    module: &Path,
+    script: &Path,
+    extra: &[&str],
+    args: &[&str],
+) -> (Output, PathBuf, serde_json::Value) {
+    let node = node();
+    let mut all = vec![
+        "--node",
+        script.to_str().unwrap(),
+        "--node-bin",
+        node.to_str().unwrap(),
+    ];
+    all.extend(extra);
+    all.push("--");
+    all.extend(args);
+    record(dir, module, &all)
+}
+
+/// Profile `page` (a path under the repository root) in headless Chromium
+/// through js/browser.mjs with `original` instrumented (into `dir`), its
+/// session written to `session`; the text of the page's `#out`, or what
+/// failed.
+pub fn profile_page(
+    dir: &Path,
+    page: &str,
+    original: &Path,
+    session: &Path,
+) -> Result<String, String> {
+    let module = dir.join("app.hs.wasm");
+    let o = instrument_cmd(original, &module, &[]);
+    if code(&o) != 0 {
+        return Err(format!("heapscope instrument fails:\n{}", stderr(&o)));
+    }
+    let text = dir.join("out.txt");
+    let out = Command::new(node())
+        .arg(repo().join("js/browser.mjs"))
+        .args(["--root".as_ref(), repo().as_os_str()])
+        .args(["--page", page])
+        .args(["--original".as_ref(), original.as_os_str()])
+        .args(["--module".as_ref(), module.as_os_str()])
+        .args(["--session".as_ref(), session.as_os_str()])
+        .args(["--out".as_ref(), text.as_os_str()])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(format!("js/browser.mjs fails:\n{}", stderr(&out)));
+    }
+    std::fs::read_to_string(text).map_err(|e| format!("no #out text: {e}"))
+}
+
 /// Compare `actual` with the golden file `tests/golden/NAME`, after replacing
 /// the repository path with `<repo>`. `BLESS=1` rewrites the golden file.
 pub fn golden(name: &str, actual: &str) {

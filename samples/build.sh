@@ -12,6 +12,8 @@
 #   c/leaky.stripped.wasm          no name section, no DWARF (error-path tests)
 #   c/leaky.native c/fragment.native  gcc -g -O0, for Valgrind's reference counts
 #   rust/leaky.wasm                wasm32-wasip1, release with line tables and names
+#   rust/leaky-release.wasm        the same as a default `cargo build --release` (no debug info)
+#   rust/panicky.wasm              wasm32-wasip1, panics in its own code after allocating
 #   rust/unknown.wasm              wasm32-unknown-unknown cdylib, Rust's default allocator
 #   rust/unknown-lto.wasm          the same with LTO: the __rust_alloc shims are inlined away
 #   rust/alloc-<allocator>.wasm    leak(n), churn(k) and grow(n) over each Rust allocator people ship
@@ -69,6 +71,13 @@ fresh "$out/c/leaky.stripped.wasm" c/leaky.c || clang --target=wasm32-wasi c/lea
 
 (cd rust/leaky && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-wasip1)
 cp "$target_dir/wasm32-wasip1/release/leaky.wasm" "$out/rust/leaky.wasm"
+# The same program as a default `cargo build --release` builds it: no debug
+# info (cargo strips it), opt-level 3: the README's debug-info hint.
+(cd rust/leaky && CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=debuginfo CARGO_PROFILE_RELEASE_OPT_LEVEL=3 \
+  CARGO_TARGET_DIR="$target_dir-default" cargo build --quiet --release --target wasm32-wasip1)
+cp "$target_dir-default/wasm32-wasip1/release/leaky.wasm" "$out/rust/leaky-release.wasm"
+(cd rust/panicky && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-wasip1)
+cp "$target_dir/wasm32-wasip1/release/panicky.wasm" "$out/rust/panicky.wasm"
 (cd rust/unknown && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown)
 cp "$target_dir/wasm32-unknown-unknown/release/unknown.wasm" "$out/rust/unknown.wasm"
 (cd rust/unknown && CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_TARGET_DIR="$target_dir-lto" \

@@ -13,6 +13,7 @@ pub mod ci;
 pub mod diff;
 pub mod escape;
 pub mod export;
+pub mod facts;
 pub mod flame;
 pub mod html;
 pub mod profile;

@@ -119,6 +119,9 @@ pub enum InstrumentError {
     /// The input is not a valid module (or uses a feature walrus cannot read).
     #[error("invalid WebAssembly: {0}")]
     Invalid(String),
+    /// The input is a component, not a core module.
+    #[error("the input is {}", COMPONENT)]
+    Component,
     /// The module already carries heapscope's site table.
     #[error("the module is already instrumented by heapscope (it has a `{}` section); run it as it is instead of instrumenting it again", abi::SITE_TABLE_SECTION)]
     AlreadyInstrumented,
@@ -144,6 +147,9 @@ pub enum InstrumentError {
 /// the file looks like instead (the message reads after "cannot run FILE: ").
 pub fn module_bytes(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
     if bytes.starts_with(b"\0asm") {
+        if is_component(bytes) {
+            return Err(format!("it is {COMPONENT}"));
+        }
         return Ok(std::borrow::Cow::Borrowed(bytes));
     }
     let looks_like_text = std::str::from_utf8(bytes).is_ok_and(|t| {
@@ -168,9 +174,21 @@ pub fn module_bytes(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> 
         });
     }
     match wat::parse_bytes(bytes) {
+        Ok(b) if is_component(&b) => Err(format!("it is the text of {COMPONENT}")),
         Ok(b) => Ok(b),
         Err(e) => Err(format!("it is WebAssembly text that does not parse: {e:#}")),
     }
+}
+
+/// What a component is to heapscope, after "it is".
+const COMPONENT: &str =
+    "a WebAssembly component (WASI 0.2); heapscope profiles core modules only for now";
+
+/// Whether `wasm`'s header is a component's: after the magic, a version
+/// and the layer 1 (a core module's layer is 0: `01 00 00 00`; a
+/// component's header is `0d 00 01 00`).
+pub fn is_component(wasm: &[u8]) -> bool {
+    wasm.starts_with(b"\0asm") && wasm.get(6..8) == Some(&[1, 0])
 }
 
 /// Whether `wasm` carries heapscope's site table (is already instrumented).
@@ -190,9 +208,12 @@ pub fn instrument(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
             "not a WebAssembly module: it does not start with the `\\0asm` magic".into(),
         ));
     }
+    if is_component(wasm) {
+        return Err(InstrumentError::Component);
+    }
     if wasm.get(4..8) != Some(&[1, 0, 0, 0]) {
         return Err(InstrumentError::Invalid(
-            "not a core WebAssembly module (version is not 1); components are not supported yet"
+            "not a core WebAssembly module of version 1 (its header's version bytes are not `01 00 00 00`)"
                 .into(),
         ));
     }

@@ -101,6 +101,7 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(io::stderr)
         .with_ansi(ansi)
+        .event_format(PlainLines { ours: &OURS })
         .init();
 
     let result = match cli.command {
@@ -124,6 +125,40 @@ fn main() -> ExitCode {
             let _ = writeln!(io::stderr().lock(), "{}", error_text(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// Log lines as heapscope's other lines on stderr: `heapscope: ` and the
+/// message, `warning: ` or `error: ` before it at those levels, the crate's
+/// name before a dependency's; no timestamp, no level column.
+struct PlainLines {
+    ours: &'static [&'static str],
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for PlainLines
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let meta = event.metadata();
+        write!(writer, "heapscope: ")?;
+        match *meta.level() {
+            tracing::Level::ERROR => write!(writer, "error: ")?,
+            tracing::Level::WARN => write!(writer, "warning: ")?,
+            _ => {}
+        }
+        let krate = meta.target().split("::").next().unwrap_or_default();
+        if !self.ours.contains(&krate) {
+            write!(writer, "{}: ", meta.target())?;
+        }
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
     }
 }
 

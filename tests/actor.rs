@@ -146,10 +146,9 @@ fn leaky_actor_under_its_16_mib_default_limit_stops_at_the_limit_with_the_stack_
         serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     assert_eq!(s["status"], "memory_limit");
     assert!(
-        s["message"]
-            .as_str()
-            .unwrap()
-            .ends_with("to 16842752 bytes, limit 16777216"),
+        s["message"].as_str().unwrap().ends_with(
+            "from 16.0 MiB to 16.1 MiB (16,842,752 bytes) is over the limit of 16.0 MiB"
+        ),
         "{s}"
     );
     assert_eq!(s["memory"]["peak_pages"], 256, "16 MiB is 256 pages");

@@ -79,8 +79,10 @@ impl ResourceLimiter for Limiter {
         match self.limit {
             Some(l) if desired as u64 > l => {
                 self.hit = Some((current, desired));
-                Err(wasmtime::Error::msg(format!(
-                    "memory limit exceeded: growing a memory from {current} to {desired} bytes, limit {l}"
+                Err(wasmtime::Error::msg(limit_message(
+                    current as u64,
+                    desired as u64,
+                    l,
                 )))
             }
             _ => Ok(true),
@@ -95,6 +97,24 @@ impl ResourceLimiter for Limiter {
     ) -> wasmtime::Result<bool> {
         Ok(true)
     }
+}
+
+/// Why the memory limit refused a growth, in binary units, with the
+/// exact size asked for (and the limit's, where the units show the two
+/// alike).
+fn limit_message(current: u64, desired: u64, limit: u64) -> String {
+    use heapscope_trace::units::{bytes_human, thousands};
+    let (want, cap) = (bytes_human(desired), bytes_human(limit));
+    let cap = if want == cap {
+        format!("{cap} ({} bytes)", thousands(limit))
+    } else {
+        cap
+    };
+    format!(
+        "memory limit exceeded: growing a memory from {} to {want} ({} bytes) is over the limit of {cap}",
+        bytes_human(current),
+        thousands(desired),
+    )
 }
 
 /// The wasm stack budget of a run, in bytes.
@@ -392,5 +412,22 @@ mod tests {
             assert_eq!(params, abi::hook_params(name).unwrap(), "{name}");
             assert_eq!(ty.results().len(), 0, "{name}");
         }
+    }
+
+    #[test]
+    fn the_memory_limit_is_said_in_units_with_the_exact_size_once() {
+        assert_eq!(
+            limit_message(1 << 20, 17 << 20, 16 << 20),
+            "memory limit exceeded: growing a memory from 1.0 MiB to 17.0 MiB (17,825,792 bytes) is over the limit of 16.0 MiB"
+        );
+        // A limit the units cannot tell from the size asked for.
+        assert_eq!(
+            limit_message(65536, 131072, 131000),
+            "memory limit exceeded: growing a memory from 64.0 KiB to 128.0 KiB (131,072 bytes) is over the limit of 127.9 KiB"
+        );
+        assert_eq!(
+            limit_message(0, 131072, 131060),
+            "memory limit exceeded: growing a memory from 0 B to 128.0 KiB (131,072 bytes) is over the limit of 128.0 KiB (131,060 bytes)"
+        );
     }
 }

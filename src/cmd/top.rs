@@ -12,6 +12,7 @@ Examples:
   heapscope top heapscope.trace
   heapscope top app.trace --weight peak-bytes --top 10
   heapscope top app.trace --weight allocations --depth 3
+  heapscope top app.trace --json --top 0
 
 Exit status:
   0    table printed
@@ -36,12 +37,23 @@ pub struct Opts {
     /// as it takes to tell the rows apart).
     #[arg(long, default_value_t = 0, value_name = "N")]
     depth: usize,
+    /// Print the rows as JSON: each site's numbers (allocated_bytes,
+    /// allocations, peak_bytes, leaked_bytes, leaked_blocks), the label the
+    /// table prints and its whole stack (frames: function, file, line); and
+    /// the run's totals.
+    #[arg(long)]
+    json: bool,
 }
 
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
         let a = super::analyze_with_peak(&self.trace)?;
+        if self.json {
+            let v = heapscope_viewer::text::top_json(&a, self.weight, self.top, self.depth);
+            let text = serde_json::to_string_pretty(&v).context("cannot render JSON")?;
+            return super::print(&format!("{text}\n")).map(|()| 0);
+        }
         super::print_styled(&heapscope_viewer::text::top(
             &a,
             self.weight,

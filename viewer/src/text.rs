@@ -873,6 +873,18 @@ pub enum TopBy {
     Leaked,
 }
 
+impl TopBy {
+    /// The weight's name, as `--weight` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TopBy::Bytes => "allocated-bytes",
+            TopBy::Count => "allocations",
+            TopBy::Peak => "peak-bytes",
+            TopBy::Leaked => "leaked-bytes",
+        }
+    }
+}
+
 impl std::str::FromStr for TopBy {
     type Err = String;
     fn from_str(s: &str) -> Result<TopBy, String> {
@@ -888,12 +900,12 @@ impl std::str::FromStr for TopBy {
     }
 }
 
-/// The allocation sites (stacks) with the most bytes, allocations, bytes at
-/// the peak or bytes live at exit: `heapscope top`. `a` needs its peak
-/// snapshot for the peak column. Each site is its first user frame and, with
-/// `depth` 0, as many callers as it takes to tell the rows shown apart (at
-/// most 8); with `depth` N, N frames.
-pub fn top(a: &Analysis, by: TopBy, n: usize, depth: usize) -> String {
+/// The allocation sites (stacks that allocated), most `by` first, ties in
+/// stack order: the rows of `heapscope top`, text and JSON.
+pub fn top_sites(
+    a: &Analysis,
+    by: TopBy,
+) -> Vec<(heapscope_trace::StackId, &crate::profile::StackStats)> {
     let mut rows: Vec<_> = a
         .profile
         .active()
@@ -906,6 +918,57 @@ pub fn top(a: &Analysis, by: TopBy, n: usize, depth: usize) -> String {
         TopBy::Leaked => s.live_bytes,
     };
     rows.sort_by(|x, y| key(y.1).cmp(&key(x.1)).then(x.0.cmp(&y.0)));
+    rows
+}
+
+/// `heapscope top --json`: the first `n` rows of [`top`] (0: all), each
+/// with its numbers, the label the text prints and the whole stack, and
+/// the run's totals.
+pub fn top_json(a: &Analysis, by: TopBy, n: usize, depth: usize) -> serde_json::Value {
+    let rows = top_sites(a, by);
+    let shown = if n == 0 {
+        rows.len()
+    } else {
+        n.min(rows.len())
+    };
+    let stacks: Vec<&[crate::analysis::FrameView]> = rows
+        .iter()
+        .take(shown)
+        .map(|(id, _)| a.stacks.get(id).map_or(&[][..], Vec::as_slice))
+        .collect();
+    let labels = site_labels(&stacks, depth);
+    let s = &a.summary;
+    serde_json::json!({
+        "module": a.module,
+        "weight": by.name(),
+        "sites": rows.len(),
+        "totals": {
+            "allocated_bytes": s.total_bytes,
+            "allocations": s.total_blocks,
+            "peak_bytes": s.max_bytes,
+            "leaked_bytes": s.curr_bytes,
+        },
+        "rows": rows.iter().zip(labels).zip(stacks).map(|(((_, st), site), frames)| {
+            serde_json::json!({
+                "allocated_bytes": st.alloc_bytes,
+                "allocations": st.alloc_blocks,
+                "peak_bytes": st.peak_bytes,
+                "leaked_bytes": st.live_bytes,
+                "leaked_blocks": st.live_blocks,
+                "site": site,
+                "frames": frames,
+            })
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// The allocation sites (stacks) with the most bytes, allocations, bytes at
+/// the peak or bytes live at exit: `heapscope top`. `a` needs its peak
+/// snapshot for the peak column. Each site is its first user frame and, with
+/// `depth` 0, as many callers as it takes to tell the rows shown apart (at
+/// most 8); with `depth` N, N frames.
+pub fn top(a: &Analysis, by: TopBy, n: usize, depth: usize) -> String {
+    let rows = top_sites(a, by);
     let mut out = String::new();
     let s = &a.summary;
     let _ = writeln!(

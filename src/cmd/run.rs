@@ -16,7 +16,9 @@ use std::path::PathBuf;
 /// guest's stdin, stdout and stderr are the terminal's; heapscope's own
 /// lines go to stderr, prefixed `heapscope:`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "\
+#[command(
+    args_override_self = true,
+    after_help = "\
 Examples:
   heapscope run app.wasm -- input.txt --verbose
   heapscope run app.wasm --trace app.trace --summary-json summary.json
@@ -49,16 +51,17 @@ Exit status (the same contract as `heapscope --help`):
        session cut inside a record, without its end record, or whose end record
        contradicts it: records after it, an exit code outside 0 to 255); the module
        ended in its start function (nothing to scan); gates were asked for and the run
-       recorded no heap event at all, or the messages file is empty; no gate is passed
-       (whatever the guest or the gates said)
-  130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then (with
-       --node, Node is stopped and its session is partial: 3)
+       recorded no heap event at all, or the messages file is empty; a --node run
+       interrupted (Node is stopped, its session is partial); no gate is passed (whatever
+       the guest or the gates said)
+  130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then
   134  the guest trapped, hit --memory-limit or ran out of time or fuel (as wasmtime exits
        on a trap); the summary's `status` says which
 A failed gate's code wins over 134 when both apply (the status still says how it ended).
 
 Run status (the summary's `status`): exited, trapped, memory_limit, timeout (--timeout
-or --fuel), interrupted, error (heapscope could not run it).")]
+or --fuel), interrupted, error (heapscope could not run it)."
+)]
 pub struct Opts {
     /// The module to run (instrumented or not); with --actor, the config's.
     #[arg(required_unless_present = "actor")]
@@ -71,136 +74,159 @@ pub struct Opts {
     #[arg(trailing_var_arg = true, value_name = "ARGS")]
     args: Vec<String>,
     /// Where to write the trace.
-    #[arg(long, value_name = "FILE", default_value = "heapscope.trace")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_name = "FILE",
+        default_value = "heapscope.trace"
+    )]
     trace: PathBuf,
     /// Record no trace, only the summary.
-    #[arg(long, conflicts_with = "trace")]
+    #[arg(help_heading = "Output", long, conflicts_with = "trace")]
     no_trace: bool,
     /// Write the run summary as JSON to FILE (also when the run fails).
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
     /// argv[0] for the guest (default: the module's file name, as wasmtime passes it).
-    #[arg(long)]
+    #[arg(help_heading = "Running", long)]
     argv0: Option<String>,
     /// Set an environment variable for the guest. Repeatable.
-    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_env)]
+    #[arg(help_heading = "Running", long, value_name = "KEY=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
     /// Preopen a host directory, as GUEST in the guest (default: the same path). Repeatable.
-    #[arg(long, value_name = "HOST[::GUEST]", value_parser = parse_dir)]
+    #[arg(help_heading = "Running", long, value_name = "HOST[::GUEST]", value_parser = parse_dir)]
     dir: Vec<(PathBuf, String)>,
     /// Largest size any of the guest's linear memories may grow to (e.g.
     /// 16MiB; heapscope's own shadow memory is not counted); the run ends
     /// with status `memory_limit` when the guest needs more.
-    #[arg(long, value_name = "SIZE", value_parser = super::parse_size)]
+    #[arg(help_heading = "Running", long, value_name = "SIZE", value_parser = super::parse_size)]
     memory_limit: Option<u64>,
-    /// Stop the guest after this long (e.g. 30s); status `timeout`.
-    /// At least 1ms ([`MIN_TIMEOUT`]).
-    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    /// Stop the guest after this long (e.g. 30s, at least 1ms); status
+    /// `timeout`.
+    #[arg(help_heading = "Running", long, value_name = "DURATION", value_parser = parse_timeout)]
     timeout: Option<std::time::Duration>,
     /// Stop the guest after about N wasm instructions; status `timeout`.
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Running", long, value_name = "N")]
     fuel: Option<u64>,
     /// Name an allocator function (see `heapscope instrument --help`). Repeatable.
-    #[arg(long = "alloc-fn", value_name = "ROLE=NAME|INDEX")]
+    #[arg(
+        help_heading = "Instrumenting",
+        long = "alloc-fn",
+        value_name = "ROLE=NAME|INDEX"
+    )]
     alloc_fns: Vec<AllocOverride>,
     /// The app's JavaScript glue, for the roles of exports no name tells
     /// (see `heapscope instrument --help`). With --node and without it,
     /// the JS files in the module's folder that call its exports are read.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Instrumenting", long, value_name = "FILE")]
     glue: Option<PathBuf>,
     /// Compile with Winch, wasmtime's baseline compiler, instead of
     /// Cranelift (as `wasmtime run -C compiler=winch`): about three times
     /// faster to compile and slower to run, for a first run of a big module
     /// that does little (the module cache makes later runs cheap anyway).
-    #[arg(long, conflicts_with_all = ["node", "session"])]
+    #[arg(help_heading = "Running", long, conflicts_with_all = ["node", "session"])]
     winch: bool,
     /// Run the module as it is, with no hooks: the baseline for comparisons.
-    #[arg(long)]
+    #[arg(help_heading = "Running", long)]
     plain: bool,
     /// Instrument and compile the module even when a run of the same
     /// module with the same options left it compiled in the cache
     /// (`$HEAPSCOPE_CACHE_DIR`, else `~/.cache/heapscope`; at most
     /// `$HEAPSCOPE_CACHE_MAX_MB`, default 1024, least recently used entries
     /// go first), and store nothing there.
-    #[arg(long)]
+    #[arg(help_heading = "Running", long)]
     no_cache: bool,
     /// Call this exported function instead of `_start`; ARGS are its
     /// arguments, and its results are printed one per line, as `wasmtime
     /// run --invoke` does.
-    #[arg(long, value_name = "NAME")]
+    #[arg(help_heading = "Running", long, value_name = "NAME")]
     invoke: Option<String>,
     /// Call the `--invoke` export N times in one instance.
-    #[arg(long, value_name = "N", default_value_t = 1, requires = "invoke", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(help_heading = "Running", long, value_name = "N", default_value_t = 1, requires = "invoke", value_parser = clap::value_parser!(u64).range(1..))]
     repeat: u64,
     /// Run an Extism plugin: call its FUNCTION once per message (see --input,
     /// --messages), with Extism's host functions defined.
-    #[arg(long, value_name = "FUNCTION", conflicts_with = "invoke")]
+    #[arg(
+        help_heading = "Extism plugins and actors",
+        long,
+        value_name = "FUNCTION",
+        conflicts_with = "invoke"
+    )]
     extism: Option<String>,
     /// Run an actor as its host would: module, function, config and memory
     /// limit from a component config file (JSON: component, module,
     /// function, config, metadata.memory_limit_mb).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["invoke", "module"])]
+    #[arg(help_heading = "Extism plugins and actors", long, value_name = "FILE", conflicts_with_all = ["invoke", "module"])]
     actor: Option<PathBuf>,
     /// One Extism call with this file's bytes as input.
-    #[arg(long, value_name = "FILE", conflicts_with = "messages")]
+    #[arg(
+        help_heading = "Extism plugins and actors",
+        long,
+        value_name = "FILE",
+        conflicts_with = "messages"
+    )]
     input: Option<PathBuf>,
     /// One Extism call per non-empty line of this file (JSON Lines).
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Extism plugins and actors", long, value_name = "FILE")]
     messages: Option<PathBuf>,
     /// A plugin config value (what the PDK's `config::get` reads). Repeatable.
-    #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_env)]
+    #[arg(help_heading = "Extism plugins and actors", long = "config", value_name = "KEY=VALUE", value_parser = parse_env)]
     config: Vec<(String, String)>,
     /// Write each call's output or error to FILE, one JSON object per line:
     /// {"index":N,"output":TEXT}, {"index":N,"output_hex":HEX} or {"index":N,"error":MESSAGE}.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Extism plugins and actors", long, value_name = "FILE")]
     outputs: Option<PathBuf>,
     /// Show the plugin's log lines of LEVEL and above (trace, debug, info,
     /// warn, error) on stderr; off by default, as in Extism.
-    #[arg(long, value_name = "LEVEL")]
+    #[arg(help_heading = "Extism plugins and actors", long, value_name = "LEVEL")]
     log_level: Option<heapscope_collector::extism::LogLevel>,
     /// Invocations the growth fit leaves out at the start (default: a tenth
     /// of them).
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Extism plugins and actors", long, value_name = "N")]
     warmup: Option<u64>,
     /// Suppression file (Valgrind's format: `{ name, Memcheck:Leak, fun:...,
     /// ... }`) for blocks live at exit that are not leaks. Repeatable.
-    #[arg(long = "suppressions", value_name = "FILE")]
+    #[arg(
+        help_heading = "Leaks and gates",
+        long = "suppressions",
+        value_name = "FILE"
+    )]
     suppressions: Vec<PathBuf>,
     /// Do not apply the built-in suppressions (wasi-libc's argv, environment
     /// and preopen tables, which it allocates once and never frees).
-    #[arg(long)]
+    #[arg(help_heading = "Leaks and gates", long)]
     no_default_suppressions: bool,
-    /// Exit 1 when blocks live at exit are definitely lost (the default;
+    /// Fail when blocks live at exit are definitely lost (the default;
     /// with =possible, also possibly lost; with =reachable, any); suppressed
     /// blocks never count. The same rule as `heapscope leaks --fail-on-leak`.
-    #[arg(long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "definite", value_parser = parse_kind)]
+    #[arg(help_heading = "Leaks and gates", long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "definite", value_parser = parse_kind)]
     fail_on_leak: Option<LeakKind>,
-    /// Exit 1 when live heap bytes peak above SIZE.
-    #[arg(long, value_name = "SIZE", value_parser = super::parse_size)]
+    /// Fail when live heap bytes peak above SIZE.
+    #[arg(help_heading = "Leaks and gates", long, value_name = "SIZE", value_parser = super::parse_size)]
     max_peak: Option<u64>,
-    /// Exit 1 when more than SIZE bytes are definitely, indirectly or possibly lost.
-    #[arg(long, value_name = "SIZE", value_parser = super::parse_size)]
+    /// Fail when more than SIZE bytes are definitely, indirectly or possibly lost.
+    #[arg(help_heading = "Leaks and gates", long, value_name = "SIZE", value_parser = super::parse_size)]
     max_leaked: Option<u64>,
-    /// Exit 1 when more than N blocks are allocated in all.
-    #[arg(long, value_name = "N")]
+    /// Fail when more than N blocks are allocated in all.
+    #[arg(help_heading = "Leaks and gates", long, value_name = "N")]
     max_allocs: Option<u64>,
-    /// Exit 1 when live heap grows by more than BYTES per invocation after
+    /// Fail when live heap grows by more than BYTES per invocation after
     /// the warm-up (or when too few invocations ran to tell).
-    #[arg(long, value_name = "BYTES")]
+    #[arg(help_heading = "Leaks and gates", long, value_name = "BYTES")]
     max_growth: Option<u64>,
-    /// Exit 1 when the run made invalid frees (double frees, frees of
+    /// Fail when the run made invalid frees (double frees, frees of
     /// pointers that cannot be a block). Frees of blocks heapscope did not
     /// see allocated never count; the gate says how many it left out.
-    #[arg(long)]
+    #[arg(help_heading = "Leaks and gates", long)]
     fail_on_invalid_free: bool,
     /// How hooks learn call stacks: `shadow` (the instrumented module's
     /// shadow stack, the default) or `backtrace` (a host-side stack walk per
     /// event, far slower: the benchmarks' reference).
-    #[arg(long, value_name = "MODE", default_value = "shadow", value_parser = ["shadow", "backtrace"], hide = true)]
+    #[arg(help_heading = "Instrumenting", long, value_name = "MODE", default_value = "shadow", value_parser = ["shadow", "backtrace"], hide = true)]
     stack_mode: String,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Leaks and gates")]
     gate_exit: super::GateExit,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Leaks and gates")]
     ci: super::CiOutput,
     /// Run this Node script instead (ARGS are its arguments), with
     /// heapscope's JavaScript collector loaded first: when the script's
@@ -210,21 +236,28 @@ pub struct Opts {
     /// FUNCTION or --invoke FUNCTION, each call of that export from
     /// JavaScript is an invocation, for the growth fit. The session is
     /// written as it goes: Node killed by any signal leaves what it held,
-    /// recorded as partial (exit 3); Ctrl-C or SIGTERM to heapscope is
+    /// recorded as partial; Ctrl-C or SIGTERM to heapscope is
     /// passed to Node as SIGTERM (a second one kills it).
-    #[arg(long, value_name = "SCRIPT", conflicts_with_all = ["plain", "actor", "messages", "input", "repeat"])]
+    #[arg(help_heading = "JavaScript hosts", long, value_name = "SCRIPT", conflicts_with_all = ["plain", "actor", "messages", "input", "repeat"])]
     node: Option<PathBuf>,
     /// The `node` executable for --node (default: $HEAPSCOPE_NODE, else
     /// `node` on PATH).
-    #[arg(long, value_name = "PATH", requires = "node")]
+    #[arg(
+        help_heading = "JavaScript hosts",
+        long,
+        value_name = "PATH",
+        requires = "node"
+    )]
     node_bin: Option<PathBuf>,
-    /// Record a session the JavaScript collector wrote (in a browser, or
-    /// with `node --import heapscope/register`) for MODULE, instead of
-    /// running it; with --node, keep the session in FILE.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["plain", "actor", "messages", "input", "repeat"])]
+    /// Record a session the JavaScript collector wrote for MODULE (in a
+    /// browser with js/browser.mjs, or in Node with `HEAPSCOPE_SESSION=FILE
+    /// node --import ./js/register.mjs app.mjs`, both in heapscope's
+    /// repository), instead of running it; with --node, keep the session in
+    /// FILE.
+    #[arg(help_heading = "JavaScript hosts", long, value_name = "FILE", conflicts_with_all = ["plain", "actor", "messages", "input", "repeat"])]
     session: Option<PathBuf>,
     /// Print nothing of heapscope's own on success.
-    #[arg(short, long)]
+    #[arg(help_heading = "Output", short, long)]
     quiet: bool,
     /// Set by `runner`: a failed gate's lines are followed by what failed
     /// it (the leaks and the functions that allocated them, the growth

@@ -640,7 +640,16 @@ fn advice_cites_its_numbers_and_stack_and_stays_silent_on_clean_samples() {
     assert!(text.contains("at scratch ("), "{text}");
 
     let (f, _) = trace_of(dir.path(), &sample("c/fragment.wasm"), &[]);
-    assert_eq!(advice_ids(&f), ["pre-size-memory", "set-maximum"]);
+    // Memory that grew without a leak: pre-sizing it is advice, after
+    // what bounds it.
+    assert_eq!(advice_ids(&f), ["set-maximum", "pre-size-memory"]);
+    let text = stdout(&hs(&["summary".as_ref(), f.as_os_str()]));
+    assert!(
+        text.contains(
+            "declare the size the module needs up front (link with --initial-memory=8912896"
+        ),
+        "{text}"
+    );
 
     let messages = sample("actor/messages-5000.jsonl");
     let m = messages.to_str().unwrap();
@@ -649,7 +658,9 @@ fn advice_cites_its_numbers_and_stack_and_stays_silent_on_clean_samples() {
         &sample("actor/actor-leaky.wasm"),
         &["--extism", "process", "--messages", m],
     );
-    assert!(advice_ids(&al).contains(&"bound-caches".to_string()));
+    // The leak first, and never "pre-size memory" to the size the leak
+    // reached: that would hide it.
+    assert_eq!(advice_ids(&al), ["bound-caches", "set-maximum"]);
     let text = stdout(&hs(&["summary".as_ref(), al.as_os_str()]));
     assert!(
         text.contains("live heap grew by 2,056.0 bytes per invocation"),
@@ -705,4 +716,236 @@ fn top_and_timeline_show_the_sites_and_the_curve() {
         "{svg}"
     );
     assert!(svg.contains(&format!("{} heap events", s["events"])));
+}
+
+/// `heapscope report TRACE FLAGS -o OUT.html`; returns the HTML.
+fn report_html(trace: &Path, flags: &[&str], html: &Path) -> String {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["report".as_ref(), trace.as_os_str()];
+    args.extend(flags.iter().map(std::ffi::OsStr::new));
+    args.extend(["-o".as_ref(), html.as_os_str()]);
+    let o = hs(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    std::fs::read_to_string(html).unwrap()
+}
+
+/// The report's flamegraphs: (weight, the frame's height in pixels, the
+/// SVG it shows).
+fn report_flames(html: &str) -> Vec<(String, usize, String)> {
+    html.split("<iframe class=\"flame")
+        .skip(1)
+        .map(|f| {
+            let id = f.split("id=\"flame-").nth(1).unwrap().split('"').next();
+            let height = f.split("style=\"height: ").nth(1).unwrap();
+            let height = height.split("px").next().unwrap().parse().unwrap();
+            let b64 = f.split("data:image/svg+xml;base64,").nth(1).unwrap();
+            let svg = base64_decode(b64.split('"').next().unwrap());
+            (
+                id.unwrap().to_string(),
+                height,
+                String::from_utf8(svg).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Standard base64, padded.
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes().filter(|&c| c != b'=') {
+        let v = ALPHABET.iter().position(|&a| a == c).expect("base64") as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// The `height` of an SVG's root element.
+fn svg_height(svg: &str) -> usize {
+    let tag = svg.split("<svg").nth(1).unwrap().split('>').next().unwrap();
+    tag.split(" height=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Inferno's drawing of a flamegraph of `rows` rows (the deepest stack's
+/// frames and the root `all`): 16 pixels a row, 60 above them (title and
+/// subtitle, font size 12) and 34 below (the details line).
+fn flame_height(rows: usize) -> usize {
+    rows * 16 + 60 + 34
+}
+
+/// Frames of the deepest folded stack.
+fn deepest(folded: &str) -> usize {
+    folded
+        .lines()
+        .map(|l| l.rsplit_once(' ').unwrap().0.split(';').count())
+        .max()
+        .unwrap()
+}
+
+#[test]
+fn flamegraphs_start_at_the_entry_point_and_are_as_tall_as_their_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (t, _) = trace_of(d, &sample("rust/leaky.wasm"), &[]);
+    // The folded stacks (what `heapscope flamegraph` and the report draw)
+    // start at the program's `leaky::main`; --full-stacks keeps the 14
+    // frames of start-up under it.
+    let folded = export(&t, &["--format", "folded"], Path::new("-"));
+    let full = export(&t, &["--format", "folded", "--full-stacks"], Path::new("-"));
+    for l in folded.lines() {
+        assert!(l.starts_with("leaky::main"), "{l}");
+    }
+    let startup = "_start;__main_void;std::rt::lang_start_internal;";
+    for l in full.lines() {
+        assert!(l.starts_with(startup), "{l}");
+        assert!(l.contains(";std::rt::lang_start::{{closure}};std::sys::backtrace::__rust_begin_short_backtrace;core::ops::function::FnOnce::call_once;leaky::main"), "{l}");
+    }
+    assert_eq!(
+        deepest(&folded),
+        3,
+        "leaky::main;leaky::handle_request;leaky::Cache::insert"
+    );
+    // `heapscope flamegraph`: one row per frame, the root's included.
+    let svg = flamegraph(&t, "allocated-bytes", &d.join("f.svg"));
+    assert!(!svg.contains("lang_start") && !svg.contains("_start"));
+    assert_eq!(svg_height(&svg), flame_height(3 + 1));
+    // The report: every flamegraph's frame exactly as tall as its graph,
+    // none with start-up frames, and the page says how to see them.
+    let html = report_html(&t, &[], &d.join("r.html"));
+    let flames = report_flames(&html);
+    assert_eq!(flames.len(), 4);
+    for (id, height, svg) in &flames {
+        assert_eq!(*height, svg_height(svg), "{id}");
+        assert!(!svg.contains("lang_start"), "{id}");
+        let weight = export(&t, &["--format", "folded", "--weight", id], Path::new("-"));
+        assert_eq!(*height, flame_height(deepest(&weight) + 1), "{id}");
+    }
+    assert_eq!(flames[0].1, flame_height(4));
+    assert!(html.contains("<code>heapscope report --full-stacks</code> keeps them"));
+    let html = report_html(&t, &["--full-stacks"], &d.join("full.html"));
+    for (id, height, svg) in report_flames(&html) {
+        assert_eq!(height, svg_height(&svg), "{id}");
+        assert!(svg.contains("std::rt::lang_start_internal"), "{id}");
+    }
+    assert!(!html.contains("keeps them"));
+}
+
+#[test]
+fn the_timeline_marks_the_summarys_peak_at_its_exact_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // fragment's peak (7,200,000 bytes at its 100,124th event of 200,025)
+    // lasts a few events: the timeline's point for the span holding it
+    // ends at 7,198,208 bytes, which is all the live-heap line showed.
+    let (t, s) = trace_of(d, &sample("c/fragment.wasm"), &[]);
+    assert_eq!(
+        (s["max_bytes"].as_u64(), s["max_blocks"].as_u64()),
+        (Some(7_200_000), Some(100_001))
+    );
+    let html = report_html(&t, &[], &d.join("fragment.html"));
+    let (dom, console) = chromium(&file_url(&d.join("fragment.html")), None);
+    assert!(console.is_empty(), "{console:#?}");
+    assert!(
+        dom.contains("<g class=\"peak-marker\" data-bytes=\"7200000\" data-seq=\"100124\">"),
+        "no peak marker at the summary's 7,200,000 bytes"
+    );
+    let label = "peak 6.9 MiB (7,200,000 bytes in 100,001 blocks) at event 100,124";
+    assert!(dom.contains(&format!(">{label}</text>")));
+    // The live-heap line itself reaches the peak.
+    let data = html
+        .split("id=\"data\">")
+        .nth(1)
+        .unwrap()
+        .split("</script>")
+        .next()
+        .unwrap();
+    let data: serde_json::Value = serde_json::from_str(data).unwrap();
+    let live_max = data["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_u64().unwrap())
+        .max();
+    assert_eq!(live_max, Some(7_200_000));
+    // `heapscope timeline` labels the same peak.
+    let svg = d.join("t.svg");
+    hs(&[
+        "timeline".as_ref(),
+        t.as_os_str(),
+        "-o".as_ref(),
+        svg.as_os_str(),
+    ]);
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.contains(label), "{svg}");
+}
+
+#[test]
+fn a_trapped_run_shows_its_trap_and_stack_and_counts_in_the_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // badfree frees a pointer into its block: dlmalloc traps.
+    let (t, s) = trace_of(d, &sample("c/badfree.wasm"), &[]);
+    assert_eq!(s["status"], "trapped");
+    let html = report_html(&t, &[], &d.join("badfree.html"));
+    let banner = html
+        .split("<section id=\"stopped\" class=\"stopped\">")
+        .nth(1)
+        .expect("a trap banner")
+        .split("</section>")
+        .next()
+        .unwrap();
+    assert!(
+        banner.contains("<p class=\"headline\">TRAP: wasm trap: out of bounds memory access</p>"),
+        "{banner}"
+    );
+    let frames: Vec<&str> = banner
+        .split("<li>")
+        .skip(1)
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(frames[..2], ["release_record", "main"], "{banner}");
+    // One allocation of 100 bytes: said in the singular.
+    assert_eq!(s["total_blocks"], 1);
+    assert!(
+        html.contains(">allocations (1 allocation)</button>"),
+        "{html}"
+    );
+    assert!(html.contains("<dd>100 bytes in 1 block</dd>") || html.contains("100 B in 1 block"));
+    assert!(!html.contains("1 allocations") && !html.contains("1 blocks"));
+
+    // A run that traps before its first allocation: the timeline says
+    // there is nothing to draw.
+    let m = bump_command(
+        d,
+        "trap-first",
+        "",
+        "1",
+        r#"(func (export "_start") unreachable)"#,
+    );
+    let (t, s) = trace_of(d, &m, &[]);
+    assert_eq!(
+        (s["status"].as_str(), s["events"].as_u64()),
+        (Some("trapped"), Some(0))
+    );
+    let html = report_html(&t, &[], &d.join("empty.html"));
+    assert!(html.contains("<p class=\"empty\" id=\"timeline-empty\">No heap events:"));
+    assert!(html.contains(
+        "<p class=\"headline\">TRAP: wasm trap: wasm `unreachable` instruction executed</p>"
+    ));
+    let (dom, console) = chromium(&file_url(&d.join("empty.html")), None);
+    assert!(console.is_empty(), "{console:#?}");
+    assert!(dom.contains("data-ready=\"yes\""));
 }

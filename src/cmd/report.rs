@@ -28,7 +28,9 @@ pub struct Opts {
     output: PathBuf,
     /// Keep whole stacks: by default the library frames above your code
     /// (the standard library, allocator internals, dependencies) are folded
-    /// into your first frame; stacks with no frame of yours are kept whole.
+    /// into your first frame, and flames start at your entry point (`main`,
+    /// an export) without the start-up frames below it (`_start`,
+    /// `std::rt::lang_start`); stacks with no frame of yours are kept whole.
     #[arg(long)]
     full_stacks: bool,
     /// Print how long the report took and the process's peak memory (for

@@ -9,8 +9,17 @@
 //! U+FFFD, so the SVG inferno writes (it escapes markup, not the characters
 //! XML forbids) is well-formed; the module's name in titles gets the same
 //! ([`crate::escape::xml_chars`]).
+//!
+//! A flame starts at the user's entry point: the library frames above the
+//! user's code are folded into their first frame ([`Analysis::export_frames`])
+//! and the start-up frames below the entry point (`_start`, `__main_void`,
+//! `std::rt::lang_start` and the `catch_unwind` and
+//! `__rust_begin_short_backtrace` frames under a Rust `main`, wasi-libc's
+//! `__original_main`) are left out ([`fold_startup`]), unless
+//! [`Analysis::full_stacks`]. The report's flamegraphs and `heapscope
+//! flamegraph` both draw [`folded`].
 
-use crate::analysis::{Analysis, FrameView};
+use crate::analysis::{classify, is_entry, Analysis, FrameClass, FrameView};
 use crate::profile::StackStats;
 use std::io::Write;
 
@@ -62,6 +71,15 @@ impl Weight {
         match self {
             Weight::Allocations => "allocations",
             _ => "bytes",
+        }
+    }
+
+    /// `n` in this weight's unit, singular or plural: `1 allocation`,
+    /// `2,048 bytes`.
+    pub fn amount(self, n: u64) -> String {
+        match self {
+            Weight::Allocations => crate::text::plural(n, "allocation", "allocations"),
+            _ => crate::text::plural(n, "byte", "bytes"),
         }
     }
 
@@ -123,6 +141,85 @@ pub fn folded_key(frames: &[FrameView]) -> String {
     names.join(";")
 }
 
+/// Whether a frame is run-time start-up or library code a program's entry
+/// point is reached through (classified start-up, standard library, C
+/// library or allocator: std's `__rust_begin_short_backtrace` reads as a
+/// `__rust*` shim), or wasmtime's `_start.command_export` trampoline.
+fn is_runtime(f: &FrameView) -> bool {
+    f.function.ends_with(".command_export")
+        || matches!(
+            classify(f),
+            FrameClass::Startup | FrameClass::Std | FrameClass::Libc | FrameClass::Allocator
+        )
+}
+
+/// A C-level entry point by name (`main`, `__main_argc_argv`,
+/// `__original_main`), not a Rust `crate::main`.
+fn is_c_entry(f: &FrameView) -> bool {
+    is_entry(&f.function) && !f.function.contains("::")
+}
+
+/// `frames` (innermost first) without the start-up frames below the
+/// program's entry point, so the outermost frame left is the entry the
+/// user wrote: `crate::main` under Rust's `std::rt::lang_start`
+/// machinery, C's `main` (or `__main_argc_argv`) under `_start`, an
+/// exported function as it is. Read from the outermost frame: start-up,
+/// standard-library and C-library frames and C-level entry points are
+/// passed; the innermost C-level entry point passed is the entry when no
+/// start-up or standard-library frame lies between it and the first frame
+/// that is none of these (C: `_start` > `main` > `parse`), else that frame
+/// is (Rust: `_start` > `main` > `std::rt::lang_start` > ... >
+/// `app::main`). A stack with no such entry of the user's (the run time's
+/// own allocations) is kept whole.
+pub fn fold_startup(frames: &[FrameView]) -> &[FrameView] {
+    // Indices are innermost first; walk from the outermost inward.
+    let mut entry = None; // the innermost C-level entry passed
+    let mut runtime_since_entry = false;
+    let mut first_other = None;
+    for i in (0..frames.len()).rev() {
+        let f = &frames[i];
+        if is_c_entry(f) {
+            entry = Some(i);
+            runtime_since_entry = false;
+        } else if is_runtime(f) {
+            if matches!(classify(f), FrameClass::Startup | FrameClass::Std) {
+                runtime_since_entry = true;
+            }
+        } else {
+            first_other = Some(i);
+            break;
+        }
+    }
+    let user = |i: usize| {
+        matches!(
+            classify(&frames[i]),
+            FrameClass::User | FrameClass::Dependency
+        )
+    };
+    let keep = match (entry, first_other) {
+        (Some(e), _) if !runtime_since_entry => Some(e),
+        (_, Some(k)) if user(k) => Some(k),
+        _ => None,
+    };
+    match keep {
+        Some(i) => &frames[..=i],
+        None => frames,
+    }
+}
+
+/// The frames of `stack` as flamegraphs and folded stacks show them,
+/// innermost first: library frames above the user's code folded into it
+/// and start-up frames below the entry point left out ([`fold_startup`]),
+/// unless [`Analysis::full_stacks`].
+pub fn frames(a: &Analysis, stack: heapscope_trace::StackId) -> &[FrameView] {
+    let frames = a.export_frames(stack);
+    if a.full_stacks {
+        frames
+    } else {
+        fold_startup(frames)
+    }
+}
+
 /// Folded lines (`frames count`) for `weight`, sorted, stacks with a zero
 /// weight left out. Stacks with the same frames are merged.
 pub fn folded(a: &Analysis, weight: Weight) -> Vec<String> {
@@ -132,7 +229,7 @@ pub fn folded(a: &Analysis, weight: Weight) -> Vec<String> {
         if w == 0 {
             continue;
         }
-        let key = folded_key(a.export_frames(id));
+        let key = folded_key(frames(a, id));
         *by_key.entry(key).or_default() += w;
     }
     by_key
@@ -188,9 +285,8 @@ pub fn flamegraph_sized(
     let mut opt = options(
         format!("heapscope: {}", weight.title()),
         Some(format!(
-            "{module}: {} {} in all",
-            crate::text::thousands(total(a, weight)),
-            weight.unit()
+            "{module}: {} in all",
+            weight.amount(total(a, weight))
         )),
         weight.unit(),
     );
@@ -268,5 +364,90 @@ mod tests {
         assert_eq!(folded_key(&[]), "[no stack]");
         assert_eq!("peak-bytes".parse::<Weight>(), Ok(Weight::PeakBytes));
         assert!("bytes".parse::<Weight>().is_err());
+        assert_eq!(Weight::Allocations.amount(1), "1 allocation");
+        assert_eq!(Weight::AllocatedBytes.amount(2048), "2,048 bytes");
+    }
+
+    fn frame(function: &str, file: Option<&str>) -> FrameView {
+        FrameView {
+            function: function.into(),
+            file: file.map(Into::into),
+            line: 1,
+        }
+    }
+
+    /// Outermost first, as a folded line reads.
+    fn folded_of(outer_first: &[FrameView]) -> String {
+        let inner_first: Vec<FrameView> = outer_first.iter().rev().cloned().collect();
+        folded_key(fold_startup(&inner_first))
+    }
+
+    #[test]
+    fn flames_start_at_the_users_entry_point() {
+        let rt = Some("/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/std/src/rt.rs");
+        let libc = Some("wasisdk://v30.0/src/wasi-libc/libc-bottom-half/crt/crt1-command.c");
+        let app = Some("/src/app/src/main.rs");
+        // Rust: 14 frames of start-up under `app::main`, a C `main` among
+        // them; `__rust_begin_short_backtrace` reads as a `__rust` shim.
+        let rust = [
+            frame("_start", libc),
+            frame("__main_void", None),
+            frame("main", None),
+            frame("std::rt::lang_start_internal", rt),
+            frame("std::panicking::catch_unwind::<isize, F>", rt),
+            frame("std::rt::lang_start::{{closure}}", rt),
+            frame("__rust_begin_short_backtrace<fn(), ()>", rt),
+            frame("call_once<fn(), ()>", rt),
+            frame("app::main", app),
+            frame("app::parse", app),
+        ];
+        assert_eq!(folded_of(&rust), "app::main;app::parse");
+        // C: `main` is the user's, under `_start` and its export wrapper.
+        let c = Some("/src/app/main.c");
+        let c_stack = [
+            frame("_start.command_export", None),
+            frame("_start", libc),
+            frame("__original_main", libc),
+            frame("__main_void", None),
+            frame("__main_argc_argv", c),
+            frame("parse", c),
+            frame("malloc", None),
+        ];
+        assert_eq!(folded_of(&c_stack), "__main_argc_argv;parse;malloc");
+        assert_eq!(
+            folded_of(&[
+                frame("_start", libc),
+                frame("main", c),
+                frame("malloc", None)
+            ]),
+            "main;malloc"
+        );
+        // A C `main` calling the C library keeps `main`.
+        assert_eq!(
+            folded_of(&[
+                frame("_start", libc),
+                frame("main", c),
+                frame("strdup", Some("wasisdk://libc-top-half/strdup.c")),
+                frame("malloc", None),
+            ]),
+            "main;strdup;malloc"
+        );
+        // An export is its own entry; the run time's own allocations, with
+        // no frame of the user's, are kept whole.
+        assert_eq!(
+            folded_of(&[frame("process", app), frame("app::inner", app)]),
+            "process;app::inner"
+        );
+        let runtime = [
+            frame("_start", libc),
+            frame("std::rt::lang_start_internal", rt),
+            frame("std::rt::init", rt),
+            frame("__rust_alloc", rt),
+        ];
+        assert_eq!(
+            folded_of(&runtime),
+            "_start;std::rt::lang_start_internal;std::rt::init;__rust_alloc"
+        );
+        assert_eq!(folded_of(&[]), "[no stack]");
     }
 }

@@ -46,19 +46,33 @@ pub struct StackRow {
     pub hidden: usize,
 }
 
+impl StackRow {
+    /// What the hidden frames are: `1 library or runtime frame hidden`.
+    pub fn hidden_note(&self) -> String {
+        format!(
+            "{} hidden",
+            crate::text::plural(
+                self.hidden as u64,
+                "library or runtime frame",
+                "library and runtime frames"
+            )
+        )
+    }
+}
+
+/// A frame as the report lists it: (function, `file:line`).
+fn frame_row(f: &FrameView) -> (String, String) {
+    let loc = match (&f.file, f.line) {
+        (Some(file), 0) => file.clone(),
+        (Some(file), line) => format!("{file}:{line}"),
+        (None, _) => String::new(),
+    };
+    (f.function.clone(), loc)
+}
+
 fn stack_row(frames: &[FrameView]) -> StackRow {
     let range = compact_range(frames);
-    let shown: Vec<(String, String)> = frames[range.clone()]
-        .iter()
-        .map(|f| {
-            let loc = match (&f.file, f.line) {
-                (Some(file), 0) => file.clone(),
-                (Some(file), line) => format!("{file}:{line}"),
-                (None, _) => String::new(),
-            };
-            (f.function.clone(), loc)
-        })
-        .collect();
+    let shown: Vec<(String, String)> = frames[range.clone()].iter().map(frame_row).collect();
     StackRow {
         top: shown
             .first()
@@ -109,6 +123,85 @@ pub struct Flame {
     pub height: usize,
 }
 
+/// How the run stopped, when it did not finish: a trap, a limit, an error
+/// or an interruption, with the stack the run's message gives.
+pub struct Stopped {
+    /// The banner: `TRAP: wasm trap: out of bounds memory access`.
+    pub banner: String,
+    /// The stack from the user's first frame to the entry point.
+    pub stack: StackRow,
+    /// Every frame of the message, innermost first.
+    pub all: Vec<(String, String)>,
+    /// The message's other lines (`[3 more frames not shown]`).
+    pub notes: Vec<String>,
+}
+
+/// A trap's stack from the run's message (`heapscope run` appends it one
+/// frame a line: `    at f (file:line)`, then `    by ...`), innermost
+/// first, and the message's other lines after the first.
+pub fn message_frames(message: &str) -> (Vec<FrameView>, Vec<String>) {
+    let mut frames = Vec::new();
+    let mut notes = Vec::new();
+    for line in message.lines().skip(1) {
+        let t = line.trim();
+        let Some(text) = t.strip_prefix("at ").or_else(|| t.strip_prefix("by ")) else {
+            if !t.is_empty() {
+                notes.push(t.to_string());
+            }
+            continue;
+        };
+        let (function, loc) = match text.strip_suffix(')').and_then(|r| r.rsplit_once(" (")) {
+            Some((f, loc)) => (f, Some(loc)),
+            None => (text, None),
+        };
+        let (file, line) = match loc {
+            None => (None, 0),
+            Some(loc) => match loc.rsplit_once(':') {
+                Some((file, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                    (Some(file.to_string()), n.parse().unwrap_or(0))
+                }
+                _ => (Some(loc.to_string()), 0),
+            },
+        };
+        frames.push(FrameView {
+            function: function.to_string(),
+            file,
+            line,
+        });
+    }
+    (frames, notes)
+}
+
+/// The banner of a run that did not finish, with its stack.
+fn stopped(s: &heapscope_trace::model::Summary) -> Option<Stopped> {
+    use heapscope_trace::format::RunStatus;
+    let first = s.message.lines().next().unwrap_or_default().trim();
+    let said = |what: &str| {
+        if first.is_empty() {
+            what.to_string()
+        } else {
+            format!("{what}: {first}")
+        }
+    };
+    let banner = match s.status {
+        RunStatus::Exited => return None,
+        RunStatus::Trapped => said("TRAP"),
+        RunStatus::MemoryLimit => said("STOPPED AT THE MEMORY LIMIT"),
+        RunStatus::Timeout => said("STOPPED BY THE TIME OR FUEL LIMIT"),
+        RunStatus::Error => said("FAILED"),
+        RunStatus::Interrupted => {
+            "INTERRUPTED: the trace and summary cover the run until then".to_string()
+        }
+    };
+    let (frames, notes) = message_frames(&s.message);
+    Some(Stopped {
+        banner,
+        stack: stack_row(&frames),
+        all: frames.iter().map(frame_row).collect(),
+        notes,
+    })
+}
+
 /// A piece of advice with its stack.
 pub struct AdviceRow {
     /// The advice.
@@ -124,12 +217,15 @@ struct Report<'a> {
     status: String,
     warnings: &'a [String],
     headlines: Vec<String>,
+    stopped: Option<Stopped>,
     facts: Vec<(String, String)>,
     leaks: Vec<LeakRow>,
     more_leaks: usize,
     peak: Vec<SiteRow>,
     peak_facts: Vec<(&'static str, String)>,
     flames: Vec<Flame>,
+    folded_startup: bool,
+    events: u64,
     advice: Vec<AdviceRow>,
     growth: Option<String>,
     data: String,
@@ -137,6 +233,21 @@ struct Report<'a> {
 
 /// Width of the report's flamegraphs, in pixels.
 pub const FLAME_WIDTH: usize = 1300;
+/// Height of a flamegraph's frame when its SVG gives none.
+const FLAME_FALLBACK_HEIGHT: usize = 200;
+
+/// The `height` of an SVG's root element, in pixels.
+pub fn svg_height(svg: &[u8]) -> Option<usize> {
+    let head = String::from_utf8_lossy(&svg[..svg.len().min(4096)]);
+    let tag = &head[head.find("<svg")?..];
+    let tag = &tag[..tag.find('>')?];
+    tag.split(" height=\"")
+        .nth(1)?
+        .split('"')
+        .next()?
+        .parse()
+        .ok()
+}
 /// How many leak groups and peak sites the report lists.
 pub const TABLE_ROWS: usize = 200;
 /// Invocation points the growth chart keeps at most.
@@ -159,7 +270,11 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         ),
         (
             "freed",
-            format!("{} blocks", thousands(s.total_blocks - s.curr_blocks)),
+            crate::text::plural(
+                s.total_blocks.saturating_sub(s.curr_blocks),
+                "block",
+                "blocks",
+            ),
         ),
         (
             "peak live",
@@ -349,24 +464,23 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         let mut svg = Vec::new();
         crate::flame::flamegraph_sized(a, w, Some(FLAME_WIDTH), &mut svg)
             .map_err(|e| e.to_string())?;
-        let depth = a
-            .profile
-            .active()
-            .filter(|(_, st)| w.of(st) > 0)
-            .map(|(id, _)| a.stacks.get(&id).map_or(0, Vec::len))
-            .max()
-            .unwrap_or(0);
         flames.push(Flame {
-            height: ((depth + 4) * 16 + 90).clamp(200, 1200),
+            // The frame is exactly as tall as the graph inferno drew: one
+            // row per frame of the deepest stack shown, plus its title.
+            height: svg_height(&svg).unwrap_or(FLAME_FALLBACK_HEIGHT),
             id: w.name(),
             title: w.title(),
-            total: format!("{} {}", thousands(total), w.unit()),
+            total: w.amount(total),
             uri: format!(
                 "data:image/svg+xml;base64,{}",
                 base64::engine::general_purpose::STANDARD.encode(&svg)
             ),
         });
     }
+    let folded_startup = !a.full_stacks
+        && a.profile
+            .active()
+            .any(|(id, _)| crate::flame::frames(a, id).len() < a.export_frames(id).len());
 
     let advice = crate::advice::advise(a)
         .into_iter()
@@ -395,10 +509,15 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         .map(|i| serde_json::json!([i.index, i.live_bytes, i.pages * page]))
         .collect();
     let data = serde_json::json!({
-        "timeline": a.profile.timeline.points.iter()
+        "timeline": crate::timeline::points(a)
+            .iter()
             .map(|p| serde_json::json!([p.seq, p.live_bytes, p.max_live_bytes, p.pages * page, p.live_blocks]))
             .collect::<Vec<_>>(),
         "peakSeq": a.peak_seq,
+        // The summary's peak, which the timeline marks.
+        "peak": (s.max_bytes > 0).then(|| serde_json::json!({
+            "seq": a.peak_seq, "bytes": s.max_bytes, "blocks": s.max_blocks,
+        })),
         "invocations": invocations,
         "growth": s.growth.as_ref().map(|g| serde_json::json!({
             "slope": g.bytes_per_invocation, "warmup": g.warmup, "r2": g.r2
@@ -417,12 +536,15 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         status,
         warnings: &a.warnings,
         headlines: headlines(&a.summary),
+        stopped: stopped(&a.summary),
         facts,
         more_leaks: a.leaks.len().saturating_sub(TABLE_ROWS),
         leaks,
         peak,
         peak_facts,
         flames,
+        folded_startup,
+        events: s.events,
         advice,
         growth,
         data: script_json(&data),

@@ -1,9 +1,43 @@
 //! The heap timeline as an SVG chart (plotters): live heap bytes, the most
 //! live within each point's span, and the size of linear memory, against
-//! heap events.
+//! heap events, with the summary's peak of live bytes marked at its exact
+//! number of bytes. The report's timeline draws the same [`points`].
 
 use crate::analysis::Analysis;
+use crate::profile::Point;
 use plotters::prelude::*;
+
+/// The timeline's points with the peak of live bytes as a point of its
+/// own: a point stands for a span of events and gives the live heap at its
+/// end (and the most within it), so a short peak inside a span would draw
+/// the live-heap line below the summary's peak.
+pub fn points(a: &Analysis) -> Vec<Point> {
+    let mut points = a.profile.timeline.points.clone();
+    let s = &a.summary;
+    if s.max_bytes == 0 || points.iter().any(|p| p.seq == a.peak_seq) {
+        return points;
+    }
+    let at = points.partition_point(|p| p.seq < a.peak_seq);
+    let pages = a
+        .peak
+        .as_ref()
+        .map(|p| p.pages)
+        .or_else(|| points.get(at).map(|p| p.pages))
+        .unwrap_or(0);
+    let time_us = points.get(at).map_or(0, |p| p.time_us);
+    points.insert(
+        at,
+        Point {
+            seq: a.peak_seq,
+            time_us,
+            live_bytes: s.max_bytes,
+            max_live_bytes: s.max_bytes,
+            live_blocks: s.max_blocks,
+            pages,
+        },
+    );
+    points
+}
 
 /// Render the timeline as SVG text, `width` × `height` pixels.
 pub fn svg(a: &Analysis, width: u32, height: u32) -> Result<String, String> {
@@ -22,8 +56,17 @@ fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, plotters::coord::Shift>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
-    let points = &a.profile.timeline.points;
+    let points = &points(a);
     let page = a.summary.memory.page_size.max(1);
+    if points.is_empty() {
+        let (_, h) = root.dim_in_pixel();
+        root.draw(&Text::new(
+            "heapscope: no heap events: the trace records no allocation, free or memory growth",
+            (20, (h / 2) as i32),
+            ("sans-serif", 18).into_font(),
+        ))?;
+        return Ok(());
+    }
     let x_max = points.last().map_or(1, |p| p.seq).max(1);
     // The heap on the left axis, linear memory on the right: a small heap
     // stays readable next to a large memory. The top third of each range is
@@ -100,6 +143,35 @@ fn draw<DB: DrawingBackend>(
         ))?
         .label("live heap (left axis)")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], live.stroke_width(2)));
+    let s = &a.summary;
+    if s.max_bytes > 0 {
+        let (x, y) = (a.peak_seq, s.max_bytes as f64 / div);
+        let label = format!(
+            "peak {} ({} in {}) at event {}",
+            crate::text::bytes_human(s.max_bytes),
+            crate::text::plural(s.max_bytes, "byte", "bytes"),
+            crate::text::plural(s.max_blocks, "block", "blocks"),
+            crate::text::thousands(a.peak_seq)
+        );
+        let right = a.peak_seq > x_max / 2;
+        chart
+            .draw_series(std::iter::once(Circle::new((x, y), 4, live.filled())))?
+            .label("peak of live heap")
+            .legend(move |(x, y)| Circle::new((x + 9, y), 4, live.filled()));
+        let style = ("sans-serif", 14).into_font().color(&live).pos(
+            plotters::style::text_anchor::Pos::new(
+                if right {
+                    plotters::style::text_anchor::HPos::Right
+                } else {
+                    plotters::style::text_anchor::HPos::Left
+                },
+                plotters::style::text_anchor::VPos::Bottom,
+            ),
+        );
+        chart
+            .plotting_area()
+            .draw(&Text::new(label, (x, y * 1.04), style))?;
+    }
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.9))

@@ -122,7 +122,7 @@ fn spawn_looping(
     extra: &[&std::ffi::OsStr],
     stderr: std::process::Stdio,
 ) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_heapscope"))
+    heapscope_command()
         .arg("run")
         .arg(repo().join("collector/tests/fixtures/bump.wat"))
         .arg("--trace")
@@ -134,25 +134,71 @@ fn spawn_looping(
         .unwrap()
 }
 
+/// A WASI command that allocates two blocks (10 and 20 bytes, with a bump
+/// `malloc` heapscope finds by name), prints "ready" on stdout, then loops
+/// for ever: calling the host (`sched_yield`) in its loop when `yields`,
+/// never otherwise. A test signals it once it printed "ready", never after
+/// a guess at how long starting takes.
+fn ready_then_loop(dir: &std::path::Path, yields: bool) -> std::path::PathBuf {
+    let module = dir.join(if yields { "yields.wat" } else { "spins.wat" });
+    let body = if yields { "(drop (call $yield))" } else { "" };
+    std::fs::write(
+        &module,
+        format!(
+            r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sched_yield" (func $yield (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 32) "ready\n")
+  (global $top (mut i32) (i32.const 4096))
+  (func $malloc (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $top))
+    (global.set $top (i32.add (global.get $top) (i32.and (i32.add (local.get $n) (i32.const 15)) (i32.const -16))))
+    (local.get $p))
+  (func $free (export "free") (param i32))
+  (func (export "_start")
+    (drop (call $malloc (i32.const 10)))
+    (drop (call $malloc (i32.const 20)))
+    (i32.store (i32.const 0) (i32.const 32))
+    (i32.store (i32.const 4) (i32.const 6))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (loop $l {body} (br $l))))"#
+        ),
+    )
+    .unwrap();
+    module
+}
+
+/// Start `heapscope run ARGS`, watched, and wait for its guest's "ready".
+fn spawn_ready(args: &[&std::ffi::OsStr]) -> Watched {
+    let mut child = watch(
+        heapscope_command()
+            .arg("run")
+            .args(args)
+            .stdin(std::process::Stdio::null()),
+    );
+    child.wait_for_line(Stream::Stdout, "ready");
+    child
+}
+
 #[test]
 fn sigint_stops_the_guest_and_keeps_the_trace_and_summary() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("t.trace");
     let summary = dir.path().join("s.json");
-    let child = spawn_looping(
-        &trace,
-        &["--summary-json".as_ref(), summary.as_os_str()],
-        std::process::Stdio::piped(),
-    );
-    // Give it time to start and reach its endless loop (the events stay in
-    // the writer's buffer until the end: the interrupt must flush them).
-    std::thread::sleep(std::time::Duration::from_secs(1));
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = child.wait_with_output().unwrap();
+    // Once the guest printed "ready" it made its two allocations and loops
+    // (the events stay in the writer's buffer until the end: the
+    // interrupt must flush them).
+    let child = spawn_ready(&[
+        ready_then_loop(dir.path(), false).as_os_str(),
+        "--trace".as_ref(),
+        trace.as_os_str(),
+        "--summary-json".as_ref(),
+        summary.as_os_str(),
+    ]);
+    child.signal("INT");
+    let out = child.finish();
     assert_eq!(
         out.status.code(),
         Some(130),
@@ -180,26 +226,16 @@ fn sigint_stops_the_guest_and_keeps_the_trace_and_summary() {
     );
 }
 
-/// Send SIGINT to `child`.
-fn sigint(child: &std::process::Child) {
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-}
-
-/// Start `heapscope run --plain --no-cache ARGS` with stderr piped, and
-/// give it a second to reach its guest's loop.
-fn spawn_plain(args: &[&std::ffi::OsStr]) -> std::process::Child {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_heapscope"))
-        .args(["run", "--plain", "--no-cache"])
-        .args(args)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(1));
-    child
+/// Start `heapscope run --plain --no-cache MODULE ARGS`, watched, and
+/// wait for its guest's "ready".
+fn spawn_plain(module: &std::path::Path, args: &[&std::ffi::OsStr]) -> Watched {
+    let mut all = vec![
+        "--plain".as_ref(),
+        "--no-cache".as_ref(),
+        module.as_os_str(),
+    ];
+    all.extend(args);
+    spawn_ready(&all)
 }
 
 /// A `--plain` run is compiled without epoch checks, as `wasmtime run`
@@ -208,23 +244,13 @@ fn spawn_plain(args: &[&std::ffi::OsStr]) -> std::process::Child {
 #[test]
 fn sigint_stops_a_plain_run_at_the_guests_next_host_call() {
     let dir = tempfile::tempdir().unwrap();
-    let module = dir.path().join("yield.wat");
-    std::fs::write(
-        &module,
-        r#"(module
-  (import "wasi_snapshot_preview1" "sched_yield" (func $yield (result i32)))
-  (memory (export "memory") 1)
-  (func (export "_start") (loop $l (drop (call $yield)) (br $l))))"#,
-    )
-    .unwrap();
     let summary = dir.path().join("s.json");
-    let child = spawn_plain(&[
-        module.as_os_str(),
-        "--summary-json".as_ref(),
-        summary.as_os_str(),
-    ]);
-    sigint(&child);
-    let out = child.wait_with_output().unwrap();
+    let child = spawn_plain(
+        &ready_then_loop(dir.path(), true),
+        &["--summary-json".as_ref(), summary.as_os_str()],
+    );
+    child.signal("INT");
+    let out = child.finish();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(
@@ -240,12 +266,16 @@ fn sigint_stops_a_plain_run_at_the_guests_next_host_call() {
 /// first Ctrl-C; the second ends the process at once, saying so.
 #[test]
 fn a_second_sigint_ends_a_plain_run_whose_guest_never_calls_the_host() {
-    let bump = repo().join("collector/tests/fixtures/bump.wat");
-    let child = spawn_plain(&[bump.as_os_str(), "--".as_ref(), "l".as_ref()]);
-    sigint(&child);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    sigint(&child);
-    let out = child.wait_with_output().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_plain(&ready_then_loop(dir.path(), false), &[]);
+    child.signal("INT");
+    // The first Ctrl-C was taken when heapscope says so.
+    child.wait_for_line(
+        Stream::Stderr,
+        "heapscope: interrupted: the guest stops at its next call to the host",
+    );
+    child.signal("INT");
+    let out = child.finish();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(

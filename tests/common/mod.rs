@@ -30,6 +30,204 @@ pub fn reference_wasmtime() -> PathBuf {
     p
 }
 
+/// How long a child process of a test may run before the test kills it
+/// and fails with the child's output: a hang becomes a failure, never a
+/// wait without end. Not a timing assertion: it is far above any run's
+/// time. `HEAPSCOPE_TEST_TIMEOUT_SECS` overrides it.
+pub fn child_timeout() -> std::time::Duration {
+    let secs = std::env::var("HEAPSCOPE_TEST_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    std::time::Duration::from_secs(secs)
+}
+
+thread_local! {
+    /// This test's own heapscope cache folder (libtest runs each test on
+    /// a thread of its own), removed when the test ends.
+    static TEST_CACHE: tempfile::TempDir = tempfile::Builder::new()
+        .prefix("heapscope-test-cache")
+        .tempdir()
+        .expect("a cache folder for the test");
+}
+
+/// The current test's own cache folder, which no other test and not the
+/// user's `~/.cache/heapscope` shares: a test sees the cache as it made it.
+pub fn test_cache_dir() -> PathBuf {
+    TEST_CACHE.with(|d| d.path().to_path_buf())
+}
+
+/// Give `cmd` the current test's own cache folder
+/// (`HEAPSCOPE_CACHE_DIR`), unless the caller set one.
+pub fn own_cache(cmd: &mut Command) -> &mut Command {
+    if !cmd.get_envs().any(|(k, _)| k == "HEAPSCOPE_CACHE_DIR") {
+        cmd.env("HEAPSCOPE_CACHE_DIR", test_cache_dir());
+    }
+    cmd
+}
+
+/// The heapscope binary as a command, with the test's own cache folder.
+pub fn heapscope_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_heapscope"));
+    own_cache(&mut cmd);
+    cmd
+}
+
+/// Which output of a child a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// A child process a test watches: its output is collected as it comes
+/// (so a test can wait for a line the child prints, such as a guest's
+/// "ready"), and a child still running after [`child_timeout`] is killed
+/// and the test fails with what it printed.
+pub struct Watched {
+    child: std::process::Child,
+    what: String,
+    started: std::time::Instant,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    err: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    lines: std::sync::mpsc::Receiver<(Stream, String)>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Spawn `cmd` with its stdout and stderr piped and watched (stdin as the
+/// caller set it; set it, as an unset stdin is inherited).
+pub fn watch(cmd: &mut Command) -> Watched {
+    use std::io::BufRead;
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let (tx, lines) = std::sync::mpsc::channel();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let err = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut readers = Vec::new();
+    let pipes: [(Stream, Box<dyn std::io::Read + Send>, _); 2] = [
+        (
+            Stream::Stdout,
+            Box::new(child.stdout.take().unwrap()),
+            out.clone(),
+        ),
+        (
+            Stream::Stderr,
+            Box::new(child.stderr.take().unwrap()),
+            err.clone(),
+        ),
+    ];
+    for (stream, pipe, buf) in pipes {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut pipe = std::io::BufReader::new(pipe);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match pipe.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        buf.lock().unwrap().extend_from_slice(&line);
+                        let _ = tx.send((stream, String::from_utf8_lossy(&line).into_owned()));
+                    }
+                }
+            }
+        }));
+    }
+    Watched {
+        child,
+        what,
+        started: std::time::Instant::now(),
+        out,
+        err,
+        lines,
+        readers,
+    }
+}
+
+impl Watched {
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait for a line on `stream` that contains `text` and return it; the
+    /// test fails (the child killed) when the child ends or runs past the
+    /// timeout without printing it.
+    pub fn wait_for_line(&mut self, stream: Stream, text: &str) -> String {
+        loop {
+            let left = child_timeout().saturating_sub(self.started.elapsed());
+            match self.lines.recv_timeout(left) {
+                Ok((s, line)) if s == stream && line.contains(text) => return line,
+                Ok(_) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => self.fail(&format!(
+                    "no line with {text:?} within {:?}",
+                    child_timeout()
+                )),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = self.child.wait();
+                    self.fail(&format!("it ended without a line with {text:?}"))
+                }
+            }
+        }
+    }
+
+    /// Send signal `sig` (`INT`, `TERM`...) to the child.
+    pub fn signal(&self, sig: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{sig} {}", self.id());
+    }
+
+    /// Wait for the child to end and return its output; past the timeout
+    /// it is killed and the test fails with what it printed.
+    pub fn finish(mut self) -> Output {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if self.started.elapsed() >= child_timeout() {
+                self.fail(&format!("still running after {:?}", child_timeout()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        Output {
+            status,
+            stdout: std::mem::take(&mut *self.out.lock().unwrap()),
+            stderr: std::mem::take(&mut *self.err.lock().unwrap()),
+        }
+    }
+
+    /// Kill the child and fail the test with `why` and its output so far.
+    fn fail(&mut self, why: &str) -> ! {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!(
+            "{}: {why}; killed\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.what,
+            String::from_utf8_lossy(&self.out.lock().unwrap()),
+            String::from_utf8_lossy(&self.err.lock().unwrap())
+        );
+    }
+}
+
+/// Run `cmd` to its end and return its output, as `Command::output` does,
+/// but kill it and fail the test with its output if it runs past
+/// [`child_timeout`]. Stdin is null unless the caller set one.
+pub fn output_within(cmd: &mut Command, stdin: Option<std::process::Stdio>) -> Output {
+    cmd.stdin(stdin.unwrap_or_else(std::process::Stdio::null));
+    watch(cmd).finish()
+}
+
 /// Every `heapscope flamegraph --weight` there is.
 pub const FLAMEGRAPH_WEIGHTS: [&str; 4] = [
     "allocated-bytes",
@@ -52,11 +250,28 @@ where
     run_checked(Command::new(env!("CARGO_BIN_EXE_heapscope")), &args)
 }
 
-/// Run `cmd` (the heapscope binary, set up by the caller: environment,
-/// input) with `args`; when they are a `run` that writes a trace, check the
-/// trace against the run's summary ([`check_round_trip`]), adding a
-/// `--summary-json` of its own where the caller gave none.
-pub fn run_checked(mut cmd: Command, args: &[std::ffi::OsString]) -> Output {
+/// [`run_checked`] with `stdin` as the command's input.
+pub fn run_checked_input(
+    mut cmd: Command,
+    args: &[std::ffi::OsString],
+    stdin: std::process::Stdio,
+) -> Output {
+    cmd.stdin(stdin);
+    run_checked_with(cmd, args, true)
+}
+
+/// Run `cmd` (the heapscope binary, set up by the caller: environment;
+/// stdin null, see [`run_checked_input`]) with `args`; when they are a
+/// `run` that writes a trace, check the trace against the run's summary
+/// ([`check_round_trip`]), adding a `--summary-json` of its own where the
+/// caller gave none. The run has the test's own cache folder unless the
+/// caller set one, and fails the test if it outlives [`child_timeout`].
+pub fn run_checked(cmd: Command, args: &[std::ffi::OsString]) -> Output {
+    run_checked_with(cmd, args, false)
+}
+
+fn run_checked_with(mut cmd: Command, args: &[std::ffi::OsString], has_stdin: bool) -> Output {
+    own_cache(&mut cmd);
     let plan = TraceRun::of(args);
     let own_summary = match &plan {
         Some(p) if p.summary.is_none() => {
@@ -77,7 +292,11 @@ pub fn run_checked(mut cmd: Command, args: &[std::ffi::OsString]) -> Output {
         cmd.arg("--summary-json").arg(f);
     }
     let started = std::time::SystemTime::now();
-    let out = cmd.output().expect("heapscope runs");
+    let out = if has_stdin {
+        watch(&mut cmd).finish()
+    } else {
+        output_within(&mut cmd, None)
+    };
     if let Some(p) = plan {
         let summary = own_summary.clone().or(p.summary.clone()).unwrap();
         let cwd = cmd
@@ -238,13 +457,12 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    Command::new("sh")
-        .arg("-c")
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
         .arg(format!("ulimit -v {}; exec \"$0\" \"$@\"", mib * 1024))
         .arg(env!("CARGO_BIN_EXE_heapscope"))
-        .args(args)
-        .output()
-        .expect("heapscope runs")
+        .args(args);
+    output_within(own_cache(&mut cmd), None)
 }
 
 /// `heapscope instrument INPUT -o OUTPUT EXTRA...`.
@@ -348,16 +566,17 @@ pub fn profile_page(
         return Err(format!("heapscope instrument fails:\n{}", stderr(&o)));
     }
     let text = dir.join("out.txt");
-    let out = Command::new(node())
-        .arg(repo().join("js/browser.mjs"))
-        .args(["--root".as_ref(), repo().as_os_str()])
-        .args(["--page", page])
-        .args(["--original".as_ref(), original.as_os_str()])
-        .args(["--module".as_ref(), module.as_os_str()])
-        .args(["--session".as_ref(), session.as_os_str()])
-        .args(["--out".as_ref(), text.as_os_str()])
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(node())
+            .arg(repo().join("js/browser.mjs"))
+            .args(["--root".as_ref(), repo().as_os_str()])
+            .args(["--page", page])
+            .args(["--original".as_ref(), original.as_os_str()])
+            .args(["--module".as_ref(), module.as_os_str()])
+            .args(["--session".as_ref(), session.as_os_str()])
+            .args(["--out".as_ref(), text.as_os_str()]),
+        None,
+    );
     if !out.status.success() {
         return Err(format!("js/browser.mjs fails:\n{}", stderr(&out)));
     }

@@ -546,33 +546,44 @@ fn an_engine_without_multi_memory_is_named_with_what_to_use_instead() {
         old.exists(),
         "Debian's nodejs is missing: run scripts/setup.sh"
     );
+    let major = |node: &Path| -> u32 {
+        let version = Command::new(node).arg("--version").output().unwrap();
+        stdout(&version)
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        major(old) < 22,
+        "the refusal needs a Node older than 22 at {}: Debian's nodejs (Node 20)",
+        old.display()
+    );
     let dir = tempfile::tempdir().unwrap();
     let module = sample("c/leaky.wasm");
     let script = repo().join("js/examples/wasi-run.mjs");
-    let out = heapscope([
-        "run".as_ref(),
-        module.as_os_str(),
-        "--node".as_ref(),
-        script.as_os_str(),
-        "--node-bin".as_ref(),
-        old.as_os_str(),
-        "--trace".as_ref(),
-        dir.path().join("t").as_os_str(),
-        "--".as_ref(),
-        module.as_os_str(),
-    ]);
-    let version = Command::new(old).arg("--version").output().unwrap();
-    let major: u32 = stdout(&version)
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    if major >= 22 {
-        // A newer Node there runs it.
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
-        return;
-    }
+    let run = |node: &Path, trace: &str| {
+        heapscope([
+            "run".as_ref(),
+            module.as_os_str(),
+            "--node".as_ref(),
+            script.as_os_str(),
+            "--node-bin".as_ref(),
+            node.as_os_str(),
+            "--trace".as_ref(),
+            dir.path().join(trace).as_os_str(),
+            "--".as_ref(),
+            module.as_os_str(),
+        ])
+    };
+    // Node 22 runs it.
+    let new = node();
+    assert!(major(&new) >= 22, "{}", new.display());
+    let out = run(&new, "new.trace");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Node 20 is refused, saying what to use instead.
+    let out = run(old, "old.trace");
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     let e = stderr(&out);
     assert!(e.contains("no multi-memory support"), "{e}");

@@ -7,7 +7,8 @@
 // /usr/bin/chromium, or $CHROMIUM), and
 //   * answers every request whose response is APP.wasm's bytes with the
 //     instrumented APP.hs.wasm instead, so the page's own glue loads it;
-//   * runs the collector (heapscope.mjs) in the page before any of the
+//   * runs the collector (collector/js/heapscope.mjs, with the constants of
+//     collector/js/abi.mjs inlined) in the page before any of the
 //     page's scripts, wrapping WebAssembly.instantiate and friends;
 //   * streams the session to OUT.hss as it goes (the page's collector
 //     posts its records to this server about every second and after its
@@ -46,8 +47,8 @@ import {
   within,
   workerPrelude,
 } from "./browser-workers.mjs";
-import { EMPTY_SESSION } from "./stream.mjs";
-import { notesFile, removeOld, unseenFile } from "./worker.mjs";
+import { EMPTY_SESSION } from "../collector/js/stream.mjs";
+import { notesFile, removeOld, unseenFile } from "../collector/js/worker.mjs";
 
 function parseArgs(argv) {
   const o = {};
@@ -78,11 +79,7 @@ async function main() {
   const root = resolve(o.root);
   const original = await readFile(o.original);
   const instrumented = await readFile(o.module);
-  const here = fileURLToPath(new URL(".", import.meta.url));
-  const collector = (await readFile(join(here, "heapscope.mjs"), "utf8")).replace(
-    /^export /gm,
-    "",
-  );
+  const collector = await pageCollector();
   const invocations = (o.invoke ?? "").split(",").filter(Boolean);
   // The page's collector; every dedicated Worker's gets its own
   // (browser-workers.mjs).
@@ -220,6 +217,24 @@ async function main() {
     server.close();
   }
   process.exitCode = code;
+}
+
+/**
+ * The collector as a page or Worker script runs it: the constants of
+ * abi.mjs inlined where heapscope.mjs imports them (one line), `export`s
+ * removed. The collector's sources are the heapscope-collector crate's
+ * (collector/js/).
+ */
+async function pageCollector() {
+  const dir = fileURLToPath(new URL("../collector/js/", import.meta.url));
+  const read = (name) => readFile(join(dir, name), "utf8");
+  const abi = await read("abi.mjs");
+  const importLine = /^import \{[^}\n]*\} from "\.\/abi\.mjs";$/m;
+  const main = await read("heapscope.mjs");
+  if (!importLine.test(main)) throw new Error("heapscope.mjs does not import abi.mjs on one line");
+  const text = main.replace(importLine, abi).replace(/^export /gm, "");
+  if (/^import /m.test(text)) throw new Error("heapscope.mjs imports a module a page cannot be given");
+  return text;
 }
 
 function firstLine(s) {

@@ -590,6 +590,51 @@ fn an_engine_without_multi_memory_is_named_with_what_to_use_instead() {
     assert!(e.contains("Node 22 or newer"), "{e}");
 }
 
+/// A module instrumented for another hook ABI version (its site table's
+/// first byte, as `heapscope run` reads it), which the app loads itself:
+/// the JavaScript collector refuses it when it is instantiated, naming
+/// both versions (abi.mjs's `ABI_VERSION` is generated from
+/// `trace::abi`), and the run records nothing: exit 2 with that reason.
+#[test]
+fn a_module_of_another_abi_version_is_refused_by_the_js_collector_naming_both() {
+    use heapscope_trace::abi;
+    let dir = tempfile::tempdir().unwrap();
+    let module = sample("c/leaky.wasm");
+    let forged = dir.path().join("other-abi.hs.wasm");
+    let o = instrument_cmd(&module, &forged, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut bytes = std::fs::read(&forged).unwrap();
+    let at = wasmparser::Parser::new(0)
+        .parse_all(&bytes)
+        .find_map(|p| match p.unwrap() {
+            wasmparser::Payload::CustomSection(c) if c.name() == abi::SITE_TABLE_SECTION => {
+                Some(c.data_offset())
+            }
+            _ => None,
+        })
+        .expect("an instrumented module has a site table");
+    assert_eq!(bytes[at], abi::ABI_VERSION);
+    bytes[at] = abi::ABI_VERSION + 1;
+    std::fs::write(&forged, &bytes).unwrap();
+    let (o, _, _) = record_node(
+        dir.path(),
+        &module,
+        "wasi-run.mjs",
+        &[],
+        &[forged.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "recorded no instance of the module: the module was instrumented for heapscope hook ABI version {}, but this collector uses version {}: instrument the original module again",
+            abi::ABI_VERSION + 1,
+            abi::ABI_VERSION
+        )),
+        "{e}"
+    );
+}
+
 /// An installed package of the real-module corpus (`corpus/package.json`,
 /// pinned by its lockfile).
 fn corpus(rel: &str) -> PathBuf {

@@ -30,6 +30,8 @@ mod exit;
 pub mod extism;
 pub(crate) mod files;
 mod host;
+#[cfg(test)]
+mod js_abi;
 pub mod leakscan;
 mod module;
 mod node_child;
@@ -44,7 +46,9 @@ pub mod symbolize;
 
 pub use actor::ActorConfig;
 pub use cache::Cache;
-pub use config::{ExtismRun, Interrupt, Leak, RunConfig, RunError, RunOutcome, StackMode};
+pub use config::{
+    ExtismRun, Interrupt, InvalidFreeReport, Leak, RunConfig, RunError, RunOutcome, StackMode,
+};
 pub use exit::peak_rss_kib;
 pub use heapscope_trace::format::{LeakKind, RunStatus};
 pub use heapscope_trace::gates::{self, Gates};

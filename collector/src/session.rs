@@ -1,5 +1,5 @@
-//! Runs recorded by another host: the JavaScript collector (`js/` in the
-//! repository) runs an instrumented module in Node or a browser with the
+//! Runs recorded by another host: the JavaScript collector (`collector/js/`,
+//! which `js/` in the repository refers to) runs an instrumented module in Node or a browser with the
 //! app's own glue, and writes a *session*: the event buffer's bytes as the
 //! module wrote them, the synchronous hooks' events, invocations, and at
 //! the end a snapshot of memory 0 and the globals. [`import`] replays a
@@ -10,28 +10,17 @@
 //!
 //! # Encoding
 //!
-//! All integers little-endian. The file starts with [`MAGIC`] and a version
-//! byte ([`VERSION`]); then records, each a tag byte, a `u32` payload
-//! length and the payload:
-//!
-//! | tag | payload |
-//! | --- | --- |
-//! | [`EVENTS`] | event records as `trace::abi` lays them out (the buffer's bytes, or a synchronous hook's event encoded the same way) |
-//! | [`GROW`] | `memory: u32, delta: i64, result: i64` (old size in pages, -1 failed), then the raw shadow stack |
-//! | [`INVALID`] | nothing: a hook call with a shadow-stack pointer no instrumented module passes |
-//! | [`INVOCATION_START`] | the export's name (UTF-8) |
-//! | [`INVOCATION_END`] | `outcome: u8` (0 ok, 1 the plugin's error, 2 threw), `duration_us: u64`, `output: u64` (bytes + 1, 0 unknown), message (UTF-8) |
-//! | [`MEMORY`] | `index: u32`, then the memory's bytes at the end |
-//! | [`TRAP_FRAMES`] | `count: u32`, then per frame `function: u32, offset: u32`: the wasm frames of the engine's own stack of a trap (V8's `error.stack`: `wasm-function[F]:0xOFFSET`, innermost first, offsets in the instrumented module's file); written just before [`END`] |
-//! | [`HANDED`] | `count: u32`, then that many `u64`: integers the module passed to the app's JavaScript functions it imports (at most [`MAX_HANDED`] distinct ones), which JavaScript may keep; the leak scan calls a block only they point to possibly lost; written just before [`END`] |
-//! | [`INITIAL`] | `index: u32, pages: u64`: the memory's size when the instance was made (an imported memory the app created larger than the module's declared minimum: emnapi's shared memory) |
-//! | [`END`] | `status: u8` (0 exited, 1 trapped), `code: i32` (`i32::MIN`: none), `sp_init: u64`, `sp_now: u64` (`u64::MAX`: none), `globals: u32`, that many `u64`, `stack: u32` bytes of the shadow stack where a trap stopped the module (0 when it did not), message (UTF-8) |
-//!
-//! A session cut short (a killed process) has no [`END`]: its events are
-//! still recorded and the summary says the session ended early. In Node
-//! the collector streams the session to its file as it goes, whole records
-//! only, and writes [`END`] only at a normal finish (`js/stream.mjs`), so a
-//! process killed by any signal leaves such a session.
+//! The format, its tags and its codec are `heapscope_trace::session`'s,
+//! beside the trace format: a magic and version, then records (a tag byte,
+//! a `u32` length, the payload). The JavaScript collector this crate ships
+//! (`collector/js/`, see [`run_node`]) writes them with the constants of
+//! `collector/js/abi.mjs`, generated from `heapscope_trace`'s (`js_abi`, a
+//! test that fails when the file is stale). A session cut short (a killed
+//! process) has no [`END`]: its events are still recorded and the summary
+//! says the session ended early. In Node the collector streams the session
+//! to its file as it goes, whole records only, and writes [`END`] only at
+//! a normal finish (`collector/js/stream.mjs`), so a process killed by any
+//! signal leaves such a session.
 //!
 //! # Several instances
 //!
@@ -75,400 +64,43 @@ use crate::exit::{self, ScanLayout, Snapshot};
 use crate::module::{self, Loaded};
 use crate::run;
 use heapscope_trace::abi;
-use heapscope_trace::format::{InvocationOutcome, Record, RunStatus};
+use heapscope_trace::format::{Record, RunStatus};
 use heapscope_trace::growth::GrowthTracker;
-use std::io::{BufReader, Read, Seek};
-use std::path::{Path, PathBuf};
+use std::io::{Read, Seek};
+use std::path::Path;
 
-/// The first bytes of a session file.
-pub const MAGIC: &[u8; 4] = b"HSJS";
-/// The session format's version, after [`MAGIC`].
-pub const VERSION: u8 = 1;
-/// Record tag: event records.
-pub const EVENTS: u8 = 1;
-/// Record tag: a `memory.grow`.
-pub const GROW: u8 = 2;
-/// Record tag: a forged hook call.
-pub const INVALID: u8 = 3;
-/// Record tag: an invocation starts.
-pub const INVOCATION_START: u8 = 4;
-/// Record tag: an invocation ended.
-pub const INVOCATION_END: u8 = 5;
-/// Record tag: a memory's bytes at the end.
-pub const MEMORY: u8 = 6;
-/// Record tag: how the session ended, with the scan's roots.
-pub const END: u8 = 7;
-/// Record tag: the engine's wasm frames of a trap.
-pub const TRAP_FRAMES: u8 = 8;
-/// Record tag: values the module handed to the app's JavaScript.
-pub const HANDED: u8 = 9;
-/// Record tag: a memory's size in pages when the instance was made.
-pub const INITIAL: u8 = 10;
-/// The most values of a [`HANDED`] record read.
-pub const MAX_HANDED: usize = 1 << 20;
-/// The most frames of a trap a session's [`TRAP_FRAMES`] record is read for.
-pub const MAX_TRAP_FRAMES: usize = crate::exit::TRAP_BACKTRACE_FRAMES;
+use heapscope_trace::session::{End, Item, Next, Records, SessionError};
+pub use heapscope_trace::session::{
+    END, EVENTS, GROW, HANDED, INITIAL, INVALID, INVOCATION_END, INVOCATION_START, MAGIC,
+    MAX_HANDED, MAX_TRAP_FRAMES, MEMORY, TRAP_FRAMES, VERSION,
+};
+
+// A session keeps as many frames of a trap as a wasmtime run does.
+const _: () = assert!(MAX_TRAP_FRAMES == crate::exit::TRAP_BACKTRACE_FRAMES);
+
 /// The most records a session is read for (16,777,216: a buffer flush
 /// or a synchronous hook each writes one, so a long browser session holds
 /// millions at most). A session holding more is recorded up to there and
 /// is partial. Each record's events are bounded by its length.
 pub const MAX_RECORDS: u64 = 1 << 24;
-/// A record's tag and length.
-const RECORD_HEADER: u64 = 5;
 
-/// One record of a session. The bulk payloads (events, memory) are
-/// empty when the record was only checked, not read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Item {
-    Events(Vec<u8>),
-    Grow {
-        memory: u32,
-        delta: i64,
-        result: i64,
-        stack: Vec<u8>,
-    },
-    Invalid,
-    InvocationStart(String),
-    InvocationEnd {
-        outcome: InvocationOutcome,
-        duration_us: u64,
-        output_bytes: Option<u64>,
-        message: String,
-    },
-    Memory {
-        index: u32,
-        bytes: Vec<u8>,
-    },
-    End(End),
-    /// (function index, byte offset) of the instrumented module, innermost
-    /// first.
-    TrapFrames(Vec<(u32, u32)>),
-    /// Values the module passed to the app's JavaScript.
-    Handed(Vec<u64>),
-    Initial {
-        index: u32,
-        pages: u64,
-    },
-}
-
-/// How the session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct End {
-    /// The status byte as written: 0 exited, 1 trapped.
-    status: u8,
-    trapped: bool,
-    code: Option<i32>,
-    sp_init: Option<u64>,
-    sp_now: Option<u64>,
-    globals: Vec<u64>,
-    /// The raw shadow stack where a trap stopped the module.
-    trap_stack: Vec<u8>,
-    message: String,
-}
-
-/// Why a session could not be read.
-fn malformed(path: &Path, at: u64, what: &str) -> RunError {
-    RunError::Setup {
-        path: path.to_path_buf(),
-        message: format!("the session is malformed at byte {at:#x}: {what}"),
-    }
-}
-
-/// Reads the fields of one record's payload.
-struct Fields<'a> {
-    buf: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Fields<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.buf.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
-        Some(s)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4)
-            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        self.take(8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-    }
-    fn rest(&mut self) -> &'a [u8] {
-        let s = &self.buf[self.at..];
-        self.at = self.buf.len();
-        s
-    }
-}
-
-/// A record's place in the session.
-#[derive(Debug, Clone, Copy)]
-struct Header {
-    start: u64,
-    tag: u8,
-    len: u32,
-}
-
-/// The records of a session, streamed: one record's payload in memory at
-/// a time, allocated only once the session is known to hold all of it.
-struct Records<R> {
-    r: BufReader<R>,
-    path: PathBuf,
-    /// The offset of the next record.
-    at: u64,
-    /// Where reading stops: the file's length, or where a first pass
-    /// stopped.
-    end: u64,
-}
-
-/// What the next bytes of a session hold.
-enum Next {
-    Record(Header),
-    /// No byte left.
-    Done,
-    /// Bytes that are not a whole record.
-    Cut,
-}
-
-impl<R: Read + Seek> Records<R> {
-    /// The records of the session `r` of `len` bytes, after its magic and
-    /// version (checked).
-    fn new(path: &Path, mut r: R, len: u64) -> Result<Records<R>, RunError> {
-        let io = |e: std::io::Error| RunError::Read {
+/// Why the session `path` could not be read.
+fn session_error(path: &Path, e: SessionError) -> RunError {
+    match e {
+        SessionError::Read(source) => RunError::Read {
             path: path.to_path_buf(),
-            source: e,
-        };
-        r.rewind().map_err(io)?;
-        let mut head = Vec::with_capacity(MAGIC.len() + 1);
-        (&mut r)
-            .take(MAGIC.len() as u64 + 1)
-            .read_to_end(&mut head)
-            .map_err(io)?;
-        if !head.starts_with(MAGIC) {
-            return Err(malformed(
-                path,
-                0,
-                "it does not start with a heapscope session's magic bytes (is it a session file written by the JavaScript collector?)",
-            ));
-        }
-        match head.get(MAGIC.len()) {
-            Some(&VERSION) => {}
-            Some(&v) => {
-                return Err(malformed(
-                    path,
-                    4,
-                    &format!("it is version {v}, this heapscope reads version {VERSION}"),
-                ))
-            }
-            None => return Err(malformed(path, 4, "it ends before its version")),
-        }
-        Ok(Records {
-            r: BufReader::new(r),
+            source,
+        },
+        e @ SessionError::Malformed { .. } => RunError::Setup {
             path: path.to_path_buf(),
-            at: MAGIC.len() as u64 + 1,
-            end: len,
-        })
-    }
-
-    fn io(&self, e: std::io::Error) -> RunError {
-        RunError::Read {
-            path: self.path.clone(),
-            source: e,
-        }
-    }
-
-    /// The next record's header, never past [`Records::end`].
-    fn next(&mut self) -> Result<Next, RunError> {
-        let left = self.end.saturating_sub(self.at);
-        if left == 0 {
-            return Ok(Next::Done);
-        }
-        if left < RECORD_HEADER {
-            return Ok(Next::Cut);
-        }
-        let mut h = [0u8; RECORD_HEADER as usize];
-        self.r.read_exact(&mut h).map_err(|e| self.io(e))?;
-        let len = u32::from_le_bytes(h[1..].try_into().expect("4 bytes"));
-        if u64::from(len) > left - RECORD_HEADER {
-            return Ok(Next::Cut);
-        }
-        let header = Header {
-            start: self.at,
-            tag: h[0],
-            len,
-        };
-        self.at += RECORD_HEADER;
-        Ok(Next::Record(header))
-    }
-
-    /// `n` bytes of the current record's payload (the header said the
-    /// session holds them).
-    fn bytes(&mut self, n: u64) -> Result<Vec<u8>, RunError> {
-        let mut out = Vec::new();
-        (&mut self.r)
-            .take(n)
-            .read_to_end(&mut out)
-            .map_err(|e| self.io(e))?;
-        if out.len() as u64 != n {
-            return Err(self.io(std::io::ErrorKind::UnexpectedEof.into()));
-        }
-        self.at += n;
-        Ok(out)
-    }
-
-    /// Pass over `n` bytes of the current record's payload.
-    fn skip(&mut self, n: u64) -> Result<(), RunError> {
-        self.r.seek_relative(n as i64).map_err(|e| self.io(e))?;
-        self.at += n;
-        Ok(())
-    }
-
-    /// The record `h` (its header just read), decoded; with `bulk` false,
-    /// its events and memory bytes are passed over, not read.
-    fn item(&mut self, h: Header, bulk: bool) -> Result<Item, RunError> {
-        let len = u64::from(h.len);
-        match h.tag {
-            EVENTS if !bulk => {
-                self.skip(len)?;
-                return Ok(Item::Events(Vec::new()));
-            }
-            EVENTS => return Ok(Item::Events(self.bytes(len)?)),
-            MEMORY => {
-                if len < 4 {
-                    return Err(malformed(
-                        &self.path,
-                        h.start,
-                        "a memory record is too short",
-                    ));
-                }
-                let index = u32::from_le_bytes(self.bytes(4)?.try_into().expect("4 bytes"));
-                // Only memory 0's snapshot is scanned.
-                let bytes = if bulk && index == 0 {
-                    self.bytes(len - 4)?
-                } else {
-                    self.skip(len - 4)?;
-                    Vec::new()
-                };
-                return Ok(Item::Memory { index, bytes });
-            }
-            _ => {}
-        }
-        let payload = self.bytes(len)?;
-        decode(&self.path, h, &payload)
+            message: e.to_string(),
+        },
     }
 }
 
-/// The record `h` whose payload is `payload` (not events nor memory).
-fn decode(path: &Path, h: Header, payload: &[u8]) -> Result<Item, RunError> {
-    let mut p = Fields {
-        buf: payload,
-        at: 0,
-    };
-    let bad = |what: &str| malformed(path, h.start, what);
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    Ok(match h.tag {
-        GROW => {
-            let (Some(memory), Some(delta), Some(result)) = (p.u32(), p.u64(), p.u64()) else {
-                return Err(bad("a growth record is too short"));
-            };
-            Item::Grow {
-                memory,
-                delta: delta as i64,
-                result: result as i64,
-                stack: p.rest().to_vec(),
-            }
-        }
-        INVALID => Item::Invalid,
-        INVOCATION_START => Item::InvocationStart(text(payload)),
-        INVOCATION_END => {
-            let (Some(outcome), Some(duration_us), Some(output)) = (p.u8(), p.u64(), p.u64())
-            else {
-                return Err(bad("an invocation's end record is too short"));
-            };
-            Item::InvocationEnd {
-                outcome: match outcome {
-                    0 => InvocationOutcome::Ok,
-                    1 => InvocationOutcome::PluginError,
-                    _ => InvocationOutcome::Trapped,
-                },
-                duration_us,
-                output_bytes: output.checked_sub(1),
-                message: text(p.rest()),
-            }
-        }
-        END => {
-            let (Some(status), Some(code), Some(sp_init), Some(sp_now), Some(n)) =
-                (p.u8(), p.u32(), p.u64(), p.u64(), p.u32())
-            else {
-                return Err(bad("the end record is too short"));
-            };
-            let mut globals = Vec::with_capacity((n as usize).min(payload.len() / 8));
-            for _ in 0..n {
-                globals.push(
-                    p.u64()
-                        .ok_or_else(|| bad("the end record's globals are cut"))?,
-                );
-            }
-            let stack_len = p
-                .u32()
-                .ok_or_else(|| bad("the end record's stack is cut"))?;
-            let trap_stack = p
-                .take(stack_len as usize)
-                .ok_or_else(|| bad("the end record's stack is cut"))?
-                .to_vec();
-            let none = |v: u64| (v != u64::MAX).then_some(v);
-            Item::End(End {
-                status,
-                trap_stack,
-                trapped: status == 1,
-                code: (code as i32 != i32::MIN).then_some(code as i32),
-                sp_init: none(sp_init),
-                sp_now: none(sp_now),
-                globals,
-                message: text(p.rest()),
-            })
-        }
-        TRAP_FRAMES => {
-            let n = p
-                .u32()
-                .ok_or_else(|| bad("a trap's frames record is too short"))?;
-            let mut frames = Vec::with_capacity((n as usize).min(MAX_TRAP_FRAMES));
-            for _ in 0..n {
-                let (Some(f), Some(o)) = (p.u32(), p.u32()) else {
-                    return Err(bad("a trap's frames record is cut"));
-                };
-                if frames.len() < MAX_TRAP_FRAMES {
-                    frames.push((f, o));
-                }
-            }
-            Item::TrapFrames(frames)
-        }
-        HANDED => {
-            let n = p
-                .u32()
-                .ok_or_else(|| bad("a handed values record is too short"))?;
-            let mut values = Vec::with_capacity((n as usize).min(MAX_HANDED));
-            for _ in 0..n {
-                let v = p
-                    .u64()
-                    .ok_or_else(|| bad("a handed values record is cut"))?;
-                if values.len() < MAX_HANDED {
-                    values.push(v);
-                }
-            }
-            Item::Handed(values)
-        }
-        INITIAL => {
-            let (Some(index), Some(pages)) = (p.u32(), p.u64()) else {
-                return Err(bad("an initial size record is too short"));
-            };
-            Item::Initial { index, pages }
-        }
-        other => return Err(bad(&format!("unknown record tag {other}"))),
-    })
+/// [`Records::new`], its errors naming `path`.
+fn records<R: Read + Seek>(path: &Path, r: R, end: u64) -> Result<Records<R>, RunError> {
+    Records::new(r, end).map_err(|e| session_error(path, e))
 }
 
 /// What a first pass over a session's records found: every record
@@ -499,22 +131,24 @@ fn scan<R: Read + Seek>(path: &Path, r: R, len: u64) -> Result<Scan, RunError> {
 
 /// [`scan`], reading at most `max` records.
 fn scan_within<R: Read + Seek>(path: &Path, r: R, len: u64, max: u64) -> Result<Scan, RunError> {
-    let mut records = Records::new(path, r, len)?;
+    let mut records = records(path, r, len)?;
+    let err = |e| session_error(path, e);
     let mut out = Scan {
         records: 0,
         invocations: 0,
-        stop: records.at,
+        stop: records.position(),
         partial: None,
         killed: None,
         initial0: None,
     };
     loop {
-        let h = match records.next()? {
+        let h = match records.next_header().map_err(err)? {
             Next::Done => break,
             Next::Cut => {
                 out.partial = Some(format!(
                     "the session file ends inside a record (at byte {:#x}): the {} records before it are recorded",
-                    records.at, out.records
+                    records.position(),
+                    out.records
                 ));
                 break;
             }
@@ -526,7 +160,7 @@ fn scan_within<R: Read + Seek>(path: &Path, r: R, len: u64, max: u64) -> Result<
             ));
             break;
         }
-        match records.item(h, false)? {
+        match records.item(h, false).map_err(err)? {
             Item::InvocationStart(_) => out.invocations += 1,
             Item::Initial { index: 0, pages } if out.initial0.is_none() => {
                 out.initial0 = Some(pages)
@@ -534,7 +168,7 @@ fn scan_within<R: Read + Seek>(path: &Path, r: R, len: u64, max: u64) -> Result<
             _ => {}
         }
         out.records += 1;
-        out.stop = records.at;
+        out.stop = records.position();
     }
     Ok(out)
 }
@@ -568,10 +202,11 @@ fn open(path: &Path) -> Result<(std::fs::File, u64), RunError> {
 #[cfg(test)]
 fn parse(path: &Path, data: &[u8]) -> Result<(Vec<Item>, bool), RunError> {
     let s = scan(path, std::io::Cursor::new(data), data.len() as u64)?;
-    let mut r = Records::new(path, std::io::Cursor::new(data), s.stop)?;
+    let mut r = records(path, std::io::Cursor::new(data), s.stop)?;
+    let err = |e| session_error(path, e);
     let mut items = Vec::new();
-    while let Next::Record(h) = r.next()? {
-        items.push(r.item(h, true)?);
+    while let Next::Record(h) = r.next_header().map_err(err)? {
+        items.push(r.item(h, true).map_err(err)?);
     }
     Ok((items, s.partial.is_some()))
 }
@@ -644,7 +279,7 @@ fn open_parts(session: &Path) -> Result<(Vec<Part<std::fs::File>>, Vec<String>),
         if (f.thread, f.index) == (0, 0) && scanned.records == 0 && scanned.partial.is_none() {
             continue;
         }
-        let records = Records::new(&f.path, file, scanned.stop)?;
+        let records = records(&f.path, file, scanned.stop)?;
         parts.push(Part {
             records,
             scanned,
@@ -702,8 +337,9 @@ fn replay_instance<R: Read + Seek>(
     let mut out = Ended::default();
     let mut records_after_end = false;
     rec.heap_lo = None;
-    while let Next::Record(h) = part.records.next()? {
-        let item = part.records.item(h, true)?;
+    let err = |e| session_error(&part.file.path, e);
+    while let Next::Record(h) = part.records.next_header().map_err(err)? {
+        let item = part.records.item(h, true).map_err(err)?;
         records_after_end |= out.end.is_some();
         match item {
             Item::Events(bytes) => crate::sessions::apply_records(rec, &bytes, at),
@@ -1093,7 +729,7 @@ fn replay<R: Read + Seek>(
         instrumented,
         trace_error: rec.io_error().map(|e| e.to_string()),
         trace_unreadable: rec.unreadable().map(String::from),
-        invalid_frees: std::mem::take(&mut rec.invalid_frees),
+        invalid_frees: rec.take_invalid_frees(),
         leaks: leaks.unwrap_or_default(),
         leak_scan_cut,
         ended_in_start: false,
@@ -1104,17 +740,21 @@ fn replay<R: Read + Seek>(
     })
 }
 
-/// The JavaScript collector, as `js/` in the repository holds it: written
-/// next to the module for each Node run.
-const JS_COLLECTOR: &str = include_str!("../../js/heapscope.mjs");
+/// The JavaScript collector, as this crate ships it (`collector/js/`;
+/// the repository's `js/` refers to it): written next to the module for
+/// each Node run.
+const JS_COLLECTOR: &str = include_str!("../js/heapscope.mjs");
 /// Its Node entry point (`node --import register.mjs app.mjs`).
-const JS_REGISTER: &str = include_str!("../../js/register.mjs");
+const JS_REGISTER: &str = include_str!("../js/register.mjs");
+/// The hook ABI's and the session format's constants the collector
+/// imports, generated from `heapscope_trace`'s (`js_abi`).
+const JS_ABI: &str = include_str!("../js/abi.mjs");
 /// What loads it into every `worker_threads` Worker, and names each
 /// instance's session file (`sessions`).
-const JS_WORKER: &str = include_str!("../../js/worker.mjs");
+const JS_WORKER: &str = include_str!("../js/worker.mjs");
 /// What streams each session to its file and handles the app's SIGINT
 /// and SIGTERM.
-const JS_STREAM: &str = include_str!("../../js/stream.mjs");
+const JS_STREAM: &str = include_str!("../js/stream.mjs");
 /// The exit code `register.mjs` ends Node with when the engine cannot run
 /// an instrumented module (no multi-memory).
 const JS_UNSUPPORTED: i32 = 70;
@@ -1163,6 +803,7 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
             .map_err(|e| setup(format!("cannot write `{}`: {e}", p.display())))?;
         Ok::<_, RunError>(p)
     };
+    write("abi.mjs", JS_ABI.as_bytes())?;
     write("heapscope.mjs", JS_COLLECTOR.as_bytes())?;
     write("worker.mjs", JS_WORKER.as_bytes())?;
     write("stream.mjs", JS_STREAM.as_bytes())?;
@@ -1174,6 +815,8 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
         .unwrap_or_else(|| dir.path().join("session.hss"));
     crate::sessions::remove_old(&session);
     let original = std::fs::canonicalize(&cfg.module).unwrap_or_else(|_| cfg.module.clone());
+    // Where register.mjs names the engine when it cannot run the module.
+    let refusal = dir.path().join("refusal.txt");
     let mut cmd = std::process::Command::new(&node.node);
     cmd.arg("--import")
         .arg(format!("file://{}", register.display()))
@@ -1182,7 +825,8 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
         .env("HEAPSCOPE_SESSION", &session)
         .env("HEAPSCOPE_MODULE", &instrumented)
         .env("HEAPSCOPE_ORIGINAL", &original)
-        .env("HEAPSCOPE_INVOKE", node.invocations.join(","));
+        .env("HEAPSCOPE_INVOKE", node.invocations.join(","))
+        .env("HEAPSCOPE_REFUSAL_FILE", &refusal);
     if node.extism {
         cmd.env("HEAPSCOPE_EXTISM", "1");
     } else {
@@ -1200,14 +844,20 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
     match open(&session) {
         Ok(_) => {}
         Err(_) if status.code() == Some(JS_UNSUPPORTED) => {
+            let engine: String = std::fs::read_to_string(&refusal)
+                .unwrap_or_default()
+                .chars()
+                .take(120)
+                .collect();
+            let engine = engine.trim();
             return Err(setup(format!(
-                "`{}` cannot run an instrumented module (no multi-memory support; it said why above): use Node 22 or newer (--node-bin)",
-                node.node.display()
-            )))
+                "`{}`{} cannot run an instrumented module: instrumenting adds a second linear memory, and it has no multi-memory support; use Node 22 or newer (--node-bin, or $HEAPSCOPE_NODE)",
+                node.node.display(),
+                if engine.is_empty() { String::new() } else { format!(" ({engine})") }
+            )));
         }
         // A Worker's instance wrote its own session (`sessions`).
-        Err(RunError::Read { .. })
-            if !crate::sessions::instance_files(&session).0.is_empty() => {}
+        Err(RunError::Read { .. }) if !crate::sessions::instance_files(&session).0.is_empty() => {}
         Err(RunError::Read { source: e, .. }) => {
             return Err(setup(format!(
                 "Node ({status}) wrote no session `{}`: {e}",
@@ -1217,14 +867,18 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
         Err(e) => return Err(e),
     };
     let (mut parts, mut partial) = open_parts(&session)?;
-    if parts.is_empty() {
-        let said = if partial.is_empty() {
-            String::new()
-        } else {
-            format!("; the collector said: {}", partial.join("; "))
-        };
+    if parts.is_empty() && !partial.is_empty() {
+        // The collector refused what it was given (a module of another
+        // hook ABI version, a Worker it could not load into): its reason.
         return Err(setup(format!(
-            "`{}` ({status}) never compiled the module: give as MODULE the .wasm file the script loads (the collector runs the instrumented module in place of those bytes), or point the script at an instrumented module{said}",
+            "`{}` ({status}) recorded no instance of the module: {}",
+            node.script.display(),
+            partial.join("; ")
+        )));
+    }
+    if parts.is_empty() {
+        return Err(setup(format!(
+            "`{}` ({status}) never compiled the module: give as MODULE the .wasm file the script loads (the collector runs the instrumented module in place of those bytes), or point the script at an instrumented module",
             node.script.display()
         )));
     }
@@ -1264,11 +918,7 @@ fn unix_signal(_: &std::process::ExitStatus) -> Option<i32> {
 mod tests {
     use super::*;
 
-    fn record(tag: u8, payload: &[u8], out: &mut Vec<u8>) {
-        out.push(tag);
-        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        out.extend_from_slice(payload);
-    }
+    use heapscope_trace::session::encode_record as record;
 
     #[test]
     fn a_session_parses_and_a_cut_one_keeps_its_whole_records() {

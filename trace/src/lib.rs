@@ -18,6 +18,8 @@
 //!   definition for `run` and `leaks`.
 //! * [`growth`] — live heap growth per invocation for actors: a streaming
 //!   least-squares fit and the stacks the growth comes from.
+//! * [`session`] — the session format the JavaScript collector writes
+//!   (tags and codec), which the collector replays into a trace.
 //! * [`varint`] — the LEB128 and zigzag encodings used by both binary formats.
 #![deny(missing_docs)]
 
@@ -27,6 +29,7 @@ pub mod gates;
 pub mod growth;
 pub mod leaks;
 pub mod model;
+pub mod session;
 pub mod text;
 pub mod units;
 pub mod varint;

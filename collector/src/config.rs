@@ -215,8 +215,9 @@ pub struct RunOutcome {
     /// Why the trace, written whole, does not read back whole (checked as
     /// it is closed): never reported as written.
     pub trace_unreadable: Option<String>,
-    /// Frees and reallocations of pointers that were not live.
-    pub invalid_frees: Vec<crate::recorder::InvalidFree>,
+    /// Frees and reallocations of pointers that were not live (the
+    /// first 1,000), with their stacks' frames.
+    pub invalid_frees: Vec<InvalidFreeReport>,
     /// The results of the last call of `--invoke`, formatted as the wasmtime
     /// CLI prints them (one value per entry).
     pub results: Vec<String>,
@@ -238,6 +239,25 @@ pub struct RunOutcome {
     /// nanoseconds: from handing over the input to having recorded the
     /// output, hooks included.
     pub invocation_ns: Vec<u64>,
+}
+
+/// A bad free or reallocation as `run` reports it, its stacks' frames
+/// innermost first: function, source file, line (0 when unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidFreeReport {
+    /// The pointer.
+    pub ptr: u64,
+    /// A double free (also when its first free's stacks are not kept).
+    pub double_free: bool,
+    /// The bad call's frames.
+    pub frames: Vec<(String, Option<String>, u32)>,
+    /// Where the block was allocated: for a double free whose first free
+    /// is remembered, or a pointer inside a live block.
+    pub allocated_at: Option<Vec<(String, Option<String>, u32)>>,
+    /// Where a double-freed block was first freed, when remembered.
+    pub freed_at: Option<Vec<(String, Option<String>, u32)>>,
+    /// For a pointer inside a live block: the block's start and size.
+    pub inside: Option<(u64, u64)>,
 }
 
 /// Blocks live at the end of a run that share an allocation stack, a leak

@@ -77,9 +77,8 @@ pub const TRAP_BACKTRACE_FRAMES: usize = 1000;
 /// frames `WASMTIME_BACKTRACE_DETAILS=1 wasmtime run` shows for the
 /// original module, inlined functions included. heapscope's own functions
 /// (allocator wrappers, helpers) are left out, and a wrapped allocator's
-/// body reads as the allocator. A Rust panic's machinery
-/// (`std::panicking::*`, `rust_panic`, ...) above the first frame of the
-/// program is left out. At most [`TRAP_STACK_FRAMES`] frames, then a line
+/// body reads as the allocator. A Rust panic's machinery is kept (the
+/// views fold it: `heapscope_viewer::trap`). At most [`TRAP_STACK_FRAMES`] frames, then a line
 /// saying how many more there were. Without a code map (a module
 /// instrumented by an older heapscope, a plain run) the frames are named
 /// only. Without a backtrace, the shadow stack's frames.
@@ -190,11 +189,10 @@ pub(crate) fn original_frames(
     }
 }
 
-/// A trap's frames as shown: a Rust panic's machinery folded, at most
+/// A trap's frames as the summary's message keeps them: at most
 /// [`TRAP_STACK_FRAMES`], then a line saying how many more there were
 /// (`captured_all`: the engine gave every frame).
-pub(crate) fn shown(mut frames: Vec<Frame>, captured_all: bool) -> Vec<String> {
-    fold_panic(&mut frames);
+pub(crate) fn shown(frames: Vec<Frame>, captured_all: bool) -> Vec<String> {
     let mut out: Vec<String> = frames
         .iter()
         .take(TRAP_STACK_FRAMES)
@@ -301,59 +299,6 @@ fn shadow_stack(store: &mut Store<Host>, instance: Option<Instance>) -> Vec<Fram
             Some(rec.stack_text(stack))
         })
         .unwrap_or_default()
-}
-
-/// Functions of a Rust panic's machinery: from the panic macro down to the
-/// `unreachable` that ends the program (`std::panicking::*`,
-/// `core::panicking::*`, `rust_panic`, `__rust_start_panic`, `abort`, and
-/// the library functions that panic for the caller, `unwrap_failed`, ...).
-fn is_panic_machinery(function: &str) -> bool {
-    const PREFIXES: [&str; 12] = [
-        "std::panicking::",
-        "core::panicking::",
-        "std::rt::panic",
-        "std::sys::",
-        "std::process::abort",
-        "std::alloc::",
-        "panic_abort::",
-        "core::result::unwrap_failed",
-        "core::option::unwrap_failed",
-        "core::option::expect_failed",
-        "core::slice::index::",
-        "core::str::slice_error_fail",
-    ];
-    const NAMES: [&str; 10] = [
-        "rust_panic",
-        "__rust_start_panic",
-        "rust_begin_unwind",
-        "__rustc::rust_begin_unwind",
-        "__rust_abort",
-        "__rust_alloc_error_handler",
-        "__rg_oom",
-        "__rdl_oom",
-        "abort",
-        "__rust_end_short_backtrace",
-    ];
-    // Rust 1.9x names the panic runtime's symbols `__rustc::...`.
-    let f = function.strip_prefix("__rustc::").unwrap_or(function);
-    PREFIXES.iter().any(|p| f.starts_with(p)) || NAMES.contains(&f)
-}
-
-/// Leave out a Rust panic's machinery above the program's first frame:
-/// only when the frames there are all machinery and one of them is the
-/// panic's (a C program's `abort` stays).
-fn fold_panic(frames: &mut Vec<Frame>) {
-    let n = frames
-        .iter()
-        .take_while(|f| is_panic_machinery(&f.0))
-        .count();
-    let panicked = frames[..n].iter().any(|f| {
-        let f = f.0.strip_prefix("__rustc::").unwrap_or(&f.0);
-        f.contains("panicking::") || f == "rust_panic" || f == "__rust_start_panic"
-    });
-    if panicked && n < frames.len() {
-        frames.drain(..n);
-    }
 }
 
 /// A frame of a trap's stack as the terminal and the summary show it:
@@ -703,56 +648,4 @@ pub fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frames(names: &[&str]) -> Vec<Frame> {
-        names.iter().map(|n| (n.to_string(), None, 0)).collect()
-    }
-
-    #[test]
-    fn a_rust_panics_machinery_is_folded_up_to_the_users_frame() {
-        let mut f = frames(&[
-            "abort",
-            "std::sys::pal::wasi::helpers::abort_internal",
-            "std::process::abort",
-            "__rustc::__rust_abort",
-            "__rustc::__rust_start_panic",
-            "__rustc::rust_panic",
-            "std::panicking::panic_with_hook",
-            "std::sys::backtrace::__rust_end_short_backtrace::<F, !>",
-            "__rustc::rust_begin_unwind",
-            "core::panicking::panic_fmt",
-            "core::result::unwrap_failed",
-            "app::parse",
-            "std::panicking::catch_unwind::<i32, F>",
-            "main",
-        ]);
-        fold_panic(&mut f);
-        assert_eq!(
-            f,
-            frames(&[
-                "app::parse",
-                "std::panicking::catch_unwind::<i32, F>",
-                "main"
-            ])
-        );
-    }
-
-    #[test]
-    fn a_c_abort_or_a_stack_of_machinery_only_is_left_whole() {
-        // No panic among the frames above the user's: C's abort stays.
-        let c = frames(&["abort", "main", "_start"]);
-        let mut f = c.clone();
-        fold_panic(&mut f);
-        assert_eq!(f, c);
-        // Nothing but machinery: nothing to start from, all of it stays.
-        let only = frames(&["__rustc::rust_panic", "std::panicking::begin_panic"]);
-        let mut f = only.clone();
-        fold_panic(&mut f);
-        assert_eq!(f, only);
-    }
 }

@@ -110,11 +110,23 @@ pub struct InvalidFree {
     pub alloc_stack: Option<StackId>,
     /// Stack that freed it before.
     pub free_stack: Option<StackId>,
+    /// What the model made of it: a double free (of an address freed
+    /// before and not allocated since, also when the stacks of that free
+    /// are no longer remembered), a pointer inside a live block, or a
+    /// pointer that cannot be a block.
+    pub outcome: FreeOutcome,
+    /// For a pointer inside a live block: the block's start, size and
+    /// allocation stack (the first [`INVALID_FREES_PLACED`] bad frees).
+    pub inside: Option<(u64, u64, StackId)>,
 }
+
+/// How many bad frees of a run are placed inside the live block they fall
+/// in (each is a walk over the live blocks).
+pub const INVALID_FREES_PLACED: usize = 100;
 
 /// How many recent frees the recorder remembers, to give a double free the
 /// stacks that allocated and freed the block.
-pub const FREED_REMEMBERED: usize = 1 << 16;
+pub const FREED_REMEMBERED: usize = heapscope_trace::model::FREES_REMEMBERED;
 
 /// Records one run.
 pub struct Recorder {
@@ -547,7 +559,7 @@ impl Recorder {
             // block possible when the run did not see every allocation: the
             // model decides that at the end).
             FreeOutcome::Invalid | FreeOutcome::DoubleFree | FreeOutcome::InsideBlock => {
-                self.invalid_free(ptr, stack)
+                self.invalid_free(ptr, stack, outcome)
             }
             // Counted by the model, which a trace's replay repeats: no
             // record of its own.
@@ -556,7 +568,7 @@ impl Recorder {
     }
 
     #[cold]
-    fn invalid_free(&mut self, ptr: u64, stack: StackId) {
+    fn invalid_free(&mut self, ptr: u64, stack: StackId, outcome: FreeOutcome) {
         // The newest earlier free of this pointer, if remembered.
         let n = self.freed.len();
         let earlier = (1..=n)
@@ -571,13 +583,40 @@ impl Recorder {
         };
         self.write(|w| w.write(&rec));
         if self.invalid_frees.len() < 1000 {
+            let inside = (free_stack.is_none()
+                && outcome != FreeOutcome::DoubleFree
+                && self.invalid_frees.len() < INVALID_FREES_PLACED)
+                .then(|| self.model.containing(ptr))
+                .flatten()
+                .map(|(start, b)| (start, b.size, b.stack));
             self.invalid_frees.push(InvalidFree {
                 ptr,
                 stack,
                 alloc_stack,
                 free_stack,
+                outcome,
+                inside,
             });
         }
+    }
+
+    /// The run's bad frees so far (the first 1,000), taken, with their
+    /// stacks' frames.
+    pub fn take_invalid_frees(&mut self) -> Vec<crate::config::InvalidFreeReport> {
+        std::mem::take(&mut self.invalid_frees)
+            .into_iter()
+            .map(|f| crate::config::InvalidFreeReport {
+                ptr: f.ptr,
+                double_free: f.outcome == FreeOutcome::DoubleFree || f.free_stack.is_some(),
+                frames: self.stack_text(f.stack),
+                allocated_at: f
+                    .alloc_stack
+                    .or(f.inside.map(|i| i.2))
+                    .map(|s| self.stack_text(s)),
+                freed_at: f.free_stack.map(|s| self.stack_text(s)),
+                inside: f.inside.map(|(start, size, _)| (start, size)),
+            })
+            .collect()
     }
 
     /// The frames of stack `id`, innermost first: function, source file,

@@ -480,7 +480,7 @@ fn finish(
         instrumented: loaded.instrumented,
         trace_error: rec.io_error().map(|e| e.to_string()),
         trace_unreadable: rec.unreadable().map(String::from),
-        invalid_frees: std::mem::take(&mut rec.invalid_frees),
+        invalid_frees: rec.take_invalid_frees(),
         leaks: leaks.unwrap_or_default(),
         leak_scan_cut,
         ended_in_start: called.instance.is_none() && status != RunStatus::Error,

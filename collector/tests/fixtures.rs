@@ -129,16 +129,18 @@ fn double_free_and_unknown_free_are_counted_with_stacks_and_the_run_goes_on() {
         assert_eq!(o.invalid_frees.len(), 1);
         let bad = &o.invalid_frees[0];
         assert_eq!(bad.ptr, if mode == "u" { 12345 } else { 4096 + 16 });
-        assert_ne!(bad.stack, 0, "the bad free has a stack");
+        assert!(!bad.frames.is_empty(), "the bad free has a stack");
         if mode == "d" {
             // A double free names where the block was allocated and freed.
-            assert!(bad.alloc_stack.is_some_and(|s| s != 0));
+            assert!(bad.double_free);
+            assert!(bad.allocated_at.as_ref().is_some_and(|s| !s.is_empty()));
             assert!(
-                bad.free_stack.is_some_and(|s| s != 0 && s != bad.stack),
-                "the first free, another call site"
+                bad.freed_at.as_ref().is_some_and(|s| !s.is_empty()),
+                "the first free's stack"
             );
         } else {
-            assert_eq!((bad.alloc_stack, bad.free_stack), (None, None));
+            assert!(!bad.double_free);
+            assert_eq!((&bad.allocated_at, &bad.freed_at), (&None, &None));
         }
     }
 }

@@ -21,12 +21,18 @@ pub struct Opts {
     /// (the run's, not the trace's).
     #[arg(long)]
     json: bool,
+    /// Show a trap's whole stack: the panic machinery and library frames
+    /// above the program's first frame and the runtime's below `main`,
+    /// folded by default.
+    #[arg(long)]
+    full_stacks: bool,
 }
 
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
-        let a = super::analyze(&self.trace)?;
+        let mut a = super::analyze(&self.trace)?;
+        a.full_stacks = self.full_stacks;
         if self.json {
             super::print(&(serde_json::to_string_pretty(&a.summary)? + "\n"))?;
         } else {

@@ -643,3 +643,20 @@ pub fn bump_command(dir: &Path, name: &str, types: &str, memory: &str, body: &st
     std::fs::write(&p, bytes).unwrap();
     p
 }
+
+/// `text` with its paths as heapscope's terminal output shortens them:
+/// `/rustc/<40 hex digits>/` as `/rustc/<commit>/`, and paths under the
+/// repository (the tests' current folder) relative to it.
+pub fn as_shown(text: &str) -> String {
+    let mut out = text.replace(&format!("{}/", repo().display()), "");
+    let mut from = 0;
+    while let Some(i) = out[from..].find("/rustc/").map(|i| i + from) {
+        let hash = &out[i + 7..];
+        let n = hash.bytes().take_while(u8::is_ascii_hexdigit).count();
+        if n == 40 && hash.as_bytes().get(40) == Some(&b'/') {
+            out.replace_range(i + 7..i + 47, "<commit>");
+        }
+        from = i + 7;
+    }
+    out
+}

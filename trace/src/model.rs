@@ -119,6 +119,11 @@ fn block_alignment(role: AllocFn) -> u64 {
 /// the free of an unseen block: never an invalid free it cannot prove.
 pub const FREED_KEPT: usize = 1 << 20;
 
+/// How many of a run's latest frees the recorder keeps the stacks of (the
+/// block's allocation and the free), to give a double free its first free:
+/// an older free's stacks are said to be not kept.
+pub const FREES_REMEMBERED: usize = 1 << 16;
+
 /// Live blocks the model walks in all, over a run, to find whether the
 /// pointer of a bad free lies inside one (see [`FreeOutcome::Invalid`]).
 /// Past it, such a pointer counts as the free of an unseen block: a run

@@ -137,6 +137,7 @@ pub fn frames_of<R: Read>(reader: &TraceReader<R>, id: StackId) -> Vec<FrameView
         .stack(id)
         .into_iter()
         .rev()
+        .filter(|f| !is_wrapper(&f.function))
         .map(FrameView::from)
         .collect();
     let omitted = reader.omitted(id);
@@ -149,7 +150,7 @@ pub fn frames_of<R: Read>(reader: &TraceReader<R>, id: StackId) -> Vec<FrameView
 impl From<&Frame> for FrameView {
     fn from(f: &Frame) -> Self {
         FrameView {
-            function: f.function.clone(),
+            function: display_name(&f.function, f.file.as_deref()).into_owned(),
             file: f.file.clone(),
             line: f.line,
         }
@@ -173,6 +174,12 @@ pub struct InvalidFreeView {
     /// allocation stack is `allocated_at`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inside: Option<InsideBlock>,
+    /// A free of an address freed before and not allocated since; its
+    /// first free's stack is `freed_at` while the recorder remembered it
+    /// (the last [`heapscope_trace::model::FREES_REMEMBERED`] frees), else
+    /// none.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub double_free: bool,
     /// A double free or a pointer inside a live block, in a run that did
     /// not see every allocation (it freed blocks it never saw allocated):
     /// the allocator may have handed the address out again unseen, so it is
@@ -419,6 +426,8 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                             },
                             freed_at: (*free_stack != 0).then(|| frames(*free_stack)),
                             inside: inside.map(|(i, _)| i),
+                            double_free: *free_stack != 0
+                                || matches!(last_free, Some(FreeOutcome::DoubleFree)),
                             possible: false,
                         });
                         uncertain.push(matches!(
@@ -672,6 +681,8 @@ pub fn classify(f: &FrameView) -> FrameClass {
         };
     }
     if p.starts_with("wasisdk://")
+        // wasi-libc's dlmalloc, built in its tree (`././dlmalloc/src/malloc.c`).
+        || p.starts_with("././dlmalloc/")
         || p.contains("wasi-libc")
         || p.contains("libc-bottom-half")
         || p.contains("libc-top-half")
@@ -736,6 +747,32 @@ pub fn is_library(f: &FrameView) -> bool {
 /// [`classify_function`]).
 pub fn is_library_function(name: &str) -> bool {
     classify_function(name) != FrameClass::User
+}
+
+/// A function's name as every view shows it: a C program's `main` is
+/// `main`, though wasi-libc's toolchain renames it (`__main_argc_argv` when
+/// it takes arguments; `__original_main`, in older wasi-sdk, when it takes
+/// none; wasi-libc's own `__original_main`, in its sources, keeps its
+/// name). The trace keeps the name the module gave.
+pub fn display_name<'a>(function: &'a str, file: Option<&str>) -> std::borrow::Cow<'a, str> {
+    let libc = |p: &str| {
+        p.starts_with("wasisdk://")
+            || p.contains("wasi-libc")
+            || p.contains("libc-bottom-half")
+            || p.contains("libc-top-half")
+    };
+    match (function, file) {
+        ("__main_argc_argv", _) => "main".into(),
+        ("__original_main", Some(p)) if !libc(p) => "main".into(),
+        _ => function.into(),
+    }
+}
+
+/// Whether a frame is never shown: heapscope's own functions
+/// (`heapscope:record`, ...) and the wrapper the linker makes around a C
+/// command's exports (`_start.command_export`), which `_start` stands for.
+pub fn is_wrapper(function: &str) -> bool {
+    function.starts_with("heapscope:") || function.ends_with(".command_export")
 }
 
 /// Whether a function is a program's entry point (`main` in C or Rust).

@@ -19,5 +19,6 @@ pub mod html;
 pub mod profile;
 pub mod text;
 pub mod timeline;
+pub mod trap;
 
 pub use analysis::{analyze, Analysis, LeakGroup, ViewerError};

@@ -64,43 +64,7 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
     growth(&mut out, a, if top == 0 { usize::MAX } else { top }, full);
     failed_grows(&mut out, a, full);
     for (i, f) in a.invalid_frees.iter().enumerate() {
-        let what = match (&f.freed_at, &f.inside) {
-            (Some(_), _) => "double free".to_string(),
-            (None, Some(b)) => format!(
-                "the pointer is {} inside a block of {} at {:#x}",
-                plural(b.offset, "byte", "bytes"),
-                plural(b.size, "byte", "bytes"),
-                b.start
-            ),
-            (None, None) => "free of a pointer that is not a live block".to_string(),
-        };
-        if f.possible {
-            let _ = writeln!(
-                out,
-                "\npossibly invalid free #{} of {:#x}: {what}; heapscope did not see every allocation of this run, so the allocator may have handed the address out again unseen: not counted as an invalid free",
-                i + 1,
-                f.ptr
-            );
-        } else {
-            let _ = writeln!(out, "\ninvalid free #{} of {:#x}: {what}", i + 1, f.ptr);
-        }
-        frames(&mut out, &f.stack, full);
-        if let Some(freed) = &f.freed_at {
-            let _ = writeln!(out, "  freed before at:");
-            frames(&mut out, freed, full);
-        }
-        if let Some(alloc) = &f.allocated_at {
-            let _ = writeln!(
-                out,
-                "  {}allocated at:",
-                if f.inside.is_some() {
-                    "the block was "
-                } else {
-                    ""
-                }
-            );
-            frames(&mut out, alloc, full);
-        }
+        invalid_free(&mut out, i + 1, f, full);
     }
     let shown = if top == 0 {
         a.leaks.len()
@@ -122,6 +86,59 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
         );
     }
     out
+}
+
+/// Invalid free number `n` as Valgrind reports one: what it was (a double
+/// free, a pointer inside a block, a pointer that is no block), the bad
+/// call's stack, then where the block was first freed (a double free) and
+/// allocated.
+pub fn invalid_free(out: &mut String, n: usize, f: &crate::analysis::InvalidFreeView, full: bool) {
+    let what = match (f.double_free || f.freed_at.is_some(), &f.inside) {
+        (true, _) => "double free".to_string(),
+        (false, Some(b)) => format!(
+            "the pointer is {} inside a block of {} at {:#x}",
+            plural(b.offset, "byte", "bytes"),
+            plural(b.size, "byte", "bytes"),
+            b.start
+        ),
+        (false, None) => "free of a pointer that is not a live block".to_string(),
+    };
+    if f.possible {
+        let _ = writeln!(
+            out,
+            "\npossibly invalid free #{n} of {:#x}: {what}; heapscope did not see every allocation of this run, so the allocator may have handed the address out again unseen: not counted as an invalid free",
+            f.ptr
+        );
+    } else {
+        let _ = writeln!(out, "\ninvalid free #{n} of {:#x}: {what}", f.ptr);
+    }
+    frames(out, &f.stack, full);
+    match &f.freed_at {
+        Some(freed) => {
+            let _ = writeln!(out, "  first freed at:");
+            frames(out, freed, full);
+        }
+        None if f.double_free => {
+            let _ = writeln!(
+                out,
+                "  first freed at: not kept (heapscope keeps the stacks of the last {} frees)",
+                thousands(heapscope_trace::model::FREES_REMEMBERED as u64)
+            );
+        }
+        None => {}
+    }
+    if let Some(alloc) = &f.allocated_at {
+        let _ = writeln!(
+            out,
+            "  {}allocated at:",
+            if f.inside.is_some() {
+                "the block was "
+            } else {
+                ""
+            }
+        );
+        frames(out, alloc, full);
+    }
 }
 
 /// A leak kind as Valgrind words it: `definitely lost`, `still reachable`.
@@ -180,8 +197,12 @@ fn frames(out: &mut String, stack: &[crate::analysis::FrameView], full: bool) {
     if range.end < stack.len() {
         let _ = writeln!(
             out,
-            "    ({} runtime frames below; --full-stacks shows them)",
-            stack.len() - range.end
+            "    ({} below; --full-stacks shows them)",
+            plural(
+                (stack.len() - range.end) as u64,
+                "runtime frame",
+                "runtime frames"
+            )
         );
     }
 }

@@ -75,7 +75,7 @@ fn leaky_actor_grows_by_its_documented_leak_per_message_from_the_cache_insert() 
     assert_eq!(r["invocations"], 5000);
     let leaks = stdout(&heapscope(["leaks".as_ref(), trace.as_os_str()]));
     assert!(
-        leaks.contains("LEAK: live heap grows steadily, 2,056.0 bytes with every invocation"),
+        leaks.contains("LEAK: live heap grows by 2,056.0 bytes with every invocation (0.032 pages; r² 1.000 over 4,500 invocations after a warm-up of 500), mostly from actor::render_record"),
         "{leaks}"
     );
 

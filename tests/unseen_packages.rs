@@ -232,7 +232,7 @@ fn imported_memory_made_larger_starts_at_its_real_size() {
         )
         .unwrap();
         let node = node();
-        let (o, _, s) = record(
+        let (o, trace, s) = record(
             dir.path(),
             &module,
             &[
@@ -263,11 +263,12 @@ fn imported_memory_made_larger_starts_at_its_real_size() {
             "shared {shared}: {s}"
         );
         assert_eq!(counts(&s), [1, 40, 1, 40, 1, 40], "shared {shared}: {s}");
+        let summary = stdout(&heapscope(["summary".as_ref(), trace.as_os_str()]));
         assert!(
-            stderr(&o)
-                .contains("linear memory: 10 pages initially, 12 at peak (768.0 KiB), 1 growth\n"),
-            "shared {shared}: {}",
-            stderr(&o)
+            summary.contains(
+                "  linear memory: 10 pages initially, 12 at peak (768.0 KiB), 1 growth\n"
+            ),
+            "shared {shared}: {summary}"
         );
     }
 }

@@ -41,8 +41,8 @@ fn the_actor_samples_reports_start_at_its_own_code() {
         .into_iter()
         .chain(at_lines(&leaks))
         .collect();
-    // 2 growth sites, 2 advice stacks (pre-size-memory, bound-caches), and
-    // the leak groups of the 10,001 blocks still reachable.
+    // The growth's stack (printed once: bound-caches refers to it), the
+    // growth sites and the leak groups of the 10,001 blocks still reachable.
     assert!(ats.len() >= 6, "{summary}\n{leaks}");
     for at in &ats {
         assert!(at.contains(USER_FILE), "not the user's frame: {at}");

@@ -644,9 +644,15 @@ impl Opts {
             eprint!("{}", self.report(&cfg, &outcome));
         } else if outcome.summary.status != RunStatus::Exited {
             // A trap, a limit or an interrupt is never silent, -q or --plain.
-            let lines =
-                text::summary_lines(&format!("`{}`", cfg.module.display()), &outcome.summary);
-            eprint!("heapscope: {}\n{}", lines[0], stack_text(&outcome.summary));
+            let status = heapscope_viewer::facts::facts(
+                &format!("`{}`", cfg.module.display()),
+                &outcome.summary,
+            )
+            .into_iter()
+            .find(|f| f.kind == heapscope_viewer::facts::Kind::Status)
+            .map(|f| f.text)
+            .unwrap_or_default();
+            eprint!("heapscope: {}\n{}", status, stack_text(&outcome.summary));
         }
         if outcome.leak_scan_cut {
             eprintln!(
@@ -689,46 +695,40 @@ impl Opts {
         Ok(exit_code(&outcome))
     }
 
+    /// What a run prints of its own after the guest: the verdict when it
+    /// leaked or grew, how it ended, allocations, peak and live, leaks or
+    /// none, warnings and hints, and where the trace is
+    /// ([`heapscope_viewer::facts`]'s brief facts; `summary` has the rest).
     fn report(&self, cfg: &RunConfig, o: &RunOutcome) -> String {
+        use heapscope_viewer::facts::{self, Kind};
         let s = &o.summary;
-        let mut lines = text::summary_lines(&format!("`{}`", cfg.module.display()), s);
-        // A run that finished says its invocations on its first line.
-        if let (Some(n), false) = (s.invocations, s.status == RunStatus::Exited) {
-            lines.push(text::invocations(n, s.invocations_failed.unwrap_or(0)));
-        }
-        if let Some(g) = &s.growth {
-            lines.push(format!(
-                "growth after a warm-up of {}: {} bytes and {} pages per invocation (r\u{b2} {:.3}){}",
-                text::thousands(g.warmup),
-                text::decimal(g.bytes_per_invocation),
-                text::decimal(g.pages_per_invocation),
-                g.r2,
-                match g.sites.first() {
-                    Some(site) if g.leaking => format!(
-                        "; LEAK, mostly from {}",
-                        text::user_functions(&site.functions)
-                    ),
-                    _ => "; no steady growth".to_string(),
-                }
-            ));
+        let all = facts::facts(&format!("`{}`", cfg.module.display()), s);
+        let mut out = String::new();
+        for f in &all {
+            // A record that is not whole is the error `run` ends with.
+            if matches!(f.kind, Kind::Detail | Kind::Note) || f.key == "partial" {
+                continue;
+            }
+            out.push_str(&format!("heapscope: {}\n", facts::line(f)));
+            // Where a trap or a timeout stopped the guest.
+            if f.kind == Kind::Status {
+                out.push_str(&stack_text(s));
+            }
         }
         if let Some(f) = &o.refused_growth {
-            lines.push(format!(
-                "the memory limit refused a growth from {}",
+            out.push_str(&format!(
+                "heapscope: the memory limit refused a growth from {}\n",
                 text::user_functions(f)
             ));
         }
         if let (Some(t), None, None) = (&cfg.trace, &o.trace_error, &o.trace_unreadable) {
-            lines.push(format!(
-                "trace written to `{}`; see `heapscope leaks {}`",
+            let leaked = all.iter().any(|f| f.kind == Kind::Verdict);
+            out.push_str(&format!(
+                "heapscope: trace written to `{}`; see `heapscope {} {}`\n",
                 t.display(),
+                if leaked { "leaks" } else { "summary" },
                 t.display()
             ));
-        }
-        let mut out: String = lines.iter().map(|l| format!("heapscope: {l}\n")).collect();
-        // Where a trap or a timeout stopped the guest, after its first line.
-        if let Some(i) = out.find('\n') {
-            out.insert_str(i + 1, &stack_text(s));
         }
         out
     }

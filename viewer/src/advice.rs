@@ -40,7 +40,9 @@ pub struct Advice {
 }
 
 /// The advice for an analysis (run [`crate::analysis::peak_snapshot`] first
-/// for the peak's numbers to be cited).
+/// for the peak's numbers to be cited), in [`ORDER`]. No pre-sizing of
+/// memory when its growth looks like a leak (steady growth per invocation,
+/// or blocks definitely or indirectly lost making up half of it or more).
 pub fn advise(a: &Analysis) -> Vec<Advice> {
     let mut out = Vec::new();
     let s = &a.summary;
@@ -49,7 +51,13 @@ pub fn advise(a: &Analysis) -> Vec<Advice> {
     let frames = |id: u32| a.stacks.get(&id).cloned().unwrap_or_default();
     let grown = m.peak_pages.saturating_sub(m.initial_pages);
 
-    if m.grows >= MANY_GROWS && (grown as f64 / m.grows as f64) <= SMALL_GROW_PAGES {
+    // Growth that looks like a leak is not a size to declare: pre-sizing
+    // memory to it would hide the leak.
+    let leak_grew = s.growth.as_ref().is_some_and(|g| g.leaking)
+        || s.leak_kinds.as_ref().is_some_and(|k| {
+            2 * (k.definite.bytes + k.indirect.bytes) >= grown.saturating_mul(page)
+        });
+    if m.grows >= MANY_GROWS && (grown as f64 / m.grows as f64) <= SMALL_GROW_PAGES && !leak_grew {
         let top = a.profile.active().max_by_key(|(_, st)| st.grows);
         out.push(Advice {
             id: "pre-size-memory",
@@ -167,5 +175,21 @@ pub fn advise(a: &Analysis) -> Vec<Advice> {
             frames: a.growth_frames.first().cloned().unwrap_or_default(),
         });
     }
+    out.sort_by_key(|adv| rank(adv.id));
     out
+}
+
+/// The order advice is given in, by evidence and harm: a leak or steady
+/// growth first, then what limits its damage, then the waste of time and
+/// memory.
+pub const ORDER: [&str; 5] = [
+    "bound-caches",
+    "set-maximum",
+    "reserve-capacity",
+    "reuse-buffer",
+    "pre-size-memory",
+];
+
+fn rank(id: &str) -> usize {
+    ORDER.iter().position(|o| *o == id).unwrap_or(ORDER.len())
 }

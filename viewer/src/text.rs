@@ -13,22 +13,57 @@ use std::fmt::Write;
 pub use crate::escape::terminal as term_safe;
 
 /// A call site as `function (file:line)`, the file only with a line;
-/// terminal-safe.
+/// terminal-safe, the file shortened ([`short_path`]).
 pub fn site_text(f: &crate::analysis::FrameView) -> String {
     match (&f.file, f.line) {
-        (Some(file), l) if l > 0 => format!("{} ({}:{l})", term_safe(&f.function), term_safe(file)),
+        (Some(file), l) if l > 0 => format!(
+            "{} ({}:{l})",
+            term_safe(&f.function),
+            term_safe(&short_path(file))
+        ),
         _ => term_safe(&f.function).into_owned(),
     }
 }
 
-/// A frame as one line of text, `function (file:line)`, terminal-safe.
+/// A frame as one line of text, `function (file:line)`, terminal-safe,
+/// the file shortened ([`short_path`]).
 pub fn frame_text(f: &crate::analysis::FrameView) -> String {
     let function = term_safe(&f.function);
     match (&f.file, f.line) {
-        (Some(file), 0) => format!("{function} ({})", term_safe(file)),
-        (Some(file), line) => format!("{function} ({}:{line})", term_safe(file)),
+        (Some(file), 0) => format!("{function} ({})", term_safe(&short_path(file))),
+        (Some(file), line) => format!("{function} ({}:{line})", term_safe(&short_path(file))),
         (None, _) => function.into_owned(),
     }
+}
+
+/// A source path as text output shows it: the Rust toolchain's commit
+/// hash in `/rustc/<40 hex digits>/library/...` as `<commit>`, and a path
+/// under the current folder relative to it (`samples/actor/src/lib.rs`).
+pub fn short_path(path: &str) -> Cow<'_, str> {
+    let cwd = std::env::current_dir().ok();
+    short_path_in(path, cwd.as_deref().and_then(|c| c.to_str()))
+}
+
+/// [`short_path`] relative to the folder `cwd`.
+pub fn short_path_in<'a>(path: &'a str, cwd: Option<&str>) -> Cow<'a, str> {
+    if let Some(rest) = path.strip_prefix("/rustc/") {
+        if let Some((hash, tail)) = rest.split_once('/') {
+            if hash.len() == 40 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Cow::Owned(format!("/rustc/<commit>/{tail}"));
+            }
+        }
+    }
+    if let Some(cwd) = cwd
+        .map(|c| c.trim_end_matches('/'))
+        .filter(|c| !c.is_empty())
+    {
+        if let Some(rel) = path.strip_prefix(cwd).and_then(|r| r.strip_prefix('/')) {
+            if !rel.is_empty() {
+                return Cow::Borrowed(rel);
+            }
+        }
+    }
+    Cow::Borrowed(path)
 }
 
 pub use heapscope_trace::units::{bytes_human, thousands};
@@ -314,83 +349,10 @@ pub fn invocations(n: u64, failed: u64) -> String {
     )
 }
 
-/// The run's numbers, one line each, in the one wording `heapscope run`
-/// (each line after `heapscope: `) and `heapscope summary` (the first line,
-/// then the others indented) share: how it ended, totals, peak and live at
-/// exit, linear memory, leak kinds, invalid frees.
+/// The run's facts ([`crate::facts::facts`]) as lines, in their order
+/// (verdicts first): what JUnit and the step summary show of a run.
 pub fn summary_lines(module: &str, s: &Summary) -> Vec<String> {
-    let mut out = vec![
-        format!("{} {}", term_safe(module), ended(s)),
-        format!(
-            "{} ({}), {}; peak {}; {} live at exit",
-            plural(s.total_blocks, "allocation", "allocations"),
-            plural(s.total_bytes, "byte", "bytes"),
-            plural(s.total_blocks - s.curr_blocks, "free", "frees"),
-            amount(&Amount {
-                blocks: s.max_blocks,
-                bytes: s.max_bytes
-            }),
-            amount(&Amount {
-                blocks: s.curr_blocks,
-                bytes: s.curr_bytes
-            }),
-        ),
-    ];
-    out.push(format!("linear memory: {}", memory_sizes(&s.memory)));
-    if let Some(b) = &s.memory_breakdown {
-        out.push(format!("memory 0 at the peak: {}", parts(&b.at_peak)));
-        out.push(format!("memory 0 at exit: {}", parts(&b.at_exit)));
-    }
-    for m in &s.other_memories {
-        out.push(format!("memory {}: {}", m.index, memory_sizes(&m.stats)));
-        if let Some(b) = &m.breakdown {
-            out.push(format!(
-                "memory {} at the peak: {}",
-                m.index,
-                other_parts(&b.at_peak)
-            ));
-            out.push(format!(
-                "memory {} at exit: {}",
-                m.index,
-                other_parts(&b.at_exit)
-            ));
-        }
-    }
-    if let Some(k) = &s.leak_kinds {
-        out.push(format!("live at exit: {}", leak_kinds(k)));
-    }
-    if s.invalid_frees > 0 {
-        out.push(plural(s.invalid_frees, "invalid free", "invalid frees"));
-    }
-    if s.cut_stacks > 0 {
-        out.push(format!(
-            "warning: {} recorded with the stack cut short: the run's table of stack nodes was full",
-            plural(s.cut_stacks, "event", "events")
-        ));
-    }
-    for n in &s.notes {
-        out.push(format!("note: {}", term_safe(n)));
-    }
-    for w in &s.warnings {
-        // They name the module's functions.
-        out.push(format!("warning: {}", term_safe(w)));
-    }
-    if let Some(w) = unseen_blocks_warning(s) {
-        out.push(format!("warning: {w}"));
-    }
-    if s.unseen_frees > 0 {
-        out.push(format!(
-            "warning: {} not seen, inferred because the allocator handed the address out again (its free is not hooked or is inlined where no hook can be): blocks live at exit may include freed ones, so those nothing references are counted possibly lost, not definitely; see `heapscope instrument`'s warnings",
-            plural(s.unseen_frees, "free", "frees")
-        ));
-    }
-    if s.invalid_events > 0 {
-        out.push(format!(
-            "warning: {} no allocator could make (a memory the module does not have, a block outside its memory, an unknown record): forged or corrupt, not counted",
-            plural(s.invalid_events, "event", "events")
-        ));
-    }
-    out
+    crate::facts::lines(&crate::facts::facts(module, s))
 }
 
 /// What a run's frees of blocks it did not see allocated (and its double
@@ -481,20 +443,22 @@ fn module_name(a: &Analysis) -> Cow<'_, str> {
     }
 }
 
-/// The run summary as text: [`summary_lines`], then growth, failed
-/// growths and advice.
+/// The run summary as text: how it ended, then the other facts
+/// ([`crate::facts::facts`]) indented, the growth's stacks, failed growths
+/// and advice, most important first. Each stack is printed once, numbered
+/// (`stack #1`), and referred to by its number after.
 pub fn summary(a: &Analysis) -> String {
     let mut out = String::new();
     for w in &a.warnings {
         let _ = writeln!(out, "warning: {}", term_safe(w));
     }
-    for (i, line) in summary_lines(&format!("{}:", module_name(a)), &a.summary)
+    let facts = crate::facts::facts(&format!("{}:", module_name(a)), &a.summary);
+    let (status, rest): (Vec<_>, Vec<_>) = facts
         .iter()
-        .enumerate()
-    {
-        let indent = if i == 0 { "" } else { "  " };
-        let _ = writeln!(out, "{indent}{line}");
-        if i == 0 && matches!(a.summary.status, RunStatus::Trapped | RunStatus::Timeout) {
+        .partition(|f| f.kind == crate::facts::Kind::Status);
+    for f in status {
+        let _ = writeln!(out, "{}", crate::facts::line(f));
+        if matches!(a.summary.status, RunStatus::Trapped | RunStatus::Timeout) {
             // Where it stopped, as the run printed it.
             for l in a.summary.message.lines().skip(1) {
                 if l.starts_with("    at ") || l.starts_with("    by ") {
@@ -503,10 +467,115 @@ pub fn summary(a: &Analysis) -> String {
             }
         }
     }
-    growth(&mut out, a, 3, false);
+    for f in rest {
+        let _ = writeln!(out, "  {}", crate::facts::line(f));
+    }
+    let mut stacks: Vec<&[crate::analysis::FrameView]> = Vec::new();
+    growth_stacks(&mut out, a, &mut stacks);
     failed_grows(&mut out, a, false);
-    advice(&mut out, a);
+    advice_numbered(&mut out, a, &mut stacks);
     out
+}
+
+/// The stack's number among those printed (`stack #2`), printing it first
+/// under `title` when it was not printed yet.
+fn stack_ref<'a>(
+    out: &mut String,
+    stacks: &mut Vec<&'a [crate::analysis::FrameView]>,
+    frames_: &'a [crate::analysis::FrameView],
+    title: &str,
+) -> usize {
+    if let Some(i) = stacks.iter().position(|s| same_stack(s, frames_)) {
+        return i + 1;
+    }
+    stacks.push(frames_);
+    let n = stacks.len();
+    let _ = writeln!(out, "stack #{n}{title}");
+    frames(out, frames_, false);
+    n
+}
+
+/// Whether two stacks print the same (their compacted frames are equal).
+fn same_stack(a: &[crate::analysis::FrameView], b: &[crate::analysis::FrameView]) -> bool {
+    a[compact_range(a)] == b[compact_range(b)]
+}
+
+/// The summary's growth section: the stack the growth mostly comes from,
+/// then the other sites in a line each.
+fn growth_stacks<'a>(
+    out: &mut String,
+    a: &'a Analysis,
+    stacks: &mut Vec<&'a [crate::analysis::FrameView]>,
+) {
+    let Some(g) = a.summary.growth.as_ref().filter(|g| g.leaking) else {
+        return;
+    };
+    out.push('\n');
+    for (i, site) in g.sites.iter().take(3).enumerate() {
+        let what = format!(
+            "{} bytes per invocation ({:.2} blocks), {} since the warm-up",
+            decimal(site.bytes_per_invocation),
+            site.blocks_per_invocation,
+            plural(site.bytes, "byte", "bytes"),
+        );
+        match a.growth_frames.get(i) {
+            Some(f) if !f.is_empty() && i == 0 => {
+                stack_ref(
+                    out,
+                    stacks,
+                    f,
+                    &format!(", where the growth mostly comes from: {what}"),
+                );
+            }
+            Some(f) if !f.is_empty() => {
+                let names: Vec<String> = f[compact_range(f)]
+                    .iter()
+                    .take(3)
+                    .map(|f| term_safe(&f.function).into_owned())
+                    .collect();
+                let _ = writeln!(out, "also {what}, from {}", names.join(" < "));
+            }
+            _ => {
+                let _ = writeln!(out, "also {what}, from {}", user_functions(&site.functions));
+            }
+        }
+    }
+    if g.sites.len() > 3 {
+        let _ = writeln!(out, "  ... and {} more stacks", g.sites.len() - 3);
+    }
+}
+
+/// The advice for the run ([`crate::advice`]), most important first, each
+/// with its stack (a number when it was printed before).
+fn advice_numbered<'a>(
+    out: &mut String,
+    a: &'a Analysis,
+    stacks: &mut Vec<&'a [crate::analysis::FrameView]>,
+) {
+    let advice = crate::advice::advise(a);
+    if advice.is_empty() {
+        return;
+    }
+    out.push('\n');
+    for adv in &advice {
+        let _ = writeln!(out, "advice ({}): {}", adv.id, adv.title);
+        if adv.frames.is_empty() {
+            let _ = writeln!(out, "  {}", adv.detail);
+            continue;
+        }
+        match stacks.iter().position(|s| same_stack(s, &adv.frames)) {
+            Some(i) => {
+                let _ = writeln!(out, "  {} (stack #{})", adv.detail, i + 1);
+            }
+            None => {
+                let _ = writeln!(out, "  {}", adv.detail);
+                // Owned by the advice, which lives only here: print it.
+                let n = stacks.len() + 1;
+                let _ = writeln!(out, "  stack #{n}:");
+                frames(out, &adv.frames, false);
+            }
+        }
+    }
 }
 
 /// The advice for the run ([`crate::advice`]), each with its stack.
@@ -547,28 +616,11 @@ pub fn growth(out: &mut String, a: &Analysis, top: usize, full: bool) {
         );
         return;
     };
-    let _ = writeln!(
-        out,
-        "growth after a warm-up of {} ({} fitted): {} bytes per invocation (r\u{b2} {:.3}), {} pages per invocation (r\u{b2} {:.3})",
-        plural(g.warmup, "invocation", "invocations"),
-        thousands(g.fitted),
-        decimal(g.bytes_per_invocation),
-        g.r2,
-        decimal(g.pages_per_invocation),
-        g.pages_r2,
-    );
+    let _ = writeln!(out, "{}", crate::facts::growth_line(g));
     if !g.leaking {
-        let _ = writeln!(
-            out,
-            "  no steady growth: live heap does not grow with the invocations"
-        );
         return;
     }
-    let _ = writeln!(
-        out,
-        "  LEAK: live heap grows steadily, {} bytes with every invocation; it comes from:",
-        decimal(g.bytes_per_invocation)
-    );
+    let _ = writeln!(out, "  it comes from:");
     for (i, site) in g.sites.iter().take(top).enumerate() {
         let _ = writeln!(
             out,
@@ -823,6 +875,40 @@ mod tests {
         assert_eq!(thousands(7_200_000), "7,200,000");
         assert_eq!(bytes_human(1023), "1023 B");
         assert_eq!(bytes_human(6 * 1024 * 1024 + 512 * 1024), "6.5 MiB");
+    }
+
+    #[test]
+    fn shortens_paths() {
+        let cwd = Some("/work/main");
+        assert_eq!(
+            short_path_in(
+                "/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/std/src/thread/local.rs",
+                cwd
+            ),
+            "/rustc/<commit>/library/std/src/thread/local.rs"
+        );
+        assert_eq!(
+            short_path_in("/work/main/samples/actor/src/lib.rs", cwd),
+            "samples/actor/src/lib.rs"
+        );
+        assert_eq!(
+            short_path_in("/work/main/src/lib.rs", Some("/work/main/")),
+            "src/lib.rs"
+        );
+        // A sibling folder with the same prefix is not under it.
+        assert_eq!(
+            short_path_in("/work/mainline/src/lib.rs", cwd),
+            "/work/mainline/src/lib.rs"
+        );
+        assert_eq!(
+            short_path_in("/rustc/abc/library/x.rs", cwd),
+            "/rustc/abc/library/x.rs"
+        );
+        assert_eq!(short_path_in("src/lib.rs", cwd), "src/lib.rs");
+        assert_eq!(
+            short_path_in("/work/main/x.rs", Some("/")),
+            "/work/main/x.rs"
+        );
     }
 }
 

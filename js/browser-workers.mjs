@@ -1,6 +1,6 @@
 // Dedicated Workers in headless Chromium, for js/browser.mjs: the collector
 // in every Worker the page starts from a script the server serves, and each
-// instance's session written as Node's are (js/worker.mjs):
+// instance's session written as Node's are (collector/js/worker.mjs):
 //
 //   SESSION          the page's first instance (or an empty session when
 //                    the page made none)

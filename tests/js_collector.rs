@@ -601,21 +601,7 @@ fn a_module_of_another_abi_version_is_refused_by_the_js_collector_naming_both() 
     let dir = tempfile::tempdir().unwrap();
     let module = sample("c/leaky.wasm");
     let forged = dir.path().join("other-abi.hs.wasm");
-    let o = instrument_cmd(&module, &forged, &[]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let mut bytes = std::fs::read(&forged).unwrap();
-    let at = wasmparser::Parser::new(0)
-        .parse_all(&bytes)
-        .find_map(|p| match p.unwrap() {
-            wasmparser::Payload::CustomSection(c) if c.name() == abi::SITE_TABLE_SECTION => {
-                Some(c.data_offset())
-            }
-            _ => None,
-        })
-        .expect("an instrumented module has a site table");
-    assert_eq!(bytes[at], abi::ABI_VERSION);
-    bytes[at] = abi::ABI_VERSION + 1;
-    std::fs::write(&forged, &bytes).unwrap();
+    instrument_for_another_abi(&module, &forged);
     let (o, _, _) = record_node(
         dir.path(),
         &module,

@@ -4,7 +4,7 @@
 //!
 //! The first interrupt (Ctrl-C, SIGINT or SIGTERM to heapscope) sends Node
 //! SIGTERM: the collector writes the session it holds and lets the signal
-//! end Node (`js/stream.mjs`), and heapscope then records what the session
+//! end Node (`collector/js/stream.mjs`), and heapscope then records what the session
 //! holds, marked partial. A second interrupt kills Node (SIGKILL), for an
 //! app that does not stop (a long call into the module runs to its end
 //! before JavaScript sees a signal); the session keeps what was written.

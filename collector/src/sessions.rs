@@ -11,7 +11,7 @@
 //! before, byte for byte (an empty session there, when the main thread made
 //! none, is passed over). Every other instance writes `app.hss.T-K`: `T`
 //! the thread (0 the main thread, `worker_threads`' `threadId` in Node
-//! (`js/worker.mjs`), a dedicated Worker's number in the order its script
+//! (`collector/js/worker.mjs`), a dedicated Worker's number in the order its script
 //! was served in a browser (`js/browser-workers.mjs`)), `K` the instance's
 //! number on that thread (from 0). An instance's file is made when the
 //! instance is, so one whose thread was killed is a session without its

@@ -228,6 +228,19 @@ pub fn output_within(cmd: &mut Command, stdin: Option<std::process::Stdio>) -> O
     watch(cmd).finish()
 }
 
+/// Whether to skip a slow-tier test (it needs Node or Chromium, Valgrind
+/// or another peer tool, the corpus, or is the fuzz pass): only when
+/// `HEAPSCOPE_FAST=1`, which `scripts/test-fast.sh` sets; `cargo test` and
+/// `scripts/test.sh` run every tier. A skipped test returns at once,
+/// saying so (shown with `--nocapture`).
+pub fn slow_tier(tier: &str) -> bool {
+    let skip = std::env::var_os("HEAPSCOPE_FAST").is_some_and(|v| v == "1");
+    if skip {
+        eprintln!("skipped (slow tier: {tier}): HEAPSCOPE_FAST=1");
+    }
+    skip
+}
+
 /// Every `heapscope flamegraph --weight` there is.
 pub const FLAMEGRAPH_WEIGHTS: [&str; 4] = [
     "allocated-bytes",
@@ -476,6 +489,28 @@ pub fn instrument_cmd(input: &Path, output: &Path, extra: &[&str]) -> Output {
     ];
     args.extend(extra.iter().map(Into::into));
     heapscope(args)
+}
+
+/// `original` instrumented into `output`, then made to say it was
+/// instrumented for hook ABI version `ABI_VERSION + 1` (the first byte of
+/// its site table, where heapscope and the JavaScript collector read it).
+pub fn instrument_for_another_abi(original: &Path, output: &Path) {
+    use heapscope_trace::abi;
+    let o = instrument_cmd(original, output, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut bytes = std::fs::read(output).unwrap();
+    let at = wasmparser::Parser::new(0)
+        .parse_all(&bytes)
+        .find_map(|p| match p.unwrap() {
+            wasmparser::Payload::CustomSection(c) if c.name() == abi::SITE_TABLE_SECTION => {
+                Some(c.data_offset())
+            }
+            _ => None,
+        })
+        .expect("an instrumented module has a site table");
+    assert_eq!(bytes[at], abi::ABI_VERSION);
+    bytes[at] = abi::ABI_VERSION + 1;
+    std::fs::write(output, &bytes).unwrap();
 }
 
 /// `heapscope instrument MODULE --report-json` (with `extra` flags, the

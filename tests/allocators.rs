@@ -560,11 +560,17 @@ fn valgrind_invalid_free(native: &std::path::Path) -> (Vec<String>, u64, u64, Ve
 
 #[test]
 fn a_free_inside_a_block_is_reported_with_both_stacks_before_the_allocator_traps() {
+    if slow_tier("Valgrind") {
+        return;
+    }
     bad_pointer_is_reported_before_the_allocator_traps("badfree", "release_record");
 }
 
 #[test]
 fn a_realloc_inside_a_block_is_reported_with_both_stacks_before_the_allocator_traps() {
+    if slow_tier("Valgrind") {
+        return;
+    }
     bad_pointer_is_reported_before_the_allocator_traps("badrealloc", "grow_record");
 }
 
@@ -736,6 +742,9 @@ fn valgrind_leak_kinds(native: &std::path::Path) -> [(u64, u64); 4] {
 
 #[test]
 fn leak_kinds_of_a_c_sample_equal_valgrinds_definite_indirect_possible_reachable() {
+    if slow_tier("Valgrind") {
+        return;
+    }
     let valgrind = valgrind_leak_kinds(&sample("c/kinds.native"));
     assert_eq!(
         valgrind,

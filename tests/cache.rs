@@ -280,6 +280,9 @@ fn a_run_with_a_glue_is_cached_under_the_roles_the_glue_gives() {
 /// what that glue says.
 #[test]
 fn a_node_run_with_a_glue_takes_the_instrumented_module_from_the_cache() {
+    if slow_tier("Node") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let module = dir.path().join("app.wasm");

@@ -67,7 +67,7 @@ fn with_source_map_url(wasm: &[u8], url: &str) -> Vec<u8> {
 /// wait forever) and a generous kill switch: a hang fails the test, it is
 /// never a measure of speed.
 fn heapscope_stdin_open(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_heapscope"))
+    let mut child = heapscope_command()
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -209,7 +209,7 @@ fn gated_session(
     for p in [&junit, &step, &summary] {
         let _ = std::fs::remove_file(p);
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_heapscope"))
+    let out = heapscope_command()
         .arg("run")
         .arg(sample("c/leaky.wasm"))
         .arg("--session")
@@ -239,6 +239,9 @@ fn gated_session(
 /// step summary nor the summary's gates show a pass.
 #[test]
 fn a_partial_or_forged_session_decides_no_gate() {
+    if slow_tier("Node") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (_, whole) = leaky_session(dir.path());
     let recs = records(&whole);
@@ -346,6 +349,9 @@ fn a_session_that_is_not_a_regular_file_is_refused_unread() {
 /// its own: the same allocation and free again and again.
 #[test]
 fn a_100_mb_session_is_read_in_bounded_memory() {
+    if slow_tier("Node") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (_, whole) = leaky_session(dir.path());
     let recs = records(&whole);
@@ -485,7 +491,7 @@ fn an_output_naming_an_input_or_another_output_is_refused_before_anything_is_wri
         ),
     ];
     for (args, step, want) in cases {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_heapscope"));
+        let mut cmd = heapscope_command();
         cmd.arg("run").arg(&module).args(&args).current_dir(&d);
         if !args.iter().any(|a| a == "--trace") {
             cmd.arg("--no-trace");
@@ -608,7 +614,7 @@ fn a_view_or_report_naming_its_input_is_refused() {
         ),
     ];
     for (args, step, want) in cases {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_heapscope"));
+        let mut cmd = heapscope_command();
         cmd.args(&args).current_dir(&d);
         match step {
             Some(p) => cmd.env("GITHUB_STEP_SUMMARY", p),

@@ -78,6 +78,9 @@ fn h(a: &str, b: &str, c: &str) -> (String, String, String) {
 /// growth is recorded.
 #[test]
 fn stripped_wasm_bindgen_package_is_profiled_with_no_alloc_fn() {
+    if slow_tier("Node") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let module = corpus("tiktoken/tiktoken_bg.wasm");
     let nm = corpus("");
@@ -164,6 +167,9 @@ fn stripped_wasm_bindgen_package_is_profiled_with_no_alloc_fn() {
 /// run gives, and the growth through the renamed import is a growth.
 #[test]
 fn minified_emscripten_package_is_profiled_with_no_alloc_fn() {
+    if slow_tier("Node") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let dist = repo().join("target/npm/sql.js-1.16.0/package/dist");
     let module = dist.join("sql-wasm.wasm");
@@ -222,6 +228,9 @@ fn minified_emscripten_package_is_profiled_with_no_alloc_fn() {
 /// hooked too: every allocation is seen, and every free matches one.
 #[test]
 fn exported_free_also_called_inside_the_module_makes_no_invalid_free() {
+    if slow_tier("Node") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let module = corpus("brotli-wasm/pkg.node/brotli_wasm_bg.wasm");
     let nm = corpus("");
@@ -423,6 +432,9 @@ fn stripped_c_builds_have_their_dlmalloc_recognised_with_the_named_builds_number
 /// glue's roles give.
 #[test]
 fn minified_emscripten_build_without_its_glue_has_its_dlmalloc_recognised() {
+    if slow_tier("Node") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let module = dir.path().join("sql-wasm.wasm");
     std::fs::copy(sample("npm/sql-wasm.wasm"), &module).unwrap();
@@ -547,6 +559,9 @@ fn stripped_rust_builds_have_their_allocator_recognised_with_the_named_builds_nu
 /// stripped package gives exactly the named one's numbers.
 #[test]
 fn stripped_wasm_bindgen_package_has_every_allocation_of_the_named_one() {
+    if slow_tier("Node") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let named_dir = corpus("@automerge/automerge-wasm/nodejs");
     let stripped_dir = dir.path().join("pkg");
@@ -612,6 +627,9 @@ fn corpus_app(dir: &Path, module: &Path, name: &str) -> serde_json::Value {
 /// program that frees its world. Now: every block freed, none unseen.
 #[test]
 fn rust_dlmalloc_with_memalign_inlined_into_its_rust_alloc_sees_aligned_blocks() {
+    if slow_tier("Node") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let module = repo().join("target/corpus/npm/rapier2d.wasm");
     assert!(module.exists(), "run scripts/corpus.sh");
@@ -643,6 +661,9 @@ fn rust_dlmalloc_with_memalign_inlined_into_its_rust_alloc_sees_aligned_blocks()
 /// one of them "definitely lost" at exit.
 #[test]
 fn a_layout_check_that_only_computes_is_not_taken_for_the_allocator() {
+    if slow_tier("Node") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let module = corpus("@oxc-parser/wasm/node/oxc_parser_wasm_bg.wasm");
     let glue = corpus("@oxc-parser/wasm/node/oxc_parser_wasm.js");

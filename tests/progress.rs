@@ -46,6 +46,7 @@ fn a_long_run_shows_its_phases_on_a_terminal_and_nothing_when_piped() {
         .args(["-qfec", &command])
         .arg(&log)
         .env("TERM", "xterm-256color")
+        .env("HEAPSCOPE_CACHE_DIR", test_cache_dir())
         .env_remove("NO_COLOR")
         .output()
         .expect("util-linux `script` runs (apt-get install util-linux)");

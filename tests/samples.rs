@@ -129,6 +129,9 @@ fn valgrind_counts(native: &std::path::Path) -> [u64; 9] {
 
 #[test]
 fn c_samples_count_and_classify_what_valgrind_does() {
+    if slow_tier("Valgrind") {
+        return;
+    }
     for name in ["leaky", "fragment"] {
         let expected = valgrind_counts(&sample(&format!("c/{name}.native")));
         let dir = tempfile::tempdir().unwrap();
@@ -604,7 +607,7 @@ fn wasi_commands_see_argv_env_stdin_and_preopens_as_under_wasmtime() {
     for with_dir in [true, false] {
         let mut reference = Command::new(reference_wasmtime());
         reference.arg("run");
-        let mut ours = Command::new(env!("CARGO_BIN_EXE_heapscope"));
+        let mut ours = heapscope_command();
         ours.args(["run", "-q", "--no-trace"]);
         if with_dir {
             reference.args(["--dir", &mount]);
@@ -632,7 +635,7 @@ fn wasi_commands_see_argv_env_stdin_and_preopens_as_under_wasmtime() {
         assert_eq!(o.status.code(), Some(if with_dir { 7 } else { 3 }));
     }
     assert!(stdout(&feed({
-        let mut c = Command::new(env!("CARGO_BIN_EXE_heapscope"));
+        let mut c = heapscope_command();
         c.args(["run", "-q", "--no-trace", "--argv0", "renamed"])
             .arg(&module);
         c

@@ -288,6 +288,9 @@ fn c_malloc_0_is_a_block() {
 /// "definitely lost", and the report's red LEAK banner, on a clean run).
 #[test]
 fn automerge_s_zero_size_placeholder_is_no_block_and_no_leak() {
+    if slow_tier("Node") {
+        return;
+    }
     let module =
         repo().join("corpus/node_modules/@automerge/automerge-wasm/nodejs/automerge_wasm_bg.wasm");
     assert!(

@@ -191,6 +191,9 @@ fn summary_message_of_a_module_that_cannot_be_instrumented_has_the_cause() {
 /// Proxy that gives other exports, as emnapi's wasi-threads does.
 #[test]
 fn imported_memory_made_larger_starts_at_its_real_size() {
+    if slow_tier("Node") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     for shared in [false, true] {
         let (decl, js) = if shared {

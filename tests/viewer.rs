@@ -938,7 +938,7 @@ fn a_trapped_run_shows_its_trap_and_stack_and_counts_in_the_singular() {
         html.contains(">allocations (1 allocation)</button>"),
         "{html}"
     );
-    assert!(html.contains("<dd>100 bytes in 1 block</dd>") || html.contains("100 B in 1 block"));
+    assert!(html.contains("<dd>1 allocation (100 bytes), 0 frees; peak 100 bytes in 1 block;"));
     assert!(!html.contains("1 allocations") && !html.contains("1 blocks"));
 
     // A run that traps before its first allocation: the timeline says
@@ -963,4 +963,58 @@ fn a_trapped_run_shows_its_trap_and_stack_and_counts_in_the_singular() {
     let (dom, console) = chromium(&file_url(&d.join("empty.html")), None);
     assert!(console.is_empty(), "{console:#?}");
     assert!(dom.contains("data-ready=\"yes\""));
+}
+
+/// The report's warnings (`<p class="warn">warning: ...</p>`), unescaped.
+fn report_warnings(html: &str) -> Vec<String> {
+    html.split("<p class=\"warn\">")
+        .skip(1)
+        .map(|w| unescape(w.split("</p>").next().unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_report_shows_every_warning_the_summary_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Two blocks from an allocator heapscope does not hook, freed through
+    // the hooked free: unseen, said so.
+    let m = bump_command(
+        d,
+        "unseen",
+        "",
+        "1",
+        r#"(func $raw_alloc (param i32) (result i32) (local i32)
+             (local.set 1 (global.get $top))
+             (global.set $top (i32.add (global.get $top) (local.get 0)))
+             (local.get 1))
+           (func (export "_start") (local i32 i32)
+             (local.set 0 (call $raw_alloc (i32.const 16)))
+             (local.set 1 (call $malloc (i32.const 24)))
+             (call $free (local.get 0))
+             (call $free (local.get 1)))"#,
+    );
+    let (t, s) = trace_of(d, &m, &[]);
+    assert_eq!(s["frees_of_unseen_blocks"], 1);
+    // The same trace cut short: damaged, partial.
+    let bytes = std::fs::read(&t).unwrap();
+    let cut = d.join("cut.trace");
+    std::fs::write(&cut, &bytes[..bytes.len() - 20]).unwrap();
+    for (trace, expected) in [
+        (t, "1 free of blocks heapscope did not see allocated"),
+        (cut, "the record is not whole: the trace ends mid-record"),
+    ] {
+        let summary = stdout(&hs(&["summary".as_ref(), trace.as_os_str()]));
+        let printed: Vec<String> = summary
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("warning: "))
+            .map(|w| format!("warning: {w}"))
+            .collect();
+        let html = report_html(&trace, &[], &d.join("r.html"));
+        let shown = report_warnings(&html);
+        assert!(printed.iter().any(|w| w.contains(expected)), "{summary}");
+        for w in &printed {
+            assert!(shown.contains(w), "the report lacks `{w}`: {shown:#?}");
+        }
+    }
 }

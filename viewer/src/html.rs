@@ -13,8 +13,9 @@
 
 use crate::advice::Advice;
 use crate::analysis::{compact_range, Analysis, FrameView};
+use crate::facts::Kind as FactKind;
 use crate::flame::Weight;
-use crate::text::{bytes_human, decimal, thousands};
+use crate::text::{bytes_human, thousands};
 use askama::Template;
 use base64::Engine as _;
 
@@ -259,125 +260,46 @@ pub fn report(a: &Analysis) -> Result<String, String> {
     let status = crate::text::ended(s);
     let m = &s.memory;
     let page = m.page_size.max(1);
-    let mut facts = vec![
-        (
-            "allocated",
-            format!(
-                "{} in {}",
-                bytes_human(s.total_bytes),
-                crate::text::plural(s.total_blocks, "block", "blocks")
-            ),
+    // The run's facts in the one wording `run` and `summary` use: the
+    // verdicts are the red headlines, the status is the header's, the
+    // warnings stand above the summary, the rest is its list.
+    // (The status fact names the module; the report's header does.)
+    let all = crate::facts::facts(&a.module, s);
+    let headlines: Vec<String> = all
+        .iter()
+        .filter(|f| f.kind == FactKind::Verdict)
+        .map(|f| f.text.clone())
+        .collect();
+    let mut warnings: Vec<String> = a.warnings.clone();
+    warnings.extend(
+        all.iter()
+            .filter(|f| f.kind == FactKind::Warning)
+            .map(|f| f.text.clone()),
+    );
+    let mut facts: Vec<(String, String)> = all
+        .iter()
+        .filter(|f| {
+            !matches!(
+                f.kind,
+                FactKind::Verdict | FactKind::Status | FactKind::Warning
+            )
+        })
+        .map(|f| (f.label.clone(), f.text.clone()))
+        .collect();
+    // What the trace's profile adds to the summary.
+    facts.push(("heap events".into(), thousands(s.events)));
+    facts.push((
+        "short-lived blocks".into(),
+        format!(
+            "{} freed within {} events",
+            thousands(a.profile.short_lived),
+            crate::profile::SHORT_LIVED_EVENTS
         ),
-        (
-            "freed",
-            crate::text::plural(
-                s.total_blocks.saturating_sub(s.curr_blocks),
-                "block",
-                "blocks",
-            ),
-        ),
-        (
-            "peak live",
-            format!(
-                "{} in {}",
-                bytes_human(s.max_bytes),
-                crate::text::plural(s.max_blocks, "block", "blocks")
-            ),
-        ),
-        (
-            "live at exit",
-            format!(
-                "{} in {}",
-                bytes_human(s.curr_bytes),
-                crate::text::plural(s.curr_blocks, "block", "blocks")
-            ),
-        ),
-        (
-            "linear memory",
-            format!(
-                "{} → {} pages ({}), {} grows{}",
-                thousands(m.initial_pages),
-                thousands(m.peak_pages),
-                bytes_human(m.peak_pages * page),
-                thousands(m.grows),
-                m.maximum_pages
-                    .map_or(", no maximum".to_string(), |x| format!(
-                        ", maximum {x} pages"
-                    ))
-            ),
-        ),
-        (
-            "linear memory beyond the live heap at exit",
-            bytes_human((m.final_pages * page).saturating_sub(s.curr_bytes)),
-        ),
-        ("heap events", thousands(s.events)),
-        (
-            "short-lived blocks",
-            format!(
-                "{} freed within {} events",
-                thousands(a.profile.short_lived),
-                crate::profile::SHORT_LIVED_EVENTS
-            ),
-        ),
-        (
-            "longest realloc chain",
-            thousands(a.profile.longest_chain.0),
-        ),
-    ];
-    if let Some(b) = &s.memory_breakdown {
-        facts.push(("memory 0 at the peak", crate::text::parts(&b.at_peak)));
-        facts.push(("memory 0 at exit", crate::text::parts(&b.at_exit)));
-    }
-    let mut facts: Vec<(String, String)> =
-        facts.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    for o in &s.other_memories {
-        let i = o.index;
-        facts.push((format!("memory {i}"), crate::text::memory_sizes(&o.stats)));
-        if let Some(b) = &o.breakdown {
-            facts.push((
-                format!("memory {i} at the peak"),
-                crate::text::other_parts(&b.at_peak),
-            ));
-            facts.push((
-                format!("memory {i} at exit"),
-                crate::text::other_parts(&b.at_exit),
-            ));
-        }
-    }
-    if let Some(k) = &s.leak_kinds {
-        facts.push(("leak kinds at exit".into(), crate::text::leak_kinds(k)));
-    }
-    for n in &s.notes {
-        facts.push(("note".into(), n.clone()));
-    }
-    for w in &s.warnings {
-        facts.push(("warning".into(), w.clone()));
-    }
-    if s.invalid_frees > 0 {
-        facts.push(("invalid frees".into(), thousands(s.invalid_frees)));
-    }
-    // Not the program's bug: a fact and a warning, never a red headline.
-    if s.frees_of_unseen_blocks > 0 {
-        facts.push((
-            "frees of unseen blocks".into(),
-            thousands(s.frees_of_unseen_blocks),
-        ));
-        if s.possible_invalid_frees > 0 {
-            facts.push((
-                "possibly invalid frees".into(),
-                thousands(s.possible_invalid_frees),
-            ));
-        }
-    }
-    if let Some(w) = crate::text::unseen_blocks_warning(s) {
-        facts.push(("warning".into(), w));
-    }
-    if let Some(n) = s.invocations {
-        facts.push((
-            "invocations".into(),
-            crate::text::invocations(n, s.invocations_failed.unwrap_or(0)),
-        ));
-    }
+    ));
+    facts.push((
+        "longest realloc chain".into(),
+        thousands(a.profile.longest_chain.0),
+    ));
 
     let leaks: Vec<LeakRow> = a
         .leaks
@@ -490,17 +412,7 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         })
         .collect();
 
-    let growth = s.growth.as_ref().map(|g| {
-        format!(
-            "{} bytes and {} pages per invocation after a warm-up of {} (r² {:.3}, {} invocations fitted){}",
-            decimal(g.bytes_per_invocation),
-            decimal(g.pages_per_invocation),
-            thousands(g.warmup),
-            g.r2,
-            thousands(g.fitted),
-            if g.leaking { ": a leak" } else { ": no steady growth" }
-        )
-    });
+    let growth = s.growth.as_ref().map(crate::facts::growth_line);
     let stride = a.invocations.len().div_ceil(INVOCATION_POINTS).max(1);
     let invocations: Vec<serde_json::Value> = a
         .invocations
@@ -534,8 +446,8 @@ pub fn report(a: &Analysis) -> Result<String, String> {
             &a.module
         },
         status,
-        warnings: &a.warnings,
-        headlines: headlines(&a.summary),
+        warnings: &warnings,
+        headlines,
         stopped: stopped(&a.summary),
         facts,
         more_leaks: a.leaks.len().saturating_sub(TABLE_ROWS),
@@ -555,32 +467,6 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         std::borrow::Cow::Owned(valid) => valid,
     })
     .map_err(|e| format!("cannot render the report: {e}"))
-}
-
-/// The report's red headlines: leaks at exit (definitely or indirectly
-/// lost) and live heap that grows with every invocation.
-fn headlines(s: &heapscope_trace::model::Summary) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(k) = &s.leak_kinds {
-        let (blocks, bytes) = (
-            k.definite.blocks + k.indirect.blocks,
-            k.definite.bytes + k.indirect.bytes,
-        );
-        if blocks > 0 {
-            out.push(format!(
-                "LEAK: {} in {} definitely or indirectly lost at exit",
-                crate::text::plural(bytes, "byte", "bytes"),
-                crate::text::plural(blocks, "block", "blocks")
-            ));
-        }
-    }
-    if let Some(g) = s.growth.as_ref().filter(|g| g.leaking) {
-        out.push(format!(
-            "LEAK: live heap grows by {} bytes with every invocation",
-            crate::text::decimal(g.bytes_per_invocation)
-        ));
-    }
-    out
 }
 
 #[cfg(test)]

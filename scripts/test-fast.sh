@@ -25,4 +25,4 @@ for f in tests/*.rs */tests/*.rs; do
     targets+=(--test "$name")
 done
 echo "test-fast: skipping the slow tier (binaries:$slow_binaries, the fuzz crate, and tests marked common::slow_tier)" >&2
-cargo test --workspace --exclude heapscope-fuzz "${targets[@]}" -- "$@"
+cargo test --no-fail-fast --workspace --exclude heapscope-fuzz "${targets[@]}" -- "$@"

@@ -586,6 +586,11 @@ fn an_engine_without_multi_memory_is_named_with_what_to_use_instead() {
     let out = run(old, "old.trace");
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     let e = stderr(&out);
+    // Said once, by heapscope, naming the engine (register.mjs gives its
+    // name and stays quiet).
+    assert_eq!(e.matches("multi-memory").count(), 1, "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("` is Node v20."), "{e}");
     assert!(e.contains("no multi-memory support"), "{e}");
     assert!(e.contains("Node 22 or newer"), "{e}");
 }

@@ -850,10 +850,14 @@ pub fn run_node(cfg: &RunConfig, node: &NodeRun) -> Result<RunOutcome, RunError>
                 .take(120)
                 .collect();
             let engine = engine.trim();
+            let what = if engine.is_empty() {
+                String::new()
+            } else {
+                format!(" is {engine}, which")
+            };
             return Err(setup(format!(
-                "`{}`{} cannot run an instrumented module: instrumenting adds a second linear memory, and it has no multi-memory support; use Node 22 or newer (--node-bin, or $HEAPSCOPE_NODE)",
+                "`{}`{what} cannot run an instrumented module: instrumenting adds a second linear memory, and it has no multi-memory support; use Node 22 or newer (--node-bin, or $HEAPSCOPE_NODE)",
                 node.node.display(),
-                if engine.is_empty() { String::new() } else { format!(" ({engine})") }
             )));
         }
         // A Worker's instance wrote its own session (`sessions`).

@@ -98,3 +98,82 @@ fn a_long_run_shows_its_phases_on_a_terminal_and_nothing_when_piped() {
     assert_eq!(code(&out), 0);
     assert_eq!(stderr(&out), "");
 }
+
+/// The guest's output on a terminal starts on a line of its own: heapscope
+/// clears its progress line before the guest writes to stdout or stderr
+/// and redraws it after (the guest's `tick 0` landed after the spinner's
+/// `..., 0.4 s` on the same line).
+#[test]
+fn guest_output_never_lands_on_the_progress_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("ticks.wasm");
+    let o = Command::new("clang")
+        .args(["--target=wasm32-wasi", "-O0", "-o"])
+        .arg(&module)
+        .arg(repo().join("tests/fixtures/progress/ticks.c"))
+        .output()
+        .expect("clang runs (scripts/setup.sh installs it)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let command = [
+        env!("CARGO_BIN_EXE_heapscope"),
+        "run",
+        "--no-cache",
+        "--no-trace",
+        module.to_str().unwrap(),
+    ]
+    .map(quote)
+    .join(" ");
+    let log = dir.path().join("pty.log");
+    let out = Command::new("script")
+        .args(["-qfec", &command])
+        .arg(&log)
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("util-linux `script` runs (apt-get install util-linux)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
+    // What each line shows once escape codes are left out; a carriage
+    // return starts the line over.
+    let visible = |segment: &str| {
+        let mut out = String::new();
+        let mut chars = segment.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                // CSI: ESC [ parameters, then a final letter.
+                if chars.next() == Some('[') {
+                    for d in chars.by_ref() {
+                        if d.is_ascii_alphabetic() || d == '~' {
+                            break;
+                        }
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let lines: Vec<String> = raw
+        .split(['\n', '\r'])
+        .map(visible)
+        .filter(|l| l.contains("tick "))
+        .collect();
+    assert!(
+        raw.contains("running: "),
+        "the progress line was drawn:\n{raw:?}"
+    );
+    for t in 0..6 {
+        for line in [format!("tick {t}"), format!("err tick {t}")] {
+            assert!(
+                lines.contains(&line),
+                "`{line}` is not on a line of its own: {lines:?}\n{raw:?}"
+            );
+        }
+    }
+    assert_eq!(lines.len(), 12, "{lines:?}");
+}

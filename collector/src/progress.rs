@@ -8,15 +8,22 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 /// Redraw the progress line on stderr every tenth of a second until
-/// `stop` closes; then clear it.
-pub(crate) fn show(p: Arc<Progress>, stop: mpsc::Receiver<()>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let bar = indicatif::ProgressBar::with_draw_target(
-            None,
-            indicatif::ProgressDrawTarget::stderr_with_hz(20),
-        );
+/// `stop` closes; then clear it. Returns the drawing thread and the line,
+/// for the guest's output to clear it before writing ([`GuestOutput`]).
+pub(crate) fn show(
+    p: Arc<Progress>,
+    stop: mpsc::Receiver<()>,
+) -> (JoinHandle<()>, indicatif::ProgressBar) {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        None,
+        indicatif::ProgressDrawTarget::stderr_with_hz(20),
+    );
+    let line_bar = bar.clone();
+    let thread = std::thread::spawn(move || {
         bar.set_style(
             indicatif::ProgressStyle::with_template("heapscope: {spinner} {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
@@ -54,7 +61,126 @@ pub(crate) fn show(p: Arc<Progress>, stop: mpsc::Receiver<()>) -> JoinHandle<()>
             }
         }
         bar.finish_and_clear();
-    })
+    });
+    (thread, line_bar)
+}
+
+/// The guest's stdout or stderr while the progress line is shown: a write
+/// clears the line first and redraws it after, so the guest's output never
+/// lands on the spinner's line (stdout only when it is a terminal: a
+/// redirected stdout shares no line with it). While the guest is in the
+/// middle of a line (its last write did not end one: C's stdio writes
+/// `tick 0` and its newline apart), the progress line stays hidden. WASI
+/// preview 1 and 2 writes come through [`OutputStream`]; preview 3's go to
+/// the process's stream as they are.
+#[derive(Clone)]
+pub(crate) struct GuestOutput {
+    /// Stderr, else stdout.
+    stderr: bool,
+    /// The progress line.
+    bar: indicatif::ProgressBar,
+    /// The guest's last write to the terminal did not end its line (the
+    /// progress line is hidden until it does); shared by stdout and
+    /// stderr, and held while writing.
+    mid_line: Arc<std::sync::Mutex<bool>>,
+}
+
+impl GuestOutput {
+    /// The guest's stdout and stderr, clearing `bar` before each write.
+    pub(crate) fn pair(bar: &indicatif::ProgressBar) -> (GuestOutput, GuestOutput) {
+        let mid_line = Arc::new(std::sync::Mutex::new(false));
+        let out = |stderr| GuestOutput {
+            stderr,
+            bar: bar.clone(),
+            mid_line: mid_line.clone(),
+        };
+        (out(false), out(true))
+    }
+
+    fn write_all(&self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let write = || {
+            if self.stderr {
+                let mut e = std::io::stderr().lock();
+                e.write_all(bytes).and_then(|()| e.flush())
+            } else {
+                let mut o = std::io::stdout().lock();
+                o.write_all(bytes).and_then(|()| o.flush())
+            }
+        };
+        let shared_line = self.stderr || std::io::IsTerminal::is_terminal(&std::io::stdout());
+        if !shared_line || bytes.is_empty() {
+            return write();
+        }
+        let mut mid_line = self.mid_line.lock().unwrap_or_else(|e| e.into_inner());
+        let ends_line = bytes.ends_with(b"\n");
+        let result = match (*mid_line, ends_line) {
+            // A whole line: the progress line cleared, then redrawn.
+            (false, true) => self.bar.suspend(write),
+            // A line begun: the progress line cleared and hidden.
+            (false, false) => {
+                self.bar
+                    .set_draw_target(indicatif::ProgressDrawTarget::hidden());
+                let mut e = std::io::stderr().lock();
+                let _ = e.write_all(b"\r\x1b[2K").and_then(|()| e.flush());
+                drop(e);
+                write()
+            }
+            (true, _) => write(),
+        };
+        if *mid_line && ends_line {
+            // The line ended: the progress line is drawn again below it.
+            self.bar
+                .set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(20));
+        }
+        *mid_line = !ends_line;
+        result
+    }
+}
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        if self.stderr {
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+        } else {
+            std::io::IsTerminal::is_terminal(&std::io::stdout())
+        }
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        if self.stderr {
+            wasmtime_wasi::cli::stderr().async_stream()
+        } else {
+            wasmtime_wasi::cli::stdout().async_stream()
+        }
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for GuestOutput {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for GuestOutput {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.write_all(&bytes)
+            .map_err(|e| StreamError::LastOperationFailed(e.into()))
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        // Every write is flushed.
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
 }
 
 /// `running: 1,204,311 heap events (52,000/s), 10.1 MiB live, invocation

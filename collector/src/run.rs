@@ -62,9 +62,10 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     // seconds before the guest runs.
     let (stop_progress, stop_progress_rx) = mpsc::channel::<()>();
     let progress = (cfg.progress && !cfg.plain).then(|| Arc::new(Progress::default()));
-    let display = progress
+    let (display, line) = progress
         .clone()
-        .map(|p| crate::progress::show(p, stop_progress_rx));
+        .map(|p| crate::progress::show(p, stop_progress_rx))
+        .unzip();
     let interruptible = epoch_interruption(cfg);
     let engine = host::engine_with(interruptible, cfg.fuel.is_some(), cfg.winch)
         .map_err(|e| setup(cfg, e))?;
@@ -75,7 +76,7 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let rules = rules(cfg)?;
     recorder.set_sites(std::mem::take(&mut loaded.sites));
     recorder.symbolizer = loaded.symbolizer.take();
-    let mut store = store(cfg, &engine, recorder, loaded.shadow)?;
+    let mut store = store(cfg, &engine, recorder, loaded.shadow, line.as_ref())?;
     let mut watch = Watch::start(cfg, &engine);
     if let Some(p) = &progress {
         store.data_mut().rec.sync().progress = Some(p.clone());
@@ -169,12 +170,14 @@ pub(crate) fn recorder(cfg: &RunConfig) -> Result<Recorder, RunError> {
 /// The store: WASI as the wasmtime CLI sets it up, the recorder, the
 /// memory limit (not applied to the shadow memory, at `shadow` among the
 /// module's own memories), fuel, and the epoch deadline interrupts and
-/// timeouts use.
+/// timeouts use. With a progress line shown, the guest's stdout and stderr
+/// clear it before they write.
 fn store(
     cfg: &RunConfig,
     engine: &Engine,
     rec: Recorder,
     shadow: Option<usize>,
+    line: Option<&indicatif::ProgressBar>,
 ) -> Result<Store<Host>, RunError> {
     let argv0 = cfg.argv0.clone().unwrap_or_else(|| {
         cfg.module
@@ -187,6 +190,11 @@ fn store(
         .arg(&argv0)
         .args(&cfg.args)
         .envs(&cfg.env);
+    // (indicatif draws nothing when stderr is not a terminal.)
+    if let Some(line) = line.filter(|_| std::io::IsTerminal::is_terminal(&std::io::stderr())) {
+        let (stdout, stderr) = crate::progress::GuestOutput::pair(line);
+        wasi.stdout(stdout).stderr(stderr);
+    }
     for (host, guest) in &cfg.dirs {
         wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
             .map_err(|e| setup(cfg, e))?;

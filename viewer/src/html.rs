@@ -129,48 +129,13 @@ pub struct Flame {
 pub struct Stopped {
     /// The banner: `TRAP: wasm trap: out of bounds memory access`.
     pub banner: String,
-    /// The stack from the user's first frame to the entry point.
-    pub stack: StackRow,
-    /// Every frame of the message, innermost first.
+    /// The stack as `run` and `summary` print it ([`crate::trap::stack_lines`]):
+    /// the user's code first, innermost first.
+    pub frames: Vec<(String, String)>,
+    /// What those fold (`folded: 2 library frames above, from dlfree`).
+    pub folded: Vec<String>,
+    /// Every frame of the message (`--full-stacks`), innermost first.
     pub all: Vec<(String, String)>,
-    /// The message's other lines (`[3 more frames not shown]`).
-    pub notes: Vec<String>,
-}
-
-/// A trap's stack from the run's message (`heapscope run` appends it one
-/// frame a line: `    at f (file:line)`, then `    by ...`), innermost
-/// first, and the message's other lines after the first.
-pub fn message_frames(message: &str) -> (Vec<FrameView>, Vec<String>) {
-    let mut frames = Vec::new();
-    let mut notes = Vec::new();
-    for line in message.lines().skip(1) {
-        let t = line.trim();
-        let Some(text) = t.strip_prefix("at ").or_else(|| t.strip_prefix("by ")) else {
-            if !t.is_empty() {
-                notes.push(t.to_string());
-            }
-            continue;
-        };
-        let (function, loc) = match text.strip_suffix(')').and_then(|r| r.rsplit_once(" (")) {
-            Some((f, loc)) => (f, Some(loc)),
-            None => (text, None),
-        };
-        let (file, line) = match loc {
-            None => (None, 0),
-            Some(loc) => match loc.rsplit_once(':') {
-                Some((file, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
-                    (Some(file.to_string()), n.parse().unwrap_or(0))
-                }
-                _ => (Some(loc.to_string()), 0),
-            },
-        };
-        frames.push(FrameView {
-            function: function.to_string(),
-            file,
-            line,
-        });
-    }
-    (frames, notes)
 }
 
 /// The banner of a run that did not finish, with its stack.
@@ -194,12 +159,33 @@ fn stopped(s: &heapscope_trace::model::Summary) -> Option<Stopped> {
             "INTERRUPTED: the trace and summary cover the run until then".to_string()
         }
     };
-    let (frames, notes) = message_frames(&s.message);
+    // The terminal's lines, read back as frames: one rule for what is
+    // folded.
+    let (shown, folded): (Vec<String>, Vec<String>) = crate::trap::stack_lines(&s.message, false)
+        .into_iter()
+        .partition(|l| l.starts_with("    at ") || l.starts_with("    by "));
+    let frames = crate::trap::message_frames(&format!("\n{}", shown.join("\n")));
+    let all: Vec<FrameView> = crate::trap::message_frames(&s.message)
+        .into_iter()
+        .filter(|f| !crate::analysis::is_wrapper(&f.function))
+        .collect();
     Some(Stopped {
         banner,
-        stack: stack_row(&frames),
-        all: frames.iter().map(frame_row).collect(),
-        notes,
+        frames: frames.iter().map(frame_row).collect(),
+        folded: folded
+            .iter()
+            .map(|l| {
+                let l = l.trim().trim_start_matches('(').trim_end_matches(')');
+                l.strip_suffix("; --full-stacks shows them")
+                    .unwrap_or(l)
+                    .to_string()
+            })
+            .collect(),
+        all: if all.len() > frames.len() {
+            all.iter().map(frame_row).collect()
+        } else {
+            Vec::new()
+        },
     })
 }
 

@@ -149,6 +149,14 @@ class Bytes {
     this.view.setBigUint64(this.len, BigInt.asUintN(64, BigInt(v)), true);
     this.len += 8;
   }
+  /** `n` zero bytes; returns where they start. */
+  zeros(n) {
+    this.reserve(n);
+    const at = this.len;
+    this.buf.fill(0, at, at + n);
+    this.len += n;
+    return at;
+  }
   bytes(b) {
     this.reserve(b.length);
     this.buf.set(b, this.len);
@@ -496,14 +504,15 @@ export class Session {
       return;
     }
     stack = this.capStack(stack);
+    // One event record, laid out as the module's own (abi.mjs's offsets).
     const at = this.out.begin(TAG.EVENTS);
-    this.out.u32(
-      ((tag << ABI.EVENT_TAG_SHIFT) | (kind & ABI.EVENT_KIND_MASK)) >>> 0,
-    );
-    this.out.u64(a);
-    this.out.u64(b);
-    this.out.u64(c);
-    this.out.u32(stack.length);
+    const r = this.out.zeros(ABI.EVENT_HEADER);
+    const v = this.out.view;
+    v.setUint32(r, ((tag << ABI.EVENT_TAG_SHIFT) | (kind & ABI.EVENT_KIND_MASK)) >>> 0, true);
+    v.setBigUint64(r + ABI.EVENT_A_OFFSET, BigInt.asUintN(64, BigInt(a)), true);
+    v.setBigUint64(r + ABI.EVENT_B_OFFSET, BigInt.asUintN(64, BigInt(b)), true);
+    v.setBigUint64(r + ABI.EVENT_C_OFFSET, BigInt.asUintN(64, BigInt(c)), true);
+    v.setUint32(r + ABI.EVENT_STACK_LEN_OFFSET, stack.length, true);
     this.out.bytes(stack);
     this.out.end(at);
   }

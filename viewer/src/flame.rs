@@ -144,9 +144,10 @@ pub fn folded_key(frames: &[FrameView]) -> String {
 /// Whether a frame is run-time start-up or library code a program's entry
 /// point is reached through (classified start-up, standard library, C
 /// library or allocator: std's `__rust_begin_short_backtrace` reads as a
-/// `__rust*` shim), or wasmtime's `_start.command_export` trampoline.
+/// `__rust*` shim), or a wrapper no view shows
+/// ([`crate::analysis::is_wrapper`]: `_start.command_export`).
 fn is_runtime(f: &FrameView) -> bool {
-    f.function.ends_with(".command_export")
+    crate::analysis::is_wrapper(&f.function)
         || matches!(
             classify(f),
             FrameClass::Startup | FrameClass::Std | FrameClass::Libc | FrameClass::Allocator

@@ -626,6 +626,42 @@ fn a_module_of_another_abi_version_is_refused_by_the_js_collector_naming_both() 
     );
 }
 
+/// The session the JavaScript collector writes for a synchronous hook's
+/// event is the bytes `trace::session` and `trace::abi` define: magic and
+/// version, an events record, and the event record as `EventRecord`
+/// encodes it (the collector writes it at abi.mjs's offsets).
+#[test]
+fn the_js_collector_writes_the_session_and_event_bytes_trace_defines() {
+    use heapscope_trace::{abi, session};
+    let script = r#"
+import { Session } from "./collector/js/heapscope.mjs";
+const s = new Session();
+s.stack = () => new Uint8Array([4, 0, 0, 0, 9, 0, 0, 0]);
+s.capStack = (x) => x;
+s.event(2, 0x102, 0x1111222233334444n, 16n, 85n, 8);
+s.event(1, 4, 8, 0n, 0n, 8);
+process.stdout.write(Buffer.from(s.out.take()).toString("hex"));
+"#;
+    let o = Command::new(node())
+        .current_dir(repo())
+        .args(["--input-type=module", "-e", script])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let stack = [4, 0, 0, 0, 9, 0, 0, 0];
+    let mut want = session::empty();
+    for r in [
+        abi::EventRecord::new(abi::EVENT_REALLOC, 0x102, 0x1111_2222_3333_4444, 16, 85),
+        abi::EventRecord::new(abi::EVENT_FREE, 4, 8, 0, 0),
+    ] {
+        let mut ev = Vec::new();
+        r.encode(&stack, &mut ev);
+        session::encode_record(session::EVENTS, &ev, &mut want);
+    }
+    let hex: String = want.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(stdout(&o), hex);
+}
+
 /// An installed package of the real-module corpus (`corpus/package.json`,
 /// pinned by its lockfile).
 fn corpus(rel: &str) -> PathBuf {

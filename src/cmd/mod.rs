@@ -28,9 +28,9 @@ pub const EXIT_UNDECIDED: u8 = 3;
 /// The exit code of a failed gate, shared by every gating command.
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub struct GateExit {
-    /// The exit code when a gate fails (default 1). Choose one the guest
-    /// never exits with, so a failed gate and the guest's own exit 1 differ;
-    /// 0, 2, 3, 130 and 134 are taken.
+    /// The exit code when a gate fails (default 1); 0, 2, 3, 130 and 134
+    /// are taken. Under `run`, choose one the guest never exits with, so a
+    /// failed gate and the guest's own exit 1 differ.
     #[arg(long = "gate-exit-code", value_name = "CODE", default_value_t = 1, value_parser = parse_gate_code)]
     pub code: u8,
 }

@@ -216,3 +216,29 @@ fn text_output_shortens_paths() {
         stdout(&o)
     );
 }
+
+/// A module without debug info (a default `cargo build --release`) gets,
+/// once, the setting that gives file:line in its language's words; a
+/// module with debug info gets none.
+#[test]
+fn a_module_without_debug_info_gets_the_setting_for_file_and_line_once() {
+    const RUST: &str = "the module has no debug info, so stacks show functions without file:line (and without the frames inlined into them); for file:line, add `[profile.release] debug = \"line-tables-only\"` to Cargo.toml (or build with `RUSTFLAGS=-Cdebuginfo=line-tables-only`)";
+    let dir = tempfile::tempdir().unwrap();
+    let (o, _, s) = record(dir.path(), &sample("rust/leaky-release.wasm"), &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stderr(&o).matches("hint: ").count(), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("\nheapscope: hint: {RUST}\n")),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(s["hints"], serde_json::json!([RUST]), "{s}");
+
+    // With debug info; stripped of its producers too (no toolchain to
+    // name a setting of).
+    for m in ["rust/leaky.wasm", "c/leaky.wasm", "c/leaky.stripped.wasm"] {
+        let (o, _, s) = record(dir.path(), &sample(m), &[]);
+        assert!(!stderr(&o).contains("hint:"), "{m}: {}", stderr(&o));
+        assert!(s.get("hints").is_none(), "{m}: {s}");
+    }
+}

@@ -587,6 +587,7 @@ pub(crate) fn summarize(
     if !cfg.plain && status != RunStatus::Error {
         summary.warnings = what_may_be_missed(&summary, report);
         summary.notes = report.map(|r| r.notes.clone()).unwrap_or_default();
+        summary.hints = report.map(|r| r.hints.clone()).unwrap_or_default();
     }
     if let Some(e) = rec.io_error() {
         summary.partial.push(format!(

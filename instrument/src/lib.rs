@@ -103,6 +103,10 @@ pub struct Report {
     /// done, not what may be missed.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// What to change in the build for better stacks: debug info for
+    /// file:line, in the words of the module's language. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
     /// The allocator families recognised from the module's function names
     /// (`dlmalloc (Rust)`, `talc`, `TLSF (AssemblyScript)`, `emmalloc`, ...).
     pub families: Vec<String>,

@@ -131,6 +131,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     module.customs.remove_raw("sourceMappingURL");
     let (notes, warnings): (Vec<String>, Vec<String>) =
         warnings.into_iter().partition(|w| is_note(w));
+    let hints = debug_info_hint(&module, &layout).into_iter().collect();
     let report = Report {
         allocators: hooked,
         grow_sites,
@@ -141,6 +142,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         has_dwarf,
         warnings,
         notes,
+        hints,
         families,
         look_alikes,
     };
@@ -157,6 +159,66 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
 fn is_note(line: &str) -> bool {
     line.starts_with("roles from the JS glue ")
         || line.starts_with("allocator recognised by the shape of its code: ")
+}
+
+/// The language a module was built from, for the build setting a hint
+/// names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Language {
+    Rust,
+    C,
+    AssemblyScript,
+    Unknown,
+}
+
+/// The module's language: from its `producers` section (`Rust` among its
+/// languages; wasi-libc's `C11` beside it does not make it C), else from
+/// its function names (`__rust_alloc`, `rust_begin_unwind`; AssemblyScript's
+/// `~lib/`).
+pub(crate) fn language(module: &Module, layout: &crate::symbols::Layout<'_>) -> Language {
+    let producers = layout.custom("producers").unwrap_or_default();
+    let has = |word: &[u8]| producers.windows(word.len()).any(|w| w == word);
+    let named =
+        |f: &dyn Fn(&str) -> bool| module.funcs.iter().filter_map(|f| f.name.as_deref()).any(f);
+    if has(b"Rust")
+        || named(&|n| {
+            n.starts_with("__rust_") || n == "rust_begin_unwind" || n.starts_with("__rdl_")
+        })
+    {
+        Language::Rust
+    } else if has(b"AssemblyScript") || named(&|n| n.starts_with("~lib/")) {
+        Language::AssemblyScript
+    } else if has(b"C11") || has(b"C99") || has(b"C++") || has(b"clang") {
+        Language::C
+    } else {
+        Language::Unknown
+    }
+}
+
+/// The hint for a module with no debug info (no DWARF, no source map): its
+/// stacks have no file:line (and no inlined frames); the setting that gives
+/// them, in its language's words; none when the language is unknown. Beside the stripped build's note
+/// ([`is_note`]): what heapscope could not see, and what to change.
+pub(crate) fn debug_info_hint(
+    module: &Module,
+    layout: &crate::symbols::Layout<'_>,
+) -> Option<String> {
+    if layout.custom(".debug_info").is_some() || crate::symbols::source_map_url(layout).is_some() {
+        return None;
+    }
+    let how = match language(module, layout) {
+        Language::Rust => {
+            "add `[profile.release] debug = \"line-tables-only\"` to Cargo.toml (or build with `RUSTFLAGS=-Cdebuginfo=line-tables-only`)"
+        }
+        Language::C => "compile and link with `-g`",
+        Language::AssemblyScript => "build with `asc --debug --sourceMap`",
+        // Hand-written (WAT) or stripped of its producers too: no
+        // toolchain to name a setting of.
+        Language::Unknown => return None,
+    };
+    Some(format!(
+        "the module has no debug info, so stacks show functions without file:line (and without the frames inlined into them); for file:line, {how}"
+    ))
 }
 
 /// The module, each function's index in the original module, and (when

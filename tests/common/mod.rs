@@ -439,7 +439,7 @@ pub fn check_round_trip(trace: &Path, summary: &Path, run: &Output) {
     let mut replay: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     for v in [&mut live, &mut replay] {
         let m = v.as_object_mut().unwrap();
-        for k in ["host", "gates", "warnings", "notes"] {
+        for k in ["host", "gates", "warnings", "notes", "hints"] {
             m.remove(k);
         }
     }

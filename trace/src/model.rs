@@ -730,6 +730,7 @@ impl HeapModel {
             partial: Vec::new(),
             warnings: Vec::new(),
             notes: Vec::new(),
+            hints: Vec::new(),
             memory_breakdown: self.breakdown(),
             other_memories: self.other_memories(),
             growth: None,
@@ -980,6 +981,12 @@ pub struct Summary {
     /// code): what was done, not what the numbers miss. Absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What to change in the build for better stacks: the module has no
+    /// debug info, so no file:line, and the setting that gives it in the
+    /// module's language (`[profile.release] debug = "line-tables-only"`,
+    /// `-g`). Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
     /// Memory 0's pages by what holds them (static data, auxiliary stack,
     /// live heap, allocator overhead and freed space, never used), at the
     /// peak of live bytes and at exit, when the run recorded the layout.

@@ -781,13 +781,6 @@ pub fn is_entry(function: &str) -> bool {
         || function.ends_with("::main")
 }
 
-/// Whether a frame is a program's entry point ([`is_entry`]), wasi-libc's
-/// own `__original_main` (which calls a C `main` that takes arguments)
-/// not: the runtime's frames below `main` are folded.
-pub fn is_entry_frame(f: &FrameView) -> bool {
-    is_entry(&f.function) && classify(f) != FrameClass::Libc
-}
-
 /// The part of a stack (innermost first) worth showing by default: the
 /// library frames above the user's code are dropped, so the first frame
 /// shown is the user's own (the `at` frame), and runtime frames below the
@@ -800,7 +793,7 @@ pub fn compact_range(frames: &[FrameView]) -> std::ops::Range<usize> {
     }
     let end = frames
         .iter()
-        .rposition(is_entry_frame)
+        .rposition(|f| is_entry(&f.function))
         .map_or(frames.len(), |i| i + 1);
     let lead = library_lead(&frames[..end]);
     lead..end

@@ -23,7 +23,8 @@ pub enum Kind {
     /// A figure only `summary`, the report and the JSON show: linear memory
     /// and what holds it.
     Detail,
-    /// How heapscope found what it hooked: `summary` and the report.
+    /// How heapscope found what it hooked (a guess by the shape of code,
+    /// the roles the JS glue gives): everywhere, `run` included.
     Note,
     /// What the numbers may miss, or what heapscope could not see: never
     /// hidden, `run` prints them too.
@@ -231,6 +232,8 @@ pub fn facts(module: &str, s: &Summary) -> Vec<Fact> {
             k,
             s.growth.as_ref().is_some_and(|g| g.leaking),
         )),
+        // Nothing live at exit: nothing to scan, nothing lost.
+        None if s.curr_blocks == 0 && s.partial.is_empty() => Some("no leaks".to_string()),
         _ => None,
     };
     if s.invocations.is_some() && !s.growth.as_ref().is_some_and(|g| g.leaking) {
@@ -311,6 +314,9 @@ pub fn facts(module: &str, s: &Summary) -> Vec<Fact> {
     }
     for n in &s.notes {
         out.push(fact(Kind::Note, "note", "note", term_safe(n).into_owned()));
+    }
+    for h in &s.hints {
+        out.push(fact(Kind::Hint, "hint", "hint", term_safe(h).into_owned()));
     }
     if s.cut_stacks > 0 {
         out.push(fact(

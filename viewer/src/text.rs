@@ -460,8 +460,10 @@ pub fn summary(a: &Analysis) -> String {
         let _ = writeln!(out, "{}", crate::facts::line(f));
         if matches!(a.summary.status, RunStatus::Trapped | RunStatus::Timeout) {
             // Where it stopped, as the run printed it.
-            for l in crate::trap::stack_lines(&a.summary.message, a.full_stacks) {
-                let _ = writeln!(out, "{l}");
+            for l in a.summary.message.lines().skip(1) {
+                if l.starts_with("    at ") || l.starts_with("    by ") {
+                    let _ = writeln!(out, "{}", term_safe(l));
+                }
             }
         }
     }

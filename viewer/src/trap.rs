@@ -11,7 +11,7 @@
 //! and heapscope's own functions (`heapscope:record`) are never shown.
 
 use crate::analysis::{
-    classify_function, display_name, is_entry_frame, is_library, is_wrapper, FrameClass, FrameView,
+    classify_function, display_name, is_entry, is_library, is_wrapper, FrameClass, FrameView,
 };
 use crate::text::{frame_text, plural, term_safe};
 
@@ -130,7 +130,7 @@ pub fn stack_lines(message: &str, full: bool) -> Vec<String> {
             Some(first) => {
                 let end = frames
                     .iter()
-                    .rposition(is_entry_frame)
+                    .rposition(|f| is_entry(&f.function))
                     .filter(|&e| e >= first)
                     .map_or(frames.len(), |e| e + 1);
                 (first, end)

@@ -53,7 +53,7 @@ fn run_help_is_grouped_and_lists_each_exit_code_once() {
 
     // The exit status list: each code once, in order, and no code given a
     // meaning anywhere else in the text (`exit 3`, `partial: 3`).
-    let exits = &help[help.find("Exit status").unwrap()..];
+    let (options, exits) = help.split_at(help.find("Exit status").unwrap());
     let codes: Vec<&str> = exits
         .lines()
         .skip(1)
@@ -66,15 +66,32 @@ fn run_help_is_grouped_and_lists_each_exit_code_once() {
         for said in [
             format!("exit {code})"),
             format!("exit {code};"),
+            format!("exit {code},"),
             format!(": {code})"),
         ] {
-            assert!(!help.contains(&said), "`{said}` outside the list:\n{help}");
+            assert!(
+                !options.contains(&said),
+                "`{said}` outside the list:\n{help}"
+            );
         }
     }
+    // -h: the same headings, a line or two per option, and where the rest
+    // is; no exit status list.
+    let short = stdout(&heapscope(["run", "-h"]));
+    assert!(short.lines().count() < 100, "{short}");
+    for h in ["Output:", "Running:", "Leaks and gates:"] {
+        assert!(short.lines().any(|l| l == h), "{h}: {short}");
+    }
+    assert!(!short.contains("Exit status"), "{short}");
+    assert!(
+        short.trim_end().ends_with("heapscope run --help"),
+        "{short}"
+    );
     // The rustdoc link of a field's comment is not help text.
     assert!(!help.contains("[`"), "{help}");
     // --session names the register script where it is.
-    assert!(help.contains("node --import ./js/register.mjs"), "{help}");
+    let words = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains("node --import ./js/register.mjs"), "{help}");
     assert!(repo().join("js/register.mjs").exists());
 }
 

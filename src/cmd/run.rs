@@ -18,7 +18,8 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug)]
 #[command(
     args_override_self = true,
-    after_help = "\
+    after_help = "Examples, actors, the exit status and the run status: heapscope run --help",
+    after_long_help = "\
 Examples:
   heapscope run app.wasm -- input.txt --verbose
   heapscope run app.wasm --trace app.trace --summary-json summary.json
@@ -66,8 +67,9 @@ pub struct Opts {
     /// The module to run (instrumented or not); with --actor, the config's.
     #[arg(required_unless_present = "actor")]
     module: Option<PathBuf>,
-    /// Arguments passed to the guest. Words that start with `-` are
-    /// heapscope's until `--`: put the guest's flags after it (`run app.wasm
+    /// Arguments passed to the guest.
+    ///
+    /// Words that start with `-` are heapscope's until `--`: put the guest's flags after it (`run app.wasm
     /// --fail-on-leak -- -v in.txt`), so a mistyped heapscope flag is an
     /// error rather than an argument the guest gets and a gate that never
     /// runs.
@@ -97,8 +99,10 @@ pub struct Opts {
     #[arg(help_heading = "Running", long, value_name = "HOST[::GUEST]", value_parser = parse_dir)]
     dir: Vec<(PathBuf, String)>,
     /// Largest size any of the guest's linear memories may grow to (e.g.
-    /// 16MiB; heapscope's own shadow memory is not counted); the run ends
-    /// with status `memory_limit` when the guest needs more.
+    /// 16MiB).
+    ///
+    /// heapscope's own shadow memory is not counted; the run ends with
+    /// status `memory_limit` when the guest needs more.
     #[arg(help_heading = "Running", long, value_name = "SIZE", value_parser = super::parse_size)]
     memory_limit: Option<u64>,
     /// Stop the guest after this long (e.g. 30s, at least 1ms); status
@@ -115,13 +119,16 @@ pub struct Opts {
         value_name = "ROLE=NAME|INDEX"
     )]
     alloc_fns: Vec<AllocOverride>,
-    /// The app's JavaScript glue, for the roles of exports no name tells
-    /// (see `heapscope instrument --help`). With --node and without it,
+    /// The app's JavaScript glue, for the roles of exports no name tells.
+    ///
+    /// See `heapscope instrument --help`. With --node and without it,
     /// the JS files in the module's folder that call its exports are read.
     #[arg(help_heading = "Instrumenting", long, value_name = "FILE")]
     glue: Option<PathBuf>,
     /// Compile with Winch, wasmtime's baseline compiler, instead of
-    /// Cranelift (as `wasmtime run -C compiler=winch`): about three times
+    /// Cranelift.
+    ///
+    /// As `wasmtime run -C compiler=winch`: about three times
     /// faster to compile and slower to run, for a first run of a big module
     /// that does little (the module cache makes later runs cheap anyway).
     #[arg(help_heading = "Running", long, conflicts_with_all = ["node", "session"])]
@@ -136,8 +143,9 @@ pub struct Opts {
     /// go first), and store nothing there.
     #[arg(help_heading = "Running", long)]
     no_cache: bool,
-    /// Call this exported function instead of `_start`; ARGS are its
-    /// arguments, and its results are printed one per line, as `wasmtime
+    /// Call this exported function instead of `_start`.
+    ///
+    /// ARGS are its arguments, and its results are printed one per line, as `wasmtime
     /// run --invoke` does.
     #[arg(help_heading = "Running", long, value_name = "NAME")]
     invoke: Option<String>,
@@ -153,9 +161,10 @@ pub struct Opts {
         conflicts_with = "invoke"
     )]
     extism: Option<String>,
-    /// Run an actor as its host would: module, function, config and memory
-    /// limit from a component config file (JSON: component, module,
-    /// function, config, metadata.memory_limit_mb).
+    /// Run an actor as its host would, from a component config file.
+    ///
+    /// Module, function, config and memory limit from the file (JSON:
+    /// component, module, function, config, metadata.memory_limit_mb).
     #[arg(help_heading = "Extism plugins and actors", long, value_name = "FILE", conflicts_with_all = ["invoke", "module"])]
     actor: Option<PathBuf>,
     /// One Extism call with this file's bytes as input.
@@ -172,7 +181,8 @@ pub struct Opts {
     /// A plugin config value (what the PDK's `config::get` reads). Repeatable.
     #[arg(help_heading = "Extism plugins and actors", long = "config", value_name = "KEY=VALUE", value_parser = parse_env)]
     config: Vec<(String, String)>,
-    /// Write each call's output or error to FILE, one JSON object per line:
+    /// Write each call's output or error to FILE, one JSON object per line.
+    ///
     /// {"index":N,"output":TEXT}, {"index":N,"output_hex":HEX} or {"index":N,"error":MESSAGE}.
     #[arg(help_heading = "Extism plugins and actors", long, value_name = "FILE")]
     outputs: Option<PathBuf>,
@@ -184,8 +194,10 @@ pub struct Opts {
     /// of them).
     #[arg(help_heading = "Extism plugins and actors", long, value_name = "N")]
     warmup: Option<u64>,
-    /// Suppression file (Valgrind's format: `{ name, Memcheck:Leak, fun:...,
-    /// ... }`) for blocks live at exit that are not leaks. Repeatable.
+    /// Suppression file for blocks live at exit that are not leaks.
+    /// Repeatable.
+    ///
+    /// Valgrind's format: `{ name, Memcheck:Leak, fun:..., ... }`.
     #[arg(
         help_heading = "Leaks and gates",
         long = "suppressions",
@@ -196,9 +208,10 @@ pub struct Opts {
     /// and preopen tables, which it allocates once and never frees).
     #[arg(help_heading = "Leaks and gates", long)]
     no_default_suppressions: bool,
-    /// Fail when blocks live at exit are definitely lost (the default;
-    /// with =possible, also possibly lost; with =reachable, any); suppressed
-    /// blocks never count. The same rule as `heapscope leaks --fail-on-leak`.
+    /// Fail when blocks live at exit are definitely lost (=possible: also
+    /// possibly lost; =reachable: any).
+    ///
+    /// Suppressed blocks never count. The same rule as `heapscope leaks --fail-on-leak`.
     #[arg(help_heading = "Leaks and gates", long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "definite", value_parser = parse_kind)]
     fail_on_leak: Option<LeakKind>,
     /// Fail when live heap bytes peak above SIZE.
@@ -215,7 +228,9 @@ pub struct Opts {
     #[arg(help_heading = "Leaks and gates", long, value_name = "BYTES")]
     max_growth: Option<u64>,
     /// Fail when the run made invalid frees (double frees, frees of
-    /// pointers that cannot be a block). Frees of blocks heapscope did not
+    /// pointers that cannot be a block).
+    ///
+    /// Frees of blocks heapscope did not
     /// see allocated never count; the gate says how many it left out.
     #[arg(help_heading = "Leaks and gates", long)]
     fail_on_invalid_free: bool,
@@ -229,7 +244,9 @@ pub struct Opts {
     #[command(flatten, next_help_heading = "Leaks and gates")]
     ci: super::CiOutput,
     /// Run this Node script instead (ARGS are its arguments), with
-    /// heapscope's JavaScript collector loaded first: when the script's
+    /// heapscope's JavaScript collector loaded first.
+    ///
+    /// When the script's
     /// own glue (emscripten's, wasm-bindgen's, @extism/extism, node:wasi)
     /// compiles MODULE, the module instrumented here runs in its place and
     /// is recorded. Needs Node 22 or newer (multi-memory). With --extism
@@ -249,11 +266,12 @@ pub struct Opts {
         requires = "node"
     )]
     node_bin: Option<PathBuf>,
-    /// Record a session the JavaScript collector wrote for MODULE (in a
-    /// browser with js/browser.mjs, or in Node with `HEAPSCOPE_SESSION=FILE
+    /// Record a session the JavaScript collector wrote for MODULE instead of
+    /// running it.
+    ///
+    /// In a browser with js/browser.mjs, or in Node with `HEAPSCOPE_SESSION=FILE
     /// node --import ./js/register.mjs app.mjs`, both in heapscope's
-    /// repository), instead of running it; with --node, keep the session in
-    /// FILE.
+    /// repository. With --node, keep the session in FILE.
     #[arg(help_heading = "JavaScript hosts", long, value_name = "FILE", conflicts_with_all = ["plain", "actor", "messages", "input", "repeat"])]
     session: Option<PathBuf>,
     /// Print nothing of heapscope's own on success.

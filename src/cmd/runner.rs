@@ -17,7 +17,17 @@ use std::ffi::OsString;
 #[command(
     mut_arg("module", |a| a.help("The module to run; every word after it is the guest's")),
     mut_arg("args", |a| a.help("Arguments passed to the guest, all of them, `-` or not")),
-    after_help = "\
+    after_help = AFTER_HELP,
+    after_long_help = AFTER_HELP
+)]
+pub struct Opts {
+    #[command(flatten)]
+    run: super::run::Opts,
+}
+
+/// `runner --help`'s epilogue, for -h and --help alike (in place of
+/// `run`'s, which it flattens).
+const AFTER_HELP: &str = "\
 In cargo (.cargo/config.toml, or the environment variable):
   [target.wasm32-wasip1]
   runner = \"heapscope runner --no-trace --fail-on-leak\"
@@ -29,12 +39,7 @@ Examples:
   heapscope runner --fail-on-leak target/wasm32-wasip1/debug/deps/app-0123.wasm --nocapture
   heapscope runner --dir . --no-trace app.wasm --exact tests::parse --test-threads 1
 
-Options, exit status and the run's status are `heapscope run`'s (`heapscope run --help`)."
-)]
-pub struct Opts {
-    #[command(flatten)]
-    run: super::run::Opts,
-}
+Options, exit status and the run's status are `heapscope run`'s (`heapscope run --help`).";
 
 /// cargo runs `RUNNER MODULE ARGS...`, and every word after the module is
 /// the guest's, whatever it looks like (`--nocapture`, `--quiet`, `--help`,

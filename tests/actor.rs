@@ -83,7 +83,9 @@ fn leaky_actor_grows_by_its_documented_leak_per_message_from_the_cache_insert() 
     let (out, _, s) = record_actor(dir.path(), "leaky", &["--max-growth", "1000"]);
     assert_eq!(code(&out), 1);
     assert!(
-        stderr(&out).contains("gate failed: --max-growth: 2,056 > 1,000"),
+        stderr(&out).contains(
+            "gate failed: --max-growth: live heap grows by 2,056 bytes per invocation > 1,000 bytes"
+        ),
         "{}",
         stderr(&out)
     );
@@ -102,7 +104,7 @@ fn fixed_actor_does_not_grow_and_passes_max_growth_0() {
     assert_eq!(g["sites"], serde_json::json!([]));
     assert_eq!(
         s["gates"],
-        serde_json::json!([{"gate": "max-growth", "limit": 0, "actual": 0, "passed": true}])
+        serde_json::json!([{"gate": "max-growth", "limit": 0, "actual": 0, "passed": true, "measured": "live heap grows by 0 bytes per invocation"}])
     );
     assert!(
         stderr(&out).contains("no steady growth"),

@@ -82,8 +82,9 @@ fn a_block_repeated_left_out_or_moved_makes_every_gate_undecided() {
         ]);
         assert_eq!(code(&o), 3, "{what}: {}", stderr(&o));
         assert!(
-            stderr(&o).contains("--fail-on-leak not checked: the trace is damaged: ")
-                && stderr(&o).contains("out of sequence (a block repeated, moved or missing"),
+            stderr(&o).contains(
+                "--fail-on-leak not checked: the record is not whole: the trace is damaged: "
+            ) && stderr(&o).contains("out of sequence (a block repeated, moved or missing"),
             "{what}: {}",
             stderr(&o)
         );

@@ -173,7 +173,7 @@ fn fail_on_leak_exits_1_on_the_leaky_samples_and_0_on_clean_ones() {
     let o = run("c/leaky.wasm", &["--fail-on-leak"]);
     assert_eq!(code(&o), 1);
     assert!(
-        stderr(&o).contains("heapscope: gate failed: --fail-on-leak=definite: 3 > 0\n"),
+        stderr(&o).contains("heapscope: gate failed: --fail-on-leak=definite: 3 blocks (6,666 bytes) definitely lost > 0\n"),
         "{}",
         stderr(&o)
     );
@@ -210,7 +210,7 @@ fn fail_on_leak_exits_1_on_the_leaky_samples_and_0_on_clean_ones() {
     let lines: Vec<&str> = err.lines().filter(|l| l.contains("gate failed")).collect();
     assert_eq!(
         lines,
-        ["heapscope: gate failed: --max-allocs: 100,001 > 100,000"]
+        ["heapscope: gate failed: --max-allocs: 100,001 blocks allocated > 100,000"]
     );
 }
 

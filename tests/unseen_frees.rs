@@ -58,7 +58,7 @@ fn frees_of_blocks_allocated_through_an_unhooked_path_are_unseen_not_invalid() {
         ),
         (&0.into(), &2.into(), &serde_json::Value::Null)
     );
-    let gate = "heapscope: gate passed: --fail-on-invalid-free: 0 <= 0 (not counted: 2 frees \
+    let gate = "heapscope: gate passed: --fail-on-invalid-free: 0 invalid frees <= 0 (not counted: 2 frees \
                 of blocks heapscope did not see allocated)";
     assert!(stderr(&out).lines().any(|l| l == gate), "{}", stderr(&out));
     assert_eq!(s["gates"][0]["passed"], true);
@@ -141,7 +141,7 @@ fn double_misaligned_outside_and_interior_frees_stay_invalid() {
     );
     let (out, trace, s) = record(dir.path(), &m, &["--fail-on-invalid-free"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    let gate = "heapscope: gate failed: --fail-on-invalid-free: 4 > 0";
+    let gate = "heapscope: gate failed: --fail-on-invalid-free: 4 invalid frees > 0";
     assert!(stderr(&out).lines().any(|l| l == gate), "{}", stderr(&out));
     assert_eq!(counts(&s), [2, 48, 1, 32, 0, 0]);
     assert_eq!(s["invalid_frees"], 4);

@@ -155,8 +155,8 @@ fn module_without_an_allocator_records_its_growth_with_one_warning() {
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert_eq!(s["gates"][0]["passed"], false, "{s}");
     assert_eq!(
-        s["gates"][0]["note"],
-        "not checked: gates not checked: no allocator was found, so only memory growth was recorded; if the module allocates through a function of its own, name it with --alloc-fn",
+        s["gates"][0]["not_checked"],
+        "gates not checked: no allocator was found, so only memory growth was recorded; if the module allocates through a function of its own, name it with --alloc-fn",
         "{s}"
     );
 }

@@ -261,35 +261,25 @@ pub struct InvalidFreeReport {
 }
 
 /// Blocks live at the end of a run that share an allocation stack, a leak
-/// kind and a suppression: what a test asserts on.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Leak {
-    /// How the blocks are referenced.
-    pub kind: LeakKind,
-    /// The suppression rule that matched them, if any.
-    pub suppressed_by: Option<String>,
-    /// Blocks.
-    pub blocks: u64,
-    /// Bytes.
-    pub bytes: u64,
-    /// The allocating function (`malloc`, `__rust_alloc`, ...), then the
-    /// stack's functions from the call into it outwards.
-    pub functions: Vec<String>,
-}
+/// kind and a suppression: what a test asserts on. The one leak-group type
+/// ([`heapscope_trace::leaks::LeakGroup`]), its `frames` the allocating
+/// function (`malloc`, `__rust_alloc`, ...), then the stack's functions
+/// from the call into it outwards; its `kind` always set (the scan ran).
+pub type Leak = heapscope_trace::leaks::LeakGroup<String>;
 
 impl RunOutcome {
     /// The unsuppressed leaks of `kind`.
     pub fn leaks_of(&self, kind: LeakKind) -> impl Iterator<Item = &Leak> {
         self.leaks
             .iter()
-            .filter(move |l| l.kind == kind && l.suppressed_by.is_none())
+            .filter(move |l| l.kind == Some(kind) && l.suppressed_by.is_none())
     }
 
     /// The unsuppressed leaks whose stack passes through `function`.
     pub fn leaks_through<'a>(&'a self, function: &'a str) -> impl Iterator<Item = &'a Leak> {
         self.leaks
             .iter()
-            .filter(move |l| l.suppressed_by.is_none() && l.functions.iter().any(|f| f == function))
+            .filter(move |l| l.suppressed_by.is_none() && l.frames.iter().any(|f| f == function))
     }
 }
 

@@ -561,20 +561,21 @@ pub(crate) fn classify_snapshot(
         b.suppressed_by = rule;
         classified.push(b);
     }
-    let groups = group_blocks(classified)
-        .into_iter()
-        .map(|g| {
-            let mut functions = vec![g.allocator.name().to_string()];
-            functions.extend(rec.stack_functions(g.stack));
-            Leak {
-                kind: g.kind.expect("every block was classified"),
-                suppressed_by: g.suppressed_by,
-                blocks: g.blocks,
-                bytes: g.bytes,
-                functions,
-            }
-        })
-        .collect();
+    // The one grouping and order (trace::leaks), groups whose functions
+    // are the same merged, as the views merge those that print the same.
+    let groups: Vec<Leak> = heapscope_trace::leaks::merge_same_frames(
+        group_blocks(classified)
+            .into_iter()
+            .map(|g| {
+                let allocator = g.allocator.name().to_string();
+                g.with_frames(|stack| {
+                    let mut functions = vec![allocator];
+                    functions.extend(rec.stack_functions(stack));
+                    functions
+                })
+            })
+            .collect(),
+    );
     Some(groups)
 }
 

@@ -20,7 +20,7 @@ fn the_leaky_c_sample_loses_exactly_its_three_documented_blocks(
     assert_eq!(outcome.summary.curr_blocks, 3);
     let lost: Vec<(u64, &str, &str)> = outcome
         .leaks_of(LeakKind::Definite)
-        .map(|l| (l.bytes, l.functions[0].as_str(), l.functions[1].as_str()))
+        .map(|l| (l.bytes, l.frames[0].as_str(), l.frames[1].as_str()))
         .collect();
     assert_eq!(
         lost,

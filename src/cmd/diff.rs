@@ -6,6 +6,7 @@ use std::path::PathBuf;
 /// Compare two traces site by site: what grew, shrank, appeared or vanished,
 /// as text and optionally as a differential flamegraph.
 #[derive(clap::Args, Debug)]
+#[command(mut_arg("code", |a| a.help("The exit code when --fail-on-increase fails (default 1); 0, 2, 3, 130 and 134 are taken")))]
 #[command(after_help = "\
 Examples:
   heapscope diff before.trace after.trace
@@ -24,10 +25,17 @@ pub struct Opts {
     base: PathBuf,
     /// The trace to compare with it.
     new: PathBuf,
-    /// What to compare: leaked-bytes (live at exit), allocated-bytes,
-    /// allocations or peak-bytes.
+    /// What to compare: leaked-bytes (the leaks live at exit: definitely
+    /// and indirectly lost, or the kinds --leak-kind asks for; never
+    /// suppressed blocks), allocated-bytes, allocations or peak-bytes.
     #[arg(long, default_value = "leaked-bytes", value_name = "WEIGHT")]
     weight: Weight,
+    /// For leaked-bytes: definite (definitely and indirectly lost, the
+    /// default), possible (also possibly lost) or reachable (every block
+    /// live at exit but the suppressed ones) — the kinds of
+    /// `--fail-on-leak=KIND`.
+    #[arg(long, value_name = "KIND", default_value = "definite", value_parser = super::run::parse_kind)]
+    leak_kind: heapscope_trace::format::LeakKind,
     /// Show the N largest changes (0: all).
     #[arg(short = 'n', long, default_value_t = 10, value_name = "N")]
     top: usize,
@@ -65,7 +73,10 @@ impl Opts {
             }
         };
         let (base, new) = (load(&self.base)?, load(&self.new)?);
-        let d = heapscope_viewer::diff::diff(&base, &new, self.weight);
+        let d = heapscope_viewer::diff::diff_kinds(&base, &new, self.weight, self.leak_kind);
+        if let Some(w) = heapscope_viewer::diff::modules_warning(&d) {
+            eprintln!("heapscope: warning: {w}");
+        }
         if self.json {
             super::print(&(serde_json::to_string_pretty(&d)? + "\n"))?;
         } else {
@@ -77,23 +88,32 @@ impl Opts {
             })?;
         }
         if let Some(limit) = self.fail_on_increase {
-            if !base.warnings.is_empty() || !new.warnings.is_empty() {
-                // A gate passes only on whole traces.
-                eprintln!("heapscope: error: --fail-on-increase not checked: a trace is not whole");
-                return Ok(super::EXIT_UNDECIDED);
-            }
+            // The one verdict (trace::gates): a trace that is not whole
+            // decides nothing.
             let pct = d.change_percent();
-            if pct > limit {
-                eprintln!(
-                    "heapscope: gate failed: --fail-on-increase: {} grew by {} (limit {limit}%)",
-                    self.weight.title(),
-                    if pct.is_infinite() {
-                        "from nothing".to_string()
-                    } else {
-                        format!("{pct:.1}%")
+            let verdict = heapscope_trace::gates::increase_verdict(
+                [&base.summary, &new.summary],
+                limit,
+                pct,
+                &format!(
+                    "{} {} → {}",
+                    d.title,
+                    heapscope_trace::units::thousands(d.base_total),
+                    heapscope_trace::units::thousands(d.new_total)
+                ),
+            );
+            match verdict {
+                heapscope_trace::gates::Verdict::Undecided(why) => {
+                    eprintln!("heapscope: error: {why}");
+                    return Ok(super::EXIT_UNDECIDED);
+                }
+                heapscope_trace::gates::Verdict::Fail(lines) => {
+                    for line in lines {
+                        eprintln!("heapscope: gate failed: {line}");
                     }
-                );
-                return Ok(self.gate_exit.code);
+                    return Ok(self.gate_exit.code);
+                }
+                heapscope_trace::gates::Verdict::Pass => {}
             }
         }
         Ok(0)

@@ -20,7 +20,8 @@ Exit status:
        `heapscope run`'s (--gate-exit-code: another code)
   2    the trace cannot be read at all
   3    a gate was given and the trace is not whole (cut short, damaged, or without its
-       end-of-run record): the gate is not checked")]
+       end-of-run record) or has nothing to check (no heap event, no message): the gate
+       is not checked (the same verdict as `heapscope run`'s)")]
 pub struct Opts {
     /// The trace written by `heapscope run`.
     trace: PathBuf,
@@ -71,44 +72,61 @@ impl Opts {
             fail_on_invalid_free: self.fail_on_invalid_free,
             ..Default::default()
         };
-        let gated = gates != Default::default();
-        let checked = gates.check(&a.summary);
-        // A gate passes only on a whole trace.
-        let undecided = a
-            .warnings
-            .first()
-            .filter(|_| gated)
-            .map(|why| match self.fail_on_leak {
-                Some(_) => format!("--fail-on-leak not checked: {why}"),
-                None => format!("--fail-on-invalid-free not checked: {why}"),
-            });
-        if gated {
-            self.ci.emit(&heapscope_viewer::ci::GateReport {
-                suite: format!("heapscope leaks {}", self.trace.display()),
-                gates: checked.clone(),
-                undecided: undecided.clone(),
-                summary: heapscope_viewer::text::summary_lines(&a.module, &a.summary),
-                details: checked
+        if gates == Default::default() {
+            return Ok(0);
+        }
+        // The one verdict (trace::gates): a trace that is not whole (its
+        // summary's `partial`), or one with nothing to check, decides nothing.
+        let mut summary = a.summary.clone();
+        summary.gates = gates.check(&summary);
+        let facts = heapscope_trace::gates::RunFacts::default();
+        let undecided = heapscope_trace::gates::record_undecided(&summary, &facts);
+        if let Some(why) = &undecided {
+            heapscope_trace::gates::mark_not_checked(&mut summary.gates, why);
+        }
+        self.ci.emit(&heapscope_viewer::ci::GateReport {
+            suite: format!("heapscope leaks {}", self.trace.display()),
+            gates: summary.gates.clone(),
+            undecided,
+            summary: heapscope_viewer::text::summary_lines(&a.module, &a.summary),
+            details: summary
+                .gates
+                .iter()
+                .map(|g| {
+                    (
+                        g.gate.clone(),
+                        heapscope_viewer::text::gate_leaks(&a, &g.gate, 5),
+                    )
+                })
+                .collect(),
+        })?;
+        let code = match heapscope_trace::gates::verdict(&summary, &facts) {
+            heapscope_trace::gates::Verdict::Undecided(why) => {
+                // Which gates a whole-record reason leaves unchecked.
+                let names: Vec<String> = summary
+                    .gates
                     .iter()
-                    .map(|g| (g.gate.clone(), heapscope_viewer::text::leaks(&a, 5, false)))
-                    .collect(),
-            })?;
-        }
-        if let Some(why) = undecided {
-            eprintln!("heapscope: error: {why}");
-            return Ok(super::EXIT_UNDECIDED);
-        }
-        let failed = heapscope_viewer::text::gate_failures(&checked);
-        for line in failed
-            .iter()
-            .chain(&heapscope_viewer::text::gate_notes(&checked))
-        {
+                    .filter(|g| !why.contains(&format!("--{} not checked", g.gate)))
+                    .map(|g| format!("--{}", g.gate.split('=').next().unwrap_or_default()))
+                    .collect();
+                if names.is_empty() || why.starts_with("gates not checked") {
+                    eprintln!("heapscope: error: {why}");
+                } else {
+                    eprintln!("heapscope: error: {} not checked: {why}", names.join(", "));
+                }
+                return Ok(super::EXIT_UNDECIDED);
+            }
+            heapscope_trace::gates::Verdict::Fail(lines) => {
+                for line in lines {
+                    eprintln!("heapscope: gate failed: {line}");
+                }
+                self.gate_exit.code
+            }
+            heapscope_trace::gates::Verdict::Pass => 0,
+        };
+        for line in heapscope_viewer::text::gate_notes(&summary.gates) {
             eprintln!("heapscope: {line}");
         }
-        Ok(if failed.is_empty() {
-            0
-        } else {
-            self.gate_exit.code
-        })
+        Ok(code)
     }
 }

@@ -5,6 +5,7 @@ use heapscope_collector::{ActorConfig, ExtismRun, Gates, RunConfig, RunOutcome, 
 use heapscope_instrument::AllocOverride;
 use heapscope_trace::format::LeakKind;
 use heapscope_trace::format::RunStatus;
+use heapscope_trace::gates;
 use heapscope_trace::HeapModel;
 use heapscope_viewer::text;
 use std::path::PathBuf;
@@ -52,7 +53,9 @@ Exit status (the same contract as `heapscope --help`):
        session cut inside a record, without its end record, or whose end record
        contradicts it: records after it, an exit code outside 0 to 255); the module
        ended in its start function (nothing to scan); gates were asked for and the run
-       recorded no heap event at all, or the messages file is empty; a --node run
+       recorded no heap event at all, or the messages file is empty; --max-growth was
+       given and too few invocations (under 10 after the warm-up) ran to fit growth, and no
+       other gate failed; a --node run
        interrupted (Node is stopped, its session is partial); no gate is passed (whatever
        the guest or the gates said)
   130  interrupted (Ctrl-C, SIGTERM); the trace and summary are complete up to then
@@ -631,12 +634,15 @@ impl Opts {
             .as_ref()
             .ok()
             .and_then(|o| o.trace_unreadable.clone());
-        let undecided = outcome.as_ref().ok().and_then(|o| undecided(&cfg, o));
+        // The one verdict (trace::gates): what nothing can be decided of
+        // marks every gate not checked, in the summary JSON too.
+        let facts = outcome.as_ref().ok().map(|o| run_facts(&cfg, o));
+        let undecided = match (&outcome, &facts) {
+            (Ok(o), Some(f)) => gates::record_undecided(&o.summary, f),
+            _ => None,
+        };
         if let (Ok(o), Some(why)) = (&mut outcome, &undecided) {
-            for g in &mut o.summary.gates {
-                g.passed = false;
-                g.note = Some(format!("not checked: {why}"));
-            }
+            gates::mark_not_checked(&mut o.summary.gates, why);
         }
         if let Some(p) = &self.summary_json {
             let summary = match &outcome {
@@ -677,7 +683,6 @@ impl Opts {
                 "heapscope: warning: the leak scan at exit did not finish within --timeout: blocks live at exit are not classified (gates count them as definitely lost)"
             );
         }
-        let failed = text::gate_failures(&outcome.summary.gates);
         let report = heapscope_viewer::ci::GateReport {
             suite: format!("heapscope run {}", cfg.module.display()),
             gates: outcome.summary.gates.clone(),
@@ -686,22 +691,42 @@ impl Opts {
             details: run_details(&outcome),
         };
         self.ci.emit(&report)?;
-        if let Some(why) = undecided {
-            eprintln!("heapscope: error: {why}");
-            return Ok(if unreadable.is_some() {
-                super::EXIT_ERROR
-            } else {
-                super::EXIT_UNDECIDED
-            });
+        let verdict = gates::verdict(&outcome.summary, &facts.unwrap_or_default());
+        match verdict {
+            gates::Verdict::Undecided(why) => {
+                eprintln!("heapscope: error: {why}");
+                return Ok(if unreadable.is_some() {
+                    super::EXIT_ERROR
+                } else {
+                    super::EXIT_UNDECIDED
+                });
+            }
+            gates::Verdict::Fail(lines) => {
+                for line in lines {
+                    eprintln!("heapscope: gate failed: {line}");
+                }
+            }
+            gates::Verdict::Pass => {}
         }
-        for line in failed
+        for line in outcome
+            .summary
+            .gates
             .iter()
-            .chain(&text::gate_notes(&outcome.summary.gates))
+            .filter_map(|g| g.not_checked.as_ref().map(|_| text::gate_message(g)))
         {
             eprintln!("heapscope: {line}");
         }
+        for line in text::gate_notes(&outcome.summary.gates) {
+            eprintln!("heapscope: {line}");
+        }
+        let failed = text::gate_failures(&outcome.summary.gates);
         if self.explain_failed_gates {
-            for g in outcome.summary.gates.iter().filter(|g| !g.passed) {
+            for g in outcome
+                .summary
+                .gates
+                .iter()
+                .filter(|g| !g.passed && g.not_checked.is_none())
+            {
                 for line in report.detail(&g.gate).lines() {
                     eprintln!("heapscope:   {line}");
                 }
@@ -752,14 +777,12 @@ impl Opts {
     }
 }
 
-/// Why the run's gates cannot be decided (exit 3), when they cannot: the
-/// record is not whole (a failed trace write, a partial summary: a session
-/// cut short, without its end or with a forged one), or gates were asked
-/// for and nothing was there to check.
-fn undecided(cfg: &RunConfig, o: &RunOutcome) -> Option<String> {
-    let gated = !o.summary.gates.is_empty();
-    let no_messages = cfg.extism.as_ref().is_some_and(|e| e.messages.is_empty());
-    if let (Some(e), Some(t)) = (&o.trace_unreadable, &cfg.trace) {
+/// What the run knows of its record beyond the summary, for the one gate
+/// verdict ([`gates::verdict`]): a trace that failed to write or does not
+/// read back whole, a run that ended in its start function, no message,
+/// no allocator found.
+fn run_facts(cfg: &RunConfig, o: &RunOutcome) -> gates::RunFacts {
+    let trace_problem = if let (Some(e), Some(t)) = (&o.trace_unreadable, &cfg.trace) {
         // Exit 2, not 3: heapscope failed to write a readable trace, which
         // says nothing of the guest.
         Some(format!(
@@ -771,32 +794,17 @@ fn undecided(cfg: &RunConfig, o: &RunOutcome) -> Option<String> {
             "writing the trace `{}` failed ({e}); it holds only the events before",
             t.display()
         ))
-    } else if !o.summary.partial.is_empty() {
-        Some(format!(
-            "the record is not whole: {}",
-            o.summary.partial.join("; ")
-        ))
-    } else if gated && o.ended_in_start {
-        Some(format!(
-            "gates not checked: the run ended ({}) in the module's start function, while it was being instantiated; the {} allocations it made are recorded, but there was no instance to scan for leaks",
-            o.summary.status.name(),
-            o.summary.total_blocks
-        ))
-    } else if gated && no_messages {
-        Some("gates not checked: no message was processed (the messages file is empty)".into())
-    } else if gated
-        && o.instrumented
-            .as_ref()
-            .is_some_and(|r| r.allocators.is_empty())
-    {
-        // Growth alone says nothing of leaks.
-        Some("gates not checked: no allocator was found, so only memory growth was recorded; if the module allocates through a function of its own, name it with --alloc-fn".into())
-    } else if gated && o.summary.events == 0 && o.summary.status == RunStatus::Exited {
-        // A gate that saw nothing proves nothing: an allocator heapscope
-        // did not find looks exactly like a clean run.
-        Some("gates not checked: the run recorded no heap event (no allocation, no memory growth); if the module has its own allocator, name it with --alloc-fn".into())
     } else {
         None
+    };
+    gates::RunFacts {
+        trace_problem,
+        ended_in_start: o.ended_in_start,
+        no_allocator: o
+            .instrumented
+            .as_ref()
+            .is_some_and(|r| r.allocators.is_empty()),
+        no_messages: cfg.extism.as_ref().is_some_and(|e| e.messages.is_empty()),
     }
 }
 
@@ -840,46 +848,50 @@ fn exit_code(o: &RunOutcome) -> u8 {
     }
 }
 
-/// What explains a failed gate of a run: the largest leaks (by their
-/// functions) for the leak gates, the growth sites for --max-growth.
+/// What explains a failed gate of a run, by the gate's name: the largest
+/// leaks the gate counts (by their functions; never a block of a kind it
+/// does not count), the growth sites for --max-growth.
 fn run_details(o: &RunOutcome) -> Vec<(String, String)> {
-    let mut leaks: Vec<&heapscope_collector::Leak> = o
-        .leaks
-        .iter()
-        .filter(|l| l.suppressed_by.is_none())
-        .collect();
-    leaks.sort_by(|a, b| a.kind.cmp(&b.kind).then(b.bytes.cmp(&a.bytes)));
-    let leak_text: Vec<String> = leaks
-        .iter()
-        .take(5)
-        .map(|l| {
-            format!(
-                "{} in {} {}, allocated by {}",
-                text::plural(l.bytes, "byte", "bytes"),
-                text::plural(l.blocks, "block", "blocks"),
-                text::kind_words(l.kind),
-                text::user_functions(&l.functions)
-            )
-        })
-        .collect();
-    let mut out = vec![
-        ("fail-on-leak".to_string(), leak_text.join("\n")),
-        ("max-leaked".to_string(), leak_text.join("\n")),
-    ];
-    if let Some(g) = &o.summary.growth {
-        let sites: Vec<String> = g
-            .sites
-            .iter()
-            .take(5)
-            .map(|site| {
-                format!(
-                    "{} bytes per invocation from {}",
-                    text::decimal(site.bytes_per_invocation),
-                    text::user_functions(&site.functions)
-                )
-            })
-            .collect();
-        out.push(("max-growth".to_string(), sites.join("\n")));
+    let mut out = Vec::new();
+    for g in &o.summary.gates {
+        let text = if g.gate == "max-growth" {
+            let Some(growth) = &o.summary.growth else {
+                continue;
+            };
+            growth
+                .sites
+                .iter()
+                .take(5)
+                .map(|site| {
+                    format!(
+                        "{} bytes per invocation from {}",
+                        text::decimal(site.bytes_per_invocation),
+                        text::user_functions(&site.functions)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        } else {
+            // The groups' one order (trace::leaks), filtered.
+            o.leaks
+                .iter()
+                .filter(|l| gates::counts_blocks(&g.gate, l.kind, l.suppressed_by.is_some()))
+                .take(5)
+                .map(|l| {
+                    format!(
+                        "{} in {} {}, allocated by {}",
+                        text::plural(l.bytes, "byte", "bytes"),
+                        text::plural(l.blocks, "block", "blocks"),
+                        l.kind.map_or("not classified", text::kind_words),
+                        text::user_functions(&l.frames)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        if !text.is_empty() {
+            out.push((g.gate.clone(), text));
+        }
     }
     out
 }

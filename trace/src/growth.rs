@@ -106,6 +106,21 @@ pub struct Growth {
     pub sites: Vec<GrowthSite>,
 }
 
+impl Growth {
+    /// Why this fit says nothing of a leak, when it says nothing: fewer
+    /// than [`MIN_FITTED`] invocations fitted. The one wording of the
+    /// `--max-growth` gate (not checked, exit 3) and of the growth lines.
+    pub fn too_few_invocations(&self) -> Option<String> {
+        (self.fitted < MIN_FITTED).then(|| {
+            format!(
+                "too few invocations to fit growth: {} fitted after a warm-up of {}, at least {MIN_FITTED} are needed",
+                crate::units::thousands(self.fitted),
+                crate::units::thousands(self.warmup)
+            )
+        })
+    }
+}
+
 /// One allocation stack's share of the growth.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GrowthSite {

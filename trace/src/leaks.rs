@@ -42,16 +42,20 @@ impl From<(u64, Block)> for LiveBlock {
 }
 
 /// Live blocks that share an allocation stack, a leak kind and a
-/// suppression.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockGroup {
-    /// The allocation stack.
+/// suppression: the one leak-group type. `run`'s outcome carries it with
+/// its stack's function names (`LeakGroup<String>`), the viewer with its
+/// frames (`LeakGroup<FrameView>`); [`group_blocks`] gives it with no frame.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeakGroup<F = ()> {
+    /// The allocation stack (the lowest of the stacks merged into it).
     pub stack: StackId,
     /// The allocating function of the group's lowest-addressed block.
     pub allocator: AllocFn,
     /// The blocks' leak kind, when the run classified them.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<LeakKind>,
     /// The suppression rule that matched them, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub suppressed_by: Option<String>,
     /// Blocks.
     pub blocks: u64,
@@ -59,6 +63,39 @@ pub struct BlockGroup {
     pub bytes: u64,
     /// Distinct block sizes, ascending.
     pub sizes: Vec<u64>,
+    /// The stack, innermost (the call into the allocator) first, as the
+    /// caller resolves it.
+    pub frames: Vec<F>,
+}
+
+/// The name the groups had before they were one type.
+pub type BlockGroup = LeakGroup<()>;
+
+impl<F> LeakGroup<F> {
+    /// The group with its stack resolved by `frames`.
+    pub fn with_frames<G>(self, frames: impl FnOnce(StackId) -> Vec<G>) -> LeakGroup<G> {
+        LeakGroup {
+            frames: frames(self.stack),
+            stack: self.stack,
+            allocator: self.allocator,
+            kind: self.kind,
+            suppressed_by: self.suppressed_by,
+            blocks: self.blocks,
+            bytes: self.bytes,
+            sizes: self.sizes,
+        }
+    }
+}
+
+/// The one order of groups (see the module's docs).
+pub fn sort_groups<F>(groups: &mut [LeakGroup<F>]) {
+    groups.sort_by(|a, b| {
+        (a.suppressed_by.is_some(), a.kind)
+            .cmp(&(b.suppressed_by.is_some(), b.kind))
+            .then(b.bytes.cmp(&a.bytes))
+            .then(b.blocks.cmp(&a.blocks))
+            .then(a.stack.cmp(&b.stack))
+    });
 }
 
 /// Group `blocks` and order the groups (see the module's docs).
@@ -72,7 +109,7 @@ pub fn group_blocks(mut blocks: Vec<LiveBlock>) -> Vec<BlockGroup> {
         let i = match index.get(&key) {
             Some(&i) => i,
             None => {
-                groups.push(BlockGroup {
+                groups.push(LeakGroup {
                     stack: key.0,
                     allocator: unpack_kind(b.alloc_kind).0,
                     kind: key.1,
@@ -80,6 +117,7 @@ pub fn group_blocks(mut blocks: Vec<LiveBlock>) -> Vec<BlockGroup> {
                     blocks: 0,
                     bytes: 0,
                     sizes: Vec::new(),
+                    frames: Vec::new(),
                 });
                 index.insert(key, groups.len() - 1);
                 groups.len() - 1
@@ -94,14 +132,45 @@ pub fn group_blocks(mut blocks: Vec<LiveBlock>) -> Vec<BlockGroup> {
         g.sizes.sort_unstable();
         g.sizes.dedup();
     }
-    groups.sort_by(|a, b| {
-        (a.suppressed_by.is_some(), a.kind)
-            .cmp(&(b.suppressed_by.is_some(), b.kind))
-            .then(b.bytes.cmp(&a.bytes))
-            .then(b.blocks.cmp(&a.blocks))
-            .then(a.stack.cmp(&b.stack))
-    });
+    sort_groups(&mut groups);
     groups
+}
+
+/// Merge the groups whose stacks print the same (equal frames, allocator,
+/// kind and suppression: two `malloc`s on one line of C, stacks that differ
+/// only where no frame says), summing them, so that no two rows of a report
+/// read the same; then the one order again.
+pub fn merge_same_frames<F: Eq + std::hash::Hash + Clone>(
+    groups: Vec<LeakGroup<F>>,
+) -> Vec<LeakGroup<F>> {
+    type Key<F> = (Vec<F>, AllocFn, Option<LeakKind>, Option<String>);
+    let mut index: std::collections::HashMap<Key<F>, usize> = Default::default();
+    let mut out: Vec<LeakGroup<F>> = Vec::with_capacity(groups.len());
+    for g in groups {
+        let key = (
+            g.frames.clone(),
+            g.allocator,
+            g.kind,
+            g.suppressed_by.clone(),
+        );
+        match index.get(&key) {
+            Some(&i) => {
+                let m = &mut out[i];
+                m.blocks += g.blocks;
+                m.bytes = m.bytes.saturating_add(g.bytes);
+                m.stack = m.stack.min(g.stack);
+                m.sizes.extend(g.sizes);
+                m.sizes.sort_unstable();
+                m.sizes.dedup();
+            }
+            None => {
+                index.insert(key, out.len());
+                out.push(g);
+            }
+        }
+    }
+    sort_groups(&mut out);
+    out
 }
 
 #[cfg(test)]
@@ -161,5 +230,27 @@ mod tests {
         // The allocator of the lowest-addressed block.
         assert_eq!(g[1].allocator, AllocFn::Calloc);
         assert_eq!(g[4].suppressed_by.as_deref(), Some("argv"));
+    }
+
+    /// Two groups whose stacks print the same (two `malloc`s on one line)
+    /// are one, summed, in the one order.
+    #[test]
+    fn groups_that_print_the_same_are_merged() {
+        use LeakKind::*;
+        let g = group_blocks(vec![
+            block(20, 5, 7, Some(Definite), None),
+            block(30, 9, 8, Some(Definite), None),
+            block(40, 6, 9, Some(Definite), None),
+        ]);
+        let names = |s: StackId| match s {
+            7 | 8 => vec!["make".to_string(), "main".to_string()],
+            _ => vec!["other".to_string()],
+        };
+        let merged = merge_same_frames(g.into_iter().map(|g| g.with_frames(names)).collect());
+        let rows: Vec<_> = merged
+            .iter()
+            .map(|g| (g.stack, g.blocks, g.bytes, g.sizes.clone()))
+            .collect();
+        assert_eq!(rows, [(7, 2, 14, vec![5, 9]), (9, 1, 6, vec![6])]);
     }
 }

@@ -1045,6 +1045,15 @@ pub struct Gate {
     /// not see allocated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The measured value in words, with its unit and kind: `3 blocks
+    /// (6,666 bytes) definitely lost`. Empty in summaries from before it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub measured: String,
+    /// Why the gate was not checked, when it was not (too few invocations
+    /// to fit growth, a record that is not whole): it then neither passed
+    /// nor failed, and the run is undecided (exit 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_checked: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,11 +1,10 @@
 //! Replaying a trace into a summary and leak groups.
 
-use heapscope_trace::abi::AllocFn;
 use heapscope_trace::format::{
     Frame, InvocationOutcome, InvocationStats, LeakKind, Record, RunStatus, TraceError, TraceReader,
 };
 use heapscope_trace::growth::GrowthTracker;
-use heapscope_trace::leaks::{group_blocks, LiveBlock};
+use heapscope_trace::leaks::{group_blocks, merge_same_frames, LiveBlock};
 use heapscope_trace::model::FreeOutcome;
 use heapscope_trace::{HeapModel, StackId, Summary};
 use rustc_hash::FxHashMap;
@@ -34,32 +33,12 @@ pub enum ViewerError {
     },
 }
 
-/// Blocks live at exit that share one allocation stack.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct LeakGroup {
-    /// Stack id in the trace.
-    pub stack: StackId,
-    /// The allocating function (`malloc`, `calloc`, ...) of the group's first
-    /// block.
-    pub allocator: AllocFn,
-    /// How the blocks are referenced, when the run classified them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<LeakKind>,
-    /// The suppression rule that matched the blocks, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub suppressed_by: Option<String>,
-    /// Live blocks.
-    pub blocks: u64,
-    /// Live bytes.
-    pub bytes: u64,
-    /// Distinct block sizes, ascending.
-    pub sizes: Vec<u64>,
-    /// The stack, innermost (the call into the allocator) first.
-    pub frames: Vec<FrameView>,
-}
+/// Blocks live at exit that share one allocation stack, with its frames:
+/// the one leak-group type ([`heapscope_trace::leaks::LeakGroup`]).
+pub type LeakGroup = heapscope_trace::leaks::LeakGroup<FrameView>;
 
 /// A frame as reports show it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct FrameView {
     /// Function name.
     pub function: String,
@@ -553,19 +532,13 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         }
         block
     });
-    let leaks: Vec<LeakGroup> = group_blocks(blocks.collect())
-        .into_iter()
-        .map(|g| LeakGroup {
-            frames: frames_of(&reader, g.stack),
-            stack: g.stack,
-            allocator: g.allocator,
-            kind: g.kind,
-            suppressed_by: g.suppressed_by,
-            blocks: g.blocks,
-            bytes: g.bytes,
-            sizes: g.sizes,
-        })
-        .collect();
+    // Groups whose stacks print the same are one (two mallocs on a line).
+    let leaks: Vec<LeakGroup> = merge_same_frames(
+        group_blocks(blocks.collect())
+            .into_iter()
+            .map(|g| g.with_frames(|stack| frames_of(&reader, stack)))
+            .collect(),
+    );
     Ok(Analysis {
         module,
         summary,

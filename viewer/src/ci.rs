@@ -7,7 +7,7 @@
 //! hold), the step summary through [`markdown`] (no image, link, emphasis
 //! or HTML from a name, no raw control character).
 
-use crate::escape::{markdown, markdown_block, markdown_table_code, xml};
+use crate::escape::{markdown, markdown_block, xml};
 use heapscope_trace::model::Gate;
 use std::fmt::Write as _;
 
@@ -23,8 +23,9 @@ pub struct GateReport {
     pub undecided: Option<String>,
     /// The run's numbers, one line each.
     pub summary: Vec<String>,
-    /// For each gate by name, what explains a failure (the leaks' stacks,
-    /// the growth sites), as text.
+    /// For each gate by its full name (`fail-on-leak=definite`), what
+    /// explains a failure, as text: the leaks the gate counts (never a
+    /// block of a kind it does not count), the growth sites.
     pub details: Vec<(String, String)>,
 }
 
@@ -33,7 +34,7 @@ impl GateReport {
     pub fn detail(&self, gate: &str) -> &str {
         self.details
             .iter()
-            .find(|(g, _)| gate.starts_with(g.as_str()))
+            .find(|(g, _)| g == gate)
             .map_or("", |(_, d)| d.as_str())
     }
 
@@ -42,9 +43,29 @@ impl GateReport {
         if self.undecided.is_some() {
             0
         } else {
-            self.gates.iter().filter(|g| !g.passed).count()
+            self.gates.iter().filter(|g| failed(g)).count()
         }
     }
+
+    /// A gate's line, as the terminal prints it: `gate failed:
+    /// --fail-on-leak=definite: 3 blocks (6,666 bytes) definitely lost > 0`,
+    /// `gate passed: ...`, or `--max-growth not checked: ...`.
+    pub fn line(&self, g: &Gate) -> String {
+        if let Some(why) = &self.undecided {
+            format!("--{} not checked: {why}", g.gate)
+        } else if g.not_checked.is_some() {
+            gate_message(g)
+        } else if g.passed {
+            format!("gate passed: {}", gate_message(g))
+        } else {
+            format!("gate failed: {}", gate_message(g))
+        }
+    }
+}
+
+/// A gate that was checked and failed.
+fn failed(g: &Gate) -> bool {
+    !g.passed && g.not_checked.is_none()
 }
 
 fn gate_message(g: &Gate) -> String {
@@ -58,7 +79,11 @@ fn gate_message(g: &Gate) -> String {
 pub fn junit(r: &GateReport) -> String {
     let tests = r.gates.len().max(1);
     let failures = r.failures();
-    let errors = if r.undecided.is_some() { tests } else { 0 };
+    let errors = if r.undecided.is_some() {
+        tests
+    } else {
+        r.gates.iter().filter(|g| g.not_checked.is_some()).count()
+    };
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
@@ -101,8 +126,8 @@ pub fn junit(r: &GateReport) -> String {
         case(&mut out, "run", body);
     }
     for g in &r.gates {
-        let body = if let Some(why) = &r.undecided {
-            Some(("error", format!("not checked: {why}"), r.summary.join("\n")))
+        let body = if r.undecided.is_some() || g.not_checked.is_some() {
+            Some(("error", r.line(g), r.summary.join("\n")))
         } else if !g.passed {
             let detail = r.detail(&g.gate);
             let mut text = r.summary.join("\n");
@@ -110,7 +135,7 @@ pub fn junit(r: &GateReport) -> String {
                 text.push_str("\n\n");
                 text.push_str(detail);
             }
-            Some(("failure", format!("gate failed: {}", gate_message(g)), text))
+            Some(("failure", r.line(g), text))
         } else {
             None
         };
@@ -125,10 +150,17 @@ pub fn junit(r: &GateReport) -> String {
 /// heading with the verdict, the gates as a table, the run's numbers, and
 /// the details of each failed gate folded away.
 pub fn step_summary(r: &GateReport) -> String {
-    let verdict = if let Some(why) = &r.undecided {
-        format!("⚠️ not decided: {}", markdown(why))
-    } else if r.failures() > 0 {
+    let undecided = r.undecided.clone().or_else(|| {
+        r.gates
+            .iter()
+            .find(|g| g.not_checked.is_some())
+            .filter(|_| r.failures() == 0)
+            .map(gate_message)
+    });
+    let verdict = if r.failures() > 0 {
         format!("❌ {} of {} gates failed", r.failures(), r.gates.len())
+    } else if let Some(why) = &undecided {
+        format!("⚠️ not decided: {}", markdown(why))
     } else if r.gates.is_empty() {
         "no gate asked for".to_string()
     } else {
@@ -136,35 +168,22 @@ pub fn step_summary(r: &GateReport) -> String {
     };
     let mut out = format!("### heapscope: {} — {verdict}\n\n", markdown(&r.suite));
     if !r.gates.is_empty() {
-        out.push_str("| gate | limit | actual | result |\n| --- | ---: | ---: | --- |\n");
         for g in &r.gates {
-            let result = if r.undecided.is_some() {
-                "not checked".to_string()
+            let mark = if r.undecided.is_some() || g.not_checked.is_some() {
+                "⚠️"
             } else if g.passed {
-                match &g.note {
-                    Some(n) => format!("passed ({})", markdown(n)),
-                    None => "passed".to_string(),
-                }
+                "✅"
             } else {
-                match &g.note {
-                    Some(n) => format!("**failed**: {}", markdown(n)),
-                    None => "**failed**".to_string(),
-                }
+                "❌"
             };
-            let _ = writeln!(
-                out,
-                "| `--{}` | {} | {} | {result} |",
-                markdown_table_code(&g.gate),
-                crate::text::thousands(g.limit),
-                crate::text::thousands(g.actual)
-            );
+            let _ = writeln!(out, "- {mark} {}", markdown(&r.line(g)));
         }
         out.push('\n');
     }
     for l in &r.summary {
         let _ = writeln!(out, "- {}", markdown(l));
     }
-    for g in r.gates.iter().filter(|g| !g.passed) {
+    for g in r.gates.iter().filter(|g| failed(g)) {
         let d = r.detail(&g.gate);
         if d.is_empty() || r.undecided.is_some() {
             continue;
@@ -190,6 +209,8 @@ mod tests {
             actual,
             passed: actual <= limit,
             note: None,
+            measured: String::new(),
+            not_checked: None,
         }
     }
 
@@ -198,16 +219,22 @@ mod tests {
         let r = GateReport {
             suite: "heapscope run <a&b>.wasm".into(),
             gates: vec![
-                gate("fail-on-leak=definite", 0, 3),
-                gate("max-peak", 100, 50),
+                Gate {
+                    measured: "3 blocks (30 bytes) definitely lost".into(),
+                    ..gate("fail-on-leak=definite", 0, 3)
+                },
+                Gate {
+                    measured: "50 bytes live at the peak".into(),
+                    ..gate("max-peak", 100, 50)
+                },
             ],
             undecided: None,
             summary: vec!["3 blocks \u{1} lost".into()],
-            details: vec![("fail-on-leak".into(), "at f (a.c:1)".into())],
+            details: vec![("fail-on-leak=definite".into(), "at f (a.c:1)".into())],
         };
         let x = junit(&r);
         assert!(x.contains("<testsuite name=\"heapscope run &lt;a&amp;b&gt;.wasm\" tests=\"2\" failures=\"1\" errors=\"0\">"), "{x}");
-        assert!(x.contains("<failure message=\"gate failed: --fail-on-leak=definite: 3 &gt; 0\" type=\"gate\">3 blocks \u{fffd} lost\n\nat f (a.c:1)</failure>"), "{x}");
+        assert!(x.contains("<failure message=\"gate failed: --fail-on-leak=definite: 3 blocks (30 bytes) definitely lost &gt; 0\" type=\"gate\">3 blocks \u{fffd} lost\n\nat f (a.c:1)</failure>"), "{x}");
         assert!(
             x.contains("<testcase classname=\"heapscope.gates\" name=\"--max-peak\"/>"),
             "{x}"
@@ -219,7 +246,11 @@ mod tests {
             ),
             "{md}"
         );
-        assert!(md.contains("| `--max-peak` | 100 | 50 | passed |"), "{md}");
+        // The terminal's lines, word for word.
+        assert!(
+            md.contains("- ❌ gate failed: --fail-on-leak=definite: 3 blocks \\(30 bytes\\) definitely lost &gt; 0\n- ✅ gate passed: --max-peak: 50 bytes live at the peak &lt;= 100 bytes\n"),
+            "{md}"
+        );
     }
 
     /// A module named `![img](http://x)` with ESC and BEL put an image, a
@@ -270,7 +301,7 @@ mod tests {
         assert!(x.contains("tests=\"1\" failures=\"0\" errors=\"1\""), "{x}");
         assert!(
             x.contains(
-                "<error message=\"not checked: the trace is cut short\" type=\"undecided\">"
+                "<error message=\"--max-peak not checked: the trace is cut short\" type=\"undecided\">"
             ),
             "{x}"
         );

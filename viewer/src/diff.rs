@@ -6,6 +6,7 @@
 use crate::analysis::{compact_range, Analysis, FrameView};
 use crate::flame::{folded_key, Weight};
 use crate::text::{bytes_human, thousands};
+use heapscope_trace::format::LeakKind;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -34,6 +35,17 @@ impl SiteDiff {
 pub struct Diff {
     /// The weight compared.
     pub weight: Weight,
+    /// For `leaked-bytes`, the leak kinds compared (`definite`: definitely
+    /// and indirectly lost; `possible` adds possibly lost; `reachable`
+    /// anything live at exit); suppressed blocks never count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leak_kind: Option<LeakKind>,
+    /// What the totals measure, in words: `bytes definitely lost`.
+    pub title: String,
+    /// The two traces' modules, when their names differ: sites are then
+    /// matched across different modules by their functions' names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modules_differ: Option<(String, String)>,
     /// Its total in the base trace.
     pub base_total: u64,
     /// Its total in the new trace.
@@ -67,11 +79,50 @@ fn by_site(a: &Analysis, weight: Weight) -> BTreeMap<String, (u64, Vec<FrameView
     m
 }
 
+/// The leaks of `asked`'s kinds by site ([`heapscope_trace::gates::leak_counted`]):
+/// what `leaked-bytes` compares, never still-reachable or suppressed blocks
+/// unless asked (wasi-libc's argv table, one argument longer, is no leak
+/// that grew).
+fn leaks_by_site(a: &Analysis, asked: LeakKind) -> BTreeMap<String, (u64, Vec<FrameView>)> {
+    let mut m: BTreeMap<String, (u64, Vec<FrameView>)> = BTreeMap::new();
+    for g in &a.leaks {
+        if !heapscope_trace::gates::leak_counted(asked, g.kind, g.suppressed_by.is_some()) {
+            continue;
+        }
+        let e = m
+            .entry(folded_key(&g.frames))
+            .or_insert_with(|| (0, g.frames.clone()));
+        e.0 = e.0.saturating_add(g.bytes);
+    }
+    m
+}
+
 /// Compare `base` and `new` by `weight` (peak-bytes needs both analyses'
-/// peak snapshots).
+/// peak snapshots); `leaked-bytes` compares definitely and indirectly lost
+/// bytes ([`diff_kinds`] for other kinds).
 pub fn diff(base: &Analysis, new: &Analysis, weight: Weight) -> Diff {
-    let b = by_site(base, weight);
-    let mut n = by_site(new, weight);
+    diff_kinds(base, new, weight, LeakKind::Definite)
+}
+
+/// [`diff`], with `leaked-bytes` comparing the leaks of `asked`'s kinds.
+pub fn diff_kinds(base: &Analysis, new: &Analysis, weight: Weight, asked: LeakKind) -> Diff {
+    let leaks = weight == Weight::LeakedBytes;
+    let (b, mut n) = if leaks {
+        (leaks_by_site(base, asked), leaks_by_site(new, asked))
+    } else {
+        (by_site(base, weight), by_site(new, weight))
+    };
+    let (base_total, new_total) = if leaks {
+        let total = |m: &BTreeMap<String, (u64, Vec<FrameView>)>| {
+            m.values().fold(0u64, |t, (w, _)| t.saturating_add(*w))
+        };
+        (total(&b), total(&n))
+    } else {
+        (
+            crate::flame::total(base, weight),
+            crate::flame::total(new, weight),
+        )
+    };
     let mut sites = Vec::new();
     for (key, (bw, frames)) in b {
         let (nw, nframes) = n.remove(&key).unwrap_or((0, Vec::new()));
@@ -102,8 +153,16 @@ pub fn diff(base: &Analysis, new: &Analysis, weight: Weight) -> Diff {
     });
     Diff {
         weight,
-        base_total: crate::flame::total(base, weight),
-        new_total: crate::flame::total(new, weight),
+        leak_kind: leaks.then_some(asked),
+        title: if leaks {
+            format!("bytes {}", heapscope_trace::gates::leak_words(asked))
+        } else {
+            weight.title().to_string()
+        },
+        modules_differ: (base.module != new.module)
+            .then(|| (base.module.clone(), new.module.clone())),
+        base_total,
+        new_total,
         sites,
     }
 }
@@ -115,6 +174,18 @@ fn amount(w: Weight, v: u64) -> String {
     }
 }
 
+/// The warning `diff` prints when the two traces are of different
+/// modules (the trace records the module's file name, no hash).
+pub fn modules_warning(d: &Diff) -> Option<String> {
+    d.modules_differ.as_ref().map(|(b, n)| {
+        format!(
+            "the traces are of different modules (`{}` and `{}`): sites are matched by their functions' names",
+            crate::text::term_safe(b),
+            crate::text::term_safe(n)
+        )
+    })
+}
+
 /// The diff as text: totals, then the `top` sites that grew, shrank,
 /// appeared or vanished (0: all), each with its stack.
 pub fn text(d: &Diff, top: usize) -> String {
@@ -123,7 +194,7 @@ pub fn text(d: &Diff, top: usize) -> String {
     let _ = writeln!(
         out,
         "{}: {} → {} ({}{})",
-        d.weight.title(),
+        d.title,
         amount(d.weight, d.base_total),
         amount(d.weight, d.new_total),
         if pct.is_infinite() {

@@ -87,6 +87,13 @@ pub fn growth_line(g: &Growth) -> String {
             decimal(g.bytes_per_invocation),
             decimal(g.pages_per_invocation),
         )
+    } else if let Some(few) = g.too_few_invocations() {
+        // The `--max-growth` gate's words: too few to tell, not "no growth".
+        format!(
+            "{few} (so far {} bytes and {} pages per invocation)",
+            decimal(g.bytes_per_invocation),
+            decimal(g.pages_per_invocation),
+        )
     } else {
         format!(
             "no steady growth: {} bytes and {} pages per invocation ({fit})",

@@ -186,6 +186,24 @@ pub fn kind_words(k: LeakKind) -> &'static str {
     }
 }
 
+/// The leak groups a gate counts ([`heapscope_trace::gates::counts_blocks`]),
+/// the `top` largest, numbered as `leaks` prints them: what explains the
+/// gate's failure in JUnit and the step summary.
+pub fn gate_leaks(a: &Analysis, gate: &str, top: usize) -> String {
+    let mut out = String::new();
+    let counted = a
+        .leaks
+        .iter()
+        .filter(|g| heapscope_trace::gates::counts_blocks(gate, g.kind, g.suppressed_by.is_some()));
+    for (i, g) in counted.take(top).enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        group(&mut out, i + 1, g, false);
+    }
+    out
+}
+
 fn group(out: &mut String, n: usize, g: &LeakGroup, full: bool) {
     let sizes = match g.sizes.as_slice() {
         [one] if g.blocks > 1 => format!(", {} each", plural(*one, "byte", "bytes")),
@@ -373,44 +391,29 @@ pub fn unseen_blocks_warning(s: &Summary) -> Option<String> {
     ))
 }
 
-/// The lines a gate failure prints, one per failed gate:
-/// `gate failed: --max-peak: 6,666 > 1,000`.
+/// The lines a run prints for its failed gates: `gate failed:
+/// --fail-on-leak=definite: 3 blocks (6,666 bytes) definitely lost > 0`.
 pub fn gate_failures(gates: &[Gate]) -> Vec<String> {
     gates
         .iter()
-        .filter(|g| !g.passed)
+        .filter(|g| !g.passed && g.not_checked.is_none())
         .map(|g| format!("gate failed: {}", gate_message(g)))
         .collect()
 }
 
-/// A gate's outcome in words: `--max-peak: 6,666 > 1,000`, with what it did
-/// not count after it (`(not counted: 3 frees of blocks heapscope did not
-/// see allocated)`), or only why it could not measure anything. The same
-/// words on the terminal, in JUnit and in the step summary.
+/// A gate's outcome in words ([`heapscope_trace::gates::message`]): the
+/// same words on the terminal, in JUnit and in the step summary.
 pub fn gate_message(g: &Gate) -> String {
-    let measured = format!(
-        "--{}: {} {} {}",
-        g.gate,
-        thousands(g.actual),
-        if g.actual > g.limit { ">" } else { "<=" },
-        thousands(g.limit)
-    );
-    match &g.note {
-        // A gate that measured nothing: 0 of a limit, failed.
-        Some(note) if !g.passed && g.actual <= g.limit => format!("--{}: {note}", g.gate),
-        Some(note) => format!("{measured} ({note})"),
-        None => measured,
-    }
+    heapscope_trace::gates::message(g)
 }
 
 /// The lines a run that passed its gates prints about what they did not
-/// count, one per gate with such a note:
-/// `gate passed: --fail-on-invalid-free: 0 <= 0 (not counted: 3 frees of ...)`.
+/// count, one per gate with such a note: `gate passed:
+/// --fail-on-invalid-free: 0 invalid frees <= 0 (not counted: 3 frees of ...)`.
 pub fn gate_notes(gates: &[Gate]) -> Vec<String> {
-    gates
-        .iter()
-        .filter(|g| g.passed && g.note.is_some())
-        .map(|g| format!("gate passed: {}", gate_message(g)))
+    heapscope_trace::gates::notes(gates)
+        .into_iter()
+        .map(|l| format!("gate passed: {l}"))
         .collect()
 }
 
@@ -1028,22 +1031,93 @@ pub fn top_sites(
     rows
 }
 
+/// Sites whose labels are computed against every other site; past this
+/// many, only against the rows shown (the comparison is quadratic).
+const LABEL_ALL_SITES: usize = 5_000;
+
+/// One row of `heapscope top`: the sites whose labels print the same
+/// (stacks that differ only where no printed frame says: two `malloc`s on
+/// one line), summed, so that no two rows read the same.
+#[derive(Debug, Clone)]
+pub struct TopRow<'a> {
+    /// The site as printed: the first frame of yours and the callers it
+    /// takes to tell it apart.
+    pub label: String,
+    /// Its numbers, summed over its stacks.
+    pub stats: crate::profile::StackStats,
+    /// The whole stack of its first (largest) stack, innermost first.
+    pub frames: &'a [crate::analysis::FrameView],
+    /// How many stacks it sums.
+    pub stacks: usize,
+}
+
+/// The rows of `heapscope top`, most `by` first: [`top_sites`] labelled
+/// ([`site_labels`] at `depth`), those that print the same merged. Labels
+/// tell each row apart from every other site (from the first `n` only, 0:
+/// all, when there are more than 5,000).
+pub fn top_rows(a: &Analysis, by: TopBy, n: usize, depth: usize) -> Vec<TopRow<'_>> {
+    let sites = top_sites(a, by);
+    let labelled = if sites.len() > LABEL_ALL_SITES && n != 0 {
+        n.min(sites.len())
+    } else {
+        sites.len()
+    };
+    let stacks: Vec<&[crate::analysis::FrameView]> = sites
+        .iter()
+        .map(|(id, _)| a.stacks.get(id).map_or(&[][..], Vec::as_slice))
+        .collect();
+    let mut labels = site_labels(&stacks[..labelled], depth);
+    labels.extend(
+        stacks[labelled..]
+            .iter()
+            .map(|f| site_labels(&[f], depth).remove(0)),
+    );
+    let mut index: rustc_hash::FxHashMap<String, usize> = Default::default();
+    let mut rows: Vec<TopRow<'_>> = Vec::with_capacity(labelled);
+    for (((_, st), label), frames) in sites.iter().zip(labels).zip(stacks) {
+        match index.get(&label) {
+            Some(&i) => {
+                let r = &mut rows[i].stats;
+                r.alloc_blocks += st.alloc_blocks;
+                r.alloc_bytes = r.alloc_bytes.saturating_add(st.alloc_bytes);
+                r.live_blocks += st.live_blocks;
+                r.live_bytes = r.live_bytes.saturating_add(st.live_bytes);
+                r.peak_blocks += st.peak_blocks;
+                r.peak_bytes = r.peak_bytes.saturating_add(st.peak_bytes);
+                rows[i].stacks += 1;
+            }
+            None => {
+                index.insert(label.clone(), rows.len());
+                rows.push(TopRow {
+                    label,
+                    stats: (*st).clone(),
+                    frames,
+                    stacks: 1,
+                });
+            }
+        }
+    }
+    let key = |s: &crate::profile::StackStats| match by {
+        TopBy::Bytes => s.alloc_bytes,
+        TopBy::Count => s.alloc_blocks,
+        TopBy::Peak => s.peak_bytes,
+        TopBy::Leaked => s.live_bytes,
+    };
+    // Stable: ties keep the sites' order.
+    rows.sort_by_key(|r| std::cmp::Reverse(key(&r.stats)));
+    rows
+}
+
 /// `heapscope top --json`: the first `n` rows of [`top`] (0: all), each
-/// with its numbers, the label the text prints and the whole stack, and
-/// the run's totals.
+/// with its numbers, the label the text prints and the whole stack (of
+/// its largest stack, when it sums several: `stacks`), and the run's totals.
 pub fn top_json(a: &Analysis, by: TopBy, n: usize, depth: usize) -> serde_json::Value {
-    let rows = top_sites(a, by);
+    let rows = top_rows(a, by, n, depth);
     let shown = if n == 0 {
         rows.len()
     } else {
         n.min(rows.len())
     };
-    let stacks: Vec<&[crate::analysis::FrameView]> = rows
-        .iter()
-        .take(shown)
-        .map(|(id, _)| a.stacks.get(id).map_or(&[][..], Vec::as_slice))
-        .collect();
-    let labels = site_labels(&stacks, depth);
     let s = &a.summary;
     serde_json::json!({
         "module": a.module,
@@ -1055,15 +1129,17 @@ pub fn top_json(a: &Analysis, by: TopBy, n: usize, depth: usize) -> serde_json::
             "peak_bytes": s.max_bytes,
             "leaked_bytes": s.curr_bytes,
         },
-        "rows": rows.iter().zip(labels).zip(stacks).map(|(((_, st), site), frames)| {
+        "rows": rows.iter().take(shown).map(|r| {
+            let st = &r.stats;
             serde_json::json!({
                 "allocated_bytes": st.alloc_bytes,
                 "allocations": st.alloc_blocks,
                 "peak_bytes": st.peak_bytes,
                 "leaked_bytes": st.live_bytes,
                 "leaked_blocks": st.live_blocks,
-                "site": site,
-                "frames": frames,
+                "site": r.label,
+                "stacks": r.stacks,
+                "frames": r.frames,
             })
         }).collect::<Vec<_>>(),
     })
@@ -1075,14 +1151,14 @@ pub fn top_json(a: &Analysis, by: TopBy, n: usize, depth: usize) -> serde_json::
 /// `depth` 0, as many callers as it takes to tell the rows shown apart (at
 /// most 8); with `depth` N, N frames.
 pub fn top(a: &Analysis, by: TopBy, n: usize, depth: usize) -> String {
-    let rows = top_sites(a, by);
+    let rows = top_rows(a, by, n, depth);
     let mut out = String::new();
     let s = &a.summary;
     let _ = writeln!(
         out,
-        "{}: {} allocation sites; {} allocated in {} blocks, peak {}, {} live at exit",
+        "{}: {}; {} allocated in {} blocks, peak {}, {} live at exit",
         module_name(a),
-        thousands(rows.len() as u64),
+        plural(rows.len() as u64, "allocation site", "allocation sites"),
         bytes_human(s.total_bytes),
         thousands(s.total_blocks),
         bytes_human(s.max_bytes),
@@ -1109,21 +1185,17 @@ pub fn top(a: &Analysis, by: TopBy, n: usize, depth: usize) -> String {
     } else {
         n.min(rows.len())
     };
-    let stacks: Vec<&[crate::analysis::FrameView]> = rows
-        .iter()
-        .take(shown)
-        .map(|(id, _)| a.stacks.get(id).map_or(&[][..], Vec::as_slice))
-        .collect();
-    let sites = site_labels(&stacks, depth);
-    for (i, ((_, st), site)) in rows.iter().zip(sites).enumerate() {
+    for (i, r) in rows.iter().take(shown).enumerate() {
+        let st = &r.stats;
         let _ = writeln!(
             out,
-            "{:>4}  {:>16}  {:>13}  {:>16}  {:>16}  {site}",
+            "{:>4}  {:>16}  {:>13}  {:>16}  {:>16}  {}",
             i + 1,
             thousands(st.alloc_bytes),
             thousands(st.alloc_blocks),
             thousands(st.peak_bytes),
             thousands(st.live_bytes),
+            r.label,
         );
     }
     if shown < rows.len() {

@@ -850,7 +850,7 @@ fn killed_sqljs_with(
         dir.join("run.trace"),
         dir.join("summary.json"),
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_heapscope"))
+    let mut child = heapscope_command()
         .arg("run")
         .arg(&module)
         .arg("--node")

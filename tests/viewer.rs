@@ -889,8 +889,11 @@ fn the_timeline_marks_the_summarys_peak_at_its_exact_bytes() {
         dom.contains("<g class=\"peak-marker\" data-bytes=\"7200000\" data-seq=\"100124\">"),
         "no peak marker at the summary's 7,200,000 bytes"
     );
+    assert!(dom.contains(">peak 6.9 MiB</text>"));
+    assert!(html.contains(
+        "peak of live heap: 6.9 MiB (7,200,000 bytes in 100,001 blocks) at heap event 100,124</span>"
+    ));
     let label = "peak 6.9 MiB (7,200,000 bytes in 100,001 blocks) at event 100,124";
-    assert!(dom.contains(&format!(">{label}</text>")));
     // The live-heap line itself reaches the peak.
     let data = html
         .split("id=\"data\">")

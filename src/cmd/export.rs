@@ -32,8 +32,8 @@ pub struct Opts {
     weight: Weight,
     /// Keep whole stacks: by default the library frames above your code
     /// (the standard library, allocator internals, dependencies) are folded
-    /// into your first frame, and folded stacks start at your entry point
-    /// (`main`, an export) without the start-up frames below it (`_start`,
+    /// into your first frame, and stacks start at your entry point (`main`,
+    /// an export) without the start-up frames below it (`_start`,
     /// `std::rt::lang_start`); stacks with no frame of yours are kept whole.
     /// DHAT always gets whole stacks (dh_view folds them itself).
     #[arg(long)]

@@ -182,7 +182,9 @@ pub fn pprof_profile(a: &Analysis) -> pprof::Profile {
         if s.alloc_blocks == 0 {
             continue;
         }
-        let frames = a.export_frames(id);
+        // The stacks the flamegraphs draw: from the user's entry point to
+        // their first frame, unless --full-stacks.
+        let frames = crate::flame::frames(a, id);
         let location_id = if frames.is_empty() {
             vec![location(&unknown, &mut strings)]
         } else {

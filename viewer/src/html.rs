@@ -213,6 +213,7 @@ struct Report<'a> {
     flames: Vec<Flame>,
     folded_startup: bool,
     events: u64,
+    peak_label: Option<String>,
     advice: Vec<AdviceRow>,
     growth: Option<String>,
     data: String,
@@ -443,6 +444,16 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         flames,
         folded_startup,
         events: s.events,
+        // The summary's peak, exactly: the timeline marks it.
+        peak_label: (s.max_bytes > 0).then(|| {
+            format!(
+                "{} ({} in {}) at heap event {}",
+                bytes_human(s.max_bytes),
+                crate::text::plural(s.max_bytes, "byte", "bytes"),
+                crate::text::plural(s.max_blocks, "block", "blocks"),
+                thousands(a.peak_seq)
+            )
+        }),
         advice,
         growth,
         data: script_json(&data),

@@ -516,9 +516,20 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         summary.invocations_failed = Some(inv_failed);
         summary.growth = tracker.and_then(|t| {
             t.finish(&model, |stack| {
-                let frames = frames_of(&reader, stack);
-                let functions = frames.iter().map(|f| f.function.clone()).collect();
-                growth_frames.push(frames);
+                // The summary keeps the trace's names, as the run wrote
+                // them (`__main_argc_argv`, `_start.command_export`); the
+                // views show them as every stack is shown.
+                let mut functions: Vec<String> = reader
+                    .stack(stack)
+                    .into_iter()
+                    .rev()
+                    .map(|f| f.function.clone())
+                    .collect();
+                let omitted = reader.omitted(stack);
+                if omitted > 0 {
+                    functions.push(FrameView::omitted(omitted).function);
+                }
+                growth_frames.push(frames_of(&reader, stack));
                 functions
             })
         });
@@ -754,6 +765,13 @@ pub fn is_entry(function: &str) -> bool {
         || function.ends_with("::main")
 }
 
+/// Whether a frame is a program's entry point ([`is_entry`]), wasi-libc's
+/// own `__original_main` (which calls a C `main` that takes arguments)
+/// not: the runtime's frames below `main` are folded.
+pub fn is_entry_frame(f: &FrameView) -> bool {
+    is_entry(&f.function) && classify(f) != FrameClass::Libc
+}
+
 /// The part of a stack (innermost first) worth showing by default: the
 /// library frames above the user's code are dropped, so the first frame
 /// shown is the user's own (the `at` frame), and runtime frames below the
@@ -766,7 +784,7 @@ pub fn compact_range(frames: &[FrameView]) -> std::ops::Range<usize> {
     }
     let end = frames
         .iter()
-        .rposition(|f| is_entry(&f.function))
+        .rposition(is_entry_frame)
         .map_or(frames.len(), |i| i + 1);
     let lead = library_lead(&frames[..end]);
     lead..end

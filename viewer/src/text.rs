@@ -420,10 +420,11 @@ pub fn gate_notes(gates: &[Gate]) -> Vec<String> {
 /// A stack's functions without the runtime's allocator and library frames,
 /// innermost first: `actor::cache_insert < actor::process < process`.
 pub fn user_functions(functions: &[String]) -> String {
-    let user: Vec<&str> = functions
+    let user: Vec<Cow<'_, str>> = functions
         .iter()
         .map(String::as_str)
-        .filter(|f| !crate::analysis::is_library_function(f))
+        .filter(|f| !crate::analysis::is_library_function(f) && !crate::analysis::is_wrapper(f))
+        .map(|f| crate::analysis::display_name(f, None))
         .take(4)
         .collect();
     let text = if user.is_empty() {
@@ -463,10 +464,8 @@ pub fn summary(a: &Analysis) -> String {
         let _ = writeln!(out, "{}", crate::facts::line(f));
         if matches!(a.summary.status, RunStatus::Trapped | RunStatus::Timeout) {
             // Where it stopped, as the run printed it.
-            for l in a.summary.message.lines().skip(1) {
-                if l.starts_with("    at ") || l.starts_with("    by ") {
-                    let _ = writeln!(out, "{}", term_safe(l));
-                }
+            for l in crate::trap::stack_lines(&a.summary.message, a.full_stacks) {
+                let _ = writeln!(out, "{l}");
             }
         }
     }

@@ -875,18 +875,33 @@ fn run_details(o: &RunOutcome) -> Vec<(String, String)> {
                 .collect::<Vec<_>>()
                 .join("\n")
         } else {
-            // The groups' one order (trace::leaks), filtered.
-            o.leaks
+            // The groups' one order (trace::leaks), filtered; groups whose
+            // lines would read the same (their first functions of yours
+            // alike) are one line, summed.
+            let mut lines: Vec<(String, String, u64, u64)> = Vec::new();
+            for l in o
+                .leaks
                 .iter()
                 .filter(|l| gates::counts_blocks(&g.gate, l.kind, l.suppressed_by.is_some()))
+            {
+                let kind = l.kind.map_or("not classified", text::kind_words);
+                let by = text::user_functions(&l.frames);
+                match lines.iter_mut().find(|(k, f, _, _)| k == kind && *f == by) {
+                    Some(line) => {
+                        line.2 = line.2.saturating_add(l.bytes);
+                        line.3 += l.blocks;
+                    }
+                    None => lines.push((kind.to_string(), by, l.bytes, l.blocks)),
+                }
+            }
+            lines
+                .iter()
                 .take(5)
-                .map(|l| {
+                .map(|(kind, by, bytes, blocks)| {
                     format!(
-                        "{} in {} {}, allocated by {}",
-                        text::plural(l.bytes, "byte", "bytes"),
-                        text::plural(l.blocks, "block", "blocks"),
-                        l.kind.map_or("not classified", text::kind_words),
-                        text::user_functions(&l.frames)
+                        "{} in {} {kind}, allocated by {by}",
+                        text::plural(*bytes, "byte", "bytes"),
+                        text::plural(*blocks, "block", "blocks"),
                     )
                 })
                 .collect::<Vec<_>>()

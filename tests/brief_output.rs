@@ -222,7 +222,7 @@ fn text_output_shortens_paths() {
 /// module with debug info gets none.
 #[test]
 fn a_module_without_debug_info_gets_the_setting_for_file_and_line_once() {
-    const RUST: &str = "the module has no debug info, so stacks show functions without file:line (and without the frames inlined into them); for file:line, add `[profile.release] debug = \"line-tables-only\"` to Cargo.toml (or build with `RUSTFLAGS=-Cdebuginfo=line-tables-only`)";
+    const RUST: &str = "the module's code has no debug info, so stacks show functions without file:line (and without the frames inlined into them); for file:line, add `[profile.release] debug = \"line-tables-only\"` to Cargo.toml (or build with `RUSTFLAGS=-Cdebuginfo=line-tables-only`)";
     let dir = tempfile::tempdir().unwrap();
     let (o, _, s) = record(dir.path(), &sample("rust/leaky-release.wasm"), &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -233,6 +233,28 @@ fn a_module_without_debug_info_gets_the_setting_for_file_and_line_once() {
         stderr(&o)
     );
     assert_eq!(s["hints"], serde_json::json!([RUST]), "{s}");
+
+    // C compiled without -g: the DWARF linked in is wasi-libc's, none of
+    // it the program's.
+    let nog = dir.path().join("leaky-nog.wasm");
+    let cc = std::process::Command::new("clang")
+        .args(["--target=wasm32-wasi", "c/leaky.c", "-o"])
+        .arg(&nog)
+        .current_dir(repo().join("samples"))
+        .output()
+        .unwrap();
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let (o, _, s) = record(dir.path(), &nog, &[]);
+    assert_eq!(stderr(&o).matches("hint: ").count(), 1, "{}", stderr(&o));
+    assert_eq!(
+        s["hints"],
+        serde_json::json!(["the module's code has no debug info, so stacks show functions without file:line (and without the frames inlined into them); for file:line, compile and link with `-g`"]),
+        "{s}"
+    );
 
     // With debug info; stripped of its producers too (no toolchain to
     // name a setting of).

@@ -131,7 +131,17 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     module.customs.remove_raw("sourceMappingURL");
     let (notes, warnings): (Vec<String>, Vec<String>) =
         warnings.into_iter().partition(|w| is_note(w));
-    let hints = debug_info_hint(&module, &layout).into_iter().collect();
+    // The program's entry (`main`), as DWARF addresses it: whether the
+    // DWARF covers the program's own code, not only the libc's.
+    let entry = module
+        .funcs
+        .iter()
+        .find(|f| f.name.as_deref().is_some_and(is_entry_name))
+        .and_then(|f| index_of.get(&f.id()))
+        .and_then(|&i| start_of(i));
+    let hints = debug_info_hint(&module, &layout, entry)
+        .into_iter()
+        .collect();
     let report = Report {
         allocators: hooked,
         grow_sites,
@@ -195,15 +205,62 @@ pub(crate) fn language(module: &Module, layout: &crate::symbols::Layout<'_>) -> 
     }
 }
 
-/// The hint for a module with no debug info (no DWARF, no source map): its
-/// stacks have no file:line (and no inlined frames); the setting that gives
-/// them, in its language's words; none when the language is unknown. Beside the stripped build's note
+/// A name of the program's entry function: C's `main` (and what
+/// wasi-libc calls it), Rust's `<crate>::main` (mangled).
+fn is_entry_name(name: &str) -> bool {
+    matches!(
+        name,
+        "main" | "__original_main" | "__main_argc_argv" | "__main_void"
+    ) || (name.starts_with("_ZN") && name.contains("4main17h"))
+}
+
+/// Whether the DWARF of `layout` has a unit whose code covers `address`
+/// (true when it cannot be read: no claim of what it lacks then).
+fn dwarf_covers(layout: &crate::symbols::Layout<'_>, address: u64) -> bool {
+    use gimli::{EndianSlice, LittleEndian};
+    let Ok(dwarf) = gimli::Dwarf::load(|id| -> Result<_, gimli::Error> {
+        Ok(EndianSlice::new(
+            layout.custom(id.name()).unwrap_or(&[]),
+            LittleEndian,
+        ))
+    }) else {
+        return true;
+    };
+    let mut units = dwarf.units();
+    while let Ok(Some(header)) = units.next() {
+        let Ok(unit) = dwarf.unit(header) else {
+            return true;
+        };
+        let Ok(mut ranges) = dwarf.unit_ranges(&unit) else {
+            return true;
+        };
+        while let Ok(Some(r)) = ranges.next() {
+            if r.begin <= address && address < r.end {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The hint for a module with no debug info for its own code (no DWARF, or
+/// DWARF only for the libraries linked in, as a C program compiled without
+/// `-g` against wasi-libc's; no source map): its stacks have no file:line
+/// (and no inlined frames); the setting that gives them, in its language's
+/// words; none when the language is unknown. `entry` is the program's
+/// `main` as DWARF addresses it. Beside the stripped build's note
 /// ([`is_note`]): what heapscope could not see, and what to change.
 pub(crate) fn debug_info_hint(
     module: &Module,
     layout: &crate::symbols::Layout<'_>,
+    entry: Option<u64>,
 ) -> Option<String> {
-    if layout.custom(".debug_info").is_some() || crate::symbols::source_map_url(layout).is_some() {
+    if crate::symbols::source_map_url(layout).is_some() {
+        return None;
+    }
+    if layout.custom(".debug_info").is_some()
+        && entry.is_none_or(|address| dwarf_covers(layout, address))
+    {
         return None;
     }
     let how = match language(module, layout) {
@@ -217,7 +274,7 @@ pub(crate) fn debug_info_hint(
         Language::Unknown => return None,
     };
     Some(format!(
-        "the module has no debug info, so stacks show functions without file:line (and without the frames inlined into them); for file:line, {how}"
+        "the module's code has no debug info, so stacks show functions without file:line (and without the frames inlined into them); for file:line, {how}"
     ))
 }
 

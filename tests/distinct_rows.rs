@@ -153,3 +153,61 @@ fn the_rust_samples_top_rows_are_all_distinct() {
         (&5.into(), &2.into())
     );
 }
+
+/// The groups `leaks` prints, each without its number: what must differ.
+fn leak_groups(text: &str) -> Vec<String> {
+    text.split("\n#")
+        .skip(1)
+        .map(|g| {
+            g.split_once(' ')
+                .map_or("", |(_, rest)| rest)
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
+/// No two groups of `leaks` read the same, with or without
+/// `--full-stacks`, on the Rust sample (whose stacks differ in the
+/// library frames the default view folds) and the two-mallocs C program.
+#[test]
+fn no_two_leak_groups_read_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let rust = tempfile::tempdir().unwrap();
+    let (_, t1, _) = record(rust.path(), &sample("rust/leaky.wasm"), &[]);
+    let module = two_mallocs(dir.path());
+    let (_, t2, _) = record(dir.path(), &module, &[]);
+    for t in [&t1, &t2] {
+        for full in [false, true] {
+            let mut args = vec!["leaks".as_ref(), t.as_os_str()];
+            if full {
+                args.push("--full-stacks".as_ref());
+            }
+            let o = heapscope(args);
+            assert_eq!(code(&o), 0, "{}", stderr(&o));
+            let text = stdout(&o);
+            let groups = leak_groups(&text);
+            let mut unique = groups.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), groups.len(), "full {full}: {text}");
+            // The blocks are all there, merged or not.
+            let blocks: u64 = groups
+                .iter()
+                .map(|g| {
+                    let words: Vec<&str> = g.split_whitespace().collect();
+                    let i = words.iter().position(|w| w.starts_with("block")).unwrap();
+                    words[i - 1].replace(',', "").parse::<u64>().unwrap()
+                })
+                .sum();
+            let first = text
+                .lines()
+                .find(|l| l.contains(" live at exit, from "))
+                .unwrap();
+            assert!(
+                first.contains(&format!(" in {blocks} block")),
+                "{first} vs {blocks}: {text}"
+            );
+        }
+    }
+}

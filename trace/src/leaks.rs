@@ -143,17 +143,23 @@ pub fn group_blocks(mut blocks: Vec<LiveBlock>) -> Vec<BlockGroup> {
 pub fn merge_same_frames<F: Eq + std::hash::Hash + Clone>(
     groups: Vec<LeakGroup<F>>,
 ) -> Vec<LeakGroup<F>> {
-    type Key<F> = (Vec<F>, AllocFn, Option<LeakKind>, Option<String>);
-    let mut index: std::collections::HashMap<Key<F>, usize> = Default::default();
+    merge_by(groups, |g| g.frames.clone())
+}
+
+/// [`merge_same_frames`] with the frames a view prints (`key`: the frames
+/// it shows of a group's stack), the first group's whole stack kept.
+pub fn merge_by<F, K: Eq + std::hash::Hash>(
+    groups: Vec<LeakGroup<F>>,
+    key: impl Fn(&LeakGroup<F>) -> K,
+) -> Vec<LeakGroup<F>> {
+    let mut index: std::collections::HashMap<
+        (K, AllocFn, Option<LeakKind>, Option<String>),
+        usize,
+    > = Default::default();
     let mut out: Vec<LeakGroup<F>> = Vec::with_capacity(groups.len());
     for g in groups {
-        let key = (
-            g.frames.clone(),
-            g.allocator,
-            g.kind,
-            g.suppressed_by.clone(),
-        );
-        match index.get(&key) {
+        let k = (key(&g), g.allocator, g.kind, g.suppressed_by.clone());
+        match index.get(&k) {
             Some(&i) => {
                 let m = &mut out[i];
                 m.blocks += g.blocks;
@@ -164,7 +170,7 @@ pub fn merge_same_frames<F: Eq + std::hash::Hash + Clone>(
                 m.sizes.dedup();
             }
             None => {
-                index.insert(key, out.len());
+                index.insert(k, out.len());
                 out.push(g);
             }
         }

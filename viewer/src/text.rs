@@ -79,6 +79,20 @@ pub fn plural(n: u64, one: &str, many: &str) -> String {
 /// hiding library frames above the user's code and runtime frames below
 /// `main`.
 pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
+    // Groups whose shown frames are the same (stacks that differ only in
+    // the runtime's frames below `main` or the library's above your code)
+    // are one, summed: no two groups read the same.
+    let merged;
+    let groups: &[LeakGroup] = if full {
+        &a.leaks
+    } else {
+        // The shown frames and the library function entered through.
+        merged = heapscope_trace::leaks::merge_by(a.leaks.clone(), |g| {
+            let r = compact_range(&g.frames);
+            g.frames[r.start.saturating_sub(1)..r.end].to_vec()
+        });
+        &merged
+    };
     let mut out = String::new();
     for w in &a.warnings {
         let _ = writeln!(out, "warning: {}", term_safe(w));
@@ -90,11 +104,7 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
         module_name(a),
         plural(s.curr_bytes, "byte", "bytes"),
         plural(s.curr_blocks, "block", "blocks"),
-        plural(
-            a.leaks.len() as u64,
-            "allocation stack",
-            "allocation stacks"
-        ),
+        plural(groups.len() as u64, "allocation stack", "allocation stacks"),
     );
     growth(&mut out, a, if top == 0 { usize::MAX } else { top }, full);
     failed_grows(&mut out, a, full);
@@ -102,16 +112,16 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
         invalid_free(&mut out, i + 1, f, full);
     }
     let shown = if top == 0 {
-        a.leaks.len()
+        groups.len()
     } else {
-        top.min(a.leaks.len())
+        top.min(groups.len())
     };
-    for (i, g) in a.leaks.iter().take(shown).enumerate() {
+    for (i, g) in groups.iter().take(shown).enumerate() {
         out.push('\n');
         group(&mut out, i + 1, g, full);
     }
-    if shown < a.leaks.len() {
-        let rest = &a.leaks[shown..];
+    if shown < groups.len() {
+        let rest = &groups[shown..];
         let _ = writeln!(
             out,
             "\n... and {} more in {} ({}): pass --top 0 to see all",

@@ -181,13 +181,20 @@ fn heapscope_trap(module: &Path, extra: &[&str], args: &[&str]) -> (String, Vec<
     let dir = tempfile::tempdir().unwrap();
     let mut flags: Vec<&str> = extra.to_vec();
     flags.push("--no-trace");
+    // Every frame, as the message keeps them (the terminal folds the
+    // runtime's and library's frames by default).
+    flags.push("--full-stacks");
     flags.push("--");
     flags.extend(args);
     let (out, _, summary) = record(dir.path(), module, &flags);
     assert_eq!(code(&out), 134, "{}", stderr(&out));
     let message = summary["message"].as_str().unwrap().to_string();
+    // The terminal never shows the linker's export wrapper.
     let shown: String = message
         .lines()
+        .filter(|l| !l.ends_with(".command_export"))
+        // C's `main`, which wasi-libc's toolchain renames, reads `main`.
+        .map(|l| l.replace(" __main_argc_argv (", " main ("))
         .map(|l| format!("heapscope: {l}\n"))
         .collect::<String>()
         .replacen(
@@ -196,7 +203,7 @@ fn heapscope_trap(module: &Path, extra: &[&str], args: &[&str]) -> (String, Vec<
             1,
         );
     assert!(
-        stderr(&out).contains(&shown),
+        stderr(&out).contains(&as_shown(&shown)),
         "terminal:\n{}\nmessage:\n{message}",
         stderr(&out)
     );
@@ -321,9 +328,10 @@ fn a_stack_overflow_shows_the_innermost_frames_and_counts_the_rest() {
     );
 }
 
-/// A Rust panic: the panic machinery (`std::panicking::*`, `rust_panic`,
-/// `abort`, ...) is folded, so the stack starts at the function that
-/// panicked; from there on it is the reference's.
+/// A Rust panic: the summary's message keeps every frame the reference
+/// shows, the panic machinery (`std::panicking::*`, `rust_panic`, `abort`,
+/// ...) included; the terminal starts at the function that panicked, with
+/// one line counting the machinery above it and the runtime below `main`.
 #[test]
 fn a_rust_panic_starts_at_the_users_frame() {
     let dir = tempfile::tempdir().unwrap();
@@ -340,13 +348,41 @@ fn a_rust_panic_starts_at_the_users_frame() {
         "{reference:?}"
     );
     let (message, ours) = heapscope_trap(&module, &["--no-cache"], &[]);
-    assert!(
-        message.starts_with(
-            "wasm trap: wasm `unreachable` instruction executed\n    at panic::check ("
-        ),
-        "{message}"
+    assert_same_frames(&ours, &(reference.clone(), whole), &message);
+    // By default: the program's frames, then the count of the rest.
+    let main = reference
+        .iter()
+        .position(|f| f.0 == "panic::main")
+        .unwrap_or_else(|| panic!("{reference:?}"));
+    let out = Command::new(env!("CARGO_BIN_EXE_heapscope"))
+        .args(["run", "--no-cache", "--no-trace"])
+        .arg(&module)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 134, "{}", stderr(&out));
+    let src = repo().join("tests/fixtures/traps/panic.rs");
+    // The runtime's frames below `main` (the linker's export wrapper is
+    // never shown).
+    let below = ours[main + 1..]
+        .iter()
+        .filter(|f| !f.0.ends_with(".command_export"))
+        .count();
+    let expected = format!(
+        "heapscope: `{m}` trapped: wasm trap: wasm `unreachable` instruction executed\n\
+         heapscope:     at panic::check ({src}:7)\n\
+         heapscope:     by panic::run ({src}:16)\n\
+         heapscope:     by panic::main ({src}:21)\n\
+         heapscope:     (folded: {user} frames above (the panic machinery), {below} runtime frames below panic::main; --full-stacks shows them)\n",
+        m = module.display(),
+        src = src.display(),
     );
-    assert_same_frames(&ours, &(reference[user..].to_vec(), whole), &message);
+    let expected = as_shown(&expected);
+    assert!(
+        stderr(&out).contains(&expected),
+        "{}\nexpected:\n{expected}",
+        stderr(&out)
+    );
+    assert_eq!(main, user + 2, "{reference:?}");
 }
 
 /// A module instrumented beforehand whose code map was tampered with still

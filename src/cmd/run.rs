@@ -139,6 +139,11 @@ pub struct Opts {
     /// Run the module as it is, with no hooks: the baseline for comparisons.
     #[arg(help_heading = "Running", long)]
     plain: bool,
+    /// Show a trap's and an invalid free's whole stack: the panic
+    /// machinery and library frames above the first frame of the program,
+    /// and the runtime's frames below `main`, which are folded by default.
+    #[arg(help_heading = "Output", long)]
+    full_stacks: bool,
     /// Instrument and compile the module even when a run of the same
     /// module with the same options left it compiled in the cache
     /// (`$HEAPSCOPE_CACHE_DIR`, else `~/.cache/heapscope`; at most
@@ -669,7 +674,19 @@ impl Opts {
         }
         if !self.quiet && !self.plain {
             eprint!("{}", self.report(&cfg, &outcome));
-        } else if outcome.summary.status != RunStatus::Exited {
+        } else if outcome.summary.invalid_frees > 0 {
+            // Invalid frees are the program's bugs: never silent, as a trap.
+            eprint!(
+                "heapscope: {}\n{}",
+                text::plural(
+                    outcome.summary.invalid_frees,
+                    "invalid free",
+                    "invalid frees"
+                ),
+                invalid_frees_text(&outcome, self.full_stacks)
+            );
+        }
+        if (self.quiet || self.plain) && outcome.summary.status != RunStatus::Exited {
             // A trap, a limit or an interrupt is never silent, -q or --plain.
             let status = heapscope_viewer::facts::facts(
                 &format!("`{}`", cfg.module.display()),
@@ -679,7 +696,11 @@ impl Opts {
             .find(|f| f.kind == heapscope_viewer::facts::Kind::Status)
             .map(|f| f.text)
             .unwrap_or_default();
-            eprint!("heapscope: {}\n{}", status, stack_text(&outcome.summary));
+            eprint!(
+                "heapscope: {}\n{}",
+                status,
+                stack_text(&outcome.summary, self.full_stacks)
+            );
         }
         if outcome.leak_scan_cut {
             eprintln!(
@@ -758,7 +779,10 @@ impl Opts {
             out.push_str(&format!("heapscope: {}\n", facts::line(f)));
             // Where a trap or a timeout stopped the guest.
             if f.kind == Kind::Status {
-                out.push_str(&stack_text(s));
+                out.push_str(&stack_text(s, self.full_stacks));
+            }
+            if f.key == "invalid-frees" {
+                out.push_str(&invalid_frees_text(o, self.full_stacks));
             }
         }
         if let Some(f) = &o.refused_growth {
@@ -825,16 +849,79 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 }
 
 /// The guest's stack where it stopped (the summary message's lines after
-/// the first), as the terminal shows it.
-fn stack_text(s: &heapscope_trace::model::Summary) -> String {
+/// the first), as the terminal shows it: the program's frames first, the
+/// rest folded unless `full` (see [`heapscope_viewer::trap::stack_lines`]).
+fn stack_text(s: &heapscope_trace::model::Summary, full: bool) -> String {
     if !matches!(s.status, RunStatus::Trapped | RunStatus::Timeout) {
         return String::new();
     }
-    s.message
-        .lines()
-        .skip(1)
-        .filter(|l| l.starts_with("    at ") || l.starts_with("    by "))
-        .map(|l| format!("heapscope: {}\n", text::term_safe(l)))
+    heapscope_viewer::trap::stack_lines(&s.message, full)
+        .iter()
+        .map(|l| format!("heapscope: {l}\n"))
+        .collect()
+}
+
+/// How many invalid frees `run` shows with their stacks; `leaks` shows
+/// them all.
+const INVALID_FREES_SHOWN: usize = 3;
+
+/// The run's invalid frees as Valgrind reports them (what each was, its
+/// stack, where the block was first freed and allocated), the first
+/// [`INVALID_FREES_SHOWN`], then how many more `heapscope leaks` shows.
+/// A double free or a pointer inside a block in a run that missed
+/// allocations is possibly no bug: not shown here (`leaks` shows it as
+/// possibly invalid).
+fn invalid_frees_text(o: &RunOutcome, full: bool) -> String {
+    use heapscope_viewer::analysis::FrameView;
+    let frames = |f: &[(String, Option<String>, u32)]| -> Vec<FrameView> {
+        f.iter()
+            .filter(|(function, _, _)| !heapscope_viewer::analysis::is_wrapper(function))
+            .map(|(function, file, line)| FrameView {
+                function: heapscope_viewer::analysis::display_name(function, file.as_deref())
+                    .into_owned(),
+                file: file.clone(),
+                line: *line,
+            })
+            .collect()
+    };
+    let unseen = o.summary.frees_of_unseen_blocks > 0;
+    let counted: Vec<_> = o
+        .invalid_frees
+        .iter()
+        .filter(|f| !(unseen && (f.double_free || f.inside.is_some())))
+        .collect();
+    let mut text = String::new();
+    for (i, f) in counted.iter().take(INVALID_FREES_SHOWN).enumerate() {
+        let view = heapscope_viewer::analysis::InvalidFreeView {
+            ptr: f.ptr,
+            stack: frames(&f.frames),
+            allocated_at: f.allocated_at.as_deref().map(frames),
+            freed_at: f.freed_at.as_deref().map(frames),
+            inside: f
+                .inside
+                .map(|(start, size)| heapscope_viewer::analysis::InsideBlock {
+                    start,
+                    size,
+                    offset: f.ptr - start,
+                }),
+            double_free: f.double_free,
+            possible: false,
+        };
+        text::invalid_free(&mut text, i + 1, &view, full);
+    }
+    let more = o
+        .summary
+        .invalid_frees
+        .saturating_sub(INVALID_FREES_SHOWN as u64);
+    if more > 0 {
+        text.push_str(&format!(
+            "\n... and {} more: `heapscope leaks` shows them all\n",
+            text::thousands(more)
+        ));
+    }
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("heapscope:   {l}\n"))
         .collect()
 }
 

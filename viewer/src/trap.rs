@@ -11,7 +11,7 @@
 //! and heapscope's own functions (`heapscope:record`) are never shown.
 
 use crate::analysis::{
-    classify_function, display_name, is_entry, is_library, is_wrapper, FrameClass, FrameView,
+    classify_function, display_name, is_entry_frame, is_library, is_wrapper, FrameClass, FrameView,
 };
 use crate::text::{frame_text, plural, term_safe};
 
@@ -130,18 +130,38 @@ pub fn stack_lines(message: &str, full: bool) -> Vec<String> {
             Some(first) => {
                 let end = frames
                     .iter()
-                    .rposition(|f| is_entry(&f.function))
+                    .rposition(is_entry_frame)
                     .filter(|&e| e >= first)
                     .map_or(frames.len(), |e| e + 1);
                 (first, end)
             }
         }
     };
-    let mut out: Vec<String> = frames[above..end]
+    // Between the program's frames, a run of two or more library frames
+    // (an iterator's inlined adapters) is one line that counts them.
+    let shown = &frames[above..end];
+    let mut lines: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < shown.len() {
+        let run = shown[i..].iter().take_while(|f| !is_user(f)).count();
+        if !full && i > 0 && run >= 2 && i + run < shown.len() {
+            lines.push(format!(
+                "({}; --full-stacks shows them)",
+                plural(run as u64, "library frame", "library frames")
+            ));
+            i += run;
+        } else {
+            lines.push(frame_text(&shown[i]));
+            i += 1;
+        }
+    }
+    if let Some(cut) = cut.as_ref().filter(|_| end == frames.len()) {
+        lines.push(frame_text(cut));
+    }
+    let mut out: Vec<String> = lines
         .iter()
-        .chain(cut.as_ref().filter(|_| end == frames.len()))
         .enumerate()
-        .map(|(i, f)| format!("    {} {}", if i == 0 { "at" } else { "by" }, frame_text(f)))
+        .map(|(i, l)| format!("    {} {l}", if i == 0 { "at" } else { "by" }))
         .collect();
     let below = frames.len() - end;
     let mut folded = Vec::new();
@@ -223,6 +243,29 @@ mod tests {
         assert_eq!(full.len(), 18, "{full:?}");
         assert_eq!(full[0], "    at abort");
         assert_eq!(full[17], "    by _start");
+    }
+
+    #[test]
+    fn library_frames_between_the_programs_are_counted_on_one_line() {
+        let m = message(&[
+            "app::parse (src/main.rs:13)",
+            "map_fold<u32> (/rustc/0123456789012345678901234567890123456789/library/core/src/iter/adapters/map.rs:88)",
+            "fold<u32> (/rustc/0123456789012345678901234567890123456789/library/core/src/slice/iter/macros.rs:279)",
+            "app::load (src/main.rs:18)",
+            "from_iter<u32> (/rustc/0123456789012345678901234567890123456789/library/alloc/src/vec/mod.rs:3865)",
+            "app::main (src/main.rs:22)",
+        ]);
+        assert_eq!(
+            stack_lines(&m, false),
+            [
+                "    at app::parse (src/main.rs:13)",
+                "    by (2 library frames; --full-stacks shows them)",
+                "    by app::load (src/main.rs:18)",
+                "    by from_iter<u32> (/rustc/<commit>/library/alloc/src/vec/mod.rs:3865)",
+                "    by app::main (src/main.rs:22)",
+            ]
+        );
+        assert_eq!(stack_lines(&m, true).len(), 6);
     }
 
     #[test]

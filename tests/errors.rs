@@ -757,7 +757,7 @@ fn diff_svg_of_all_leaks_fixed_is_drawn_not_an_error() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let svg = std::fs::read_to_string(&svg).unwrap();
     assert!(
-        svg.contains("the new trace has no bytes live at exit: all of the base")
+        svg.contains("the new trace has no bytes definitely lost: all of the base")
             && svg.starts_with("<?xml"),
         "{svg}"
     );

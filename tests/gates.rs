@@ -457,6 +457,18 @@ fn diff_compares_leaks_not_the_argv_table() {
         "bytes definitely lost: 0 bytes → 0 bytes (+0.0%, +0 B)\nno site changed\n"
     );
     assert!(!stderr(&d).contains("warning"), "{}", stderr(&d));
+    // The differential flamegraph compares the same leaks: none changed.
+    let svg = one.path().join("diff.svg");
+    let d = heapscope([
+        "diff".as_ref(),
+        t1.as_os_str(),
+        t2.as_os_str(),
+        "--svg".as_ref(),
+        svg.as_os_str(),
+    ]);
+    assert_eq!(code(&d), 0, "{}", stderr(&d));
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.contains("no difference"), "{svg}");
     // Every kind asked for: suppressed blocks still never count.
     let d = heapscope([
         "diff".as_ref(),

@@ -84,7 +84,18 @@ impl Opts {
         }
         if let Some(p) = &self.svg {
             super::write_output(p, "differential flamegraph", |w| {
-                heapscope_viewer::flame::differential(&base, &new, self.weight, w)
+                if self.weight == Weight::LeakedBytes {
+                    // The leaks the text compares, of the kinds asked for.
+                    heapscope_viewer::flame::differential_leaks(
+                        &base,
+                        &new,
+                        self.leak_kind,
+                        &d.title,
+                        w,
+                    )
+                } else {
+                    heapscope_viewer::flame::differential(&base, &new, self.weight, w)
+                }
             })?;
         }
         if let Some(limit) = self.fail_on_increase {

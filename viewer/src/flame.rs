@@ -303,10 +303,52 @@ pub fn differential(
     weight: Weight,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let (before, after) = (
-        folded(base, weight).join("\n"),
-        folded(new, weight).join("\n"),
-    );
+    let (before, after) = (folded(base, weight), folded(new, weight));
+    differential_of(&before, &after, weight.title(), weight.unit(), out)
+}
+
+/// Folded lines (`frames bytes`) of the blocks live at exit that count as
+/// leaks of `asked`'s kinds ([`heapscope_trace::gates::leak_counted`]):
+/// what `diff`'s `leaked-bytes` compares. Suppressed blocks never count.
+pub fn leak_folded(a: &Analysis, asked: heapscope_trace::format::LeakKind) -> Vec<String> {
+    let mut by_key: std::collections::BTreeMap<String, u64> = Default::default();
+    for g in &a.leaks {
+        if g.bytes == 0
+            || !heapscope_trace::gates::leak_counted(asked, g.kind, g.suppressed_by.is_some())
+        {
+            continue;
+        }
+        let e = by_key.entry(folded_key(frames(a, g.stack))).or_default();
+        *e = e.saturating_add(g.bytes);
+    }
+    by_key
+        .into_iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect()
+}
+
+/// [`differential`] of the leaks of `asked`'s kinds ([`leak_folded`]),
+/// `title` naming them (`bytes definitely lost`).
+pub fn differential_leaks(
+    base: &Analysis,
+    new: &Analysis,
+    asked: heapscope_trace::format::LeakKind,
+    title: &str,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let (before, after) = (leak_folded(base, asked), leak_folded(new, asked));
+    differential_of(&before, &after, title, "bytes", out)
+}
+
+/// The differential flamegraph of two sets of folded lines.
+fn differential_of(
+    before: &[String],
+    after: &[String],
+    title: &str,
+    unit: &str,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let (before, after) = (before.join("\n"), after.join("\n"));
     let mut diff = Vec::new();
     inferno::differential::from_readers(
         inferno::differential::Options::default(),
@@ -323,16 +365,13 @@ pub fn differential(
         // the base had of this weight is gone (all leaks fixed, say).
         return empty_svg(
             out,
-            &format!(
-                "the new trace has no {}: all of the base's is gone",
-                weight.title()
-            ),
+            &format!("the new trace has no {title}: all of the base's is gone"),
         );
     }
     let mut opt = options(
-        format!("heapscope diff: {}", weight.title()),
+        format!("heapscope diff: {title}"),
         Some("red: grew in the new trace, blue: shrank".into()),
-        weight.unit(),
+        unit,
     );
     inferno::flamegraph::from_lines(&mut opt, diff.lines(), out)
 }

@@ -1064,8 +1064,11 @@ fn a_trap_shows_where_the_guest_stopped() {
         .chain(as_shown(stack).lines().map(|l| format!("heapscope: {l}\n")))
         .collect()
     };
+    // After the invalid free's diagnosis (never silent, -q or not), which
+    // tests/your_code_first.rs checks.
     assert!(
-        stderr(&out).starts_with(&shown(&folded)),
+        stderr(&out).starts_with("heapscope: 1 invalid free\n")
+            && stderr(&out).contains(&format!("\n{}", shown(&folded))),
         "{}",
         stderr(&out)
     );
@@ -1085,7 +1088,7 @@ fn a_trap_shows_where_the_guest_stopped() {
     ]);
     assert_eq!(code(&full), 134);
     assert!(
-        stderr(&full).starts_with(&shown(&whole)),
+        stderr(&full).contains(&format!("\n{}", shown(&whole))),
         "{}",
         stderr(&full)
     );

@@ -715,8 +715,7 @@ impl Opts {
             details: run_details(&outcome),
         };
         self.ci.emit(&report)?;
-        let verdict = gates::verdict(&outcome.summary, &facts.unwrap_or_default());
-        match verdict {
+        let failed = match gates::verdict(&outcome.summary, &facts.unwrap_or_default()) {
             gates::Verdict::Undecided(why) => {
                 eprintln!("heapscope: error: {why}");
                 return Ok(if unreadable.is_some() {
@@ -725,12 +724,22 @@ impl Opts {
                     super::EXIT_UNDECIDED
                 });
             }
-            gates::Verdict::Fail(lines) => {
-                for line in lines {
-                    eprintln!("heapscope: gate failed: {line}");
+            gates::Verdict::Fail(lines) => lines,
+            gates::Verdict::Pass => Vec::new(),
+        };
+        // Each failed gate's line, then (for `runner`) what failed it.
+        let failed_gates = outcome
+            .summary
+            .gates
+            .iter()
+            .filter(|g| !g.passed && g.not_checked.is_none());
+        for (line, g) in failed.iter().zip(failed_gates) {
+            eprintln!("heapscope: gate failed: {line}");
+            if self.explain_failed_gates {
+                for line in report.detail(&g.gate).lines() {
+                    eprintln!("heapscope:   {line}");
                 }
             }
-            gates::Verdict::Pass => {}
         }
         for line in outcome
             .summary
@@ -742,19 +751,6 @@ impl Opts {
         }
         for line in text::gate_notes(&outcome.summary.gates) {
             eprintln!("heapscope: {line}");
-        }
-        let failed = text::gate_failures(&outcome.summary.gates);
-        if self.explain_failed_gates {
-            for g in outcome
-                .summary
-                .gates
-                .iter()
-                .filter(|g| !g.passed && g.not_checked.is_none())
-            {
-                for line in report.detail(&g.gate).lines() {
-                    eprintln!("heapscope:   {line}");
-                }
-            }
         }
         if !failed.is_empty() {
             return Ok(self.gate_exit.code);

@@ -401,16 +401,6 @@ pub fn unseen_blocks_warning(s: &Summary) -> Option<String> {
     ))
 }
 
-/// The lines a run prints for its failed gates: `gate failed:
-/// --fail-on-leak=definite: 3 blocks (6,666 bytes) definitely lost > 0`.
-pub fn gate_failures(gates: &[Gate]) -> Vec<String> {
-    gates
-        .iter()
-        .filter(|g| !g.passed && g.not_checked.is_none())
-        .map(|g| format!("gate failed: {}", gate_message(g)))
-        .collect()
-}
-
 /// A gate's outcome in words ([`heapscope_trace::gates::message`]): the
 /// same words on the terminal, in JUnit and in the step summary.
 pub fn gate_message(g: &Gate) -> String {

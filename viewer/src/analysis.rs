@@ -119,6 +119,7 @@ pub fn frames_of<R: Read>(reader: &TraceReader<R>, id: StackId) -> Vec<FrameView
         .filter(|f| !is_wrapper(&f.function))
         .map(FrameView::from)
         .collect();
+    qualify_closures(&mut frames);
     let omitted = reader.omitted(id);
     if omitted > 0 {
         frames.push(FrameView::omitted(omitted));
@@ -749,6 +750,29 @@ pub fn display_name<'a>(function: &'a str, file: Option<&str>) -> std::borrow::C
         ("__main_argc_argv", _) => "main".into(),
         ("__original_main", Some(p)) if !libc(p) => "main".into(),
         _ => function.into(),
+    }
+}
+
+/// A closure DWARF names by itself (`{closure#0}`, inlined with
+/// line-tables-only debug info) named after the function it is written in:
+/// the nearest caller in the same source file with a path
+/// (`panicky::load_config::{closure#0}`).
+pub fn qualify_closures(frames: &mut [FrameView]) {
+    for i in 0..frames.len() {
+        if !frames[i].function.starts_with("{closure") || frames[i].file.is_none() {
+            continue;
+        }
+        let owner = frames[i + 1..]
+            .iter()
+            .find(|f| {
+                f.file == frames[i].file
+                    && f.function.contains("::")
+                    && !f.function.starts_with('{')
+            })
+            .map(|f| f.function.clone());
+        if let Some(owner) = owner {
+            frames[i].function = format!("{owner}::{}", frames[i].function);
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use crate::text::{frame_text, plural, term_safe};
 /// says how many frames were cut (`[12 more frames not shown]`) is a frame
 /// with that name and no file.
 pub fn message_frames(message: &str) -> Vec<FrameView> {
-    message
+    let mut frames: Vec<FrameView> = message
         .lines()
         .skip(1)
         .filter_map(|l| {
@@ -28,7 +28,9 @@ pub fn message_frames(message: &str) -> Vec<FrameView> {
                 .or_else(|| l.strip_prefix("    by "))
         })
         .map(parse_frame)
-        .collect()
+        .collect();
+    crate::analysis::qualify_closures(&mut frames);
+    frames
 }
 
 /// `function (file:line)`, `function (file)` or `function`.
@@ -266,6 +268,17 @@ mod tests {
             ]
         );
         assert_eq!(stack_lines(&m, true).len(), 6);
+    }
+
+    #[test]
+    fn a_closure_is_named_after_the_function_it_is_written_in() {
+        let m = message(&[
+            "app::parse (src/main.rs:13)",
+            "{closure#0} (src/main.rs:18)",
+            "fold<u32> (/rustc/0123456789012345678901234567890123456789/library/core/src/slice/iter/macros.rs:279)",
+            "app::load (src/main.rs:18)",
+        ]);
+        assert_eq!(message_frames(&m)[1].function, "app::load::{closure#0}");
     }
 
     #[test]

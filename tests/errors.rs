@@ -875,9 +875,6 @@ fn mutated_traces_through_every_subcommand_within_bounded_memory() {
     if slow_tier("fuzz pass") {
         return;
     }
-    if slow_tier("fuzz pass") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let base = heapscope_fuzz::base_trace(true);
     let out = dir.path().join("out");

@@ -241,19 +241,6 @@ pub fn slow_tier(tier: &str) -> bool {
     skip
 }
 
-/// Whether to skip a slow-tier test (it needs Node or Chromium, Valgrind
-/// or another peer tool, the corpus, or is the fuzz pass): only when
-/// `HEAPSCOPE_FAST=1`, which `scripts/test-fast.sh` sets; `cargo test` and
-/// `scripts/test.sh` run every tier. A skipped test returns at once,
-/// saying so (shown with `--nocapture`).
-pub fn slow_tier(tier: &str) -> bool {
-    let skip = std::env::var_os("HEAPSCOPE_FAST").is_some_and(|v| v == "1");
-    if skip {
-        eprintln!("skipped (slow tier: {tier}): HEAPSCOPE_FAST=1");
-    }
-    skip
-}
-
 /// Every `heapscope flamegraph --weight` there is.
 pub const FLAMEGRAPH_WEIGHTS: [&str; 4] = [
     "allocated-bytes",

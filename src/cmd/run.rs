@@ -139,16 +139,18 @@ pub struct Opts {
     /// Run the module as it is, with no hooks: the baseline for comparisons.
     #[arg(help_heading = "Running", long)]
     plain: bool,
-    /// Show a trap's and an invalid free's whole stack: the panic
-    /// machinery and library frames above the first frame of the program,
+    /// Show a trap's and an invalid free's whole stack.
+    ///
+    /// The panic machinery and library frames above the first frame of the program,
     /// and the runtime's frames below `main`, which are folded by default.
     #[arg(help_heading = "Output", long)]
     full_stacks: bool,
-    /// Instrument and compile the module even when a run of the same
-    /// module with the same options left it compiled in the cache
-    /// (`$HEAPSCOPE_CACHE_DIR`, else `~/.cache/heapscope`; at most
+    /// Instrument and compile afresh, and store nothing in the cache.
+    ///
+    /// Even when a run of the same module with the same options left it
+    /// compiled in the cache (`$HEAPSCOPE_CACHE_DIR`, else `~/.cache/heapscope`; at most
     /// `$HEAPSCOPE_CACHE_MAX_MB`, default 1024, least recently used entries
-    /// go first), and store nothing there.
+    /// go first).
     #[arg(help_heading = "Running", long)]
     no_cache: bool,
     /// Call this exported function instead of `_start`.

@@ -270,6 +270,13 @@ pub fn facts(module: &str, s: &Summary) -> Vec<Fact> {
                 "memory 0 at the peak and at exit",
                 crate::text::parts(&b.at_exit),
             ));
+        } else if let Some(both) = crate::text::parts_peak_and_exit(&b.at_peak, &b.at_exit) {
+            out.push(fact(
+                Kind::Detail,
+                "memory-0",
+                "memory 0 at the peak (and at exit)",
+                both,
+            ));
         } else {
             out.push(fact(
                 Kind::Detail,

@@ -327,6 +327,66 @@ pub fn parts(p: &heapscope_trace::model::Parts) -> String {
     )
 }
 
+/// Memory 0 at the peak and at exit in one line, when the two have the same
+/// pages, data and stack and differ only in the heap: each heap part that
+/// moved says what it was at exit (`10,624,874 (10,624,072 at exit) live
+/// heap`). `None` when the pages differ: then the two get a line each.
+pub fn parts_peak_and_exit(
+    peak: &heapscope_trace::model::Parts,
+    exit: &heapscope_trace::model::Parts,
+) -> Option<String> {
+    if (
+        peak.pages,
+        peak.bytes,
+        peak.static_data,
+        peak.stack,
+        peak.other,
+    ) != (
+        exit.pages,
+        exit.bytes,
+        exit.static_data,
+        exit.stack,
+        exit.other,
+    ) {
+        return None;
+    }
+    let both = |a: u64, b: u64| {
+        if a == b {
+            thousands(a)
+        } else {
+            format!("{} ({} at exit)", thousands(a), thousands(b))
+        }
+    };
+    let mut terms = vec![
+        format!("{} static data", thousands(peak.static_data)),
+        format!("{} stack", thousands(peak.stack)),
+    ];
+    if peak.other > 0 {
+        terms.push(format!(
+            "{} between them and the heap",
+            thousands(peak.other)
+        ));
+    }
+    terms.push(format!(
+        "{} live heap",
+        both(peak.live_heap, exit.live_heap)
+    ));
+    terms.push(format!(
+        "{} allocator overhead and freed",
+        both(peak.heap_overhead_and_free, exit.heap_overhead_and_free)
+    ));
+    terms.push(format!(
+        "{} never used",
+        both(peak.never_used, exit.never_used)
+    ));
+    Some(format!(
+        "{} ({}) = {}",
+        plural(peak.pages, "page", "pages"),
+        plural(peak.bytes, "byte", "bytes"),
+        terms.join(" + ")
+    ))
+}
+
 /// A memory other than memory 0 split at the end of its data: `4 pages
 /// (262,144 bytes) = 104 static data + 262,040 used directly by the module`.
 pub fn other_parts(p: &heapscope_trace::model::OtherParts) -> String {

@@ -204,7 +204,16 @@ pub fn fold_startup(frames: &[FrameView]) -> &[FrameView] {
     };
     match keep {
         Some(i) => &frames[..=i],
-        None => frames,
+        // No frame of the user's: the stack is kept whole, but for the
+        // linker's wrapper around it (`_start.command_export`), which no
+        // view shows.
+        None => {
+            let mut end = frames.len();
+            while end > 1 && crate::analysis::is_wrapper(&frames[end - 1].function) {
+                end -= 1;
+            }
+            &frames[..end]
+        }
     }
 }
 
@@ -420,6 +429,20 @@ mod tests {
     fn folded_of(outer_first: &[FrameView]) -> String {
         let inner_first: Vec<FrameView> = outer_first.iter().rev().cloned().collect();
         folded_key(fold_startup(&inner_first))
+    }
+
+    /// A stack with no frame of the user's (wasi-libc's start-up
+    /// allocations) is kept whole, but for the linker's export wrapper.
+    #[test]
+    fn a_stack_of_start_up_frames_only_loses_only_the_wrapper() {
+        let libc = Some("wasisdk://v30.0/src/wasi-libc/libc-bottom-half/crt/crt1-command.c");
+        let stack = [
+            frame("_start.command_export", None),
+            frame("_start", libc),
+            frame("__main_void", None),
+            frame("malloc", None),
+        ];
+        assert_eq!(folded_of(&stack), "_start;__main_void;malloc");
     }
 
     #[test]

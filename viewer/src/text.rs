@@ -478,9 +478,14 @@ pub fn gate_notes(gates: &[Gate]) -> Vec<String> {
 }
 
 /// A stack's functions without the runtime's allocator and library frames,
-/// innermost first: `actor::cache_insert < actor::process < process`.
+/// innermost first, up to the program's entry point (`main`: what is below
+/// it is the runtime's): `actor::cache_insert < actor::process < process`.
 pub fn user_functions(functions: &[String]) -> String {
-    let user: Vec<Cow<'_, str>> = functions
+    let entry = functions
+        .iter()
+        .position(|f| crate::analysis::is_entry(f))
+        .map_or(functions.len(), |i| i + 1);
+    let user: Vec<Cow<'_, str>> = functions[..entry]
         .iter()
         .map(String::as_str)
         .filter(|f| !crate::analysis::is_library_function(f) && !crate::analysis::is_wrapper(f))
@@ -928,6 +933,28 @@ pub fn dump<R: std::io::Read>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stack's names for a one-line mention stop at the program's entry
+    /// point: what is below `main` is the runtime's.
+    #[test]
+    fn user_functions_stop_at_main() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            user_functions(&names(&[
+                "malloc",
+                "dup2",
+                "__main_argc_argv",
+                "__original_main",
+                "_start",
+                "_start.command_export"
+            ])),
+            "dup2 < main"
+        );
+        assert_eq!(
+            user_functions(&names(&["__rust_alloc", "app::cache_insert", "process"])),
+            "app::cache_insert < process"
+        );
+    }
 
     #[test]
     fn formats_numbers() {

@@ -401,7 +401,7 @@ pub(crate) fn classify_leaks(
     let Some(memory) = instance.get_memory(&mut *store, &mem_name) else {
         return Some(Vec::new());
     };
-    let (globals, sp_now) = scan_globals(store, instance);
+    let (globals, sp_now, sp_low) = scan_globals(store, instance);
     let others = other_memories(store, instance);
     let (bytes, host) = memory.data_and_store_mut(&mut *store);
     let mut rec = host.rec.sync();
@@ -412,6 +412,7 @@ pub(crate) fn classify_leaks(
             globals,
             handed: Vec::new(),
             sp_now,
+            sp_low,
             other_memories: others,
             instance: None,
         },
@@ -429,6 +430,9 @@ pub(crate) struct Snapshot<'a> {
     /// Values the module handed to the app's JavaScript (`leakscan`).
     pub handed: Vec<u64>,
     pub sp_now: Option<u64>,
+    /// The lowest value the C stack pointer took in the run, when the
+    /// instrumented module tracks it ([`abi::STACK_LOW_EXPORT`]).
+    pub sp_low: Option<u64>,
     /// The other memories' bytes and pointer widths (none from the
     /// JavaScript collector, which snapshots memory 0).
     pub other_memories: Vec<(Vec<u8>, usize)>,
@@ -476,7 +480,7 @@ pub(crate) fn classify_snapshot(
     let Some(heap_lo) = heap_lo else {
         return Some(Vec::new());
     };
-    let roots = stack_roots(layout, snap.sp_now, heap_lo);
+    let roots = stack_roots(layout, snap.sp_now, snap.sp_low, heap_lo);
     // An instance's blocks are found at their addresses in its own memory.
     let low = |p: u64| match snap.instance {
         Some(_) => p & ((1 << INSTANCE_TAG_SHIFT) - 1),
@@ -595,11 +599,14 @@ fn other_memories(store: &mut Store<Host>, instance: Instance) -> Vec<(Vec<u8>, 
     out
 }
 
-/// The module's globals as the scan's roots, and the C stack pointer's
-/// value now.
-fn scan_globals(store: &mut Store<Host>, instance: Instance) -> (Vec<u64>, Option<u64>) {
+/// The module's globals as the scan's roots, the C stack pointer's value
+/// now and the lowest it took.
+fn scan_globals(
+    store: &mut Store<Host>,
+    instance: Instance,
+) -> (Vec<u64>, Option<u64>, Option<u64>) {
     let mut globals = Vec::new();
-    let mut sp_now = None;
+    let (mut sp_now, mut sp_low) = (None, None);
     let exports: Vec<(String, wasmtime::Global)> = instance
         .exports(&mut *store)
         .filter_map(|e| {
@@ -615,20 +622,33 @@ fn scan_globals(store: &mut Store<Host>, instance: Instance) -> (Vec<u64>, Optio
         };
         if name == abi::STACK_POINTER_EXPORT {
             sp_now = Some(v);
+        } else if name == abi::STACK_LOW_EXPORT {
+            sp_low = Some(v);
         } else if name.starts_with(abi::GLOBAL_EXPORT_PREFIX) {
             globals.push(v);
         }
     }
-    (globals, sp_now)
+    (globals, sp_now, sp_low)
 }
 
 /// The memory ranges below the heap that are roots: everything but the
-/// dead part of the C stack.
+/// dead part of the C stack, from the lowest value the stack pointer took
+/// (`sp_low`; below it the stack was never written) up to its value now
+/// (the live frames above it are roots: a run that ended in a trap or
+/// between an Extism plugin's calls). Without `sp_low` (a module
+/// instrumented by an older heapscope, the JavaScript collector) the dead
+/// part is estimated from wasm-ld's default 64 KiB stack.
 fn stack_roots(
     layout: &ScanLayout<'_>,
     sp_now: Option<u64>,
+    sp_low: Option<u64>,
     heap_lo: u64,
 ) -> Vec<std::ops::Range<u64>> {
+    if let (Some(low), Some(now)) = (sp_low, sp_now) {
+        if low < now {
+            return vec![0..low, now..heap_lo];
+        }
+    }
     if let (Some(init), Some(now)) = (layout.sp_init, sp_now) {
         // Stack first: the data segments lie above the stack's top.
         let stack_first = init <= layout.data_end;

@@ -685,6 +685,7 @@ fn replay<R: Read + Seek>(
                 globals: end.globals.clone(),
                 handed: e.handed.clone(),
                 sp_now: end.sp_now,
+                sp_low: None,
                 other_memories: Vec::new(),
                 instance: several.then_some(exit::InstanceBlocks {
                     tags,

@@ -92,6 +92,68 @@ pub(crate) fn export_for_leak_scan(
     }
 }
 
+/// Add a global that keeps the lowest value the C stack pointer `sp` took
+/// ([`abi::STACK_LOW_EXPORT`]): after every `global.set` of `sp`,
+/// `low = min(low, sp)`. The leak scan leaves out the stack between it and
+/// the pointer's value at exit (dead frames), whatever the stack's size.
+pub(crate) fn track_stack_low(module: &mut Module, sp: GlobalId) {
+    use walrus::ir::{Binop, GlobalGet, GlobalSet, Instr, InstrSeq, Select, VisitorMut};
+    let global = module.globals.get(sp);
+    let (ty, init) = match (&global.kind, global.ty) {
+        (walrus::GlobalKind::Local(init), ty @ (ValType::I32 | ValType::I64)) => (ty, init.clone()),
+        _ => return,
+    };
+    let low = module.globals.add_local(ty, true, false, init);
+    module.globals.get_mut(low).name = Some("heapscope:stack_low".into());
+    module.exports.add(abi::STACK_LOW_EXPORT, low);
+    let lt = if ty == ValType::I64 {
+        BinaryOp::I64LtU
+    } else {
+        BinaryOp::I32LtU
+    };
+    struct Track {
+        sp: GlobalId,
+        low: GlobalId,
+        lt: BinaryOp,
+    }
+    impl VisitorMut for Track {
+        fn start_instr_seq_mut(&mut self, seq: &mut InstrSeq) {
+            if !seq
+                .instrs
+                .iter()
+                .any(|(i, _)| matches!(i, Instr::GlobalSet(g) if g.global == self.sp))
+            {
+                return;
+            }
+            let old = std::mem::take(&mut seq.instrs);
+            for (instr, loc) in old {
+                let tracked = matches!(&instr, Instr::GlobalSet(g) if g.global == self.sp);
+                seq.instrs.push((instr, loc));
+                if tracked {
+                    // low = sp < low ? sp : low
+                    let (sp, low) = (self.sp, self.low);
+                    for i in [
+                        Instr::GlobalGet(GlobalGet { global: sp }),
+                        Instr::GlobalGet(GlobalGet { global: low }),
+                        Instr::GlobalGet(GlobalGet { global: sp }),
+                        Instr::GlobalGet(GlobalGet { global: low }),
+                        Instr::Binop(Binop { op: self.lt }),
+                        Instr::Select(Select { ty: None }),
+                        Instr::GlobalSet(GlobalSet { global: low }),
+                    ] {
+                        seq.instrs.push((i, loc));
+                    }
+                }
+            }
+        }
+    }
+    let mut track = Track { sp, low, lt };
+    for f in module.funcs.iter_local_mut() {
+        let entry = f.1.entry_block();
+        walrus::ir::dfs_pre_order_mut(&mut track, f.1, entry);
+    }
+}
+
 /// Import hook `name` with the parameters [`abi::hook_params`] gives.
 fn import_hook(module: &mut Module, name: &str) -> FunctionId {
     let params: Vec<ValType> = abi::hook_params(name)

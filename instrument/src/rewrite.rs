@@ -70,6 +70,9 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     // helpers.
     let stack_pointer = plan::stack_pointer(&module);
     infra::export_for_leak_scan(&mut module, &memories, stack_pointer);
+    if let Some(sp) = stack_pointer {
+        infra::track_stack_low(&mut module, sp);
+    }
     let infra = Infra::add(&mut module);
     let sites = Sites::new(&mut module, &infra, reaching, &memories, resize_heap, mem0);
     if resize_heap.is_some() {

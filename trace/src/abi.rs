@@ -211,6 +211,11 @@ pub const MEMORY_EXPORT_PREFIX: &str = "heapscope:memory:";
 /// `i32`/`i64` global), so the leak scan can leave out the dead part of the
 /// stack.
 pub const STACK_POINTER_EXPORT: &str = "heapscope:stack_pointer";
+/// Export name of the lowest value the C stack pointer took in the run (a
+/// global the instrumented module updates after every write of the stack
+/// pointer): the stack between it and the pointer's value at exit holds
+/// dead frames, below it was never written.
+pub const STACK_LOW_EXPORT: &str = "heapscope:stack_low";
 /// Size of the shadow stack memory in 64 KiB pages: 262,144 frames, far more
 /// than wasmtime's default wasm stack can hold.
 pub const SHADOW_PAGES: u64 = 16;

@@ -14,6 +14,8 @@
 //!   so the two always agree on what an event counts as.
 //! * [`leaks`] — blocks live at exit grouped by stack, kind and
 //!   suppression, in the one order every report shows.
+//! * [`graph`] — the heap graph at exit and at snapshots: who holds each
+//!   live block (retainer paths, dominators, lost cycles).
 //! * [`gates`] — the CI gates (`--fail-on-leak`, `--max-peak`, ...), one
 //!   definition for `run` and `leaks`.
 //! * [`growth`] — live heap growth per invocation for actors: a streaming
@@ -26,6 +28,7 @@
 pub mod abi;
 pub mod format;
 pub mod gates;
+pub mod graph;
 pub mod growth;
 pub mod leaks;
 pub mod model;

@@ -734,6 +734,7 @@ impl HeapModel {
             memory_breakdown: self.breakdown(),
             other_memories: self.other_memories(),
             growth: None,
+            retainers: None,
         }
     }
 }
@@ -1001,6 +1002,109 @@ pub struct Summary {
     /// least two invocations were fitted (see [`crate::growth`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub growth: Option<crate::growth::Growth>,
+    /// The roots that retain the most of the heap live at exit (what would
+    /// be freed if each were gone), largest first, when the run recorded its
+    /// heap graph ([`largest_retainers`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retainers: Option<Vec<Retainer>>,
+}
+
+/// A root of the heap graph with what it retains: the blocks whose
+/// dominator chain ends at it (they would be freed if it were gone).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Retainer {
+    /// What it is: `variable`, `data`, `stack`, `global`, `memory`, `host`.
+    pub kind: String,
+    /// Its name (a variable's symbol, a segment's name, `the C stack`).
+    pub name: String,
+    /// Its type, from DWARF, when known.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub ty: Option<String>,
+    /// Where it is declared, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Its declaration's line, 0 when unknown.
+    pub line: u32,
+    /// Bytes it retains.
+    pub retained_bytes: u64,
+    /// Blocks it retains.
+    pub retained_blocks: u64,
+}
+
+/// Retainers the summary lists at most.
+pub const SUMMARY_RETAINERS: usize = 10;
+
+/// For every block of `g`, the root its dominator chain ends at (`None`:
+/// several roots reach it, or none does). Linear: each chain is walked
+/// once; a malformed chain that loops ends at `None`.
+pub fn dominating_roots(g: &crate::graph::HeapGraph) -> Vec<Option<u32>> {
+    use crate::graph::Ref;
+    const UNKNOWN: u32 = u32::MAX;
+    const NONE: u32 = u32::MAX - 1;
+    const BUSY: u32 = u32::MAX - 2;
+    let n = g.blocks.len();
+    let mut top = vec![UNKNOWN; n];
+    let mut chain: Vec<usize> = Vec::new();
+    for start in 0..n {
+        let mut b = start;
+        let result = loop {
+            match top[b] {
+                UNKNOWN => {}
+                BUSY => break NONE,
+                r => break r,
+            }
+            top[b] = BUSY;
+            chain.push(b);
+            match g.blocks[b].idom {
+                Ref::Block(j) if (j as usize) < n => b = j as usize,
+                Ref::Root(i) if (i as usize) < g.roots.len() && i < BUSY => break i,
+                _ => break NONE,
+            }
+        };
+        for b in chain.drain(..) {
+            top[b] = result;
+        }
+    }
+    top.into_iter().map(|r| (r != NONE).then_some(r)).collect()
+}
+
+/// The `n` roots of `g` that retain the most bytes, largest first (ties in
+/// root order); roots that retain nothing are left out.
+pub fn largest_retainers(g: &crate::graph::HeapGraph, n: usize) -> Vec<Retainer> {
+    use crate::graph::RootKind;
+    let mut totals = vec![(0u64, 0u64); g.roots.len()];
+    for (b, root) in g.blocks.iter().zip(dominating_roots(g)) {
+        if let Some(t) = root.and_then(|r| totals.get_mut(r as usize)) {
+            t.0 = t.0.saturating_add(b.size);
+            t.1 += 1;
+        }
+    }
+    let mut order: Vec<usize> = (0..g.roots.len()).filter(|&i| totals[i].1 > 0).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(totals[i].0));
+    order
+        .into_iter()
+        .take(n)
+        .map(|i| {
+            let r = &g.roots[i];
+            Retainer {
+                kind: match r.kind {
+                    RootKind::Variable => "variable",
+                    RootKind::Data => "data",
+                    RootKind::Stack => "stack",
+                    RootKind::Global => "global",
+                    RootKind::Memory => "memory",
+                    RootKind::Host => "host",
+                }
+                .to_string(),
+                name: r.name.clone(),
+                ty: r.ty.clone(),
+                file: r.file.clone(),
+                line: r.line,
+                retained_bytes: totals[i].0,
+                retained_blocks: totals[i].1,
+            }
+        })
+        .collect()
 }
 
 /// The version of the summary's JSON layout: raised when a field changes
@@ -1314,5 +1418,76 @@ mod tests {
         assert_eq!(s.memory.grows, 1);
         assert_eq!(s.memory.failed_grows, 1);
         assert_eq!(s.memory.page_size, 65536);
+    }
+
+    /// A hand-built graph: what each root retains follows the dominator
+    /// chains; a block several roots reach, or one on a looping chain,
+    /// counts for none.
+    #[test]
+    fn largest_retainers_follow_dominator_chains() {
+        use crate::graph::{GraphBlock, HeapGraph, Ref, RootInfo, RootKind};
+        let root = |kind, name: &str| RootInfo {
+            kind,
+            name: name.into(),
+            ty: None,
+            file: Some("registry.c".into()),
+            line: 5,
+            addr: 0,
+            size: 0,
+        };
+        let block = |size, idom| GraphBlock {
+            ptr: 0,
+            size,
+            stack: 1,
+            seq: 0,
+            holder: Ref::None,
+            interior: false,
+            idom,
+            cycle: 0,
+        };
+        let g = HeapGraph {
+            label: "exit".into(),
+            invocation: None,
+            seq: 0,
+            roots: vec![
+                root(RootKind::Stack, "the C stack"),
+                root(RootKind::Variable, "g_registry"),
+                root(RootKind::Global, "global 1"),
+            ],
+            blocks: vec![
+                block(10, Ref::Root(1)),
+                block(20, Ref::Block(0)),
+                block(5, Ref::Root(0)),
+                block(7, Ref::None),
+                block(1, Ref::Block(5)),
+                block(1, Ref::Block(4)),
+                block(3, Ref::Block(1)),
+                block(9, Ref::Root(7)),
+            ],
+        };
+        assert_eq!(
+            dominating_roots(&g),
+            [Some(1), Some(1), Some(0), None, None, None, Some(1), None]
+        );
+        let r = largest_retainers(&g, 10);
+        let got: Vec<_> = r
+            .iter()
+            .map(|r| {
+                (
+                    r.kind.as_str(),
+                    r.name.as_str(),
+                    r.retained_bytes,
+                    r.retained_blocks,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("variable", "g_registry", 33, 3),
+                ("stack", "the C stack", 5, 1)
+            ]
+        );
+        assert_eq!(largest_retainers(&g, 1).len(), 1);
     }
 }

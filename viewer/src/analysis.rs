@@ -218,6 +218,10 @@ pub struct Analysis {
     /// user's code (`--full-stacks`); by default they are folded away (see
     /// [`fold_library`]).
     pub full_stacks: bool,
+    /// The heap graphs of the trace (who holds what), in trace order:
+    /// snapshots, then the end of the run's (label `exit`).
+    #[serde(skip)]
+    pub graphs: Vec<heapscope_trace::graph::HeapGraph>,
 }
 
 impl Analysis {
@@ -364,6 +368,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     let (mut inv_count, mut inv_failed, mut inv_stride) = (0u64, 0u64, 1u64);
     let mut failed_grows: Vec<FailedGrow> = Vec::new();
     let mut profile = crate::profile::Profile::default();
+    let mut graphs = Vec::new();
     loop {
         match reader.next_record() {
             Ok(Some(r)) => {
@@ -460,6 +465,9 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                 // any view either, nor a zero-size placeholder.
                 if model.invalid_events == invalid && model.placeholders == placeholders {
                     profile.record(&r, out, &model);
+                }
+                if let Record::HeapGraph(g) = r {
+                    graphs.push(g);
                 }
             }
             Ok(None) => break,
@@ -565,6 +573,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         peak_seq: model.max_seq,
         peak: None,
         full_stacks: false,
+        graphs,
     })
 }
 

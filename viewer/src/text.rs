@@ -924,6 +924,51 @@ pub fn dump<R: std::io::Read>(
             Record::InvocationEnd { index, ok, message } => {
                 format!("invocation-end {index} ok={ok} {}", term_safe(message))
             }
+            Record::HeapGraph(g) => {
+                use heapscope_trace::graph::Ref;
+                use std::fmt::Write as _;
+                let refer = |r: Ref| match r {
+                    Ref::None => "-".to_string(),
+                    Ref::Root(i) => format!("root:{i}"),
+                    Ref::Block(j) => format!("block:{j}"),
+                };
+                let mut s = format!(
+                    "heap-graph {} invocation={} seq={} roots={} blocks={}",
+                    term_safe(&g.label),
+                    g.invocation.map_or("-".to_string(), |n| n.to_string()),
+                    g.seq,
+                    g.roots.len(),
+                    g.blocks.len()
+                );
+                for (i, root) in g.roots.iter().enumerate() {
+                    let _ = write!(
+                        s,
+                        "\n  root {i} {} {} type={} at={}:{} addr={:#x} size={}",
+                        root.kind.word(),
+                        term_safe(&root.name),
+                        term_safe(root.ty.as_deref().unwrap_or("-")),
+                        term_safe(root.file.as_deref().unwrap_or("-")),
+                        root.line,
+                        root.addr,
+                        root.size
+                    );
+                }
+                for (i, b) in g.blocks.iter().enumerate() {
+                    let _ = write!(
+                        s,
+                        "\n  block {i} ptr={:#x} size={} seq={} holder={}{} idom={} cycle={} stack={}",
+                        b.ptr,
+                        b.size,
+                        b.seq,
+                        refer(b.holder),
+                        if b.interior { " (interior)" } else { "" },
+                        refer(b.idom),
+                        b.cycle,
+                        stack(b.stack)
+                    );
+                }
+                s
+            }
         };
         writeln!(out, "{}", line.trim_end()).map_err(io)?;
     }

@@ -89,6 +89,33 @@
 //! Exit-block records come at the end of a run, one per block live then,
 //! after the collector scanned memory for pointers to it ([`LeakKind`]).
 //!
+//! ## Heap graphs
+//!
+//! A [`crate::graph::HeapGraph`] (who holds the blocks live at one moment:
+//! the end of the run, or a snapshot) is one [`Record::HeapGraph`] to a
+//! reader, written as several records so that each fits in a block: a
+//! graph record, then one root record per root, then block records until
+//! the graph's block count is reached. Nothing but sync records stands
+//! between them; a reader returns the graph once its last part is read.
+//!
+//! | kind | name | payload |
+//! | --- | --- | --- |
+//! | `0x2c` | heap graph | label (string), invocation + 1 (0 = none), seq, root count, block count |
+//! | `0x2d` | graph root | kind (0 variable, 1 static data, 2 stack, 3 global, 4 memory, 5 host), name (string), type (string length + 1, 0 = none), file (likewise), line, addr, size |
+//! | `0x2e` | graph blocks | blocks, in address order, until the payload ends; per block: ptr (the first block's absolute, then the increase over the previous block's, never 0), size, stack, seq, holder, idom, flags |
+//!
+//! A reference (holder, idom) is 0 for none, `1 + 2i` for root `i`,
+//! `2 + 2j` for block `j` (its index in address order among the graph's
+//! blocks). Flags are `cycle << 1 | interior`. The writer puts at most
+//! [`GRAPH_CHUNK`] blocks in one record. A reader refuses (as malformed)
+//! a reference past the graph's roots or blocks, a stack the trace never
+//! defined, blocks out of address order, more roots or blocks than the
+//! graph record said, or another record before the graph is whole; it
+//! allocates as the parts arrive, never by the counts the graph record
+//! claims. A trace that ends before a graph is whole is cut short
+//! ([`TraceError::Truncated`] at the graph record); after a damaged block
+//! (see "Integrity") the parts of a graph it cut are skipped.
+//!
 //! ## Compression
 //!
 //! | kind | name | payload |
@@ -170,6 +197,10 @@ pub const MAX_BLOCK: usize = 16 << 20;
 /// record.
 pub const MAX_STRING: usize = 1 << 20;
 
+/// The most blocks one graph-blocks record holds (see "Heap graphs"): at
+/// most 70 bytes each, so a record stays far within a block.
+pub const GRAPH_CHUNK: usize = 4096;
+
 /// Whether one block may hold `len` bytes of records: the one rule the
 /// writer obeys and the reader enforces.
 pub fn block_holds(len: usize) -> bool {
@@ -237,6 +268,12 @@ pub mod kind {
     pub const MEMORY_DATA: u8 = 0x2a;
     /// [`super::Record::UnrecordedInvalid`]
     pub const UNRECORDED_INVALID: u8 = 0x2b;
+    /// The start of a [`super::Record::HeapGraph`]: its label, counts.
+    pub const HEAP_GRAPH: u8 = 0x2c;
+    /// One root of the heap graph being read.
+    pub const GRAPH_ROOT: u8 = 0x2d;
+    /// A run of blocks of the heap graph being read.
+    pub const GRAPH_BLOCKS: u8 = 0x2e;
 }
 
 #[cfg(test)]

@@ -111,6 +111,23 @@ pub struct TraceReader<R: Read> {
     /// Offsets of whole blocks out of their place: repeated, moved, or
     /// after blocks that are missing.
     out_of_sequence: Vec<u64>,
+    /// The heap graph whose parts are being read.
+    graph: Option<PendingGraph>,
+}
+
+/// A heap graph whose parts are being read (see "Heap graphs").
+struct PendingGraph {
+    graph: crate::graph::HeapGraph,
+    /// The roots and blocks its graph record announced.
+    roots: u32,
+    blocks: u32,
+    /// The address of the last block read.
+    last_ptr: u64,
+    /// Where its graph record stands (the block holding it, in a trace of
+    /// blocks) and the records before it: a trace that ends before the
+    /// graph is whole is cut there.
+    offset: u64,
+    records: u64,
 }
 
 enum Fill {
@@ -166,6 +183,7 @@ impl<R: Read> TraceReader<R> {
             checked_blocks: 0,
             unread_since: 0,
             out_of_sequence: Vec::new(),
+            graph: None,
         })
     }
 
@@ -217,13 +235,19 @@ impl<R: Read> TraceReader<R> {
                 records,
             };
             let Some(kind) = self.byte()? else {
-                return Ok(None);
+                // A heap graph not yet whole is a record cut short.
+                return match self.graph_cut() {
+                    Some(e) => Err(e),
+                    None => Ok(None),
+                };
             };
             let mut len: u64 = 0;
             let mut shift = 0;
             let mut hdr = 1u64;
             loop {
-                let b = self.byte()?.ok_or_else(|| truncated(self.records))?;
+                let Some(b) = self.byte()? else {
+                    return Err(self.graph_cut().unwrap_or(truncated(self.records)));
+                };
                 hdr += 1;
                 if shift > 35 {
                     return Err(TraceError::Malformed {
@@ -248,7 +272,7 @@ impl<R: Read> TraceReader<R> {
                 self.payload.resize(len, 0);
             }
             if let Fill::Eof = self.fill(len)? {
-                return Err(truncated(self.records));
+                return Err(self.graph_cut().unwrap_or(truncated(self.records)));
             }
             self.offset += hdr + len as u64;
             self.records += 1;
@@ -266,6 +290,9 @@ impl<R: Read> TraceReader<R> {
                     // Skip the block and go on at the next one's sync
                     // record; the damage is reported (`damaged`).
                     self.damaged.push(start);
+                    // A heap graph it cut is lost; its later parts are
+                    // skipped.
+                    self.graph = None;
                     self.unread_since += 1;
                     self.resync = true;
                     self.block.clear();
@@ -277,7 +304,12 @@ impl<R: Read> TraceReader<R> {
                     kind,
                     offset: start,
                 })?;
-                if !self.in_sequence(start) {
+                let misplaced = self.out_of_sequence.len();
+                let in_sequence = self.in_sequence(start);
+                if self.out_of_sequence.len() != misplaced {
+                    self.graph = None;
+                }
+                if !in_sequence {
                     // Not this place's block: read none of it.
                     self.block.clear();
                     self.block_pos = 0;
@@ -296,7 +328,7 @@ impl<R: Read> TraceReader<R> {
                 })?;
                 continue;
             }
-            let decoded = self.decode(kind, len);
+            let decoded = self.decode(kind, len, start);
             if let Some(out) = self.settle(decoded, kind, start) {
                 return out;
             }
@@ -317,8 +349,37 @@ impl<R: Read> TraceReader<R> {
                 self.skipped += 1;
                 None
             }
-            None => Some(Err(TraceError::Malformed { kind, offset })),
+            None => {
+                self.graph = None;
+                Some(Err(TraceError::Malformed { kind, offset }))
+            }
         }
+    }
+
+    /// The error for a trace that ends while a heap graph is not yet
+    /// whole: cut short at its graph record.
+    fn graph_cut(&mut self) -> Option<TraceError> {
+        self.graph.take().map(|p| TraceError::Truncated {
+            offset: p.offset,
+            records: p.records,
+        })
+    }
+
+    /// The pending heap graph once its last part was read; `Some(None)`
+    /// (read on) before.
+    fn graph_done(&mut self) -> Option<Option<Record>> {
+        let p = self.graph.as_ref()?;
+        if p.graph.roots.len() < p.roots as usize || p.graph.blocks.len() < p.blocks as usize {
+            return Some(None);
+        }
+        self.graph.take().map(|p| Some(Record::HeapGraph(p.graph)))
+    }
+
+    /// A graph part with no graph being read: after damage (the graph
+    /// record, or the part before it, was in a block that was skipped) it
+    /// is skipped; in a trace read whole it is malformed.
+    fn graph_orphan(&self) -> Option<Option<Record>> {
+        (!self.damaged.is_empty() || !self.out_of_sequence.is_empty()).then_some(None)
     }
 
     /// Decompress the block record whose payload is in `self.payload`.
@@ -411,15 +472,24 @@ impl<R: Read> TraceReader<R> {
         self.payload.extend_from_slice(body);
         self.block_pos += c.position();
         self.records += 1;
-        let r = self.decode(kind, len);
+        let r = self.decode(kind, len, self.block_offset);
         if r.is_none() {
             self.block.clear();
         }
         r
     }
 
-    /// Decode one payload; `Some(None)` for an unknown kind.
-    fn decode(&mut self, kind: u8, len: usize) -> Option<Option<Record>> {
+    /// Decode one payload (of a record at `at`: its offset, or its
+    /// block's); `Some(None)` for an unknown kind, or a part of a heap
+    /// graph not yet whole.
+    fn decode(&mut self, kind: u8, len: usize, at: u64) -> Option<Option<Record>> {
+        if self.graph.is_some()
+            && !matches!(kind, kind::SYNC | kind::GRAPH_ROOT | kind::GRAPH_BLOCKS)
+        {
+            // Only a graph's own parts stand between its graph record and
+            // its last part.
+            return None;
+        }
         let mut c = Cursor::new(&self.payload[..len]);
         let mut last = self.last_ptr;
         let mut ptr = |c: &mut Cursor| -> Option<u64> {
@@ -585,6 +655,93 @@ impl<R: Read> TraceReader<R> {
                 alloc_stack: c.u32()?,
                 free_stack: c.u32()?,
             },
+            kind::HEAP_GRAPH => {
+                let label = c.str()?;
+                let invocation = c.u64()?.checked_sub(1);
+                let seq = c.u64()?;
+                let (roots, blocks) = (c.u32()?, c.u32()?);
+                // The counts are claims: room grows as the parts arrive.
+                self.graph = Some(PendingGraph {
+                    graph: crate::graph::HeapGraph {
+                        label,
+                        invocation,
+                        seq,
+                        roots: Vec::with_capacity(roots.min(1 << 10) as usize),
+                        blocks: Vec::with_capacity(blocks.min(1 << 16) as usize),
+                    },
+                    roots,
+                    blocks,
+                    last_ptr: 0,
+                    offset: at,
+                    records: self.records - 1,
+                });
+                return self.graph_done();
+            }
+            kind::GRAPH_ROOT => {
+                let Some(p) = self.graph.as_mut() else {
+                    return self.graph_orphan();
+                };
+                if p.graph.roots.len() >= p.roots as usize {
+                    return None;
+                }
+                let kind = root_kind(c.u64()?)?;
+                let name = c.str()?;
+                let ty = optional_str(&mut c)?;
+                let file = optional_str(&mut c)?;
+                p.graph.roots.push(crate::graph::RootInfo {
+                    kind,
+                    name,
+                    ty,
+                    file,
+                    line: c.u32()?,
+                    addr: c.u64()?,
+                    size: c.u64()?,
+                });
+                return self.graph_done();
+            }
+            kind::GRAPH_BLOCKS => {
+                let stacks = self.tables.stacks();
+                let Some(p) = self.graph.as_mut() else {
+                    return self.graph_orphan();
+                };
+                if p.graph.roots.len() < p.roots as usize || c.is_empty() {
+                    return None;
+                }
+                while !c.is_empty() {
+                    if p.graph.blocks.len() >= p.blocks as usize {
+                        return None;
+                    }
+                    let step = c.u64()?;
+                    let ptr = if p.graph.blocks.is_empty() {
+                        step
+                    } else if step == 0 {
+                        return None;
+                    } else {
+                        p.last_ptr.checked_add(step)?
+                    };
+                    let size = c.u64()?;
+                    let stack = c.u32()?;
+                    if stack > stacks {
+                        return None;
+                    }
+                    let seq = c.u64()?;
+                    let holder = graph_ref(c.u64()?, p.roots, p.blocks)?;
+                    let idom = graph_ref(c.u64()?, p.roots, p.blocks)?;
+                    let flags = c.u64()?;
+                    p.graph.blocks.push(crate::graph::GraphBlock {
+                        ptr,
+                        size,
+                        stack,
+                        seq,
+                        holder,
+                        interior: flags & 1 == 1,
+                        idom,
+                        cycle: u32::try_from(flags >> 1).ok()?,
+                    });
+                    p.last_ptr = ptr;
+                }
+                return self.graph_done();
+            }
             kind::EXIT_BLOCK => Record::ExitBlock {
                 ptr: c.u64()?,
                 kind: LeakKind::from_u8(c.u64()? as u8)?,
@@ -707,5 +864,47 @@ impl<R: Read> TraceReader<R> {
     /// Outer frames of a stack that [`TraceReader::stack`] leaves out.
     pub fn omitted(&self, id: StackId) -> u32 {
         self.tables.omitted(id)
+    }
+}
+
+/// A root kind from its number in a graph-root record.
+fn root_kind(n: u64) -> Option<crate::graph::RootKind> {
+    use crate::graph::RootKind;
+    Some(match n {
+        0 => RootKind::Variable,
+        1 => RootKind::Data,
+        2 => RootKind::Stack,
+        3 => RootKind::Global,
+        4 => RootKind::Memory,
+        5 => RootKind::Host,
+        _ => return None,
+    })
+}
+
+/// A reference of a graph-blocks record (0 none, `1 + 2i` root `i`,
+/// `2 + 2j` block `j`), `None` when past the graph's roots or blocks.
+fn graph_ref(v: u64, roots: u32, blocks: u32) -> Option<crate::graph::Ref> {
+    use crate::graph::Ref;
+    match v {
+        0 => Some(Ref::None),
+        v if v & 1 == 1 => {
+            let i = u32::try_from(v / 2).ok()?;
+            (i < roots).then_some(Ref::Root(i))
+        }
+        v => {
+            let j = u32::try_from(v / 2 - 1).ok()?;
+            (j < blocks).then_some(Ref::Block(j))
+        }
+    }
+}
+
+/// A string that may be absent: its length + 1, 0 for none.
+fn optional_str(c: &mut Cursor) -> Option<Option<String>> {
+    match c.u64()? {
+        0 => Some(None),
+        n => {
+            let b = c.bytes(usize::try_from(n - 1).ok()?)?;
+            Some(Some(String::from_utf8_lossy(b).into_owned()))
+        }
     }
 }

@@ -332,6 +332,10 @@ pub enum Record {
         /// Stack that freed it before (0: it was never freed: not a block).
         free_stack: StackId,
     },
+    /// Who holds the blocks live at one moment of the run (the end, or a
+    /// snapshot): see [`crate::graph`]. Written as several records (see
+    /// "Heap graphs" in [`crate::format`]), read as this one.
+    HeapGraph(crate::graph::HeapGraph),
     /// How a block live at the end is referenced.
     ExitBlock {
         /// The block.

@@ -1,5 +1,6 @@
 use super::*;
-use crate::varint::Cursor;
+use crate::graph::{GraphBlock, HeapGraph, Ref, RootInfo, RootKind};
+use crate::varint::{self, Cursor};
 
 fn sample() -> Vec<Record> {
     vec![
@@ -115,12 +116,85 @@ fn sample() -> Vec<Record> {
             kind: LeakKind::Definite,
             rule: Some(1),
         },
+        Record::HeapGraph(small_graph()),
         Record::RunEnd {
             status: RunStatus::Exited,
             exit_code: Some(3),
             message: String::new(),
         },
     ]
+}
+
+/// How many records of `recs` there are up to its heap graph, that one
+/// included.
+fn whole_graph(recs: &[Record]) -> usize {
+    1 + recs
+        .iter()
+        .position(|r| matches!(r, Record::HeapGraph(_)))
+        .unwrap()
+}
+
+/// A heap graph of two roots and three blocks (stacks 0 and 1, as
+/// [`sample`] defines): a static holding a block that holds another, and
+/// a lost block pointing at itself.
+fn small_graph() -> HeapGraph {
+    HeapGraph {
+        label: "exit".into(),
+        invocation: Some(7),
+        seq: 12,
+        roots: vec![
+            RootInfo {
+                kind: RootKind::Variable,
+                name: "g_registry".into(),
+                ty: Some("struct node *".into()),
+                file: Some("registry.c".into()),
+                line: 5,
+                addr: 1_024,
+                size: 4,
+            },
+            RootInfo {
+                kind: RootKind::Stack,
+                name: "the C stack".into(),
+                ty: None,
+                file: None,
+                line: 0,
+                addr: 60_000,
+                size: 4_096,
+            },
+        ],
+        blocks: vec![
+            GraphBlock {
+                ptr: 70_040,
+                size: 44,
+                stack: 1,
+                seq: 3,
+                holder: Ref::Root(0),
+                interior: false,
+                idom: Ref::Root(0),
+                cycle: 0,
+            },
+            GraphBlock {
+                ptr: 70_100,
+                size: 44,
+                stack: 1,
+                seq: 9,
+                holder: Ref::Block(0),
+                interior: true,
+                idom: Ref::Block(0),
+                cycle: 0,
+            },
+            GraphBlock {
+                ptr: 90_000,
+                size: 56,
+                stack: 0,
+                seq: 11,
+                holder: Ref::Block(2),
+                interior: false,
+                idom: Ref::None,
+                cycle: 1,
+            },
+        ],
+    }
 }
 
 fn encode(records: &[Record]) -> Vec<u8> {
@@ -183,12 +257,16 @@ fn events_are_compact() {
 fn truncated_mid_record_yields_every_whole_record() {
     let recs = sample();
     let bytes = encode(&recs);
-    // Offsets where each record ends.
+    // Offsets where each record ends, and the records of the file read
+    // by then (a heap graph is several).
     let mut ends = vec![12];
+    let mut read = vec![0];
     let mut r = TraceReader::new(&bytes[..]).unwrap();
     while r.next_record().unwrap().is_some() {
         ends.push(r.offset() as usize);
+        read.push(r.records() as usize);
     }
+    assert_eq!(read[whole_graph(&recs)] - read[whole_graph(&recs) - 1], 4);
     for cut in 12..bytes.len() {
         let (got, err) = read_all(&bytes[..cut]);
         let whole = ends.iter().filter(|&&e| e <= cut).count() - 1;
@@ -201,8 +279,10 @@ fn truncated_mid_record_yields_every_whole_record() {
         } else {
             match err {
                 Some(TraceError::Truncated { records, offset }) => {
-                    assert_eq!(records as usize, whole);
-                    assert_eq!(offset as usize, ends[whole]);
+                    // Cut inside a heap graph's parts, or inside a record:
+                    // cut where the graph or the record begins.
+                    assert_eq!(records as usize, read[whole], "cut at {cut}");
+                    assert_eq!(offset as usize, ends[whole], "cut at {cut}");
                 }
                 other => panic!("cut at {cut}: {other:?}"),
             }
@@ -646,4 +726,318 @@ fn stacks_resolve_outermost_first() {
     while r.next_record().unwrap().is_some() {}
     let names: Vec<_> = r.stack(2).iter().map(|f| f.function.as_str()).collect();
     assert_eq!(names, ["main", "leaf"]);
+}
+
+/// A heap graph of `n` blocks 48 bytes apart: a list root 0 holds (each
+/// block holds the next, which it dominates), its last quarter lost
+/// blocks that point at themselves.
+fn list_graph(n: u32) -> HeapGraph {
+    let lost = n - n / 4;
+    HeapGraph {
+        label: "invocation:1000".into(),
+        invocation: Some(1000),
+        seq: 2 * u64::from(n),
+        roots: small_graph().roots,
+        blocks: (0..n)
+            .map(|i| {
+                let prev = if i == 0 {
+                    Ref::Root(0)
+                } else {
+                    Ref::Block(i - 1)
+                };
+                GraphBlock {
+                    ptr: 65_536 + 48 * u64::from(i),
+                    size: 40,
+                    stack: 1,
+                    seq: u64::from(i),
+                    holder: if i < lost { prev } else { Ref::Block(i) },
+                    interior: false,
+                    idom: if i < lost { prev } else { Ref::None },
+                    cycle: if i < lost { 0 } else { i - lost + 1 },
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The records [`sample`] starts with (they define stack 1), a heap graph,
+/// the end of the run.
+fn graph_trace(g: HeapGraph) -> Vec<Record> {
+    let mut recs = sample()[..5].to_vec();
+    recs.push(Record::HeapGraph(g));
+    recs.push(Record::RunEnd {
+        status: RunStatus::Exited,
+        exit_code: Some(0),
+        message: String::new(),
+    });
+    recs
+}
+
+/// A graph of 10,000 blocks is several records (4,096 blocks each at
+/// most), read back as the one graph whatever block boundaries fall
+/// between them, in a few bytes a block.
+#[test]
+fn a_heap_graph_reads_back_whole_across_blocks() {
+    let g = list_graph(10_000);
+    let mut w = TraceWriter::new(Vec::new()).unwrap();
+    let before = w.len();
+    w.heap_graph(&g).unwrap();
+    let bytes = w.len() - before;
+    // Per block: ptr step 1, size 1, stack 1, seq 1-2, holder and idom
+    // 1-3 each, flags 1-3.
+    assert!(bytes < 11 * 10_000, "{bytes} bytes");
+    let recs = graph_trace(g);
+    for block_bytes in [1, 1000, FLUSH_AT] {
+        let path = std::env::temp_dir().join(format!(
+            "heapscope-graph-{}-{block_bytes}.trace",
+            std::process::id()
+        ));
+        let mut w =
+            TraceWriter::new(BlockSink::new(std::fs::File::create(&path).unwrap())).unwrap();
+        w.set_block_bytes(block_bytes);
+        for r in &recs {
+            w.write(r).unwrap();
+        }
+        let written = w.written();
+        w.finish().unwrap().finish().unwrap();
+        crate::verify::check_written(&path, written).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let (got, err) = read_all(&bytes);
+        assert!(err.is_none(), "{block_bytes}: {err:?}");
+        assert_eq!(got, recs, "block size {block_bytes}");
+    }
+}
+
+/// A damaged block in the middle of a graph's parts loses that graph,
+/// never makes another out of the rest: the parts after it are skipped,
+/// the records after them read, the damage named.
+#[test]
+fn a_damaged_block_inside_a_heap_graph_loses_the_graph_only() {
+    let recs = graph_trace(list_graph(10_000));
+    let path = std::env::temp_dir().join(format!(
+        "heapscope-graph-damaged-{}.trace",
+        std::process::id()
+    ));
+    let mut w = TraceWriter::new(BlockSink::new(std::fs::File::create(&path).unwrap())).unwrap();
+    w.set_block_bytes(1000);
+    for r in &recs {
+        w.write(r).unwrap();
+    }
+    w.finish().unwrap().finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let blocks = blocks_of(&bytes);
+    // The records before the graph with its graph record, its roots and
+    // its first 4,096 blocks; its next 4,096; its last 1,808; the run's
+    // end.
+    assert_eq!(blocks.len(), 4, "{blocks:?}");
+    for damaged in 0..3 {
+        let mut flipped = bytes.clone();
+        flipped[blocks[damaged].start + 9] ^= 0x01;
+        let mut r = TraceReader::new(&flipped[..]).unwrap();
+        let mut got = Vec::new();
+        while let Some(rec) = r.next_record().unwrap() {
+            got.push(rec);
+        }
+        assert_eq!(r.damaged(), [blocks[damaged].start as u64]);
+        let mut want = if damaged == 0 {
+            vec![]
+        } else {
+            recs[..5].to_vec()
+        };
+        want.push(recs[6].clone());
+        assert_eq!(got, want, "block {damaged} damaged");
+    }
+}
+
+/// A record of `kind` holding `fields` as varints.
+fn raw(kind: u8, fields: &[u64]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for &f in fields {
+        varint::put_u64(&mut body, f);
+    }
+    let mut out = vec![kind];
+    varint::put_u64(&mut out, body.len() as u64);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A graph record labelled "x" announcing `roots` and `blocks`.
+fn raw_graph(roots: u64, blocks: u64) -> Vec<u8> {
+    // "x" is a string of length 1: its byte is 0x78.
+    raw(kind::HEAP_GRAPH, &[1, 0x78, 0, 5, roots, blocks])
+}
+
+/// A heap graph is untrusted input like any record: a reference past the
+/// graph, a stack never defined, blocks out of order or past the count,
+/// a record between its parts, a part without its graph are malformed;
+/// counts larger than the file are a trace cut short, never an allocation
+/// of their size. The records before it still read.
+#[test]
+fn malformed_heap_graphs_are_refused_never_trusted() {
+    let good = Record::Alloc {
+        kind: 1,
+        ptr: 16,
+        size: 8,
+        align: 0,
+        stack: 0,
+    };
+    // ptr, size, stack, seq, holder, idom, flags
+    let block = |ptr, stack, holder, idom, flags| vec![ptr, 8, stack, 0, holder, idom, flags];
+    let blocks = |bs: &[Vec<u64>]| raw(kind::GRAPH_BLOCKS, &bs.concat());
+    let root = raw(kind::GRAPH_ROOT, &[0, 1, 0x67, 0, 0, 5, 1024, 4]);
+    let malformed: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "a block past the graph's",
+            [raw_graph(0, 1), blocks(&[block(16, 0, 4, 0, 0)])].concat(),
+        ),
+        (
+            "a root past the graph's",
+            [raw_graph(0, 1), blocks(&[block(16, 0, 0, 1, 0)])].concat(),
+        ),
+        (
+            "a stack never defined",
+            [raw_graph(0, 1), blocks(&[block(16, 3, 0, 0, 0)])].concat(),
+        ),
+        (
+            "two blocks at one address",
+            [
+                raw_graph(0, 2),
+                blocks(&[block(16, 0, 0, 0, 0), block(0, 0, 0, 0, 0)]),
+            ]
+            .concat(),
+        ),
+        (
+            "an address past 2^64",
+            [
+                raw_graph(0, 2),
+                blocks(&[block(u64::MAX, 0, 0, 0, 0), block(1, 0, 0, 0, 0)]),
+            ]
+            .concat(),
+        ),
+        (
+            "more blocks than announced",
+            [
+                raw_graph(0, 1),
+                blocks(&[block(16, 0, 0, 0, 0), block(8, 0, 0, 0, 0)]),
+            ]
+            .concat(),
+        ),
+        (
+            "a cycle number past u32",
+            [raw_graph(0, 1), blocks(&[block(16, 0, 0, 0, 1 << 40)])].concat(),
+        ),
+        (
+            "blocks before the roots",
+            [raw_graph(1, 1), blocks(&[block(16, 0, 1, 1, 0)])].concat(),
+        ),
+        (
+            "more roots than announced",
+            [raw_graph(1, 1), root.clone(), root.clone()].concat(),
+        ),
+        (
+            "a root of an unknown kind",
+            [
+                raw_graph(1, 0),
+                raw(kind::GRAPH_ROOT, &[9, 0, 0, 0, 0, 0, 0]),
+            ]
+            .concat(),
+        ),
+        (
+            "an empty run of blocks",
+            [raw_graph(0, 1), raw(kind::GRAPH_BLOCKS, &[])].concat(),
+        ),
+        (
+            "another record between its parts",
+            [
+                raw_graph(0, 1),
+                raw(kind::TIME, &[5]),
+                blocks(&[block(16, 0, 0, 0, 0)]),
+            ]
+            .concat(),
+        ),
+        (
+            "a graph record before the last one is whole",
+            [raw_graph(0, 1), raw_graph(0, 0)].concat(),
+        ),
+        ("blocks without a graph", blocks(&[block(16, 0, 0, 0, 0)])),
+        ("a root without a graph", root.clone()),
+    ];
+    for (what, bad) in malformed {
+        let mut bytes = encode(std::slice::from_ref(&good));
+        bytes.extend_from_slice(&bad);
+        let (records, err) = read_all(&bytes);
+        assert_eq!(records, std::slice::from_ref(&good), "{what}");
+        assert!(
+            matches!(err, Some(TraceError::Malformed { .. })),
+            "{what}: {err:?}"
+        );
+    }
+    // The same bytes made right read as a graph.
+    let mut bytes = encode(std::slice::from_ref(&good));
+    bytes.extend_from_slice(&raw_graph(1, 2));
+    bytes.extend_from_slice(&root);
+    bytes.extend_from_slice(&blocks(&[block(16, 0, 1, 1, 0), block(32, 0, 2, 2, 3)]));
+    let (records, err) = read_all(&bytes);
+    assert!(err.is_none(), "{err:?}");
+    let Record::HeapGraph(g) = &records[1] else {
+        panic!("{records:?}")
+    };
+    assert_eq!(g.label, "x");
+    assert_eq!((g.invocation, g.seq), (None, 5));
+    assert_eq!(g.roots[0].name, "g");
+    assert_eq!(g.roots[0].kind, RootKind::Variable);
+    assert_eq!((g.roots[0].addr, g.roots[0].size), (1024, 4));
+    let got: Vec<_> = g
+        .blocks
+        .iter()
+        .map(|b| (b.ptr, b.holder, b.idom, b.interior, b.cycle))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (16, Ref::Root(0), Ref::Root(0), false, 0),
+            (48, Ref::Block(0), Ref::Block(0), true, 1)
+        ]
+    );
+    // Counts of four billion roots and blocks, and nothing after: a trace
+    // cut at the graph record, read in no more memory than its bytes.
+    let mut bytes = encode(std::slice::from_ref(&good));
+    let at = bytes.len();
+    bytes.extend_from_slice(&raw_graph(u64::from(u32::MAX), u64::from(u32::MAX)));
+    bytes.extend_from_slice(&root);
+    let (records, err) = read_all(&bytes);
+    assert_eq!(records, std::slice::from_ref(&good));
+    match err {
+        Some(TraceError::Truncated { offset, records }) => {
+            assert_eq!((offset as usize, records), (at, 1));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Counts past u32 are malformed.
+    let mut bytes = encode(std::slice::from_ref(&good));
+    bytes.extend_from_slice(&raw_graph(0, 1 << 32));
+    assert!(matches!(
+        read_all(&bytes).1,
+        Some(TraceError::Malformed { .. })
+    ));
+}
+
+/// The writer never writes a graph the reader refuses: nothing of it is
+/// written, and the error says why.
+#[test]
+fn the_writer_refuses_a_graph_the_reader_would() {
+    let mut unordered = small_graph();
+    unordered.blocks.swap(0, 2);
+    let mut past = small_graph();
+    past.blocks[1].idom = Ref::Block(3);
+    let mut past_root = small_graph();
+    past_root.blocks[0].holder = Ref::Root(2);
+    for g in [unordered, past, past_root] {
+        let mut w = TraceWriter::new(Vec::new()).unwrap();
+        let err = w.heap_graph(&g).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+        assert_eq!(w.len(), 12, "nothing written");
+    }
 }

@@ -9,9 +9,11 @@ use std::io::{self, Write};
 pub(super) const FLUSH_AT: usize = 256 * 1024;
 
 // A block is what was buffered before the threshold plus one more record
-// (at most a capped string and its header), plus its sync record: always
-// within what a reader accepts.
-const _: () = assert!(FLUSH_AT + MAX_STRING + 64 <= MAX_BLOCK);
+// (at most three capped strings (a graph root) and a few varints, or a
+// graph-blocks record of at most 70 bytes a block), plus its sync record:
+// always within what a reader accepts.
+const _: () = assert!(FLUSH_AT + 3 * MAX_STRING + 128 <= MAX_BLOCK);
+const _: () = assert!(FLUSH_AT + GRAPH_CHUNK * 70 + 128 <= MAX_BLOCK);
 
 /// Writes a trace. Buffered: call [`TraceWriter::flush`] to push records to
 /// the file (the collector does so on every time record and at the end).
@@ -285,6 +287,96 @@ impl<W: Write> TraceWriter<W> {
         self.end(start)
     }
 
+    /// Write a heap graph: its graph record, a record per root, and its
+    /// blocks [`GRAPH_CHUNK`] a record (see "Heap graphs"). A graph the
+    /// reader would refuse (blocks out of address order, a reference past
+    /// its roots or blocks, more than `u32::MAX` of either) is an
+    /// `InvalidInput` error, and nothing of it is written.
+    pub fn heap_graph(&mut self, g: &crate::graph::HeapGraph) -> io::Result<()> {
+        use crate::graph::Ref;
+        let bad = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+        let (roots, blocks) = (g.roots.len(), g.blocks.len());
+        if u32::try_from(roots).is_err() || u32::try_from(blocks).is_err() {
+            return Err(bad(format!(
+                "a heap graph of {roots} roots and {blocks} blocks is more than a trace holds"
+            )));
+        }
+        let invocation = match g.invocation {
+            None => 0,
+            Some(n) => n
+                .checked_add(1)
+                .ok_or_else(|| bad("a heap graph's invocation is out of range".into()))?,
+        };
+        let in_range = |r: Ref| match r {
+            Ref::None => true,
+            Ref::Root(i) => (i as usize) < roots,
+            Ref::Block(j) => (j as usize) < blocks,
+        };
+        for (i, b) in g.blocks.iter().enumerate() {
+            if i > 0 && b.ptr <= g.blocks[i - 1].ptr {
+                return Err(bad(format!(
+                    "heap graph block {i} ({:#x}) is not after the one before it",
+                    b.ptr
+                )));
+            }
+            if !in_range(b.holder) || !in_range(b.idom) {
+                return Err(bad(format!(
+                    "heap graph block {i} refers past the graph's roots or blocks"
+                )));
+            }
+        }
+        let reference = |r: Ref| match r {
+            Ref::None => 0,
+            Ref::Root(i) => 1 + 2 * u64::from(i),
+            Ref::Block(j) => 2 + 2 * u64::from(j),
+        };
+        let start = self.begin(kind::HEAP_GRAPH)?;
+        self.put_str(&g.label);
+        for v in [invocation, g.seq, roots as u64, blocks as u64] {
+            varint::put_u64(&mut self.buf, v);
+        }
+        self.end(start)?;
+        for r in &g.roots {
+            let start = self.begin(kind::GRAPH_ROOT)?;
+            varint::put_u64(&mut self.buf, root_kind_number(r.kind));
+            self.put_str(&r.name);
+            for s in [&r.ty, &r.file] {
+                match s {
+                    None => varint::put_u64(&mut self.buf, 0),
+                    Some(s) => {
+                        let s = cap_string(s);
+                        varint::put_u64(&mut self.buf, s.len() as u64 + 1);
+                        self.buf.extend_from_slice(s.as_bytes());
+                    }
+                }
+            }
+            for v in [u64::from(r.line), r.addr, r.size] {
+                varint::put_u64(&mut self.buf, v);
+            }
+            self.end(start)?;
+        }
+        let mut last = 0;
+        for chunk in g.blocks.chunks(GRAPH_CHUNK) {
+            let start = self.begin(kind::GRAPH_BLOCKS)?;
+            for b in chunk {
+                for v in [
+                    b.ptr - last,
+                    b.size,
+                    u64::from(b.stack),
+                    b.seq,
+                    reference(b.holder),
+                    reference(b.idom),
+                    (u64::from(b.cycle) << 1) | u64::from(b.interior),
+                ] {
+                    varint::put_u64(&mut self.buf, v);
+                }
+                last = b.ptr;
+            }
+            self.end(start)?;
+        }
+        Ok(())
+    }
+
     /// Write any record. Interning records get the next id of their kind, as
     /// with the dedicated methods.
     pub fn write(&mut self, r: &Record) -> io::Result<()> {
@@ -369,6 +461,7 @@ impl<W: Write> TraceWriter<W> {
                 }
                 self.end(start)
             }
+            Record::HeapGraph(g) => self.heap_graph(g),
             Record::ExitBlock { ptr, kind, rule } => {
                 let start = self.begin(kind::EXIT_BLOCK)?;
                 varint::put_u64(&mut self.buf, *ptr);
@@ -425,6 +518,19 @@ impl<W: Write> TraceWriter<W> {
                 self.end(start)
             }
         }
+    }
+}
+
+/// A root kind's number in a graph-root record.
+pub(super) fn root_kind_number(k: crate::graph::RootKind) -> u64 {
+    use crate::graph::RootKind;
+    match k {
+        RootKind::Variable => 0,
+        RootKind::Data => 1,
+        RootKind::Stack => 2,
+        RootKind::Global => 3,
+        RootKind::Memory => 4,
+        RootKind::Host => 5,
     }
 }
 

@@ -15,6 +15,9 @@
 #   rust/leaky.wasm                wasm32-wasip1, release with line tables and names
 #   rust/leaky-release.wasm        the same as a default `cargo build --release` (no debug info)
 #   rust/panicky.wasm              wasm32-wasip1, panics in its own code after allocating
+#   rust/sessions.wasm             wasm32-wasip1, full debug info (DWARF names its statics): 300 sessions
+#                                  a static Mutex<Vec<_>> keeps, 200 Rc<RefCell<_>> self-cycles lost
+#   rust/sessions.native           the same natively (cargo build --release), for Valgrind's counts
 #   rust/unknown.wasm              wasm32-unknown-unknown cdylib, Rust's default allocator
 #   rust/unknown-lto.wasm          the same with LTO: the __rust_alloc shims are inlined away
 #   rust/alloc-<allocator>.wasm    leak(n), churn(k) and grow(n) over each Rust allocator people ship
@@ -24,6 +27,7 @@
 #   as/as-optimized.wasm           the same with --optimize: its allocator is inlined into __new
 #   as/as-rtrace.wasm              the same with the runtime's own tracing (rtrace), for its counts
 #   actor/actor-leaky.wasm         Extism plugin (extism-pdk) whose cache keeps 2,056 bytes per message
+#                                  (full debug info: DWARF names the static that holds the cache)
 #   actor/actor-fixed.wasm         its twin with the cache bounded at 256 entries
 #   actor/messages-5000.jsonl      5,000 messages from actor/gen-messages.sh (and -10000 for the limit)
 #   sqlite/sqlite.wasm             SQLite's amalgamation (from better-sqlite3 on npm) + driver.c,
@@ -79,6 +83,10 @@ cp "$target_dir/wasm32-wasip1/release/leaky.wasm" "$out/rust/leaky.wasm"
 cp "$target_dir-default/wasm32-wasip1/release/leaky.wasm" "$out/rust/leaky-release.wasm"
 (cd rust/panicky && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-wasip1)
 cp "$target_dir/wasm32-wasip1/release/panicky.wasm" "$out/rust/panicky.wasm"
+(cd rust/sessions && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-wasip1)
+cp "$target_dir/wasm32-wasip1/release/sessions.wasm" "$out/rust/sessions.wasm"
+(cd rust/sessions && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release)
+cp "$target_dir/release/sessions" "$out/rust/sessions.native"
 (cd rust/unknown && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown)
 cp "$target_dir/wasm32-unknown-unknown/release/unknown.wasm" "$out/rust/unknown.wasm"
 (cd rust/unknown && CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_TARGET_DIR="$target_dir-lto" \

@@ -218,11 +218,11 @@ struct Record {
 }
 
 impl Record {
-    /// Push the bytes the record needs: header, stack and the last word
-    /// the copy rounds up.
+    /// Push the bytes the record needs: header, stack and the last chunk
+    /// the copy rounds up to ([`COPY_CHUNK`]).
     fn need(&self, body: &mut InstrSeqBuilder) {
         body.local_get(self.sp)
-            .i32_const(abi::EVENT_HEADER as i32 + 8)
+            .i32_const((abi::EVENT_HEADER + COPY_CHUNK) as i32)
             .binop(BinaryOp::I32Add);
     }
 
@@ -297,17 +297,18 @@ fn record_helper(
                 .global_get(cap)
                 .binop(BinaryOp::I32GtU)
                 .br_if(sync_id);
-            // Full: let the host empty it; if it did not, go synchronous.
+            // Full: let the host empty it; if it did not, go synchronous
+            // (checked again only after a flush).
             r.full(to_sync);
             to_sync.if_else(
                 None,
                 |f| {
                     f.call(hook_flush);
+                    r.full(f);
+                    f.br_if(sync_id);
                 },
                 |_| {},
             );
-            r.full(to_sync);
-            to_sync.br_if(sync_id);
             append_record(to_sync, &r);
             to_sync.br(out_id);
         });
@@ -341,30 +342,32 @@ fn append_record(w: &mut InstrSeqBuilder, r: &Record) {
         StoreKind::I32 { atomic: false },
         word(4, abi::EVENT_STACK_LEN_OFFSET.into()),
     );
-    // Copy the stack eight bytes at a time.
+    // Copy the stack COPY_CHUNK bytes at a time, as 16-byte vectors, at
+    // least once (an empty stack copies one chunk nobody reads): a stack
+    // of 19 frames is two turns of the loop where it was ten of eight
+    // bytes. The bytes past the stack land beyond the published end and
+    // within what `need` asked for; those read past it are the shadow
+    // memory's own.
     w.i32_const(0).local_set(i);
-    w.block(None, |done| {
-        let done_id = done.id();
-        done.loop_(None, |lp| {
-            let again = lp.id();
-            lp.local_get(i)
-                .local_get(sp)
-                .binop(BinaryOp::I32GeU)
-                .br_if(done_id);
+    w.loop_(None, |lp| {
+        let again = lp.id();
+        for k in 0..COPY_CHUNK / 16 {
             lp.local_get(p).local_get(i).binop(BinaryOp::I32Add);
             lp.local_get(i)
-                .load(shadow, LoadKind::I64 { atomic: false }, word(4, 0));
+                .load(shadow, LoadKind::V128, word(4, (16 * k).into()));
             lp.store(
                 shadow,
-                StoreKind::I64 { atomic: false },
-                word(4, abi::EVENT_HEADER.into()),
+                StoreKind::V128,
+                word(4, (abi::EVENT_HEADER + 16 * k).into()),
             );
-            lp.local_get(i)
-                .i32_const(8)
-                .binop(BinaryOp::I32Add)
-                .local_set(i)
-                .br(again);
-        });
+        }
+        lp.local_get(i)
+            .i32_const(COPY_CHUNK as i32)
+            .binop(BinaryOp::I32Add)
+            .local_tee(i)
+            .local_get(sp)
+            .binop(BinaryOp::I32LtU)
+            .br_if(again);
     });
     // Published last: a trap before this leaves no half record.
     w.local_get(p)
@@ -374,6 +377,10 @@ fn append_record(w: &mut InstrSeqBuilder, r: &Record) {
         .binop(BinaryOp::I32Add)
         .global_set(r.events);
 }
+
+/// Bytes the record helper copies of a stack per turn of its loop (four
+/// `v128` loads and stores); a record needs this much room past its stack.
+const COPY_CHUNK: u32 = 64;
 
 /// Call the synchronous hook of the record's tag with its arguments.
 fn synchronous_hook(

@@ -32,14 +32,14 @@
     block ;; label = @1
       block ;; label = @2
         local.get 4
-        i32.const 40
+        i32.const 96
         i32.add
         global.get $heapscope:events_cap
         i32.gt_u
         br_if 0 (;@2;)
         global.get $heapscope:events
         local.get 4
-        i32.const 40
+        i32.const 96
         i32.add
         i32.add
         i32.const 1048576
@@ -48,18 +48,18 @@
         i32.gt_u
         if ;; label = @3
           call $heapscope:flush
+          global.get $heapscope:events
+          local.get 4
+          i32.const 96
+          i32.add
+          i32.add
+          i32.const 1048576
+          global.get $heapscope:events_cap
+          i32.add
+          i32.gt_u
+          br_if 1 (;@2;)
         else
         end
-        global.get $heapscope:events
-        local.get 4
-        i32.const 40
-        i32.add
-        i32.add
-        i32.const 1048576
-        global.get $heapscope:events_cap
-        i32.add
-        i32.gt_u
-        br_if 0 (;@2;)
         global.get $heapscope:events
         local.set 5
         local.get 5
@@ -79,24 +79,38 @@
         i32.store 1 offset=28
         i32.const 0
         local.set 6
-        block ;; label = @3
-          loop ;; label = @4
-            local.get 6
-            local.get 4
-            i32.ge_u
-            br_if 1 (;@3;)
-            local.get 5
-            local.get 6
-            i32.add
-            local.get 6
-            i64.load 1 align=4
-            i64.store 1 offset=32 align=4
-            local.get 6
-            i32.const 8
-            i32.add
-            local.set 6
-            br 0 (;@4;)
-          end
+        loop ;; label = @3
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 6
+          i32.const 64
+          i32.add
+          local.tee 6
+          local.get 4
+          i32.lt_u
+          br_if 0 (;@3;)
         end
         local.get 5
         i32.const 32
@@ -347,5 +361,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\04\04load\06helper\04work\04main\07\033\01\00\00\00\00\04=\01\01\00\00\00\04C\01\01\00\00\00\05H\01\02\00\00\00\05J\01\02\00\00\00\06Q\01\03\00\00\00\06V\01\03\00\00\00")
-  (@custom "heapscope.code_map" (after code) "\01\07\08\00\b9\05*\02\00\0a\0c\00\09\04\e4\050\04\00t\0c\00\0f\06\12\0c\0a\06\95\06.\04\00\9e\01\0c\00\0e\04\11\0a\0b\05\c4\06)\03\00\90\01\18\00\0e\04\0c\03\ee\06\1e\03\00`\0c\00\0f\06\0e\01\a6\07\0d\02\00J\0c\00\0f\02\b4\07\07\02\00P\01\00")
+  (@custom "heapscope.code_map" (after code) "\01\07\08\00\eb\05*\02\00\0a\0c\00\09\04\96\060\04\00t\0c\00\0f\06\12\0c\0a\06\c7\06.\04\00\9e\01\0c\00\0e\04\11\0a\0b\05\f6\06)\03\00\90\01\18\00\0e\04\0c\03\a0\07\1e\03\00`\0c\00\0f\06\0e\01\d8\07\0d\02\00J\0c\00\0f\02\e6\07\07\02\00P\01\00")
 )

@@ -29,14 +29,14 @@
     block ;; label = @1
       block ;; label = @2
         local.get 4
-        i32.const 40
+        i32.const 96
         i32.add
         global.get $heapscope:events_cap
         i32.gt_u
         br_if 0 (;@2;)
         global.get $heapscope:events
         local.get 4
-        i32.const 40
+        i32.const 96
         i32.add
         i32.add
         i32.const 1048576
@@ -45,18 +45,18 @@
         i32.gt_u
         if ;; label = @3
           call $heapscope:flush
+          global.get $heapscope:events
+          local.get 4
+          i32.const 96
+          i32.add
+          i32.add
+          i32.const 1048576
+          global.get $heapscope:events_cap
+          i32.add
+          i32.gt_u
+          br_if 1 (;@2;)
         else
         end
-        global.get $heapscope:events
-        local.get 4
-        i32.const 40
-        i32.add
-        i32.add
-        i32.const 1048576
-        global.get $heapscope:events_cap
-        i32.add
-        i32.gt_u
-        br_if 0 (;@2;)
         global.get $heapscope:events
         local.set 5
         local.get 5
@@ -76,24 +76,38 @@
         i32.store 1 offset=28
         i32.const 0
         local.set 6
-        block ;; label = @3
-          loop ;; label = @4
-            local.get 6
-            local.get 4
-            i32.ge_u
-            br_if 1 (;@3;)
-            local.get 5
-            local.get 6
-            i32.add
-            local.get 6
-            i64.load 1 align=4
-            i64.store 1 offset=32 align=4
-            local.get 6
-            i32.const 8
-            i32.add
-            local.set 6
-            br 0 (;@4;)
-          end
+        loop ;; label = @3
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 6
+          i32.const 64
+          i32.add
+          local.tee 6
+          local.get 4
+          i32.lt_u
+          br_if 0 (;@3;)
         end
         local.get 5
         i32.const 32
@@ -303,5 +317,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\02\06malloc\04main\02\01\07\01\00\00\00\00\03\15\01\01\00\00\00")
-  (@custom "heapscope.code_map" (after code) "\01\03\0a\01\eb\05#\03\00\06\0c\00\10\08\0b\03\8f\06\1e\03\00&\0c\00\0e\04\0d\02\c7\06\0d\02\00 \0c\00")
+  (@custom "heapscope.code_map" (after code) "\01\03\0a\01\9d\06#\03\00\06\0c\00\10\08\0b\03\c1\06\1e\03\00&\0c\00\0e\04\0d\02\f9\06\0d\02\00 \0c\00")
 )

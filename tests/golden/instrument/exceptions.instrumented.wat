@@ -31,14 +31,14 @@
     block ;; label = @1
       block ;; label = @2
         local.get 4
-        i32.const 40
+        i32.const 96
         i32.add
         global.get $heapscope:events_cap
         i32.gt_u
         br_if 0 (;@2;)
         global.get $heapscope:events
         local.get 4
-        i32.const 40
+        i32.const 96
         i32.add
         i32.add
         i32.const 1048576
@@ -47,18 +47,18 @@
         i32.gt_u
         if ;; label = @3
           call $heapscope:flush
+          global.get $heapscope:events
+          local.get 4
+          i32.const 96
+          i32.add
+          i32.add
+          i32.const 1048576
+          global.get $heapscope:events_cap
+          i32.add
+          i32.gt_u
+          br_if 1 (;@2;)
         else
         end
-        global.get $heapscope:events
-        local.get 4
-        i32.const 40
-        i32.add
-        i32.add
-        i32.const 1048576
-        global.get $heapscope:events_cap
-        i32.add
-        i32.gt_u
-        br_if 0 (;@2;)
         global.get $heapscope:events
         local.set 5
         local.get 5
@@ -78,24 +78,38 @@
         i32.store 1 offset=28
         i32.const 0
         local.set 6
-        block ;; label = @3
-          loop ;; label = @4
-            local.get 6
-            local.get 4
-            i32.ge_u
-            br_if 1 (;@3;)
-            local.get 5
-            local.get 6
-            i32.add
-            local.get 6
-            i64.load 1 align=4
-            i64.store 1 offset=32 align=4
-            local.get 6
-            i32.const 8
-            i32.add
-            local.set 6
-            br 0 (;@4;)
-          end
+        loop ;; label = @3
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 6
+          i32.const 64
+          i32.add
+          local.tee 6
+          local.get 4
+          i32.lt_u
+          br_if 0 (;@3;)
         end
         local.get 5
         i32.const 32
@@ -338,5 +352,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\04\04deep\06middle\07catcher\04main\07\02\1a\01\00\00\00\00\03\22\01\01\00\00\00\03'\01\01\00\00\00\04;\01\02\00\00\00\045\01\02\00\00\00\05A\01\03\00\00\00\05E\01\03\00\00\00")
-  (@custom "heapscope.code_map" (after code) "\01\06\08\04\b3\056\04\00Z\0c\00\14\10\12\0c\09\03\ea\05-\03\00D\18\00\11\0a\0a\05\98\06,\03\00\82\01\18\00\10\08\0b\02\c5\06 \03\000\0c\00\0e\04\0c\00\e6\06\1a\02\00\0a\0c\00\0e\01\9a\07\0d\02\00*\0c\00")
+  (@custom "heapscope.code_map" (after code) "\01\06\08\04\e5\056\04\00Z\0c\00\14\10\12\0c\09\03\9c\06-\03\00D\18\00\11\0a\0a\05\ca\06,\03\00\82\01\18\00\10\08\0b\02\f7\06 \03\000\0c\00\0e\04\0c\00\98\07\1a\02\00\0a\0c\00\0e\01\cc\07\0d\02\00*\0c\00")
 )

@@ -34,14 +34,14 @@
     block ;; label = @1
       block ;; label = @2
         local.get 4
-        i32.const 40
+        i32.const 96
         i32.add
         global.get $heapscope:events_cap
         i32.gt_u
         br_if 0 (;@2;)
         global.get $heapscope:events
         local.get 4
-        i32.const 40
+        i32.const 96
         i32.add
         i32.add
         i32.const 1048576
@@ -50,18 +50,18 @@
         i32.gt_u
         if ;; label = @3
           call $heapscope:flush
+          global.get $heapscope:events
+          local.get 4
+          i32.const 96
+          i32.add
+          i32.add
+          i32.const 1048576
+          global.get $heapscope:events_cap
+          i32.add
+          i32.gt_u
+          br_if 1 (;@2;)
         else
         end
-        global.get $heapscope:events
-        local.get 4
-        i32.const 40
-        i32.add
-        i32.add
-        i32.const 1048576
-        global.get $heapscope:events_cap
-        i32.add
-        i32.gt_u
-        br_if 0 (;@2;)
         global.get $heapscope:events
         local.set 5
         local.get 5
@@ -81,24 +81,38 @@
         i32.store 1 offset=28
         i32.const 0
         local.set 6
-        block ;; label = @3
-          loop ;; label = @4
-            local.get 6
-            local.get 4
-            i32.ge_u
-            br_if 1 (;@3;)
-            local.get 5
-            local.get 6
-            i32.add
-            local.get 6
-            i64.load 1 align=4
-            i64.store 1 offset=32 align=4
-            local.get 6
-            i32.const 8
-            i32.add
-            local.set 6
-            br 0 (;@4;)
-          end
+        loop ;; label = @3
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 6
+          i32.const 64
+          i32.add
+          local.tee 6
+          local.get 4
+          i32.lt_u
+          br_if 0 (;@3;)
         end
         local.get 5
         i32.const 32
@@ -497,5 +511,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\01\04main\05\08<\01\00\00\00\00\08>\01\00\00\00\00\08B\01\00\00\00\00\08I\01\00\00\00\00\08K\01\00\00\00\00")
-  (@custom "heapscope.code_map" (after code) "\01\09\06\08\82\05\5c\07\00t\0c\00\0e\04\0e\04\10\08\13\0e\0e\04\0f\00\e7\08\11\02\00\0a\03\00\10\01\f9\08\11\02\00*\0c\00\11\02\8b\09\11\02\008\0c\00\12\04\9d\09\11\02\00L\0c\00\13\06\af\09\11\02\00`\0c\00\14\03\c1\09\0d\02\00F\0c\00\15\05\cf\09\0d\02\00Z\0c\00\16\07\dd\09\0d\02\00n\0c\00")
+  (@custom "heapscope.code_map" (after code) "\01\09\06\08\b4\05\5c\07\00t\0c\00\0e\04\0e\04\10\08\13\0e\0e\04\0f\00\99\09\11\02\00\0a\03\00\10\01\ab\09\11\02\00*\0c\00\11\02\bd\09\11\02\008\0c\00\12\04\cf\09\11\02\00L\0c\00\13\06\e1\09\11\02\00`\0c\00\14\03\f3\09\0d\02\00F\0c\00\15\05\81\0a\0d\02\00Z\0c\00\16\07\8f\0a\0d\02\00n\0c\00")
 )

@@ -31,14 +31,14 @@
     block ;; label = @1
       block ;; label = @2
         local.get 4
-        i32.const 40
+        i32.const 96
         i32.add
         global.get $heapscope:events_cap
         i32.gt_u
         br_if 0 (;@2;)
         global.get $heapscope:events
         local.get 4
-        i32.const 40
+        i32.const 96
         i32.add
         i32.add
         i32.const 1048576
@@ -47,18 +47,18 @@
         i32.gt_u
         if ;; label = @3
           call $heapscope:flush
+          global.get $heapscope:events
+          local.get 4
+          i32.const 96
+          i32.add
+          i32.add
+          i32.const 1048576
+          global.get $heapscope:events_cap
+          i32.add
+          i32.gt_u
+          br_if 1 (;@2;)
         else
         end
-        global.get $heapscope:events
-        local.get 4
-        i32.const 40
-        i32.add
-        i32.add
-        i32.const 1048576
-        global.get $heapscope:events_cap
-        i32.add
-        i32.gt_u
-        br_if 0 (;@2;)
         global.get $heapscope:events
         local.set 5
         local.get 5
@@ -78,24 +78,38 @@
         i32.store 1 offset=28
         i32.const 0
         local.set 6
-        block ;; label = @3
-          loop ;; label = @4
-            local.get 6
-            local.get 4
-            i32.ge_u
-            br_if 1 (;@3;)
-            local.get 5
-            local.get 6
-            i32.add
-            local.get 6
-            i64.load 1 align=4
-            i64.store 1 offset=32 align=4
-            local.get 6
-            i32.const 8
-            i32.add
-            local.set 6
-            br 0 (;@4;)
-          end
+        loop ;; label = @3
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 6
+          i32.const 64
+          i32.add
+          local.tee 6
+          local.get 4
+          i32.lt_u
+          br_if 0 (;@3;)
         end
         local.get 5
         i32.const 32
@@ -473,5 +487,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\03\06calloc\07realloc\04main\0a\02-\01\00\00\00\00\03R\01\01\00\00\00\03h\01\01\00\00\00\03;\01\01\00\00\00\04u\01\02\00\00\00\04}\01\02\00\00\00\04\86\01\01\02\00\00\00\04\8e\01\01\02\00\00\00\04\94\01\01\02\00\00\00\04\98\01\01\02\00\00\00")
-  (@custom "heapscope.code_map" (after code) "\01\05\06\04\cf\04~\08\00\e2\01\0c\00\10\08\14\10\15\12\14\10\12\0c\10\08\07\03\ce\05k\07\00h\0c\00\13\0e\05\08\12\22\0e\04\22,\0c\00\b2\08*\02\00\0a\0c\00\0d\02\dd\08 \03\00P\0c\00\11\0a\0f\01\97\09\0d\02\00J\0c\00")
+  (@custom "heapscope.code_map" (after code) "\01\05\06\04\81\05~\08\00\e2\01\0c\00\10\08\14\10\15\12\14\10\12\0c\10\08\07\03\80\06k\07\00h\0c\00\13\0e\05\08\12\22\0e\04\22,\0c\00\e4\08*\02\00\0a\0c\00\0d\02\8f\09 \03\00P\0c\00\11\0a\0f\01\c9\09\0d\02\00J\0c\00")
 )

@@ -32,14 +32,14 @@
     block ;; label = @1
       block ;; label = @2
         local.get 4
-        i32.const 40
+        i32.const 96
         i32.add
         global.get $heapscope:events_cap
         i32.gt_u
         br_if 0 (;@2;)
         global.get $heapscope:events
         local.get 4
-        i32.const 40
+        i32.const 96
         i32.add
         i32.add
         i32.const 1048576
@@ -48,18 +48,18 @@
         i32.gt_u
         if ;; label = @3
           call $heapscope:flush
+          global.get $heapscope:events
+          local.get 4
+          i32.const 96
+          i32.add
+          i32.add
+          i32.const 1048576
+          global.get $heapscope:events_cap
+          i32.add
+          i32.gt_u
+          br_if 1 (;@2;)
         else
         end
-        global.get $heapscope:events
-        local.get 4
-        i32.const 40
-        i32.add
-        i32.add
-        i32.const 1048576
-        global.get $heapscope:events_cap
-        i32.add
-        i32.gt_u
-        br_if 0 (;@2;)
         global.get $heapscope:events
         local.set 5
         local.get 5
@@ -79,24 +79,38 @@
         i32.store 2 offset=28
         i32.const 0
         local.set 6
-        block ;; label = @3
-          loop ;; label = @4
-            local.get 6
-            local.get 4
-            i32.ge_u
-            br_if 1 (;@3;)
-            local.get 5
-            local.get 6
-            i32.add
-            local.get 6
-            i64.load 2 align=4
-            i64.store 2 offset=32 align=4
-            local.get 6
-            i32.const 8
-            i32.add
-            local.set 6
-            br 0 (;@4;)
-          end
+        loop ;; label = @3
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 2 align=4
+          v128.store 2 offset=32 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 2 offset=16 align=4
+          v128.store 2 offset=48 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 2 offset=32 align=4
+          v128.store 2 offset=64 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 2 offset=48 align=4
+          v128.store 2 offset=80 align=4
+          local.get 6
+          i32.const 64
+          i32.add
+          local.tee 6
+          local.get 4
+          i32.lt_u
+          br_if 0 (;@3;)
         end
         local.get 5
         i32.const 32
@@ -317,5 +331,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\02\09grow_side\04main\05\02\1a\01\00\00\00\00\03#\01\01\00\00\00\03%\01\01\00\00\00\03)\01\01\00\00\00\03,\01\01\00\00\00")
-  (@custom "heapscope.code_map" (after code) "\01\04\06\03\df\04K\06\00@\0c\00\0f\06\0e\04\10\08\0f\06\09\02\91\06\1e\03\000\0c\00\0e\04\0a\00\b0\06\1a\02\00\0a\0c\00\0d\01\fd\06\0d\02\00*\0c\00")
+  (@custom "heapscope.code_map" (after code) "\01\04\06\03\91\05K\06\00@\0c\00\0f\06\0e\04\10\08\0f\06\09\02\c3\06\1e\03\000\0c\00\0e\04\0a\00\e2\06\1a\02\00\0a\0c\00\0d\01\af\07\0d\02\00*\0c\00")
 )

@@ -12,6 +12,7 @@ Examples:
   heapscope top heapscope.trace
   heapscope top app.trace --weight peak-bytes --top 10
   heapscope top app.trace --weight allocations --depth 3
+  heapscope top app.trace --weight retained-bytes
   heapscope top app.trace --json --top 0
 
 Exit status:
@@ -20,9 +21,11 @@ Exit status:
 pub struct Opts {
     /// The trace written by `heapscope run`.
     trace: PathBuf,
-    /// Sort by allocated-bytes, allocations, peak-bytes (live at the peak)
-    /// or leaked-bytes (live at exit), the names `flamegraph --weight` uses
-    /// (`--by bytes|count|peak|leaked` is still understood).
+    /// Sort by allocated-bytes, allocations, peak-bytes (live at the peak),
+    /// leaked-bytes (live at exit), the names `flamegraph --weight` uses
+    /// (`--by bytes|count|peak|leaked` is still understood), or
+    /// retained-bytes (what the site's blocks live at exit hold: they and
+    /// every block only they lead to, from the trace's heap graph).
     #[arg(
         long,
         visible_alias = "by",
@@ -48,7 +51,13 @@ pub struct Opts {
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
-        let a = super::analyze_with_peak(&self.trace)?;
+        let mut a = super::analyze_with_peak(&self.trace)?;
+        if !heapscope_viewer::retainers::fill_retained(&mut a) && self.weight == TopBy::Retained {
+            anyhow::bail!(
+                "`{}` has no heap graph, which --weight retained-bytes needs: the leak scan at exit writes it (a trace written by an older heapscope, or a run whose scan did not finish, has none)",
+                self.trace.display()
+            );
+        }
         if self.json {
             let v = heapscope_viewer::text::top_json(&a, self.weight, self.top, self.depth);
             let text = serde_json::to_string_pretty(&v).context("cannot render JSON")?;

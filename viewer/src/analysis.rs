@@ -222,6 +222,11 @@ pub struct Analysis {
     /// snapshots, then the end of the run's (label `exit`).
     #[serde(skip)]
     pub graphs: Vec<heapscope_trace::graph::HeapGraph>,
+    /// For each block of the exit graph (the last of `graphs` labelled
+    /// `exit`), the index in `leaks` of its group (`u32::MAX`: none); empty
+    /// without an exit graph ([`crate::retainers::exit_groups`]).
+    #[serde(skip)]
+    pub exit_groups: Vec<u32>,
 }
 
 impl Analysis {
@@ -519,6 +524,9 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         .collect();
     let mut summary = model.summary(status, code, &message);
     summary.partial = warnings.clone();
+    summary.retainers = graphs.iter().rev().find(|g| g.label == "exit").map(|g| {
+        heapscope_trace::model::largest_retainers(g, heapscope_trace::model::SUMMARY_RETAINERS)
+    });
     let mut growth_frames = Vec::new();
     if inv_count > 0 {
         summary.invocations = Some(inv_count);
@@ -559,7 +567,11 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
             .map(|g| g.with_frames(|stack| frames_of(&reader, stack)))
             .collect(),
     );
+    let exit_groups = crate::retainers::exit_groups(&graphs, &leaks, &model, &exit, |stack| {
+        frames_of(&reader, stack)
+    });
     Ok(Analysis {
+        exit_groups,
         module,
         summary,
         leaks,

@@ -217,6 +217,9 @@ struct Report<'a> {
     advice: Vec<AdviceRow>,
     growth: Option<String>,
     data: String,
+    /// The "Who holds it" section, escaped markup
+    /// ([`crate::retainers::html_section`]), when the trace has a heap graph.
+    retainers: Option<String>,
 }
 
 /// Width of the report's flamegraphs, in pixels.
@@ -457,6 +460,7 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         advice,
         growth,
         data: script_json(&data),
+        retainers: crate::retainers::html_section(a),
     }
     .render()
     .map(|page| match crate::escape::xml_chars(&page) {

@@ -17,6 +17,7 @@ pub mod facts;
 pub mod flame;
 pub mod html;
 pub mod profile;
+pub mod retainers;
 pub mod text;
 pub mod timeline;
 pub mod trap;

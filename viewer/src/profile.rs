@@ -16,6 +16,10 @@ pub const TIMELINE_POINTS: usize = 1024;
 /// An allocation freed within this many heap events counts as short-lived.
 pub const SHORT_LIVED_EVENTS: u64 = 16;
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What one allocation stack did over the run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StackStats {
@@ -36,6 +40,10 @@ pub struct StackStats {
     pub peak_bytes: u64,
     /// Blocks it had live at the peak.
     pub peak_blocks: u64,
+    /// Bytes its blocks live at exit retain (filled in from the trace's
+    /// heap graph by [`crate::retainers::fill_retained`]; 0 without one).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retained_bytes: u64,
     /// Blocks freed within [`SHORT_LIVED_EVENTS`] events of their allocation.
     pub short_lived: u64,
     /// Short-lived blocks of the same size as the short-lived block before

@@ -87,11 +87,36 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
         &a.leaks
     } else {
         // The shown frames and the library function entered through.
-        merged = heapscope_trace::leaks::merge_by(a.leaks.clone(), |g| {
-            let r = compact_range(&g.frames);
-            g.frames[r.start.saturating_sub(1)..r.end].to_vec()
-        });
+        merged = heapscope_trace::leaks::merge_by(a.leaks.clone(), shown_frames);
         &merged
+    };
+    // Who holds each group's blocks, when the trace has a heap graph.
+    let retainers = crate::retainers::Retainers::new(a);
+    let held: Vec<Vec<u32>> = match &retainers {
+        Some(r) if full => r.groups.clone(),
+        Some(r) => {
+            let key = |g: &LeakGroup| {
+                (
+                    shown_frames(g),
+                    g.allocator,
+                    g.kind,
+                    g.suppressed_by.clone(),
+                )
+            };
+            let index: std::collections::HashMap<_, usize> = groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (key(g), i))
+                .collect();
+            let mut held = vec![Vec::new(); groups.len()];
+            for (g, blocks) in a.leaks.iter().zip(&r.groups) {
+                if let Some(&i) = index.get(&key(g)) {
+                    held[i].extend_from_slice(blocks);
+                }
+            }
+            held
+        }
+        None => Vec::new(),
     };
     let mut out = String::new();
     for w in &a.warnings {
@@ -119,6 +144,15 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
     for (i, g) in groups.iter().take(shown).enumerate() {
         out.push('\n');
         group(&mut out, i + 1, g, full);
+        if let (Some(r), Some(blocks)) = (&retainers, held.get(i)) {
+            let uniform = match g.sizes.as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            };
+            for line in r.lines(blocks, uniform) {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
     }
     if shown < groups.len() {
         let rest = &groups[shown..];
@@ -212,6 +246,13 @@ pub fn gate_leaks(a: &Analysis, gate: &str, top: usize) -> String {
         group(&mut out, i + 1, g, false);
     }
     out
+}
+
+/// The frames of a group `leaks` shows by default, and the library
+/// function entered through: groups with the same are one.
+fn shown_frames(g: &LeakGroup) -> Vec<crate::analysis::FrameView> {
+    let r = compact_range(&g.frames);
+    g.frames[r.start.saturating_sub(1)..r.end].to_vec()
 }
 
 fn group(out: &mut String, n: usize, g: &LeakGroup, full: bool) {
@@ -537,6 +578,9 @@ pub fn summary(a: &Analysis) -> String {
     for f in rest {
         let _ = writeln!(out, "  {}", crate::facts::line(f));
     }
+    if let Some(line) = crate::retainers::largest_line(a) {
+        let _ = writeln!(out, "  {line}");
+    }
     let mut stacks: Vec<&[crate::analysis::FrameView]> = Vec::new();
     growth_stacks(&mut out, a, &mut stacks);
     failed_grows(&mut out, a, false);
@@ -609,6 +653,9 @@ fn growth_stacks<'a>(
     }
     if g.sites.len() > 3 {
         let _ = writeln!(out, "  ... and {} more stacks", g.sites.len() - 3);
+    }
+    for line in crate::retainers::growth_lines(a, 1) {
+        let _ = writeln!(out, "{line}");
     }
 }
 
@@ -706,6 +753,9 @@ pub fn growth(out: &mut String, a: &Analysis, top: usize, full: bool) {
     }
     if g.sites.len() > top {
         let _ = writeln!(out, "  ... and {} more stacks", g.sites.len() - top);
+    }
+    for line in crate::retainers::growth_lines(a, 2) {
+        let _ = writeln!(out, "  {line}");
     }
 }
 
@@ -1112,6 +1162,9 @@ pub enum TopBy {
     Peak,
     /// Bytes live at exit.
     Leaked,
+    /// Bytes retained at exit (what would be freed if the site's blocks
+    /// were): the trace's heap graph, [`crate::retainers::fill_retained`].
+    Retained,
 }
 
 impl TopBy {
@@ -1122,6 +1175,7 @@ impl TopBy {
             TopBy::Count => "allocations",
             TopBy::Peak => "peak-bytes",
             TopBy::Leaked => "leaked-bytes",
+            TopBy::Retained => "retained-bytes",
         }
     }
 }
@@ -1134,8 +1188,9 @@ impl std::str::FromStr for TopBy {
             "allocations" | "count" => Ok(TopBy::Count),
             "peak-bytes" | "peak" => Ok(TopBy::Peak),
             "leaked-bytes" | "leaked" => Ok(TopBy::Leaked),
+            "retained-bytes" | "retained" => Ok(TopBy::Retained),
             _ => Err(format!(
-                "`{s}` is not a weight: use allocated-bytes, allocations, peak-bytes or leaked-bytes"
+                "`{s}` is not a weight: use allocated-bytes, allocations, peak-bytes, leaked-bytes or retained-bytes"
             )),
         }
     }
@@ -1157,6 +1212,7 @@ pub fn top_sites(
         TopBy::Count => s.alloc_blocks,
         TopBy::Peak => s.peak_bytes,
         TopBy::Leaked => s.live_bytes,
+        TopBy::Retained => s.retained_bytes,
     };
     rows.sort_by(|x, y| key(y.1).cmp(&key(x.1)).then(x.0.cmp(&y.0)));
     rows
@@ -1215,6 +1271,7 @@ pub fn top_rows(a: &Analysis, by: TopBy, n: usize, depth: usize) -> Vec<TopRow<'
                 r.live_bytes = r.live_bytes.saturating_add(st.live_bytes);
                 r.peak_blocks += st.peak_blocks;
                 r.peak_bytes = r.peak_bytes.saturating_add(st.peak_bytes);
+                r.retained_bytes = r.retained_bytes.saturating_add(st.retained_bytes);
                 rows[i].stacks += 1;
             }
             None => {
@@ -1233,6 +1290,7 @@ pub fn top_rows(a: &Analysis, by: TopBy, n: usize, depth: usize) -> Vec<TopRow<'
         TopBy::Count => s.alloc_blocks,
         TopBy::Peak => s.peak_bytes,
         TopBy::Leaked => s.live_bytes,
+        TopBy::Retained => s.retained_bytes,
     };
     // Stable: ties keep the sites' order.
     rows.sort_by_key(|r| std::cmp::Reverse(key(&r.stats)));
@@ -1250,6 +1308,7 @@ pub fn top_json(a: &Analysis, by: TopBy, n: usize, depth: usize) -> serde_json::
         n.min(rows.len())
     };
     let s = &a.summary;
+    let graph = crate::retainers::exit_graph(a).is_some();
     serde_json::json!({
         "module": a.module,
         "weight": by.name(),
@@ -1262,7 +1321,7 @@ pub fn top_json(a: &Analysis, by: TopBy, n: usize, depth: usize) -> serde_json::
         },
         "rows": rows.iter().take(shown).map(|r| {
             let st = &r.stats;
-            serde_json::json!({
+            let mut row = serde_json::json!({
                 "allocated_bytes": st.alloc_bytes,
                 "allocations": st.alloc_blocks,
                 "peak_bytes": st.peak_bytes,
@@ -1271,7 +1330,11 @@ pub fn top_json(a: &Analysis, by: TopBy, n: usize, depth: usize) -> serde_json::
                 "site": r.label,
                 "stacks": r.stacks,
                 "frames": r.frames,
-            })
+            });
+            if let (true, Some(o)) = (graph, row.as_object_mut()) {
+                o.insert("retained_bytes".into(), st.retained_bytes.into());
+            }
+            row
         }).collect::<Vec<_>>(),
     })
 }
@@ -1302,14 +1365,24 @@ pub fn top(a: &Analysis, by: TopBy, n: usize, depth: usize) -> String {
             name.to_string()
         }
     };
+    // The retained column only when sorting by it: other tables read as
+    // before.
+    let retained = |v: String| {
+        if by == TopBy::Retained {
+            format!("{v:>16}  ")
+        } else {
+            String::new()
+        }
+    };
     let _ = writeln!(
         out,
-        "\n{:>4}  {:>16}  {:>13}  {:>16}  {:>16}  site (your first frame, then its callers)",
+        "\n{:>4}  {:>16}  {:>13}  {:>16}  {:>16}  {}site (your first frame, then its callers)",
         "#",
         mark(TopBy::Bytes, "allocated (B)"),
         mark(TopBy::Count, "allocations"),
         mark(TopBy::Peak, "at peak (B)"),
         mark(TopBy::Leaked, "at exit (B)"),
+        retained(mark(TopBy::Retained, "retained (B)")),
     );
     let shown = if n == 0 {
         rows.len()
@@ -1320,12 +1393,13 @@ pub fn top(a: &Analysis, by: TopBy, n: usize, depth: usize) -> String {
         let st = &r.stats;
         let _ = writeln!(
             out,
-            "{:>4}  {:>16}  {:>13}  {:>16}  {:>16}  {}",
+            "{:>4}  {:>16}  {:>13}  {:>16}  {:>16}  {}{}",
             i + 1,
             thousands(st.alloc_bytes),
             thousands(st.alloc_blocks),
             thousands(st.peak_bytes),
             thousands(st.live_bytes),
+            retained(thousands(st.retained_bytes)),
             r.label,
         );
     }

@@ -1320,6 +1320,127 @@ mod samples {
         assert!(static_variables(&sample("c/leaky.stripped.wasm")).is_empty());
     }
 
+    /// A module of only custom sections.
+    fn with_customs(sections: &[(&str, &[u8])]) -> Vec<u8> {
+        fn leb(out: &mut Vec<u8>, mut v: usize) {
+            loop {
+                let b = (v & 0x7f) as u8;
+                v >>= 7;
+                if v == 0 {
+                    out.push(b);
+                    return;
+                }
+                out.push(b | 0x80);
+            }
+        }
+        let mut out = b"\0asm\x01\0\0\0".to_vec();
+        for (name, data) in sections {
+            let mut body = Vec::new();
+            leb(&mut body, name.len());
+            body.extend_from_slice(name.as_bytes());
+            body.extend_from_slice(data);
+            out.push(0);
+            leb(&mut out, body.len());
+            out.extend(body);
+        }
+        out
+    }
+
+    #[test]
+    fn malformed_dwarf_gives_what_reads_and_never_panics() {
+        let wasm = sample("c/registry.wasm");
+        let layout = Layout::of(&wasm);
+        let dwarf: Vec<(&str, &[u8])> = layout
+            .customs
+            .iter()
+            .filter(|(n, _)| n.starts_with(".debug_"))
+            .copied()
+            .collect();
+        // Copied whole into a module of its own, it reads the same.
+        let whole = static_variables(&with_customs(&dwarf));
+        let g = named(&whole, "g_registry");
+        assert_eq!(g.ty.as_deref(), Some("struct entry *"));
+        let count = whole.len();
+        // Cut short anywhere, or with bytes flipped, each section gives a
+        // part of the variables (or none), never a panic or an overlap.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..400 {
+            let which = round % dwarf.len();
+            let (name, data) = dwarf[which];
+            let mut bad = data.to_vec();
+            if round % 2 == 0 {
+                bad.truncate((next() % (data.len() as u64 + 1)) as usize);
+            } else {
+                for _ in 0..1 + next() % 8 {
+                    if !bad.is_empty() {
+                        let at = (next() % bad.len() as u64) as usize;
+                        bad[at] = next() as u8;
+                    }
+                }
+            }
+            let mut sections = dwarf.clone();
+            sections[which] = (name, &bad);
+            let roots = static_variables(&with_customs(&sections));
+            assert_disjoint(&roots);
+            assert!(roots.len() <= count + 64, "{name}: {}", roots.len());
+        }
+        // A type that is its own pointee, a unit that claims more bytes
+        // than there are, nonsense: nothing named, no endless work.
+        let info_junk: &[u8] = &[0xff, 0xff, 0xff, 0xff, 4, 0, 0, 0, 0, 0, 4, 1, 2, 3];
+        assert!(static_variables(&with_customs(&[(".debug_info", info_junk)])).is_empty());
+        assert!(static_variables(&with_customs(&[(".debug_info", &[])])).is_empty());
+    }
+
+    #[test]
+    fn a_type_that_refers_to_itself_ends() {
+        // DWARF 4, one unit: abbrevs 1 = compile_unit (children), 2 =
+        // variable (name string, type ref4, location exprloc), 3 =
+        // pointer_type (type ref4, no size) pointing at itself, 4 =
+        // typedef (name, type ref4) of the pointer.
+        let abbrev: &[u8] = &[
+            1, 0x11, 1, 0, 0, // compile_unit, children, no attributes
+            2, 0x34, 0, 0x03, 0x08, 0x49, 0x13, 0x02, 0x18, 0, 0, // variable
+            3, 0x0f, 0, 0x49, 0x13, 0, 0, // pointer_type
+            4, 0x16, 0, 0x03, 0x08, 0x49, 0x13, 0, 0, // typedef
+            0,
+        ];
+        let mut dies: Vec<u8> = vec![1];
+        // The variable `v` at 0x1000, of type at offset X (patched below).
+        let var_at = dies.len();
+        dies.extend_from_slice(&[2, b'v', 0, 0, 0, 0, 0, 5, 0x03, 0x00, 0x10, 0, 0]);
+        let ptr = 11 + dies.len();
+        dies.extend_from_slice(&[3, 0, 0, 0, 0]);
+        let tdef = 11 + dies.len();
+        dies.extend_from_slice(&[4, b't', 0, 0, 0, 0, 0]);
+        dies.push(0);
+        dies[var_at + 3..var_at + 7].copy_from_slice(&(tdef as u32).to_le_bytes());
+        let p = ptr - 11;
+        dies[p + 1..p + 5].copy_from_slice(&(ptr as u32).to_le_bytes());
+        let t = tdef - 11;
+        dies[t + 3..t + 7].copy_from_slice(&(ptr as u32).to_le_bytes());
+        let mut info: Vec<u8> = Vec::new();
+        info.extend_from_slice(&((7 + dies.len()) as u32).to_le_bytes());
+        info.extend_from_slice(&[4, 0, 0, 0, 0, 0, 4]);
+        info.extend_from_slice(&dies);
+        let roots = static_variables(&with_customs(&[
+            (".debug_info", &info),
+            (".debug_abbrev", abbrev),
+        ]));
+        // A pointer has the address size even when its pointee is unknown.
+        assert_eq!(roots.len(), 1, "{roots:#?}");
+        assert_eq!(
+            (roots[0].name.as_str(), roots[0].addr, roots[0].size),
+            ("v", 0x1000, 4)
+        );
+        assert_eq!(roots[0].ty.as_deref(), Some("t"));
+    }
+
     /// The named roots of the module at `$HEAPSCOPE_VARS_WASM`, printed with
     /// the time they took: `HEAPSCOPE_VARS_WASM=x.wasm cargo test -p
     /// heapscope-collector variables::samples::dump -- --ignored --nocapture`.

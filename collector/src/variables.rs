@@ -229,10 +229,10 @@ struct Ctx<'a> {
     files: HashMap<(usize, u64), Option<String>>,
 }
 
-/// The variables with a fixed address in the DWARF sections of `layout`
-/// named `prefix` + `.debug_*`, unsorted.
-fn dwarf_variables(layout: &Layout<'_>, prefix: &str) -> Vec<RootInfo> {
-    let mut sections: HashMap<&str, &[u8]> = HashMap::new();
+/// The DWARF sections of `layout` named `prefix` + `.debug_*`, with their
+/// units parsed (those that parse), or `None` without `.debug_info`.
+fn load<'a>(layout: &Layout<'a>, prefix: &str) -> Option<Ctx<'a>> {
+    let mut sections: HashMap<&str, &'a [u8]> = HashMap::new();
     for (name, data) in &layout.customs {
         if let Some(base) = name.strip_prefix(prefix) {
             if base.starts_with(".debug_") {
@@ -241,16 +241,15 @@ fn dwarf_variables(layout: &Layout<'_>, prefix: &str) -> Vec<RootInfo> {
         }
     }
     if !sections.contains_key(".debug_info") {
-        return Vec::new();
+        return None;
     }
-    let Ok(dwarf) = gimli::Dwarf::load(|id| -> Result<R<'_>, gimli::Error> {
+    let dwarf = gimli::Dwarf::load(|id| -> Result<R<'a>, gimli::Error> {
         Ok(EndianSlice::new(
             sections.get(id.name()).copied().unwrap_or(&[]),
             LittleEndian,
         ))
-    }) else {
-        return Vec::new();
-    };
+    })
+    .ok()?;
     let mut units = Vec::new();
     let mut headers = dwarf.units();
     while let Ok(Some(header)) = headers.next() {
@@ -260,13 +259,21 @@ fn dwarf_variables(layout: &Layout<'_>, prefix: &str) -> Vec<RootInfo> {
         }
     }
     let langs = units.iter().map(language).collect();
-    let mut ctx = Ctx {
+    Some(Ctx {
         dwarf,
         units,
         langs,
         types: HashMap::new(),
         scopes: HashMap::new(),
         files: HashMap::new(),
+    })
+}
+
+/// The variables with a fixed address in the DWARF sections of `layout`
+/// named `prefix` + `.debug_*`, unsorted.
+fn dwarf_variables(layout: &Layout<'_>, prefix: &str) -> Vec<RootInfo> {
+    let Some(mut ctx) = load(layout, prefix) else {
+        return Vec::new();
     };
     let mut out = Vec::new();
     for u in 0..ctx.units.len() {
@@ -285,6 +292,191 @@ fn dwarf_variables(layout: &Layout<'_>, prefix: &str) -> Vec<RootInfo> {
         }
     }
     out
+}
+
+/// The generic functions whose monomorphisations tell what they allocate:
+/// their type parameter `T` (for a hash table, its `(K, V)` entries).
+const ALLOCATING: [&str; 9] = [
+    "alloc::raw_vec::RawVec<",
+    "alloc::vec::Vec<",
+    "alloc::collections::vec_deque::VecDeque<",
+    "alloc::collections::binary_heap::BinaryHeap<",
+    "alloc::boxed::Box<",
+    "alloc::rc::Rc<",
+    "alloc::sync::Arc<",
+    "hashbrown::raw::RawTable<",
+    "hashbrown::raw::inner::RawTable<",
+];
+
+/// The type allocated at each of `code_offsets` (call sites' offsets in
+/// the code section, as DWARF and [`heapscope_trace::abi::Site`] count
+/// them), where DWARF tells it: the `T` of the innermost `RawVec<T>`,
+/// `Vec<T>`, `Box<T>`, `Rc<T>`, `Arc<T>`, `VecDeque<T>` or hashbrown
+/// `RawTable<T>` function (inlined or not) whose code holds the call,
+/// rendered as [`shorten_rust_type`] does (`Node`, `RefCell<Session>`,
+/// `(String, Box<[u8]>)`). `None` elsewhere (a call outside such a
+/// function: the caller's own call site may tell it), and for every
+/// offset without DWARF. One DWARF read for all offsets.
+pub(crate) fn allocated_types(wasm: &[u8], code_offsets: &[u64]) -> Vec<Option<String>> {
+    let mut out = vec![None; code_offsets.len()];
+    let layout = Layout::of(wasm);
+    let Some(mut ctx) =
+        load(&layout, "").or_else(|| load(&layout, heapscope_trace::abi::DWARF_SECTION_PREFIX))
+    else {
+        return out;
+    };
+    // Which units' code holds each offset.
+    let mut ranges: Vec<(u64, u64, usize)> = Vec::new();
+    for (u, unit) in ctx.units.iter().enumerate() {
+        if let Ok(mut it) = ctx.dwarf.unit_ranges(unit) {
+            while let Ok(Some(r)) = it.next() {
+                // Empty ranges and ranges at 0 (the tombstone of dropped
+                // code in older linkers) say nothing.
+                if r.begin < r.end && r.begin > 0 {
+                    ranges.push((r.begin, r.end, u));
+                }
+                if ranges.len() >= MAX_VARIABLES {
+                    break;
+                }
+            }
+        }
+    }
+    let mut by_unit: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (q, &at) in code_offsets.iter().enumerate() {
+        for &(b, e, u) in &ranges {
+            if b <= at && at < e {
+                let qs = by_unit.entry(u).or_default();
+                if qs.last() != Some(&q) {
+                    qs.push(q);
+                }
+            }
+        }
+    }
+    let mut units: Vec<(usize, Vec<usize>)> = by_unit.into_iter().collect();
+    units.sort();
+    for (u, qs) in units {
+        let at: Vec<u64> = qs.iter().map(|&q| code_offsets[q]).collect();
+        let chains = function_chains(&ctx, u, &at);
+        for (q, chain) in qs.into_iter().zip(chains) {
+            if out[q].is_some() {
+                continue;
+            }
+            out[q] = chain
+                .iter()
+                .rev()
+                .find_map(|&o| allocated_by(&mut ctx, u, o));
+        }
+    }
+    out
+}
+
+/// For each of `at`, the functions and inlined copies of unit `u` whose
+/// code holds it, outermost first.
+fn function_chains(ctx: &Ctx<'_>, u: usize, at: &[u64]) -> Vec<Vec<UnitOffset>> {
+    let unit = &ctx.units[u];
+    let mut chains = vec![Vec::new(); at.len()];
+    let mut cursor = unit.entries();
+    while let Ok(Some(e)) = cursor.next_dfs() {
+        if !matches!(
+            e.tag(),
+            gimli::DW_TAG_subprogram | gimli::DW_TAG_inlined_subroutine
+        ) {
+            continue;
+        }
+        let Ok(mut ranges) = ctx.dwarf.die_ranges(unit, e) else {
+            continue;
+        };
+        let mut n = 0;
+        while let Ok(Some(r)) = ranges.next() {
+            n += 1;
+            if n > 4096 {
+                break;
+            }
+            if r.begin == 0 || r.begin >= r.end {
+                continue;
+            }
+            for (i, &a) in at.iter().enumerate() {
+                if r.begin <= a && a < r.end && chains[i].last() != Some(&e.offset()) {
+                    chains[i].push(e.offset());
+                    if chains[i].len() > 256 {
+                        chains[i].remove(0);
+                    }
+                }
+            }
+        }
+    }
+    chains
+}
+
+/// The `T` that function (or inlined copy) `o` of unit `u` allocates, when
+/// it is one of [`ALLOCATING`]'s.
+fn allocated_by(ctx: &mut Ctx<'_>, u: usize, o: UnitOffset) -> Option<String> {
+    // The copy, its abstract instance, the declaration: the name may be on
+    // any, the type parameters on the first two.
+    let mut visited: Vec<UnitOffset> = vec![o];
+    let mut name: Option<String> = None;
+    let mut at = o;
+    for _ in 0..4 {
+        let e = ctx.units[u].entry(at).ok()?;
+        if name.is_none() {
+            let linkage = e
+                .attr_value(gimli::DW_AT_linkage_name)
+                .or_else(|| e.attr_value(gimli::DW_AT_MIPS_linkage_name));
+            if let Some(l) = linkage {
+                name = attr_string(ctx, u, l).map(|l| heapscope_instrument::discover::demangle(&l));
+            }
+        }
+        let next = e
+            .attr_value(gimli::DW_AT_abstract_origin)
+            .or_else(|| e.attr_value(gimli::DW_AT_specification));
+        match next {
+            Some(AttributeValue::UnitRef(n)) if !visited.contains(&n) => {
+                visited.push(n);
+                at = n;
+            }
+            _ => break,
+        }
+    }
+    let name = name?;
+    let bare = name.strip_prefix('<').unwrap_or(&name);
+    if !ALLOCATING.iter().any(|p| bare.starts_with(p)) {
+        return None;
+    }
+    for v in visited {
+        let Some(t) = type_parameter(ctx, u, v, "T") else {
+            continue;
+        };
+        let (ty, _) = type_info(ctx, u, t, 0);
+        return ty.map(|t| shorten_rust_type(&t));
+    }
+    None
+}
+
+/// The type of entry `o`'s template type parameter called `name`.
+fn type_parameter(ctx: &Ctx<'_>, u: usize, o: UnitOffset, name: &str) -> Option<UnitOffset> {
+    let mut tree = ctx.units[u].entries_tree(Some(o)).ok()?;
+    let root = tree.root().ok()?;
+    let mut children = root.children();
+    let mut seen = 0;
+    while let Ok(Some(child)) = children.next() {
+        seen += 1;
+        if seen > 4096 {
+            break;
+        }
+        let e = child.entry();
+        if e.tag() != gimli::DW_TAG_template_type_parameter {
+            continue;
+        }
+        let n = e
+            .attr_value(gimli::DW_AT_name)
+            .and_then(|n| attr_string(ctx, u, n));
+        if n.as_deref() == Some(name) {
+            if let Some(AttributeValue::UnitRef(t)) = e.attr_value(gimli::DW_AT_type) {
+                return Some(t);
+            }
+        }
+    }
+    None
 }
 
 /// The language of `unit`, from its root's `DW_AT_language`.
@@ -1318,6 +1510,131 @@ mod samples {
         );
         // Neither: nothing named (the scan's "static data" covers it all).
         assert!(static_variables(&sample("c/leaky.stripped.wasm")).is_empty());
+    }
+
+    /// Each function's name (name section) and code range (offsets in the
+    /// code section's payload, as sites count them).
+    fn function_ranges(wasm: &[u8]) -> Vec<(String, std::ops::Range<u64>)> {
+        use wasmparser::{Name, Payload};
+        let mut imported = 0u32;
+        let mut code_start = 0usize;
+        let mut bodies = Vec::new();
+        let mut names: HashMap<u32, String> = HashMap::new();
+        for p in wasmparser::Parser::new(0).parse_all(wasm) {
+            match p.unwrap() {
+                Payload::ImportSection(s) => {
+                    for i in s.into_imports() {
+                        if matches!(i.unwrap().ty, wasmparser::TypeRef::Func(_)) {
+                            imported += 1;
+                        }
+                    }
+                }
+                Payload::CodeSectionStart { range, .. } => code_start = range.start,
+                Payload::CodeSectionEntry(b) => bodies.push(b.range()),
+                Payload::CustomSection(c) if c.name() == "name" => {
+                    let r = wasmparser::NameSectionReader::new(wasmparser::BinaryReader::new(
+                        c.data(),
+                        c.data_offset(),
+                    ));
+                    for n in r {
+                        if let Ok(Name::Function(map)) = n {
+                            for f in map.into_iter().flatten() {
+                                names.insert(
+                                    f.index,
+                                    heapscope_instrument::discover::demangle(f.name),
+                                );
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let name = names
+                    .get(&(i as u32 + imported))
+                    .cloned()
+                    .unwrap_or_default();
+                let start = (r.start - code_start) as u64;
+                (name, start..(r.end - code_start) as u64)
+            })
+            .collect()
+    }
+
+    /// The types `allocated_types` finds anywhere in the functions whose
+    /// name starts with `prefix`, by function.
+    fn allocated_in(wasm: &[u8], prefix: &str) -> Vec<(String, Vec<String>)> {
+        let fns: Vec<(String, std::ops::Range<u64>)> = function_ranges(wasm)
+            .into_iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .collect();
+        let offsets: Vec<u64> = fns.iter().flat_map(|(_, r)| r.clone()).collect();
+        let types = allocated_types(wasm, &offsets);
+        let mut i = 0;
+        fns.into_iter()
+            .map(|(n, r)| {
+                let mut ts: Vec<String> = types[i..i + (r.end - r.start) as usize]
+                    .iter()
+                    .flatten()
+                    .cloned()
+                    .collect();
+                i += (r.end - r.start) as usize;
+                ts.sort();
+                ts.dedup();
+                (n, ts)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rust_allocations_tell_their_type() {
+        let wasm = sample("actor/actor-leaky.wasm");
+        let found = allocated_in(&wasm, "actor::");
+        let of = |f: &str| {
+            found
+                .iter()
+                .find(|(n, _)| n == f)
+                .map(|(_, ts)| ts.clone())
+                .unwrap_or_else(|| panic!("no function {f}: {found:?}"))
+        };
+        // The key (a String's bytes) and the map's entries (hashbrown's
+        // RawTable<(K, V)>, inlined into the insert).
+        assert_eq!(of("actor::cache_insert"), ["(String, Box<[u8]>)", "u8"]);
+        // vec![b' '; RECORD_BYTES]: a RawVec<u8>.
+        assert_eq!(of("actor::render_record"), ["u8"]);
+        // Code outside the allocating generics tells nothing.
+        assert_eq!(
+            of("actor::_::<impl serde_core::ser::Serialize for actor::Reply>::serialize"),
+            Vec::<String>::new()
+        );
+        // C has no such functions; without DWARF nothing is known.
+        let c = sample("c/registry.wasm");
+        assert!(allocated_types(&c, &[0, 100, 1000])
+            .iter()
+            .all(Option::is_none));
+        assert_eq!(allocated_types(b"\0asm\x01\0\0\0", &[5]), [None]);
+    }
+
+    #[test]
+    #[ignore]
+    fn dump_allocated() {
+        let Ok(path) = std::env::var("HEAPSCOPE_VARS_WASM") else {
+            return;
+        };
+        let prefix = std::env::var("HEAPSCOPE_VARS_PREFIX").unwrap_or_default();
+        let wasm = std::fs::read(&path).unwrap();
+        let t = std::time::Instant::now();
+        let found = allocated_in(&wasm, &prefix);
+        let took = t.elapsed();
+        for (n, ts) in &found {
+            if !ts.is_empty() {
+                println!("{n}: {ts:?}");
+            }
+        }
+        println!("{} functions in {took:?}", found.len());
     }
 
     /// A module of only custom sections.

@@ -213,7 +213,12 @@ struct Found<'a> {
     /// The declaration it defines or the abstract variable it is an
     /// instance of.
     origin: Option<UnitOffset>,
-    addr: u64,
+    /// Where it is: one address (its type gives the size), or the
+    /// addresses and sizes of the pieces of it that are in memory (LLVM
+    /// splits a static whose fields it can keep apart: Rust's
+    /// `Mutex<Vec<_>>` as a flag, the vector's capacity, pointer and
+    /// length at separate addresses).
+    places: Vec<(u64, Option<u64>)>,
 }
 
 /// Everything the resolution of one module's variables uses.
@@ -283,11 +288,10 @@ fn dwarf_variables(layout: &Layout<'_>, prefix: &str) -> Vec<RootInfo> {
             MAX_VARIABLES.saturating_sub(out.len()),
         );
         for f in found {
-            if let Some(r) = resolve(&mut ctx, u, f) {
-                out.push(r);
-            }
+            out.extend(resolve(&mut ctx, u, f));
         }
         if out.len() >= MAX_VARIABLES {
+            out.truncate(MAX_VARIABLES);
             break;
         }
     }
@@ -447,7 +451,16 @@ fn allocated_by(ctx: &mut Ctx<'_>, u: usize, o: UnitOffset) -> Option<String> {
             continue;
         };
         let (ty, _) = type_info(ctx, u, t, 0);
-        return ty.map(|t| shorten_rust_type(&t));
+        // `Rc::new` allocates a `Box<RcInner<T>>`: the `T` is the news.
+        return ty.map(|t| {
+            let t = shorten_rust_type(&t);
+            for wrapper in ["RcInner<", "ArcInner<", "RcBox<"] {
+                if let Some(inner) = t.strip_prefix(wrapper).and_then(|r| r.strip_suffix('>')) {
+                    return inner.to_string();
+                }
+            }
+            t
+        });
     }
     None
 }
@@ -581,27 +594,15 @@ fn found<'a>(
         file: None,
         line: 0,
         origin: None,
-        addr: 0,
+        places: Vec::new(),
     };
-    let mut addr = None;
     for a in attrs {
         match a.name() {
             gimli::DW_AT_location => {
                 let AttributeValue::Exprloc(expr) = a.value() else {
                     return None;
                 };
-                let mut ops = expr.operations(encoding);
-                let first = ops.next().ok()??;
-                if !matches!(ops.next(), Ok(None)) {
-                    return None;
-                }
-                addr = match first {
-                    gimli::Operation::Address { address } => Some(address),
-                    gimli::Operation::AddressIndex { index } => {
-                        Some(dwarf.address(unit, index).ok()?)
-                    }
-                    _ => return None,
-                };
+                f.places = places(dwarf, unit, encoding, expr);
             }
             gimli::DW_AT_name => f.name = Some(a.value()),
             gimli::DW_AT_linkage_name | gimli::DW_AT_MIPS_linkage_name => {
@@ -623,13 +624,72 @@ fn found<'a>(
             _ => {}
         }
     }
-    f.addr = addr?;
+    if f.places.is_empty() {
+        return None;
+    }
     Some(f)
 }
 
-/// The root of variable `f` of unit `u`, or `None` when it has no name,
-/// no known size, or an address no memory can have.
-fn resolve<'a>(ctx: &mut Ctx<'a>, u: usize, mut f: Found<'a>) -> Option<RootInfo> {
+/// The places in memory of a location expression: `DW_OP_addr A` alone
+/// (`(A, None)`), or the pieces `DW_OP_addr A, DW_OP_piece N` of a
+/// composite (`(A, Some(N))`; pieces that are values or registers left
+/// out). Anything else: none.
+fn places<'a>(
+    dwarf: &gimli::Dwarf<R<'a>>,
+    unit: &gimli::Unit<R<'a>>,
+    encoding: gimli::Encoding,
+    expr: gimli::Expression<R<'a>>,
+) -> Vec<(u64, Option<u64>)> {
+    let mut out = Vec::new();
+    let mut ops = expr.operations(encoding);
+    // The operations since the last piece: one address, or something else.
+    let mut group: Option<Option<u64>> = None;
+    let mut pieces = false;
+    for _ in 0..1024 {
+        let op = match ops.next() {
+            Ok(Some(op)) => op,
+            Ok(None) => break,
+            Err(_) => return Vec::new(),
+        };
+        match op {
+            gimli::Operation::Address { address } if group.is_none() => {
+                group = Some(Some(address));
+            }
+            gimli::Operation::AddressIndex { index } if group.is_none() => {
+                group = Some(dwarf.address(unit, index).ok());
+            }
+            gimli::Operation::Piece {
+                size_in_bits,
+                bit_offset: None,
+            } => {
+                pieces = true;
+                if let Some(Some(a)) = group {
+                    if size_in_bits % 8 == 0 && size_in_bits > 0 {
+                        out.push((a, Some(size_in_bits / 8)));
+                    }
+                }
+                group = None;
+            }
+            _ => group = Some(None),
+        }
+    }
+    if !pieces {
+        return match group {
+            Some(Some(a)) => vec![(a, None)],
+            _ => Vec::new(),
+        };
+    }
+    out
+}
+
+/// The roots of variable `f` of unit `u` (one, or one per piece in
+/// memory), none when it has no name, no known size, or an address no
+/// memory can have.
+fn resolve<'a>(ctx: &mut Ctx<'a>, u: usize, mut f: Found<'a>) -> Vec<RootInfo> {
+    resolve_some(ctx, u, &mut f).unwrap_or_default()
+}
+
+fn resolve_some<'a>(ctx: &mut Ctx<'a>, u: usize, f: &mut Found<'a>) -> Option<Vec<RootInfo>> {
     let unit = &ctx.units[u];
     // A definition of a declaration, or an instance of an abstract
     // variable: what it lacks comes from there (and its scope, when the
@@ -670,16 +730,23 @@ fn resolve<'a>(ctx: &mut Ctx<'a>, u: usize, mut f: Found<'a>) -> Option<RootInfo
         Some(t) => type_ref(ctx, u, t).map_or((None, None), |(tu, to)| type_info(ctx, tu, to, 0)),
         None => (None, None),
     };
-    let size = size.filter(|s| *s > 0)?;
     let limit = if address_size >= 8 {
         u64::MAX
     } else {
         1u64 << (8 * u32::from(address_size.max(1)))
     };
-    let end = f.addr.checked_add(size)?;
     // Address 0 is null and the top of the space is the linker's
     // tombstone for data it dropped.
-    if f.addr == 0 || end > limit || f.addr >= limit - 16 {
+    let places: Vec<(u64, u64)> = f
+        .places
+        .iter()
+        .filter_map(|&(addr, piece)| {
+            let size = piece.or(size).filter(|s| *s > 0)?;
+            let end = addr.checked_add(size)?;
+            (addr != 0 && end <= limit && addr < limit - 16).then_some((addr, size))
+        })
+        .collect();
+    if places.is_empty() {
         return None;
     }
     let mut parts: Vec<String> = Vec::new();
@@ -720,15 +787,21 @@ fn resolve<'a>(ctx: &mut Ctx<'a>, u: usize, mut f: Found<'a>) -> Option<RootInfo
         return None;
     }
     let file = f.file.and_then(|i| file_path(ctx, u, i));
-    Some(RootInfo {
-        kind: RootKind::Variable,
-        name,
-        ty,
-        file,
-        line: u32::try_from(f.line).unwrap_or(0),
-        addr: f.addr,
-        size,
-    })
+    let line = u32::try_from(f.line).unwrap_or(0);
+    Some(
+        places
+            .into_iter()
+            .map(|(addr, size)| RootInfo {
+                kind: RootKind::Variable,
+                name: name.clone(),
+                ty: ty.clone(),
+                file: file.clone(),
+                line,
+                addr,
+                size,
+            })
+            .collect(),
+    )
 }
 
 /// The string an attribute value names (inline or in a string section).
@@ -1616,6 +1689,34 @@ mod samples {
             .iter()
             .all(Option::is_none));
         assert_eq!(allocated_types(b"\0asm\x01\0\0\0", &[5]), [None]);
+    }
+
+    #[test]
+    fn a_rust_static_split_into_pieces_is_named_in_each() {
+        // LLVM keeps the fields of `SESSIONS: Mutex<Vec<Box<Session>>>` at
+        // separate addresses (the poison flag as a value, the vector's
+        // capacity, pointer, length): the pieces in memory are roots of
+        // its name, the pointer to the vector's buffer among them.
+        let wasm = sample("rust/sessions.wasm");
+        let roots = static_variables(&wasm);
+        assert_disjoint(&roots);
+        let pieces: Vec<&RootInfo> = roots
+            .iter()
+            .filter(|r| r.name == "sessions::SESSIONS")
+            .collect();
+        assert_eq!(pieces.len(), 3, "{pieces:#?}");
+        for p in &pieces {
+            assert_eq!(p.ty.as_deref(), Some("Mutex<Vec<Box<Session>>>"));
+            assert_eq!((p.size, p.line), (4, 39));
+        }
+        // What they allocate: the sessions (boxed), the Rc'd nodes.
+        let found = allocated_in(&wasm, "sessions::");
+        let of = |f: &str| found.iter().find(|(n, _)| n == f).map(|(_, t)| t.clone());
+        assert_eq!(
+            of("sessions::open_session").unwrap(),
+            ["Box<Session>", "Session"]
+        );
+        assert_eq!(of("sessions::make_node").unwrap(), ["RefCell<Node>"]);
     }
 
     #[test]

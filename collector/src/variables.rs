@@ -361,14 +361,18 @@ pub(crate) fn allocated_types(wasm: &[u8], code_offsets: &[u64]) -> Vec<Option<S
     for (u, qs) in units {
         let at: Vec<u64> = qs.iter().map(|&q| code_offsets[q]).collect();
         let chains = function_chains(&ctx, u, &at);
+        // Many sites share their functions: each looked at once.
+        let mut known: HashMap<UnitOffset, Option<String>> = HashMap::new();
         for (q, chain) in qs.into_iter().zip(chains) {
             if out[q].is_some() {
                 continue;
             }
-            out[q] = chain
-                .iter()
-                .rev()
-                .find_map(|&o| allocated_by(&mut ctx, u, o));
+            out[q] = chain.iter().rev().find_map(|&o| {
+                known
+                    .entry(o)
+                    .or_insert_with(|| allocated_by(&mut ctx, u, o))
+                    .clone()
+            });
         }
     }
     out
@@ -379,6 +383,9 @@ pub(crate) fn allocated_types(wasm: &[u8], code_offsets: &[u64]) -> Vec<Option<S
 fn function_chains(ctx: &Ctx<'_>, u: usize, at: &[u64]) -> Vec<Vec<UnitOffset>> {
     let unit = &ctx.units[u];
     let mut chains = vec![Vec::new(); at.len()];
+    // The offsets in order, to find those in a range by bisection.
+    let mut sorted: Vec<(u64, usize)> = at.iter().copied().zip(0..).collect();
+    sorted.sort_unstable();
     let mut cursor = unit.entries();
     while let Ok(Some(e)) = cursor.next_dfs() {
         if !matches!(
@@ -399,12 +406,13 @@ fn function_chains(ctx: &Ctx<'_>, u: usize, at: &[u64]) -> Vec<Vec<UnitOffset>> 
             if r.begin == 0 || r.begin >= r.end {
                 continue;
             }
-            for (i, &a) in at.iter().enumerate() {
-                if r.begin <= a && a < r.end && chains[i].last() != Some(&e.offset()) {
+            let from = sorted.partition_point(|&(a, _)| a < r.begin);
+            for &(a, i) in &sorted[from..] {
+                if a >= r.end {
+                    break;
+                }
+                if chains[i].last() != Some(&e.offset()) && chains[i].len() < 256 {
                     chains[i].push(e.offset());
-                    if chains[i].len() > 256 {
-                        chains[i].remove(0);
-                    }
                 }
             }
         }

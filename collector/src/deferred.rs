@@ -14,7 +14,9 @@
 //! between such points (an actor's invocations) never wake the thread.
 
 use crate::recorder::Recorder;
-use heapscope_trace::abi::{EventRecord, EventRecords, EVENT_FREE, EVENT_REALLOC_CHECK};
+use heapscope_trace::abi::{
+    EventRecord, EventRecords, EVENT_FREE, EVENT_REALLOC, EVENT_REALLOC_CHECK,
+};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -190,7 +192,16 @@ fn run_thread(shared: &Shared, rx: Receiver<Vec<u8>>, spare: Sender<Vec<u8>>) {
 /// short: a guest writing the buffer itself) are one invalid event.
 pub fn apply_records(rec: &mut Recorder, buf: &[u8]) {
     let mut records = EventRecords::new(buf);
+    // The live table's slots of the events a few records ahead are asked
+    // for before they are needed, so their cache misses overlap.
+    let mut ahead = EventRecords::new(buf);
+    for (ev, _) in ahead.by_ref().take(PREFETCH_AHEAD) {
+        prefetch(rec, &ev);
+    }
     for (ev, raw) in records.by_ref() {
+        if let Some((next, _)) = ahead.next() {
+            prefetch(rec, &next);
+        }
         // free(NULL) is no event, and a reallocation's check needs its
         // stack only when its pointer is not a block.
         let skip = match ev.tag {
@@ -205,5 +216,17 @@ pub fn apply_records(rec: &mut Recorder, buf: &[u8]) {
     }
     if records.rest() > 0 {
         rec.invalid_event();
+    }
+}
+
+/// How many records ahead [`apply_records`] prefetches the live table.
+const PREFETCH_AHEAD: usize = 8;
+
+/// Prefetch the live table's slots `ev` will look up.
+#[inline]
+fn prefetch(rec: &Recorder, ev: &EventRecord) {
+    rec.model.prefetch(ev.a);
+    if ev.tag == EVENT_REALLOC {
+        rec.model.prefetch(ev.b);
     }
 }

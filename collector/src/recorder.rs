@@ -87,10 +87,10 @@ pub(crate) fn phase(p: Option<&Progress>, phase: Phase) {
 
 /// How often the recorder looks at the clock, in events.
 const CLOCK_EVERY: u32 = 256;
-/// Stacks of at most this many bytes (64 call sites) are looked up whole.
-const SHORT_STACK: usize = 256;
-/// Distinct stacks looked up whole, at most (about 300 MB at worst).
-const MAX_WHOLE_STACKS: usize = 1 << 20;
+/// Edges of the calling-context tree kept, at most (16 bytes each): a
+/// guest forging a new call site on every call stops adding edges here,
+/// and its stacks are walked through the sites' frames instead.
+const MAX_EDGES: usize = 1 << 22;
 /// Stack nodes (distinct (caller stack, frame) pairs) kept per run, about
 /// 40 bytes each: a guest passing a different megabyte-deep shadow stack
 /// on every call stops adding nodes here and its stacks are cut.
@@ -144,11 +144,11 @@ pub struct Recorder {
     tables: Tables,
     /// String -> id, for interning.
     strings: FxHashMap<String, u32>,
-    /// Raw shadow-stack bytes -> stack id, for stacks of at most
-    /// [`SHORT_STACK`] bytes (deeper ones are walked from the last).
-    stacks: FxHashMap<Box<[u8]>, StackId>,
-    /// The last stack walked by `intern_stack`, as far as it was interned:
-    /// its raw bytes and the node after each of its sites.
+    /// The calling-context tree's edges: (stack node, call site) -> the
+    /// node after the site's frames (see [`Recorder::stack`]).
+    edges: FxHashMap<u64, StackId>,
+    /// The last stack interned, as far as it was: its raw bytes and the
+    /// node after each of its sites.
     last_raw: Vec<u8>,
     last_path: Vec<StackId>,
     /// (parent, frame) -> stack id: the trie of written stack nodes.
@@ -171,9 +171,6 @@ pub struct Recorder {
     /// Symbolises a site's frames the first time it is reached, when the
     /// module carries a copy of the original's DWARF.
     pub symbolizer: Option<crate::symbolize::Symbolizer>,
-    /// The last two stacks seen: raw shadow-stack bytes and id.
-    recent: [(Vec<u8>, StackId); 2],
-    recent_next: usize,
     /// Ring buffer of the last frees: (ptr, alloc stack, free stack).
     freed: Vec<(u64, StackId, StackId)>,
     freed_next: usize,
@@ -219,7 +216,7 @@ impl Recorder {
             unknown_site: None,
             tables: Tables::default(),
             strings: FxHashMap::default(),
-            stacks: FxHashMap::default(),
+            edges: FxHashMap::default(),
             nodes: FxHashMap::default(),
             last_raw: Vec::new(),
             last_path: Vec::new(),
@@ -234,8 +231,6 @@ impl Recorder {
             unrecorded_invalid: 0,
             trace_path: None,
             unreadable: None,
-            recent: [(vec![0xff; 3], 0), (vec![0xff; 3], 0)],
-            recent_next: 0,
             progress: None,
             trace_written: None,
             trace_failed: None,
@@ -250,10 +245,8 @@ impl Recorder {
     /// interned so far are forgotten (their ids hang from the old root).
     pub fn set_root(&mut self, root: StackId) {
         self.root = root;
-        self.stacks.clear();
         self.last_raw.clear();
         self.last_path.clear();
-        self.recent = [(vec![0xff; 3], 0), (vec![0xff; 3], 0)];
     }
 
     /// Bytes written to the trace so far (0 without one).
@@ -407,66 +400,52 @@ impl Recorder {
         self.site_frames = vec![None; sites.sites.len()];
         self.sites = sites.sites;
         self.unknown_site = None;
+        self.edges.clear();
+        self.last_raw.clear();
+        self.last_path.clear();
     }
 
     /// The stack id of the shadow stack `raw` (little-endian u32 site ids,
     /// outermost first).
+    ///
+    /// The stack is walked in the calling-context tree from the previous
+    /// event's: the sites it shares with the previous stack (compared as
+    /// bytes, eight at a time) keep their nodes, and each site after those
+    /// is one edge lookup, (node, site) -> node. Consecutive events mostly
+    /// differ in their innermost frames (a loop's allocation and free, a
+    /// callee returning and another called), so an event costs the frames
+    /// that changed, however deep its stack, and memory is the distinct
+    /// edges: linear in depth. Past [`MAX_STACK_NODES`] no node is added:
+    /// the stack is cut at the deepest frame known, and counted.
     #[inline]
     pub fn stack(&mut self, raw: &[u8]) -> StackId {
-        // Consecutive events mostly share a stack, or alternate between two
-        // (a loop's allocation and free): compare before hashing, the
-        // innermost call site first, where two stacks of a loop differ.
-        for k in 0..2 {
-            let seen = self.recent[k].0.as_slice();
-            if same_stack(seen, raw) {
-                return self.recent[k].1;
-            }
+        let raw = &raw[..raw.len() & !3];
+        let known = self.last_path.len();
+        let common = common_sites(raw, &self.last_raw[..known * 4]);
+        if common == known && raw.len() == known * 4 {
+            return self.last_path.last().copied().unwrap_or(self.root);
         }
-        let id = if raw.len() <= SHORT_STACK {
-            match self.stacks.get(raw) {
-                Some(&id) => id,
-                None => {
-                    let id = self.intern_stack(raw);
-                    // Bounded: past this many distinct stacks (a guest
-                    // forging them), lookups walk the trie instead.
-                    if self.stacks.len() < MAX_WHOLE_STACKS {
-                        self.stacks.insert(raw.into(), id);
-                    }
-                    id
-                }
-            }
-        } else {
-            self.intern_stack(raw)
-        };
-        let slot = self.recent_next;
-        self.recent_next ^= 1;
-        self.recent[slot].0.clear();
-        self.recent[slot].0.extend_from_slice(raw);
-        self.recent[slot].1 = id;
-        id
+        self.walk(raw, common)
     }
 
-    /// Walk the trie of stack nodes along `raw`, adding the nodes it lacks.
-    /// The walk starts where `raw` leaves the last stack walked (a deep
-    /// recursion's stacks share all but their last frames), so its cost is
-    /// the frames that differ, and memory is the distinct nodes: linear in
-    /// depth, where keeping each stack whole was quadratic. Past
-    /// [`MAX_STACK_NODES`] no node is added: the stack is cut at the deepest
-    /// frame known, and counted.
-    #[cold]
-    fn intern_stack(&mut self, raw: &[u8]) -> StackId {
-        let common = raw
-            .chunks_exact(4)
-            .zip(self.last_raw.chunks_exact(4))
-            .take(self.last_path.len())
-            .take_while(|(a, b)| a == b)
-            .count();
+    /// Intern `raw` from its site `common` on, the sites before being the
+    /// last stack's.
+    fn walk(&mut self, raw: &[u8], common: usize) -> StackId {
         self.last_path.truncate(common);
         self.last_raw.truncate(common * 4);
         let mut parent = self.last_path.last().copied().unwrap_or(self.root);
-        for chunk in raw.chunks_exact(4).skip(common) {
+        for chunk in raw[common * 4..].chunks_exact(4) {
             let site = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-            match self.site_node(parent, site) {
+            let edge = (u64::from(parent) << 32) | u64::from(site);
+            let next = match self.edges.get(&edge) {
+                Some(&node) => Some(node),
+                None => self.site_node(parent, site).inspect(|&node| {
+                    if self.edges.len() < MAX_EDGES {
+                        self.edges.insert(edge, node);
+                    }
+                }),
+            };
+            match next {
                 Some(node) => parent = node,
                 None => {
                     self.model.cut_stacks += 1;
@@ -822,9 +801,23 @@ impl Recorder {
     }
 }
 
-/// Whether two raw shadow stacks are equal: the innermost site first, where
-/// a loop's two stacks differ, so a mismatch costs one comparison.
+/// How many whole 4-byte sites `a` and `b` share from their start,
+/// compared eight bytes at a time.
 #[inline]
-fn same_stack(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.last_chunk::<4>() == b.last_chunk::<4>() && a == b
+fn common_sites(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut i = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let x = u64::from_le_bytes(x.try_into().expect("8 bytes"));
+        let y = u64::from_le_bytes(y.try_into().expect("8 bytes"));
+        if x != y {
+            return (i + (x ^ y).trailing_zeros() as usize / 8) / 4;
+        }
+        i += 8;
+    }
+    while i + 4 <= n && a[i..i + 4] == b[i..i + 4] {
+        i += 4;
+    }
+    i / 4
 }

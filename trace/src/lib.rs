@@ -31,6 +31,7 @@ pub mod gates;
 pub mod graph;
 pub mod growth;
 pub mod leaks;
+mod live;
 pub mod model;
 pub mod session;
 pub mod text;

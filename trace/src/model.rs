@@ -12,7 +12,7 @@
 
 use crate::abi::AllocFn;
 use crate::format::{LeakKind, MemoryInfo, Record, RunStatus, StackId};
-use rustc_hash::{FxHashMap, FxHashSet};
+use crate::live::{Freed, LiveTable};
 
 /// A live heap block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +152,9 @@ pub struct MemoryStats {
 /// Live heap accounting.
 #[derive(Debug, Default, Clone)]
 pub struct HeapModel {
-    live: FxHashMap<u64, Block>,
+    /// Live blocks, and addresses freed and not allocated since (at most
+    /// [`FREED_KEPT`]), by address.
+    live: LiveTable,
     seq: u64,
     /// Blocks ever allocated.
     pub total_blocks: u64,
@@ -182,8 +184,6 @@ pub struct HeapModel {
     /// Zero-size allocations that returned a placeholder (see
     /// [`is_placeholder`]): recorded as events, never blocks.
     pub placeholders: u64,
-    /// Addresses freed and not allocated since (at most [`FREED_KEPT`]).
-    freed: FxHashSet<u64>,
     /// Live blocks walked so far to place bad frees (at most
     /// [`CONTAINMENT_WALK`]).
     walked: u64,
@@ -332,11 +332,9 @@ impl HeapModel {
     fn add(&mut self, kind: i32, ptr: u64, size: u64, stack: StackId) {
         self.total_blocks += 1;
         self.total_bytes = self.total_bytes.saturating_add(size);
-        if !self.freed.is_empty() {
-            self.freed.remove(&ptr);
-        }
         self.curr_blocks += 1;
         self.curr_bytes = self.curr_bytes.saturating_add(size);
+        // A freed address's marker goes: it is a block again.
         if let Some(old) = self.live.insert(
             ptr,
             Block {
@@ -390,21 +388,22 @@ impl HeapModel {
         if ptr == 0 {
             return FreeOutcome::Null;
         }
-        if let Some(b) = self.live.remove(&ptr) {
-            self.curr_blocks -= 1;
-            self.curr_bytes = self.curr_bytes.saturating_sub(b.size);
-            if self.freed.len() < FREED_KEPT {
-                self.freed.insert(ptr);
+        let again = match self.live.free(ptr, FREED_KEPT) {
+            Freed::Live(b) => {
+                self.curr_blocks -= 1;
+                self.curr_bytes = self.curr_bytes.saturating_sub(b.size);
+                return FreeOutcome::Freed(b);
             }
-            return FreeOutcome::Freed(b);
-        }
+            Freed::Again => true,
+            Freed::Unknown => false,
+        };
         if self.is_placeholder(kind, ptr) {
             return FreeOutcome::Null;
         }
         let role = crate::abi::unpack_kind(kind).0;
         let outcome = if !self.inside(kind, ptr, 1) || !ptr.is_multiple_of(block_alignment(role)) {
             FreeOutcome::Invalid
-        } else if self.freed.contains(&ptr) {
+        } else if again {
             FreeOutcome::DoubleFree
         } else if self.inside_live_block(ptr) {
             FreeOutcome::InsideBlock
@@ -577,7 +576,7 @@ impl HeapModel {
     /// Record how a block live at the end is referenced; `rule` names the
     /// suppression that matched it. Blocks that are not live are ignored.
     pub fn exit_block(&mut self, ptr: u64, kind: LeakKind, rule: Option<&str>) {
-        let Some(size) = self.live.get(&ptr).map(|b| b.size) else {
+        let Some(size) = self.live.get(ptr).map(|b| b.size) else {
             return;
         };
         let t = self.leak_kinds.get_or_insert_with(Default::default);
@@ -604,22 +603,31 @@ impl HeapModel {
 
     /// The live block starting at `ptr`.
     pub fn block(&self, ptr: u64) -> Option<&Block> {
-        self.live.get(&ptr)
+        self.live.get(ptr)
+    }
+
+    /// Start loading the live table's slot for `ptr` ahead of an event on
+    /// it, so that the lookups of a few events overlap their cache misses.
+    #[inline]
+    pub fn prefetch(&self, ptr: u64) {
+        self.live.prefetch(ptr)
     }
 
     /// The live block `ptr` points inside of (not at its start), as
-    /// `(start, block)`. A walk over every live block: for the few invalid
-    /// frees a report explains, not for every event.
+    /// `(start, block)`: the one that starts nearest below it, if blocks
+    /// overlap (only forged events make them). A walk over every live
+    /// block: for the few invalid frees a report explains, not for every
+    /// event.
     pub fn containing(&self, ptr: u64) -> Option<(u64, &Block)> {
         self.live
             .iter()
-            .find(|(start, b)| **start < ptr && ptr - **start < b.size)
-            .map(|(start, b)| (*start, b))
+            .filter(|(start, b)| *start < ptr && ptr - *start < b.size)
+            .max_by_key(|(start, _)| *start)
     }
 
     /// Every live block as `(ptr, block)`, in no particular order.
     pub fn live(&self) -> impl Iterator<Item = (u64, &Block)> {
-        self.live.iter().map(|(p, b)| (*p, b))
+        self.live.iter()
     }
 
     /// Memory 0's pages split by what holds them, at the peak of live

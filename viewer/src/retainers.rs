@@ -12,9 +12,9 @@
 
 use crate::analysis::{Analysis, FrameView};
 use crate::text::{plural, short_path, site_labels, term_safe, thousands};
-use contract as graph;
-use contract::{CycleGroup, PathStep, RetainerPath};
-use heapscope_trace::graph::{GraphBlock, HeapGraph, Ref, RootInfo, RootKind};
+use heapscope_trace::graph::{
+    self, CycleGroup, GraphBlock, HeapGraph, PathStep, Ref, RetainerPath, RootInfo, RootKind,
+};
 use heapscope_trace::StackId;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -127,6 +127,36 @@ fn step_text(s: &PathStep<u32>, sites: &Sites, uniform: Option<u64>) -> String {
     )
 }
 
+/// A path's steps as text, from the root outward, with the steps a long
+/// path leaves out said where they were (`… 12 more steps …`). `uniform`:
+/// the size of every block of the last step, when it is one.
+fn step_texts(p: &RetainerPath<u32>, sites: &Sites, uniform: Option<u64>) -> Vec<String> {
+    let last = p.steps.len().saturating_sub(1);
+    let mut steps: Vec<String> = p
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| step_text(s, sites, if i == last { uniform } else { None }))
+        .collect();
+    if p.elided > 0 {
+        let at = graph::PATH_HEAD.min(steps.len());
+        steps.insert(
+            at,
+            format!("… {} …", plural(p.elided, "more step", "more steps")),
+        );
+    }
+    steps
+}
+
+/// Where a path starts: `held by static g_registry (registry.c:5)`, or
+/// `not held by any root`.
+fn path_head(g: &HeapGraph, p: &RetainerPath<u32>) -> String {
+    match p.root.and_then(|i| g.roots.get(i as usize)) {
+        Some(r) => format!("held by {}", root_text(r)),
+        None => "not held by any root".to_string(),
+    }
+}
+
 /// A path as one line: `held by static g_registry (registry.c:5) → 500
 /// blocks of 44 B at handle (registry.c:10)`; `not held by any root` for
 /// lost blocks (followed by the lost blocks that point at them, if any).
@@ -137,17 +167,12 @@ pub fn path_text(
     sites: &Sites,
     uniform: Option<u64>,
 ) -> String {
-    let last = p.steps.len().saturating_sub(1);
-    let steps: Vec<String> = p
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| step_text(s, sites, if i == last { uniform } else { None }))
-        .collect();
+    let steps = step_texts(p, sites, uniform);
+    let head = path_head(g, p);
     match p.root.and_then(|i| g.roots.get(i as usize)) {
-        Some(r) => format!("held by {} → {}", root_text(r), steps.join(" → ")),
-        None if p.steps.len() <= 1 => "not held by any root".to_string(),
-        None => format!("not held by any root: {}", steps.join(" → ")),
+        Some(_) => format!("{head} → {}", steps.join(" → ")),
+        None if p.steps.len() <= 1 => head,
+        None => format!("{head}: {}", steps.join(" → ")),
     }
 }
 
@@ -277,6 +302,7 @@ impl<'a> Retainers<'a> {
                         "root": p.root.and_then(|i| self.graph.roots.get(i as usize)).map(root_json),
                         "blocks": p.blocks,
                         "bytes": p.bytes,
+                        "elided": p.elided,
                         "steps": p.steps.iter().map(|s| serde_json::json!({
                             "site": self.sites.label(s.site),
                             "frames": self.site_frames(a, s.site),
@@ -503,7 +529,7 @@ pub fn growth_lines(a: &Analysis, max: usize) -> Vec<String> {
 /// walk of the dominator tree.
 pub fn retained_by_stack(g: &HeapGraph) -> FxHashMap<StackId, u64> {
     let n = g.blocks.len();
-    let retained = graph::retained(g);
+    let retained = g.retained();
     // The dominator tree's children, as offsets into one array.
     let parent = |b: &GraphBlock| match b.idom {
         Ref::Block(j) if (j as usize) < n => Some(j as usize),
@@ -816,17 +842,8 @@ pub fn html_section(a: &Analysis) -> Option<String> {
         };
         let held = r.held(blocks);
         for p in &held.paths {
-            let last = p.steps.len().saturating_sub(1);
-            let mut labels = vec![match p.root.and_then(|i| g.roots.get(i as usize)) {
-                Some(root) => format!("held by {}", root_text(root)),
-                None => "not held by any root".to_string(),
-            }];
-            labels.extend(
-                p.steps
-                    .iter()
-                    .enumerate()
-                    .map(|(j, s)| step_text(s, &r.sites, if j == last { uniform } else { None })),
-            );
+            let mut labels = vec![path_head(g, p)];
+            labels.extend(step_texts(p, &r.sites, uniform));
             insert(&mut node.children, &labels, p.bytes);
         }
         for c in &held.cycles {
@@ -837,210 +854,6 @@ pub fn html_section(a: &Analysis) -> Option<String> {
     render(&mut out, &tree);
     out.push_str("\n</section>\n");
     Some(out)
-}
-
-/// Stand-ins for trace::graph's analysis functions until they land (the
-/// contract's names and shapes, naive: a path walk per block).
-pub mod contract {
-    use heapscope_trace::graph::{GraphBlock, HeapGraph, Ref};
-    use std::collections::HashMap;
-    use std::hash::Hash;
-
-    /// A step of a retainer path.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct PathStep<K> {
-        /// The site.
-        pub site: K,
-        /// Blocks.
-        pub blocks: u64,
-        /// Bytes.
-        pub bytes: u64,
-        /// Reached through an interior pointer.
-        pub interior: bool,
-    }
-
-    /// A retainer path.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct RetainerPath<K> {
-        /// The root.
-        pub root: Option<u32>,
-        /// Steps from the root outward.
-        pub steps: Vec<PathStep<K>>,
-        /// Blocks asked about.
-        pub blocks: u64,
-        /// Their bytes.
-        pub bytes: u64,
-    }
-
-    /// Lost cycles of one shape.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct CycleGroup<K> {
-        /// Members' sites.
-        pub sites: Vec<K>,
-        /// Cycles.
-        pub cycles: u64,
-        /// Blocks per cycle.
-        pub blocks_per_cycle: u64,
-        /// Bytes per cycle.
-        pub bytes_per_cycle: u64,
-        /// Bytes.
-        pub bytes: u64,
-    }
-
-    /// Retained sizes.
-    pub fn retained(g: &HeapGraph) -> Vec<u64> {
-        let n = g.blocks.len();
-        let mut children: Vec<Vec<u32>> = vec![Vec::new(); n];
-        let mut tops = Vec::new();
-        for (i, b) in g.blocks.iter().enumerate() {
-            match b.idom {
-                Ref::Block(j) if (j as usize) < n => children[j as usize].push(i as u32),
-                _ => tops.push(i as u32),
-            }
-        }
-        let mut order = Vec::with_capacity(n);
-        let mut todo = tops;
-        let mut seen = vec![false; n];
-        while let Some(b) = todo.pop() {
-            if std::mem::replace(&mut seen[b as usize], true) {
-                continue;
-            }
-            order.push(b);
-            todo.extend(&children[b as usize]);
-        }
-        let mut r: Vec<u64> = g.blocks.iter().map(|b| b.size).collect();
-        for &b in order.iter().rev() {
-            if let Ref::Block(j) = g.blocks[b as usize].idom {
-                if (j as usize) < n && seen[j as usize] {
-                    r[j as usize] = r[j as usize].saturating_add(r[b as usize]);
-                }
-            }
-        }
-        r
-    }
-
-    /// Retainer paths of `blocks`.
-    pub fn retainer_paths<K: Eq + Hash + Clone>(
-        g: &HeapGraph,
-        blocks: &[u32],
-        site: impl Fn(&GraphBlock) -> K,
-    ) -> Vec<RetainerPath<K>> {
-        type Acc<K> = (RetainerPath<K>, Vec<std::collections::HashSet<u32>>);
-        let mut by: HashMap<(Option<u32>, Vec<K>), Acc<K>> = HashMap::new();
-        let mut keys = Vec::new();
-        for &b in blocks {
-            let mut chain = vec![b];
-            let mut root = None;
-            let mut at = b;
-            while chain.len() <= g.blocks.len() {
-                match g.blocks[at as usize].holder {
-                    Ref::Block(j) if !chain.contains(&j) => {
-                        chain.push(j);
-                        at = j;
-                    }
-                    Ref::Root(i) => {
-                        root = Some(i);
-                        break;
-                    }
-                    _ => break,
-                }
-            }
-            chain.reverse();
-            let mut steps: Vec<(K, Vec<u32>, bool)> = Vec::new();
-            for &c in &chain {
-                let blk = &g.blocks[c as usize];
-                let k = site(blk);
-                match steps.last_mut() {
-                    Some(s) if s.0 == k => {
-                        s.1.push(c);
-                        s.2 |= blk.interior;
-                    }
-                    _ => steps.push((k, vec![c], blk.interior)),
-                }
-            }
-            let key = (root, steps.iter().map(|s| s.0.clone()).collect::<Vec<_>>());
-            let e = by.entry(key.clone()).or_insert_with(|| {
-                keys.push(key);
-                (
-                    RetainerPath {
-                        root,
-                        steps: steps
-                            .iter()
-                            .map(|s| PathStep {
-                                site: s.0.clone(),
-                                blocks: 0,
-                                bytes: 0,
-                                interior: false,
-                            })
-                            .collect(),
-                        blocks: 0,
-                        bytes: 0,
-                    },
-                    vec![Default::default(); steps.len()],
-                )
-            });
-            e.0.blocks += 1;
-            e.0.bytes += g.blocks[b as usize].size;
-            for (i, s) in steps.iter().enumerate() {
-                e.0.steps[i].interior |= s.2;
-                for &c in &s.1 {
-                    if e.1[i].insert(c) {
-                        e.0.steps[i].blocks += 1;
-                        e.0.steps[i].bytes += g.blocks[c as usize].size;
-                    }
-                }
-            }
-        }
-        let mut out: Vec<RetainerPath<K>> =
-            keys.into_iter().map(|k| by.remove(&k).unwrap().0).collect();
-        out.sort_by_key(|p| std::cmp::Reverse(p.bytes));
-        out
-    }
-
-    /// Lost cycles grouped.
-    pub fn cycles<K: Eq + Hash + Clone>(
-        g: &HeapGraph,
-        site: impl Fn(&GraphBlock) -> K,
-    ) -> Vec<CycleGroup<K>> {
-        let mut members: HashMap<u32, (Vec<K>, u64, u64)> = HashMap::new();
-        let mut ids = Vec::new();
-        for b in &g.blocks {
-            if b.cycle == 0 {
-                continue;
-            }
-            let e = members.entry(b.cycle).or_insert_with(|| {
-                ids.push(b.cycle);
-                Default::default()
-            });
-            let k = site(b);
-            if !e.0.contains(&k) {
-                e.0.push(k);
-            }
-            e.1 += 1;
-            e.2 += b.size;
-        }
-        let mut groups: Vec<CycleGroup<K>> = Vec::new();
-        for id in ids {
-            let (sites, blocks, bytes) = members.remove(&id).unwrap();
-            match groups.iter_mut().find(|c| {
-                c.sites == sites && c.blocks_per_cycle == blocks && c.bytes_per_cycle == bytes
-            }) {
-                Some(c) => {
-                    c.cycles += 1;
-                    c.bytes += bytes;
-                }
-                None => groups.push(CycleGroup {
-                    sites,
-                    cycles: 1,
-                    blocks_per_cycle: blocks,
-                    bytes_per_cycle: bytes,
-                    bytes,
-                }),
-            }
-        }
-        groups.sort_by_key(|c| std::cmp::Reverse(c.bytes));
-        groups
-    }
 }
 
 impl<'a> Retainers<'a> {
@@ -1327,6 +1140,42 @@ mod tests {
         assert!(
             summary.contains("\nheld by static LEAKY_CACHE (registry.c:31): 94.6 % of the growth's 186 bytes live at exit\n"),
             "{summary}"
+        );
+    }
+
+    /// A path longer than the views show says how many steps it leaves out,
+    /// where it leaves them.
+    #[test]
+    fn long_paths_say_what_they_leave_out() {
+        let blocks: Vec<GraphBlock> = (0..20u32)
+            .map(|i| {
+                let holder = if i == 0 {
+                    Ref::Root(0)
+                } else {
+                    Ref::Block(i - 1)
+                };
+                block(0x1000 + u64::from(i) * 16, 16, 1 + i % 2, holder, 0)
+            })
+            .collect();
+        let g = HeapGraph {
+            label: "exit".into(),
+            invocation: None,
+            seq: 0,
+            roots: vec![root(RootKind::Variable, "head", None, 3)],
+            blocks,
+        };
+        let mut sites = Sites::default();
+        sites.of_stack.insert(1, 0);
+        sites.of_stack.insert(2, 1);
+        sites.labels = vec!["a (x.c:1)".into(), "b (x.c:2)".into()];
+        sites.stacks = vec![1, 2];
+        let paths = graph::retainer_paths(&g, &[19], |b| sites.of(b));
+        assert_eq!(paths.len(), 1);
+        assert_eq!(paths[0].elided, 4);
+        let text = path_text(&g, &paths[0], &sites, Some(16));
+        assert_eq!(
+            text,
+            "held by static head (registry.c:3) → 1 block of 16 B at a (x.c:1) → 1 block of 16 B at b (x.c:2) → 1 block of 16 B at a (x.c:1) → 1 block of 16 B at b (x.c:2) → 1 block of 16 B at a (x.c:1) → 1 block of 16 B at b (x.c:2) → 1 block of 16 B at a (x.c:1) → 1 block of 16 B at b (x.c:2) → … 4 more steps … → 1 block of 16 B at a (x.c:1) → 1 block of 16 B at b (x.c:2) → 1 block of 16 B at a (x.c:1) → 1 block of 16 B at b (x.c:2) → 1 block of 16 B at a (x.c:1) → 1 block of 16 B at b (x.c:2) → 1 block of 16 B at a (x.c:1) → 1 block of 16 B at b (x.c:2)"
         );
     }
 }

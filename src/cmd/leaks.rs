@@ -32,7 +32,9 @@ pub struct Opts {
     /// below `main` included.
     #[arg(long)]
     full_stacks: bool,
-    /// Print JSON (summary, leak groups with every frame) instead of text.
+    /// Print JSON (summary, leak groups with every frame and, when the trace
+    /// has a heap graph, their retainer paths; the lost cycles) instead of
+    /// text.
     #[arg(long)]
     json: bool,
     /// Exit 1 when blocks live at exit are definitely lost (the default;
@@ -59,7 +61,8 @@ impl Opts {
         super::run::check_outputs(&[("the trace", &self.trace)], &ci)?;
         let a = super::analyze(&self.trace)?;
         if self.json {
-            super::print(&(serde_json::to_string_pretty(&a)? + "\n"))?;
+            let v = heapscope_viewer::retainers::leaks_json(&a)?;
+            super::print(&(serde_json::to_string_pretty(&v)? + "\n"))?;
         } else {
             super::print_styled(&heapscope_viewer::text::leaks(
                 &a,

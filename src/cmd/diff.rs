@@ -12,6 +12,11 @@ Examples:
   heapscope diff before.trace after.trace
   heapscope diff before.trace after.trace --weight allocated-bytes --svg diff.svg
   heapscope diff main.trace pr.trace --fail-on-increase 5     # CI: at most 5% more
+  heapscope diff actor.trace#invocation:1000 actor.trace#invocation:4000   # two snapshots
+
+TRACE#LABEL compares the bytes live by site at two snapshots of a run (labels:
+invocation:N, guest:LABEL, trap, exit, start; see docs/snapshots.md), of one trace or two;
+only --top, --json and --fail-on-increase apply.
 
 Exit status:
   0    diff printed
@@ -21,9 +26,9 @@ Exit status:
   3    --fail-on-increase was given and a trace is not whole (cut short, damaged, no
        end-of-run record): the gate is not checked")]
 pub struct Opts {
-    /// The baseline trace.
+    /// The baseline trace (TRACE#LABEL: one of its snapshots).
     base: PathBuf,
-    /// The trace to compare with it.
+    /// The trace to compare with it (TRACE#LABEL: one of its snapshots).
     new: PathBuf,
     /// What to compare: leaked-bytes (the leaks live at exit: definitely
     /// and indirectly lost, or the kinds --leak-kind asks for; never
@@ -56,6 +61,10 @@ pub struct Opts {
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
+        let (base_at, new_at) = (snapshot_of(&self.base), snapshot_of(&self.new));
+        if base_at.is_some() || new_at.is_some() {
+            return self.snapshots(base_at, new_at);
+        }
         if let Some(svg) = &self.svg {
             super::run::check_outputs(
                 &[
@@ -98,6 +107,16 @@ impl Opts {
                 }
             })?;
         }
+        self.verdict(&d, &base, &new)
+    }
+
+    /// `--fail-on-increase` on a diff.
+    fn verdict(
+        &self,
+        d: &heapscope_viewer::diff::Diff,
+        base: &heapscope_viewer::analysis::Analysis,
+        new: &heapscope_viewer::analysis::Analysis,
+    ) -> anyhow::Result<u8> {
         if let Some(limit) = self.fail_on_increase {
             // The one verdict (trace::gates): a trace that is not whole
             // decides nothing.
@@ -129,4 +148,54 @@ impl Opts {
         }
         Ok(0)
     }
+
+    /// Two snapshots compared (`TRACE#LABEL`; a plain path is its trace's
+    /// `exit`).
+    fn snapshots(
+        &self,
+        base_at: Option<(PathBuf, String)>,
+        new_at: Option<(PathBuf, String)>,
+    ) -> anyhow::Result<u8> {
+        if self.svg.is_some() {
+            anyhow::bail!(
+                "--svg draws two traces' sites, not two snapshots': leave it out with TRACE#LABEL"
+            );
+        }
+        if self.weight != Weight::LeakedBytes {
+            anyhow::bail!(
+                "--weight does not apply to snapshots: TRACE#LABEL compares the bytes live at each"
+            );
+        }
+        let (bp, bl) = base_at.unwrap_or_else(|| (self.base.clone(), "exit".into()));
+        let (np, nl) = new_at.unwrap_or_else(|| (self.new.clone(), "exit".into()));
+        let base = super::analyze(&bp)?;
+        let new = if super::run::same_file(&bp, &np) {
+            None
+        } else {
+            Some(super::analyze(&np)?)
+        };
+        let new = new.as_ref().unwrap_or(&base);
+        let d = heapscope_viewer::snapshots::diff(&base, &bl, new, &nl)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(w) = heapscope_viewer::diff::modules_warning(&d) {
+            eprintln!("heapscope: warning: {w}");
+        }
+        if self.json {
+            super::print(&(serde_json::to_string_pretty(&d)? + "\n"))?;
+        } else {
+            super::print_styled(&heapscope_viewer::diff::text(&d, self.top))?;
+        }
+        self.verdict(&d, &base, new)
+    }
+}
+
+/// `TRACE#LABEL`: the trace and the label, when the path does not name a
+/// file as it is and its part before the last `#` does.
+fn snapshot_of(p: &std::path::Path) -> Option<(PathBuf, String)> {
+    if p.exists() {
+        return None;
+    }
+    let s = p.to_str()?;
+    let (trace, label) = s.rsplit_once('#')?;
+    (!label.is_empty() && !trace.is_empty()).then(|| (PathBuf::from(trace), label.to_string()))
 }

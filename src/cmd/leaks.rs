@@ -12,6 +12,7 @@ Examples:
   heapscope leaks app.trace --fail-on-leak    # exit 1 when blocks are definitely lost
   heapscope leaks app.trace --fail-on-leak=possible
   heapscope leaks app.trace --fail-on-invalid-free
+  heapscope leaks actor.trace --between invocation:1000 exit   # born since, still live, by retainer
 
 Exit status:
   0    report printed
@@ -47,6 +48,14 @@ pub struct Opts {
     /// --fail-on-invalid-free`.
     #[arg(long)]
     fail_on_invalid_free: bool,
+    /// Show the blocks born after snapshot A and still live at snapshot B,
+    /// grouped by what holds them (labels: invocation:N, guest:LABEL, trap,
+    /// exit, or start for the run's beginning).
+    ///
+    /// Snapshots are taken by `run --snapshot-at`, `--snapshot-every` or the
+    /// guest (docs/snapshots.md); every trace has `start` and `exit`.
+    #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["fail_on_leak", "fail_on_invalid_free", "full_stacks"])]
+    between: Option<Vec<String>>,
     #[command(flatten)]
     gate_exit: super::GateExit,
     #[command(flatten)]
@@ -60,6 +69,16 @@ impl Opts {
         let ci: Vec<_> = ci.iter().map(|(f, p)| (*f, p.as_path())).collect();
         super::run::check_outputs(&[("the trace", &self.trace)], &ci)?;
         let a = super::analyze(&self.trace)?;
+        if let Some([from, to]) = self.between.as_deref() {
+            let b = heapscope_viewer::snapshots::between(&a, from, to)
+                .map_err(|e| anyhow::anyhow!("`{}`: {e}", self.trace.display()))?;
+            if self.json {
+                super::print(&(serde_json::to_string_pretty(&b)? + "\n"))?;
+            } else {
+                super::print_styled(&heapscope_viewer::snapshots::between_text(&b, self.top))?;
+            }
+            return Ok(0);
+        }
         if self.json {
             let v = heapscope_viewer::retainers::leaks_json(&a)?;
             super::print(&(serde_json::to_string_pretty(&v)? + "\n"))?;

@@ -107,7 +107,7 @@ pub fn diff(base: &Analysis, new: &Analysis, weight: Weight) -> Diff {
 /// [`diff`], with `leaked-bytes` comparing the leaks of `asked`'s kinds.
 pub fn diff_kinds(base: &Analysis, new: &Analysis, weight: Weight, asked: LeakKind) -> Diff {
     let leaks = weight == Weight::LeakedBytes;
-    let (b, mut n) = if leaks {
+    let (b, n) = if leaks {
         (leaks_by_site(base, asked), leaks_by_site(new, asked))
     } else {
         (by_site(base, weight), by_site(new, weight))
@@ -123,6 +123,25 @@ pub fn diff_kinds(base: &Analysis, new: &Analysis, weight: Weight, asked: LeakKi
             crate::flame::total(new, weight),
         )
     };
+    let sites = changed_sites(b, n);
+    Diff {
+        weight,
+        leak_kind: leaks.then_some(asked),
+        title: if leaks {
+            format!("bytes {}", heapscope_trace::gates::leak_words(asked))
+        } else {
+            weight.title().to_string()
+        },
+        modules_differ: (base.module != new.module)
+            .then(|| (base.module.clone(), new.module.clone())),
+        base_total,
+        new_total,
+        sites,
+    }
+}
+
+/// Sites whose weights differ between `b` and `n`, largest change first.
+fn changed_sites(b: Sites, mut n: Sites) -> Vec<SiteDiff> {
     let mut sites = Vec::new();
     for (key, (bw, frames)) in b {
         let (nw, nframes) = n.remove(&key).unwrap_or((0, Vec::new()));
@@ -151,19 +170,30 @@ pub fn diff_kinds(base: &Analysis, new: &Analysis, weight: Weight, asked: LeakKi
             .cmp(&x.change().unsigned_abs())
             .then(x.key.cmp(&y.key))
     });
+    sites
+}
+
+/// Weights by site (the folded key), with the site's frames.
+pub type Sites = BTreeMap<String, (u64, Vec<FrameView>)>;
+
+/// A diff of live bytes by site given directly (two snapshots' graphs:
+/// [`crate::snapshots::diff`]), titled `title`.
+pub fn from_sites(
+    b: Sites,
+    n: Sites,
+    title: String,
+    modules_differ: Option<(String, String)>,
+) -> Diff {
+    let total = |m: &Sites| m.values().fold(0u64, |t, (w, _)| t.saturating_add(*w));
+    let (base_total, new_total) = (total(&b), total(&n));
     Diff {
-        weight,
-        leak_kind: leaks.then_some(asked),
-        title: if leaks {
-            format!("bytes {}", heapscope_trace::gates::leak_words(asked))
-        } else {
-            weight.title().to_string()
-        },
-        modules_differ: (base.module != new.module)
-            .then(|| (base.module.clone(), new.module.clone())),
+        weight: Weight::LeakedBytes,
+        leak_kind: None,
+        title,
+        modules_differ,
         base_total,
         new_total,
-        sites,
+        sites: changed_sites(b, n),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod flame;
 pub mod html;
 pub mod profile;
 pub mod retainers;
+pub mod snapshots;
 pub mod text;
 pub mod timeline;
 pub mod trap;

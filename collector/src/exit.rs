@@ -7,6 +7,7 @@ use crate::recorder::Recorder;
 use crate::{leakscan, suppress};
 use heapscope_trace::abi;
 use heapscope_trace::format::{LeakKind, MemoryInfo, Record, RunStatus};
+use heapscope_trace::graph::RootInfo;
 use heapscope_trace::leaks::{group_blocks, LiveBlock};
 use wasmtime::{Instance, Store, Trap, Val};
 use wasmtime_wasi::I32Exit;
@@ -394,14 +395,19 @@ pub(crate) fn classify_leaks(
     store: &mut Store<Host>,
     instance: Instance,
     layout: &ScanLayout<'_>,
+    roots: &crate::heapgraph::ModuleRoots,
     rules: &[suppress::Rule],
     deadline: Option<std::time::Instant>,
-) -> Option<Vec<Leak>> {
+) -> Option<Scanned> {
     let mem_name = format!("{}0", abi::MEMORY_EXPORT_PREFIX);
     let Some(memory) = instance.get_memory(&mut *store, &mem_name) else {
-        return Some(Vec::new());
+        return Some(Scanned::default());
     };
-    let (globals, sp_now, sp_low) = scan_globals(store, instance);
+    let (globals, sp_now, sp_low, indices) = scan_globals(store, instance);
+    let names = GraphNames {
+        variables: &roots.variables,
+        globals: indices.into_iter().map(|i| roots.global(i)).collect(),
+    };
     let others = other_memories(store, instance);
     let (bytes, host) = memory.data_and_store_mut(&mut *store);
     let mut rec = host.rec.sync();
@@ -417,6 +423,7 @@ pub(crate) fn classify_leaks(
             instance: None,
         },
         layout,
+        &names,
         rules,
         deadline,
     )
@@ -450,48 +457,107 @@ pub(crate) struct InstanceBlocks {
     pub heap_lo: Option<u64>,
 }
 
-/// [`classify_leaks`] on a snapshot of the module's state, wherever it was
-/// taken (here, or by the JavaScript collector).
-pub(crate) fn classify_snapshot(
-    rec: &mut Recorder,
-    snap: &Snapshot<'_>,
+/// What the exit scan found.
+#[derive(Debug, Default)]
+pub(crate) struct Scanned {
+    /// The live blocks, classified and grouped.
+    pub leaks: Vec<Leak>,
+    /// The roots that retain the most, from the heap graph written
+    /// (the summary's `retainers`); `None` when none was written.
+    pub retainers: Option<Vec<heapscope_trace::model::Retainer>>,
+}
+
+/// What names the roots of the heap graph the exit scan writes.
+#[derive(Default)]
+pub(crate) struct GraphNames<'a> {
+    /// The module's static variables and data segments
+    /// (`crate::variables::static_variables`).
+    pub variables: &'a [RootInfo],
+    /// The names of the snapshot's globals, in order (`global 3`, or the
+    /// name section's name); empty: named by position.
+    pub globals: Vec<String>,
+}
+
+/// The blocks of a snapshot and the scan's view of them: what the leak
+/// scan and the heap graph ([`crate::heapgraph`]) both read.
+pub(crate) struct PreparedScan<'m> {
+    /// The snapshot's live blocks (its instance's), in address order.
+    pub blocks: Vec<(u64, heapscope_trace::model::Block)>,
+    /// Each block's (start, size) in the snapshot's memory.
+    pub extents: Vec<(u64, u64)>,
+    /// Each block's object offset ([`leakscan::ScanInput::object_offsets`]).
+    pub object_offsets: Vec<u64>,
+    /// Pointer width of memory 0.
+    pub word: usize,
+    /// Memory 0's root ranges, the allocator's state left out.
+    pub roots: Vec<std::ops::Range<u64>>,
+    /// The live part of the C stack, `[pointer now, top)`, when known.
+    pub stack: Option<std::ops::Range<u64>>,
+    /// The snapshot's memory 0.
+    pub memory: &'m [u8],
+}
+
+impl PreparedScan<'_> {
+    /// The scan's input over `memory` (the snapshot's memory 0).
+    pub(crate) fn input<'a>(
+        &'a self,
+        globals: &[u64],
+        handed: &'a [u64],
+        other_memories: &'a [(Vec<u8>, usize)],
+        deadline: Option<std::time::Instant>,
+    ) -> leakscan::ScanInput<'a> {
+        leakscan::ScanInput {
+            memory: self.memory,
+            word: self.word,
+            roots: self.roots.clone(),
+            globals: globals.to_vec(),
+            handed,
+            other_memories,
+            blocks: &self.extents,
+            object_offsets: &self.object_offsets,
+            deadline,
+        }
+    }
+}
+
+/// The blocks of `snap` (those of its instance), in address order, with
+/// the roots and extents the scan reads; `None` when no block was ever
+/// allocated (no heap: nothing to scan).
+pub(crate) fn prepare_scan<'m>(
+    rec: &Recorder,
+    snap: &Snapshot<'m>,
     layout: &ScanLayout<'_>,
-    rules: &[suppress::Rule],
-    deadline: Option<std::time::Instant>,
-) -> Option<Vec<Leak>> {
+) -> Option<PreparedScan<'m>> {
     use heapscope_trace::model::INSTANCE_TAG_SHIFT;
     let mine = |p: u64| {
         snap.instance
             .as_ref()
             .is_none_or(|i| i.tags.contains(&(p >> INSTANCE_TAG_SHIFT)))
     };
-    let mut blocks: Vec<LiveBlock> = rec
+    let mut blocks: Vec<(u64, heapscope_trace::model::Block)> = rec
         .model
         .live()
         .filter(|(p, _)| mine(*p))
-        .map(|(p, b)| (p, *b).into())
+        .map(|(p, b)| (p, *b))
         .collect();
     // Classified and recorded in address order.
-    blocks.sort_by_key(|b| b.ptr);
+    blocks.sort_by_key(|b| b.0);
     let heap_lo = match &snap.instance {
         None => rec.heap_lo,
         Some(i) => i.heap_lo,
-    };
-    let Some(heap_lo) = heap_lo else {
-        return Some(Vec::new());
-    };
+    }?;
     let roots = stack_roots(layout, snap.sp_now, snap.sp_low, heap_lo);
     // An instance's blocks are found at their addresses in its own memory.
     let low = |p: u64| match snap.instance {
         Some(_) => p & ((1 << INSTANCE_TAG_SHIFT) - 1),
         None => p,
     };
-    let extents: Vec<(u64, u64)> = blocks.iter().map(|b| (low(b.ptr), b.size)).collect();
+    let extents: Vec<(u64, u64)> = blocks.iter().map(|(p, b)| (low(*p), b.size)).collect();
     // AssemblyScript refers to an object 16 bytes into the block its
     // allocator (TLSF) handed out: past the object header.
     let object_offsets: Vec<u64> = blocks
         .iter()
-        .map(|b| match abi::unpack_kind(b.alloc_kind).0 {
+        .map(|(_, b)| match abi::unpack_kind(b.kind).0 {
             abi::AllocFn::AsAlloc | abi::AllocFn::AsRealloc => AS_OBJECT_HEADER,
             _ => 0,
         })
@@ -501,19 +567,77 @@ pub(crate) fn classify_snapshot(
     } else {
         4
     };
-    let bytes = snap.memory;
-    let roots = leakscan::subtract(&roots, &leakscan::allocator_state(bytes, word, &roots));
-    let kinds = leakscan::classify(&leakscan::ScanInput {
-        memory: bytes,
+    let memory = snap.memory;
+    let roots = leakscan::subtract(&roots, &leakscan::allocator_state(memory, word, &roots));
+    let stack = match (layout.sp_init, snap.sp_now) {
+        (Some(top), Some(now)) if now < top => Some(now..top),
+        _ => None,
+    };
+    Some(PreparedScan {
+        blocks,
+        extents,
+        object_offsets,
         word,
         roots,
-        globals: snap.globals.clone(),
-        handed: &snap.handed,
-        other_memories: &snap.other_memories,
-        blocks: &extents,
-        object_offsets: &object_offsets,
-        deadline,
-    })?;
+        stack,
+        memory,
+    })
+}
+
+/// [`classify_leaks`] on a snapshot of the module's state, wherever it was
+/// taken (here, or by the JavaScript collector).
+///
+/// The heap graph of the same scan ([`crate::heapgraph`], its roots named
+/// by `names`) is written after the exit blocks, labelled `exit`; the
+/// kinds are the ones it implies, which are [`leakscan::classify`]'s
+/// (checked in debug builds). A graph that cannot be built (more edges
+/// than it indexes) leaves the kinds to [`leakscan::classify`] alone and
+/// writes no graph.
+pub(crate) fn classify_snapshot(
+    rec: &mut Recorder,
+    snap: &Snapshot<'_>,
+    layout: &ScanLayout<'_>,
+    names: &GraphNames<'_>,
+    rules: &[suppress::Rule],
+    deadline: Option<std::time::Instant>,
+) -> Option<Scanned> {
+    let Some(scan) = prepare_scan(rec, snap, layout) else {
+        return Some(Scanned::default());
+    };
+    let input = scan.input(&snap.globals, &snap.handed, &snap.other_memories, deadline);
+    let built = crate::heapgraph::build(&crate::heapgraph::GraphInput {
+        scan: &input,
+        stack: scan.stack.clone(),
+        named: names.variables,
+        global_names: &names.globals,
+    });
+    let (graph, kinds) = match built {
+        Some(built) => {
+            if cfg!(debug_assertions) {
+                if let Some(kinds) = leakscan::classify(&input) {
+                    assert_eq!(
+                        kinds, built.kinds,
+                        "the heap graph disagrees with the leak scan"
+                    );
+                }
+            }
+            let (graph, kinds) = crate::heapgraph::graph_of(
+                rec,
+                &scan.blocks,
+                built,
+                &crate::heapgraph::GraphOptions {
+                    label: "exit",
+                    invocation: None,
+                    deadline,
+                    global_names: &names.globals,
+                },
+            );
+            (Some(graph), kinds)
+        }
+        None => (None, leakscan::classify(&input)?),
+    };
+    drop(input);
+    let blocks: Vec<LiveBlock> = scan.blocks.iter().map(|&b| b.into()).collect();
     // A run that missed frees (the allocator handed out again addresses
     // of blocks still live here: `unseen_frees`) may hold freed blocks
     // among its live ones, and a freed block is referenced by nothing: a
@@ -565,6 +689,14 @@ pub(crate) fn classify_snapshot(
         b.suppressed_by = rule;
         classified.push(b);
     }
+    let retainers = graph.map(|graph| {
+        let retainers = heapscope_trace::model::largest_retainers(
+            &graph,
+            heapscope_trace::model::SUMMARY_RETAINERS,
+        );
+        rec.write_record(&Record::HeapGraph(graph));
+        retainers
+    });
     // The one grouping and order (trace::leaks), groups whose functions
     // are the same merged, as the views merge those that print the same.
     let groups: Vec<Leak> = heapscope_trace::leaks::merge_same_frames(
@@ -580,7 +712,10 @@ pub(crate) fn classify_snapshot(
             })
             .collect(),
     );
-    Some(groups)
+    Some(Scanned {
+        leaks: groups,
+        retainers,
+    })
 }
 
 /// The module's other memories (1, 2, ...), copied, with their pointer
@@ -600,12 +735,13 @@ fn other_memories(store: &mut Store<Host>, instance: Instance) -> Vec<(Vec<u8>, 
 }
 
 /// The module's globals as the scan's roots, the C stack pointer's value
-/// now and the lowest it took.
+/// now and the lowest it took, and the globals' indices in the module.
 fn scan_globals(
     store: &mut Store<Host>,
     instance: Instance,
-) -> (Vec<u64>, Option<u64>, Option<u64>) {
+) -> (Vec<u64>, Option<u64>, Option<u64>, Vec<u32>) {
     let mut globals = Vec::new();
+    let mut indices = Vec::new();
     let (mut sp_now, mut sp_low) = (None, None);
     let exports: Vec<(String, wasmtime::Global)> = instance
         .exports(&mut *store)
@@ -624,11 +760,12 @@ fn scan_globals(
             sp_now = Some(v);
         } else if name == abi::STACK_LOW_EXPORT {
             sp_low = Some(v);
-        } else if name.starts_with(abi::GLOBAL_EXPORT_PREFIX) {
+        } else if let Some(index) = name.strip_prefix(abi::GLOBAL_EXPORT_PREFIX) {
             globals.push(v);
+            indices.push(index.parse().unwrap_or(u32::MAX));
         }
     }
-    (globals, sp_now, sp_low)
+    (globals, sp_now, sp_low, indices)
 }
 
 /// The memory ranges below the heap that are roots: everything but the

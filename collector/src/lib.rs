@@ -29,6 +29,7 @@ pub mod deferred;
 mod exit;
 pub mod extism;
 pub(crate) mod files;
+mod heapgraph;
 mod host;
 #[cfg(test)]
 mod js_abi;

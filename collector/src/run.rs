@@ -9,7 +9,7 @@
 //! (how it ended, the leak scan) and [`crate::progress`].
 
 use crate::calls::{self, Entry, Invocations};
-use crate::config::{Leak, RunConfig, RunError, RunOutcome, StackMode};
+use crate::config::{RunConfig, RunError, RunOutcome, StackMode};
 use crate::deferred::Deferred;
 use crate::exit::{self, ScanLayout};
 use crate::host::{self, Host, Limiter};
@@ -419,7 +419,7 @@ fn finish(
         );
         exit::append_stack(&mut message, &frames);
     }
-    let leaks: Option<Vec<Leak>> = match (called.instance, cfg.plain) {
+    let scanned: Option<exit::Scanned> = match (called.instance, cfg.plain) {
         (Some(instance), false) => {
             let layout = ScanLayout {
                 sp_init: called.sp_init,
@@ -437,15 +437,21 @@ fn finish(
                 .timeout
                 .map(|t| std::time::Instant::now() + t.saturating_sub(elapsed));
             let started = std::time::Instant::now();
-            let leaks = exit::classify_leaks(&mut store, instance, &layout, rules, deadline);
+            let roots = crate::heapgraph::ModuleRoots::of(&loaded.original);
+            let scanned =
+                exit::classify_leaks(&mut store, instance, &layout, &roots, rules, deadline);
             tracing::info!(
                 "leak scan: {} live blocks classified in {} ms",
-                leaks.as_ref().map_or(0, Vec::len),
+                scanned.as_ref().map_or(0, |s| s.leaks.len()),
                 started.elapsed().as_millis()
             );
-            leaks
+            scanned
         }
-        _ => Some(Vec::new()),
+        _ => Some(exit::Scanned::default()),
+    };
+    let (leaks, retainers) = match scanned {
+        Some(s) => (Some(s.leaks), s.retainers),
+        None => (None, None),
     };
     let leak_scan_cut = leaks.is_none();
     let mut rec = store.data_mut().rec.sync();
@@ -476,7 +482,7 @@ fn finish(
         }
         .to_string()
     });
-    let summary = summarize(
+    let mut summary = summarize(
         cfg,
         &rec,
         (entry.planned > 0).then_some(&inv),
@@ -484,6 +490,7 @@ fn finish(
         module_cache,
         loaded.instrumented.as_ref(),
     );
+    summary.retainers = retainers;
     Ok(RunOutcome {
         instrumented: loaded.instrumented,
         trace_error: rec.io_error().map(|e| e.to_string()),

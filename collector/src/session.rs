@@ -644,6 +644,13 @@ fn replay<R: Read + Seek>(
     let sp_init = first_end.and_then(|e| e.sp_init);
     let data_end0 = module::data_end(&original);
     let mut leaks: Option<Vec<Leak>> = Some(Vec::new());
+    let mut retainers = None;
+    // The heap graph's named roots, read only when a snapshot is scanned.
+    let variables = if ended.iter().any(|e| e.end.is_some() && e.memory0.is_some()) {
+        crate::variables::static_variables(&original)
+    } else {
+        Vec::new()
+    };
     for (i, e) in ended.iter().enumerate() {
         let tags = if i == 0 {
             0..1
@@ -693,11 +700,19 @@ fn replay<R: Read + Seek>(
                 }),
             },
             &layout,
+            &exit::GraphNames {
+                variables: &variables,
+                globals: Vec::new(),
+            },
             &rules,
             deadline,
         );
+        if let Some(r) = found.as_ref().and_then(|f| f.retainers.clone()) {
+            // The summary's, as a reader finds them: the last exit graph's.
+            retainers = Some(r);
+        }
         match (&mut leaks, found) {
-            (Some(all), Some(mut more)) => all.append(&mut more),
+            (Some(all), Some(mut more)) => all.append(&mut more.leaks),
             _ => leaks = None,
         }
     }
@@ -726,6 +741,7 @@ fn replay<R: Read + Seek>(
         instrumented.as_ref(),
     );
     summary.partial.extend(partial);
+    summary.retainers = retainers;
     Ok(RunOutcome {
         instrumented,
         trace_error: rec.io_error().map(|e| e.to_string()),

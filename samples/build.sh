@@ -8,6 +8,8 @@
 #   c/deep.wasm                    one leaked 4-byte block per level of a DEPTH-deep recursion (stack-depth costs, recursion depth)
 #   c/kinds.wasm                   a block or chain for each of Valgrind's leak kinds (definite, indirect, possible, reachable)
 #   c/registry.wasm                500 nodes a global list keeps (still reachable) and a lost cycle
+#   c/snapshot.wasm                asks for heap graphs itself (the heapscope.snapshot import): 5 blocks between two
+#   c/million.wasm                 1,800,000 live 24-byte blocks in 1,000 cross-linked lists (the graph's bench row)
 #   c/badfree.wasm                 frees a pointer 8 bytes inside a live block; wasi-libc's free then traps
 #   c/wasteful.wasm                a buffer grown by 100 reallocs, a 256-byte buffer malloc/free in a loop (advice)
 #   c/leaky.stripped.wasm          no name section, no DWARF (error-path tests)
@@ -66,7 +68,7 @@ elif [ -n "${1:-}" ]; then
   exit 2
 fi
 
-for s in leaky fragment churn wasi wasteful deep badfree badrealloc kinds registry; do
+for s in leaky fragment churn wasi wasteful deep badfree badrealloc kinds registry snapshot million; do
   # deep.c recurses thousands of levels: a C stack of 1 MiB, not 64 KiB.
   stack=; [ $s = deep ] && stack=-Wl,-z,stack-size=1048576
   fresh "$out/c/$s.wasm" "c/$s.c" || clang --target=wasm32-wasi -g $stack "c/$s.c" -o "$out/c/$s.wasm"

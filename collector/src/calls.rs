@@ -12,7 +12,7 @@ use heapscope_trace::growth::GrowthTracker;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::time::Instant;
-use wasmtime::{FuncType, Instance, Module, Store, Trap, Val, ValType};
+use wasmtime::{AsContextMut, FuncType, Instance, Module, Store, Trap, Val, ValType};
 
 /// What the run calls, checked against the module before it is
 /// instantiated.
@@ -165,6 +165,10 @@ pub(crate) fn call(
         };
         end_invocation(store, inv, before, outcome, message, None);
         inv.ns.push(started.elapsed().as_nanos() as u64);
+        // A trap ends the run: the graph at exit is the trap's.
+        if r.is_ok() {
+            crate::snapshots::after_invocation(store.as_context_mut(), inv.count, false);
+        }
         r?;
     }
     Ok(())
@@ -321,6 +325,10 @@ fn run_messages(
             writeln!(o, "{line}")?;
         }
         inv.ns.push(started.elapsed().as_nanos() as u64);
+        // (Outside the invocation's time: what a snapshot costs is the
+        // snapshot's, not the message's.)
+        let trapped = outcome_trapped(&r) && store.data().limiter.hit.is_none();
+        crate::snapshots::after_invocation(store.as_context_mut(), inv.count, trapped);
         if let Err(e) = r {
             let fatal = store.data().limiter.hit.is_some()
                 || matches!(
@@ -333,6 +341,16 @@ fn run_messages(
         }
     }
     Ok(())
+}
+
+/// Whether a call trapped in the guest's own code (not stopped by a
+/// timeout, fuel or an interrupt, which end the run: its graph at exit is
+/// then the one to read).
+fn outcome_trapped(r: &wasmtime::Result<()>) -> bool {
+    r.as_ref().is_err_and(|e| {
+        e.downcast_ref::<Trap>()
+            .is_some_and(|t| !matches!(t, Trap::Interrupt | Trap::OutOfFuel))
+    })
 }
 
 /// A line of `--outputs`: `{"index":N,"output":TEXT}`, or `output_hex` for

@@ -72,6 +72,9 @@ pub struct RunConfig {
     /// Invocations the growth fit leaves out at the start; `None`: a tenth
     /// of the planned invocations.
     pub warmup: Option<u64>,
+    /// Heap graphs to take after chosen invocations (`--snapshot-at`,
+    /// `--snapshot-every`; actor and `--invoke` runs).
+    pub snapshots: crate::snapshots::SnapshotPlan,
 }
 
 /// An Extism plugin's run: one call of `function` per message, in one
@@ -198,6 +201,7 @@ impl RunConfig {
             interrupt: None,
             extism: None,
             warmup: None,
+            snapshots: Default::default(),
         }
     }
 }

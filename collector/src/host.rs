@@ -28,6 +28,8 @@ pub(crate) struct Host {
     pub backtraces: Option<rustc_hash::FxHashMap<Vec<u64>, StackId>>,
     /// Extism's memory and state, for plugins.
     pub kernel: Option<crate::extism::Kernel>,
+    /// Snapshots during the run (`crate::snapshots`); `None` without hooks.
+    pub snapshots: Option<Box<crate::snapshots::State>>,
 }
 
 impl crate::extism::HasKernel for Host {
@@ -183,6 +185,7 @@ fn idle_host() -> Host {
         limiter: Limiter::new(None, None),
         backtraces: None,
         kernel: None,
+        snapshots: None,
     }
 }
 
@@ -193,6 +196,7 @@ pub fn missing_hooks(wasm: &[u8]) -> Result<Vec<String>, String> {
     let module = Module::new(&engine, wasm).map_err(|e| format!("{e:#}"))?;
     let mut linker: Linker<Host> = Linker::new(&engine);
     define_hooks(&mut linker).map_err(|e| format!("{e:#}"))?;
+    crate::snapshots::define(&mut linker, true).map_err(|e| format!("{e:#}"))?;
     let mut store = Store::new(&engine, idle_host());
     Ok(module
         .imports()

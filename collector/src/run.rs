@@ -85,6 +85,13 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     }
     let instrumented = loaded.is_instrumented;
     let linker = linker(cfg, &engine, &module, instrumented)?;
+    if instrumented && !cfg.plain {
+        store.data_mut().snapshots = Some(Box::new(crate::snapshots::State::new(
+            cfg.snapshots.clone(),
+            std::sync::Arc::new(loaded.original.clone()),
+            loaded.memories.clone(),
+        )));
+    }
     start_trace(cfg, &mut store, &loaded);
     let entry = calls::entry(&module, cfg)?;
     let mut inv = Invocations::new(cfg, &entry)?;
@@ -118,6 +125,10 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let result = linker.instantiate(&mut store, &module).and_then(|i| {
         called.instance = Some(i);
         called.sp_init = prepare(&mut store, i)?;
+        if let Some(s) = store.data_mut().snapshots.as_mut() {
+            s.instance = Some(i);
+            s.sp_init = called.sp_init;
+        }
         calls::call(&mut store, i, cfg, &entry, &mut inv)
     });
     watch.stop_timer();
@@ -210,6 +221,7 @@ fn store(
             .extism
             .as_ref()
             .map(|x| crate::extism::Kernel::new(x.config.clone(), x.log_level)),
+        snapshots: None,
     };
     let mut store = Store::new(engine, host);
     store.limiter(|h| &mut h.limiter);
@@ -309,6 +321,7 @@ fn linker(
     if instrumented {
         host::define_hooks(&mut linker).map_err(|e| setup(cfg, e))?;
     }
+    crate::snapshots::define(&mut linker, instrumented && !cfg.plain).map_err(|e| setup(cfg, e))?;
     crate::extism::define(&mut linker).map_err(|e| setup(cfg, e))?;
     crate::assemblyscript::define(&mut linker, module).map_err(|e| setup(cfg, e))?;
     let user = crate::extism::user_imports(module);

@@ -38,6 +38,16 @@ config file. After a warm-up (--warmup, default a tenth of the messages) live he
 against the invocation number: the summary's `growth` gives bytes and pages per invocation,
 the fit's r2, and the stacks the growth comes from.
 
+Snapshots: --snapshot-at invocation:1000,invocation:4000 and --snapshot-every N write the heap
+graph (every live block, what holds it) to the trace after those invocations, labelled
+invocation:N; the run's last graph is labelled exit, and an Extism call that traps takes one
+labelled trap. A guest can ask for one itself by importing
+  (import \"heapscope\" \"snapshot\" (func (param i32 i32)))
+and calling it with a label's address and length in memory 0 (UTF-8, at most 256 bytes):
+labelled guest:LABEL (a label out of bounds, longer or not UTF-8 counts as an invalid hook
+call; --plain links it as a no-op). Read them with heapscope leaks TRACE --between A B and
+heapscope diff TRACE#A TRACE#B (docs/snapshots.md).
+
 Exit status (the same contract as `heapscope --help`):
   N    the guest's own exit code when it exits, 0 to 125 (as with the wasmtime CLI); for
        --node and --session, the code the session's end record gives, 0 to 255
@@ -204,6 +214,19 @@ pub struct Opts {
     /// of them).
     #[arg(help_heading = "Extism plugins and actors", long, value_name = "N")]
     warmup: Option<u64>,
+    /// Take a heap graph after these invocations complete (actor and
+    /// --invoke --repeat runs): invocation:N, comma-separated.
+    ///
+    /// Each is written to the trace labelled `invocation:N`, for `heapscope
+    /// leaks TRACE --between invocation:1000 exit` (the blocks born after
+    /// it, still live at exit, by retainer) and `heapscope diff
+    /// TRACE#invocation:1000 TRACE#exit`.
+    #[arg(help_heading = "Snapshots", long, value_name = "invocation:N,...", value_parser = parse_snapshot_at)]
+    snapshot_at: Vec<Vec<u64>>,
+    /// Take a heap graph after every N invocations (labelled invocation:N,
+    /// invocation:2N, ...).
+    #[arg(help_heading = "Snapshots", long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    snapshot_every: Option<u64>,
     /// Suppression file for blocks live at exit that are not leaks.
     /// Repeatable.
     ///
@@ -296,6 +319,10 @@ pub struct Opts {
     /// cargo's output is all there is to read.
     #[arg(skip)]
     pub(super) explain_failed_gates: bool,
+}
+
+fn parse_snapshot_at(s: &str) -> Result<Vec<u64>, String> {
+    heapscope_collector::SnapshotPlan::parse_at(s)
 }
 
 /// Parse a `--fail-on-leak` kind (`run` and `leaks` share it).
@@ -544,9 +571,11 @@ impl Opts {
         let ci = ci_outputs(&self.ci);
         outputs.extend(ci.iter().map(|(f, p)| (*f, p.as_path())));
         check_outputs(&inputs, &outputs)?;
+        let snapshots = self.snapshot_plan(js, extism.as_ref())?;
         Ok(RunConfig {
             extism,
             warmup: self.warmup,
+            snapshots,
             module,
             args: self.args.clone(),
             argv0: self.argv0.clone(),
@@ -588,6 +617,55 @@ impl Opts {
                 fail_on_invalid_free: self.fail_on_invalid_free,
             },
         })
+    }
+
+    /// `--snapshot-at` and `--snapshot-every`, checked against the run:
+    /// only runs of invocations take them, and a point past the last
+    /// invocation would never be reached.
+    fn snapshot_plan(
+        &self,
+        js: bool,
+        extism: Option<&ExtismRun>,
+    ) -> anyhow::Result<heapscope_collector::SnapshotPlan> {
+        let mut at: Vec<u64> = self.snapshot_at.iter().flatten().copied().collect();
+        at.sort_unstable();
+        at.dedup();
+        let plan = heapscope_collector::SnapshotPlan {
+            at,
+            every: self.snapshot_every,
+        };
+        if plan.is_empty() {
+            return Ok(plan);
+        }
+        let flag = if self.snapshot_at.is_empty() {
+            "--snapshot-every"
+        } else {
+            "--snapshot-at"
+        };
+        if self.plain {
+            anyhow::bail!("{flag} needs the hooks: a --plain run records nothing to snapshot");
+        }
+        if js {
+            anyhow::bail!(
+                "{flag} is for runs heapscope makes the calls of (--extism, --actor, --invoke): with --node or --session the app makes them"
+            );
+        }
+        let planned = match (extism, &self.invoke) {
+            (Some(x), _) => x.messages.len() as u64,
+            (None, Some(_)) => self.repeat,
+            (None, None) => anyhow::bail!(
+                "{flag} takes snapshots after invocations: add --invoke NAME --repeat N, --extism FUNCTION or --actor FILE (a command's guest can ask for one itself: the heapscope.snapshot import, see --help)"
+            ),
+        };
+        let beyond = plan.beyond(planned);
+        if !beyond.is_empty() {
+            let points: Vec<String> = beyond.iter().map(|n| format!("invocation:{n}")).collect();
+            anyhow::bail!(
+                "--snapshot-at {}: the run makes only {planned} invocation(s), so it would never be taken",
+                points.join(",")
+            );
+        }
+        Ok(plan)
     }
 
     /// Run the command.

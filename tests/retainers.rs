@@ -14,15 +14,25 @@
 mod common;
 use common::*;
 
-/// Valgrind's leak summary of a native build: (bytes, blocks) definitely,
-/// indirectly, possibly lost and still reachable.
-fn valgrind_leak_kinds(native: &std::path::Path) -> [(u64, u64); 4] {
+/// Valgrind's report on a native build (`--leak-check=full
+/// --show-leak-kinds=all`), its numbers without thousands separators.
+fn valgrind(native: &std::path::Path) -> String {
     let out = std::process::Command::new("valgrind")
         .args(["--leak-check=full", "--show-leak-kinds=all"])
         .arg(native)
         .output()
         .expect("valgrind is installed by scripts/setup.sh");
     let err = String::from_utf8_lossy(&out.stderr).replace(',', "");
+    assert!(
+        err.contains("LEAK SUMMARY"),
+        "valgrind printed no leak summary:\n{err}"
+    );
+    err
+}
+
+/// Valgrind's leak summary: (bytes, blocks) definitely, indirectly,
+/// possibly lost and still reachable.
+fn valgrind_leak_kinds(err: &str) -> [(u64, u64); 4] {
     // "definitely lost: 56 bytes in 1 blocks"; a zero line may be absent.
     let kind = |label: &str| -> (u64, u64) {
         let Some(line) = err.lines().find(|l| l.contains(label)) else {
@@ -38,16 +48,25 @@ fn valgrind_leak_kinds(native: &std::path::Path) -> [(u64, u64); 4] {
         assert_eq!(nums.len(), 2, "{line}");
         (nums[0], nums[1])
     };
-    assert!(
-        err.contains("LEAK SUMMARY"),
-        "valgrind printed no leak summary:\n{err}"
-    );
     [
         kind("definitely lost:"),
         kind("indirectly lost:"),
         kind("possibly lost:"),
         kind("still reachable:"),
     ]
+}
+
+/// Valgrind's loss records of definitely lost blocks, without the pid
+/// prefix: `112 (56 direct 56 indirect) bytes in 1 blocks are definitely
+/// lost` (commas removed).
+fn valgrind_definite_records(err: &str) -> Vec<String> {
+    err.lines()
+        .filter(|l| l.contains("are definitely lost in loss record"))
+        .map(|l| {
+            let l = l.split_once("== ").map_or(l, |(_, r)| r);
+            l.split(" in loss record").next().unwrap().to_string()
+        })
+        .collect()
 }
 
 /// heapscope's leak kinds from a run's summary, as (bytes, blocks).
@@ -76,7 +95,8 @@ fn registry_leak_kinds_are_valgrinds_on_the_native_build() {
     if slow_tier("Valgrind") {
         return;
     }
-    let native = valgrind_leak_kinds(&sample("c/registry.native"));
+    let err = valgrind(&sample("c/registry.native"));
+    let native = valgrind_leak_kinds(&err);
     assert_eq!(
         native,
         [(56, 1), (56, 1), (0, 0), (22_000, 500)],
@@ -116,9 +136,328 @@ fn sessions_self_cycles_are_definitely_lost_as_valgrind_says() {
     if slow_tier("Valgrind") {
         return;
     }
-    let native = valgrind_leak_kinds(&sample("rust/sessions.native"));
+    let err = valgrind(&sample("rust/sessions.native"));
+    let native = valgrind_leak_kinds(&err);
     assert_eq!(native[0], (11_200, 200), "valgrind: definitely lost");
     assert_eq!(native[1], (0, 0), "valgrind: indirectly lost");
     assert_eq!(native[2], (0, 0), "valgrind: possibly lost");
     assert_eq!(&leak_kinds(&s)[..3], &native[..3], "heapscope vs valgrind");
+}
+
+/// `heapscope leaks TRACE` (with `extra` flags) as text.
+fn leaks_text(trace: &std::path::Path, extra: &[&str]) -> String {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["leaks".as_ref(), trace.as_os_str()];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    let out = heapscope(args);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// `heapscope leaks TRACE --json` (with `extra` flags).
+fn leaks_json(trace: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let mut args: Vec<&str> = vec!["--json"];
+    args.extend(extra);
+    serde_json::from_str(&leaks_text(trace, &args)).expect("leaks --json is JSON")
+}
+
+/// `heapscope summary TRACE --json`.
+fn summary_json(trace: &std::path::Path) -> serde_json::Value {
+    let out = heapscope(["summary".as_ref(), trace.as_os_str(), "--json".as_ref()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).expect("summary --json is JSON")
+}
+
+/// The leak group of `kind` whose first frame of the program is
+/// `function`.
+fn group<'a>(leaks: &'a serde_json::Value, kind: &str, function: &str) -> &'a serde_json::Value {
+    leaks["leaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| {
+            g["kind"] == kind
+                && g["frames"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f["function"] == function)
+        })
+        .unwrap_or_else(|| panic!("no {kind} group at {function}: {leaks}"))
+}
+
+/// A root in JSON, its file cut to the repository (DWARF has it absolute).
+fn root_of(path: &serde_json::Value) -> (String, String, String, u64) {
+    let r = &path["root"];
+    let file = r["file"].as_str().unwrap_or("");
+    let file = file.find("samples/").map_or(file, |i| &file[i..]);
+    (
+        r["kind"].as_str().unwrap().to_string(),
+        r["name"].as_str().unwrap().to_string(),
+        file.to_string(),
+        r["line"].as_u64().unwrap(),
+    )
+}
+
+/// A path's steps as (site, blocks, bytes).
+fn steps(path: &serde_json::Value) -> Vec<(String, u64, u64)> {
+    path["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(s["interior"], false, "{s}");
+            (
+                s["site"].as_str().unwrap().to_string(),
+                s["blocks"].as_u64().unwrap(),
+                s["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// registry.c: the 500 nodes are held by the global list `g_registry`
+/// (registry.c:32), the whole list one step of the path; its lost cycle is
+/// one cycle of two blocks (Valgrind: 1 definitely + 1 indirectly lost,
+/// checked above), held by no root; g_registry is the largest retainer.
+#[test]
+fn registry_list_is_held_by_g_registry_and_its_lost_cycle_is_one_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, trace, s) = record(dir.path(), &sample("c/registry.wasm"), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(leak_kinds(&s), [(56, 1), (56, 1), (0, 0), (22_000, 500)]);
+
+    let text = leaks_text(&trace, &[]);
+    let held = "    held by static g_registry (samples/c/registry.c:32) → 500 blocks of 44 B at handle (samples/c/registry.c:35)\n";
+    let lost = "    not held by any root: 1 lost cycle of 2 blocks, 112 B each, allocated at lose_cycle (samples/c/registry.c:48) and lose_cycle (samples/c/registry.c:49)\n";
+    assert_eq!(text.matches(held).count(), 1, "{text}");
+    // Under the definitely and the indirectly lost block's groups alike.
+    assert_eq!(text.matches(lost).count(), 2, "{text}");
+    let reachable = text.find("still reachable").unwrap();
+    assert!(text[reachable..].contains(held), "{text}");
+
+    let j = leaks_json(&trace, &[]);
+    let list = group(&j, "reachable", "handle");
+    assert_eq!(
+        (&list["bytes"], &list["blocks"]),
+        (&22_000.into(), &500.into())
+    );
+    let paths = list["retainers"].as_array().unwrap();
+    assert_eq!(paths.len(), 1, "{list}");
+    assert_eq!(
+        root_of(&paths[0]),
+        (
+            "variable".into(),
+            "g_registry".into(),
+            "samples/c/registry.c".into(),
+            32
+        )
+    );
+    assert_eq!(paths[0]["root"]["type"], "struct entry *");
+    assert_eq!(
+        (&paths[0]["blocks"], &paths[0]["bytes"]),
+        (&500.into(), &22_000.into())
+    );
+    assert_eq!(
+        steps(&paths[0]),
+        [("handle (samples/c/registry.c:35)".to_string(), 500, 22_000)]
+    );
+    // The cycle: one definitely and one indirectly lost block, no root.
+    for kind in ["definite", "indirect"] {
+        let g = group(&j, kind, "lose_cycle");
+        assert_eq!((&g["bytes"], &g["blocks"]), (&56.into(), &1.into()), "{g}");
+        let held_by_a_root = g["retainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| !p["root"].is_null());
+        assert!(!held_by_a_root, "{g}");
+    }
+    let cycles = j["cycles"].as_array().unwrap();
+    assert_eq!(cycles.len(), 1, "{}", j["cycles"]);
+    let c = &cycles[0];
+    assert_eq!(
+        (
+            &c["cycles"],
+            &c["blocks_per_cycle"],
+            &c["bytes_per_cycle"],
+            &c["bytes"]
+        ),
+        (&1.into(), &2.into(), &112.into(), &112.into()),
+        "{c}"
+    );
+    let sites: Vec<&str> = c["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["site"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sites,
+        [
+            "lose_cycle (samples/c/registry.c:48)",
+            "lose_cycle (samples/c/registry.c:49)"
+        ]
+    );
+
+    // The summary's largest retainer: g_registry, the whole list.
+    let r = &summary_json(&trace)["retainers"];
+    assert_eq!(r.as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r[0]["name"], "g_registry");
+    assert_eq!(
+        (&r[0]["retained_bytes"], &r[0]["retained_blocks"]),
+        (&22_000.into(), &500.into())
+    );
+}
+
+/// The Rust sessions sample: the 300 sessions are held by the static
+/// `sessions::SESSIONS` (its type from DWARF) through the vector's
+/// 1,200-byte buffer; the 200 `Rc<RefCell<Node>>` self-cycles are 200
+/// lost cycles of 1 block, 56 B each, at `make_node`.
+#[test]
+fn sessions_are_held_by_their_static_and_the_self_cycles_are_cycles() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, trace, s) = record(dir.path(), &sample("rust/sessions.wasm"), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        leak_kinds(&s),
+        [(11_200, 200), (0, 0), (0, 0), (20_400, 301)]
+    );
+
+    let text = leaks_text(&trace, &[]);
+    let root = "held by static sessions::SESSIONS (samples/rust/sessions/src/main.rs:39)";
+    let buffer =
+        "1 block of 1,200 B at sessions::open_session (samples/rust/sessions/src/main.rs:55)";
+    let sessions = format!(
+        "    {root} → {buffer} → 300 blocks of 64 B at sessions::open_session (samples/rust/sessions/src/main.rs:44)\n"
+    );
+    assert_eq!(text.matches(&sessions).count(), 1, "{text}");
+    assert_eq!(
+        text.matches(&format!("    {root} → {buffer}\n")).count(),
+        1,
+        "{text}"
+    );
+    let cycles = "    not held by any root: 200 lost cycles of 1 block, 56 B each, allocated at sessions::make_node (samples/rust/sessions/src/main.rs:89)\n";
+    assert_eq!(text.matches(cycles).count(), 1, "{text}");
+
+    let j = leaks_json(&trace, &[]);
+    let g = group(&j, "reachable", "sessions::open_session");
+    let g = if g["blocks"] == 300 {
+        g
+    } else {
+        // Two groups at open_session: the sessions (line 44) and the buffer.
+        j["leaks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["kind"] == "reachable" && g["blocks"] == 300)
+            .unwrap()
+    };
+    assert_eq!(g["bytes"], 19_200);
+    let paths = g["retainers"].as_array().unwrap();
+    assert_eq!(paths.len(), 1, "{g}");
+    assert_eq!(
+        root_of(&paths[0]),
+        (
+            "variable".into(),
+            "sessions::SESSIONS".into(),
+            "samples/rust/sessions/src/main.rs".into(),
+            39
+        )
+    );
+    assert_eq!(paths[0]["root"]["type"], "Mutex<Vec<Box<Session>>>");
+    assert_eq!(
+        steps(&paths[0]),
+        [
+            (
+                "sessions::open_session (samples/rust/sessions/src/main.rs:55)".to_string(),
+                1,
+                1_200
+            ),
+            (
+                "sessions::open_session (samples/rust/sessions/src/main.rs:44)".to_string(),
+                300,
+                19_200
+            )
+        ]
+    );
+    let lost = group(&j, "definite", "sessions::make_node");
+    assert_eq!(
+        (&lost["bytes"], &lost["blocks"]),
+        (&11_200.into(), &200.into())
+    );
+    let c = j["cycles"].as_array().unwrap();
+    assert_eq!(c.len(), 1, "{}", j["cycles"]);
+    assert_eq!(
+        (
+            &c[0]["cycles"],
+            &c[0]["blocks_per_cycle"],
+            &c[0]["bytes_per_cycle"],
+            &c[0]["bytes"]
+        ),
+        (&200.into(), &1.into(), &56.into(), &11_200.into()),
+        "{}",
+        c[0]
+    );
+    assert_eq!(
+        c[0]["sites"][0]["site"],
+        "sessions::make_node (samples/rust/sessions/src/main.rs:89)"
+    );
+
+    // SESSIONS retains the sessions and the buffer: 20,400 B in 301 blocks.
+    let r = &summary_json(&trace)["retainers"];
+    assert_eq!(r.as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r[0]["name"], "sessions::SESSIONS");
+    assert_eq!(
+        (&r[0]["retained_bytes"], &r[0]["retained_blocks"]),
+        (&20_400.into(), &301.into())
+    );
+}
+
+/// Lost cycles against Valgrind's loss records on the native builds: the
+/// cycle of registry.c is Valgrind's one definitely lost block with its
+/// indirectly lost partner (`112 (56 direct, 56 indirect) bytes in 1
+/// blocks`): 1 cycle of 2 blocks, 112 B; the sessions' self-cycles are its
+/// 200 definitely lost blocks at `make_node`: 200 cycles of 1 block.
+#[test]
+fn lost_cycles_are_valgrinds_definitely_lost_records() {
+    if slow_tier("Valgrind") {
+        return;
+    }
+    for (name, record_text, cycle) in [
+        (
+            "c/registry",
+            "112 (56 direct 56 indirect) bytes in 1 blocks are definitely lost",
+            (1, 2, 112),
+        ),
+        (
+            "rust/sessions",
+            "11200 bytes in 200 blocks are definitely lost",
+            (200, 1, 56),
+        ),
+    ] {
+        let err = valgrind(&sample(&format!("{name}.native")));
+        assert_eq!(valgrind_definite_records(&err), [record_text], "{name}");
+        let dir = tempfile::tempdir().unwrap();
+        let (out, trace, _) = record(dir.path(), &sample(&format!("{name}.wasm")), &[]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let j = leaks_json(&trace, &[]);
+        let c = j["cycles"].as_array().unwrap();
+        assert_eq!(c.len(), 1, "{name}: {}", j["cycles"]);
+        let (cycles, blocks, bytes) = cycle;
+        assert_eq!(
+            (
+                &c[0]["cycles"],
+                &c[0]["blocks_per_cycle"],
+                &c[0]["bytes_per_cycle"],
+                &c[0]["bytes"]
+            ),
+            (
+                &cycles.into(),
+                &blocks.into(),
+                &bytes.into(),
+                &(cycles * bytes).into()
+            ),
+            "{name}"
+        );
+    }
 }

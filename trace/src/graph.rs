@@ -940,6 +940,86 @@ mod tests {
         assert_eq!(g.born_after(0).count(), 4);
         assert_eq!(g.born_after(21).count(), 0);
     }
+    /// Graphs whose holders and dominators point anywhere (loops,
+    /// themselves, past the graph), as a corrupt trace could give: every
+    /// function ends, never panics, and what it says still adds up.
+    #[test]
+    fn any_graph_ends_and_adds_up() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        for round in 0..200 {
+            let n = 1 + next(300) as usize;
+            let any_ref = |next: &mut dyn FnMut(u64) -> u64| match next(4) {
+                0 => Ref::None,
+                1 => Ref::Root(next(4) as u32),
+                _ => Ref::Block(next(n as u64 + 3) as u32),
+            };
+            let blocks: Vec<GraphBlock> = (0..n)
+                .map(|i| {
+                    let mut b = block(
+                        i,
+                        1 + next(100),
+                        next(4) as u32,
+                        // Deep chains half the time: long paths, elided.
+                        if i > 0 && next(3) > 0 {
+                            Ref::Block(i as u32 - 1)
+                        } else {
+                            any_ref(&mut next)
+                        },
+                        any_ref(&mut next),
+                    );
+                    b.interior = next(5) == 0;
+                    b.cycle = next(3) as u32;
+                    b
+                })
+                .collect();
+            let g = graph(&["a", "b", "c"], blocks);
+            let retained = g.retained();
+            assert!(g.blocks.iter().zip(&retained).all(|(b, &r)| r >= b.size));
+            let total: u64 = g.blocks.iter().map(|b| b.size).sum();
+            assert!(g.root_retained().iter().sum::<u64>() <= total);
+            for b in 0..n as u32 {
+                let p = g.path(b);
+                assert_eq!(p.last(), Some(&Ref::Block(b)), "round {round}");
+                let mut seen = std::collections::HashSet::new();
+                assert!(
+                    p.iter().all(|r| seen.insert(*r)),
+                    "round {round}: a block twice"
+                );
+                for w in p.windows(2) {
+                    if let Ref::Block(j) = w[1] {
+                        assert_eq!(g.blocks[j as usize].holder, w[0], "round {round}");
+                    }
+                }
+            }
+            let all: Vec<u32> = (0..n as u32 + 2).collect();
+            let paths = retainer_paths(&g, &all, |b| b.stack);
+            assert!(paths.len() <= MAX_RETAINER_PATHS);
+            if paths.len() < MAX_RETAINER_PATHS {
+                assert_eq!(paths.iter().map(|p| p.blocks).sum::<u64>(), n as u64);
+                assert_eq!(paths.iter().map(|p| p.bytes).sum::<u64>(), total);
+            }
+            for p in &paths {
+                assert!(!p.steps.is_empty() && p.steps.len() <= MAX_PATH_STEPS);
+                assert!(
+                    p.steps.iter().all(|s| s.blocks >= 1),
+                    "round {round}: {p:?}"
+                );
+                assert!(p.steps.last().unwrap().blocks >= p.blocks.min(1));
+            }
+            let c = cycles(&g, |b| b.stack);
+            let in_cycles = g.blocks.iter().filter(|b| b.cycle != 0).count() as u64;
+            assert_eq!(
+                c.iter().map(|c| c.cycles * c.blocks_per_cycle).sum::<u64>(),
+                in_cycles
+            );
+        }
+    }
 }
 
 /// The analysis functions on a graph of 1,800,000 blocks (the bench's

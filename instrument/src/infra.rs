@@ -24,6 +24,9 @@ pub(crate) struct Infra {
     /// `heapscope:record(tag|kind, a, b, c, sp)`: appends an event to the
     /// buffer, or calls the synchronous hook of its tag.
     pub record: FunctionId,
+    /// The event buffer's write position and capacity.
+    events: GlobalId,
+    cap: GlobalId,
 }
 
 impl Infra {
@@ -51,7 +54,7 @@ impl Infra {
         let hook_realloc = import_hook(module, abi::HOOK_REALLOC);
         let hook_grow = import_hook(module, abi::HOOK_GROW);
         let hook_flush = import_hook(module, abi::HOOK_FLUSH);
-        let record = record_helper(
+        let (record, events, cap) = record_helper(
             module,
             shadow,
             [hook_alloc, hook_free, hook_realloc],
@@ -63,8 +66,74 @@ impl Infra {
             shadow,
             hook_grow,
             record,
+            events,
+            cap,
         }
     }
+
+    /// The locals an allocator wrapper reports its events with
+    /// ([`Infra::report`]); `sp` is its local holding the stack's length.
+    pub fn report_locals(module: &mut Module, sp: LocalId) -> ReportLocals {
+        let (i32t, i64t) = (ValType::I32, ValType::I64);
+        ReportLocals {
+            tag: module.locals.add(i32t),
+            a: module.locals.add(i64t),
+            b: module.locals.add(i64t),
+            c: module.locals.add(i64t),
+            sp,
+            p: module.locals.add(i32t),
+            i: module.locals.add(i32t),
+        }
+    }
+
+    /// Report an event whose `a`, `b` and `c` are on the stack (as `i64`)
+    /// and whose stack is `shadow[0..l.sp]`: appended in place when it fits
+    /// what is left of the buffer (no call; this is every event but about
+    /// one in several hundred), else through `heapscope:record`, which
+    /// flushes or calls the synchronous hook.
+    pub fn report(&self, b: &mut InstrSeqBuilder, tag_kind: u32, l: &ReportLocals) {
+        b.local_set(l.c).local_set(l.b).local_set(l.a);
+        b.i32_const(tag_kind as i32).local_set(l.tag);
+        let r = Record {
+            shadow: self.shadow,
+            events: self.events,
+            cap: self.cap,
+            tag: l.tag,
+            a: l.a,
+            b: l.b,
+            c: l.c,
+            sp: l.sp,
+            p: l.p,
+            i: l.i,
+        };
+        // Fits: `events + need <= base + cap` (which implies `need <= cap`,
+        // as `events >= base`).
+        r.full(b);
+        let record = self.record;
+        b.if_else(
+            None,
+            |slow| {
+                slow.local_get(r.tag)
+                    .local_get(r.a)
+                    .local_get(r.b)
+                    .local_get(r.c)
+                    .local_get(r.sp)
+                    .call(record);
+            },
+            |fast| append_record(fast, &r),
+        );
+    }
+}
+
+/// The locals of an in-place report ([`Infra::report`]).
+pub(crate) struct ReportLocals {
+    tag: LocalId,
+    a: LocalId,
+    b: LocalId,
+    c: LocalId,
+    sp: LocalId,
+    p: LocalId,
+    i: LocalId,
 }
 
 /// Export what the host's leak scan reads: every `i32`/`i64` global
@@ -248,7 +317,7 @@ fn record_helper(
     shadow: MemoryId,
     hooks: [FunctionId; 3],
     hook_flush: FunctionId,
-) -> FunctionId {
+) -> (FunctionId, GlobalId, GlobalId) {
     let (i32t, i64t) = (ValType::I32, ValType::I64);
     // A mutable i32 global, named and exported for the host.
     let mut exported = |name: &str, export: &str, init: u32| {
@@ -314,7 +383,7 @@ fn record_helper(
         });
         synchronous_hook(out, &r, hooks);
     });
-    f.finish(args, &mut module.funcs)
+    (f.finish(args, &mut module.funcs), events, cap)
 }
 
 /// Write the record at the buffer's write position (the header at the

@@ -90,6 +90,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
 
     let (hooked, bodies) =
         wrap_allocators(&mut module, &infra, &allocators, &index_of, mem0, ptr_ty);
+    call_bodies_directly(&mut module, &bodies);
     module.customs.add(RawCustomSection {
         name: abi::SITE_TABLE_SECTION.into(),
         data: table.encode(),
@@ -675,6 +676,55 @@ fn wrap_allocators(
             (hooked, (a.id, body))
         })
         .unzip()
+}
+
+/// Inside an allocator's body, call the bodies of the other wrapped
+/// allocators directly, not their wrappers. A body is called only by its
+/// wrapper, which has raised the nesting counter, so a wrapper called from
+/// a body reports nothing: it would raise and lower the counter around the
+/// body it calls and skip its report. Skipping it changes no event and no
+/// stack (a wrapper never moves the shadow stack; the call's site and push
+/// stay), and saves two wrappers per Rust allocation (`__rust_alloc` →
+/// `__rdl_alloc` → `malloc`). A trap's stack folds a wrapper and its body
+/// into one frame either way.
+fn call_bodies_directly(module: &mut Module, bodies: &[(FunctionId, FunctionId)]) {
+    let body_of: FxHashMap<FunctionId, FunctionId> = bodies.iter().copied().collect();
+    for &(_, body) in bodies {
+        let walrus::FunctionKind::Local(local) = &mut module.funcs.get_mut(body).kind else {
+            continue;
+        };
+        let mut seqs = vec![local.entry_block()];
+        while let Some(seq) = seqs.pop() {
+            for (instr, _) in local.block_mut(seq).instrs.iter_mut() {
+                match instr {
+                    Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => {
+                        seqs.push(*seq)
+                    }
+                    Instr::IfElse(ir::IfElse {
+                        consequent,
+                        alternative,
+                    }) => seqs.extend([*consequent, *alternative]),
+                    Instr::TryTable(t) => seqs.push(t.seq),
+                    Instr::Try(t) => {
+                        seqs.push(t.seq);
+                        for c in &t.catches {
+                            if let ir::LegacyCatch::Catch { handler, .. }
+                            | ir::LegacyCatch::CatchAll { handler } = c
+                            {
+                                seqs.push(*handler);
+                            }
+                        }
+                    }
+                    Instr::Call(ir::Call { func }) | Instr::ReturnCall(ir::ReturnCall { func }) => {
+                        if let Some(&b) = body_of.get(func) {
+                            *func = b;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 /// Before a call: `shadow[entry] = site; sp = entry + 4` (`entry + 4` kept

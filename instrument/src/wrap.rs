@@ -42,6 +42,7 @@ pub(crate) fn wrap(
     // The stack of the call into the allocator: `sp` as the caller set it,
     // before the original body's own calls move it.
     let sp0 = module.locals.add(ValType::I32);
+    let report_locals = Infra::report_locals(module, sp0);
     let mut body = b.func_body();
     body.global_get(infra.sp).local_set(sp0);
     let tag = match a.shape {
@@ -58,9 +59,8 @@ pub(crate) fn wrap(
         seq.if_else(
             None,
             |then| {
-                then.i32_const(abi::EventRecord::word(tag, kind) as i32);
                 push_args(then, a, &args, ret, mem0, p);
-                then.local_get(sp0).call(infra.record);
+                infra.report(then, abi::EventRecord::word(tag, kind), &report_locals);
             },
             |_| {},
         );
@@ -80,10 +80,13 @@ pub(crate) fn wrap(
         body.if_else(
             None,
             |then| {
-                then.i32_const(abi::EventRecord::word(abi::EVENT_REALLOC_CHECK, kind) as i32);
                 get_u64(then, args[ptr], p);
                 then.i64_const(0).i64_const(0);
-                then.local_get(sp0).call(infra.record);
+                infra.report(
+                    then,
+                    abi::EventRecord::word(abi::EVENT_REALLOC_CHECK, kind),
+                    &report_locals,
+                );
             },
             |_| {},
         );

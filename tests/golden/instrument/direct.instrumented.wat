@@ -169,7 +169,7 @@
     end
   )
   (func $malloc (;6;) (type 3) (param i32) (result i32)
-    (local i32 i32)
+    (local i32 i32 i32 i32 i32 i64 i64 i64)
     global.get $heapscope:sp
     local.set 2
     global.get $heapscope:nest
@@ -186,32 +186,188 @@
     global.get $heapscope:nest
     i32.eqz
     if ;; label = @1
-      i32.const 1
       local.get 1
       i64.extend_i32_u
       local.get 0
       i64.extend_i32_u
       i64.const 0
+      local.set 8
+      local.set 7
+      local.set 6
+      i32.const 1
+      local.set 3
+      global.get $heapscope:events
       local.get 2
-      call $heapscope:record
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 3
+        local.get 6
+        local.get 7
+        local.get 8
+        local.get 2
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 4
+        local.get 4
+        local.get 3
+        i32.store 1
+        local.get 4
+        local.get 6
+        i64.store 1 offset=4 align=4
+        local.get 4
+        local.get 7
+        i64.store 1 offset=12 align=4
+        local.get 4
+        local.get 8
+        i64.store 1 offset=20 align=4
+        local.get 4
+        local.get 2
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 5
+        loop ;; label = @3
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 5
+          i32.const 64
+          i32.add
+          local.tee 5
+          local.get 2
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 4
+        i32.const 32
+        i32.add
+        local.get 2
+        i32.add
+        global.set $heapscope:events
+      end
     else
     end
     local.get 1
   )
   (func $free (;7;) (type 2) (param i32)
-    (local i32)
+    (local i32 i32 i32 i32 i64 i64 i64)
     global.get $heapscope:sp
     local.set 1
     global.get $heapscope:nest
     i32.eqz
     if ;; label = @1
-      i32.const 16777220
       local.get 0
       i64.extend_i32_u
       i64.const 0
       i64.const 0
+      local.set 7
+      local.set 6
+      local.set 5
+      i32.const 16777220
+      local.set 2
+      global.get $heapscope:events
       local.get 1
-      call $heapscope:record
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 2
+        local.get 5
+        local.get 6
+        local.get 7
+        local.get 1
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 3
+        local.get 3
+        local.get 2
+        i32.store 1
+        local.get 3
+        local.get 5
+        i64.store 1 offset=4 align=4
+        local.get 3
+        local.get 6
+        i64.store 1 offset=12 align=4
+        local.get 3
+        local.get 7
+        i64.store 1 offset=20 align=4
+        local.get 3
+        local.get 1
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 4
+        loop ;; label = @3
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 4
+          i32.const 64
+          i32.add
+          local.tee 4
+          local.get 1
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 3
+        i32.const 32
+        i32.add
+        local.get 1
+        i32.add
+        global.set $heapscope:events
+      end
     else
     end
     global.get $heapscope:nest
@@ -361,5 +517,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\04\04load\06helper\04work\04main\07\033\01\00\00\00\00\04=\01\01\00\00\00\04C\01\01\00\00\00\05H\01\02\00\00\00\05J\01\02\00\00\00\06Q\01\03\00\00\00\06V\01\03\00\00\00")
-  (@custom "heapscope.code_map" (after code) "\01\07\08\00\eb\05*\02\00\0a\0c\00\09\04\96\060\04\00t\0c\00\0f\06\12\0c\0a\06\c7\06.\04\00\9e\01\0c\00\0e\04\11\0a\0b\05\f6\06)\03\00\90\01\18\00\0e\04\0c\03\a0\07\1e\03\00`\0c\00\0f\06\0e\01\d8\07\0d\02\00J\0c\00\0f\02\e6\07\07\02\00P\01\00")
+  (@custom "heapscope.code_map" (after code) "\01\07\08\00\d9\08*\02\00\0a\0c\00\09\04\84\090\04\00t\0c\00\0f\06\12\0c\0a\06\b5\09.\04\00\9e\01\0c\00\0e\04\11\0a\0b\05\e4\09)\03\00\90\01\18\00\0e\04\0c\03\8e\0a\1e\03\00`\0c\00\0f\06\0e\01\c6\0a\0d\02\00J\0c\00\0f\02\d4\0a\07\02\00P\01\00")
 )

@@ -165,7 +165,220 @@
       end
     end
   )
-  (func $heapscope:resize_heap (;7;) (type 2) (param i32) (result i32)
+  (func $malloc (;7;) (type 2) (param i32) (result i32)
+    (local i32 i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $malloc.heapscope_original
+    local.set 1
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 1
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      local.set 8
+      local.set 7
+      local.set 6
+      i32.const 1
+      local.set 3
+      global.get $heapscope:events
+      local.get 2
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 3
+        local.get 6
+        local.get 7
+        local.get 8
+        local.get 2
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 4
+        local.get 4
+        local.get 3
+        i32.store 1
+        local.get 4
+        local.get 6
+        i64.store 1 offset=4 align=4
+        local.get 4
+        local.get 7
+        i64.store 1 offset=12 align=4
+        local.get 4
+        local.get 8
+        i64.store 1 offset=20 align=4
+        local.get 4
+        local.get 2
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 5
+        loop ;; label = @3
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 5
+          i32.const 64
+          i32.add
+          local.tee 5
+          local.get 2
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 4
+        i32.const 32
+        i32.add
+        local.get 2
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    local.get 1
+  )
+  (func $free (;8;) (type 1) (param i32)
+    (local i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 1
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      i64.const 0
+      local.set 7
+      local.set 6
+      local.set 5
+      i32.const 16777220
+      local.set 2
+      global.get $heapscope:events
+      local.get 1
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 2
+        local.get 5
+        local.get 6
+        local.get 7
+        local.get 1
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 3
+        local.get 3
+        local.get 2
+        i32.store 1
+        local.get 3
+        local.get 5
+        i64.store 1 offset=4 align=4
+        local.get 3
+        local.get 6
+        i64.store 1 offset=12 align=4
+        local.get 3
+        local.get 7
+        i64.store 1 offset=20 align=4
+        local.get 3
+        local.get 1
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 4
+        loop ;; label = @3
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 4
+          i32.const 64
+          i32.add
+          local.tee 4
+          local.get 1
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 3
+        i32.const 32
+        i32.add
+        local.get 1
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+  )
+  (func $heapscope:resize_heap (;9;) (type 2) (param i32) (result i32)
     (local i32 i32 i32)
     memory.size
     local.set 2
@@ -200,63 +413,6 @@
       end
     end
     local.get 1
-  )
-  (func $malloc (;8;) (type 2) (param i32) (result i32)
-    (local i32 i32)
-    global.get $heapscope:sp
-    local.set 2
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $malloc.heapscope_original
-    local.set 1
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 1
-      local.get 1
-      i64.extend_i32_u
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      local.get 2
-      call $heapscope:record
-    else
-    end
-    local.get 1
-  )
-  (func $free (;9;) (type 1) (param i32)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 1
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 16777220
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      i64.const 0
-      local.get 1
-      call $heapscope:record
-    else
-    end
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $free.heapscope_original
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
   )
   (func $malloc.heapscope_original (;10;) (type 2) (param i32) (result i32)
     (local i32 i32)
@@ -317,5 +473,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\02\06malloc\04main\02\01\07\01\00\00\00\00\03\15\01\01\00\00\00")
-  (@custom "heapscope.code_map" (after code) "\01\03\0a\01\9d\06#\03\00\06\0c\00\10\08\0b\03\c1\06\1e\03\00&\0c\00\0e\04\0d\02\f9\06\0d\02\00 \0c\00")
+  (@custom "heapscope.code_map" (after code) "\01\03\0a\01\8b\09#\03\00\06\0c\00\10\08\0b\03\af\09\1e\03\00&\0c\00\0e\04\0d\02\e7\09\0d\02\00 \0c\00")
 )

@@ -168,7 +168,7 @@
     end
   )
   (func $malloc (;6;) (type 2) (param i32) (result i32)
-    (local i32 i32)
+    (local i32 i32 i32 i32 i32 i64 i64 i64)
     global.get $heapscope:sp
     local.set 2
     global.get $heapscope:nest
@@ -185,32 +185,188 @@
     global.get $heapscope:nest
     i32.eqz
     if ;; label = @1
-      i32.const 1
       local.get 1
       i64.extend_i32_u
       local.get 0
       i64.extend_i32_u
       i64.const 0
+      local.set 8
+      local.set 7
+      local.set 6
+      i32.const 1
+      local.set 3
+      global.get $heapscope:events
       local.get 2
-      call $heapscope:record
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 3
+        local.get 6
+        local.get 7
+        local.get 8
+        local.get 2
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 4
+        local.get 4
+        local.get 3
+        i32.store 1
+        local.get 4
+        local.get 6
+        i64.store 1 offset=4 align=4
+        local.get 4
+        local.get 7
+        i64.store 1 offset=12 align=4
+        local.get 4
+        local.get 8
+        i64.store 1 offset=20 align=4
+        local.get 4
+        local.get 2
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 5
+        loop ;; label = @3
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 5
+          i32.const 64
+          i32.add
+          local.tee 5
+          local.get 2
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 4
+        i32.const 32
+        i32.add
+        local.get 2
+        i32.add
+        global.set $heapscope:events
+      end
     else
     end
     local.get 1
   )
   (func $free (;7;) (type 1) (param i32)
-    (local i32)
+    (local i32 i32 i32 i32 i64 i64 i64)
     global.get $heapscope:sp
     local.set 1
     global.get $heapscope:nest
     i32.eqz
     if ;; label = @1
-      i32.const 16777220
       local.get 0
       i64.extend_i32_u
       i64.const 0
       i64.const 0
+      local.set 7
+      local.set 6
+      local.set 5
+      i32.const 16777220
+      local.set 2
+      global.get $heapscope:events
       local.get 1
-      call $heapscope:record
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 2
+        local.get 5
+        local.get 6
+        local.get 7
+        local.get 1
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 3
+        local.get 3
+        local.get 2
+        i32.store 1
+        local.get 3
+        local.get 5
+        i64.store 1 offset=4 align=4
+        local.get 3
+        local.get 6
+        i64.store 1 offset=12 align=4
+        local.get 3
+        local.get 7
+        i64.store 1 offset=20 align=4
+        local.get 3
+        local.get 1
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 4
+        loop ;; label = @3
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 4
+          i32.const 64
+          i32.add
+          local.tee 4
+          local.get 1
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 3
+        i32.const 32
+        i32.add
+        local.get 1
+        i32.add
+        global.set $heapscope:events
+      end
     else
     end
     global.get $heapscope:nest
@@ -352,5 +508,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\04\04deep\06middle\07catcher\04main\07\02\1a\01\00\00\00\00\03\22\01\01\00\00\00\03'\01\01\00\00\00\04;\01\02\00\00\00\045\01\02\00\00\00\05A\01\03\00\00\00\05E\01\03\00\00\00")
-  (@custom "heapscope.code_map" (after code) "\01\06\08\04\e5\056\04\00Z\0c\00\14\10\12\0c\09\03\9c\06-\03\00D\18\00\11\0a\0a\05\ca\06,\03\00\82\01\18\00\10\08\0b\02\f7\06 \03\000\0c\00\0e\04\0c\00\98\07\1a\02\00\0a\0c\00\0e\01\cc\07\0d\02\00*\0c\00")
+  (@custom "heapscope.code_map" (after code) "\01\06\08\04\d3\086\04\00Z\0c\00\14\10\12\0c\09\03\8a\09-\03\00D\18\00\11\0a\0a\05\b8\09,\03\00\82\01\18\00\10\08\0b\02\e5\09 \03\000\0c\00\0e\04\0c\00\86\0a\1a\02\00\0a\0c\00\0e\01\ba\0a\0d\02\00*\0c\00")
 )

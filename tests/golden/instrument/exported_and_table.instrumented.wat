@@ -170,7 +170,220 @@
       end
     end
   )
-  (func $main (;6;) (type 0)
+  (func $malloc (;6;) (type $alloc_t) (param i32) (result i32)
+    (local i32 i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $malloc.heapscope_original
+    local.set 1
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 1
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      local.set 8
+      local.set 7
+      local.set 6
+      i32.const 1
+      local.set 3
+      global.get $heapscope:events
+      local.get 2
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 3
+        local.get 6
+        local.get 7
+        local.get 8
+        local.get 2
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 4
+        local.get 4
+        local.get 3
+        i32.store 1
+        local.get 4
+        local.get 6
+        i64.store 1 offset=4 align=4
+        local.get 4
+        local.get 7
+        i64.store 1 offset=12 align=4
+        local.get 4
+        local.get 8
+        i64.store 1 offset=20 align=4
+        local.get 4
+        local.get 2
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 5
+        loop ;; label = @3
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 5
+          i32.const 64
+          i32.add
+          local.tee 5
+          local.get 2
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 4
+        i32.const 32
+        i32.add
+        local.get 2
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    local.get 1
+  )
+  (func $free (;7;) (type $free_t) (param i32)
+    (local i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 1
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      i64.const 0
+      local.set 7
+      local.set 6
+      local.set 5
+      i32.const 16777220
+      local.set 2
+      global.get $heapscope:events
+      local.get 1
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 2
+        local.get 5
+        local.get 6
+        local.get 7
+        local.get 1
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 3
+        local.get 3
+        local.get 2
+        i32.store 1
+        local.get 3
+        local.get 5
+        i64.store 1 offset=4 align=4
+        local.get 3
+        local.get 6
+        i64.store 1 offset=12 align=4
+        local.get 3
+        local.get 7
+        i64.store 1 offset=20 align=4
+        local.get 3
+        local.get 1
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 4
+        loop ;; label = @3
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 4
+          i32.const 64
+          i32.add
+          local.tee 4
+          local.get 1
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 3
+        i32.const 32
+        i32.add
+        local.get 1
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+  )
+  (func $main (;8;) (type 0)
     (local i32 i32 i32)
     global.get $heapscope:sp
     local.tee 1
@@ -201,63 +414,6 @@
     global.set $heapscope:sp
     call $malloc
     drop
-  )
-  (func $malloc (;7;) (type $alloc_t) (param i32) (result i32)
-    (local i32 i32)
-    global.get $heapscope:sp
-    local.set 2
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $malloc.heapscope_original
-    local.set 1
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 1
-      local.get 1
-      i64.extend_i32_u
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      local.get 2
-      call $heapscope:record
-    else
-    end
-    local.get 1
-  )
-  (func $free (;8;) (type $free_t) (param i32)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 1
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 16777220
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      i64.const 0
-      local.get 1
-      call $heapscope:record
-    else
-    end
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $free.heapscope_original
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
   )
   (func $malloc.heapscope_original (;9;) (type $alloc_t) (param i32) (result i32)
     (local i32 i32 i32)
@@ -320,5 +476,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\02\09via_table\04main\04\02#\01\00\00\00\00\03-\01\01\00\00\00\035\01\01\00\00\00\03;\01\01\00\00\00")
-  (@custom "heapscope.code_map" (after code) "\01\04\06\03\98\05D\05\00V\0c\00\0e\04\14\10\12\0c\09\00\c3\06 \02\00\0a\0c\00\0a\02\e4\06!\03\00<\0c\00\11\0a\0c\01\9f\07\0d\02\006\0c\00")
+  (@custom "heapscope.code_map" (after code) "\01\04\08\03\ec\08D\05\00V\0c\00\0e\04\14\10\12\0c\09\00\b1\09 \02\00\0a\0c\00\0a\02\d2\09!\03\00<\0c\00\11\0a\0c\01\8d\0a\0d\02\006\0c\00")
 )

@@ -20,8 +20,8 @@
   (global $heapscope:events (;3;) (mut i32) i32.const 1048576)
   (global $heapscope:events_cap (;4;) (mut i32) i32.const 65536)
   (export "memory" (memory 0))
-  (export "__wbindgen_malloc" (func 7))
-  (export "__wbindgen_free" (func 11))
+  (export "__wbindgen_malloc" (func 6))
+  (export "__wbindgen_free" (func 10))
   (export "_start" (func $main))
   (export "heapscope:global:0" (global $top))
   (export "heapscope:memory:0" (memory 0))
@@ -170,7 +170,759 @@
       end
     end
   )
-  (func $main (;6;) (type 0)
+  (func (;6;) (type 3) (param i32 i32) (result i32)
+    (local i32 i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 3
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    local.get 1
+    call $__wbindgen_malloc.heapscope_original
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 2
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      local.get 1
+      i64.extend_i32_u
+      local.set 9
+      local.set 8
+      local.set 7
+      i32.const 19
+      local.set 4
+      global.get $heapscope:events
+      local.get 3
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 4
+        local.get 7
+        local.get 8
+        local.get 9
+        local.get 3
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 5
+        local.get 5
+        local.get 4
+        i32.store 1
+        local.get 5
+        local.get 7
+        i64.store 1 offset=4 align=4
+        local.get 5
+        local.get 8
+        i64.store 1 offset=12 align=4
+        local.get 5
+        local.get 9
+        i64.store 1 offset=20 align=4
+        local.get 5
+        local.get 3
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 6
+        loop ;; label = @3
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 6
+          i32.const 64
+          i32.add
+          local.tee 6
+          local.get 3
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 5
+        i32.const 32
+        i32.add
+        local.get 3
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    local.get 2
+  )
+  (func $__new (;7;) (type 3) (param i32 i32) (result i32)
+    (local i32 i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 3
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    local.get 1
+    call $__new.heapscope_original
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 2
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      local.set 9
+      local.set 8
+      local.set 7
+      i32.const 15
+      local.set 4
+      global.get $heapscope:events
+      local.get 3
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 4
+        local.get 7
+        local.get 8
+        local.get 9
+        local.get 3
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 5
+        local.get 5
+        local.get 4
+        i32.store 1
+        local.get 5
+        local.get 7
+        i64.store 1 offset=4 align=4
+        local.get 5
+        local.get 8
+        i64.store 1 offset=12 align=4
+        local.get 5
+        local.get 9
+        i64.store 1 offset=20 align=4
+        local.get 5
+        local.get 3
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 6
+        loop ;; label = @3
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 6
+          i32.const 64
+          i32.add
+          local.tee 6
+          local.get 3
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 5
+        i32.const 32
+        i32.add
+        local.get 3
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    local.get 2
+  )
+  (func $_Znwm (;8;) (type 2) (param i32) (result i32)
+    (local i32 i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $"operator new(unsigned long).heapscope_original"
+    local.set 1
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 1
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      local.set 8
+      local.set 7
+      local.set 6
+      i32.const 12
+      local.set 3
+      global.get $heapscope:events
+      local.get 2
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 3
+        local.get 6
+        local.get 7
+        local.get 8
+        local.get 2
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 4
+        local.get 4
+        local.get 3
+        i32.store 1
+        local.get 4
+        local.get 6
+        i64.store 1 offset=4 align=4
+        local.get 4
+        local.get 7
+        i64.store 1 offset=12 align=4
+        local.get 4
+        local.get 8
+        i64.store 1 offset=20 align=4
+        local.get 4
+        local.get 2
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 5
+        loop ;; label = @3
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 5
+          i32.const 64
+          i32.add
+          local.tee 5
+          local.get 2
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 4
+        i32.const 32
+        i32.add
+        local.get 2
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    local.get 1
+  )
+  (func $_Znam (;9;) (type 2) (param i32) (result i32)
+    (local i32 i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $"operator new[](unsigned long).heapscope_original"
+    local.set 1
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 1
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      local.set 8
+      local.set 7
+      local.set 6
+      i32.const 12
+      local.set 3
+      global.get $heapscope:events
+      local.get 2
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 3
+        local.get 6
+        local.get 7
+        local.get 8
+        local.get 2
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 4
+        local.get 4
+        local.get 3
+        i32.store 1
+        local.get 4
+        local.get 6
+        i64.store 1 offset=4 align=4
+        local.get 4
+        local.get 7
+        i64.store 1 offset=12 align=4
+        local.get 4
+        local.get 8
+        i64.store 1 offset=20 align=4
+        local.get 4
+        local.get 2
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 5
+        loop ;; label = @3
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 5
+          i32.const 64
+          i32.add
+          local.tee 5
+          local.get 2
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 4
+        i32.const 32
+        i32.add
+        local.get 2
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    local.get 1
+  )
+  (func (;10;) (type 4) (param i32 i32 i32)
+    (local i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 3
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      i64.const 0
+      local.set 9
+      local.set 8
+      local.set 7
+      i32.const 16777236
+      local.set 4
+      global.get $heapscope:events
+      local.get 3
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 4
+        local.get 7
+        local.get 8
+        local.get 9
+        local.get 3
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 5
+        local.get 5
+        local.get 4
+        i32.store 1
+        local.get 5
+        local.get 7
+        i64.store 1 offset=4 align=4
+        local.get 5
+        local.get 8
+        i64.store 1 offset=12 align=4
+        local.get 5
+        local.get 9
+        i64.store 1 offset=20 align=4
+        local.get 5
+        local.get 3
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 6
+        loop ;; label = @3
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 6
+          i32.const 64
+          i32.add
+          local.tee 6
+          local.get 3
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 5
+        i32.const 32
+        i32.add
+        local.get 3
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    local.get 1
+    local.get 2
+    call $__wbindgen_free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+  )
+  (func $_ZdlPv (;11;) (type 1) (param i32)
+    (local i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 1
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      i64.const 0
+      local.set 7
+      local.set 6
+      local.set 5
+      i32.const 16777230
+      local.set 2
+      global.get $heapscope:events
+      local.get 1
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 2
+        local.get 5
+        local.get 6
+        local.get 7
+        local.get 1
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 3
+        local.get 3
+        local.get 2
+        i32.store 1
+        local.get 3
+        local.get 5
+        i64.store 1 offset=4 align=4
+        local.get 3
+        local.get 6
+        i64.store 1 offset=12 align=4
+        local.get 3
+        local.get 7
+        i64.store 1 offset=20 align=4
+        local.get 3
+        local.get 1
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 4
+        loop ;; label = @3
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 4
+          i32.const 64
+          i32.add
+          local.tee 4
+          local.get 1
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 3
+        i32.const 32
+        i32.add
+        local.get 1
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $"operator delete(void*).heapscope_original"
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+  )
+  (func $__free (;12;) (type 1) (param i32)
+    (local i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 1
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      i64.const 0
+      local.set 7
+      local.set 6
+      local.set 5
+      i32.const 16777234
+      local.set 2
+      global.get $heapscope:events
+      local.get 1
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 2
+        local.get 5
+        local.get 6
+        local.get 7
+        local.get 1
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 3
+        local.get 3
+        local.get 2
+        i32.store 1
+        local.get 3
+        local.get 5
+        i64.store 1 offset=4 align=4
+        local.get 3
+        local.get 6
+        i64.store 1 offset=12 align=4
+        local.get 3
+        local.get 7
+        i64.store 1 offset=20 align=4
+        local.get 3
+        local.get 1
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 4
+        loop ;; label = @3
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 4
+          i32.const 64
+          i32.add
+          local.tee 4
+          local.get 1
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 3
+        i32.const 32
+        i32.add
+        local.get 1
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $__free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+  )
+  (func $main (;13;) (type 0)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 0
@@ -212,212 +964,6 @@
     local.get 1
     global.set $heapscope:sp
     call $__free
-  )
-  (func (;7;) (type 3) (param i32 i32) (result i32)
-    (local i32 i32)
-    global.get $heapscope:sp
-    local.set 3
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    local.get 1
-    call $__wbindgen_malloc.heapscope_original
-    local.set 2
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 19
-      local.get 2
-      i64.extend_i32_u
-      local.get 0
-      i64.extend_i32_u
-      local.get 1
-      i64.extend_i32_u
-      local.get 3
-      call $heapscope:record
-    else
-    end
-    local.get 2
-  )
-  (func $__new (;8;) (type 3) (param i32 i32) (result i32)
-    (local i32 i32)
-    global.get $heapscope:sp
-    local.set 3
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    local.get 1
-    call $__new.heapscope_original
-    local.set 2
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 15
-      local.get 2
-      i64.extend_i32_u
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      local.get 3
-      call $heapscope:record
-    else
-    end
-    local.get 2
-  )
-  (func $_Znwm (;9;) (type 2) (param i32) (result i32)
-    (local i32 i32)
-    global.get $heapscope:sp
-    local.set 2
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $"operator new(unsigned long).heapscope_original"
-    local.set 1
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 12
-      local.get 1
-      i64.extend_i32_u
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      local.get 2
-      call $heapscope:record
-    else
-    end
-    local.get 1
-  )
-  (func $_Znam (;10;) (type 2) (param i32) (result i32)
-    (local i32 i32)
-    global.get $heapscope:sp
-    local.set 2
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $"operator new[](unsigned long).heapscope_original"
-    local.set 1
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 12
-      local.get 1
-      i64.extend_i32_u
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      local.get 2
-      call $heapscope:record
-    else
-    end
-    local.get 1
-  )
-  (func (;11;) (type 4) (param i32 i32 i32)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 3
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 16777236
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      i64.const 0
-      local.get 3
-      call $heapscope:record
-    else
-    end
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    local.get 1
-    local.get 2
-    call $__wbindgen_free.heapscope_original
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-  )
-  (func $_ZdlPv (;12;) (type 1) (param i32)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 1
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 16777230
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      i64.const 0
-      local.get 1
-      call $heapscope:record
-    else
-    end
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $"operator delete(void*).heapscope_original"
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-  )
-  (func $__free (;13;) (type 1) (param i32)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 1
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 16777234
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      i64.const 0
-      local.get 1
-      call $heapscope:record
-    else
-    end
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $__free.heapscope_original
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
   )
   (func $heapscope:grow:0 (;14;) (type 2) (param i32) (result i32)
     (local i32)
@@ -511,5 +1057,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\01\04main\05\08<\01\00\00\00\00\08>\01\00\00\00\00\08B\01\00\00\00\00\08I\01\00\00\00\00\08K\01\00\00\00\00")
-  (@custom "heapscope.code_map" (after code) "\01\09\06\08\b4\05\5c\07\00t\0c\00\0e\04\0e\04\10\08\13\0e\0e\04\0f\00\99\09\11\02\00\0a\03\00\10\01\ab\09\11\02\00*\0c\00\11\02\bd\09\11\02\008\0c\00\12\04\cf\09\11\02\00L\0c\00\13\06\e1\09\11\02\00`\0c\00\14\03\f3\09\0d\02\00F\0c\00\15\05\81\0a\0d\02\00Z\0c\00\16\07\8f\0a\0d\02\00n\0c\00")
+  (@custom "heapscope.code_map" (after code) "\01\09\0d\08\a4\12\5c\07\00t\0c\00\0e\04\0e\04\10\08\13\0e\0e\04\0f\00\9a\13\11\02\00\0a\03\00\10\01\ac\13\11\02\00*\0c\00\11\02\be\13\11\02\008\0c\00\12\04\d0\13\11\02\00L\0c\00\13\06\e2\13\11\02\00`\0c\00\14\03\f4\13\0d\02\00F\0c\00\15\05\82\14\0d\02\00Z\0c\00\16\07\90\14\0d\02\00n\0c\00")
 )

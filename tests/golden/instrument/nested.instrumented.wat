@@ -26,7 +26,212 @@
   (export "heapscope:sp" (global $heapscope:sp))
   (export "heapscope:events" (global $heapscope:events))
   (export "heapscope:events_cap" (global $heapscope:events_cap))
-  (func $heapscope:record (;5;) (type 6) (param i32 i64 i64 i64 i32)
+  (func $realloc (;5;) (type 3) (param i32 i32) (result i32)
+    (local i32 i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 3
+    global.get $heapscope:nest
+    i32.eqz
+    local.get 0
+    i64.extend_i32_u
+    i64.const 0
+    i64.ne
+    i32.and
+    if ;; label = @1
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      i64.const 0
+      local.set 9
+      local.set 8
+      local.set 7
+      i32.const 50331651
+      local.set 4
+      global.get $heapscope:events
+      local.get 3
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 4
+        local.get 7
+        local.get 8
+        local.get 9
+        local.get 3
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 5
+        local.get 5
+        local.get 4
+        i32.store 1
+        local.get 5
+        local.get 7
+        i64.store 1 offset=4 align=4
+        local.get 5
+        local.get 8
+        i64.store 1 offset=12 align=4
+        local.get 5
+        local.get 9
+        i64.store 1 offset=20 align=4
+        local.get 5
+        local.get 3
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 6
+        loop ;; label = @3
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 6
+          i32.const 64
+          i32.add
+          local.tee 6
+          local.get 3
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 5
+        i32.const 32
+        i32.add
+        local.get 3
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    local.get 1
+    call $realloc.heapscope_original
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 0
+      i64.extend_i32_u
+      local.get 2
+      i64.extend_i32_u
+      local.get 1
+      i64.extend_i32_u
+      local.set 9
+      local.set 8
+      local.set 7
+      i32.const 33554435
+      local.set 4
+      global.get $heapscope:events
+      local.get 3
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 4
+        local.get 7
+        local.get 8
+        local.get 9
+        local.get 3
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 5
+        local.get 5
+        local.get 4
+        i32.store 1
+        local.get 5
+        local.get 7
+        i64.store 1 offset=4 align=4
+        local.get 5
+        local.get 8
+        i64.store 1 offset=12 align=4
+        local.get 5
+        local.get 9
+        i64.store 1 offset=20 align=4
+        local.get 5
+        local.get 3
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 6
+        loop ;; label = @3
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 6
+          i32.const 64
+          i32.add
+          local.tee 6
+          local.get 3
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 5
+        i32.const 32
+        i32.add
+        local.get 3
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    local.get 2
+  )
+  (func $heapscope:record (;6;) (type 6) (param i32 i64 i64 i64 i32)
     (local i32 i32)
     block ;; label = @1
       block ;; label = @2
@@ -167,7 +372,332 @@
       end
     end
   )
-  (func $main (;6;) (type 0)
+  (func $calloc (;7;) (type 3) (param i32 i32) (result i32)
+    (local i32 i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 3
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    local.get 1
+    call $calloc.heapscope_original
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 2
+      i64.extend_i32_u
+      local.get 1
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.mul
+      i64.const 0
+      local.set 9
+      local.set 8
+      local.set 7
+      i32.const 2
+      local.set 4
+      global.get $heapscope:events
+      local.get 3
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 4
+        local.get 7
+        local.get 8
+        local.get 9
+        local.get 3
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 5
+        local.get 5
+        local.get 4
+        i32.store 1
+        local.get 5
+        local.get 7
+        i64.store 1 offset=4 align=4
+        local.get 5
+        local.get 8
+        i64.store 1 offset=12 align=4
+        local.get 5
+        local.get 9
+        i64.store 1 offset=20 align=4
+        local.get 5
+        local.get 3
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 6
+        loop ;; label = @3
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 5
+          local.get 6
+          i32.add
+          local.get 6
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 6
+          i32.const 64
+          i32.add
+          local.tee 6
+          local.get 3
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 5
+        i32.const 32
+        i32.add
+        local.get 3
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    local.get 2
+  )
+  (func $malloc (;8;) (type 2) (param i32) (result i32)
+    (local i32 i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $malloc.heapscope_original
+    local.set 1
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 1
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      local.set 8
+      local.set 7
+      local.set 6
+      i32.const 1
+      local.set 3
+      global.get $heapscope:events
+      local.get 2
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 3
+        local.get 6
+        local.get 7
+        local.get 8
+        local.get 2
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 4
+        local.get 4
+        local.get 3
+        i32.store 1
+        local.get 4
+        local.get 6
+        i64.store 1 offset=4 align=4
+        local.get 4
+        local.get 7
+        i64.store 1 offset=12 align=4
+        local.get 4
+        local.get 8
+        i64.store 1 offset=20 align=4
+        local.get 4
+        local.get 2
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 5
+        loop ;; label = @3
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 5
+          i32.const 64
+          i32.add
+          local.tee 5
+          local.get 2
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 4
+        i32.const 32
+        i32.add
+        local.get 2
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    local.get 1
+  )
+  (func $free (;9;) (type 1) (param i32)
+    (local i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 1
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      i64.const 0
+      local.set 7
+      local.set 6
+      local.set 5
+      i32.const 16777220
+      local.set 2
+      global.get $heapscope:events
+      local.get 1
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 2
+        local.get 5
+        local.get 6
+        local.get 7
+        local.get 1
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 3
+        local.get 3
+        local.get 2
+        i32.store 1
+        local.get 3
+        local.get 5
+        i64.store 1 offset=4 align=4
+        local.get 3
+        local.get 6
+        i64.store 1 offset=12 align=4
+        local.get 3
+        local.get 7
+        i64.store 1 offset=20 align=4
+        local.get 3
+        local.get 1
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 4
+        loop ;; label = @3
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 4
+          i32.const 64
+          i32.add
+          local.tee 4
+          local.get 1
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 3
+        i32.const 32
+        i32.add
+        local.get 1
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+  )
+  (func $main (;10;) (type 0)
     (local i32 i32 i32 i32)
     global.get $heapscope:sp
     local.tee 2
@@ -225,7 +755,7 @@
     global.set $heapscope:sp
     call $free
   )
-  (func $realloc.heapscope_original (;7;) (type 3) (param i32 i32) (result i32)
+  (func $realloc.heapscope_original (;11;) (type 3) (param i32 i32) (result i32)
     (local i32 i32 i32)
     global.get $heapscope:sp
     local.tee 3
@@ -241,7 +771,7 @@
       i32.store 1
       local.get 4
       global.set $heapscope:sp
-      call $malloc
+      call $malloc.heapscope_original
       return
     else
     end
@@ -262,7 +792,7 @@
     i32.store 1
     local.get 4
     global.set $heapscope:sp
-    call $malloc
+    call $malloc.heapscope_original
     local.set 2
     local.get 2
     local.get 0
@@ -277,148 +807,8 @@
     i32.store 1
     local.get 4
     global.set $heapscope:sp
-    call $free
-    local.get 2
-  )
-  (func $realloc (;8;) (type 3) (param i32 i32) (result i32)
-    (local i32 i32)
-    global.get $heapscope:sp
-    local.set 3
-    global.get $heapscope:nest
-    i32.eqz
-    local.get 0
-    i64.extend_i32_u
-    i64.const 0
-    i64.ne
-    i32.and
-    if ;; label = @1
-      i32.const 50331651
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      i64.const 0
-      local.get 3
-      call $heapscope:record
-    else
-    end
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    local.get 1
-    call $realloc.heapscope_original
-    local.set 2
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 33554435
-      local.get 0
-      i64.extend_i32_u
-      local.get 2
-      i64.extend_i32_u
-      local.get 1
-      i64.extend_i32_u
-      local.get 3
-      call $heapscope:record
-    else
-    end
-    local.get 2
-  )
-  (func $calloc (;9;) (type 3) (param i32 i32) (result i32)
-    (local i32 i32)
-    global.get $heapscope:sp
-    local.set 3
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    local.get 1
-    call $calloc.heapscope_original
-    local.set 2
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 2
-      local.get 2
-      i64.extend_i32_u
-      local.get 1
-      i64.extend_i32_u
-      local.get 0
-      i64.extend_i32_u
-      i64.mul
-      i64.const 0
-      local.get 3
-      call $heapscope:record
-    else
-    end
-    local.get 2
-  )
-  (func $malloc (;10;) (type 2) (param i32) (result i32)
-    (local i32 i32)
-    global.get $heapscope:sp
-    local.set 2
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $malloc.heapscope_original
-    local.set 1
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 1
-      local.get 1
-      i64.extend_i32_u
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      local.get 2
-      call $heapscope:record
-    else
-    end
-    local.get 1
-  )
-  (func $free (;11;) (type 1) (param i32)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 1
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 16777220
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      i64.const 0
-      local.get 1
-      call $heapscope:record
-    else
-    end
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
     call $free.heapscope_original
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
+    local.get 2
   )
   (func $malloc.heapscope_original (;12;) (type 2) (param i32) (result i32)
     (local i32 i32 i32)
@@ -459,7 +849,7 @@
     i32.store 1
     local.get 3
     global.set $heapscope:sp
-    call $malloc
+    call $malloc.heapscope_original
   )
   (func $heapscope:grow:0 (;14;) (type 2) (param i32) (result i32)
     (local i32)
@@ -487,5 +877,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\03\06calloc\07realloc\04main\0a\02-\01\00\00\00\00\03R\01\01\00\00\00\03h\01\01\00\00\00\03;\01\01\00\00\00\04u\01\02\00\00\00\04}\01\02\00\00\00\04\86\01\01\02\00\00\00\04\8e\01\01\02\00\00\00\04\94\01\01\02\00\00\00\04\98\01\01\02\00\00\00")
-  (@custom "heapscope.code_map" (after code) "\01\05\06\04\81\05~\08\00\e2\01\0c\00\10\08\14\10\15\12\14\10\12\0c\10\08\07\03\80\06k\07\00h\0c\00\13\0e\05\08\12\22\0e\04\22,\0c\00\e4\08*\02\00\0a\0c\00\0d\02\8f\09 \03\00P\0c\00\11\0a\0f\01\c9\09\0d\02\00J\0c\00")
+  (@custom "heapscope.code_map" (after code) "\01\05\0a\04\89\0e~\08\00\e2\01\0c\00\10\08\14\10\15\12\14\10\12\0c\10\08\0b\03\88\0fk\07\00h\0c\00\13\0e\05\08\12\22\0e\04\22,\0c\00\f4\0f*\02\00\0a\0c\00\0d\02\9f\10 \03\00P\0c\00\11\0a\0f\01\d9\10\0d\02\00J\0c\00")
 )

@@ -168,7 +168,7 @@
     end
   )
   (func $posix_memalign (;6;) (type 3) (param i32 i32 i32) (result i32)
-    (local i32 i32)
+    (local i32 i32 i32 i32 i32 i64 i64 i64)
     global.get $heapscope:sp
     local.set 4
     global.get $heapscope:nest
@@ -187,7 +187,6 @@
     global.get $heapscope:nest
     i32.eqz
     if ;; label = @1
-      i32.const 6
       local.get 3
       i32.eqz
       if (result i64) ;; label = @2
@@ -201,13 +200,197 @@
       i64.extend_i32_u
       local.get 1
       i64.extend_i32_u
+      local.set 10
+      local.set 9
+      local.set 8
+      i32.const 6
+      local.set 5
+      global.get $heapscope:events
       local.get 4
-      call $heapscope:record
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 5
+        local.get 8
+        local.get 9
+        local.get 10
+        local.get 4
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 6
+        local.get 6
+        local.get 5
+        i32.store 1
+        local.get 6
+        local.get 8
+        i64.store 1 offset=4 align=4
+        local.get 6
+        local.get 9
+        i64.store 1 offset=12 align=4
+        local.get 6
+        local.get 10
+        i64.store 1 offset=20 align=4
+        local.get 6
+        local.get 4
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 7
+        loop ;; label = @3
+          local.get 6
+          local.get 7
+          i32.add
+          local.get 7
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 6
+          local.get 7
+          i32.add
+          local.get 7
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 6
+          local.get 7
+          i32.add
+          local.get 7
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 6
+          local.get 7
+          i32.add
+          local.get 7
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 7
+          i32.const 64
+          i32.add
+          local.tee 7
+          local.get 4
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 6
+        i32.const 32
+        i32.add
+        local.get 4
+        i32.add
+        global.set $heapscope:events
+      end
     else
     end
     local.get 3
   )
-  (func $main (;7;) (type 0)
+  (func $free (;7;) (type 1) (param i32)
+    (local i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 1
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      i64.const 0
+      local.set 7
+      local.set 6
+      local.set 5
+      i32.const 16777220
+      local.set 2
+      global.get $heapscope:events
+      local.get 1
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 2
+        local.get 5
+        local.get 6
+        local.get 7
+        local.get 1
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 3
+        local.get 3
+        local.get 2
+        i32.store 1
+        local.get 3
+        local.get 5
+        i64.store 1 offset=4 align=4
+        local.get 3
+        local.get 6
+        i64.store 1 offset=12 align=4
+        local.get 3
+        local.get 7
+        i64.store 1 offset=20 align=4
+        local.get 3
+        local.get 1
+        i32.store 1 offset=28
+        i32.const 0
+        local.set 4
+        loop ;; label = @3
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 align=4
+          v128.store 1 offset=32 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=16 align=4
+          v128.store 1 offset=48 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=32 align=4
+          v128.store 1 offset=64 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 1 offset=48 align=4
+          v128.store 1 offset=80 align=4
+          local.get 4
+          i32.const 64
+          i32.add
+          local.tee 4
+          local.get 1
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 3
+        i32.const 32
+        i32.add
+        local.get 1
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+  )
+  (func $main (;8;) (type 0)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 0
@@ -243,7 +426,7 @@
     call $posix_memalign
     drop
   )
-  (func $posix_memalign.heapscope_original (;8;) (type 3) (param i32 i32 i32) (result i32)
+  (func $posix_memalign.heapscope_original (;9;) (type 3) (param i32 i32 i32) (result i32)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 3
@@ -278,33 +461,6 @@
     global.set $top
     i32.const 0
   )
-  (func $free (;9;) (type 1) (param i32)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 1
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 16777220
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      i64.const 0
-      local.get 1
-      call $heapscope:record
-    else
-    end
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $free.heapscope_original
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-  )
   (func $heapscope:grow:0 (;10;) (type 2) (param i32) (result i32)
     (local i32)
     local.get 0
@@ -331,5 +487,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\01\04main\03\02=\01\00\00\00\00\02E\01\00\00\00\00\02N\01\00\00\00\00")
-  (@custom "heapscope.code_map" (after code) "\01\03\07\02\c3\05M\05\00j\0c\00\14\10\14\10\15\12\08\00\91\06:\03\00\06\0c\00\0d\18\0b\01\97\07\0d\02\00d\0c\00")
+  (@custom "heapscope.code_map" (after code) "\01\03\08\02\e3\08M\05\00j\0c\00\14\10\14\10\15\12\09\00\b1\09:\03\00\06\0c\00\0d\18\0b\01\85\0a\0d\02\00d\0c\00")
 )

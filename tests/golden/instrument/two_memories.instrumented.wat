@@ -168,7 +168,220 @@
       end
     end
   )
-  (func $main (;6;) (type 0)
+  (func $malloc (;6;) (type 2) (param i32) (result i32)
+    (local i32 i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 2
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $malloc.heapscope_original
+    local.set 1
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 1
+      i64.extend_i32_u
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      local.set 8
+      local.set 7
+      local.set 6
+      i32.const 1
+      local.set 3
+      global.get $heapscope:events
+      local.get 2
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 3
+        local.get 6
+        local.get 7
+        local.get 8
+        local.get 2
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 4
+        local.get 4
+        local.get 3
+        i32.store 2
+        local.get 4
+        local.get 6
+        i64.store 2 offset=4 align=4
+        local.get 4
+        local.get 7
+        i64.store 2 offset=12 align=4
+        local.get 4
+        local.get 8
+        i64.store 2 offset=20 align=4
+        local.get 4
+        local.get 2
+        i32.store 2 offset=28
+        i32.const 0
+        local.set 5
+        loop ;; label = @3
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 2 align=4
+          v128.store 2 offset=32 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 2 offset=16 align=4
+          v128.store 2 offset=48 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 2 offset=32 align=4
+          v128.store 2 offset=64 align=4
+          local.get 4
+          local.get 5
+          i32.add
+          local.get 5
+          v128.load 2 offset=48 align=4
+          v128.store 2 offset=80 align=4
+          local.get 5
+          i32.const 64
+          i32.add
+          local.tee 5
+          local.get 2
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 4
+        i32.const 32
+        i32.add
+        local.get 2
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    local.get 1
+  )
+  (func $free (;7;) (type 1) (param i32)
+    (local i32 i32 i32 i32 i64 i64 i64)
+    global.get $heapscope:sp
+    local.set 1
+    global.get $heapscope:nest
+    i32.eqz
+    if ;; label = @1
+      local.get 0
+      i64.extend_i32_u
+      i64.const 0
+      i64.const 0
+      local.set 7
+      local.set 6
+      local.set 5
+      i32.const 16777220
+      local.set 2
+      global.get $heapscope:events
+      local.get 1
+      i32.const 96
+      i32.add
+      i32.add
+      i32.const 1048576
+      global.get $heapscope:events_cap
+      i32.add
+      i32.gt_u
+      if ;; label = @2
+        local.get 2
+        local.get 5
+        local.get 6
+        local.get 7
+        local.get 1
+        call $heapscope:record
+      else
+        global.get $heapscope:events
+        local.set 3
+        local.get 3
+        local.get 2
+        i32.store 2
+        local.get 3
+        local.get 5
+        i64.store 2 offset=4 align=4
+        local.get 3
+        local.get 6
+        i64.store 2 offset=12 align=4
+        local.get 3
+        local.get 7
+        i64.store 2 offset=20 align=4
+        local.get 3
+        local.get 1
+        i32.store 2 offset=28
+        i32.const 0
+        local.set 4
+        loop ;; label = @3
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 2 align=4
+          v128.store 2 offset=32 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 2 offset=16 align=4
+          v128.store 2 offset=48 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 2 offset=32 align=4
+          v128.store 2 offset=64 align=4
+          local.get 3
+          local.get 4
+          i32.add
+          local.get 4
+          v128.load 2 offset=48 align=4
+          v128.store 2 offset=80 align=4
+          local.get 4
+          i32.const 64
+          i32.add
+          local.tee 4
+          local.get 1
+          i32.lt_u
+          br_if 0 (;@3;)
+        end
+        local.get 3
+        i32.const 32
+        i32.add
+        local.get 1
+        i32.add
+        global.set $heapscope:events
+      end
+    else
+    end
+    global.get $heapscope:nest
+    i32.const 1
+    i32.add
+    global.set $heapscope:nest
+    local.get 0
+    call $free.heapscope_original
+    global.get $heapscope:nest
+    i32.const 1
+    i32.sub
+    global.set $heapscope:nest
+  )
+  (func $main (;8;) (type 0)
     (local i32 i32)
     global.get $heapscope:sp
     local.tee 0
@@ -202,63 +415,6 @@
     local.get 1
     global.set $heapscope:sp
     call $grow_side
-  )
-  (func $malloc (;7;) (type 2) (param i32) (result i32)
-    (local i32 i32)
-    global.get $heapscope:sp
-    local.set 2
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $malloc.heapscope_original
-    local.set 1
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 1
-      local.get 1
-      i64.extend_i32_u
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      local.get 2
-      call $heapscope:record
-    else
-    end
-    local.get 1
-  )
-  (func $free (;8;) (type 1) (param i32)
-    (local i32)
-    global.get $heapscope:sp
-    local.set 1
-    global.get $heapscope:nest
-    i32.eqz
-    if ;; label = @1
-      i32.const 16777220
-      local.get 0
-      i64.extend_i32_u
-      i64.const 0
-      i64.const 0
-      local.get 1
-      call $heapscope:record
-    else
-    end
-    global.get $heapscope:nest
-    i32.const 1
-    i32.add
-    global.set $heapscope:nest
-    local.get 0
-    call $free.heapscope_original
-    global.get $heapscope:nest
-    i32.const 1
-    i32.sub
-    global.set $heapscope:nest
   )
   (func $grow_side (;9;) (type 0)
     (local i32 i32)
@@ -331,5 +487,5 @@
     (processed-by "walrus" "0.28.0")
   )
   (@custom "heapscope.sites" (after code) "\01\02\09grow_side\04main\05\02\1a\01\00\00\00\00\03#\01\01\00\00\00\03%\01\01\00\00\00\03)\01\01\00\00\00\03,\01\01\00\00\00")
-  (@custom "heapscope.code_map" (after code) "\01\04\06\03\91\05K\06\00@\0c\00\0f\06\0e\04\10\08\0f\06\09\02\c3\06\1e\03\000\0c\00\0e\04\0a\00\e2\06\1a\02\00\0a\0c\00\0d\01\af\07\0d\02\00*\0c\00")
+  (@custom "heapscope.code_map" (after code) "\01\04\08\03\e5\08K\06\00@\0c\00\0f\06\0e\04\10\08\0f\06\09\02\b1\09\1e\03\000\0c\00\0e\04\0a\00\d0\09\1a\02\00\0a\0c\00\0d\01\9d\0a\0d\02\00*\0c\00")
 )

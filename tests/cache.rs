@@ -153,6 +153,48 @@ fn a_second_run_takes_the_compiled_module_from_the_cache_and_counts_the_same() {
     );
 }
 
+/// A run symbolises each call site it reaches from the module's DWARF
+/// and keeps the frames beside the cache entry; the next run of the module
+/// takes them from there and does not read the DWARF at all when it
+/// reaches no other site: its trace names the same frames, file and line.
+#[test]
+fn a_second_run_takes_its_symbolised_sites_from_the_cache_with_the_same_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let module = sample("c/leaky.wasm");
+    let run = |trace: &str| {
+        let t = dir.path().join(trace);
+        let out = Command::new(exe())
+            .env("HEAPSCOPE_CACHE_DIR", &cache)
+            .env_remove("HEAPSCOPE_CACHE_MAX_MB")
+            .env_remove("RUST_LOG")
+            .args(["-v", "run", "-q", "--trace"])
+            .arg(&t)
+            .arg(&module)
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        let leaks = Command::new(exe()).arg("leaks").arg(&t).output().unwrap();
+        (log, String::from_utf8_lossy(&leaks.stdout).into_owned())
+    };
+    let (first_log, first) = run("first.trace");
+    let (second_log, second) = run("second.trace");
+    let from_cache = "symbolised call sites from the cache";
+    let reading = "reading the DWARF for a call site no run symbolised before";
+    assert_eq!(lines_ending(&first_log, from_cache).len(), 0, "{first_log}");
+    assert_eq!(
+        lines_ending(&second_log, from_cache).len(),
+        1,
+        "{second_log}"
+    );
+    assert_eq!(lines_ending(&second_log, reading).len(), 0, "{second_log}");
+    assert!(
+        first.contains("at make_name (samples/c/leaky.c:28)"),
+        "{first}"
+    );
+    assert_eq!(second, first);
+}
+
 #[test]
 fn the_instrumenters_warnings_survive_the_cache() {
     let dir = tempfile::tempdir().unwrap();
@@ -562,7 +604,9 @@ fn the_cache_folder_is_made_0700_and_entries_0600_whatever_the_umask() {
         .flatten()
         .map(|e| e.path())
         .collect();
-    assert_eq!(files.len(), 2, "{files:?}");
+    // The compiled module, its symbolised sites (`.hssym`) and
+    // `instrument`'s output.
+    assert_eq!(files.len(), 3, "{files:?}");
     assert_eq!(hsmod_entries(&cache).len(), 1);
     assert_eq!(instrument_entries(&cache).len(), 1);
     for f in &files {

@@ -60,6 +60,11 @@
 //! memory there too, under options of its own (no DWARF copy, the
 //! `--alloc-fn` options, what the glue says), so its next run skips
 //! instrumenting.
+//!
+//! Beside a compiled module's entry, `<key>.hssym` keeps the call sites
+//! runs of it symbolised from its DWARF (sealed and bound to the key and
+//! module hash as an entry is; see [`Cache::load_sites`]): a later run
+//! parses the DWARF only when it reaches a site none reached before.
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -72,6 +77,7 @@ pub const MAX_BYTES: u64 = 1 << 30;
 
 const MAGIC: &[u8; 8] = b"HSCACHE4";
 const INSTRUMENT_MAGIC: &[u8; 8] = b"HSINSTR2";
+const SITES_MAGIC: &[u8; 8] = b"HSSITES1";
 
 /// What a run needs of an instrumented module besides its compiled code.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -320,6 +326,44 @@ impl Cache {
         self.trim();
     }
 
+    /// The symbolised call sites kept beside the entry for `key`
+    /// (`<key>.hssym`: magic "HSSITES1", a header binding the key and the
+    /// module's hash, the frames as [`crate::symbolize`] encodes them, the
+    /// check): what symbolising them from the module's DWARF gave on an
+    /// earlier run, so a run of the same module reads the DWARF only for
+    /// sites no run reached before. `None` when there is none, or it is
+    /// damaged or made from another module (then it is removed).
+    pub(crate) fn load_sites(&self, key: &EntryKey) -> Option<Vec<u8>> {
+        let path = self.path(key, "hssym");
+        if !path.exists() {
+            return None;
+        }
+        let bytes = self.read_entry(&path)?;
+        let parsed = (|| {
+            let [header, body] = unseal(SITES_MAGIC, &bytes)?;
+            check_header::<()>(header, key)?;
+            Ok(body.to_vec())
+        })();
+        used_or_removed(&path, parsed)
+    }
+
+    /// Keep the symbolised call sites `body` beside the entry for `key`
+    /// (see [`Cache::load_sites`]). Failures are logged: a run never fails
+    /// for its cache.
+    pub(crate) fn store_sites(&self, key: &EntryKey, body: &[u8]) {
+        let write = || -> std::io::Result<()> {
+            let header = header(key, &())?;
+            let entry = seal(SITES_MAGIC, &[&header, body]);
+            self.write_entry(&self.path(key, "hssym"), &entry)
+        };
+        if let Err(e) = write() {
+            tracing::info!(
+                "symbolised sites not cached in `{}`: {e}",
+                self.dir.display()
+            );
+        }
+    }
+
     /// The entry for `key`, compiled for `engine`; `None` when there is
     /// none, or it is damaged, made from another module or with other
     /// options, or does not fit the engine (then it is removed).
@@ -387,7 +431,7 @@ impl Cache {
             .filter(|e| {
                 e.path()
                     .extension()
-                    .is_some_and(|x| x == "hsmod" || x == "hsins")
+                    .is_some_and(|x| x == "hsmod" || x == "hsins" || x == "hssym")
             })
             .filter_map(|e| {
                 let m = e.metadata().ok()?;

@@ -59,7 +59,7 @@ pub(crate) fn prepare(
     tracing::info!("read `{}`: {} bytes", cfg.module.display(), original.len());
     let Some(cache) = cfg.cache.as_ref() else {
         phase(progress, Phase::Instrumenting);
-        let loaded = load(cfg, original, None)?;
+        let loaded = load(cfg, original, None, None)?;
         phase(progress, Phase::Compiling);
         let module = compile(engine, &loaded, cfg)?;
         return Ok((loaded, module, CacheUse::Off));
@@ -74,7 +74,7 @@ pub(crate) fn prepare(
     if let Some((module, meta)) = cache.load(engine, &key) {
         if let Ok(sites) = SiteTable::decode(&meta.sites) {
             tracing::info!("compiled module from the cache: {}", cache.dir().display());
-            let symbolizer = symbolizer(cfg, &original, meta.report.is_some());
+            let symbolizer = symbolizer(cfg, &original, meta.report.is_some(), Some((cache, &key)));
             let loaded = Loaded {
                 memories: memory_infos(&original),
                 original,
@@ -90,7 +90,7 @@ pub(crate) fn prepare(
         }
     }
     phase(progress, Phase::Instrumenting);
-    let loaded = load(cfg, original, None)?;
+    let loaded = load(cfg, original, None, Some((cache, &key)))?;
     phase(progress, Phase::Compiling);
     let module = compile(engine, &loaded, cfg)?;
     let meta = Meta {
@@ -111,7 +111,7 @@ pub(crate) fn prepare(
 /// `instrument` entry, keyed by the module, `--alloc-fn` and what the glue
 /// says), so a second run of it skips instrumenting.
 pub(crate) fn load_only(cfg: &RunConfig) -> Result<Loaded, RunError> {
-    load(cfg, read(&cfg.module)?, cfg.cache.as_ref())
+    load(cfg, read(&cfg.module)?, cfg.cache.as_ref(), None)
 }
 
 /// The key of the module instrumented in memory for a run another host
@@ -127,21 +127,31 @@ fn instrumented_key(cfg: &RunConfig, original: &[u8]) -> crate::cache::EntryKey 
 
 /// The symboliser of a run: none for a plain run; from the original's
 /// DWARF when instrumenting in memory, else from the copy the instrumenter
-/// made in the module.
-fn symbolizer(cfg: &RunConfig, original: &[u8], instrumented_here: bool) -> Option<Symbolizer> {
+/// made in the module. With the compiled module's cache entry
+/// (`sites_cache`), the sites earlier runs symbolised are taken from
+/// beside it, and the ones this run adds kept there.
+fn symbolizer(
+    cfg: &RunConfig,
+    original: &[u8],
+    instrumented_here: bool,
+    sites_cache: Option<(&crate::cache::Cache, &crate::cache::EntryKey)>,
+) -> Option<Symbolizer> {
+    let dwarf = |layout: &Layout<'_>, prefix: &str| match sites_cache {
+        Some((cache, key)) => Symbolizer::with_cached_sites(layout, prefix, cache, key),
+        None => Symbolizer::new(layout, prefix),
+    };
     if cfg.plain {
         None
     } else if instrumented_here {
         let layout = Layout::of(original);
         // Without DWARF, a source map beside the module (AssemblyScript's
         // `--sourceMap`).
-        Symbolizer::new(&layout, "")
-            .or_else(|| Symbolizer::from_source_map(&cfg.module, original, &layout))
+        dwarf(&layout, "").or_else(|| Symbolizer::from_source_map(&cfg.module, original, &layout))
     } else {
         // Instrumented beforehand: the copy of the original's DWARF, or
         // the note of the original's source map.
         let layout = Layout::of(original);
-        Symbolizer::new(&layout, abi::DWARF_SECTION_PREFIX)
+        dwarf(&layout, abi::DWARF_SECTION_PREFIX)
             .or_else(|| Symbolizer::from_source_map_note(&cfg.module, &layout))
     }
 }
@@ -153,6 +163,7 @@ fn load(
     cfg: &RunConfig,
     original: Vec<u8>,
     cache: Option<&crate::cache::Cache>,
+    sites_cache: Option<(&crate::cache::Cache, &crate::cache::EntryKey)>,
 ) -> Result<Loaded, RunError> {
     let path = &cfg.module;
     let instrument_here = !cfg.plain && !heapscope_instrument::is_instrumented(&original);
@@ -210,7 +221,7 @@ fn load(
     // Sites are symbolised the first time the run reaches them: from the
     // original's DWARF when instrumenting here, else from the copy the
     // instrumenter made.
-    let symbolizer = symbolizer(cfg, &original, instrumented.is_some());
+    let symbolizer = symbolizer(cfg, &original, instrumented.is_some(), sites_cache);
     let code_map_bytes = layout
         .custom(abi::CODE_MAP_SECTION)
         .map(<[u8]>::to_vec)

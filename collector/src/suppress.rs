@@ -155,15 +155,45 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, String> {
     Ok(rules)
 }
 
-/// `*` and `?` glob match.
+/// `*` and `?` glob match (`?` is one character).
+///
+/// The exit scan matches every rule against the frames of every distinct
+/// stack of the blocks live at the end (thousands, tens of frames each,
+/// a rule with `...` against each frame in turn), so ASCII names and
+/// patterns, nearly all of them, are matched as bytes without copying.
 pub fn glob(pattern: &str, text: &str) -> bool {
+    if pattern.is_ascii() && text.is_ascii() {
+        return glob_units(pattern.as_bytes(), text.as_bytes());
+    }
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    glob_units(&p, &t)
+}
+
+/// Whether `character` is the `*` or `?` wildcard.
+trait Wild: Copy + PartialEq {
+    fn is(self, wildcard: char) -> bool;
+}
+
+impl Wild for u8 {
+    fn is(self, wildcard: char) -> bool {
+        char::from(self) == wildcard
+    }
+}
+
+impl Wild for char {
+    fn is(self, wildcard: char) -> bool {
+        self == wildcard
+    }
+}
+
+/// The glob match over characters (or ASCII bytes).
+fn glob_units<C: Wild>(p: &[C], t: &[C]) -> bool {
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi].is('?') || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi].is('*') {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -175,7 +205,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c.is('*'))
 }
 
 fn matches(pats: &[Pattern], frames: &[&str]) -> bool {
@@ -223,6 +253,10 @@ mod tests {
         assert!(glob("make_*", "make_name"));
         assert!(glob("*::insert", "leaky::Cache::insert"));
         assert!(!glob("make_?", "make_name"));
+        // `?` is one character, also when it is not one byte.
+        assert!(glob("caf?", "café"));
+        assert!(glob("*é*", "café au lait"));
+        assert!(!glob("caf??", "café"));
         let r = &parse("{\n r\n Memcheck:Leak\n match-leak-kinds: reachable\n fun:malloc\n ...\n fun:main\n}\n").unwrap()[0];
         assert!(r.matches(LeakKind::Reachable, &["malloc", "a", "b", "main"]));
         assert!(!r.matches(LeakKind::Definite, &["malloc", "a", "b", "main"]));

@@ -403,6 +403,46 @@ fn sessions_are_held_by_their_static_and_the_self_cycles_are_cycles() {
         "sessions::make_node (samples/rust/sessions/src/main.rs:89)"
     );
 
+    // By retained size the buffer comes first: it holds every session.
+    let top = heapscope([
+        "top".as_ref(),
+        trace.as_os_str(),
+        "--weight".as_ref(),
+        "retained-bytes".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(code(&top), 0, "{}", stderr(&top));
+    let top: serde_json::Value = serde_json::from_str(&stdout(&top)).unwrap();
+    let rows: Vec<(&str, u64)> = top["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(3)
+        .map(|r| {
+            (
+                r["site"].as_str().unwrap(),
+                r["retained_bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                "sessions::open_session (samples/rust/sessions/src/main.rs:55)",
+                20_400
+            ),
+            (
+                "sessions::open_session (samples/rust/sessions/src/main.rs:44)",
+                19_200
+            ),
+            (
+                "sessions::make_node (samples/rust/sessions/src/main.rs:89)",
+                11_200
+            )
+        ]
+    );
+
     // SESSIONS retains the sessions and the buffer: 20,400 B in 301 blocks.
     let r = &summary_json(&trace)["retainers"];
     assert_eq!(r.as_array().unwrap().len(), 1, "{r}");

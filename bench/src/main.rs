@@ -277,7 +277,7 @@ fn heapscope_calls(plugin: &Path, messages: &Path, trace: Option<&str>) -> Resul
 }
 
 /// The benchmark's rows, for `--only`.
-const ROWS: [&str; 15] = [
+const ROWS: [&str; 16] = [
     "micro",
     "sqlite",
     "backtrace",
@@ -292,6 +292,7 @@ const ROWS: [&str; 15] = [
     "leakscan",
     "programs",
     "functions",
+    "snapshots",
     "peers",
 ];
 
@@ -604,6 +605,11 @@ fn main() -> Result<()> {
     if want("functions") {
         if let Err(e) = functions_rows(&mut rows, &trace, runs) {
             failed.push(format!("functions: {e:#}"));
+        }
+    }
+    if want("snapshots") {
+        if let Err(e) = snapshot_rows(&mut rows, runs) {
+            failed.push(format!("snapshots: {e:#}"));
         }
     }
     if want("peers") {
@@ -1148,6 +1154,123 @@ fn functions_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()
     rows.push(format!(
         "| `heapscope run --no-cache`, 10,002 → 100,002 functions | linear in functions | **{:.1}x** (linear 10x) |",
         full_at[1] / full_at[0]
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The milliseconds a `-v` log gives after `key` (`classified in 812 ms`),
+/// summed over every line that has it.
+fn logged_ms(log: &str, key: &str) -> Option<f64> {
+    let mut found = None;
+    for part in log.split(key).skip(1) {
+        let ms: f64 = part.split(' ').next()?.parse().ok()?;
+        *found.get_or_insert(0.0) += ms;
+    }
+    found
+}
+
+/// Snapshots during a run (issue 31): the leaky actor over 50,000 messages
+/// with `--snapshot-every 1000` against none (the module cache warm, so
+/// the run is the guest's and the recording's; interleaved), the trace's
+/// bytes per snapshot on average and for the largest (one snapshot after
+/// the 50,000th message); and the heap graph of 1,800,000 live blocks
+/// (samples/c/million.c) at exit: the leak scan with its graph, dominators
+/// and cycles, and the peak RSS beside a `--plain` run's.
+fn snapshot_rows(rows: &mut Vec<String>, runs: usize) -> Result<()> {
+    let actor = sample("actor/actor-leaky.wasm")?;
+    let dir = std::env::temp_dir().join(format!("heapscope-bench-snap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let messages = dir.join("messages-50000.jsonl");
+    let status = Command::new(repo().join("samples/actor/gen-messages.sh"))
+        .arg("50000")
+        .stdout(std::fs::File::create(&messages)?)
+        .status()?;
+    if !status.success() {
+        bail!("gen-messages.sh 50000 failed: {status}");
+    }
+    let trace = dir.join("t.trace");
+    let summary = dir.join("s.json");
+    let run = |extra: &[&str]| -> Result<(f64, u64, String)> {
+        let mut cmd = Command::new(heapscope()?);
+        cmd.arg("run")
+            .arg(&actor)
+            .args(["--extism", "process", "--messages"])
+            .arg(&messages)
+            .arg("--trace")
+            .arg(&trace)
+            .arg("--summary-json")
+            .arg(&summary)
+            .arg("-v")
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .env("HEAPSCOPE_CACHE_DIR", dir.join("cache"));
+        let start = Instant::now();
+        let out = cmd.output()?;
+        let secs = start.elapsed().as_secs_f64();
+        if !out.status.success() {
+            bail!(
+                "the actor run {extra:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary)?)?;
+        let bytes = s["host"]["trace_bytes"].as_u64().unwrap_or(0);
+        Ok((
+            secs,
+            bytes,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    };
+    // Fill the module cache.
+    run(&[])?;
+    let (mut none, mut every) = (Vec::new(), Vec::new());
+    let (mut none_bytes, mut every_bytes, mut snap_ms) = (0, 0, Vec::new());
+    for _ in 0..runs {
+        let (t, b, _) = run(&[])?;
+        none.push(t);
+        none_bytes = b;
+        let (t, b, log) = run(&["--snapshot-every", "1000"])?;
+        every.push(t);
+        every_bytes = b;
+        snap_ms.push(logged_ms(&log, " live blocks in ").unwrap_or(0.0) / 1000.0);
+    }
+    let (_, last_bytes, _) = run(&["--snapshot-at", "invocation:50000"])?;
+    let (r, lo, hi) = ratio(&every, &none);
+    rows.push(format!(
+        "| a snapshot every 1,000 invocations of the leaky actor over 50,000 messages (50 snapshots, up to 100,001 live blocks), ÷ no snapshot | ≤ 1.20, ≤ 2 MB of trace a snapshot | **{r:.2}** (range {lo:.2}–{hi:.2}; {:.3} s against {:.3} s, {:.2} s of it in snapshots); trace **{:.0} KB** a snapshot on average, **{:.0} KB** for the largest (after the 50,000th) |",
+        median(&every),
+        median(&none),
+        median(&snap_ms),
+        every_bytes.saturating_sub(none_bytes) as f64 / 50.0 / 1000.0,
+        last_bytes.saturating_sub(none_bytes) as f64 / 1000.0,
+    ));
+
+    let million = sample("c/million.wasm")?;
+    let (mut scan, mut rss, mut plain_rss) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let out = Command::new(heapscope()?)
+            .arg("run")
+            .arg(&million)
+            .args(["--no-trace", "-v", "--summary-json"])
+            .arg(&summary)
+            .env("HEAPSCOPE_CACHE_DIR", dir.join("cache"))
+            .output()?;
+        let log = String::from_utf8_lossy(&out.stderr);
+        let ms = logged_ms(&log, "classified in ")
+            .with_context(|| format!("no leak scan time in the log:\n{log}"))?;
+        scan.push(ms / 1000.0);
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary)?)?;
+        rss.push(s["host"]["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0);
+        let (_, p) = run_once(&million, &["--plain"], &[])?;
+        plain_rss.push(p["host"]["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0);
+    }
+    rows.push(format!(
+        "| the exit scan with its heap graph, dominators and cycles on 1,800,000 live blocks (samples/c/million.c: 1,000 cross-linked lists) | ≤ 3 s, ≤ 1 GB extra | **{:.2} s** ({}); peak RSS **{:.0} MB** (a `--plain` run: {:.0} MB) |",
+        median(&scan),
+        spread(&scan),
+        median(&rss),
+        median(&plain_rss),
     ));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

@@ -118,9 +118,14 @@ fn words(memory: &[u8], word: usize, range: Range<u64>) -> impl Iterator<Item = 
         .chunks_exact(word)
         .enumerate()
         .map(move |(k, c)| {
-            let mut b = [0u8; 8];
-            b[..c.len()].copy_from_slice(c);
-            ((start + k * word) as u64, u64::from_le_bytes(b))
+            // A fixed-size read per width (a copy of `c.len()` bytes is a
+            // call to memcpy per word: a sixth of a snapshot's time).
+            let v = match *c {
+                [a, b, c, d] => u32::from_le_bytes([a, b, c, d]) as u64,
+                [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+                _ => 0,
+            };
+            ((start + k * word) as u64, v)
         })
 }
 
@@ -340,13 +345,16 @@ pub(crate) fn build(input: &GraphInput) -> Option<Built> {
         off.push(to.len() as u32);
     }
     drop(root_edges);
+    let heap_span = hi.saturating_sub(lo);
     for &(start, size) in blocks {
         let first = to.len();
         for (_, v) in words(scan.memory, word, start..start.saturating_add(size)) {
             if clock.late() {
                 return None;
             }
-            if v != 0 {
+            // Most words are no pointer into the heap: told here, without
+            // a call to `find` (snapshots scan every live block's words).
+            if v.wrapping_sub(lo) < heap_span {
                 if let Some(t) = find(v) {
                     // Consecutive words at one block are one edge.
                     if to.len() == first || to[to.len() - 1] != t {

@@ -136,7 +136,13 @@ fn step_texts(p: &RetainerPath<u32>, sites: &Sites, uniform: Option<u64>) -> Vec
         .steps
         .iter()
         .enumerate()
-        .map(|(i, s)| step_text(s, sites, if i == last { uniform } else { None }))
+        .map(|(i, s)| {
+            // The group's one size holds for the last step when it has
+            // only the group's blocks (it may have other blocks of their
+            // site on the way).
+            let uniform = uniform.filter(|_| i == last && s.blocks == p.blocks);
+            step_text(s, sites, uniform)
+        })
         .collect();
     if p.elided > 0 {
         let at = graph::PATH_HEAD.min(steps.len());
@@ -169,9 +175,11 @@ pub fn path_text(
 ) -> String {
     let steps = step_texts(p, sites, uniform);
     let head = path_head(g, p);
+    // A lost block nothing else holds: nothing more to say.
+    let alone = p.steps.len() <= 1 && p.steps.first().is_none_or(|s| s.blocks == p.blocks);
     match p.root.and_then(|i| g.roots.get(i as usize)) {
         Some(_) => format!("{head} → {}", steps.join(" → ")),
-        None if p.steps.len() <= 1 => head,
+        None if alone => head,
         None => format!("{head}: {}", steps.join(" → ")),
     }
 }

@@ -780,12 +780,14 @@ fn graph_trace(g: HeapGraph) -> Vec<Record> {
 fn a_heap_graph_reads_back_whole_across_blocks() {
     let g = list_graph(10_000);
     let mut w = TraceWriter::new(Vec::new()).unwrap();
+    w.stack(0, 0).unwrap();
     let before = w.len();
     w.heap_graph(&g).unwrap();
     let bytes = w.len() - before;
     // Per block: ptr step 1, size 1, stack 1, seq 1-2, holder and idom
     // 1-3 each, flags 1-3.
     assert!(bytes < 11 * 10_000, "{bytes} bytes");
+    eprintln!("a heap graph of 10,000 blocks: {bytes} bytes before compression");
     let recs = graph_trace(g);
     for block_bytes in [1, 1000, FLUSH_AT] {
         let path = std::env::temp_dir().join(format!(
@@ -1034,10 +1036,26 @@ fn the_writer_refuses_a_graph_the_reader_would() {
     past.blocks[1].idom = Ref::Block(3);
     let mut past_root = small_graph();
     past_root.blocks[0].holder = Ref::Root(2);
-    for g in [unordered, past, past_root] {
+    // A fresh writer has defined no stack; the graph names stack 1.
+    let undefined_stack = small_graph();
+    for (g, stacks, why) in [
+        (unordered, 1, "is not after"),
+        (past, 1, "refers past"),
+        (past_root, 1, "refers past"),
+        (undefined_stack, 0, "names stack 1"),
+    ] {
         let mut w = TraceWriter::new(Vec::new()).unwrap();
+        for _ in 0..stacks {
+            w.stack(0, 0).unwrap();
+        }
+        let before = w.len();
         let err = w.heap_graph(&g).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
-        assert_eq!(w.len(), 12, "nothing written");
+        assert!(err.to_string().contains(why), "{err}");
+        assert_eq!(w.len(), before, "nothing written");
     }
+    // The same graph once its stack is defined.
+    let mut w = TraceWriter::new(Vec::new()).unwrap();
+    w.stack(0, 0).unwrap();
+    w.heap_graph(&small_graph()).unwrap();
 }

@@ -290,8 +290,9 @@ impl<W: Write> TraceWriter<W> {
     /// Write a heap graph: its graph record, a record per root, and its
     /// blocks [`GRAPH_CHUNK`] a record (see "Heap graphs"). A graph the
     /// reader would refuse (blocks out of address order, a reference past
-    /// its roots or blocks, more than `u32::MAX` of either) is an
-    /// `InvalidInput` error, and nothing of it is written.
+    /// its roots or blocks, a stack this writer has not written, more than
+    /// `u32::MAX` roots or blocks) is an `InvalidInput` error, and nothing
+    /// of it is written.
     pub fn heap_graph(&mut self, g: &crate::graph::HeapGraph) -> io::Result<()> {
         use crate::graph::Ref;
         let bad = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
@@ -317,6 +318,12 @@ impl<W: Write> TraceWriter<W> {
                 return Err(bad(format!(
                     "heap graph block {i} ({:#x}) is not after the one before it",
                     b.ptr
+                )));
+            }
+            if b.stack > self.stacks {
+                return Err(bad(format!(
+                    "heap graph block {i} names stack {} the trace has not defined",
+                    b.stack
                 )));
             }
             if !in_range(b.holder) || !in_range(b.idom) {

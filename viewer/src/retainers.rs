@@ -286,6 +286,19 @@ impl<'a> Retainers<'a> {
         out
     }
 
+    /// How many leak groups (the first, in order) the views trace paths
+    /// for: all of them, but in a heap so large that a path search per
+    /// group (each over every block) would take long, as many as 2e8 block
+    /// visits allow (at least 50: 111 groups of 1,800,000 blocks).
+    pub fn groups_traced(&self) -> usize {
+        let n = self.graph.blocks.len().max(1);
+        if n <= 100_000 {
+            usize::MAX
+        } else {
+            (200_000_000 / n).max(50)
+        }
+    }
+
     /// The frames of site `id` (its first stack's), for JSON.
     fn site_frames<'b>(&self, a: &'b Analysis, id: u32) -> &'b [FrameView] {
         self.sites
@@ -368,7 +381,7 @@ pub fn leaks_json(a: &Analysis) -> serde_json::Result<serde_json::Value> {
         return Ok(v);
     };
     if let Some(groups) = v.get_mut("leaks").and_then(|l| l.as_array_mut()) {
-        for (i, g) in groups.iter_mut().enumerate() {
+        for (i, g) in groups.iter_mut().enumerate().take(r.groups_traced()) {
             if let (Some(o), Some(blocks)) = (g.as_object_mut(), r.groups.get(i)) {
                 o.insert("retainers".into(), r.paths_json(a, blocks));
             }

@@ -145,6 +145,9 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
         out.push('\n');
         group(&mut out, i + 1, g, full);
         if let (Some(r), Some(blocks)) = (&retainers, held.get(i)) {
+            if i >= r.groups_traced() {
+                continue;
+            }
             let uniform = match g.sizes.as_slice() {
                 [one] => Some(*one),
                 _ => None,
@@ -153,6 +156,15 @@ pub fn leaks(a: &Analysis, top: usize, full: bool) -> String {
                 let _ = writeln!(out, "    {line}");
             }
         }
+    }
+    if let Some(r) = retainers.as_ref().filter(|r| shown > r.groups_traced()) {
+        let _ = writeln!(
+            out,
+            "\n(what holds the groups after #{} is not shown: {} live at exit make each path search long; --top {} shows only those)",
+            r.groups_traced(),
+            plural(r.graph.blocks.len() as u64, "block", "blocks"),
+            r.groups_traced()
+        );
     }
     if shown < groups.len() {
         let rest = &groups[shown..];

@@ -147,6 +147,10 @@ pub struct Recorder {
     /// The calling-context tree's edges: (stack node, call site) -> the
     /// node after the site's frames (see [`Recorder::stack`]).
     edges: FxHashMap<u64, StackId>,
+    /// The last two stacks seen: raw shadow-stack bytes and id (a loop's
+    /// allocation and free alternate between two).
+    recent: [(Vec<u8>, StackId); 2],
+    recent_next: usize,
     /// The last stack interned, as far as it was: its raw bytes and the
     /// node after each of its sites.
     last_raw: Vec<u8>,
@@ -217,6 +221,8 @@ impl Recorder {
             tables: Tables::default(),
             strings: FxHashMap::default(),
             edges: FxHashMap::default(),
+            recent: [(vec![0xff; 3], 0), (vec![0xff; 3], 0)],
+            recent_next: 0,
             nodes: FxHashMap::default(),
             last_raw: Vec::new(),
             last_path: Vec::new(),
@@ -247,6 +253,7 @@ impl Recorder {
         self.root = root;
         self.last_raw.clear();
         self.last_path.clear();
+        self.recent = [(vec![0xff; 3], 0), (vec![0xff; 3], 0)];
     }
 
     /// Bytes written to the trace so far (0 without one).
@@ -403,6 +410,7 @@ impl Recorder {
         self.edges.clear();
         self.last_raw.clear();
         self.last_path.clear();
+        self.recent = [(vec![0xff; 3], 0), (vec![0xff; 3], 0)];
     }
 
     /// The stack id of the shadow stack `raw` (little-endian u32 site ids,
@@ -417,15 +425,30 @@ impl Recorder {
     /// that changed, however deep its stack, and memory is the distinct
     /// edges: linear in depth. Past [`MAX_STACK_NODES`] no node is added:
     /// the stack is cut at the deepest frame known, and counted.
+    /// Before the walk, the stack is compared with the last two seen,
+    /// innermost site first (a loop's allocation and free alternate
+    /// between two stacks that differ there): a repeat costs a comparison.
     #[inline]
     pub fn stack(&mut self, raw: &[u8]) -> StackId {
         let raw = &raw[..raw.len() & !3];
+        for k in 0..2 {
+            if same_stack(&self.recent[k].0, raw) {
+                return self.recent[k].1;
+            }
+        }
         let known = self.last_path.len();
         let common = common_sites(raw, &self.last_raw[..known * 4]);
-        if common == known && raw.len() == known * 4 {
-            return self.last_path.last().copied().unwrap_or(self.root);
-        }
-        self.walk(raw, common)
+        let id = if common == known && raw.len() == known * 4 {
+            self.last_path.last().copied().unwrap_or(self.root)
+        } else {
+            self.walk(raw, common)
+        };
+        let slot = self.recent_next;
+        self.recent_next ^= 1;
+        self.recent[slot].0.clear();
+        self.recent[slot].0.extend_from_slice(raw);
+        self.recent[slot].1 = id;
+        id
     }
 
     /// Intern `raw` from its site `common` on, the sites before being the
@@ -799,6 +822,13 @@ impl Recorder {
     pub fn unreadable(&self) -> Option<&str> {
         self.unreadable.as_deref()
     }
+}
+
+/// Whether two raw shadow stacks are equal: the innermost site first, where
+/// a loop's two stacks differ, so a mismatch costs one comparison.
+#[inline]
+fn same_stack(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.last_chunk::<4>() == b.last_chunk::<4>() && a == b
 }
 
 /// How many whole 4-byte sites `a` and `b` share from their start,

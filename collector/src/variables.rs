@@ -772,14 +772,9 @@ fn resolve_some<'a>(ctx: &mut Ctx<'a>, u: usize, f: &mut Found<'a>) -> Option<Ve
             short.as_str(),
             "__RUST_STD_INTERNAL_VAL" | "VAL" | "__KEY" | "KEY"
         );
-        let wrapped = parts
-            .last()
-            .is_some_and(|p| p.starts_with("{closure#") || p == "__getit");
+        let wrapped = parts.last().is_some_and(|p| thread_local_scope(p));
         if internal && wrapped {
-            while parts
-                .last()
-                .is_some_and(|p| p.starts_with("{closure#") || p == "__getit")
-            {
+            while parts.last().is_some_and(|p| thread_local_scope(p)) {
                 parts.pop();
             }
             ty = ty.map(|t| thread_local_inner(&t));
@@ -810,6 +805,12 @@ fn resolve_some<'a>(ctx: &mut Ctx<'a>, u: usize, f: &mut Found<'a>) -> Option<Ve
             })
             .collect(),
     )
+}
+
+/// Whether a namespace is one `thread_local!` wraps its storage in: the
+/// initialiser's closure or constant, or older std's `__getit`.
+fn thread_local_scope(p: &str) -> bool {
+    p.starts_with("{closure#") || p.starts_with("{constant#") || p == "__getit"
 }
 
 /// The string an attribute value names (inline or in a string section).

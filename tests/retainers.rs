@@ -230,7 +230,7 @@ fn registry_list_is_held_by_g_registry_and_its_lost_cycle_is_one_cycle() {
     assert_eq!(leak_kinds(&s), [(56, 1), (56, 1), (0, 0), (22_000, 500)]);
 
     let text = leaks_text(&trace, &[]);
-    let held = "    held by static g_registry (samples/c/registry.c:32) → 500 blocks of 44 B at handle (samples/c/registry.c:35)\n";
+    let held = "    held by static g_registry: struct entry * (samples/c/registry.c:32) → 500 blocks of 44 B at handle (samples/c/registry.c:35)\n";
     let lost = "    not held by any root: 1 lost cycle of 2 blocks, 112 B each, allocated at lose_cycle (samples/c/registry.c:48) and lose_cycle (samples/c/registry.c:49)\n";
     assert_eq!(text.matches(held).count(), 1, "{text}");
     // Under the definitely and the indirectly lost block's groups alike.
@@ -327,7 +327,7 @@ fn sessions_are_held_by_their_static_and_the_self_cycles_are_cycles() {
     );
 
     let text = leaks_text(&trace, &[]);
-    let root = "held by static sessions::SESSIONS (samples/rust/sessions/src/main.rs:39)";
+    let root = "held by static sessions::SESSIONS: Mutex<Vec<Box<Session>>> (samples/rust/sessions/src/main.rs:39)";
     let buffer =
         "1 block of 1,200 B at sessions::open_session (samples/rust/sessions/src/main.rs:55)";
     let sessions = format!(
@@ -493,9 +493,9 @@ fn leaky_actor_growth_is_held_by_its_cache_static_and_between_snapshots_are_the_
     );
 
     let text = leaks_text(&trace, &[]);
-    let share = "  held by static actor::CACHE (samples/actor/src/lib.rs:65): 100.0 % of the growth's 10,280,000 bytes live at exit\n";
+    let share = "  held by static actor::CACHE: RefCell<Option<Cache>> (samples/actor/src/lib.rs:65): 100.0 % of the growth's 10,280,000 bytes live at exit\n";
     assert_eq!(text.matches(share).count(), 1, "{text}");
-    let cache = "held by static actor::CACHE (samples/actor/src/lib.rs:65) → 1 block of 344,072 B at actor::new_cache (samples/actor/src/lib.rs:113)";
+    let cache = "held by static actor::CACHE: RefCell<Option<Cache>> (samples/actor/src/lib.rs:65) → 1 block of 344,072 B at actor::new_cache (samples/actor/src/lib.rs:113)";
     let records = format!(
         "    {cache} → 5,000 blocks of 2,048 B at actor::render_record (samples/actor/src/lib.rs:79)\n"
     );
@@ -532,7 +532,7 @@ fn leaky_actor_growth_is_held_by_its_cache_static_and_between_snapshots_are_the_
     );
     let summary = stdout(&heapscope(["summary".as_ref(), trace.as_os_str()]));
     assert!(
-        summary.contains("\nheld by static actor::CACHE (samples/actor/src/lib.rs:65): 100.0 % of the growth's 10,280,000 bytes live at exit\n"),
+        summary.contains("\nheld by static actor::CACHE: RefCell<Option<Cache>> (samples/actor/src/lib.rs:65): 100.0 % of the growth's 10,280,000 bytes live at exit\n"),
         "{summary}"
     );
     let j = leaks_json(&trace, &between);

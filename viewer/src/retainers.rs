@@ -80,8 +80,8 @@ pub fn site_label(frames: &[FrameView]) -> String {
     site_labels(&[frames], 1).remove(0)
 }
 
-/// A root as the views name it, unescaped: `static g_registry
-/// (registry.c:5)`, `the C stack`, `global __stack_pointer`.
+/// A root as the views name it, unescaped: `static g_registry: struct
+/// entry * (registry.c:5)` (its type when DWARF gives it), `the C stack`, `global __stack_pointer`.
 pub fn root_name(r: &RootInfo) -> String {
     let word = r.kind.word();
     let name = if r.name.is_empty() {
@@ -91,10 +91,28 @@ pub fn root_name(r: &RootInfo) -> String {
     } else {
         format!("{word} {}", r.name)
     };
+    let name = match r.ty.as_deref() {
+        Some(ty) if !ty.is_empty() => format!("{name}: {}", type_label(ty)),
+        _ => name,
+    };
     match (&r.file, r.line) {
         (Some(f), l) if l > 0 => format!("{name} ({}:{l})", short_path(f)),
         (Some(f), _) => format!("{name} ({})", short_path(f)),
         (None, _) => name,
+    }
+}
+
+/// A type as the views show it, unescaped: DWARF's name, cut to 120
+/// characters (`…` where it was cut) so a deeply generic type stays one
+/// readable line.
+pub fn type_label(ty: &str) -> String {
+    const MAX: usize = 120;
+    if ty.chars().count() <= MAX {
+        ty.to_string()
+    } else {
+        let mut t: String = ty.chars().take(MAX - 1).collect();
+        t.push('…');
+        t
     }
 }
 
@@ -1019,7 +1037,7 @@ mod tests {
         let a = registry("g_registry");
         let text = crate::text::leaks(&a, 0, false);
         println!("{text}");
-        assert!(text.contains("    at handle (registry.c:35)\n    by main (registry.c:56)\n    held by static g_registry (registry.c:31) → 4 blocks of 44 B at handle (registry.c:35)\n"), "{text}");
+        assert!(text.contains("    at handle (registry.c:35)\n    by main (registry.c:56)\n    held by static g_registry: struct entry * (registry.c:31) → 4 blocks of 44 B at handle (registry.c:35)\n"), "{text}");
         assert!(text.contains("    not held by any root: 1 lost cycle of 2 blocks, 112 B each, allocated at lose_cycle (registry.c:47) and lose_cycle (registry.c:48)\n"), "{text}");
         assert!(text.contains("    at forget (registry.c:60)\n    by main (registry.c:56)\n    not held by any root\n"), "{text}");
     }
@@ -1031,7 +1049,7 @@ mod tests {
         println!("{text}");
         assert!(
             text.contains(
-                "\n  largest retainer at exit: static g_registry (registry.c:31): 176 B retained\n"
+                "\n  largest retainer at exit: static g_registry: struct entry * (registry.c:31): 176 B retained\n"
             ),
             "{text}"
         );
@@ -1102,7 +1120,7 @@ mod tests {
         let text = crate::text::leaks(&a, 0, false);
         assert!(!text.contains('\x1b'), "{text}");
         assert!(
-            text.contains("held by static g_<script>alert(1)</script>\\x1b[31m (registry.c:31)"),
+            text.contains("held by static g_<script>alert(1)</script>\\x1b[31m: struct entry * (registry.c:31)"),
             "{text}"
         );
         let html = html_section(&a).unwrap();
@@ -1115,6 +1133,17 @@ mod tests {
         assert!(html.contains("<details open><summary>"), "{html}");
         let summary = crate::text::summary(&a);
         assert!(!summary.contains('\x1b'), "{summary}");
+        // A hostile type name likewise.
+        let mut a = registry("g_registry");
+        a.graphs[0].roots[1].ty = Some("struct <b>\x1b[2J".into());
+        let text = crate::text::leaks(&a, 0, false);
+        assert!(
+            text.contains("held by static g_registry: struct <b>\\x1b[2J (registry.c:31)"),
+            "{text}"
+        );
+        let html = html_section(&a).unwrap();
+        assert!(html.contains("g_registry: struct &lt;b&gt;"), "{html}");
+        assert!(!html.contains("<b>") && !html.contains('\x1b'), "{html}");
     }
 
     /// An actor's growth: the root its sites' blocks hang from, with its
@@ -1146,20 +1175,20 @@ mod tests {
         assert_eq!(
             growth_lines(&a, 2),
             [
-                "held by static LEAKY_CACHE (registry.c:31): 94.6 % of the growth's 186 bytes live at exit",
+                "held by static LEAKY_CACHE: struct entry * (registry.c:31): 94.6 % of the growth's 186 bytes live at exit",
                 "not held by any root: 5.4 %"
             ]
         );
         assert_eq!(growth_lines(&a, 1).len(), 1);
         let leaks = crate::text::leaks(&a, 0, false);
         assert!(
-            leaks.contains("  held by static LEAKY_CACHE (registry.c:31): 94.6 % of the growth's 186 bytes live at exit\n  not held by any root: 5.4 %\n"),
+            leaks.contains("  held by static LEAKY_CACHE: struct entry * (registry.c:31): 94.6 % of the growth's 186 bytes live at exit\n  not held by any root: 5.4 %\n"),
             "{leaks}"
         );
         let summary = crate::text::summary(&a);
         println!("{summary}");
         assert!(
-            summary.contains("\nheld by static LEAKY_CACHE (registry.c:31): 94.6 % of the growth's 186 bytes live at exit\n"),
+            summary.contains("\nheld by static LEAKY_CACHE: struct entry * (registry.c:31): 94.6 % of the growth's 186 bytes live at exit\n"),
             "{summary}"
         );
     }

@@ -41,6 +41,7 @@ pub mod recorder;
 mod run;
 pub mod session;
 mod sessions;
+mod sitetypes;
 pub mod snapshots;
 mod sourcemap;
 pub mod suppress;

@@ -650,6 +650,19 @@ impl Recorder {
         names
     }
 
+    /// The code offsets of a stack's calls, innermost first, each once
+    /// (a call's inlined frames share its offset); 0 (unknown) left out.
+    pub fn stack_code_offsets(&self, id: StackId) -> Vec<u64> {
+        let mut out: Vec<u64> = Vec::new();
+        for f in self.tables.stack(id).into_iter().rev() {
+            let o = u64::from(f.code_offset);
+            if o != 0 && out.last() != Some(&o) {
+                out.push(o);
+            }
+        }
+        out
+    }
+
     /// Intern a string for a record that refers to it.
     pub fn intern(&mut self, s: &str) -> u32 {
         self.string(s)

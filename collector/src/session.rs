@@ -717,6 +717,9 @@ fn replay<R: Read + Seek>(
         }
     }
     let leak_scan_cut = leaks.is_none();
+    if !variables.is_empty() {
+        crate::sitetypes::write_site_types(&mut rec, &original);
+    }
     // Memory 0's breakdown counts the run's live bytes, which are every
     // instance's: given for a run of one instance only.
     let layout = (first_end.is_some() && ended.len() == 1).then(|| {

@@ -964,6 +964,11 @@ pub fn dump<R: std::io::Read>(
             }
             Record::Warmup(n) => format!("warmup {n}"),
             Record::UnrecordedInvalid(n) => format!("unrecorded-invalid-events {n}"),
+            Record::SiteType { stack: s, ty } => format!(
+                "site-type stack={} type={}",
+                stack(*s),
+                term_safe(r.string(*ty).unwrap_or("?"))
+            ),
             Record::Layout(l) => format!(
                 "layout data_end={} stack={}..{} heap_base={}",
                 l.data_end, l.stack_lo, l.stack_hi, l.heap_base

@@ -116,6 +116,10 @@
 //! ([`TraceError::Truncated`] at the graph record); after a damaged block
 //! (see "Integrity") the parts of a graph it cut are skipped.
 //!
+//! | kind | name | payload |
+//! | --- | --- | --- |
+//! | `0x2f` | site type | stack, string id: the type DWARF says the stack's allocation site allocates (`RefCell<Node>`), written at the end of the run for stacks of blocks live then ([`Record::SiteType`]); a reader refuses (as malformed) a stack or string the trace has not defined |
+//!
 //! ## Compression
 //!
 //! | kind | name | payload |
@@ -274,6 +278,8 @@ pub mod kind {
     pub const GRAPH_ROOT: u8 = 0x2d;
     /// A run of blocks of the heap graph being read.
     pub const GRAPH_BLOCKS: u8 = 0x2e;
+    /// [`super::Record::SiteType`]
+    pub const SITE_TYPE: u8 = 0x2f;
 }
 
 #[cfg(test)]

@@ -649,6 +649,12 @@ impl<R: Read> TraceReader<R> {
             },
             kind::TIME => Record::Time(c.u64()?),
             kind::UNRECORDED_INVALID => Record::UnrecordedInvalid(c.u64()?),
+            kind::SITE_TYPE => {
+                let (stack, ty) = (c.u32()?, c.u32()?);
+                // Both must be defined: a forged id is corruption.
+                self.tables.string(ty)?;
+                Record::SiteType { stack, ty }
+            }
             kind::INVALID_FREE => Record::InvalidFree {
                 ptr: c.u64()?,
                 stack: c.u32()?,
@@ -756,7 +762,8 @@ impl<R: Read> TraceReader<R> {
             Record::Alloc { stack, .. }
             | Record::Free { stack, .. }
             | Record::Realloc { stack, .. }
-            | Record::Grow { stack, .. } => known(*stack),
+            | Record::Grow { stack, .. }
+            | Record::SiteType { stack, .. } => known(*stack),
             Record::InvalidFree {
                 stack,
                 alloc_stack,

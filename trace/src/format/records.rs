@@ -336,6 +336,16 @@ pub enum Record {
     /// snapshot): see [`crate::graph`]. Written as several records (see
     /// "Heap graphs" in [`crate::format`]), read as this one.
     HeapGraph(crate::graph::HeapGraph),
+    /// The type allocated at a stack's allocation site, where DWARF tells
+    /// it (the `T` of the innermost `RawVec<T>`, `Box<T>`, `Rc<T>`, ...
+    /// whose code holds the site): written at the end of a run for the
+    /// stacks of the blocks live then.
+    SiteType {
+        /// The stack.
+        stack: StackId,
+        /// The type's name (a string id).
+        ty: u32,
+    },
     /// How a block live at the end is referenced.
     ExitBlock {
         /// The block.

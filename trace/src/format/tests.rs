@@ -117,6 +117,7 @@ fn sample() -> Vec<Record> {
             rule: Some(1),
         },
         Record::HeapGraph(small_graph()),
+        Record::SiteType { stack: 1, ty: 1 },
         Record::RunEnd {
             status: RunStatus::Exited,
             exit_code: Some(3),
@@ -370,6 +371,9 @@ fn events_naming_undefined_stacks_are_malformed() {
             alloc_stack: 0,
             free_stack: u32::MAX,
         },
+        // A site type naming a stack or a string the trace never defined.
+        Record::SiteType { stack: 9, ty: 0 },
+        Record::SiteType { stack: 0, ty: 0 },
     ] {
         let good = Record::Alloc {
             kind: 1,

@@ -512,6 +512,12 @@ impl<W: Write> TraceWriter<W> {
                 varint::put_u64(&mut self.buf, *data_end);
                 self.end(start)
             }
+            Record::SiteType { stack, ty } => {
+                let start = self.begin(kind::SITE_TYPE)?;
+                varint::put_u64(&mut self.buf, u64::from(*stack));
+                varint::put_u64(&mut self.buf, u64::from(*ty));
+                self.end(start)
+            }
             Record::UnrecordedInvalid(n) => {
                 let start = self.begin(kind::UNRECORDED_INVALID)?;
                 varint::put_u64(&mut self.buf, *n);

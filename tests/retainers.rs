@@ -329,9 +329,9 @@ fn sessions_are_held_by_their_static_and_the_self_cycles_are_cycles() {
     let text = leaks_text(&trace, &[]);
     let root = "held by static sessions::SESSIONS: Mutex<Vec<Box<Session>>> (samples/rust/sessions/src/main.rs:39)";
     let buffer =
-        "1 block of 1,200 B at sessions::open_session (samples/rust/sessions/src/main.rs:55)";
+        "1 block of 1,200 B ([Box<Session>]) at sessions::open_session (samples/rust/sessions/src/main.rs:55)";
     let sessions = format!(
-        "    {root} → {buffer} → 300 blocks of 64 B at sessions::open_session (samples/rust/sessions/src/main.rs:44)\n"
+        "    {root} → {buffer} → 300 blocks of 64 B (Session) at sessions::open_session (samples/rust/sessions/src/main.rs:44)\n"
     );
     assert_eq!(text.matches(&sessions).count(), 1, "{text}");
     assert_eq!(
@@ -339,7 +339,7 @@ fn sessions_are_held_by_their_static_and_the_self_cycles_are_cycles() {
         1,
         "{text}"
     );
-    let cycles = "    not held by any root: 200 lost cycles of 1 block, 56 B each, allocated at sessions::make_node (samples/rust/sessions/src/main.rs:89)\n";
+    let cycles = "    not held by any root: 200 lost cycles of 1 block (RefCell<Node>), 56 B each, allocated at sessions::make_node (samples/rust/sessions/src/main.rs:89)\n";
     assert_eq!(text.matches(cycles).count(), 1, "{text}");
 
     let j = leaks_json(&trace, &[]);
@@ -368,6 +368,15 @@ fn sessions_are_held_by_their_static_and_the_self_cycles_are_cycles() {
         )
     );
     assert_eq!(paths[0]["root"]["type"], "Mutex<Vec<Box<Session>>>");
+    // What each step's site allocates, from DWARF (Record::SiteType).
+    let types: Vec<Option<&str>> = paths[0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["type"].as_str())
+        .collect();
+    assert_eq!(types, [Some("[Box<Session>]"), Some("Session")]);
+    assert_eq!(j["cycles"][0]["sites"][0]["type"], "RefCell<Node>");
     assert_eq!(
         steps(&paths[0]),
         [
@@ -497,7 +506,7 @@ fn leaky_actor_growth_is_held_by_its_cache_static_and_between_snapshots_are_the_
     assert_eq!(text.matches(share).count(), 1, "{text}");
     let cache = "held by static actor::CACHE: RefCell<Option<Cache>> (samples/actor/src/lib.rs:65) → 1 block of 344,072 B at actor::new_cache (samples/actor/src/lib.rs:113)";
     let records = format!(
-        "    {cache} → 5,000 blocks of 2,048 B at actor::render_record (samples/actor/src/lib.rs:79)\n"
+        "    {cache} → 5,000 blocks of 2,048 B ([u8]) at actor::render_record (samples/actor/src/lib.rs:79)\n"
     );
     let keys = format!(
         "    {cache} → 5,000 blocks of 8 B at actor::cache_insert (samples/actor/src/lib.rs:92)\n"
@@ -514,7 +523,7 @@ fn leaky_actor_growth_is_held_by_its_cache_static_and_between_snapshots_are_the_
     );
     assert!(
         text.contains(&format!(
-            "#1 6,144,000 bytes in 3,000 blocks (99.6%)\n    {cache} → 3,000 blocks of 2,048 B at actor::render_record (samples/actor/src/lib.rs:79)\n"
+            "#1 6,144,000 bytes in 3,000 blocks (99.6%)\n    {cache} → 3,000 blocks of 2,048 B ([u8]) at actor::render_record (samples/actor/src/lib.rs:79)\n"
         )),
         "{text}"
     );

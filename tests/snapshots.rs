@@ -146,7 +146,7 @@ fn snapshots_after_chosen_invocations_hold_the_blocks_of_the_messages_before() {
         ) && lines[3]
             .contains(" → 1 block of 344,072 B at actor::new_cache (samples/actor/src/lib.rs:")
             && lines[3].ends_with(
-                " → 1,000 blocks of 2,048 B at actor::render_record (samples/actor/src/lib.rs:79)"
+                " → 1,000 blocks of 2,048 B ([u8]) at actor::render_record (samples/actor/src/lib.rs:79)"
             ),
         "{text}"
     );

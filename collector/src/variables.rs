@@ -454,6 +454,15 @@ fn allocated_by(ctx: &mut Ctx<'_>, u: usize, o: UnitOffset) -> Option<String> {
     if !ALLOCATING.iter().any(|p| bare.starts_with(p)) {
         return None;
     }
+    // A vector's, a deque's, a heap's or a table's block is an array of
+    // its `T`s: `[u8]`, `[Box<Session>]`, not one `u8`; so is a
+    // `Box<[T]>`'s (its functions' `T` is the element).
+
+    let one = ["alloc::boxed::Box<", "alloc::rc::Rc<", "alloc::sync::Arc<"];
+    let array = !one.iter().any(|p| bare.starts_with(p))
+        || one
+            .iter()
+            .any(|p| bare.strip_prefix(p).is_some_and(|r| r.starts_with('[')));
     for v in visited {
         let Some(t) = type_parameter(ctx, u, v, "T") else {
             continue;
@@ -462,6 +471,9 @@ fn allocated_by(ctx: &mut Ctx<'_>, u: usize, o: UnitOffset) -> Option<String> {
         // `Rc::new` allocates a `Box<RcInner<T>>`: the `T` is the news.
         return ty.map(|t| {
             let t = shorten_rust_type(&t);
+            if array {
+                return format!("[{t}]");
+            }
             for wrapper in ["RcInner<", "ArcInner<", "RcBox<"] {
                 if let Some(inner) = t.strip_prefix(wrapper).and_then(|r| r.strip_suffix('>')) {
                     return inner.to_string();
@@ -1684,9 +1696,10 @@ mod samples {
         };
         // The key (a String's bytes) and the map's entries (hashbrown's
         // RawTable<(K, V)>, inlined into the insert).
-        assert_eq!(of("actor::cache_insert"), ["(String, Box<[u8]>)", "u8"]);
-        // vec![b' '; RECORD_BYTES]: a RawVec<u8>.
-        assert_eq!(of("actor::render_record"), ["u8"]);
+        // (The `u8`: a Box<[u8]>'s drop, whose `T` DWARF gives as u8.)
+        assert_eq!(of("actor::cache_insert"), ["[(String, Box<[u8]>)]", "u8"]);
+        // vec![b' '; RECORD_BYTES]: a RawVec<u8>'s buffer.
+        assert_eq!(of("actor::render_record"), ["[u8]"]);
         // Code outside the allocating generics tells nothing.
         assert_eq!(
             of("actor::_::<impl serde_core::ser::Serialize for actor::Reply>::serialize"),
@@ -1721,9 +1734,10 @@ mod samples {
         // What they allocate: the sessions (boxed), the Rc'd nodes.
         let found = allocated_in(&wasm, "sessions::");
         let of = |f: &str| found.iter().find(|(n, _)| n == f).map(|(_, t)| t.clone());
+        // The vector's buffer: an array of boxes.
         assert_eq!(
             of("sessions::open_session").unwrap(),
-            ["Box<Session>", "Session"]
+            ["Session", "[Box<Session>]"]
         );
         assert_eq!(of("sessions::make_node").unwrap(), ["RefCell<Node>"]);
     }

@@ -227,7 +227,15 @@ pub struct Analysis {
     /// without an exit graph ([`crate::retainers::exit_groups`]).
     #[serde(skip)]
     pub exit_groups: Vec<u32>,
+    /// The type each stack's site allocates, where the trace says one
+    /// ([`Record::SiteType`]: DWARF's, unescaped); at most
+    /// [`MAX_SITE_TYPES`] stacks.
+    #[serde(skip)]
+    pub site_types: FxHashMap<StackId, String>,
 }
+
+/// The most stacks whose allocated type an analysis keeps.
+pub const MAX_SITE_TYPES: usize = 100_000;
 
 impl Analysis {
     /// The frames of `stack` as flamegraphs and exports show them,
@@ -374,6 +382,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     let mut failed_grows: Vec<FailedGrow> = Vec::new();
     let mut profile = crate::profile::Profile::default();
     let mut graphs = Vec::new();
+    let mut site_types: FxHashMap<StackId, String> = FxHashMap::default();
     loop {
         match reader.next_record() {
             Ok(Some(r)) => {
@@ -454,6 +463,11 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                         delta: *delta,
                         frames: frames_of(&reader, *stack),
                     }),
+                    Record::SiteType { stack, ty } if site_types.len() < MAX_SITE_TYPES => {
+                        if let Some(ty) = reader.string(*ty) {
+                            site_types.insert(*stack, ty.to_string());
+                        }
+                    }
                     Record::ExitBlock { ptr, kind, rule } => {
                         let rule = rule.and_then(|id| reader.string(id));
                         model.exit_block(*ptr, *kind, rule);
@@ -586,6 +600,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         peak: None,
         full_stacks: false,
         graphs,
+        site_types,
     })
 }
 

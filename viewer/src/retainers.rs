@@ -39,23 +39,35 @@ pub struct Sites {
     pub labels: Vec<String>,
     /// A stack of each site (the first seen), by site id.
     pub stacks: Vec<StackId>,
+    /// The type each site allocates, where the trace says one
+    /// (terminal-safe, [`type_label`]), by site id; empty: none known.
+    pub types: Vec<Option<String>>,
 }
 
 impl Sites {
     /// The sites of `g`'s blocks, labelled with `a`'s frames.
     pub fn new(a: &Analysis, g: &HeapGraph) -> Sites {
         let mut s = Sites::default();
-        let mut by_label: FxHashMap<String, u32> = FxHashMap::default();
+        let mut by_label: FxHashMap<(String, Option<String>), u32> = FxHashMap::default();
         for b in &g.blocks {
             if s.of_stack.contains_key(&b.stack) {
                 continue;
             }
             let label = site_label(a.stacks.get(&b.stack).map_or(&[][..], Vec::as_slice));
-            let id = *by_label.entry(label.clone()).or_insert_with(|| {
-                s.labels.push(label);
-                s.stacks.push(b.stack);
-                (s.labels.len() - 1) as u32
-            });
+            // Stacks of one label that allocate different types are
+            // different sites.
+            let ty = a
+                .site_types
+                .get(&b.stack)
+                .map(|t| term_safe(&type_label(t)).into_owned());
+            let id = *by_label
+                .entry((label.clone(), ty.clone()))
+                .or_insert_with(|| {
+                    s.labels.push(label);
+                    s.stacks.push(b.stack);
+                    s.types.push(ty);
+                    (s.labels.len() - 1) as u32
+                });
             s.of_stack.insert(b.stack, id);
         }
         s
@@ -64,6 +76,17 @@ impl Sites {
     /// The site of block `b`.
     pub fn of(&self, b: &GraphBlock) -> u32 {
         self.of_stack.get(&b.stack).copied().unwrap_or(0)
+    }
+
+    /// The type site `id` allocates, when known (terminal-safe).
+    pub fn ty(&self, id: u32) -> Option<&str> {
+        self.types.get(id as usize).and_then(|t| t.as_deref())
+    }
+
+    /// What a step's amount is followed by: ` (Session)` when the site's
+    /// type is known, else nothing.
+    fn typed(&self, id: u32) -> String {
+        self.ty(id).map(|t| format!(" ({t})")).unwrap_or_default()
     }
 
     /// The label of site `id`.
@@ -134,8 +157,9 @@ fn step_amount(blocks: u64, bytes: u64, uniform: Option<u64>) -> String {
 /// A step as text: `500 blocks of 44 B at handle (registry.c:10)`.
 fn step_text(s: &PathStep<u32>, sites: &Sites, uniform: Option<u64>) -> String {
     format!(
-        "{} at {}{}",
+        "{}{} at {}{}",
         step_amount(s.blocks, s.bytes, uniform),
+        sites.typed(s.site),
         sites.label(s.site),
         if s.interior {
             " (through an interior pointer)"
@@ -206,8 +230,14 @@ pub fn path_text(
 /// of 1 block, 56 B each, allocated at make_node (lib.rs:40)`.
 pub fn cycle_text(c: &CycleGroup<u32>, sites: &Sites) -> String {
     let at: Vec<&str> = c.sites.iter().map(|s| sites.label(*s)).collect();
+    // The type, when every site of the cycles allocates the same known one.
+    let mut types = c.sites.iter().map(|s| sites.ty(*s));
+    let ty = match types.next().flatten() {
+        Some(t) if types.all(|u| u == Some(t)) => format!(" ({t})"),
+        _ => String::new(),
+    };
     format!(
-        "not held by any root: {} of {}, {} B each, allocated at {}",
+        "not held by any root: {} of {}{ty}, {} B each, allocated at {}",
         plural(c.cycles, "lost cycle", "lost cycles"),
         plural(c.blocks_per_cycle, "block", "blocks"),
         thousands(c.bytes_per_cycle),
@@ -344,6 +374,7 @@ impl<'a> Retainers<'a> {
                         "elided": p.elided,
                         "steps": p.steps.iter().map(|s| serde_json::json!({
                             "site": self.sites.label(s.site),
+                            "type": self.sites.ty(s.site),
                             "frames": self.site_frames(a, s.site),
                             "blocks": s.blocks,
                             "bytes": s.bytes,
@@ -366,6 +397,7 @@ impl<'a> Retainers<'a> {
                     serde_json::json!({
                         "sites": c.sites.iter().map(|s| serde_json::json!({
                             "site": self.sites.label(*s),
+                            "type": self.sites.ty(*s),
                             "frames": self.site_frames(a, *s),
                         })).collect::<Vec<_>>(),
                         "cycles": c.cycles,
@@ -832,8 +864,9 @@ pub fn html_section(a: &Analysis) -> Option<String> {
             for (site, (blocks, bytes)) in sites.iter().take(HTML_SITES) {
                 node.children.push(Node {
                     label: format!(
-                        "{} at {}",
+                        "{}{} at {}",
                         step_amount(*blocks, *bytes, None),
+                        r.sites.typed(*site),
                         r.sites.label(*site)
                     ),
                     bytes: *bytes,

@@ -28,7 +28,14 @@ pub(crate) fn write_site_types(rec: &mut Recorder, wasm: &[u8]) -> usize {
     let mut offsets: Vec<u64> = calls.iter().flatten().copied().collect();
     offsets.sort_unstable();
     offsets.dedup();
+    let started = std::time::Instant::now();
     let types = crate::variables::allocated_types(wasm, &offsets);
+    tracing::info!(
+        "site types: {} call sites of {} stacks looked up in {} ms",
+        offsets.len(),
+        stacks.len(),
+        started.elapsed().as_millis()
+    );
     if types.iter().all(Option::is_none) {
         return 0;
     }

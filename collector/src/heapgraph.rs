@@ -129,6 +129,22 @@ fn words(memory: &[u8], word: usize, range: Range<u64>) -> impl Iterator<Item = 
         })
 }
 
+/// Whether a `word`-wide word of `bytes` (whole words only) is in
+/// `lo..lo + span`.
+fn any_in(bytes: &[u8], word: usize, lo: u64, span: u64) -> bool {
+    if word == 4 {
+        bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as u64)
+            .fold(false, |hit, v| hit | (v.wrapping_sub(lo) < span))
+    } else {
+        bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .fold(false, |hit, v| hit | (v.wrapping_sub(lo) < span))
+    }
+}
+
 /// Edges in compressed sparse rows: node `x`'s targets are
 /// `to[off[x]..off[x + 1]]`, block indices with [`INTERIOR`] set on
 /// interior edges. Nodes: the roots first, then the blocks.
@@ -348,20 +364,36 @@ pub(crate) fn build(input: &GraphInput) -> Option<Built> {
     let heap_span = hi.saturating_sub(lo);
     for &(start, size) in blocks {
         let first = to.len();
-        for (_, v) in words(scan.memory, word, start..start.saturating_add(size)) {
+        let end = usize::try_from(start.saturating_add(size))
+            .unwrap_or(usize::MAX)
+            .min(scan.memory.len());
+        let mut at = usize::try_from(start)
+            .unwrap_or(usize::MAX)
+            .min(end)
+            .next_multiple_of(word)
+            .min(end);
+        // 64 words at a time: most hold no pointer into the heap, which a
+        // pass the compiler vectorises tells; only the others are looked up.
+        while at < end {
             if clock.late() {
                 return None;
             }
-            // Most words are no pointer into the heap: told here, without
-            // a call to `find` (snapshots scan every live block's words).
-            if v.wrapping_sub(lo) < heap_span {
-                if let Some(t) = find(v) {
-                    // Consecutive words at one block are one edge.
-                    if to.len() == first || to[to.len() - 1] != t {
-                        to.push(t);
+            let stop = end.min(at.saturating_add(64 * word));
+            if !any_in(&scan.memory[at..stop], word, lo, heap_span) {
+                at = stop;
+                continue;
+            }
+            for (_, v) in words(scan.memory, word, at as u64..stop as u64) {
+                if v.wrapping_sub(lo) < heap_span {
+                    if let Some(t) = find(v) {
+                        // Consecutive words at one block are one edge.
+                        if to.len() == first || to[to.len() - 1] != t {
+                            to.push(t);
+                        }
                     }
                 }
             }
+            at = stop;
         }
         if to.len() >= u32::MAX as usize {
             tracing::warn!("the heap graph has more than 2^32 edges: not built");

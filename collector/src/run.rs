@@ -453,7 +453,13 @@ fn finish(
             let roots = crate::heapgraph::ModuleRoots::of(&loaded.original);
             let scanned =
                 exit::classify_leaks(&mut store, instance, &layout, &roots, rules, deadline);
-            crate::sitetypes::write_site_types(&mut store.data_mut().rec.sync(), &loaded.original);
+            // Past the time limit (the scan cut short), no DWARF read more.
+            if scanned.is_some() {
+                crate::sitetypes::write_site_types(
+                    &mut store.data_mut().rec.sync(),
+                    &loaded.original,
+                );
+            }
             tracing::info!(
                 "leak scan: {} live blocks classified in {} ms",
                 scanned.as_ref().map_or(0, |s| s.leaks.len()),

@@ -219,8 +219,12 @@ pub fn apply_records(rec: &mut Recorder, buf: &[u8]) {
     }
 }
 
-/// How many records ahead [`apply_records`] prefetches the live table.
-const PREFETCH_AHEAD: usize = 8;
+/// How many records ahead [`apply_records`] prefetches the live table:
+/// measured on serde_json's records (77,000 live blocks), the recorder
+/// thread's CPU time, median of 9 runs, was 190 ms without a prefetch,
+/// 175 ms 8 records ahead and 159 ms 32 ahead; on churn (a few live
+/// blocks, every line cached) 32 ahead costs nothing measurable.
+const PREFETCH_AHEAD: usize = 32;
 
 /// Prefetch the live table's slots `ev` will look up.
 #[inline]

@@ -783,7 +783,23 @@ fn stack_roots(
 ) -> Vec<std::ops::Range<u64>> {
     if let (Some(low), Some(now)) = (sp_low, sp_now) {
         if low < now {
-            return vec![0..low, now..heap_lo];
+            // Below the lowest value the stack pointer took, the stack's
+            // region was never written either. With the stack first
+            // (Rust), all of memory below its top is stack, so the roots
+            // are the data above it and the live frames only: scanning
+            // the unused stack (a megabyte of zeros for Rust) cost more
+            // than the rest of a snapshot of a small heap. After the data
+            // (clang's default), where the stack starts is not known (the
+            // `.bss` lies past the data segments' end), so all below the
+            // lowest pointer stays a root.
+            let floor = match layout.sp_init {
+                Some(init) if init <= layout.data_end => 0,
+                _ => low,
+            };
+            return [0..floor, now..heap_lo]
+                .into_iter()
+                .filter(|r| r.start < r.end)
+                .collect();
         }
     }
     if let (Some(init), Some(now)) = (layout.sp_init, sp_now) {

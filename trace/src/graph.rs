@@ -121,8 +121,9 @@ pub struct HeapGraph {
     pub label: String,
     /// Invocations completed when it was taken (actors, `--repeat`).
     pub invocation: Option<u64>,
-    /// Heap events recorded before it: blocks with `seq` below it were born
-    /// before it.
+    /// Heap events recorded before it. A block's `seq` counts events from
+    /// 1, so the blocks with `seq` at or below it were born before it, and
+    /// those born since are `born_after(seq + 1)`.
     pub seq: u64,
     /// The roots.
     pub roots: Vec<RootInfo>,
@@ -310,8 +311,9 @@ impl HeapGraph {
         out
     }
 
-    /// The blocks (indices) born at or after heap event `seq`: with a
-    /// snapshot A's `seq`, the blocks of this graph allocated since A.
+    /// The blocks (indices) born at or after heap event `seq` (counted
+    /// from 1): with a snapshot A's `seq + 1`, the blocks of this graph
+    /// allocated since A.
     pub fn born_after(&self, seq: u64) -> impl Iterator<Item = u32> + '_ {
         self.blocks
             .iter()

@@ -403,12 +403,12 @@ pub(crate) fn classify_leaks(
     let Some(memory) = instance.get_memory(&mut *store, &mem_name) else {
         return Some(Scanned::default());
     };
-    let (globals, sp_now, sp_low, indices) = scan_globals(store, instance);
+    let (globals, sp_now, sp_low, indices) = scan_globals(&mut *store, instance);
     let names = GraphNames {
         variables: &roots.variables,
         globals: indices.into_iter().map(|i| roots.global(i)).collect(),
     };
-    let others = other_memories(store, instance);
+    let others = other_memories(&mut *store, instance);
     let (bytes, host) = memory.data_and_store_mut(&mut *store);
     let mut rec = host.rec.sync();
     classify_snapshot(
@@ -721,7 +721,11 @@ pub(crate) fn classify_snapshot(
 /// The module's other memories (1, 2, ...), copied, with their pointer
 /// widths: roots, as the globals are (Valgrind scans all of a process's
 /// memory that is not the heap).
-fn other_memories(store: &mut Store<Host>, instance: Instance) -> Vec<(Vec<u8>, usize)> {
+pub(crate) fn other_memories(
+    mut store: impl wasmtime::AsContextMut<Data = Host>,
+    instance: Instance,
+) -> Vec<(Vec<u8>, usize)> {
+    let store = &mut store.as_context_mut();
     let mut out = Vec::new();
     for i in 1u32.. {
         let name = format!("{}{i}", abi::MEMORY_EXPORT_PREFIX);
@@ -736,10 +740,11 @@ fn other_memories(store: &mut Store<Host>, instance: Instance) -> Vec<(Vec<u8>, 
 
 /// The module's globals as the scan's roots, the C stack pointer's value
 /// now and the lowest it took, and the globals' indices in the module.
-fn scan_globals(
-    store: &mut Store<Host>,
+pub(crate) fn scan_globals(
+    mut store: impl wasmtime::AsContextMut<Data = Host>,
     instance: Instance,
 ) -> (Vec<u64>, Option<u64>, Option<u64>, Vec<u32>) {
+    let store = &mut store.as_context_mut();
     let mut globals = Vec::new();
     let mut indices = Vec::new();
     let (mut sp_now, mut sp_low) = (None, None);

@@ -22,7 +22,7 @@ use heapscope_trace::format::MemoryInfo;
 use heapscope_trace::graph::{HeapGraph, RootInfo};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::{AsContextMut, Caller, Instance, Linker, StoreContextMut, Val};
+use wasmtime::{AsContextMut, Caller, Instance, Linker, StoreContextMut};
 
 /// The import a guest calls to ask for a snapshot (in
 /// [`abi::IMPORT_MODULE`]).
@@ -168,8 +168,8 @@ fn take(cx: &mut StoreContextMut<'_, Host>, label: &str, invocation: Option<u64>
     let Some(memory) = instance.get_memory(&mut *cx, &mem_name) else {
         return;
     };
-    let (globals, sp_now, sp_low) = globals(cx, instance);
-    let others = other_memories(cx, instance);
+    let (globals, sp_now, sp_low, _) = crate::exit::scan_globals(&mut *cx, instance);
+    let others = crate::exit::other_memories(&mut *cx, instance);
     let (bytes, host) = memory.data_and_store_mut(&mut *cx);
     let Some(state) = host.snapshots.as_mut() else {
         return;
@@ -235,52 +235,6 @@ fn graph(
 /// Write a graph to the trace.
 fn write(rec: &mut Recorder, g: HeapGraph) {
     rec.write_record(&heapscope_trace::format::Record::HeapGraph(g));
-}
-
-/// The module's integer globals as roots, the C stack pointer's value now
-/// and the lowest it took (as the leak scan reads them at exit).
-fn globals(
-    cx: &mut StoreContextMut<'_, Host>,
-    instance: Instance,
-) -> (Vec<u64>, Option<u64>, Option<u64>) {
-    let mut globals = Vec::new();
-    let (mut sp_now, mut sp_low) = (None, None);
-    let exports: Vec<(String, wasmtime::Global)> = instance
-        .exports(&mut *cx)
-        .filter_map(|e| {
-            let name = e.name().to_string();
-            e.into_global().map(|g| (name, g))
-        })
-        .collect();
-    for (name, g) in exports {
-        let v = match g.get(&mut *cx) {
-            Val::I32(v) => v as u32 as u64,
-            Val::I64(v) => v as u64,
-            _ => continue,
-        };
-        if name == abi::STACK_POINTER_EXPORT {
-            sp_now = Some(v);
-        } else if name == abi::STACK_LOW_EXPORT {
-            sp_low = Some(v);
-        } else if name.starts_with(abi::GLOBAL_EXPORT_PREFIX) {
-            globals.push(v);
-        }
-    }
-    (globals, sp_now, sp_low)
-}
-
-/// The other memories' bytes and pointer widths.
-fn other_memories(cx: &mut StoreContextMut<'_, Host>, instance: Instance) -> Vec<(Vec<u8>, usize)> {
-    let mut out = Vec::new();
-    for i in 1u32.. {
-        let name = format!("{}{i}", abi::MEMORY_EXPORT_PREFIX);
-        let Some(m) = instance.get_memory(&mut *cx, &name) else {
-            break;
-        };
-        let word = if m.ty(&*cx).is_64() { 8 } else { 4 };
-        out.push((m.data(&*cx).to_vec(), word));
-    }
-    out
 }
 
 /// Define the guest's `heapscope.snapshot` import: a snapshot in a run

@@ -311,6 +311,41 @@ impl HeapGraph {
         out
     }
 
+    /// For every block, the root the chain of `step` (its `holder`: the
+    /// shortest path; its `idom`: what retains it) ends at; `None` where
+    /// the chain ends at no root (a lost block, a block several roots
+    /// reach). Linear: each chain is walked once; a malformed chain that
+    /// loops ends at `None`.
+    pub fn chain_roots(&self, step: impl Fn(&GraphBlock) -> Ref) -> Vec<Option<u32>> {
+        const UNKNOWN: u32 = u32::MAX;
+        const NONE: u32 = u32::MAX - 1;
+        const BUSY: u32 = u32::MAX - 2;
+        let n = self.blocks.len();
+        let mut top = vec![UNKNOWN; n];
+        let mut chain: Vec<usize> = Vec::new();
+        for start in 0..n {
+            let mut b = start;
+            let result = loop {
+                match top[b] {
+                    UNKNOWN => {}
+                    BUSY => break NONE,
+                    r => break r,
+                }
+                top[b] = BUSY;
+                chain.push(b);
+                match step(&self.blocks[b]) {
+                    Ref::Block(j) if (j as usize) < n => b = j as usize,
+                    Ref::Root(i) if (i as usize) < self.roots.len() && i < BUSY => break i,
+                    _ => break NONE,
+                }
+            };
+            for b in chain.drain(..) {
+                top[b] = result;
+            }
+        }
+        top.into_iter().map(|r| (r != NONE).then_some(r)).collect()
+    }
+
     /// The blocks (indices) born at or after heap event `seq` (counted
     /// from 1): with a snapshot A's `seq + 1`, the blocks of this graph
     /// allocated since A.

@@ -1046,34 +1046,7 @@ pub const SUMMARY_RETAINERS: usize = 10;
 /// several roots reach it, or none does). Linear: each chain is walked
 /// once; a malformed chain that loops ends at `None`.
 pub fn dominating_roots(g: &crate::graph::HeapGraph) -> Vec<Option<u32>> {
-    use crate::graph::Ref;
-    const UNKNOWN: u32 = u32::MAX;
-    const NONE: u32 = u32::MAX - 1;
-    const BUSY: u32 = u32::MAX - 2;
-    let n = g.blocks.len();
-    let mut top = vec![UNKNOWN; n];
-    let mut chain: Vec<usize> = Vec::new();
-    for start in 0..n {
-        let mut b = start;
-        let result = loop {
-            match top[b] {
-                UNKNOWN => {}
-                BUSY => break NONE,
-                r => break r,
-            }
-            top[b] = BUSY;
-            chain.push(b);
-            match g.blocks[b].idom {
-                Ref::Block(j) if (j as usize) < n => b = j as usize,
-                Ref::Root(i) if (i as usize) < g.roots.len() && i < BUSY => break i,
-                _ => break NONE,
-            }
-        };
-        for b in chain.drain(..) {
-            top[b] = result;
-        }
-    }
-    top.into_iter().map(|r| (r != NONE).then_some(r)).collect()
+    g.chain_roots(|b| b.idom)
 }
 
 /// The `n` roots of `g` that retain the most bytes, largest first (ties in

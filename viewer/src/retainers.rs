@@ -503,33 +503,7 @@ pub fn retainer_name(r: &heapscope_trace::model::Retainer) -> String {
 /// starts at; `None` for lost blocks. Linear; a looping chain ends at
 /// `None`.
 pub fn holding_roots(g: &HeapGraph) -> Vec<Option<u32>> {
-    const UNKNOWN: u32 = u32::MAX;
-    const NONE: u32 = u32::MAX - 1;
-    const BUSY: u32 = u32::MAX - 2;
-    let n = g.blocks.len();
-    let mut top = vec![UNKNOWN; n];
-    let mut chain: Vec<usize> = Vec::new();
-    for start in 0..n {
-        let mut b = start;
-        let result = loop {
-            match top[b] {
-                UNKNOWN => {}
-                BUSY => break NONE,
-                r => break r,
-            }
-            top[b] = BUSY;
-            chain.push(b);
-            match g.blocks[b].holder {
-                Ref::Block(j) if (j as usize) < n => b = j as usize,
-                Ref::Root(i) if (i as usize) < g.roots.len() && i < BUSY => break i,
-                _ => break NONE,
-            }
-        };
-        for b in chain.drain(..) {
-            top[b] = result;
-        }
-    }
-    top.into_iter().map(|r| (r != NONE).then_some(r)).collect()
+    g.chain_roots(|b| b.holder)
 }
 
 /// The roots holding an actor's growth, with the bytes each holds (most

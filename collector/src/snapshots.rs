@@ -16,10 +16,9 @@
 
 use crate::exit::{ScanLayout, Snapshot};
 use crate::host::Host;
-use crate::recorder::Recorder;
 use heapscope_trace::abi;
 use heapscope_trace::format::MemoryInfo;
-use heapscope_trace::graph::{HeapGraph, RootInfo};
+use heapscope_trace::graph::RootInfo;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::{AsContextMut, Caller, Instance, Linker, StoreContextMut};
@@ -178,7 +177,7 @@ fn take(cx: &mut StoreContextMut<'_, Host>, label: &str, invocation: Option<u64>
         .data_end
         .get_or_insert_with(|| crate::module::data_end(&state.wasm));
     if state.roots.is_none() {
-        state.roots = Some(named_roots(&state.wasm));
+        state.roots = Some(crate::variables::static_variables(&state.wasm));
     }
     let layout = ScanLayout {
         sp_init: state.sp_init,
@@ -196,10 +195,11 @@ fn take(cx: &mut StoreContextMut<'_, Host>, label: &str, invocation: Option<u64>
     };
     let mut rec = host.rec.sync();
     let roots = state.roots.as_deref().unwrap_or_default();
-    let blocks = match graph(&rec, &snap, &layout, roots, label, invocation) {
+    let blocks = match crate::heapgraph::heap_graph(&rec, &snap, &layout, roots, label, invocation)
+    {
         Some(g) => {
             let n = g.blocks.len();
-            write(&mut rec, g);
+            rec.write_record(&heapscope_trace::format::Record::HeapGraph(g));
             Some(n)
         }
         None => None,
@@ -213,28 +213,6 @@ fn take(cx: &mut StoreContextMut<'_, Host>, label: &str, invocation: Option<u64>
         ),
         None => tracing::warn!("snapshot {label}: not taken (the graph could not be built)"),
     }
-}
-
-/// The module's static variables and data, the graph's named roots.
-fn named_roots(wasm: &[u8]) -> Vec<RootInfo> {
-    crate::variables::static_variables(wasm)
-}
-
-/// The graph of `snap`.
-fn graph(
-    rec: &Recorder,
-    snap: &Snapshot<'_>,
-    layout: &ScanLayout<'_>,
-    roots: &[RootInfo],
-    label: &str,
-    invocation: Option<u64>,
-) -> Option<HeapGraph> {
-    crate::heapgraph::heap_graph(rec, snap, layout, roots, label, invocation)
-}
-
-/// Write a graph to the trace.
-fn write(rec: &mut Recorder, g: HeapGraph) {
-    rec.write_record(&heapscope_trace::format::Record::HeapGraph(g));
 }
 
 /// Define the guest's `heapscope.snapshot` import: a snapshot in a run

@@ -6,6 +6,8 @@
 //!   adds to a module and what the collector (`heapscope-collector`) must
 //!   provide: import names and signatures, the shadow call stack, the site
 //!   table custom section.
+//! * [`component_abi`] — the hook ABI of a core module inside a WASI 0.2
+//!   component: hooks through a WIT interface, memories from a provider.
 //! * [`format`] — the trace file: a versioned header followed by
 //!   length-prefixed records. [`format::TraceWriter`] writes one,
 //!   [`format::TraceReader`] streams it back, tolerating a file cut short.
@@ -26,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod component_abi;
 pub mod format;
 pub mod gates;
 pub mod graph;

@@ -10,7 +10,8 @@
  * aligned_alloc): every call of them in the module, wasi-libc's own
  * included, goes through __wrap_* here. Block sizes are kept in a fixed
  * table (SLOTS entries, 256 KiB of zeroed statics), since free is not told
- * the size.
+ * the size. The table holds each address inverted (~p), not as a pointer:
+ * a leak scan must not find the blocks held by the oracle's own table.
  *
  * heapscope_oracle_report(name) writes one line to stderr, formatted in a
  * stack buffer and written with one write(2):
@@ -22,7 +23,8 @@
 #include <unistd.h>
 
 #define SLOTS (1u << 15)
-static struct { uintptr_t ptr; size_t size; } table[SLOTS];
+/* key: ~address of the block (0: a free slot) */
+static struct { uintptr_t key; size_t size; } table[SLOTS];
 static unsigned long long allocs, bytes, live, live_blocks, peak, frees;
 
 void *__real_malloc(size_t);
@@ -32,13 +34,14 @@ void __real_free(void *);
 int __real_posix_memalign(void **, size_t, size_t);
 void *__real_aligned_alloc(size_t, size_t);
 
-static size_t slot(uintptr_t p) { return ((uint32_t)p * 0x9E3779B1u >> 17) % SLOTS; }
+static size_t slot(uintptr_t key) { return ((uint32_t)key * 0x9E3779B1u >> 17) % SLOTS; }
 
 static void remember(void *p, size_t size) {
-    size_t i = slot((uintptr_t)p);
+    uintptr_t key = ~(uintptr_t)p;
+    size_t i = slot(key);
     for (size_t n = 0; n < SLOTS; n++, i = (i + 1) % SLOTS) {
-        if (!table[i].ptr) {
-            table[i].ptr = (uintptr_t)p;
+        if (!table[i].key) {
+            table[i].key = key;
             table[i].size = size;
             allocs++;
             bytes += size;
@@ -53,24 +56,25 @@ static void remember(void *p, size_t size) {
 
 /* Linear probing with backward-shift deletion. */
 static void forget(void *p) {
-    size_t i = slot((uintptr_t)p);
+    uintptr_t key = ~(uintptr_t)p;
+    size_t i = slot(key);
     for (;; i = (i + 1) % SLOTS) {
-        if (!table[i].ptr) return; /* not a block this table saw */
-        if (table[i].ptr == (uintptr_t)p) break;
+        if (!table[i].key) return; /* not a block this table saw */
+        if (table[i].key == key) break;
     }
     frees++;
     live_blocks--;
     live -= table[i].size;
     size_t hole = i;
-    for (size_t j = (i + 1) % SLOTS; table[j].ptr; j = (j + 1) % SLOTS) {
-        size_t home = slot(table[j].ptr);
+    for (size_t j = (i + 1) % SLOTS; table[j].key; j = (j + 1) % SLOTS) {
+        size_t home = slot(table[j].key);
         int stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
         if (!stays) {
             table[hole] = table[j];
             hole = j;
         }
     }
-    table[hole].ptr = 0;
+    table[hole].key = 0;
     table[hole].size = 0;
 }
 

@@ -12,7 +12,10 @@ fn main() {
         std::process::exit(2);
     };
     if let Err(e) = std::fs::write(&out, WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER) {
-        eprintln!("write-adapter: error: cannot write {}: {e}", out.to_string_lossy());
+        eprintln!(
+            "write-adapter: error: cannot write {}: {e}",
+            out.to_string_lossy()
+        );
         std::process::exit(1);
     }
 }

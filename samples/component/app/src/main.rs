@@ -42,7 +42,10 @@ fn main() {
         let s = format!("item-{i:03}");
         live = store::keep(&s);
     }
-    println!("kept {} strings; the library holds {live} bytes", store::count());
+    println!(
+        "kept {} strings; the library holds {live} bytes",
+        store::count()
+    );
     if oracle {
         let t = store::stats();
         eprintln!(

@@ -14,6 +14,8 @@
 //! the heap holds N * 67 bytes in 2 * N blocks, and `keep` returns that
 //! (the bytes live after the call, from the counting allocator of
 //! ../counting, the module's `#[global_allocator]`). `count()` returns N.
+//! `lose(s)` leaks the string instead (`len(s)` bytes in 1 block, the
+//! lowered argument itself, its address dropped: definitely lost).
 //! The same functions are exported in the interface
 //! `heapscope:samples/store` (../wit/store.wit), which ../app imports.
 use std::cell::RefCell;
@@ -74,6 +76,13 @@ fn keep_string(s: String) -> u32 {
     counting::totals()[3] as u32
 }
 
+/// Leaks `s`: nothing keeps its address.
+#[inline(never)]
+fn lose_string(s: String) -> u32 {
+    core::mem::forget(s);
+    counting::totals()[3] as u32
+}
+
 fn count_kept() -> u32 {
     KEPT.0.borrow().count
 }
@@ -86,6 +95,9 @@ impl Guest for Library {
     }
     fn count() -> u32 {
         count_kept()
+    }
+    fn lose(s: String) -> u32 {
+        lose_string(s)
     }
 }
 

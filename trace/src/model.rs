@@ -64,7 +64,9 @@ pub const MAX_PLACEHOLDER: u64 = 4096;
 /// reserve nothing for zero bytes. wasm-bindgen's `__wbindgen_malloc(0,
 /// align)` returns `align` and its `__wbindgen_free(ptr, 0, align)` does
 /// nothing; Rust never asks a `GlobalAlloc` for zero bytes, and frees a
-/// zero-size value's dangling pointer (its alignment) never.
+/// zero-size value's dangling pointer (its alignment) never. The canonical
+/// ABI's `cabi_realloc` (wit-bindgen's, Rust and C alike) returns the
+/// alignment for zero bytes too.
 fn reserves_nothing_for_zero(role: AllocFn) -> bool {
     use AllocFn::*;
     matches!(
@@ -81,6 +83,7 @@ fn reserves_nothing_for_zero(role: AllocFn) -> bool {
             | GlobalDealloc
             | GlobalRealloc
             | InlinedDealloc
+            | CabiRealloc
     )
 }
 
@@ -232,6 +235,10 @@ pub struct HeapModel {
 /// two instances, whose linear memories overlap, never meet in the live
 /// table. An address of a run with one instance has no tag.
 pub const INSTANCE_TAG_SHIFT: u32 = 32;
+
+/// The most core modules (records of [`crate::format::Record::Module`]) a
+/// model keeps: a forged trace cannot make the summary grow past it.
+pub const MAX_MODULES: usize = 4096;
 
 /// How many memories get their pages split in the summary: the JS API's
 /// limit on a module's memories. Each new peak of live bytes copies their

@@ -963,6 +963,25 @@ pub fn dump<R: std::io::Read>(
                 format!("invocation-start {index} {}", term_safe(name))
             }
             Record::Warmup(n) => format!("warmup {n}"),
+            Record::Module(m) => format!(
+                "module index={} module_id={} name={} path={} memories={:?} instrumented={}{}{}",
+                m.index,
+                m.module_id,
+                term_safe(&m.name),
+                term_safe(&m.instance_path),
+                m.memories,
+                m.instrumented,
+                m.reason
+                    .as_deref()
+                    .map(|r| format!(" reason={}", term_safe(r)))
+                    .unwrap_or_default(),
+                m.layout
+                    .map(|l| format!(
+                        " layout data_end={} stack={}..{} heap_base={}",
+                        l.data_end, l.stack_lo, l.stack_hi, l.heap_base
+                    ))
+                    .unwrap_or_default(),
+            ),
             Record::UnrecordedInvalid(n) => format!("unrecorded-invalid-events {n}"),
             Record::SiteType { stack: s, ty } => format!(
                 "site-type stack={} type={}",

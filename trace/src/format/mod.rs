@@ -120,6 +120,23 @@
 //! | --- | --- | --- |
 //! | `0x2f` | site type | stack, string id: the type DWARF says the stack's allocation site allocates (`RefCell<Node>`), written at the end of the run for stacks of blocks live then ([`Record::SiteType`]); a reader refuses (as malformed) a stack or string the trace has not defined |
 //!
+//! ## Component structure
+//!
+//! | kind | name | payload |
+//! | --- | --- | --- |
+//! | `0x40` | module | index, module id, name (string), instance path (string), flags (bit 0: instrumented, bit 1: a layout follows), reason (string length + 1, 0 = none), memory count, per memory: its run-wide number, then (flag bit 1) the layout of its first memory as in `0x29` ([`Record::Module`]) |
+//!
+//! A component run (a WebAssembly component holding several core modules)
+//! records one module record per core instance: the run numbers every
+//! (instance, memory) pair, and each event's memory (the bits of its
+//! `kind` above the role, a grow's memory index) is that run-wide number,
+//! so a module's numbers are those of the events in its memories. A run of
+//! a core module has no module record. A reader refuses (as malformed) a
+//! record listing more than [`MAX_MODULE_MEMORIES`] memories, a memory
+//! number past 255 or one listed twice; [`crate::model::HeapModel`] ignores
+//! a second record of the same index or a memory another module already
+//! claimed, and keeps at most [`crate::model::MAX_MODULES`] modules.
+//!
 //! ## Compression
 //!
 //! | kind | name | payload |
@@ -280,6 +297,8 @@ pub mod kind {
     pub const GRAPH_BLOCKS: u8 = 0x2e;
     /// [`super::Record::SiteType`]
     pub const SITE_TYPE: u8 = 0x2f;
+    /// [`super::Record::Module`]
+    pub const MODULE: u8 = 0x40;
 }
 
 #[cfg(test)]

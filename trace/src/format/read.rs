@@ -655,6 +655,47 @@ impl<R: Read> TraceReader<R> {
                 self.tables.string(ty)?;
                 Record::SiteType { stack, ty }
             }
+            kind::MODULE => {
+                let index = c.u32()?;
+                let module_id = c.u32()?;
+                let name = c.str()?;
+                let instance_path = c.str()?;
+                let flags = c.u64()?;
+                let reason = optional_str(&mut c)?;
+                let n = usize::try_from(c.u64()?)
+                    .ok()
+                    .filter(|&n| n <= MAX_MODULE_MEMORIES)?;
+                let mut memories: Vec<u32> = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let m = c.u32()?;
+                    // A memory number is 8 bits of a kind; each is one
+                    // instance's.
+                    if m as usize >= MAX_MODULE_MEMORIES || memories.contains(&m) {
+                        return None;
+                    }
+                    memories.push(m);
+                }
+                let layout = if flags & 2 != 0 {
+                    Some(MemoryLayout {
+                        data_end: c.u64()?,
+                        stack_lo: c.u64()?,
+                        stack_hi: c.u64()?,
+                        heap_base: c.u64()?,
+                    })
+                } else {
+                    None
+                };
+                Record::Module(ModuleInfo {
+                    index,
+                    module_id,
+                    name,
+                    instance_path,
+                    memories,
+                    instrumented: flags & 1 != 0,
+                    reason,
+                    layout,
+                })
+            }
             kind::INVALID_FREE => Record::InvalidFree {
                 ptr: c.u64()?,
                 stack: c.u32()?,

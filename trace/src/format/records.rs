@@ -190,6 +190,44 @@ pub struct MemoryInfo {
     pub page_size_log2: u8,
 }
 
+/// The most memories a [`ModuleInfo`] lists: a run-wide memory number is
+/// the 8 bits of a hook's `kind` above its role
+/// ([`crate::abi::KIND_MEMORY_SHIFT`]), so a run has at most 256.
+pub const MAX_MODULE_MEMORIES: usize = 256;
+
+/// One core module instance of a component run ([`Record::Module`]): which
+/// core module it is, where it sits in the component, and which of the
+/// run's memories are its own. A run of a core module has none of these
+/// records; a component run has one per core instance, instrumented or not.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModuleInfo {
+    /// The run-wide core instance number, from 0 (what `--module INDEX` and
+    /// `[module NAME (core N)]` name). Unique in a run.
+    pub index: u32,
+    /// The core module's depth-first index in the component (two instances
+    /// of one core module share it).
+    pub module_id: u32,
+    /// Its name: the component's name section's for the core module, else
+    /// the core module's own name section's, else `module<module_id>`.
+    /// Untrusted: escape it wherever it is shown.
+    pub name: String,
+    /// The component instance it belongs to, outermost first, `/`-joined
+    /// (`root`, `root/app`).
+    pub instance_path: String,
+    /// The run-wide memory numbers of the memories the instance defines
+    /// (the memory bits of its events' `kind`, the index of
+    /// [`Record::Grow`]), its memory 0 first. Empty for an instance the
+    /// host never saw (not instrumented, no memory).
+    pub memories: Vec<u32>,
+    /// Whether heapscope instrumented it (its events are recorded).
+    pub instrumented: bool,
+    /// Why it was not instrumented (or what it could not see), when so.
+    pub reason: Option<String>,
+    /// The layout of its first memory (`memories[0]`), for the breakdown
+    /// of that memory's pages, when the collector knows it.
+    pub layout: Option<MemoryLayout>,
+}
+
 /// An interned frame as stored in the trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameRecord {
@@ -346,6 +384,8 @@ pub enum Record {
         /// The type's name (a string id).
         ty: u32,
     },
+    /// One core module instance of a component run (see [`ModuleInfo`]).
+    Module(ModuleInfo),
     /// How a block live at the end is referenced.
     ExitBlock {
         /// The block.

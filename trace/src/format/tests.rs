@@ -118,6 +118,31 @@ fn sample() -> Vec<Record> {
         },
         Record::HeapGraph(small_graph()),
         Record::SiteType { stack: 1, ty: 1 },
+        Record::Module(ModuleInfo {
+            index: 0,
+            module_id: 0,
+            name: "app".into(),
+            instance_path: "root/app".into(),
+            memories: vec![0, 3],
+            instrumented: true,
+            reason: None,
+            layout: Some(MemoryLayout {
+                data_end: 1_024,
+                stack_lo: 1_024,
+                stack_hi: 66_560,
+                heap_base: 66_560,
+            }),
+        }),
+        Record::Module(ModuleInfo {
+            index: 1,
+            module_id: 2,
+            name: "<wasi adapter>".into(),
+            instance_path: "root".into(),
+            memories: vec![],
+            instrumented: false,
+            reason: Some("no allocator found".into()),
+            layout: None,
+        }),
         Record::RunEnd {
             status: RunStatus::Exited,
             exit_code: Some(3),
@@ -1062,4 +1087,129 @@ fn the_writer_refuses_a_graph_the_reader_would() {
     let mut w = TraceWriter::new(Vec::new()).unwrap();
     w.stack(0, 0).unwrap();
     w.heap_graph(&small_graph()).unwrap();
+}
+
+/// A module record the reader cannot trust: more memories than a run has,
+/// a memory number past 255, a memory listed twice. Each is malformed and
+/// loses only itself; the writer refuses to write any of them.
+#[test]
+fn malformed_module_records_are_refused_and_never_written() {
+    let good = Record::Alloc {
+        kind: 1,
+        ptr: 16,
+        size: 8,
+        align: 0,
+        stack: 0,
+    };
+    let module = |memories: Vec<u32>| ModuleInfo {
+        index: 7,
+        module_id: 1,
+        name: "m".into(),
+        instance_path: "root".into(),
+        memories,
+        instrumented: true,
+        reason: None,
+        layout: None,
+    };
+    // index, module id, name, path, flags, reason, then the memories.
+    let head = |n: u64| {
+        let mut p = Vec::new();
+        for v in [7u64, 1] {
+            varint::put_u64(&mut p, v);
+        }
+        varint::put_str(&mut p, "m");
+        varint::put_str(&mut p, "root");
+        for v in [1u64, 0, n] {
+            varint::put_u64(&mut p, v);
+        }
+        p
+    };
+    let record = |payload: Vec<u8>| {
+        let mut r = vec![kind::MODULE];
+        varint::put_u64(&mut r, payload.len() as u64);
+        r.extend_from_slice(&payload);
+        r
+    };
+    let mut too_many = head(257);
+    for m in 0..257u64 {
+        varint::put_u64(&mut too_many, m);
+    }
+    let mut past = head(1);
+    varint::put_u64(&mut past, 256);
+    let mut twice = head(2);
+    varint::put_u64(&mut twice, 4);
+    varint::put_u64(&mut twice, 4);
+    // A count claiming memories the payload does not hold.
+    let short = head(200);
+    // A layout announced (flag bit 1) but missing.
+    let mut no_layout = Vec::new();
+    for v in [7u64, 1] {
+        varint::put_u64(&mut no_layout, v);
+    }
+    varint::put_str(&mut no_layout, "m");
+    varint::put_str(&mut no_layout, "root");
+    for v in [3u64, 0, 1, 0] {
+        varint::put_u64(&mut no_layout, v);
+    }
+    for bad in [too_many, past, twice, short, no_layout] {
+        let mut bytes = encode(std::slice::from_ref(&good));
+        bytes.extend_from_slice(&record(bad));
+        let (records, err) = read_all(&bytes);
+        assert_eq!(records, std::slice::from_ref(&good));
+        assert!(
+            matches!(err, Some(TraceError::Malformed { kind: 0x40, .. })),
+            "{err:?}"
+        );
+    }
+    // The same well-formed: read back.
+    let mut ok = head(2);
+    varint::put_u64(&mut ok, 0);
+    varint::put_u64(&mut ok, 255);
+    let mut bytes = encode(std::slice::from_ref(&good));
+    bytes.extend_from_slice(&record(ok));
+    let (records, err) = read_all(&bytes);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(
+        records,
+        [good.clone(), Record::Module(module(vec![0, 255]))]
+    );
+    // The writer refuses what the reader would.
+    let mut w = TraceWriter::new(Vec::new()).unwrap();
+    for memories in [(0..257).collect(), vec![256], vec![4, 4]] {
+        let e = w.module(&module(memories)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    }
+    assert!(w.is_empty(), "nothing of a refused module is written");
+}
+
+/// A damaged block holding one module record loses that record only: the
+/// module records in the blocks around it read back.
+#[test]
+fn a_damaged_block_loses_only_its_module_record() {
+    let module = |index: u32| {
+        Record::Module(ModuleInfo {
+            index,
+            module_id: index,
+            name: format!("m{index}"),
+            instance_path: "root".into(),
+            memories: vec![index],
+            instrumented: true,
+            reason: None,
+            layout: None,
+        })
+    };
+    let recs: Vec<Record> = (0..3).map(module).collect();
+    let mut bytes = sink_trace("modules", &recs, 3);
+    let blocks = blocks_of(&bytes);
+    assert_eq!(blocks.len(), 3);
+    // A byte inside the middle block's compressed records.
+    let at = blocks[1].end - 2;
+    bytes[at] ^= 0x55;
+    let mut r = TraceReader::new(&bytes[..]).unwrap();
+    let mut got = Vec::new();
+    while let Some(rec) = r.next_record().unwrap() {
+        got.push(rec);
+    }
+    assert_eq!(got, [module(0), module(2)]);
+    assert_eq!(r.damaged().len(), 1);
 }

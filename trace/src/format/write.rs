@@ -14,6 +14,9 @@ pub(super) const FLUSH_AT: usize = 256 * 1024;
 // always within what a reader accepts.
 const _: () = assert!(FLUSH_AT + 3 * MAX_STRING + 128 <= MAX_BLOCK);
 const _: () = assert!(FLUSH_AT + GRAPH_CHUNK * 70 + 128 <= MAX_BLOCK);
+// A module record: three capped strings, its memories (two bytes each at
+// most), a layout and a few varints.
+const _: () = assert!(FLUSH_AT + 3 * MAX_STRING + 2 * MAX_MODULE_MEMORIES + 128 <= MAX_BLOCK);
 
 /// Writes a trace. Buffered: call [`TraceWriter::flush`] to push records to
 /// the file (the collector does so on every time record and at the end).
@@ -384,6 +387,55 @@ impl<W: Write> TraceWriter<W> {
         Ok(())
     }
 
+    /// Record one core module instance of a component run (see
+    /// [`ModuleInfo`] and "Component structure"). A module the reader
+    /// would refuse (more than [`MAX_MODULE_MEMORIES`] memories, a memory
+    /// number past 255 or listed twice) is an `InvalidInput` error, and
+    /// nothing is written. Strings are cut to [`MAX_STRING`] bytes.
+    pub fn module(&mut self, m: &ModuleInfo) -> io::Result<()> {
+        let bad = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+        if m.memories.len() > MAX_MODULE_MEMORIES {
+            return Err(bad(format!(
+                "module {} lists {} memories; a run has at most {MAX_MODULE_MEMORIES}",
+                m.index,
+                m.memories.len()
+            )));
+        }
+        for (i, &mem) in m.memories.iter().enumerate() {
+            if mem as usize >= MAX_MODULE_MEMORIES || m.memories[..i].contains(&mem) {
+                return Err(bad(format!(
+                    "module {} lists memory {mem} twice or past 255",
+                    m.index
+                )));
+            }
+        }
+        let start = self.begin(kind::MODULE)?;
+        varint::put_u64(&mut self.buf, m.index.into());
+        varint::put_u64(&mut self.buf, m.module_id.into());
+        self.put_str(&m.name);
+        self.put_str(&m.instance_path);
+        let flags = u64::from(m.instrumented) | (u64::from(m.layout.is_some()) << 1);
+        varint::put_u64(&mut self.buf, flags);
+        match &m.reason {
+            None => varint::put_u64(&mut self.buf, 0),
+            Some(s) => {
+                let s = cap_string(s);
+                varint::put_u64(&mut self.buf, s.len() as u64 + 1);
+                self.buf.extend_from_slice(s.as_bytes());
+            }
+        }
+        varint::put_u64(&mut self.buf, m.memories.len() as u64);
+        for &mem in &m.memories {
+            varint::put_u64(&mut self.buf, mem.into());
+        }
+        if let Some(l) = m.layout {
+            for v in [l.data_end, l.stack_lo, l.stack_hi, l.heap_base] {
+                varint::put_u64(&mut self.buf, v);
+            }
+        }
+        self.end(start)
+    }
+
     /// Write any record. Interning records get the next id of their kind, as
     /// with the dedicated methods.
     pub fn write(&mut self, r: &Record) -> io::Result<()> {
@@ -469,6 +521,7 @@ impl<W: Write> TraceWriter<W> {
                 self.end(start)
             }
             Record::HeapGraph(g) => self.heap_graph(g),
+            Record::Module(m) => self.module(m),
             Record::ExitBlock { ptr, kind, rule } => {
                 let start = self.begin(kind::EXIT_BLOCK)?;
                 varint::put_u64(&mut self.buf, *ptr);

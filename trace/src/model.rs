@@ -223,6 +223,42 @@ pub struct HeapModel {
     pub data_ends: Vec<Option<u64>>,
     /// Whether each memory is indexed by i64, by index.
     memory64: Vec<bool>,
+    /// The core modules of a component run ([`Record::Module`]), in the
+    /// order read; empty for a core module's run.
+    pub modules: Vec<crate::format::ModuleInfo>,
+    /// The heap per memory number, kept once the run has more than one
+    /// memory or a module record (see [`HeapModel::accounts`]).
+    accounts: Vec<Account>,
+    /// Whether `accounts` is kept.
+    per_memory: bool,
+}
+
+/// The heap of one memory (by its number in the run): what a core
+/// module's numbers are summed from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Account {
+    /// Blocks ever allocated in it.
+    pub total_blocks: u64,
+    /// Bytes ever allocated in it.
+    pub total_bytes: u64,
+    /// Blocks live now.
+    pub curr_blocks: u64,
+    /// Bytes live now.
+    pub curr_bytes: u64,
+    /// Blocks live at its peak of live bytes.
+    pub max_blocks: u64,
+    /// Its peak of live bytes.
+    pub max_bytes: u64,
+    /// Allocations in it that returned null.
+    pub failed_allocs: u64,
+    /// The highest end of a block allocated in it.
+    pub heap_hi: u64,
+    /// `heap_hi` at its peak of live bytes.
+    pub heap_hi_at_max: u64,
+    /// Its pages at its peak of live bytes (0: no block was ever live).
+    pub pages_at_max: u64,
+    /// Its blocks live at the end by leak kind, once classified.
+    pub leak_kinds: Option<LeakTotals>,
 }
 
 /// Where an address's instance tag starts: a block of a 32-bit memory
@@ -260,6 +296,11 @@ impl Amount {
         self.blocks += 1;
         self.bytes = self.bytes.saturating_add(bytes);
     }
+
+    fn merge(&mut self, o: &Amount) {
+        self.blocks = self.blocks.saturating_add(o.blocks);
+        self.bytes = self.bytes.saturating_add(o.bytes);
+    }
 }
 
 /// The blocks live at the end of a run by how they are referenced
@@ -291,6 +332,9 @@ impl HeapModel {
     /// Record the module's memories at the start of the run.
     pub fn start(&mut self, memories: &[MemoryInfo]) {
         self.memory64 = memories.iter().map(|m| m.memory64).collect();
+        if memories.len() > 1 {
+            self.per_memory = true;
+        }
         self.memories = memories
             .iter()
             .map(|m| MemoryStats {
@@ -356,6 +400,21 @@ impl HeapModel {
             self.unseen_frees += 1;
             self.curr_blocks -= 1;
             self.curr_bytes = self.curr_bytes.saturating_sub(old.size);
+            if self.per_memory {
+                self.account(old.kind).drop_block(old.size);
+            }
+        }
+        if self.per_memory {
+            let memory = crate::abi::unpack_kind(kind).1;
+            let end = self
+                .untagged(memory, ptr)
+                .unwrap_or(ptr)
+                .saturating_add(size);
+            let pages = self
+                .memories
+                .get(memory as usize)
+                .map_or(0, |m| m.final_pages);
+            self.account(kind).add(size, end, pages);
         }
         // The high-water mark is memory 0's: a tagged address is another
         // instance's.
@@ -399,6 +458,9 @@ impl HeapModel {
             Freed::Live(b) => {
                 self.curr_blocks -= 1;
                 self.curr_bytes = self.curr_bytes.saturating_sub(b.size);
+                if self.per_memory {
+                    self.account(b.kind).drop_block(b.size);
+                }
                 return FreeOutcome::Freed(b);
             }
             Freed::Again => true,
@@ -471,6 +533,9 @@ impl HeapModel {
         self.seq += 1;
         if ptr == 0 {
             self.failed_allocs += 1;
+            if self.per_memory {
+                self.account(kind).failed_allocs += 1;
+            }
         } else if size == 0 && self.is_placeholder(kind, ptr) {
             self.placeholders += 1;
         } else if !self.inside(kind, ptr, size) {
@@ -502,6 +567,9 @@ impl HeapModel {
                 return self.remove(kind, old);
             }
             self.failed_allocs += 1;
+            if self.per_memory {
+                self.account(kind).failed_allocs += 1;
+            }
             return FreeOutcome::Null;
         }
         if !self.inside(kind, new, size) {
@@ -572,6 +640,7 @@ impl HeapModel {
             Record::RunStart { ref memories, .. } => self.start(memories),
             Record::Layout(l) => self.layout = Some(l),
             Record::MemoryData { memory, data_end } => self.memory_data(memory, data_end),
+            Record::Module(ref m) => self.module(m),
             Record::UnrecordedInvalid(n) => {
                 self.invalid_events = self.invalid_events.saturating_add(n)
             }
@@ -583,10 +652,166 @@ impl HeapModel {
     /// Record how a block live at the end is referenced; `rule` names the
     /// suppression that matched it. Blocks that are not live are ignored.
     pub fn exit_block(&mut self, ptr: u64, kind: LeakKind, rule: Option<&str>) {
-        let Some(size) = self.live.get(ptr).map(|b| b.size) else {
+        let Some((size, block_kind)) = self.live.get(ptr).map(|b| (b.size, b.kind)) else {
             return;
         };
-        let t = self.leak_kinds.get_or_insert_with(Default::default);
+        if self.per_memory {
+            let t = self
+                .account(block_kind)
+                .leak_kinds
+                .get_or_insert_with(Default::default);
+            t.add(kind, rule, size);
+        }
+        self.leak_kinds
+            .get_or_insert_with(Default::default)
+            .add(kind, rule, size);
+    }
+
+    /// The account of the memory `kind` names.
+    fn account(&mut self, kind: i32) -> &mut Account {
+        let i = crate::abi::unpack_kind(kind).1 as usize;
+        if self.accounts.len() <= i {
+            self.accounts.resize(i + 1, Account::default());
+        }
+        &mut self.accounts[i]
+    }
+
+    /// The heap per memory number, once the run has more than one memory
+    /// or a module record (empty before).
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
+    /// A core module of a component run ([`Record::Module`]). A record of
+    /// an index already read, one claiming a memory another module has,
+    /// and any past [`MAX_MODULES`] are forged or corrupt: counted as
+    /// invalid events, never applied.
+    pub fn module(&mut self, m: &crate::format::ModuleInfo) {
+        let taken = self
+            .modules
+            .iter()
+            .any(|o| o.index == m.index || o.memories.iter().any(|x| m.memories.contains(x)));
+        if taken || self.modules.len() >= MAX_MODULES {
+            self.invalid_events += 1;
+            return;
+        }
+        if !self.per_memory {
+            // Until now the run had at most one memory: whatever was
+            // allocated is memory 0's, and its account is the run's.
+            self.per_memory = true;
+            if self.total_blocks > 0 || self.failed_allocs > 0 || self.leak_kinds.is_some() {
+                self.accounts = vec![Account {
+                    total_blocks: self.total_blocks,
+                    total_bytes: self.total_bytes,
+                    curr_blocks: self.curr_blocks,
+                    curr_bytes: self.curr_bytes,
+                    max_blocks: self.max_blocks,
+                    max_bytes: self.max_bytes,
+                    failed_allocs: self.failed_allocs,
+                    heap_hi: self.heap_hi,
+                    heap_hi_at_max: self.heap_hi_at_max,
+                    pages_at_max: self.pages_at_max,
+                    leak_kinds: self.leak_kinds.clone(),
+                }];
+            }
+        }
+        self.modules.push(m.clone());
+    }
+
+    /// The summary of each core module of a component run, in the order
+    /// of their run-wide index (empty for a core module's run).
+    pub fn module_summaries(&self) -> Vec<ModuleSummary> {
+        let mut out: Vec<ModuleSummary> = self
+            .modules
+            .iter()
+            .map(|m| self.module_summary(m))
+            .collect();
+        out.sort_by_key(|m| m.index);
+        out
+    }
+
+    fn module_summary(&self, m: &crate::format::ModuleInfo) -> ModuleSummary {
+        let none = Account::default();
+        let accounts: Vec<&Account> = m
+            .memories
+            .iter()
+            .map(|&i| self.accounts.get(i as usize).unwrap_or(&none))
+            .collect();
+        let sum =
+            |f: fn(&Account) -> u64| accounts.iter().fold(0u64, |t, a| t.saturating_add(f(a)));
+        // Blocks live in more than one of its memories: each memory's peak
+        // is known, their sum's is not.
+        let with_blocks = accounts.iter().filter(|a| a.total_blocks > 0).count();
+        let mut leak_kinds: Option<LeakTotals> = None;
+        for t in accounts.iter().filter_map(|a| a.leak_kinds.as_ref()) {
+            leak_kinds.get_or_insert_with(Default::default).merge(t);
+        }
+        let first = m.memories.first().and_then(|&i| {
+            Some((
+                i,
+                self.memories.get(i as usize)?,
+                self.accounts.get(i as usize).unwrap_or(&none),
+            ))
+        });
+        let memory_breakdown = match (m.layout, first) {
+            (Some(layout), Some((_, stats, a))) => Some(MemoryBreakdown {
+                layout,
+                at_peak: Parts::split(
+                    &layout,
+                    if a.pages_at_max == 0 {
+                        stats.initial_pages
+                    } else {
+                        a.pages_at_max
+                    },
+                    stats.page_size,
+                    a.max_bytes,
+                    a.heap_hi_at_max,
+                ),
+                at_exit: Parts::split(
+                    &layout,
+                    stats.final_pages,
+                    stats.page_size,
+                    a.curr_bytes,
+                    a.heap_hi,
+                ),
+            }),
+            _ => None,
+        };
+        let others = self.other_memories();
+        ModuleSummary {
+            index: m.index,
+            module_id: m.module_id,
+            name: m.name.clone(),
+            instance_path: m.instance_path.clone(),
+            instrumented: m.instrumented,
+            reason: m.reason.clone(),
+            memories: m.memories.clone(),
+            total_blocks: sum(|a| a.total_blocks),
+            total_bytes: sum(|a| a.total_bytes),
+            max_blocks: sum(|a| a.max_blocks),
+            max_bytes: sum(|a| a.max_bytes),
+            peak_is_upper_bound: with_blocks > 1,
+            curr_blocks: sum(|a| a.curr_blocks),
+            curr_bytes: sum(|a| a.curr_bytes),
+            failed_allocs: sum(|a| a.failed_allocs),
+            memory: first.map(|(_, s, _)| *s),
+            leak_kinds,
+            memory_breakdown,
+            other_memories: m
+                .memories
+                .iter()
+                .skip(1)
+                .filter_map(|&i| others.iter().find(|o| o.index == i).cloned())
+                .collect(),
+        }
+    }
+}
+
+impl LeakTotals {
+    /// Count a block of `size` bytes of `kind`, or under the suppression
+    /// `rule` that matched it.
+    fn add(&mut self, kind: LeakKind, rule: Option<&str>, size: u64) {
+        let t = self;
         match rule {
             Some(name) => {
                 t.suppressed.add(size);
@@ -608,6 +833,48 @@ impl HeapModel {
         }
     }
 
+    /// Add another set of totals to these.
+    fn merge(&mut self, o: &LeakTotals) {
+        for (a, b) in [
+            (&mut self.definite, &o.definite),
+            (&mut self.indirect, &o.indirect),
+            (&mut self.possible, &o.possible),
+            (&mut self.reachable, &o.reachable),
+            (&mut self.suppressed, &o.suppressed),
+        ] {
+            a.merge(b);
+        }
+        for (name, b) in &o.suppressed_by_rule {
+            match self.suppressed_by_rule.iter_mut().find(|(n, _)| n == name) {
+                Some((_, a)) => a.merge(b),
+                None => self.suppressed_by_rule.push((name.clone(), *b)),
+            }
+        }
+    }
+}
+
+impl Account {
+    fn add(&mut self, size: u64, end: u64, pages: u64) {
+        self.total_blocks += 1;
+        self.total_bytes = self.total_bytes.saturating_add(size);
+        self.curr_blocks += 1;
+        self.curr_bytes = self.curr_bytes.saturating_add(size);
+        self.heap_hi = self.heap_hi.max(end);
+        if self.curr_bytes > self.max_bytes {
+            self.max_bytes = self.curr_bytes;
+            self.max_blocks = self.curr_blocks;
+            self.heap_hi_at_max = self.heap_hi;
+            self.pages_at_max = pages;
+        }
+    }
+
+    fn drop_block(&mut self, size: u64) {
+        self.curr_blocks = self.curr_blocks.saturating_sub(1);
+        self.curr_bytes = self.curr_bytes.saturating_sub(size);
+    }
+}
+
+impl HeapModel {
     /// The live block starting at `ptr`.
     pub fn block(&self, ptr: u64) -> Option<&Block> {
         self.live.get(ptr)
@@ -750,6 +1017,7 @@ impl HeapModel {
             other_memories: self.other_memories(),
             growth: None,
             retainers: None,
+            modules: self.module_summaries(),
         }
     }
 }
@@ -1022,6 +1290,65 @@ pub struct Summary {
     /// heap graph ([`largest_retainers`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retainers: Option<Vec<Retainer>>,
+    /// A component run's core modules, each with the same numbers as the
+    /// whole run's, in the order of their run-wide index. Absent for a
+    /// core module's run (no [`Record::Module`] in its trace).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<ModuleSummary>,
+}
+
+/// One core module instance of a component run: the heap of its memories
+/// (the events whose memory number is one of its memories').
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModuleSummary {
+    /// Its run-wide core instance number (`--module INDEX`).
+    pub index: u32,
+    /// The core module's depth-first index in the component.
+    pub module_id: u32,
+    /// Its name (from the name sections; untrusted: escape it to show it).
+    pub name: String,
+    /// The component instance it belongs to (`root/app`).
+    pub instance_path: String,
+    /// Whether heapscope instrumented it: when not, its numbers are zeros
+    /// heapscope could not see, not the module's.
+    pub instrumented: bool,
+    /// Why it was not instrumented, when so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Its run-wide memory numbers, its memory 0 first.
+    pub memories: Vec<u32>,
+    /// Blocks ever allocated.
+    pub total_blocks: u64,
+    /// Bytes ever allocated.
+    pub total_bytes: u64,
+    /// Blocks live at its peak of live bytes.
+    pub max_blocks: u64,
+    /// Its peak of live bytes.
+    pub max_bytes: u64,
+    /// The peak is the sum of each of its memories' peaks (blocks were
+    /// allocated in more than one): at least the true peak. Absent when
+    /// false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub peak_is_upper_bound: bool,
+    /// Blocks live at the end.
+    pub curr_blocks: u64,
+    /// Bytes live at the end.
+    pub curr_bytes: u64,
+    /// Allocations that returned null.
+    pub failed_allocs: u64,
+    /// Its first memory's sizes (absent when it has none the run knows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryStats>,
+    /// Its blocks live at the end by leak kind, when the collector scanned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leak_kinds: Option<LeakTotals>,
+    /// Its first memory's pages by what holds them, when the run recorded
+    /// its layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_breakdown: Option<MemoryBreakdown>,
+    /// Its other memories (by run-wide number), as the run's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_memories: Vec<OtherMemory>,
 }
 
 /// A root of the heap graph with what it retains: the blocks whose
@@ -1477,5 +1804,224 @@ mod tests {
             ]
         );
         assert_eq!(largest_retainers(&g, 1).len(), 1);
+    }
+
+    fn pages(n: usize, initial: u64) -> Vec<MemoryInfo> {
+        vec![
+            MemoryInfo {
+                initial_pages: initial,
+                maximum_pages: None,
+                memory64: false,
+                page_size_log2: 16,
+            };
+            n
+        ]
+    }
+
+    fn info(
+        index: u32,
+        module_id: u32,
+        name: &str,
+        memories: Vec<u32>,
+    ) -> crate::format::ModuleInfo {
+        crate::format::ModuleInfo {
+            index,
+            module_id,
+            name: name.into(),
+            instance_path: "root".into(),
+            memories,
+            instrumented: true,
+            reason: None,
+            layout: None,
+        }
+    }
+
+    /// A component run of two instrumented core instances (the app with
+    /// two memories, run memories 0 and 1, and the adapter with run memory
+    /// 2) and one the instrumenter passed over: each module's numbers are
+    /// its memories' events, and the whole run's are unchanged.
+    #[test]
+    fn modules_group_the_heap_by_their_memories() {
+        let mut m = HeapModel::new();
+        m.start(&pages(3, 2));
+        let layout = crate::format::MemoryLayout {
+            data_end: 1_024,
+            stack_lo: 1_024,
+            stack_hi: 66_560,
+            heap_base: 66_560,
+        };
+        let mut app = info(0, 0, "app", vec![0, 1]);
+        app.layout = Some(layout);
+        m.module(&app);
+        m.module(&info(1, 2, "wasi_snapshot_preview1", vec![2]));
+        let mut shim = info(2, 1, "shim", vec![]);
+        shim.instrumented = false;
+        shim.reason = Some("it has no memory".into());
+        m.module(&shim);
+        let k0 = crate::abi::pack_kind(AllocFn::Malloc, 0);
+        let f0 = crate::abi::pack_kind(AllocFn::Free, 0);
+        let k2 = crate::abi::pack_kind(AllocFn::Malloc, 2);
+        let f2 = crate::abi::pack_kind(AllocFn::Free, 2);
+        let tag2 = 2u64 << INSTANCE_TAG_SHIFT;
+        m.alloc(k0, 70_000, 100, 0);
+        m.alloc(k0, 70_200, 50, 0);
+        m.alloc(k2, tag2 | 70_000, 1_000, 0);
+        assert_eq!(
+            m.free(f0, 70_000),
+            FreeOutcome::Freed(Block {
+                size: 100,
+                stack: 0,
+                seq: 1,
+                kind: k0
+            })
+        );
+        m.grow(2, 1, Some(2));
+        m.alloc(k2, tag2 | 140_000, 4_000, 0);
+        assert!(matches!(m.free(f2, tag2 | 70_000), FreeOutcome::Freed(_)));
+        m.alloc(k0, 0, 10, 0);
+        m.exit_block(70_200, LeakKind::Definite, None);
+        m.exit_block(tag2 | 140_000, LeakKind::Reachable, None);
+        // Forged or repeated records change nothing but the count.
+        m.module(&info(0, 5, "again", vec![]));
+        m.module(&info(7, 5, "thief", vec![2]));
+        let s = m.summary(RunStatus::Exited, Some(0), "");
+        assert_eq!(s.invalid_events, 2);
+        assert_eq!(
+            (
+                s.total_blocks,
+                s.total_bytes,
+                s.max_blocks,
+                s.max_bytes,
+                s.curr_blocks,
+                s.curr_bytes
+            ),
+            (4, 5_150, 3, 5_050, 2, 4_050)
+        );
+        assert_eq!(s.modules.len(), 3);
+        let (a, w, sh) = (&s.modules[0], &s.modules[1], &s.modules[2]);
+        assert_eq!((a.index, a.module_id, a.name.as_str()), (0, 0, "app"));
+        assert_eq!(
+            (
+                a.total_blocks,
+                a.total_bytes,
+                a.max_blocks,
+                a.max_bytes,
+                a.curr_blocks,
+                a.curr_bytes,
+                a.failed_allocs
+            ),
+            (2, 150, 2, 150, 1, 50, 1)
+        );
+        assert!(!a.peak_is_upper_bound);
+        let lk = a.leak_kinds.as_ref().unwrap();
+        assert_eq!(
+            (lk.definite, lk.reachable),
+            (
+                Amount {
+                    blocks: 1,
+                    bytes: 50
+                },
+                Amount::default()
+            )
+        );
+        assert_eq!(a.memory.unwrap().final_pages, 2);
+        assert_eq!(a.other_memories.len(), 1);
+        assert_eq!(a.other_memories[0].index, 1);
+        let b = a.memory_breakdown.as_ref().unwrap();
+        assert_eq!(
+            b.at_peak,
+            Parts {
+                pages: 2,
+                bytes: 131_072,
+                static_data: 1_024,
+                stack: 65_536,
+                other: 0,
+                live_heap: 150,
+                heap_overhead_and_free: 3_540,
+                never_used: 60_822,
+            }
+        );
+        assert_eq!(
+            (b.at_exit.live_heap, b.at_exit.heap_overhead_and_free),
+            (50, 3_640)
+        );
+        assert_eq!(
+            (w.index, w.module_id, w.memories.as_slice()),
+            (1, 2, &[2][..])
+        );
+        assert_eq!(
+            (
+                w.total_blocks,
+                w.total_bytes,
+                w.max_blocks,
+                w.max_bytes,
+                w.curr_blocks,
+                w.curr_bytes,
+                w.failed_allocs
+            ),
+            (2, 5_000, 2, 5_000, 1, 4_000, 0)
+        );
+        let lk = w.leak_kinds.as_ref().unwrap();
+        assert_eq!(
+            (lk.definite, lk.reachable),
+            (
+                Amount::default(),
+                Amount {
+                    blocks: 1,
+                    bytes: 4_000
+                }
+            )
+        );
+        let mem = w.memory.unwrap();
+        assert_eq!(
+            (
+                mem.initial_pages,
+                mem.peak_pages,
+                mem.final_pages,
+                mem.grows
+            ),
+            (2, 3, 3, 1)
+        );
+        assert!(w.memory_breakdown.is_none() && w.other_memories.is_empty());
+        assert!(!sh.instrumented);
+        assert_eq!(sh.reason.as_deref(), Some("it has no memory"));
+        assert_eq!((sh.total_blocks, sh.curr_bytes, sh.memory), (0, 0, None));
+        assert!(sh.leak_kinds.is_none());
+    }
+
+    /// A module record read after events of a run with one memory: what
+    /// was allocated so far is that memory's, so the module's numbers are
+    /// the run's. And a core module's run has no modules.
+    #[test]
+    fn a_late_module_record_of_a_one_memory_run_takes_the_run_so_far() {
+        let mut m = HeapModel::new();
+        m.start(&pages(1, 2));
+        m.alloc(kind(AllocFn::Malloc), 70_000, 100, 0);
+        m.alloc(kind(AllocFn::Malloc), 70_200, 60, 0);
+        m.free(kind(AllocFn::Free), 70_000);
+        assert!(m.summary(RunStatus::Exited, None, "").modules.is_empty());
+        m.apply(&Record::Module(info(0, 0, "only", vec![0])));
+        m.alloc(kind(AllocFn::Malloc), 70_400, 500, 0);
+        let s = m.summary(RunStatus::Exited, None, "");
+        let o = &s.modules[0];
+        assert_eq!(
+            (
+                o.total_blocks,
+                o.total_bytes,
+                o.max_blocks,
+                o.max_bytes,
+                o.curr_blocks,
+                o.curr_bytes
+            ),
+            (
+                s.total_blocks,
+                s.total_bytes,
+                s.max_blocks,
+                s.max_bytes,
+                s.curr_blocks,
+                s.curr_bytes
+            )
+        );
+        assert_eq!((o.total_blocks, o.max_bytes, o.curr_bytes), (3, 560, 560));
     }
 }

@@ -30,6 +30,10 @@ pub(crate) struct Host {
     pub kernel: Option<crate::extism::Kernel>,
     /// Snapshots during the run (`crate::snapshots`); `None` without hooks.
     pub snapshots: Option<Box<crate::snapshots::State>>,
+    /// The core instances of a component that registered with the
+    /// component hooks ([`crate::component_hooks`]); `None` for a core
+    /// module's run.
+    pub components: Option<Box<crate::component_hooks::ComponentHeaps>>,
 }
 
 impl crate::extism::HasKernel for Host {
@@ -176,7 +180,7 @@ pub fn engine_with(interruptible: bool, fuel: bool, winch: bool) -> wasmtime::Re
 }
 
 /// A host with no guest, no limits and no trace.
-fn idle_host() -> Host {
+pub(crate) fn idle_host() -> Host {
     Host {
         wasi: WasiCtxBuilder::new().build_p1(),
         rec: Deferred::new(Recorder::new(SiteTable::default(), None).expect("no trace to open")),
@@ -186,6 +190,7 @@ fn idle_host() -> Host {
         backtraces: None,
         kernel: None,
         snapshots: None,
+        components: None,
     }
 }
 

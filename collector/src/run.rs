@@ -222,6 +222,7 @@ fn store(
             .as_ref()
             .map(|x| crate::extism::Kernel::new(x.config.clone(), x.log_level)),
         snapshots: None,
+        components: None,
     };
     let mut store = Store::new(engine, host);
     store.limiter(|h| &mut h.limiter);

@@ -1,0 +1,1225 @@
+//! The host side of the component hooks (issue 30): the instance
+//! [`cabi::HOOKS_INTERFACE`] that a component's instrumented core modules
+//! call through the canonical ABI (`trace::component_abi`), the state the
+//! host keeps per core instance ([`ComponentHeaps`], in
+//! [`Host::components`]), and the drain of each instance's event buffer to
+//! the recorder.
+//!
+//! # One run, many core instances
+//!
+//! A core instance registers lazily (`register`, then `memory:N` for each of
+//! its memories) and the host keeps, per instance, the `list<u8>` handles
+//! the canonical ABI lifted: its shadow memory and each of its memories (the
+//! latest `memory:N` list, which covers the whole memory). A
+//! [`WasmList::as_le_slice`] reads the *current* memory through the
+//! component instance, with no re-entry check, so the host reads an
+//! instance's event buffer, header and memories whenever it needs to: in a
+//! hook, after a call returns or traps ([`drain_all`]), at exit
+//! ([`scan_instances`]).
+//!
+//! Every instance's memories overlap at the same addresses, so its events
+//! become the run's as `crate::sessions` keeps several instances of one
+//! module apart: the run's memories are declared up front ([`plan`]: every
+//! planned instance of every core module, one after another), instance
+//! memory `m` becomes the run's memory `j` in the `kind`'s memory bits, and
+//! its addresses carry `j` in bits 32 and up (`model::INSTANCE_TAG_SHIFT`;
+//! memory `j = 0`, the first planned instance's memory 0, carries none). The
+//! k-th instance of core module `M` to register takes `M`'s k-th planned
+//! slot. A memory an instance imports from another (the preview-1 adapter's
+//! `env.memory`) is that other's memory: it takes the run memory of the
+//! instance that registered the same memory first (the two lists' memory is
+//! the same bytes), so their blocks share one address space.
+//!
+//! The site ids of an instance's shadow stacks are its module's; the run's
+//! site table is every module's, one after another ([`plan`]), and each id
+//! is offset by its module's start there (an id past the module's table
+//! becomes one no table has, the recorder's unknown site).
+//!
+//! # Event order
+//!
+//! `flush`, and every synchronous hook before it records its own event,
+//! drain *every* registered instance's buffer (up to its write position,
+//! from where the last drain stopped: `consumed`), so that events of
+//! different instances reach the recorder close to the order they happened
+//! in (records buffered in one instance before another's synchronous event
+//! are recorded first); after `flush` the calling instance's buffer is
+//! empty (the guest resets its position when `flush` returns).
+
+use crate::deferred::Deferred;
+use crate::exit::{InstanceBlocks, Snapshot};
+use crate::host::Host;
+use crate::recorder::Recorder;
+use heapscope_trace::abi::{self, EventRecord, EventRecords, SiteTable};
+use heapscope_trace::component_abi as cabi;
+use heapscope_trace::format::MemoryInfo;
+use heapscope_trace::model::INSTANCE_TAG_SHIFT;
+use wasmtime::component::{Linker, WasmList};
+use wasmtime::{AsContextMut, StoreContextMut};
+
+/// The most core instances a run registers: a guest calling `register` in a
+/// loop gets 0 (not registered) past it.
+pub(crate) const MAX_INSTANCES: usize = 4096;
+/// The most memories one instance reports (a `kind` names 256).
+const MAX_MEMORIES: u32 = 256;
+
+/// A core module of the component as the run knows it before running:
+/// what [`plan`] lays out.
+pub(crate) struct ModuleLayout {
+    /// The module id (its depth-first index in the component,
+    /// `ComponentMode::module_id`), what it passes to `register`.
+    pub module: u32,
+    /// Its site table (its `heapscope.sites` section).
+    pub sites: SiteTable,
+    /// Its memories, in index order (defined and imported:
+    /// `module::memory_infos` of the original module).
+    pub memories: Vec<MemoryInfo>,
+    /// How many instances of it the component makes.
+    pub instances: u32,
+}
+
+/// The run's site table and memories for a component's modules, and the
+/// hooks' state that maps each instance's events onto them.
+pub(crate) struct ComponentPlan {
+    /// Every module's sites, one after another (`Recorder::set_sites`).
+    pub sites: SiteTable,
+    /// Every planned instance's memories, one after another (the trace's
+    /// `RunStart` memories and `HeapModel::start`).
+    pub memories: Vec<MemoryInfo>,
+    /// The state to put in [`Host::components`].
+    pub heaps: ComponentHeaps,
+}
+
+/// Lay out the run for `modules`: their site tables concatenated, and a
+/// slot of run memories per planned instance (in the order given, each
+/// module's instances one after another). Memories past the 256 a `kind`
+/// can name get no slot: an instance without one is not recorded, and
+/// [`ComponentHeaps::notes`] says so.
+pub(crate) fn plan(modules: Vec<ModuleLayout>) -> ComponentPlan {
+    let mut heaps = ComponentHeaps::default();
+    let mut sites = SiteTable::default();
+    let mut memories = Vec::new();
+    for m in modules {
+        let count = m.sites.sites.len() as u32;
+        heaps
+            .sites
+            .entry(m.module)
+            .or_insert((sites.sites.len() as u32, count));
+        sites.sites.extend(m.sites.sites);
+        let per = m.memories.len() as u32;
+        for _ in 0..m.instances {
+            let base = memories.len() as u32;
+            if base + per > MAX_MEMORIES {
+                heaps.unplanned += 1;
+                continue;
+            }
+            heaps.slots.push(Slot {
+                module: m.module,
+                base,
+                count: per,
+                taken: false,
+            });
+            memories.extend(m.memories.iter().cloned());
+        }
+    }
+    if heaps.unplanned > 0 {
+        heaps.note(format!(
+            "{} core instances have no run memory left (a run names at most {MAX_MEMORIES} memories): their events are not recorded",
+            heaps.unplanned
+        ));
+    }
+    heaps.heap_lo = vec![None; memories.len()];
+    ComponentPlan {
+        sites,
+        memories,
+        heaps,
+    }
+}
+
+/// A planned instance's run memories.
+#[derive(Debug)]
+struct Slot {
+    module: u32,
+    /// Its memory 0's number among the run's.
+    base: u32,
+    /// Its memories.
+    count: u32,
+    /// An instance registered into it.
+    taken: bool,
+}
+
+/// A registered core instance.
+struct Inst {
+    /// Its module id.
+    module: u32,
+    /// Its shadow memory, all of it.
+    shadow: WasmList<u8>,
+    /// Its memories, by index: the latest `memory:N` list.
+    memories: Vec<Option<WasmList<u8>>>,
+    /// The run memory of each of its memories, by index (its slot's, or the
+    /// one of the instance that registered the same memory first).
+    run: Vec<Option<u32>>,
+    /// Its slot; `None`: not recorded.
+    slot: Option<usize>,
+    /// Where the next drain starts in its event buffer.
+    consumed: u32,
+}
+
+/// The run's core instances that registered with the component hooks.
+#[derive(Default)]
+pub(crate) struct ComponentHeaps {
+    slots: Vec<Slot>,
+    /// Module id -> (its first site's id in the run's table, its sites).
+    sites: rustc_hash::FxHashMap<u32, (u32, u32)>,
+    instances: Vec<Inst>,
+    /// The lowest address of a block of each run memory, without its tag.
+    heap_lo: Vec<Option<u64>>,
+    /// Instances [`plan`] could not give memories to.
+    unplanned: u32,
+    /// Events of instances not recorded (no slot), dropped.
+    pub unrecorded_events: u64,
+    /// What the run could not record, one line each (for the summary's
+    /// message): at most 20.
+    pub notes: Vec<String>,
+    /// Drained records, rewritten (reused).
+    out: Vec<u8>,
+}
+
+/// A registered instance, as the run's end reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InstanceInfo {
+    /// The id `register` returned (from 1).
+    pub id: u32,
+    /// Its module id.
+    pub module: u32,
+    /// The run memory of each of its memories, by index (`None`: not
+    /// reported, or not recorded).
+    pub memories: Vec<Option<u32>>,
+    /// Whether its memory of the same index is another instance's (it
+    /// imports it).
+    pub shared: Vec<bool>,
+}
+
+impl ComponentHeaps {
+    fn note(&mut self, line: String) {
+        if self.notes.len() < 20 && !self.notes.contains(&line) {
+            self.notes.push(line);
+        }
+    }
+
+    /// The registered instances, by id.
+    pub(crate) fn instances(&self) -> Vec<InstanceInfo> {
+        self.instances
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| InstanceInfo {
+                id: i as u32 + 1,
+                module: inst.module,
+                memories: inst.run.clone(),
+                shared: (0..inst.run.len())
+                    .map(|m| self.is_shared(i, m as u32))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Whether instance `i`'s memory `m` is a run memory of another
+    /// instance's slot.
+    fn is_shared(&self, i: usize, m: u32) -> bool {
+        let inst = &self.instances[i];
+        match (inst.run.get(m as usize).copied().flatten(), inst.slot) {
+            (Some(j), Some(s)) => {
+                let s = &self.slots[s];
+                !(s.base..s.base + s.count).contains(&j)
+            }
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+
+    /// `register(module, shadow)`: the instance's id (from 1), or 0 past
+    /// [`MAX_INSTANCES`].
+    fn register(&mut self, module: u32, shadow: WasmList<u8>) -> u32 {
+        if self.instances.len() >= MAX_INSTANCES {
+            self.note(format!(
+                "more than {MAX_INSTANCES} core instances registered: the others are not recorded"
+            ));
+            return 0;
+        }
+        let slot = self
+            .slots
+            .iter()
+            .position(|s| s.module == module && !s.taken);
+        match slot {
+            Some(s) => self.slots[s].taken = true,
+            None => self.note(format!(
+                "an instance of core module {module} registered that the component's layout did not plan for: its events are not recorded"
+            )),
+        }
+        if (shadow.len() as u64) < u64::from(cabi::SHADOW_LEN) {
+            self.note(format!(
+                "core module {module} passed a shadow memory of {} bytes ({} expected): its buffered events cannot be read",
+                shadow.len(),
+                cabi::SHADOW_LEN
+            ));
+        }
+        self.instances.push(Inst {
+            module,
+            shadow,
+            memories: Vec::new(),
+            run: Vec::new(),
+            slot,
+            consumed: abi::EVENT_BASE,
+        });
+        self.instances.len() as u32
+    }
+
+    /// The instance of `id`, as an index.
+    fn index(&self, id: u32) -> Option<usize> {
+        let i = (id as usize).checked_sub(1)?;
+        (i < self.instances.len()).then_some(i)
+    }
+}
+
+/// What maps one instance's records onto the run's: copied out of
+/// [`ComponentHeaps`] so the instance's memory can be read meanwhile.
+struct Mapping {
+    run: Vec<Option<u32>>,
+    site_offset: u32,
+    site_count: u32,
+}
+
+impl Mapping {
+    fn of(heaps: &ComponentHeaps, i: usize) -> Option<Mapping> {
+        let inst = &heaps.instances[i];
+        inst.slot?;
+        let (site_offset, site_count) = heaps.sites.get(&inst.module).copied().unwrap_or((0, 0));
+        Some(Mapping {
+            run: inst.run.clone(),
+            site_offset,
+            site_count,
+        })
+    }
+
+    /// `kind` naming the run's memory, with `ptrs` tagged with it; `None`
+    /// for an event no instance of a 32-bit memory makes (a memory it did
+    /// not report, an address past 4 GiB).
+    fn place(&self, kind: i32, ptrs: &mut [&mut u64]) -> Option<(i32, u32)> {
+        let m = ((kind >> abi::KIND_MEMORY_SHIFT) & 0xff) as usize;
+        let j = self.run.get(m).copied().flatten()?;
+        for p in ptrs {
+            if **p > u64::from(u32::MAX) {
+                return None;
+            }
+            if **p != 0 && j > 0 {
+                **p |= u64::from(j) << INSTANCE_TAG_SHIFT;
+            }
+        }
+        Some((
+            (kind & !(0xff << abi::KIND_MEMORY_SHIFT)) | ((j as i32) << abi::KIND_MEMORY_SHIFT),
+            j,
+        ))
+    }
+
+    /// The shadow stack `raw` with the run's site ids, appended to `out`.
+    fn sites(&self, raw: &[u8], out: &mut Vec<u8>) {
+        for chunk in raw.chunks_exact(4) {
+            let site = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            let site = if site < self.site_count {
+                self.site_offset + site
+            } else {
+                u32::MAX
+            };
+            out.extend_from_slice(&site.to_le_bytes());
+        }
+    }
+
+    /// Rewrite `ev` for the run: `None` for an event it cannot place.
+    /// `lowest` gets the untagged address of a block it allocates.
+    fn event(&self, mut ev: EventRecord, lowest: &mut Vec<(u32, u64)>) -> Option<EventRecord> {
+        let (kind, j) = match ev.tag {
+            abi::EVENT_ALLOC | abi::EVENT_FREE | abi::EVENT_REALLOC_CHECK => {
+                let (size, ptr) = (ev.b, ev.a);
+                let placed = self.place(ev.kind, &mut [&mut ev.a])?;
+                if ev.tag == abi::EVENT_ALLOC && size != 0 && ptr != 0 {
+                    lowest.push((placed.1, ptr));
+                }
+                placed
+            }
+            abi::EVENT_REALLOC => {
+                let new = ev.b;
+                let placed = self.place(ev.kind, &mut [&mut ev.a, &mut ev.b])?;
+                if new != 0 {
+                    lowest.push((placed.1, new));
+                }
+                placed
+            }
+            // The recorder counts an unknown tag as an invalid event.
+            _ => (ev.kind, 0),
+        };
+        let _ = j;
+        ev.kind = kind;
+        Some(ev)
+    }
+}
+
+/// Little-endian `u32` at `at` of `bytes`, if there.
+fn u32_at(bytes: &[u8], at: u32) -> Option<u32> {
+    let b = bytes.get(at as usize..)?.first_chunk::<4>()?;
+    Some(u32::from_le_bytes(*b))
+}
+
+/// Little-endian `u64` at `at` of `bytes`, if there.
+fn u64_at(bytes: &[u8], at: u32) -> Option<u64> {
+    let b = bytes.get(at as usize..)?.first_chunk::<8>()?;
+    Some(u64::from_le_bytes(*b))
+}
+
+/// Drain instance `i`'s buffered records from `consumed` to its write
+/// position into the recorder; `flushed`: the guest empties its buffer
+/// after this (a `flush`), so the next drain starts at the buffer's base.
+fn drain_one(store: &mut StoreContextMut<'_, Host>, i: usize, flushed: bool) {
+    let Some(heaps) = store.data_mut().components.as_deref_mut() else {
+        return;
+    };
+    let mut out = std::mem::take(&mut heaps.out);
+    out.clear();
+    let heaps = store.data().components.as_deref().expect("checked");
+    let inst = &heaps.instances[i];
+    let consumed = inst.consumed;
+    let mapping = Mapping::of(heaps, i);
+    let shadow = inst.shadow.as_le_slice(&*store);
+    let pos = u32_at(shadow, cabi::HEADER_EVENTS_POS).unwrap_or(0);
+    let (mut invalid, mut dropped) = (0u64, 0u64);
+    let mut lowest = Vec::new();
+    let end = abi::EVENT_BASE + abi::EVENT_BYTES;
+    // Before the guest set its position, the buffer is empty.
+    let window = if pos <= abi::EVENT_BASE {
+        None
+    } else if pos > end || consumed > pos {
+        // Not a position the guest's own code writes.
+        invalid += 1;
+        None
+    } else {
+        shadow.get(consumed as usize..pos as usize)
+    };
+    if let Some(window) = window {
+        let mut records = EventRecords::new(window);
+        let mut stack = Vec::new();
+        for (ev, raw) in records.by_ref() {
+            let Some(m) = &mapping else {
+                dropped += 1;
+                continue;
+            };
+            match m.event(ev, &mut lowest) {
+                Some(ev) => {
+                    stack.clear();
+                    m.sites(raw, &mut stack);
+                    ev.encode(&stack, &mut out);
+                }
+                None => invalid += 1,
+            }
+        }
+        if records.rest() > 0 {
+            invalid += 1;
+        }
+    }
+    let next = if flushed {
+        abi::EVENT_BASE
+    } else {
+        pos.clamp(abi::EVENT_BASE, end)
+    };
+    let host = store.data_mut();
+    if !out.is_empty() {
+        host.rec.records(&out);
+    }
+    if invalid > 0 {
+        let mut rec = host.rec.sync();
+        for _ in 0..invalid {
+            rec.invalid_event();
+        }
+    }
+    let heaps = host.components.as_deref_mut().expect("checked");
+    heaps.instances[i].consumed = next;
+    heaps.unrecorded_events += dropped;
+    for (j, ptr) in lowest {
+        if let Some(lo) = heaps.heap_lo.get_mut(j as usize) {
+            if lo.is_none_or(|l| ptr < l) {
+                *lo = Some(ptr);
+            }
+        }
+    }
+    heaps.out = out;
+}
+
+/// Drain every registered instance's buffered records; `flushing`: the
+/// instance whose `flush` this is (its buffer is emptied).
+fn drain_instances(store: &mut StoreContextMut<'_, Host>, flushing: Option<usize>) {
+    let n = store
+        .data()
+        .components
+        .as_deref()
+        .map_or(0, |h| h.instances.len());
+    for i in 0..n {
+        drain_one(store, i, flushing == Some(i));
+    }
+}
+
+/// Move what every registered instance buffered since the last drain to
+/// the recorder: after a call into the component returns or traps, and
+/// before the run reads the heap. The guests' buffers are left as they are
+/// (the host never writes guest memory): the next drain starts after what
+/// this one read.
+pub(crate) fn drain_all(mut store: impl AsContextMut<Data = Host>) {
+    let mut store = store.as_context_mut();
+    drain_instances(&mut store, None);
+}
+
+/// The shadow stack of instance `i` at `sp` with the run's site ids, the
+/// instance's mapping: `None` when the instance is not recorded, or `sp`
+/// is not a word offset in the shadow stack's region (a forged hook call:
+/// counted as an invalid event).
+fn sync_stack(store: &StoreContextMut<'_, Host>, i: usize, sp: i32) -> Option<(Mapping, Vec<u8>)> {
+    let heaps = store.data().components.as_deref()?;
+    let mapping = Mapping::of(heaps, i)?;
+    let shadow = heaps.instances[i].shadow.as_le_slice(store);
+    let raw = u32::try_from(sp)
+        .ok()
+        .filter(|&sp| sp % 4 == 0 && sp <= abi::EVENT_BASE)
+        .and_then(|sp| shadow.get(..sp as usize))?;
+    let mut stack = Vec::with_capacity(raw.len());
+    mapping.sites(raw, &mut stack);
+    Some((mapping, stack))
+}
+
+/// A synchronous allocator hook of instance `id`: every buffer drained
+/// first, then its event recorded as the core hooks record theirs.
+fn sync_event(mut store: StoreContextMut<'_, Host>, id: u32, ev: EventRecord, sp: i32) {
+    let Some(i) = store.data().components.as_deref().and_then(|h| h.index(id)) else {
+        store.data_mut().rec.sync().invalid_event();
+        return;
+    };
+    drain_instances(&mut store, None);
+    if ev.tag == abi::EVENT_FREE && ev.a == 0 {
+        return;
+    }
+    let recorded = store
+        .data()
+        .components
+        .as_deref()
+        .expect("checked")
+        .instances[i]
+        .slot
+        .is_some();
+    if !recorded {
+        store
+            .data_mut()
+            .components
+            .as_deref_mut()
+            .expect("checked")
+            .unrecorded_events += 1;
+        return;
+    }
+    let placed = sync_stack(&store, i, sp).and_then(|(m, stack)| {
+        let mut lowest = Vec::new();
+        m.event(ev, &mut lowest).map(|ev| (ev, stack, lowest))
+    });
+    let host = store.data_mut();
+    match placed {
+        Some((ev, stack, lowest)) => {
+            host.rec.event(ev, &stack);
+            let heaps = host.components.as_deref_mut().expect("checked");
+            for (j, ptr) in lowest {
+                if let Some(lo) = heaps.heap_lo.get_mut(j as usize) {
+                    if lo.is_none_or(|l| ptr < l) {
+                        *lo = Some(ptr);
+                    }
+                }
+            }
+        }
+        None => host.rec.sync().invalid_event(),
+    }
+}
+
+/// `memory:N(id, index, bytes)`: keep the list covering memory `index`;
+/// the first time, give the memory its run number.
+fn memory(store: &mut StoreContextMut<'_, Host>, id: u32, index: u32, bytes: WasmList<u8>) {
+    let Some(heaps) = store.data().components.as_deref() else {
+        return;
+    };
+    let Some(i) = heaps.index(id) else {
+        store.data_mut().rec.sync().invalid_event();
+        return;
+    };
+    if index >= MAX_MEMORIES {
+        store.data_mut().rec.sync().invalid_event();
+        return;
+    }
+    let inst = &heaps.instances[i];
+    let known = inst.run.get(index as usize).copied().flatten();
+    // The same memory reported by an instance that registered before (an
+    // imported memory): the same bytes, at the same place.
+    let shared = match known {
+        Some(_) => None,
+        None => {
+            let base = bytes.as_le_slice(&*store);
+            (!base.is_empty())
+                .then(|| {
+                    heaps.instances[..i].iter().find_map(|other| {
+                        other.memories.iter().enumerate().find_map(|(m, l)| {
+                            let l = l.as_ref()?;
+                            let theirs = l.as_le_slice(&*store);
+                            (!theirs.is_empty() && std::ptr::eq(theirs.as_ptr(), base.as_ptr()))
+                                .then_some(other.run.get(m).copied().flatten())
+                                .flatten()
+                        })
+                    })
+                })
+                .flatten()
+        }
+    };
+    let heaps = store.data_mut().components.as_deref_mut().expect("checked");
+    let own = heaps.instances[i]
+        .slot
+        .map(|s| &heaps.slots[s])
+        .filter(|s| index < s.count)
+        .map(|s| s.base + index);
+    let inst = &mut heaps.instances[i];
+    let at = index as usize;
+    if inst.memories.len() <= at {
+        inst.memories.resize_with(at + 1, || None);
+        inst.run.resize(at + 1, None);
+    }
+    inst.memories[at] = Some(bytes);
+    if known.is_none() && inst.slot.is_some() {
+        inst.run[at] = shared.or(own);
+    }
+}
+
+/// Define the instance [`cabi::HOOKS_INTERFACE`] in `linker`: every
+/// function of [`cabi::HOOKS_WIT`]. The hooks' state is
+/// [`Host::components`] (made empty on first use when the run did not set
+/// it: then no instance has a slot and none is recorded).
+pub(crate) fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+    let mut hooks = linker.instance(cabi::HOOKS_INTERFACE)?;
+    hooks.func_wrap(
+        cabi::HOOK_REGISTER,
+        |mut store: StoreContextMut<'_, Host>, (module, shadow): (u32, WasmList<u8>)| {
+            let heaps = store
+                .data_mut()
+                .components
+                .get_or_insert_with(Default::default);
+            Ok((heaps.register(module, shadow),))
+        },
+    )?;
+    hooks.func_wrap(
+        cabi::WIT_MEMORY_FUNC,
+        |mut store: StoreContextMut<'_, Host>, (id, index, bytes): (u32, u32, WasmList<u8>)| {
+            memory(&mut store, id, index, bytes);
+            Ok(())
+        },
+    )?;
+    hooks.func_wrap(
+        abi::HOOK_FLUSH,
+        |mut store: StoreContextMut<'_, Host>, (id,): (u32,)| {
+            let i = store.data().components.as_deref().and_then(|h| h.index(id));
+            if i.is_none() {
+                store.data_mut().rec.sync().invalid_event();
+            }
+            drain_instances(&mut store, i);
+            Ok(())
+        },
+    )?;
+    /// `alloc` and `realloc`'s parameters: id, kind, a, b, c, sp.
+    type Three = (u32, i32, i64, i64, i64, i32);
+    fn three(tag: u32) -> impl Fn(StoreContextMut<'_, Host>, Three) -> wasmtime::Result<()> {
+        move |store, (id, kind, a, b, c, sp)| {
+            let ev = EventRecord::new(tag, kind, a as u64, b as u64, c as u64);
+            sync_event(store, id, ev, sp);
+            Ok(())
+        }
+    }
+    hooks.func_wrap(abi::HOOK_ALLOC, three(abi::EVENT_ALLOC))?;
+    hooks.func_wrap(abi::HOOK_REALLOC, three(abi::EVENT_REALLOC))?;
+    hooks.func_wrap(
+        abi::HOOK_FREE,
+        |store: StoreContextMut<'_, Host>, (id, kind, ptr, sp): (u32, i32, i64, i32)| {
+            let ev = EventRecord::new(abi::EVENT_FREE, kind, ptr as u64, 0, 0);
+            sync_event(store, id, ev, sp);
+            Ok(())
+        },
+    )?;
+    hooks.func_wrap(
+        abi::HOOK_GROW,
+        |mut store: StoreContextMut<'_, Host>,
+         (id, memory, delta, result, sp): (u32, i32, i64, i64, i32)| {
+            grow(&mut store, id, memory, delta, result, sp);
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// `grow(id, memory, delta, result, sp)`: the growth of the instance's
+/// memory `memory` (its index, as the core hook's), recorded as the run
+/// memory's.
+fn grow(
+    store: &mut StoreContextMut<'_, Host>,
+    id: u32,
+    memory: i32,
+    delta: i64,
+    result: i64,
+    sp: i32,
+) {
+    let Some(i) = store.data().components.as_deref().and_then(|h| h.index(id)) else {
+        store.data_mut().rec.sync().invalid_event();
+        return;
+    };
+    drain_instances(store, None);
+    let heaps = store.data().components.as_deref().expect("checked");
+    if heaps.instances[i].slot.is_none() {
+        store
+            .data_mut()
+            .components
+            .as_deref_mut()
+            .expect("checked")
+            .unrecorded_events += 1;
+        return;
+    }
+    let placed = sync_stack(store, i, sp).and_then(|(m, stack)| {
+        let j = m
+            .run
+            .get(usize::try_from(memory).ok()?)
+            .copied()
+            .flatten()?;
+        Some((j, stack))
+    });
+    let mut rec = store.data_mut().rec.sync();
+    match placed {
+        Some((j, raw)) => {
+            let stack = rec.stack(&raw);
+            let old = (result >= 0).then_some(result as u64);
+            rec.grow(j, delta as u64, old, stack);
+        }
+        None => rec.invalid_event(),
+    }
+}
+
+/// What the leak scan of one registered instance reads
+/// ([`crate::exit::classify_snapshot`]).
+pub(crate) struct InstanceScan<'a> {
+    /// Its id and module id.
+    pub id: u32,
+    pub module: u32,
+    /// Its memory 0 (the `memory:0` list, read now), its globals from the
+    /// header's mirror, its C stack pointer and its low mark from the
+    /// header, its other memories copied, and its blocks: those of its
+    /// memory 0's run memory, at their addresses without their tag.
+    pub snapshot: Snapshot<'a>,
+    /// The index in its module of each of `snapshot.globals`; `u32::MAX`
+    /// for a global of another instance that shares its memory 0 (the
+    /// adapter importing the program's memory), whose globals are roots of
+    /// that memory too.
+    pub global_indices: Vec<u32>,
+    /// Its memories' run numbers, by index.
+    pub memories: Vec<Option<u32>>,
+}
+
+/// The globals in instance `i`'s header mirror and its C stack pointer's
+/// value and low mark (when it has one).
+fn header(shadow: &[u8]) -> (Vec<u64>, Option<u64>, Option<u64>) {
+    let count = u32_at(shadow, cabi::HEADER_GLOBAL_COUNT)
+        .unwrap_or(0)
+        .min(cabi::MAX_MIRRORED_GLOBALS);
+    let globals = (0..count)
+        .map_while(|g| u64_at(shadow, cabi::HEADER_GLOBALS + 8 * g))
+        .collect();
+    let (sp_now, sp_low) = if u32_at(shadow, cabi::HEADER_HAS_STACK_POINTER) == Some(1) {
+        (
+            u64_at(shadow, cabi::HEADER_STACK_POINTER),
+            u64_at(shadow, cabi::HEADER_STACK_LOW),
+        )
+    } else {
+        (None, None)
+    };
+    (globals, sp_now, sp_low)
+}
+
+/// Call `scan` with the recorder and each registered instance's state, in
+/// id order, after draining every buffer: the leak scan per core module
+/// (each instance's own blocks, data, stack and globals), after the run
+/// returned or trapped. An instance not recorded, one that never reported
+/// its memory 0, and one whose memory 0 is another instance's (scanned
+/// with that instance, its globals added to the roots) are left out.
+pub(crate) fn scan_instances<R>(
+    store: &mut wasmtime::Store<Host>,
+    mut scan: impl FnMut(&mut Recorder, InstanceScan<'_>) -> R,
+) -> Vec<R> {
+    drain_all(&mut *store);
+    if store.data().components.is_none() {
+        return Vec::new();
+    }
+    // The recorder is taken out of the store while the instances' memories
+    // are read through it (a placeholder that records nothing stands in).
+    let idle = Recorder::new(SiteTable::default(), None).expect("no trace to open");
+    let mut deferred = std::mem::replace(&mut store.data_mut().rec, Deferred::new(idle));
+    let mut out = Vec::new();
+    {
+        let heaps = store.data().components.as_deref().expect("checked");
+        let infos = heaps.instances();
+        for (i, inst) in heaps.instances.iter().enumerate() {
+            let info = &infos[i];
+            let (Some(Some(j0)), Some(Some(m0))) = (info.memories.first(), inst.memories.first())
+            else {
+                continue;
+            };
+            if info.shared.first() == Some(&true) {
+                continue;
+            }
+            let shadow = inst.shadow.as_le_slice(&*store);
+            let (mut globals, sp_now, sp_low) = header(shadow);
+            let mut global_indices: Vec<u32> = (0..globals.len() as u32).collect();
+            // Instances that import this memory: their globals point into it.
+            for (k, other) in heaps.instances.iter().enumerate() {
+                if k != i && infos[k].memories.contains(&Some(*j0)) {
+                    let (theirs, _, _) = header(other.shadow.as_le_slice(&*store));
+                    global_indices.extend(std::iter::repeat_n(u32::MAX, theirs.len()));
+                    globals.extend(theirs);
+                }
+            }
+            let other_memories = inst.memories[1..]
+                .iter()
+                .flatten()
+                .map(|l| (l.as_le_slice(&*store).to_vec(), 4))
+                .collect();
+            let j0 = u64::from(*j0);
+            let snapshot = Snapshot {
+                memory: m0.as_le_slice(&*store),
+                globals,
+                handed: Vec::new(),
+                sp_now,
+                sp_low,
+                other_memories,
+                instance: Some(InstanceBlocks {
+                    tags: j0..j0 + 1,
+                    heap_lo: heaps.heap_lo.get(j0 as usize).copied().flatten(),
+                }),
+            };
+            let mut rec = deferred.sync();
+            out.push(scan(
+                &mut rec,
+                InstanceScan {
+                    id: info.id,
+                    module: info.module,
+                    snapshot,
+                    global_indices,
+                    memories: info.memories.clone(),
+                },
+            ));
+        }
+    }
+    store.data_mut().rec = deferred;
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    //! A component hand-made as the re-encoder makes one: the hooks
+    //! imported and lowered (`register` with the shadow memory, `memory:0`
+    //! with memory 0), a provider module per instance defining the
+    //! instrumented module's memories, and two core modules that write
+    //! event records into their buffers as instrumented code does.
+    use super::*;
+    use crate::exit::{classify_snapshot, GraphNames, ScanLayout};
+    use heapscope_trace::abi::{pack_kind, AllocFn, Site, SiteFrame};
+    use heapscope_trace::format::LeakKind;
+    use wasmtime::component::Component;
+    use wasmtime::Store;
+
+    /// A core module (id `module`) that registers lazily and appends
+    /// records (stack: the two sites of its last `$stack`) to its buffer.
+    fn guest(module: u32) -> String {
+        let pos = cabi::HEADER_EVENTS_POS;
+        let id = cabi::HEADER_INSTANCE_ID;
+        let base = abi::EVENT_BASE;
+        let len = cabi::SHADOW_LEN;
+        let pages = cabi::COMPONENT_SHADOW_PAGES;
+        let globals = cabi::HEADER_GLOBALS;
+        let count = cabi::HEADER_GLOBAL_COUNT;
+        let has_sp = cabi::HEADER_HAS_STACK_POINTER;
+        let sp_now = cabi::HEADER_STACK_POINTER;
+        let sp_low = cabi::HEADER_STACK_LOW;
+        let malloc = pack_kind(AllocFn::Malloc, 0);
+        let alloc = EventRecord::word(abi::EVENT_ALLOC, malloc);
+        let free = EventRecord::word(abi::EVENT_FREE, pack_kind(AllocFn::Free, 0));
+        format!(
+            r#"(core module $guest{module}
+  (import "heapscope" "register" (func $register (param i32 i32 i32) (result i32)))
+  (import "heapscope" "memory:0" (func $memory0 (param i32 i32 i32 i32)))
+  (import "heapscope" "flush" (func $flush (param i32)))
+  (import "heapscope" "alloc" (func $alloc (param i32 i32 i64 i64 i64 i32)))
+  (import "heapscope" "grow" (func $grow (param i32 i32 i64 i64 i32)))
+  (import "heapscope:memory" "m0" (memory $mem 1))
+  (import "heapscope:memory" "shadow" (memory $sh {pages} {pages}))
+  (func $id (result i32) (local $id i32)
+    (local.set $id (i32.load $sh (i32.const {id})))
+    (if (i32.eqz (local.get $id)) (then
+      (i32.store $sh (i32.const {pos}) (i32.const {base}))
+      (local.set $id (call $register (i32.const {module}) (i32.const 0) (i32.const {len})))
+      (i32.store $sh (i32.const {id}) (local.get $id))
+      (call $memory0 (local.get $id) (i32.const 0) (i32.const 0)
+        (i32.mul (memory.size $mem) (i32.const 65536)))))
+    (local.get $id))
+  (func $stack (param $s0 i32) (param $s1 i32)
+    (i32.store $sh (i32.const 0) (local.get $s0))
+    (i32.store $sh (i32.const 4) (local.get $s1)))
+  (func $append (param $word i32) (param $a i64) (param $b i64) (param $c i64) (local $pos i32)
+    (drop (call $id))
+    (local.set $pos (i32.load $sh (i32.const {pos})))
+    (i32.store $sh (local.get $pos) (local.get $word))
+    (i64.store $sh offset=4 (local.get $pos) (local.get $a))
+    (i64.store $sh offset=12 (local.get $pos) (local.get $b))
+    (i64.store $sh offset=20 (local.get $pos) (local.get $c))
+    (i32.store $sh offset=28 (local.get $pos) (i32.const 8))
+    (memory.copy $sh $sh (i32.add (local.get $pos) (i32.const 32)) (i32.const 0) (i32.const 8))
+    (i32.store $sh (i32.const {pos}) (i32.add (local.get $pos) (i32.const 40))))
+  (func (export "run")
+    (call $stack (i32.const 0) (i32.const 1))
+    (call $append (i32.const {alloc}) (i64.const 0x100) (i64.const 24) (i64.const 8))
+    (call $stack (i32.const 0) (i32.const 2))
+    (call $append (i32.const {alloc}) (i64.const 0x200) (i64.const 16) (i64.const 0))
+    ;; a synchronous event, after the two buffered ones
+    (call $alloc (call $id) (i32.const {malloc}) (i64.const 0x300) (i64.const 8) (i64.const 0) (i32.const 8))
+    (call $stack (i32.const 1) (i32.const 2))
+    (call $append (i32.const {free}) (i64.const 0x100) (i64.const 0) (i64.const 0))
+    (call $flush (call $id))
+    (i32.store $sh (i32.const {pos}) (i32.const {base}))
+    ;; left in the buffer: the host drains it after the call
+    (call $stack (i32.const 0) (i32.const 1))
+    (call $append (i32.const {alloc}) (i64.const 0x400) (i64.const 32) (i64.const 0))
+    ;; roots: 0x200 from data, 0x400 from a global (mirrored)
+    (i32.store $mem (i32.const 0x10) (i32.const 0x200))
+    (i32.store $sh (i32.const {count}) (i32.const 1))
+    (i64.store $sh (i32.const {globals}) (i64.const 0x400))
+    (i32.store $sh (i32.const {has_sp}) (i32.const 1))
+    (i64.store $sh (i32.const {sp_now}) (i64.const 0x80))
+    (i64.store $sh (i32.const {sp_low}) (i64.const 0x40)))
+  (func (export "grow") (local $old i32)
+    (local.set $old (memory.grow $mem (i32.const 1)))
+    (call $stack (i32.const 2) (i32.const 0))
+    (call $grow (call $id) (i32.const 0) (i64.const 1) (i64.extend_i32_s (local.get $old)) (i32.const 8))
+    (call $memory0 (call $id) (i32.const 0) (i32.const 0)
+      (i32.mul (memory.size $mem) (i32.const 65536))))
+  (func (export "trap")
+    (call $stack (i32.const 0) (i32.const 1))
+    (call $append (i32.const {alloc}) (i64.const 0x1_0500) (i64.const 40) (i64.const 0))
+    (i32.store $mem (i32.const 0x1_0010) (i32.const 0xabcd))
+    unreachable))"#
+        )
+    }
+
+    /// The hooks as the component imports them, lowered; providers and
+    /// instances of module 0 (`a`) and module 3 (`b`).
+    fn component() -> String {
+        let pages = cabi::COMPONENT_SHADOW_PAGES;
+        let mut parts = Vec::new();
+        for (m, tag) in [(0, "a"), (3, "b")] {
+            parts.push(guest(m));
+            parts.push(format!(
+                r#"(core module $provider{m} (memory (export "m0") 1) (memory (export "shadow") {pages} {pages}))
+  (core instance $p{m} (instantiate $provider{m}))
+  (alias core export $p{m} "m0" (core memory $m0_{m}))
+  (alias core export $p{m} "shadow" (core memory $shadow{m}))
+  (core func $register{m} (canon lower (func $register) (memory $shadow{m})))
+  (core func $memory0_{m} (canon lower (func $memory) (memory $m0_{m})))
+  (core instance $hooks{m}
+    (export "register" (func $register{m}))
+    (export "memory:0" (func $memory0_{m}))
+    (export "flush" (func $flush))
+    (export "alloc" (func $alloc))
+    (export "grow" (func $grow)))
+  (core instance $g{m} (instantiate $guest{m}
+    (with "heapscope" (instance $hooks{m}))
+    (with "heapscope:memory" (instance $p{m}))))
+  (func (export "run-{tag}") (canon lift (core func $g{m} "run")))
+  (func (export "grow-{tag}") (canon lift (core func $g{m} "grow")))
+  (func (export "trap-{tag}") (canon lift (core func $g{m} "trap")))"#
+            ));
+        }
+        format!(
+            r#"(component
+  (import "{iface}" (instance $hooks
+    (export "register" (func (param "module" u32) (param "shadow" (list u8)) (result u32)))
+    (export "memory" (func (param "id" u32) (param "index" u32) (param "bytes" (list u8))))
+    (export "flush" (func (param "id" u32)))
+    (export "alloc" (func (param "id" u32) (param "kind" s32) (param "a" s64) (param "b" s64) (param "c" s64) (param "sp" s32)))
+    (export "realloc" (func (param "id" u32) (param "kind" s32) (param "a" s64) (param "b" s64) (param "c" s64) (param "sp" s32)))
+    (export "free" (func (param "id" u32) (param "kind" s32) (param "ptr" s64) (param "sp" s32)))
+    (export "grow" (func (param "id" u32) (param "kind" s32) (param "delta" s64) (param "result" s64) (param "sp" s32)))))
+  (alias export $hooks "register" (func $register))
+  (alias export $hooks "memory" (func $memory))
+  (alias export $hooks "flush" (func $flush_f))
+  (alias export $hooks "alloc" (func $alloc_f))
+  (alias export $hooks "grow" (func $grow_f))
+  (core func $flush (canon lower (func $flush_f)))
+  (core func $alloc (canon lower (func $alloc_f)))
+  (core func $grow (canon lower (func $grow_f)))
+  {}
+)"#,
+            parts.join("\n  "),
+            iface = cabi::HOOKS_INTERFACE,
+        )
+    }
+
+    fn sites(prefix: &str) -> SiteTable {
+        SiteTable {
+            sites: (0..3)
+                .map(|i| Site {
+                    func_index: i,
+                    code_offset: 10 * i,
+                    frames: vec![SiteFrame {
+                        function: format!("{prefix}{i}"),
+                        ..Default::default()
+                    }],
+                })
+                .collect(),
+        }
+    }
+
+    fn one_page() -> MemoryInfo {
+        MemoryInfo {
+            initial_pages: 1,
+            maximum_pages: None,
+            memory64: false,
+            page_size_log2: 16,
+        }
+    }
+
+    /// The store and instance of [`component`] with the hooks of a run
+    /// planned for modules 0 and 3, one instance each.
+    fn instantiate() -> (Store<Host>, wasmtime::component::Instance, Vec<MemoryInfo>) {
+        let engine = crate::host::engine(false, false).unwrap();
+        let bytes = wat::parse_str(component()).unwrap();
+        let component = Component::new(&engine, &bytes).unwrap();
+        let mut linker: Linker<Host> = Linker::new(&engine);
+        add_to_linker(&mut linker).unwrap();
+        let plan = plan(vec![
+            ModuleLayout {
+                module: 0,
+                sites: sites("a"),
+                memories: vec![one_page()],
+                instances: 1,
+            },
+            ModuleLayout {
+                module: 3,
+                sites: sites("b"),
+                memories: vec![one_page()],
+                instances: 1,
+            },
+        ]);
+        assert_eq!(plan.sites.sites.len(), 6);
+        let mut host = crate::host::idle_host();
+        host.rec = Deferred::new(Recorder::new(plan.sites, None).unwrap());
+        host.rec.sync().model.start(&plan.memories);
+        host.components = Some(Box::new(plan.heaps));
+        let mut store = Store::new(&engine, host);
+        let instance = linker.instantiate(&mut store, &component).unwrap();
+        (store, instance, plan.memories)
+    }
+
+    fn call(
+        store: &mut Store<Host>,
+        instance: &wasmtime::component::Instance,
+        name: &str,
+    ) -> wasmtime::Result<()> {
+        let f = instance
+            .get_typed_func::<(), ()>(&mut *store, name)
+            .unwrap();
+        let r = f.call(&mut *store, ());
+        drain_all(&mut *store);
+        r
+    }
+
+    /// Live blocks as (address, size, run memory, frames innermost first).
+    fn live(store: &mut Store<Host>) -> Vec<(u64, u64, u32, Vec<String>)> {
+        let rec = store.data_mut().rec.sync();
+        let mut out: Vec<_> = rec
+            .model
+            .live()
+            .map(|(p, b)| {
+                (
+                    p,
+                    b.size,
+                    abi::unpack_kind(b.kind).1,
+                    rec.stack_functions(b.stack),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn v(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn two_instances_events_reach_the_recorder_in_their_own_memories_with_their_own_sites() {
+        let (mut store, instance, _) = instantiate();
+        call(&mut store, &instance, "run-a").unwrap();
+        // What `run-a` left in its buffer is drained after it returned.
+        assert_eq!(
+            live(&mut store),
+            vec![
+                (0x200, 16, 0, v(&["a2", "a0"])),
+                (0x300, 8, 0, v(&["a2", "a0"])),
+                (0x400, 32, 0, v(&["a1", "a0"])),
+            ]
+        );
+        call(&mut store, &instance, "run-b").unwrap();
+        let b = 1u64 << INSTANCE_TAG_SHIFT;
+        assert_eq!(
+            live(&mut store)[3..],
+            [
+                (b | 0x200, 16, 1, v(&["b2", "b0"])),
+                (b | 0x300, 8, 1, v(&["b2", "b0"])),
+                (b | 0x400, 32, 1, v(&["b1", "b0"])),
+            ]
+        );
+        {
+            let rec = store.data_mut().rec.sync();
+            let m = &rec.model;
+            assert_eq!(
+                (m.total_blocks, m.total_bytes, m.curr_blocks, m.curr_bytes),
+                (8, 160, 6, 112)
+            );
+            assert_eq!(
+                (m.invalid_events, m.invalid_frees, m.unseen_frees),
+                (0, 0, 0)
+            );
+        }
+        // A second drain finds nothing new.
+        drain_all(&mut store);
+        assert_eq!(store.data_mut().rec.sync().model.total_blocks, 8);
+        let heaps = store.data().components.as_deref().unwrap();
+        assert_eq!(
+            heaps.instances(),
+            vec![
+                InstanceInfo {
+                    id: 1,
+                    module: 0,
+                    memories: vec![Some(0)],
+                    shared: vec![false],
+                },
+                InstanceInfo {
+                    id: 2,
+                    module: 3,
+                    memories: vec![Some(1)],
+                    shared: vec![false],
+                },
+            ]
+        );
+        assert!(heaps.notes.is_empty(), "{:?}", heaps.notes);
+        assert_eq!(heaps.unrecorded_events, 0);
+    }
+
+    #[test]
+    fn a_growth_is_its_run_memory_s_and_after_a_trap_the_memory_still_reads() {
+        let (mut store, instance, memories) = instantiate();
+        call(&mut store, &instance, "run-a").unwrap();
+        call(&mut store, &instance, "run-b").unwrap();
+        call(&mut store, &instance, "grow-b").unwrap();
+        {
+            let rec = store.data_mut().rec.sync();
+            let pages: Vec<u64> = rec.model.memories.iter().map(|m| m.final_pages).collect();
+            assert_eq!(pages, [1, 2]);
+        }
+        // A block in the page it grew, then a trap.
+        let e = call(&mut store, &instance, "trap-b").unwrap_err();
+        assert_eq!(
+            e.downcast_ref::<wasmtime::Trap>(),
+            Some(&wasmtime::Trap::UnreachableCodeReached)
+        );
+        let b = 1u64 << INSTANCE_TAG_SHIFT;
+        assert!(live(&mut store).contains(&(b | 0x1_0500, 40, 1, v(&["b1", "b0"]))));
+        // The leak scan per instance, through the handles, after the trap.
+        let layout = ScanLayout {
+            sp_init: None,
+            data_end: 0,
+            memories: &memories[..1],
+        };
+        let found = scan_instances(&mut store, |rec, scan| {
+            let s = &scan.snapshot;
+            let word = |at: usize| u32::from_le_bytes(s.memory[at..at + 4].try_into().unwrap());
+            let seen = (
+                scan.id,
+                scan.module,
+                s.memory.len(),
+                word(0x10),
+                s.memory.get(0x1_0010..0x1_0014).map(|_| word(0x1_0010)),
+                s.globals.clone(),
+                (s.sp_now, s.sp_low),
+                s.instance.as_ref().map(|i| (i.tags.clone(), i.heap_lo)),
+            );
+            let scanned =
+                classify_snapshot(rec, s, &layout, &GraphNames::default(), &[], None).unwrap();
+            let leaks: Vec<(Option<LeakKind>, u64, u64, Vec<String>)> = scanned
+                .leaks
+                .into_iter()
+                .map(|l| (l.kind, l.blocks, l.bytes, l.frames))
+                .collect();
+            (seen, leaks)
+        });
+        assert_eq!(found.len(), 2);
+        let (a, b_) = (&found[0], &found[1]);
+        assert_eq!(
+            a.0,
+            (
+                1,
+                0,
+                65536,
+                0x200,
+                None,
+                vec![0x400],
+                (Some(0x80), Some(0x40)),
+                Some((0..1, Some(0x100)))
+            )
+        );
+        assert_eq!(
+            b_.0,
+            (
+                2,
+                3,
+                131072,
+                0x200,
+                Some(0xabcd),
+                vec![0x400],
+                (Some(0x80), Some(0x40)),
+                Some((1..2, Some(0x100)))
+            )
+        );
+        let definite = |frames: &[&str], bytes| (Some(LeakKind::Definite), 1, bytes, v(frames));
+        let reachable = |frames: &[&str], bytes| (Some(LeakKind::Reachable), 1, bytes, v(frames));
+        let mut want_a = vec![
+            reachable(&["malloc", "a2", "a0"], 16),
+            definite(&["malloc", "a2", "a0"], 8),
+            reachable(&["malloc", "a1", "a0"], 32),
+        ];
+        let mut got_a = a.1.clone();
+        got_a.sort();
+        want_a.sort();
+        assert_eq!(got_a, want_a);
+        let mut want_b = vec![
+            reachable(&["malloc", "b2", "b0"], 16),
+            definite(&["malloc", "b2", "b0"], 8),
+            reachable(&["malloc", "b1", "b0"], 32),
+            definite(&["malloc", "b1", "b0"], 40),
+        ];
+        let mut got_b = b_.1.clone();
+        got_b.sort();
+        want_b.sort();
+        assert_eq!(got_b, want_b);
+        // The recorder is back in the store, with every exit block.
+        let rec = store.data_mut().rec.sync();
+        assert_eq!((rec.model.curr_blocks, rec.model.total_blocks), (7, 9));
+    }
+}

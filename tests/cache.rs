@@ -195,6 +195,131 @@ fn a_second_run_takes_its_symbolised_sites_from_the_cache_with_the_same_frames()
     assert_eq!(second, first);
 }
 
+/// What the exit scan computes from the module alone — the static
+/// variables that name the heap graph's roots and the types its call sites
+/// allocate — is kept beside the cache entry (`.hsvar`, `.hstyp`): the
+/// second run reads neither from the DWARF and writes the same leaks text;
+/// a damaged copy, or another module's copied under the key, is not used
+/// (said at -v), is computed again with the same text and kept again as
+/// it was.
+#[test]
+fn a_second_run_takes_its_static_variables_and_site_types_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let module = sample("rust/sessions.wasm");
+    let run = |cache: &Path, module: &Path, trace: &str| {
+        let t = dir.path().join(trace);
+        let out = Command::new(exe())
+            .env("HEAPSCOPE_CACHE_DIR", cache)
+            .env_remove("HEAPSCOPE_CACHE_MAX_MB")
+            .env_remove("RUST_LOG")
+            .args(["-v", "run", "-q", "--trace"])
+            .arg(&t)
+            .arg(module)
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{log}");
+        let leaks = Command::new(exe()).arg("leaks").arg(&t).output().unwrap();
+        (log, String::from_utf8_lossy(&leaks.stdout).into_owned())
+    };
+    let count = |log: &str, part: &str| log.lines().filter(|l| l.contains(part)).count();
+    let read = "static variables and data segments read from the module in";
+    let kept = "static variables and data segments from the cache in";
+    let (first_log, first) = run(&cache, &module, "first.trace");
+    assert_eq!(
+        (count(&first_log, read), count(&first_log, kept)),
+        (1, 0),
+        "{first_log}"
+    );
+    // How many call sites the exit scan asks the type of.
+    let asked = first_log
+        .lines()
+        .find_map(|l| {
+            l.split_once("site types: 0 of ")?
+                .1
+                .strip_suffix(" call sites from the cache")
+        })
+        .unwrap_or_else(|| panic!("{first_log}"))
+        .to_string();
+    assert!(asked.parse::<u32>().unwrap() > 0, "{first_log}");
+    let all_kept = format!("site types: {asked} of {asked} call sites from the cache");
+    let root = "held by static sessions::SESSIONS: Mutex<Vec<Box<Session>>> (samples/rust/sessions/src/main.rs:39)";
+    assert!(first.contains(root), "{first}");
+    assert!(
+        first.contains("300 blocks of 64 B (Session) at sessions::open_session"),
+        "{first}"
+    );
+
+    let (second_log, second) = run(&cache, &module, "second.trace");
+    assert_eq!(
+        (count(&second_log, read), count(&second_log, kept)),
+        (0, 1),
+        "{second_log}"
+    );
+    assert_eq!(count(&second_log, &all_kept), 1, "{second_log}");
+    assert_eq!(second, first);
+
+    let entry = hsmod_entries(&cache)[0].clone();
+    let (vars, types) = (entry.with_extension("hsvar"), entry.with_extension("hstyp"));
+    let (good_vars, good_types) = (
+        std::fs::read(&vars).unwrap(),
+        std::fs::read(&types).unwrap(),
+    );
+    // A byte of each flipped: both computed again.
+    for (path, good) in [(&vars, &good_vars), (&types, &good_types)] {
+        let mut bytes = good.clone();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x20;
+        std::fs::write(path, &bytes).unwrap();
+    }
+    let (log, again) = run(&cache, &module, "third.trace");
+    for path in [&vars, &types] {
+        let damaged = format!(
+            "cache entry `{}` not used: it is damaged: its check does not match its bytes; removing it",
+            path.display()
+        );
+        assert_eq!(lines_ending(&log, &damaged).len(), 1, "{log}");
+    }
+    assert_eq!((count(&log, read), count(&log, kept)), (1, 0), "{log}");
+    assert_eq!(
+        count(
+            &log,
+            &format!("site types: 0 of {asked} call sites from the cache")
+        ),
+        1,
+        "{log}"
+    );
+    assert_eq!(again, first);
+    assert_eq!(std::fs::read(&vars).unwrap(), good_vars);
+    assert_eq!(std::fs::read(&types).unwrap(), good_types);
+
+    // Another module's, copied under this module's key: not used.
+    let other = dir.path().join("other");
+    run(&other, &sample("c/registry.wasm"), "other.trace");
+    let other_entry = hsmod_entries(&other)[0].clone();
+    std::fs::copy(other_entry.with_extension("hsvar"), &vars).unwrap();
+    std::fs::copy(other_entry.with_extension("hstyp"), &types).unwrap();
+    let (log, again) = run(&cache, &module, "fourth.trace");
+    for path in [&vars, &types] {
+        let foreign = format!(
+            "cache entry `{}` not used: it was made from another module",
+            path.display()
+        );
+        assert_eq!(
+            log.lines()
+                .filter(|l| l.ends_with(&foreign[..]) || l.contains(&foreign[..]))
+                .count(),
+            1,
+            "{log}"
+        );
+    }
+    assert_eq!((count(&log, read), count(&log, kept)), (1, 0), "{log}");
+    assert_eq!(again, first);
+    assert_eq!(std::fs::read(&vars).unwrap(), good_vars);
+    assert_eq!(std::fs::read(&types).unwrap(), good_types);
+}
+
 #[test]
 fn the_instrumenters_warnings_survive_the_cache() {
     let dir = tempfile::tempdir().unwrap();
@@ -604,9 +729,10 @@ fn the_cache_folder_is_made_0700_and_entries_0600_whatever_the_umask() {
         .flatten()
         .map(|e| e.path())
         .collect();
-    // The compiled module, its symbolised sites (`.hssym`) and
-    // `instrument`'s output.
-    assert_eq!(files.len(), 3, "{files:?}");
+    // The compiled module, its symbolised sites (`.hssym`), static
+    // variables (`.hsvar`) and site types (`.hstyp`), and `instrument`'s
+    // output.
+    assert_eq!(files.len(), 5, "{files:?}");
     assert_eq!(hsmod_entries(&cache).len(), 1);
     assert_eq!(instrument_entries(&cache).len(), 1);
     for f in &files {

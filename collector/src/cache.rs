@@ -62,9 +62,12 @@
 //! instrumenting.
 //!
 //! Beside a compiled module's entry, `<key>.hssym` keeps the call sites
-//! runs of it symbolised from its DWARF (sealed and bound to the key and
-//! module hash as an entry is; see [`Cache::load_sites`]): a later run
-//! parses the DWARF only when it reaches a site none reached before.
+//! runs of it symbolised from its DWARF, `<key>.hsvar` its static
+//! variables (the heap graph's named roots) and `<key>.hstyp` the types
+//! its call sites allocate, as far as runs looked them up (each sealed and
+//! bound to the key and module hash as an entry is; see [`Beside`] and
+//! [`Cache::load_beside`]): a later run parses the DWARF only for what no
+//! run computed before.
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -77,7 +80,50 @@ pub const MAX_BYTES: u64 = 1 << 30;
 
 const MAGIC: &[u8; 8] = b"HSCACHE4";
 const INSTRUMENT_MAGIC: &[u8; 8] = b"HSINSTR2";
-const SITES_MAGIC: &[u8; 8] = b"HSSITES1";
+
+/// What a run computes from a module alone and keeps beside its compiled
+/// entry (`<key>.<extension>`), each sealed and bound to the key and the
+/// module's hash as an entry is ([`Cache::load_beside`]). A damaged or
+/// foreign one is removed and computed again, never used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Beside {
+    /// The call sites runs symbolised (`.hssym`, [`crate::symbolize`]).
+    Sites,
+    /// The static variables and named data segments that name the heap
+    /// graph's roots (`.hsvar`, [`crate::variables::static_variables`]).
+    Variables,
+    /// The types allocated at the call sites runs looked up (`.hstyp`,
+    /// [`crate::sitetypes`]).
+    SiteTypes,
+}
+
+impl Beside {
+    const ALL: [Beside; 3] = [Beside::Sites, Beside::Variables, Beside::SiteTypes];
+
+    fn extension(self) -> &'static str {
+        match self {
+            Beside::Sites => "hssym",
+            Beside::Variables => "hsvar",
+            Beside::SiteTypes => "hstyp",
+        }
+    }
+
+    fn magic(self) -> &'static [u8; 8] {
+        match self {
+            Beside::Sites => b"HSSITES1",
+            Beside::Variables => b"HSVARS01",
+            Beside::SiteTypes => b"HSTYPES1",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Beside::Sites => "symbolised sites",
+            Beside::Variables => "static variables",
+            Beside::SiteTypes => "site types",
+        }
+    }
+}
 
 /// What a run needs of an instrumented module besides its compiled code.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -326,39 +372,39 @@ impl Cache {
         self.trim();
     }
 
-    /// The symbolised call sites kept beside the entry for `key`
-    /// (`<key>.hssym`: magic "HSSITES1", a header binding the key and the
-    /// module's hash, the frames as [`crate::symbolize`] encodes them, the
-    /// check): what symbolising them from the module's DWARF gave on an
-    /// earlier run, so a run of the same module reads the DWARF only for
-    /// sites no run reached before. `None` when there is none, or it is
-    /// damaged or made from another module (then it is removed).
-    pub(crate) fn load_sites(&self, key: &EntryKey) -> Option<Vec<u8>> {
-        let path = self.path(key, "hssym");
+    /// What is kept beside the entry for `key` as `what` (see [`Beside`]):
+    /// magic, a header binding the key and the module's hash, the body,
+    /// the check. What an earlier run computed from the module alone, so a
+    /// run of the same module does not compute it again. `None` when there
+    /// is none, or it is damaged or made from another module (then it is
+    /// removed, and said at -v: the run computes it again).
+    pub(crate) fn load_beside(&self, key: &EntryKey, what: Beside) -> Option<Vec<u8>> {
+        let path = self.path(key, what.extension());
         if !path.exists() {
             return None;
         }
         let bytes = self.read_entry(&path)?;
         let parsed = (|| {
-            let [header, body] = unseal(SITES_MAGIC, &bytes)?;
+            let [header, body] = unseal(what.magic(), &bytes)?;
             check_header::<()>(header, key)?;
             Ok(body.to_vec())
         })();
         used_or_removed(&path, parsed)
     }
 
-    /// Keep the symbolised call sites `body` beside the entry for `key`
-    /// (see [`Cache::load_sites`]). Failures are logged: a run never fails
-    /// for its cache.
-    pub(crate) fn store_sites(&self, key: &EntryKey, body: &[u8]) {
+    /// Keep `body` beside the entry for `key` as `what` (see
+    /// [`Cache::load_beside`]). Failures are logged: a run never fails for
+    /// its cache.
+    pub(crate) fn store_beside(&self, key: &EntryKey, what: Beside, body: &[u8]) {
         let write = || -> std::io::Result<()> {
             let header = header(key, &())?;
-            let entry = seal(SITES_MAGIC, &[&header, body]);
-            self.write_entry(&self.path(key, "hssym"), &entry)
+            let entry = seal(what.magic(), &[&header, body]);
+            self.write_entry(&self.path(key, what.extension()), &entry)
         };
         if let Err(e) = write() {
             tracing::info!(
-                "symbolised sites not cached in `{}`: {e}",
+                "{} not cached in `{}`: {e}",
+                what.description(),
                 self.dir.display()
             );
         }
@@ -429,9 +475,9 @@ impl Cache {
         let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
             .flatten()
             .filter(|e| {
-                e.path()
-                    .extension()
-                    .is_some_and(|x| x == "hsmod" || x == "hsins" || x == "hssym")
+                e.path().extension().is_some_and(|x| {
+                    x == "hsmod" || x == "hsins" || Beside::ALL.iter().any(|b| x == b.extension())
+                })
             })
             .filter_map(|e| {
                 let m = e.metadata().ok()?;

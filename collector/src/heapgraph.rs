@@ -814,8 +814,13 @@ pub(crate) struct ModuleRoots {
 }
 
 impl ModuleRoots {
-    /// The roots `wasm` (the module as given) names.
-    pub(crate) fn of(wasm: &[u8]) -> ModuleRoots {
+    /// The roots `wasm` (the module as given) names; its static variables
+    /// kept beside the compiled module's cache entry `cached`, when the
+    /// run has one ([`crate::variables::static_variables_cached`]).
+    pub(crate) fn of(
+        wasm: &[u8],
+        cached: Option<&(crate::cache::Cache, crate::cache::EntryKey)>,
+    ) -> ModuleRoots {
         let mut globals = rustc_hash::FxHashMap::default();
         for payload in wasmparser::Parser::new(0).parse_all(wasm) {
             if let Ok(wasmparser::Payload::CustomSection(c)) = payload {
@@ -831,7 +836,7 @@ impl ModuleRoots {
             }
         }
         ModuleRoots {
-            variables: crate::variables::static_variables(wasm),
+            variables: crate::variables::static_variables_cached(wasm, cached),
             globals,
         }
     }

@@ -36,6 +36,10 @@ pub(crate) struct Loaded {
     pub shadow: Option<usize>,
     /// Whether the module that runs is instrumented.
     pub is_instrumented: bool,
+    /// The compiled module's cache entry, when the run has a cache: what
+    /// is computed from the module alone is kept beside it
+    /// ([`crate::cache::Beside`]).
+    pub cache_entry: Option<(crate::cache::Cache, crate::cache::EntryKey)>,
 }
 
 impl Loaded {
@@ -86,6 +90,7 @@ pub(crate) fn prepare(
                 shadow: meta.shadow,
                 is_instrumented: meta.instrumented,
             };
+                cache_entry: Some((cache.clone(), key.clone())),
             return Ok((loaded, module, CacheUse::Hit));
         }
     }
@@ -257,6 +262,7 @@ fn read(path: &Path) -> Result<Vec<u8>, RunError> {
             path: path.to_path_buf(),
             message: "it is a directory, not a WebAssembly module".into(),
         });
+        cache_entry: sites_cache.map(|(c, k)| (c.clone(), k.clone())),
     }
     let bytes = std::fs::read(path).map_err(|source| RunError::Read {
         path: path.to_path_buf(),

@@ -451,7 +451,8 @@ fn finish(
                 .timeout
                 .map(|t| std::time::Instant::now() + t.saturating_sub(elapsed));
             let started = std::time::Instant::now();
-            let roots = crate::heapgraph::ModuleRoots::of(&loaded.original);
+            let roots =
+                crate::heapgraph::ModuleRoots::of(&loaded.original, loaded.cache_entry.as_ref());
             let scanned =
                 exit::classify_leaks(&mut store, instance, &layout, &roots, rules, deadline);
             // Past the time limit (the scan cut short), no DWARF read more.
@@ -463,6 +464,7 @@ fn finish(
             }
             tracing::info!(
                 "leak scan: {} live blocks classified in {} ms",
+                    loaded.cache_entry.as_ref(),
                 scanned.as_ref().map_or(0, |s| s.leaks.len()),
                 started.elapsed().as_millis()
             );

@@ -487,6 +487,7 @@ fn replay<R: Read + Seek>(
         symbolizer,
         memories,
         code_map_bytes,
+        cache_entry,
         ..
     } = loaded;
     rec.set_sites(sites);
@@ -647,7 +648,7 @@ fn replay<R: Read + Seek>(
     let mut retainers = None;
     // The heap graph's named roots, read only when a snapshot is scanned.
     let variables = if ended.iter().any(|e| e.end.is_some() && e.memory0.is_some()) {
-        crate::variables::static_variables(&original)
+        crate::variables::static_variables_cached(&original, cache_entry.as_ref())
     } else {
         Vec::new()
     };
@@ -718,7 +719,7 @@ fn replay<R: Read + Seek>(
     }
     let leak_scan_cut = leaks.is_none();
     if !variables.is_empty() {
-        crate::sitetypes::write_site_types(&mut rec, &original);
+        crate::sitetypes::write_site_types(&mut rec, &original, cache_entry.as_ref());
     }
     // Memory 0's breakdown counts the run's live bytes, which are every
     // instance's: given for a run of one instance only.

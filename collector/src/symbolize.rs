@@ -91,7 +91,7 @@ impl Symbolizer {
 
     /// [`Symbolizer::new`], with the sites earlier runs of this module
     /// symbolised, kept in `cache` beside its entry `key`
-    /// ([`crate::cache::Cache::load_sites`]); the sites this run adds are
+    /// ([`crate::cache::Cache::load_beside`]); the sites this run adds are
     /// kept there when the symbolizer is dropped. With sites kept, the
     /// DWARF is parsed only when a site is not among them (an earlier run
     /// parsed the same DWARF, so it reads); without, at once, as `new`.
@@ -101,7 +101,9 @@ impl Symbolizer {
         cache: &crate::cache::Cache,
         key: &crate::cache::EntryKey,
     ) -> Option<Symbolizer> {
-        let kept = cache.load_sites(key).and_then(|b| decode_sites(&b));
+        let kept = cache
+            .load_beside(key, crate::cache::Beside::Sites)
+            .and_then(|b| decode_sites(&b));
         if let Some(k) = &kept {
             tracing::info!("{} symbolised call sites from the cache", k.len());
         }
@@ -275,8 +277,11 @@ impl Drop for Symbolizer {
     fn drop(&mut self) {
         if let Some(c) = &self.cached {
             if c.added.get() {
-                c.cache
-                    .store_sites(&c.key, &encode_sites(&c.frames.borrow()));
+                c.cache.store_beside(
+                    &c.key,
+                    crate::cache::Beside::Sites,
+                    &encode_sites(&c.frames.borrow()),
+                );
             }
         }
     }

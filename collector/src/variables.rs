@@ -47,6 +47,141 @@ pub(crate) fn static_variables(wasm: &[u8]) -> Vec<RootInfo> {
     merge(vars, &segments)
 }
 
+/// [`static_variables`], kept beside the compiled module's cache entry
+/// `cached` ([`crate::cache::Beside::Variables`]) when the run has one:
+/// the first run of a module walks its DWARF and keeps what it found, a
+/// later run reads that back instead. A kept list that is damaged, made
+/// for another module or does not keep [`static_variables`]'s contract
+/// (sorted, not overlapping, not empty, variables and data only) is not
+/// used: the run walks the DWARF again and keeps its list.
+pub(crate) fn static_variables_cached(
+    wasm: &[u8],
+    cached: Option<&(crate::cache::Cache, crate::cache::EntryKey)>,
+) -> Vec<RootInfo> {
+    use crate::cache::Beside;
+    let started = std::time::Instant::now();
+    if let Some((cache, key)) = cached {
+        if let Some(body) = cache.load_beside(key, Beside::Variables) {
+            match decode_roots(&body) {
+                Some(roots) => {
+                    tracing::info!(
+                        "{} static variables and data segments from the cache in {} ms",
+                        roots.len(),
+                        started.elapsed().as_millis()
+                    );
+                    return roots;
+                }
+                None => tracing::info!(
+                    "the cached static variables do not read as a list of variables; reading the DWARF"
+                ),
+            }
+        }
+    }
+    let roots = static_variables(wasm);
+    tracing::info!(
+        "{} static variables and data segments read from the module in {} ms",
+        roots.len(),
+        started.elapsed().as_millis()
+    );
+    if let Some((cache, key)) = cached {
+        cache.store_beside(key, Beside::Variables, &encode_roots(&roots));
+    }
+    roots
+}
+
+/// Named roots as the cache keeps them: for each, its kind (0 a variable,
+/// 1 data), name, type and file (a flag 0 or 1, then the string), line
+/// (u32 LE), address and size (u64 LE); a string is its length (u32 LE)
+/// and UTF-8 bytes.
+fn encode_roots(roots: &[RootInfo]) -> Vec<u8> {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    fn optional(out: &mut Vec<u8>, s: &Option<String>) {
+        match s {
+            Some(s) => {
+                out.push(1);
+                string(out, s);
+            }
+            None => out.push(0),
+        }
+    }
+    let mut out = Vec::new();
+    for r in roots {
+        out.push(match r.kind {
+            RootKind::Variable => 0,
+            _ => 1,
+        });
+        string(&mut out, &r.name);
+        optional(&mut out, &r.ty);
+        optional(&mut out, &r.file);
+        out.extend_from_slice(&r.line.to_le_bytes());
+        out.extend_from_slice(&r.addr.to_le_bytes());
+        out.extend_from_slice(&r.size.to_le_bytes());
+    }
+    out
+}
+
+/// [`encode_roots`]'s roots; `None` when the bytes are not such a list, or
+/// the list breaks [`static_variables`]'s contract: a kind other than a
+/// variable or data, an empty root, one that ends past 2^64, one that
+/// starts before the previous one ends, more than [`MAX_VARIABLES`] plus
+/// as many segment pieces.
+fn decode_roots(mut b: &[u8]) -> Option<Vec<RootInfo>> {
+    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = (b.get(..n)?, b.get(n..)?);
+        *b = rest;
+        Some(head)
+    }
+    fn u32_(b: &mut &[u8]) -> Option<u32> {
+        Some(u32::from_le_bytes(take(b, 4)?.try_into().ok()?))
+    }
+    fn u64_(b: &mut &[u8]) -> Option<u64> {
+        Some(u64::from_le_bytes(take(b, 8)?.try_into().ok()?))
+    }
+    fn string(b: &mut &[u8]) -> Option<String> {
+        let n = u32_(b)? as usize;
+        String::from_utf8(take(b, n)?.to_vec()).ok()
+    }
+    fn optional(b: &mut &[u8]) -> Option<Option<String>> {
+        match take(b, 1)?[0] {
+            0 => Some(None),
+            1 => Some(Some(string(b)?)),
+            _ => None,
+        }
+    }
+    let mut out: Vec<RootInfo> = Vec::new();
+    let mut end = 0u64;
+    while !b.is_empty() {
+        let kind = match take(&mut b, 1)?[0] {
+            0 => RootKind::Variable,
+            1 => RootKind::Data,
+            _ => return None,
+        };
+        let name = string(&mut b)?;
+        let ty = optional(&mut b)?;
+        let file = optional(&mut b)?;
+        let line = u32_(&mut b)?;
+        let addr = u64_(&mut b)?;
+        let size = u64_(&mut b)?;
+        if size == 0 || (!out.is_empty() && addr < end) || out.len() >= 2 * MAX_VARIABLES {
+            return None;
+        }
+        end = addr.checked_add(size)?;
+        out.push(RootInfo {
+            kind,
+            name,
+            ty,
+            file,
+            line,
+            addr,
+            size,
+        });
+    }
+    Some(out)
+}
+
 /// An active data segment of memory 0 that the name section names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Segment {
@@ -1444,6 +1579,33 @@ mod tests {
             addr,
             size,
         }
+    }
+
+    #[test]
+    fn cached_roots_read_back_and_a_list_breaking_the_contract_is_refused() {
+        let mut a = root("g_registry", 1024, 16);
+        a.ty = Some("struct registry *".into());
+        a.file = Some("registry.c".into());
+        a.line = 12;
+        let mut b = root(".data", 1040, 100);
+        b.kind = RootKind::Data;
+        let roots = vec![a, b, root("é", 2000, 4)];
+        let bytes = encode_roots(&roots);
+        assert_eq!(decode_roots(&bytes), Some(roots.clone()));
+        assert_eq!(decode_roots(&[]), Some(Vec::new()));
+        // Cut anywhere: refused, or the whole roots before the cut.
+        for cut in 1..bytes.len() {
+            assert!(decode_roots(&bytes[..cut]).is_none_or(|d| d.len() < 3));
+        }
+        // Out of order, overlapping, empty, past 2^64, another kind.
+        let refused = |v: Vec<RootInfo>| decode_roots(&encode_roots(&v));
+        assert_eq!(refused(vec![roots[2].clone(), roots[0].clone()]), None);
+        assert_eq!(refused(vec![roots[0].clone(), root("x", 1030, 4)]), None);
+        assert_eq!(refused(vec![root("x", 8, 0)]), None);
+        assert_eq!(refused(vec![root("x", u64::MAX - 1, 4)]), None);
+        let mut kind = bytes.clone();
+        kind[0] = 7;
+        assert_eq!(decode_roots(&kind), None);
     }
 
     #[test]

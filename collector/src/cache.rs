@@ -753,6 +753,98 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The magic of a compiled component's entry (`<key>.hsmod`, as a
+/// module's, so the bound and the trim count it): the header, then what
+/// `Component::serialize` wrote.
+const COMPONENT_MAGIC: &[u8; 8] = b"HSCOMPO1";
+
+/// What a compiled component's entry records besides its code: whether it
+/// carries heapscope's hooks.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ComponentMeta {
+    component: bool,
+    instrumented: bool,
+}
+
+impl Cache {
+    /// The key of a component (`wasm`, what runs) compiled for `engine`:
+    /// "component" and whether it is instrumented are among its fields, so
+    /// a module's entry is never taken for it.
+    pub(crate) fn component_key(engine: &Engine, wasm: &[u8], instrumented: bool) -> EntryKey {
+        let mut settings = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut settings);
+        let settings = settings.finish().to_le_bytes();
+        entry_key(
+            COMPONENT_MAGIC,
+            &[
+                env!("CARGO_PKG_VERSION").as_bytes(),
+                executable_identity().as_bytes(),
+                &settings,
+                b"component",
+                &[u8::from(instrumented)],
+            ],
+            wasm,
+        )
+    }
+
+    /// The compiled component stored under `key`, when there is one this
+    /// run may use; a damaged or foreign entry is removed.
+    pub(crate) fn load_component(
+        &self,
+        engine: &Engine,
+        key: &EntryKey,
+    ) -> Option<wasmtime::component::Component> {
+        let path = self.path(key, "hsmod");
+        let bytes = self.read_entry(&path)?;
+        used_or_removed(&path, parse_component(engine, &bytes, key))
+    }
+
+    /// Store the compiled `component` under `key`, then trim the cache.
+    /// Failures are logged: a run never fails for its cache.
+    pub(crate) fn store_component(
+        &self,
+        key: &EntryKey,
+        component: &wasmtime::component::Component,
+    ) {
+        let write = || -> std::io::Result<()> {
+            let code = component.serialize().map_err(std::io::Error::other)?;
+            let meta = ComponentMeta {
+                component: true,
+                instrumented: false,
+            };
+            let header = header(key, &meta)?;
+            let entry = seal(COMPONENT_MAGIC, &[&header, &code]);
+            self.write_entry(&self.path(key, "hsmod"), &entry)
+        };
+        if let Err(e) = write() {
+            tracing::info!("not cached in `{}`: {e}", self.dir.display());
+        }
+        self.trim();
+    }
+}
+
+/// A compiled component's entry, after its check, key and module hash are
+/// verified (see [`parse`], whose `unsafe` this shares the reasons of).
+#[allow(unsafe_code)]
+fn parse_component(
+    engine: &Engine,
+    bytes: &[u8],
+    key: &EntryKey,
+) -> Result<wasmtime::component::Component, String> {
+    let [header, code] = unseal(COMPONENT_MAGIC, bytes)?;
+    let meta: ComponentMeta = check_header(header, key)?;
+    if !meta.component {
+        return Err("it is not a component's entry".into());
+    }
+    // SAFETY: as for `parse`: the bytes are what `Component::serialize`
+    // wrote into a folder only this user may write in, checked against the
+    // hash stored with them and made from this very component with these
+    // engine settings (the header's key and module hash); wasmtime itself
+    // refuses code compiled by another version or for other settings.
+    unsafe { wasmtime::component::Component::deserialize(engine, code) }
+        .map_err(|e| format!("wasmtime refuses its code: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -243,6 +243,12 @@ pub struct RunOutcome {
     /// nanoseconds: from handing over the input to having recorded the
     /// output, hooks included.
     pub invocation_ns: Vec<u64>,
+    /// Why none of the heap was seen in a run that was not `--plain`: the
+    /// module ran without hooks (a component, whose core modules heapscope
+    /// cannot instrument yet). No trace was written, and the summary is
+    /// partial (its `partial` says the same): its numbers are not the
+    /// program's.
+    pub unseen: Option<String>,
 }
 
 /// A bad free or reallocation as `run` reports it, its stacks' frames

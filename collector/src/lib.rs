@@ -24,6 +24,7 @@ pub mod actor;
 mod assemblyscript;
 pub mod cache;
 mod calls;
+mod component;
 #[allow(dead_code)] // wired into the run path by issue 30's component run
 mod component_hooks;
 mod config;

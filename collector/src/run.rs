@@ -53,6 +53,10 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         path: cfg.module.clone(),
         source,
     })?;
+    // A component (WASI 0.2) runs its own way; its header says which.
+    if let Some(component) = crate::component::sniff(&cfg.module)? {
+        return crate::component::run_here(cfg, component);
+    }
     // The trace's header reaches the file first: a run killed while the
     // module is instrumented or compiled leaves a trace that reads as
     // partial, not a stale one or none.
@@ -183,7 +187,7 @@ pub(crate) fn recorder(cfg: &RunConfig) -> Result<Recorder, RunError> {
 /// module's own memories), fuel, and the epoch deadline interrupts and
 /// timeouts use. With a progress line shown, the guest's stdout and stderr
 /// clear it before they write.
-fn store(
+pub(crate) fn store(
     cfg: &RunConfig,
     engine: &Engine,
     rec: Recorder,
@@ -252,13 +256,13 @@ fn store(
 /// run without a timeout is compiled as the reference `wasmtime run`
 /// compiles it: the checks cost its cold start-up about a fifth
 /// (BENCHMARKS.md), and there is no trace to finish.
-fn epoch_interruption(cfg: &RunConfig) -> bool {
+pub(crate) fn epoch_interruption(cfg: &RunConfig) -> bool {
     cfg.timeout.is_some() || (cfg.interrupt.is_some() && !cfg.plain)
 }
 
 /// The threads that watch a run: the timeout's timer and the progress
 /// line. Each stops when its sender is dropped.
-struct Watch {
+pub(crate) struct Watch {
     stop_timer: Option<mpsc::Sender<()>>,
     stop_progress: Option<mpsc::Sender<()>>,
     progress: Option<JoinHandle<()>>,
@@ -267,7 +271,7 @@ struct Watch {
 impl Watch {
     /// Arm the interrupt and the timeout (the progress display, when
     /// shown, is handed over by the caller).
-    fn start(cfg: &RunConfig, engine: &Engine) -> Watch {
+    pub(crate) fn start(cfg: &RunConfig, engine: &Engine) -> Watch {
         if let (Some(i), true) = (&cfg.interrupt, epoch_interruption(cfg)) {
             i.attach(engine);
             if i.requested() {
@@ -292,12 +296,12 @@ impl Watch {
 
     /// The guest is done: the timeout no longer applies (dropping the
     /// only sender ends the timer thread's wait).
-    fn stop_timer(&mut self) {
+    pub(crate) fn stop_timer(&mut self) {
         self.stop_timer = None;
     }
 
     /// Recording is done: clear the progress line.
-    fn stop_progress(mut self) {
+    pub(crate) fn stop_progress(mut self) {
         self.stop_timer = None;
         self.stop_progress = None;
         if let Some(p) = self.progress.take() {
@@ -460,11 +464,11 @@ fn finish(
                 crate::sitetypes::write_site_types(
                     &mut store.data_mut().rec.sync(),
                     &loaded.original,
+                    loaded.cache_entry.as_ref(),
                 );
             }
             tracing::info!(
                 "leak scan: {} live blocks classified in {} ms",
-                    loaded.cache_entry.as_ref(),
                 scanned.as_ref().map_or(0, |s| s.leaks.len()),
                 started.elapsed().as_millis()
             );
@@ -524,6 +528,7 @@ fn finish(
         ended_in_start: called.instance.is_none() && status != RunStatus::Error,
         refused_growth,
         invocation_ns: std::mem::take(&mut inv.ns),
+        unseen: None,
         results: if status == RunStatus::Exited && cfg.invoke.is_some() {
             inv.results.iter().map(calls::format_val).collect()
         } else {

@@ -756,6 +756,7 @@ fn replay<R: Read + Seek>(
         ended_in_start: false,
         refused_growth: None,
         invocation_ns: Vec::new(),
+        unseen: None,
         results: Vec::new(),
         summary,
     })

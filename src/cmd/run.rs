@@ -166,7 +166,9 @@ pub struct Opts {
     /// Call this exported function instead of `_start`.
     ///
     /// ARGS are its arguments, and its results are printed one per line, as `wasmtime
-    /// run --invoke` does.
+    /// run --invoke` does. For a component (WASI 0.2), NAME is the call in WAVE syntax,
+    /// `--invoke 'greet("world", 3)'`, as `wasmtime run --invoke` takes it: ARGS are then
+    /// the guest's arguments, and the results are printed as wasmtime prints them.
     #[arg(help_heading = "Running", long, value_name = "NAME")]
     invoke: Option<String>,
     /// Call the `--invoke` export N times in one instance.
@@ -752,7 +754,10 @@ impl Opts {
                     .collect::<String>(),
             )?;
         }
-        if !self.quiet && !self.plain {
+        // A run that saw none of the heap (a component, run without hooks)
+        // shows no numbers: the verdict below says why, once.
+        let bare = self.quiet || self.plain || outcome.unseen.is_some();
+        if !bare {
             eprint!("{}", self.report(&cfg, &outcome));
         } else if outcome.summary.invalid_frees > 0 {
             // Invalid frees are the program's bugs: never silent, as a trap.
@@ -766,7 +771,7 @@ impl Opts {
                 invalid_frees_text(&outcome, self.full_stacks)
             );
         }
-        if (self.quiet || self.plain) && outcome.summary.status != RunStatus::Exited {
+        if bare && outcome.summary.status != RunStatus::Exited {
             // A trap, a limit or an interrupt is never silent, -q or --plain.
             let status = heapscope_viewer::facts::facts(
                 &format!("`{}`", cfg.module.display()),

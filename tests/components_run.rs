@@ -1,0 +1,349 @@
+//! Running WebAssembly components (WASI 0.2, issue 30) as the reference
+//! `wasmtime run` runs them: commands (stdout, stderr, exit code, argv and
+//! environment), `--invoke` with WAVE arguments and results, traps, bad
+//! input, core modules and components told apart by their header, the
+//! compiled-component cache, and a run without --plain, which cannot see
+//! the heap inside a component yet and says so.
+
+mod common;
+
+use common::{code, heapscope_command, output_within, reference_wasmtime, sample, stderr, stdout};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn heapscope_run(args: &[&str]) -> Output {
+    output_within(heapscope_command().arg("run").args(args), None)
+}
+
+/// `wasmtime run FLAGS MODULE ARGS`.
+fn reference(flags: &[&str], module: &Path, args: &[&str]) -> Output {
+    output_within(
+        Command::new(reference_wasmtime())
+            .arg("run")
+            .args(flags)
+            .arg(module)
+            .args(args),
+        None,
+    )
+}
+
+/// `heapscope run --plain FLAGS MODULE -- ARGS`.
+fn plain(flags: &[&str], module: &Path, args: &[&str]) -> Output {
+    let mut cmd = heapscope_command();
+    cmd.arg("run").arg("--plain").args(flags).arg(module);
+    if !args.is_empty() {
+        cmd.arg("--").args(args);
+    }
+    output_within(&mut cmd, None)
+}
+
+/// The same stdout, stderr and exit code as the reference CLI.
+fn same_as_reference(flags: &[&str], module: &Path, args: &[&str]) -> Output {
+    let ours = plain(flags, module, args);
+    let theirs = reference(flags, module, args);
+    assert_eq!(
+        (code(&ours), stdout(&ours), stderr(&ours)),
+        (code(&theirs), stdout(&theirs), stderr(&theirs)),
+        "heapscope run --plain {flags:?} {} {args:?} against wasmtime run",
+        module.display()
+    );
+    ours
+}
+
+#[test]
+fn command_components_run_as_wasmtime_runs_them() {
+    // Rust wasm32-wasip2 (serde_json): one program module.
+    let json = same_as_reference(&[], &sample("component/json.wasm"), &[]);
+    assert_eq!(code(&json), 0);
+    assert_eq!(json.stdout.len(), 382);
+    assert!(stdout(&json).ends_with(
+        "{\"items\":300,\"categories\":5,\"value_cents\":182150,\"document_bytes\":24988}\n"
+    ));
+    // C with wasi-libc, adapted from preview 1: argv and the environment
+    // reach it (its oracle's bytes count them), and `return 3` from main
+    // is the failure WASI 0.2 can report: exit 1, as wasmtime has it.
+    let wordcount = sample("component/wordcount.wasm");
+    let wc = same_as_reference(
+        &["--env", "HEAPSCOPE_ORACLE=1"],
+        &wordcount,
+        &["--exit", "3"],
+    );
+    assert_eq!(code(&wc), 1);
+    assert_eq!(
+        stderr(&wc),
+        "heapscope-oracle: module=wordcount allocs=89 bytes=5639 peak=888 live=623 live_blocks=8 frees=81\n"
+    );
+    assert_eq!(
+        stdout(&wc),
+        "the 180\nand 40\ndog 40\nfox 40\nover 40\nwords 840 distinct 28\n"
+    );
+    let ok = same_as_reference(&["--env", "HEAPSCOPE_ORACLE=1"], &wordcount, &[]);
+    assert_eq!(code(&ok), 0);
+    assert_eq!(
+        stderr(&ok),
+        "heapscope-oracle: module=wordcount allocs=89 bytes=5622 peak=871 live=606 live_blocks=8 frees=81\n"
+    );
+    // Two components composed: the app calls the library 100 times.
+    let composed = same_as_reference(
+        &["--env", "HEAPSCOPE_ORACLE=1"],
+        &sample("component/composed.wasm"),
+        &[],
+    );
+    assert_eq!(
+        stdout(&composed),
+        "kept 100 strings; the library holds 7200 bytes\n"
+    );
+    assert!(stderr(&composed).starts_with(
+        "heapscope-oracle: module=keep allocs=200 bytes=7200 peak=7200 live=7200 live_blocks=200 frees=0\n"
+    ));
+}
+
+#[test]
+fn invoke_takes_and_prints_wave_as_wasmtime_does() {
+    let keep = sample("component/keep.wasm");
+    for (call, printed) in [
+        ("keep(\"abc\")", "67\n"),
+        ("keep(\"héllo\")", "70\n"),
+        ("keep(\"\")", "64\n"),
+        ("count()", "0\n"),
+        // Found by its bare name in the one exported instance that has it.
+        (
+            "stats()",
+            "{allocs: 0, bytes: 0, peak: 0, live: 0, live-blocks: 0, frees: 0}\n",
+        ),
+    ] {
+        let ours = same_as_reference(&["--invoke", call], &keep, &[]);
+        assert_eq!(
+            (code(&ours), stdout(&ours).as_str()),
+            (0, printed),
+            "{call}"
+        );
+    }
+    // --repeat: five calls in one instance, the last one's results.
+    let five = plain(&["--invoke", "keep(\"abc\")", "--repeat", "5"], &keep, &[]);
+    assert_eq!((code(&five), stdout(&five)), (0, "335\n".to_string()));
+    // What wasmtime refuses, heapscope refuses before running anything
+    // (exit 2: it could not run the module).
+    let unknown = plain(&["--invoke", "nope()"], &keep, &[]);
+    assert_eq!(code(&unknown), 2);
+    assert_eq!(
+        stderr(&unknown),
+        format!(
+            "error: cannot run `{}`: the component exports no function `nope`; its exported functions: `keep`, `count`, `lose`, `heapscope:samples/store@0.1.0#keep`, `heapscope:samples/store@0.1.0#count`, `heapscope:samples/store@0.1.0#stats`\n",
+            keep.display()
+        )
+    );
+    let mistyped = plain(&["--invoke", "keep(1)"], &keep, &[]);
+    assert_eq!(code(&mistyped), 2);
+    assert!(stderr(&mistyped).contains(
+        "--invoke `keep(1)`: the arguments do not match `keep`'s parameters: invalid value type at 5..6"
+    ));
+    assert_eq!(code(&reference(&["--invoke", "keep(1)"], &keep, &[])), 1);
+    // A library is not a command.
+    let library = plain(&[], &keep, &[]);
+    assert_eq!(code(&library), 2);
+    assert!(stderr(&library).contains(
+        "the component is not a command: it exports no `wasi:cli/run` interface; call one of its functions with --invoke 'NAME(ARGS)'"
+    ));
+}
+
+/// A command component in the text format, whose `run` does `body`; it
+/// also exports `add(a: u32, b: u32) -> u32`.
+fn wat_command(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"(component
+  (import "wasi:cli/exit@0.2.0" (instance $exit (export "exit" (func (param "status" (result))))))
+  (core func $exit_lowered (canon lower (func $exit "exit")))
+  (core module $m
+    (import "wasi:cli/exit" "exit" (func $exit (param i32)))
+    (func $deep (param i32) (result i32) local.get 0 i32.eqz if unreachable end local.get 0)
+    (func (export "run") (result i32) {body} i32.const 0)
+    (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
+  (core instance $exiti (export "exit" (func $exit_lowered)))
+  (core instance $i (instantiate $m (with "wasi:cli/exit" (instance $exiti))))
+  (func $run (result (result)) (canon lift (core func $i "run")))
+  (func $add (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add")))
+  (instance $runi (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $runi))
+  (export "add" (func $add)))"#
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, wat::parse_str(&text).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn exit_codes_and_traps_are_wasmtimes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body, expected) in [
+        ("ok.wasm", "", 0),
+        // `run` returning `err`: exit 1.
+        ("err.wasm", "i32.const 1 return", 1),
+        // wasi:cli/exit.exit(err) and exit(ok).
+        ("exit-err.wasm", "i32.const 1 call $exit", 1),
+        ("exit-ok.wasm", "i32.const 0 call $exit unreachable", 0),
+        // A trap: 134, as for a core module.
+        ("trap.wasm", "i32.const 0 call $deep drop", 134),
+    ] {
+        let module = wat_command(dir.path(), name, body);
+        let ours = plain(&[], &module, &[]);
+        let theirs = reference(&[], &module, &[]);
+        assert_eq!((code(&ours), code(&theirs)), (expected, expected), "{name}");
+        assert_eq!(stdout(&ours), "");
+        if expected == 134 {
+            assert_eq!(
+                stderr(&ours),
+                format!(
+                    "heapscope: `{}` trapped: wasm trap: wasm `unreachable` instruction executed\nheapscope:     at deep\nheapscope:     by <wasm function 2>\n",
+                    module.display()
+                )
+            );
+        } else {
+            assert_eq!(stderr(&ours), "", "{name}");
+        }
+    }
+    // The text format runs too; and scalar arguments and results.
+    let text = dir.path().join("add.wat");
+    std::fs::write(
+        &text,
+        wasmprinter::print_bytes(std::fs::read(dir.path().join("ok.wasm")).unwrap()).unwrap(),
+    )
+    .unwrap();
+    for module in [dir.path().join("ok.wasm"), text] {
+        let sum = plain(&["--invoke", "add(40, 2)"], &module, &[]);
+        assert_eq!((code(&sum), stdout(&sum)), (0, "42\n".to_string()));
+    }
+    let wasm = dir.path().join("ok.wasm");
+    let theirs = reference(&["--invoke", "add(40, 2)"], &wasm, &[]);
+    assert_eq!(stdout(&theirs), "42\n");
+}
+
+#[test]
+fn a_truncated_component_exits_2_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(wat_command(dir.path(), "whole.wasm", "")).unwrap();
+    // The first section's end, from its header: id, then its size (LEB128).
+    assert_eq!(&whole[..8], b"\0asm\x0d\0\x01\0");
+    let (mut size, mut shift, mut at) = (0usize, 0, 9);
+    loop {
+        let b = whole[at];
+        size |= usize::from(b & 0x7f) << shift;
+        shift += 7;
+        at += 1;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    let first_end = at + size;
+    let cut = at + 4;
+    let path = dir.path().join("cut.wasm");
+    std::fs::write(&path, &whole[..cut]).unwrap();
+    for flags in [&["--plain"][..], &[]] {
+        let o = heapscope_run(&[flags, &[path.to_str().unwrap(), "--no-trace"]].concat());
+        assert_eq!(code(&o), 2);
+        assert_eq!(
+            stderr(&o),
+            format!(
+                "error: cannot run `{}`: it is a WebAssembly component cut short: the file's {cut} bytes stop {} bytes or more before the end of its last section (a copy or download that did not finish?)\n",
+                path.display(),
+                first_end - cut
+            )
+        );
+    }
+    // wasmtime refuses it too.
+    assert_eq!(code(&reference(&[], &path, &[])), 1);
+}
+
+#[test]
+fn core_modules_and_components_are_told_apart_by_their_header() {
+    let dir = tempfile::tempdir().unwrap();
+    // A core module named as a component, a component named as a core
+    // module: each runs as what it is.
+    let core = dir.path().join("wordcount.component.wasm");
+    std::fs::copy(sample("component/wordcount.core.wasm"), &core).unwrap();
+    let component = dir.path().join("wordcount.core.wasm");
+    std::fs::copy(sample("component/wordcount.wasm"), &component).unwrap();
+    // The core module returns 3 from main and exits 3; the component can
+    // only say it failed: 1.
+    let o = same_as_reference(&[], &core, &["--exit", "3"]);
+    assert_eq!(code(&o), 3);
+    let o = same_as_reference(&[], &component, &["--exit", "3"]);
+    assert_eq!(code(&o), 1);
+}
+
+#[test]
+fn a_compiled_component_is_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let module = wat_command(dir.path(), "ok.wasm", "");
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let summary = dir.path().join("s.json");
+        let o = output_within(
+            heapscope_command()
+                .env("HEAPSCOPE_CACHE_DIR", &cache)
+                .args(["run", "--plain", "--invoke", "add(1, 2)", "--summary-json"])
+                .arg(&summary)
+                .arg(&module),
+            None,
+        );
+        assert_eq!((code(&o), stdout(&o)), (0, "3\n".to_string()));
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+        seen.push(s["host"]["module_cache"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen, ["miss", "hit"]);
+    let entries = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "hsmod")
+        })
+        .count();
+    assert_eq!(entries, 1);
+}
+
+#[test]
+fn without_plain_the_run_says_nothing_of_the_heap_was_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = wat_command(dir.path(), "ok.wasm", "");
+    let trace = dir.path().join("run.trace");
+    // An earlier run's trace is not left to be taken for this one's.
+    std::fs::write(&trace, b"an earlier trace").unwrap();
+    let summary = dir.path().join("s.json");
+    let o = heapscope_run(&[
+        module.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+        "--summary-json",
+        summary.to_str().unwrap(),
+        "--invoke",
+        "add(2, 3)",
+        "--repeat",
+        "4",
+    ]);
+    let why = format!(
+        "`{}` is a WebAssembly component and heapscope cannot instrument the core modules inside a component yet: it ran without hooks, as with --plain, so none of its heap was seen (no trace was written, and the summary's numbers are not the program's)",
+        module.display()
+    );
+    // Exit 3: the record is not whole; one line says why, no numbers.
+    assert_eq!(code(&o), 3);
+    assert_eq!(stdout(&o), "5\n");
+    assert_eq!(
+        stderr(&o),
+        format!("heapscope: error: the record is not whole: {why}\n")
+    );
+    assert!(!trace.exists());
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["partial"], serde_json::json!([why]));
+    assert_eq!(s["status"], "exited");
+    assert_eq!(s["exit_code"], 0);
+    assert_eq!(s["invocations"], 4);
+    // Gates are not passed on it.
+    let gated = heapscope_run(&[module.to_str().unwrap(), "--no-trace", "--fail-on-leak"]);
+    assert_eq!(code(&gated), 3);
+}

@@ -120,6 +120,26 @@ pub enum ModuleStatus {
     },
 }
 
+/// Instrument every core module of `component` in component mode and wire
+/// the hooks up (see the module docs).
+///
+/// Errors: the input is not a valid component (a truncated file says so),
+/// or it already imports [`cabi::HOOKS_INTERFACE`]. A core module that
+/// cannot be instrumented is not an error: it stays as it is and its
+/// [`ModuleStatus`] says why.
+pub fn instrument_component(
+    component: &[u8],
+    opts: &Options,
+) -> Result<InstrumentedComponent, InstrumentError> {
+    instrument_component_with(component, opts, &|module, id| {
+        let o = Options {
+            component: Some(crate::ComponentMode { module_id: id }),
+            ..opts.clone()
+        };
+        crate::instrument(module, &o)
+    })
+}
+
 /// A core-module instrumenter: the module's bytes and its module id.
 pub(crate) type ModuleInstrumenter<'a> =
     dyn Fn(&[u8], u32) -> Result<Instrumented, InstrumentError> + Sync + 'a;
@@ -1442,6 +1462,238 @@ mod tests {
             }
         }
         (imports, modules, instances, components)
+    }
+
+    /// A stand-in for the component-mode instrumenter that gives any real
+    /// module the contract's imports (every hook, `memory:N` for each of
+    /// its memories, its defined memories and the shadow memory from
+    /// `heapscope:memory`) and changes nothing else, so the re-encoder can
+    /// be tested on real components whatever the rewriter does.
+    fn contract_shaped(module: &[u8]) -> Result<Vec<u8>, InstrumentError> {
+        use wasm_encoder::reencode::{Error, Reencode, utils};
+        use wasm_encoder::{EntityType, ValType};
+        struct Shape {
+            func_imports: u32,
+            types: u32,
+            memory_imports: u32,
+            memories: Vec<wasmparser::MemoryType>,
+            hooks: Vec<String>,
+            types_done: bool,
+            imports_done: bool,
+        }
+        impl Shape {
+            fn add_types(&mut self, types: &mut wasm_encoder::TypeSection) {
+                for h in &self.hooks {
+                    let core = cabi::core_hook_params(h).unwrap();
+                    let params = core.iter().map(|p| match p {
+                        abi::HookParam::I32 => ValType::I32,
+                        abi::HookParam::I64 => ValType::I64,
+                    });
+                    let results = (h == cabi::HOOK_REGISTER).then_some(ValType::I32);
+                    types.ty().function(params, results);
+                }
+                self.types_done = true;
+            }
+            fn add_imports(&mut self, imports: &mut wasm_encoder::ImportSection) {
+                for (k, ty) in self.memories.iter().enumerate() {
+                    let name = cabi::provider_memory_name(self.memory_imports + k as u32);
+                    let ty = wasm_encoder::MemoryType {
+                        minimum: ty.initial,
+                        maximum: ty.maximum,
+                        memory64: ty.memory64,
+                        shared: ty.shared,
+                        page_size_log2: ty.page_size_log2,
+                    };
+                    imports.import(cabi::MEMORY_MODULE, &name, ty);
+                }
+                let p = cabi::COMPONENT_SHADOW_PAGES;
+                let shadow = wasm_encoder::MemoryType {
+                    minimum: p,
+                    maximum: Some(p),
+                    memory64: false,
+                    shared: false,
+                    page_size_log2: None,
+                };
+                imports.import(cabi::MEMORY_MODULE, cabi::SHADOW_IMPORT, shadow);
+                for (i, h) in self.hooks.iter().enumerate() {
+                    imports.import(
+                        abi::IMPORT_MODULE,
+                        h,
+                        EntityType::Function(self.types + i as u32),
+                    );
+                }
+                self.imports_done = true;
+            }
+        }
+        impl Reencode for Shape {
+            type Error = std::convert::Infallible;
+            fn function_index(&mut self, f: u32) -> Result<u32, Error> {
+                Ok(if f < self.func_imports {
+                    f
+                } else {
+                    f + self.hooks.len() as u32
+                })
+            }
+            fn parse_type_section(
+                &mut self,
+                types: &mut wasm_encoder::TypeSection,
+                section: wasmparser::TypeSectionReader<'_>,
+            ) -> Result<(), Error> {
+                utils::parse_type_section(self, types, section)?;
+                self.add_types(types);
+                Ok(())
+            }
+            fn parse_import_section(
+                &mut self,
+                imports: &mut wasm_encoder::ImportSection,
+                section: wasmparser::ImportSectionReader<'_>,
+            ) -> Result<(), Error> {
+                utils::parse_import_section(self, imports, section)?;
+                self.add_imports(imports);
+                Ok(())
+            }
+            fn intersperse_section_hook(
+                &mut self,
+                module: &mut wasm_encoder::Module,
+                _after: Option<wasm_encoder::SectionId>,
+                before: Option<wasm_encoder::SectionId>,
+            ) -> Result<(), Error> {
+                use wasm_encoder::SectionId;
+                if !self.types_done && before != Some(SectionId::Type) {
+                    let mut types = wasm_encoder::TypeSection::new();
+                    self.add_types(&mut types);
+                    module.section(&types);
+                }
+                if !self.imports_done
+                    && !matches!(before, Some(SectionId::Type | SectionId::Import))
+                {
+                    let mut imports = wasm_encoder::ImportSection::new();
+                    self.add_imports(&mut imports);
+                    module.section(&imports);
+                }
+                Ok(())
+            }
+            fn parse_memory_section(
+                &mut self,
+                _memories: &mut wasm_encoder::MemorySection,
+                _section: wasmparser::MemorySectionReader<'_>,
+            ) -> Result<(), Error> {
+                Ok(())
+            }
+        }
+        let mut shape = Shape {
+            func_imports: 0,
+            types: 0,
+            memory_imports: 0,
+            memories: Vec::new(),
+            hooks: Vec::new(),
+            types_done: false,
+            imports_done: false,
+        };
+        for p in Parser::new(0).parse_all(module) {
+            match p.unwrap() {
+                Payload::TypeSection(r) => {
+                    for g in r {
+                        shape.types += g.unwrap().types().len() as u32;
+                    }
+                }
+                Payload::ImportSection(r) => {
+                    for i in r.into_imports() {
+                        match i.unwrap().ty {
+                            wasmparser::TypeRef::Func(_) => shape.func_imports += 1,
+                            wasmparser::TypeRef::Memory(_) => shape.memory_imports += 1,
+                            _ => {}
+                        }
+                    }
+                }
+                Payload::MemorySection(r) => {
+                    shape.memories.extend(r.into_iter().map(|m| m.unwrap()))
+                }
+                _ => {}
+            }
+        }
+        let total = shape.memory_imports + shape.memories.len() as u32;
+        if total == 0 {
+            return Err(InstrumentError::NoMemory);
+        }
+        shape.hooks.push(cabi::HOOK_REGISTER.into());
+        for n in 0..total {
+            shape.hooks.push(format!("{}{n}", cabi::HOOK_MEMORY_PREFIX));
+        }
+        for h in ["flush", "alloc", "realloc", "free", "grow"] {
+            shape.hooks.push(h.into());
+        }
+        let mut out = wasm_encoder::Module::new();
+        shape
+            .parse_core_module(&mut out, Parser::new(0), module)
+            .unwrap();
+        Ok(out.finish())
+    }
+
+    /// Instrument the sample component `name` with [`contract_shaped`]
+    /// modules; the output validates. The modules' names and whether each
+    /// was instrumented.
+    fn sample(name: &str) -> Vec<(Vec<String>, String, bool)> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../samples/build/component")
+            .join(name);
+        let bytes = std::fs::read(&p).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (build the samples with samples/build.sh)",
+                p.display()
+            )
+        });
+        let opts = Options {
+            validate: true,
+            ..Default::default()
+        };
+        let out = instrument_component_with(&bytes, &opts, &|m, _| {
+            Ok(Instrumented {
+                wasm: contract_shaped(m)?,
+                report: Report::default(),
+            })
+        })
+        .unwrap();
+        out.modules
+            .iter()
+            .map(|m| (m.path.clone(), m.display_name(), m.report().is_some()))
+            .collect()
+    }
+
+    fn row(path: &[&str], name: &str, instrumented: bool) -> (Vec<String>, String, bool) {
+        (
+            path.iter().map(|s| s.to_string()).collect(),
+            name.to_string(),
+            instrumented,
+        )
+    }
+
+    #[test]
+    fn a_preview1_program_adapted_by_wit_component() {
+        // The main module, the adapter (which imports the main module's
+        // memory), and wit-component's shim and fixup (no memory).
+        assert_eq!(
+            sample("wordcount.wasm"),
+            [
+                row(&[], "main", true),
+                row(&[], "wit-component:adapter:wasi_snapshot_preview1", true),
+                row(&[], "wit-component-shim-module", false),
+                row(&[], "wit-component-fixup", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_composition_of_two_components() {
+        assert_eq!(
+            sample("composed.wasm"),
+            [
+                row(&["component[0]"], "main", true),
+                row(&["component[0]"], "wit-component-shim-module", false),
+                row(&["component[0]"], "wit-component-fixup", false),
+                row(&["component[1]"], "main", true),
+            ]
+        );
     }
 
     #[test]

@@ -70,9 +70,12 @@ pub(crate) struct ModuleLayout {
     pub module: u32,
     /// Its site table (its `heapscope.sites` section).
     pub sites: SiteTable,
-    /// Its memories, in index order (defined and imported:
+    /// Its memories, in index order (imported, then defined:
     /// `module::memory_infos` of the original module).
     pub memories: Vec<MemoryInfo>,
+    /// How many of `memories` (the first ones) it imports: those are
+    /// another instance's, and get no run memory of their own.
+    pub imported: u32,
     /// How many instances of it the component makes.
     pub instances: u32,
 }
@@ -82,9 +85,13 @@ pub(crate) struct ModuleLayout {
 pub(crate) struct ComponentPlan {
     /// Every module's sites, one after another (`Recorder::set_sites`).
     pub sites: SiteTable,
-    /// Every planned instance's memories, one after another (the trace's
-    /// `RunStart` memories and `HeapModel::start`).
+    /// Every planned instance's defined memories, one after another (the
+    /// trace's `RunStart` memories and `HeapModel::start`).
     pub memories: Vec<MemoryInfo>,
+    /// The planned instances, in order (the trace's `Record::Module`
+    /// `index`): each one's module id and the run memories of the memories
+    /// it defines.
+    pub instances: Vec<(u32, Vec<u32>)>,
     /// The state to put in [`Host::components`].
     pub heaps: ComponentHeaps,
 }
@@ -105,7 +112,9 @@ pub(crate) fn plan(modules: Vec<ModuleLayout>) -> ComponentPlan {
             .entry(m.module)
             .or_insert((sites.sites.len() as u32, count));
         sites.sites.extend(m.sites.sites);
-        let per = m.memories.len() as u32;
+        let imported = m.imported.min(m.memories.len() as u32);
+        let defined = &m.memories[imported as usize..];
+        let per = defined.len() as u32;
         for _ in 0..m.instances {
             let base = memories.len() as u32;
             if base + per > MAX_MEMORIES {
@@ -116,9 +125,10 @@ pub(crate) fn plan(modules: Vec<ModuleLayout>) -> ComponentPlan {
                 module: m.module,
                 base,
                 count: per,
+                imported,
                 taken: false,
             });
-            memories.extend(m.memories.iter().cloned());
+            memories.extend(defined.iter().cloned());
         }
     }
     if heaps.unplanned > 0 {
@@ -128,9 +138,15 @@ pub(crate) fn plan(modules: Vec<ModuleLayout>) -> ComponentPlan {
         ));
     }
     heaps.heap_lo = vec![None; memories.len()];
+    let instances = heaps
+        .slots
+        .iter()
+        .map(|s| (s.module, (s.base..s.base + s.count).collect()))
+        .collect();
     ComponentPlan {
         sites,
         memories,
+        instances,
         heaps,
     }
 }
@@ -141,8 +157,10 @@ struct Slot {
     module: u32,
     /// Its memory 0's number among the run's.
     base: u32,
-    /// Its memories.
+    /// Its defined memories.
     count: u32,
+    /// Its imported memories (its first ones).
+    imported: u32,
     /// An instance registered into it.
     taken: bool,
 }
@@ -155,8 +173,8 @@ struct Inst {
     shadow: WasmList<u8>,
     /// Its memories, by index: the latest `memory:N` list.
     memories: Vec<Option<WasmList<u8>>>,
-    /// The run memory of each of its memories, by index (its slot's, or the
-    /// one of the instance that registered the same memory first).
+    /// The run memory of each of its memories, by index (its slot's for a
+    /// memory it defines, the defining instance's for one it imports).
     run: Vec<Option<u32>>,
     /// Its slot; `None`: not recorded.
     slot: Option<usize>,
@@ -191,15 +209,27 @@ pub(crate) struct InstanceInfo {
     pub id: u32,
     /// Its module id.
     pub module: u32,
+    /// Its planned instance ([`ComponentPlan::instances`], the trace's
+    /// `Record::Module` `index`); `None`: not planned, not recorded.
+    pub slot: Option<u32>,
     /// The run memory of each of its memories, by index (`None`: not
     /// reported, or not recorded).
     pub memories: Vec<Option<u32>>,
     /// Whether its memory of the same index is another instance's (it
     /// imports it).
-    pub shared: Vec<bool>,
+    pub imported: Vec<bool>,
 }
 
 impl ComponentHeaps {
+    /// `n` events in memories imported from an instance heapscope does
+    /// not see: not recorded, and said.
+    fn unseen(&mut self, n: u64) {
+        self.unrecorded_events += n;
+        self.note(
+            "events in a memory a core module imports from one heapscope does not see (not instrumented) are not recorded".to_string(),
+        );
+    }
+
     fn note(&mut self, line: String) {
         if self.notes.len() < 20 && !self.notes.contains(&line) {
             self.notes.push(line);
@@ -214,26 +244,13 @@ impl ComponentHeaps {
             .map(|(i, inst)| InstanceInfo {
                 id: i as u32 + 1,
                 module: inst.module,
+                slot: inst.slot.map(|s| s as u32),
                 memories: inst.run.clone(),
-                shared: (0..inst.run.len())
-                    .map(|m| self.is_shared(i, m as u32))
+                imported: (0..inst.run.len() as u32)
+                    .map(|m| inst.slot.is_some_and(|s| m < self.slots[s].imported))
                     .collect(),
             })
             .collect()
-    }
-
-    /// Whether instance `i`'s memory `m` is a run memory of another
-    /// instance's slot.
-    fn is_shared(&self, i: usize, m: u32) -> bool {
-        let inst = &self.instances[i];
-        match (inst.run.get(m as usize).copied().flatten(), inst.slot) {
-            (Some(j), Some(s)) => {
-                let s = &self.slots[s];
-                !(s.base..s.base + s.count).contains(&j)
-            }
-            (Some(_), None) => true,
-            _ => false,
-        }
     }
 
     /// `register(module, shadow)`: the instance's id (from 1), or 0 past
@@ -284,8 +301,21 @@ impl ComponentHeaps {
 /// [`ComponentHeaps`] so the instance's memory can be read meanwhile.
 struct Mapping {
     run: Vec<Option<u32>>,
+    /// Its imported memories (its first ones).
+    imported: u32,
     site_offset: u32,
     site_count: u32,
+}
+
+/// Why an event is not recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unplaced {
+    /// No instrumented module makes it (a memory the instance did not
+    /// report, an address past 4 GiB): an invalid event.
+    Invalid,
+    /// It is in a memory the instance imports from one heapscope does not
+    /// see (not instrumented, not registered yet): not recorded, and said.
+    Unseen,
 }
 
 impl Mapping {
@@ -295,26 +325,34 @@ impl Mapping {
         let (site_offset, site_count) = heaps.sites.get(&inst.module).copied().unwrap_or((0, 0));
         Some(Mapping {
             run: inst.run.clone(),
+            imported: inst.slot.map_or(0, |s| heaps.slots[s].imported),
             site_offset,
             site_count,
         })
     }
 
-    /// `kind` naming the run's memory, with `ptrs` tagged with it; `None`
-    /// for an event no instance of a 32-bit memory makes (a memory it did
-    /// not report, an address past 4 GiB).
-    fn place(&self, kind: i32, ptrs: &mut [&mut u64]) -> Option<(i32, u32)> {
-        let m = ((kind >> abi::KIND_MEMORY_SHIFT) & 0xff) as usize;
-        let j = self.run.get(m).copied().flatten()?;
+    /// The run memory of the instance's memory `m`.
+    fn memory(&self, m: u32) -> Result<u32, Unplaced> {
+        match self.run.get(m as usize).copied().flatten() {
+            Some(j) => Ok(j),
+            None if m < self.imported => Err(Unplaced::Unseen),
+            None => Err(Unplaced::Invalid),
+        }
+    }
+
+    /// `kind` naming the run's memory, with `ptrs` tagged with it, and that
+    /// memory.
+    fn place(&self, kind: i32, ptrs: &mut [&mut u64]) -> Result<(i32, u32), Unplaced> {
+        let j = self.memory(((kind >> abi::KIND_MEMORY_SHIFT) & 0xff) as u32)?;
         for p in ptrs {
             if **p > u64::from(u32::MAX) {
-                return None;
+                return Err(Unplaced::Invalid);
             }
             if **p != 0 && j > 0 {
                 **p |= u64::from(j) << INSTANCE_TAG_SHIFT;
             }
         }
-        Some((
+        Ok((
             (kind & !(0xff << abi::KIND_MEMORY_SHIFT)) | ((j as i32) << abi::KIND_MEMORY_SHIFT),
             j,
         ))
@@ -333,9 +371,13 @@ impl Mapping {
         }
     }
 
-    /// Rewrite `ev` for the run: `None` for an event it cannot place.
-    /// `lowest` gets the untagged address of a block it allocates.
-    fn event(&self, mut ev: EventRecord, lowest: &mut Vec<(u32, u64)>) -> Option<EventRecord> {
+    /// Rewrite `ev` for the run. `lowest` gets the untagged address of a
+    /// block it allocates.
+    fn event(
+        &self,
+        mut ev: EventRecord,
+        lowest: &mut Vec<(u32, u64)>,
+    ) -> Result<EventRecord, Unplaced> {
         let (kind, j) = match ev.tag {
             abi::EVENT_ALLOC | abi::EVENT_FREE | abi::EVENT_REALLOC_CHECK => {
                 let (size, ptr) = (ev.b, ev.a);
@@ -358,7 +400,7 @@ impl Mapping {
         };
         let _ = j;
         ev.kind = kind;
-        Some(ev)
+        Ok(ev)
     }
 }
 
@@ -389,7 +431,7 @@ fn drain_one(store: &mut StoreContextMut<'_, Host>, i: usize, flushed: bool) {
     let mapping = Mapping::of(heaps, i);
     let shadow = inst.shadow.as_le_slice(&*store);
     let pos = u32_at(shadow, cabi::HEADER_EVENTS_POS).unwrap_or(0);
-    let (mut invalid, mut dropped) = (0u64, 0u64);
+    let (mut invalid, mut dropped, mut unseen) = (0u64, 0u64, 0u64);
     let mut lowest = Vec::new();
     let end = abi::EVENT_BASE + abi::EVENT_BYTES;
     // Before the guest set its position, the buffer is empty.
@@ -411,12 +453,13 @@ fn drain_one(store: &mut StoreContextMut<'_, Host>, i: usize, flushed: bool) {
                 continue;
             };
             match m.event(ev, &mut lowest) {
-                Some(ev) => {
+                Ok(ev) => {
                     stack.clear();
                     m.sites(raw, &mut stack);
                     ev.encode(&stack, &mut out);
                 }
-                None => invalid += 1,
+                Err(Unplaced::Invalid) => invalid += 1,
+                Err(Unplaced::Unseen) => unseen += 1,
             }
         }
         if records.rest() > 0 {
@@ -441,6 +484,9 @@ fn drain_one(store: &mut StoreContextMut<'_, Host>, i: usize, flushed: bool) {
     let heaps = host.components.as_deref_mut().expect("checked");
     heaps.instances[i].consumed = next;
     heaps.unrecorded_events += dropped;
+    if unseen > 0 {
+        heaps.unseen(unseen);
+    }
     for (j, ptr) in lowest {
         if let Some(lo) = heaps.heap_lo.get_mut(j as usize) {
             if lo.is_none_or(|l| ptr < l) {
@@ -519,13 +565,16 @@ fn sync_event(mut store: StoreContextMut<'_, Host>, id: u32, ev: EventRecord, sp
             .unrecorded_events += 1;
         return;
     }
-    let placed = sync_stack(&store, i, sp).and_then(|(m, stack)| {
-        let mut lowest = Vec::new();
-        m.event(ev, &mut lowest).map(|ev| (ev, stack, lowest))
-    });
+    let placed = match sync_stack(&store, i, sp) {
+        Some((m, stack)) => {
+            let mut lowest = Vec::new();
+            m.event(ev, &mut lowest).map(|ev| (ev, stack, lowest))
+        }
+        None => Err(Unplaced::Invalid),
+    };
     let host = store.data_mut();
     match placed {
-        Some((ev, stack, lowest)) => {
+        Ok((ev, stack, lowest)) => {
             host.rec.event(ev, &stack);
             let heaps = host.components.as_deref_mut().expect("checked");
             for (j, ptr) in lowest {
@@ -536,17 +585,17 @@ fn sync_event(mut store: StoreContextMut<'_, Host>, id: u32, ev: EventRecord, sp
                 }
             }
         }
-        None => host.rec.sync().invalid_event(),
+        Err(Unplaced::Invalid) => host.rec.sync().invalid_event(),
+        Err(Unplaced::Unseen) => host.components.as_deref_mut().expect("checked").unseen(1),
     }
 }
 
 /// `memory:N(id, index, bytes)`: keep the list covering memory `index`;
-/// the first time, give the memory its run number.
+/// the first time, give the memory its run number: its slot's for a memory
+/// the module defines; for one it imports, the number of the instance that
+/// defines it (the same bytes), now or when that instance reports it.
 fn memory(store: &mut StoreContextMut<'_, Host>, id: u32, index: u32, bytes: WasmList<u8>) {
-    let Some(heaps) = store.data().components.as_deref() else {
-        return;
-    };
-    let Some(i) = heaps.index(id) else {
+    let Some(i) = store.data().components.as_deref().and_then(|h| h.index(id)) else {
         store.data_mut().rec.sync().invalid_event();
         return;
     };
@@ -554,35 +603,12 @@ fn memory(store: &mut StoreContextMut<'_, Host>, id: u32, index: u32, bytes: Was
         store.data_mut().rec.sync().invalid_event();
         return;
     }
-    let inst = &heaps.instances[i];
-    let known = inst.run.get(index as usize).copied().flatten();
-    // The same memory reported by an instance that registered before (an
-    // imported memory): the same bytes, at the same place.
-    let shared = match known {
-        Some(_) => None,
-        None => {
-            let base = bytes.as_le_slice(&*store);
-            (!base.is_empty())
-                .then(|| {
-                    heaps.instances[..i].iter().find_map(|other| {
-                        other.memories.iter().enumerate().find_map(|(m, l)| {
-                            let l = l.as_ref()?;
-                            let theirs = l.as_le_slice(&*store);
-                            (!theirs.is_empty() && std::ptr::eq(theirs.as_ptr(), base.as_ptr()))
-                                .then_some(other.run.get(m).copied().flatten())
-                                .flatten()
-                        })
-                    })
-                })
-                .flatten()
-        }
-    };
     let heaps = store.data_mut().components.as_deref_mut().expect("checked");
-    let own = heaps.instances[i]
-        .slot
-        .map(|s| &heaps.slots[s])
-        .filter(|s| index < s.count)
-        .map(|s| s.base + index);
+    let slot = heaps.instances[i].slot.map(|s| &heaps.slots[s]);
+    let own = slot
+        .filter(|s| index >= s.imported && index - s.imported < s.count)
+        .map(|s| s.base + index - s.imported);
+    let imported = slot.is_some_and(|s| index < s.imported);
     let inst = &mut heaps.instances[i];
     let at = index as usize;
     if inst.memories.len() <= at {
@@ -590,8 +616,63 @@ fn memory(store: &mut StoreContextMut<'_, Host>, id: u32, index: u32, bytes: Was
         inst.run.resize(at + 1, None);
     }
     inst.memories[at] = Some(bytes);
-    if known.is_none() && inst.slot.is_some() {
-        inst.run[at] = shared.or(own);
+    let new = inst.run[at].is_none();
+    if new {
+        inst.run[at] = own;
+    }
+    if new && (imported || own.is_some()) {
+        resolve_imports(store);
+    }
+}
+
+/// Give every imported memory not resolved yet the run number of the
+/// defined memory whose bytes it is.
+fn resolve_imports(store: &mut StoreContextMut<'_, Host>) {
+    let Some(heaps) = store.data().components.as_deref() else {
+        return;
+    };
+    let mut found = Vec::new();
+    // The base address of each defined memory with a run number.
+    let defined: Vec<(*const u8, u32)> = heaps
+        .instances
+        .iter()
+        .enumerate()
+        .flat_map(|(i, inst)| {
+            let imported = inst.slot.map_or(0, |s| heaps.slots[s].imported) as usize;
+            inst.memories
+                .iter()
+                .zip(&inst.run)
+                .enumerate()
+                .skip(imported)
+                .filter_map(move |(m, (l, j))| Some((i, m, l.as_ref()?, (*j)?)))
+        })
+        .filter_map(|(_, _, l, j)| {
+            let bytes = l.as_le_slice(&*store);
+            (!bytes.is_empty()).then_some((bytes.as_ptr(), j))
+        })
+        .collect();
+    for (i, inst) in heaps.instances.iter().enumerate() {
+        let Some(s) = inst.slot else { continue };
+        let imported = heaps.slots[s].imported as usize;
+        for (m, l) in inst.memories.iter().enumerate().take(imported) {
+            let (Some(l), None) = (l, inst.run[m]) else {
+                continue;
+            };
+            let bytes = l.as_le_slice(&*store);
+            if bytes.is_empty() {
+                continue;
+            }
+            if let Some(&(_, j)) = defined
+                .iter()
+                .find(|(p, _)| std::ptr::eq(*p, bytes.as_ptr()))
+            {
+                found.push((i, m, j));
+            }
+        }
+    }
+    let heaps = store.data_mut().components.as_deref_mut().expect("checked");
+    for (i, m, j) in found {
+        heaps.instances[i].run[m] = Some(j);
     }
 }
 
@@ -685,22 +766,23 @@ fn grow(
             .unrecorded_events += 1;
         return;
     }
-    let placed = sync_stack(store, i, sp).and_then(|(m, stack)| {
-        let j = m
-            .run
-            .get(usize::try_from(memory).ok()?)
-            .copied()
-            .flatten()?;
-        Some((j, stack))
-    });
-    let mut rec = store.data_mut().rec.sync();
+    let placed = match sync_stack(store, i, sp) {
+        Some((m, stack)) => u32::try_from(memory)
+            .map_err(|_| Unplaced::Invalid)
+            .and_then(|memory| m.memory(memory))
+            .map(|j| (j, stack)),
+        None => Err(Unplaced::Invalid),
+    };
+    let host = store.data_mut();
     match placed {
-        Some((j, raw)) => {
+        Ok((j, raw)) => {
+            let mut rec = host.rec.sync();
             let stack = rec.stack(&raw);
             let old = (result >= 0).then_some(result as u64);
             rec.grow(j, delta as u64, old, stack);
         }
-        None => rec.invalid_event(),
+        Err(Unplaced::Invalid) => host.rec.sync().invalid_event(),
+        Err(Unplaced::Unseen) => host.components.as_deref_mut().expect("checked").unseen(1),
     }
 }
 
@@ -772,7 +854,7 @@ pub(crate) fn scan_instances<R>(
             else {
                 continue;
             };
-            if info.shared.first() == Some(&true) {
+            if info.imported.first() == Some(&true) {
                 continue;
             }
             let shadow = inst.shadow.as_le_slice(&*store);
@@ -837,7 +919,7 @@ mod tests {
 
     /// A core module (id `module`) that registers lazily and appends
     /// records (stack: the two sites of its last `$stack`) to its buffer.
-    fn guest(module: u32) -> String {
+    fn guest(module: u32, memory_from: &str) -> String {
         let pos = cabi::HEADER_EVENTS_POS;
         let id = cabi::HEADER_INSTANCE_ID;
         let base = abi::EVENT_BASE;
@@ -858,7 +940,7 @@ mod tests {
   (import "heapscope" "flush" (func $flush (param i32)))
   (import "heapscope" "alloc" (func $alloc (param i32 i32 i64 i64 i64 i32)))
   (import "heapscope" "grow" (func $grow (param i32 i32 i64 i64 i32)))
-  (import "heapscope:memory" "m0" (memory $mem 1))
+  (import {memory_from} (memory $mem 1))
   (import "heapscope:memory" "shadow" (memory $sh {pages} {pages}))
   (func $id (result i32) (local $id i32)
     (local.set $id (i32.load $sh (i32.const {id})))
@@ -909,6 +991,11 @@ mod tests {
     (call $grow (call $id) (i32.const 0) (i64.const 1) (i64.extend_i32_s (local.get $old)) (i32.const 8))
     (call $memory0 (call $id) (i32.const 0) (i32.const 0)
       (i32.mul (memory.size $mem) (i32.const 65536))))
+  (func (export "adapt")
+    (call $stack (i32.const 0) (i32.const 2))
+    (call $append (i32.const {alloc}) (i64.const 0x800) (i64.const 12) (i64.const 0))
+    (i32.store $sh (i32.const {count}) (i32.const 1))
+    (i64.store $sh (i32.const {globals}) (i64.const 0x800)))
   (func (export "trap")
     (call $stack (i32.const 0) (i32.const 1))
     (call $append (i32.const {alloc}) (i64.const 0x1_0500) (i64.const 40) (i64.const 0))
@@ -918,12 +1005,14 @@ mod tests {
     }
 
     /// The hooks as the component imports them, lowered; providers and
-    /// instances of module 0 (`a`) and module 3 (`b`).
+    /// instances of module 0 (`a`) and module 3 (`b`), and of module 5
+    /// (`c`), which imports `a`'s memory as the preview-1 adapter imports
+    /// the program's (its own provider defines its shadow memory only).
     fn component() -> String {
         let pages = cabi::COMPONENT_SHADOW_PAGES;
         let mut parts = Vec::new();
         for (m, tag) in [(0, "a"), (3, "b")] {
-            parts.push(guest(m));
+            parts.push(guest(m, r#""heapscope:memory" "m0""#));
             parts.push(format!(
                 r#"(core module $provider{m} (memory (export "m0") 1) (memory (export "shadow") {pages} {pages}))
   (core instance $p{m} (instantiate $provider{m}))
@@ -945,6 +1034,26 @@ mod tests {
   (func (export "trap-{tag}") (canon lift (core func $g{m} "trap")))"#
             ));
         }
+        parts.push(guest(5, r#""env" "memory""#));
+        parts.push(format!(
+            r#"(core module $provider5 (memory (export "shadow") {pages} {pages}))
+  (core instance $p5 (instantiate $provider5))
+  (alias core export $p5 "shadow" (core memory $shadow5))
+  (core func $register5 (canon lower (func $register) (memory $shadow5)))
+  (core func $memory0_5 (canon lower (func $memory) (memory $m0_0)))
+  (core instance $hooks5
+    (export "register" (func $register5))
+    (export "memory:0" (func $memory0_5))
+    (export "flush" (func $flush))
+    (export "alloc" (func $alloc))
+    (export "grow" (func $grow)))
+  (core instance $env5 (export "memory" (memory $m0_0)))
+  (core instance $g5 (instantiate $guest5
+    (with "heapscope" (instance $hooks5))
+    (with "heapscope:memory" (instance $p5))
+    (with "env" (instance $env5))))
+  (func (export "adapt-c") (canon lift (core func $g5 "adapt")))"#
+        ));
         format!(
             r#"(component
   (import "{iface}" (instance $hooks
@@ -1007,16 +1116,31 @@ mod tests {
                 module: 0,
                 sites: sites("a"),
                 memories: vec![one_page()],
+                imported: 0,
                 instances: 1,
             },
             ModuleLayout {
                 module: 3,
                 sites: sites("b"),
                 memories: vec![one_page()],
+                imported: 0,
+                instances: 1,
+            },
+            ModuleLayout {
+                module: 5,
+                sites: sites("c"),
+                memories: vec![one_page()],
+                imported: 1,
                 instances: 1,
             },
         ]);
-        assert_eq!(plan.sites.sites.len(), 6);
+        assert_eq!(plan.sites.sites.len(), 9);
+        // The adapter-like module defines no memory: two run memories.
+        assert_eq!(plan.memories.len(), 2);
+        assert_eq!(
+            plan.instances,
+            vec![(0, vec![0]), (3, vec![1]), (5, vec![])]
+        );
         let mut host = crate::host::idle_host();
         host.rec = Deferred::new(Recorder::new(plan.sites, None).unwrap());
         host.rec.sync().model.start(&plan.memories);
@@ -1107,14 +1231,16 @@ mod tests {
                 InstanceInfo {
                     id: 1,
                     module: 0,
+                    slot: Some(0),
                     memories: vec![Some(0)],
-                    shared: vec![false],
+                    imported: vec![false],
                 },
                 InstanceInfo {
                     id: 2,
                     module: 3,
+                    slot: Some(1),
                     memories: vec![Some(1)],
-                    shared: vec![false],
+                    imported: vec![false],
                 },
             ]
         );
@@ -1221,5 +1347,90 @@ mod tests {
         // The recorder is back in the store, with every exit block.
         let rec = store.data_mut().rec.sync();
         assert_eq!((rec.model.curr_blocks, rec.model.total_blocks), (7, 9));
+    }
+
+    /// A module that imports another's memory: its events before that
+    /// instance registers are not seen (and said); after, they are that
+    /// memory's, and it is scanned with that instance, its globals roots.
+    #[test]
+    fn an_imported_memory_is_the_defining_instance_s() {
+        let (mut store, instance, memories) = instantiate();
+        call(&mut store, &instance, "adapt-c").unwrap();
+        {
+            let heaps = store.data().components.as_deref().unwrap();
+            assert_eq!(heaps.unrecorded_events, 1);
+            assert_eq!(
+                heaps.notes,
+                ["events in a memory a core module imports from one heapscope does not see (not instrumented) are not recorded"]
+            );
+        }
+        assert_eq!(store.data_mut().rec.sync().model.total_blocks, 0);
+        call(&mut store, &instance, "run-a").unwrap();
+        call(&mut store, &instance, "adapt-c").unwrap();
+        let heaps = store.data().components.as_deref().unwrap();
+        assert_eq!(
+            heaps.instances(),
+            vec![
+                InstanceInfo {
+                    id: 1,
+                    module: 5,
+                    slot: Some(2),
+                    memories: vec![Some(0)],
+                    imported: vec![true],
+                },
+                InstanceInfo {
+                    id: 2,
+                    module: 0,
+                    slot: Some(0),
+                    memories: vec![Some(0)],
+                    imported: vec![false],
+                },
+            ]
+        );
+        assert_eq!(heaps.unrecorded_events, 1);
+        assert!(live(&mut store).contains(&(0x800, 12, 0, v(&["c2", "c0"]))));
+        let layout = ScanLayout {
+            sp_init: None,
+            data_end: 0,
+            memories: &memories[..1],
+        };
+        let found = scan_instances(&mut store, |rec, scan| {
+            let kinds: Vec<(Option<LeakKind>, u64)> = classify_snapshot(
+                rec,
+                &scan.snapshot,
+                &layout,
+                &GraphNames::default(),
+                &[],
+                None,
+            )
+            .unwrap()
+            .leaks
+            .into_iter()
+            .map(|l| (l.kind, l.bytes))
+            .collect();
+            (
+                scan.id,
+                scan.snapshot.globals.clone(),
+                scan.global_indices.clone(),
+                kinds,
+            )
+        });
+        // Only `a` is scanned, with `c`'s global: 0x800 is reachable.
+        assert_eq!(found.len(), 1);
+        let (id, globals, indices, mut kinds) = found.into_iter().next().unwrap();
+        assert_eq!(
+            (id, globals, indices),
+            (2, vec![0x400, 0x800], vec![0, u32::MAX])
+        );
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            [
+                (Some(LeakKind::Definite), 8),
+                (Some(LeakKind::Reachable), 12),
+                (Some(LeakKind::Reachable), 16),
+                (Some(LeakKind::Reachable), 32),
+            ]
+        );
     }
 }

@@ -347,3 +347,122 @@ fn without_plain_the_run_says_nothing_of_the_heap_was_seen() {
     let gated = heapscope_run(&[module.to_str().unwrap(), "--no-trace", "--fail-on-leak"]);
     assert_eq!(code(&gated), 3);
 }
+
+/// A preview-1 command in the text format: it writes its argv and its
+/// environment (each NUL-separated, as WASI hands them over) and then its
+/// stdin to stdout, then the file `data.txt` of its first preopen, and
+/// `ech` to stderr; without the file it says so on stderr and exits 5.
+const ECHO: &str = r#"(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $environ_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_get" (func $environ_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 64) "data.txt")
+  (data (i32.const 80) "\nopen failed\n")
+  (func $write (param $fd i32) (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $fd_write (local.get $fd) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func $copy (param $fd i32) (local $n i32)
+    (loop $more
+      (i32.store (i32.const 0) (i32.const 65536))
+      (i32.store (i32.const 4) (i32.const 65536))
+      (if (call $fd_read (local.get $fd) (i32.const 0) (i32.const 1) (i32.const 8)) (then (return)))
+      (local.set $n (i32.load (i32.const 8)))
+      (if (local.get $n) (then (call $write (i32.const 1) (i32.const 65536) (local.get $n)) (br $more)))))
+  (func (export "_start")
+    (drop (call $args_sizes_get (i32.const 16) (i32.const 20)))
+    (drop (call $args_get (i32.const 1024) (i32.const 4096)))
+    (call $write (i32.const 1) (i32.const 4096) (i32.load (i32.const 20)))
+    (drop (call $environ_sizes_get (i32.const 16) (i32.const 20)))
+    (drop (call $environ_get (i32.const 8192) (i32.const 12288)))
+    (call $write (i32.const 1) (i32.const 12288) (i32.load (i32.const 20)))
+    (call $copy (i32.const 0))
+    (if (call $path_open (i32.const 3) (i32.const 0) (i32.const 64) (i32.const 8) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 24))
+      (then (call $write (i32.const 2) (i32.const 80) (i32.const 13)) (call $proc_exit (i32.const 5))))
+    (call $copy (i32.load (i32.const 24)))
+    (call $write (i32.const 2) (i32.const 4096) (i32.const 3))
+    (call $proc_exit (i32.const 0))))"#;
+
+/// [`ECHO`] adapted to a component with wasmtime 48's preview-1 command
+/// adapter (`wasm-tools component new --adapt`, as samples/build.sh does).
+fn echo_component(dir: &Path) -> std::path::PathBuf {
+    let wasm_tools = common::repo().join("target/wasm-tools");
+    assert!(
+        wasm_tools.exists(),
+        "wasm-tools is missing: run `scripts/setup.sh`"
+    );
+    let core = dir.join("echo.core.wasm");
+    std::fs::write(&core, wat::parse_str(ECHO).unwrap()).unwrap();
+    let component = dir.join("echo.wasm");
+    let adapter = sample("component/wasi_snapshot_preview1.command.wasm");
+    let o = output_within(
+        Command::new(wasm_tools)
+            .args(["component", "new"])
+            .arg(&core)
+            .arg("--adapt")
+            .arg(format!("wasi_snapshot_preview1={}", adapter.display()))
+            .arg("-o")
+            .arg(&component),
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    component
+}
+
+#[test]
+fn argv_environment_stdin_and_preopens_are_wasmtimes() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = echo_component(dir.path());
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("data.txt"), "file contents\n").unwrap();
+    let flags = [
+        "--env",
+        "A=1",
+        "--env",
+        "BB=two",
+        "--dir",
+        &format!("{}::/", data.display()),
+    ];
+    let args = ["x", "y z"];
+    let input = dir.path().join("stdin.txt");
+    std::fs::write(&input, "from stdin\n").unwrap();
+    let run = |mut cmd: Command| {
+        let stdin = std::fs::File::open(&input).unwrap();
+        output_within(&mut cmd, Some(stdin.into()))
+    };
+    let mut ours = heapscope_command();
+    ours.args(["run", "--plain"])
+        .args(flags)
+        .arg(&component)
+        .arg("--")
+        .args(args);
+    let mut theirs = Command::new(reference_wasmtime());
+    theirs.arg("run").args(flags).arg(&component).args(args);
+    let (ours, theirs) = (run(ours), run(theirs));
+    assert_eq!(
+        (code(&ours), stdout(&ours), stderr(&ours)),
+        (code(&theirs), stdout(&theirs), stderr(&theirs))
+    );
+    assert_eq!(
+        (code(&ours), stdout(&ours).as_str(), stderr(&ours).as_str()),
+        (
+            0,
+            "echo.wasm\0x\0y z\0A=1\0BB=two\0from stdin\nfile contents\n",
+            "ech"
+        )
+    );
+    // Without the preopen: proc_exit(5), which WASI 0.2 reports as a
+    // failure: exit 1 under both.
+    let bare = same_as_reference(&[], &component, &[]);
+    assert_eq!(
+        (code(&bare), stdout(&bare).as_str(), stderr(&bare).as_str()),
+        (1, "echo.wasm\0", "\nopen failed\n")
+    );
+}

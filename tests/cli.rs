@@ -197,11 +197,13 @@ fn a_component_is_named_as_one() {
     std::fs::write(&text, "(component)").unwrap();
     let why = "a WebAssembly component (WASI 0.2); heapscope profiles core modules only for now";
     for (m, said) in [(&component, "it is"), (&text, "it is the text of")] {
+        // `run` runs components (tests/components_run.rs); this empty one
+        // is not a command.
         let out = heapscope(["run".as_ref(), m.as_os_str(), "--no-trace".as_ref()]);
         assert_eq!(code(&out), 2, "{}", stderr(&out));
         assert_eq!(
             stderr(&out),
-            format!("error: cannot run `{}`: {said} {why}\n", m.display())
+            format!("error: cannot run `{}`: the component is not a command: it exports no `wasi:cli/run` interface; call one of its functions with --invoke 'NAME(ARGS)' (it exports no function)\n", m.display())
         );
         let out = heapscope([
             "instrument".as_ref(),

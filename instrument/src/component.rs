@@ -43,7 +43,7 @@ use heapscope_trace::abi;
 use heapscope_trace::component_abi as cabi;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
-use wasm_encoder::reencode::{Reencode, ReencodeComponent, component_utils};
+use wasm_encoder::reencode::{component_utils, Reencode, ReencodeComponent};
 use wasmparser::{Encoding, Parser, Payload};
 
 /// An instrumented component and what was done to each of its core modules.
@@ -1470,7 +1470,7 @@ mod tests {
     /// `heapscope:memory`) and changes nothing else, so the re-encoder can
     /// be tested on real components whatever the rewriter does.
     fn contract_shaped(module: &[u8]) -> Result<Vec<u8>, InstrumentError> {
-        use wasm_encoder::reencode::{Error, Reencode, utils};
+        use wasm_encoder::reencode::{utils, Error, Reencode};
         use wasm_encoder::{EntityType, ValType};
         struct Shape {
             func_imports: u32,
@@ -1696,15 +1696,108 @@ mod tests {
         );
     }
 
+    /// The wiring runs: wasmtime instantiates the output with the hooks
+    /// instance defined by the host, and `register` and `memory:0` hand the
+    /// host the shadow memory and memory 0 (18 pages and 1 page, with the
+    /// bytes the module wrote in each).
+    #[test]
+    fn wasmtime_runs_the_wiring_and_the_host_sees_each_memory() {
+        use wasmtime::component::{Component, Linker, WasmList};
+        const ORIGINAL: &str = r#"
+            (component
+              (core module $m
+                (memory (export "memory") 1)
+                (func (export "run") (result i32) i32.const 0))
+              (core instance $i (instantiate $m))
+              (func (export "run") (result u32) (canon lift (core func $i "run"))))"#;
+        let instrumented = format!(
+            r#"(module
+                 {} {}
+                 (import "heapscope:memory" "m0" (memory 1))
+                 {}
+                 (export "memory" (memory 0))
+                 (func (export "run") (result i32) (local $id i32)
+                   (i32.store8 0 (i32.const 5) (i32.const 42))
+                   (i32.store8 1 (i32.const 9) (i32.const 77))
+                   (local.set $id (call 0 (i32.const 3) (i32.const 0) (i32.const {})))
+                   (call 1 (local.get $id) (i32.const 0) (i32.const 0) (i32.const 65536))
+                   (local.get $id)))"#,
+            hook("register"),
+            hook("memory:0"),
+            shadow(),
+            cabi::SHADOW_LEN
+        );
+        let bytes = wat::parse_str(ORIGINAL).unwrap();
+        let opts = Options {
+            validate: true,
+            ..Default::default()
+        };
+        let out =
+            instrument_component_with(&bytes, &opts, &fake(vec![Some(instrumented)])).unwrap();
+
+        type Seen = Vec<(String, u32, usize, u8)>;
+        let engine = wasmtime::Engine::default();
+        let component = Component::new(&engine, &out.wasm).unwrap();
+        let mut linker = Linker::<Seen>::new(&engine);
+        let mut hooks = linker.instance(cabi::HOOKS_INTERFACE).unwrap();
+        hooks
+            .func_wrap(
+                "register",
+                |mut cx: wasmtime::StoreContextMut<'_, Seen>,
+                 (module, shadow): (u32, WasmList<u8>)| {
+                    let b = shadow.as_le_slice(&cx);
+                    let row = ("register".to_string(), module, b.len(), b[9]);
+                    cx.data_mut().push(row);
+                    Ok((11u32,))
+                },
+            )
+            .unwrap();
+        hooks
+            .func_wrap(
+                "memory",
+                |mut cx: wasmtime::StoreContextMut<'_, Seen>,
+                 (id, index, mem): (u32, u32, WasmList<u8>)| {
+                    let b = mem.as_le_slice(&cx);
+                    let row = (format!("memory:{index}"), id, b.len(), b[5]);
+                    cx.data_mut().push(row);
+                    Ok(())
+                },
+            )
+            .unwrap();
+        hooks.func_wrap("flush", |_, (_,): (u32,)| Ok(())).unwrap();
+        for name in ["alloc", "realloc"] {
+            hooks
+                .func_wrap(name, |_, _: (u32, i32, i64, i64, i64, i32)| Ok(()))
+                .unwrap();
+        }
+        hooks
+            .func_wrap("free", |_, _: (u32, i32, i64, i32)| Ok(()))
+            .unwrap();
+        hooks
+            .func_wrap("grow", |_, _: (u32, i32, i64, i64, i32)| Ok(()))
+            .unwrap();
+        let mut store = wasmtime::Store::new(&engine, Seen::new());
+        let instance = linker.instantiate(&mut store, &component).unwrap();
+        let run = instance
+            .get_typed_func::<(), (u32,)>(&mut store, "run")
+            .unwrap();
+        assert_eq!(run.call(&mut store, ()).unwrap(), (11,));
+        assert_eq!(
+            store.data(),
+            &[
+                ("register".to_string(), 3, cabi::SHADOW_LEN as usize, 77),
+                ("memory:0".to_string(), 11, 65536, 42),
+            ]
+        );
+    }
+
     #[test]
     fn the_hooks_wit_has_the_contracts_functions() {
         let funcs = hooks_wit_funcs();
         let names: Vec<&str> = funcs.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
-            [
-                "register", "memory", "flush", "alloc", "realloc", "free", "grow"
-            ]
+            ["register", "memory", "flush", "alloc", "realloc", "free", "grow"]
         );
         assert_eq!(funcs[0].params.len(), 2);
         assert_eq!(funcs[0].params[1].1, WitType::ListU8);

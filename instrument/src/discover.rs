@@ -14,6 +14,7 @@ pub use names::{demangle, looked_for};
 pub(crate) use names::{is_global_alloc, is_rust_shim};
 use names::{
     role_for_assemblyscript, role_for_demangled, role_for_name, role_for_wrap, wrapped_names,
+    CABI_REALLOC_NAMES,
 };
 pub use shape::{shape, Shape};
 use shims::derive_from_shims;
@@ -225,6 +226,22 @@ pub fn discover(
                         skipped,
                     );
                 }
+            }
+        }
+    }
+    // The canonical ABI's allocators: every export of one of their names
+    // (the preview-1 adapter has two), not only the first.
+    for e in module.exports.iter() {
+        if let ExportItem::Function(id) = e.item {
+            if CABI_REALLOC_NAMES.contains(&e.name.as_str()) {
+                push(
+                    &mut found,
+                    AllocFn::CabiRealloc,
+                    id,
+                    e.name.clone(),
+                    FoundBy::Export,
+                    skipped,
+                );
             }
         }
     }

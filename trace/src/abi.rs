@@ -389,11 +389,17 @@ pub enum AllocFn {
     /// rustc inlined into the code that frees, hooked where that code
     /// starts, found through DWARF
     InlinedDealloc = 32,
+    /// The canonical ABI's allocator, `cabi_realloc(old_ptr, old_size,
+    /// align, new_size) -> ptr`, exported by a core module inside a
+    /// component (and the preview-1 adapter's `cabi_import_realloc` and
+    /// `cabi_export_realloc`): the host or another component calls it to
+    /// lower strings, lists and records into the module's memory
+    CabiRealloc = 33,
 }
 
 impl AllocFn {
     /// Every role with a number, in numbering order.
-    pub const ALL: [AllocFn; 32] = [
+    pub const ALL: [AllocFn; 33] = [
         AllocFn::Malloc,
         AllocFn::Calloc,
         AllocFn::Realloc,
@@ -426,6 +432,7 @@ impl AllocFn {
         AllocFn::DlMemalign,
         AllocFn::AsRealloc,
         AllocFn::InlinedDealloc,
+        AllocFn::CabiRealloc,
     ];
 
     /// The role with this number, or [`AllocFn::Unknown`].
@@ -472,6 +479,7 @@ impl AllocFn {
             AllocFn::DlMemalign => "dlmalloc::memalign",
             AllocFn::AsRealloc => "__realloc",
             AllocFn::InlinedDealloc => "dealloc (inlined)",
+            AllocFn::CabiRealloc => "cabi_realloc",
         }
     }
 
@@ -482,7 +490,7 @@ impl AllocFn {
             Free | RustDealloc | CxxDelete | AsFree | WbgFree | GlobalDealloc | DlFree
             | InlinedDealloc => HOOK_FREE,
             Realloc | RustRealloc | AsRenew | AsRealloc | WbgRealloc | GlobalRealloc
-            | DlRealloc => HOOK_REALLOC,
+            | DlRealloc | CabiRealloc => HOOK_REALLOC,
             _ => HOOK_ALLOC,
         }
     }
@@ -893,6 +901,22 @@ mod tests {
         assert_eq!(k, 0x302);
         assert_eq!(unpack_kind(k), (AllocFn::Calloc, 3));
         assert_eq!(unpack_kind(0xff), (AllocFn::Unknown, 0));
+    }
+
+    #[test]
+    fn roles_are_numbered_in_order_and_the_canonical_abi_reallocates() {
+        for (i, r) in AllocFn::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i + 1, "{r:?}");
+            assert_eq!(AllocFn::from_u8(*r as u8), *r);
+        }
+        assert_eq!(AllocFn::CabiRealloc as u8, 33);
+        assert_eq!(AllocFn::CabiRealloc.name(), "cabi_realloc");
+        assert_eq!(AllocFn::CabiRealloc.hook(), HOOK_REALLOC);
+        assert_eq!(
+            unpack_kind(pack_kind(AllocFn::CabiRealloc, 2)),
+            (AllocFn::CabiRealloc, 2)
+        );
+        assert_eq!(AllocFn::from_u8(34), AllocFn::Unknown);
     }
 
     #[test]

@@ -149,6 +149,18 @@ pub const HEADER_HAS_STACK_POINTER: u32 = HEADER_BASE + 32;
 /// Header: the number of mirrored global slots that follow (`u32`): the
 /// module's global count, at most [`MAX_MIRRORED_GLOBALS`].
 pub const HEADER_GLOBAL_COUNT: u32 = HEADER_BASE + 36;
+/// Header: events the guest could not hand over (`u32`, counted up, never
+/// reset): `cabi_realloc` and `cabi_post_*` run with the canonical ABI's
+/// `may_leave` cleared, so there the guest may call no hook; it still
+/// appends their events to the buffer (whose last [`NO_LEAVE_RESERVE`]
+/// bytes are kept for them), and counts here a record that does not fit
+/// even so. Growth there is reported (with an empty stack) at the next
+/// event or export call instead.
+pub const HEADER_LOST_EVENTS: u32 = HEADER_BASE + 40;
+/// Bytes at the end of the event buffer only `cabi_realloc` and
+/// `cabi_post_*` write into (see [`HEADER_LOST_EVENTS`]): elsewhere the
+/// guest flushes when a record would reach into them.
+pub const NO_LEAVE_RESERVE: u32 = 4096;
 /// Header: the globals' mirror, 8 bytes per global index of the original
 /// module (little-endian; an `i32` zero-extended). Mutable `i32`/`i64`
 /// globals are written with every `global.set`; immutable ones once, at
@@ -166,7 +178,7 @@ mod tests {
     fn header_fits_its_page() {
         assert_eq!(HEADER_BASE, 17 * 65536);
         assert_eq!(SHADOW_LEN, 18 * 65536);
-        assert!(HEADER_GLOBALS + MAX_MIRRORED_GLOBALS * 8 <= SHADOW_LEN);
+        const { assert!(HEADER_GLOBALS + MAX_MIRRORED_GLOBALS * 8 <= SHADOW_LEN) };
         assert_eq!(core_hook_params("alloc").unwrap().len(), 6);
         assert_eq!(core_hook_params("memory:3").unwrap().len(), 4);
         assert_eq!(core_hook_params("flush").unwrap().len(), 1);

@@ -27,9 +27,10 @@ pub fn looked_for() -> String {
     .map(|r| r.name())
     .collect();
     format!(
-        "{}, {}, C++ operator new/delete, AssemblyScript __new/__renew/__alloc/__free (and its runtime's ~lib/rt/tlsf/__alloc...), wasm-bindgen __wbindgen_malloc/__wbindgen_free/__wbindgen_realloc",
+        "{}, {}, C++ operator new/delete, AssemblyScript __new/__renew/__alloc/__free (and its runtime's ~lib/rt/tlsf/__alloc...), wasm-bindgen __wbindgen_malloc/__wbindgen_free/__wbindgen_realloc, the canonical ABI's {}",
         c.join("/"),
-        rust.join("/")
+        rust.join("/"),
+        CABI_REALLOC_NAMES.join("/")
     )
 }
 
@@ -70,9 +71,16 @@ pub(super) fn role_for_name(name: &str) -> Option<AllocFn> {
         "__wbindgen_malloc" => WbgMalloc,
         "__wbindgen_free" => WbgFree,
         "__wbindgen_realloc" => WbgRealloc,
+        n if CABI_REALLOC_NAMES.contains(&n) => CabiRealloc,
         _ => return None,
     })
 }
+
+/// The names of the canonical ABI's allocator: a component's core module
+/// exports `cabi_realloc`; the preview-1 adapter exports one for the
+/// imports it calls and one for its exports. Every one of them is hooked.
+pub(super) const CABI_REALLOC_NAMES: [&str; 3] =
+    ["cabi_realloc", "cabi_import_realloc", "cabi_export_realloc"];
 
 /// The role of `__wrap_X`, the function the linker's `--wrap=X` sends
 /// every call of the allocator function X to (`__wrap_malloc`,

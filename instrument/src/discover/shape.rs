@@ -74,6 +74,10 @@ pub fn shape(role: AllocFn, params: &[ValType], results: &[ValType], p: ValType)
         Realloc | AsRenew | AsRealloc if params == [p, p] && returns_p => {
             Some(Shape::Realloc { ptr: 0, size: 1 })
         }
+        // cabi_realloc(old_ptr, old_size, align, new_size)
+        CabiRealloc if params == [p, p, p, p] && returns_p => {
+            Some(Shape::Realloc { ptr: 0, size: 3 })
+        }
         RustRealloc if params == [p, p, p, p] && returns_p => {
             Some(Shape::Realloc { ptr: 0, size: 3 })
         }

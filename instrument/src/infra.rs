@@ -5,6 +5,7 @@
 //! [`abi::EventRecord`]; `heapscope:grow:N`; `heapscope:resize_heap`).
 
 use heapscope_trace::abi;
+use heapscope_trace::component_abi as cabi;
 use walrus::ir::{BinaryOp, LoadKind, MemArg, StoreKind, UnaryOp, Value};
 use walrus::{
     ConstExpr, FunctionBuilder, FunctionId, GlobalId, InstrSeqBuilder, LocalId, MemoryId, Module,
@@ -25,50 +26,328 @@ pub(crate) struct Infra {
     /// buffer, or calls the synchronous hook of its tag.
     pub record: FunctionId,
     /// The event buffer's write position and capacity.
-    events: GlobalId,
+    events: Pos,
     cap: GlobalId,
+    /// In component mode: what the component's hooks need.
+    pub comp: Option<Comp>,
+}
+
+/// Where the event buffer's write position lives: a global the host reads
+/// through its export (core mode), or the header page of the shadow memory
+/// (component mode, [`cabi::HEADER_EVENTS_POS`]).
+#[derive(Clone, Copy)]
+enum Pos {
+    Global(GlobalId),
+    Header,
+}
+
+impl Pos {
+    fn get(self, b: &mut InstrSeqBuilder, shadow: MemoryId) {
+        match self {
+            Pos::Global(g) => {
+                b.global_get(g);
+            }
+            Pos::Header => header_load(b, shadow, cabi::HEADER_EVENTS_POS),
+        }
+    }
+
+    /// Set the position to the value `value` pushes.
+    fn set(
+        self,
+        b: &mut InstrSeqBuilder,
+        shadow: MemoryId,
+        value: impl FnOnce(&mut InstrSeqBuilder),
+    ) {
+        match self {
+            Pos::Global(g) => {
+                value(b);
+                b.global_set(g);
+            }
+            Pos::Header => {
+                b.i32_const(0);
+                value(b);
+                b.store(
+                    shadow,
+                    StoreKind::I32 { atomic: false },
+                    header_arg(cabi::HEADER_EVENTS_POS),
+                );
+            }
+        }
+    }
+}
+
+/// What a module instrumented for a component is given to work with (see
+/// `trace::component_abi`).
+pub(crate) struct CompSetup {
+    /// [`crate::ComponentMode::module_id`].
+    pub module_id: u32,
+    /// The module's memories in index order (defined ones become imports).
+    pub memories: Vec<MemoryId>,
+    /// The module's `i32`/`i64` globals with their index: mirrored in the
+    /// header.
+    pub globals: Vec<(u32, GlobalId, ValType)>,
+    /// How many globals the module has (the header's count).
+    pub global_count: u32,
+    /// The C stack pointer and the global keeping its lowest value.
+    pub stack: Option<(GlobalId, GlobalId)>,
+}
+
+/// The component mode's part of [`Infra`].
+pub(crate) struct Comp {
+    /// Nonzero when the module has to register, or has growth to report,
+    /// before its next hook call ([`Comp::attend`] does it).
+    pub attention: GlobalId,
+    /// How many `cabi_realloc` / `cabi_post_*` calls are running: no hook
+    /// may be called then (the canonical ABI's `may_leave` is cleared).
+    pub no_leave: GlobalId,
+    /// `heapscope:attend()`: registers, reports growth made while no hook
+    /// could be called; does nothing while `no_leave`.
+    pub attend: FunctionId,
+    /// `memory:N`, per memory.
+    pub memory_hooks: Vec<FunctionId>,
+    /// Per memory: the size in pages before its first growth while no hook
+    /// could be called (-1: none), and the delta of a failed one plus one
+    /// (0: none).
+    pub pending: Vec<(GlobalId, GlobalId)>,
+}
+
+/// The memarg of an `i32` at a header field (the address pushed is 0).
+fn header_arg(field: u32) -> MemArg {
+    MemArg {
+        align: 4,
+        offset: field.into(),
+    }
+}
+
+/// Push the `u32` header field `field`.
+fn header_load(b: &mut InstrSeqBuilder, shadow: MemoryId, field: u32) {
+    b.i32_const(0).load(
+        shadow,
+        LoadKind::I32 { atomic: false },
+        MemArg {
+            align: 4,
+            offset: field.into(),
+        },
+    );
+}
+
+/// Store the `i32` that `value` pushes at header field `field`.
+fn header_store(
+    b: &mut InstrSeqBuilder,
+    shadow: MemoryId,
+    field: u32,
+    value: impl FnOnce(&mut InstrSeqBuilder),
+) {
+    b.i32_const(0);
+    value(b);
+    b.store(
+        shadow,
+        StoreKind::I32 { atomic: false },
+        MemArg {
+            align: 4,
+            offset: field.into(),
+        },
+    );
+}
+
+/// Store global `g` (an `i32` zero-extended, or an `i64`) as a `u64` at
+/// header field `field`.
+fn header_store_u64(
+    b: &mut InstrSeqBuilder,
+    shadow: MemoryId,
+    field: u32,
+    g: GlobalId,
+    ty: ValType,
+) {
+    b.i32_const(0).global_get(g);
+    if ty == ValType::I32 {
+        b.unop(UnaryOp::I64ExtendUI32);
+    }
+    b.store(
+        shadow,
+        StoreKind::I64 { atomic: false },
+        MemArg {
+            align: 8,
+            offset: field.into(),
+        },
+    );
+}
+
+impl Infra {
+    /// Push the instance id the host gave at registration.
+    pub fn push_id(&self, b: &mut InstrSeqBuilder) {
+        header_load(b, self.shadow, cabi::HEADER_INSTANCE_ID);
+    }
+
+    /// Copy the shadow stack pointer into the header, as the host reads it
+    /// at a hook call.
+    pub fn mirror_sp(&self, b: &mut InstrSeqBuilder) {
+        let sp = self.sp;
+        header_store(b, self.shadow, cabi::HEADER_SHADOW_SP, |b| {
+            b.global_get(sp);
+        });
+    }
+
+    /// Component mode: `if attention { attend() }`.
+    pub fn attend_if_needed(&self, b: &mut InstrSeqBuilder) {
+        if let Some(c) = &self.comp {
+            let attend = c.attend;
+            b.global_get(c.attention).if_else(
+                None,
+                |t| {
+                    t.call(attend);
+                },
+                |_| {},
+            );
+        }
+    }
 }
 
 impl Infra {
     /// Add the shadow memory, its globals, the hook imports and the record
-    /// helper to `module`.
-    pub fn add(module: &mut Module) -> Infra {
-        let shadow = module.memories.add_local(
-            false,
-            false,
-            abi::SHADOW_PAGES + abi::EVENT_PAGES,
-            Some(abi::SHADOW_PAGES + abi::EVENT_PAGES),
-            None,
-        );
-        module.exports.add(abi::SHADOW_MEMORY_EXPORT, shadow);
+    /// helper to `module`. With `comp`, as `trace::component_abi` says:
+    /// the module's defined memories and the shadow memory become imports,
+    /// the hooks take the instance id first, and the state the host reads
+    /// lives in the shadow memory's header page.
+    pub fn add(module: &mut Module, comp: Option<CompSetup>) -> Infra {
+        let shadow = match &comp {
+            None => {
+                let shadow = module.memories.add_local(
+                    false,
+                    false,
+                    abi::SHADOW_PAGES + abi::EVENT_PAGES,
+                    Some(abi::SHADOW_PAGES + abi::EVENT_PAGES),
+                    None,
+                );
+                module.exports.add(abi::SHADOW_MEMORY_EXPORT, shadow);
+                shadow
+            }
+            Some(c) => {
+                // Defined memories become imports from the provider, in
+                // index order after the module's own imports: each keeps
+                // its index, its limits and its active data segments.
+                for (i, &m) in c.memories.iter().enumerate() {
+                    if module.memories.get(m).import.is_none() {
+                        let name = cabi::provider_memory_name(i as u32);
+                        let import = module.imports.add(cabi::MEMORY_MODULE, &name, m);
+                        module.memories.get_mut(m).import = Some(import);
+                    }
+                }
+                module
+                    .add_import_memory(
+                        cabi::MEMORY_MODULE,
+                        cabi::SHADOW_IMPORT,
+                        false,
+                        false,
+                        cabi::COMPONENT_SHADOW_PAGES,
+                        Some(cabi::COMPONENT_SHADOW_PAGES),
+                        None,
+                    )
+                    .0
+            }
+        };
+        if comp.is_some() {
+            // The provider's shadow memory starts zeroed: an active data
+            // segment starts the buffer's position at its base (before
+            // any start function runs).
+            let data = module.data.add(
+                walrus::DataKind::Active {
+                    memory: shadow,
+                    offset: ConstExpr::Value(Value::I32(cabi::HEADER_EVENTS_POS as i32)),
+                },
+                abi::EVENT_BASE.to_le_bytes().to_vec(),
+            );
+            module.memories.get_mut(shadow).data_segments.insert(data);
+        }
         let zero = ConstExpr::Value(Value::I32(0));
         let sp = module
             .globals
             .add_local(ValType::I32, true, false, zero.clone());
         let nest = module.globals.add_local(ValType::I32, true, false, zero);
         module.globals.get_mut(sp).name = Some("heapscope:sp".into());
-        module.exports.add(abi::SHADOW_SP_EXPORT, sp);
+        if comp.is_none() {
+            module.exports.add(abi::SHADOW_SP_EXPORT, sp);
+        }
         module.globals.get_mut(nest).name = Some("heapscope:nest".into());
-        let hook_alloc = import_hook(module, abi::HOOK_ALLOC);
-        let hook_free = import_hook(module, abi::HOOK_FREE);
-        let hook_realloc = import_hook(module, abi::HOOK_REALLOC);
-        let hook_grow = import_hook(module, abi::HOOK_GROW);
-        let hook_flush = import_hook(module, abi::HOOK_FLUSH);
-        let (record, events, cap) = record_helper(
-            module,
-            shadow,
-            [hook_alloc, hook_free, hook_realloc],
-            hook_flush,
-        );
-        Infra {
+        let with_id = comp.is_some();
+        let hook_alloc = import_hook(module, abi::HOOK_ALLOC, with_id);
+        let hook_free = import_hook(module, abi::HOOK_FREE, with_id);
+        let hook_realloc = import_hook(module, abi::HOOK_REALLOC, with_id);
+        let hook_grow = import_hook(module, abi::HOOK_GROW, with_id);
+        let hook_flush = import_hook(module, abi::HOOK_FLUSH, with_id);
+        let mut infra = Infra {
             sp,
             nest,
             shadow,
             hook_grow,
-            record,
-            events,
-            cap,
-        }
+            record: hook_flush,
+            events: Pos::Header,
+            cap: sp,
+            comp: None,
+        };
+        let Some(c) = comp else {
+            let (record, events, cap) = record_helper(
+                module,
+                &infra,
+                [hook_alloc, hook_free, hook_realloc],
+                hook_flush,
+            );
+            infra.record = record;
+            infra.events = events;
+            infra.cap = cap;
+            return infra;
+        };
+        let register = import_hook(module, cabi::HOOK_REGISTER, true);
+        let memory_hooks: Vec<FunctionId> = (0..c.memories.len())
+            .map(|i| import_hook(module, &format!("{}{i}", cabi::HOOK_MEMORY_PREFIX), true))
+            .collect();
+        let mut flag = |name: &str, init: i32| {
+            let g = module.globals.add_local(
+                ValType::I32,
+                true,
+                false,
+                ConstExpr::Value(Value::I32(init)),
+            );
+            module.globals.get_mut(g).name = Some(name.into());
+            g
+        };
+        let attention = flag("heapscope:attention", 1);
+        let no_leave = flag("heapscope:no_leave", 0);
+        let pending: Vec<(GlobalId, GlobalId)> = (0..c.memories.len())
+            .map(|i| {
+                (
+                    flag(&format!("heapscope:grown_from:{i}"), -1),
+                    flag(&format!("heapscope:grow_failed:{i}"), 0),
+                )
+            })
+            .collect();
+        let attend = attend_helper(
+            module,
+            &infra,
+            &c,
+            register,
+            &memory_hooks,
+            &pending,
+            attention,
+            no_leave,
+        );
+        infra.comp = Some(Comp {
+            attention,
+            no_leave,
+            attend,
+            memory_hooks,
+            pending,
+        });
+        let (record, events, cap) = record_helper(
+            module,
+            &infra,
+            [hook_alloc, hook_free, hook_realloc],
+            hook_flush,
+        );
+        infra.record = record;
+        infra.events = events;
+        infra.cap = cap;
+        infra
     }
 
     /// The locals an allocator wrapper reports its events with
@@ -93,6 +372,9 @@ impl Infra {
     /// flushes or calls the synchronous hook.
     pub fn report(&self, b: &mut InstrSeqBuilder, tag_kind: u32, l: &ReportLocals) {
         b.local_set(l.c).local_set(l.b).local_set(l.a);
+        // Component mode: register first (and report growth made where no
+        // hook could be called), when there is any to do.
+        self.attend_if_needed(b);
         b.i32_const(tag_kind as i32).local_set(l.tag);
         let r = Record {
             shadow: self.shadow,
@@ -165,16 +447,18 @@ pub(crate) fn export_for_leak_scan(
 /// ([`abi::STACK_LOW_EXPORT`]): after every `global.set` of `sp`,
 /// `low = min(low, sp)`. The leak scan leaves out the stack between it and
 /// the pointer's value at exit (dead frames), whatever the stack's size.
-pub(crate) fn track_stack_low(module: &mut Module, sp: GlobalId) {
+pub(crate) fn track_stack_low(module: &mut Module, sp: GlobalId, export: bool) -> Option<GlobalId> {
     use walrus::ir::{Binop, GlobalGet, GlobalSet, Instr, InstrSeq, Select, VisitorMut};
     let global = module.globals.get(sp);
     let (ty, init) = match (&global.kind, global.ty) {
         (walrus::GlobalKind::Local(init), ty @ (ValType::I32 | ValType::I64)) => (ty, init.clone()),
-        _ => return,
+        _ => return None,
     };
     let low = module.globals.add_local(ty, true, false, init);
     module.globals.get_mut(low).name = Some("heapscope:stack_low".into());
-    module.exports.add(abi::STACK_LOW_EXPORT, low);
+    if export {
+        module.exports.add(abi::STACK_LOW_EXPORT, low);
+    }
     let lt = if ty == ValType::I64 {
         BinaryOp::I64LtU
     } else {
@@ -221,19 +505,205 @@ pub(crate) fn track_stack_low(module: &mut Module, sp: GlobalId) {
         let entry = f.1.entry_block();
         walrus::ir::dfs_pre_order_mut(&mut track, f.1, entry);
     }
+    Some(low)
 }
 
-/// Import hook `name` with the parameters [`abi::hook_params`] gives.
-fn import_hook(module: &mut Module, name: &str) -> FunctionId {
-    let params: Vec<ValType> = abi::hook_params(name)
-        .expect("a hook of the ABI")
+/// Component mode: after every `global.set` of a global in `mirrors`,
+/// store its value (as a `u64`) at each of its header fields, so that the
+/// host reads the globals the leak scan needs from the shadow memory.
+pub(crate) fn mirror_globals(
+    module: &mut Module,
+    shadow: MemoryId,
+    mirrors: &rustc_hash::FxHashMap<GlobalId, (ValType, Vec<u32>)>,
+) {
+    use rayon::prelude::*;
+    use walrus::ir::{self, Instr, InstrLocId};
+    module.funcs.par_iter_local_mut().for_each(|(_, f)| {
+        let mut stack = vec![f.entry_block()];
+        while let Some(seq) = stack.pop() {
+            let mut found = false;
+            for (instr, _) in &f.block(seq).instrs {
+                match instr {
+                    Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => {
+                        stack.push(*seq)
+                    }
+                    Instr::IfElse(ir::IfElse {
+                        consequent,
+                        alternative,
+                    }) => stack.extend([*consequent, *alternative]),
+                    Instr::TryTable(t) => stack.push(t.seq),
+                    Instr::Try(t) => {
+                        stack.push(t.seq);
+                        for c in &t.catches {
+                            if let ir::LegacyCatch::Catch { handler, .. }
+                            | ir::LegacyCatch::CatchAll { handler } = c
+                            {
+                                stack.push(*handler);
+                            }
+                        }
+                    }
+                    Instr::GlobalSet(g) if mirrors.contains_key(&g.global) => found = true,
+                    _ => {}
+                }
+            }
+            if !found {
+                continue;
+            }
+            let old = std::mem::take(&mut f.block_mut(seq).instrs);
+            let mut new = Vec::with_capacity(old.len() + 8);
+            for (instr, loc) in old {
+                let mirrored = match &instr {
+                    Instr::GlobalSet(g) => mirrors.get(&g.global).map(|m| (g.global, m)),
+                    _ => None,
+                };
+                new.push((instr, loc));
+                let Some((global, (ty, fields))) = mirrored else {
+                    continue;
+                };
+                let d = InstrLocId::default;
+                for &field in fields {
+                    new.push((
+                        Instr::Const(ir::Const {
+                            value: Value::I32(0),
+                        }),
+                        d(),
+                    ));
+                    new.push((Instr::GlobalGet(ir::GlobalGet { global }), d()));
+                    if *ty == ValType::I32 {
+                        new.push((
+                            Instr::Unop(ir::Unop {
+                                op: UnaryOp::I64ExtendUI32,
+                            }),
+                            d(),
+                        ));
+                    }
+                    new.push((
+                        Instr::Store(ir::Store {
+                            memory: shadow,
+                            kind: StoreKind::I64 { atomic: false },
+                            arg: MemArg {
+                                align: 8,
+                                offset: field.into(),
+                            },
+                        }),
+                        d(),
+                    ));
+                }
+            }
+            f.block_mut(seq).instrs = new;
+        }
+    });
+}
+
+/// Whether the canonical ABI calls the export `name` with `may_leave`
+/// cleared (`cabi_realloc` and the adapter's two, `cabi_post_*`): no hook
+/// may be called while it runs.
+pub(crate) fn is_no_leave_export(name: &str) -> bool {
+    matches!(
+        name,
+        "cabi_realloc" | "cabi_import_realloc" | "cabi_export_realloc"
+    ) || name.starts_with("cabi_post_")
+}
+
+/// Component mode: every exported function is called through a wrapper
+/// that keeps the header's export depth ([`cabi::HEADER_DEPTH`]), resets
+/// the shadow stack pointer when entered at depth 0 (the host's call,
+/// what the core host does itself before each call), mirrors it, and
+/// registers the module on its first call. The wrappers of the
+/// canonical ABI's `cabi_realloc` and `cabi_post_*` instead mark that no
+/// hook may be called while they run, and open the buffer's reserve.
+pub(crate) fn wrap_exports(module: &mut Module, infra: &Infra) {
+    let Some(c) = &infra.comp else {
+        return;
+    };
+    let exports: Vec<(walrus::ExportId, String, FunctionId)> = module
+        .exports
+        .iter()
+        .filter_map(|e| match e.item {
+            walrus::ExportItem::Function(f) => Some((e.id(), e.name.clone(), f)),
+            _ => None,
+        })
+        .collect();
+    let shadow = infra.shadow;
+    for (export, name, f) in exports {
+        let ty = module.types.get(module.funcs.get(f).ty()).clone();
+        let (params, results) = (ty.params().to_vec(), ty.results().to_vec());
+        let mut b = FunctionBuilder::new(&mut module.types, &params, &results);
+        b.name(format!("heapscope:export:{name}"));
+        let args: Vec<LocalId> = params.iter().map(|t| module.locals.add(*t)).collect();
+        let depth = module.locals.add(ValType::I32);
+        let no_leave = is_no_leave_export(&name);
+        let mut body = b.func_body();
+        header_load(&mut body, shadow, cabi::HEADER_DEPTH);
+        body.local_tee(depth).unop(UnaryOp::I32Eqz).if_else(
+            None,
+            |t| {
+                t.i32_const(0).global_set(infra.sp);
+            },
+            |_| {},
+        );
+        header_store(&mut body, shadow, cabi::HEADER_DEPTH, |v| {
+            v.local_get(depth).i32_const(1).binop(BinaryOp::I32Add);
+        });
+        infra.mirror_sp(&mut body);
+        if no_leave {
+            body.global_get(c.no_leave)
+                .i32_const(1)
+                .binop(BinaryOp::I32Add)
+                .global_set(c.no_leave);
+            body.i32_const(abi::EVENT_BYTES as i32)
+                .global_set(infra.cap);
+        } else {
+            infra.attend_if_needed(&mut body);
+        }
+        for &a in &args {
+            body.local_get(a);
+        }
+        body.call(f);
+        if no_leave {
+            body.global_get(c.no_leave)
+                .i32_const(1)
+                .binop(BinaryOp::I32Sub)
+                .global_set(c.no_leave);
+            body.global_get(c.no_leave).unop(UnaryOp::I32Eqz).if_else(
+                None,
+                |t| {
+                    t.i32_const((abi::EVENT_BYTES - cabi::NO_LEAVE_RESERVE) as i32)
+                        .global_set(infra.cap);
+                },
+                |_| {},
+            );
+        }
+        header_store(&mut body, shadow, cabi::HEADER_DEPTH, |v| {
+            v.local_get(depth);
+        });
+        let wrapper = b.finish(args, &mut module.funcs);
+        module.exports.get_mut(export).item = walrus::ExportItem::Function(wrapper);
+    }
+}
+
+/// Import hook `name` with the parameters [`abi::hook_params`] gives, or
+/// with `with_id` those of [`cabi::core_hook_params`] (the instance id
+/// first; `register` returns the id).
+fn import_hook(module: &mut Module, name: &str, with_id: bool) -> FunctionId {
+    let params = if with_id {
+        cabi::core_hook_params(name).expect("a hook of the component ABI")
+    } else {
+        abi::hook_params(name).expect("a hook of the ABI").to_vec()
+    };
+    let params: Vec<ValType> = params
         .iter()
         .map(|p| match p {
             abi::HookParam::I32 => ValType::I32,
             abi::HookParam::I64 => ValType::I64,
         })
         .collect();
-    let ty = standalone_type(module, &params);
+    let results: &[ValType] = if with_id && name == cabi::HOOK_REGISTER {
+        &[ValType::I32]
+    } else {
+        &[]
+    };
+    let ty = standalone_type(module, &params, results);
     let (f, _) = module.add_import_func(abi::IMPORT_MODULE, name, ty);
     module.funcs.get_mut(f).name = Some(format!("{}:{name}", abi::IMPORT_MODULE));
     f
@@ -244,8 +714,8 @@ fn import_hook(module: &mut Module, name: &str) -> FunctionId {
 /// host's type exactly, and a `(func)` inside a rec group with other types
 /// is a different type from a lone `(func)` (GC's iso-recursive types), so
 /// reusing it made the instrumented module fail to instantiate.
-fn standalone_type(module: &mut Module, params: &[ValType]) -> walrus::TypeId {
-    let ty = module.types.add(params, &[]);
+fn standalone_type(module: &mut Module, params: &[ValType], results: &[ValType]) -> walrus::TypeId {
+    let ty = module.types.add(params, results);
     let alone = module
         .types
         .rec_group_for_type(ty)
@@ -255,7 +725,7 @@ fn standalone_type(module: &mut Module, params: &[ValType]) -> walrus::TypeId {
     }
     let func = walrus::CompositeType::Function(walrus::FunctionType::new(
         params.to_vec().into_boxed_slice(),
-        Box::new([]),
+        results.to_vec().into_boxed_slice(),
     ));
     module.types.add_rec_group(1, |_| vec![(func, true, None)])[0]
 }
@@ -273,7 +743,7 @@ pub(crate) fn get_u64(b: &mut InstrSeqBuilder, local: LocalId, ty: ValType) {
 struct Record {
     shadow: MemoryId,
     /// The buffer's write position and capacity.
-    events: GlobalId,
+    events: Pos,
     cap: GlobalId,
     /// The parameters: tag and kind, a, b, c, the stack's length.
     tag: LocalId,
@@ -297,7 +767,7 @@ impl Record {
 
     /// Push whether the record does not fit what is left of the buffer.
     fn full(&self, b: &mut InstrSeqBuilder) {
-        b.global_get(self.events);
+        self.events.get(b, self.shadow);
         self.need(b);
         b.binop(BinaryOp::I32Add)
             .i32_const(abi::EVENT_BASE as i32)
@@ -311,34 +781,53 @@ impl Record {
 /// appends an event record (see `trace::abi`, "The event buffer") and its
 /// stack to the buffer, calling `flush` first when it would not fit; a
 /// record that could never fit, or any when the host set the capacity to 0,
-/// goes to the synchronous hook of its tag instead.
+/// goes to the synchronous hook of its tag instead. In component mode,
+/// inside `cabi_realloc` or `cabi_post_*` (no hook may be called there) it
+/// counts such a record in the header's [`cabi::HEADER_LOST_EVENTS`]
+/// instead.
 fn record_helper(
     module: &mut Module,
-    shadow: MemoryId,
+    infra: &Infra,
     hooks: [FunctionId; 3],
     hook_flush: FunctionId,
-) -> (FunctionId, GlobalId, GlobalId) {
+) -> (FunctionId, Pos, GlobalId) {
     let (i32t, i64t) = (ValType::I32, ValType::I64);
-    // A mutable i32 global, named and exported for the host.
-    let mut exported = |name: &str, export: &str, init: u32| {
+    let shadow = infra.shadow;
+    // A mutable i32 global, named (and exported for the core host).
+    let comp = infra.comp.is_some();
+    let mut global = |name: &str, export: &str, init: u32| {
         let g =
             module
                 .globals
                 .add_local(i32t, true, false, ConstExpr::Value(Value::I32(init as i32)));
         module.globals.get_mut(g).name = Some(name.into());
-        module.exports.add(export, g);
+        if !comp {
+            module.exports.add(export, g);
+        }
         g
     };
-    let events = exported("heapscope:events", abi::EVENTS_EXPORT, abi::EVENT_BASE);
+    let events = if comp {
+        Pos::Header
+    } else {
+        Pos::Global(global(
+            "heapscope:events",
+            abi::EVENTS_EXPORT,
+            abi::EVENT_BASE,
+        ))
+    };
     // A start function runs while the module is instantiated, before the
     // host can read the buffer: a trap there would lose its events. So a
     // module with one hands every event to the host as it happens until
-    // the host raises the capacity, once instantiated.
-    let cap = exported(
-        "heapscope:events_cap",
-        abi::EVENTS_CAP_EXPORT,
-        abi::initial_events_cap(module.start.is_some()),
-    );
+    // the host raises the capacity, once instantiated. In a component the
+    // host holds the buffer from the registration on, whenever it is; it
+    // never writes the capacity, which keeps the buffer's last bytes for
+    // the calls that may not flush (they raise it while they run).
+    let initial_cap = if comp {
+        abi::EVENT_BYTES - cabi::NO_LEAVE_RESERVE
+    } else {
+        abi::initial_events_cap(module.start.is_some())
+    };
+    let cap = global("heapscope:events_cap", abi::EVENTS_CAP_EXPORT, initial_cap);
     let params = [i32t, i64t, i64t, i64t, i32t];
     let args: Vec<LocalId> = params.iter().map(|t| module.locals.add(*t)).collect();
     let r = Record {
@@ -352,6 +841,23 @@ fn record_helper(
         sp: args[4],
         p: module.locals.add(i32t),
         i: module.locals.add(i32t),
+    };
+    // Component mode, where no hook may be called: count the record lost
+    // and return.
+    let lost = |b: &mut InstrSeqBuilder, out: walrus::ir::InstrSeqId| {
+        if let Some(c) = &infra.comp {
+            b.global_get(c.no_leave).if_else(
+                None,
+                |t| {
+                    header_store(t, shadow, cabi::HEADER_LOST_EVENTS, |v| {
+                        header_load(v, shadow, cabi::HEADER_LOST_EVENTS);
+                        v.i32_const(1).binop(BinaryOp::I32Add);
+                    });
+                    t.br(out);
+                },
+                |_| {},
+            );
+        }
     };
     let mut f = FunctionBuilder::new(&mut module.types, &params, &[]);
     f.name("heapscope:record".into());
@@ -372,7 +878,19 @@ fn record_helper(
             to_sync.if_else(
                 None,
                 |f| {
-                    f.call(hook_flush);
+                    lost(f, out_id);
+                    if infra.comp.is_some() {
+                        // The host reads the buffer in `flush`; the guest
+                        // empties it after.
+                        infra.mirror_sp(f);
+                        infra.push_id(f);
+                        f.call(hook_flush);
+                        events.set(f, shadow, |v| {
+                            v.i32_const(abi::EVENT_BASE as i32);
+                        });
+                    } else {
+                        f.call(hook_flush);
+                    }
                     r.full(f);
                     f.br_if(sync_id);
                 },
@@ -381,7 +899,8 @@ fn record_helper(
             append_record(to_sync, &r);
             to_sync.br(out_id);
         });
-        synchronous_hook(out, &r, hooks);
+        lost(out, out_id);
+        synchronous_hook(out, &r, hooks, infra);
     });
     (f.finish(args, &mut module.funcs), events, cap)
 }
@@ -391,7 +910,8 @@ fn record_helper(
 fn append_record(w: &mut InstrSeqBuilder, r: &Record) {
     let word = |align: u32, offset: u64| MemArg { align, offset };
     let (shadow, p, i, sp) = (r.shadow, r.p, r.i, r.sp);
-    w.global_get(r.events).local_set(p);
+    r.events.get(w, shadow);
+    w.local_set(p);
     w.local_get(p)
         .local_get(r.tag)
         .store(shadow, StoreKind::I32 { atomic: false }, word(4, 0));
@@ -439,12 +959,13 @@ fn append_record(w: &mut InstrSeqBuilder, r: &Record) {
             .br_if(again);
     });
     // Published last: a trap before this leaves no half record.
-    w.local_get(p)
-        .i32_const(abi::EVENT_HEADER as i32)
-        .binop(BinaryOp::I32Add)
-        .local_get(sp)
-        .binop(BinaryOp::I32Add)
-        .global_set(r.events);
+    r.events.set(w, shadow, |v| {
+        v.local_get(p)
+            .i32_const(abi::EVENT_HEADER as i32)
+            .binop(BinaryOp::I32Add)
+            .local_get(sp)
+            .binop(BinaryOp::I32Add);
+    });
 }
 
 /// Bytes the record helper copies of a stack per turn of its loop (four
@@ -456,9 +977,18 @@ fn synchronous_hook(
     out: &mut InstrSeqBuilder,
     r: &Record,
     [hook_alloc, hook_free, hook_realloc]: [FunctionId; 3],
+    infra: &Infra,
 ) {
     let tag = r.tag;
+    if infra.comp.is_some() {
+        infra.mirror_sp(out);
+    }
+    // The hook's first arguments: the instance id (component mode), the
+    // kind.
     let kind = |s: &mut InstrSeqBuilder| {
+        if infra.comp.is_some() {
+            infra.push_id(s);
+        }
         s.local_get(tag)
             .i32_const(abi::EVENT_KIND_MASK as i32)
             .binop(BinaryOp::I32And);
@@ -507,7 +1037,11 @@ fn synchronous_hook(
     );
 }
 
-/// `fn heapscope:grow:N(delta) -> old`: `memory.grow` plus its hook.
+/// `fn heapscope:grow:N(delta) -> old`: `memory.grow` plus its hook. In
+/// component mode, registers first when it has not, and tells the host the
+/// memory's new size (`memory:N`) before the growth; inside
+/// `cabi_realloc` or `cabi_post_*` (no hook may be called) it leaves both
+/// for [`Comp::attend`].
 pub(crate) fn grow_helper(
     module: &mut Module,
     infra: &Infra,
@@ -523,19 +1057,217 @@ pub(crate) fn grow_helper(
     b.name(format!("heapscope:grow:{index}"));
     let delta = module.locals.add(ty);
     let result = module.locals.add(ty);
+    let bytes = module.locals.add(ValType::I64);
+    let page_log2 = module.memories.get(memory).page_size_log2.unwrap_or(16);
     let mut body = b.func_body();
+    infra.attend_if_needed(&mut body);
     body.local_get(delta).memory_grow(memory).local_set(result);
-    body.i32_const(index as i32);
-    get_u64(&mut body, delta, ty);
-    body.local_get(result);
-    if ty == ValType::I32 {
-        // -1 stays -1.
-        body.unop(UnaryOp::I64ExtendSI32);
+    let hook = |body: &mut InstrSeqBuilder| {
+        if let Some(c) = &infra.comp {
+            // Grown: the host's view of the memory first.
+            body.local_get(result)
+                .i32_const(-1)
+                .binop(BinaryOp::I32Ne)
+                .if_else(
+                    None,
+                    |t| {
+                        infra.mirror_sp(t);
+                        infra.push_id(t);
+                        t.i32_const(index as i32).i32_const(0);
+                        push_memory_bytes(t, page_log2, memory, bytes);
+                        t.call(c.memory_hooks[index as usize]);
+                    },
+                    |_| {},
+                );
+            infra.mirror_sp(body);
+            infra.push_id(body);
+        }
+        body.i32_const(index as i32);
+        get_u64(body, delta, ty);
+        body.local_get(result);
+        if ty == ValType::I32 {
+            // -1 stays -1.
+            body.unop(UnaryOp::I64ExtendSI32);
+        }
+        body.global_get(infra.sp).call(infra.hook_grow);
+    };
+    match &infra.comp {
+        None => hook(&mut body),
+        Some(c) => {
+            let (from, failed) = c.pending[index as usize];
+            let attention = c.attention;
+            body.global_get(c.no_leave).if_else(
+                None,
+                |deferred| {
+                    deferred
+                        .local_get(result)
+                        .i32_const(-1)
+                        .binop(BinaryOp::I32Eq)
+                        .if_else(
+                            None,
+                            |f| {
+                                f.local_get(delta)
+                                    .i32_const(1)
+                                    .binop(BinaryOp::I32Add)
+                                    .global_set(failed);
+                            },
+                            |ok| {
+                                // The size before the first such growth.
+                                ok.global_get(from)
+                                    .i32_const(-1)
+                                    .binop(BinaryOp::I32Eq)
+                                    .if_else(
+                                        None,
+                                        |first| {
+                                            first.local_get(result).global_set(from);
+                                        },
+                                        |_| {},
+                                    );
+                            },
+                        );
+                    deferred.i32_const(1).global_set(attention);
+                },
+                |now| hook(now),
+            );
+        }
     }
-    body.global_get(infra.sp)
-        .call(infra.hook_grow)
-        .local_get(result);
+    body.local_get(result);
     b.finish(vec![delta], &mut module.funcs)
+}
+
+/// Push the length in bytes (`i32`) of memory `memory` as a `list<u8>`
+/// can hold it: its size, or `u32::MAX` for a memory of 4 GiB. `tmp` is an
+/// `i64` local.
+fn push_memory_bytes(b: &mut InstrSeqBuilder, page_log2: u32, memory: MemoryId, tmp: LocalId) {
+    const MAX: i64 = u32::MAX as i64;
+    b.memory_size(memory)
+        .unop(UnaryOp::I64ExtendUI32)
+        .i64_const(page_log2.into())
+        .binop(BinaryOp::I64Shl)
+        .local_tee(tmp)
+        .i64_const(MAX)
+        .local_get(tmp)
+        .i64_const(MAX)
+        .binop(BinaryOp::I64LtU)
+        .select(None)
+        .unop(UnaryOp::I32WrapI64);
+}
+
+/// `fn heapscope:attend()` (component mode): registers the module when it
+/// has not (`register`, the header's constant fields and the globals'
+/// mirror, then `memory:N` for every memory), reports the growth made
+/// where no hook could be called, and clears `attention`; does nothing
+/// while `no_leave` (inside `cabi_realloc` or `cabi_post_*`).
+#[allow(clippy::too_many_arguments)]
+fn attend_helper(
+    module: &mut Module,
+    infra: &Infra,
+    c: &CompSetup,
+    register: FunctionId,
+    memory_hooks: &[FunctionId],
+    pending: &[(GlobalId, GlobalId)],
+    attention: GlobalId,
+    no_leave: GlobalId,
+) -> FunctionId {
+    let shadow = infra.shadow;
+    let page_log2: Vec<u32> = c
+        .memories
+        .iter()
+        .map(|&m| module.memories.get(m).page_size_log2.unwrap_or(16))
+        .collect();
+    let mut b = FunctionBuilder::new(&mut module.types, &[], &[]);
+    b.name("heapscope:attend".into());
+    let id = module.locals.add(ValType::I32);
+    let bytes = module.locals.add(ValType::I64);
+    let mut body = b.func_body();
+    body.block(None, |out| {
+        let out_id = out.id();
+        out.global_get(no_leave).br_if(out_id);
+        header_load(out, shadow, cabi::HEADER_INSTANCE_ID);
+        out.unop(UnaryOp::I32Eqz).if_else(
+            None,
+            |reg| {
+                header_store(reg, shadow, cabi::HEADER_GLOBAL_COUNT, |v| {
+                    v.i32_const(c.global_count as i32);
+                });
+                header_store(reg, shadow, cabi::HEADER_HAS_STACK_POINTER, |v| {
+                    v.i32_const(i32::from(c.stack.is_some()));
+                });
+                for &(i, g, ty) in &c.globals {
+                    header_store_u64(reg, shadow, cabi::HEADER_GLOBALS + 8 * i, g, ty);
+                }
+                if let Some((sp, low)) = c.stack {
+                    let ty = module.globals.get(sp).ty;
+                    header_store_u64(reg, shadow, cabi::HEADER_STACK_POINTER, sp, ty);
+                    header_store_u64(reg, shadow, cabi::HEADER_STACK_LOW, low, ty);
+                }
+                infra.mirror_sp(reg);
+                reg.i32_const(c.module_id as i32)
+                    .i32_const(0)
+                    .i32_const(cabi::SHADOW_LEN as i32)
+                    .call(register)
+                    .local_set(id);
+                header_store(reg, shadow, cabi::HEADER_INSTANCE_ID, |v| {
+                    v.local_get(id);
+                });
+                for (n, (&m, &hook)) in c.memories.iter().zip(memory_hooks).enumerate() {
+                    reg.local_get(id).i32_const(n as i32).i32_const(0);
+                    push_memory_bytes(reg, page_log2[n], m, bytes);
+                    reg.call(hook);
+                }
+            },
+            |_| {},
+        );
+        // Growth made where no hook could be called: the new size, then
+        // the growth as one, from the size before the first (its stack is
+        // not known: empty).
+        for (n, (&m, &(from, failed))) in c.memories.iter().zip(pending).enumerate() {
+            out.global_get(from)
+                .i32_const(-1)
+                .binop(BinaryOp::I32Ne)
+                .if_else(
+                    None,
+                    |g| {
+                        infra.mirror_sp(g);
+                        infra.push_id(g);
+                        g.i32_const(n as i32).i32_const(0);
+                        push_memory_bytes(g, page_log2[n], m, bytes);
+                        g.call(memory_hooks[n]);
+                        infra.push_id(g);
+                        g.i32_const(n as i32)
+                            .memory_size(m)
+                            .global_get(from)
+                            .binop(BinaryOp::I32Sub)
+                            .unop(UnaryOp::I64ExtendUI32)
+                            .global_get(from)
+                            .unop(UnaryOp::I64ExtendUI32)
+                            .i32_const(0)
+                            .call(infra.hook_grow);
+                        g.i32_const(-1).global_set(from);
+                    },
+                    |_| {},
+                );
+            out.global_get(failed).if_else(
+                None,
+                |f| {
+                    infra.mirror_sp(f);
+                    infra.push_id(f);
+                    f.i32_const(n as i32)
+                        .global_get(failed)
+                        .i32_const(1)
+                        .binop(BinaryOp::I32Sub)
+                        .unop(UnaryOp::I64ExtendUI32)
+                        .i64_const(-1)
+                        .i32_const(0)
+                        .call(infra.hook_grow);
+                    f.i32_const(0).global_set(failed);
+                },
+                |_| {},
+            );
+        }
+        out.i32_const(0).global_set(attention);
+    });
+    b.finish(vec![], &mut module.funcs)
 }
 
 /// The import emscripten's libc grows the heap through.

@@ -52,6 +52,23 @@ pub struct Options {
     /// symbolise sites from the original module themselves (`heapscope run`
     /// instrumenting in memory).
     pub skip_dwarf_copy: bool,
+    /// Instrument the module for a WebAssembly component (WASI 0.2) rather
+    /// than for a core host: the hooks, memories and header page of
+    /// [`heapscope_trace::component_abi`]. `None` (the default): the core
+    /// ABI of [`heapscope_trace::abi`].
+    pub component: Option<ComponentMode>,
+}
+
+/// How a core module inside a component is instrumented (see
+/// [`heapscope_trace::component_abi`]): its hooks are imported from
+/// `heapscope` with the instance id first, its defined memories and the
+/// shadow memory from `heapscope:memory`, and what the host reads is kept
+/// in the shadow memory's header page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ComponentMode {
+    /// The core module's depth-first index in its component, passed to
+    /// the host at registration.
+    pub module_id: u32,
 }
 
 /// An instrumented module and what was done to it.
@@ -141,6 +158,10 @@ pub enum InstrumentError {
     /// The module uses a name the instrumented module adds.
     #[error("the module exports `{0}`, a name heapscope reserves for what it adds (`{prefix}*`); rename that export to instrument it", prefix = abi::IMPORT_MODULE.to_string() + ":")]
     ReservedName(String),
+    /// The module cannot be instrumented for a component (it can still run
+    /// uninstrumented there).
+    #[error("heapscope cannot profile this module inside a component: {0}")]
+    NotInComponent(String),
     /// A bug: the rewritten module does not validate.
     #[error("internal error: the instrumented module does not validate ({0}); please report this with the input module")]
     Internal(String),

@@ -11,11 +11,12 @@ use crate::symbols::{self, Layout};
 use crate::{HookedAllocator, InstrumentError, Instrumented, Options, Report};
 use heapscope_trace::abi::AllocFn;
 use heapscope_trace::abi::{self, Site, SiteTable};
+use heapscope_trace::component_abi as cabi;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Arc, Mutex};
 use walrus::ir::{self, BinaryOp, Instr, InstrLocId, MemArg, StoreKind, Value};
-use walrus::{FunctionId, MemoryId, Module, ModuleConfig, RawCustomSection, ValType};
+use walrus::{FunctionId, GlobalId, MemoryId, Module, ModuleConfig, RawCustomSection, ValType};
 
 pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, InstrumentError> {
     let layout = Layout::of(wasm);
@@ -29,6 +30,15 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     } else {
         ValType::I32
     };
+    if opts.component.is_some() {
+        check_component_mode(&module)?;
+    }
+    // The module's own globals, by index, before heapscope adds any.
+    let original_globals: Vec<(GlobalId, ValType, bool)> = module
+        .globals
+        .iter()
+        .map(|g| (g.id(), g.ty, g.mutable))
+        .collect();
     let has_names = module.funcs.iter().any(|f| f.name.is_some());
     let mut warnings = Vec::new();
     let mut allocators = plan::allocators(&module, opts, &index_of, ptr_ty, &mut warnings)?;
@@ -69,11 +79,48 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     // Infrastructure: exports for the leak scan, shadow memory, hooks,
     // helpers.
     let stack_pointer = plan::stack_pointer(&module);
-    infra::export_for_leak_scan(&mut module, &memories, stack_pointer);
-    if let Some(sp) = stack_pointer {
-        infra::track_stack_low(&mut module, sp);
+    let core = opts.component.is_none();
+    if core {
+        infra::export_for_leak_scan(&mut module, &memories, stack_pointer);
+    } else if resize_heap.is_some() {
+        return Err(InstrumentError::NotInComponent(format!(
+            "it grows memory through the imported `{EMSCRIPTEN_RESIZE_HEAP}` (an emscripten build), which heapscope does not follow in a component"
+        )));
     }
-    let infra = Infra::add(&mut module);
+    let stack_low = stack_pointer.and_then(|sp| infra::track_stack_low(&mut module, sp, core));
+    let comp_setup = opts.component.map(|c| infra::CompSetup {
+        module_id: c.module_id,
+        memories: memories.clone(),
+        globals: original_globals
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| matches!(g.1, ValType::I32 | ValType::I64))
+            .map(|(i, g)| (i as u32, g.0, g.1))
+            .collect(),
+        global_count: original_globals.len() as u32,
+        stack: stack_pointer.zip(stack_low),
+    });
+    let infra = Infra::add(&mut module, comp_setup);
+    if infra.comp.is_some() {
+        // Every write of a mutable i32/i64 global (the C stack pointer and
+        // its low mark too) is mirrored in the header.
+        let mut mirrors: FxHashMap<GlobalId, (ValType, Vec<u32>)> = FxHashMap::default();
+        for (i, &(g, ty, mutable)) in original_globals.iter().enumerate() {
+            if mutable && matches!(ty, ValType::I32 | ValType::I64) {
+                mirrors.insert(g, (ty, vec![cabi::HEADER_GLOBALS + 8 * i as u32]));
+            }
+        }
+        if let (Some(sp), Some(low)) = (stack_pointer, stack_low) {
+            let ty = module.globals.get(sp).ty;
+            mirrors
+                .entry(sp)
+                .or_insert((ty, vec![]))
+                .1
+                .push(cabi::HEADER_STACK_POINTER);
+            mirrors.insert(low, (ty, vec![cabi::HEADER_STACK_LOW]));
+        }
+        infra::mirror_globals(&mut module, infra.shadow, &mirrors);
+    }
     let sites = Sites::new(&mut module, &infra, reaching, &memories, resize_heap, mem0);
     if resize_heap.is_some() {
         warnings.push(format!(
@@ -91,6 +138,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     let (hooked, bodies) =
         wrap_allocators(&mut module, &infra, &allocators, &index_of, mem0, ptr_ty);
     call_bodies_directly(&mut module, &bodies);
+    infra::wrap_exports(&mut module, &infra);
     module.customs.add(RawCustomSection {
         name: abi::SITE_TABLE_SECTION.into(),
         data: table.encode(),
@@ -165,6 +213,39 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     // to another thread while the caller validates or runs the output.
     std::thread::spawn(move || drop(module));
     Ok(Instrumented { wasm, report })
+}
+
+/// What a module instrumented for a component cannot have: a 64-bit or
+/// shared memory (neither can be a canonical ABI option's memory), more
+/// globals than the header mirrors.
+fn check_component_mode(module: &Module) -> Result<(), InstrumentError> {
+    let why = |w: String| Err(InstrumentError::NotInComponent(w));
+    for (i, m) in module.memories.iter().enumerate() {
+        if m.memory64 {
+            return why(format!(
+                "its memory {i} is a 64-bit memory, which the canonical ABI cannot hand to the host"
+            ));
+        }
+        if m.shared {
+            return why(format!(
+                "its memory {i} is shared, which the canonical ABI cannot hand to the host"
+            ));
+        }
+    }
+    if module.memories.len() > 256 {
+        return why(format!(
+            "it has {} memories; heapscope tells 256 apart",
+            module.memories.len()
+        ));
+    }
+    let globals = module.globals.iter().count();
+    if globals > cabi::MAX_MIRRORED_GLOBALS as usize {
+        return why(format!(
+            "it has {globals} globals; heapscope mirrors at most {} for the leak scan",
+            cabi::MAX_MIRRORED_GLOBALS
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a line the discovery wrote says how an allocator was found

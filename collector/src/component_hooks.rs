@@ -64,6 +64,7 @@ const MAX_MEMORIES: u32 = 256;
 
 /// A core module of the component as the run knows it before running:
 /// what [`plan`] lays out.
+#[derive(Debug, Clone)]
 pub(crate) struct ModuleLayout {
     /// The module id (its depth-first index in the component,
     /// `ComponentMode::module_id`), what it passes to `register`.
@@ -149,6 +150,84 @@ pub(crate) fn plan(modules: Vec<ModuleLayout>) -> ComponentPlan {
         instances,
         heaps,
     }
+}
+
+/// The [`ModuleLayout`]s of a component `instrumented` from `original`
+/// (`heapscope_instrument::instrument_component`): one per instrumented
+/// core module, by module id, with its site table (from the instrumented
+/// component), its memories and how many it imports (from the original
+/// module) and its instance count. A site table that does not decode is an
+/// error naming the module.
+pub(crate) fn layouts(
+    original: &[u8],
+    instrumented: &heapscope_instrument::component::InstrumentedComponent,
+) -> Result<Vec<ModuleLayout>, String> {
+    let mut tables = site_tables(&instrumented.wasm).into_iter();
+    let mut modules: Vec<_> = instrumented
+        .modules
+        .iter()
+        .filter(|m| m.report().is_some())
+        .collect();
+    modules.sort_by_key(|m| m.id);
+    let mut out = Vec::with_capacity(modules.len());
+    for m in modules {
+        let name = m.display_name();
+        let sites = match tables.next() {
+            Some(Ok(t)) => t,
+            Some(Err(e)) => return Err(format!("core module {name}: {e}")),
+            None => {
+                return Err(format!(
+                "core module {name} is instrumented but the component holds no site table for it"
+            ))
+            }
+        };
+        let wasm = m.original(original);
+        out.push(ModuleLayout {
+            module: m.id,
+            sites,
+            memories: crate::module::memory_infos(wasm),
+            imported: imported_memories(wasm),
+            instances: m.instances,
+        });
+    }
+    Ok(out)
+}
+
+/// The site tables of the core modules of `component` that carry one
+/// (heapscope's instrumented modules), depth first: the order of their
+/// module ids, as the re-encoder keeps every module where it was (the
+/// provider modules it adds carry none).
+fn site_tables(component: &[u8]) -> Vec<Result<SiteTable, abi::SiteTableError>> {
+    let mut out = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(component) {
+        // A custom section of a nested module is reached while walking its
+        // parent's payloads: `parse_all` descends into modules too.
+        if let Ok(wasmparser::Payload::CustomSection(c)) = payload {
+            if c.name() == abi::SITE_TABLE_SECTION {
+                out.push(SiteTable::decode(c.data()));
+            }
+        }
+    }
+    out
+}
+
+/// How many memories the core module `wasm` imports (its first ones).
+fn imported_memories(wasm: &[u8]) -> u32 {
+    let mut n = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(wasmparser::Payload::ImportSection(s)) => {
+                for imp in s.into_imports().flatten() {
+                    if matches!(imp.ty, wasmparser::TypeRef::Memory(_)) {
+                        n += 1;
+                    }
+                }
+            }
+            Ok(wasmparser::Payload::CodeSectionStart { .. }) | Err(_) => break,
+            _ => {}
+        }
+    }
+    n
 }
 
 /// A planned instance's run memories.
@@ -933,6 +1012,18 @@ mod tests {
         let malloc = pack_kind(AllocFn::Malloc, 0);
         let alloc = EventRecord::word(abi::EVENT_ALLOC, malloc);
         let free = EventRecord::word(abi::EVENT_FREE, pack_kind(AllocFn::Free, 0));
+        // Its site table, as the instrumenter leaves it in the module.
+        let prefix = match module {
+            0 => "a",
+            3 => "b",
+            _ => "c",
+        };
+        let table: String = sites(prefix)
+            .encode()
+            .iter()
+            .map(|b| format!("\\{b:02x}"))
+            .collect();
+        let section = abi::SITE_TABLE_SECTION;
         format!(
             r#"(core module $guest{module}
   (import "heapscope" "register" (func $register (param i32 i32 i32) (result i32)))
@@ -1000,7 +1091,8 @@ mod tests {
     (call $stack (i32.const 0) (i32.const 1))
     (call $append (i32.const {alloc}) (i64.const 0x1_0500) (i64.const 40) (i64.const 0))
     (i32.store $mem (i32.const 0x1_0010) (i32.const 0xabcd))
-    unreachable))"#
+    unreachable)
+  (@custom "{section}" "{table}"))"#
         )
     }
 
@@ -1431,6 +1523,82 @@ mod tests {
                 (Some(LeakKind::Reachable), 16),
                 (Some(LeakKind::Reachable), 32),
             ]
+        );
+    }
+
+    /// The layouts of a component's instrumented modules: site tables
+    /// from the instrumented component in module-id order (providers
+    /// carry none), memories and imports from the original modules.
+    #[test]
+    fn layouts_come_from_the_component_and_the_original_modules() {
+        use heapscope_instrument::component::{
+            ComponentModule, InstrumentedComponent, ModuleStatus,
+        };
+        let wasm = wat::parse_str(component()).unwrap();
+        // The hand-made component stands for both: its guests are the
+        // "originals" (module ids 0, 3 and 5, each instantiated once).
+        let mut ranges = Vec::new();
+        for payload in wasmparser::Parser::new(0).parse_all(&wasm) {
+            if let Ok(wasmparser::Payload::ModuleSection {
+                unchecked_range, ..
+            }) = payload
+            {
+                ranges.push(unchecked_range);
+            }
+        }
+        // guest, provider, guest, provider, guest, provider
+        assert_eq!(ranges.len(), 6);
+        let module = |id: u32, range: std::ops::Range<usize>, instrumented: bool| ComponentModule {
+            id,
+            name: None,
+            path: Vec::new(),
+            instances: 1,
+            range,
+            status: if instrumented {
+                ModuleStatus::Instrumented {
+                    report: Default::default(),
+                }
+            } else {
+                ModuleStatus::NoMemory
+            },
+        };
+        let component = InstrumentedComponent {
+            wasm: wasm.clone(),
+            modules: vec![
+                module(5, ranges[4].clone(), true),
+                module(1, ranges[1].clone(), false),
+                module(0, ranges[0].clone(), true),
+                module(3, ranges[2].clone(), true),
+            ],
+        };
+        let got: Vec<(u32, String, usize, u32, u32)> = layouts(&wasm, &component)
+            .unwrap()
+            .into_iter()
+            .map(|l| {
+                (
+                    l.module,
+                    l.sites.sites[2].frames[0].function.clone(),
+                    l.memories.len(),
+                    l.imported,
+                    l.instances,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, "a2".to_string(), 2, 2, 1),
+                (3, "b2".to_string(), 2, 2, 1),
+                (5, "c2".to_string(), 2, 2, 1),
+            ]
+        );
+        // One instrumented module more than site tables: said, never
+        // guessed.
+        let mut more = component.clone();
+        more.modules.push(module(9, ranges[0].clone(), true));
+        assert_eq!(
+            layouts(&wasm, &more).unwrap_err(),
+            "core module module[9] is instrumented but the component holds no site table for it"
         );
     }
 }

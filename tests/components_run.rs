@@ -216,6 +216,16 @@ fn exit_codes_and_traps_are_wasmtimes() {
     let wasm = dir.path().join("ok.wasm");
     let theirs = reference(&["--invoke", "add(40, 2)"], &wasm, &[]);
     assert_eq!(stdout(&theirs), "42\n");
+    // A core module's `--invoke NAME -- ARGS` habit gets a hint.
+    let bare = plain(&["--invoke", "add"], &wasm, &[]);
+    assert_eq!(code(&bare), 2);
+    assert_eq!(
+        stderr(&bare),
+        format!(
+            "error: cannot run `{}`: cannot parse --invoke `add` as a call in WAVE syntax, `name(arg, …)` (as `wasmtime run --invoke` takes it): unexpected end of input at 3..3; a component's function takes its arguments in the call: --invoke 'add()' or --invoke 'add(1, \"two\")'\n",
+            wasm.display()
+        )
+    );
 }
 
 #[test]

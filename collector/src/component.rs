@@ -215,6 +215,16 @@ impl Call {
             path: cfg.module.clone(),
             message,
         };
+        if cfg.extism.is_some() {
+            return Err(setup(
+                "--extism and --actor run Extism plugins, which are core modules; this is a component (call its functions with --invoke 'NAME(ARGS)')".into(),
+            ));
+        }
+        if !cfg.snapshots.is_empty() {
+            return Err(setup(
+                "snapshots need the hooks, and heapscope cannot instrument the core modules inside a component yet".into(),
+            ));
+        }
         let Some(text) = &cfg.invoke else {
             // What `wasmtime run` looks for (any WASI 0.2 version).
             let command = component
@@ -230,8 +240,17 @@ impl Call {
             return Ok(Call::Command);
         };
         let call = UntypedFuncCall::parse(text).map_err(|e| {
+            let hint = if text.contains('(') {
+                String::new()
+            } else {
+                format!(
+                    "; a component's function takes its arguments in the call: --invoke '{}()' or --invoke '{}(1, \"two\")'",
+                    text.trim(),
+                    text.trim()
+                )
+            };
             setup(format!(
-                "cannot parse --invoke `{text}` as a call in WAVE syntax, `name(arg, …)` (as `wasmtime run --invoke` takes it): {e}"
+                "cannot parse --invoke `{text}` as a call in WAVE syntax, `name(arg, …)` (as `wasmtime run --invoke` takes it): {e}{hint}"
             ))
         })?;
         let name = call.item_name().map_err(|e| {

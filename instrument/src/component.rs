@@ -75,7 +75,9 @@ pub struct ComponentModule {
     /// Where the original module's bytes are in the input component
     /// ([`ComponentModule::original`] slices them).
     pub range: Range<usize>,
-    /// Whether it was instrumented, and if not, why.
+    /// Whether it was instrumented, and if not, why (in JSON: `status`,
+    /// and `report` or `reason`, beside the other fields).
+    #[serde(flatten)]
     pub status: ModuleStatus,
 }
 

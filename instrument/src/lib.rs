@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 mod codemap;
+pub mod component;
 pub mod discover;
 mod exported;
 pub mod glue;
@@ -28,6 +29,7 @@ mod shapes;
 pub mod symbols;
 mod wrap;
 
+pub use component::{instrument_component, InstrumentedComponent};
 pub use discover::{AllocOverride, Allocator, FoundBy, FuncRef};
 use heapscope_trace::abi::{self, AllocFn};
 

@@ -67,6 +67,9 @@ impl Opts {
         }
         let bytes = std::fs::read(&self.input)
             .with_context(|| format!("cannot read `{}`", self.input.display()))?;
+        if let Some(component) = component_bytes(&bytes) {
+            return self.run_component(&component);
+        }
         // Accept the text format too; binaries pass through untouched.
         let wasm = heapscope_instrument::module_bytes(&bytes)
             .map_err(|e| anyhow::anyhow!("cannot instrument `{}`: {e}", self.input.display()))?;
@@ -103,6 +106,77 @@ impl Opts {
                 out
             }
         };
+        let output = self.output_path()?;
+        std::fs::write(&output, &out.wasm)
+            .with_context(|| format!("cannot write `{}`", output.display()))?;
+        if let Some(p) = &self.report_json {
+            let json = serde_json::to_string_pretty(&out.report)?;
+            std::fs::write(p, json + "\n")
+                .with_context(|| format!("cannot write `{}`", p.display()))?;
+        }
+        if !self.quiet {
+            eprint!("{}", report_table(&out.report));
+            eprintln!(
+                "heapscope: instrumented module written to `{}` ({})",
+                output.display(),
+                heapscope_viewer::text::bytes_human(out.wasm.len() as u64)
+            );
+        }
+        Ok(0)
+    }
+
+    /// Instrument a component: every core module in it (see
+    /// `heapscope_instrument::component`).
+    fn run_component(&self, bytes: &[u8]) -> anyhow::Result<u8> {
+        if !self.alloc_fns.is_empty() || self.glue.is_some() {
+            anyhow::bail!(
+                "cannot instrument `{}` with --alloc-fn or --glue: it is a component, and those name functions of one core module; heapscope finds each core module's allocator itself",
+                self.input.display()
+            );
+        }
+        let options = Options {
+            validate: self.validate,
+            ..Default::default()
+        };
+        let out = heapscope_instrument::instrument_component(bytes, &options)
+            .with_context(|| format!("failed to instrument `{}`", self.input.display()))?;
+        if out.modules.is_empty() {
+            anyhow::bail!(
+                "cannot instrument `{}`: the component has no core module, so it has no heap to profile",
+                self.input.display()
+            );
+        }
+        let table = component_table(&out.modules);
+        if !out.modules.iter().any(|m| m.report().is_some()) {
+            eprint!("{table}");
+            anyhow::bail!(
+                "failed to instrument `{}`: no core module of the component could be instrumented (above: which and why)",
+                self.input.display()
+            );
+        }
+        let output = self.output_path()?;
+        std::fs::write(&output, &out.wasm)
+            .with_context(|| format!("cannot write `{}`", output.display()))?;
+        if let Some(p) = &self.report_json {
+            let json =
+                serde_json::to_string_pretty(&serde_json::json!({ "modules": out.modules }))?;
+            std::fs::write(p, json + "\n")
+                .with_context(|| format!("cannot write `{}`", p.display()))?;
+        }
+        if !self.quiet {
+            eprint!("{table}");
+            eprintln!(
+                "heapscope: instrumented component written to `{}` ({}); it imports `{}`, which `heapscope run` provides",
+                output.display(),
+                heapscope_viewer::text::bytes_human(out.wasm.len() as u64),
+                heapscope_trace::component_abi::HOOKS_INTERFACE,
+            );
+        }
+        Ok(0)
+    }
+
+    /// Where to write the output, checked against the inputs.
+    fn output_path(&self) -> anyhow::Result<PathBuf> {
         let output = self.output.clone().unwrap_or_else(|| {
             let stem = self
                 .input
@@ -138,23 +212,58 @@ impl Opts {
                 &[("-o", &output), ("--report-json", p)],
             )?;
         }
-        std::fs::write(&output, &out.wasm)
-            .with_context(|| format!("cannot write `{}`", output.display()))?;
-        if let Some(p) = &self.report_json {
-            let json = serde_json::to_string_pretty(&out.report)?;
-            std::fs::write(p, json + "\n")
-                .with_context(|| format!("cannot write `{}`", p.display()))?;
-        }
-        if !self.quiet {
-            eprint!("{}", report_table(&out.report));
-            eprintln!(
-                "heapscope: instrumented module written to `{}` ({})",
-                output.display(),
-                heapscope_viewer::text::bytes_human(out.wasm.len() as u64)
-            );
-        }
-        Ok(0)
+        Ok(output)
     }
+}
+
+/// The component in `bytes` (binary, or text that parses to one), or
+/// `None` when it is not a component.
+fn component_bytes(bytes: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+    if heapscope_instrument::is_component(bytes) {
+        return Some(std::borrow::Cow::Borrowed(bytes));
+    }
+    if bytes.starts_with(b"\0asm") {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    if !text.contains("(component") {
+        return None;
+    }
+    wat::parse_str(text)
+        .ok()
+        .filter(|b| heapscope_instrument::is_component(b))
+        .map(std::borrow::Cow::Owned)
+}
+
+/// One line per core module of an instrumented component, with the
+/// table of what was hooked under each instrumented one.
+pub fn component_table(modules: &[heapscope_instrument::component::ComponentModule]) -> String {
+    use heapscope_instrument::component::ModuleStatus;
+    use heapscope_viewer::text::term_safe;
+    let mut s = String::new();
+    for m in modules {
+        let mut place = m.path.join("/");
+        if !place.is_empty() {
+            place = format!(" in {}", term_safe(&place));
+        }
+        let head = format!("module {} `{}`{place}", m.id, term_safe(&m.display_name()));
+        match &m.status {
+            ModuleStatus::Instrumented { report } => {
+                s.push_str(&format!("{head}: instrumented\n"));
+                for line in report_table(report).lines() {
+                    s.push_str(&format!("  {line}\n"));
+                }
+            }
+            ModuleStatus::NoMemory => s.push_str(&format!(
+                "{head}: no linear memory (no heap); runs as it is\n"
+            )),
+            ModuleStatus::NotInstrumented { reason } => s.push_str(&format!(
+                "{head}: not instrumented, runs unseen by heapscope: {}\n",
+                term_safe(reason)
+            )),
+        }
+    }
+    s
 }
 
 /// The glue file at `p`, or an error when it cannot be read or names

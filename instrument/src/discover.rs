@@ -229,8 +229,8 @@ pub fn discover(
             }
         }
     }
-    // The canonical ABI's allocators: every export of one of their names
-    // (the preview-1 adapter has two), not only the first.
+    // The canonical ABI's allocator, by its export name whatever the name
+    // section calls the function.
     for e in module.exports.iter() {
         if let ExportItem::Function(id) = e.item {
             if CABI_REALLOC_NAMES.contains(&e.name.as_str()) {

@@ -247,7 +247,10 @@ pub fn instrument(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     if is_instrumented(wasm) {
         return Err(InstrumentError::AlreadyInstrumented);
     }
-    if let Some(name) = reserved_export(wasm) {
+    // A module instrumented for a component gets no export of heapscope's
+    // (and a component's exports are often named `heapscope:...#f` by
+    // their WIT package, which is no clash).
+    if let Some(name) = reserved_export(wasm).filter(|_| opts.component.is_none()) {
         return Err(InstrumentError::ReservedName(name));
     }
     // walrus asserts on some malformed input; turn any panic into an error

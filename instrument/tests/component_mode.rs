@@ -883,3 +883,76 @@ fn modules_a_component_cannot_profile_are_refused_with_the_reason() {
     let e = instrument(&wat::parse_str(&many).unwrap(), &opts).unwrap_err();
     assert!(e.to_string().contains("globals"), "{e}");
 }
+
+/// The core modules of the real component samples (samples/build.sh),
+/// each instrumented in component mode: (allocator roles, or the error).
+fn component_modules(path: &str) -> Vec<Result<Vec<AllocFn>, String>> {
+    let bytes = sample(path);
+    let mut out = Vec::new();
+    for p in wasmparser::Parser::new(0).parse_all(&bytes) {
+        if let Ok(wasmparser::Payload::ModuleSection {
+            unchecked_range, ..
+        }) = p
+        {
+            let module = &bytes[unchecked_range];
+            let opts = Options {
+                validate: true,
+                component: Some(ComponentMode { module_id: 0 }),
+                ..Default::default()
+            };
+            out.push(
+                instrument(module, &opts)
+                    .map(|o| o.report.allocators.iter().map(|a| a.role).collect())
+                    .map_err(|e| e.to_string()),
+            );
+        }
+    }
+    out
+}
+
+/// json (Rust wasm32-wasip2), wordcount (C adapted with the preview-1
+/// adapter), keep (a wit-bindgen library) and their composition: every
+/// core module with a memory instruments, `cabi_realloc` hooked where a
+/// module exports it; the adapter's `cabi_import_realloc` is not an
+/// allocator (it hands out parts of the buffers it is given).
+#[test]
+fn the_component_samples_core_modules_instrument_with_their_canonical_abi_allocators() {
+    let no_memory =
+        || Err("the module has no linear memory, so it has no heap to profile".to_string());
+    let has = |r: &Result<Vec<AllocFn>, String>, want: &[AllocFn]| {
+        let roles = r.as_ref().unwrap();
+        want.iter().all(|w| roles.contains(w))
+    };
+    use AllocFn::*;
+    let json = component_modules("samples/build/component/json.wasm");
+    assert_eq!(json.len(), 3);
+    assert!(
+        has(
+            &json[0],
+            &[Malloc, Free, RustAlloc, RustDealloc, CabiRealloc]
+        ),
+        "{json:?}"
+    );
+    assert_eq!(json[1..], [no_memory(), no_memory()]);
+    let wordcount = component_modules("samples/build/component/wordcount.wasm");
+    assert_eq!(
+        wordcount,
+        [
+            Ok(vec![Malloc, Calloc, Realloc, Free]),
+            Ok(vec![]),
+            no_memory(),
+            no_memory()
+        ]
+    );
+    let keep = component_modules("samples/build/component/keep.wasm");
+    assert_eq!(keep.len(), 1);
+    assert!(
+        has(&keep[0], &[RustAlloc, RustDealloc, CabiRealloc]),
+        "{keep:?}"
+    );
+    let composed = component_modules("samples/build/component/composed.wasm");
+    assert_eq!(composed.len(), 4);
+    assert!(has(&composed[0], &[RustAlloc, CabiRealloc]), "{composed:?}");
+    assert_eq!(composed[1..3], [no_memory(), no_memory()]);
+    assert_eq!(composed[3], keep[0]);
+}

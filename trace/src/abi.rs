@@ -391,9 +391,10 @@ pub enum AllocFn {
     InlinedDealloc = 32,
     /// The canonical ABI's allocator, `cabi_realloc(old_ptr, old_size,
     /// align, new_size) -> ptr`, exported by a core module inside a
-    /// component (and the preview-1 adapter's `cabi_import_realloc` and
-    /// `cabi_export_realloc`): the host or another component calls it to
-    /// lower strings, lists and records into the module's memory
+    /// component: the host or another component calls it to lower
+    /// strings, lists and records into the module's memory (not the
+    /// preview-1 adapter's `cabi_import_realloc`/`cabi_export_realloc`,
+    /// which hand out parts of buffers it was given, never heap blocks)
     CabiRealloc = 33,
 }
 

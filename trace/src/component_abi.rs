@@ -37,7 +37,8 @@
 //!    memory at all: after [`crate::abi::HOOK_FLUSH`] returns, the guest
 //!    resets the position to [`crate::abi::EVENT_BASE`] itself.
 //!
-//! Registration is lazy: before its first event (or growth) the guest calls
+//! Registration is lazy: before its first event, growth or export call
+//! the guest calls
 //! `register(module_id, shadow_memory[0..SHADOW_LEN])`, stores the id it
 //! gets at [`HEADER_INSTANCE_ID`], then calls `memory:N(id, N, mem_N[0..size])`
 //! for each of its memories, defined or imported. After each successful
@@ -46,6 +47,26 @@
 //! module's depth-first index in the component (the re-encoder passes it in
 //! `ComponentMode::module_id`); ids the host returns start at 1 (0 in the
 //! header means "not registered yet").
+//!
+//! The provider's shadow memory starts zeroed; the instrumented module
+//! carries an active data segment that sets [`HEADER_EVENTS_POS`] to
+//! [`crate::abi::EVENT_BASE`] when it is instantiated. A record may be in
+//! the buffer before registration (see below); the host reads the buffer
+//! from [`crate::abi::EVENT_BASE`] up to the position, then from where it
+//! stopped, and from the base again after each `flush` returns.
+//!
+//! The canonical ABI calls `cabi_realloc` (and the preview-1 adapter's
+//! `cabi_import_realloc` and `cabi_export_realloc`) and `cabi_post_*`
+//! exports with `may_leave` cleared: a hook called there traps. Their
+//! export wrappers tell the rest of the module so: inside them the guest
+//! calls no hook. Their events still go into the buffer, whose last
+//! [`NO_LEAVE_RESERVE`] bytes only they may fill (a record that does not
+//! fit even so is counted in [`HEADER_LOST_EVENTS`]); registration, and a
+//! growth they make (`memory:N`, then `grow` with the size before the
+//! first such growth and an empty stack), wait for the next event, growth
+//! or export call outside them. Since every other export call registers
+//! first, a host that calls an export after lowering its arguments holds
+//! the buffer with the lowering's events in it.
 //!
 //! Every exported function increments the depth at [`HEADER_DEPTH`] on entry
 //! and decrements it on return; when it was 0 on entry the shadow stack

@@ -77,10 +77,13 @@ pub(super) fn role_for_name(name: &str) -> Option<AllocFn> {
 }
 
 /// The names of the canonical ABI's allocator: a component's core module
-/// exports `cabi_realloc`; the preview-1 adapter exports one for the
-/// imports it calls and one for its exports. Every one of them is hooked.
-pub(super) const CABI_REALLOC_NAMES: [&str; 3] =
-    ["cabi_realloc", "cabi_import_realloc", "cabi_export_realloc"];
+/// exports `cabi_realloc`. The preview-1 adapter's `cabi_import_realloc`
+/// and `cabi_export_realloc` are not among them: they hand out parts of
+/// buffers the caller passed in (an `fd_read`'s buffer, the argument
+/// strings' storage) or of the adapter's own arena, never a heap block,
+/// and hooked they would be blocks inside the program's blocks that are
+/// never freed, leaks of the program that are not.
+pub(super) const CABI_REALLOC_NAMES: [&str; 1] = ["cabi_realloc"];
 
 /// The role of `__wrap_X`, the function the linker's `--wrap=X` sends
 /// every call of the allocator function X to (`__wrap_malloc`,

@@ -1962,6 +1962,57 @@ mod tests {
     }
 
     #[test]
+    fn a_module_instantiated_in_a_nested_component_through_an_outer_alias() {
+        // The parent instantiates the module and so gets a provider module
+        // first: the child's outer alias to the module must follow it.
+        let wat = format!(
+            r#"(component
+                 {KEEPER}
+                 (core instance $p (instantiate $keeper))
+                 {}
+                 (component $inner
+                   (alias outer 1 $keeper (core module $k))
+                   (core instance $i (instantiate $k))
+                   {})
+                 (instance $x (instantiate $inner))
+                 (alias export $x "keep" (func $k))
+                 (export "keep-inner" (func $k)))"#,
+            lift("$p", "keep"),
+            lift("$i", "keep")
+        );
+        let out = run(&wat, vec![Some(keeper_instrumented())]);
+        assert_eq!(out.modules.len(), 1);
+        assert_eq!(out.modules[0].instances, 2);
+        assert!(out.modules[0].path.is_empty());
+        // A provider in each scope and the module; in each scope the
+        // provider's instance, the `heapscope` one and the module's.
+        assert_eq!(shape(&out.wasm).1, 3);
+        assert_eq!(shape(&out.wasm).2, 6);
+    }
+
+    #[test]
+    fn a_module_the_component_exports_is_left_as_it_is() {
+        let wat = format!(
+            r#"(component
+                 {KEEPER}
+                 (core instance $i (instantiate $keeper))
+                 {}
+                 (export "m" (core module $keeper)))"#,
+            lift("$i", "keep")
+        );
+        let bytes = wat::parse_str(&wat).unwrap();
+        let out = run(&wat, vec![Some(keeper_instrumented())]);
+        let ModuleStatus::NotInstrumented { reason } = &out.modules[0].status else {
+            panic!("{:?}", out.modules[0].status);
+        };
+        assert_eq!(
+            reason,
+            "the component exports it as a module, so heapscope cannot wire the hooks into its instances"
+        );
+        assert_eq!(out.wasm, bytes);
+    }
+
+    #[test]
     fn a_truncated_component_is_a_clear_error() {
         let wat = format!(
             "(component {KEEPER} (core instance $i (instantiate $keeper)) {})",

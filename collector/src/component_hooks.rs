@@ -230,6 +230,24 @@ fn imported_memories(wasm: &[u8]) -> u32 {
     n
 }
 
+impl ComponentPlan {
+    /// A site of the run's table (not a call site of any module) whose one
+    /// frame reads `text`, for [`ComponentHeaps::set_lowering`]: before
+    /// the table goes to the recorder.
+    pub(crate) fn label_site(&mut self, text: &str) -> u32 {
+        self.sites.sites.push(abi::Site {
+            // No module's function: never symbolised.
+            func_index: u32::MAX,
+            code_offset: 0,
+            frames: vec![abi::SiteFrame {
+                function: text.to_string(),
+                ..Default::default()
+            }],
+        });
+        self.sites.sites.len() as u32 - 1
+    }
+}
+
 /// A planned instance's run memories.
 #[derive(Debug)]
 struct Slot {
@@ -259,6 +277,8 @@ struct Inst {
     slot: Option<usize>,
     /// Where the next drain starts in its event buffer.
     consumed: u32,
+    /// Its lost-event counter when last read.
+    lost: u32,
 }
 
 /// The run's core instances that registered with the component hooks.
@@ -279,6 +299,11 @@ pub(crate) struct ComponentHeaps {
     pub notes: Vec<String>,
     /// Drained records, rewritten (reused).
     out: Vec<u8>,
+    /// The site that names the call the host is making
+    /// ([`ComponentHeaps::set_lowering`]).
+    lowering: Option<u32>,
+    /// Events the guests counted as lost ([`cabi::HEADER_LOST_EVENTS`]).
+    pub lost_events: u64,
 }
 
 /// A registered instance, as the run's end reports it.
@@ -300,6 +325,32 @@ pub(crate) struct InstanceInfo {
 }
 
 impl ComponentHeaps {
+    /// While the host calls an export: the site [`ComponentPlan::label_site`]
+    /// made for it (`lowering arguments of keep`). A `cabi_realloc` event
+    /// with no frame of its own (called by no guest code: the host lowering
+    /// the export's arguments into the guest) drained meanwhile gets it as
+    /// its stack. `None` after the call, once drained ([`drain_all`]).
+    ///
+    /// A canonical-ABI allocation made while one component calls another
+    /// (a composition) has no frame either, and is named after the export
+    /// the host called, through which it was reached.
+    pub(crate) fn set_lowering(&mut self, site: Option<u32>) {
+        self.lowering = site;
+    }
+
+    /// What the run could not record, one line each (none when it recorded
+    /// everything the guests reported).
+    pub(crate) fn unrecorded(&self) -> Vec<String> {
+        let mut out = self.notes.clone();
+        if self.lost_events > 0 {
+            out.push(format!(
+                "{} heap events were lost: canonical-ABI allocations and frees (which may call no host function) found a core module's event buffer full",
+                heapscope_trace::units::thousands(self.lost_events)
+            ));
+        }
+        out
+    }
+
     /// `n` events in memories imported from an instance heapscope does
     /// not see: not recorded, and said.
     fn unseen(&mut self, n: u64) {
@@ -365,6 +416,7 @@ impl ComponentHeaps {
             run: Vec::new(),
             slot,
             consumed: abi::EVENT_BASE,
+            lost: 0,
         });
         self.instances.len() as u32
     }
@@ -384,6 +436,7 @@ struct Mapping {
     imported: u32,
     site_offset: u32,
     site_count: u32,
+    lowering: Option<u32>,
 }
 
 /// Why an event is not recorded.
@@ -407,7 +460,22 @@ impl Mapping {
             imported: inst.slot.map_or(0, |s| heaps.slots[s].imported),
             site_offset,
             site_count,
+            lowering: heaps.lowering,
         })
+    }
+
+    /// The stack of a drained record `ev` (rewritten) with the run's site
+    /// ids, appended to `out`: a `cabi_realloc` with no frame during a
+    /// host call gets the call's label.
+    fn stack(&self, ev: &EventRecord, raw: &[u8], out: &mut Vec<u8>) {
+        match self.lowering {
+            Some(site)
+                if raw.is_empty() && abi::unpack_kind(ev.kind).0 == abi::AllocFn::CabiRealloc =>
+            {
+                out.extend_from_slice(&site.to_le_bytes())
+            }
+            _ => self.sites(raw, out),
+        }
     }
 
     /// The run memory of the instance's memory `m`.
@@ -510,6 +578,7 @@ fn drain_one(store: &mut StoreContextMut<'_, Host>, i: usize, flushed: bool) {
     let mapping = Mapping::of(heaps, i);
     let shadow = inst.shadow.as_le_slice(&*store);
     let pos = u32_at(shadow, cabi::HEADER_EVENTS_POS).unwrap_or(0);
+    let lost = u32_at(shadow, cabi::HEADER_LOST_EVENTS).unwrap_or(0);
     let (mut invalid, mut dropped, mut unseen) = (0u64, 0u64, 0u64);
     let mut lowest = Vec::new();
     let end = abi::EVENT_BASE + abi::EVENT_BYTES;
@@ -534,7 +603,7 @@ fn drain_one(store: &mut StoreContextMut<'_, Host>, i: usize, flushed: bool) {
             match m.event(ev, &mut lowest) {
                 Ok(ev) => {
                     stack.clear();
-                    m.sites(raw, &mut stack);
+                    m.stack(&ev, raw, &mut stack);
                     ev.encode(&stack, &mut out);
                 }
                 Err(Unplaced::Invalid) => invalid += 1,
@@ -562,6 +631,9 @@ fn drain_one(store: &mut StoreContextMut<'_, Host>, i: usize, flushed: bool) {
     }
     let heaps = host.components.as_deref_mut().expect("checked");
     heaps.instances[i].consumed = next;
+    // Counted up, never reset: what is new since the last drain.
+    let seen = std::mem::replace(&mut heaps.instances[i].lost, lost);
+    heaps.lost_events += u64::from(lost.wrapping_sub(seen));
     heaps.unrecorded_events += dropped;
     if unseen > 0 {
         heaps.unseen(unseen);
@@ -1024,6 +1096,8 @@ mod tests {
             .map(|b| format!("\\{b:02x}"))
             .collect();
         let section = abi::SITE_TABLE_SECTION;
+        let cabi = EventRecord::word(abi::EVENT_REALLOC, pack_kind(AllocFn::CabiRealloc, 0));
+        let lost = cabi::HEADER_LOST_EVENTS;
         format!(
             r#"(core module $guest{module}
   (import "heapscope" "register" (func $register (param i32 i32 i32) (result i32)))
@@ -1042,6 +1116,7 @@ mod tests {
       (call $memory0 (local.get $id) (i32.const 0) (i32.const 0)
         (i32.mul (memory.size $mem) (i32.const 65536)))))
     (local.get $id))
+  (global $len (mut i32) (i32.const 8))
   (func $stack (param $s0 i32) (param $s1 i32)
     (i32.store $sh (i32.const 0) (local.get $s0))
     (i32.store $sh (i32.const 4) (local.get $s1)))
@@ -1052,9 +1127,17 @@ mod tests {
     (i64.store $sh offset=4 (local.get $pos) (local.get $a))
     (i64.store $sh offset=12 (local.get $pos) (local.get $b))
     (i64.store $sh offset=20 (local.get $pos) (local.get $c))
-    (i32.store $sh offset=28 (local.get $pos) (i32.const 8))
-    (memory.copy $sh $sh (i32.add (local.get $pos) (i32.const 32)) (i32.const 0) (i32.const 8))
-    (i32.store $sh (i32.const {pos}) (i32.add (local.get $pos) (i32.const 40))))
+    (i32.store $sh offset=28 (local.get $pos) (global.get $len))
+    (memory.copy $sh $sh (i32.add (local.get $pos) (i32.const 32)) (i32.const 0) (global.get $len))
+    (i32.store $sh (i32.const {pos})
+      (i32.add (local.get $pos) (i32.add (i32.const 32) (global.get $len)))))
+  ;; The host lowering an argument: cabi_realloc(0, 0, 1, 5) = 0x900, no
+  ;; frame; and 3 events it could not hand over.
+  (func (export "lower")
+    (global.set $len (i32.const 0))
+    (call $append (i32.const {cabi}) (i64.const 0) (i64.const 0x900) (i64.const 5))
+    (global.set $len (i32.const 8))
+    (i32.store $sh (i32.const {lost}) (i32.const 3)))
   (func (export "run")
     (call $stack (i32.const 0) (i32.const 1))
     (call $append (i32.const {alloc}) (i64.const 0x100) (i64.const 24) (i64.const 8))
@@ -1123,7 +1206,8 @@ mod tests {
     (with "heapscope:memory" (instance $p{m}))))
   (func (export "run-{tag}") (canon lift (core func $g{m} "run")))
   (func (export "grow-{tag}") (canon lift (core func $g{m} "grow")))
-  (func (export "trap-{tag}") (canon lift (core func $g{m} "trap")))"#
+  (func (export "trap-{tag}") (canon lift (core func $g{m} "trap")))
+  (func (export "lower-{tag}") (canon lift (core func $g{m} "lower")))"#
             ));
         }
         parts.push(guest(5, r#""env" "memory""#));
@@ -1227,6 +1311,8 @@ mod tests {
             },
         ]);
         assert_eq!(plan.sites.sites.len(), 9);
+        let mut plan = plan;
+        assert_eq!(plan.label_site("lowering arguments of keep"), 9);
         // The adapter-like module defines no memory: two run memories.
         assert_eq!(plan.memories.len(), 2);
         assert_eq!(
@@ -1599,6 +1685,45 @@ mod tests {
         assert_eq!(
             layouts(&wasm, &more).unwrap_err(),
             "core module module[9] is instrumented but the component holds no site table for it"
+        );
+    }
+
+    /// A `cabi_realloc` with no frame, drained while the host calls an
+    /// export, is named after the call; the events a guest could not hand
+    /// over are counted and said.
+    #[test]
+    fn the_host_s_lowering_is_named_and_lost_events_are_said() {
+        let (mut store, instance, _) = instantiate();
+        fn heaps(s: &mut Store<Host>) -> &mut ComponentHeaps {
+            s.data_mut().components.as_deref_mut().unwrap()
+        }
+        heaps(&mut store).set_lowering(Some(9));
+        call(&mut store, &instance, "lower-a").unwrap();
+        heaps(&mut store).set_lowering(None);
+        call(&mut store, &instance, "lower-b").unwrap();
+        let b = 1u64 << INSTANCE_TAG_SHIFT;
+        assert_eq!(
+            live(&mut store),
+            [
+                (0x900, 5, 0, v(&["lowering arguments of keep"])),
+                (b | 0x900, 5, 1, vec![]),
+            ]
+        );
+        let rec = store.data_mut().rec.sync();
+        let kinds: Vec<AllocFn> = rec
+            .model
+            .live()
+            .map(|(_, b)| abi::unpack_kind(b.kind).0)
+            .collect();
+        assert_eq!(kinds, [AllocFn::CabiRealloc; 2]);
+        drop(rec);
+        // Each instance's counter read once, however often drained.
+        drain_all(&mut store);
+        let heaps = heaps(&mut store);
+        assert_eq!(heaps.lost_events, 6);
+        assert_eq!(
+            heaps.unrecorded(),
+            ["6 heap events were lost: canonical-ABI allocations and frees (which may call no host function) found a core module's event buffer full"]
         );
     }
 }

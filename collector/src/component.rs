@@ -32,13 +32,19 @@ impl WasiView for Host {
 
 /// The bytes of `path` when it holds a component (binary, or the text
 /// format's `(component …)`); `None` for anything else, which the core
-/// module's path reads (and refuses, when it is neither).
+/// module's path reads (and refuses, when it is neither): also for a path
+/// that is not a regular file, which is read only once.
 pub(crate) fn sniff(path: &Path) -> Result<Option<Vec<u8>>, RunError> {
     use std::io::Read;
     let read = |source| RunError::Read {
         path: path.to_path_buf(),
         source,
     };
+    // A directory, a pipe: the core module's path says what it is (a pipe
+    // is read once, there).
+    if !path.is_file() {
+        return Ok(None);
+    }
     let mut head = [0u8; 8];
     let mut file = std::fs::File::open(path).map_err(read)?;
     let n = file.read(&mut head).map_err(read)?;

@@ -300,21 +300,30 @@ impl Cache {
         plain: bool,
         alloc_fns: &[heapscope_instrument::AllocOverride],
         glue: Option<&heapscope_instrument::glue::Glue>,
+        track_writes: bool,
     ) -> EntryKey {
         let mut settings = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut settings);
-        entry_key(
-            MAGIC,
-            &[
-                env!("CARGO_PKG_VERSION").as_bytes(),
-                executable_identity().as_bytes(),
-                &settings.finish().to_le_bytes(),
-                &[u8::from(plain)],
-                format!("{alloc_fns:?}").as_bytes(),
-                format!("{glue:?}").as_bytes(),
-            ],
-            module,
-        )
+        let (alloc_fns, glue) = (format!("{alloc_fns:?}"), format!("{glue:?}"));
+        let (identity, settings, plain) = (
+            executable_identity(),
+            settings.finish().to_le_bytes(),
+            [u8::from(plain)],
+        );
+        let mut parts: Vec<&[u8]> = vec![
+            env!("CARGO_PKG_VERSION").as_bytes(),
+            identity.as_bytes(),
+            &settings,
+            &plain,
+            alloc_fns.as_bytes(),
+            glue.as_bytes(),
+        ];
+        // The module with its writes tracked (for snapshots) is another
+        // module; the key of one without is as it was.
+        if track_writes {
+            parts.push(b"track_writes");
+        }
+        entry_key(MAGIC, &parts, module)
     }
 
     /// The key of `heapscope instrument`'s output for `input` with the

@@ -170,6 +170,16 @@ struct Candidate {
 /// Build the graph. `None` when the deadline passed first, or when the
 /// graph has more edges than `u32` indexes.
 pub(crate) fn build(input: &GraphInput) -> Option<Built> {
+    build_reusing(input, None)
+}
+
+/// [`build`], finding the edges of the blocks `reuse` says are unchanged
+/// since the previous snapshot from what it kept of them, and keeping what
+/// the next needs ([`crate::rescan`]).
+pub(crate) fn build_reusing(
+    input: &GraphInput,
+    mut reuse: Option<&mut crate::rescan::Reuse>,
+) -> Option<Built> {
     let scan = input.scan;
     let n = scan.blocks.len();
     let word = scan.word;
@@ -362,7 +372,10 @@ pub(crate) fn build(input: &GraphInput) -> Option<Built> {
     }
     drop(root_edges);
     let heap_span = hi.saturating_sub(lo);
-    for &(start, size) in blocks {
+    if let Some(r) = reuse.as_deref_mut() {
+        r.begin(lo, hi, scan.memory.len() as u64, word);
+    }
+    for (k, &(start, size)) in blocks.iter().enumerate() {
         let first = to.len();
         let end = usize::try_from(start.saturating_add(size))
             .unwrap_or(usize::MAX)
@@ -372,6 +385,27 @@ pub(crate) fn build(input: &GraphInput) -> Option<Built> {
             .min(end)
             .next_multiple_of(word)
             .min(end);
+        if let Some(r) = reuse.as_deref_mut() {
+            let mut edge = |v: u64| {
+                if let Some(t) = find(v) {
+                    // Consecutive words at one block are one edge.
+                    if to.len() == first || to[to.len() - 1] != t {
+                        to.push(t);
+                    }
+                }
+            };
+            if !r.kept(k, start, size, &mut edge) {
+                if clock.late() {
+                    return None;
+                }
+                r.read(k, (start, size), scan.memory, at, end, &mut edge);
+            }
+            if !r.fits() {
+                tracing::warn!("a snapshot kept more than 2^32 values: not built");
+                return None;
+            }
+            at = end;
+        }
         // 64 words at a time: most hold no pointer into the heap, which a
         // pass the compiler vectorises tells; only the others are looked up.
         while at < end {
@@ -910,6 +944,55 @@ pub(crate) fn heap_graph(
     .map(|(g, _)| g)
 }
 
+/// [`heap_graph`] for a run whose module's writes are tracked: the blocks
+/// that are unchanged since the snapshot that kept `prev` (no page of
+/// theirs marked in `dirty`, memory 0's pages written since then; empty:
+/// anything may have changed) are not read again ([`crate::rescan`]).
+/// Also what this snapshot keeps for the next, and how many blocks it
+/// read. Debug builds check the graph against a full one.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn heap_graph_incremental(
+    rec: &Recorder,
+    snap: &Snapshot<'_>,
+    layout: &ScanLayout<'_>,
+    roots_named: &[RootInfo],
+    label: &str,
+    invocation: Option<u64>,
+    prev: Option<&crate::rescan::Kept>,
+    dirty: &[u8],
+) -> Option<(HeapGraph, crate::rescan::Kept, crate::rescan::Counts)> {
+    let opts = GraphOptions {
+        label,
+        invocation,
+        deadline: None,
+        global_names: &[],
+    };
+    let Some(scan) = exit::prepare_scan(rec, snap, layout) else {
+        let (g, _) = heap_graph_with(rec, snap, layout, roots_named, &opts)?;
+        return Some((g, Default::default(), Default::default()));
+    };
+    let seqs: Vec<u64> = scan.blocks.iter().map(|(_, b)| b.seq).collect();
+    let input = scan.input(&snap.globals, &snap.handed, &snap.other_memories, None);
+    let graph_input = GraphInput {
+        scan: &input,
+        stack: scan.stack.clone(),
+        named: roots_named,
+        global_names: &[],
+    };
+    let mut reuse = crate::rescan::Reuse::new(prev, dirty, &seqs);
+    let built = build_reusing(&graph_input, Some(&mut reuse))?;
+    if cfg!(debug_assertions) {
+        assert_eq!(
+            build(&graph_input).as_ref(),
+            Some(&built),
+            "snapshot {label}: the graph from kept values differs from reading memory"
+        );
+    }
+    drop(input);
+    let (graph, _) = graph_of(rec, &scan.blocks, built, &opts);
+    Some((graph, reuse.next, reuse.counts))
+}
+
 /// [`heap_graph`] with a deadline (`None` once it passed) and the globals'
 /// names; also the leak kinds the graph implies, per block of the graph.
 pub(crate) fn heap_graph_with(
@@ -1278,6 +1361,136 @@ mod tests {
         // second.
         assert_eq!(b.holder[(n / 4) as usize], Ref::Block(n / 4 - 1));
         assert_eq!(b.holder[(3 * n / 4) as usize], Ref::Block(3 * n / 4 + 1));
+    }
+
+    /// Snapshots that reuse what the previous one kept ([`build_reusing`])
+    /// give the graph reading all memory gives, over random rounds of
+    /// writes (marked on their pages), frees, births (at freed addresses
+    /// too), memory growth, and stale values that point where a block is
+    /// born later, below the lowest block or past memory's end.
+    #[test]
+    fn reusing_kept_values_gives_the_graph_reading_memory_gives() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        let (mut kept_total, mut read_total) = (0, 0);
+        for round in 0..40 {
+            let mut len = 1usize << 16;
+            let mut mem = vec![0u8; len];
+            // Slots of 64 bytes from 16 KiB: block k of a slot at its
+            // start, `size` bytes; `seq` its birth.
+            let mut live: Vec<(u64, u64, u64)> = Vec::new();
+            let mut seq = 0u64;
+            let slot = |i: u64| 16384 + 64 * i;
+            let slots = |len: usize| (len as u64 - 16384) / 64;
+            for i in 0..slots(len) {
+                if rand(3) == 0 {
+                    seq += 1;
+                    live.push((slot(i), 8 + 8 * rand(7), seq));
+                }
+            }
+            let value = |rand: &mut dyn FnMut(u64) -> u64, live: &[(u64, u64, u64)], len: usize| {
+                match rand(6) {
+                    0 => rand(len as u64 + 200_000),
+                    1 => 16384 - rand(64),
+                    2 => 8 + rand(8000),
+                    _ if !live.is_empty() => {
+                        let (p, z, _) = live[rand(live.len() as u64) as usize];
+                        p + if rand(5) == 0 { rand(z) } else { 0 }
+                    }
+                    _ => 0,
+                }
+            };
+            let write = |mem: &mut [u8], dirty: &mut [u8], at: usize, v: u32| {
+                put(mem, at, v);
+                dirty[at >> 12] = 1;
+            };
+            let mut kept: Option<crate::rescan::Kept> = None;
+            for step in 0..6 {
+                let mut dirty = vec![0u8; (len >> 12) + 1];
+                if step > 0 {
+                    // Writes, into blocks and the roots.
+                    for _ in 0..rand(12) {
+                        let v = value(&mut rand, &live, len) as u32;
+                        let at = if rand(4) == 0 || live.is_empty() {
+                            4 * rand(100) as usize
+                        } else {
+                            let (p, z, _) = live[rand(live.len() as u64) as usize];
+                            (p + 4 * rand(z / 4)) as usize
+                        };
+                        write(&mut mem, &mut dirty, at, v);
+                    }
+                    // Frees and births, at freed slots too (another seq).
+                    live.retain(|_| rand(8) != 0);
+                    if rand(3) == 0 {
+                        len += 1 << 14;
+                        mem.resize(len, 0);
+                        dirty.resize((len >> 12) + 1, 0);
+                    }
+                    for i in 0..slots(len) {
+                        let p = slot(i);
+                        if rand(10) == 0 && !live.iter().any(|b| b.0 == p) {
+                            seq += 1;
+                            let at = live.partition_point(|b| b.0 < p);
+                            live.insert(at, (p, 8 + 8 * rand(7), seq));
+                        }
+                    }
+                } else {
+                    // Values in blocks that point where blocks are born
+                    // later: past memory's end, below the lowest block.
+                    for &(p, _, _) in live.iter().take(5) {
+                        put(
+                            &mut mem,
+                            p as usize,
+                            (len as u64 + 16384 + 64 * rand(256)) as u32,
+                        );
+                        put(&mut mem, p as usize + 4, (16384 - 64 * rand(4)) as u32);
+                    }
+                }
+                if step == 3 {
+                    // A block below the lowest one.
+                    if !live.iter().any(|b| b.0 == 16384 - 64) {
+                        seq += 1;
+                        live.insert(0, (16384 - 64, 16, seq));
+                    }
+                }
+                let blocks: Vec<(u64, u64)> = live.iter().map(|b| (b.0, b.1)).collect();
+                let seqs: Vec<u64> = live.iter().map(|b| b.2).collect();
+                let case = Case {
+                    mem: &mem,
+                    roots: vec![0..512],
+                    globals: vec![],
+                    handed: &[],
+                    blocks: &blocks,
+                    stack: None,
+                    named: &[],
+                };
+                let scan = case.scan();
+                let input = GraphInput {
+                    scan: &scan,
+                    stack: None,
+                    named: &[],
+                    global_names: &[],
+                };
+                let everything = rand(10) == 0;
+                let map: &[u8] = if everything { &[] } else { &dirty };
+                let mut reuse = crate::rescan::Reuse::new(kept.as_ref(), map, &seqs);
+                let built = build_reusing(&input, Some(&mut reuse)).unwrap();
+                assert_eq!(Some(built), build(&input), "round {round} step {step}");
+                kept_total += reuse.counts.kept;
+                read_total += reuse.counts.read;
+                kept = Some(reuse.next);
+            }
+        }
+        // Most blocks were found from kept values, some read again.
+        assert!(
+            kept_total > read_total / 2,
+            "{kept_total} kept, {read_total} read"
+        );
     }
 
     /// On random heaps: the kinds are the scan's, holders agree with them,

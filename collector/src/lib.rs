@@ -41,6 +41,7 @@ mod module;
 mod node_child;
 mod progress;
 pub mod recorder;
+mod rescan;
 mod run;
 pub mod session;
 mod sessions;

@@ -76,6 +76,7 @@ pub(crate) fn prepare(
         cfg.glue.as_ref(),
     );
     if let Some((module, meta)) = cache.load(engine, &key) {
+        track_writes(cfg, &original),
         if let Ok(sites) = SiteTable::decode(&meta.sites) {
             tracing::info!("compiled module from the cache: {}", cache.dir().display());
             let symbolizer = symbolizer(cfg, &original, meta.report.is_some(), Some((cache, &key)));
@@ -126,12 +127,29 @@ pub(crate) fn load_only(cfg: &RunConfig) -> Result<Loaded, RunError> {
 fn instrumented_key(cfg: &RunConfig, original: &[u8]) -> crate::cache::EntryKey {
     crate::cache::Cache::instrument_key(
         original,
-        &format!("run skip_dwarf_copy {:?} {:?}", cfg.alloc_fns, cfg.glue),
+        &format!(
+            "run skip_dwarf_copy {:?} {:?}{}",
+            cfg.alloc_fns,
+            cfg.glue,
+            if track_writes(cfg, original) {
+                " track_writes"
+            } else {
+                ""
+            }
+        ),
     )
 }
 
 /// The symboliser of a run: none for a plain run; from the original's
 /// DWARF when instrumenting in memory, else from the copy the instrumenter
+/// Whether the run instruments write tracking (`heapscope_instrument::
+/// dirty`): when it takes snapshots (`--snapshot-at`, `--snapshot-every`,
+/// or the module asks for them), so each reads only what changed.
+fn track_writes(cfg: &RunConfig, original: &[u8]) -> bool {
+    !cfg.plain
+        && (!cfg.snapshots.is_empty() || heapscope_instrument::dirty::imports_snapshot(original))
+}
+
 /// made in the module. With the compiled module's cache entry
 /// (`sites_cache`), the sites earlier runs symbolised are taken from
 /// beside it, and the ones this run adds kept there.
@@ -195,6 +213,7 @@ fn load(
             skip_dwarf_copy: true,
             ..Default::default()
         };
+            track_writes: track_writes(cfg, &original),
         let started = std::time::Instant::now();
         let out = heapscope_instrument::instrument(&original, &opts).map_err(|source| {
             RunError::Instrument {

@@ -110,6 +110,9 @@ pub(crate) struct State {
     guest: u64,
     guest_dropped: u64,
     trap_taken: bool,
+    /// What the last snapshot kept of its blocks, when the module's writes
+    /// are tracked ([`crate::rescan`]).
+    kept: Option<crate::rescan::Kept>,
     /// Time spent taking them.
     pub spent: Duration,
 }
@@ -130,6 +133,7 @@ impl State {
             guest: 0,
             guest_dropped: 0,
             trap_taken: false,
+            kept: None,
             spent: Duration::ZERO,
         }
     }
@@ -167,6 +171,8 @@ fn take(cx: &mut StoreContextMut<'_, Host>, label: &str, invocation: Option<u64>
     let Some(memory) = instance.get_memory(&mut *cx, &mem_name) else {
         return;
     };
+    let len = memory.data_size(&*cx);
+    let dirty = crate::rescan::take_dirty(&mut *cx, instance, len);
     let (globals, sp_now, sp_low, _) = crate::exit::scan_globals(&mut *cx, instance);
     let others = crate::exit::other_memories(&mut *cx, instance);
     let (bytes, host) = memory.data_and_store_mut(&mut *cx);
@@ -195,20 +201,49 @@ fn take(cx: &mut StoreContextMut<'_, Host>, label: &str, invocation: Option<u64>
     };
     let mut rec = host.rec.sync();
     let roots = state.roots.as_deref().unwrap_or_default();
-    let blocks = match crate::heapgraph::heap_graph(&rec, &snap, &layout, roots, label, invocation)
-    {
-        Some(g) => {
-            let n = g.blocks.len();
-            rec.write_record(&heapscope_trace::format::Record::HeapGraph(g));
-            Some(n)
+    // With the module's writes tracked, the blocks unchanged since the
+    // previous snapshot are not read again.
+    let (graph, counts) = match &dirty {
+        Some(dirty) => {
+            let prev = state.kept.take();
+            match crate::heapgraph::heap_graph_incremental(
+                &rec,
+                &snap,
+                &layout,
+                roots,
+                label,
+                invocation,
+                prev.as_ref(),
+                dirty,
+            ) {
+                Some((g, kept, counts)) => {
+                    state.kept = Some(kept);
+                    (Some(g), Some(counts))
+                }
+                None => (None, None),
+            }
         }
-        None => None,
+        None => (
+            crate::heapgraph::heap_graph(&rec, &snap, &layout, roots, label, invocation),
+            None,
+        ),
     };
+    let blocks = graph.map(|g| {
+        let n = g.blocks.len();
+        rec.write_record(&heapscope_trace::format::Record::HeapGraph(g));
+        n
+    });
     state.taken += 1;
     state.spent += started.elapsed();
+    let reused = counts.map_or(String::new(), |c| {
+        format!(
+            " ({} unchanged since the previous snapshot, {} read)",
+            c.kept, c.read
+        )
+    });
     match blocks {
         Some(n) => tracing::info!(
-            "snapshot {label}: {n} live blocks in {} ms",
+            "snapshot {label}: {n} live blocks in {} ms{reused}",
             started.elapsed().as_millis()
         ),
         None => tracing::warn!("snapshot {label}: not taken (the graph could not be built)"),

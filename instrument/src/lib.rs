@@ -17,6 +17,7 @@
 
 mod codemap;
 pub mod component;
+pub mod dirty;
 pub mod discover;
 mod exported;
 pub mod glue;
@@ -54,6 +55,9 @@ pub struct Options {
     /// symbolise sites from the original module themselves (`heapscope run`
     /// instrumenting in memory).
     pub skip_dwarf_copy: bool,
+    /// Mark every page of memory 0 the module writes, for snapshots that
+    /// rescan only what changed ([`dirty`]).
+    pub track_writes: bool,
     /// Instrument the module for a WebAssembly component (WASI 0.2) rather
     /// than for a core host: the hooks, memories and header page of
     /// [`heapscope_trace::component_abi`]. `None` (the default): the core

@@ -218,6 +218,9 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
 /// What a module instrumented for a component cannot have: a 64-bit or
 /// shared memory (neither can be a canonical ABI option's memory), more
 /// globals than the header mirrors.
+    if opts.track_writes {
+        crate::dirty::track_writes(&mut module, mem0);
+    }
 fn check_component_mode(module: &Module) -> Result<(), InstrumentError> {
     let why = |w: String| Err(InstrumentError::NotInComponent(w));
     for (i, m) in module.memories.iter().enumerate() {

@@ -15,8 +15,10 @@ use wasmtime::{Engine, Module};
 
 /// A module ready to compile, with what the run needs to know of it.
 pub(crate) struct Loaded {
-    /// The module as the user gave it (text parsed to binary).
-    pub original: Vec<u8>,
+    /// The module as the user gave it (text parsed to binary); shared, so
+    /// what keeps it for the whole run (the snapshots' state) does not copy
+    /// it.
+    pub original: std::sync::Arc<Vec<u8>>,
     /// The module instrumented in memory, if it was (see [`Loaded::wasm`]).
     instrumented_wasm: Option<Vec<u8>>,
     /// What was hooked, when the module was instrumented in memory.
@@ -74,15 +76,15 @@ pub(crate) fn prepare(
         cfg.plain,
         &cfg.alloc_fns,
         cfg.glue.as_ref(),
+        track_writes(cfg, &original),
     );
     if let Some((module, meta)) = cache.load(engine, &key) {
-        track_writes(cfg, &original),
         if let Ok(sites) = SiteTable::decode(&meta.sites) {
             tracing::info!("compiled module from the cache: {}", cache.dir().display());
             let symbolizer = symbolizer(cfg, &original, meta.report.is_some(), Some((cache, &key)));
             let loaded = Loaded {
                 memories: memory_infos(&original),
-                original,
+                original: std::sync::Arc::new(original),
                 instrumented_wasm: None,
                 instrumented: meta.report,
                 sites,
@@ -90,8 +92,8 @@ pub(crate) fn prepare(
                 code_map_bytes: meta.code_map,
                 shadow: meta.shadow,
                 is_instrumented: meta.instrumented,
-            };
                 cache_entry: Some((cache.clone(), key.clone())),
+            };
             return Ok((loaded, module, CacheUse::Hit));
         }
     }
@@ -140,8 +142,6 @@ fn instrumented_key(cfg: &RunConfig, original: &[u8]) -> crate::cache::EntryKey 
     )
 }
 
-/// The symboliser of a run: none for a plain run; from the original's
-/// DWARF when instrumenting in memory, else from the copy the instrumenter
 /// Whether the run instruments write tracking (`heapscope_instrument::
 /// dirty`): when it takes snapshots (`--snapshot-at`, `--snapshot-every`,
 /// or the module asks for them), so each reads only what changed.
@@ -150,6 +150,8 @@ fn track_writes(cfg: &RunConfig, original: &[u8]) -> bool {
         && (!cfg.snapshots.is_empty() || heapscope_instrument::dirty::imports_snapshot(original))
 }
 
+/// The symboliser of a run: none for a plain run; from the original's
+/// DWARF when instrumenting in memory, else from the copy the instrumenter
 /// made in the module. With the compiled module's cache entry
 /// (`sites_cache`), the sites earlier runs symbolised are taken from
 /// beside it, and the ones this run adds kept there.
@@ -211,9 +213,9 @@ fn load(
             alloc_fns: cfg.alloc_fns.clone(),
             glue: cfg.glue.clone(),
             skip_dwarf_copy: true,
+            track_writes: track_writes(cfg, &original),
             ..Default::default()
         };
-            track_writes: track_writes(cfg, &original),
         let started = std::time::Instant::now();
         let out = heapscope_instrument::instrument(&original, &opts).map_err(|source| {
             RunError::Instrument {
@@ -256,12 +258,13 @@ fn load(
         memories: memory_infos(&original),
         shadow: shadow_memory_position(runs),
         is_instrumented: heapscope_instrument::is_instrumented(runs),
-        original,
+        original: std::sync::Arc::new(original),
         instrumented_wasm: wasm,
         instrumented,
         sites,
         symbolizer,
         code_map_bytes,
+        cache_entry: sites_cache.map(|(c, k)| (c.clone(), k.clone())),
     })
 }
 
@@ -281,7 +284,6 @@ fn read(path: &Path) -> Result<Vec<u8>, RunError> {
             path: path.to_path_buf(),
             message: "it is a directory, not a WebAssembly module".into(),
         });
-        cache_entry: sites_cache.map(|(c, k)| (c.clone(), k.clone())),
     }
     let bytes = std::fs::read(path).map_err(|source| RunError::Read {
         path: path.to_path_buf(),

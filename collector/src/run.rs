@@ -92,7 +92,7 @@ fn run_here(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     if instrumented && !cfg.plain {
         store.data_mut().snapshots = Some(Box::new(crate::snapshots::State::new(
             cfg.snapshots.clone(),
-            std::sync::Arc::new(loaded.original.clone()),
+            loaded.original.clone(),
             loaded.memories.clone(),
         )));
     }

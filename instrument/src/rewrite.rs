@@ -74,6 +74,16 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     });
     let mut targets: FxHashSet<FunctionId> = allocators.iter().map(|a| a.id).collect();
     targets.extend(resize_heap);
+    if opts.component.is_some() {
+        // In a component, the canonical ABI calls `cabi_realloc` from inside
+        // an imported function, to lower its results: every call of an
+        // import is a call site, so that such an allocation's stack ends at
+        // the import's call rather than at whatever the frame called last.
+        targets.extend(module.imports.iter().filter_map(|i| match i.kind {
+            walrus::ImportKind::Function(f) => Some(f),
+            _ => None,
+        }));
+    }
     let reaching = plan::reachable(&module, &calls, &address_taken, &targets);
 
     // Infrastructure: exports for the leak scan, shadow memory, hooks,

@@ -211,3 +211,97 @@ fn real_summaries_match_the_documented_schema() {
         "{errors:?}"
     );
 }
+
+/// A component run's summary (its `modules`, replayed from a trace the
+/// trace writer makes: two instrumented core instances with a layout,
+/// leak kinds and a second memory, and one not instrumented) matches the
+/// schema, and the schema names every field a module has.
+#[test]
+fn a_component_summary_matches_the_documented_schema() {
+    use heapscope_trace::abi::{pack_kind, AllocFn};
+    use heapscope_trace::format::{
+        LeakKind, MemoryInfo, MemoryLayout, ModuleInfo, Record, RunStatus,
+    };
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("docs/summary.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let module = |index: u32, memories: Vec<u32>, instrumented: bool| ModuleInfo {
+        index,
+        module_id: index,
+        name: format!("m{index}"),
+        instance_path: "root".into(),
+        memories,
+        instrumented,
+        reason: (!instrumented).then(|| "no allocator found".into()),
+        layout: (index == 0).then_some(MemoryLayout {
+            data_end: 1_024,
+            stack_lo: 1_024,
+            stack_hi: 66_560,
+            heap_base: 66_560,
+        }),
+    };
+    let mut w = heapscope_trace::TraceWriter::new(Vec::new()).unwrap();
+    for r in [
+        Record::RunStart {
+            module: "c.wasm".into(),
+            start_unix_ms: 0,
+            memories: vec![
+                MemoryInfo {
+                    initial_pages: 2,
+                    maximum_pages: Some(10),
+                    memory64: false,
+                    page_size_log2: 16,
+                };
+                3
+            ],
+        },
+        Record::MemoryData {
+            memory: 1,
+            data_end: 64,
+        },
+        Record::Alloc {
+            kind: pack_kind(AllocFn::Malloc, 0),
+            ptr: 70_000,
+            size: 10,
+            align: 0,
+            stack: 0,
+        },
+        Record::Alloc {
+            kind: pack_kind(AllocFn::Malloc, 2),
+            ptr: (2 << 32) | 70_000,
+            size: 20,
+            align: 0,
+            stack: 0,
+        },
+        Record::Module(module(0, vec![0, 1], true)),
+        Record::Module(module(1, vec![2], true)),
+        Record::Module(module(2, vec![], false)),
+        Record::ExitBlock {
+            ptr: 70_000,
+            kind: LeakKind::Definite,
+            rule: None,
+        },
+        Record::RunEnd {
+            status: RunStatus::Exited,
+            exit_code: Some(0),
+            message: String::new(),
+        },
+    ] {
+        w.write(&r).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("c.trace");
+    std::fs::write(&trace, w.finish().unwrap()).unwrap();
+    let o = heapscope(["summary".as_ref(), trace.as_os_str(), "--json".as_ref()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    check(&schema, &v, "a component run");
+    let modules = v["modules"].as_array().unwrap();
+    assert_eq!(modules.len(), 3);
+    let first = modules[0].as_object().unwrap();
+    for field in ["memory", "leak_kinds", "memory_breakdown", "other_memories"] {
+        assert!(first.contains_key(field), "{field} missing: {first:?}");
+    }
+    assert_eq!(modules[2]["reason"], "no allocator found");
+}

@@ -42,6 +42,8 @@ pub struct Opts {
     /// heapscope.pb.gz or heapscope.dhat.json by --format.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    module: super::ModuleFilter,
 }
 
 impl Opts {
@@ -54,6 +56,7 @@ impl Opts {
             super::analyze(&self.trace)?
         };
         a.full_stacks = self.full_stacks;
+        self.module.apply(&mut a, &self.trace)?;
         let output = self.output.clone().unwrap_or_else(|| {
             PathBuf::from(match self.format.as_str() {
                 "folded" => "heapscope.folded",

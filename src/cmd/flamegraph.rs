@@ -33,6 +33,8 @@ pub struct Opts {
     /// Where to write the SVG (`-`: stdout).
     #[arg(short, long, value_name = "FILE", default_value = "flamegraph.svg")]
     output: PathBuf,
+    #[command(flatten)]
+    module: super::ModuleFilter,
 }
 
 impl Opts {
@@ -45,6 +47,7 @@ impl Opts {
             super::analyze(&self.trace)?
         };
         a.full_stacks = self.full_stacks;
+        self.module.apply(&mut a, &self.trace)?;
         super::write_output(&self.output, "flamegraph", |w| {
             heapscope_viewer::flame::flamegraph(&a, self.weight, w)
         })?;

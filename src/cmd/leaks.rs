@@ -57,6 +57,8 @@ pub struct Opts {
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["fail_on_leak", "fail_on_invalid_free", "full_stacks"])]
     between: Option<Vec<String>>,
     #[command(flatten)]
+    module: super::ModuleFilter,
+    #[command(flatten)]
     gate_exit: super::GateExit,
     #[command(flatten)]
     ci: super::CiOutput,
@@ -68,7 +70,8 @@ impl Opts {
         let ci = super::run::ci_outputs(&self.ci);
         let ci: Vec<_> = ci.iter().map(|(f, p)| (*f, p.as_path())).collect();
         super::run::check_outputs(&[("the trace", &self.trace)], &ci)?;
-        let a = super::analyze(&self.trace)?;
+        let mut a = super::analyze(&self.trace)?;
+        self.module.apply(&mut a, &self.trace)?;
         if let Some([from, to]) = self.between.as_deref() {
             let b = heapscope_viewer::snapshots::between(&a, from, to)
                 .map_err(|e| anyhow::anyhow!("`{}`: {e}", self.trace.display()))?;

@@ -101,6 +101,27 @@ pub fn analyze(trace: &Path) -> anyhow::Result<heapscope_viewer::Analysis> {
     Ok(a)
 }
 
+/// `--module NAME|INDEX`: one core module of a component run's trace.
+#[derive(clap::Args, Debug, Default)]
+pub struct ModuleFilter {
+    /// Show only one core module of a component run: its name or its
+    /// run-wide index (`core N`, as `summary` lists them); an unknown one
+    /// is an error listing the trace's modules.
+    #[arg(long, value_name = "NAME|INDEX")]
+    pub module: Option<String>,
+}
+
+impl ModuleFilter {
+    /// Keep only the chosen module's stacks and numbers in `a`.
+    pub fn apply(&self, a: &mut heapscope_viewer::Analysis, trace: &Path) -> anyhow::Result<()> {
+        if let Some(sel) = &self.module {
+            a.keep_module(sel)
+                .map_err(|e| anyhow::anyhow!("`{}`: {e}", trace.display()))?;
+        }
+        Ok(())
+    }
+}
+
 /// Analyse a trace and replay it to its peak of live bytes (two passes).
 pub fn analyze_with_peak(trace: &Path) -> anyhow::Result<heapscope_viewer::Analysis> {
     let mut a = analyze(trace)?;

@@ -37,6 +37,8 @@ pub struct Opts {
     /// the benchmarks).
     #[arg(long, hide = true)]
     stats: bool,
+    #[command(flatten)]
+    module: super::ModuleFilter,
 }
 
 impl Opts {
@@ -46,6 +48,7 @@ impl Opts {
         let started = std::time::Instant::now();
         let mut a = super::analyze_with_peak(&self.trace)?;
         a.full_stacks = self.full_stacks;
+        self.module.apply(&mut a, &self.trace)?;
         let html = heapscope_viewer::html::report(&a).map_err(anyhow::Error::msg)?;
         super::write_output(&self.output, "HTML report", |w| {
             w.write_all(html.as_bytes())

@@ -46,12 +46,15 @@ pub struct Opts {
     /// the run's totals.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    module: super::ModuleFilter,
 }
 
 impl Opts {
     /// Run the command.
     pub fn run(self) -> anyhow::Result<u8> {
         let mut a = super::analyze_with_peak(&self.trace)?;
+        self.module.apply(&mut a, &self.trace)?;
         if !heapscope_viewer::retainers::fill_retained(&mut a) && self.weight == TopBy::Retained {
             anyhow::bail!(
                 "`{}` has no heap graph, which --weight retained-bytes needs: the leak scan at exit writes it (a trace written by an older heapscope, or a run whose scan did not finish, has none)",

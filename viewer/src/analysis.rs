@@ -5,7 +5,7 @@ use heapscope_trace::format::{
 };
 use heapscope_trace::growth::GrowthTracker;
 use heapscope_trace::leaks::{group_blocks, merge_same_frames, LiveBlock};
-use heapscope_trace::model::FreeOutcome;
+use heapscope_trace::model::{FreeOutcome, ModuleSummary};
 use heapscope_trace::{HeapModel, StackId, Summary};
 use rustc_hash::FxHashMap;
 use std::fs::File;
@@ -232,12 +232,134 @@ pub struct Analysis {
     /// [`MAX_SITE_TYPES`] stacks.
     #[serde(skip)]
     pub site_types: FxHashMap<StackId, String>,
+    /// The run-wide memory of each stack's heap events, for stacks whose
+    /// events were in a memory other than 0 (a component run's other core
+    /// modules): which module a stack lives in ([`Analysis::module_of`]).
+    #[serde(skip)]
+    pub stack_memory: FxHashMap<StackId, u32>,
 }
 
 /// The most stacks whose allocated type an analysis keeps.
 pub const MAX_SITE_TYPES: usize = 100_000;
 
 impl Analysis {
+    /// The core module of a component run that `stack`'s events were in
+    /// (`None` for a core module's trace, or a stack of no module the
+    /// trace names).
+    pub fn module_of(&self, stack: StackId) -> Option<&ModuleSummary> {
+        if self.summary.modules.is_empty() {
+            return None;
+        }
+        let memory = self.stack_memory.get(&stack).copied().unwrap_or(0);
+        self.summary
+            .modules
+            .iter()
+            .find(|m| m.memories.contains(&memory))
+    }
+
+    /// Keep only the core module `selector` names (its name, or its
+    /// run-wide index): the leak groups and the profile's stacks of other
+    /// modules go, and the summary's numbers become that module's. An
+    /// unknown selector, or a trace without modules, is an error that
+    /// lists the modules there are (names terminal-safe).
+    pub fn keep_module(&mut self, selector: &str) -> Result<(), String> {
+        let listed = || {
+            self.summary
+                .modules
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{} {} ({})",
+                        m.index,
+                        crate::escape::terminal(&m.name),
+                        crate::escape::terminal(&m.instance_path)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if self.summary.modules.is_empty() {
+            return Err(format!(
+                "--module {}: the trace is of a core module, not a component run: it has no modules to choose from",
+                crate::escape::terminal(selector)
+            ));
+        }
+        let by_name: Vec<&ModuleSummary> = self
+            .summary
+            .modules
+            .iter()
+            .filter(|m| m.name == selector)
+            .collect();
+        let chosen = match (by_name.as_slice(), selector.parse::<u32>()) {
+            ([one], _) => one.index,
+            ([], Ok(i)) if self.summary.modules.iter().any(|m| m.index == i) => i,
+            ([], _) => {
+                return Err(format!(
+                    "--module {}: no core module of that name or index; the trace's modules (index, name, component instance): {}",
+                    crate::escape::terminal(selector),
+                    listed()
+                ))
+            }
+            (_, _) => {
+                return Err(format!(
+                    "--module {}: {} core instances have that name; choose one by index: {}",
+                    crate::escape::terminal(selector),
+                    by_name.len(),
+                    listed()
+                ))
+            }
+        };
+        let mine =
+            |a: &Analysis, stack: StackId| a.module_of(stack).map(|m| m.index) == Some(chosen);
+        let keep: Vec<bool> = self.leaks.iter().map(|g| mine(self, g.stack)).collect();
+        let mut it = keep.iter();
+        self.leaks.retain(|_| *it.next().unwrap_or(&false));
+        // The exit graph's blocks name their group by index: renumbered
+        // for the groups kept (`u32::MAX`: none).
+        let mut renumber = Vec::with_capacity(keep.len());
+        let mut next = 0u32;
+        for &k in &keep {
+            renumber.push(if k { next } else { u32::MAX });
+            next += u32::from(k);
+        }
+        for g in &mut self.exit_groups {
+            *g = renumber.get(*g as usize).copied().unwrap_or(u32::MAX);
+        }
+        let drop: Vec<StackId> = self
+            .profile
+            .active()
+            .map(|(id, _)| id)
+            .filter(|&id| !mine(self, id))
+            .collect();
+        for id in drop {
+            if let Some(s) = self.profile.stacks.get_mut(id as usize) {
+                *s = Default::default();
+            }
+        }
+        let m = self
+            .summary
+            .modules
+            .iter()
+            .find(|m| m.index == chosen)
+            .cloned()
+            .expect("chosen among the modules");
+        let s = &mut self.summary;
+        s.total_blocks = m.total_blocks;
+        s.total_bytes = m.total_bytes;
+        s.max_blocks = m.max_blocks;
+        s.max_bytes = m.max_bytes;
+        s.curr_blocks = m.curr_blocks;
+        s.curr_bytes = m.curr_bytes;
+        s.failed_allocs = m.failed_allocs;
+        s.memory = m.memory.unwrap_or_default();
+        s.leak_kinds = m.leak_kinds.clone();
+        s.memory_breakdown = m.memory_breakdown.clone();
+        s.other_memories = m.other_memories.clone();
+        s.retainers = None;
+        s.modules = vec![m];
+        Ok(())
+    }
+
     /// The frames of `stack` as flamegraphs and exports show them,
     /// innermost first: library frames above the user's code folded away
     /// unless [`Analysis::full_stacks`].
@@ -383,6 +505,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     let mut profile = crate::profile::Profile::default();
     let mut graphs = Vec::new();
     let mut site_types: FxHashMap<StackId, String> = FxHashMap::default();
+    let mut stack_memory: FxHashMap<StackId, u32> = FxHashMap::default();
     loop {
         match reader.next_record() {
             Ok(Some(r)) => {
@@ -475,6 +598,20 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                     }
                     _ => {}
                 }
+                // Which memory (a component run's core module) a stack's
+                // events are in; memory 0 is the default, not kept.
+                let in_memory = match &r {
+                    Record::Alloc { kind, stack, .. }
+                    | Record::Free { kind, stack, .. }
+                    | Record::Realloc { kind, stack, .. } => {
+                        Some((heapscope_trace::abi::unpack_kind(*kind).1, *stack))
+                    }
+                    Record::Grow { memory, stack, .. } => Some((*memory, *stack)),
+                    _ => None,
+                };
+                if let Some((memory @ 1.., stack)) = in_memory {
+                    stack_memory.insert(stack, memory);
+                }
                 let (invalid, placeholders) = (model.invalid_events, model.placeholders);
                 let out = model.apply(&r);
                 if out.is_some() {
@@ -532,11 +669,35 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         }
     };
     profile.finish(&model);
+    let mut summary = model.summary(status, code, &message);
+    // A component run's stacks end in a root frame naming their core
+    // module, so every view shows which module a stack lives in.
+    let modules = summary.modules.clone();
+    let root = |stack: StackId| -> Option<FrameView> {
+        if modules.is_empty() {
+            return None;
+        }
+        let memory = stack_memory.get(&stack).copied().unwrap_or(0);
+        Some(
+            match modules.iter().find(|m| m.memories.contains(&memory)) {
+                Some(m) => module_frame(m),
+                None => FrameView {
+                    function: format!("{MODULE_FRAME_PREFIX}of memory {memory}, not named]"),
+                    file: None,
+                    line: 0,
+                },
+            },
+        )
+    };
+    let frames_in_module = |stack: StackId| {
+        let mut f = frames_of(&reader, stack);
+        f.extend(root(stack));
+        f
+    };
     let stacks: FxHashMap<StackId, Vec<FrameView>> = profile
         .active()
-        .map(|(id, _)| (id, frames_of(&reader, id)))
+        .map(|(id, _)| (id, frames_in_module(id)))
         .collect();
-    let mut summary = model.summary(status, code, &message);
     summary.partial = warnings.clone();
     summary.retainers = graphs.iter().rev().find(|g| g.label == "exit").map(|g| {
         heapscope_trace::model::largest_retainers(g, heapscope_trace::model::SUMMARY_RETAINERS)
@@ -578,12 +739,11 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     let leaks: Vec<LeakGroup> = merge_same_frames(
         group_blocks(blocks.collect())
             .into_iter()
-            .map(|g| g.with_frames(|stack| frames_of(&reader, stack)))
+            .map(|g| g.with_frames(frames_in_module))
             .collect(),
     );
-    let exit_groups = crate::retainers::exit_groups(&graphs, &leaks, &model, &exit, |stack| {
-        frames_of(&reader, stack)
-    });
+    let exit_groups =
+        crate::retainers::exit_groups(&graphs, &leaks, &model, &exit, frames_in_module);
     Ok(Analysis {
         exit_groups,
         module,
@@ -601,7 +761,36 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         full_stacks: false,
         graphs,
         site_types,
+        stack_memory,
     })
+}
+
+/// How a core module's root frame starts (`[module app (core 0)]`).
+pub const MODULE_FRAME_PREFIX: &str = "[module ";
+
+/// The root frame of a component run's stacks in core module `m`:
+/// `[module NAME (core INDEX)]`, its name unescaped (every view escapes
+/// function names as it shows them).
+pub fn module_frame(m: &ModuleSummary) -> FrameView {
+    FrameView {
+        function: format!("{MODULE_FRAME_PREFIX}{} (core {})]", m.name, m.index),
+        file: None,
+        line: 0,
+    }
+}
+
+/// `frames` (innermost first) without a component run's root frame, and
+/// that frame: views that cut a stack below its entry point keep it apart.
+pub fn split_module(frames: &[FrameView]) -> (&[FrameView], Option<&FrameView>) {
+    match frames.split_last() {
+        Some((last, rest)) if is_module_frame(last) => (rest, Some(last)),
+        _ => (frames, None),
+    }
+}
+
+/// Whether `f` is a core module's root frame ([`module_frame`]).
+pub fn is_module_frame(f: &FrameView) -> bool {
+    f.file.is_none() && f.line == 0 && f.function.starts_with(MODULE_FRAME_PREFIX)
 }
 
 /// What a frame belongs to: the user's own code or one of the libraries
@@ -839,6 +1028,8 @@ pub fn is_entry_frame(f: &FrameView) -> bool {
 /// entry point is shown whole up to it. Returns the range of `frames` to
 /// show.
 pub fn compact_range(frames: &[FrameView]) -> std::ops::Range<usize> {
+    // A component run's root frame is shown apart ([`split_module`]).
+    let frames = split_module(frames).0;
     if frames.is_empty() {
         return 0..0;
     }
@@ -853,6 +1044,7 @@ pub fn compact_range(frames: &[FrameView]) -> std::ops::Range<usize> {
 /// How many library frames sit above the first user frame of `frames`
 /// (innermost first); 0 when no frame is the user's.
 pub fn library_lead(frames: &[FrameView]) -> usize {
+    let frames = split_module(frames).0;
     let lead = frames.iter().take_while(|f| is_library(f)).count();
     if lead >= frames.len() {
         0

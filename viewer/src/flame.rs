@@ -221,12 +221,23 @@ pub fn fold_startup(frames: &[FrameView]) -> &[FrameView] {
 /// innermost first: library frames above the user's code folded into it
 /// and start-up frames below the entry point left out ([`fold_startup`]),
 /// unless [`Analysis::full_stacks`].
-pub fn frames(a: &Analysis, stack: heapscope_trace::StackId) -> &[FrameView] {
+pub fn frames(a: &Analysis, stack: heapscope_trace::StackId) -> std::borrow::Cow<'_, [FrameView]> {
+    use std::borrow::Cow;
     let frames = a.export_frames(stack);
     if a.full_stacks {
-        frames
-    } else {
-        fold_startup(frames)
+        return Cow::Borrowed(frames);
+    }
+    // A component run's root frame (the stack's core module) stays.
+    let (body, module) = crate::analysis::split_module(frames);
+    let kept = fold_startup(body);
+    match module {
+        None => Cow::Borrowed(kept),
+        Some(_) if kept.len() == body.len() => Cow::Borrowed(frames),
+        Some(m) => {
+            let mut v = kept.to_vec();
+            v.push(m.clone());
+            Cow::Owned(v)
+        }
     }
 }
 
@@ -239,7 +250,7 @@ pub fn folded(a: &Analysis, weight: Weight) -> Vec<String> {
         if w == 0 {
             continue;
         }
-        let key = folded_key(frames(a, id));
+        let key = folded_key(&frames(a, id));
         *by_key.entry(key).or_default() += w;
     }
     by_key
@@ -327,7 +338,7 @@ pub fn leak_folded(a: &Analysis, asked: heapscope_trace::format::LeakKind) -> Ve
         {
             continue;
         }
-        let e = by_key.entry(folded_key(frames(a, g.stack))).or_default();
+        let e = by_key.entry(folded_key(&frames(a, g.stack))).or_default();
         *e = e.saturating_add(g.bytes);
     }
     by_key

@@ -72,8 +72,11 @@ fn frame_row(f: &FrameView) -> (String, String) {
 }
 
 fn stack_row(frames: &[FrameView]) -> StackRow {
-    let range = compact_range(frames);
-    let shown: Vec<(String, String)> = frames[range.clone()].iter().map(frame_row).collect();
+    // A component run's root frame (the core module) is always shown.
+    let (body, module) = crate::analysis::split_module(frames);
+    let range = compact_range(body);
+    let mut shown: Vec<(String, String)> = body[range.clone()].iter().map(frame_row).collect();
+    shown.extend(module.map(frame_row));
     StackRow {
         top: shown
             .first()

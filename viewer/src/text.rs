@@ -264,7 +264,10 @@ pub fn gate_leaks(a: &Analysis, gate: &str, top: usize) -> String {
 /// function entered through: groups with the same are one.
 fn shown_frames(g: &LeakGroup) -> Vec<crate::analysis::FrameView> {
     let r = compact_range(&g.frames);
-    g.frames[r.start.saturating_sub(1)..r.end].to_vec()
+    let mut shown = g.frames[r.start.saturating_sub(1)..r.end].to_vec();
+    // Groups of two core modules are never one.
+    shown.extend(crate::analysis::split_module(&g.frames).1.cloned());
+    shown
 }
 
 fn group(out: &mut String, n: usize, g: &LeakGroup, full: bool) {
@@ -293,6 +296,8 @@ fn group(out: &mut String, n: usize, g: &LeakGroup, full: bool) {
 
 /// A stack, innermost first, `at` then `by`, compacted unless `full`.
 fn frames(out: &mut String, stack: &[crate::analysis::FrameView], full: bool) {
+    // A component run's root frame: the core module, after the stack.
+    let (stack, module) = crate::analysis::split_module(stack);
     let range = if full {
         0..stack.len()
     } else {
@@ -320,6 +325,9 @@ fn frames(out: &mut String, stack: &[crate::analysis::FrameView], full: bool) {
                 "runtime frames"
             )
         );
+    }
+    if let Some(m) = module {
+        let _ = writeln!(out, "    in {}", frame_text(m));
     }
 }
 
@@ -593,11 +601,61 @@ pub fn summary(a: &Analysis) -> String {
     if let Some(line) = crate::retainers::largest_line(a) {
         let _ = writeln!(out, "  {line}");
     }
+    if a.summary.modules.len() > 1 {
+        modules_table(&mut out, &a.summary.modules);
+    }
     let mut stacks: Vec<&[crate::analysis::FrameView]> = Vec::new();
     growth_stacks(&mut out, a, &mut stacks);
     failed_grows(&mut out, a, false);
     advice_numbered(&mut out, a, &mut stacks);
     out
+}
+
+/// A component run's core modules, one row each: what each allocated, its
+/// peak, what it left live at exit and how much of that is lost, its first
+/// memory's pages; a module heapscope could not instrument says so and
+/// why (its heap is unseen, not empty). Names are terminal-safe.
+pub fn modules_table(out: &mut String, modules: &[heapscope_trace::model::ModuleSummary]) {
+    let _ = writeln!(
+        out,
+        "  per core module:\n  {:>6}  {:>14}  {:>11}  {:>12}  {:>14}  {:>12}  {:>6}  module (component instance)",
+        "core", "allocated (B)", "allocations", "peak (B)", "at exit (B)", "lost (B)", "pages"
+    );
+    for m in modules {
+        let name = format!("{} ({})", term_safe(&m.name), term_safe(&m.instance_path));
+        if !m.instrumented {
+            let _ = writeln!(
+                out,
+                "  {:>6}  {name}: not instrumented{}; its heap is unseen",
+                m.index,
+                m.reason
+                    .as_deref()
+                    .map(|r| format!(" ({})", term_safe(r)))
+                    .unwrap_or_default()
+            );
+            continue;
+        }
+        let lost = m.leak_kinds.as_ref().map_or("-".to_string(), |k| {
+            thousands(k.definite.bytes.saturating_add(k.indirect.bytes))
+        });
+        let peak = if m.peak_is_upper_bound {
+            format!("<={}", thousands(m.max_bytes))
+        } else {
+            thousands(m.max_bytes)
+        };
+        let _ = writeln!(
+            out,
+            "  {:>6}  {:>14}  {:>11}  {:>12}  {:>14}  {:>12}  {:>6}  {name}",
+            m.index,
+            thousands(m.total_bytes),
+            thousands(m.total_blocks),
+            peak,
+            thousands(m.curr_bytes),
+            lost,
+            m.memory
+                .map_or("-".to_string(), |s| thousands(s.final_pages)),
+        );
+    }
 }
 
 /// The stack's number among those printed (`stack #2`), printing it first
@@ -1295,6 +1353,13 @@ pub fn top_rows(a: &Analysis, by: TopBy, n: usize, depth: usize) -> Vec<TopRow<'
             .iter()
             .map(|f| site_labels(&[f], depth).remove(0)),
     );
+    // A component run's sites say their core module: two modules' sites
+    // are never one row.
+    for (label, frames) in labels.iter_mut().zip(&stacks) {
+        if let Some(m) = crate::analysis::split_module(frames).1 {
+            let _ = write!(label, " in {}", term_safe(&m.function));
+        }
+    }
     let mut index: rustc_hash::FxHashMap<String, usize> = Default::default();
     let mut rows: Vec<TopRow<'_>> = Vec::with_capacity(labelled);
     for (((_, st), label), frames) in sites.iter().zip(labels).zip(stacks) {

@@ -79,6 +79,12 @@ pub(crate) struct ModuleLayout {
     pub imported: u32,
     /// How many instances of it the component makes.
     pub instances: u32,
+    /// Its C stack pointer's initial value, when it has one (the leak
+    /// scan's `ScanLayout::sp_init`).
+    pub sp_init: Option<u64>,
+    /// Where its memory 0's active data segments end
+    /// (`ScanLayout::data_end`).
+    pub data_end: u64,
 }
 
 /// The run's site table and memories for a component's modules, and the
@@ -188,6 +194,8 @@ pub(crate) fn layouts(
             memories: crate::module::memory_infos(wasm),
             imported: imported_memories(wasm),
             instances: m.instances,
+            sp_init: stack_pointer_init(wasm),
+            data_end: crate::module::data_end(wasm),
         });
     }
     Ok(out)
@@ -209,6 +217,66 @@ fn site_tables(component: &[u8]) -> Vec<Result<SiteTable, abi::SiteTableError>> 
         }
     }
     out
+}
+
+/// The initial value of the core module's C stack pointer, found as the
+/// instrumenter finds it: the global the name section calls
+/// `__stack_pointer`; without global names, the first mutable global
+/// defined, if it starts at a plausible stack top (above 0, 16-aligned).
+fn stack_pointer_init(wasm: &[u8]) -> Option<u64> {
+    use wasmparser::{Name, Payload};
+    // Defined globals: (index, mutable, constant initial value).
+    let mut globals: Vec<(u32, bool, Option<u64>)> = Vec::new();
+    let mut imported = 0u32;
+    let mut names: Vec<(u32, String)> = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(Payload::ImportSection(s)) => {
+                for i in s.into_imports().flatten() {
+                    if matches!(i.ty, wasmparser::TypeRef::Global(_)) {
+                        imported += 1;
+                    }
+                }
+            }
+            Ok(Payload::GlobalSection(s)) => {
+                for (k, g) in s.into_iter().enumerate() {
+                    let Ok(g) = g else { break };
+                    let mut ops = g.init_expr.get_operators_reader();
+                    let value = match ops.read() {
+                        Ok(wasmparser::Operator::I32Const { value }) => Some(value as u32 as u64),
+                        Ok(wasmparser::Operator::I64Const { value }) => Some(value as u64),
+                        _ => None,
+                    };
+                    globals.push((imported + k as u32, g.ty.mutable, value));
+                }
+            }
+            Ok(Payload::CustomSection(c)) if c.name() == "name" => {
+                let reader = wasmparser::NameSectionReader::new(wasmparser::BinaryReader::new(
+                    c.data(),
+                    c.data_offset(),
+                ));
+                for n in reader.into_iter().flatten() {
+                    if let Name::Global(map) = n {
+                        names.extend(
+                            map.into_iter()
+                                .flatten()
+                                .map(|g| (g.index, g.name.to_string())),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let value = |index: u32| globals.iter().find(|g| g.0 == index).and_then(|g| g.2);
+    if let Some((index, _)) = names.iter().find(|(_, n)| n == "__stack_pointer") {
+        return value(*index);
+    }
+    if !names.is_empty() {
+        return None;
+    }
+    let (_, _, init) = globals.iter().find(|g| g.1)?;
+    init.filter(|&v| v > 0 && v % 16 == 0)
 }
 
 /// How many memories the core module `wasm` imports (its first ones).
@@ -1294,6 +1362,8 @@ mod tests {
                 memories: vec![one_page()],
                 imported: 0,
                 instances: 1,
+                sp_init: None,
+                data_end: 0,
             },
             ModuleLayout {
                 module: 3,
@@ -1301,6 +1371,8 @@ mod tests {
                 memories: vec![one_page()],
                 imported: 0,
                 instances: 1,
+                sp_init: None,
+                data_end: 0,
             },
             ModuleLayout {
                 module: 5,
@@ -1308,6 +1380,8 @@ mod tests {
                 memories: vec![one_page()],
                 imported: 1,
                 instances: 1,
+                sp_init: None,
+                data_end: 0,
             },
         ]);
         assert_eq!(plan.sites.sites.len(), 9);
@@ -1724,6 +1798,27 @@ mod tests {
         assert_eq!(
             heaps.unrecorded(),
             ["6 heap events were lost: canonical-ABI allocations and frees (which may call no host function) found a core module's event buffer full"]
+        );
+    }
+
+    #[test]
+    fn the_stack_pointer_is_found_as_the_instrumenter_finds_it() {
+        let init = |text: &str| stack_pointer_init(&wat::parse_str(text).unwrap());
+        // Named.
+        assert_eq!(
+            init("(module (global $g (mut i32) (i32.const 7)) (global $__stack_pointer (mut i32) (i32.const 1048576)))"),
+            Some(1048576)
+        );
+        // Unnamed: the first mutable global, when it is a plausible top.
+        assert_eq!(
+            init("(module (global i32 (i32.const 4)) (global (mut i32) (i32.const 65536)))"),
+            Some(65536)
+        );
+        assert_eq!(init("(module (global (mut i32) (i32.const 12)))"), None);
+        // Other globals named, none the stack pointer's: none.
+        assert_eq!(
+            init("(module (global $heap (mut i32) (i32.const 65536)))"),
+            None
         );
     }
 }

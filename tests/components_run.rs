@@ -93,6 +93,19 @@ fn command_components_run_as_wasmtime_runs_them() {
         stdout(&composed),
         "kept 100 strings; the library holds 7200 bytes\n"
     );
+    // The app alone imports what only the library provides: exit 2
+    // (wasmtime: 1), saying so.
+    let app = sample("component/app.wasm");
+    let alone = plain(&[], &app, &[]);
+    assert_eq!((code(&alone), stdout(&alone)), (2, String::new()));
+    assert_eq!(
+        stderr(&alone),
+        format!(
+            "heapscope: `{}` failed: cannot instantiate the component: component imports instance `heapscope:samples/store@0.1.0`, but a matching implementation was not found in the linker: instance export `keep` has the wrong type: function implementation is missing (heapscope provides WASI 0.2's interfaces, as `wasmtime run` does; plug in what provides the others with `wasm-tools compose` or `wac`)\n",
+            app.display()
+        )
+    );
+    assert_eq!(code(&reference(&[], &app, &[])), 1);
     assert!(stderr(&composed).starts_with(
         "heapscope-oracle: module=keep allocs=200 bytes=7200 peak=7200 live=7200 live_blocks=200 frees=0\n"
     ));

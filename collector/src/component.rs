@@ -423,6 +423,11 @@ pub(crate) fn run_here(cfg: &RunConfig, original: Vec<u8>) -> Result<RunOutcome,
         });
     watch.stop_timer();
     let (status, exit_code, mut message) = exit::status(&result, instantiated, &store, cfg);
+    if let (RunStatus::Error, Err(e)) = (status, &result) {
+        message = format!(
+            "cannot instantiate the component: {e:#} (heapscope provides WASI 0.2's interfaces, as `wasmtime run` does; plug in what provides the others with `wasm-tools compose` or `wac`)"
+        );
+    }
     if let (Err(e), RunStatus::Trapped | RunStatus::Timeout) = (&result, status) {
         // Where it stopped, by the core modules' own function names.
         let frames = exit::trap_stack(

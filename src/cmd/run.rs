@@ -30,6 +30,13 @@ Examples:
   heapscope run --actor actor.json --messages msgs.jsonl --max-growth 0
   heapscope run app.wasm --node app.mjs -- ARGS      (the app's own JS glue, in Node 22+)
   heapscope run app.wasm --session page.hss          (a session js/browser.mjs saved)
+  heapscope run --plain app.component.wasm -- ARGS   (a WASI 0.2 component, as wasmtime run runs it)
+  heapscope run --plain lib.component.wasm --invoke 'keep(\"abc\")' --repeat 100
+
+Components (WASI 0.2): a command's wasi:cli/run, or --invoke 'NAME(ARGS)' with its arguments and
+results in WAVE syntax, as `wasmtime run` runs them. heapscope cannot instrument the core modules
+inside a component yet: without --plain it runs one without hooks and says that nothing of its heap
+was seen (no trace, a partial summary, exit 3).
 
 Actors (Extism plugins): --extism FUNCTION calls FUNCTION once per line of --messages (or
 once with the whole --input file) in one instance, as an Extism host does; --actor reads

@@ -1253,6 +1253,26 @@ impl ReencodeComponent for Reencoder<'_> {
         }
     }
 
+    fn parse_component_custom_section(
+        &mut self,
+        component: &mut wasm_encoder::Component,
+        section: wasmparser::CustomSectionReader<'_>,
+    ) -> Result<(), ReError> {
+        if let wasmparser::KnownCustom::ComponentName(names) = section.as_known() {
+            // The validator does not read the name section: a damaged one
+            // is copied as it is rather than failing the component.
+            if let Ok(names) = self.custom_component_name_section(names) {
+                component.section(&names);
+                return Ok(());
+            }
+        }
+        component.section(&wasm_encoder::CustomSection {
+            name: section.name().into(),
+            data: section.data().into(),
+        });
+        Ok(())
+    }
+
     fn parse_component_submodule(
         &mut self,
         component: &mut wasm_encoder::Component,
@@ -1626,9 +1646,10 @@ mod tests {
             shape.hooks.push(h.into());
         }
         let mut out = wasm_encoder::Module::new();
+        // A damaged custom section the validator does not read.
         shape
             .parse_core_module(&mut out, Parser::new(0), module)
-            .unwrap();
+            .map_err(|e| InstrumentError::Invalid(e.to_string()))?;
         Ok(out.finish())
     }
 
@@ -2010,6 +2031,56 @@ mod tests {
             "the component exports it as a module, so heapscope cannot wire the hooks into its instances"
         );
         assert_eq!(out.wasm, bytes);
+    }
+
+    #[test]
+    fn damaged_components_give_errors_never_panics() {
+        // Every byte of a small component (with a name section) set to
+        // three other values: an error or a component, never a panic.
+        let wat = format!(
+            r#"(component {KEEPER}
+                 (core instance $i (instantiate $keeper))
+                 (component $inner (core module $n (memory 1)) (core instance (instantiate $n)))
+                 (instance (instantiate $inner))
+                 {})"#,
+            lift("$i", "keep")
+        );
+        let bytes = wat::parse_str(&wat).unwrap();
+        let stand_in = |m: &[u8], _: u32| {
+            Ok(Instrumented {
+                wasm: contract_shaped(m)?,
+                report: Report::default(),
+            })
+        };
+        let opts = Options {
+            validate: true,
+            ..Default::default()
+        };
+        let (mut ok, mut errors) = (0, 0);
+        for at in 8..bytes.len() {
+            for v in [0u8, 0x7f, 0xff] {
+                if bytes[at] == v {
+                    continue;
+                }
+                let mut damaged = bytes.clone();
+                damaged[at] = v;
+                let r = std::panic::catch_unwind(|| {
+                    instrument_component_with(&damaged, &opts, &stand_in)
+                });
+                match r {
+                    Ok(Ok(_)) => ok += 1,
+                    Ok(Err(e)) => {
+                        assert!(
+                            !matches!(e, InstrumentError::Internal(_)),
+                            "at {at} = {v}: {e}"
+                        );
+                        errors += 1
+                    }
+                    Err(_) => panic!("a panic with byte {at} set to {v}"),
+                }
+            }
+        }
+        assert!(ok > 0 && errors > 0, "{ok} {errors}");
     }
 
     #[test]

@@ -251,10 +251,11 @@ impl Analysis {
             return None;
         }
         let memory = self.stack_memory.get(&stack).copied().unwrap_or(0);
-        self.summary
-            .modules
-            .iter()
-            .find(|m| m.memories.contains(&memory))
+        let i = module_by_memory(&self.summary.modules)
+            .get(memory as usize)
+            .copied()
+            .flatten()?;
+        self.summary.modules.get(i)
     }
 
     /// Keep only the core module `selector` names (its name, or its
@@ -309,8 +310,14 @@ impl Analysis {
                 ))
             }
         };
-        let mine =
-            |a: &Analysis, stack: StackId| a.module_of(stack).map(|m| m.index) == Some(chosen);
+        // Which module (its position in `modules`) each memory is; a
+        // look-up per stack, not a walk over the modules.
+        let by_memory = module_by_memory(&self.summary.modules);
+        let position = self.summary.modules.iter().position(|m| m.index == chosen);
+        let mine = |a: &Analysis, stack: StackId| {
+            let memory = a.stack_memory.get(&stack).copied().unwrap_or(0);
+            position.is_some() && by_memory.get(memory as usize).copied().flatten() == position
+        };
         let keep: Vec<bool> = self.leaks.iter().map(|g| mine(self, g.stack)).collect();
         let mut it = keep.iter();
         self.leaks.retain(|_| *it.next().unwrap_or(&false));
@@ -672,22 +679,25 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     let mut summary = model.summary(status, code, &message);
     // A component run's stacks end in a root frame naming their core
     // module, so every view shows which module a stack lives in.
-    let modules = summary.modules.clone();
+    // Each memory's module's root frame, made once.
+    let by_memory: Vec<Option<FrameView>> = module_by_memory(&summary.modules)
+        .into_iter()
+        .map(|i| i.map(|i| module_frame(&summary.modules[i])))
+        .collect();
+    let has_modules = !summary.modules.is_empty();
     let root = |stack: StackId| -> Option<FrameView> {
-        if modules.is_empty() {
+        if !has_modules {
             return None;
         }
         let memory = stack_memory.get(&stack).copied().unwrap_or(0);
-        Some(
-            match modules.iter().find(|m| m.memories.contains(&memory)) {
-                Some(m) => module_frame(m),
-                None => FrameView {
-                    function: format!("{MODULE_FRAME_PREFIX}of memory {memory}, not named]"),
-                    file: None,
-                    line: 0,
-                },
+        Some(match by_memory.get(memory as usize).cloned().flatten() {
+            Some(f) => f,
+            None => FrameView {
+                function: format!("{MODULE_FRAME_PREFIX}of memory {memory}, not named]"),
+                file: None,
+                line: 0,
             },
-        )
+        })
     };
     let frames_in_module = |stack: StackId| {
         let mut f = frames_of(&reader, stack);
@@ -786,6 +796,20 @@ pub fn split_module(frames: &[FrameView]) -> (&[FrameView], Option<&FrameView>) 
         Some((last, rest)) if is_module_frame(last) => (rest, Some(last)),
         _ => (frames, None),
     }
+}
+
+/// For each run-wide memory number (0 to 255), the position in `modules`
+/// of the module it belongs to.
+pub fn module_by_memory(modules: &[ModuleSummary]) -> Vec<Option<usize>> {
+    let mut out = vec![None; heapscope_trace::format::MAX_MODULE_MEMORIES];
+    for (i, m) in modules.iter().enumerate() {
+        for &memory in &m.memories {
+            if let Some(slot) = out.get_mut(memory as usize) {
+                slot.get_or_insert(i);
+            }
+        }
+    }
+    out
 }
 
 /// Whether `f` is a core module's root frame ([`module_frame`]).

@@ -5,7 +5,9 @@ use heapscope_instrument::{AllocOverride, Options};
 use std::path::PathBuf;
 
 /// Instrument a module: wrap its allocator and memory.grow with heapscope's
-/// hooks and add the shadow call stack.
+/// hooks and add the shadow call stack. A component (WASI 0.2) has every
+/// core module inside instrumented, and imports the hooks as the WIT
+/// instance `heapscope:hooks/hooks@1.0.0`.
 ///
 /// The output runs under `heapscope run` (which can also instrument in
 /// memory, so this step is optional). A table of what was hooked goes to
@@ -16,12 +18,13 @@ Examples:
   heapscope instrument app.wasm                 # writes app.hs.wasm
   heapscope instrument app.wasm -o app.hs.wasm --alloc-fn malloc=my_alloc --alloc-fn free=my_free
   heapscope instrument stripped.wasm -o out.wasm --alloc-fn malloc=12 --alloc-fn free=15
+  heapscope instrument app.component.wasm       # every core module of a component
 
 Exit status:
   0    instrumented
   2    the module is invalid, already instrumented, or has no allocator heapscope can find")]
 pub struct Opts {
-    /// The module to instrument.
+    /// The module (or component) to instrument.
     input: PathBuf,
     /// Where to write the instrumented module (default: the input's name
     /// with `.hs.wasm`, in the current directory).

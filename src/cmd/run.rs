@@ -36,7 +36,7 @@ Examples:
 Components (WASI 0.2): a command's wasi:cli/run, or --invoke 'NAME(ARGS)' with its arguments and
 results in WAVE syntax, as `wasmtime run` runs them. heapscope cannot instrument the core modules
 inside a component yet: without --plain it runs one without hooks and says that nothing of its heap
-was seen (no trace, a partial summary, exit 3).
+was seen (no trace, a partial summary: the record is not whole).
 
 Actors (Extism plugins): --extism FUNCTION calls FUNCTION once per line of --messages (or
 once with the whole --input file) in one instance, as an Extism host does; --actor reads
@@ -68,7 +68,8 @@ Exit status (the same contract as `heapscope --help`):
        heapscope wrote that does not read back whole (no gate is checked on it)
   3    the record is not whole: the trace could not be written; the summary is partial (a
        session cut inside a record, without its end record, or whose end record
-       contradicts it: records after it, an exit code outside 0 to 255); the module
+       contradicts it: records after it, an exit code outside 0 to 255); a component run
+       without --plain (nothing of its heap was seen); the module
        ended in its start function (nothing to scan); gates were asked for and the run
        recorded no heap event at all, or the messages file is empty; --max-growth was
        given and too few invocations (under 10 after the warm-up) ran to fit growth, and no

@@ -448,3 +448,98 @@ fn a_core_modules_trace_has_no_modules() {
         "adapter::fd_write 5000\nmain;app::keep 150\n"
     );
 }
+
+/// A component whose one core module heapscope could not instrument: its
+/// row says so (its zeros are unseen, not the module's), though it is
+/// the only one.
+#[test]
+fn a_lone_uninstrumented_module_is_said_not_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("lone.trace");
+    write(
+        &t,
+        &[
+            Record::RunStart {
+                module: "lone.wasm".into(),
+                start_unix_ms: 0,
+                memories: vec![],
+            },
+            Record::Module(ModuleInfo {
+                index: 0,
+                module_id: 0,
+                name: "main".into(),
+                instance_path: "root".into(),
+                memories: vec![],
+                instrumented: false,
+                reason: Some("walrus cannot parse it: unknown opcode 0xfd".into()),
+                layout: None,
+            }),
+            Record::RunEnd {
+                status: RunStatus::Exited,
+                exit_code: Some(0),
+                message: String::new(),
+            },
+        ],
+    );
+    let text = ok(&["summary", t.to_str().unwrap()]);
+    assert!(
+        text.contains("\n       0  main (root): not instrumented (walrus cannot parse it: unknown opcode 0xfd); its heap is unseen\n"),
+        "{text}"
+    );
+}
+
+/// An actor-like component run (an export invoked repeatedly): the growth
+/// site's stack names its core module.
+#[test]
+fn growth_stacks_name_their_core_module() {
+    use heapscope_trace::format::{InvocationOutcome, InvocationStats};
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("growth.trace");
+    let mut recs: Vec<Record> = records(true)
+        .into_iter()
+        .filter(|r| !matches!(r, Record::ExitBlock { .. } | Record::RunEnd { .. }))
+        .collect();
+    recs.push(Record::Warmup(0));
+    let k2 = pack_kind(AllocFn::Malloc, 2);
+    for i in 0..12u64 {
+        recs.push(Record::InvocationStart {
+            index: i,
+            name: "keep".into(),
+        });
+        recs.push(Record::Alloc {
+            kind: k2,
+            ptr: (2 << 32) | (80_000 + 100 * i),
+            size: 64,
+            align: 0,
+            stack: 3,
+        });
+        recs.push(Record::InvocationEnd {
+            index: i,
+            ok: true,
+            message: String::new(),
+        });
+        recs.push(Record::InvocationStats(InvocationStats {
+            index: i,
+            outcome: InvocationOutcome::Ok,
+            allocs: 1,
+            frees: 0,
+            bytes: 64,
+            live_bytes: 4_050 + 64 * (i + 1),
+            live_blocks: 3 + i,
+            pages: 2,
+            duration_us: 1,
+            output_bytes: None,
+        }));
+    }
+    recs.push(Record::RunEnd {
+        status: RunStatus::Exited,
+        exit_code: Some(0),
+        message: String::new(),
+    });
+    write(&t, &recs);
+    let text = ok(&["summary", t.to_str().unwrap()]);
+    assert!(
+        text.contains("    at adapter::fd_write (src/adapter.rs:5)\n    in [module wasi\\x1b[31m<script>alert(1)</script>\\u{202e}& (core 1)]\n"),
+        "{text}"
+    );
+}

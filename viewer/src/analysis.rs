@@ -731,7 +731,7 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                 if omitted > 0 {
                     functions.push(FrameView::omitted(omitted).function);
                 }
-                growth_frames.push(frames_of(&reader, stack));
+                growth_frames.push(frames_in_module(stack));
                 functions
             })
         });

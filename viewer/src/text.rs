@@ -601,8 +601,11 @@ pub fn summary(a: &Analysis) -> String {
     if let Some(line) = crate::retainers::largest_line(a) {
         let _ = writeln!(out, "  {line}");
     }
-    if a.summary.modules.len() > 1 {
-        modules_table(&mut out, &a.summary.modules);
+    // One module alone gets its row when heapscope could not see it: its
+    // zeros are unseen, never silent.
+    let modules = &a.summary.modules;
+    if modules.len() > 1 || modules.iter().any(|m| !m.instrumented) {
+        modules_table(&mut out, modules);
     }
     let mut stacks: Vec<&[crate::analysis::FrameView]> = Vec::new();
     growth_stacks(&mut out, a, &mut stacks);

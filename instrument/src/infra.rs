@@ -447,7 +447,7 @@ pub(crate) fn export_for_leak_scan(
 /// ([`abi::STACK_LOW_EXPORT`]): after every `global.set` of `sp`,
 /// `low = min(low, sp)`. The leak scan leaves out the stack between it and
 /// the pointer's value at exit (dead frames), whatever the stack's size.
-pub(crate) fn track_stack_low(module: &mut Module, sp: GlobalId, export: bool) -> Option<GlobalId> {
+pub(crate) fn track_stack_low(module: &mut Module, sp: GlobalId) -> Option<GlobalId> {
     use walrus::ir::{Binop, GlobalGet, GlobalSet, Instr, InstrSeq, Select, VisitorMut};
     let global = module.globals.get(sp);
     let (ty, init) = match (&global.kind, global.ty) {
@@ -456,9 +456,7 @@ pub(crate) fn track_stack_low(module: &mut Module, sp: GlobalId, export: bool) -
     };
     let low = module.globals.add_local(ty, true, false, init);
     module.globals.get_mut(low).name = Some("heapscope:stack_low".into());
-    if export {
-        module.exports.add(abi::STACK_LOW_EXPORT, low);
-    }
+    module.exports.add(abi::STACK_LOW_EXPORT, low);
     let lt = if ty == ValType::I64 {
         BinaryOp::I64LtU
     } else {
@@ -505,6 +503,93 @@ pub(crate) fn track_stack_low(module: &mut Module, sp: GlobalId, export: bool) -
         let entry = f.1.entry_block();
         walrus::ir::dfs_pre_order_mut(&mut track, f.1, entry);
     }
+    Some(low)
+}
+
+/// Component mode's [`track_stack_low`]: the same global (not exported),
+/// updated by a branch taken only when the stack pointer goes below it
+/// (`if sp < low { low = sp }`), since in a component each update of the
+/// low mark is also stored in the header ([`mirror_globals`]).
+pub(crate) fn stack_low_branching(module: &mut Module, sp: GlobalId) -> Option<GlobalId> {
+    use rayon::prelude::*;
+    use walrus::ir::{self, Instr, InstrLocId};
+    let global = module.globals.get(sp);
+    let (ty, init) = match (&global.kind, global.ty) {
+        (walrus::GlobalKind::Local(init), ty @ (ValType::I32 | ValType::I64)) => (ty, init.clone()),
+        _ => return None,
+    };
+    let low = module.globals.add_local(ty, true, false, init);
+    module.globals.get_mut(low).name = Some("heapscope:stack_low".into());
+    let lt = if ty == ValType::I64 {
+        BinaryOp::I64LtU
+    } else {
+        BinaryOp::I32LtU
+    };
+    module.funcs.par_iter_local_mut().for_each(|(_, f)| {
+        let mut stack = vec![f.entry_block()];
+        let mut hits = Vec::new();
+        while let Some(seq) = stack.pop() {
+            let mut found = false;
+            for (instr, _) in &f.block(seq).instrs {
+                match instr {
+                    Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => {
+                        stack.push(*seq)
+                    }
+                    Instr::IfElse(ir::IfElse {
+                        consequent,
+                        alternative,
+                    }) => stack.extend([*consequent, *alternative]),
+                    Instr::TryTable(t) => stack.push(t.seq),
+                    Instr::Try(t) => {
+                        stack.push(t.seq);
+                        for c in &t.catches {
+                            if let ir::LegacyCatch::Catch { handler, .. }
+                            | ir::LegacyCatch::CatchAll { handler } = c
+                            {
+                                stack.push(*handler);
+                            }
+                        }
+                    }
+                    Instr::GlobalSet(g) if g.global == sp => found = true,
+                    _ => {}
+                }
+            }
+            if found {
+                hits.push(seq);
+            }
+        }
+        for seq in hits {
+            let old = std::mem::take(&mut f.block_mut(seq).instrs);
+            let mut new = Vec::with_capacity(old.len() + 4);
+            for (instr, loc) in old {
+                let tracked = matches!(&instr, Instr::GlobalSet(g) if g.global == sp);
+                new.push((instr, loc));
+                if !tracked {
+                    continue;
+                }
+                let consequent = {
+                    let mut then = f.builder_mut().dangling_instr_seq(None);
+                    then.global_get(sp).global_set(low);
+                    then.id()
+                };
+                let alternative = f.builder_mut().dangling_instr_seq(None).id();
+                let d = InstrLocId::default;
+                new.extend([
+                    (Instr::GlobalGet(ir::GlobalGet { global: sp }), d()),
+                    (Instr::GlobalGet(ir::GlobalGet { global: low }), d()),
+                    (Instr::Binop(ir::Binop { op: lt }), d()),
+                    (
+                        Instr::IfElse(ir::IfElse {
+                            consequent,
+                            alternative,
+                        }),
+                        d(),
+                    ),
+                ]);
+            }
+            f.block_mut(seq).instrs = new;
+        }
+    });
     Some(low)
 }
 

@@ -97,7 +97,13 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
             "it grows memory through the imported `{EMSCRIPTEN_RESIZE_HEAP}` (an emscripten build), which heapscope does not follow in a component"
         )));
     }
-    let stack_low = stack_pointer.and_then(|sp| infra::track_stack_low(&mut module, sp, core));
+    let stack_low = stack_pointer.and_then(|sp| {
+        if core {
+            infra::track_stack_low(&mut module, sp)
+        } else {
+            infra::stack_low_branching(&mut module, sp)
+        }
+    });
     let comp_setup = opts.component.map(|c| infra::CompSetup {
         module_id: c.module_id,
         memories: memories.clone(),
@@ -112,8 +118,9 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
     });
     let infra = Infra::add(&mut module, comp_setup);
     if infra.comp.is_some() {
-        // Every write of a mutable i32/i64 global (the C stack pointer and
-        // its low mark too) is mirrored in the header.
+        // Every write of a mutable i32/i64 global is mirrored in the
+        // header; the C stack pointer's and its low mark's in their own
+        // fields only (its slot is written at registration).
         let mut mirrors: FxHashMap<GlobalId, (ValType, Vec<u32>)> = FxHashMap::default();
         for (i, &(g, ty, mutable)) in original_globals.iter().enumerate() {
             if mutable && matches!(ty, ValType::I32 | ValType::I64) {
@@ -122,11 +129,7 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         }
         if let (Some(sp), Some(low)) = (stack_pointer, stack_low) {
             let ty = module.globals.get(sp).ty;
-            mirrors
-                .entry(sp)
-                .or_insert((ty, vec![]))
-                .1
-                .push(cabi::HEADER_STACK_POINTER);
+            mirrors.insert(sp, (ty, vec![cabi::HEADER_STACK_POINTER]));
             mirrors.insert(low, (ty, vec![cabi::HEADER_STACK_LOW]));
         }
         infra::mirror_globals(&mut module, infra.shadow, &mirrors);
@@ -218,6 +221,9 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
         families,
         look_alikes,
     };
+    if opts.track_writes {
+        crate::dirty::track_writes(&mut module, mem0);
+    }
     let wasm = module.emit_wasm();
     // Freeing the module's millions of instructions takes a while; leave it
     // to another thread while the caller validates or runs the output.
@@ -228,9 +234,6 @@ pub(crate) fn run(wasm: &[u8], opts: &Options) -> Result<Instrumented, Instrumen
 /// What a module instrumented for a component cannot have: a 64-bit or
 /// shared memory (neither can be a canonical ABI option's memory), more
 /// globals than the header mirrors.
-    if opts.track_writes {
-        crate::dirty::track_writes(&mut module, mem0);
-    }
 fn check_component_mode(module: &Module) -> Result<(), InstrumentError> {
     let why = |w: String| Err(InstrumentError::NotInComponent(w));
     for (i, m) in module.memories.iter().enumerate() {

@@ -185,7 +185,10 @@ pub const NO_LEAVE_RESERVE: u32 = 4096;
 /// Header: the globals' mirror, 8 bytes per global index of the original
 /// module (little-endian; an `i32` zero-extended). Mutable `i32`/`i64`
 /// globals are written with every `global.set`; immutable ones once, at
-/// registration; other types are 0.
+/// registration; other types are 0. The C stack pointer's slot (when
+/// [`HEADER_HAS_STACK_POINTER`]) is written at registration only: its
+/// value is [`HEADER_STACK_POINTER`] (one store less on the guest's
+/// hottest global).
 pub const HEADER_GLOBALS: u32 = HEADER_BASE + 64;
 /// The most globals the header mirrors; a module with more is left
 /// uninstrumented in component mode, with the reason.

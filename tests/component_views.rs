@@ -543,3 +543,39 @@ fn growth_stacks_name_their_core_module() {
         "{text}"
     );
 }
+
+/// An invalid free in a core module's memory: its stacks name the module.
+#[test]
+fn invalid_frees_name_their_core_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("double.trace");
+    let mut recs = records(true);
+    let end = recs.len() - 1;
+    let a1 = (2 << 32) | 70_000;
+    recs.splice(
+        end..end,
+        [
+            Record::Free {
+                kind: pack_kind(AllocFn::Free, 2),
+                ptr: a1,
+                stack: 3,
+            },
+            Record::InvalidFree {
+                ptr: a1,
+                stack: 3,
+                alloc_stack: 3,
+                free_stack: 3,
+            },
+        ],
+    );
+    write(&t, &recs);
+    let text = ok(&["leaks", t.to_str().unwrap()]);
+    let m = "in [module wasi\\x1b[31m<script>alert(1)</script>\\u{202e}& (core 1)]";
+    let at = "at adapter::fd_write (src/adapter.rs:5)";
+    assert!(
+        text.contains(&format!(
+            ": double free\n    {at}\n    {m}\n  first freed at:\n    {at}\n    {m}\n  allocated at:\n    {at}\n    {m}\n\n#1 50 bytes"
+        )),
+        "{text}"
+    );
+}

@@ -504,6 +504,10 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
     // model's rule (the record's earlier free may be one the run no longer
     // remembered): possibly invalid in a run that missed allocations.
     let mut uncertain: Vec<bool> = Vec::new();
+    // The stacks of each of them (the bad call's, the allocation's, the
+    // earlier free's), for their core module's root frame once the run's
+    // modules are known.
+    let mut invalid_stacks: Vec<[Option<StackId>; 3]> = Vec::new();
     let mut last_free: Option<FreeOutcome> = None;
     let mut tracker: Option<GrowthTracker> = None;
     let mut invocations: Vec<InvocationStats> = Vec::new();
@@ -545,6 +549,15 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
                                     b.stack,
                                 )
                             });
+                        invalid_stacks.push([
+                            Some(*stack),
+                            if *free_stack != 0 {
+                                Some(*alloc_stack)
+                            } else {
+                                inside.map(|(_, stack)| stack)
+                            },
+                            (*free_stack != 0).then_some(*free_stack),
+                        ]);
                         invalid.push(InvalidFreeView {
                             ptr: *ptr,
                             stack: frames(*stack),
@@ -704,6 +717,17 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         f.extend(root(stack));
         f
     };
+    for (v, [bad, allocated, freed]) in invalid.iter_mut().zip(&invalid_stacks) {
+        for (frames, stack) in [
+            (Some(&mut v.stack), *bad),
+            (v.allocated_at.as_mut(), *allocated),
+            (v.freed_at.as_mut(), *freed),
+        ] {
+            if let (Some(frames), Some(stack)) = (frames, stack) {
+                frames.extend(root(stack));
+            }
+        }
+    }
     let stacks: FxHashMap<StackId, Vec<FrameView>> = profile
         .active()
         .map(|(id, _)| (id, frames_in_module(id)))

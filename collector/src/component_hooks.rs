@@ -50,6 +50,16 @@ use crate::exit::{InstanceBlocks, Snapshot};
 use crate::host::Host;
 use crate::recorder::Recorder;
 use heapscope_trace::abi::{self, EventRecord, EventRecords, SiteTable};
+/// `n heap events`, `1 heap event`.
+fn events(n: u64) -> String {
+    match n {
+        1 => "1 heap event".to_string(),
+        n => format!("{} heap events", heapscope_trace::units::thousands(n)),
+    }
+}
+
+/// Bytes of an event record before its stack.
+const EVENT_HEADER: usize = abi::EVENT_HEADER as usize;
 use heapscope_trace::component_abi as cabi;
 use heapscope_trace::format::MemoryInfo;
 use heapscope_trace::model::INSTANCE_TAG_SHIFT;
@@ -347,7 +357,22 @@ struct Inst {
     consumed: u32,
     /// Its lost-event counter when last read.
     lost: u32,
+    /// Records (as drained, not rewritten) in a memory it imports from an
+    /// instance that has not reported it yet (the preview-1 adapter runs
+    /// before the program registers): recorded once it does, at most
+    /// [`MAX_HELD`] bytes.
+    held: Vec<u8>,
+    /// Growths of such a memory, held likewise: (memory index, delta, old
+    /// size, the stack with the run's site ids).
+    held_grows: Vec<HeldGrow>,
 }
+
+/// A growth held until the memory it grew is known.
+type HeldGrow = (u32, u64, Option<u64>, Vec<u8>);
+
+/// The most bytes of records an instance holds until the memory they are
+/// in is known.
+const MAX_HELD: usize = 1 << 20;
 
 /// The run's core instances that registered with the component hooks.
 #[derive(Default)]
@@ -410,13 +435,37 @@ impl ComponentHeaps {
     /// everything the guests reported).
     pub(crate) fn unrecorded(&self) -> Vec<String> {
         let mut out = self.notes.clone();
+        let held: usize = self
+            .instances
+            .iter()
+            .map(|i| EventRecords::new(&i.held).count() + i.held_grows.len())
+            .sum();
+        if held > 0 {
+            out.push(format!(
+                "{} of a core module {} in a memory it imports from a module heapscope did not see (not instrumented, or it never ran): not recorded",
+                events(held as u64),
+                if held == 1 { "is" } else { "are" }
+            ));
+        }
         if self.lost_events > 0 {
             out.push(format!(
-                "{} heap events were lost: canonical-ABI allocations and frees (which may call no host function) found a core module's event buffer full",
-                heapscope_trace::units::thousands(self.lost_events)
+                "{} {} lost: canonical-ABI allocations and frees (which may call no host function) found a core module's event buffer full",
+                events(self.lost_events),
+                if self.lost_events == 1 { "was" } else { "were" }
             ));
         }
         out
+    }
+
+    /// Lower each run memory's lowest block address to the blocks'.
+    fn lower_heap_lo(&mut self, blocks: Vec<(u32, u64)>) {
+        for (j, ptr) in blocks {
+            if let Some(lo) = self.heap_lo.get_mut(j as usize) {
+                if lo.is_none_or(|l| ptr < l) {
+                    *lo = Some(ptr);
+                }
+            }
+        }
     }
 
     /// `n` events in memories imported from an instance heapscope does
@@ -424,7 +473,7 @@ impl ComponentHeaps {
     fn unseen(&mut self, n: u64) {
         self.unrecorded_events += n;
         self.note(
-            "events in a memory a core module imports from one heapscope does not see (not instrumented) are not recorded".to_string(),
+            "heap events in a memory a core module imports from a module heapscope did not see (not instrumented, or it never ran) are not recorded".to_string(),
         );
     }
 
@@ -485,6 +534,8 @@ impl ComponentHeaps {
             slot,
             consumed: abi::EVENT_BASE,
             lost: 0,
+            held: Vec::new(),
+            held_grows: Vec::new(),
         });
         self.instances.len() as u32
     }
@@ -640,6 +691,7 @@ fn drain_one(store: &mut StoreContextMut<'_, Host>, i: usize, flushed: bool) {
     };
     let mut out = std::mem::take(&mut heaps.out);
     out.clear();
+    let mut held = std::mem::take(&mut heaps.instances[i].held);
     let heaps = store.data().components.as_deref().expect("checked");
     let inst = &heaps.instances[i];
     let consumed = inst.consumed;
@@ -679,7 +731,13 @@ fn drain_one(store: &mut StoreContextMut<'_, Host>, i: usize, flushed: bool) {
                     eprintln!("DEBUG invalid {ev:?} run={:?}", m.run);
                     invalid += 1
                 }
-                Err(Unplaced::Unseen) => unseen += 1,
+                Err(Unplaced::Unseen) => {
+                    if held.len() + EVENT_HEADER + raw.len() <= MAX_HELD {
+                        ev.encode(raw, &mut held);
+                    } else {
+                        unseen += 1;
+                    }
+                }
             }
         }
         if records.rest() > 0 {
@@ -707,6 +765,7 @@ fn drain_one(store: &mut StoreContextMut<'_, Host>, i: usize, flushed: bool) {
     }
     let heaps = host.components.as_deref_mut().expect("checked");
     heaps.instances[i].consumed = next;
+    heaps.instances[i].held = held;
     // Counted up, never reset: what is new since the last drain.
     let seen = std::mem::replace(&mut heaps.instances[i].lost, lost);
     heaps.lost_events += u64::from(lost.wrapping_sub(seen));
@@ -714,13 +773,7 @@ fn drain_one(store: &mut StoreContextMut<'_, Host>, i: usize, flushed: bool) {
     if unseen > 0 {
         heaps.unseen(unseen);
     }
-    for (j, ptr) in lowest {
-        if let Some(lo) = heaps.heap_lo.get_mut(j as usize) {
-            if lo.is_none_or(|l| ptr < l) {
-                *lo = Some(ptr);
-            }
-        }
-    }
+    heaps.lower_heap_lo(lowest);
     heaps.out = out;
 }
 
@@ -898,9 +951,70 @@ fn resolve_imports(store: &mut StoreContextMut<'_, Host>) {
         }
     }
     let heaps = store.data_mut().components.as_deref_mut().expect("checked");
+    let mut replay = Vec::new();
     for (i, m, j) in found {
         heaps.instances[i].run[m] = Some(j);
+        if !heaps.instances[i].held.is_empty() || !heaps.instances[i].held_grows.is_empty() {
+            replay.push(i);
+        }
     }
+    replay.dedup();
+    for i in replay {
+        replay_held(store, i);
+    }
+}
+
+/// Record what instance `i` held for a memory now known; what is still
+/// not placed stays held (another import not known yet) or is invalid.
+fn replay_held(store: &mut StoreContextMut<'_, Host>, i: usize) {
+    let heaps = store.data_mut().components.as_deref_mut().expect("checked");
+    let held = std::mem::take(&mut heaps.instances[i].held);
+    let grows = std::mem::take(&mut heaps.instances[i].held_grows);
+    let Some(m) = Mapping::of(heaps, i) else {
+        return;
+    };
+    let mut keep_grows = Vec::new();
+    {
+        let mut rec = store.data_mut().rec.sync();
+        for (memory, delta, old, stack) in grows {
+            match m.memory(memory) {
+                Ok(j) => {
+                    let stack = rec.stack(&stack);
+                    rec.grow(j, delta, old, stack);
+                }
+                Err(Unplaced::Unseen) => keep_grows.push((memory, delta, old, stack)),
+                Err(Unplaced::Invalid) => rec.invalid_event(),
+            }
+        }
+    }
+    let (mut out, mut keep, mut invalid) = (Vec::new(), Vec::new(), 0u64);
+    let mut lowest = Vec::new();
+    let mut stack = Vec::new();
+    for (ev, raw) in EventRecords::new(&held) {
+        match m.event(ev, &mut lowest) {
+            Ok(ev) => {
+                stack.clear();
+                m.stack(&ev, raw, &mut stack);
+                ev.encode(&stack, &mut out);
+            }
+            Err(Unplaced::Unseen) => ev.encode(raw, &mut keep),
+            Err(Unplaced::Invalid) => invalid += 1,
+        }
+    }
+    let host = store.data_mut();
+    if !out.is_empty() {
+        host.rec.records(&out);
+    }
+    if invalid > 0 {
+        let mut rec = host.rec.sync();
+        for _ in 0..invalid {
+            rec.invalid_event();
+        }
+    }
+    let heaps = host.components.as_deref_mut().expect("checked");
+    heaps.instances[i].held = keep;
+    heaps.instances[i].held_grows = keep_grows;
+    heaps.lower_heap_lo(lowest);
 }
 
 /// Define the instance [`cabi::HOOKS_INTERFACE`] in `linker`: every
@@ -1007,23 +1121,29 @@ fn grow(
             .unrecorded_events += 1;
         return;
     }
-    let placed = match sync_stack(store, i, sp) {
-        Some((m, stack)) => u32::try_from(memory)
-            .map_err(|_| Unplaced::Invalid)
-            .and_then(|memory| m.memory(memory))
-            .map(|j| (j, stack)),
-        None => Err(Unplaced::Invalid),
+    let old = (result >= 0).then_some(result as u64);
+    let (placed, stack) = match (sync_stack(store, i, sp), u32::try_from(memory)) {
+        (Some((m, stack)), Ok(memory)) => (m.memory(memory), stack),
+        _ => (Err(Unplaced::Invalid), Vec::new()),
     };
     let host = store.data_mut();
     match placed {
-        Ok((j, raw)) => {
+        Ok(j) => {
             let mut rec = host.rec.sync();
-            let stack = rec.stack(&raw);
-            let old = (result >= 0).then_some(result as u64);
+            let stack = rec.stack(&stack);
             rec.grow(j, delta as u64, old, stack);
         }
         Err(Unplaced::Invalid) => host.rec.sync().invalid_event(),
-        Err(Unplaced::Unseen) => host.components.as_deref_mut().expect("checked").unseen(1),
+        Err(Unplaced::Unseen) => {
+            let heaps = host.components.as_deref_mut().expect("checked");
+            let inst = &mut heaps.instances[i];
+            if inst.held_grows.len() < 4096 {
+                inst.held_grows
+                    .push((memory as u32, delta as u64, old, stack));
+            } else {
+                heaps.unseen(1);
+            }
+        }
     }
     drain_one(store, i, false);
 }
@@ -1632,16 +1752,16 @@ mod tests {
         let (mut store, instance, memories) = instantiate();
         call(&mut store, &instance, "adapt-c").unwrap();
         {
+            // Held: the memory it is in is not known yet.
             let heaps = store.data().components.as_deref().unwrap();
-            assert_eq!(heaps.unrecorded_events, 1);
             assert_eq!(
-                heaps.notes,
-                ["events in a memory a core module imports from one heapscope does not see (not instrumented) are not recorded"]
+                heaps.unrecorded(),
+                ["1 heap event of a core module is in a memory it imports from a module heapscope did not see (not instrumented, or it never ran): not recorded"]
             );
         }
         assert_eq!(store.data_mut().rec.sync().model.total_blocks, 0);
+        // Recorded once the program reports its memory.
         call(&mut store, &instance, "run-a").unwrap();
-        call(&mut store, &instance, "adapt-c").unwrap();
         let heaps = store.data().components.as_deref().unwrap();
         assert_eq!(
             heaps.instances(),
@@ -1662,7 +1782,7 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(heaps.unrecorded_events, 1);
+        assert_eq!((heaps.unrecorded(), heaps.unrecorded_events), (vec![], 0));
         assert!(live(&mut store).contains(&(0x800, 12, 0, v(&["c2", "c0"]))));
         let layout = ScanLayout {
             sp_init: None,
@@ -1967,6 +2087,102 @@ mod tests {
                     (Some(LeakKind::Reachable), 5, 320),
                 ]
             )]
+        );
+    }
+
+    /// The real C program adapted with the preview-1 command adapter
+    /// (samples/component/wordcount.wasm): the adapter imports the
+    /// program's memory, so its events and the program's share that
+    /// memory's run number; the program's own totals are the oracle's
+    /// (its counting allocator's line on stderr), the adapter's are what
+    /// it adds.
+    #[test]
+    fn the_adapted_c_program_s_heap_through_the_hooks() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../samples/build/component/wordcount.wasm");
+        let original = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "sample `{}` is missing ({e}): run `samples/build.sh` (scripts/test.sh does it)",
+                path.display()
+            )
+        });
+        let instrumented = heapscope_instrument::component::instrument_component(
+            &original,
+            &heapscope_instrument::Options::default(),
+        )
+        .unwrap();
+        let layouts = layouts(&original, &instrumented).unwrap();
+        let shape: Vec<(u32, usize, u32)> = layouts
+            .iter()
+            .map(|l| (l.module, l.memories.len(), l.imported))
+            .collect();
+        let plan = plan(layouts);
+        let engine = crate::host::engine(false, false).unwrap();
+        let component = Component::new(&engine, &instrumented.wasm).unwrap();
+        let mut linker: Linker<Host> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+        add_to_linker(&mut linker).unwrap();
+        let stderr = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 20);
+        let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 20);
+        let mut host = crate::host::idle_host();
+        host.wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .env("HEAPSCOPE_ORACLE", "1")
+            .arg("wordcount.wasm")
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build_p1();
+        host.rec = Deferred::new(Recorder::new(plan.sites, None).unwrap());
+        host.rec.sync().model.start(&plan.memories);
+        host.components = Some(Box::new(plan.heaps));
+        let mut store = Store::new(&engine, host);
+        let command = wasmtime_wasi::p2::bindings::sync::Command::instantiate(
+            &mut store, &component, &linker,
+        )
+        .unwrap();
+        let ran = command.wasi_cli_run().call_run(&mut store);
+        drain_all(&mut store);
+        assert!(matches!(ran, Ok(Ok(()))), "{ran:?}");
+        let err = String::from_utf8_lossy(&stderr.contents()).into_owned();
+        // The program (module 0) defines the memory, the adapter (module
+        // 1) imports it; the adapter registers first, and its memory is
+        // the program's once the program registers.
+        assert_eq!(shape, [(0, 1, 0), (1, 1, 1)]);
+        let heaps = store.data().components.as_deref().unwrap();
+        assert_eq!(
+            heaps.instances(),
+            [
+                InstanceInfo {
+                    id: 1,
+                    module: 1,
+                    slot: Some(1),
+                    memories: vec![Some(0)],
+                    imported: vec![true],
+                },
+                InstanceInfo {
+                    id: 2,
+                    module: 0,
+                    slot: Some(0),
+                    memories: vec![Some(0)],
+                    imported: vec![false],
+                },
+            ]
+        );
+        let said = (heaps.unrecorded(), heaps.unrecorded_events);
+        let rec = store.data_mut().rec.sync();
+        let m = &rec.model;
+        let ours = format!(
+            "heapscope-oracle: module=wordcount allocs={} bytes={} peak={} live={} live_blocks={} frees={}\n",
+            m.total_blocks,
+            m.total_bytes,
+            m.max_bytes,
+            m.curr_bytes,
+            m.curr_blocks,
+            m.total_blocks - m.curr_blocks
+        );
+        assert_eq!(ours, err);
+        assert_eq!(
+            (said, m.invalid_events, m.unseen_frees),
+            ((vec![], 0), 0, 0)
         );
     }
 }

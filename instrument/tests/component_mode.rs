@@ -1250,3 +1250,67 @@ fn component_mode_costs_at_most_3_percent_more_instructions_than_core_mode() {
         assert!(comp * 100 <= core * 103, "{path}: {comp} vs {core}");
     }
 }
+
+/// The canonical ABI lowering a list of 3,000 strings calls
+/// `cabi_realloc` 3,001 times before the export runs, and no hook may be
+/// called meanwhile: the buffer (its reserve included) holds 2,046 such
+/// records (32 bytes each, with room for the 64-byte copy the next one
+/// needs), the rest are counted lost in the header, never a trap; the
+/// export then registers and the host reads the 2,046.
+#[test]
+fn a_lowering_that_overflows_the_buffer_counts_what_it_loses() {
+    let wasm = wat::parse_str(
+        r#"(module
+            (memory (export "memory") 1)
+            (global $top (mut i32) (i32.const 1024))
+            (func $malloc (export "malloc") (param $n i32) (result i32)
+              global.get $top
+              global.get $top
+              local.get $n
+              i32.add
+              global.set $top)
+            (func $free (export "free") (param i32))
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+              local.get 3
+              call $malloc)
+            (func (export "take") (param i32 i32)))"#,
+    )
+    .unwrap();
+    let out = instrument(
+        &wasm,
+        &Options {
+            validate: true,
+            component: Some(ComponentMode { module_id: 0 }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (mut store, instance) = instantiate(&engine(), &out.wasm, true, &[]);
+    let f = instance
+        .get_typed_func::<(i32, i32, i32, i32), i32>(&mut store, "cabi_realloc")
+        .unwrap();
+    store.data_mut().no_leave = true;
+    for _ in 0..3_000 {
+        f.call(&mut store, (0, 0, 1, 4)).unwrap();
+    }
+    store.data_mut().no_leave = false;
+    assert_eq!(
+        call(&mut store, &instance, "take", &[Val::I32(0), Val::I32(0)]),
+        0
+    );
+    drain_after(&mut store, &instance, true);
+    let seen = store.data();
+    assert_eq!(seen.hooks_called_in_no_leave, 0);
+    assert_eq!(seen.registered.len(), 1);
+    assert_eq!(seen.events.len(), 2_046);
+    assert!(seen
+        .events
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.1 == AllocFn::CabiRealloc && e.3 == 1024 + 4 * i as u64 && e.5.is_empty()));
+    let h = seen.shadow.unwrap();
+    assert_eq!(
+        u32_at(h.data(&store), cabi::HEADER_LOST_EVENTS),
+        3_000 - 2_046
+    );
+}

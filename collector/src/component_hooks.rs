@@ -2185,4 +2185,140 @@ mod tests {
             ((vec![], 0), 0, 0)
         );
     }
+
+    /// Run the sample command component `name` instrumented, with the
+    /// oracle on: its stderr, the model's totals as the oracle's line would
+    /// give them for the whole run, and what the hooks could not record.
+    fn run_sample_command(name: &str) -> (String, String, Vec<String>, u64, Vec<String>) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../samples/build/component")
+            .join(name);
+        let original = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "sample `{}` is missing ({e}): run `samples/build.sh` (scripts/test.sh does it)",
+                path.display()
+            )
+        });
+        let instrumented = heapscope_instrument::component::instrument_component(
+            &original,
+            &heapscope_instrument::Options::default(),
+        )
+        .unwrap();
+        let plan = plan(layouts(&original, &instrumented).unwrap());
+        let engine = crate::host::engine(false, false).unwrap();
+        let component = Component::new(&engine, &instrumented.wasm).unwrap();
+        let mut linker: Linker<Host> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+        add_to_linker(&mut linker).unwrap();
+        let stderr = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 20);
+        let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 20);
+        let mut host = crate::host::idle_host();
+        host.wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .env("HEAPSCOPE_ORACLE", "1")
+            .arg(name)
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build_p1();
+        host.rec = Deferred::new(Recorder::new(plan.sites, None).unwrap());
+        host.rec.sync().model.start(&plan.memories);
+        host.components = Some(Box::new(plan.heaps));
+        let mut store = Store::new(&engine, host);
+        let command = wasmtime_wasi::p2::bindings::sync::Command::instantiate(
+            &mut store, &component, &linker,
+        )
+        .unwrap();
+        let ran = command.wasi_cli_run().call_run(&mut store);
+        drain_all(&mut store);
+        assert!(matches!(ran, Ok(Ok(()))), "{ran:?}");
+        let heaps = store.data().components.as_deref().unwrap();
+        let said = heaps.unrecorded();
+        let rec = store.data_mut().rec.sync();
+        let m = &rec.model;
+        let totals = format!(
+            "allocs={} bytes={} peak={} live={} live_blocks={} frees={}",
+            m.total_blocks,
+            m.total_bytes,
+            m.max_bytes,
+            m.curr_bytes,
+            m.curr_blocks,
+            m.total_blocks - m.curr_blocks
+        );
+        let invalid = m.invalid_events + m.unseen_frees;
+        // Each run memory's own (the model keeps them with more than one).
+        let accounts = m
+            .accounts()
+            .iter()
+            .map(|a| {
+                format!(
+                    "allocs={} bytes={} peak={} live={} live_blocks={} frees={}",
+                    a.total_blocks,
+                    a.total_bytes,
+                    a.max_bytes,
+                    a.curr_bytes,
+                    a.curr_blocks,
+                    a.total_blocks - a.curr_blocks
+                )
+            })
+            .collect();
+        drop(rec);
+        (
+            String::from_utf8_lossy(&stderr.contents()).into_owned(),
+            totals,
+            said,
+            invalid,
+            accounts,
+        )
+    }
+
+    /// The Rust wasm32-wasip2 command using serde_json
+    /// (samples/component/json.wasm): one program module with an allocator
+    /// (and wit-component's shim and fixup, no memory).
+    #[test]
+    fn the_rust_wasip2_command_s_heap_through_the_hooks() {
+        let (err, totals, said, invalid, _) = run_sample_command("json.wasm");
+        assert_eq!(
+            err,
+            format!("heapscope-oracle: module=json-command {totals}\n")
+        );
+        assert_eq!(
+            totals,
+            "allocs=2900 bytes=169364 peak=73931 live=10183 live_blocks=16 frees=2884"
+        );
+        assert_eq!((said, invalid), (vec![], 0));
+    }
+
+    /// Two components composed (samples/component/composed.wasm: the app
+    /// with the keep library plugged in), each with its allocator and its
+    /// memory.
+    #[test]
+    fn the_composed_components_heaps_through_the_hooks() {
+        let (err, totals, said, invalid, accounts) = run_sample_command("composed.wasm");
+        // Each module's counting allocator's line, and each run memory's.
+        let oracle: Vec<(&str, &str)> = err
+            .lines()
+            .filter_map(|l| l.strip_prefix("heapscope-oracle: module=")?.split_once(' '))
+            .collect();
+        assert_eq!(
+            oracle,
+            [
+                (
+                    "keep",
+                    "allocs=200 bytes=7200 peak=7200 live=7200 live_blocks=200 frees=0"
+                ),
+                (
+                    "app",
+                    "allocs=110 bytes=2240 peak=1207 live=183 live_blocks=6 frees=104"
+                ),
+            ]
+        );
+        // Memory 0 is the app's, memory 1 the library's (their modules'
+        // depth-first order in the composition).
+        assert_eq!(accounts, [oracle[1].1, oracle[0].1]);
+        // The whole run: the sums, and the peak of the two together.
+        assert_eq!(
+            totals,
+            "allocs=310 bytes=9440 peak=7383 live=7383 live_blocks=206 frees=104"
+        );
+        assert_eq!((said, invalid), (vec![], 0));
+    }
 }

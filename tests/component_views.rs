@@ -579,3 +579,25 @@ fn invalid_frees_name_their_core_module() {
         "{text}"
     );
 }
+
+/// `diff` of two component runs: a changed site says its core module.
+#[test]
+fn diff_names_the_core_module_of_a_changed_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = traces(dir.path());
+    let grown = dir.path().join("grown.trace");
+    let mut recs = records(true);
+    for r in &mut recs {
+        if let Record::Alloc { size, stack: 2, .. } = r {
+            *size += 1_000;
+        }
+    }
+    write(&grown, &recs);
+    let text = ok(&["diff", c.to_str().unwrap(), grown.to_str().unwrap()]);
+    assert!(
+        text.contains(
+            "#1 grew: 50 → 1,050 (+1,000)\n    at app::keep (src/main.rs:20)\n    by main (src/main.rs:10)\n    in [module app (core 0)]\n"
+        ),
+        "{text}"
+    );
+}

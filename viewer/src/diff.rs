@@ -276,6 +276,10 @@ pub fn text(d: &Diff, top: usize) -> String {
             let at = if j == 0 { "at" } else { "by" };
             let _ = writeln!(out, "    {at} {}", crate::text::site_text(f));
         }
+        // A component run's root frame: the site's core module.
+        if let Some(m) = crate::analysis::split_module(&s.frames).1 {
+            let _ = writeln!(out, "    in {}", crate::text::site_text(m));
+        }
         if s.frames.is_empty() {
             let _ = writeln!(out, "    (no stack)");
         }

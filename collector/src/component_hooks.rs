@@ -25,10 +25,13 @@
 //! its addresses carry `j` in bits 32 and up (`model::INSTANCE_TAG_SHIFT`;
 //! memory `j = 0`, the first planned instance's memory 0, carries none). The
 //! k-th instance of core module `M` to register takes `M`'s k-th planned
-//! slot. A memory an instance imports from another (the preview-1 adapter's
-//! `env.memory`) is that other's memory: it takes the run memory of the
-//! instance that registered the same memory first (the two lists' memory is
-//! the same bytes), so their blocks share one address space.
+//! slot (its *defined* memories; [`ModuleLayout::imported`] are not
+//! numbered). A memory an instance imports from another (the preview-1
+//! adapter's `env.memory`) is that other's memory: it takes the run memory
+//! of the instance that defines it (the two lists' memory is the same
+//! bytes), so their blocks share one address space and its growth is that
+//! memory's; what it reports before the defining instance registers is
+//! held until then ([`ComponentHeaps::unrecorded`] says what never was).
 //!
 //! The site ids of an instance's shadow stacks are its module's; the run's
 //! site table is every module's, one after another ([`plan`]), and each id

@@ -368,6 +368,88 @@ impl VisitorMut for Rewrite {
 mod tests {
     use super::*;
 
+    /// The marks a tracked module makes, run in wasmtime: a store (at an
+    /// offset, across a page's end), a `memory.fill` over pages, an atomic
+    /// read-modify-write, a `v128` store; a call to an import that may
+    /// write sets the flag, one to a WASI call that does not write leaves
+    /// it; the module computes what it computed before.
+    #[test]
+    fn a_tracked_module_marks_the_pages_it_writes() {
+        let wat = r#"(module
+            (import "env" "poke" (func $poke))
+            (import "wasi_snapshot_preview1" "sched_yield" (func $yield (result i32)))
+            (memory 4 4 shared)
+            (func (export "store") (param i32 i32) (i32.store offset=4096 (local.get 0) (local.get 1)))
+            (func (export "store64") (param i32) (i64.store (local.get 0) (i64.const -1)))
+            (func (export "fill") (param i32 i32) (memory.fill (local.get 0) (i32.const 7) (local.get 1)))
+            (func (export "rmw") (param i32) (result i32) (i32.atomic.rmw.add (local.get 0) (i32.const 5)))
+            (func (export "v128") (param i32) (v128.store (local.get 0) (v128.const i64x2 1 2)))
+            (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+            (func (export "host") (call $poke))
+            (func (export "yield") (drop (call $yield))))"#;
+        // Shared memory is not tracked; the same module with an unshared one is.
+        let shared = walrus::Module::from_buffer(&wat::parse_str(wat).unwrap()).unwrap();
+        let mut m = shared;
+        let mem0 = m.memories.iter().next().unwrap().id();
+        assert!(!track_writes(&mut m, mem0));
+        let wat = wat.replace("(memory 4 4 shared)", "(memory 4 4)");
+        let mut m = walrus::Module::from_buffer(&wat::parse_str(&wat).unwrap()).unwrap();
+        let mem0 = m.memories.iter().next().unwrap().id();
+        assert!(track_writes(&mut m, mem0));
+        let wasm = m.emit_wasm();
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&wasm)
+            .unwrap();
+        let engine = wasmtime::Engine::default();
+        let module = wasmtime::Module::new(&engine, &wasm).unwrap();
+        let mut store = wasmtime::Store::new(&engine, ());
+        let mut linker = wasmtime::Linker::new(&engine);
+        linker.func_wrap("env", "poke", || {}).unwrap();
+        linker
+            .func_wrap("wasi_snapshot_preview1", "sched_yield", || 0i32)
+            .unwrap();
+        let i = linker.instantiate(&mut store, &module).unwrap();
+        let map = i.get_memory(&mut store, EXPORT).unwrap();
+        let take = |store: &mut wasmtime::Store<()>| -> (Vec<usize>, bool) {
+            let bytes = map.data_mut(&mut *store);
+            let pages = (0..64).filter(|&p| bytes[p] != 0).collect();
+            let flag = bytes[FLAG as usize] != 0;
+            bytes.fill(0);
+            (pages, flag)
+        };
+        let call = |store: &mut wasmtime::Store<()>, name: &str, args: &[i32]| {
+            let f = i.get_func(&mut *store, name).unwrap();
+            let args: Vec<wasmtime::Val> = args.iter().map(|&a| a.into()).collect();
+            let mut out = vec![wasmtime::Val::I32(0); f.ty(&*store).results().len()];
+            f.call(&mut *store, &args, &mut out).unwrap();
+            out.first().and_then(|v| v.i32())
+        };
+        call(&mut store, "store", &[100, 42]);
+        assert_eq!(take(&mut store), (vec![1], false));
+        assert_eq!(call(&mut store, "load", &[4196]), Some(42));
+        // A word across a page's end marks the page it starts in (the
+        // host looks 15 bytes back).
+        call(&mut store, "store64", &[3 * 4096 - 4]);
+        assert_eq!(take(&mut store), (vec![2], false));
+        call(&mut store, "fill", &[4000, 9000]);
+        assert_eq!(take(&mut store), (vec![0, 1, 2, 3], false));
+        call(&mut store, "fill", &[8192, 0]);
+        assert_eq!(take(&mut store), (vec![2], false));
+        assert_eq!(call(&mut store, "rmw", &[20000]), Some(0));
+        assert_eq!(take(&mut store), (vec![4], false));
+        call(&mut store, "v128", &[40000]);
+        assert_eq!(take(&mut store), (vec![9], false));
+        call(&mut store, "host", &[]);
+        assert_eq!(take(&mut store), (vec![], true));
+        call(&mut store, "yield", &[]);
+        assert_eq!(take(&mut store), (vec![], false));
+        // A write out of bounds still traps.
+        let f = i.get_func(&mut store, "store").unwrap();
+        assert!(f
+            .call(&mut store, &[(1 << 20).into(), 1.into()], &mut [])
+            .is_err());
+    }
+
     #[test]
     fn which_imports_may_write() {
         assert!(!may_write("heapscope", "snapshot"));

@@ -601,3 +601,35 @@ fn diff_names_the_core_module_of_a_changed_site() {
         "{text}"
     );
 }
+
+/// A damaged component trace (a byte of it forced to 0xff, every 5th
+/// position) never panics a view: it is read up to the damage, or refused
+/// with the reason (exit 2), `--module` included.
+#[test]
+fn damaged_component_traces_never_panic_a_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = traces(dir.path());
+    let bytes = std::fs::read(&c).unwrap();
+    let t = dir.path().join("damaged.trace");
+    let mut views = 0;
+    for i in (12..bytes.len()).step_by(5) {
+        let mut b = bytes.clone();
+        b[i] = 0xff;
+        std::fs::write(&t, &b).unwrap();
+        let t = t.to_str().unwrap();
+        for args in [
+            vec!["summary", t, "--json"],
+            vec!["leaks", t, "--module", "1"],
+        ] {
+            let o = heapscope(&args);
+            let err = stderr(&o);
+            assert!(
+                matches!(code(&o), 0 | 2) && !err.contains("panicked"),
+                "byte {i} {args:?}: {}\n{err}",
+                code(&o)
+            );
+            views += 1;
+        }
+    }
+    assert!(views > 100, "{views}");
+}

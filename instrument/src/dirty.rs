@@ -18,7 +18,10 @@
 //! - `memory.fill`, `memory.copy` into memory 0 and `memory.init` of memory
 //!   0: every page of `[dst, dst + n]`, with one `memory.fill` of the map.
 //! - a call to an import that is not known to leave memory 0 alone (the
-//!   flag); an indirect call too when such an import is in a table.
+//!   flag); an indirect call too when such an import is in a table. A WASI
+//!   call whose one write is a result of at most 16 bytes at its last
+//!   parameter (`fd_write`'s count, `clock_time_get`'s time) marks that
+//!   page instead.
 //!
 //! Not tracked (the host falls back to reading everything): a 64-bit or a
 //! shared memory 0. Writes the host makes outside the module's imports
@@ -67,6 +70,19 @@ const WASI_NO_WRITE: &[&str] = &[
     "sock_shutdown",
 ];
 
+/// Imports of WASI whose only write to the module's memory is a result of
+/// at most [`MAX_STORE`] bytes at the address of their last parameter
+/// (`fd_write`'s count of bytes written, `clock_time_get`'s time, ...):
+/// the call marks that address's page instead of setting the flag.
+const WASI_WRITE_LAST: &[&str] = &[
+    "fd_write",
+    "fd_pwrite",
+    "clock_time_get",
+    "clock_res_get",
+    "fd_seek",
+    "fd_tell",
+];
+
 /// Whether an import `module`.`name` may write memory 0 (heapscope's host
 /// defines it): heapscope's own hooks and the Extism kernel (which passes
 /// values, never writes the plugin's memory) do not, nor the WASI calls in
@@ -77,6 +93,12 @@ fn may_write(module: &str, name: &str) -> bool {
         "wasi_snapshot_preview1" | "wasi_unstable" => !WASI_NO_WRITE.contains(&name),
         _ => true,
     }
+}
+
+/// Whether import `module`.`name` writes only a small result at its last
+/// parameter ([`WASI_WRITE_LAST`]).
+fn writes_last(module: &str, name: &str) -> bool {
+    matches!(module, "wasi_snapshot_preview1" | "wasi_unstable") && WASI_WRITE_LAST.contains(&name)
 }
 
 /// Whether `wasm` imports `heapscope.snapshot` (asks for snapshots
@@ -115,6 +137,22 @@ pub(crate) fn track_writes(module: &mut Module, mem0: MemoryId) -> bool {
             _ => None,
         })
         .collect();
+    // Of those, the ones whose write is a small result at their last
+    // parameter, an `i32` address (memory 0 is 32-bit here).
+    let last_arg: FxHashSet<FunctionId> = module
+        .imports
+        .iter()
+        .filter_map(|i| match i.kind {
+            walrus::ImportKind::Function(f)
+                if writes_last(&i.module, &i.name)
+                    && module.types.get(module.funcs.get(f).ty()).params().last()
+                        == Some(&ValType::I32) =>
+            {
+                Some(f)
+            }
+            _ => None,
+        })
+        .collect();
     let mut tables_hold_writer = module.elements.iter().any(|e| match &e.items {
         walrus::ElementItems::Functions(fs) => fs.iter().any(|f| writers.contains(f)),
         walrus::ElementItems::Expressions(_, es) => es
@@ -144,6 +182,7 @@ pub(crate) fn track_writes(module: &mut Module, mem0: MemoryId) -> bool {
         mem0,
         map,
         writers,
+        last_arg,
         tables_hold_writer,
         is64,
         temps: Vec::new(),
@@ -172,6 +211,8 @@ struct Rewrite {
     mem0: MemoryId,
     map: MemoryId,
     writers: FxHashSet<FunctionId>,
+    /// Writers whose one write is a small result at their last parameter.
+    last_arg: FxHashSet<FunctionId>,
     tables_hold_writer: bool,
     is64: FxHashSet<MemoryId>,
     temps: Vec<((ValType, u32), LocalId)>,
@@ -187,6 +228,9 @@ enum Write {
     Range(ValType),
     /// A call that may let the host write.
     Host,
+    /// A call whose host writes at most [`MAX_STORE`] bytes at the address
+    /// of its last parameter, on top of the stack.
+    LastArg,
 }
 
 impl Rewrite {
@@ -242,6 +286,8 @@ impl Rewrite {
             } else {
                 ValType::I32
             }),
+            Instr::Call(c) if self.last_arg.contains(&c.func) => Write::LastArg,
+            Instr::ReturnCall(c) if self.last_arg.contains(&c.func) => Write::LastArg,
             Instr::Call(c) if self.writers.contains(&c.func) => Write::Host,
             Instr::ReturnCall(c) if self.writers.contains(&c.func) => Write::Host,
             Instr::CallIndirect(_)
@@ -281,6 +327,16 @@ impl Rewrite {
         match write {
             Write::Host => {
                 out.extend([i32c(FLAG as i32), i32c(1), byte]);
+            }
+            Write::LastArg => {
+                out.extend([
+                    tee(addr),
+                    get(addr),
+                    i32c(PAGE_SHIFT as i32),
+                    op(BinaryOp::I32ShrU),
+                    i32c(1),
+                    byte,
+                ]);
             }
             Write::At(values, offset) => {
                 // Values off the stack (top first), the address kept.
@@ -378,6 +434,7 @@ mod tests {
         let wat = r#"(module
             (import "env" "poke" (func $poke))
             (import "wasi_snapshot_preview1" "sched_yield" (func $yield (result i32)))
+            (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
             (memory 4 4 shared)
             (func (export "store") (param i32 i32) (i32.store offset=4096 (local.get 0) (local.get 1)))
             (func (export "store64") (param i32) (i64.store (local.get 0) (i64.const -1)))
@@ -386,7 +443,8 @@ mod tests {
             (func (export "v128") (param i32) (v128.store (local.get 0) (v128.const i64x2 1 2)))
             (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
             (func (export "host") (call $poke))
-            (func (export "yield") (drop (call $yield))))"#;
+            (func (export "yield") (drop (call $yield)))
+            (func (export "write") (param i32) (drop (call $write (i32.const 1) (i32.const 0) (i32.const 0) (local.get 0)))))"#;
         // Shared memory is not tracked; the same module with an unshared one is.
         let shared = walrus::Module::from_buffer(&wat::parse_str(wat).unwrap()).unwrap();
         let mut m = shared;
@@ -407,6 +465,13 @@ mod tests {
         linker.func_wrap("env", "poke", || {}).unwrap();
         linker
             .func_wrap("wasi_snapshot_preview1", "sched_yield", || 0i32)
+            .unwrap();
+        linker
+            .func_wrap(
+                "wasi_snapshot_preview1",
+                "fd_write",
+                |_: i32, _: i32, _: i32, nw: i32| nw,
+            )
             .unwrap();
         let i = linker.instantiate(&mut store, &module).unwrap();
         let map = i.get_memory(&mut store, EXPORT).unwrap();
@@ -443,6 +508,9 @@ mod tests {
         assert_eq!(take(&mut store), (vec![], true));
         call(&mut store, "yield", &[]);
         assert_eq!(take(&mut store), (vec![], false));
+        // fd_write writes only its count, at its last parameter.
+        call(&mut store, "write", &[5 * 4096 + 8]);
+        assert_eq!(take(&mut store), (vec![5], false));
         // A write out of bounds still traps.
         let f = i.get_func(&mut store, "store").unwrap();
         assert!(f

@@ -416,6 +416,12 @@ fn flamegraphs_and_the_report_root_stacks_at_their_module_escaped() {
     assert!(!html.contains("<script>alert"), "raw markup in the report");
     assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
     assert!(!html.contains('\u{1b}'), "raw escape in the report");
+    // Its facts list each module.
+    assert!(
+        html.contains("<dt>core 0 app (root/app)</dt><dd>2 allocations (150 bytes); peak 150 bytes; 50 bytes in 1 block live at exit (50 bytes lost)</dd>"),
+        "no module fact in the report"
+    );
+    assert!(html.contains("<dt>core 2 shim (root)</dt><dd>not instrumented (it has no memory); its heap is unseen</dd>"));
 }
 
 /// A core module's trace has no module record: no module table, no

@@ -279,6 +279,10 @@ pub fn report(a: &Analysis) -> Result<String, String> {
         })
         .map(|f| (f.label.clone(), f.text.clone()))
         .collect();
+    // A component run's core modules, one line each (as `summary`'s table).
+    if s.modules.len() > 1 || s.modules.iter().any(|m| !m.instrumented) {
+        facts.extend(s.modules.iter().map(crate::text::module_fact));
+    }
     // What the trace's profile adds to the summary.
     facts.push(("heap events".into(), thousands(s.events)));
     facts.push((

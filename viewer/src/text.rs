@@ -661,6 +661,56 @@ pub fn modules_table(out: &mut String, modules: &[heapscope_trace::model::Module
     }
 }
 
+/// One core module of a component run as a labelled line (the report's
+/// facts): `core 0 app (root/app)`, and its numbers or why heapscope did
+/// not see them. Terminal-safe.
+pub fn module_fact(m: &heapscope_trace::model::ModuleSummary) -> (String, String) {
+    let label = format!(
+        "core {} {} ({})",
+        m.index,
+        term_safe(&m.name),
+        term_safe(&m.instance_path)
+    );
+    if !m.instrumented {
+        let why = m
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({})", term_safe(r)))
+            .unwrap_or_default();
+        return (label, format!("not instrumented{why}; its heap is unseen"));
+    }
+    let lost = m
+        .leak_kinds
+        .as_ref()
+        .map(|k| {
+            format!(
+                " ({} lost)",
+                plural(
+                    k.definite.bytes.saturating_add(k.indirect.bytes),
+                    "byte",
+                    "bytes"
+                )
+            )
+        })
+        .unwrap_or_default();
+    let text = format!(
+        "{} ({}); peak {}{}; {} live at exit{lost}",
+        plural(m.total_blocks, "allocation", "allocations"),
+        plural(m.total_bytes, "byte", "bytes"),
+        if m.peak_is_upper_bound {
+            "at most "
+        } else {
+            ""
+        },
+        plural(m.max_bytes, "byte", "bytes"),
+        amount(&Amount {
+            blocks: m.curr_blocks,
+            bytes: m.curr_bytes
+        }),
+    );
+    (label, text)
+}
+
 /// The stack's number among those printed (`stack #2`), printing it first
 /// under `title` when it was not printed yet.
 fn stack_ref<'a>(

@@ -639,3 +639,64 @@ fn damaged_component_traces_never_panic_a_view() {
     }
     assert!(views > 100, "{views}");
 }
+
+/// With the exit heap graph, `--module` keeps the retainer paths of the
+/// groups it keeps (the graph's blocks renumbered to them): the adapter's
+/// block held by a static of its own, the app's lost block gone.
+#[test]
+fn module_filter_keeps_the_retainers_of_its_groups() {
+    use heapscope_trace::graph::{GraphBlock, HeapGraph, Ref, RootInfo, RootKind};
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("graph.trace");
+    let mut recs = records(true);
+    let end = recs.len() - 1;
+    let block = |ptr, size, stack, seq, holder| GraphBlock {
+        ptr,
+        size,
+        stack,
+        seq,
+        holder,
+        interior: false,
+        idom: holder,
+        cycle: 0,
+    };
+    recs.insert(
+        end,
+        Record::HeapGraph(HeapGraph {
+            label: "exit".into(),
+            invocation: None,
+            seq: 7,
+            roots: vec![RootInfo {
+                kind: RootKind::Variable,
+                name: "ADAPTER_STATE".into(),
+                ty: None,
+                file: None,
+                line: 0,
+                addr: (2 << 32) | 1_024,
+                size: 8,
+            }],
+            blocks: vec![
+                block(70_200, 50, 2, 2, Ref::None),
+                block((2 << 32) | 140_000, 4_000, 3, 6, Ref::Root(0)),
+            ],
+        }),
+    );
+    write(&t, &recs);
+    let t = t.to_str().unwrap();
+    let whole: serde_json::Value = serde_json::from_str(&ok(&["leaks", t, "--json"])).unwrap();
+    assert_eq!(whole["leaks"].as_array().unwrap().len(), 2);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["leaks", t, "--json", "--module", "1"])).unwrap();
+    let leaks = v["leaks"].as_array().unwrap();
+    assert_eq!(leaks.len(), 1, "{v:#}");
+    assert_eq!(leaks[0]["bytes"], 4_000);
+    let r = &leaks[0]["retainers"][0];
+    assert_eq!(r["root"]["name"], "ADAPTER_STATE", "{v:#}");
+    assert_eq!(r["bytes"], 4_000);
+    let app: serde_json::Value =
+        serde_json::from_str(&ok(&["leaks", t, "--json", "--module", "app"])).unwrap();
+    let leaks = app["leaks"].as_array().unwrap();
+    assert_eq!(leaks.len(), 1);
+    assert_eq!(leaks[0]["bytes"], 50);
+    assert!(leaks[0]["retainers"][0]["root"].is_null(), "{app:#}");
+}

@@ -277,7 +277,7 @@ fn heapscope_calls(plugin: &Path, messages: &Path, trace: Option<&str>) -> Resul
 }
 
 /// The benchmark's rows, for `--only`.
-const ROWS: [&str; 16] = [
+const ROWS: [&str; 17] = [
     "micro",
     "sqlite",
     "backtrace",
@@ -293,6 +293,7 @@ const ROWS: [&str; 16] = [
     "programs",
     "functions",
     "snapshots",
+    "components",
     "peers",
 ];
 
@@ -612,6 +613,11 @@ fn main() -> Result<()> {
             failed.push(format!("snapshots: {e:#}"));
         }
     }
+    if want("components") {
+        if let Err(e) = component_rows(&mut rows, &trace, runs) {
+            failed.push(format!("components: {e:#}"));
+        }
+    }
     if want("peers") {
         if let Err(e) = peers::rows(&mut peer_rows, &trace, runs) {
             failed.push(format!("peers: {e:#}"));
@@ -722,6 +728,71 @@ fn startup_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> 
         "| `heapscope run --plain --no-cache` ÷ `wasmtime run -C cache=n`, SQLite | ≤ 1.05 | **{r:.2}** ({lo:.2}–{hi:.2}); {} vs {} |",
         cell(4),
         cell(1)
+    ));
+    Ok(())
+}
+
+/// Issue 30's rows: the Rust `wasm32-wasip2` serde_json command
+/// (`samples/build/component/json.wasm`, one core module with an
+/// allocator), second runs with warm caches, interleaved: `heapscope run`
+/// (every core module instrumented, trace written) against `heapscope run
+/// --plain` and against the reference `wasmtime run` with its cache.
+fn component_rows(rows: &mut Vec<String>, trace: &str, runs: usize) -> Result<()> {
+    let wasmtime = built(
+        "reference-wasmtime",
+        "scripts/setup.sh (it installs the reference wasmtime CLI)",
+    )?;
+    let json = sample("component/json.wasm")?;
+    let cache = std::env::temp_dir().join(format!(
+        "heapscope-bench-{}-component-cache",
+        std::process::id()
+    ));
+    let wasmtime_cache = std::env::temp_dir().join(format!(
+        "heapscope-bench-{}-component-wasmtime-cache",
+        std::process::id()
+    ));
+    let wasmtime_config = wasmtime_cache_config(&wasmtime_cache)?;
+    let wasmtime_run = || -> Result<f64> {
+        let mut c = Command::new(&wasmtime);
+        c.arg("run")
+            .arg("-C")
+            .arg(format!("cache-config={}", wasmtime_config.display()))
+            .arg(&json);
+        timed(&mut c)
+    };
+    let heapscope_run = |flags: &[&str]| -> Result<f64> {
+        let mut c = Command::new(heapscope()?);
+        c.env("HEAPSCOPE_CACHE_DIR", &cache)
+            .arg("run")
+            .arg(&json)
+            .arg("-q")
+            .args(flags);
+        timed(&mut c)
+    };
+    // Fill the caches.
+    wasmtime_run()?;
+    heapscope_run(&["--trace", trace])?;
+    heapscope_run(&["--plain"])?;
+    let mut m: [Vec<f64>; 3] = Default::default();
+    for _ in 0..runs {
+        m[0].push(wasmtime_run()?);
+        m[1].push(heapscope_run(&["--plain"])?);
+        m[2].push(heapscope_run(&["--trace", trace])?);
+    }
+    let _ = std::fs::remove_dir_all(&cache);
+    let _ = std::fs::remove_dir_all(&wasmtime_cache);
+    let cell = |i: usize| format!("{:.3} s ({})", median(&m[i]), spread(&m[i]));
+    let (r, lo, hi) = ratio(&m[2], &m[1]);
+    rows.push(format!(
+        "| `heapscope run` ÷ `heapscope run --plain`, the Rust serde_json component (wasm32-wasip2), caches warm | ≤ 1.5 | **{r:.2}** ({lo:.2}–{hi:.2}); {} vs {} |",
+        cell(2),
+        cell(1)
+    ));
+    let (r, lo, hi) = ratio(&m[2], &m[0]);
+    rows.push(format!(
+        "| `heapscope run` ÷ `wasmtime run` (its cache), the same component | ≤ 1.25 | **{r:.2}** ({lo:.2}–{hi:.2}); {} vs {} |",
+        cell(2),
+        cell(0)
     ));
     Ok(())
 }

@@ -2,8 +2,9 @@
 //! `wasmtime run` runs them: commands (stdout, stderr, exit code, argv and
 //! environment), `--invoke` with WAVE arguments and results, traps, bad
 //! input, core modules and components told apart by their header, the
-//! compiled-component cache, and a run without --plain, which cannot see
-//! the heap inside a component yet and says so.
+//! compiled-component cache, and a component none of whose core modules
+//! heapscope can instrument, whose run says that none of its heap was seen.
+//! The instrumented runs' numbers are tests/components.rs'.
 
 mod common;
 
@@ -330,7 +331,7 @@ fn a_compiled_component_is_cached() {
 }
 
 #[test]
-fn without_plain_the_run_says_nothing_of_the_heap_was_seen() {
+fn a_component_with_no_module_to_instrument_says_nothing_of_the_heap_was_seen() {
     let dir = tempfile::tempdir().unwrap();
     let module = wat_command(dir.path(), "ok.wasm", "");
     let trace = dir.path().join("run.trace");
@@ -349,7 +350,7 @@ fn without_plain_the_run_says_nothing_of_the_heap_was_seen() {
         "4",
     ]);
     let why = format!(
-        "`{}` is a WebAssembly component and heapscope cannot instrument the core modules inside a component yet: it ran without hooks, as with --plain, so none of its heap was seen (no trace was written, and the summary's numbers are not the program's)",
+        "`{}` is a WebAssembly component and heapscope could not instrument any core module inside it (none of its core modules has a linear memory): it ran without hooks, as with --plain, so none of its heap was seen (no trace was written, and the summary's numbers are not the program's)",
         module.display()
     );
     // Exit 3: the record is not whole; one line says why, no numbers.

@@ -180,7 +180,7 @@ pub(crate) struct Before {
     total_blocks: u64,
     total_bytes: u64,
     freed: u64,
-    started: Instant,
+    pub(crate) started: Instant,
 }
 
 fn begin_invocation(store: &mut Store<Host>, index: u64, name: &str) -> Before {

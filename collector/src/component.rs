@@ -12,10 +12,11 @@
 //! the core modules) and [`linker`] (define the hooks' instance).
 
 use crate::cache::CacheUse;
+use crate::component_hooks;
 use crate::config::{RunConfig, RunError, RunOutcome};
 use crate::exit;
 use crate::host::{self, Host};
-use heapscope_trace::format::RunStatus;
+use heapscope_trace::format::{InvocationOutcome, ModuleInfo, Record, RunStatus};
 use heapscope_trace::model::{HeapModel, HostStats, Summary};
 use std::path::Path;
 use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
@@ -87,38 +88,129 @@ pub(crate) struct Prepared {
     pub instrumented: bool,
     /// Why none of its heap is seen, in a run that is not `--plain`.
     pub unseen: Option<String>,
+    /// What the instrumented run needs: the component as given, its core
+    /// modules (instrumented or not, and why) and the instrumented ones'
+    /// layouts.
+    pub hooked: Option<Hooked>,
 }
 
-/// The component a run executes. **The instrumented path plugs in here**:
-/// `heapscope_instrument::instrument_component` on `original` (unless
-/// `cfg.plain`), `instrumented: true`, and `unseen: None` (or a reason
-/// naming the core modules it left uninstrumented); [`linker`] then
-/// defines the hooks' instance.
-pub(crate) fn prepare(cfg: &RunConfig, original: Vec<u8>) -> Prepared {
-    let unseen = (!cfg.plain).then(|| {
-        format!(
-            "`{}` is a WebAssembly component and heapscope cannot instrument the core modules inside a component yet: it ran without hooks, as with --plain, so none of its heap was seen (no trace was written, and the summary's numbers are not the program's)",
-            cfg.module.display()
-        )
-    });
-    Prepared {
-        wasm: original,
-        instrumented: false,
-        unseen,
+/// The core modules of an instrumented component.
+pub(crate) struct Hooked {
+    /// The component as given (each core module's original bytes).
+    pub original: Vec<u8>,
+    /// Every core module, instrumented or not.
+    pub modules: Vec<heapscope_instrument::component::ComponentModule>,
+    /// The instrumented modules' layouts, by module id.
+    pub layouts: Vec<component_hooks::ModuleLayout>,
+}
+
+impl Hooked {
+    /// The core module of id `id`.
+    fn module(&self, id: u32) -> Option<&heapscope_instrument::component::ComponentModule> {
+        self.modules.iter().find(|m| m.id == id)
+    }
+
+    /// The instrumented module `id`'s layout.
+    fn layout(&self, id: u32) -> Option<&component_hooks::ModuleLayout> {
+        self.layouts.iter().find(|l| l.module == id)
+    }
+
+    /// Lines naming the core modules that run uninstrumented, and why.
+    fn skipped(&self) -> Vec<String> {
+        use heapscope_instrument::component::ModuleStatus;
+        self.modules
+            .iter()
+            .filter_map(|m| match &m.status {
+                ModuleStatus::NotInstrumented { reason } => Some(format!(
+                    "core module {} (core {}) runs uninstrumented: {reason}; its heap is unseen",
+                    heapscope_trace::text::terminal(&m.display_name()),
+                    m.id
+                )),
+                _ => None,
+            })
+            .collect()
     }
 }
 
-/// The linker of a component run: WASI 0.2 (preview 2), synchronous.
-/// **The instrumented path plugs in here**: with `instrumented`, the
-/// hooks' instance (`heapscope:hooks/hooks@1.0.0`,
-/// `crate::component_hooks`), which no other component may import.
+/// The component a run executes: unless `--plain`, every core module inside
+/// it instrumented in component mode (`trace::component_abi`), those
+/// heapscope cannot instrument left as they are (and said); when none can
+/// be, the component runs as it is and `unseen` says why.
+pub(crate) fn prepare(cfg: &RunConfig, original: Vec<u8>) -> Prepared {
+    if cfg.plain {
+        return Prepared {
+            wasm: original,
+            instrumented: false,
+            unseen: None,
+            hooked: None,
+        };
+    }
+    let unseen = |why: String| {
+        format!(
+            "`{}` is a WebAssembly component and heapscope could not instrument any core module inside it ({why}): it ran without hooks, as with --plain, so none of its heap was seen (no trace was written, and the summary's numbers are not the program's)",
+            cfg.module.display()
+        )
+    };
+    let opts = heapscope_instrument::Options {
+        skip_dwarf_copy: true,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let done = heapscope_instrument::component::instrument_component(&original, &opts)
+        .map_err(|e| e.to_string())
+        .and_then(|ic| {
+            if ic.modules.iter().all(|m| m.report().is_none()) {
+                let why: Vec<String> = ic
+                    .modules
+                    .iter()
+                    .filter_map(|m| match &m.status {
+                        heapscope_instrument::component::ModuleStatus::NotInstrumented {
+                            reason,
+                        } => Some(format!("{}: {reason}", m.display_name())),
+                        _ => None,
+                    })
+                    .collect();
+                return Err(if why.is_empty() {
+                    "none of its core modules has a linear memory".to_string()
+                } else {
+                    why.join("; ")
+                });
+            }
+            let layouts = component_hooks::layouts(&original, &ic)?;
+            Ok((ic, layouts))
+        });
+    tracing::info!(
+        "instrumented the component's core modules in {} ms",
+        started.elapsed().as_millis()
+    );
+    match done {
+        Ok((ic, layouts)) => Prepared {
+            wasm: ic.wasm,
+            instrumented: true,
+            unseen: None,
+            hooked: Some(Hooked {
+                original,
+                modules: ic.modules,
+                layouts,
+            }),
+        },
+        Err(why) => Prepared {
+            wasm: original,
+            instrumented: false,
+            unseen: Some(unseen(why)),
+            hooked: None,
+        },
+    }
+}
+
+/// The linker of a component run: WASI 0.2 (preview 2), synchronous, and
+/// with `instrumented` the hooks' instance (`heapscope:hooks/hooks@1.0.0`,
+/// [`component_hooks`]).
 pub(crate) fn linker(engine: &Engine, instrumented: bool) -> wasmtime::Result<Linker<Host>> {
     let mut linker: Linker<Host> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     if instrumented {
-        return Err(wasmtime::Error::msg(
-            "the component hooks are not defined by this heapscope",
-        ));
+        component_hooks::add_to_linker(&mut linker)?;
     }
     Ok(linker)
 }
@@ -205,6 +297,8 @@ enum Call {
     Invoke {
         /// The `--invoke` text, for messages.
         text: String,
+        /// The function's name, as the call wrote it.
+        name: String,
         export: ComponentExportIndex,
         params: Vec<Val>,
         results: usize,
@@ -228,7 +322,7 @@ impl Call {
         }
         if !cfg.snapshots.is_empty() {
             return Err(setup(
-                "snapshots need the hooks, and heapscope cannot instrument the core modules inside a component yet".into(),
+                "snapshots of a component's heap are not supported yet (--snapshot-at and --snapshot-every take core modules)".into(),
             ));
         }
         let Some(text) = &cfg.invoke else {
@@ -275,6 +369,7 @@ impl Call {
         })?;
         Ok(Call::Invoke {
             text: text.clone(),
+            name: name.to_string(),
             export,
             params,
             results,
@@ -381,15 +476,58 @@ pub(crate) fn run_here(cfg: &RunConfig, original: Vec<u8>) -> Result<RunOutcome,
     let (component, cache_use) = compile(cfg, &engine, &prepared.wasm, prepared.instrumented)?;
     let call = Call::of(cfg, &engine, &component)?;
     let linker = linker(&engine, prepared.instrumented).map_err(setup)?;
-    // Nothing is recorded yet: no trace, no hooks.
-    let rec = crate::run::recorder(&RunConfig {
-        trace: None,
-        ..cfg.clone()
-    })?;
+    // Without hooks nothing is recorded: no trace.
+    let mut rec = match &prepared.hooked {
+        Some(_) => crate::run::recorder(cfg)?,
+        None => crate::run::recorder(&RunConfig {
+            trace: None,
+            ..cfg.clone()
+        })?,
+    };
+    let mut lowering = None;
+    let mut planned_instances = Vec::new();
+    let mut heaps = None;
+    if let Some(hooked) = &prepared.hooked {
+        let mut plan = component_hooks::plan(hooked.layouts.clone());
+        if let Call::Invoke { name, .. } = &call {
+            lowering = Some(plan.label_site(&format!("lowering arguments of {name}")));
+        }
+        rec.set_sites(std::mem::take(&mut plan.sites));
+        let start_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        rec.write_record(&Record::RunStart {
+            module: cfg
+                .module
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            start_unix_ms,
+            memories: plan.memories.clone(),
+        });
+        rec.model.start(&plan.memories);
+        planned_instances = plan.instances;
+        heaps = Some(Box::new(plan.heaps));
+    }
     let mut store = crate::run::store(cfg, &engine, rec, None, None)?;
+    store.data_mut().components = heaps;
     let mut watch = crate::run::Watch::start(cfg, &engine);
+    let planned = match &call {
+        Call::Invoke { .. } => cfg.repeat.max(1),
+        Call::Command => 0,
+    };
+    let warmup = cfg
+        .warmup
+        .unwrap_or_else(|| heapscope_trace::growth::GrowthTracker::default_warmup(planned));
+    let mut inv = crate::calls::Invocations::elsewhere(warmup);
+    if planned > 0 && prepared.hooked.is_some() {
+        store
+            .data_mut()
+            .rec
+            .sync()
+            .write_record(&Record::Warmup(warmup));
+    }
     let mut instantiated = false;
-    let mut invocations = (0u64, 0u64);
     let mut shown = Vec::new();
     let result = linker
         .instantiate(&mut store, &component)
@@ -404,17 +542,40 @@ pub(crate) fn run_here(cfg: &RunConfig, original: Vec<u8>) -> Result<RunOutcome,
                     params,
                     results,
                     text,
+                    name,
                 } => {
                     let func = instance.get_func(&mut store, export).ok_or_else(|| {
                         wasmtime::Error::msg(format!("`{text}`: the function is not exported"))
                     })?;
                     let mut out = vec![Val::Bool(false); *results];
-                    for _ in 0..cfg.repeat.max(1) {
-                        invocations.0 += 1;
-                        if let Err(e) = func.call(&mut store, params, &mut out) {
-                            invocations.1 += 1;
-                            return Err(e);
-                        }
+                    for index in 0..planned {
+                        let before =
+                            crate::calls::begin(&mut store.data_mut().rec.sync(), index, name);
+                        set_lowering(&mut store, lowering);
+                        let called = func.call(&mut store, params, &mut out);
+                        component_hooks::drain_all(&mut store);
+                        set_lowering(&mut store, None);
+                        let outcome = if called.is_ok() {
+                            InvocationOutcome::Ok
+                        } else {
+                            InvocationOutcome::Trapped
+                        };
+                        let message = called
+                            .as_ref()
+                            .err()
+                            .map(|e| format!("{e:#}"))
+                            .unwrap_or_default();
+                        let duration_us = before.started.elapsed().as_micros() as u64;
+                        crate::calls::end(
+                            &mut store.data_mut().rec.sync(),
+                            &mut inv,
+                            before,
+                            outcome,
+                            message,
+                            None,
+                            duration_us,
+                        );
+                        called?;
                     }
                     shown = vec![DisplayFuncResults(&out).to_string()];
                     Ok(())
@@ -422,6 +583,8 @@ pub(crate) fn run_here(cfg: &RunConfig, original: Vec<u8>) -> Result<RunOutcome,
             }
         });
     watch.stop_timer();
+    // Whatever ended the run, the events it buffered are recorded.
+    component_hooks::drain_all(&mut store);
     let (status, exit_code, mut message) = exit::status(&result, instantiated, &store, cfg);
     if let (RunStatus::Error, Err(e)) = (status, &result) {
         message = format!(
@@ -440,29 +603,208 @@ pub(crate) fn run_here(cfg: &RunConfig, original: Vec<u8>) -> Result<RunOutcome,
         );
         exit::append_stack(&mut message, &frames);
     }
-    watch.stop_progress();
-    let mut summary = HeapModel::new().summary(status, exit_code, &message);
-    if matches!(call, Call::Invoke { .. }) {
-        summary.invocations = Some(invocations.0);
-        summary.invocations_failed = Some(invocations.1);
-    }
-    summary.host = Some(HostStats {
-        elapsed_ms: store.data_mut().rec.sync().elapsed().as_millis() as u64,
-        peak_rss_kib: exit::peak_rss_kib(),
-        trace_bytes: 0,
-        module_cache: Some(
-            match cache_use {
-                CacheUse::Hit => "hit",
-                CacheUse::Miss => "miss",
-                CacheUse::Off => "off",
-            }
-            .to_string(),
-        ),
+    let module_cache = Some(
+        match cache_use {
+            CacheUse::Hit => "hit",
+            CacheUse::Miss => "miss",
+            CacheUse::Off => "off",
+        }
+        .to_string(),
+    );
+    let Some(hooked) = &prepared.hooked else {
+        watch.stop_progress();
+        let mut summary = HeapModel::new().summary(status, exit_code, &message);
+        if planned > 0 {
+            summary.invocations = Some(inv.count);
+            summary.invocations_failed = Some(inv.failed);
+        }
+        summary.host = Some(HostStats {
+            elapsed_ms: store.data_mut().rec.sync().elapsed().as_millis() as u64,
+            peak_rss_kib: exit::peak_rss_kib(),
+            trace_bytes: 0,
+            module_cache,
+        });
+        if let Some(why) = &prepared.unseen {
+            unseen_summary(&mut summary, why, cfg);
+        }
+        return Ok(outcome(summary, status, shown, Vec::new(), prepared.unseen));
+    };
+    // The leak scan, per core instance: its own blocks, data, stack and
+    // globals.
+    let rules = crate::run::rules(cfg)?;
+    let mut leaks = Vec::new();
+    let mut retainers: Vec<Vec<heapscope_trace::model::Retainer>> = Vec::new();
+    let mut scan_cut = false;
+    let roots: std::collections::HashMap<u32, crate::heapgraph::ModuleRoots> = hooked
+        .modules
+        .iter()
+        .filter(|m| m.report().is_some())
+        .map(|m| {
+            (
+                m.id,
+                crate::heapgraph::ModuleRoots::of(m.original(&hooked.original), None),
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let elapsed = store.data_mut().rec.sync().elapsed();
+    let deadline = cfg
+        .timeout
+        .map(|t| std::time::Instant::now() + t.saturating_sub(elapsed));
+    let scanned = component_hooks::scan_instances(&mut store, |rec, i| {
+        let layout = hooked.layout(i.module)?;
+        let scan = exit::ScanLayout {
+            sp_init: layout.sp_init,
+            data_end: layout.data_end,
+            memories: &layout.memories,
+        };
+        let roots = &roots[&i.module];
+        let names = exit::GraphNames {
+            variables: &roots.variables,
+            globals: i
+                .global_indices
+                .iter()
+                .map(|&g| match g {
+                    u32::MAX => "a global of a module importing this memory".to_string(),
+                    g => roots.global(g),
+                })
+                .collect(),
+        };
+        exit::classify_snapshot(rec, &i.snapshot, &scan, &names, &rules, deadline)
     });
-    if let Some(why) = &prepared.unseen {
-        unseen_summary(&mut summary, why, cfg);
+    for s in scanned {
+        match s {
+            Some(s) => {
+                leaks.extend(s.leaks);
+                if let Some(r) = s.retainers {
+                    retainers.push(r);
+                }
+            }
+            None => scan_cut = true,
+        }
     }
-    Ok(RunOutcome {
+    tracing::info!(
+        "leak scan: {} live blocks classified in {} ms",
+        leaks.len(),
+        started.elapsed().as_millis()
+    );
+    // Each core instance's record, and the uninstrumented modules'.
+    let heap_lo: Vec<Option<u64>> = store
+        .data()
+        .components
+        .as_deref()
+        .map(|h| h.heap_lo().to_vec())
+        .unwrap_or_default();
+    let unrecorded = store
+        .data()
+        .components
+        .as_deref()
+        .map(|h| h.unrecorded())
+        .unwrap_or_default();
+    let mut rec = store.data_mut().rec.sync();
+    let path = |m: &heapscope_instrument::component::ComponentModule| {
+        std::iter::once("root".to_string())
+            .chain(m.path.iter().cloned())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let mut run_layout = None;
+    for (k, (id, memories)) in planned_instances.iter().enumerate() {
+        let Some(m) = hooked.module(*id) else {
+            continue;
+        };
+        let layout = hooked.layout(*id).and_then(|l| {
+            let wasm = m.original(&hooked.original);
+            let lo = memories
+                .first()
+                .and_then(|&j| heap_lo.get(j as usize).copied().flatten());
+            memories
+                .first()
+                .map(|_| crate::module::layout(wasm, l.sp_init, lo))
+        });
+        if memories.first() == Some(&0) {
+            run_layout = layout;
+        }
+        let info = ModuleInfo {
+            index: k as u32,
+            module_id: *id,
+            name: m.display_name(),
+            instance_path: path(m),
+            memories: memories.clone(),
+            instrumented: true,
+            reason: None,
+            layout,
+        };
+        rec.write_record(&Record::Module(info.clone()));
+        rec.model.module(&info);
+    }
+    let mut index = planned_instances.len() as u32;
+    for m in &hooked.modules {
+        if let heapscope_instrument::component::ModuleStatus::NotInstrumented { reason } = &m.status
+        {
+            let info = ModuleInfo {
+                index,
+                module_id: m.id,
+                name: m.display_name(),
+                instance_path: path(m),
+                memories: Vec::new(),
+                instrumented: false,
+                reason: Some(reason.clone()),
+                layout: None,
+            };
+            rec.write_record(&Record::Module(info.clone()));
+            rec.model.module(&info);
+            index += 1;
+        }
+    }
+    // Memory 0's layout for the run's own breakdown; the other memories are
+    // other core instances' (their layouts are in their module records),
+    // not memories "no allocator" used.
+    if let Some(layout) = run_layout {
+        rec.write_record(&Record::Layout(layout));
+        rec.model.layout = Some(layout);
+    }
+    crate::run::end_trace(&mut rec, None, Some((status, exit_code, &message)));
+    watch.stop_progress();
+    if let Some(t) = &cfg.trace {
+        tracing::info!("trace `{}`: {} bytes", t.display(), rec.trace_bytes());
+    }
+    let mut summary = crate::run::summarize(
+        cfg,
+        &rec,
+        (planned > 0).then_some(&inv),
+        (status, exit_code, &message),
+        module_cache,
+        None,
+    );
+    summary.retainers = heapscope_trace::model::merge_retainers(retainers);
+    summary.warnings.extend(hooked.skipped());
+    summary.partial.extend(unrecorded);
+    let mut out = outcome(summary, status, shown, leaks, None);
+    out.trace_error = rec.io_error().map(|e| e.to_string());
+    out.trace_unreadable = rec.unreadable().map(String::from);
+    out.invalid_frees = rec.take_invalid_frees();
+    out.leak_scan_cut = scan_cut;
+    out.invocation_ns = std::mem::take(&mut inv.ns);
+    Ok(out)
+}
+
+/// Set or clear the label of the host's lowering of an export's arguments.
+fn set_lowering(store: &mut Store<Host>, label: Option<u32>) {
+    if let Some(h) = store.data_mut().components.as_deref_mut() {
+        h.set_lowering(label);
+    }
+}
+
+/// A component run's outcome.
+fn outcome(
+    summary: Summary,
+    status: RunStatus,
+    shown: Vec<String>,
+    leaks: Vec<crate::config::Leak>,
+    unseen: Option<String>,
+) -> RunOutcome {
+    RunOutcome {
         summary,
         instrumented: None,
         trace_error: None,
@@ -473,13 +815,13 @@ pub(crate) fn run_here(cfg: &RunConfig, original: Vec<u8>) -> Result<RunOutcome,
         } else {
             Vec::new()
         },
-        leaks: Vec::new(),
+        leaks,
         ended_in_start: false,
         leak_scan_cut: false,
         refused_growth: None,
         invocation_ns: Vec::new(),
-        unseen: prepared.unseen,
-    })
+        unseen,
+    }
 }
 
 /// A run that saw none of the heap although it was not `--plain`: its

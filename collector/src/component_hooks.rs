@@ -421,6 +421,12 @@ pub(crate) struct InstanceInfo {
 }
 
 impl ComponentHeaps {
+    /// The lowest block address seen in each run memory (the layout's
+    /// heap start).
+    pub(crate) fn heap_lo(&self) -> &[Option<u64>] {
+        &self.heap_lo
+    }
+
     /// While the host calls an export: the site [`ComponentPlan::label_site`]
     /// made for it (`lowering arguments of keep`). A `cabi_realloc` event
     /// with no frame of its own (called by no guest code: the host lowering
@@ -651,7 +657,11 @@ impl Mapping {
             abi::EVENT_ALLOC | abi::EVENT_FREE | abi::EVENT_REALLOC_CHECK => {
                 let (size, ptr) = (ev.b, ev.a);
                 let placed = self.place(ev.kind, &mut [&mut ev.a])?;
-                if ev.tag == abi::EVENT_ALLOC && size != 0 && ptr != 0 {
+                if ev.tag == abi::EVENT_ALLOC
+                    && size != 0
+                    && ptr != 0
+                    && !heapscope_trace::model::is_placeholder(ev.kind, ptr)
+                {
                     lowest.push((placed.1, ptr));
                 }
                 placed
@@ -659,7 +669,10 @@ impl Mapping {
             abi::EVENT_REALLOC => {
                 let new = ev.b;
                 let placed = self.place(ev.kind, &mut [&mut ev.a, &mut ev.b])?;
-                if new != 0 {
+                // A zero-size placeholder (`cabi_realloc(0, 0, align, 0)`
+                // returns the alignment) is no block: the heap does not
+                // start there, and the static data below it stays a root.
+                if new != 0 && !heapscope_trace::model::is_placeholder(ev.kind, new) {
                     lowest.push((placed.1, new));
                 }
                 placed

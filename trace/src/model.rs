@@ -1383,6 +1383,21 @@ pub fn dominating_roots(g: &crate::graph::HeapGraph) -> Vec<Option<u32>> {
     g.chain_roots(|b| b.idom)
 }
 
+/// The largest retainers of several exit graphs (a component run writes one
+/// per core instance), each list as [`largest_retainers`] gives it, in the
+/// order the graphs were written: all of them by retained bytes, most
+/// first (ties keep that order), at most [`SUMMARY_RETAINERS`]; `None`
+/// without a graph.
+pub fn merge_retainers(lists: Vec<Vec<Retainer>>) -> Option<Vec<Retainer>> {
+    if lists.is_empty() {
+        return None;
+    }
+    let mut all: Vec<Retainer> = lists.into_iter().flatten().collect();
+    all.sort_by_key(|r| std::cmp::Reverse(r.retained_bytes));
+    all.truncate(SUMMARY_RETAINERS);
+    Some(all)
+}
+
 /// The `n` roots of `g` that retain the most bytes, largest first (ties in
 /// root order); roots that retain nothing are left out.
 pub fn largest_retainers(g: &crate::graph::HeapGraph, n: usize) -> Vec<Retainer> {

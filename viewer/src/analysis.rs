@@ -733,9 +733,20 @@ pub fn analyze_reader<R: Read>(input: R) -> Result<Analysis, TraceError> {
         .map(|(id, _)| (id, frames_in_module(id)))
         .collect();
     summary.partial = warnings.clone();
-    summary.retainers = graphs.iter().rev().find(|g| g.label == "exit").map(|g| {
-        heapscope_trace::model::largest_retainers(g, heapscope_trace::model::SUMMARY_RETAINERS)
-    });
+    // A component run writes an exit graph per core instance: the largest
+    // retainers of them all, as the run merged them.
+    summary.retainers = heapscope_trace::model::merge_retainers(
+        graphs
+            .iter()
+            .filter(|g| g.label == "exit")
+            .map(|g| {
+                heapscope_trace::model::largest_retainers(
+                    g,
+                    heapscope_trace::model::SUMMARY_RETAINERS,
+                )
+            })
+            .collect(),
+    );
     let mut growth_frames = Vec::new();
     if inv_count > 0 {
         summary.invocations = Some(inv_count);

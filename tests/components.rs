@@ -279,3 +279,44 @@ fn a_core_module_heapscope_cannot_instrument_runs_and_is_named() {
     assert!(warning.contains("8200 globals"), "{warning}");
     assert!(stderr(&o).contains(line), "{}", stderr(&o));
 }
+
+#[test]
+fn heapscope_s_own_memories_are_not_counted_against_the_memory_limit() {
+    // keep.wasm's memory is 17 pages and its first call grows it to 18;
+    // heapscope's shadow memory (18 pages) must not be what the limit
+    // stops: profiled or not, the run stops at the program's own growth.
+    let keep = sample("component/keep.wasm");
+    let run = |plain: bool| {
+        let mut cmd = common::heapscope_command();
+        cmd.arg("run");
+        if plain {
+            cmd.arg("--plain");
+        }
+        cmd.arg(&keep).args([
+            "--invoke",
+            "keep(\"abc\")",
+            "--memory-limit",
+            "1120KiB",
+            "--no-trace",
+        ]);
+        common::output_within(&mut cmd, None)
+    };
+    let stop = |o: &std::process::Output| {
+        stderr(o)
+            .lines()
+            .find(|l| l.contains("stopped at the memory limit"))
+            .unwrap_or_else(|| panic!("no stop line:\n{}", stderr(o)))
+            .to_string()
+    };
+    let (profiled, plain) = (run(false), run(true));
+    assert_eq!((code(&profiled), code(&plain)), (134, 134));
+    assert_eq!(stop(&profiled), stop(&plain));
+    assert!(
+        stop(&plain).ends_with(
+            "growing a memory from 1.1 MiB to 1.1 MiB (1,179,648 bytes) is over the limit of 1.1 MiB (1,146,880 bytes) (1 invocation, 1 failed)"
+        ),
+        "{}",
+        stop(&plain)
+    );
+    assert!(!stderr(&profiled).contains("no allocation reached"));
+}

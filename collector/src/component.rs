@@ -510,6 +510,7 @@ pub(crate) fn run_here(cfg: &RunConfig, original: Vec<u8>) -> Result<RunOutcome,
         heaps = Some(Box::new(plan.heaps));
     }
     let mut store = crate::run::store(cfg, &engine, rec, None, None)?;
+    store.data_mut().limiter.component_shadows = heaps.is_some();
     store.data_mut().components = heaps;
     let mut watch = crate::run::Watch::start(cfg, &engine);
     let planned = match &call {

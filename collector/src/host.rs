@@ -54,6 +54,13 @@ pub(crate) struct Limiter {
     pub creating: Option<usize>,
     /// The shadow memory's position among the module's own memories.
     pub shadow: Option<usize>,
+    /// A component run's core modules take their shadow memories from
+    /// heapscope's provider modules: while instantiating, a memory created
+    /// with exactly their size and maximum
+    /// (`component_abi::SHADOW_LEN`) is heapscope's, not the program's.
+    /// (A program memory of exactly that fixed size, 18 pages, is exempt
+    /// too: a limit cannot tell the two apart by position in a component.)
+    pub component_shadows: bool,
 }
 
 impl Limiter {
@@ -64,6 +71,7 @@ impl Limiter {
             hit: None,
             creating: Some(0),
             shadow,
+            component_shadows: false,
         }
     }
 }
@@ -73,12 +81,20 @@ impl ResourceLimiter for Limiter {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if let Some(k) = self.creating.as_mut() {
             let index = *k;
             *k += 1;
             if Some(index) == self.shadow {
+                return Ok(true);
+            }
+            let shadow = heapscope_trace::component_abi::SHADOW_LEN as usize;
+            if self.component_shadows
+                && current == 0
+                && desired == shadow
+                && maximum == Some(shadow)
+            {
                 return Ok(true);
             }
         }

@@ -640,8 +640,13 @@ pub(crate) fn what_may_be_missed(
     report: Option<&heapscope_instrument::Report>,
 ) -> Vec<String> {
     let mut out: Vec<String> = report.map(|r| r.warnings.clone()).unwrap_or_default();
-    // With no allocator hooked, the instrumenter's warning says so.
-    if s.total_blocks > 0 || s.invalid_frees > 0 || report.is_some_and(|r| r.allocators.is_empty())
+    // With no allocator hooked, the instrumenter's warning says so; a run
+    // the memory limit stopped may have stopped before its first
+    // allocation (a component's first, lowering a call's arguments).
+    if s.total_blocks > 0
+        || s.invalid_frees > 0
+        || report.is_some_and(|r| r.allocators.is_empty())
+        || s.status == RunStatus::MemoryLimit
     {
         return out;
     }

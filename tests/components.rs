@@ -320,3 +320,51 @@ fn heapscope_s_own_memories_are_not_counted_against_the_memory_limit() {
     );
     assert!(!stderr(&profiled).contains("no allocation reached"));
 }
+
+#[test]
+fn the_instrumented_component_is_cached_and_a_damaged_entry_redone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let json = sample("component/json.wasm");
+    let run = || {
+        let mut cmd = common::heapscope_command();
+        cmd.env("HEAPSCOPE_CACHE_DIR", &cache)
+            .arg("run")
+            .arg(&json)
+            .args(["-q", "-v", "--no-trace", "--summary-json"])
+            .arg(dir.path().join("s.json"));
+        let o = common::output_within(&mut cmd, None);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let s: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("s.json")).unwrap())
+                .unwrap();
+        (stderr(&o), numbers(&s))
+    };
+    let (first, n1) = run();
+    assert!(first.contains("heapscope: instrumented the component's core modules in "));
+    let (second, n2) = run();
+    assert!(
+        second.contains("took the instrumented component from the cache"),
+        "{second}"
+    );
+    // Without the oracle's variable in the environment (libc copies it, and
+    // the oracle prints): 4 allocations fewer than the oracle's run.
+    assert_eq!(n1, [2896, 169_304, 73_904, 10_156, 15]);
+    assert_eq!(n2, n1);
+    // A flipped byte: the entry is refused, removed, and made again.
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "hsins"))
+        .expect("an instrumented component kept");
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&entry, bytes).unwrap();
+    let (third, n3) = run();
+    assert!(
+        third.contains("heapscope: instrumented the component's core modules in "),
+        "{third}"
+    );
+    assert_eq!(n3, n1);
+}

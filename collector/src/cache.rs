@@ -381,6 +381,47 @@ impl Cache {
         self.trim();
     }
 
+    /// A component as `heapscope run` instrumented it (its core modules in
+    /// component mode), kept under `key` ([`Cache::instrument_key`] of the
+    /// component as given): its bytes and its core modules' report. `None`
+    /// when there is none, or it is damaged or made from another input
+    /// (then it is removed).
+    pub(crate) fn load_instrumented_component(
+        &self,
+        key: &EntryKey,
+    ) -> Option<(
+        Vec<u8>,
+        Vec<heapscope_instrument::component::ComponentModule>,
+    )> {
+        let path = self.path(key, "hsins");
+        let bytes = self.read_entry(&path)?;
+        let parsed = (|| {
+            let [header, wasm] = unseal(INSTRUMENT_MAGIC, &bytes)?;
+            let modules = check_header(header, key)?;
+            Ok((wasm.to_vec(), modules))
+        })();
+        used_or_removed(&path, parsed)
+    }
+
+    /// Keep an instrumented component under `key`, then trim the cache.
+    /// Failures are logged: a run never fails for its cache.
+    pub(crate) fn store_instrumented_component(
+        &self,
+        key: &EntryKey,
+        wasm: &[u8],
+        modules: &[heapscope_instrument::component::ComponentModule],
+    ) {
+        let write = || -> std::io::Result<()> {
+            let header = header(key, &modules)?;
+            let entry = seal(INSTRUMENT_MAGIC, &[&header, wasm]);
+            self.write_entry(&self.path(key, "hsins"), &entry)
+        };
+        if let Err(e) = write() {
+            tracing::info!("not cached in `{}`: {e}", self.dir.display());
+        }
+        self.trim();
+    }
+
     /// What is kept beside the entry for `key` as `what` (see [`Beside`]):
     /// magic, a header binding the key and the module's hash, the body,
     /// the check. What an earlier run computed from the module alone, so a

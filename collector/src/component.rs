@@ -132,6 +132,10 @@ impl Hooked {
     }
 }
 
+/// The options of a component run's instrumentation, in its cache key: a
+/// change to what `prepare` asks of the instrumenter changes it.
+const COMPONENT_RUN_OPTIONS: &str = "heapscope run: component, skip_dwarf_copy";
+
 /// The component a run executes: unless `--plain`, every core module inside
 /// it instrumented in component mode (`trace::component_abi`), those
 /// heapscope cannot instrument left as they are (and said); when none can
@@ -156,7 +160,36 @@ pub(crate) fn prepare(cfg: &RunConfig, original: Vec<u8>) -> Prepared {
         ..Default::default()
     };
     let started = std::time::Instant::now();
-    let done = heapscope_instrument::component::instrument_component(&original, &opts)
+    // What an earlier run instrumented, from the cache.
+    let key = cfg.cache.as_ref().map(|c| {
+        (
+            c,
+            crate::cache::Cache::instrument_key(&original, COMPONENT_RUN_OPTIONS),
+        )
+    });
+    // A kept entry is sealed and bound to this component's hash; still,
+    // its module ranges must lie in the component before anything slices
+    // it by them.
+    let cached = key.as_ref().and_then(|(c, k)| {
+        c.load_instrumented_component(k)
+            .filter(|(_, modules)| {
+                let fits = modules
+                    .iter()
+                    .all(|m| m.range.start <= m.range.end && m.range.end <= original.len());
+                if !fits {
+                    tracing::info!("the cached instrumented component's modules do not fit the component: instrumenting again");
+                }
+                fits
+            })
+            .map(|(wasm, modules)| heapscope_instrument::component::InstrumentedComponent {
+                wasm,
+                modules,
+            })
+    });
+    let from_cache = cached.is_some();
+    let done = cached
+        .map(Ok)
+        .unwrap_or_else(|| heapscope_instrument::component::instrument_component(&original, &opts))
         .map_err(|e| e.to_string())
         .and_then(|ic| {
             if ic.modules.iter().all(|m| m.report().is_none()) {
@@ -180,9 +213,17 @@ pub(crate) fn prepare(cfg: &RunConfig, original: Vec<u8>) -> Prepared {
             Ok((ic, layouts))
         });
     tracing::info!(
-        "instrumented the component's core modules in {} ms",
+        "{} the component's core modules in {} ms",
+        if from_cache {
+            "took the instrumented component from the cache:"
+        } else {
+            "instrumented"
+        },
         started.elapsed().as_millis()
     );
+    if let (Some((cache, key)), Ok((ic, _)), false) = (&key, &done, from_cache) {
+        cache.store_instrumented_component(key, &ic.wasm, &ic.modules);
+    }
     match done {
         Ok((ic, layouts)) => Prepared {
             wasm: ic.wasm,

@@ -682,10 +682,19 @@ pub(crate) fn run_here(cfg: &RunConfig, original: Vec<u8>) -> Result<RunOutcome,
         .iter()
         .filter(|m| m.report().is_some())
         .map(|m| {
-            (
-                m.id,
-                crate::heapgraph::ModuleRoots::of(m.original(&hooked.original), None),
-            )
+            let wasm = m.original(&hooked.original);
+            // Kept beside a key of the module's own, as a core module's
+            // run keeps them beside its compiled entry.
+            let kept = cfg.cache.as_ref().map(|c| {
+                (
+                    c.clone(),
+                    crate::cache::Cache::instrument_key(
+                        wasm,
+                        "heapscope run: a component's module roots",
+                    ),
+                )
+            });
+            (m.id, crate::heapgraph::ModuleRoots::of(wasm, kept.as_ref()))
         })
         .collect();
     let started = std::time::Instant::now();

@@ -531,25 +531,10 @@ pub(crate) fn stack_low_branching(module: &mut Module, sp: GlobalId) -> Option<G
         while let Some(seq) = stack.pop() {
             let mut found = false;
             for (instr, _) in &f.block(seq).instrs {
+                if crate::plan::push_nested(instr, &mut stack) {
+                    continue;
+                }
                 match instr {
-                    Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => {
-                        stack.push(*seq)
-                    }
-                    Instr::IfElse(ir::IfElse {
-                        consequent,
-                        alternative,
-                    }) => stack.extend([*consequent, *alternative]),
-                    Instr::TryTable(t) => stack.push(t.seq),
-                    Instr::Try(t) => {
-                        stack.push(t.seq);
-                        for c in &t.catches {
-                            if let ir::LegacyCatch::Catch { handler, .. }
-                            | ir::LegacyCatch::CatchAll { handler } = c
-                            {
-                                stack.push(*handler);
-                            }
-                        }
-                    }
                     Instr::GlobalSet(g) if g.global == sp => found = true,
                     _ => {}
                 }
@@ -608,25 +593,10 @@ pub(crate) fn mirror_globals(
         while let Some(seq) = stack.pop() {
             let mut found = false;
             for (instr, _) in &f.block(seq).instrs {
+                if crate::plan::push_nested(instr, &mut stack) {
+                    continue;
+                }
                 match instr {
-                    Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => {
-                        stack.push(*seq)
-                    }
-                    Instr::IfElse(ir::IfElse {
-                        consequent,
-                        alternative,
-                    }) => stack.extend([*consequent, *alternative]),
-                    Instr::TryTable(t) => stack.push(t.seq),
-                    Instr::Try(t) => {
-                        stack.push(t.seq);
-                        for c in &t.catches {
-                            if let ir::LegacyCatch::Catch { handler, .. }
-                            | ir::LegacyCatch::CatchAll { handler } = c
-                            {
-                                stack.push(*handler);
-                            }
-                        }
-                    }
                     Instr::GlobalSet(g) if mirrors.contains_key(&g.global) => found = true,
                     _ => {}
                 }

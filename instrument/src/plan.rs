@@ -91,25 +91,10 @@ impl Calls {
         while let Some(id) = stack.pop() {
             let mut calls = false;
             for (instr, _) in &f.block(id).instrs {
+                if crate::plan::push_nested(instr, &mut stack) {
+                    continue;
+                }
                 match instr {
-                    Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => {
-                        stack.push(*seq)
-                    }
-                    Instr::IfElse(ir::IfElse {
-                        consequent,
-                        alternative,
-                    }) => stack.extend([*consequent, *alternative]),
-                    Instr::TryTable(t) => stack.push(t.seq),
-                    Instr::Try(t) => {
-                        stack.push(t.seq);
-                        for c in &t.catches {
-                            if let ir::LegacyCatch::Catch { handler, .. }
-                            | ir::LegacyCatch::CatchAll { handler } = c
-                            {
-                                stack.push(*handler);
-                            }
-                        }
-                    }
                     Instr::Call(ir::Call { func }) => {
                         c.direct.insert(*func);
                         calls = true;
@@ -386,4 +371,31 @@ pub(crate) fn is_tail_call(instr: &Instr) -> bool {
         instr,
         Instr::ReturnCall(_) | Instr::ReturnCallIndirect(_) | Instr::ReturnCallRef(_)
     )
+}
+
+/// Push the instruction sequences nested in `instr` onto `seqs` (a block's
+/// or a loop's body, both arms of an `if`, a `try_table`'s body, a legacy
+/// `try`'s body and handlers): the one walk every pass over a function's
+/// instructions takes. Whether `instr` had any.
+pub(crate) fn push_nested(instr: &Instr, seqs: &mut Vec<InstrSeqId>) -> bool {
+    match instr {
+        Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => seqs.push(*seq),
+        Instr::IfElse(ir::IfElse {
+            consequent,
+            alternative,
+        }) => seqs.extend([*consequent, *alternative]),
+        Instr::TryTable(t) => seqs.push(t.seq),
+        Instr::Try(t) => {
+            seqs.push(t.seq);
+            for c in &t.catches {
+                if let ir::LegacyCatch::Catch { handler, .. }
+                | ir::LegacyCatch::CatchAll { handler } = c
+                {
+                    seqs.push(*handler);
+                }
+            }
+        }
+        _ => return false,
+    }
+    true
 }

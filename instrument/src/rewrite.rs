@@ -793,25 +793,10 @@ fn call_bodies_directly(module: &mut Module, bodies: &[(FunctionId, FunctionId)]
         let mut seqs = vec![local.entry_block()];
         while let Some(seq) = seqs.pop() {
             for (instr, _) in local.block_mut(seq).instrs.iter_mut() {
+                if crate::plan::push_nested(instr, &mut seqs) {
+                    continue;
+                }
                 match instr {
-                    Instr::Block(ir::Block { seq }) | Instr::Loop(ir::Loop { seq }) => {
-                        seqs.push(*seq)
-                    }
-                    Instr::IfElse(ir::IfElse {
-                        consequent,
-                        alternative,
-                    }) => seqs.extend([*consequent, *alternative]),
-                    Instr::TryTable(t) => seqs.push(t.seq),
-                    Instr::Try(t) => {
-                        seqs.push(t.seq);
-                        for c in &t.catches {
-                            if let ir::LegacyCatch::Catch { handler, .. }
-                            | ir::LegacyCatch::CatchAll { handler } = c
-                            {
-                                seqs.push(*handler);
-                            }
-                        }
-                    }
                     Instr::Call(ir::Call { func }) | Instr::ReturnCall(ir::ReturnCall { func }) => {
                         if let Some(&b) = body_of.get(func) {
                             *func = b;
